@@ -1,0 +1,123 @@
+// Core services every format reader and writer stands on: a bounded reader over
+// bytes in memory, read-only file mappings, output files that appear only when
+// complete (temporary file + rename), overflow-checked arithmetic and a progress hook.
+#ifndef KV_CORE_H
+#define KV_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvant/kv_status.h"
+
+// ---- overflow-checked arithmetic ----
+
+// *out = a * b; returns false (leaving *out unspecified) when it overflows.
+static inline bool kv_mul_ok(size_t a, size_t b, size_t *out) {
+    if (a != 0 && b > SIZE_MAX / a)
+        return false;
+    *out = a * b;
+    return true;
+}
+
+static inline bool kv_add_ok(size_t a, size_t b, size_t *out) {
+    if (b > SIZE_MAX - a)
+        return false;
+    *out = a + b;
+    return true;
+}
+
+// Rounds off up to a multiple of align (align > 0); false on overflow.
+static inline bool kv_align_ok(size_t off, size_t align, size_t *out) {
+    size_t rem = off % align;
+    if (rem == 0) {
+        *out = off;
+        return true;
+    }
+    return kv_add_ok(off, align - rem, out);
+}
+
+// ---- bounded reader ----
+// Reads little-endian fields from [p, p+size). Every read checks the bytes that
+// remain first; a short read fails with KV_ERR_TRUNCATED naming `path` and `what`.
+
+typedef struct {
+    const uint8_t *p;
+    size_t size;
+    size_t off;
+    const char *path; // for messages; borrowed
+} kv_rd;
+
+static inline kv_rd kv_rd_make(const void *p, size_t size, const char *path) {
+    kv_rd rd = {(const uint8_t *)p, size, 0, path};
+    return rd;
+}
+
+static inline size_t kv_rd_left(const kv_rd *rd) { return rd->size - rd->off; }
+
+// Points *out at the next n bytes and advances past them.
+kv_status kv_rd_bytes(kv_rd *rd, size_t n, const uint8_t **out, const char *what, kv_err *err);
+kv_status kv_rd_u8(kv_rd *rd, uint8_t *v, const char *what, kv_err *err);
+kv_status kv_rd_u16(kv_rd *rd, uint16_t *v, const char *what, kv_err *err);
+kv_status kv_rd_u32(kv_rd *rd, uint32_t *v, const char *what, kv_err *err);
+kv_status kv_rd_u64(kv_rd *rd, uint64_t *v, const char *what, kv_err *err);
+kv_status kv_rd_f32(kv_rd *rd, float *v, const char *what, kv_err *err);
+kv_status kv_rd_f64(kv_rd *rd, double *v, const char *what, kv_err *err);
+// A u64 length followed by that many bytes (not NUL-terminated); lengths over
+// max_len fail with KV_ERR_LIMIT.
+kv_status kv_rd_str(kv_rd *rd, const char **s, size_t *len, size_t max_len, const char *what,
+                    kv_err *err);
+
+// Little-endian loads from unaligned memory.
+static inline uint16_t kv_le16(const void *p) {
+    const uint8_t *b = (const uint8_t *)p;
+    return (uint16_t)(b[0] | (b[1] << 8));
+}
+static inline uint32_t kv_le32(const void *p) {
+    const uint8_t *b = (const uint8_t *)p;
+    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+static inline uint64_t kv_le64(const void *p) {
+    return (uint64_t)kv_le32(p) | ((uint64_t)kv_le32((const uint8_t *)p + 4) << 32);
+}
+
+// ---- read-only file mapping ----
+
+typedef struct {
+    const uint8_t *data; // NULL for an empty file
+    size_t size;
+    char *path; // owned copy, for messages
+} kv_map;
+
+// Maps the whole file read-only. On failure *m is zeroed and err names the path.
+kv_status kv_map_open(const char *path, kv_map *m, kv_err *err);
+void kv_map_close(kv_map *m); // accepts a zeroed map
+
+// Reads a whole (small) file into a NUL-terminated malloc'd buffer; files over
+// max_size fail with KV_ERR_LIMIT. *size excludes the terminator.
+kv_status kv_read_file(const char *path, size_t max_size, char **out, size_t *size, kv_err *err);
+
+// ---- output files that appear only when complete ----
+// Writes go to "<dir>/.<name>.tmp.<pid>" in the target directory; kv_out_commit
+// flushes, syncs and renames it over path; kv_out_abort (or commit failing)
+// removes it, so a failed write never leaves a half-written file at path.
+
+typedef struct {
+    void *fp;       // FILE*
+    char *path;     // final path (owned)
+    char *tmp_path; // temporary path (owned)
+    uint64_t written;
+} kv_out;
+
+kv_status kv_out_open(kv_out *o, const char *path, kv_err *err);
+kv_status kv_out_write(kv_out *o, const void *p, size_t n, kv_err *err);
+kv_status kv_out_pad(kv_out *o, size_t align, kv_err *err); // zero bytes up to a multiple
+kv_status kv_out_commit(kv_out *o, kv_err *err);
+void kv_out_abort(kv_out *o); // safe after commit or on a zeroed kv_out
+
+// ---- progress ----
+// Long operations report progress through this hook: done out of total units
+// (bytes or tensors) and a short label for the current item. May be NULL.
+typedef void (*kv_progress_fn)(void *user, uint64_t done, uint64_t total, const char *label);
+
+#endif

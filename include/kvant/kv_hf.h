@@ -1,0 +1,103 @@
+// Hugging Face model folders: config.json, safetensors weights, and the tokenizer
+// (tokenizer.model for SentencePiece, tokenizer.json for BPE), tokenizer_config.json,
+// special_tokens_map.json and generation_config.json.
+#ifndef KV_HF_H
+#define KV_HF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvant/kv_safetensors.h"
+#include "kvant/kv_status.h"
+
+#define KV_HF_MAX_JSON ((size_t)64 << 20) // bytes of any JSON file in the folder
+#define KV_HF_MAX_VOCAB 1000000
+
+// One row of the architecture table: a Hugging Face class and what kvant makes of it.
+typedef struct {
+    const char *hf_class; // "LlamaForCausalLM"
+    const char *arch;     // GGUF general.architecture: "llama"
+} kv_hf_arch;
+
+// Architectures kvant converts; terminated by a row of NULLs.
+extern const kv_hf_arch kv_hf_arch_table[];
+
+typedef struct {
+    const char *hf_class;   // from config.json "architectures"[0]
+    const char *arch;       // GGUF architecture name
+    int64_t n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_ctx;
+    float rope_theta;       // rope_theta (default 10000)
+    float rms_eps;          // rms_norm_eps
+    bool tie_embeddings;    // tie_word_embeddings
+    // rope_scaling: type "linear"/"yarn"/"llama3"... or NULL when absent
+    const char *rope_scaling_type;
+    float rope_scaling_factor;
+    int64_t rope_scaling_orig_ctx; // original_max_position_embeddings, 0 when absent
+    int64_t sliding_window;        // 0 when absent (Mistral)
+    const char *torch_dtype;       // or NULL
+    const char *name;              // model name (the folder's base name)
+} kv_hf_config;
+
+// GGUF token types (tokenizer.ggml.token_type), the same numbers SentencePiece uses.
+enum {
+    KV_TOKEN_NORMAL = 1,
+    KV_TOKEN_UNKNOWN = 2,
+    KV_TOKEN_CONTROL = 3,
+    KV_TOKEN_USER_DEFINED = 4,
+    KV_TOKEN_UNUSED = 5,
+    KV_TOKEN_BYTE = 6,
+};
+
+typedef struct {
+    const char *model;   // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (BPE)
+    const char *pre;     // tokenizer.ggml.pre: "default" for SentencePiece
+    int64_t n_tokens;
+    const char *const *tokens;
+    const float *scores;      // NULL for BPE
+    const int32_t *types;
+    int64_t n_merges;         // BPE only
+    const char *const *merges;
+    int64_t bos_id, eos_id, unk_id, pad_id, sep_id; // -1 when not set
+    int add_bos, add_eos;     // 1/0, or -1 when not stated
+    int add_space_prefix;     // SentencePiece add_dummy_prefix; -1 when unknown
+    bool remove_extra_whitespaces;
+    bool byte_fallback;
+    const char *chat_template; // or NULL
+} kv_hf_vocab;
+
+typedef struct kv_hf kv_hf;
+
+// Opens a model folder: parses config.json (architecture from kv_hf_arch_table;
+// others fail with KV_ERR_UNSUPPORTED naming the class), the tokenizer files and
+// the safetensors weights. Errors name the file and the field.
+kv_status kv_hf_open(const char *dir, kv_hf **out, kv_err *err);
+void kv_hf_close(kv_hf *hf);
+
+// Borrowed; valid until kv_hf_close.
+const kv_hf_config *kv_hf_config_of(const kv_hf *hf);
+const kv_hf_vocab *kv_hf_vocab_of(const kv_hf *hf);
+const kv_safetensors *kv_hf_tensors(const kv_hf *hf);
+const char *kv_hf_dir(const kv_hf *hf);
+
+// ---- SentencePiece model (tokenizer.model), parsed with protobuf-c ----
+
+typedef struct {
+    int64_t n_pieces;
+    char **pieces;
+    float *scores;
+    int32_t *types;             // KV_TOKEN_*
+    int model_type;             // 1 UNIGRAM, 2 BPE, 3 WORD, 4 CHAR
+    bool add_dummy_prefix;
+    bool remove_extra_whitespaces;
+    bool byte_fallback;
+    int64_t unk_id, bos_id, eos_id, pad_id; // trainer_spec ids, -1 when disabled
+} kv_spm_model;
+
+// Parses a tokenizer.model file. On success *out is owned by the caller
+// (kv_spm_model_free).
+kv_status kv_spm_model_load(const char *path, kv_spm_model **out, kv_err *err);
+kv_status kv_spm_model_parse(const void *data, size_t size, const char *name,
+                             kv_spm_model **out, kv_err *err);
+void kv_spm_model_free(kv_spm_model *m);
+
+#endif

@@ -1,0 +1,49 @@
+// kvant: entry point and subcommand dispatch.
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const kv_cli_command COMMANDS[] = {
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: kvant COMMAND [ARGS...]\n\n"
+               "kvant converts, quantizes, evaluates and serves language models on CPU.\n\n"
+               "commands:\n");
+    for (const kv_cli_command *c = COMMANDS; c->name; c++)
+        fprintf(f, "  %-12s %s\n", c->name, c->summary);
+    fprintf(f, "\nRun 'kvant COMMAND --help' for a command's options.\n"
+               "  --version    print the version\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (kv_cli_is_help(cmd) || strcmp(cmd, "help") == 0) {
+        if (argc > 2 && strcmp(cmd, "help") == 0) {
+            for (const kv_cli_command *c = COMMANDS; c->name; c++)
+                if (strcmp(c->name, argv[2]) == 0) {
+                    char *sub[] = {argv[2], "--help", NULL};
+                    return c->fn(2, sub);
+                }
+        }
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("kvant %s\n", KV_VERSION);
+        return 0;
+    }
+    for (const kv_cli_command *c = COMMANDS; c->name; c++)
+        if (strcmp(c->name, cmd) == 0)
+            return c->fn(argc - 1, argv + 1);
+    fprintf(stderr, "kvant: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,67 @@
+// Shared CLI helpers: error printing, usage errors, the progress bar, the clock.
+#define _POSIX_C_SOURCE 200809L
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int kv_cli_fail(const char *cmd, const kv_err *err) {
+    fprintf(stderr, "kvant %s: %s\n", cmd, err && err->msg[0] ? err->msg : "failed");
+    return 1;
+}
+
+int kv_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "kvant %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nRun 'kvant %s --help' for usage.\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+bool kv_cli_is_help(const char *arg) {
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+double kv_cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+// ---- progress bar ----
+
+void kv_cli_progress_init(kv_cli_progress *p, const char *title, bool quiet) {
+    p->enabled = !quiet && isatty(STDERR_FILENO);
+    p->title = title;
+    p->last_permille = -1;
+    p->t_start = kv_cli_now();
+}
+
+void kv_cli_progress_cb(void *user, uint64_t done, uint64_t total, const char *label) {
+    kv_cli_progress *p = (kv_cli_progress *)user;
+    if (!p || !p->enabled || total == 0)
+        return;
+    int permille = (int)(done * 1000 / total);
+    if (permille == p->last_permille && done != total)
+        return;
+    p->last_permille = permille;
+    enum { WIDTH = 30 };
+    int fill = permille * WIDTH / 1000;
+    char bar[WIDTH + 1];
+    for (int i = 0; i < WIDTH; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[WIDTH] = '\0';
+    double el = kv_cli_now() - p->t_start;
+    fprintf(stderr, "\r\033[K%s [%s] %5.1f%% %5.1fs %.40s", p->title, bar, permille / 10.0, el,
+            label ? label : "");
+    fflush(stderr);
+}
+
+void kv_cli_progress_done(kv_cli_progress *p) {
+    if (p && p->enabled && p->last_permille >= 0)
+        fprintf(stderr, "\r\033[K");
+}

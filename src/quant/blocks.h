@@ -1,0 +1,131 @@
+// Block layouts of every quantized type, byte-identical to ggml's. This is the
+// only place they are defined. QK_K = 256 elements per K-quant super-block.
+#ifndef KV_QUANT_BLOCKS_H
+#define KV_QUANT_BLOCKS_H
+
+#include <stdint.h>
+
+#include "kvant/kv_f16.h"
+
+#define KV_QK4_0 32
+#define KV_QK4_1 32
+#define KV_QK5_0 32
+#define KV_QK5_1 32
+#define KV_QK8_0 32
+#define KV_QK8_1 32
+#define KV_QK4_NL 32
+#define KV_QK_K 256
+#define KV_K_SCALE_SIZE 12
+
+typedef struct {
+    kv_f16 d;                  // scale
+    uint8_t qs[KV_QK4_0 / 2];  // 4-bit quants, nibbles: low = first half, high = second half
+} kv_block_q4_0;               // 4.5 bits per weight
+_Static_assert(sizeof(kv_block_q4_0) == 18, "q4_0 block layout");
+
+typedef struct {
+    kv_f16 d, m;               // scale and minimum
+    uint8_t qs[KV_QK4_1 / 2];
+} kv_block_q4_1;               // 5 bits per weight
+_Static_assert(sizeof(kv_block_q4_1) == 20, "q4_1 block layout");
+
+typedef struct {
+    kv_f16 d;
+    uint8_t qh[4];             // 5th bit of each quant
+    uint8_t qs[KV_QK5_0 / 2];
+} kv_block_q5_0;               // 5.5 bits per weight
+_Static_assert(sizeof(kv_block_q5_0) == 22, "q5_0 block layout");
+
+typedef struct {
+    kv_f16 d, m;
+    uint8_t qh[4];
+    uint8_t qs[KV_QK5_1 / 2];
+} kv_block_q5_1;               // 6 bits per weight
+_Static_assert(sizeof(kv_block_q5_1) == 24, "q5_1 block layout");
+
+typedef struct {
+    kv_f16 d;
+    int8_t qs[KV_QK8_0];
+} kv_block_q8_0;               // 8.5 bits per weight
+_Static_assert(sizeof(kv_block_q8_0) == 34, "q8_0 block layout");
+
+typedef struct {
+    kv_f16 d;                  // scale
+    kv_f16 s;                  // d * sum(qs)
+    int8_t qs[KV_QK8_1];
+} kv_block_q8_1;               // activation format for q4_1/q5_1 dots
+_Static_assert(sizeof(kv_block_q8_1) == 36, "q8_1 block layout");
+
+typedef struct {
+    uint8_t scales[KV_QK_K / 16]; // 4-bit scale (low) and min (high) per 16 weights
+    uint8_t qs[KV_QK_K / 4];      // 2-bit quants
+    kv_f16 d, dmin;               // super-block scales
+} kv_block_q2_k;                  // 2.625 bits per weight
+_Static_assert(sizeof(kv_block_q2_k) == 84, "q2_k block layout");
+
+typedef struct {
+    uint8_t hmask[KV_QK_K / 8];   // high bit of each quant
+    uint8_t qs[KV_QK_K / 4];      // low 2 bits
+    uint8_t scales[12];           // 6-bit scales, packed
+    kv_f16 d;
+} kv_block_q3_k;                  // 3.4375 bits per weight
+_Static_assert(sizeof(kv_block_q3_k) == 110, "q3_k block layout");
+
+typedef struct {
+    kv_f16 d, dmin;                    // super-block scales
+    uint8_t scales[KV_K_SCALE_SIZE];   // 6-bit sub-block scales and mins, packed
+    uint8_t qs[KV_QK_K / 2];           // 4-bit quants
+} kv_block_q4_k;                       // 4.5 bits per weight
+_Static_assert(sizeof(kv_block_q4_k) == 144, "q4_k block layout");
+
+typedef struct {
+    kv_f16 d, dmin;
+    uint8_t scales[KV_K_SCALE_SIZE];
+    uint8_t qh[KV_QK_K / 8];           // 5th bits
+    uint8_t qs[KV_QK_K / 2];           // low 4 bits
+} kv_block_q5_k;                       // 5.5 bits per weight
+_Static_assert(sizeof(kv_block_q5_k) == 176, "q5_k block layout");
+
+typedef struct {
+    uint8_t ql[KV_QK_K / 2];      // low 4 bits
+    uint8_t qh[KV_QK_K / 4];      // high 2 bits
+    int8_t scales[KV_QK_K / 16];  // 8-bit scales
+    kv_f16 d;
+} kv_block_q6_k;                  // 6.5625 bits per weight
+_Static_assert(sizeof(kv_block_q6_k) == 210, "q6_k block layout");
+
+typedef struct {
+    float d;                       // scale
+    int8_t qs[KV_QK_K];
+    int16_t bsums[KV_QK_K / 16];   // sums of qs in groups of 16
+} kv_block_q8_k;                   // activation format for K-quant dots
+_Static_assert(sizeof(kv_block_q8_k) == 292, "q8_k block layout");
+
+typedef struct {
+    kv_f16 d;
+    uint8_t qs[KV_QK4_NL / 2];     // 4-bit indexes into the non-linear table
+} kv_block_iq4_nl;                 // 4.5 bits per weight
+_Static_assert(sizeof(kv_block_iq4_nl) == 18, "iq4_nl block layout");
+
+typedef struct {
+    kv_f16 d;
+    uint16_t scales_h;             // high 2 bits of the 6-bit sub-block scales
+    uint8_t scales_l[KV_QK_K / 64]; // low 4 bits of the sub-block scales
+    uint8_t qs[KV_QK_K / 2];
+} kv_block_iq4_xs;                 // 4.25 bits per weight
+_Static_assert(sizeof(kv_block_iq4_xs) == 136, "iq4_xs block layout");
+
+typedef struct {
+    uint8_t qs[(KV_QK_K - 4 * KV_QK_K / 64) / 5]; // 5 trits per byte
+    uint8_t qh[KV_QK_K / 64];                     // 4 trits per byte
+    kv_f16 d;
+} kv_block_tq1_0;                                 // 1.6875 bits per weight
+_Static_assert(sizeof(kv_block_tq1_0) == 54, "tq1_0 block layout");
+
+typedef struct {
+    uint8_t qs[KV_QK_K / 4];       // 2 bits per element
+    kv_f16 d;
+} kv_block_tq2_0;                  // 2.0625 bits per weight
+_Static_assert(sizeof(kv_block_tq2_0) == 66, "tq2_0 block layout");
+
+#endif

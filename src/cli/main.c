@@ -6,6 +6,8 @@
 #include <string.h>
 
 static const kv_cli_command COMMANDS[] = {
+    {"info", kv_cli_info, "show a model's metadata, tensors and size (GGUF, safetensors, HF folder)"},
+    {"convert", kv_cli_convert, "convert a Hugging Face checkpoint to GGUF"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,54 @@
+// Writing GGUF files from other models: Hugging Face folders (convert) and GGUF
+// files of other types (quantize). Both stream tensor by tensor (a bounded
+// number of rows at a time), choose each tensor's type, quantize rows on
+// several threads and write through a temporary file renamed on success.
+#ifndef KV_CONVERT_H
+#define KV_CONVERT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvant/kv_core.h"
+#include "kvant/kv_status.h"
+
+// One written tensor, for the summary the caller prints.
+typedef struct {
+    char name[96];
+    uint32_t n_dims;
+    int64_t ne[4];
+    uint32_t from_type;   // kv_type of the source data
+    uint32_t to_type;     // kv_type written
+    uint64_t bytes;       // bytes written
+    bool fallback;        // the mix's first choice did not fit the row length
+    uint32_t wanted_type; // that first choice, when fallback
+} kv_convert_tensor;
+
+typedef struct {
+    int64_t n_tensors;
+    kv_convert_tensor *tensors; // n_tensors entries, owned (kv_convert_report_free)
+    uint64_t n_params;          // elements of all tensors
+    uint64_t bytes_in;          // tensor data read
+    uint64_t bytes_out;         // tensor data written
+    uint64_t file_size;         // bytes of the output file
+    int64_t n_fallbacks;
+    double seconds;
+} kv_convert_report;
+
+void kv_convert_report_free(kv_convert_report *r);
+
+typedef struct {
+    const char *outtype;     // file type name: "f32", "f16", "bf16", "q8_0", ... (case-insensitive)
+    int n_threads;           // <= 0: one per CPU
+    kv_progress_fn progress; // may be NULL
+    void *progress_user;
+} kv_convert_opts;
+
+// Converts a Hugging Face model folder to a GGUF file at out_path: hyper-parameters
+// and tokenizer as metadata, tensors renamed to GGUF names, q/k rows permuted
+// from rotate-half to interleaved RoPE order, types chosen for opts->outtype.
+// On failure nothing is left at out_path (an existing file there is kept).
+// report (may be NULL) is filled on success; free it with kv_convert_report_free.
+kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_convert_opts *opts,
+                        kv_convert_report *report, kv_err *err);
+
+#endif

@@ -1,0 +1,106 @@
+// kvant info: what a model file or folder holds: metadata, hyper-parameters,
+// tokenizer summary, tensor table, parameters, size and bits per weight.
+// Reads GGUF, safetensors (single or sharded) and Hugging Face folders; --json for scripts.
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+#include "cli/info_int.h"
+#include "kvant/kv_gguf.h"
+#include "kvant/kv_hf.h"
+#include "kvant/kv_safetensors.h"
+
+static void help(FILE *f) {
+    fprintf(f, "usage: kvant info [--json] [--no-tensors] FILE|DIR\n\n"
+               "Shows what a model holds. FILE may be a GGUF file, a .safetensors file or a\n"
+               "model.safetensors.index.json; DIR a Hugging Face model folder.\n\n"
+               "  --json         print one JSON object instead of text\n"
+               "  --no-tensors   leave out the tensor table\n");
+}
+
+// ---- shared table helpers ----
+
+void kv__info_shape(char *buf, size_t cap, int n_dims, const int64_t *dims) {
+    int n = snprintf(buf, cap, "%s", n_dims == 0 ? "scalar" : "");
+    for (int d = 0; d < n_dims && n >= 0 && (size_t)n < cap; d++)
+        n += snprintf(buf + n, cap - (size_t)n, d ? " x %lld" : "%lld", (long long)dims[d]);
+}
+
+void kv__info_totals(json_t *root, bool as_json, uint64_t n_params, uint64_t data_bytes,
+                     uint64_t file_bytes) {
+    double bpw = n_params ? 8.0 * (double)data_bytes / (double)n_params : 0.0;
+    if (as_json) {
+        json_object_set_new(root, "n_params", json_integer((json_int_t)n_params));
+        json_object_set_new(root, "tensor_bytes", json_integer((json_int_t)data_bytes));
+        json_object_set_new(root, "file_bytes", json_integer((json_int_t)file_bytes));
+        json_object_set_new(root, "bits_per_weight", json_real(bpw));
+        return;
+    }
+    printf("parameters:   %llu (%.2f M)\n", (unsigned long long)n_params, (double)n_params / 1e6);
+    printf("size:         %.2f MiB of tensors, %.2f MiB on disk\n",
+           (double)data_bytes / 1048576.0, (double)file_bytes / 1048576.0);
+    printf("bits/weight:  %.2f\n", bpw);
+}
+
+static bool is_dir(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static bool has_gguf_magic(const char *p) {
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return false;
+    char m[4] = {0};
+    size_t n = fread(m, 1, 4, f);
+    fclose(f);
+    return n == 4 && memcmp(m, "GGUF", 4) == 0;
+}
+
+static bool ends_with(const char *s, const char *suf) {
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+int kv_cli_info(int argc, char **argv) {
+    const char *path = NULL;
+    kv__info_opts o = {false, true};
+    for (int i = 1; i < argc; i++) {
+        if (kv_cli_is_help(argv[i])) {
+            help(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--json")) {
+            o.json = true;
+        } else if (!strcmp(argv[i], "--no-tensors")) {
+            o.tensors = false;
+        } else if (argv[i][0] == '-') {
+            return kv_cli_usage_error("info", "unknown option '%s'", argv[i]);
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            return kv_cli_usage_error("info", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!path)
+        return kv_cli_usage_error("info", "missing FILE or DIR");
+    json_t *root = o.json ? json_object() : NULL;
+    kv_err err = {0};
+    kv_status st;
+    if (is_dir(path))
+        st = kv__info_hf(path, &o, root, &err);
+    else if (has_gguf_magic(path) || ends_with(path, ".gguf"))
+        st = kv__info_gguf(path, &o, root, &err);
+    else
+        st = kv__info_safetensors(path, &o, root, &err);
+    if (st == KV_OK && root) {
+        char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (s)
+            puts(s);
+        free(s);
+    }
+    json_decref(root);
+    return st == KV_OK ? 0 : kv_cli_fail("info", &err);
+}

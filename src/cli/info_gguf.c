@@ -1,0 +1,173 @@
+// kvant info for GGUF files: header, every key-value, tokenizer summary, tensor table.
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/info_int.h"
+#include "kvant/kv_gguf.h"
+#include "kvant/kv_types.h"
+
+#define ARRAY_SHOW_MAX 16 // arrays longer than this are summarised, not listed
+
+static json_t *json_str(kv_str s) {
+    json_t *j = json_stringn(s.p, s.n);
+    return j ? j : json_string("<not valid UTF-8>");
+}
+
+static json_t *scalar_json(const kv_gguf_val *v) {
+    const uint8_t *d = v->data;
+    int64_t i;
+    switch (v->type) {
+    case KV_GGUF_U8: return json_integer(d[0]);
+    case KV_GGUF_I8: return json_integer((int8_t)d[0]);
+    case KV_GGUF_U16: return json_integer(kv_le16(d));
+    case KV_GGUF_I16: return json_integer((int16_t)kv_le16(d));
+    case KV_GGUF_U32: return json_integer(kv_le32(d));
+    case KV_GGUF_I32: return json_integer((int32_t)kv_le32(d));
+    case KV_GGUF_U64: return json_integer((json_int_t)kv_le64(d));
+    case KV_GGUF_I64: memcpy(&i, d, 8); return json_integer((json_int_t)i);
+    case KV_GGUF_F32: {
+        uint32_t u = kv_le32(d);
+        float f;
+        memcpy(&f, &u, 4);
+        return json_real(f);
+    }
+    case KV_GGUF_F64: {
+        uint64_t u = kv_le64(d);
+        double f;
+        memcpy(&f, &u, 8);
+        return json_real(f);
+    }
+    case KV_GGUF_BOOL: return json_boolean(d[0] != 0);
+    case KV_GGUF_STRING: return json_str(v->str);
+    default: return json_null();
+    }
+}
+
+static json_t *value_json(const kv_gguf *g, const kv_gguf_val *v, int depth) {
+    if (v->type != KV_GGUF_ARRAY)
+        return scalar_json(v);
+    if (v->n > ARRAY_SHOW_MAX || depth > 2) {
+        json_t *o = json_object();
+        json_object_set_new(o, "array_type", json_string(kv_gguf_vtype_name(v->elem_type)));
+        json_object_set_new(o, "count", json_integer((json_int_t)v->n));
+        return o;
+    }
+    json_t *a = json_array();
+    for (uint64_t j = 0; j < v->n; j++) {
+        kv_gguf_val e;
+        if (kv_gguf_arr_elem(g, v, j, &e, NULL) != KV_OK)
+            break;
+        json_array_append_new(a, value_json(g, &e, depth + 1));
+    }
+    return a;
+}
+
+// Text form of a value: JSON for scalars, a summary for long arrays and strings.
+static void print_value(const kv_gguf *g, const kv_gguf_val *v) {
+    if (v->type == KV_GGUF_STRING) {
+        size_t n = v->str.n;
+        int show = n > 72 ? 72 : (int)n;
+        printf("\"");
+        for (int i = 0; i < show; i++) {
+            char c = v->str.p[i];
+            putchar(c == '\n' ? ' ' : c);
+        }
+        printf(n > 72 ? "\"... (%zu bytes)" : "\"", n);
+        return;
+    }
+    if (v->type == KV_GGUF_ARRAY && v->n > ARRAY_SHOW_MAX) {
+        printf("[%s x %" PRIu64 "]", kv_gguf_vtype_name(v->elem_type), v->n);
+        if (v->elem_type == KV_GGUF_STRING) {
+            printf(" ");
+            for (uint64_t j = 0; j < 4; j++) {
+                kv_str s;
+                if (kv_gguf_arr_str(g, v, j, &s, NULL) == KV_OK)
+                    printf("%s'%.*s'", j ? ", " : "", (int)(s.n > 16 ? 16 : s.n), s.p);
+            }
+            printf(", ...");
+        }
+        return;
+    }
+    json_t *j = value_json(g, v, 0);
+    char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(9));
+    printf("%s", s ? s : "?");
+    free(s);
+    json_decref(j);
+}
+
+static void tensor_table(const kv_gguf *g, const kv__info_opts *o, json_t *root,
+                         uint64_t *n_params, uint64_t *bytes) {
+    json_t *arr = o->json && o->tensors ? json_array() : NULL;
+    if (!o->json && o->tensors)
+        printf("\n%-4s %-34s %-8s %-22s %12s\n", "#", "tensor", "type", "shape", "bytes");
+    for (int64_t i = 0; i < kv_gguf_tensor_count(g); i++) {
+        const kv_gguf_tensor *t = kv_gguf_tensor_at(g, i);
+        uint64_t ne = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            ne *= (uint64_t)t->ne[d];
+        *n_params += ne;
+        *bytes += t->size;
+        char shape[96];
+        kv__info_shape(shape, sizeof shape, (int)t->n_dims, t->ne);
+        if (arr) {
+            json_t *jt = json_object(), *js = json_array();
+            json_object_set_new(jt, "name", json_str(t->name));
+            json_object_set_new(jt, "type", json_string(kv_type_name(t->type)));
+            for (uint32_t d = 0; d < t->n_dims; d++)
+                json_array_append_new(js, json_integer(t->ne[d]));
+            json_object_set_new(jt, "shape", js);
+            json_object_set_new(jt, "offset", json_integer((json_int_t)t->offset));
+            json_object_set_new(jt, "bytes", json_integer((json_int_t)t->size));
+            json_array_append_new(arr, jt);
+        } else if (o->tensors && !o->json) {
+            printf("%-4lld %-34.*s %-8s %-22s %12zu\n", (long long)i, (int)t->name.n, t->name.p,
+                   kv_type_name(t->type), shape, t->size);
+        }
+    }
+    if (arr)
+        json_object_set_new(root, "tensors", arr);
+}
+
+kv_status kv__info_gguf(const char *path, const kv__info_opts *o, json_t *root, kv_err *err) {
+    kv_gguf *g = NULL;
+    kv_status st = kv_gguf_open(path, &g, err);
+    if (st != KV_OK)
+        return st;
+    json_t *meta = o->json ? json_object() : NULL;
+    if (o->json) {
+        json_object_set_new(root, "format", json_string("gguf"));
+        json_object_set_new(root, "path", json_string(path));
+        json_object_set_new(root, "version", json_integer(kv_gguf_version(g)));
+        json_object_set_new(root, "alignment", json_integer((json_int_t)kv_gguf_alignment(g)));
+    } else {
+        printf("file:         %s\n", path);
+        printf("format:       GGUF v%u, %lld key-values, %lld tensors, alignment %zu\n",
+               kv_gguf_version(g), (long long)kv_gguf_kv_count(g),
+               (long long)kv_gguf_tensor_count(g), kv_gguf_alignment(g));
+        printf("\nmetadata:\n");
+    }
+    for (int64_t i = 0; i < kv_gguf_kv_count(g); i++) {
+        kv_str k = kv_gguf_kv_key(g, i);
+        const kv_gguf_val *v = kv_gguf_kv_val(g, i);
+        if (meta) {
+            char key[512];
+            snprintf(key, sizeof key, "%.*s", (int)k.n, k.p);
+            json_object_set_new(meta, key, value_json(g, v, 0));
+        } else {
+            printf("  %-44.*s ", (int)k.n, k.p);
+            print_value(g, v);
+            printf("\n");
+        }
+    }
+    if (meta)
+        json_object_set_new(root, "metadata", meta);
+    uint64_t n_params = 0, bytes = 0;
+    tensor_table(g, o, root, &n_params, &bytes);
+    if (!o->json)
+        printf("\n");
+    kv__info_totals(root, o->json, n_params, bytes, kv_gguf_file_size(g));
+    kv_gguf_close(g);
+    return KV_OK;
+}

@@ -1,0 +1,372 @@
+// Hugging Face folder -> GGUF: metadata (general.*, {arch}.*, tokenizer.ggml.*)
+// as llama.cpp's converter writes it, tensor names mapped to GGUF's, q/k rows
+// permuted from rotate-half to interleaved RoPE order. The bytes are written by
+// the emitter (emit.c); this file decides names, shapes, metadata and types.
+#define _POSIX_C_SOURCE 200809L
+#include "kvant/kv_convert.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "formats/formats_int.h"
+#include "kvant/kv_hf.h"
+#include "kvant/kv_safetensors.h"
+#include "kvant/kv_types.h"
+
+// ---- tensor names ----
+
+typedef struct {
+    const char *hf;   // suffix after "model.layers.N."
+    const char *gguf; // suffix after "blk.N."
+    int permute;      // 0 none, 1 q (n_head), 2 k (n_head_kv)
+} layer_name;
+
+static const layer_name LAYER_NAMES[] = {
+    {"self_attn.q_proj.weight", "attn_q.weight", 1},
+    {"self_attn.k_proj.weight", "attn_k.weight", 2},
+    {"self_attn.v_proj.weight", "attn_v.weight", 0},
+    {"self_attn.o_proj.weight", "attn_output.weight", 0},
+    {"self_attn.q_proj.bias", "attn_q.bias", 1},
+    {"self_attn.k_proj.bias", "attn_k.bias", 2},
+    {"self_attn.v_proj.bias", "attn_v.bias", 0},
+    {"self_attn.o_proj.bias", "attn_output.bias", 0},
+    {"mlp.gate_proj.weight", "ffn_gate.weight", 0},
+    {"mlp.up_proj.weight", "ffn_up.weight", 0},
+    {"mlp.down_proj.weight", "ffn_down.weight", 0},
+    {"input_layernorm.weight", "attn_norm.weight", 0},
+    {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
+};
+
+static const struct {
+    const char *hf, *gguf;
+} GLOBAL_NAMES[] = {
+    {"model.embed_tokens.weight", "token_embd.weight"},
+    {"model.norm.weight", "output_norm.weight"},
+    {"lm_head.weight", "output.weight"},
+};
+
+// Tensors that carry nothing GGUF needs.
+static bool skipped_name(const char *hf) {
+    size_t n = strlen(hf);
+    static const char *const SUFFIXES[] = {"rotary_emb.inv_freq", "attn.masked_bias", "attn.bias"};
+    for (size_t i = 0; i < sizeof SUFFIXES / sizeof *SUFFIXES; i++) {
+        size_t m = strlen(SUFFIXES[i]);
+        if (n >= m && strcmp(hf + n - m, SUFFIXES[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+// Maps an HF tensor name to its GGUF name; *permute says which q/k permutation
+// applies. Returns false for a name kvant does not know.
+static bool map_name(const char *hf, char *out, size_t cap, int *permute, int64_t n_layer) {
+    *permute = 0;
+    for (size_t i = 0; i < sizeof GLOBAL_NAMES / sizeof *GLOBAL_NAMES; i++)
+        if (strcmp(hf, GLOBAL_NAMES[i].hf) == 0) {
+            snprintf(out, cap, "%s", GLOBAL_NAMES[i].gguf);
+            return true;
+        }
+    static const char PREFIX[] = "model.layers.";
+    if (strncmp(hf, PREFIX, sizeof PREFIX - 1) != 0)
+        return false;
+    const char *p = hf + sizeof PREFIX - 1;
+    char *end;
+    long layer = strtol(p, &end, 10);
+    if (end == p || *end != '.' || layer < 0 || layer >= n_layer)
+        return false;
+    for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES; i++)
+        if (strcmp(end + 1, LAYER_NAMES[i].hf) == 0) {
+            snprintf(out, cap, "blk.%ld.%s", layer, LAYER_NAMES[i].gguf);
+            *permute = LAYER_NAMES[i].permute;
+            return true;
+        }
+    return false;
+}
+
+// ---- row readers ----
+
+typedef struct {
+    const kv_st_tensor *t;
+    int64_t n_cols;
+    int64_t n_heads; // > 0: rows are permuted in groups of n_rows / n_heads
+    int64_t n_rows;
+} hf_src;
+
+// GGUF row r of a permuted q/k weight comes from HF row: within each head, HF keeps
+// the first halves of all rotation pairs, then the second halves; GGUF interleaves them.
+static int64_t hf_row_of(const hf_src *s, int64_t r) {
+    if (s->n_heads <= 0)
+        return r;
+    int64_t hd = s->n_rows / s->n_heads;
+    int64_t h = r / hd, k = r % hd;
+    return h * hd + (k % 2) * (hd / 2) + k / 2;
+}
+
+static kv_status hf_read_rows(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
+                              kv_err *err) {
+    const hf_src *s = (const hf_src *)ctx;
+    if (s->n_heads <= 0)
+        return kv_safetensors_read_f32(s->t, row0 * s->n_cols, n_rows * s->n_cols, dst, err);
+    for (int64_t r = 0; r < n_rows; r++) {
+        kv_status st = kv_safetensors_read_f32(s->t, hf_row_of(s, row0 + r) * s->n_cols,
+                                               s->n_cols, dst + r * s->n_cols, err);
+        if (st != KV_OK)
+            return st;
+    }
+    return KV_OK;
+}
+
+static uint32_t st_to_kv_type(kv_st_dtype d) {
+    switch (d) {
+    case KV_ST_F32: return KV_TYPE_F32;
+    case KV_ST_F16: return KV_TYPE_F16;
+    case KV_ST_BF16: return KV_TYPE_BF16;
+    case KV_ST_F64: return KV_TYPE_F64;
+    default: return KV_TYPE_COUNT;
+    }
+}
+
+// ---- metadata ----
+
+// "kjv-llama-7m" -> name "Kjv Llama 7m", basename "kjv-llama", size label "7M",
+// as llama.cpp derives them from the folder name; the size label falls back to
+// the parameter count ("1.1B") when the name has none.
+static void name_parts(const char *folder, uint64_t n_params, char *name, char *base, char *size,
+                       size_t cap) {
+    snprintf(name, cap, "%s", folder);
+    bool up = true;
+    for (char *p = name; *p; p++) {
+        if (*p == '-' || *p == '_') {
+            *p = ' ';
+            up = true;
+        } else {
+            *p = up ? (char)toupper((unsigned char)*p) : *p;
+            up = false;
+        }
+    }
+    snprintf(base, cap, "%s", folder);
+    size[0] = '\0';
+    char *dash = strrchr(base, '-');
+    if (dash) {
+        const char *s = dash + 1;
+        char *e;
+        double v = strtod(s, &e);
+        if (e != s && v > 0 && strchr("kKmMbBtT", *e) && *e && e[1] == '\0') {
+            snprintf(size, cap, "%s", s);
+            size[strlen(size) - 1] = (char)toupper((unsigned char)*e);
+            *dash = '\0';
+        }
+    }
+    if (size[0] == '\0') {
+        static const char SUFFIX[] = {'K', 'M', 'B', 'T'};
+        double v = (double)n_params / 1e3;
+        int i = 0;
+        while (v >= 1000.0 && i < 3) {
+            v /= 1000.0;
+            i++;
+        }
+        snprintf(size, cap, v < 10.0 ? "%.1f%c" : "%.0f%c", v, SUFFIX[i]);
+    }
+}
+
+#define TRY(expr)                                                                              \
+    do {                                                                                       \
+        kv_status st_ = (expr);                                                                \
+        if (st_ != KV_OK)                                                                      \
+            return st_;                                                                        \
+    } while (0)
+
+static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err *err) {
+    char key[128];
+#define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", c->arch, suffix), key)
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("block_count"), (uint32_t)c->n_layer, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("context_length"), (uint32_t)c->n_ctx, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("embedding_length"), (uint32_t)c->n_embd, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)c->n_head, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
+    TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base"), c->rope_theta, err));
+    TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->rms_eps, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim, err));
+    if (c->rope_scaling_type && strcmp(c->rope_scaling_type, "linear") == 0) {
+        TRY(kv_gguf_set_str(w, ARCH_KEY("rope.scaling.type"), "linear", err));
+        TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.scaling.factor"), c->rope_scaling_factor, err));
+    }
+    return KV_OK;
+#undef ARCH_KEY
+}
+
+static kv_status set_tokenizer_keys(kv_gguf_writer *w, const kv_hf_vocab *v, kv_err *err) {
+    TRY(kv_gguf_set_str(w, "tokenizer.ggml.model", v->model, err));
+    TRY(kv_gguf_set_str(w, "tokenizer.ggml.pre", v->pre ? v->pre : "default", err));
+    TRY(kv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", v->tokens, (uint64_t)v->n_tokens, err));
+    if (v->scores)
+        TRY(kv_gguf_set_arr(w, "tokenizer.ggml.scores", KV_GGUF_F32, v->scores,
+                            (uint64_t)v->n_tokens, err));
+    TRY(kv_gguf_set_arr(w, "tokenizer.ggml.token_type", KV_GGUF_I32, v->types,
+                        (uint64_t)v->n_tokens, err));
+    if (v->n_merges > 0)
+        TRY(kv_gguf_set_arr_str(w, "tokenizer.ggml.merges", v->merges, (uint64_t)v->n_merges,
+                                err));
+    static const char *const ID_KEYS[] = {"bos", "eos", "unknown", "padding", "seperator"};
+    const int64_t ids[] = {v->bos_id, v->eos_id, v->unk_id, v->pad_id, v->sep_id};
+    for (int i = 0; i < 5; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "tokenizer.ggml.%s_token_id", ID_KEYS[i]);
+        if (ids[i] >= 0 && ids[i] < v->n_tokens)
+            TRY(kv_gguf_set_u32(w, key, (uint32_t)ids[i], err));
+    }
+    if (v->add_bos >= 0)
+        TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", v->add_bos != 0, err));
+    if (v->add_eos >= 0)
+        TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", v->add_eos != 0, err));
+    if (v->add_space_prefix >= 0)
+        TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", v->add_space_prefix != 0, err));
+    if (v->chat_template)
+        TRY(kv_gguf_set_str(w, "tokenizer.chat_template", v->chat_template, err));
+    return KV_OK;
+}
+
+static kv_status set_metadata(kv_gguf_writer *w, const kv_hf *hf, uint64_t n_params,
+                              uint32_t file_type, kv_err *err) {
+    const kv_hf_config *c = kv_hf_config_of(hf);
+    char name[256], base[256], size[256];
+    name_parts(c->name, n_params, name, base, size, sizeof name);
+    TRY(kv_gguf_set_str(w, "general.architecture", c->arch, err));
+    TRY(kv_gguf_set_str(w, "general.type", "model", err));
+    TRY(kv_gguf_set_str(w, "general.name", name, err));
+    TRY(kv_gguf_set_str(w, "general.basename", base, err));
+    TRY(kv_gguf_set_str(w, "general.size_label", size, err));
+    TRY(set_arch_keys(w, c, err));
+    TRY(kv_gguf_set_u32(w, "general.file_type", file_type, err));
+    char key[128];
+    snprintf(key, sizeof key, "%s.vocab_size", c->arch);
+    TRY(kv_gguf_set_u32(w, key, (uint32_t)kv_hf_vocab_of(hf)->n_tokens, err));
+    snprintf(key, sizeof key, "%s.rope.dimension_count", c->arch);
+    TRY(kv_gguf_set_u32(w, key, (uint32_t)c->head_dim, err));
+    TRY(set_tokenizer_keys(w, kv_hf_vocab_of(hf), err));
+    TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
+    return KV_OK;
+}
+
+// ---- types ----
+
+typedef struct {
+    const char *name;
+    uint32_t file_type; // general.file_type
+    uint32_t type;      // type of 2-D weights
+} outtype;
+
+static const outtype OUTTYPES[] = {
+    {"f32", 0, KV_TYPE_F32},
+    {"f16", 1, KV_TYPE_F16},
+    {"bf16", 32, KV_TYPE_BF16},
+    {"q8_0", 7, KV_TYPE_Q8_0},
+};
+
+// As llama.cpp's converter: 1-D tensors (norms, biases) stay F32; weights get the
+// out type, or F16 when a row does not fit the type's blocks.
+static void choose_type(const outtype *o, kv__emit_tensor *t) {
+    t->wanted_type = o->type;
+    t->dst_type = t->n_dims <= 1 ? KV_TYPE_F32 : o->type;
+    if (t->dst_type != KV_TYPE_F32 && kv_type_row_size((kv_type)t->dst_type, t->ne[0]) == 0) {
+        t->fallback = true;
+        t->dst_type = KV_TYPE_F16;
+    }
+}
+
+// ---- conversion ----
+
+static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_tensor *t,
+                             hf_src *src, kv_err *err) {
+    const kv_hf_config *c = kv_hf_config_of(hf);
+    int permute = 0;
+    if (!map_name(st->name, t->name, sizeof t->name, &permute, c->n_layer))
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: tensor '%s' has no GGUF name for architecture %s (%s)", st->file,
+                       st->name, c->arch, c->hf_class);
+    t->src_type = st_to_kv_type(st->dtype);
+    if (t->src_type == KV_TYPE_COUNT)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s, expected a float type",
+                       st->file, st->name, kv_st_dtype_name(st->dtype));
+    if (st->n_dims < 1 || st->n_dims > 4)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: tensor '%s' has %d dimensions, expected 1 to 4",
+                       st->file, st->name, st->n_dims);
+    t->n_dims = (uint32_t)st->n_dims;
+    for (int d = 0; d < 4; d++)
+        t->ne[d] = d < st->n_dims ? st->shape[st->n_dims - 1 - d] : 1;
+    src->t = st;
+    src->n_cols = t->ne[0];
+    src->n_rows = st->n_elements / (t->ne[0] > 0 ? t->ne[0] : 1);
+    src->n_heads = permute == 1 ? c->n_head : permute == 2 ? c->n_head_kv : 0;
+    if (src->n_heads > 0 && (src->n_rows % (2 * src->n_heads) != 0))
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: tensor '%s' has %lld rows, not a multiple of 2 x %lld heads", st->file,
+                       st->name, (long long)src->n_rows, (long long)src->n_heads);
+    t->read_rows = hf_read_rows;
+    t->ctx = src;
+    t->raw = src->n_heads > 0 ? NULL : st->data;
+    return KV_OK;
+}
+
+static const outtype *find_outtype(const char *name) {
+    for (size_t i = 0; i < sizeof OUTTYPES / sizeof *OUTTYPES; i++)
+        if (strcasecmp(OUTTYPES[i].name, name) == 0)
+            return &OUTTYPES[i];
+    return NULL;
+}
+
+kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_convert_opts *opts,
+                        kv_convert_report *report, kv_err *err) {
+    const char *otname = opts && opts->outtype ? opts->outtype : "f16";
+    const outtype *ot = find_outtype(otname);
+    if (!ot)
+        return KV_FAIL(err, KV_ERR_INVALID, "unknown --outtype '%s'; valid: f32, f16, bf16, q8_0",
+                       otname);
+    kv_hf *hf = NULL;
+    kv_gguf_writer *w = NULL;
+    kv__emit_tensor *ts = NULL;
+    hf_src *srcs = NULL;
+    kv_status st = kv_hf_open(src_dir, &hf, err);
+    if (st != KV_OK)
+        return st;
+    const kv_safetensors *sts = kv_hf_tensors(hf);
+    int64_t n_all = kv_safetensors_count(sts), n = 0;
+    ts = calloc((size_t)(n_all > 0 ? n_all : 1), sizeof *ts);
+    srcs = calloc((size_t)(n_all > 0 ? n_all : 1), sizeof *srcs);
+    if (!ts || !srcs) {
+        st = KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory planning %lld tensors", src_dir,
+                     (long long)n_all);
+        goto done;
+    }
+    uint64_t n_params = 0;
+    for (int64_t i = 0; i < n_all; i++) {
+        const kv_st_tensor *t = kv_safetensors_at(sts, i);
+        if (skipped_name(t->name))
+            continue;
+        st = plan_tensor(hf, t, &ts[n], &srcs[n], err);
+        if (st != KV_OK)
+            goto done;
+        ts[n].ctx = &srcs[n];
+        choose_type(ot, &ts[n]);
+        n_params += (uint64_t)t->n_elements;
+        n++;
+    }
+    st = kv_gguf_writer_new(&w, err);
+    if (st == KV_OK)
+        st = set_metadata(w, hf, n_params, ot->file_type, err);
+    if (st == KV_OK)
+        st = kv__emit_gguf(w, out_path, ts, n, opts ? opts->n_threads : 0,
+                           opts ? opts->progress : NULL, opts ? opts->progress_user : NULL, report,
+                           err);
+done:
+    kv_gguf_writer_free(w);
+    free(srcs);
+    free(ts);
+    kv_hf_close(hf);
+    return st;
+}

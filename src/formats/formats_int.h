@@ -1,0 +1,38 @@
+// Internal to formats/: the tensor emitter shared by convert (HF -> GGUF) and
+// quantize (GGUF -> GGUF). Callers describe each output tensor with a row reader
+// and a chosen type; the emitter streams rows through the quantizer into the file.
+#ifndef KV_FORMATS_INT_H
+#define KV_FORMATS_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvant/kv_convert.h"
+#include "kvant/kv_gguf.h"
+
+// Reads n_rows rows (ne[0] floats each) starting at row0 into dst.
+typedef kv_status (*kv__read_rows_fn)(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
+                                      kv_err *err);
+
+typedef struct {
+    char name[96];             // GGUF tensor name
+    uint32_t n_dims;
+    int64_t ne[4];             // ne[0] = row length; unused dims are 1
+    uint32_t src_type;         // kv_type of the source, for the report
+    kv__read_rows_fn read_rows;
+    const void *ctx;           // for read_rows; borrowed
+    const void *raw;           // source bytes, copied as they are when dst_type == src_type
+    uint32_t dst_type;         // chosen by the caller
+    bool fallback;             // dst_type is a fallback for wanted_type
+    uint32_t wanted_type;
+    const float *imatrix;      // ne[0] importance weights or NULL; borrowed
+} kv__emit_tensor;
+
+// Declares every tensor in w (whose metadata is already set), writes the file
+// to out_path and fills report (may be NULL). Rows are read and quantized a
+// bounded chunk at a time, split over n_threads threads (same bytes for any count).
+kv_status kv__emit_gguf(kv_gguf_writer *w, const char *out_path, const kv__emit_tensor *ts,
+                        int64_t n, int n_threads, kv_progress_fn progress, void *progress_user,
+                        kv_convert_report *report, kv_err *err);
+
+#endif

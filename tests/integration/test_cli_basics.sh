@@ -39,10 +39,22 @@ expect_out "4096 tokens" "folder info summarises the tokenizer"
 expect_rc 0 "info on the safetensors file" "$KVANT" info "$MODEL/model.safetensors"
 expect_out "model.layers.5.mlp.down_proj.weight" "safetensors info lists tensors"
 
-cp "$TMP/kjv.gguf" "$TMP/keep.gguf"
 head -c 100000 "$TMP/kjv.gguf" > "$TMP/cut.gguf"
 expect_rc 1 "info on a truncated GGUF" "$KVANT" info "$TMP/cut.gguf"
 expect_out "cut.gguf" "the error names the file"
 expect_out "truncated" "the error says truncated"
 
+# A failed convert keeps whatever was at the output path.
+echo "precious" > "$TMP/existing.gguf"
+expect_rc 1 "convert of a broken folder over an existing file" "$KVANT" convert "$TMP" -o "$TMP/existing.gguf"
+[ "$(cat "$TMP/existing.gguf")" = "precious" ] && pass "existing output kept" || fail "existing output changed"
+
+if [ -n "$SHARED" ]; then
+  for f in "$SHARED"/testdata/vocab/*.gguf; do
+    expect_rc 0 "info on llama.cpp's $(basename "$f")" "$KVANT" info --no-tensors "$f"
+    expect_out "tokenizer.ggml.tokens" "$(basename "$f") lists its vocabulary"
+  done
+else
+  echo "note: ../shared is absent: llama.cpp vocab files not checked"
+fi
 finish

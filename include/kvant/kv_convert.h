@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "kvant/kv_core.h"
+#include "kvant/kv_mix.h"
 #include "kvant/kv_status.h"
 
 // One written tensor, for the summary the caller prints.
@@ -36,11 +37,24 @@ typedef struct {
 
 void kv_convert_report_free(kv_convert_report *r);
 
+// How tensors are typed and quantized; shared by convert and quantize.
 typedef struct {
-    const char *outtype;     // file type name: "f32", "f16", "bf16", "q8_0", ... (case-insensitive)
-    int n_threads;           // <= 0: one per CPU
-    kv_progress_fn progress; // may be NULL
+    kv_ftype ftype;                   // the file type (mix) to write
+    const kv_mix_options *mix;        // llama-quantize's options; NULL for defaults
+    const char *imatrix_path;         // importance matrix (llama.cpp imatrix.dat) or NULL
+    const char *const *include_weights; // use the imatrix only for these tensors (exact names)
+    size_t n_include;
+    const char *const *exclude_weights; // never use it for these
+    size_t n_exclude;
+    bool no_fallback;                 // a type that does not fit a row length is an error
+    int n_threads;                    // <= 0: one per CPU
+    kv_progress_fn progress;          // may be NULL
     void *progress_user;
+} kv_quant_plan_opts;
+
+typedef struct {
+    const char *outtype;     // file type name: "f32", "f16", "q4_k_m", "15", ... (case-insensitive)
+    kv_quant_plan_opts plan; // plan.ftype is set from outtype
 } kv_convert_opts;
 
 // Converts a Hugging Face model folder to a GGUF file at out_path: hyper-parameters
@@ -50,5 +64,19 @@ typedef struct {
 // report (may be NULL) is filled on success; free it with kv_convert_report_free.
 kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_convert_opts *opts,
                         kv_convert_report *report, kv_err *err);
+
+typedef struct {
+    kv_quant_plan_opts plan;
+    bool allow_requantize; // quantize tensors that are already quantized (loses quality)
+} kv_quantize_opts;
+
+// Quantizes a GGUF file to opts->plan.ftype the way llama-quantize does: the
+// same metadata plus general.file_type, general.quantization_version and, with
+// an importance matrix, quantize.imatrix.*; tensors in llama.cpp's order, typed
+// by the mix rules. Input tensors of any type kvant can dequantize are read;
+// already-quantized input is refused unless allow_requantize. Output is written
+// to a temporary file and renamed, so a failure leaves nothing at out_path.
+kv_status kv_quantize_gguf(const char *in_path, const char *out_path, const kv_quantize_opts *opts,
+                           kv_convert_report *report, kv_err *err);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "kvant/kv_convert.h"
 #include "kvant/kv_status.h"
 
 // A subcommand: argv[0] is the subcommand name. Returns the process exit code.
@@ -20,6 +21,7 @@ typedef struct {
 
 int kv_cli_info(int argc, char **argv);
 int kv_cli_convert(int argc, char **argv);
+int kv_cli_quantize(int argc, char **argv);
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.
 int kv_cli_fail(const char *cmd, const kv_err *err);
@@ -44,6 +46,21 @@ void kv_cli_progress_init(kv_cli_progress *p, const char *title, bool quiet);
 // A kv_progress_fn: user is a kv_cli_progress*.
 void kv_cli_progress_cb(void *user, uint64_t done, uint64_t total, const char *label);
 void kv_cli_progress_done(kv_cli_progress *p);
+
+// Prints the summary of a convert or quantize run (tensor lines when tensors).
+void kv_cli_print_report(const char *out, const kv_convert_report *r, bool tensors);
+
+// Parses the options convert and quantize share (-t, --imatrix, --include-weights,
+// --exclude-weights, --no-fallback, --pure, --output-tensor-type,
+// --token-embedding-type, --tensor-type, --leave-output-tensor) at argv[*i].
+// Returns 1 when it took the option (advancing *i past its value), 0 when the
+// option is not one of these, and -1 after printing a usage error.
+int kv_cli_plan_option(const char *cmd, int argc, char **argv, int *i, kv_quant_plan_opts *plan,
+                       kv_mix_options *mix);
+// Frees what kv_cli_plan_option collected.
+void kv_cli_plan_free(kv_quant_plan_opts *plan, kv_mix_options *mix);
+// Help text lines for those options.
+extern const char KV_CLI_PLAN_HELP[];
 
 // Seconds from a monotonic clock.
 double kv_cli_now(void);

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "formats/formats_int.h"
 #include "kvant/kv_hf.h"
@@ -253,32 +252,6 @@ static kv_status set_metadata(kv_gguf_writer *w, const kv_hf *hf, uint64_t n_par
     return KV_OK;
 }
 
-// ---- types ----
-
-typedef struct {
-    const char *name;
-    uint32_t file_type; // general.file_type
-    uint32_t type;      // type of 2-D weights
-} outtype;
-
-static const outtype OUTTYPES[] = {
-    {"f32", 0, KV_TYPE_F32},
-    {"f16", 1, KV_TYPE_F16},
-    {"bf16", 32, KV_TYPE_BF16},
-    {"q8_0", 7, KV_TYPE_Q8_0},
-};
-
-// As llama.cpp's converter: 1-D tensors (norms, biases) stay F32; weights get the
-// out type, or F16 when a row does not fit the type's blocks.
-static void choose_type(const outtype *o, kv__emit_tensor *t) {
-    t->wanted_type = o->type;
-    t->dst_type = t->n_dims <= 1 ? KV_TYPE_F32 : o->type;
-    if (t->dst_type != KV_TYPE_F32 && kv_type_row_size((kv_type)t->dst_type, t->ne[0]) == 0) {
-        t->fallback = true;
-        t->dst_type = KV_TYPE_F16;
-    }
-}
-
 // ---- conversion ----
 
 static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_tensor *t,
@@ -313,58 +286,86 @@ static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_t
     return KV_OK;
 }
 
-static const outtype *find_outtype(const char *name) {
-    for (size_t i = 0; i < sizeof OUTTYPES / sizeof *OUTTYPES; i++)
-        if (strcasecmp(OUTTYPES[i].name, name) == 0)
-            return &OUTTYPES[i];
-    return NULL;
+static kv_status plan_all(const kv_hf *hf, kv__emit_tensor *ts, hf_src *srcs, int64_t *n_out,
+                          uint64_t *n_params, kv_err *err) {
+    const kv_safetensors *sts = kv_hf_tensors(hf);
+    int64_t n = 0;
+    *n_params = 0;
+    for (int64_t i = 0; i < kv_safetensors_count(sts); i++) {
+        const kv_st_tensor *t = kv_safetensors_at(sts, i);
+        if (skipped_name(t->name))
+            continue;
+        kv_status st = plan_tensor(hf, t, &ts[n], &srcs[n], err);
+        if (st != KV_OK)
+            return st;
+        ts[n].ctx = &srcs[n];
+        *n_params += (uint64_t)t->n_elements;
+        n++;
+    }
+    *n_out = n;
+    return KV_OK;
+}
+
+static void model_facts(const kv_hf_config *c, const kv__emit_tensor *ts, int64_t n,
+                        const char **names, kv_mix_model *m) {
+    memset(m, 0, sizeof *m);
+    m->arch = c->arch;
+    m->n_layer = (int)c->n_layer;
+    m->n_head = (int)c->n_head;
+    m->n_head_kv = (int)c->n_head_kv;
+    for (int64_t i = 0; i < n; i++)
+        names[i] = ts[i].name;
+    m->tensor_names = names;
+    m->n_tensors = (size_t)n;
 }
 
 kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_convert_opts *opts,
                         kv_convert_report *report, kv_err *err) {
-    const char *otname = opts && opts->outtype ? opts->outtype : "f16";
-    const outtype *ot = find_outtype(otname);
-    if (!ot)
-        return KV_FAIL(err, KV_ERR_INVALID, "unknown --outtype '%s'; valid: f32, f16, bf16, q8_0",
-                       otname);
-    kv_hf *hf = NULL;
-    kv_gguf_writer *w = NULL;
-    kv__emit_tensor *ts = NULL;
-    hf_src *srcs = NULL;
-    kv_status st = kv_hf_open(src_dir, &hf, err);
+    kv_quant_plan_opts plan = opts->plan;
+    kv_status st = kv_ftype_parse(opts->outtype ? opts->outtype : "f16", &plan.ftype, err);
     if (st != KV_OK)
         return st;
-    const kv_safetensors *sts = kv_hf_tensors(hf);
-    int64_t n_all = kv_safetensors_count(sts), n = 0;
-    ts = calloc((size_t)(n_all > 0 ? n_all : 1), sizeof *ts);
-    srcs = calloc((size_t)(n_all > 0 ? n_all : 1), sizeof *srcs);
-    if (!ts || !srcs) {
+    if (plan.ftype == KV_FTYPE_COPY)
+        return KV_FAIL(err, KV_ERR_INVALID, "--outtype COPY only applies to kvant quantize");
+    kv_hf *hf = NULL;
+    kv_gguf_writer *w = NULL;
+    kv_imatrix *im = NULL;
+    kv__emit_tensor *ts = NULL;
+    hf_src *srcs = NULL;
+    const char **names = NULL;
+    st = kv_hf_open(src_dir, &hf, err);
+    if (st != KV_OK)
+        return st;
+    int64_t n_all = kv_safetensors_count(kv_hf_tensors(hf)), n = 0;
+    size_t cap = (size_t)(n_all > 0 ? n_all : 1);
+    ts = calloc(cap, sizeof *ts);
+    srcs = calloc(cap, sizeof *srcs);
+    names = calloc(cap, sizeof *names);
+    if (!ts || !srcs || !names) {
         st = KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory planning %lld tensors", src_dir,
                      (long long)n_all);
         goto done;
     }
     uint64_t n_params = 0;
-    for (int64_t i = 0; i < n_all; i++) {
-        const kv_st_tensor *t = kv_safetensors_at(sts, i);
-        if (skipped_name(t->name))
-            continue;
-        st = plan_tensor(hf, t, &ts[n], &srcs[n], err);
-        if (st != KV_OK)
-            goto done;
-        ts[n].ctx = &srcs[n];
-        choose_type(ot, &ts[n]);
-        n_params += (uint64_t)t->n_elements;
-        n++;
+    kv_mix_model model;
+    st = plan_all(hf, ts, srcs, &n, &n_params, err);
+    if (st == KV_OK) {
+        model_facts(kv_hf_config_of(hf), ts, n, names, &model);
+        st = kv__plan_types(ts, n, &model, &plan, true, &im, err);
     }
-    st = kv_gguf_writer_new(&w, err);
     if (st == KV_OK)
-        st = set_metadata(w, hf, n_params, ot->file_type, err);
+        st = kv_gguf_writer_new(&w, err);
     if (st == KV_OK)
-        st = kv__emit_gguf(w, out_path, ts, n, opts ? opts->n_threads : 0,
-                           opts ? opts->progress : NULL, opts ? opts->progress_user : NULL, report,
-                           err);
+        st = set_metadata(w, hf, n_params, (uint32_t)plan.ftype, err);
+    if (st == KV_OK && im)
+        st = kv__set_imatrix_keys(w, plan.imatrix_path, im, err);
+    if (st == KV_OK)
+        st = kv__emit_gguf(w, out_path, ts, n, plan.n_threads, plan.progress, plan.progress_user,
+                           report, err);
 done:
     kv_gguf_writer_free(w);
+    kv_imatrix_close(im);
+    free(names);
     free(srcs);
     free(ts);
     kv_hf_close(hf);

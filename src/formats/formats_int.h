@@ -9,6 +9,8 @@
 
 #include "kvant/kv_convert.h"
 #include "kvant/kv_gguf.h"
+#include "kvant/kv_imatrix.h"
+#include "kvant/kv_mix.h"
 
 // Reads n_rows rows (ne[0] floats each) starting at row0 into dst.
 typedef kv_status (*kv__read_rows_fn)(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
@@ -34,5 +36,18 @@ typedef struct {
 kv_status kv__emit_gguf(kv_gguf_writer *w, const char *out_path, const kv__emit_tensor *ts,
                         int64_t n, int n_threads, kv_progress_fn progress, void *progress_user,
                         kv_convert_report *report, kv_err *err);
+
+// Chooses each tensor's type with the mix rules for o->ftype (tensors in the order
+// they will be written), attaches importance-matrix rows and checks the matrix
+// fits the model. In convert mode a tensor the rules leave unquantized becomes
+// F32 (llama.cpp's converter); otherwise it keeps its type. *im receives the open
+// importance matrix (or NULL); the tensors borrow its rows, so close it after writing.
+kv_status kv__plan_types(kv__emit_tensor *ts, int64_t n, const kv_mix_model *model,
+                         const kv_quant_plan_opts *o, bool convert_mode, kv_imatrix **im,
+                         kv_err *err);
+
+// Writes the quantize.imatrix.* keys llama-quantize adds.
+kv_status kv__set_imatrix_keys(kv_gguf_writer *w, const char *path, const kv_imatrix *im,
+                               kv_err *err);
 
 #endif

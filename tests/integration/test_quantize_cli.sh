@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# kvant quantize end to end: a quantized file that kvant reads back, the summary,
+# and bad input: unknown type, not GGUF, truncated, requantizing, a foreign
+# imatrix, a missing output directory, a write error mid-file.
+source "$(dirname "$0")/lib.sh"
+MODEL=$SRC/models/kjv-llama-7m
+
+expect_rc 0 "convert to F32" "$KVANT" convert "$MODEL" -o "$TMP/f32.gguf" --outtype f32 -q
+expect_rc 0 "quantize to Q4_K_M" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/q4km.gguf" q4_k_m -t 2
+expect_out "blk.0.ffn_down.weight" "summary has a line per tensor"
+expect_out "bits/weight" "summary gives bits per weight"
+expect_rc 0 "info on the result" "$KVANT" info "$TMP/q4km.gguf"
+expect_out "Q4_K" "tensors are Q4_K"
+expect_out "general.file_type" "file type recorded"
+expect_rc 0 "numeric file type id" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/q8.gguf" 7 -q
+"$KVANT" info --json "$TMP/q8.gguf" | grep -q '"general.file_type": 7' && pass "id 7 is Q8_0" || fail "id 7 not Q8_0"
+
+expect_rc 1 "unknown type" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/x.gguf" Q9_X
+expect_out "Q4_K_M" "the error lists valid types"
+expect_rc 1 "Q2_K_S without an imatrix" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/x.gguf" Q2_K_S
+expect_out "imatrix" "the error says an imatrix is needed"
+echo "not a model" > "$TMP/text.gguf"
+expect_rc 1 "input that is not GGUF" "$KVANT" quantize "$TMP/text.gguf" "$TMP/x.gguf" Q4_0
+expect_out "text.gguf" "the error names the input"
+head -c 5000000 "$TMP/f32.gguf" > "$TMP/cut.gguf"
+expect_rc 1 "truncated input" "$KVANT" quantize "$TMP/cut.gguf" "$TMP/x.gguf" Q4_0
+expect_out "truncated" "the error says truncated"
+expect_rc 1 "requantizing without --allow-requantize" "$KVANT" quantize "$TMP/q4km.gguf" "$TMP/x.gguf" Q4_0
+expect_out "allow-requantize" "the error names the option"
+expect_rc 0 "requantizing with --allow-requantize" "$KVANT" quantize --allow-requantize "$TMP/q4km.gguf" "$TMP/rq.gguf" Q4_0 -q
+expect_rc 1 "output in a missing directory" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/none/x.gguf" Q4_0
+expect_out "$TMP/none/x.gguf" "the error names the output"
+# An imatrix whose entry names no tensor of this model
+python3 - "$TMP/foreign.dat" <<'PY'
+import struct, sys
+name = b"blk.99.ffn_up.weight"
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<i", 1) + struct.pack("<i", len(name)) + name)
+    f.write(struct.pack("<ii", 1, 256) + struct.pack("<256f", *([1.0] * 256)))
+    f.write(struct.pack("<i", 1) + struct.pack("<i", 4) + b"x.tx")
+PY
+expect_rc 1 "imatrix for another model" "$KVANT" quantize --imatrix "$TMP/foreign.dat" "$TMP/f32.gguf" "$TMP/x.gguf" Q4_K_M
+expect_out "blk.99.ffn_up.weight" "the error names the foreign entry"
+# A write error half way (file size limit; SIGXFSZ ignored so write() fails with EFBIG)
+OUT=$(bash -c "trap '' XFSZ; ulimit -f 2000; exec \"$KVANT\" quantize \"$TMP/f32.gguf\" \"$TMP/full.gguf\" Q8_0 -q" 2>&1); rc=$?
+[ $rc -eq 1 ] && pass "write error exits 1" || fail "write error exit $rc: $OUT"
+expect_out "write failed" "the error says the write failed"
+[ -z "$(ls -A "$TMP" | grep -E 'x.gguf|full.gguf|tmp')" ] && pass "failed runs leave no files" || fail "left: $(ls -A "$TMP")"
+finish

@@ -98,13 +98,14 @@ static kv_status set_metadata(kv_gguf_writer *w, const kv_gguf *g, const kv_quan
     kv_status st = KV_OK;
     for (int64_t i = 0; st == KV_OK && i < kv_gguf_kv_count(g); i++)
         st = kv_gguf_set_from(w, g, i, err);
-    // llama-quantize re-adds these two at the end, in this order
+    // llama-quantize re-adds these two at the end, in this order (COPY keeps the type)
     kv_gguf_unset(w, "general.quantization_version");
-    kv_gguf_unset(w, "general.file_type");
     if (st == KV_OK)
         st = kv_gguf_set_u32(w, "general.quantization_version", 2, err);
-    if (st == KV_OK)
+    if (st == KV_OK && o->plan.ftype != KV_FTYPE_COPY) {
+        kv_gguf_unset(w, "general.file_type");
         st = kv_gguf_set_u32(w, "general.file_type", (uint32_t)o->plan.ftype, err);
+    }
     if (st == KV_OK && im)
         st = kv__set_imatrix_keys(w, o->plan.imatrix_path, im, err);
     return st;

@@ -1,16 +1,101 @@
 // Per-type reference quantizers and dequantizers, shared inside quant/ only.
 // quantize: n_rows rows of n_per_row floats -> blocks; imatrix may be NULL.
 // dequantize: k elements (a multiple of the block size) -> floats.
+// Callers (quant.c) have already checked the sizes and that the input is finite.
 #ifndef KV_QUANT_INT_H
 #define KV_QUANT_INT_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "quant/blocks.h"
 
 typedef void (*kv__quantize_fn)(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                                 const float *imatrix);
 typedef void (*kv__dequantize_fn)(const void *src, float *dst, int64_t k);
+
+// ---- rounding helpers that reproduce ggml's integer conversions ----
+
+// Round to nearest, ties to even, by adding 1.5 * 2^23 so the float addition
+// does the rounding and the integer lands in the low mantissa bits (ggml's
+// nearest_int). Exact for |f| < 2^22; outside that range (or for NaN/Inf) the
+// result is whatever those bits say, as in ggml: deterministic, never undefined.
+static inline int kv__nearest_int(float f) {
+    float shifted = f + 12582912.0f;
+    uint32_t bits;
+    memcpy(&bits, &shifted, sizeof bits);
+    return (int)(bits & 0x007fffffu) - 0x00400000;
+}
+
+// C's float -> int conversion truncates toward zero, but is undefined for NaN and
+// values outside int's range. ggml's reference quantizers can reach those cases
+// only for blocks whose largest magnitude is below ~2^-125 (1/scale overflows,
+// and the scale itself rounds to a zero half). We give them the x86 answer
+// (cvttss2si yields INT_MIN, whose low byte is 0), which is what ggml's builds
+// produce, without undefined behaviour.
+static inline int32_t kv__trunc_i32(float f) {
+    if (!(f > -2147483904.0f && f < 2147483648.0f))
+        return INT32_MIN;
+    return (int32_t)f;
+}
+
+// (int8_t)(float) / (uint8_t)(float) as ggml's code writes them: truncate to an
+// int, keep the low byte.
+static inline int8_t kv__trunc_i8(float f) {
+    return (int8_t)(uint8_t)((uint32_t)kv__trunc_i32(f) & 0xffu);
+}
+static inline uint8_t kv__trunc_u8(float f) {
+    return (uint8_t)((uint32_t)kv__trunc_i32(f) & 0xffu);
+}
+
+// roundf then truncation to a byte (ggml's `int8_t q = roundf(v)`).
+static inline int8_t kv__round_i8(float f) { return kv__trunc_i8(roundf(f)); }
+
+// lroundf(f) converted to int, as ggml's ternary quantizers use it: halves round
+// away from zero; a long result keeps its low 32 bits; NaN and values beyond
+// long's range give 0 (the low half of LONG_MIN, x86's answer).
+static inline int kv__lround_int(float f) {
+    float r = roundf(f);
+    if (!(r > -9223373136366403584.0f && r < 9223372036854775808.0f))
+        return 0;
+    return (int)(int32_t)(uint32_t)(uint64_t)(int64_t)r;
+}
+
+// ---- 8-bit: q8.c ----
+void kv__quantize_q8_0(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                       const float *imatrix);
+void kv__dequantize_q8_0(const void *src, float *dst, int64_t k);
+void kv__quantize_q8_1(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                       const float *imatrix);
+void kv__dequantize_q8_1(const void *src, float *dst, int64_t k);
+void kv__quantize_q8_k(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                       const float *imatrix);
+void kv__dequantize_q8_k(const void *src, float *dst, int64_t k);
+
+// ---- 4- and 5-bit legacy types: q4_q5.c (imatrix -> weighted search, as ggml) ----
+void kv__quantize_q4_0(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                       const float *imatrix);
+void kv__dequantize_q4_0(const void *src, float *dst, int64_t k);
+void kv__quantize_q4_1(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                       const float *imatrix);
+void kv__dequantize_q4_1(const void *src, float *dst, int64_t k);
+void kv__quantize_q5_0(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                       const float *imatrix);
+void kv__dequantize_q5_0(const void *src, float *dst, int64_t k);
+void kv__quantize_q5_1(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                       const float *imatrix);
+void kv__dequantize_q5_1(const void *src, float *dst, int64_t k);
+
+// ---- ternary: tq.c (imatrix ignored) ----
+void kv__quantize_tq1_0(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                        const float *imatrix);
+void kv__dequantize_tq1_0(const void *src, float *dst, int64_t k);
+void kv__quantize_tq2_0(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                        const float *imatrix);
+void kv__dequantize_tq2_0(const void *src, float *dst, int64_t k);
+
+// ---- K-quants and IQ4 (branch kquant) declare theirs below ----
 
 #endif

@@ -235,16 +235,20 @@ static kv_status parse_offsets(const char *path, const char *name, const json_t 
                        "(%zu bytes)",
                        path, name, (unsigned long long)ub, (unsigned long long)ue, data_size);
     size_t need;
-    char sbuf[200];
-    if (!kv_mul_ok((size_t)t->n_elements, kv_st_dtype_size(t->dtype), &need) ||
-        need != (size_t)(ue - ub))
+    char sbuf[200], nbuf[64];
+    bool fits = kv_mul_ok((size_t)t->n_elements, kv_st_dtype_size(t->dtype), &need);
+    if (!fits || need != (size_t)(ue - ub)) {
+        if (fits)
+            snprintf(nbuf, sizeof nbuf, "%zu", need);
+        else
+            snprintf(nbuf, sizeof nbuf, "more than %zu", SIZE_MAX);
         return KV_FAIL(err, KV_ERR_FORMAT,
                        "%s: tensor '%.200s': data_offsets [%llu, %llu] span %llu bytes, shape %s "
-                       "of %s needs %lld x %zu",
+                       "of %s needs %s",
                        path, name, (unsigned long long)ub, (unsigned long long)ue,
                        (unsigned long long)(ue - ub), shape_str(t, sbuf, sizeof sbuf),
-                       kv_st_dtype_name(t->dtype), (long long)t->n_elements,
-                       kv_st_dtype_size(t->dtype));
+                       kv_st_dtype_name(t->dtype), nbuf);
+    }
     t->size = need;
     *begin = (size_t)ub;
     return KV_OK;

@@ -228,7 +228,7 @@ void kv_dot_iq4_xs_q8_k_ref(int64_t n, float *out, const void *w, const void *x)
             int32_t sumi = 0;
             for (int e = 0; e < 32; e++) {
                 const int nib = e < 16 ? qs[e] & 0x0F : qs[e - 16] >> 4;
-                sumi += kv__dot_iq4nl_levels[nib] * q8[e];
+                sumi += KV_IQ4_LEVELS[nib] * q8[e];
             }
             sum += d4d8 * (float)(ls - 32) * (float)sumi;
         }

@@ -8,9 +8,6 @@
 
 #include "quant/blocks.h"
 
-const int8_t kv__dot_iq4nl_levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                         1,    13,   25,  38,  53,  69,  89,  113};
-
 // 4-bit quant of element e (0..31) of a block: the low nibbles of qs[0..15] hold
 // elements 0..15, the high nibbles elements 16..31.
 static inline int nibble(const uint8_t *qs, int e) {
@@ -103,7 +100,7 @@ void kv_dot_iq4_nl_q8_0_ref(int64_t n, float *out, const void *w, const void *x)
     for (int64_t i = 0; i < n / KV_QK4_NL; i++) {
         int32_t sumi = 0;
         for (int e = 0; e < KV_QK4_NL; e++)
-            sumi += kv__dot_iq4nl_levels[nibble(wb[i].qs, e)] * xb[i].qs[e];
+            sumi += KV_IQ4_LEVELS[nibble(wb[i].qs, e)] * xb[i].qs[e];
         const float d = kv_f16_to_f32(xb[i].d) * kv_f16_to_f32(wb[i].d);
         sum += d * (float)sumi;
     }

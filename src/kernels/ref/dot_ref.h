@@ -39,9 +39,6 @@ void kv_dot_f32_f32_ref(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_f16_f16_ref(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_bf16_bf16_ref(int64_t n, float *out, const void *w, const void *x);
 
-// The 16 non-linear levels shared by IQ4_NL and IQ4_XS (defined in dot_q.c).
-extern const int8_t kv__dot_iq4nl_levels[16];
-
 // ---- pairing table: dot_pairs.c ----
 
 typedef struct {

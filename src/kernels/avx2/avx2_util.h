@@ -1,0 +1,117 @@
+// Small AVX2 building blocks shared by the kernels in src/kernels/avx2/: loads,
+// horizontal sums, unpacking of nibbles and bit planes, exact byte products and
+// F16C scale conversion. Only files compiled with -mavx2 -mfma -mf16c include it;
+// it holds no kernel logic of its own.
+#ifndef KV_KERNELS_AVX2_UTIL_H
+#define KV_KERNELS_AVX2_UTIL_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kvant/kv_f16.h"
+
+// ---- loads ----
+
+static inline __m256i load_256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline __m128i load_128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+static inline uint32_t load_u32(const void *p) {
+    uint32_t u;
+    memcpy(&u, p, sizeof u);
+    return u;
+}
+
+// ---- scales ----
+
+// Exact F16 -> F32 (F16C handles subnormals, infinities and NaN as kv_f16_to_f32).
+static inline float f16_to_f32(kv_f16 h) { return _cvtsh_ss(h); }
+
+// F32 -> F16, rounding to nearest even: the same bits as kv_f32_to_f16.
+static inline kv_f16 f32_to_f16(float f) {
+    return (kv_f16)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+}
+
+// ---- horizontal reductions ----
+
+static inline float hsum_f32(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Largest of 8 floats; none may be NaN.
+static inline float hmax_f32(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+// ---- unpacking ----
+
+// The 32 nibbles of 16 bytes as bytes 0..15: the low nibbles first (bytes 0..15
+// of the result), then the high nibbles (bytes 16..31), the order of ggml's
+// 32-element blocks. The high lane is shifted by 4 as a whole 64-bit word; the
+// mask drops what crossed byte borders.
+static inline __m256i nibbles_32(const uint8_t *p) {
+    const __m256i b = _mm256_broadcastsi128_si256(load_128(p));
+    const __m256i s = _mm256_srlv_epi64(b, _mm256_setr_epi64x(0, 0, 4, 4));
+    return _mm256_and_si256(s, _mm256_set1_epi8(0x0F));
+}
+
+// Byte j (0..31) is 0xFF when bit j of the little-endian 32-bit word at p is set, else 0.
+static inline __m256i bits_to_bytes(const uint8_t *p) {
+    const __m256i w = _mm256_set1_epi32((int32_t)load_u32(p));
+    const __m256i spread = _mm256_shuffle_epi8(
+        w, _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, //
+                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+// ---- integer products ----
+
+// Sums of 4 adjacent products a * b of signed bytes, as 8 int32. The sign of a
+// moves onto b so that maddubs (unsigned x signed) applies: exact for any a,
+// -128 included, as long as b is never -128 (Q8 activations are within ±127).
+static inline __m256i dot_i8(__m256i a, __m256i b) {
+    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+// Like dot_i8, but the pairs (16 int16) are summed with int16 weights w instead of 1.
+static inline __m256i dot_i8_weighted(__m256i a, __m256i b, __m256i w) {
+    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+    return _mm256_madd_epi16(p, w);
+}
+
+// ---- picking int16 scales ----
+
+// v holds the same 8 int16 in both 128-bit lanes. Returns int16 number k in
+// every slot.
+static inline __m256i pick_i16(__m256i v, int k) {
+    const int16_t ctrl = (int16_t)((2 * k) | (2 * k + 1) << 8);
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16(ctrl));
+}
+
+// v holds the same 8 int16 in both 128-bit lanes. Returns int16 number 2s in the
+// low lane and number 2s + 1 in the high lane: the scales of two consecutive
+// 16-element groups covered by one 32-byte register.
+static inline __m256i pick_pair_i16(__m256i v, int s) {
+    const int16_t lo = (int16_t)((4 * s) | (4 * s + 1) << 8);
+    const int16_t hi = (int16_t)((4 * s + 2) | (4 * s + 3) << 8);
+    const __m256i ctrl = _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, //
+                                           hi, hi, hi, hi, hi, hi, hi, hi);
+    return _mm256_shuffle_epi8(v, ctrl);
+}
+
+#endif

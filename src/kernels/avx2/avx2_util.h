@@ -27,6 +27,13 @@ static inline uint32_t load_u32(const void *p) {
 // Exact F16 -> F32 (F16C handles subnormals, infinities and NaN as kv_f16_to_f32).
 static inline float f16_to_f32(kv_f16 h) { return _cvtsh_ss(h); }
 
+// The F16 at p, converted straight from memory: an 8-byte load, so 6 more
+// bytes after p must be readable (true for the scales at the head of the
+// 32-element blocks). Cheaper than f16_to_f32 on Intel: no shuffle-port move.
+static inline float f16_at(const kv_f16 *p) {
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)p)));
+}
+
 // F32 -> F16, rounding to nearest even: the same bits as kv_f32_to_f16.
 static inline kv_f16 f32_to_f16(float f) {
     return (kv_f16)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);

@@ -283,6 +283,8 @@ static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_t
     t->read_rows = hf_read_rows;
     t->ctx = src;
     t->raw = src->n_heads > 0 ? NULL : st->data;
+    t->src_data = st->data;
+    t->src_size = st->size;
     return KV_OK;
 }
 

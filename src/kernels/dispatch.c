@@ -24,6 +24,9 @@ static void init_ref(void) {
     k->from_float[KV_TYPE_F32] = kv_from_float_f32_ref;
     k->from_float[KV_TYPE_F16] = kv_from_float_f16_ref;
     k->from_float[KV_TYPE_BF16] = kv_from_float_bf16_ref;
+    k->from_float[KV_TYPE_Q8_0] = kv_from_float_q8_0_ref;
+    k->from_float[KV_TYPE_Q8_1] = kv_from_float_q8_1_ref;
+    k->from_float[KV_TYPE_Q8_K] = kv_from_float_q8_k_ref;
     k->to_float[KV_TYPE_F32] = kv_to_float_f32_ref;
     k->to_float[KV_TYPE_F16] = kv_to_float_f16_ref;
     k->to_float[KV_TYPE_BF16] = kv_to_float_bf16_ref;

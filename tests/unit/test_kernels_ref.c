@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L // setenv
 #include "kernels/kernels.h"
 
+#include "kvant/kv_quant.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +226,55 @@ static void test_dispatch(void **state) {
     assert_non_null(k->types[KV_TYPE_BF16].vec_dot);
     assert_int_equal(k->types[KV_TYPE_F16].vec_dot_type, KV_TYPE_F32);
     assert_non_null(k->to_float[KV_TYPE_BF16]);
+    assert_non_null(k->to_float[KV_TYPE_Q4_K]); // through the quant module
+    // every slot's activation type has a converter
+    for (int t = 0; t < KV_TYPE_COUNT; t++)
+        if (k->types[t].vec_dot)
+            assert_non_null(k->from_float[k->types[t].vec_dot_type]);
+}
+
+// The 8-bit activation converters write what the quantizers write; a
+// non-finite row becomes zeros instead of garbage.
+static void test_activation_converters(void **state) {
+    (void)state;
+    const kv_kernels *k = kv_kernels_ref();
+    const kv_type types[] = {KV_TYPE_Q8_0, KV_TYPE_Q8_1, KV_TYPE_Q8_K};
+    float x[512];
+    uint8_t got[1024], want[1024];
+    fill(x, 512);
+    for (int i = 0; i < 3; i++) {
+        const size_t row = kv_type_row_size(types[i], 512);
+        k->from_float[types[i]](x, got, 512);
+        assert_int_equal(kv_quant_rows(types[i], x, want, 1, 512, NULL, NULL), KV_OK);
+        assert_memory_equal(got, want, row);
+    }
+    x[3] = NAN;
+    memset(got, 0xab, sizeof got);
+    k->from_float[KV_TYPE_Q8_0](x, got, 512);
+    for (size_t i = 0; i < kv_type_row_size(KV_TYPE_Q8_0, 512); i++)
+        assert_int_equal(got[i], 0);
+}
+
+// The dequantizing fallback equals the dot of the dequantized row.
+static void test_dequant_fallback(void **state) {
+    (void)state;
+    const kv_kernels *k = kv_kernels_ref();
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q5_1, KV_TYPE_Q8_0, KV_TYPE_Q6_K,
+                             KV_TYPE_IQ4_XS, KV_TYPE_TQ2_0};
+    float w[512], x[512], wd[512];
+    uint8_t q[1024];
+    fill(w, 512);
+    fill(x, 512);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (k->types[types[i]].vec_dot_type != KV_TYPE_F32)
+            continue; // an integer dot took the slot; tested with the dots
+        assert_int_equal(kv_quant_rows(types[i], w, q, 1, 512, NULL, NULL), KV_OK);
+        assert_int_equal(kv_dequant_row(types[i], q, wd, 512, NULL), KV_OK);
+        float want, got;
+        kv_dot_f32_ref(512, &want, wd, x);
+        k->types[types[i]].vec_dot(512, &got, q, x);
+        assert_float_equal(got, want, TOL_SUM);
+    }
 }
 
 int main(void) {
@@ -232,7 +283,8 @@ int main(void) {
         cmocka_unit_test(test_rmsnorm),       cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_silu_axpy_add), cmocka_unit_test(test_rope_cos_sin),
         cmocka_unit_test(test_rope_pairs_and_tail), cmocka_unit_test(test_rope_relative),
-        cmocka_unit_test(test_dispatch),
+        cmocka_unit_test(test_dispatch),      cmocka_unit_test(test_activation_converters),
+        cmocka_unit_test(test_dequant_fallback),
     };
     return cmocka_run_group_tests_name("kernels_ref", tests, NULL, NULL);
 }

@@ -67,6 +67,9 @@ struct kv_kernels {
     void (*silu_mul)(int64_t n, float *y, const float *gate, const float *up);
     // y += x
     void (*add)(int64_t n, float *y, const float *x);
+    // *out = k . q with k in F16 and q in F32 (attention: a cached key against a
+    // query); independent of how F16 weights are multiplied.
+    kv_vec_dot_fn dot_f16_f32;
     // y += a * v, v in F16 (attention: weighted sum of cached values).
     void (*axpy_f16)(int64_t n, float *y, float a, const kv_f16 *v);
     // Rotates n_head heads of head_dim values in place (GGUF "normal" RoPE: pairs

@@ -61,19 +61,28 @@ static void test_dots(void **state) {
     }
 }
 
+// The driver with each float weight type, activations converted as the slot says.
 static void test_matmul_driver(void **state) {
     (void)state;
     const kv_kernels *k = kv_kernels_ref();
     enum { N_IN = 48, N_OUT = 10, ROWS = 3 };
-    float w[N_OUT * N_IN], x[ROWS * N_IN], y[ROWS * N_OUT];
+    float w[N_OUT * N_IN], x[ROWS * N_IN], y[ROWS * N_OUT], wr[N_OUT * N_IN], xr[ROWS * N_IN];
     kv_f16 w16[N_OUT * N_IN];
+    uint8_t xq[ROWS * N_IN * 4];
     fill(w, N_OUT * N_IN);
     fill(x, ROWS * N_IN);
     kv_f32_to_f16_row(w, w16, N_OUT * N_IN);
     const kv_type types[] = {KV_TYPE_F32, KV_TYPE_F16};
     for (int ti = 0; ti < 2; ti++) {
+        const kv_type vt = k->types[types[ti]].vec_dot_type;
+        const size_t x_row = kv_type_row_size(vt, N_IN);
+        for (int r = 0; r < ROWS; r++) { // what the slot sees of x, back in floats
+            k->from_float[vt](x + r * N_IN, xq + r * x_row, N_IN);
+            k->to_float[vt](xq + r * x_row, xr + r * N_IN, N_IN);
+        }
         const void *wd = ti == 0 ? (const void *)w : (const void *)w16;
-        kv_matmul_args a = {types[ti], wd, kv_type_row_size(types[ti], N_IN), x, N_IN * 4, y,
+        k->to_float[types[ti]](wd, wr, N_OUT * N_IN);
+        kv_matmul_args a = {types[ti], wd, kv_type_row_size(types[ti], N_IN), xq, x_row, y,
                             N_OUT, N_IN, ROWS};
         memset(y, 0, sizeof y);
         k->matmul(k, &a, 0, 4); // in two pieces, as threads would
@@ -81,10 +90,8 @@ static void test_matmul_driver(void **state) {
         for (int r = 0; r < ROWS; r++)
             for (int o = 0; o < N_OUT; o++) {
                 double want = 0;
-                for (int i = 0; i < N_IN; i++) {
-                    float wv = ti == 0 ? w[o * N_IN + i] : kv_f16_to_f32(w16[o * N_IN + i]);
-                    want += (double)wv * x[r * N_IN + i];
-                }
+                for (int i = 0; i < N_IN; i++)
+                    want += (double)wr[o * N_IN + i] * xr[r * N_IN + i];
                 assert_float_equal(y[r * N_OUT + o], want, TOL_SUM);
             }
     }
@@ -224,8 +231,9 @@ static void test_dispatch(void **state) {
     assert_non_null(k->types[KV_TYPE_F32].vec_dot);
     assert_non_null(k->types[KV_TYPE_F16].vec_dot);
     assert_non_null(k->types[KV_TYPE_BF16].vec_dot);
-    assert_int_equal(k->types[KV_TYPE_F16].vec_dot_type, KV_TYPE_F32);
+    assert_int_equal(k->types[KV_TYPE_F32].vec_dot_type, KV_TYPE_F32);
     assert_non_null(k->to_float[KV_TYPE_BF16]);
+    assert_non_null(k->dot_f16_f32);
     assert_non_null(k->to_float[KV_TYPE_Q4_K]); // through the quant module
     // every slot's activation type has a converter
     for (int t = 0; t < KV_TYPE_COUNT; t++)

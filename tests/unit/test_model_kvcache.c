@@ -12,8 +12,10 @@
 #include "kv_test.h"
 #include "kv_test_llama.h"
 
-// Same arithmetic, other batch split or cell order (see test_model_forward.c).
+// Same arithmetic, other batch split (see test_model_forward.c).
 #define TOL_SPLIT 1e-5
+// Cells in another order: attention sums the same terms in another float order.
+#define TOL_REORDER 1e-4
 #define N 12
 
 static const int32_t TEXT[N] = {1, 5, 9, 33, 71, 2, 8, 64, 15, 40, 77, 3};
@@ -95,7 +97,7 @@ static void test_trim_then_redecode(void **state) {
     assert_int_equal(feed(c, EDIT + 2, 2, 2, 0, NULL), KV_OK);
     assert_int_equal(kv_ctx_seq_rm(c, 0, N - 1, N, NULL), KV_OK);
     assert_int_equal(feed(c, EDIT + N - 1, 1, N - 1, 0, got), KV_OK);
-    assert_true(diff(got, want) <= TOL_SPLIT);
+    assert_true(diff(got, want) <= TOL_REORDER);
     kv_err err;
     assert_int_equal(kv_ctx_seq_rm(c, 1, 0, -1, &err), KV_ERR_INVALID);
     kv_ctx_free(c);

@@ -176,14 +176,15 @@ kv_status kv__spm_tokenize(const kv_vocab *v, const char *text, size_t len, bool
                            kv_toklist *out, kv_err *err) {
     size_t cap = 3 * (len + 1); // len <= KV_TOKENIZE_MAX_TEXT, so no overflow
     spm_state s = {v, NULL, NULL, NULL, 0, 0};
-    char *buf = malloc(cap);
-    s.syms = malloc(sizeof(*s.syms) * (len + 1));
     kv_status st = KV_OK;
+    char *buf = malloc(cap);
+    size_t n = buf ? escape(text, len, space_prefix, buf) : 0;
+    // at most one symbol per byte: a bad lead byte can split an escaped space
+    s.syms = buf ? malloc(sizeof(*s.syms) * (n ? n : 1)) : NULL;
     if (!buf || !s.syms) {
         st = KV_FAIL(err, KV_ERR_NOMEM, "tokenize: no memory for %zu bytes of text", len);
         goto done;
     }
-    size_t n = escape(text, len, space_prefix, buf);
     s.text = buf;
     int32_t n_syms = split_chars(buf, n, s.syms);
     st = merge_all(&s, n_syms, err);

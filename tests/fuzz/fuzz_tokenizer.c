@@ -5,7 +5,8 @@
 // ../shared folder beside the source tree (the harness lives in <src>/<build dir>/),
 // else a small built-in vocabulary.
 // Checks: no failure, ids in range, streamed pieces equal the joined pieces, and
-// plain valid UTF-8 comes back unchanged.
+// plain valid UTF-8 comes back unchanged (SPM: detokenized; BPE: as pieces).
+// KV_FUZZ_VOCAB may name ggml-vocab-gpt-2.gguf to fuzz the BPE path.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +107,9 @@ static bool plain_text(const char *s, size_t n) {
     return true;
 }
 
-static void check_stream(const kv_token *ids, int64_t n) {
+// Streams the pieces (special tokens rendered) and checks the result equals their
+// concatenation; returns that concatenation (malloc'd) and its length.
+static char *check_stream(const kv_token *ids, int64_t n, size_t *n_out) {
     char *all = NULL, *streamed = NULL;
     size_t n_all = 0, n_streamed = 0, cap = 16;
     for (int64_t i = 0; i < n; i++) {
@@ -127,8 +130,9 @@ static void check_stream(const kv_token *ids, int64_t n) {
     }
     n_streamed += kv_utf8_stream_flush(&s, streamed + n_streamed);
     CHECK(n_streamed == n_all && memcmp(all, streamed, n_all) == 0);
-    free(all);
     free(streamed);
+    *n_out = n_all;
+    return all;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -152,17 +156,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(kv_tokenize(vocab, text, n, add_special, parse_special, again, n_ids, &n_again, &err) ==
           KV_OK);
     CHECK(n_again == n_ids && memcmp(ids, again, (size_t)n_ids * sizeof(*ids)) == 0);
-    check_stream(ids, n_ids);
+    size_t n_pieces = 0;
+    char *pieces = check_stream(ids, n_ids, &n_pieces);
     char *back = NULL;
     size_t n_back = 0;
     CHECK(kv_detokenize_alloc(vocab, ids, n_ids, true, false, &back, &n_back, &err) == KV_OK);
-    if (!parse_special && plain_text(text, n)) {
+    bool plain = !parse_special && plain_text(text, n);
+    if (plain && kv_vocab_type_of(vocab) == KV_VOCAB_BPE) {
+        // byte-level BPE: the pieces are the text (detokenize may clean spaces)
+        size_t skip = 0;
+        if (add_special && kv_vocab_add_bos(vocab)) {
+            size_t len = 0;
+            kv_vocab_piece(vocab, kv_vocab_bos(vocab), true, &len);
+            skip = len;
+        }
+        CHECK(n_pieces >= skip && n_pieces - skip >= n &&
+              memcmp(pieces + skip, text, n) == 0);
+    } else if (plain) {
         // with BOS added and removed again, llama.cpp's rule keeps the prefix space
         bool kept = add_special && kv_vocab_add_bos(vocab) && kv_vocab_add_space_prefix(vocab);
         size_t lead = kept && n > 0 ? 1 : 0;
         CHECK(n_back == n + lead && memcmp(back + lead, text, n) == 0);
     }
     free(back);
+    free(pieces);
     free(again);
     free(ids);
     free(text);

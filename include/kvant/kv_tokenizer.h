@@ -156,10 +156,11 @@ kv_token kv_vocab_find(const kv_vocab *v, const char *text, size_t len);
 // vocabulary's flags say. parse_special lets control tokens written in the text
 // ("<s>", "<|end|>") become those tokens; user-defined tokens are always recognised.
 // Text need not be valid UTF-8 (SPM: bad bytes become byte tokens; BPE: U+FFFD);
-// callers that want to refuse it check kv_utf8_valid first. Writes up to cap ids to out and the count to
-// *n_out; when cap is too small it fails with KV_ERR_LIMIT and *n_out is the count
-// needed. KV_ERR_LIMIT also for text over KV_TOKENIZE_MAX_TEXT; KV_ERR_FORMAT when
-// the vocabulary has no token for a byte that needs one (no <0xXX> and no unknown).
+// callers that want to refuse it check kv_utf8_valid first. Writes up to cap ids to
+// out and the count to *n_out; when cap is too small it fails with KV_ERR_LIMIT and
+// *n_out is the count needed. KV_ERR_LIMIT also for text over KV_TOKENIZE_MAX_TEXT;
+// KV_ERR_FORMAT when an SPM vocabulary has no token for a byte that needs one (no
+// <0xXX> and no unknown token). Thread-safe: the vocabulary is only read.
 kv_status kv_tokenize(const kv_vocab *v, const char *text, size_t len, bool add_special,
                       bool parse_special, kv_token *out, int64_t cap, int64_t *n_out,
                       kv_err *err);

@@ -1,6 +1,7 @@
 // From token ids back to text, as llama.cpp's llama_token_to_piece and
-// llama_detokenize do it (BPE's space clean-up included). The pieces themselves are computed once per vocabulary
-// (vocab.c); holding back incomplete UTF-8 while streaming is utf8.c's job.
+// llama_detokenize do it (BPE's space clean-up included). The pieces themselves are
+// computed once per vocabulary (vocab.c); holding back incomplete UTF-8 while
+// streaming is utf8.c's job.
 #include "kvant/kv_tokenizer.h"
 
 #include <stdlib.h>
@@ -20,8 +21,9 @@ kv_status kv_token_to_piece(const kv_vocab *v, kv_token id, bool special, char *
     if (n_out)
         *n_out = n;
     if (n > cap || (n > 0 && !buf))
-        return KV_FAIL(err, KV_ERR_LIMIT, "token %d: its piece needs %zu bytes, the buffer holds %zu",
-                       (int)id, n, cap);
+        return KV_FAIL(err, KV_ERR_LIMIT,
+                       "token %d: its piece needs %zu bytes, the buffer holds %zu", (int)id, n,
+                       cap);
     if (n > 0)
         memcpy(buf, p, n);
     return KV_OK;
@@ -82,9 +84,8 @@ static size_t clean_spaces(char *t, size_t n) {
         char x = t[i];
         if (t[i - 1] == ' ' && x == '\'' && i + 1 < n) {
             char x1 = t[i + 1];
-            if (x1 == 's' || x1 == 'm')
-                total--;
-            else if (i + 2 < n && ((x1 == 'r' && t[i + 2] == 'e') || (x1 == 'v' && t[i + 2] == 'e')))
+            bool re_ve = i + 2 < n && (x1 == 'r' || x1 == 'v') && t[i + 2] == 'e';
+            if (x1 == 's' || x1 == 'm' || re_ve)
                 total--;
         }
         t[total++] = x;

@@ -1,11 +1,15 @@
 // Chooses the kernel table once per process. Only the scalar reference table
 // exists so far; SIMD tables will be picked here from CPU features, and
-// KVANT_KERNELS=ref keeps the reference for debugging and tests.
+// KVANT_KERNELS=ref keeps the reference for debugging and tests. Weight types
+// take ggml's activation pairing (ref/dot_pairs.c); types without a paired dot
+// fall back to dequantizing with F32 activations.
 #include "kernels/kernels.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "kernels/ref/dot_ref.h"
 
 static kv_kernels ref_table;
 static pthread_once_t ref_once = PTHREAD_ONCE_INIT;
@@ -17,10 +21,14 @@ static void init_ref(void) {
     k->name = "ref";
     for (int t = 0; t < KV_TYPE_COUNT; t++)
         k->types[t].vec_dot_type = KV_TYPE_F32;
-    k->types[KV_TYPE_F32].vec_dot = kv_dot_f32_ref;
-    k->types[KV_TYPE_F16].vec_dot = kv_dot_f16_f32_ref;
-    k->types[KV_TYPE_BF16].vec_dot = kv_dot_bf16_f32_ref;
     kv__kernels_fill_dequant_ref(k);
+    for (int t = 0; t < KV_TYPE_COUNT; t++) {
+        const kv__dot_pair *pair = kv__dot_pair_ref((kv_type)t);
+        if (pair) {
+            k->types[t].vec_dot_type = pair->act;
+            k->types[t].vec_dot = pair->dot;
+        }
+    }
     k->from_float[KV_TYPE_F32] = kv_from_float_f32_ref;
     k->from_float[KV_TYPE_F16] = kv_from_float_f16_ref;
     k->from_float[KV_TYPE_BF16] = kv_from_float_bf16_ref;

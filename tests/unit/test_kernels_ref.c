@@ -16,6 +16,10 @@
 #define TOL_SUM 1e-5
 // products and transcendental functions in float
 #define TOL_FLOAT 1e-6
+// integer dots apply their block scales in float (512 terms of size ~1)
+#define TOL_INT_DOT 1e-3
+// ...and Q8_1 blocks keep d * sum(q) as F16, which the Q4_1/Q5_1 minimum term uses
+#define TOL_Q8_1 2e-2
 
 static uint64_t rng_state = 0x1234567;
 
@@ -235,10 +239,12 @@ static void test_dispatch(void **state) {
     assert_non_null(k->to_float[KV_TYPE_BF16]);
     assert_non_null(k->dot_f16_f32);
     assert_non_null(k->to_float[KV_TYPE_Q4_K]); // through the quant module
-    // every slot's activation type has a converter
+    // every slot's activation type has converters both ways
     for (int t = 0; t < KV_TYPE_COUNT; t++)
-        if (k->types[t].vec_dot)
+        if (k->types[t].vec_dot) {
             assert_non_null(k->from_float[k->types[t].vec_dot_type]);
+            assert_non_null(k->to_float[k->types[t].vec_dot_type]);
+        }
 }
 
 // The 8-bit activation converters write what the quantizers write; a
@@ -263,26 +269,55 @@ static void test_activation_converters(void **state) {
         assert_int_equal(got[i], 0);
 }
 
-// The dequantizing fallback equals the dot of the dequantized row.
+// The dequantizing fallback equals the dot of the dequantized row, and the
+// to_float slots of quantized types are the dequantizer.
 static void test_dequant_fallback(void **state) {
     (void)state;
     const kv_kernels *k = kv_kernels_ref();
     const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q5_1, KV_TYPE_Q8_0, KV_TYPE_Q6_K,
                              KV_TYPE_IQ4_XS, KV_TYPE_TQ2_0};
-    float w[512], x[512], wd[512];
+    float w[512], x[512], wd[512], wt[512];
     uint8_t q[1024];
     fill(w, 512);
     fill(x, 512);
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        if (k->types[types[i]].vec_dot_type != KV_TYPE_F32)
-            continue; // an integer dot took the slot; tested with the dots
         assert_int_equal(kv_quant_rows(types[i], w, q, 1, 512, NULL, NULL), KV_OK);
         assert_int_equal(kv_dequant_row(types[i], q, wd, 512, NULL), KV_OK);
         float want, got;
         kv_dot_f32_ref(512, &want, wd, x);
-        k->types[types[i]].vec_dot(512, &got, q, x);
+        kv_dot_dequant_f32_ref(types[i], 512, &got, q, x);
         assert_float_equal(got, want, TOL_SUM);
+        k->to_float[types[i]](q, wt, 512);
+        assert_memory_equal(wt, wd, sizeof wd);
     }
+}
+
+// Every slot's dot agrees with the dequantized weights against what the
+// activation conversion kept, within the activation type's rounding.
+static void test_slots_against_dequant(void **state) {
+    (void)state;
+    const kv_kernels *k = kv_kernels_ref();
+    float w[512], x[512], wd[512], xr[512];
+    uint8_t q[2048], xq[2048];
+    fill(w, 512);
+    fill(x, 512);
+    int n_checked = 0;
+    for (int t = 0; t < KV_TYPE_COUNT; t++) {
+        if (!k->types[t].vec_dot || !kv_quant_can_quantize((kv_type)t) ||
+            kv_type_row_size((kv_type)t, 512) == 0)
+            continue;
+        const kv_type vt = k->types[t].vec_dot_type;
+        assert_int_equal(kv_quant_rows((kv_type)t, w, q, 1, 512, NULL, NULL), KV_OK);
+        k->to_float[t](q, wd, 512);
+        k->from_float[vt](x, xq, 512);
+        k->to_float[vt](xq, xr, 512);
+        float want, got;
+        kv_dot_f32_ref(512, &want, wd, xr);
+        k->types[t].vec_dot(512, &got, q, xq);
+        assert_float_equal(got, want, vt == KV_TYPE_Q8_1 ? TOL_Q8_1 : TOL_INT_DOT);
+        n_checked++;
+    }
+    assert_true(n_checked >= 10);
 }
 
 int main(void) {
@@ -292,7 +327,7 @@ int main(void) {
         cmocka_unit_test(test_silu_axpy_add), cmocka_unit_test(test_rope_cos_sin),
         cmocka_unit_test(test_rope_pairs_and_tail), cmocka_unit_test(test_rope_relative),
         cmocka_unit_test(test_dispatch),      cmocka_unit_test(test_activation_converters),
-        cmocka_unit_test(test_dequant_fallback),
+        cmocka_unit_test(test_dequant_fallback), cmocka_unit_test(test_slots_against_dequant),
     };
     return cmocka_run_group_tests_name("kernels_ref", tests, NULL, NULL);
 }

@@ -2,8 +2,9 @@
 // product on rows from the real quantizers and on random block bytes, at one
 // block, many blocks and odd block counts or float tails, plus all zeros, ±max
 // and subnormal scales or values, within each kernel's named tolerance; and the
-// activation quantizers byte for byte, infinities and NaN included. Skips with a
-// message on CPUs without AVX2, FMA and F16C, and off x86-64.
+// Q8 activation converters byte for byte against the reference converters
+// (the quantizers' bytes, zeros for rows with Inf or NaN). Skips with a message
+// on CPUs without AVX2, FMA and F16C, and off x86-64.
 #include "kernels/avx2/avx2.h"
 
 #include <float.h>
@@ -21,7 +22,6 @@
 #include "quant/quant_int.h"
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 
 // ---- tolerances ----
 // Both sides form the same exact integer sums and the same per-block scale
@@ -92,17 +92,9 @@ static const dot_case CASES[] = {
 
 // ---- CPU check ----
 
-static bool avx2_usable(void) {
-    __builtin_cpu_init();
-    unsigned a, b, c, d;
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
-        return false;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
-}
-
 #define NEED_AVX2()                                                                        \
     do {                                                                                   \
-        if (!avx2_usable()) {                                                              \
+        if (!kv__cpu_has_avx2()) {                                                         \
             print_message("skipped: this CPU lacks AVX2, FMA or F16C\n");                  \
             skip();                                                                        \
         }                                                                                  \
@@ -536,18 +528,26 @@ static void test_dot_float_limits(void **state) {
 
 // ---- activation quantizers: byte for byte ----
 
-typedef void (*from_float_fn)(const float *x, void *y, int64_t n);
-
+// The slot references (kernels.h) write the quantizers' bytes for finite rows
+// (kv__quantize_*, checked too) and zeros for rows with Inf or NaN.
 static const struct {
     kv_type t;
-    kv__quantize_fn ref;
-    from_float_fn avx2;
+    kv_from_float_fn ref;
+    kv__quantize_fn quantizer;
+    kv_from_float_fn avx2;
 } QUANTS[] = {
-    {KV_TYPE_Q8_0, kv__quantize_q8_0, kv_from_float_q8_0_avx2},
-    {KV_TYPE_Q8_1, kv__quantize_q8_1, kv_from_float_q8_1_avx2},
-    {KV_TYPE_Q8_K, kv__quantize_q8_k, kv_from_float_q8_k_avx2},
+    {KV_TYPE_Q8_0, kv_from_float_q8_0_ref, kv__quantize_q8_0, kv_from_float_q8_0_avx2},
+    {KV_TYPE_Q8_1, kv_from_float_q8_1_ref, kv__quantize_q8_1, kv_from_float_q8_1_avx2},
+    {KV_TYPE_Q8_K, kv_from_float_q8_k_ref, kv__quantize_q8_k, kv_from_float_q8_k_avx2},
 };
 #define N_QUANTS (sizeof QUANTS / sizeof QUANTS[0])
+
+static bool all_finite(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return false;
+    return true;
+}
 
 static void check_quant(const float *x, int64_t n, const char *what) {
     for (size_t qi = 0; qi < N_QUANTS; qi++) {
@@ -558,8 +558,15 @@ static void check_quant(const float *x, int64_t n, const char *what) {
         assert_non_null(want);
         assert_non_null(got);
         memset(got, 0xA5, size);
-        QUANTS[qi].ref(x, want, 1, n, NULL);
+        QUANTS[qi].ref(x, want, n);
         QUANTS[qi].avx2(x, got, n);
+        if (all_finite(x, n)) { // the slot reference is the quantizer
+            uint8_t *q = malloc(size);
+            assert_non_null(q);
+            QUANTS[qi].quantizer(x, q, 1, n, NULL);
+            assert_memory_equal(q, want, size);
+            free(q);
+        }
         for (size_t i = 0; i < size; i++)
             if (got[i] != want[i])
                 fail_msg("%s (%s, n=%lld): byte %zu (block %zu) is 0x%02x, reference 0x%02x",
@@ -673,22 +680,21 @@ static void test_quant_special(void **state) {
     x[300] = 2.0f, x[301] = -2.0f; // block 1: positive first
     x[767] = 3.0f;                 // block 2: the very last element
     check_quant(x, N, "tied maxima");
-    // infinities and quiet NaN (the runtime's activations are not checked for
-    // them). Signaling NaN never comes out of arithmetic, and the reference's
-    // fmaxf treats it as the C library does (glibc: the maximum becomes NaN).
-    const float nan_payload = kv_f32_from_bits(0x7fc01234u);
-    const float neg_nan = kv_f32_from_bits(0xffc00001u);
-    for (int i = 0; i < N; i++)
-        x[i] = (float)(urand() - 0.5);
-    x[1] = INFINITY;
-    x[260] = -INFINITY;
-    x[261] = INFINITY;
-    x[520] = NAN;
-    x[530] = nan_payload;
-    x[531] = neg_nan;
-    for (int i = 768; i < N; i++)
-        x[i] = i % 2 ? NAN : nan_payload;
-    check_quant(x, N, "Inf and NaN");
+    // infinities and NaN (quiet, with payloads, signaling): rows of zeros, also
+    // when one element of the last block holds them
+    static const uint32_t bad[] = {0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7fc01234u,
+                                   0xffc00001u, 0x7fa00001u};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+        for (int at = 0; at < N; at += N - 1) {
+            for (int i = 0; i < N; i++)
+                x[i] = (float)(urand() - 0.5);
+            x[at] = kv_f32_from_bits(bad[k]);
+            check_quant(x, N, "Inf or NaN");
+            kv_block_q8_0 y[N / 32];
+            kv_from_float_q8_0_avx2(x, y, N);
+            for (int b = 0; b < N / 32; b++)
+                assert_true(y[b].d == 0 && y[b].qs[0] == 0 && y[b].qs[31] == 0);
+        }
 }
 
 // ---- summary ----

@@ -1,12 +1,24 @@
 // AVX2 + FMA + F16C versions of the reference kernels: the dot products of
-// ref/dot_ref.h and the activation quantizers of quant/q8.c. The files that
-// define them are compiled only on x86-64 (with -mavx2 -mfma -mf16c), so call
-// these only after checking that the CPU has AVX2, FMA and F16C; elsewhere the
-// symbols do not exist. Choosing between them and the references is dispatch's job.
+// ref/dot_ref.h, and the activation converters and row ops of kernels.h. The
+// files that define them are compiled only on x86-64 (with -mavx2 -mfma -mf16c),
+// so call them only when kv__cpu_has_avx2() says so; elsewhere the symbols do
+// not exist. dispatch.c chooses between this table and the reference.
 #ifndef KV_KERNELS_AVX2_H
 #define KV_KERNELS_AVX2_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "kernels/kernels.h"
+
+// True when this CPU (and OS) runs AVX2, FMA and F16C code. Defined on every
+// platform (false off x86-64), compiled without ISA flags (kernels/cpu.c).
+// Thread-safe.
+bool kv__cpu_has_avx2(void);
+
+// Sets every slot of k that has an AVX2 version (k starts as a copy of the
+// reference table) and names it "avx2". Weight slots keep their activation type.
+void kv__kernels_fill_avx2(kv_kernels *k);
 
 // ---- dot products ----
 // Same contract as the _ref function of the same name (ref/dot_ref.h): *out = w . x
@@ -48,12 +60,29 @@ void kv_dot_f32_f32_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_f16_f16_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_bf16_bf16_avx2(int64_t n, float *out, const void *w, const void *x);
 
-// ---- activation quantizers (quant_act.c) ----
-// Quantize a row of n floats (n a multiple of 32, or 256 for Q8_K) to blocks at y,
-// writing exactly the bytes of kv__quantize_q8_0 / _q8_1 / _q8_k (quant/q8.c) for
-// every input, infinities and NaN included. Thread-safe, no allocation.
+// ---- activation converters (quant_act.c, dot.c) ----
+// Same contract and the same bytes as kv_from_float_<type>_ref (kernels.h): Q8
+// blocks as quant/q8.c writes them (n a multiple of 32, or 256 for Q8_K), zeros
+// for a row holding Inf or NaN; F16/BF16 rounded to nearest even, any n.
 void kv_from_float_q8_0_avx2(const float *x, void *y, int64_t n);
 void kv_from_float_q8_1_avx2(const float *x, void *y, int64_t n);
 void kv_from_float_q8_k_avx2(const float *x, void *y, int64_t n);
+void kv_from_float_f16_avx2(const float *x, void *y, int64_t n);
+void kv_from_float_bf16_avx2(const float *x, void *y, int64_t n);
+void kv_to_float_f16_avx2(const void *x, float *y, int64_t n);
+void kv_to_float_bf16_avx2(const void *x, float *y, int64_t n);
+
+// ---- row ops (norm.c, act.c, rope.c, dot.c) ----
+// Same contracts as the _ref functions of kernels.h. add, rope and axpy_f16 give
+// the reference's bits; rmsnorm, softmax and silu_mul stay within a few ulp of
+// it, and the F16-key dot within the float-dot bound above
+// (tests/unit/test_kernels_avx2_rows.c names each tolerance).
+void kv_rmsnorm_avx2(int64_t n, float *y, const float *x, const float *w, float eps);
+void kv_softmax_avx2(int64_t n, float *x);
+void kv_silu_mul_avx2(int64_t n, float *y, const float *gate, const float *up);
+void kv_add_avx2(int64_t n, float *y, const float *x);
+void kv_rope_avx2(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);
+void kv_axpy_f16_avx2(int64_t n, float *y, float a, const kv_f16 *v);
+void kv_dot_f16_f32_avx2(int64_t n, float *out, const void *w, const void *x);
 
 #endif

@@ -1,24 +1,31 @@
-// AVX2 activation quantizers: rows of floats to Q8_0, Q8_1 and Q8_K blocks,
-// byte for byte what the reference quantizers in quant/q8.c write. That means
-// their exact arithmetic: roundf (halves away from zero, not the nearest-even of
-// _mm256_round_ps) then truncation to the low byte for Q8_0/Q8_1, ggml's
-// 1.5 * 2^23 rounding trick for Q8_K, maxima that skip NaN like fmaxf, and the
-// x86 answers for infinities and NaN that the reference's helpers spell out.
+// AVX2 activation converters: rows of floats to Q8_0, Q8_1 and Q8_K blocks, byte
+// for byte what the reference converters write (ref/act_quant.c: the quantizers
+// of quant/q8.c, and zeros for a row holding Inf or NaN). That means the
+// quantizers' exact arithmetic: roundf (halves away from zero, not the
+// nearest-even of _mm256_round_ps) then truncation to the low byte for
+// Q8_0/Q8_1, ggml's 1.5 * 2^23 rounding trick for Q8_K, and the x86 answers the
+// reference's helpers spell out for the infinities that tiny blocks produce.
 #if defined(__AVX2__)
 #include "kernels/avx2/avx2.h"
+
+#include <math.h>
 
 #include "kernels/avx2/avx2_util.h"
 #include "quant/blocks.h"
 
-// The reference quantizers are built without FMA contraction; an empty asm
-// makes the product opaque so no compiler setting can fuse it into the next
-// add or subtract.
-static inline __m256 rounded(__m256 v) {
-    __asm__("" : "+x"(v));
-    return v;
+static inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+// bad | (lanes of v that are Inf or NaN)
+static inline __m256 non_finite(__m256 v, __m256 bad) {
+    const __m256 inf = _mm256_set1_ps(INFINITY);
+    return _mm256_or_ps(bad, _mm256_cmp_ps(abs_ps(v), inf, _CMP_NLT_UQ));
 }
 
-static inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+// A row holding Inf or NaN cannot be quantized: the reference writes zeros.
+static void zero_if_bad(__m256 bad, void *y, size_t size) {
+    if (_mm256_movemask_ps(bad) != 0)
+        memset(y, 0, size);
+}
 
 // max(|v|, m) per lane; a NaN in v leaves m, as fmaxf(m, fabsf(v)) and the
 // reference's `fabsf(v) > m` do (maxps returns its second operand on NaN).
@@ -48,14 +55,16 @@ static inline __m256i low_bytes(__m256i a, __m256i b, __m256i c, __m256i d) {
 // ---- Q8_0 / Q8_1: d = max|x| / 127, q = roundf(x / d) ----
 
 // Quantizes 32 floats with the reference's arithmetic: returns the 32 quant
-// bytes and sets *d. cvttps gives INT_MIN for NaN and out-of-range values,
-// whose low byte is 0: the x86 answer the reference's kv__trunc_i8 gives.
-static inline __m256i quantize_32(const float *x, float *d) {
+// bytes, sets *d and marks Inf and NaN in *bad. cvttps gives INT_MIN for NaN
+// and out-of-range values (x * id overflows when d is subnormal), whose low
+// byte is 0: the x86 answer the reference's kv__trunc_i8 gives.
+static inline __m256i quantize_32(const float *x, float *d, __m256 *bad) {
     __m256 v[4];
     __m256 amax = _mm256_setzero_ps();
     for (int k = 0; k < 4; k++) {
         v[k] = _mm256_loadu_ps(x + 8 * k);
         amax = absmax_acc(v[k], amax);
+        *bad = non_finite(v[k], *bad);
     }
     *d = hmax_f32(amax) / 127;
     const __m256 mul = _mm256_set1_ps(*d != 0.0f ? 1.0f / *d : 0.0f);
@@ -68,26 +77,30 @@ static inline __m256i quantize_32(const float *x, float *d) {
 // Quantizes a row of n floats (n % 32 == 0) to Q8_0 blocks
 void kv_from_float_q8_0_avx2(const float *x, void *y, int64_t n) {
     kv_block_q8_0 *yb = y;
+    __m256 bad = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KV_QK8_0; i++) {
         float d;
-        _mm256_storeu_si256((__m256i *)yb[i].qs, quantize_32(x + i * KV_QK8_0, &d));
+        _mm256_storeu_si256((__m256i *)yb[i].qs, quantize_32(x + i * KV_QK8_0, &d, &bad));
         yb[i].d = f32_to_f16(d);
     }
+    zero_if_bad(bad, y, (size_t)(n / KV_QK8_0) * sizeof *yb);
 }
 
 // Quantizes a row of n floats (n % 32 == 0) to Q8_1 blocks: Q8_0 plus
 // s = d * sum(q), summed from the bytes as stored
 void kv_from_float_q8_1_avx2(const float *x, void *y, int64_t n) {
     kv_block_q8_1 *yb = y;
+    __m256 bad = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KV_QK8_1; i++) {
         float d;
-        const __m256i q = quantize_32(x + i * KV_QK8_1, &d);
+        const __m256i q = quantize_32(x + i * KV_QK8_1, &d, &bad);
         _mm256_storeu_si256((__m256i *)yb[i].qs, q);
         const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
         const int32_t sum = hsum_i32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
         yb[i].d = f32_to_f16(d);
         yb[i].s = f32_to_f16((float)sum * d);
     }
+    zero_if_bad(bad, y, (size_t)(n / KV_QK8_1) * sizeof *yb);
 }
 
 // ---- Q8_K: q = nearest(-127 * x / max), max the first value of largest |x| ----
@@ -130,10 +143,14 @@ static void store_bsums(const __m256i part[8], int16_t bsums[KV_QK_K / 16]) {
     _mm_storeu_si128((__m128i *)(bsums + 8), _mm_unpackhi_epi16(even, odd));
 }
 
-static void quantize_block_q8_k(const float *x, kv_block_q8_k *y) {
+// One block, marking Inf and NaN in *bad
+static void quantize_block_q8_k(const float *x, kv_block_q8_k *y, __m256 *bad) {
     __m256 amax8 = _mm256_setzero_ps();
-    for (int k = 0; k < KV_QK_K / 8; k++)
-        amax8 = absmax_acc(_mm256_loadu_ps(x + 8 * k), amax8);
+    for (int k = 0; k < KV_QK_K / 8; k++) {
+        const __m256 v = _mm256_loadu_ps(x + 8 * k);
+        amax8 = absmax_acc(v, amax8);
+        *bad = non_finite(v, *bad);
+    }
     const float amax = hmax_f32(amax8);
     if (amax == 0.0f) {
         memset(y, 0, sizeof *y);
@@ -159,8 +176,10 @@ static void quantize_block_q8_k(const float *x, kv_block_q8_k *y) {
 // Quantizes a row of n floats (n % 256 == 0) to Q8_K blocks
 void kv_from_float_q8_k_avx2(const float *x, void *y, int64_t n) {
     kv_block_q8_k *yb = y;
+    __m256 bad = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KV_QK_K; i++)
-        quantize_block_q8_k(x + i * KV_QK_K, &yb[i]);
+        quantize_block_q8_k(x + i * KV_QK_K, &yb[i], &bad);
+    zero_if_bad(bad, y, (size_t)(n / KV_QK_K) * sizeof *yb);
 }
 
 #endif

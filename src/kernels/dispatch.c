@@ -1,8 +1,8 @@
 // Chooses the kernel table once per process: the AVX2 table on x86-64 CPUs with
 // AVX2, FMA and F16C, else the scalar reference; KVANT_KERNELS=ref keeps the
-// reference for debugging and tests. Weight types
-// take ggml's activation pairing (ref/dot_pairs.c); types without a paired dot
-// fall back to dequantizing with F32 activations.
+// reference for debugging and tests. Weight types take ggml's activation pairing
+// (ref/dot_pairs.c); types without a paired dot fall back to dequantizing with
+// F32 activations.
 #include "kernels/kernels.h"
 
 #include <pthread.h>

@@ -281,7 +281,8 @@ static void fill_float_bits(float *x, int64_t n) {
                                     0x33000000u, 0x33000001u, 0x3f808000u, 0x3f818000u,
                                     0x7f7fffffu, 0x3f801000u, 0x3f803000u, 0x387fc000u};
     for (int64_t i = 0; i < n; i++) {
-        const uint32_t u = i < (int64_t)(sizeof EDGE / 4) ? EDGE[i] : (uint32_t)(urand() * 4294967296.0);
+        const bool edge = i < (int64_t)(sizeof EDGE / sizeof EDGE[0]);
+        const uint32_t u = edge ? EDGE[i] : (uint32_t)(urand() * 4294967296.0);
         x[i] = kv_f32_from_bits(u);
     }
 }

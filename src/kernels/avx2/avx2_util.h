@@ -152,7 +152,8 @@ static inline __m256 exp_ps(__m256 x) {
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.16683890e-2f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.66665211e-1f));
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(4.99999940e-1f));
-    const __m256 p = _mm256_add_ps(_mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256 r_plus = _mm256_fmadd_ps(q, _mm256_mul_ps(r, r), r); // e^r - 1
+    const __m256 p = _mm256_add_ps(r_plus, _mm256_set1_ps(1.0f));
     // n is within -150..129: halves of it are valid float exponents
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);

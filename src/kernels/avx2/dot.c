@@ -1,8 +1,8 @@
 // AVX2 versions of ref/dot.c: conversions between F32 and F16 / BF16 (activation
 // converters, embedding lookups), and attention's F16 axpy and F16-key dot with
-// F32 queries. Conversions and axpy round as the
-// references do, so they match to the bit; the dot sums in float lanes where
-// the reference sums in double. Tails go to the reference.
+// F32 queries. Conversions and axpy round as the references do, so they match to
+// the bit; the dot sums in float lanes where the reference sums in double. Tails
+// go to the reference.
 #if defined(__AVX2__)
 #include "kernels/avx2/avx2.h"
 
@@ -42,7 +42,8 @@ void kv_from_float_bf16_avx2(const float *x, void *y, int64_t n) {
         const __m256i a = bf16_bits(_mm256_loadu_ps(x + i));
         const __m256i b = bf16_bits(_mm256_loadu_ps(x + i + 8));
         // packus keeps 16-bit values (all below 0x10000) in lane order: fix the halves
-        const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+        const __m256i packed = _mm256_packus_epi32(a, b);
+        const __m256i p = _mm256_permute4x64_epi64(packed, _MM_SHUFFLE(3, 1, 2, 0));
         _mm256_storeu_si256((__m256i *)(h + i), p);
     }
     if (i < n)
@@ -92,18 +93,18 @@ void kv_axpy_f16_avx2(int64_t n, float *y, float a, const kv_f16 *v) {
 void kv_dot_f16_f32_avx2(int64_t n, float *out, const void *w, const void *x) {
     const kv_f16 *a = w;
     const float *b = x;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
     int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(load_128(a + i)), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(load_128(a + i + 8)), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_cvtph_ps(load_128(a + i + 16)), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_cvtph_ps(load_128(a + i + 24)), _mm256_loadu_ps(b + i + 24), s3);
-    }
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++) {
+            const __m256 wk = _mm256_cvtph_ps(load_128(a + i + 8 * k));
+            s[k] = _mm256_fmadd_ps(wk, _mm256_loadu_ps(b + i + 8 * k), s[k]);
+        }
     float rest = 0.0f;
     if (i < n)
         kv_dot_f16_f32_ref(n - i, &rest, a + i, b + i);
-    *out = hsum_f32(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3))) + rest;
+    *out = hsum_f32(_mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]))) + rest;
 }
 
 #endif

@@ -82,7 +82,8 @@ static float row_max(int64_t n, const float *x) {
         m = _mm256_max_ps(_mm256_loadu_ps(x + i), m); // NaN in x leaves m
     if (i < n) {
         const __m256i mask = tail_mask(n - i);
-        const __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + i, mask), _mm256_castsi256_ps(mask));
+        const __m256 v =
+            _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + i, mask), _mm256_castsi256_ps(mask));
         m = _mm256_max_ps(v, m);
     }
     return hmax_f32(m);

@@ -24,6 +24,7 @@
 #define KV_GGUF_MAX_STR ((size_t)64 << 20)        // bytes in one string value
 #define KV_GGUF_MAX_DEPTH 8                       // nesting of arrays of arrays
 #define KV_GGUF_MAX_DIMS 4
+#define KV_GGUF_MAX_TENSOR_NAME 63                // the writer's cap: llama.cpp keeps 64 bytes with NUL
 #define KV_GGUF_DEFAULT_ALIGNMENT 32
 
 typedef enum {
@@ -58,6 +59,8 @@ typedef struct {
 // strings `str` holds it. For arrays: elem_type, n (element count) and `data`
 // at the first element; string elements are reached with kv_gguf_arr_str and
 // nested arrays with kv_gguf_arr_elem.
+// `size` counts the bytes of the value after its type tag: for strings from the
+// length field (which `data` points at), for arrays from elem_type (data - 12).
 typedef struct {
     kv_gguf_vtype type;
     const uint8_t *data;
@@ -65,6 +68,7 @@ typedef struct {
     kv_str str;             // type == STRING
     kv_gguf_vtype elem_type; // type == ARRAY
     uint64_t n;             // type == ARRAY
+    uint64_t table;         // internal: where the reader keeps this array's element offsets
 } kv_gguf_val;
 
 typedef struct {

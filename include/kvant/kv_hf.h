@@ -25,6 +25,8 @@ extern const kv_hf_arch kv_hf_arch_table[];
 typedef struct {
     const char *hf_class;   // from config.json "architectures"[0]
     const char *arch;       // GGUF architecture name
+    // n_vocab is config.json's vocab_size, or the tokenizer's size when it has none
+    // (as llama.cpp's converter does).
     int64_t n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_ctx;
     float rope_theta;       // rope_theta (default 10000)
     float rms_eps;          // rms_norm_eps
@@ -57,9 +59,15 @@ typedef struct {
     const int32_t *types;
     int64_t n_merges;         // BPE only
     const char *const *merges;
-    int64_t bos_id, eos_id, unk_id, pad_id, sep_id; // -1 when not set
+    // -1 when not set. Found as gguf-py's SpecialVocab finds them: token names in
+    // tokenizer_config.json mapped through tokenizer.json's added_tokens, then
+    // config.json's <type>_token_id. Every id set here is one llama.cpp writes.
+    int64_t bos_id, eos_id, unk_id, pad_id, sep_id;
     int add_bos, add_eos;     // 1/0, or -1 when not stated
     int add_space_prefix;     // SentencePiece add_dummy_prefix; -1 when unknown
+    // tokenizer_config.json "add_prefix_space" (1/0), -1 when absent. llama.cpp's
+    // converter writes tokenizer.ggml.add_space_prefix only from this field.
+    int add_space_prefix_cfg;
     bool remove_extra_whitespaces;
     bool byte_fallback;
     const char *chat_template; // or NULL

@@ -47,7 +47,7 @@ typedef struct {
     int n_dims;           // 0 for a scalar
     int64_t shape[KV_ST_MAX_DIMS]; // outermost first, as in the file
     int64_t n_elements;
-    const void *data;     // in the mapping of its shard
+    const void *data;     // in the mapping of its shard; may be unaligned
     size_t size;          // bytes
     const char *file;     // path of the shard holding it
 } kv_st_tensor;
@@ -66,7 +66,8 @@ kv_status kv_safetensors_open_mem(const void *data, size_t size, const char *nam
                                   kv_safetensors **out, kv_err *err);
 void kv_safetensors_close(kv_safetensors *st);
 
-// Tensors in file order (shards in the order of their file names).
+// Tensors in file order (shards in the order of their file names). Borrowed
+// pointers are valid until kv_safetensors_close; reading is thread-safe.
 int64_t kv_safetensors_count(const kv_safetensors *st);
 const kv_st_tensor *kv_safetensors_at(const kv_safetensors *st, int64_t i);
 int64_t kv_safetensors_find(const kv_safetensors *st, const char *name); // -1 if absent
@@ -75,7 +76,8 @@ int kv_safetensors_shard_count(const kv_safetensors *st);
 const char *kv_safetensors_meta(const kv_safetensors *st, const char *key);
 
 // Converts n elements of a float tensor (F32, F16, BF16, F64) starting at element
-// `first` to F32. Fails with KV_ERR_UNSUPPORTED for other dtypes.
+// `first` to F32. Fails with KV_ERR_UNSUPPORTED for other dtypes and
+// KV_ERR_INVALID when [first, first + n) is not inside the tensor.
 kv_status kv_safetensors_read_f32(const kv_st_tensor *t, int64_t first, int64_t n, float *out,
                                   kv_err *err);
 

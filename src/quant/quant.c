@@ -64,8 +64,13 @@ static const quant_ops OPS[] = {
     {KV_TYPE_Q8_K, kv__quantize_q8_k, kv__dequantize_q8_k},
     {KV_TYPE_TQ1_0, kv__quantize_tq1_0, kv__dequantize_tq1_0},
     {KV_TYPE_TQ2_0, kv__quantize_tq2_0, kv__dequantize_tq2_0},
-    // K-quants and IQ4 (branch kquant): rows for Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
-    // IQ4_NL and IQ4_XS go here, e.g. {KV_TYPE_Q4_K, kv__quantize_q4_k, kv__dequantize_q4_k}.
+    {KV_TYPE_Q2_K, kv__quantize_q2_k, kv__dequantize_q2_k},
+    {KV_TYPE_Q3_K, kv__quantize_q3_k, kv__dequantize_q3_k},
+    {KV_TYPE_Q4_K, kv__quantize_q4_k, kv__dequantize_q4_k},
+    {KV_TYPE_Q5_K, kv__quantize_q5_k, kv__dequantize_q5_k},
+    {KV_TYPE_Q6_K, kv__quantize_q6_k, kv__dequantize_q6_k},
+    {KV_TYPE_IQ4_NL, kv__quantize_iq4_nl, kv__dequantize_iq4_nl},
+    {KV_TYPE_IQ4_XS, kv__quantize_iq4_xs, kv__dequantize_iq4_xs},
 };
 
 static const quant_ops *find_ops(kv_type t) {

@@ -1,0 +1,126 @@
+// Opening a Hugging Face model folder: config.json (hf_config.c), the tokenizer
+// (tokenizer.model first, as llama.cpp tries it first: hf_tokenizer.c; else
+// tokenizer.json: hf_bpe.c), special tokens (hf_special.c) and the safetensors
+// weights (safetensors*.c). Nothing here converts anything; the converter reads
+// the result.
+#include "kvant/kv_hf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/hf_int.h"
+#include "formats/json_int.h"
+
+const kv_hf_config *kv_hf_config_of(const kv_hf *hf) { return &hf->cfg; }
+const kv_hf_vocab *kv_hf_vocab_of(const kv_hf *hf) { return &hf->voc.v; }
+const kv_safetensors *kv_hf_tensors(const kv_hf *hf) { return hf->st; }
+const char *kv_hf_dir(const kv_hf *hf) { return hf->dir; }
+
+void kv_hf_close(kv_hf *hf) {
+    if (!hf)
+        return;
+    kv_safetensors_close(hf->st);
+    kv__hf_vocab_free(&hf->voc);
+    if (hf->config)
+        json_decref(hf->config);
+    free(hf->name);
+    free(hf->dir);
+    free(hf);
+}
+
+// The folder's base name, without trailing slashes.
+static char *base_name(const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    size_t start = n;
+    while (start > 0 && dir[start - 1] != '/')
+        start--;
+    char *s = malloc(n - start + 1);
+    if (s) {
+        memcpy(s, dir + start, n - start);
+        s[n - start] = '\0';
+    }
+    return s;
+}
+
+// An optional JSON file that must hold an object when present.
+static kv_status load_object(const char *dir, const char *name, json_t **out, kv_err *err) {
+    kv_status s = kv__hf_json_opt(dir, name, out, err);
+    if (s == KV_OK && *out && !json_is_object(*out)) {
+        s = KV_FAIL(err, KV_ERR_FORMAT, "%s/%s: is a JSON %s, expected an object", dir, name,
+                    kv__json_type_name(*out));
+        json_decref(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+static kv_status load_config(kv_hf *hf, kv__hf_files *f, kv_err *err) {
+    char *path = kv__hf_path(hf->dir, "config.json");
+    if (!path)
+        return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", hf->dir);
+    kv_status s = kv__json_load_file(path, KV_HF_MAX_JSON, 0, &f->config, err);
+    if (s == KV_OK)
+        s = kv__hf_config_parse(f->config, path, &hf->cfg, err);
+    free(path);
+    hf->cfg.name = hf->name;
+    return s;
+}
+
+static kv_status load_vocab(kv_hf *hf, const kv__hf_files *f, kv_err *err) {
+    kv_status s;
+    if (kv__hf_exists(f->dir, "tokenizer.model"))
+        s = kv__hf_vocab_spm(f, hf->cfg.n_vocab, &hf->voc, err);
+    else if (f->tok_json)
+        s = kv__hf_vocab_bpe(f, hf->cfg.n_vocab, &hf->voc, err);
+    else
+        s = KV_FAIL(err, KV_ERR_FORMAT, "%s: no tokenizer.model or tokenizer.json in this folder",
+                    f->dir);
+    if (s != KV_OK)
+        return s;
+    kv_hf_vocab *v = &hf->voc.v;
+    const json_t *aps = json_object_get(f->tok_config, "add_prefix_space");
+    v->add_space_prefix_cfg = json_is_boolean(aps) ? json_is_true(aps) : -1;
+    // SentencePiece-style vocabs bound the special ids by the vocab; GPT-2 style do not.
+    bool bounded = strcmp(v->model, "llama") == 0;
+    s = kv__hf_special(f, bounded ? v->n_tokens : -1, &hf->voc, err);
+    if (hf->cfg.n_vocab == 0)
+        hf->cfg.n_vocab = v->n_tokens; // as llama.cpp: the tokenizer's size
+    return s;
+}
+
+kv_status kv_hf_open(const char *dir, kv_hf **out, kv_err *err) {
+    *out = NULL;
+    if (!dir)
+        return KV_FAIL(err, KV_ERR_INVALID, "hf: no folder given");
+    kv_hf *hf = calloc(1, sizeof *hf);
+    kv__hf_files f = {.dir = dir};
+    kv_status s = KV_OK;
+    if (!hf || !(hf->dir = malloc(strlen(dir) + 1)) || !(hf->name = base_name(dir))) {
+        s = KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", dir);
+        goto done;
+    }
+    strcpy(hf->dir, dir);
+    if ((s = load_config(hf, &f, err)) != KV_OK ||
+        (s = load_object(dir, "tokenizer_config.json", &f.tok_config, err)) != KV_OK ||
+        (s = load_object(dir, "tokenizer.json", &f.tok_json, err)) != KV_OK ||
+        (s = load_vocab(hf, &f, err)) != KV_OK)
+        goto done;
+    s = kv_safetensors_open(dir, &hf->st, err);
+done:
+    if (hf) {
+        hf->config = f.config;
+        f.config = NULL;
+    }
+    if (f.tok_config)
+        json_decref(f.tok_config);
+    if (f.tok_json)
+        json_decref(f.tok_json);
+    if (s != KV_OK) {
+        kv_hf_close(hf);
+        return s;
+    }
+    *out = hf;
+    return KV_OK;
+}

@@ -1,0 +1,198 @@
+// config.json of a Hugging Face model: the architecture (looked up in
+// kv_hf_arch_table) and the hyper-parameters, with the defaults transformers'
+// LlamaConfig / MistralConfig use for optional fields. The shape fields
+// (hidden_size, intermediate_size, num_hidden_layers, num_attention_heads) are
+// required: a guessed model shape would only fail later, less clearly.
+#include "formats/hf_int.h"
+
+#include <string.h>
+
+#include "formats/json_int.h"
+
+// llama.cpp converts Mistral checkpoints as architecture "llama".
+const kv_hf_arch kv_hf_arch_table[] = {
+    {"LlamaForCausalLM", "llama"},
+    {"MistralForCausalLM", "llama"},
+    {NULL, NULL},
+};
+
+// Optional fields' defaults (transformers' configuration classes).
+typedef struct {
+    int64_t n_ctx;
+    int64_t n_head_kv; // 0: same as num_attention_heads
+    int64_t sliding_window;
+} arch_defaults;
+
+static arch_defaults defaults_for(const char *hf_class) {
+    if (strcmp(hf_class, "MistralForCausalLM") == 0)
+        return (arch_defaults){4096 * 32, 8, 4096};
+    return (arch_defaults){2048, 0, 0};
+}
+
+// The largest value kvant accepts for any dimension or count in config.json.
+#define KV_HF_MAX_DIM ((int64_t)1 << 30)
+
+// Reads an integer field. *out keeps its value (the default) when the field is
+// absent or null and required is false.
+static kv_status get_int(const json_t *cfg, const char *path, const char *field, bool required,
+                         int64_t *out, kv_err *err) {
+    const json_t *v = json_object_get(cfg, field);
+    if (!v || json_is_null(v)) {
+        if (required)
+            return KV_FAIL(err, KV_ERR_FORMAT, "%s: field '%s' is %s", path, field,
+                           v ? "null, expected an integer" : "missing");
+        return KV_OK;
+    }
+    if (!json_is_integer(v))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field '%s' has type %s, expected an integer", path,
+                       field, kv__json_type_name(v));
+    json_int_t x = json_integer_value(v);
+    if (x < 1 || x > KV_HF_MAX_DIM)
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field '%s' is %lld, expected 1..%lld", path, field,
+                       (long long)x, (long long)KV_HF_MAX_DIM);
+    *out = (int64_t)x;
+    return KV_OK;
+}
+
+static kv_status get_float(const json_t *obj, const char *path, const char *field, float *out,
+                           kv_err *err) {
+    const json_t *v = json_object_get(obj, field);
+    if (!v || json_is_null(v))
+        return KV_OK;
+    if (!json_is_number(v))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field '%s' has type %s, expected a number", path,
+                       field, kv__json_type_name(v));
+    *out = (float)json_number_value(v);
+    return KV_OK;
+}
+
+static kv_status get_str(const json_t *obj, const char *path, const char *field,
+                         const char **out, kv_err *err) {
+    const json_t *v = json_object_get(obj, field);
+    if (!v || json_is_null(v))
+        return KV_OK;
+    if (!json_is_string(v))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field '%s' has type %s, expected a string", path,
+                       field, kv__json_type_name(v));
+    *out = json_string_value(v);
+    return KV_OK;
+}
+
+static kv_status get_arch(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
+    const json_t *a = json_object_get(cfg, "architectures");
+    if (!a)
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field 'architectures' is missing", path);
+    const json_t *a0 = json_array_get(a, 0);
+    if (!json_is_array(a) || !json_is_string(a0))
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: field 'architectures' has type %s, expected an array of class names",
+                       path, kv__json_type_name(a));
+    c->hf_class = json_string_value(a0);
+    for (const kv_hf_arch *r = kv_hf_arch_table; r->hf_class; r++)
+        if (strcmp(r->hf_class, c->hf_class) == 0) {
+            c->arch = r->arch;
+            return KV_OK;
+        }
+    return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                   "%s: architecture '%.100s' is not supported (kvant converts LlamaForCausalLM "
+                   "and MistralForCausalLM)",
+                   path, c->hf_class);
+}
+
+// rope_scaling {"rope_type"|"type", "factor", "original_max_position_embeddings"};
+// transformers 5 keeps the same keys (and rope_theta) in "rope_parameters".
+static kv_status get_rope(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
+    const json_t *rp = json_object_get(cfg, "rope_parameters");
+    kv_status s;
+    if (json_is_object(rp) && !json_object_get(cfg, "rope_theta") &&
+        (s = get_float(rp, path, "rope_theta", &c->rope_theta, err)) != KV_OK)
+        return s;
+    const json_t *rs = json_object_get(cfg, "rope_scaling");
+    if (!rs || json_is_null(rs))
+        rs = rp;
+    if (!rs || json_is_null(rs))
+        return KV_OK;
+    if (!json_is_object(rs))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field 'rope_scaling' has type %s, expected an object",
+                       path, kv__json_type_name(rs));
+    const char *type = NULL;
+    if ((s = get_str(rs, path, "type", &type, err)) != KV_OK ||
+        (s = get_str(rs, path, "rope_type", &type, err)) != KV_OK)
+        return s;
+    if (type && strcmp(type, "default") == 0)
+        return KV_OK; // transformers 5 spelling of "no scaling"
+    c->rope_scaling_type = type;
+    if ((s = get_float(rs, path, "factor", &c->rope_scaling_factor, err)) != KV_OK)
+        return s;
+    return get_int(rs, path, "original_max_position_embeddings", false, &c->rope_scaling_orig_ctx,
+                   err);
+}
+
+static kv_status get_dims(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
+    kv_status s;
+    if ((s = get_int(cfg, path, "hidden_size", true, &c->n_embd, err)) != KV_OK ||
+        (s = get_int(cfg, path, "intermediate_size", true, &c->n_ff, err)) != KV_OK ||
+        (s = get_int(cfg, path, "num_hidden_layers", true, &c->n_layer, err)) != KV_OK ||
+        (s = get_int(cfg, path, "num_attention_heads", true, &c->n_head, err)) != KV_OK)
+        return s;
+    arch_defaults d = defaults_for(c->hf_class);
+    c->n_head_kv = d.n_head_kv ? d.n_head_kv : c->n_head;
+    c->n_ctx = d.n_ctx;
+    c->head_dim = c->n_embd / c->n_head;
+    if ((s = get_int(cfg, path, "num_key_value_heads", false, &c->n_head_kv, err)) != KV_OK ||
+        (s = get_int(cfg, path, "max_position_embeddings", false, &c->n_ctx, err)) != KV_OK ||
+        (s = get_int(cfg, path, "head_dim", false, &c->head_dim, err)) != KV_OK ||
+        (s = get_int(cfg, path, "vocab_size", false, &c->n_vocab, err)) != KV_OK)
+        return s;
+    if (c->head_dim == 0)
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: hidden_size %lld is smaller than num_attention_heads %lld", path,
+                       (long long)c->n_embd, (long long)c->n_head);
+    if (c->n_head % c->n_head_kv != 0)
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: num_attention_heads %lld is not a multiple of num_key_value_heads %lld",
+                       path, (long long)c->n_head, (long long)c->n_head_kv);
+    return KV_OK;
+}
+
+static kv_status get_flags(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
+    const json_t *tie = json_object_get(cfg, "tie_word_embeddings");
+    if (tie && !json_is_null(tie)) {
+        if (!json_is_boolean(tie))
+            return KV_FAIL(err, KV_ERR_FORMAT,
+                           "%s: field 'tie_word_embeddings' has type %s, expected a boolean", path,
+                           kv__json_type_name(tie));
+        c->tie_embeddings = json_is_true(tie);
+    }
+    const json_t *sw = json_object_get(cfg, "sliding_window");
+    if (json_is_false(sw) || json_is_null(sw))
+        c->sliding_window = 0;
+    else if (sw) {
+        kv_status s = get_int(cfg, path, "sliding_window", false, &c->sliding_window, err);
+        if (s != KV_OK)
+            return s;
+    }
+    kv_status s = get_str(cfg, path, "torch_dtype", &c->torch_dtype, err);
+    if (s == KV_OK && !c->torch_dtype)
+        s = get_str(cfg, path, "dtype", &c->torch_dtype, err); // transformers 5
+    return s;
+}
+
+kv_status kv__hf_config_parse(const json_t *cfg, const char *path, kv_hf_config *c,
+                              kv_err *err) {
+    memset(c, 0, sizeof *c);
+    if (!json_is_object(cfg))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: is a JSON %s, expected an object", path,
+                       kv__json_type_name(cfg));
+    c->rope_theta = 10000.0f;
+    c->rms_eps = 1e-6f;
+    kv_status s;
+    if ((s = get_arch(cfg, path, c, err)) != KV_OK || (s = get_dims(cfg, path, c, err)) != KV_OK)
+        return s;
+    c->sliding_window = defaults_for(c->hf_class).sliding_window;
+    if ((s = get_float(cfg, path, "rms_norm_eps", &c->rms_eps, err)) != KV_OK ||
+        (s = get_float(cfg, path, "rope_theta", &c->rope_theta, err)) != KV_OK ||
+        (s = get_rope(cfg, path, c, err)) != KV_OK || (s = get_flags(cfg, path, c, err)) != KV_OK)
+        return s;
+    return KV_OK;
+}

@@ -1,0 +1,65 @@
+// Shared pieces of the K-quant and IQ4 reference quantizers: rounding, the
+// scale/minimum searches that pick the integer levels of a group, and the
+// 6-bit scale packing of Q4_K/Q5_K. The arithmetic (operation order, float
+// precision, tie rules) follows ggml exactly, so that quantized bytes match
+// llama.cpp's; callers compile with -ffp-contract=off for the same reason.
+#ifndef KV_QUANT_KQUANT_UTIL_H
+#define KV_QUANT_KQUANT_UTIL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "quant/quant_int.h" // kv__nearest_int
+
+// Groups whose largest magnitude is below this are treated as all zero.
+#define KV_KQ_GROUP_EPS 1e-15f
+
+static inline int kv__kq_clamp(int v, int lo, int hi) {
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+// Symmetric levels l in [-nmax, nmax-1] for n values, stored as l + nmax in L,
+// chosen with a weighted least-squares scale search (weights w, or x^2 when w is
+// NULL). Returns the scale: x ~ scale * (L - nmax). An all-zero group gets L = 0
+// and scale 0.
+float kv__kq_fit_sym(int n, int nmax, const float *x, int8_t *L, const float *w);
+
+// Q3_K's symmetric fit (weights x^2) with a coordinate-descent refinement of
+// single levels. Stores l + nmax in L; returns the scale.
+float kv__kq_fit_sym_refine(int n, int nmax, const float *x, int8_t *L);
+
+// Asymmetric levels L in [0, nmax] with x ~ scale * L - *neg_min: a grid of
+// nstep+1 inverse scales (nmax + rmin + rdelta*k) / range, each refit by
+// weighted least squares. use_mad selects |error| instead of error^2.
+// Laux is n bytes of scratch. Returns the scale. (ggml has two copies of this
+// search, make_qkx2_quants and make_qkx3_quants; at llama.cpp c392e50, the
+// version our goldens come from, they compute the same for finite input.)
+float kv__kq_fit_affine(int n, int nmax, const float *x, const float *w, uint8_t *L,
+                        float *neg_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
+                        int use_mad);
+
+// Quantizes n non-negative super-block values (sub-block scales or minimums) to
+// levels L in [0, nmax] with weighted refinement; returns the super scale.
+float kv__kq_fit_positive(int n, int nmax, const float *x, uint8_t *L, const float *w);
+
+// ---- Q4_K / Q5_K: 8 sub-blocks of 32, each with a 6-bit scale and minimum ----
+
+// Packs sub-block scale/minimum levels (0..63) into the 12-byte layout: bytes
+// 0..7 hold sub-blocks 0..3 whole, bytes 8..11 the low nibbles of 4..7, whose
+// top two bits go to the top of bytes 0..7. Like ggml, it does not clamp.
+void kv__kq_pack_scale_min(const uint8_t ls[8], const uint8_t lm[8], uint8_t out[12]);
+
+// Reads sub-block j's scale and minimum levels from the 12-byte layout.
+void kv__kq_unpack_scale_min(int j, const uint8_t packed[12], uint8_t *sc, uint8_t *m);
+
+// Fits one 256-value super-block (Q4_K: nmax 15, Q5_K: nmax 31): writes levels to
+// L, the packed scales to scales[12] and the super scales to *d and *dmin.
+// imatrix (the super-block's 256 weights) may be NULL for the reference search.
+void kv__kq_fit_k4(const float *x, int nmax, const float *imatrix, uint8_t L[256],
+                   uint8_t scales[12], uint16_t *d, uint16_t *dmin);
+
+// Packs 256 two-bit levels the way Q2_K and Q3_K store them: byte 32*h + l
+// holds elements 128*h + l + 32*s in bits 2*s.
+void kv__kq_pack_2bit(const uint8_t L[256], uint8_t qs[64]);
+
+#endif

@@ -93,6 +93,11 @@ typedef struct {
 kv_status kv_map_open(const char *path, kv_map *m, kv_err *err);
 void kv_map_close(kv_map *m); // accepts a zeroed map
 
+// Tells the kernel the mapped bytes [p, p+n) are not needed for now: their pages
+// leave this process's resident set and are read again from the file if touched.
+// Streaming readers call it after each tensor so memory stays near one tensor.
+void kv_map_release(const void *p, size_t n);
+
 // Reads a whole (small) file into a NUL-terminated malloc'd buffer; files over
 // max_size fail with KV_ERR_LIMIT. *size excludes the terminator.
 kv_status kv_read_file(const char *path, size_t max_size, char **out, size_t *size, kv_err *err);

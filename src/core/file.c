@@ -71,6 +71,16 @@ void kv_map_close(kv_map *m) {
     memset(m, 0, sizeof *m);
 }
 
+void kv_map_release(const void *p, size_t n) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (!p || n == 0 || page <= 0)
+        return;
+    uintptr_t b = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    if (e > b)
+        madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
 kv_status kv_read_file(const char *path, size_t max_size, char **out, size_t *size, kv_err *err) {
     *out = NULL;
     if (size)

@@ -223,8 +223,10 @@ static kv_status set_tokenizer_keys(kv_gguf_writer *w, const kv_hf_vocab *v, kv_
         TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", v->add_bos != 0, err));
     if (v->add_eos >= 0)
         TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", v->add_eos != 0, err));
-    if (v->add_space_prefix >= 0)
-        TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", v->add_space_prefix != 0, err));
+    // tokenizer_config.json's add_prefix_space wins; else SentencePiece's add_dummy_prefix
+    int prefix = v->add_space_prefix_cfg >= 0 ? v->add_space_prefix_cfg : v->add_space_prefix;
+    if (prefix >= 0)
+        TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", prefix != 0, err));
     if (v->chat_template)
         TRY(kv_gguf_set_str(w, "tokenizer.chat_template", v->chat_template, err));
     return KV_OK;
@@ -283,6 +285,8 @@ static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_t
     t->read_rows = hf_read_rows;
     t->ctx = src;
     t->raw = src->n_heads > 0 ? NULL : st->data;
+    t->src_data = st->data;
+    t->src_size = st->size;
     return KV_OK;
 }
 

@@ -192,6 +192,7 @@ kv_status kv__emit_gguf(kv_gguf_writer *w, const char *out_path, const kv__emit_
         else
             st = emit_rows(w, t, n_threads, &f32_buf, &f32_cap, &q_buf, &q_cap, err);
         done += kv_gguf_writer_tensor_size(w, i);
+        kv_map_release(t->src_data, t->src_size);
     }
     free(f32_buf);
     free(q_buf);

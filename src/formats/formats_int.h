@@ -28,6 +28,8 @@ typedef struct {
     bool fallback;             // dst_type is a fallback for wanted_type
     uint32_t wanted_type;
     const float *imatrix;      // ne[0] importance weights or NULL; borrowed
+    const void *src_data;      // mapped source bytes, released after the tensor is written
+    size_t src_size;
 } kv__emit_tensor;
 
 // Declares every tensor in w (whose metadata is already set), writes the file

@@ -229,7 +229,8 @@ static kv_status merges_from_txt(const char *dir, kv__hf_vocab_buf *b, kv_err *e
 static bool is_llama3_split(const json_t *pt) {
     const char *type = json_string_value(json_object_get(pt, "type"));
     if (type && strcmp(type, "Split") == 0) {
-        const char *re = json_string_value(json_object_get(json_object_get(pt, "pattern"), "Regex"));
+        const char *re =
+            json_string_value(json_object_get(json_object_get(pt, "pattern"), "Regex"));
         return re && strcmp(re, llama3_split) == 0;
     }
     const json_t *list = json_object_get(pt, "pretokenizers");
@@ -324,8 +325,9 @@ static kv_status check_model(const char *path, const json_t *tj, const json_t **
                        path, vocab ? kv__json_type_name(vocab) : "missing");
     const json_t *added = json_object_get(tj, "added_tokens");
     if (added && !json_is_array(added))
-        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field 'added_tokens' has type %s, expected an array",
-                       path, kv__json_type_name(added));
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: field 'added_tokens' has type %s, expected an array", path,
+                       kv__json_type_name(added));
     return KV_OK;
 }
 

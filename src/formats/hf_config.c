@@ -83,10 +83,14 @@ static kv_status get_arch(const json_t *cfg, const char *path, kv_hf_config *c, 
     if (!a)
         return KV_FAIL(err, KV_ERR_FORMAT, "%s: field 'architectures' is missing", path);
     const json_t *a0 = json_array_get(a, 0);
-    if (!json_is_array(a) || !json_is_string(a0))
+    if (!json_is_array(a))
         return KV_FAIL(err, KV_ERR_FORMAT,
                        "%s: field 'architectures' has type %s, expected an array of class names",
                        path, kv__json_type_name(a));
+    if (!json_is_string(a0))
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: field 'architectures' has %s first, expected a class name", path,
+                       a0 ? kv__json_type_name(a0) : "no entry");
     c->hf_class = json_string_value(a0);
     for (const kv_hf_arch *r = kv_hf_arch_table; r->hf_class; r++)
         if (strcmp(r->hf_class, c->hf_class) == 0) {
@@ -113,8 +117,9 @@ static kv_status get_rope(const json_t *cfg, const char *path, kv_hf_config *c, 
     if (!rs || json_is_null(rs))
         return KV_OK;
     if (!json_is_object(rs))
-        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field 'rope_scaling' has type %s, expected an object",
-                       path, kv__json_type_name(rs));
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: field 'rope_scaling' has type %s, expected an object", path,
+                       kv__json_type_name(rs));
     const char *type = NULL;
     if ((s = get_str(rs, path, "type", &type, err)) != KV_OK ||
         (s = get_str(rs, path, "rope_type", &type, err)) != KV_OK)

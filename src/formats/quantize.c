@@ -42,6 +42,8 @@ static kv_status plan_sources(const kv_gguf *g, kv__emit_tensor *ts, gguf_src *s
         e->ctx = &srcs[i];
         e->read_rows = gguf_read_rows;
         e->raw = t->data;
+        e->src_data = t->data;
+        e->src_size = t->size;
     }
     qsort(ts, (size_t)n, sizeof *ts, cmp_tensor); // ctx pointers travel with their entries
     return KV_OK;

@@ -183,8 +183,9 @@ static kv_status parse_shape(const char *path, const char *name, const json_t *e
                        name, kv__json_type_name(v));
     size_t nd = json_array_size(v);
     if (nd > KV_ST_MAX_DIMS)
-        return KV_FAIL(err, KV_ERR_LIMIT, "%s: tensor '%.200s': shape has %zu dimensions, at most %d",
-                       path, name, nd, KV_ST_MAX_DIMS);
+        return KV_FAIL(err, KV_ERR_LIMIT,
+                       "%s: tensor '%.200s': shape has %zu dimensions, at most %d", path, name, nd,
+                       KV_ST_MAX_DIMS);
     size_t n_el = 1;
     for (size_t d = 0; d < nd; d++) {
         const json_t *x = json_array_get(v, d);
@@ -235,16 +236,20 @@ static kv_status parse_offsets(const char *path, const char *name, const json_t 
                        "(%zu bytes)",
                        path, name, (unsigned long long)ub, (unsigned long long)ue, data_size);
     size_t need;
-    char sbuf[200];
-    if (!kv_mul_ok((size_t)t->n_elements, kv_st_dtype_size(t->dtype), &need) ||
-        need != (size_t)(ue - ub))
+    char sbuf[200], nbuf[64];
+    bool fits = kv_mul_ok((size_t)t->n_elements, kv_st_dtype_size(t->dtype), &need);
+    if (!fits || need != (size_t)(ue - ub)) {
+        if (fits)
+            snprintf(nbuf, sizeof nbuf, "%zu", need);
+        else
+            snprintf(nbuf, sizeof nbuf, "more than %zu", SIZE_MAX);
         return KV_FAIL(err, KV_ERR_FORMAT,
                        "%s: tensor '%.200s': data_offsets [%llu, %llu] span %llu bytes, shape %s "
-                       "of %s needs %lld x %zu",
+                       "of %s needs %s",
                        path, name, (unsigned long long)ub, (unsigned long long)ue,
                        (unsigned long long)(ue - ub), shape_str(t, sbuf, sizeof sbuf),
-                       kv_st_dtype_name(t->dtype), (long long)t->n_elements,
-                       kv_st_dtype_size(t->dtype));
+                       kv_st_dtype_name(t->dtype), nbuf);
+    }
     t->size = need;
     *begin = (size_t)ub;
     return KV_OK;
@@ -275,8 +280,9 @@ static kv_status parse_entry(kv_safetensors *st, const kv_st_shard *sh, const ch
         return KV_FAIL(err, KV_ERR_LIMIT, "%s: tensor name '%.60s...' has %zu bytes, over %d",
                        path, name, name_len, KV_ST_MAX_NAME);
     if (!json_is_object(e))
-        return KV_FAIL(err, KV_ERR_FORMAT, "%s: tensor '%.200s': entry has type %s, expected an object",
-                       path, name, kv__json_type_name(e));
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: tensor '%.200s': entry has type %s, expected an object", path, name,
+                       kv__json_type_name(e));
     kv_status s = push_tensor(st, path, err);
     if (s != KV_OK)
         return s;

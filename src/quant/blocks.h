@@ -101,6 +101,10 @@ typedef struct {
 } kv_block_q8_k;                   // activation format for K-quant dots
 _Static_assert(sizeof(kv_block_q8_k) == 292, "q8_k block layout");
 
+// The 16 non-linear levels IQ4_NL and IQ4_XS index (ggml's kvalues_iq4nl).
+static const int8_t KV_IQ4_LEVELS[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                         1,    13,   25,  38,  53,  69,  89,  113};
+
 typedef struct {
     kv_f16 d;
     uint8_t qs[KV_QK4_NL / 2];     // 4-bit indexes into the non-linear table

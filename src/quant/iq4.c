@@ -10,8 +10,6 @@
 #include "quant/kquant_util.h"
 
 // The non-linear levels, sorted (GGUF's IQ4 codebook).
-static const int8_t IQ4_LEVELS[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
-                                      1,    13,   25,  38,  53,  69,  89,  113};
 
 // Scale search: inverse scales (IQ4_NTRY steps either side of the largest level).
 #define IQ4_NTRY 7
@@ -22,7 +20,7 @@ static int iq4_nearest(float x) {
     const float x2 = x + x;
     int idx = 0;
     for (int j = 1; j < 16; j++)
-        if (x2 >= (float)(IQ4_LEVELS[j - 1] + IQ4_LEVELS[j]))
+        if (x2 >= (float)(KV_IQ4_LEVELS[j - 1] + KV_IQ4_LEVELS[j]))
             idx = j;
     return idx;
 }
@@ -32,7 +30,7 @@ static void iq4_sums(const float *x, const float *w, float id, float *sumqx, flo
     float sqx = 0;
     float sq2 = 0;
     for (int j = 0; j < 32; j++) {
-        const float q = (float)IQ4_LEVELS[iq4_nearest(id * x[j])];
+        const float q = (float)KV_IQ4_LEVELS[iq4_nearest(id * x[j])];
         sqx += w[j] * q * x[j];
         sq2 += w[j] * q * q;
     }
@@ -55,13 +53,13 @@ static float iq4_fit(const float *x, const float *w) {
         return 0;
     float sumqx;
     float sumq2;
-    iq4_sums(x, w, 1 / (-max / (float)IQ4_LEVELS[0]), &sumqx, &sumq2);
+    iq4_sums(x, w, 1 / (-max / (float)KV_IQ4_LEVELS[0]), &sumqx, &sumq2);
     // ggml divides unguarded here; a group whose weights are all zero would get
     // a NaN scale there and gets 0 here.
     float d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
     float best = d * sumqx;
     for (int t = -IQ4_NTRY; t <= IQ4_NTRY; t++) {
-        iq4_sums(x, w, (float)(t + IQ4_LEVELS[0]) / max, &sumqx, &sumq2);
+        iq4_sums(x, w, (float)(t + KV_IQ4_LEVELS[0]) / max, &sumqx, &sumq2);
         if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
             d = sumqx / sumq2;
             best = d * sumqx;
@@ -155,8 +153,8 @@ void kv__dequantize_iq4_nl(const void *src, float *dst, int64_t k) {
         const float d = kv_f16_to_f32(x[b].d);
         float *y = dst + b * KV_QK4_NL;
         for (int j = 0; j < 16; j++) {
-            y[j] = d * (float)IQ4_LEVELS[x[b].qs[j] & 0xF];
-            y[j + 16] = d * (float)IQ4_LEVELS[x[b].qs[j] >> 4];
+            y[j] = d * (float)KV_IQ4_LEVELS[x[b].qs[j] & 0xF];
+            y[j + 16] = d * (float)KV_IQ4_LEVELS[x[b].qs[j] >> 4];
         }
     }
 }
@@ -172,8 +170,8 @@ void kv__dequantize_iq4_xs(const void *src, float *dst, int64_t k) {
             const uint8_t *qs = x[b].qs + 16 * ib;
             float *y = dst + b * KV_QK_K + 32 * ib;
             for (int j = 0; j < 16; j++) {
-                y[j] = dl * (float)IQ4_LEVELS[qs[j] & 0xF];
-                y[j + 16] = dl * (float)IQ4_LEVELS[qs[j] >> 4];
+                y[j] = dl * (float)KV_IQ4_LEVELS[qs[j] & 0xF];
+                y[j + 16] = dl * (float)KV_IQ4_LEVELS[qs[j] >> 4];
             }
         }
     }

@@ -14,7 +14,7 @@ static void convert_and_compare(const char *outtype, const char *golden_entry, i
     assert_non_null(dir);
     char out[4200];
     snprintf(out, sizeof out, "%s/model.gguf", dir);
-    kv_convert_opts o = {.outtype = outtype, .n_threads = n_threads};
+    kv_convert_opts o = {.outtype = outtype, .plan = {.n_threads = n_threads}};
     kv_err err = {0};
     kv_status st = kv_convert_hf(kv_test_shared_path("models/kjv-llama-7m"), out, &o, NULL, &err);
     if (st != KV_OK)

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 expect_rc 0 "--version" "$KVANT" --version
 expect_out "kvant " "--version prints the version"
 expect_rc 0 "--help" "$KVANT" --help
-for cmd in $("$KVANT" --help | awk '/^commands:/{on=1; next} on && NF {print $1}'); do
+for cmd in $("$KVANT" --help | awk '/^commands:/{on=1; next} on && !NF {exit} on {print $1}'); do
   expect_rc 0 "$cmd --help" "$KVANT" "$cmd" --help
   expect_out "usage: kvant $cmd" "$cmd --help shows usage"
 done

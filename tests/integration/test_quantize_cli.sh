@@ -13,7 +13,8 @@ expect_rc 0 "info on the result" "$KVANT" info "$TMP/q4km.gguf"
 expect_out "Q4_K" "tensors are Q4_K"
 expect_out "general.file_type" "file type recorded"
 expect_rc 0 "numeric file type id" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/q8.gguf" 7 -q
-"$KVANT" info --json "$TMP/q8.gguf" | grep -q '"general.file_type": 7' && pass "id 7 is Q8_0" || fail "id 7 not Q8_0"
+expect_rc 0 "info --json on the Q8_0 file" "$KVANT" info --json "$TMP/q8.gguf"
+expect_out '"general.file_type": 7' "id 7 is Q8_0"
 
 expect_rc 1 "unknown type" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/x.gguf" Q9_X
 expect_out "Q4_K_M" "the error lists valid types"

@@ -284,6 +284,8 @@ static void test_config_errors(void **state) {
     expect_config_error("{" CFG_DIMS "}", KV_ERR_FORMAT, "field 'architectures' is missing");
     expect_config_error("{\"architectures\": \"LlamaForCausalLM\", " CFG_DIMS "}", KV_ERR_FORMAT,
                         "field 'architectures' has type string");
+    expect_config_error("{\"architectures\": [], " CFG_DIMS "}", KV_ERR_FORMAT,
+                        "field 'architectures' has no entry first");
     expect_config_error("{\"architectures\": [\"LlamaForCausalLM\"],\n  \"hidden_size\": }",
                         KV_ERR_FORMAT, "invalid JSON");
     expect_config_error("[1, 2]", KV_ERR_FORMAT, "is a JSON array, expected an object");
@@ -399,6 +401,32 @@ static void test_spm_added_tokens(void **state) {
     assert_int_equal(v->unk_id, 0);
     assert_int_equal(v->pad_id, 4099);
     assert_int_equal(v->eos_id, -1);
+    kv_hf_close(hf);
+    kv_test_rmdir(dir);
+}
+
+// With a tokenizer.json beside tokenizer.model, tokenizer_config.json's names map
+// to ids through its added_tokens (before config.json's ids).
+static void test_spm_with_tokenizer_json(void **state) {
+    (void)state;
+    KV_NEED_SHARED();
+    char *dir = kv_test_tmpdir();
+    copy_demo_tokenizer(dir);
+    write_weights(dir);
+    write_text(dir, "config.json", CFG_HEAD CFG_DIMS ", \"unk_token_id\": 0, \"bos_token_id\": 1}");
+    write_text(dir, "tokenizer.json",
+               "{\"added_tokens\": [{\"id\": 2, \"content\": \"</s>\"},"
+               " {\"id\": 3, \"content\": \"<s>\"}], \"model\": {\"type\": \"BPE\"}}");
+    write_text(dir, "tokenizer_config.json", "{\"bos_token\": {\"content\": \"<s>\"},"
+                                             " \"eos_token\": \"</s>\", \"add_eos_token\": true}");
+    kv_hf *hf = open_ok(dir);
+    const kv_hf_vocab *v = kv_hf_vocab_of(hf);
+    assert_string_equal(v->model, "llama"); // tokenizer.model still wins
+    assert_int_equal(v->bos_id, 3);
+    assert_int_equal(v->eos_id, 2);
+    assert_int_equal(v->unk_id, 0);
+    assert_int_equal(v->add_eos, 1);
+    assert_null(v->chat_template);
     kv_hf_close(hf);
     kv_test_rmdir(dir);
 }
@@ -593,6 +621,7 @@ int main(void) {
         cmocka_unit_test(test_config_missing),
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_spm_added_tokens),
+        cmocka_unit_test(test_spm_with_tokenizer_json),
         cmocka_unit_test(test_bpe_gpt2),
         cmocka_unit_test(test_bpe_merges_txt),
         cmocka_unit_test(test_bpe_llama_hf),

@@ -22,6 +22,7 @@ typedef struct {
 int kv_cli_info(int argc, char **argv);
 int kv_cli_convert(int argc, char **argv);
 int kv_cli_quantize(int argc, char **argv);
+int kv_cli_serve(int argc, char **argv);
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.
 int kv_cli_fail(const char *cmd, const kv_err *err);

@@ -53,8 +53,8 @@ static kv_status fmt_ollama(kv__job *j, const char *text, size_t n, bool final, 
     json_t *t = kv__json_text(text ? text : "", text ? n : 0);
     json_t *v = json_pack("{s:s,s:s}", "model", kv__ent_name(j->ent), "created_at", ts);
     if (v && j->req.ep == KV__EP_CHAT)
-        json_object_set_new(v, "message", json_pack("{s:s,s:o}", "role", "assistant",
-                                                     "content", t));
+        json_object_set_new(v, "message",
+                            json_pack("{s:s,s:o}", "role", "assistant", "content", t));
     else if (v)
         json_object_set_new(v, "response", t);
     if (v)
@@ -82,11 +82,11 @@ static json_t *vector_json(const float *x, int32_t n) {
     return a;
 }
 
-static kv_status fmt_ollama_embed(kv__job *j, const char *text, size_t n, bool final,
-                                  kv__buf *out, kv_err *err) {
+static kv_status fmt_ollama_embed(kv__job *j, const char *text, size_t n, bool final, kv__buf *out,
+                                  kv_err *err) {
     (void)text;
     (void)n;
-    (void)final;
+    (void) final;
     if (j->st != KV_OK)
         return put_error(j, false, out, err);
     json_t *v;
@@ -97,8 +97,8 @@ static kv_status fmt_ollama_embed(kv__job *j, const char *text, size_t n, bool f
         for (int32_t i = 0; all && i < j->n_inputs; i++)
             json_array_append_new(all, vector_json(j->embd + (size_t)i * j->n_embd, j->n_embd));
         v = json_pack("{s:s,s:o,s:I,s:I,s:i}", "model", kv__ent_name(j->ent), "embeddings", all,
-                      "total_duration", ns(j->stats.total_s), "load_duration",
-                      ns(j->stats.load_s), "prompt_eval_count", j->stats.n_prompt);
+                      "total_duration", ns(j->stats.total_s), "load_duration", ns(j->stats.load_s),
+                      "prompt_eval_count", j->stats.n_prompt);
     }
     kv_status st = put(v, false, out, err);
     if (st == KV_OK)
@@ -114,8 +114,8 @@ static json_t *usage_json(const kv__job *j) {
 }
 
 // One choice: a delta or message (chat) or text (completions).
-static json_t *choice_json(const kv__job *j, const char *text, size_t n, bool stream,
-                           bool first, const char *finish) {
+static json_t *choice_json(const kv__job *j, const char *text, size_t n, bool stream, bool first,
+                           const char *finish) {
     bool chat = j->req.ep == KV__EP_OAI_CHAT;
     json_t *c = json_pack("{s:i,s:n}", "index", 0, "logprobs");
     if (!c)
@@ -139,15 +139,15 @@ static json_t *choice_json(const kv__job *j, const char *text, size_t n, bool st
 
 static json_t *completion_json(const kv__job *j, bool stream, json_t *choices) {
     bool chat = j->req.ep == KV__EP_OAI_CHAT;
-    const char *object = chat ? (stream ? "chat.completion.chunk" : "chat.completion")
-                              : "text_completion";
+    const char *object =
+        chat ? (stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
     return json_pack("{s:s,s:s,s:I,s:s,s:s,s:o}", "id", j->id, "object", object, "created",
                      (json_int_t)j->created, "model", kv__ent_name(j->ent), "system_fingerprint",
                      "kvant", "choices", choices);
 }
 
-static kv_status fmt_openai_stream(kv__job *j, const char *text, size_t n, bool final,
-                                   kv__buf *out, kv_err *err) {
+static kv_status fmt_openai_stream(kv__job *j, const char *text, size_t n, bool final, kv__buf *out,
+                                   kv_err *err) {
     bool first = !j->sent_any;
     j->sent_any = true;
     if (final && j->st != KV_OK)
@@ -209,19 +209,19 @@ static json_t *base64_json(const float *x, int32_t n) {
     return v;
 }
 
-static kv_status fmt_openai_embed(kv__job *j, const char *text, size_t n, bool final,
-                                  kv__buf *out, kv_err *err) {
+static kv_status fmt_openai_embed(kv__job *j, const char *text, size_t n, bool final, kv__buf *out,
+                                  kv_err *err) {
     (void)text;
     (void)n;
-    (void)final;
+    (void) final;
     if (j->st != KV_OK)
         return put_error(j, false, out, err);
     json_t *data = json_array();
     for (int32_t i = 0; data && i < j->n_inputs; i++) {
         const float *x = j->embd + (size_t)i * j->n_embd;
         json_t *e = j->req.b64 ? base64_json(x, j->n_embd) : vector_json(x, j->n_embd);
-        json_array_append_new(data, json_pack("{s:s,s:i,s:o}", "object", "embedding", "index",
-                                              i, "embedding", e));
+        json_array_append_new(
+            data, json_pack("{s:s,s:i,s:o}", "object", "embedding", "index", i, "embedding", e));
     }
     json_t *v = json_pack("{s:s,s:o,s:s,s:{s:i,s:i}}", "object", "list", "data", data, "model",
                           kv__ent_name(j->ent), "usage", "prompt_tokens", j->stats.n_prompt,

@@ -18,15 +18,17 @@
 
 // Finds and loads the request's model: 404 when it is unknown, 500 when its
 // file does not load.
-static kv_status open_model(kv__call *c, const char *name, kv__model_ent **e, double *load_s,
+static kv_status open_model(kv__call *c, const kv__req *r, kv__model_ent **e, double *load_s,
                             kv_err *err) {
+    const char *name = r->model;
     *e = kv__registry_find(c->srv->reg, name);
     if (!*e) {
         c->status = 404;
         c->code = "model_not_found";
         return KV_FAIL(err, KV_ERR_INVALID, "model '%.200s' not found", name);
     }
-    kv_status st = kv__registry_acquire(c->srv->reg, *e, load_s, err);
+    double keep = r->keep_alive_set ? r->keep_alive_s : c->srv->p.keep_alive_s;
+    kv_status st = kv__registry_acquire(c->srv->reg, *e, keep, load_s, err);
     if (st != KV_OK) {
         c->status = st == KV_ERR_NOMEM ? 503 : 500;
         kv_err_prefix(err, "cannot load the model");
@@ -126,7 +128,8 @@ static kv_status tokenize_prompt(const kv__req *r, kv__sched *sch, const kv__buf
     }
     if (n >= n_ctx && !r->truncate) {
         free(t);
-        return KV_FAIL(err, KV_ERR_INVALID, "field 'prompt': %lld tokens do not fit the context "
+        return KV_FAIL(err, KV_ERR_INVALID,
+                       "field 'prompt': %lld tokens do not fit the context "
                        "of %d (num_ctx); send \"truncate\": true to keep the end",
                        (long long)n, n_ctx);
     }
@@ -153,12 +156,11 @@ static kv_status answer_load(kv__call *c, kv__req *r, kv__model_ent *e, double l
                           "done", 1, "done_reason", unload ? "unload" : "load", "load_duration",
                           (json_int_t)(load_s * 1e9));
     if (v && r->ep == KV__EP_CHAT)
-        json_object_set_new(v, "message", json_pack("{s:s,s:s}", "role", "assistant",
-                                                     "content", ""));
+        json_object_set_new(v, "message",
+                            json_pack("{s:s,s:s}", "role", "assistant", "content", ""));
     else if (v)
         json_object_set_new(v, "response", json_string(""));
-    double keep = r->keep_alive_set ? r->keep_alive_s : c->srv->p.keep_alive_s;
-    kv__registry_release(c->srv->reg, e, keep);
+    kv__registry_release(c->srv->reg, e);
     return kv__call_json(c, v, err);
 }
 
@@ -184,7 +186,7 @@ static kv_status generate(kv__call *c, kv__endpoint ep, kv_err *err) {
         return st;
     kv__model_ent *e = NULL;
     double load_s = 0;
-    st = open_model(c, r.model, &e, &load_s, err);
+    st = open_model(c, &r, &e, &load_s, err);
     if (st != KV_OK) {
         kv__req_free(&r);
         return st;
@@ -210,7 +212,7 @@ static kv_status generate(kv__call *c, kv__endpoint ep, kv_err *err) {
     if (st != KV_OK) {
         free(tokens);
         kv__req_free(&r);
-        kv__registry_release(c->srv->reg, e, c->srv->p.keep_alive_s);
+        kv__registry_release(c->srv->reg, e);
         return st;
     }
     j->tokens = tokens;
@@ -257,13 +259,15 @@ static kv_status tokenize_inputs(kv__job *j, kv__sched *sch, kv_err *err) {
     for (size_t i = 0; i < n_in && st == KV_OK; i++) {
         kv_token *t = NULL;
         int64_t n = 0;
-        st = kv_tokenize_alloc(kv__sched_vocab(sch), in[i], strlen(in[i]), true, false, &t, &n,
-                               err);
+        st =
+            kv_tokenize_alloc(kv__sched_vocab(sch), in[i], strlen(in[i]), true, false, &t, &n, err);
         if (st == KV_OK && n == 0)
             st = KV_FAIL(err, KV_ERR_INVALID, "field 'input[%zu]': the text is empty", i);
         if (st == KV_OK && n > n_ctx && !r->truncate)
-            st = KV_FAIL(err, KV_ERR_INVALID, "field 'input[%zu]': %lld tokens do not fit the "
-                         "context of %d", i, (long long)n, n_ctx);
+            st = KV_FAIL(err, KV_ERR_INVALID,
+                         "field 'input[%zu]': %lld tokens do not fit the "
+                         "context of %d",
+                         i, (long long)n, n_ctx);
         if (st == KV_OK && n > n_ctx)
             n = n_ctx;
         if (st == KV_OK && (int64_t)all.n / 4 + n > INT32_MAX)
@@ -288,7 +292,7 @@ static kv_status embed(kv__call *c, kv__endpoint ep, kv_err *err) {
     r.stream = false;
     kv__model_ent *e = NULL;
     double load_s = 0;
-    st = open_model(c, r.model, &e, &load_s, err);
+    st = open_model(c, &r, &e, &load_s, err);
     if (st != KV_OK) {
         kv__req_free(&r);
         return st;
@@ -297,7 +301,7 @@ static kv_status embed(kv__call *c, kv__endpoint ep, kv_err *err) {
     st = kv__job_new(c, KV__JOB_EMBED, &r, e, load_s, &j, err);
     if (st != KV_OK) {
         kv__req_free(&r);
-        kv__registry_release(c->srv->reg, e, c->srv->p.keep_alive_s);
+        kv__registry_release(c->srv->reg, e);
         return st;
     }
     j->fmt = kv__fmt_for(ep);

@@ -9,9 +9,9 @@
 #include <string.h>
 
 static const char *const NAMES[KV__TMPL_COUNT] = {
-    [KV__TMPL_PLAIN] = "plain",     [KV__TMPL_LLAMA2] = "llama2", [KV__TMPL_LLAMA3] = "llama3",
-    [KV__TMPL_CHATML] = "chatml",   [KV__TMPL_MISTRAL] = "mistral", [KV__TMPL_GEMMA] = "gemma",
-    [KV__TMPL_PHI3] = "phi3",       [KV__TMPL_ZEPHYR] = "zephyr",
+    [KV__TMPL_PLAIN] = "plain",   [KV__TMPL_LLAMA2] = "llama2",   [KV__TMPL_LLAMA3] = "llama3",
+    [KV__TMPL_CHATML] = "chatml", [KV__TMPL_MISTRAL] = "mistral", [KV__TMPL_GEMMA] = "gemma",
+    [KV__TMPL_PHI3] = "phi3",     [KV__TMPL_ZEPHYR] = "zephyr",
 };
 
 const char *kv__tmpl_name(kv__tmpl t) {
@@ -96,8 +96,8 @@ static kv_status render_chatml(const kv__msg *m, size_t n, bool gen, kv__buf *o,
 static kv_status render_llama3(const kv__msg *m, size_t n, bool gen, kv__buf *o, kv_err *err) {
     kv_status st = KV_OK;
     for (size_t i = 0; i < n && st == KV_OK; i++) {
-        st = cat(o, err, "<|start_header_id|>", role_name(m[i].role), "<|end_header_id|>\n\n",
-                 NULL);
+        st =
+            cat(o, err, "<|start_header_id|>", role_name(m[i].role), "<|end_header_id|>\n\n", NULL);
         if (st == KV_OK)
             st = add_trimmed(o, m[i].content, err);
         if (st == KV_OK)
@@ -197,8 +197,8 @@ static kv_status render_gemma(const kv__msg *m, size_t n, bool gen, kv__buf *o, 
 
 // <|role|>\ncontent END\n, then <|assistant|>\n; END is <|end|> (Phi-3) or the
 // model's EOS (Zephyr).
-static kv_status render_tagged(const kv__msg *m, size_t n, bool gen, const char *end,
-                               kv__buf *o, kv_err *err) {
+static kv_status render_tagged(const kv__msg *m, size_t n, bool gen, const char *end, kv__buf *o,
+                               kv_err *err) {
     kv_status st = KV_OK;
     for (size_t i = 0; i < n && st == KV_OK; i++)
         st = cat(o, err, "<|", role_name(m[i].role), "|>\n", m[i].content, end, "\n", NULL);
@@ -209,9 +209,10 @@ static kv_status render_tagged(const kv__msg *m, size_t n, bool gen, const char 
 
 // System: ...\nUser: ...\nAssistant: ...\n then "Assistant:".
 static kv_status render_plain(const kv__msg *m, size_t n, bool gen, kv__buf *o, kv_err *err) {
-    static const char *const LABEL[] = {
-        [KV__ROLE_SYSTEM] = "System: ", [KV__ROLE_USER] = "User: ",
-        [KV__ROLE_ASSISTANT] = "Assistant: ", [KV__ROLE_TOOL] = "Tool: "};
+    static const char *const LABEL[] = {[KV__ROLE_SYSTEM] = "System: ",
+                                        [KV__ROLE_USER] = "User: ",
+                                        [KV__ROLE_ASSISTANT] = "Assistant: ",
+                                        [KV__ROLE_TOOL] = "Tool: "};
     kv_status st = KV_OK;
     for (size_t i = 0; i < n && st == KV_OK; i++)
         st = cat(o, err, LABEL[m[i].role], m[i].content, "\n", NULL);

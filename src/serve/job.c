@@ -4,7 +4,6 @@
 // jobs so stopping can wait for them.
 #include "serve/serve_int.h"
 
-#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,10 +78,8 @@ void kv__job_unref(kv__job *j) {
     if (refs > 0)
         return;
     kv_serve *s = j->srv;
-    if (j->ent) {
-        double keep = j->req.keep_alive_set ? j->req.keep_alive_s : s->p.keep_alive_s;
-        kv__registry_release(s->reg, j->ent, keep < 0 ? INFINITY : keep);
-    }
+    if (j->ent)
+        kv__registry_release(s->reg, j->ent);
     live_remove(s, j);
     kv__req_free(&j->req);
     kv__buf_free(&j->text);

@@ -27,6 +27,7 @@ struct kv__model_ent {
     // Under the registry's mu.
     ent_state state;
     int refs;
+    double keep_alive;   // of the latest request, seconds; INFINITY: never
     double expires;      // kv__now() when it unloads; INFINITY: never
     double expires_wall; // the same on the wall clock
     kv__sched *sched;
@@ -198,7 +199,8 @@ static void *reaper(void *arg) {
     return NULL;
 }
 
-kv_status kv__registry_acquire(kv__registry *r, kv__model_ent *e, double *load_s, kv_err *err) {
+kv_status kv__registry_acquire(kv__registry *r, kv__model_ent *e, double keep_alive_s,
+                               double *load_s, kv_err *err) {
     *load_s = 0;
     pthread_mutex_lock(&r->mu);
     while (e->state == ENT_LOADING || e->state == ENT_UNLOADING)
@@ -229,16 +231,16 @@ kv_status kv__registry_acquire(kv__registry *r, kv__model_ent *e, double *load_s
         }
     }
     e->refs++;
+    e->keep_alive = keep_alive_s < 0 ? INFINITY : keep_alive_s;
     pthread_mutex_unlock(&r->mu);
     return KV_OK;
 }
 
-void kv__registry_release(kv__registry *r, kv__model_ent *e, double keep_alive_s) {
+void kv__registry_release(kv__registry *r, kv__model_ent *e) {
     pthread_mutex_lock(&r->mu);
     if (--e->refs == 0) {
-        double keep = keep_alive_s < 0 ? INFINITY : keep_alive_s;
-        e->expires = kv__now() + keep;
-        e->expires_wall = kv__wall_now() + keep;
+        e->expires = kv__now() + e->keep_alive;
+        e->expires_wall = kv__wall_now() + e->keep_alive;
         pthread_cond_signal(&r->wake);
     }
     pthread_mutex_unlock(&r->mu);

@@ -375,7 +375,8 @@ static kv_status get_inputs(kv__req *r, const json_t *root, kv_err *err) {
     r->n_inputs = n;
     for (size_t i = 0; i < n; i++) {
         const json_t *s = one ? v : json_array_get(v, i);
-        if (json_is_array(s) || json_is_integer(s))
+        bool tokens = json_is_array(s) || (i == 0 && json_is_integer(s)); // OpenAI's token input
+        if (tokens)
             return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                            "field 'input[%zu]': token ids as input "
                            "are not supported; send text",

@@ -331,12 +331,14 @@ void kv__registry_shutdown(kv__registry *r);
 // The entry called name (a name without a tag means ":latest"), looking in the
 // models folder again when it is unknown; NULL when there is none.
 kv__model_ent *kv__registry_find(kv__registry *r, const char *name);
-// Loads e if needed and takes a reference that keeps it loaded. *load_s is
-// the time this call spent loading (0 when it was in memory).
-kv_status kv__registry_acquire(kv__registry *r, kv__model_ent *e, double *load_s, kv_err *err);
-// Drops a reference; the model unloads keep_alive_s after the last one is
-// dropped (0: at once; INFINITY: never).
-void kv__registry_release(kv__registry *r, kv__model_ent *e, double keep_alive_s);
+// Loads e if needed and takes a reference that keeps it loaded. keep_alive_s
+// (0: at once; negative or INFINITY: never) is how long it stays loaded after
+// the last reference goes; as in Ollama, the latest request's value counts.
+// *load_s is the time this call spent loading (0 when it was in memory).
+kv_status kv__registry_acquire(kv__registry *r, kv__model_ent *e, double keep_alive_s,
+                               double *load_s, kv_err *err);
+// Drops a reference taken by kv__registry_acquire.
+void kv__registry_release(kv__registry *r, kv__model_ent *e);
 
 const char *kv__ent_name(const kv__model_ent *e);
 const char *kv__ent_path(const kv__model_ent *e);

@@ -34,6 +34,25 @@ static void test_histogram(void **state) {
     assert_true(h.sum == 104.5);
 }
 
+// Every line is a comment or "name[{labels}] value".
+static void check_syntax(const char *text) {
+    regex_t re;
+    assert_int_equal(regcomp(&re,
+                             "^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\\{[a-z]+=\"[^\"]*\"\\})? "
+                             "[-+0-9.eE]+)$",
+                             REG_EXTENDED | REG_NOSUB),
+                     0);
+    char *copy = strdup(text);
+    for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (regexec(&re, line, 0, NULL, 0) != 0)
+            print_error("bad exposition line '%s'\n", line);
+        assert_int_equal(regexec(&re, line, 0, NULL, 0), 0);
+    }
+    free(copy);
+    regfree(&re);
+}
+
 static void test_render(void **state) {
     (void)state;
     kv__metrics m;
@@ -80,22 +99,7 @@ static void test_render(void **state) {
             print_error("missing line '%s' in:\n%s\n", LINES[i], t);
         assert_true(has_line(t, LINES[i]));
     }
-    // every line is a comment or "name[{labels}] value"
-    regex_t re;
-    assert_int_equal(regcomp(&re,
-                             "^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\\{[a-z]+=\"[^\"]*\"\\})? "
-                             "[-+0-9.eE]+)$",
-                             REG_EXTENDED | REG_NOSUB),
-                     0);
-    char *copy = strdup(t);
-    for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
-        if (regexec(&re, line, 0, NULL, 0) != 0)
-            print_error("bad exposition line '%s'\n", line);
-        assert_int_equal(regexec(&re, line, 0, NULL, 0), 0);
-    }
-    free(copy);
-    regfree(&re);
+    check_syntax(t);
     kv__buf_free(&out);
     kv__metrics_destroy(&m);
 }

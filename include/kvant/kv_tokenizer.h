@@ -23,6 +23,7 @@ typedef int32_t kv_token;
 
 typedef enum {
     KV_VOCAB_SPM = 1, // tokenizer.ggml.model "llama": SentencePiece BPE with byte fallback
+    KV_VOCAB_BPE = 2, // tokenizer.ggml.model "gpt2": byte-level BPE with GPT-2's pre-tokenizer
 } kv_vocab_type;
 
 // Token types as stored in tokenizer.ggml.token_type (SentencePiece's piece types).
@@ -89,10 +90,17 @@ typedef struct {
     bool add_eos;             // ... and EOS last
     bool add_space_prefix;    // SPM: a space goes before text that starts a fragment
     const char *name;         // general.name, for llama.cpp's per-model fixups; may be NULL
+    // BPE only
+    const char *pre;          // pre-tokenizer (tokenizer.ggml.pre): "gpt-2" and the
+                              // others llama.cpp splits with GPT-2's pattern
+    int64_t n_merges;
+    const char *const *merges; // "left right", highest priority first
+    const size_t *merge_lens;  // or NULL to use strlen
 } kv_vocab_params;
 
 // Fills p with llama.cpp's defaults for a vocabulary of type t and no tokens.
 // SPM: bos 1, eos 2, unk 0, other roles none, add_bos, no add_eos, add_space_prefix.
+// BPE: bos and eos 11, no unk, no add_bos, add_eos or add_space_prefix.
 void kv_vocab_params_init(kv_vocab_params *p, kv_vocab_type t);
 
 typedef struct kv_vocab kv_vocab;
@@ -105,12 +113,13 @@ typedef struct kv_vocab kv_vocab;
 // a bad argument. On success *out owns the vocabulary; free it with kv_vocab_free.
 kv_status kv_vocab_new(const kv_vocab_params *p, kv_vocab **out, kv_err *err);
 
-// Reads the tokenizer.ggml.* keys (and general.name) of a GGUF file: model, tokens,
-// scores (f32 or i32), token_type, the *_token_id keys, add_bos_token,
-// add_eos_token and add_space_prefix, with llama.cpp's defaults for absent keys.
-// A tokenizer model other than "llama" fails with KV_ERR_UNSUPPORTED; missing or
-// mistyped keys with KV_ERR_FORMAT naming the key. The vocabulary copies what it
-// uses: g may be closed afterwards.
+// Reads the tokenizer.ggml.* keys (and general.name) of a GGUF file: model, pre,
+// tokens, scores (f32 or i32), token_type, merges, the *_token_id keys,
+// add_bos_token, add_eos_token and add_space_prefix, with llama.cpp's defaults for
+// absent keys. A tokenizer model other than "llama" and "gpt2", or a pre-tokenizer
+// kvant does not know, fails with KV_ERR_UNSUPPORTED; missing or mistyped keys with
+// KV_ERR_FORMAT naming the key. The vocabulary copies what it uses: g may be closed
+// afterwards.
 kv_status kv_vocab_from_gguf(const kv_gguf *g, kv_vocab **out, kv_err *err);
 
 void kv_vocab_free(kv_vocab *v);
@@ -146,11 +155,12 @@ kv_token kv_vocab_find(const kv_vocab *v, const char *text, size_t len);
 // Tokenizes text[0..len) as llama_tokenize does. add_special adds BOS/EOS as the
 // vocabulary's flags say. parse_special lets control tokens written in the text
 // ("<s>", "<|end|>") become those tokens; user-defined tokens are always recognised.
-// Text need not be valid UTF-8 (bad bytes become byte tokens); callers that want to
-// refuse it check kv_utf8_valid first. Writes up to cap ids to out and the count to
-// *n_out; when cap is too small it fails with KV_ERR_LIMIT and *n_out is the count
-// needed. KV_ERR_LIMIT also for text over KV_TOKENIZE_MAX_TEXT; KV_ERR_FORMAT when
-// the vocabulary has no token for a byte that needs one (no <0xXX> and no unknown).
+// Text need not be valid UTF-8 (SPM: bad bytes become byte tokens; BPE: U+FFFD);
+// callers that want to refuse it check kv_utf8_valid first. Writes up to cap ids to
+// out and the count to *n_out; when cap is too small it fails with KV_ERR_LIMIT and
+// *n_out is the count needed. KV_ERR_LIMIT also for text over KV_TOKENIZE_MAX_TEXT;
+// KV_ERR_FORMAT when an SPM vocabulary has no token for a byte that needs one (no
+// <0xXX> and no unknown token). Thread-safe: the vocabulary is only read.
 kv_status kv_tokenize(const kv_vocab *v, const char *text, size_t len, bool add_special,
                       bool parse_special, kv_token *out, int64_t cap, int64_t *n_out,
                       kv_err *err);
@@ -160,9 +170,10 @@ kv_status kv_tokenize_alloc(const kv_vocab *v, const char *text, size_t len, boo
 
 // ---- detokenizing ----
 
-// The text token id stands for (as llama_token_to_piece): "▁" becomes a space, a byte
-// token <0xXX> the single byte XX (possibly part of a UTF-8 sequence), control and
-// unknown tokens their text when special is true and nothing otherwise. Borrowed,
+// The text token id stands for (as llama_token_to_piece): "▁" becomes a space (SPM),
+// GPT-2's stand-in characters their bytes (BPE), a byte token <0xXX> the single byte
+// XX (possibly part of a UTF-8 sequence), control and unknown tokens their text when
+// special is true and nothing otherwise. Borrowed,
 // not NUL-terminated, valid until kv_vocab_free; NULL when id is outside the vocabulary.
 const char *kv_vocab_piece(const kv_vocab *v, kv_token id, bool special, size_t *len);
 
@@ -175,7 +186,8 @@ kv_status kv_token_to_piece(const kv_vocab *v, kv_token id, bool special, char *
 // leading BOS and trailing EOS (when the vocabulary adds them) are dropped;
 // unparse_special renders control tokens as their text. When the vocabulary adds a
 // space prefix, one leading space of the first piece is removed, unless the first
-// token was a BOS that remove_special dropped (llama.cpp's rule). Writes the text and
+// token was a BOS that remove_special dropped (llama.cpp's rule). BPE vocabularies
+// that clean up spaces drop them before ? ! . , and some apostrophes. Writes the text and
 // a NUL to buf; *n_out excludes the NUL. KV_ERR_LIMIT when cap is too small (*n_out
 // is the length needed, without the NUL); KV_ERR_INVALID for an id outside the vocabulary.
 kv_status kv_detokenize(const kv_vocab *v, const kv_token *tokens, int64_t n, bool remove_special,

@@ -23,9 +23,10 @@ typedef void (*kv_from_float_fn)(const float *x, void *y, int64_t n);
 
 // How a weight type is multiplied: activations are first converted to
 // vec_dot_type (with from_float[vec_dot_type]), then vec_dot runs per row pair.
-// ggml uses Q8_0 activations for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1 and
-// Q8_K for the K-quants, IQ4_XS and TQ types; until those integer dots exist the
-// quantized slots dequantize a block at a time and use F32 activations.
+// As in ggml: F16/BF16 activations for F16/BF16 weights, Q8_0 for
+// Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1 and Q8_K for the K-quants, IQ4_XS
+// and TQ types (ref/dot_pairs.c). Types without such a dot dequantize a block
+// at a time and take F32 activations.
 typedef struct {
     kv_type vec_dot_type;
     kv_vec_dot_fn vec_dot; // NULL: this type cannot be a matmul weight
@@ -67,6 +68,9 @@ struct kv_kernels {
     void (*silu_mul)(int64_t n, float *y, const float *gate, const float *up);
     // y += x
     void (*add)(int64_t n, float *y, const float *x);
+    // *out = k . q with k in F16 and q in F32 (attention: a cached key against a
+    // query); independent of how F16 weights are multiplied.
+    kv_vec_dot_fn dot_f16_f32;
     // y += a * v, v in F16 (attention: weighted sum of cached values).
     void (*axpy_f16)(int64_t n, float *y, float a, const kv_f16 *v);
     // Rotates n_head heads of head_dim values in place (GGUF "normal" RoPE: pairs
@@ -91,9 +95,10 @@ void kv_rope_cos_sin(float *cs, int64_t n_rot, int64_t pos, float base, float fr
 void kv_dot_f32_ref(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_f16_f32_ref(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_bf16_f32_ref(int64_t n, float *out, const void *w, const void *x);
-// Quantized weight . F32 activations by dequantizing a block at a time; the
-// weight type is a parameter, so one function serves every quantized slot.
-// TODO(runtime): replace per type by integer dots against Q8_0/Q8_1/Q8_K activations.
+// F16/BF16 weights against F32 activations (attention uses the F16 one for
+// cached keys); the weight slots take ggml's same-type pairing instead.
+// Quantized weight . F32 activations by dequantizing a block at a time: the
+// slot of every quantized type without an integer dot in ref/dot_pairs.c.
 void kv_dot_dequant_f32_ref(kv_type t, int64_t n, float *out, const void *w, const float *x);
 // Fills the quantized slots of a table (vec_dot and to_float) with the
 // dequantizing fallback, for every type the quant module can dequantize.
@@ -102,6 +107,9 @@ void kv__kernels_fill_dequant_ref(kv_kernels *k);
 void kv_from_float_f32_ref(const float *x, void *y, int64_t n);
 void kv_from_float_f16_ref(const float *x, void *y, int64_t n);
 void kv_from_float_bf16_ref(const float *x, void *y, int64_t n);
+void kv_from_float_q8_0_ref(const float *x, void *y, int64_t n);
+void kv_from_float_q8_1_ref(const float *x, void *y, int64_t n);
+void kv_from_float_q8_k_ref(const float *x, void *y, int64_t n);
 void kv_to_float_f32_ref(const void *x, float *y, int64_t n);
 void kv_to_float_f16_ref(const void *x, float *y, int64_t n);
 void kv_to_float_bf16_ref(const void *x, float *y, int64_t n);

@@ -141,7 +141,7 @@ static void attention_run(void *arg, int64_t i0, int64_t i1, int thread) {
     const int64_t hd_v = hp->n_embd_head_v;
     const int64_t group = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd_k);
-    const kv_vec_dot_fn dot_f16 = c->k->types[KV_TYPE_F16].vec_dot;
+    const kv_vec_dot_fn dot_f16 = c->k->dot_f16_f32;
     float *scores = c->ts[thread].scores;
     float *q = c->ts[thread].q;
     for (int64_t i = i0; i < i1; i++) {

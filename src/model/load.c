@@ -206,15 +206,17 @@ static kv_status check_tensor(const kv_model *m, const kv_gguf_tensor *gt, const
     bool ok = gt->ne[0] == ne0 && gt->ne[2] == 1 && gt->ne[3] == 1 &&
               (ne1 > 0 ? gt->ne[1] == ne1 : gt->ne[1] == 1);
     if (!ok) {
-        char want[64];
+        char want[64], have[128];
         if (want_dims == 2)
             snprintf(want, sizeof want, "[%lld, %lld]", (long long)ne0, (long long)ne1);
         else
             snprintf(want, sizeof want, "[%lld]", (long long)ne0);
-        return KV_FAIL(err, KV_ERR_FORMAT,
-                       "%s: tensor '%s' has shape [%lld, %lld, %lld, %lld], expected %s", path,
-                       name, (long long)gt->ne[0], (long long)gt->ne[1], (long long)gt->ne[2],
-                       (long long)gt->ne[3], want);
+        size_t off = 0;
+        for (uint32_t d = 0; d < gt->n_dims && d < KV_GGUF_MAX_DIMS; d++)
+            off += (size_t)snprintf(have + off, sizeof have - off, "%s%lld", d ? ", " : "",
+                                    (long long)gt->ne[d]);
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected %s", path,
+                       name, have, want);
     }
     const kv_kernels *k = m->kernels;
     const uint32_t t = gt->type;

@@ -1,6 +1,7 @@
 // From token ids back to text, as llama.cpp's llama_token_to_piece and
-// llama_detokenize do it. The pieces themselves are computed once per vocabulary
-// (vocab.c); holding back incomplete UTF-8 while streaming is utf8.c's job.
+// llama_detokenize do it (BPE's space clean-up included). The pieces themselves are
+// computed once per vocabulary (vocab.c); holding back incomplete UTF-8 while
+// streaming is utf8.c's job.
 #include "kvant/kv_tokenizer.h"
 
 #include <stdlib.h>
@@ -20,8 +21,9 @@ kv_status kv_token_to_piece(const kv_vocab *v, kv_token id, bool special, char *
     if (n_out)
         *n_out = n;
     if (n > cap || (n > 0 && !buf))
-        return KV_FAIL(err, KV_ERR_LIMIT, "token %d: its piece needs %zu bytes, the buffer holds %zu",
-                       (int)id, n, cap);
+        return KV_FAIL(err, KV_ERR_LIMIT,
+                       "token %d: its piece needs %zu bytes, the buffer holds %zu", (int)id, n,
+                       cap);
     if (n > 0)
         memcpy(buf, p, n);
     return KV_OK;
@@ -55,6 +57,42 @@ static size_t join_pieces(const kv_vocab *v, const kv_token *tokens, int64_t n,
     return total;
 }
 
+// llama.cpp's clean_up_tokenization_spaces, three passes over t[0..n): no space
+// before ? ! . , ; no spaces around a lone apostrophe; no space before 's 'm 're 've.
+// Returns the new length.
+static size_t clean_spaces(char *t, size_t n) {
+    size_t total = n ? 1 : 0;
+    for (size_t i = 1; i < n; i++) {
+        char x = t[i];
+        if (t[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ','))
+            total--;
+        t[total++] = x;
+    }
+    n = total;
+    total = n ? 1 : 0;
+    for (size_t i = 1; i < n; i++) {
+        char x = t[i];
+        if (x == '\'' && i + 1 < n && t[i - 1] == ' ' && t[i + 1] == ' ') {
+            total--;
+            t[++i] = '\0';
+        }
+        t[total++] = x;
+    }
+    n = total;
+    total = n ? 1 : 0;
+    for (size_t i = 1; i < n; i++) {
+        char x = t[i];
+        if (t[i - 1] == ' ' && x == '\'' && i + 1 < n) {
+            char x1 = t[i + 1];
+            bool re_ve = i + 2 < n && (x1 == 'r' || x1 == 'v') && t[i + 2] == 'e';
+            if (x1 == 's' || x1 == 'm' || re_ve)
+                total--;
+        }
+        t[total++] = x;
+    }
+    return total;
+}
+
 static kv_status check_ids(const kv_vocab *v, const kv_token *tokens, int64_t n, kv_err *err) {
     if (!v || n < 0 || (n > 0 && !tokens))
         return KV_FAIL(err, KV_ERR_INVALID, "detokenize: no vocabulary or no tokens");
@@ -81,7 +119,11 @@ kv_status kv_detokenize(const kv_vocab *v, const kv_token *tokens, int64_t n, bo
         return KV_FAIL(err, KV_ERR_LIMIT, "detokenize: the text needs %zu bytes and a NUL, "
                        "the buffer holds %zu", total, buf ? cap : 0);
     join_pieces(v, tokens, n, remove_special, unparse_special, buf);
+    if (v->clean_spaces)
+        total = clean_spaces(buf, total);
     buf[total] = '\0';
+    if (n_out)
+        *n_out = total;
     return KV_OK;
 }
 
@@ -101,6 +143,8 @@ kv_status kv_detokenize_alloc(const kv_vocab *v, const kv_token *tokens, int64_t
     if (!buf)
         return KV_FAIL(err, KV_ERR_NOMEM, "detokenize: no memory for %zu bytes", total + 1);
     join_pieces(v, tokens, n, remove_special, unparse_special, buf);
+    if (v->clean_spaces)
+        total = clean_spaces(buf, total);
     buf[total] = '\0';
     *out = buf;
     if (n_out)

@@ -1,6 +1,6 @@
 // The tokenizer driver, llama.cpp's llama_tokenize: special tokens are split out of
 // the text first (user-defined ones always, control ones with parse_special), then
-// each remaining fragment goes through the vocabulary's algorithm (spm.c), with BOS
+// each remaining fragment goes through the vocabulary's algorithm (spm.c, bpe.c), with BOS
 // and EOS added around the result as the vocabulary's flags say.
 #include "kvant/kv_tokenizer.h"
 
@@ -141,8 +141,11 @@ static kv_status run_fragments(const kv_vocab *v, const char *text, const fragli
             prev_special = true;
             continue;
         }
-        st = kv__spm_tokenize(v, text + f->off, f->len, v->add_space_prefix && prev_special, out,
-                              err);
+        if (v->type == KV_VOCAB_BPE)
+            st = kv__bpe_tokenize(v, text + f->off, f->len, out, err);
+        else
+            st = kv__spm_tokenize(v, text + f->off, f->len, v->add_space_prefix && prev_special,
+                                  out, err);
         prev_special = false;
     }
     return st;

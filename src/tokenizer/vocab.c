@@ -1,7 +1,8 @@
 // The vocabulary: token texts with a hash from text to id, scores, attributes,
 // special ids, and the text-based fixups llama.cpp applies when it loads one (EOT/EOG
 // detection, unused control tokens, Phi-3's right-stripping special tokens). Reading
-// the GGUF keys is vocab_gguf.c's job; the algorithms live in spm.c and tokenize.c.
+// the GGUF keys is vocab_gguf.c's job, BPE merges vocab_bpe.c's; the algorithms live
+// in spm.c, bpe.c and tokenize.c.
 #include "kvant/kv_tokenizer.h"
 
 #include <ctype.h>
@@ -26,6 +27,11 @@ void kv_vocab_params_init(kv_vocab_params *p, kv_vocab_type t) {
     p->type = t;
     for (int i = 0; i < KV_SPECIAL_COUNT; i++)
         p->special[i] = KV_TOKEN_NULL;
+    if (t == KV_VOCAB_BPE) { // llama.cpp's defaults for tokenizer.ggml.model "gpt2"
+        p->special[KV_SPECIAL_BOS] = 11;
+        p->special[KV_SPECIAL_EOS] = 11;
+        return;
+    }
     // llama.cpp's defaults for tokenizer.ggml.model "llama"
     p->special[KV_SPECIAL_BOS] = 1;
     p->special[KV_SPECIAL_EOS] = 2;
@@ -37,9 +43,8 @@ void kv_vocab_params_init(kv_vocab_params *p, kv_vocab_type t) {
 
 // ---- hash of token text -> id ----
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull; // FNV-1a
-    for (size_t i = 0; i < n; i++) {
+uint64_t kv__hash_bytes(uint64_t h, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) { // FNV-1a
         h ^= (unsigned char)s[i];
         h *= 1099511628211ull;
     }
@@ -48,7 +53,7 @@ static uint64_t hash_bytes(const char *s, size_t n) {
 
 kv_token kv__vocab_lookup(const kv_vocab *v, const char *text, size_t len) {
     size_t mask = v->n_slots - 1;
-    for (size_t i = (size_t)hash_bytes(text, len) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)kv__hash_bytes(KV__HASH_INIT, text, len) & mask;; i = (i + 1) & mask) {
         int32_t id = v->slots[i];
         if (id < 0)
             return KV_TOKEN_NULL;
@@ -62,7 +67,7 @@ static kv_status hash_insert(kv_vocab *v, kv_token id, kv_err *err) {
     const char *text = kv__vocab_text(v, id);
     size_t len = v->text_len[id];
     size_t mask = v->n_slots - 1;
-    for (size_t i = (size_t)hash_bytes(text, len) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)kv__hash_bytes(KV__HASH_INIT, text, len) & mask;; i = (i + 1) & mask) {
         int32_t other = v->slots[i];
         if (other < 0) {
             v->slots[i] = id;
@@ -157,8 +162,21 @@ static void find_byte_tokens(kv_vocab *v) {
         }
         v->byte_tok[b] = id;
     }
-    // llama.cpp: the newline token is the byte token for '\n', else the padding token
-    v->nl = v->byte_tok['\n'] != KV_TOKEN_NULL ? v->byte_tok['\n'] : v->special[KV_SPECIAL_PAD];
+}
+
+// llama.cpp: SPM's newline token is the byte token for '\n'; BPE's the first token
+// of "\n"; else the padding token.
+static void find_newline(kv_vocab *v) {
+    v->nl = v->special[KV_SPECIAL_PAD];
+    if (v->type == KV_VOCAB_SPM) {
+        if (v->byte_tok['\n'] != KV_TOKEN_NULL)
+            v->nl = v->byte_tok['\n'];
+        return;
+    }
+    kv_toklist l = {NULL, 0, 0};
+    if (kv__bpe_tokenize(v, "\n", 1, &l, NULL) == KV_OK && l.n > 0)
+        v->nl = l.ids[0];
+    free(l.ids);
 }
 
 static kv_status set_specials(kv_vocab *v, const kv_vocab_params *p, kv_err *err) {
@@ -372,6 +390,8 @@ static size_t render_piece(const kv_vocab *v, kv_token id, char *dst) {
             memcpy(dst, t, n);
         return n;
     }
+    if ((a & KV_TOKEN_ATTR_NORMAL) && v->type == KV_VOCAB_BPE)
+        return kv__bpe_decode(t, n, dst);
     if (a & KV_TOKEN_ATTR_NORMAL) {
         size_t out = 0;
         for (size_t i = 0; i < n; i++) {
@@ -416,9 +436,14 @@ static kv_status build_pieces(kv_vocab *v, kv_err *err) {
 static kv_status check_params(const kv_vocab_params *p, kv_err *err) {
     if (!p)
         return KV_FAIL(err, KV_ERR_INVALID, "vocabulary: no parameters");
-    if (p->type != KV_VOCAB_SPM)
+    if (p->type != KV_VOCAB_SPM && p->type != KV_VOCAB_BPE)
         return KV_FAIL(err, KV_ERR_UNSUPPORTED, "vocabulary: tokenizer type %d is not supported",
                        (int)p->type);
+    bool clean;
+    if (p->type == KV_VOCAB_BPE && !kv__bpe_pre_supported(p->pre, &clean))
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED, "vocabulary: pre-tokenizer '%.64s' is not "
+                       "supported; kvant splits BPE text with GPT-2's pattern ('gpt-2' and kin)",
+                       p->pre ? p->pre : "(none)");
     if (p->n_tokens <= 0 || !p->texts)
         return KV_FAIL(err, KV_ERR_INVALID, "vocabulary: no tokens");
     if (p->n_tokens > KV_VOCAB_MAX_TOKENS)
@@ -438,9 +463,12 @@ static kv_status fill(kv_vocab *v, const kv_vocab_params *p, kv_err *err) {
     }
     if (st == KV_OK)
         st = set_specials(v, p, err);
+    if (st == KV_OK && v->type == KV_VOCAB_BPE)
+        st = kv__vocab_set_merges(v, p, err);
     if (st != KV_OK)
         return st;
     find_byte_tokens(v);
+    find_newline(v);
     detect_role(v, KV_SPECIAL_EOT, eot_texts);
     detect_role(v, KV_SPECIAL_EOM, eom_texts);
     detect_role(v, KV_SPECIAL_FIM_PRE, fim_pre_texts);
@@ -472,6 +500,8 @@ kv_status kv_vocab_new(const kv_vocab_params *p, kv_vocab **out, kv_err *err) {
     v->add_bos = p->add_bos;
     v->add_eos = p->add_eos;
     v->add_space_prefix = p->add_space_prefix;
+    if (v->type == KV_VOCAB_BPE)
+        kv__bpe_pre_supported(p->pre, &v->clean_spaces);
     st = fill(v, p, err);
     if (st != KV_OK) {
         kv_vocab_free(v);
@@ -495,6 +525,11 @@ void kv_vocab_free(kv_vocab *v) {
     free(v->piece_len);
     free(v->slots);
     free(v->special_cache);
+    free(v->merge_buf);
+    free(v->merge_off);
+    free(v->merge_len);
+    free(v->merge_split);
+    free(v->merge_slots);
     free(v);
 }
 

@@ -1,5 +1,6 @@
 // Loads a vocabulary from GGUF metadata: the tokenizer.ggml.* keys llama.cpp
-// writes and reads, with llama.cpp's defaults where a key is absent. Builds a
+// writes and reads (SPM "llama" and BPE "gpt2" models), with llama.cpp's defaults
+// where a key is absent. Builds a
 // kv_vocab_params and leaves everything else to kv_vocab_new (vocab.c).
 #include "kvant/kv_tokenizer.h"
 
@@ -12,6 +13,7 @@
 #define KEY_TOKENS "tokenizer.ggml.tokens"
 #define KEY_SCORES "tokenizer.ggml.scores"
 #define KEY_TYPES "tokenizer.ggml.token_type"
+#define KEY_MERGES "tokenizer.ggml.merges"
 
 // GGUF key of each role, in kv_special order.
 static const char *const special_keys[KV_SPECIAL_COUNT] = {
@@ -41,6 +43,9 @@ typedef struct {
     float *scores;
     int32_t *types;
     char *name;
+    char *pre;
+    const char **merges;
+    size_t *merge_lens;
 } loaded;
 
 static void loaded_free(loaded *l) {
@@ -49,19 +54,81 @@ static void loaded_free(loaded *l) {
     free(l->scores);
     free(l->types);
     free(l->name);
+    free(l->pre);
+    free(l->merges);
+    free(l->merge_lens);
 }
 
-static kv_status read_model(const kv_gguf *g, kv_err *err) {
+static kv_status read_model(const kv_gguf *g, kv_vocab_type *type, kv_err *err) {
     kv_str model;
     kv_status st = kv_gguf_get_str(g, KEY_MODEL, &model, err);
     if (st != KV_OK)
         return st;
-    if (model.n == 5 && memcmp(model.p, "llama", 5) == 0)
+    if (model.n == 5 && memcmp(model.p, "llama", 5) == 0) {
+        *type = KV_VOCAB_SPM;
         return KV_OK;
+    }
+    if (model.n == 4 && memcmp(model.p, "gpt2", 4) == 0) {
+        *type = KV_VOCAB_BPE;
+        return KV_OK;
+    }
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                    "%s: tokenizer model '%.*s' (key '" KEY_MODEL "') is not supported; "
-                   "kvant reads 'llama' (SentencePiece) vocabularies",
+                   "kvant reads 'llama' (SentencePiece) and 'gpt2' (BPE) vocabularies",
                    kv_gguf_path(g), (int)(model.n > 64 ? 64 : model.n), model.p);
+}
+
+// A NUL-terminated copy of an optional string key (NULL when absent).
+static kv_status read_opt_str(const kv_gguf *g, const char *key, char **out, kv_err *err) {
+    *out = NULL;
+    if (kv_gguf_find(g, key) < 0)
+        return KV_OK;
+    kv_str s;
+    kv_status st = kv_gguf_get_str(g, key, &s, err);
+    if (st != KV_OK)
+        return st;
+    *out = malloc(s.n + 1);
+    if (!*out)
+        return KV_FAIL(err, KV_ERR_NOMEM, "%s: no memory for key '%s'", kv_gguf_path(g), key);
+    if (s.n)
+        memcpy(*out, s.p, s.n);
+    (*out)[s.n] = '\0';
+    return KV_OK;
+}
+
+// Points texts/lens at the n strings of a string-array key.
+static kv_status read_str_arr(const kv_gguf *g, const kv_gguf_val *arr, const char ***texts,
+                              size_t **lens, kv_err *err) {
+    size_t n = (size_t)arr->n;
+    *texts = malloc((n ? n : 1) * sizeof(**texts));
+    *lens = malloc((n ? n : 1) * sizeof(**lens));
+    if (!*texts || !*lens)
+        return KV_FAIL(err, KV_ERR_NOMEM, "%s: no memory for %zu strings", kv_gguf_path(g), n);
+    for (size_t i = 0; i < n; i++) {
+        kv_str s;
+        kv_status st = kv_gguf_arr_str(g, arr, i, &s, err);
+        if (st != KV_OK)
+            return st;
+        (*texts)[i] = s.p ? s.p : "";
+        (*lens)[i] = s.n;
+    }
+    return KV_OK;
+}
+
+static kv_status read_merges(const kv_gguf *g, loaded *l, kv_err *err) {
+    const kv_gguf_val *arr;
+    kv_status st = kv_gguf_get_arr(g, KEY_MERGES, KV_GGUF_STRING, &arr, err);
+    if (st != KV_OK)
+        return st;
+    if (arr->n > (uint64_t)KV_VOCAB_MAX_TOKENS)
+        return KV_FAIL(err, KV_ERR_LIMIT, "%s: key '" KEY_MERGES "' has %llu merges, limit %lld",
+                       kv_gguf_path(g), (unsigned long long)arr->n,
+                       (long long)KV_VOCAB_MAX_TOKENS);
+    st = read_str_arr(g, arr, &l->merges, &l->merge_lens, err);
+    l->p.n_merges = (int64_t)arr->n;
+    l->p.merges = l->merges;
+    l->p.merge_lens = l->merge_lens;
+    return st;
 }
 
 static kv_status read_tokens(const kv_gguf *g, loaded *l, kv_err *err) {
@@ -74,20 +141,10 @@ static kv_status read_tokens(const kv_gguf *g, loaded *l, kv_err *err) {
                        "%s: key '" KEY_TOKENS "' has %llu tokens, expected 1..%lld",
                        kv_gguf_path(g), (unsigned long long)arr->n,
                        (long long)KV_VOCAB_MAX_TOKENS);
-    size_t n = (size_t)arr->n;
-    l->texts = malloc(n * sizeof(*l->texts));
-    l->lens = malloc(n * sizeof(*l->lens));
-    if (!l->texts || !l->lens)
-        return KV_FAIL(err, KV_ERR_NOMEM, "%s: no memory for %zu tokens", kv_gguf_path(g), n);
-    for (size_t i = 0; i < n; i++) {
-        kv_str s;
-        st = kv_gguf_arr_str(g, arr, i, &s, err);
-        if (st != KV_OK)
-            return st;
-        l->texts[i] = s.p ? s.p : "";
-        l->lens[i] = s.n;
-    }
-    l->p.n_tokens = (int64_t)n;
+    st = read_str_arr(g, arr, &l->texts, &l->lens, err);
+    if (st != KV_OK)
+        return st;
+    l->p.n_tokens = (int64_t)arr->n;
     l->p.texts = l->texts;
     l->p.text_lens = l->lens;
     return KV_OK;
@@ -177,20 +234,10 @@ static kv_status read_flags_ids(const kv_gguf *g, loaded *l, kv_err *err) {
     }
     for (size_t i = 0; i < sizeof(old_fim_keys) / sizeof(old_fim_keys[0]) && st == KV_OK; i++)
         st = read_id(g, old_fim_keys[i].key, &p->special[old_fim_keys[i].role], p->n_tokens, err);
-    if (st != KV_OK || kv_gguf_find(g, "general.name") < 0)
-        return st;
-    kv_str name;
-    st = kv_gguf_get_str(g, "general.name", &name, err);
-    if (st != KV_OK)
-        return st;
-    l->name = malloc(name.n + 1);
-    if (!l->name)
-        return KV_FAIL(err, KV_ERR_NOMEM, "%s: no memory", kv_gguf_path(g));
-    if (name.n)
-        memcpy(l->name, name.p, name.n);
-    l->name[name.n] = '\0';
+    if (st == KV_OK)
+        st = read_opt_str(g, "general.name", &l->name, err);
     p->name = l->name;
-    return KV_OK;
+    return st;
 }
 
 kv_status kv_vocab_from_gguf(const kv_gguf *g, kv_vocab **out, kv_err *err) {
@@ -199,8 +246,14 @@ kv_status kv_vocab_from_gguf(const kv_gguf *g, kv_vocab **out, kv_err *err) {
     *out = NULL;
     loaded l;
     memset(&l, 0, sizeof(l));
-    kv_vocab_params_init(&l.p, KV_VOCAB_SPM);
-    kv_status st = read_model(g, err);
+    kv_vocab_type type = KV_VOCAB_SPM;
+    kv_status st = read_model(g, &type, err);
+    kv_vocab_params_init(&l.p, type);
+    if (st == KV_OK)
+        st = read_opt_str(g, "tokenizer.ggml.pre", &l.pre, err);
+    l.p.pre = l.pre;
+    if (st == KV_OK && type == KV_VOCAB_BPE)
+        st = read_merges(g, &l, err);
     if (st == KV_OK)
         st = read_tokens(g, &l, err);
     if (st == KV_OK)

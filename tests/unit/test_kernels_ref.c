@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L // setenv
 #include "kernels/kernels.h"
 
+#include "kvant/kv_quant.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,10 @@
 #define TOL_SUM 1e-5
 // products and transcendental functions in float
 #define TOL_FLOAT 1e-6
+// integer dots apply their block scales in float (512 terms of size ~1)
+#define TOL_INT_DOT 1e-3
+// ...and Q8_1 blocks keep d * sum(q) as F16, which the Q4_1/Q5_1 minimum term uses
+#define TOL_Q8_1 2e-2
 
 static uint64_t rng_state = 0x1234567;
 
@@ -59,19 +65,28 @@ static void test_dots(void **state) {
     }
 }
 
+// The driver with each float weight type, activations converted as the slot says.
 static void test_matmul_driver(void **state) {
     (void)state;
     const kv_kernels *k = kv_kernels_ref();
     enum { N_IN = 48, N_OUT = 10, ROWS = 3 };
-    float w[N_OUT * N_IN], x[ROWS * N_IN], y[ROWS * N_OUT];
+    float w[N_OUT * N_IN], x[ROWS * N_IN], y[ROWS * N_OUT], wr[N_OUT * N_IN], xr[ROWS * N_IN];
     kv_f16 w16[N_OUT * N_IN];
+    uint8_t xq[ROWS * N_IN * 4];
     fill(w, N_OUT * N_IN);
     fill(x, ROWS * N_IN);
     kv_f32_to_f16_row(w, w16, N_OUT * N_IN);
     const kv_type types[] = {KV_TYPE_F32, KV_TYPE_F16};
     for (int ti = 0; ti < 2; ti++) {
+        const kv_type vt = k->types[types[ti]].vec_dot_type;
+        const size_t x_row = kv_type_row_size(vt, N_IN);
+        for (int r = 0; r < ROWS; r++) { // what the slot sees of x, back in floats
+            k->from_float[vt](x + r * N_IN, xq + r * x_row, N_IN);
+            k->to_float[vt](xq + r * x_row, xr + r * N_IN, N_IN);
+        }
         const void *wd = ti == 0 ? (const void *)w : (const void *)w16;
-        kv_matmul_args a = {types[ti], wd, kv_type_row_size(types[ti], N_IN), x, N_IN * 4, y,
+        k->to_float[types[ti]](wd, wr, N_OUT * N_IN);
+        kv_matmul_args a = {types[ti], wd, kv_type_row_size(types[ti], N_IN), xq, x_row, y,
                             N_OUT, N_IN, ROWS};
         memset(y, 0, sizeof y);
         k->matmul(k, &a, 0, 4); // in two pieces, as threads would
@@ -79,10 +94,8 @@ static void test_matmul_driver(void **state) {
         for (int r = 0; r < ROWS; r++)
             for (int o = 0; o < N_OUT; o++) {
                 double want = 0;
-                for (int i = 0; i < N_IN; i++) {
-                    float wv = ti == 0 ? w[o * N_IN + i] : kv_f16_to_f32(w16[o * N_IN + i]);
-                    want += (double)wv * x[r * N_IN + i];
-                }
+                for (int i = 0; i < N_IN; i++)
+                    want += (double)wr[o * N_IN + i] * xr[r * N_IN + i];
                 assert_float_equal(y[r * N_OUT + o], want, TOL_SUM);
             }
     }
@@ -222,8 +235,89 @@ static void test_dispatch(void **state) {
     assert_non_null(k->types[KV_TYPE_F32].vec_dot);
     assert_non_null(k->types[KV_TYPE_F16].vec_dot);
     assert_non_null(k->types[KV_TYPE_BF16].vec_dot);
-    assert_int_equal(k->types[KV_TYPE_F16].vec_dot_type, KV_TYPE_F32);
+    assert_int_equal(k->types[KV_TYPE_F32].vec_dot_type, KV_TYPE_F32);
     assert_non_null(k->to_float[KV_TYPE_BF16]);
+    assert_non_null(k->dot_f16_f32);
+    assert_non_null(k->to_float[KV_TYPE_Q4_K]); // through the quant module
+    // every slot's activation type has converters both ways
+    for (int t = 0; t < KV_TYPE_COUNT; t++)
+        if (k->types[t].vec_dot) {
+            assert_non_null(k->from_float[k->types[t].vec_dot_type]);
+            assert_non_null(k->to_float[k->types[t].vec_dot_type]);
+        }
+}
+
+// The 8-bit activation converters write what the quantizers write; a
+// non-finite row becomes zeros instead of garbage.
+static void test_activation_converters(void **state) {
+    (void)state;
+    const kv_kernels *k = kv_kernels_ref();
+    const kv_type types[] = {KV_TYPE_Q8_0, KV_TYPE_Q8_1, KV_TYPE_Q8_K};
+    float x[512];
+    uint8_t got[1024], want[1024];
+    fill(x, 512);
+    for (int i = 0; i < 3; i++) {
+        const size_t row = kv_type_row_size(types[i], 512);
+        k->from_float[types[i]](x, got, 512);
+        assert_int_equal(kv_quant_rows(types[i], x, want, 1, 512, NULL, NULL), KV_OK);
+        assert_memory_equal(got, want, row);
+    }
+    x[3] = NAN;
+    memset(got, 0xab, sizeof got);
+    k->from_float[KV_TYPE_Q8_0](x, got, 512);
+    for (size_t i = 0; i < kv_type_row_size(KV_TYPE_Q8_0, 512); i++)
+        assert_int_equal(got[i], 0);
+}
+
+// The dequantizing fallback equals the dot of the dequantized row, and the
+// to_float slots of quantized types are the dequantizer.
+static void test_dequant_fallback(void **state) {
+    (void)state;
+    const kv_kernels *k = kv_kernels_ref();
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q5_1, KV_TYPE_Q8_0, KV_TYPE_Q6_K,
+                             KV_TYPE_IQ4_XS, KV_TYPE_TQ2_0};
+    float w[512], x[512], wd[512], wt[512];
+    uint8_t q[1024];
+    fill(w, 512);
+    fill(x, 512);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        assert_int_equal(kv_quant_rows(types[i], w, q, 1, 512, NULL, NULL), KV_OK);
+        assert_int_equal(kv_dequant_row(types[i], q, wd, 512, NULL), KV_OK);
+        float want, got;
+        kv_dot_f32_ref(512, &want, wd, x);
+        kv_dot_dequant_f32_ref(types[i], 512, &got, q, x);
+        assert_float_equal(got, want, TOL_SUM);
+        k->to_float[types[i]](q, wt, 512);
+        assert_memory_equal(wt, wd, sizeof wd);
+    }
+}
+
+// Every slot's dot agrees with the dequantized weights against what the
+// activation conversion kept, within the activation type's rounding.
+static void test_slots_against_dequant(void **state) {
+    (void)state;
+    const kv_kernels *k = kv_kernels_ref();
+    float w[512], x[512], wd[512], xr[512];
+    uint8_t q[2048], xq[2048];
+    fill(w, 512);
+    fill(x, 512);
+    int n_checked = 0;
+    for (int t = 0; t < KV_TYPE_COUNT; t++) {
+        if (!k->types[t].vec_dot || !kv_quant_can_quantize((kv_type)t) ||
+            kv_type_row_size((kv_type)t, 512) == 0)
+            continue;
+        const kv_type vt = k->types[t].vec_dot_type;
+        assert_int_equal(kv_quant_rows((kv_type)t, w, q, 1, 512, NULL, NULL), KV_OK);
+        k->to_float[t](q, wd, 512);
+        k->from_float[vt](x, xq, 512);
+        k->to_float[vt](xq, xr, 512);
+        float want, got;
+        kv_dot_f32_ref(512, &want, wd, xr);
+        k->types[t].vec_dot(512, &got, q, xq);
+        assert_float_equal(got, want, vt == KV_TYPE_Q8_1 ? TOL_Q8_1 : TOL_INT_DOT);
+        n_checked++;
+    }
+    assert_true(n_checked >= 10);
 }
 
 int main(void) {
@@ -232,7 +326,8 @@ int main(void) {
         cmocka_unit_test(test_rmsnorm),       cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_silu_axpy_add), cmocka_unit_test(test_rope_cos_sin),
         cmocka_unit_test(test_rope_pairs_and_tail), cmocka_unit_test(test_rope_relative),
-        cmocka_unit_test(test_dispatch),
+        cmocka_unit_test(test_dispatch),      cmocka_unit_test(test_activation_converters),
+        cmocka_unit_test(test_dequant_fallback), cmocka_unit_test(test_slots_against_dequant),
     };
     return cmocka_run_group_tests_name("kernels_ref", tests, NULL, NULL);
 }

@@ -147,6 +147,9 @@ static void test_byte_fallback(void **state) {
     // a lead byte swallows what follows as one character, as in llama.cpp
     EXPECT(v, "\xc3" "ab", false, false, T_BYTE0 + 0xc3, T_BYTE0 + 'a', T_B);
     EXPECT(v, "\xff" "ab", false, false, T_BYTE0 + 0xff, T_BYTE0 + 'a', T_BYTE0 + 'b');
+    // ... even the bytes of an escaped space: more symbols than input bytes
+    EXPECT(v, "\xc3 \xc3 ", false, false, T_BYTE0 + 0xc3, T_BYTE0 + 0xe2, T_BYTE0 + 0x96,
+           T_BYTE0 + 0x81, T_BYTE0 + 0xc3, T_BYTE0 + 0xe2, T_BYTE0 + 0x96, T_BYTE0 + 0x81);
     kv_vocab_free(v);
 }
 

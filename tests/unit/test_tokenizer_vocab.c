@@ -66,24 +66,34 @@ static int64_t parse_ids(const char *line, size_t len, kv_token *ids, int64_t ca
 }
 
 // Checks that streaming the pieces through kv_utf8_stream gives the joined pieces
-// and that each push of valid UTF-8 input is itself valid UTF-8.
+// (for SPM: what kv_detokenize gives, less its prefix-space rule) and that each push
+// of valid UTF-8 input is itself valid UTF-8.
 static void check_stream(const kv_vocab *v, const kv_token *ids, int64_t n, const char *text,
                          size_t len) {
     bool text_ok = kv_utf8_valid(text, len, NULL);
     char *joined = malloc(len * 3 + 64);
-    size_t total = 0;
+    char *want = malloc(len * 3 + 64);
+    size_t total = 0, want_len = 0;
     kv_utf8_stream s = {0};
     for (int64_t i = 0; i < n; i++) {
         size_t plen = 0;
         const char *p = kv_vocab_piece(v, ids[i], false, &plen);
+        memcpy(want + want_len, p, plen);
+        want_len += plen;
         size_t w = kv_utf8_stream_push(&s, p, plen, joined + total);
         if (text_ok)
             assert_true(kv_utf8_valid(joined + total, w, NULL));
         total += w;
     }
     total += kv_utf8_stream_flush(&s, joined + total);
-    char *want = NULL;
-    size_t want_len = 0;
+    if (kv_vocab_type_of(v) != KV_VOCAB_SPM) {
+        assert_int_equal(total, want_len);
+        assert_memory_equal(joined, want, want_len);
+        free(want);
+        free(joined);
+        return;
+    }
+    free(want);
     kv_err err;
     assert_int_equal(kv_detokenize_alloc(v, ids, n, false, false, &want, &want_len, &err), KV_OK);
     // kv_detokenize drops the prefix space; the raw pieces keep it
@@ -142,6 +152,11 @@ static void test_llama_spm_cases(void **state) {
 static void test_phi3_cases(void **state) {
     (void)state;
     run_cases("ggml-vocab-phi-3.gguf");
+}
+
+static void test_gpt2_cases(void **state) {
+    (void)state;
+    run_cases("ggml-vocab-gpt-2.gguf");
 }
 
 static void test_llama_spm_metadata(void **state) {
@@ -204,6 +219,53 @@ static void test_phi3_metadata(void **state) {
     assert_string_equal(text, "<|user|> Hi<|end|>");
     assert_int_equal(kv_detokenize(v, ids, n, true, false, text, sizeof(text), &len, &err), KV_OK);
     assert_string_equal(text, " Hi");
+    kv_vocab_free(v);
+}
+
+// GPT-2: BPE defaults, the newline token, space clean-up on detokenize, and the
+// held-out text back from its tokens.
+static void test_gpt2_metadata(void **state) {
+    (void)state;
+    KV_NEED_SHARED();
+    kv_vocab *v = load_shared_vocab("ggml-vocab-gpt-2.gguf");
+    assert_int_equal(kv_vocab_type_of(v), KV_VOCAB_BPE);
+    assert_int_equal(kv_vocab_n_tokens(v), 50257);
+    assert_int_equal(kv_vocab_bos(v), 50256);
+    assert_int_equal(kv_vocab_eos(v), 50256);
+    assert_int_equal(kv_vocab_unk(v), KV_TOKEN_NULL);
+    assert_int_equal(kv_vocab_nl(v), 198); // "\n" is the byte-level token "Ċ"
+    assert_false(kv_vocab_add_bos(v));
+    assert_false(kv_vocab_add_space_prefix(v));
+    assert_true(kv_vocab_is_eog(v, 50256));
+    kv_token ids[16];
+    int64_t n = 0;
+    kv_err err;
+    const char *s = "Hi , you ' re ok !";
+    assert_int_equal(kv_tokenize(v, s, strlen(s), true, false, ids, 16, &n, &err), KV_OK);
+    char text[64];
+    size_t len = 0;
+    assert_int_equal(kv_detokenize(v, ids, n, false, false, text, sizeof(text), &len, &err),
+                     KV_OK);
+    assert_string_equal(text, "Hi, you're ok!"); // llama.cpp's clean_up_tokenization_spaces
+
+    size_t n_text = 0;
+    char *kjv = read_shared("data/kjv-test.txt", &n_text);
+    kv_token *all = NULL;
+    int64_t n_all = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(kv_tokenize_alloc(v, kjv, n_text, false, false, &all, &n_all, &err), KV_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    print_message("kjv-test.txt with GPT-2's BPE: %lld tokens in %.1f ms\n", (long long)n_all,
+                  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    check_stream(v, all, n_all, kjv, n_text); // the raw pieces are the text again
+    char *back = NULL;
+    assert_int_equal(kv_detokenize_alloc(v, all, n_all, false, false, &back, &len, &err), KV_OK);
+    assert_int_equal(len, n_text);
+    assert_memory_equal(back, kjv, n_text);
+    free(back);
+    free(all);
+    free(kjv);
     kv_vocab_free(v);
 }
 
@@ -396,8 +458,10 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_spm_cases),
         cmocka_unit_test(test_phi3_cases),
+        cmocka_unit_test(test_gpt2_cases),
         cmocka_unit_test(test_llama_spm_metadata),
         cmocka_unit_test(test_phi3_metadata),
+        cmocka_unit_test(test_gpt2_metadata),
         cmocka_unit_test(test_roundtrip_kjv),
         cmocka_unit_test(test_demo_golden),
         cmocka_unit_test(test_bad_metadata),

@@ -1,8 +1,9 @@
 // Fallback dot products for quantized weights: dequantize one block of the
 // weight row at a time into a stack buffer and take its dot with F32
-// activations. Correct for every type the quant module can read, but slow.
-// TODO(runtime): per-type integer dots against Q8_0/Q8_1/Q8_K activations
-// (ggml's vec_dot_type scheme) replace these slot by slot.
+// activations. Correct for every type the quant module can read, but slow;
+// dispatch.c puts the integer dots of ref/dot_pairs.c over these where they
+// exist, so only types without one (IQ2/IQ3/IQ1, MXFP4) keep them. Also the
+// rows-to-floats slots (embedding lookup) of every quantized type.
 #include "kernels/kernels.h"
 
 #include "kvant/kv_quant.h"
@@ -37,6 +38,8 @@ DEQUANT_DOT(q4_1, KV_TYPE_Q4_1)
 DEQUANT_DOT(q5_0, KV_TYPE_Q5_0)
 DEQUANT_DOT(q5_1, KV_TYPE_Q5_1)
 DEQUANT_DOT(q8_0, KV_TYPE_Q8_0)
+DEQUANT_DOT(q8_1, KV_TYPE_Q8_1)
+DEQUANT_DOT(q8_k, KV_TYPE_Q8_K)
 DEQUANT_DOT(q2_k, KV_TYPE_Q2_K)
 DEQUANT_DOT(q3_k, KV_TYPE_Q3_K)
 DEQUANT_DOT(q4_k, KV_TYPE_Q4_K)
@@ -66,6 +69,8 @@ static const struct {
     {KV_TYPE_Q5_0, dot_q5_0, to_float_q5_0},
     {KV_TYPE_Q5_1, dot_q5_1, to_float_q5_1},
     {KV_TYPE_Q8_0, dot_q8_0, to_float_q8_0},
+    {KV_TYPE_Q8_1, dot_q8_1, to_float_q8_1},
+    {KV_TYPE_Q8_K, dot_q8_k, to_float_q8_k},
     {KV_TYPE_Q2_K, dot_q2_k, to_float_q2_k},
     {KV_TYPE_Q3_K, dot_q3_k, to_float_q3_k},
     {KV_TYPE_Q4_K, dot_q4_k, to_float_q4_k},

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,8 @@ struct kv__registry {
     char *dir;
     kv__sched_params sp;
     kv__metrics *metrics;
+    kv_serve_log_fn log;
+    void *log_user;
     bool stop;
     bool reaper_started;
     pthread_t reaper;
@@ -151,11 +154,29 @@ static kv_status scan_locked(kv__registry *r, kv_err *err) {
 
 // ---- loading and unloading ----
 
+static void note(const kv__registry *r, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void note(const kv__registry *r, const char *fmt, ...) {
+    if (!r->log)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    r->log(r->log_user, line);
+}
+
 static void unload(kv__registry *r, kv__model_ent *e) {
     kv__sched *sched = e->sched;
     e->state = ENT_UNLOADING;
     pthread_mutex_unlock(&r->mu);
     kv__sched_free(sched);
+    note(r, "unloaded %s", e->name);
     pthread_mutex_lock(&r->mu);
     e->sched = NULL;
     e->state = ENT_UNLOADED;
@@ -221,6 +242,11 @@ kv_status kv__registry_acquire(kv__registry *r, kv__model_ent *e, double keep_al
         kv__sched *sched = NULL;
         kv_status st = kv__sched_new(e->path, &sp, r->metrics, &sched, err);
         *load_s = kv__now() - t0;
+        if (st == KV_OK)
+            note(r, "loaded %s from %s in %.2f s (%s chat template)", e->name, e->path, *load_s,
+                 kv__tmpl_name(kv__sched_tmpl(sched)));
+        else
+            note(r, "cannot load %s: %s", e->name, err ? err->msg : kv_status_str(st));
         pthread_mutex_lock(&r->mu);
         e->sched = sched;
         e->state = st == KV_OK ? ENT_READY : ENT_UNLOADED;
@@ -273,6 +299,8 @@ kv_status kv__registry_new(const kv_serve_params *p, kv__metrics *metrics, kv__r
     pthread_cond_init(&r->changed, NULL);
     pthread_cond_init(&r->wake, NULL);
     r->metrics = metrics;
+    r->log = p->log;
+    r->log_user = p->log_user;
     r->sp = (kv__sched_params){.n_parallel = p->n_parallel,
                                .n_ctx = p->n_ctx,
                                .n_threads = p->n_threads,

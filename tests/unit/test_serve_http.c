@@ -274,6 +274,10 @@ static int start_model(void **state) {
         return -1;
     }
     kv_serve_params p = kv_serve_default_params();
+    // the same file once more, as a model with a chat template set by hand
+    kv_serve_model chatml = {"kjv-chatml", path, "chatml"};
+    p.models = &chatml;
+    p.n_models = 1;
     p.port = 0;
     p.models_dir = f->dir;
     p.n_parallel = 4;
@@ -339,8 +343,12 @@ static void test_model_listing(void **state) {
     reply r;
     http(f->port, "GET", "/api/tags", NULL, &r);
     json_t *v = body_json(&r);
-    json_t *m = json_array_get(json_object_get(v, "models"), 0);
-    assert_string_equal(json_string_value(json_object_get(m, "name")), "kjv:latest");
+    json_t *models = json_object_get(v, "models"), *m = NULL;
+    for (size_t i = 0; i < json_array_size(models) && !m; i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(models, i), "name")),
+                   "kjv:latest") == 0)
+            m = json_array_get(models, i);
+    assert_non_null(m);
     json_t *d = json_object_get(m, "details");
     assert_string_equal(json_string_value(json_object_get(d, "family")), "llama");
     assert_string_equal(json_string_value(json_object_get(d, "quantization_level")), "Q8_0");
@@ -459,6 +467,30 @@ static void test_chat_and_limits(void **state) {
     assert_null(strstr(json_string_value(json_object_get(v, "response")), "the"));
     assert_string_equal(json_string_value(json_object_get(v, "done_reason")), "stop");
     json_decref(v);
+}
+
+static void test_template_override(void **state) {
+    KV_NEED_SHARED();
+    fixture *f = *state;
+    json_t *v = post_json(f, "/api/show", "{\"model\":\"kjv-chatml\"}", 200);
+    assert_string_equal(json_string_value(json_object_get(v, "template")), "chatml");
+    json_decref(v);
+    // the same messages make a longer prompt in ChatML than in the plain transcript
+    const char *chat = "\",\"stream\":false,\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"Hi\"}],\"options\":{\"num_predict\":1}}";
+    char body[256];
+    snprintf(body, sizeof body, "{\"model\":\"kjv%s", chat);
+    json_t *plain = post_json(f, "/api/chat", body, 200);
+    snprintf(body, sizeof body, "{\"model\":\"kjv-chatml%s", chat);
+    json_t *ml = post_json(f, "/api/chat", body, 200);
+    assert_true(json_integer_value(json_object_get(ml, "prompt_eval_count")) >
+                json_integer_value(json_object_get(plain, "prompt_eval_count")));
+    json_decref(plain);
+    json_decref(ml);
+    reply r;
+    http(f->port, "GET", "/api/tags", NULL, &r);
+    assert_non_null(strstr(r.body, "\"kjv-chatml:latest\""));
+    reply_free(&r);
 }
 
 static double norm(json_t *vec) {
@@ -641,7 +673,7 @@ static void test_keep_alive(void **state) {
     bool gone = false;
     for (int i = 0; i < 100 && !gone; i++) {
         http(f->port, "GET", "/api/ps", NULL, &r);
-        gone = strcmp(r.body, "{\"models\":[]}") == 0;
+        gone = strstr(r.body, "\"kjv:latest\"") == NULL;
         reply_free(&r);
         if (!gone)
             sleep_s(0.05);
@@ -666,9 +698,9 @@ int main(void) {
     const struct CMUnitTest model_tests[] = {
         cmocka_unit_test(test_model_listing), cmocka_unit_test(test_generate),
         cmocka_unit_test(test_openai),        cmocka_unit_test(test_chat_and_limits),
-        cmocka_unit_test(test_embeddings),    cmocka_unit_test(test_disconnect),
-        cmocka_unit_test(test_queue_full),    cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_embeddings),    cmocka_unit_test(test_template_override),
+        cmocka_unit_test(test_disconnect),    cmocka_unit_test(test_queue_full),
+        cmocka_unit_test(test_concurrent),    cmocka_unit_test(test_keep_alive),
     };
     int failed = cmocka_run_group_tests_name("without models", tests, start_empty, stop_server);
     return failed + cmocka_run_group_tests_name("demo model", model_tests, start_model, stop_model);

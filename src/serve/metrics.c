@@ -61,6 +61,12 @@ void kv__metrics_tokens(kv__metrics *m, uint64_t n_prompt, uint64_t n_generated)
     pthread_mutex_unlock(&m->mu);
 }
 
+void kv__metrics_cached(kv__metrics *m, uint64_t n_cached) {
+    pthread_mutex_lock(&m->mu);
+    m->cached_tokens += n_cached;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void kv__metrics_ttft(kv__metrics *m, double s) {
     pthread_mutex_lock(&m->mu);
     kv__hist_observe(&m->ttft, s);
@@ -152,6 +158,10 @@ kv_status kv__metrics_render(kv__metrics *m, const kv__gauges *g, kv__buf *out, 
     if (st == KV_OK)
         st = scalar(out, "kvant_prompt_tokens_total", "counter", "Prompt tokens received.",
                     (double)c.prompt_tokens, err);
+    if (st == KV_OK)
+        st = scalar(out, "kvant_prompt_tokens_cached_total", "counter",
+                    "Prompt tokens taken from a cached prefix instead of being decoded.",
+                    (double)c.cached_tokens, err);
     if (st == KV_OK)
         st = scalar(out, "kvant_generated_tokens_total", "counter", "Tokens generated.",
                     (double)c.generated_tokens, err);

@@ -228,6 +228,7 @@ static void start_job(kv__sched *s, kv__job *j) {
     j->stats.n_cached = cached;
     pthread_mutex_unlock(&j->mu);
     kv__metrics_tokens(s->metrics, (uint64_t)j->n_tokens, 0);
+    kv__metrics_cached(s->metrics, (uint64_t)cached);
 }
 
 // Hands text to the job's reader.

@@ -273,6 +273,7 @@ typedef struct {
 typedef struct {
     pthread_mutex_t mu;
     uint64_t prompt_tokens;
+    uint64_t cached_tokens;   // prompt tokens whose cells were reused from a cached prefix
     uint64_t generated_tokens;
     kv__hist ttft;        // seconds from arrival to the first generated token
     kv__hist itl;         // seconds between generated tokens
@@ -297,6 +298,7 @@ void kv__hist_observe(kv__hist *h, double v);
 // These lock m and may be called from any thread.
 void kv__metrics_request(kv__metrics *m, unsigned http_status);
 void kv__metrics_tokens(kv__metrics *m, uint64_t n_prompt, uint64_t n_generated);
+void kv__metrics_cached(kv__metrics *m, uint64_t n_cached);
 void kv__metrics_ttft(kv__metrics *m, double s);
 void kv__metrics_itl(kv__metrics *m, double s);
 void kv__metrics_batch(kv__metrics *m, int n_seqs);

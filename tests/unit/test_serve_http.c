@@ -313,6 +313,8 @@ static json_t *post_json(const fixture *f, const char *path, const char *body, i
     return v;
 }
 
+static long metric(const fixture *f, const char *name);
+
 // Concatenates the "response" (or message.content) of each NDJSON line; the
 // last line is returned in *last.
 static char *join_ndjson(const char *body, json_t **last) {
@@ -381,7 +383,10 @@ static void test_generate(void **state) {
     assert_true(json_integer_value(json_object_get(a, "prompt_eval_count")) > 1);
     assert_true(json_integer_value(json_object_get(a, "total_duration")) > 0);
     // the same request again (its prompt is now cached) gives the same text
+    long cached = metric(f, "kvant_prompt_tokens_cached_total");
     json_t *b = post_json(f, "/api/generate", body, 200);
+    long n_prompt = (long)json_integer_value(json_object_get(a, "prompt_eval_count"));
+    assert_int_equal(metric(f, "kvant_prompt_tokens_cached_total") - cached, n_prompt - 1);
     assert_string_equal(json_string_value(json_object_get(b, "response")), text);
     json_decref(b);
     // and streamed, the pieces join to it

@@ -61,6 +61,7 @@ static void test_render(void **state) {
     kv__metrics_request(&m, 200);
     kv__metrics_request(&m, 404);
     kv__metrics_tokens(&m, 12, 3);
+    kv__metrics_cached(&m, 5);
     kv__metrics_ttft(&m, 0.03);
     kv__metrics_itl(&m, 0.004);
     kv__metrics_itl(&m, 0.02);
@@ -78,6 +79,7 @@ static void test_render(void **state) {
         "# TYPE kvant_prompt_tokens_total counter",
         "kvant_prompt_tokens_total 12",
         "kvant_generated_tokens_total 3",
+        "kvant_prompt_tokens_cached_total 5",
         "# TYPE kvant_time_to_first_token_seconds histogram",
         "kvant_time_to_first_token_seconds_bucket{le=\"0.025\"} 0",
         "kvant_time_to_first_token_seconds_bucket{le=\"0.05\"} 1",

@@ -3,8 +3,10 @@
 // completions and embeddings, streamed and not, then 16 concurrent streams.
 // Greedy results must agree: stream vs whole reply, repeated requests, the two
 // APIs with the same prompt, and each concurrent stream with its prompt alone.
+// Greedy replies also match `kvant run` on the same file (KVANT, KV_MODEL_PATH).
 // Run by test_serve_clients.sh with KV_BASE=http://127.0.0.1:PORT; prints
 // "ok:"/"FAIL:" lines and exits 1 on any failure.
+import { execFileSync } from "node:child_process";
 import OpenAI from "openai";
 import { Ollama } from "ollama";
 
@@ -57,6 +59,18 @@ async function openaiComplete(prompt, stream) {
   return { text, finish };
 }
 
+// `kvant run`'s greedy continuation of prompt (it ends its output with a newline).
+function kvantRun(prompt) {
+  const out = execFileSync(process.env.KVANT, ["run", process.env.KV_MODEL_PATH, prompt, "-n",
+    String(N_PREDICT), "--temp", "0", "--no-display-prompt", "-t", "2"],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  return out;
+}
+
+function sameAsRun(text, run) {
+  return run === text || run === text + "\n";
+}
+
 async function ollamaSide() {
   const tags = await ollama.list();
   const entry = tags.models.find((m) => m.name === model);
@@ -79,6 +93,9 @@ async function ollamaSide() {
   check(streamed.text === whole.text, "ollama generate: streamed pieces join to the whole reply",
     show([streamed.text, whole.text]));
   check(streamed.chunks > 1 && streamed.last.done === true, "ollama generate: NDJSON stream ends done");
+  const run = kvantRun(PROMPTS[0]);
+  check(sameAsRun(whole.text, run), "ollama generate equals `kvant run` (greedy, same file)",
+    show([whole.text, run]));
 
   const msgs = [{ role: "user", content: "Who made the heaven and the earth?" }];
   const chat = await ollama.chat({ model, messages: msgs, stream: false, options: GREEDY });
@@ -167,6 +184,10 @@ async function openaiSide(ref) {
 async function concurrency() {
   const alone = [];
   for (const p of PROMPTS) alone.push((await ollamaGenerate(p, false)).text);
+  const runs0 = PROMPTS.map(kvantRun);
+  check(alone.every((t, i) => sameAsRun(t, runs0[i])),
+    "single-client greedy outputs equal `kvant run` for " + PROMPTS.length + " prompts",
+    show(alone.map((t, i) => [t, runs0[i]])));
   const runs = [];
   for (let i = 0; i < 16; i++) {
     const p = PROMPTS[i % PROMPTS.length];

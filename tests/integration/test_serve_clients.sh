@@ -3,7 +3,8 @@
 # 127.0.0.1 (port chosen by the server) over the demo model converted to Q8_0,
 # driven with curl and with the official npm clients `ollama` and `openai`
 # (serve_clients.mjs): every endpoint streamed and not, greedy agreement across
-# APIs and repeats, 16 concurrent streams batched together, a clean SIGTERM.
+# APIs, repeats and `kvant run`, 16 concurrent streams batched together, a clean
+# SIGTERM.
 # The clients are installed once into $KV_BUILD_DIR/node_clients.
 . "$(dirname "$0")/lib.sh"
 
@@ -84,7 +85,8 @@ expect_out "options.top_k" "a bad option is a 400 naming it"
 OUT=$(get -i "$BASE/v1/models/none")
 expect_out "404 Not Found" "an unknown model is a 404"
 
-OUT=$(KV_BASE="$BASE" timeout 600 node "$CLIENTS/serve_clients.mjs" 2>&1)
+OUT=$(KV_BASE="$BASE" KV_MODEL_PATH="$TMP/kjv.gguf" KVANT="$KVANT" \
+      timeout 600 node "$CLIENTS/serve_clients.mjs" 2>&1)
 rc=$?
 echo "$OUT" | sed 's/^/  client: /'
 if [ "$rc" -eq 0 ]; then pass "npm clients: $(echo "$OUT" | grep -c '^ok:') checks"; else fail "npm clients (exit $rc)"; fi

@@ -22,6 +22,10 @@
 #define IDLE_TIMEOUT_S 60
 // Most connections at once (each holds a socket).
 #define MAX_CONNECTIONS 1024
+// Bytes of an over-long body (sent without Content-Length) read and dropped
+// before the connection is closed without a reply; below this the client gets
+// its 413 (libmicrohttpd can only answer once the upload is complete).
+#define MAX_DISCARD ((size_t)16 << 20)
 // Most generated text a job holds for a slow client before it is cancelled.
 #define MAX_PENDING_TEXT ((size_t)16 << 20)
 
@@ -32,6 +36,7 @@ typedef struct {
     const kv__route *route;
     unsigned route_status;
     bool too_big;
+    size_t discarded;
     bool counted;
 } conn_state;
 
@@ -218,11 +223,15 @@ static enum MHD_Result begin(kv_serve *s, struct MHD_Connection *conn, const cha
     return MHD_YES;
 }
 
-static void take_body(conn_state *cs, const char *data, size_t n) {
-    if (cs->too_big)
-        return;
-    if (kv__buf_add(&cs->body, data, n, NULL) != KV_OK)
+// Collects upload data; false when the client has sent too much to wait for.
+static bool take_body(conn_state *cs, const char *data, size_t n) {
+    if (!cs->too_big && kv__buf_add(&cs->body, data, n, NULL) != KV_OK) {
         cs->too_big = true;
+        kv__buf_free(&cs->body);
+    }
+    if (cs->too_big)
+        cs->discarded += n;
+    return cs->discarded <= MAX_DISCARD;
 }
 
 static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_state *cs) {
@@ -258,9 +267,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!cs)
         return begin(s, conn, url, method, con_cls);
     if (*upload_data_size) {
-        take_body(cs, upload_data, *upload_data_size);
+        bool more = take_body(cs, upload_data, *upload_data_size);
         *upload_data_size = 0;
-        return MHD_YES;
+        return more ? MHD_YES : MHD_NO;
     }
     if (cs->call.job && !cs->call.job->req.stream)
         return wait_job(s, conn, cs); // resumed by kv__http_wake

@@ -330,6 +330,10 @@ static void commit_batch(kv__sched *s, int32_t n) {
 // strings), then the limits are checked.
 static void take_token(kv__sched *s, slot *sl, int32_t tok, double now) {
     kv__job *j = sl->job;
+    if (j->req.n_predict == 0) {
+        finish_slot(s, sl, KV_OK, 0, NULL, "length", false); // asked for no tokens
+        return;
+    }
     sl->n_gen++;
     if (sl->n_gen == 1) {
         sl->t_first = now;

@@ -40,13 +40,14 @@ kv_status kv__h_metrics(kv__call *c, kv_err *err) {
 
 // ---- model descriptions ----
 
-// A stable identifier for a file: 64 hex digits from FNV-1a hashes of its path,
-// size and time. Not the SHA-256 of the contents, which would mean reading
-// every byte of every model on each listing.
+// A stable identifier for a file, shaped like Ollama's digests (64 hex digits)
+// but made from FNV-1a hashes of its path, size and time: not the SHA-256 of
+// the contents, which would mean reading every byte of every model on each
+// listing.
 static void digest(const char *path, uint64_t size, double mtime, char out[72]) {
     char key[4200];
     int n = snprintf(key, sizeof key, "%s|%llu|%.0f", path, (unsigned long long)size, mtime);
-    int w = snprintf(out, 72, "sha256:");
+    int w = 0;
     for (uint64_t round = 0; round < 4; round++) {
         uint64_t h = 14695981039346656037ull ^ round;
         for (int i = 0; i < n && i < (int)sizeof key; i++) {

@@ -40,11 +40,11 @@ static kv_status open_model(kv__call *c, const kv__req *r, kv__model_ent **e, do
 
 // Messages with a system message for the JSON hint (prepended, or appended to
 // the first system message), in a new array (caller frees).
-static kv__msg *with_hint(const kv__msg *m, size_t n, size_t *n_out, char **owned) {
-    kv__msg *out = calloc(n + 1, sizeof *out);
+static kv_chat_msg *with_hint(const kv_chat_msg *m, size_t n, size_t *n_out, char **owned) {
+    kv_chat_msg *out = calloc(n + 1, sizeof *out);
     if (!out)
         return NULL;
-    if (n > 0 && m[0].role == KV__ROLE_SYSTEM) {
+    if (n > 0 && m[0].role == KV_CHAT_ROLE_SYSTEM) {
         size_t len = strlen(m[0].content) + sizeof JSON_HINT + 2;
         *owned = malloc(len);
         if (!*owned) {
@@ -56,25 +56,37 @@ static kv__msg *with_hint(const kv__msg *m, size_t n, size_t *n_out, char **owne
         out[0].content = *owned;
         *n_out = n;
     } else {
-        out[0] = (kv__msg){KV__ROLE_SYSTEM, JSON_HINT};
+        out[0] = (kv_chat_msg){KV_CHAT_ROLE_SYSTEM, JSON_HINT};
         memcpy(out + 1, m, n * sizeof *m);
         *n_out = n + 1;
     }
     return out;
 }
 
-static kv_status render_chat(const kv__req *r, kv__sched *sch, const kv__msg *m, size_t n,
-                             kv__buf *out, kv_err *err) {
+// Renders messages m[0..n) in the model's template and appends the text to out.
+static kv_status render_into(kv__sched *sch, const kv_chat_msg *m, size_t n, kv__buf *out,
+                             kv_err *err) {
     const kv_vocab *v = kv__sched_vocab(sch);
     const char *eos = kv_vocab_text(v, kv_vocab_eos(v), NULL);
+    char *text = NULL;
+    size_t len = 0;
+    kv_status st = kv_chat_render(kv__sched_tmpl(sch), m, n, true, eos, &text, &len, err);
+    if (st == KV_OK)
+        st = kv__buf_add(out, text, len, err);
+    free(text);
+    return st;
+}
+
+static kv_status render_chat(const kv__req *r, kv__sched *sch, const kv_chat_msg *m, size_t n,
+                             kv__buf *out, kv_err *err) {
     if (!r->format_json)
-        return kv__tmpl_render(kv__sched_tmpl(sch), m, n, true, eos, out, err);
+        return render_into(sch, m, n, out, err);
     size_t n2 = 0;
     char *owned = NULL;
-    kv__msg *m2 = with_hint(m, n, &n2, &owned);
+    kv_chat_msg *m2 = with_hint(m, n, &n2, &owned);
     if (!m2)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the prompt");
-    kv_status st = kv__tmpl_render(kv__sched_tmpl(sch), m2, n2, true, eos, out, err);
+    kv_status st = render_into(sch, m2, n2, out, err);
     free(m2);
     free(owned);
     return st;
@@ -90,9 +102,10 @@ static kv_status build_prompt(const kv__req *r, kv__sched *sch, kv__buf *out, bo
         return render_chat(r, sch, r->msgs, r->n_msgs, out, err);
     }
     const char *system = r->system;
-    bool templated = r->ep == KV__EP_GENERATE && !r->raw && kv__sched_tmpl(sch) != KV__TMPL_PLAIN;
+    bool templated = r->ep == KV__EP_GENERATE && !r->raw && kv__sched_tmpl(sch) != KV_CHAT_PLAIN;
     if (templated) {
-        kv__msg m[2] = {{KV__ROLE_SYSTEM, system ? system : ""}, {KV__ROLE_USER, r->prompt}};
+        kv_chat_msg m[2] = {{KV_CHAT_ROLE_SYSTEM, system ? system : ""},
+                            {KV_CHAT_ROLE_USER, r->prompt}};
         *special = true;
         return render_chat(r, sch, system ? m : m + 1, system ? 2 : 1, out, err);
     }

@@ -23,7 +23,7 @@ typedef enum { ENT_UNLOADED, ENT_LOADING, ENT_READY, ENT_UNLOADING } ent_state;
 struct kv__model_ent {
     char *name;
     char *path;
-    kv__tmpl tmpl;
+    kv_chat_tmpl tmpl;
     bool tmpl_set;
     // Under the registry's mu.
     ent_state state;
@@ -101,7 +101,7 @@ static kv_status add_locked(kv__registry *r, const char *name, const char *path,
     if (!e || !e->name || !e->path)
         st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory for model '%s'", full);
     if (st == KV_OK && tmpl) {
-        st = kv__tmpl_from_name(tmpl, &e->tmpl, err);
+        st = kv_chat_from_name(tmpl, &e->tmpl, err);
         e->tmpl_set = st == KV_OK;
     }
     if (st != KV_OK) {
@@ -244,7 +244,7 @@ kv_status kv__registry_acquire(kv__registry *r, kv__model_ent *e, double keep_al
         *load_s = kv__now() - t0;
         if (st == KV_OK)
             note(r, "loaded %s from %s in %.2f s (%s chat template)", e->name, e->path, *load_s,
-                 kv__tmpl_name(kv__sched_tmpl(sched)));
+                 kv_chat_name(kv__sched_tmpl(sched)));
         else
             note(r, "cannot load %s: %s", e->name, err ? err->msg : kv_status_str(st));
         pthread_mutex_lock(&r->mu);
@@ -307,7 +307,7 @@ kv_status kv__registry_new(const kv_serve_params *p, kv__metrics *metrics, kv__r
                                .queue_max = p->queue_max};
     kv_status st = KV_OK;
     if (p->template_all) {
-        st = kv__tmpl_from_name(p->template_all, &r->sp.tmpl, err);
+        st = kv_chat_from_name(p->template_all, &r->sp.tmpl, err);
         r->sp.tmpl_set = st == KV_OK;
     }
     if (st == KV_OK && p->models_dir) {
@@ -419,20 +419,6 @@ static void copy_str(const kv_gguf *g, const char *key, char *out, size_t cap) {
         snprintf(out, cap, "%.*s", (int)(v.n < cap ? v.n : cap - 1), v.p);
 }
 
-static kv__tmpl file_template(const kv_gguf *g) {
-    kv_str v;
-    if (kv_gguf_get_str(g, "tokenizer.chat_template", &v, NULL) != KV_OK)
-        return KV__TMPL_PLAIN;
-    char *t = malloc(v.n + 1);
-    if (!t)
-        return KV__TMPL_PLAIN;
-    memcpy(t, v.p, v.n);
-    t[v.n] = '\0';
-    kv__tmpl r = kv__tmpl_detect(t);
-    free(t);
-    return r;
-}
-
 static void read_info(const kv_gguf *g, const kv__model_ent *e, const kv__sched_params *sp,
                       kv__model_info *info) {
     memset(info, 0, sizeof *info);
@@ -453,8 +439,8 @@ static void read_info(const kv_gguf *g, const kv__model_ent *e, const kv__sched_
     kv_gguf_get_int(g, key, &info->n_ctx_train, NULL);
     snprintf(key, sizeof key, "%s.embedding_length", info->family);
     kv_gguf_get_int(g, key, &info->n_embd, NULL);
-    kv__tmpl t = e->tmpl_set ? e->tmpl : sp->tmpl_set ? sp->tmpl : file_template(g);
-    snprintf(info->tmpl_name, sizeof info->tmpl_name, "%s", kv__tmpl_name(t));
+    kv_chat_tmpl t = e->tmpl_set ? e->tmpl : sp->tmpl_set ? sp->tmpl : kv_chat_detect_gguf(g, NULL);
+    snprintf(info->tmpl_name, sizeof info->tmpl_name, "%s", kv_chat_name(t));
 }
 
 kv_status kv__ent_info(kv__registry *r, kv__model_ent *e, kv__model_info *out, kv_err *err) {

@@ -230,17 +230,18 @@ static kv_status get_keep_alive(kv__req *r, const json_t *root, kv_err *err) {
 
 // ---- messages ----
 
-static kv_status get_role(const json_t *m, const char *path, kv__role *out, kv_err *err) {
+static kv_status get_role(const json_t *m, const char *path, kv_chat_role *out, kv_err *err) {
     const char *role = NULL;
     kv_status st = get_str(m, "role", path, true, &role, err);
     if (st != KV_OK)
         return st;
     static const struct {
         const char *name;
-        kv__role role;
+        kv_chat_role role;
     } ROLES[] = {
-        {"system", KV__ROLE_SYSTEM},       {"developer", KV__ROLE_SYSTEM}, {"user", KV__ROLE_USER},
-        {"assistant", KV__ROLE_ASSISTANT}, {"tool", KV__ROLE_TOOL},
+        {"system", KV_CHAT_ROLE_SYSTEM},       {"developer", KV_CHAT_ROLE_SYSTEM},
+        {"user", KV_CHAT_ROLE_USER},           {"assistant", KV_CHAT_ROLE_ASSISTANT},
+        {"tool", KV_CHAT_ROLE_TOOL},
     };
     for (size_t i = 0; i < sizeof ROLES / sizeof ROLES[0]; i++)
         if (strcmp(role, ROLES[i].name) == 0) {
@@ -304,7 +305,7 @@ static kv_status get_message(kv__req *r, const json_t *m, size_t i, kv_err *err)
     if (!json_is_object(m))
         return KV_FAIL(err, KV_ERR_INVALID, "field '%s': expected an object, got %s", path,
                        type_name(m));
-    kv__msg *msg = &r->msgs[i];
+    kv_chat_msg *msg = &r->msgs[i];
     char sub[160];
     snprintf(sub, sizeof sub, "%s.role", path);
     kv_status st = get_role(m, sub, &msg->role, err);

@@ -41,7 +41,7 @@ struct kv__sched {
     kv_threadpool *pool;
     kv_ctx *ctx;
     kv__embedder *emb;
-    kv__tmpl tmpl;
+    kv_chat_tmpl tmpl;
     int32_t n_ctx;
     int32_t n_batch;
     int32_t queue_max;
@@ -545,20 +545,6 @@ static kv_status alloc_slots(kv__sched *s, kv_err *err) {
     return KV_OK;
 }
 
-static kv__tmpl detect_template(const kv_model *m) {
-    kv_str v;
-    if (kv_gguf_get_str(kv_model_gguf(m), "tokenizer.chat_template", &v, NULL) != KV_OK)
-        return KV__TMPL_PLAIN;
-    char *t = malloc(v.n + 1);
-    if (!t)
-        return KV__TMPL_PLAIN;
-    memcpy(t, v.p, v.n);
-    t[v.n] = '\0';
-    kv__tmpl r = kv__tmpl_detect(t);
-    free(t);
-    return r;
-}
-
 static kv_status open_model(kv__sched *s, const char *path, const kv__sched_params *p,
                             kv_err *err) {
     kv_status st = kv_model_open(path, &s->model, err);
@@ -584,7 +570,7 @@ static kv_status open_model(kv__sched *s, const char *path, const kv__sched_para
     if (st != KV_OK)
         return st;
     s->n_batch = kv_ctx_n_batch(s->ctx);
-    s->tmpl = p->tmpl_set ? p->tmpl : detect_template(s->model);
+    s->tmpl = p->tmpl_set ? p->tmpl : kv_chat_detect_gguf(kv_model_gguf(s->model), NULL);
     return KV_OK;
 }
 
@@ -660,7 +646,7 @@ const kv_model *kv__sched_model(const kv__sched *s) {
     return s->model;
 }
 
-kv__tmpl kv__sched_tmpl(const kv__sched *s) {
+kv_chat_tmpl kv__sched_tmpl(const kv__sched *s) {
     return s->tmpl;
 }
 

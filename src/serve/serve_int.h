@@ -1,6 +1,6 @@
 // Internals of the server, shared by the files of src/serve (and its unit tests).
 // Layers, bottom up: byte buffers and durations; request validation (JSON in,
-// a kv__req out); chat templates; metrics; the model registry and per-model
+// a kv__req out); metrics; the model registry and per-model
 // schedulers (jobs in, text out); the API handlers that turn requests into jobs
 // and job output into Ollama or OpenAI JSON; the libmicrohttpd glue.
 #ifndef KV_SERVE_INT_H
@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "kvant/kv_chat.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_serve.h"
 #include "kvant/kv_status.h"
@@ -69,13 +70,6 @@ typedef enum {
     KV__EP_COUNT,
 } kv__endpoint;
 
-typedef enum { KV__ROLE_SYSTEM, KV__ROLE_USER, KV__ROLE_ASSISTANT, KV__ROLE_TOOL } kv__role;
-
-typedef struct {
-    kv__role role;
-    const char *content; // borrowed from the request's JSON (or owned text for parts)
-} kv__msg;
-
 // Sampling settings with kvant's defaults (those of llama.cpp) filled in.
 typedef struct {
     float temp;             // <= 0: greedy
@@ -104,7 +98,7 @@ typedef struct {
     const char *model;
     const char *prompt;     // generate, completions, embeddings; NULL when absent
     const char *system;     // generate
-    kv__msg *msgs;          // chat
+    kv_chat_msg *msgs;      // chat
     size_t n_msgs;
     const char **inputs;    // embed
     size_t n_inputs;
@@ -228,33 +222,6 @@ kv_status kv__h_oai_chat(kv__call *c, kv_err *err);    // POST /v1/chat/completi
 kv_status kv__h_oai_complete(kv__call *c, kv_err *err); // POST /v1/completions
 kv_status kv__h_oai_embed(kv__call *c, kv_err *err);   // POST /v1/embeddings
 kv_status kv__h_ui(kv__call *c, kv_err *err);          // GET /ui and /ui/{file}
-
-// ---- chat templates ----
-
-typedef enum {
-    KV__TMPL_PLAIN,   // "System: ...\nUser: ...\nAssistant:"
-    KV__TMPL_LLAMA2,
-    KV__TMPL_LLAMA3,
-    KV__TMPL_CHATML,
-    KV__TMPL_MISTRAL,
-    KV__TMPL_GEMMA,
-    KV__TMPL_PHI3,
-    KV__TMPL_ZEPHYR,
-    KV__TMPL_COUNT,
-} kv__tmpl;
-
-// The family a Jinja chat template (tokenizer.chat_template) belongs to, by its
-// distinctive markers; KV__TMPL_PLAIN when tmpl is NULL or not recognised.
-kv__tmpl kv__tmpl_detect(const char *tmpl);
-// A family by name ("llama2", "llama3", "chatml", "mistral", "gemma", "phi3",
-// "zephyr", "plain"); KV_ERR_INVALID listing the names otherwise.
-kv_status kv__tmpl_from_name(const char *name, kv__tmpl *out, kv_err *err);
-const char *kv__tmpl_name(kv__tmpl t);
-// Renders messages in family t into out, ending with the assistant's turn when
-// add_generation is set. eos is the model's end-of-sequence text (Zephyr ends
-// turns with it); NULL means "</s>". BOS is left to the tokenizer.
-kv_status kv__tmpl_render(kv__tmpl t, const kv__msg *msgs, size_t n_msgs, bool add_generation,
-                          const char *eos, kv__buf *out, kv_err *err);
 
 // ---- metrics ----
 
@@ -442,7 +409,7 @@ typedef struct {
     int32_t n_ctx;       // per sequence; 0: min(model's, 4096)
     int32_t n_threads;   // 0: online CPUs
     int32_t queue_max;   // jobs waiting beyond the free slots
-    kv__tmpl tmpl;       // chat template family
+    kv_chat_tmpl tmpl;   // chat template family
     bool tmpl_set;       // false: detect from tokenizer.chat_template
 } kv__sched_params;
 
@@ -467,7 +434,7 @@ kv_status kv__sched_submit(kv__sched *s, kv__job *j, int *retry_after, kv_err *e
 // Read-only views, valid as long as s.
 const kv_vocab *kv__sched_vocab(const kv__sched *s);
 const kv_model *kv__sched_model(const kv__sched *s);
-kv__tmpl kv__sched_tmpl(const kv__sched *s);
+kv_chat_tmpl kv__sched_tmpl(const kv__sched *s);
 int32_t kv__sched_n_ctx(const kv__sched *s);
 // Adds s's running and waiting jobs and KV blocks to g.
 void kv__sched_gauges(kv__sched *s, kv__gauges *g);

@@ -19,12 +19,15 @@ static void check_accepted(const kv__req *r) {
     for (size_t i = 0; i < r->n_stop; i++)
         if (!r->stop[i][0] || strlen(r->stop[i]) > KV__MAX_STOP_LEN)
             __builtin_trap();
-    for (int t = 0; t < KV__TMPL_COUNT; t++) {
-        kv__buf out = {0};
-        out.max = (size_t)64 << 20;
-        if (kv__tmpl_render((kv__tmpl)t, r->msgs, r->n_msgs, true, NULL, &out, NULL) != KV_OK)
-            __builtin_trap(); // rendering validated messages cannot fail under the cap
-        kv__buf_free(&out);
+    for (int t = 0; t < KV_CHAT_COUNT; t++) {
+        char *out = NULL;
+        size_t len = 0;
+        if (kv_chat_render((kv_chat_tmpl)t, r->msgs, r->n_msgs, true, NULL, &out, &len, NULL) !=
+            KV_OK)
+            __builtin_trap(); // rendering validated messages cannot fail
+        if (strlen(out) != len)
+            __builtin_trap(); // the length matches the text
+        free(out);
     }
 }
 

@@ -130,7 +130,7 @@ static void test_chat(void **state) {
                      KV_OK);
     assert_false(r.stream);
     assert_int_equal(r.n_msgs, 3);
-    assert_int_equal(r.msgs[0].role, KV__ROLE_SYSTEM);
+    assert_int_equal(r.msgs[0].role, KV_CHAT_ROLE_SYSTEM);
     assert_string_equal(r.msgs[1].content, "u");
     assert_string_equal(r.msgs[2].content, "");
     kv__req_free(&r);
@@ -153,7 +153,7 @@ static void test_openai(void **state) {
                            "\"n\":1,\"response_format\":{\"type\":\"json_object\"}}",
                            &r, &err),
                      KV_OK);
-    assert_int_equal(r.msgs[0].role, KV__ROLE_SYSTEM);
+    assert_int_equal(r.msgs[0].role, KV_CHAT_ROLE_SYSTEM);
     assert_string_equal(r.msgs[1].content, "ab");
     assert_int_equal(r.n_predict, 9);
     assert_true(r.stream && r.stream_usage && r.format_json);

@@ -1,5 +1,6 @@
-// kvant run: generate text from a prompt, or continue text interactively, with
-// the model's sampler settings; speeds go to stderr at the end.
+// kvant run: generate text from a prompt, or interactively: a chat in the
+// model's chat template when it has one kvant recognises (or --chat-template
+// names one), plain continuation of each line otherwise. Speeds go to stderr.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "kvant/kv_chat.h"
 #include "kvant/kv_generate.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_tokenizer.h"
@@ -15,7 +17,10 @@ static void help(FILE *f) {
     fprintf(f,
             "usage: kvant run [-m] MODEL.gguf [PROMPT] [options]\n\n"
             "Generates a continuation of PROMPT and streams it to stdout. Without a prompt,\n"
-            "reads lines from stdin and lets the model continue each one (interactive).\n\n"
+            "reads lines from stdin (interactive): when the model has a chat template kvant\n"
+            "recognises (tokenizer.chat_template) or --chat-template names one, each line is a\n"
+            "user message in a conversation and the model replies; otherwise the model\n"
+            "continues each line as plain text. A note on stderr says which mode is in use.\n\n"
             "  -m, --model F         the model (GGUF)\n"
             "  -f, --file F          read the prompt from a file\n"
             "  -n, --n-predict N     tokens to generate (default 128; -1: until end of text)\n"
@@ -31,12 +36,18 @@ static void help(FILE *f) {
             "  --ignore-eos          keep generating after end-of-text\n"
             "  -c, --ctx-size N      context length (default: the model's)\n"
             "  -t, --threads N       threads (default: all CPUs)\n"
-            "  --no-display-prompt   print only the generated text\n");
+            "  --no-display-prompt   print only the generated text\n"
+            "  --chat-template NAME  chat in this template family, whatever the model says:\n"
+            "                        llama2, llama3, chatml, mistral, gemma, phi3, zephyr or\n"
+            "                        plain (System:/User:/Assistant: lines)\n"
+            "  --system TEXT         the conversation's system message (chat mode)\n");
 }
 
 typedef struct {
-    const char *model, *prompt, *file;
+    const char *model, *prompt, *file, *system;
     kv_gen_params gen;
+    kv_chat_tmpl tmpl;
+    bool tmpl_set; // --chat-template given
     const char *stops[KV_GEN_MAX_STOP];
     int32_t n_ctx, n_threads;
     bool display_prompt, seed_set;
@@ -76,9 +87,16 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "--seed")) o->gen.sample.seed = strtoull(v, NULL, 10), o->seed_set = true;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) o->n_ctx = atoi(v);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
-        else if (!strcmp(a, "--stop")) {
-            if (o->gen.n_stop >= KV_GEN_MAX_STOP)
-                return kv_cli_usage_error("run", "at most %d --stop strings", KV_GEN_MAX_STOP);
+        else if (!strcmp(a, "--system")) o->system = v;
+        else if (!strcmp(a, "--chat-template")) {
+            kv_err e = {0};
+            if (kv_chat_from_name(v, &o->tmpl, &e) != KV_OK)
+                return kv_cli_usage_error("run", "%s", e.msg);
+            o->tmpl_set = true;
+        } else if (!strcmp(a, "--stop")) {
+            if (o->gen.n_stop >= KV_GEN_MAX_STOP - 1) // chat mode adds the end-of-turn text
+                return kv_cli_usage_error("run", "at most %d --stop strings",
+                                          KV_GEN_MAX_STOP - 1);
             o->stops[o->gen.n_stop++] = v;
         } else if (a[0] == '-' && a[1]) {
             return kv_cli_usage_error("run", "unknown option '%s'", a);
@@ -129,7 +147,7 @@ static kv_status run_once(kv_ctx *c, const kv_vocab *v, const char *text, size_t
 }
 
 // Reads lines; the model continues each one on the same context (cleared when full).
-static kv_status run_interactive(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_err *err) {
+static kv_status run_continue(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_err *err) {
     bool tty = isatty(STDIN_FILENO);
     static const char *const NL[] = {"\n"};
     if (o->gen.n_stop == 0) { // a turn ends at the end of the line the model writes
@@ -168,6 +186,202 @@ static kv_status run_interactive(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_e
     }
 }
 
+// ---- chat mode ----
+
+// A conversation on sequence 0: its messages (text owned) and the tokens of the
+// last prompt, which the sequence holds first (then what the model replied).
+typedef struct {
+    kv_chat_tmpl tmpl;
+    const char *eos;      // the model's EOS text; may be NULL
+    kv_chat_msg *msgs;
+    size_t n_msgs, cap_msgs;
+    kv_token *prev;
+    int64_t n_prev;
+    char *reply;          // this turn's assistant text
+    size_t n_reply, cap_reply;
+    bool oom;
+} chat;
+
+// A kv_gen_text_fn: prints the reply and keeps it.
+static bool chat_text(void *user, const char *text, size_t len) {
+    chat *ch = user;
+    print_text(NULL, text, len);
+    if (len + 1 > ch->cap_reply - ch->n_reply) {
+        size_t cap = ch->cap_reply ? ch->cap_reply : 256;
+        while (len + 1 > cap - ch->n_reply)
+            cap *= 2;
+        char *p = realloc(ch->reply, cap);
+        if (!p) {
+            ch->oom = true;
+            return false;
+        }
+        ch->reply = p, ch->cap_reply = cap;
+    }
+    memcpy(ch->reply + ch->n_reply, text, len);
+    ch->n_reply += len;
+    ch->reply[ch->n_reply] = '\0';
+    return true;
+}
+
+// Appends a message with a copy of text[0..len).
+static kv_status chat_push(chat *ch, kv_chat_role role, const char *text, size_t len,
+                           kv_err *err) {
+    if (ch->n_msgs == ch->cap_msgs) {
+        size_t cap = ch->cap_msgs ? 2 * ch->cap_msgs : 16;
+        kv_chat_msg *m = realloc(ch->msgs, cap * sizeof *m);
+        if (!m)
+            return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for %zu chat messages", cap);
+        ch->msgs = m, ch->cap_msgs = cap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for a %zu-byte message", len);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    ch->msgs[ch->n_msgs++] = (kv_chat_msg){role, copy};
+    return KV_OK;
+}
+
+// Drops every message after the first keep.
+static void chat_truncate(chat *ch, size_t keep) {
+    while (ch->n_msgs > keep)
+        free((char *)ch->msgs[--ch->n_msgs].content);
+}
+
+static void chat_free(chat *ch) {
+    chat_truncate(ch, 0);
+    free(ch->msgs);
+    free(ch->prev);
+    free(ch->reply);
+}
+
+// The whole conversation, rendered with the assistant's turn opened, as tokens
+// (BOS as the vocabulary says, control tokens parsed).
+static kv_status chat_tokens(const chat *ch, const kv_vocab *v, kv_token **ids, int64_t *n,
+                             kv_err *err) {
+    char *text = NULL;
+    size_t len = 0;
+    kv_status st = kv_chat_render(ch->tmpl, ch->msgs, ch->n_msgs, true, ch->eos, &text, &len, err);
+    if (st == KV_OK)
+        st = kv_tokenize_alloc(v, text, len, true, true, ids, n, err);
+    free(text);
+    return st;
+}
+
+// The conversation's tokens for this turn; when they do not fit the context,
+// the conversation starts over from the system message and the last line.
+static kv_status chat_prompt(kv_ctx *c, const kv_vocab *v, chat *ch, bool has_system,
+                             kv_token **ids, int64_t *n, kv_err *err) {
+    kv_status st = chat_tokens(ch, v, ids, n, err);
+    size_t first = has_system ? 1 : 0;
+    if (st == KV_OK && *n + 8 > kv_ctx_n_ctx(c) && ch->n_msgs > first + 1) {
+        fprintf(stderr, "(context full: starting over)\n");
+        kv_chat_msg last = ch->msgs[--ch->n_msgs];
+        chat_truncate(ch, first);
+        ch->msgs[ch->n_msgs++] = last;
+        free(*ids);
+        *ids = NULL;
+        st = chat_tokens(ch, v, ids, n, err);
+    }
+    return st;
+}
+
+// One user line: renders the conversation, keeps the cached tokens it shares
+// with the last prompt, decodes the rest and generates the reply, which joins
+// the conversation.
+static kv_status chat_turn(kv_ctx *c, const kv_vocab *v, run_opts *o, chat *ch, bool has_system,
+                           const char *line, size_t len, kv_err *err) {
+    kv_token *ids = NULL;
+    int64_t n = 0;
+    kv_status st = chat_push(ch, KV_CHAT_ROLE_USER, line, len, err);
+    if (st == KV_OK)
+        st = chat_prompt(c, v, ch, has_system, &ids, &n, err);
+    if (st == KV_OK && n == 0)
+        st = KV_FAIL(err, KV_ERR_INVALID, "the conversation renders as no tokens");
+    if (st != KV_OK) {
+        free(ids);
+        return st;
+    }
+    int64_t keep = 0;
+    while (keep < ch->n_prev && keep < n && ch->prev[keep] == ids[keep])
+        keep++;
+    if (keep == n) // at least one token goes in, to get logits
+        keep--;
+    st = kv_ctx_seq_rm(c, 0, (int32_t)keep, -1, err);
+    const char *stops[KV_GEN_MAX_STOP];
+    kv_gen_params gp = o->gen;
+    memcpy(stops, o->stops, gp.n_stop * sizeof *stops);
+    const char *end = kv_chat_end_text(ch->tmpl, ch->eos);
+    if (*end && strlen(end) <= KV_GEN_MAX_STOP_LEN)
+        stops[gp.n_stop++] = end;
+    gp.stop = stops;
+    gp.on_text = chat_text;
+    gp.user = ch;
+    ch->n_reply = 0;
+    kv_gen_result r;
+    if (st == KV_OK)
+        st = kv_generate(c, v, 0, ids + keep, n - keep, &gp, &r, err);
+    if (st == KV_OK && ch->oom)
+        st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the reply");
+    if (st == KV_OK)
+        st = chat_push(ch, KV_CHAT_ROLE_ASSISTANT, ch->reply ? ch->reply : "", ch->n_reply, err);
+    free(ch->prev);
+    ch->prev = st == KV_OK ? ids : NULL;
+    ch->n_prev = st == KV_OK ? n : 0;
+    if (st != KV_OK)
+        free(ids);
+    if (st == KV_OK) {
+        printf("\n");
+        fflush(stdout);
+        fprintf(stderr,
+                "(%lld prompt tokens, %lld reused; %d generated, %.1f tokens/s; stop: %s)\n",
+                (long long)(n - keep), (long long)keep, r.n_gen,
+                r.t_gen_s > 0 ? r.n_gen / r.t_gen_s : 0.0, kv_gen_stop_name(r.stop));
+    }
+    return st;
+}
+
+// Reads lines; each is a user message and the model replies in template tmpl.
+static kv_status run_chat(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_chat_tmpl tmpl,
+                          kv_err *err) {
+    chat ch = {.tmpl = tmpl, .eos = kv_vocab_text(v, kv_vocab_eos(v), NULL)};
+    bool has_system = o->system && *o->system;
+    kv_status st = KV_OK;
+    if (has_system)
+        st = chat_push(&ch, KV_CHAT_ROLE_SYSTEM, o->system, strlen(o->system), err);
+    bool tty = isatty(STDIN_FILENO);
+    char line[8192];
+    while (st == KV_OK) {
+        if (tty)
+            fprintf(stderr, "> "), fflush(stderr);
+        if (!fgets(line, sizeof line, stdin))
+            break;
+        size_t len = strcspn(line, "\n");
+        if (len > 0)
+            st = chat_turn(c, v, o, &ch, has_system, line, len, err);
+    }
+    chat_free(&ch);
+    return st;
+}
+
+// Chat when a template is named or the model has one kvant recognises, plain
+// continuation otherwise; a note on stderr says which.
+static kv_status run_interactive(kv_ctx *c, const kv_model *m, const kv_vocab *v, run_opts *o,
+                                 kv_err *err) {
+    bool has = false;
+    kv_chat_tmpl t = o->tmpl_set ? o->tmpl : kv_chat_detect_gguf(kv_model_gguf(m), &has);
+    if (o->tmpl_set || t != KV_CHAT_PLAIN) {
+        fprintf(stderr, "kvant run: chat mode, template %s (%s)\n", kv_chat_name(t),
+                o->tmpl_set ? "--chat-template" : "the model's tokenizer.chat_template");
+        return run_chat(c, v, o, t, err);
+    }
+    fprintf(stderr, "kvant run: plain continuation mode (%s)%s\n",
+            has ? "the model's chat template is not one kvant knows; try --chat-template"
+                : "the model has no chat template",
+            o->system ? "; --system is ignored" : "");
+    return run_continue(c, v, o, err);
+}
+
 int kv_cli_run(int argc, char **argv) {
     run_opts o;
     memset(&o, 0, sizeof o);
@@ -198,7 +412,7 @@ int kv_cli_run(int argc, char **argv) {
     if (st == KV_OK && (o.prompt || text))
         st = run_once(c, v, text ? text : o.prompt, len, &o, &err);
     else if (st == KV_OK)
-        st = run_interactive(c, v, &o, &err);
+        st = run_interactive(c, m, v, &o, &err);
     kv_ctx_free(c);
     kv_vocab_free(v);
     kv_model_close(m);

@@ -2,6 +2,7 @@
 """Rewrite a GGUF file with a change, for bad-input tests (standard library only).
 
     gguf_edit.py IN OUT --set-str KEY VALUE     replace a string value
+    gguf_edit.py IN OUT --add-str KEY VALUE     add a string key (replacing one of that name)
     gguf_edit.py IN OUT --drop-tensor NAME      leave a tensor out
     gguf_edit.py IN OUT --drop-key KEY          leave a key out
 """
@@ -66,6 +67,10 @@ def main():
             if kv[0] == args[0].encode():
                 v = args[1].encode()
                 kv[2] = struct.pack("<Q", len(v)) + v
+    elif op == "--add-str":
+        v = args[1].encode()
+        kvs = [kv for kv in kvs if kv[0] != args[0].encode()]
+        kvs.append([args[0].encode(), 8, struct.pack("<Q", len(v)) + v])
     elif op == "--drop-tensor":
         infos = [i for i in infos if i[0] != args[0].encode()]
     elif op == "--drop-key":

@@ -23,6 +23,7 @@ int kv_cli_info(int argc, char **argv);
 int kv_cli_convert(int argc, char **argv);
 int kv_cli_quantize(int argc, char **argv);
 int kv_cli_tokenize(int argc, char **argv);
+int kv_cli_bench(int argc, char **argv);
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.
 int kv_cli_fail(const char *cmd, const kv_err *err);

@@ -10,6 +10,7 @@ static const kv_cli_command COMMANDS[] = {
     {"convert", kv_cli_convert, "convert a Hugging Face checkpoint to GGUF"},
     {"quantize", kv_cli_quantize, "quantize a GGUF model to a file type such as Q4_K_M"},
     {"tokenize", kv_cli_tokenize, "print the token ids of a text"},
+    {"bench", kv_cli_bench, "measure prompt and generation speed (tokens/s), as llama-bench"},
     {NULL, NULL, NULL},
 };
 

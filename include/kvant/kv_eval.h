@@ -153,4 +153,26 @@ typedef struct {
 // file's tokens and n_ctx; KV_ERR_INVALID when the vocabularies differ.
 kv_status kv_eval_kld(kv_ctx *c, const kv_kld_params *p, kv_kld_stats *out, kv_err *err);
 
+// ---- importance matrix (llama-imatrix) ----
+
+typedef struct {
+    int32_t n_ctx;            // tokens per chunk
+    int32_t n_chunks;         // -1: all
+    int32_t bos;              // token put first in each chunk; -1: keep the text's token
+    bool process_output;      // also collect for output.weight (llama-imatrix's --process-output)
+    const char *dataset;      // calibration file name recorded in the output; may be NULL
+    kv_progress_fn progress;  // after each chunk: label is "[chunk]ppl" so far
+    void *progress_user;
+} kv_imatrix_params;
+
+// Runs tokens through the context's model chunk by chunk (BOS first, as llama-imatrix
+// does) and collects, for every weight of the blocks ("blk.*"), the mean squared
+// input of each of its columns over all rows of all products; writes them to
+// out_path in llama.cpp's imatrix.dat layout (temporary file, then rename). Also
+// reports the perplexity of the chunks' second halves in *ppl (may be NULL).
+// Uses sequence 0; replaces any matmul hook of the context while it runs.
+kv_status kv_eval_imatrix(kv_ctx *c, const int32_t *tokens, int64_t n_tokens,
+                          const kv_imatrix_params *p, const char *out_path, kv_ppl_result *ppl,
+                          kv_err *err);
+
 #endif

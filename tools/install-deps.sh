@@ -7,9 +7,15 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libjansson-dev libprotobuf-c-dev protobuf-c-compiler
-  libcmocka-dev libssl-dev
+  libcmocka-dev libssl-dev libmicrohttpd-dev
+  chromium
   python3 python3-numpy
 )
+# The server's tests run the official npm clients (and the web page in headless
+# chromium through npm playwright-core); node may come from
+# elsewhere (nodesource), so only ask Debian for it when the commands are absent.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,14 +1,15 @@
-// Chooses the kernel table once per process. Only the scalar reference table
-// exists so far; SIMD tables will be picked here from CPU features, and
-// KVANT_KERNELS=ref keeps the reference for debugging and tests. Weight types
-// take ggml's activation pairing (ref/dot_pairs.c); types without a paired dot
-// fall back to dequantizing with F32 activations.
+// Chooses the kernel table once per process: the AVX2 table on x86-64 CPUs with
+// AVX2, FMA and F16C, else the scalar reference; KVANT_KERNELS=ref keeps the
+// reference for debugging and tests. Weight types take ggml's activation pairing
+// (ref/dot_pairs.c); types without a paired dot fall back to dequantizing with
+// F32 activations.
 #include "kernels/kernels.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/avx2/avx2.h"
 #include "kernels/ref/dot_ref.h"
 
 static kv_kernels ref_table;
@@ -53,10 +54,25 @@ const kv_kernels *kv_kernels_ref(void) {
     return &ref_table;
 }
 
+// The best SIMD table this CPU runs, or NULL
+#if defined(__x86_64__)
+static kv_kernels simd_table;
+
+static const kv_kernels *simd(void) {
+    if (!kv__cpu_has_avx2())
+        return NULL;
+    simd_table = *kv_kernels_ref();
+    kv__kernels_fill_avx2(&simd_table);
+    return &simd_table;
+}
+#else
+static const kv_kernels *simd(void) { return NULL; }
+#endif
+
 static void choose(void) {
-    // Every value of KVANT_KERNELS, "ref" included, picks the reference table
-    // until SIMD tables exist; then "ref" will be the way to force it.
-    chosen = kv_kernels_ref();
+    const char *want = getenv("KVANT_KERNELS");
+    const kv_kernels *k = want != NULL && strcmp(want, "ref") == 0 ? NULL : simd();
+    chosen = k != NULL ? k : kv_kernels_ref();
 }
 
 const kv_kernels *kv_kernels_get(void) {

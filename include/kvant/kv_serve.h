@@ -1,0 +1,73 @@
+// The HTTP server behind `kvant serve`: Ollama- and OpenAI-compatible APIs over
+// the models it is given, continuous batching per model, Prometheus metrics and a
+// small web chat page. Built on libmicrohttpd in its own library (kvant_serve), so
+// the core library never links an HTTP stack. The server prints nothing: it
+// reports through the log callback of its parameters.
+#ifndef KV_SERVE_H
+#define KV_SERVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvant/kv_status.h"
+
+// Named limits.
+#define KV_SERVE_MAX_MODELS 1024        // models one server knows
+#define KV_SERVE_MAX_PARALLEL 256       // sequences decoded together per model
+#define KV_SERVE_MAX_QUEUE 65536        // waiting requests per model
+#define KV_SERVE_DEFAULT_BODY_MAX ((size_t)8 << 20)
+
+// One configured model: requests name it; path is a GGUF file, mapped on first use.
+typedef struct {
+    const char *name;     // "kjv:latest"; a name without ":tag" gets ":latest"
+    const char *path;
+    const char *template; // chat template family ("chatml", "llama3", ...); NULL: detect
+} kv_serve_model;
+
+// Receives one line of log text (no newline); may be called from any server thread.
+typedef void (*kv_serve_log_fn)(void *user, const char *line);
+
+typedef struct {
+    const char *host;              // address to bind (default "127.0.0.1")
+    uint16_t port;                 // 0: any free port (see kv_serve_port)
+    const kv_serve_model *models;  // borrowed for the kv_serve_start call
+    int32_t n_models;
+    const char *models_dir;        // NULL, or a folder whose *.gguf files are models
+    const char *template_all;      // chat template family for every model; NULL: detect
+    int32_t n_parallel;            // sequences decoded together per model (default 4)
+    int32_t n_ctx;                 // context per sequence; 0: min(model's, 4096)
+    int32_t n_threads;             // compute threads per model; 0: online CPUs
+    int32_t n_http_threads;        // libmicrohttpd thread pool (default 4)
+    size_t body_max;               // request body cap in bytes (413 above it)
+    int32_t queue_max;             // requests waiting per model (503 above it; default 64)
+    double timeout_s;              // per request, from arrival to the last token; <= 0: none
+    double keep_alive_s;           // default keep_alive; < 0: forever (default 300)
+    kv_serve_log_fn log;           // may be NULL
+    void *log_user;
+} kv_serve_params;
+
+kv_serve_params kv_serve_default_params(void);
+
+typedef struct kv_serve kv_serve;
+
+// Checks the parameters, indexes the models (the files are opened only to read
+// their metadata when asked, and loaded on first use), and starts listening.
+// KV_ERR_INVALID for bad parameters or model names (the message names which),
+// KV_ERR_IO when a models folder cannot be read or the address cannot be bound.
+// On success *out serves until kv_serve_stop.
+kv_status kv_serve_start(const kv_serve_params *p, kv_serve **out, kv_err *err);
+
+// The port the server listens on (the chosen one when the parameters said 0).
+uint16_t kv_serve_port(const kv_serve *s);
+
+// Parses a keep_alive duration as Ollama does: a Go duration ("5m", "1h30m",
+// "1.5s", "-1m") or a number of seconds ("300"); negative means forever.
+// KV_ERR_INVALID, naming what is wrong, otherwise. Thread-safe.
+kv_status kv_serve_parse_duration(const char *s, double *seconds, kv_err *err);
+
+// Stops accepting requests, ends running ones (streams get an error line),
+// unloads the models and frees everything. Accepts NULL. Not to be called from
+// a server thread.
+void kv_serve_stop(kv_serve *s);
+
+#endif

@@ -1,0 +1,192 @@
+// kvant serve: runs the HTTP server (Ollama and OpenAI APIs, web chat page,
+// metrics) over the models given, until SIGINT or SIGTERM. Prints the URL it
+// listens on (with the chosen port when --port 0) and a log line per event.
+#define _POSIX_C_SOURCE 200809L // sigwait, pthread_sigmask
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "kvant/kv_serve.h"
+
+static void help(FILE *f) {
+    fprintf(f,
+            "usage: kvant serve [OPTIONS]\n\n"
+            "Serves models over HTTP with Ollama's API (/api/...), OpenAI's API (/v1/...),\n"
+            "a web chat page (/ui), Prometheus metrics (/metrics) and /health.\n\n"
+            "  --host ADDR            address to listen on (default 127.0.0.1)\n"
+            "  --port N               port (default 11434; 0 picks a free one and prints it)\n"
+            "  --model NAME=FILE      serve FILE.gguf as NAME (repeatable; NAME gets :latest\n"
+            "                         when it has no tag)\n"
+            "  --models DIR           serve every DIR/*.gguf, named after the file\n"
+            "  --parallel N           sequences decoded together per model (default 4)\n"
+            "  --ctx N                context per sequence (default: the model's, at most 4096)\n"
+            "  --threads N            compute threads per model (default: all CPUs)\n"
+            "  --max-body BYTES       largest request body (default 8388608; larger: 413)\n"
+            "  --queue N              requests that may wait per model (default 64; more: 503)\n"
+            "  --timeout S            seconds a request may take in all (default 600; 0: none)\n"
+            "  --keep-alive D         how long an unused model stays loaded: 5m, 1h30m, seconds,\n"
+            "                         0 (unload at once) or -1 (never); default 5m\n"
+            "  --chat-template [NAME=]FAMILY\n"
+            "                         use FAMILY (llama2 llama3 chatml mistral gemma phi3 zephyr\n"
+            "                         plain) for model NAME, or for all models\n"
+            "  --http-threads N       HTTP worker threads (default 4)\n\n"
+            "Models load on first use and unload after their keep_alive. A request's \"format\":\n"
+            "\"json\" adds a hint to the prompt; it does not constrain sampling.\n");
+}
+
+static bool parse_long(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_double(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+#define MAX_TEMPLATES 64
+
+typedef struct {
+    kv_serve_params p;
+    kv_serve_model models[KV_SERVE_MAX_MODELS];
+    char *templates[MAX_TEMPLATES]; // "NAME=FAMILY" options, applied after parsing
+    int n_templates;
+} serve_opts;
+
+// Splits "NAME=FILE" in place.
+static bool split_pair(char *arg, char **name, char **value) {
+    char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1])
+        return false;
+    *eq = '\0';
+    *name = arg;
+    *value = eq + 1;
+    return true;
+}
+
+static const char *apply_templates(serve_opts *o) {
+    for (int i = 0; i < o->n_templates; i++) {
+        char *name, *family;
+        if (!split_pair(o->templates[i], &name, &family)) {
+            o->p.template_all = o->templates[i];
+            continue;
+        }
+        int k = 0;
+        while (k < o->p.n_models && strcmp(o->models[k].name, name) != 0)
+            k++;
+        if (k == o->p.n_models)
+            return name;
+        o->models[k].template = family;
+    }
+    return NULL;
+}
+
+// One option at argv[*i]; returns 0 when taken, 2 after a usage error.
+static int take_option(serve_opts *o, int argc, char **argv, int *i) {
+    const char *opt = argv[*i];
+    if (*i + 1 >= argc)
+        return kv_cli_usage_error("serve", "%s needs a value", opt);
+    char *val = argv[++*i];
+    long n;
+    double d;
+    kv_serve_params *p = &o->p;
+    if (strcmp(opt, "--host") == 0) {
+        p->host = val;
+    } else if (strcmp(opt, "--port") == 0 && parse_long(val, 0, 65535, &n)) {
+        p->port = (uint16_t)n;
+    } else if (strcmp(opt, "--models") == 0) {
+        p->models_dir = val;
+    } else if (strcmp(opt, "--model") == 0) {
+        char *name, *file;
+        if (p->n_models >= KV_SERVE_MAX_MODELS || !split_pair(val, &name, &file))
+            return kv_cli_usage_error("serve", "--model wants NAME=FILE.gguf, got '%s'", val);
+        o->models[p->n_models++] = (kv_serve_model){name, file, NULL};
+    } else if (strcmp(opt, "--parallel") == 0 && parse_long(val, 1, KV_SERVE_MAX_PARALLEL, &n)) {
+        p->n_parallel = (int32_t)n;
+    } else if (strcmp(opt, "--ctx") == 0 && parse_long(val, 0, INT32_MAX, &n)) {
+        p->n_ctx = (int32_t)n;
+    } else if (strcmp(opt, "--threads") == 0 && parse_long(val, 0, 1024, &n)) {
+        p->n_threads = (int32_t)n;
+    } else if (strcmp(opt, "--http-threads") == 0 && parse_long(val, 1, 256, &n)) {
+        p->n_http_threads = (int32_t)n;
+    } else if (strcmp(opt, "--max-body") == 0 && parse_long(val, 1024, LONG_MAX, &n)) {
+        p->body_max = (size_t)n;
+    } else if (strcmp(opt, "--queue") == 0 && parse_long(val, 0, KV_SERVE_MAX_QUEUE, &n)) {
+        p->queue_max = (int32_t)n;
+    } else if (strcmp(opt, "--timeout") == 0 && parse_double(val, &d) && d >= 0) {
+        p->timeout_s = d;
+    } else if (strcmp(opt, "--keep-alive") == 0) {
+        kv_err err;
+        if (kv_serve_parse_duration(val, &p->keep_alive_s, &err) != KV_OK)
+            return kv_cli_usage_error("serve", "--keep-alive: %s", err.msg);
+    } else if (strcmp(opt, "--chat-template") == 0 && o->n_templates < MAX_TEMPLATES) {
+        o->templates[o->n_templates++] = val;
+    } else {
+        return kv_cli_usage_error("serve", "bad value '%s' for %s (or unknown option)", val, opt);
+    }
+    return 0;
+}
+
+static void log_line(void *user, const char *line) {
+    (void)user;
+    fprintf(stderr, "kvant serve: %s\n", line);
+}
+
+int kv_cli_serve(int argc, char **argv) {
+    static serve_opts o; // large (the model table); one server per process
+    memset(&o, 0, sizeof o);
+    o.p = kv_serve_default_params();
+    o.p.models = o.models;
+    o.p.log = log_line;
+    for (int i = 1; i < argc; i++) {
+        if (kv_cli_is_help(argv[i])) {
+            help(stdout);
+            return 0;
+        }
+        if (strncmp(argv[i], "--", 2) != 0)
+            return kv_cli_usage_error("serve", "unexpected argument '%s'", argv[i]);
+        int rc = take_option(&o, argc, argv, &i);
+        if (rc != 0)
+            return rc;
+    }
+    const char *unknown = apply_templates(&o);
+    if (unknown)
+        return kv_cli_usage_error("serve", "--chat-template names model '%s', which no --model "
+                                  "gives", unknown);
+    // Signals go to sigwait below: block them before any server thread starts.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    kv_serve *s = NULL;
+    kv_err err;
+    if (kv_serve_start(&o.p, &s, &err) != KV_OK)
+        return kv_cli_fail("serve", &err);
+    const char *host = o.p.host;
+    bool v6 = strchr(host, ':') != NULL;
+    printf("kvant serve: listening on http://%s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "",
+           (unsigned)kv_serve_port(s));
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "kvant serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    kv_serve_stop(s);
+    return 0;
+}

@@ -1,0 +1,88 @@
+// AVX2 + FMA + F16C versions of the reference kernels: the dot products of
+// ref/dot_ref.h, and the activation converters and row ops of kernels.h. The
+// files that define them are compiled only on x86-64 (with -mavx2 -mfma -mf16c),
+// so call them only when kv__cpu_has_avx2() says so; elsewhere the symbols do
+// not exist. dispatch.c chooses between this table and the reference.
+#ifndef KV_KERNELS_AVX2_H
+#define KV_KERNELS_AVX2_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernels/kernels.h"
+
+// True when this CPU (and OS) runs AVX2, FMA and F16C code. Defined on every
+// platform (false off x86-64), compiled without ISA flags (kernels/cpu.c).
+// Thread-safe.
+bool kv__cpu_has_avx2(void);
+
+// Sets every slot of k that has an AVX2 version (k starts as a copy of the
+// reference table) and names it "avx2". Weight slots keep their activation type.
+void kv__kernels_fill_avx2(kv_kernels *k);
+
+// ---- dot products ----
+// Same contract as the _ref function of the same name (ref/dot_ref.h): *out = w . x
+// for n elements, n a multiple of the weight type's block size (any n for the
+// float types), x in the paired activation type as the Q8 quantizers write it
+// (quants within ±127, Q8_K bsums equal to the sums of its quants). Pure
+// functions: no allocation, thread-safe, unaligned pointers are fine.
+//
+// Integer sums are exact and each block's scale product is formed as the
+// reference forms it; only the order in which float terms are added differs
+// (eight lanes, two accumulators, then a tree). So each result lies within
+// (2 * n / 32 + R) * 2^-24 * MAG of the reference, where MAG is the sum over the
+// elements of |x| times |w|, with a min-type weight d*q - m counted as
+// |d*q| + |m|, and R a few roundings per term named per kernel in
+// tests/unit/test_kernels_avx2.c (TOL_*), which checks it; plus, for the
+// float types, n * 2^-149 when products fall into the subnormal range.
+
+// 32-element blocks (dot_q.c). Q8_0 weights may hold -128.
+void kv_dot_q4_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q4_1_q8_1_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q5_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q5_1_q8_1_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q8_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq4_nl_q8_0_avx2(int64_t n, float *out, const void *w, const void *x);
+
+// 256-element super-blocks against Q8_K (dot_k.c).
+void kv_dot_q2_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q3_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q4_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q5_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q6_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq4_xs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_tq1_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_tq2_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+
+// Float types (dot_f16.c): float lanes with FMA, where the reference rounds each
+// product and sums in double; n need not be a multiple of anything.
+void kv_dot_f32_f32_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_f16_f16_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_bf16_bf16_avx2(int64_t n, float *out, const void *w, const void *x);
+
+// ---- activation converters (quant_act.c, dot.c) ----
+// Same contract and the same bytes as kv_from_float_<type>_ref (kernels.h): Q8
+// blocks as quant/q8.c writes them (n a multiple of 32, or 256 for Q8_K), zeros
+// for a row holding Inf or NaN; F16/BF16 rounded to nearest even, any n.
+void kv_from_float_q8_0_avx2(const float *x, void *y, int64_t n);
+void kv_from_float_q8_1_avx2(const float *x, void *y, int64_t n);
+void kv_from_float_q8_k_avx2(const float *x, void *y, int64_t n);
+void kv_from_float_f16_avx2(const float *x, void *y, int64_t n);
+void kv_from_float_bf16_avx2(const float *x, void *y, int64_t n);
+void kv_to_float_f16_avx2(const void *x, float *y, int64_t n);
+void kv_to_float_bf16_avx2(const void *x, float *y, int64_t n);
+
+// ---- row ops (norm.c, act.c, rope.c, dot.c) ----
+// Same contracts as the _ref functions of kernels.h. add, rope and axpy_f16 give
+// the reference's bits; rmsnorm, softmax and silu_mul stay within a few ulp of
+// it, and the F16-key dot within the float-dot bound above
+// (tests/unit/test_kernels_avx2_rows.c names each tolerance).
+void kv_rmsnorm_avx2(int64_t n, float *y, const float *x, const float *w, float eps);
+void kv_softmax_avx2(int64_t n, float *x);
+void kv_silu_mul_avx2(int64_t n, float *y, const float *gate, const float *up);
+void kv_add_avx2(int64_t n, float *y, const float *x);
+void kv_rope_avx2(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);
+void kv_axpy_f16_avx2(int64_t n, float *y, float a, const kv_f16 *v);
+void kv_dot_f16_f32_avx2(int64_t n, float *out, const void *w, const void *x);
+
+#endif

@@ -1,0 +1,190 @@
+// AVX2 dot products of the 32-element block types against Q8_0 / Q8_1
+// activations (ref/dot_q.c is the spec). A block's 32 weights are unpacked to
+// bytes in element order, multiplied with the activation bytes by maddubs and
+// summed exactly into 8 int32 lanes, which go to float and are scaled by
+// d_w * d_x into float lanes with FMA. Two blocks per step, one accumulator
+// each; an odd last block goes to the reference.
+#if defined(__AVX2__)
+#include "kernels/avx2/avx2.h"
+
+#include "kernels/avx2/avx2_util.h"
+#include "kernels/ref/dot_ref.h"
+#include "quant/blocks.h"
+
+// acc + d * (float)sumi, lane by lane
+static inline __m256 scale_add(__m256 acc, float d, __m256i sumi) {
+    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+}
+
+// ---- Q4_0: w = d * (nibble - 8) ----
+
+// Sum of (nibble - 8) * x as sum(nibble * x) - sum(8 * x): two maddubs on
+// unsigned bytes (pairs below 2 * 15 * 127) are cheaper than the sign trick.
+static inline __m256i q4_0_sums(const kv_block_q4_0 *w, const kv_block_q8_0 *x) {
+    const __m256i x8 = load_256(x->qs);
+    const __m256i p = _mm256_maddubs_epi16(nibbles_32(w->qs), x8);
+    const __m256i offset = _mm256_maddubs_epi16(_mm256_set1_epi8(8), x8);
+    return _mm256_madd_epi16(_mm256_sub_epi16(p, offset), _mm256_set1_epi16(1));
+}
+
+// w (n/32 blocks q4_0) . x (n/32 blocks q8_0)
+void kv_dot_q4_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x) {
+    const kv_block_q4_0 *wb = w;
+    const kv_block_q8_0 *xb = x;
+    const int64_t nb = n / KV_QK4_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const float d0 = f16_at(&wb[i].d) * f16_at(&xb[i].d);
+        const float d1 = f16_at(&wb[i + 1].d) * f16_at(&xb[i + 1].d);
+        acc0 = scale_add(acc0, d0, q4_0_sums(&wb[i], &xb[i]));
+        acc1 = scale_add(acc1, d1, q4_0_sums(&wb[i + 1], &xb[i + 1]));
+    }
+    float rest = 0.0f;
+    if (i < nb)
+        kv_dot_q4_0_q8_0_ref(n - i * KV_QK4_0, &rest, wb + i, xb + i);
+    *out = hsum_f32(_mm256_add_ps(acc0, acc1)) + rest;
+}
+
+// ---- Q4_1: w = d * nibble + m; the m part is m * s, s = d_x * sum(x) ----
+
+// Nibbles are 0..15, so maddubs pairs stay below 2 * 15 * 127.
+static inline __m256i q4_1_sums(const kv_block_q4_1 *w, const kv_block_q8_1 *x) {
+    const __m256i p = _mm256_maddubs_epi16(nibbles_32(w->qs), load_256(x->qs));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+// w (n/32 blocks q4_1) . x (n/32 blocks q8_1)
+void kv_dot_q4_1_q8_1_avx2(int64_t n, float *out, const void *w, const void *x) {
+    const kv_block_q4_1 *wb = w;
+    const kv_block_q8_1 *xb = x;
+    const int64_t nb = n / KV_QK4_1;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float min0 = 0.0f, min1 = 0.0f;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const float d0 = f16_at(&wb[i].d) * f16_at(&xb[i].d);
+        const float d1 = f16_at(&wb[i + 1].d) * f16_at(&xb[i + 1].d);
+        acc0 = scale_add(acc0, d0, q4_1_sums(&wb[i], &xb[i]));
+        acc1 = scale_add(acc1, d1, q4_1_sums(&wb[i + 1], &xb[i + 1]));
+        min0 += f16_at(&wb[i].m) * f16_at(&xb[i].s);
+        min1 += f16_at(&wb[i + 1].m) * f16_at(&xb[i + 1].s);
+    }
+    float rest = 0.0f;
+    if (i < nb)
+        kv_dot_q4_1_q8_1_ref(n - i * KV_QK4_1, &rest, wb + i, xb + i);
+    *out = hsum_f32(_mm256_add_ps(acc0, acc1)) + (min0 + min1) + rest;
+}
+
+// ---- Q5_0: w = d * ((nibble | bit << 4) - 16) ----
+
+// nibble - 16 is the nibble with the top four bits of the byte set, so the
+// weight byte is nibble | (bit ? 0 : 0xF0), a signed value in -16..15.
+static inline __m256i q5_0_sums(const kv_block_q5_0 *w, const kv_block_q8_0 *x) {
+    const __m256i high = _mm256_andnot_si256(bits_to_bytes(w->qh), _mm256_set1_epi8((char)0xF0));
+    const __m256i q = _mm256_or_si256(nibbles_32(w->qs), high);
+    return dot_i8(q, load_256(x->qs));
+}
+
+// w (n/32 blocks q5_0) . x (n/32 blocks q8_0)
+void kv_dot_q5_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x) {
+    const kv_block_q5_0 *wb = w;
+    const kv_block_q8_0 *xb = x;
+    const int64_t nb = n / KV_QK5_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const float d0 = f16_at(&wb[i].d) * f16_at(&xb[i].d);
+        const float d1 = f16_at(&wb[i + 1].d) * f16_at(&xb[i + 1].d);
+        acc0 = scale_add(acc0, d0, q5_0_sums(&wb[i], &xb[i]));
+        acc1 = scale_add(acc1, d1, q5_0_sums(&wb[i + 1], &xb[i + 1]));
+    }
+    float rest = 0.0f;
+    if (i < nb)
+        kv_dot_q5_0_q8_0_ref(n - i * KV_QK5_0, &rest, wb + i, xb + i);
+    *out = hsum_f32(_mm256_add_ps(acc0, acc1)) + rest;
+}
+
+// ---- Q5_1: w = d * (nibble | bit << 4) + m ----
+
+// Weights are 0..31, so maddubs pairs stay below 2 * 31 * 127.
+static inline __m256i q5_1_sums(const kv_block_q5_1 *w, const kv_block_q8_1 *x) {
+    const __m256i high = _mm256_and_si256(bits_to_bytes(w->qh), _mm256_set1_epi8(0x10));
+    const __m256i q = _mm256_or_si256(nibbles_32(w->qs), high);
+    const __m256i p = _mm256_maddubs_epi16(q, load_256(x->qs));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+// w (n/32 blocks q5_1) . x (n/32 blocks q8_1)
+void kv_dot_q5_1_q8_1_avx2(int64_t n, float *out, const void *w, const void *x) {
+    const kv_block_q5_1 *wb = w;
+    const kv_block_q8_1 *xb = x;
+    const int64_t nb = n / KV_QK5_1;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float min0 = 0.0f, min1 = 0.0f;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const float d0 = f16_at(&wb[i].d) * f16_at(&xb[i].d);
+        const float d1 = f16_at(&wb[i + 1].d) * f16_at(&xb[i + 1].d);
+        acc0 = scale_add(acc0, d0, q5_1_sums(&wb[i], &xb[i]));
+        acc1 = scale_add(acc1, d1, q5_1_sums(&wb[i + 1], &xb[i + 1]));
+        min0 += f16_at(&wb[i].m) * f16_at(&xb[i].s);
+        min1 += f16_at(&wb[i + 1].m) * f16_at(&xb[i + 1].s);
+    }
+    float rest = 0.0f;
+    if (i < nb)
+        kv_dot_q5_1_q8_1_ref(n - i * KV_QK5_1, &rest, wb + i, xb + i);
+    *out = hsum_f32(_mm256_add_ps(acc0, acc1)) + (min0 + min1) + rest;
+}
+
+// ---- Q8_0 ----
+
+// w (n/32 blocks q8_0) . x (n/32 blocks q8_0)
+void kv_dot_q8_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x) {
+    const kv_block_q8_0 *wb = w;
+    const kv_block_q8_0 *xb = x;
+    const int64_t nb = n / KV_QK8_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const float d0 = f16_at(&wb[i].d) * f16_at(&xb[i].d);
+        const float d1 = f16_at(&wb[i + 1].d) * f16_at(&xb[i + 1].d);
+        acc0 = scale_add(acc0, d0, dot_i8(load_256(wb[i].qs), load_256(xb[i].qs)));
+        acc1 = scale_add(acc1, d1, dot_i8(load_256(wb[i + 1].qs), load_256(xb[i + 1].qs)));
+    }
+    float rest = 0.0f;
+    if (i < nb)
+        kv_dot_q8_0_q8_0_ref(n - i * KV_QK8_0, &rest, wb + i, xb + i);
+    *out = hsum_f32(_mm256_add_ps(acc0, acc1)) + rest;
+}
+
+// ---- IQ4_NL: w = d * levels[nibble] ----
+
+// The 16 levels fit one 128-bit table, so pshufb looks all 32 up at once.
+static inline __m256i iq4_nl_sums(const kv_block_iq4_nl *w, const kv_block_q8_0 *x,
+                                  __m256i levels) {
+    const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(w->qs));
+    return dot_i8(q, load_256(x->qs));
+}
+
+// w (n/32 blocks iq4_nl) . x (n/32 blocks q8_0)
+void kv_dot_iq4_nl_q8_0_avx2(int64_t n, float *out, const void *w, const void *x) {
+    const kv_block_iq4_nl *wb = w;
+    const kv_block_q8_0 *xb = x;
+    const int64_t nb = n / KV_QK4_NL;
+    const __m256i levels = _mm256_broadcastsi128_si256(load_128(KV_IQ4_LEVELS));
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const float d0 = f16_at(&xb[i].d) * f16_at(&wb[i].d);
+        const float d1 = f16_at(&xb[i + 1].d) * f16_at(&wb[i + 1].d);
+        acc0 = scale_add(acc0, d0, iq4_nl_sums(&wb[i], &xb[i], levels));
+        acc1 = scale_add(acc1, d1, iq4_nl_sums(&wb[i + 1], &xb[i + 1], levels));
+    }
+    float rest = 0.0f;
+    if (i < nb)
+        kv_dot_iq4_nl_q8_0_ref(n - i * KV_QK4_NL, &rest, wb + i, xb + i);
+    *out = hsum_f32(_mm256_add_ps(acc0, acc1)) + rest;
+}
+
+#endif

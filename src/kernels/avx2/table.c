@@ -1,0 +1,54 @@
+// The AVX2 kernel table: every slot of a reference table that has an AVX2
+// version gets it. Weight types keep the reference's activation pairing (ggml's,
+// ref/dot_pairs.c), so from_float and vec_dot stay consistent; slots without an
+// AVX2 version (the dequantizing fallback, matmul's driver) stay as they were.
+#if defined(__AVX2__)
+#include "kernels/avx2/avx2.h"
+
+#include "kernels/kernels.h"
+
+static const struct {
+    kv_type w, act;
+    kv_vec_dot_fn dot;
+} DOTS[] = {
+    {KV_TYPE_F32, KV_TYPE_F32, kv_dot_f32_f32_avx2},
+    {KV_TYPE_F16, KV_TYPE_F16, kv_dot_f16_f16_avx2},
+    {KV_TYPE_BF16, KV_TYPE_BF16, kv_dot_bf16_bf16_avx2},
+    {KV_TYPE_Q4_0, KV_TYPE_Q8_0, kv_dot_q4_0_q8_0_avx2},
+    {KV_TYPE_Q4_1, KV_TYPE_Q8_1, kv_dot_q4_1_q8_1_avx2},
+    {KV_TYPE_Q5_0, KV_TYPE_Q8_0, kv_dot_q5_0_q8_0_avx2},
+    {KV_TYPE_Q5_1, KV_TYPE_Q8_1, kv_dot_q5_1_q8_1_avx2},
+    {KV_TYPE_Q8_0, KV_TYPE_Q8_0, kv_dot_q8_0_q8_0_avx2},
+    {KV_TYPE_IQ4_NL, KV_TYPE_Q8_0, kv_dot_iq4_nl_q8_0_avx2},
+    {KV_TYPE_Q2_K, KV_TYPE_Q8_K, kv_dot_q2_k_q8_k_avx2},
+    {KV_TYPE_Q3_K, KV_TYPE_Q8_K, kv_dot_q3_k_q8_k_avx2},
+    {KV_TYPE_Q4_K, KV_TYPE_Q8_K, kv_dot_q4_k_q8_k_avx2},
+    {KV_TYPE_Q5_K, KV_TYPE_Q8_K, kv_dot_q5_k_q8_k_avx2},
+    {KV_TYPE_Q6_K, KV_TYPE_Q8_K, kv_dot_q6_k_q8_k_avx2},
+    {KV_TYPE_IQ4_XS, KV_TYPE_Q8_K, kv_dot_iq4_xs_q8_k_avx2},
+    {KV_TYPE_TQ1_0, KV_TYPE_Q8_K, kv_dot_tq1_0_q8_k_avx2},
+    {KV_TYPE_TQ2_0, KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_avx2},
+};
+
+void kv__kernels_fill_avx2(kv_kernels *k) {
+    k->name = "avx2";
+    for (size_t i = 0; i < sizeof DOTS / sizeof DOTS[0]; i++)
+        if (k->types[DOTS[i].w].vec_dot_type == DOTS[i].act)
+            k->types[DOTS[i].w].vec_dot = DOTS[i].dot;
+    k->from_float[KV_TYPE_F16] = kv_from_float_f16_avx2;
+    k->from_float[KV_TYPE_BF16] = kv_from_float_bf16_avx2;
+    k->from_float[KV_TYPE_Q8_0] = kv_from_float_q8_0_avx2;
+    k->from_float[KV_TYPE_Q8_1] = kv_from_float_q8_1_avx2;
+    k->from_float[KV_TYPE_Q8_K] = kv_from_float_q8_k_avx2;
+    k->to_float[KV_TYPE_F16] = kv_to_float_f16_avx2;
+    k->to_float[KV_TYPE_BF16] = kv_to_float_bf16_avx2;
+    k->rmsnorm = kv_rmsnorm_avx2;
+    k->softmax = kv_softmax_avx2;
+    k->silu_mul = kv_silu_mul_avx2;
+    k->add = kv_add_avx2;
+    k->dot_f16_f32 = kv_dot_f16_f32_avx2;
+    k->axpy_f16 = kv_axpy_f16_avx2;
+    k->rope = kv_rope_avx2;
+}
+
+#endif

@@ -1,0 +1,21 @@
+// CPU feature checks for choosing kernel tables. Compiled without ISA flags, so
+// it runs on any CPU of the architecture; the OS must also save the wide
+// registers, which the compiler's cpu-supports checks include.
+#include "kernels/avx2/avx2.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+bool kv__cpu_has_avx2(void) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+        return false;
+    unsigned a, b, c, d; // F16C is CPUID leaf 1, ECX bit 29 (clang's cpu-supports lacks it)
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+
+#else
+
+bool kv__cpu_has_avx2(void) { return false; }
+
+#endif

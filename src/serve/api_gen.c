@@ -1,0 +1,326 @@
+// Handlers that run the model: Ollama's /api/generate, /api/chat, /api/embed
+// and /api/embeddings, OpenAI's /v1/chat/completions, /v1/completions and
+// /v1/embeddings. Each validates the body, finds and loads the model, builds
+// the prompt (chat template or raw text), tokenizes it, checks it against the
+// context, and hands a job to the model's scheduler; api_format.c writes the
+// replies.
+#include "serve/serve_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// The hint a "json" format adds to the system prompt (kvant does not constrain
+// sampling to a grammar).
+#define JSON_HINT "Respond only with valid JSON."
+
+// ---- models ----
+
+// Finds and loads the request's model: 404 when it is unknown, 500 when its
+// file does not load.
+static kv_status open_model(kv__call *c, const kv__req *r, kv__model_ent **e, double *load_s,
+                            kv_err *err) {
+    const char *name = r->model;
+    *e = kv__registry_find(c->srv->reg, name);
+    if (!*e) {
+        c->status = 404;
+        c->code = "model_not_found";
+        return KV_FAIL(err, KV_ERR_INVALID, "model '%.200s' not found", name);
+    }
+    double keep = r->keep_alive_set ? r->keep_alive_s : c->srv->p.keep_alive_s;
+    kv_status st = kv__registry_acquire(c->srv->reg, *e, keep, load_s, err);
+    if (st != KV_OK) {
+        c->status = st == KV_ERR_NOMEM ? 503 : 500;
+        kv_err_prefix(err, "cannot load the model");
+    }
+    return st;
+}
+
+// ---- prompts ----
+
+// Messages with a system message for the JSON hint (prepended, or appended to
+// the first system message), in a new array (caller frees).
+static kv__msg *with_hint(const kv__msg *m, size_t n, size_t *n_out, char **owned) {
+    kv__msg *out = calloc(n + 1, sizeof *out);
+    if (!out)
+        return NULL;
+    if (n > 0 && m[0].role == KV__ROLE_SYSTEM) {
+        size_t len = strlen(m[0].content) + sizeof JSON_HINT + 2;
+        *owned = malloc(len);
+        if (!*owned) {
+            free(out);
+            return NULL;
+        }
+        snprintf(*owned, len, "%s\n%s", m[0].content, JSON_HINT);
+        memcpy(out, m, n * sizeof *m);
+        out[0].content = *owned;
+        *n_out = n;
+    } else {
+        out[0] = (kv__msg){KV__ROLE_SYSTEM, JSON_HINT};
+        memcpy(out + 1, m, n * sizeof *m);
+        *n_out = n + 1;
+    }
+    return out;
+}
+
+static kv_status render_chat(const kv__req *r, kv__sched *sch, const kv__msg *m, size_t n,
+                             kv__buf *out, kv_err *err) {
+    const kv_vocab *v = kv__sched_vocab(sch);
+    const char *eos = kv_vocab_text(v, kv_vocab_eos(v), NULL);
+    if (!r->format_json)
+        return kv__tmpl_render(kv__sched_tmpl(sch), m, n, true, eos, out, err);
+    size_t n2 = 0;
+    char *owned = NULL;
+    kv__msg *m2 = with_hint(m, n, &n2, &owned);
+    if (!m2)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the prompt");
+    kv_status st = kv__tmpl_render(kv__sched_tmpl(sch), m2, n2, true, eos, out, err);
+    free(m2);
+    free(owned);
+    return st;
+}
+
+// The prompt text of a generation request; *special: it came from a chat
+// template, so control tokens written in it are parsed.
+static kv_status build_prompt(const kv__req *r, kv__sched *sch, kv__buf *out, bool *special,
+                              kv_err *err) {
+    *special = false;
+    if (r->ep == KV__EP_CHAT || r->ep == KV__EP_OAI_CHAT) {
+        *special = true;
+        return render_chat(r, sch, r->msgs, r->n_msgs, out, err);
+    }
+    const char *system = r->system;
+    bool templated = r->ep == KV__EP_GENERATE && !r->raw && kv__sched_tmpl(sch) != KV__TMPL_PLAIN;
+    if (templated) {
+        kv__msg m[2] = {{KV__ROLE_SYSTEM, system ? system : ""}, {KV__ROLE_USER, r->prompt}};
+        *special = true;
+        return render_chat(r, sch, system ? m : m + 1, system ? 2 : 1, out, err);
+    }
+    // raw text: the system prompt (and the JSON hint) go first, as plain text
+    kv_status st = kv__buf_add(out, "", 0, err);
+    if (st == KV_OK && system && *system)
+        st = kv__buf_adds(out, system, err);
+    if (st == KV_OK && r->format_json && r->ep == KV__EP_GENERATE)
+        st = kv__buf_adds(out, out->n ? "\n" JSON_HINT : JSON_HINT, err);
+    if (st == KV_OK && out->n > 0)
+        st = kv__buf_adds(out, "\n\n", err);
+    if (st == KV_OK)
+        st = kv__buf_adds(out, r->prompt ? r->prompt : "", err);
+    return st;
+}
+
+// Tokenizes text; a prompt longer than n_ctx - 1 fails (400) unless truncate
+// is set, which keeps BOS and the last half of the context.
+static kv_status tokenize_prompt(const kv__req *r, kv__sched *sch, const kv__buf *text,
+                                 bool special, int32_t **out, int32_t *n_out, kv_err *err) {
+    const kv_vocab *v = kv__sched_vocab(sch);
+    int64_t n = 0;
+    kv_token *t = NULL;
+    kv_status st = kv_tokenize_alloc(v, text->p, text->n, true, special, &t, &n, err);
+    if (st != KV_OK)
+        return st;
+    int32_t n_ctx = kv__sched_n_ctx(sch);
+    if (r->n_ctx > 0 && r->n_ctx < n_ctx)
+        n_ctx = r->n_ctx;
+    if (n == 0) {
+        free(t);
+        return KV_FAIL(err, KV_ERR_INVALID, "field 'prompt': the prompt is empty");
+    }
+    if (n >= n_ctx && !r->truncate) {
+        free(t);
+        return KV_FAIL(err, KV_ERR_INVALID,
+                       "field 'prompt': %lld tokens do not fit the context "
+                       "of %d (num_ctx); send \"truncate\": true to keep the end",
+                       (long long)n, n_ctx);
+    }
+    if (n >= n_ctx) {
+        int32_t keep = n_ctx / 2, head = t[0] == kv_vocab_bos(v) ? 1 : 0;
+        memmove(t + head, t + n - (keep - head), (size_t)(keep - head) * sizeof *t);
+        n = keep;
+    }
+    *out = t;
+    *n_out = (int32_t)n;
+    return KV_OK;
+}
+
+// ---- load-only requests ----
+
+// Ollama loads (or, with keep_alive 0, unloads) a model when generate has no
+// prompt or chat no messages, and answers at once with done_reason "load" or "unload".
+static kv_status answer_load(kv__call *c, kv__req *r, kv__model_ent *e, double load_s,
+                             kv_err *err) {
+    char ts[48];
+    kv__rfc3339(kv__wall_now(), ts, sizeof ts);
+    bool unload = r->keep_alive_set && r->keep_alive_s == 0;
+    json_t *v = json_pack("{s:s,s:s,s:b,s:s,s:I}", "model", kv__ent_name(e), "created_at", ts,
+                          "done", 1, "done_reason", unload ? "unload" : "load", "load_duration",
+                          (json_int_t)(load_s * 1e9));
+    if (v && r->ep == KV__EP_CHAT)
+        json_object_set_new(v, "message",
+                            json_pack("{s:s,s:s}", "role", "assistant", "content", ""));
+    else if (v)
+        json_object_set_new(v, "response", json_string(""));
+    kv__registry_release(c->srv->reg, e);
+    return kv__call_json(c, v, err);
+}
+
+// ---- submitting ----
+
+static kv_status submit(kv__call *c, kv__job *j, kv_err *err) {
+    int retry = 0;
+    kv_status st = kv__sched_submit(kv__ent_sched(j->ent), j, &retry, err);
+    if (st != KV_OK) {
+        c->status = 503;
+        c->retry_after = retry > 0 ? retry : 1;
+        kv__job_unref(j);
+        return st;
+    }
+    c->job = j;
+    return KV_OK;
+}
+
+static kv_status generate(kv__call *c, kv__endpoint ep, kv_err *err) {
+    kv__req r;
+    kv_status st = kv__req_parse(ep, c->body, c->body_len, &r, err);
+    if (st != KV_OK)
+        return st;
+    kv__model_ent *e = NULL;
+    double load_s = 0;
+    st = open_model(c, &r, &e, &load_s, err);
+    if (st != KV_OK) {
+        kv__req_free(&r);
+        return st;
+    }
+    bool load_only = (ep == KV__EP_GENERATE && (!r.prompt || !*r.prompt)) ||
+                     (ep == KV__EP_CHAT && r.n_msgs == 0);
+    if (load_only) {
+        st = answer_load(c, &r, e, load_s, err);
+        kv__req_free(&r);
+        return st;
+    }
+    kv__sched *sch = kv__ent_sched(e);
+    kv__buf text = {0};
+    bool special = false;
+    int32_t *tokens = NULL, n_tokens = 0;
+    st = build_prompt(&r, sch, &text, &special, err);
+    if (st == KV_OK)
+        st = tokenize_prompt(&r, sch, &text, special, &tokens, &n_tokens, err);
+    kv__buf_free(&text);
+    kv__job *j = NULL;
+    if (st == KV_OK)
+        st = kv__job_new(c, KV__JOB_GENERATE, &r, e, load_s, &j, err);
+    if (st != KV_OK) {
+        free(tokens);
+        kv__req_free(&r);
+        kv__registry_release(c->srv->reg, e);
+        return st;
+    }
+    j->tokens = tokens;
+    j->n_tokens = n_tokens;
+    j->fmt = kv__fmt_for(ep);
+    j->ctype = c->api == KV__API_OPENAI ? "text/event-stream" : "application/x-ndjson";
+    if (!j->req.smp.seed_set)
+        j->req.smp.seed = (uint64_t)(kv__wall_now() * 1e6) ^ (uint64_t)(uintptr_t)j;
+    return submit(c, j, err);
+}
+
+kv_status kv__h_generate(kv__call *c, kv_err *err) {
+    return generate(c, KV__EP_GENERATE, err);
+}
+
+kv_status kv__h_chat(kv__call *c, kv_err *err) {
+    return generate(c, KV__EP_CHAT, err);
+}
+
+kv_status kv__h_oai_chat(kv__call *c, kv_err *err) {
+    return generate(c, KV__EP_OAI_CHAT, err);
+}
+
+kv_status kv__h_oai_complete(kv__call *c, kv_err *err) {
+    return generate(c, KV__EP_OAI_COMPLETE, err);
+}
+
+// ---- embeddings ----
+
+// Tokenizes every input one after another into j (cut to the context when
+// truncate is set, else a 400).
+static kv_status tokenize_inputs(kv__job *j, kv__sched *sch, kv_err *err) {
+    const kv__req *r = &j->req;
+    const char *one[1] = {r->prompt};
+    const char *const *in = r->ep == KV__EP_EMBEDDINGS ? one : r->inputs;
+    size_t n_in = r->ep == KV__EP_EMBEDDINGS ? 1 : r->n_inputs;
+    int32_t n_ctx = kv__sched_n_ctx(sch);
+    j->input_off = calloc(n_in + 1, sizeof *j->input_off);
+    if (!j->input_off)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for %zu inputs", n_in);
+    j->n_inputs = (int32_t)n_in;
+    kv__buf all = {0};
+    kv_status st = KV_OK;
+    for (size_t i = 0; i < n_in && st == KV_OK; i++) {
+        kv_token *t = NULL;
+        int64_t n = 0;
+        st =
+            kv_tokenize_alloc(kv__sched_vocab(sch), in[i], strlen(in[i]), true, false, &t, &n, err);
+        if (st == KV_OK && n == 0)
+            st = KV_FAIL(err, KV_ERR_INVALID, "field 'input[%zu]': the text is empty", i);
+        if (st == KV_OK && n > n_ctx && !r->truncate)
+            st = KV_FAIL(err, KV_ERR_INVALID,
+                         "field 'input[%zu]': %lld tokens do not fit the "
+                         "context of %d",
+                         i, (long long)n, n_ctx);
+        if (st == KV_OK && n > n_ctx)
+            n = n_ctx;
+        if (st == KV_OK && (int64_t)all.n / 4 + n > INT32_MAX)
+            st = KV_FAIL(err, KV_ERR_LIMIT, "field 'input': too many tokens in all");
+        if (st == KV_OK)
+            st = kv__buf_add(&all, t, (size_t)n * sizeof *t, err);
+        j->input_off[i + 1] = (int32_t)(all.n / sizeof *t);
+        free(t);
+    }
+    j->tokens = (int32_t *)(void *)all.p;
+    j->n_tokens = (int32_t)(all.n / sizeof(int32_t));
+    if (st != KV_OK)
+        return st;
+    return KV_OK;
+}
+
+static kv_status embed(kv__call *c, kv__endpoint ep, kv_err *err) {
+    kv__req r;
+    kv_status st = kv__req_parse(ep, c->body, c->body_len, &r, err);
+    if (st != KV_OK)
+        return st;
+    r.stream = false;
+    kv__model_ent *e = NULL;
+    double load_s = 0;
+    st = open_model(c, &r, &e, &load_s, err);
+    if (st != KV_OK) {
+        kv__req_free(&r);
+        return st;
+    }
+    kv__job *j = NULL;
+    st = kv__job_new(c, KV__JOB_EMBED, &r, e, load_s, &j, err);
+    if (st != KV_OK) {
+        kv__req_free(&r);
+        kv__registry_release(c->srv->reg, e);
+        return st;
+    }
+    j->fmt = kv__fmt_for(ep);
+    st = tokenize_inputs(j, kv__ent_sched(e), err);
+    if (st != KV_OK) {
+        kv__job_unref(j);
+        return st;
+    }
+    return submit(c, j, err);
+}
+
+kv_status kv__h_embed(kv__call *c, kv_err *err) {
+    return embed(c, KV__EP_EMBED, err);
+}
+
+kv_status kv__h_embeddings(kv__call *c, kv_err *err) {
+    return embed(c, KV__EP_EMBEDDINGS, err);
+}
+
+kv_status kv__h_oai_embed(kv__call *c, kv_err *err) {
+    return embed(c, KV__EP_OAI_EMBED, err);
+}

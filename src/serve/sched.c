@@ -1,0 +1,677 @@
+// Continuous batching for one model. A thread takes jobs from a bounded queue
+// into sequence slots and runs decode steps over all active slots at once: one
+// token for each generating slot plus chunks of new prompts, up to the batch
+// size. Finished jobs leave their slot (and their tokens stay cached, so a later
+// prompt with the same prefix skips it). The runtime's KV cache is one
+// contiguous range of cells per sequence, not block-paged; the metrics count
+// KV__KV_BLOCK_CELLS-cell blocks over the cells in use.
+#define _POSIX_C_SOURCE 200809L // sysconf
+#include "serve/serve_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvant/kv_sample.h"
+
+// Context per sequence when neither the server nor the request says.
+#define DEFAULT_N_CTX 4096
+
+typedef struct {
+    kv__job *job;   // NULL: free
+    int32_t seq;    // sequence id in the context (the slot's index)
+    int32_t *cache; // tokens whose cells the sequence holds, positions 0..n_cache-1
+    int32_t n_cache;
+    int32_t n_ctx; // the job's context limit (<= the server's)
+    int32_t n_gen;
+    int32_t last;  // sampled, to be decoded next step
+    int32_t i_out; // row of this step's batch with the slot's logits; -1: none
+    kv_sampler *smp;
+    kv_utf8_stream u8;
+    kv__buf held; // text that may still become a stop string
+    double t_slot, t_first, t_last;
+    uint64_t used; // step of last use, for picking a slot to overwrite
+} slot;
+
+struct kv__sched {
+    kv_model *model;
+    kv_vocab *vocab;
+    kv_threadpool *pool;
+    kv_ctx *ctx;
+    kv__embedder *emb;
+    kv__tmpl tmpl;
+    int32_t n_ctx;
+    int32_t n_batch;
+    int32_t queue_max;
+    kv__metrics *metrics;
+    slot *slots;
+    int32_t n_slots;
+    int32_t *b_tok, *b_pos, *b_seq;
+    int8_t *b_out;
+    uint64_t step;
+    int32_t rr; // first slot offered prompt room, rotating
+    // Under mu.
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    kv__job **q;
+    kv__job **dead; // queued jobs swept out, to release (as large as q)
+    int32_t q_head, q_len;
+    int32_t n_active;
+    int64_t kv_blocks;
+    bool stop;
+    bool thread_started;
+    pthread_t thread;
+};
+
+// ---- the queue ----
+
+kv_status kv__sched_submit(kv__sched *s, kv__job *j, int *retry_after, kv_err *err) {
+    kv_status st = KV_OK;
+    pthread_mutex_lock(&s->mu);
+    int32_t n_free = s->n_slots - s->n_active;
+    if (s->stop) {
+        st = KV_FAIL(err, KV_ERR_IO, "server is shutting down");
+    } else if (s->q_len >= s->queue_max + n_free) {
+        *retry_after = 1 + s->q_len / s->n_slots;
+        st = KV_FAIL(err, KV_ERR_LIMIT, "server busy: %d requests are waiting (--queue %d)",
+                     s->q_len, s->queue_max);
+    } else {
+        int32_t cap = s->queue_max + s->n_slots;
+        s->q[(s->q_head + s->q_len) % cap] = j;
+        s->q_len++;
+        kv__job_ref(j);
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+static kv__job *queue_pop_locked(kv__sched *s) {
+    int32_t cap = s->queue_max + s->n_slots;
+    kv__job *j = s->q[s->q_head];
+    s->q_head = (s->q_head + 1) % cap;
+    s->q_len--;
+    return j;
+}
+
+static void end_job(kv__job *j, kv_status st, unsigned http, const char *msg) {
+    pthread_mutex_lock(&j->mu);
+    kv__job_finish_locked(j, st, http, msg);
+    pthread_mutex_unlock(&j->mu);
+    kv__job_unref(j);
+}
+
+// Ends queued jobs whose client left or whose time ran out, moving them to
+// s->dead (their references are dropped by the caller, outside s->mu, since
+// the last one releases the model in the registry). Under s->mu.
+static int32_t queue_sweep_locked(kv__sched *s, double now) {
+    int32_t cap = s->queue_max + s->n_slots;
+    int32_t kept = 0, n_dead = 0;
+    for (int32_t i = 0; i < s->q_len; i++) {
+        kv__job *j = s->q[(s->q_head + i) % cap];
+        pthread_mutex_lock(&j->mu);
+        bool gone = j->cancelled || !j->alive(j);
+        bool late = j->deadline > 0 && now > j->deadline;
+        if (gone || late)
+            kv__job_finish_locked(j, KV_ERR_IO, 503,
+                                  gone ? "client disconnected" : "timed out waiting in the queue");
+        pthread_mutex_unlock(&j->mu);
+        if (gone || late)
+            s->dead[n_dead++] = j;
+        else
+            s->q[(s->q_head + kept++) % cap] = j;
+    }
+    s->q_len = kept;
+    return n_dead;
+}
+
+// ---- slots ----
+
+static int32_t common_prefix(const int32_t *a, int32_t na, const int32_t *b, int32_t nb) {
+    int32_t n = na < nb ? na : nb, i = 0;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+// Picks a free slot for j and makes its sequence hold the longest cached prefix
+// of j's prompt: the slot's own cells, or a copy of another slot's. Returns the
+// number of prompt tokens already cached.
+static int32_t place(kv__sched *s, slot *dst, const kv__job *j) {
+    int32_t best = -1, best_n = 0;
+    for (int32_t i = 0; i < s->n_slots; i++) {
+        int32_t n = common_prefix(s->slots[i].cache, s->slots[i].n_cache, j->tokens, j->n_tokens);
+        if (n > best_n) {
+            best_n = n;
+            best = i;
+        }
+    }
+    int32_t keep = common_prefix(dst->cache, dst->n_cache, j->tokens, j->n_tokens);
+    if (best >= 0 && best_n > keep && &s->slots[best] != dst &&
+        kv_ctx_seq_cp(s->ctx, s->slots[best].seq, dst->seq, NULL) == KV_OK) {
+        memcpy(dst->cache, s->slots[best].cache, (size_t)best_n * sizeof *dst->cache);
+        dst->n_cache = s->slots[best].n_cache;
+        keep = best_n;
+    }
+    if (keep >= j->n_tokens)
+        keep = j->n_tokens - 1; // the last prompt token is decoded again for its logits
+    if (kv_ctx_seq_rm(s->ctx, dst->seq, keep, -1, NULL) != KV_OK) {
+        kv_ctx_seq_clear(s->ctx, dst->seq);
+        keep = 0;
+    }
+    dst->n_cache = keep;
+    return keep;
+}
+
+static slot *free_slot_for(kv__sched *s, const kv__job *j) {
+    slot *pick = NULL;
+    int32_t pick_n = -1;
+    for (int32_t i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->job)
+            continue;
+        int32_t n = common_prefix(sl->cache, sl->n_cache, j->tokens, j->n_tokens);
+        if (n > pick_n || (n == pick_n && sl->used < pick->used)) {
+            pick = sl;
+            pick_n = n;
+        }
+    }
+    return pick;
+}
+
+static kv_sample_params sample_params(const kv__sampling *x) {
+    kv_sample_params p = kv_sample_default_params();
+    p.temp = x->temp;
+    p.top_k = x->top_k;
+    p.top_p = x->top_p;
+    p.min_p = x->min_p;
+    p.seed = x->seed;
+    p.penalty_last_n = x->repeat_last_n;
+    p.penalty_repeat = x->repeat_penalty;
+    p.penalty_freq = x->freq_penalty;
+    p.penalty_present = x->presence_penalty;
+    return p;
+}
+
+// Takes job j into a free slot: cached prefix, sampler, timers.
+static void start_job(kv__sched *s, kv__job *j) {
+    slot *sl = free_slot_for(s, j);
+    kv_sample_params sp = sample_params(&j->req.smp);
+    if (sp.penalty_last_n < 0)
+        sp.penalty_last_n = s->n_ctx;
+    kv_sample_free(sl->smp);
+    sl->smp = NULL;
+    kv_err e;
+    if (kv_sample_new(&sp, (int32_t)kv_vocab_n_tokens(s->vocab), &sl->smp, &e) != KV_OK) {
+        end_job(j, e.status, 0, e.msg);
+        pthread_mutex_lock(&s->mu);
+        s->n_active--;
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    int32_t cached = place(s, sl, j);
+    for (int32_t i = 0; i < j->n_tokens; i++)
+        kv_sample_accept(sl->smp, j->tokens[i]);
+    sl->job = j;
+    sl->n_ctx = j->req.n_ctx > 0 && j->req.n_ctx < s->n_ctx ? j->req.n_ctx : s->n_ctx;
+    sl->n_gen = 0;
+    sl->i_out = -1;
+    sl->u8 = (kv_utf8_stream){0};
+    kv__buf_consume(&sl->held, sl->held.n);
+    sl->t_slot = kv__now();
+    sl->used = s->step;
+    pthread_mutex_lock(&j->mu);
+    j->running = true;
+    j->stats.n_prompt = j->n_tokens;
+    j->stats.n_cached = cached;
+    pthread_mutex_unlock(&j->mu);
+    kv__metrics_tokens(s->metrics, (uint64_t)j->n_tokens, 0);
+    kv__metrics_cached(s->metrics, (uint64_t)cached);
+}
+
+// Hands text to the job's reader.
+static void emit(slot *sl, const char *text, size_t n) {
+    if (n == 0)
+        return;
+    kv__job *j = sl->job;
+    pthread_mutex_lock(&j->mu);
+    if (kv__buf_add(&j->text, text, n, NULL) != KV_OK)
+        j->cancelled = true;
+    j->wake(j);
+    pthread_mutex_unlock(&j->mu);
+}
+
+// Ends the slot's job. For a normal end (st KV_OK) held text is flushed first.
+static void finish_slot(kv__sched *s, slot *sl, kv_status st, unsigned http, const char *msg,
+                        const char *reason, bool flush) {
+    kv__job *j = sl->job;
+    if (flush) {
+        char tail[KV_UTF8_STREAM_HOLD];
+        size_t n = kv_utf8_stream_flush(&sl->u8, tail);
+        emit(sl, sl->held.p, sl->held.n);
+        emit(sl, tail, n);
+    }
+    kv__buf_consume(&sl->held, sl->held.n);
+    pthread_mutex_lock(&j->mu);
+    j->stats.n_gen = sl->n_gen;
+    j->stats.done_reason = reason;
+    if (sl->n_gen > 0) {
+        j->stats.prompt_s = sl->t_first - sl->t_slot;
+        j->stats.gen_s = sl->t_last - sl->t_first;
+    } else {
+        j->stats.prompt_s = kv__now() - sl->t_slot;
+    }
+    kv__job_finish_locked(j, st, http, msg);
+    pthread_mutex_unlock(&j->mu);
+    kv__job_unref(j);
+    sl->job = NULL;
+    sl->i_out = -1;
+    pthread_mutex_lock(&s->mu);
+    s->n_active--;
+    pthread_mutex_unlock(&s->mu);
+}
+
+// ---- one decode step ----
+
+static void add_row(kv__sched *s, int32_t *n, int32_t tok, int32_t pos, int32_t seq, bool out) {
+    s->b_tok[*n] = tok;
+    s->b_pos[*n] = pos;
+    s->b_seq[*n] = seq;
+    s->b_out[*n] = out ? 1 : 0;
+    (*n)++;
+}
+
+// Fills the batch: the sampled token of each generating slot, then prompt
+// chunks in the room left, starting from a rotating slot. Returns rows; *n_seqs
+// is the number of sequences in it.
+static int32_t build_batch(kv__sched *s, int32_t *n_seqs) {
+    int32_t n = 0;
+    *n_seqs = 0;
+    for (int32_t i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        sl->i_out = -1;
+        if (!sl->job || sl->n_cache < sl->job->n_tokens)
+            continue;
+        sl->i_out = n;
+        add_row(s, &n, sl->last, sl->n_cache, sl->seq, true);
+        (*n_seqs)++;
+    }
+    for (int32_t k = 0; k < s->n_slots && n < s->n_batch; k++) {
+        slot *sl = &s->slots[(s->rr + k) % s->n_slots];
+        if (!sl->job || sl->n_cache >= sl->job->n_tokens)
+            continue;
+        int32_t left = sl->job->n_tokens - sl->n_cache;
+        int32_t take = left < s->n_batch - n ? left : s->n_batch - n;
+        for (int32_t t = 0; t < take; t++) {
+            bool last = t == left - 1;
+            if (last)
+                sl->i_out = n;
+            add_row(s, &n, sl->job->tokens[sl->n_cache + t], sl->n_cache + t, sl->seq, last);
+        }
+        (*n_seqs)++;
+    }
+    s->rr = (s->rr + 1) % s->n_slots;
+    return n;
+}
+
+// Records the batch's tokens in the slots' caches after a successful decode.
+static void commit_batch(kv__sched *s, int32_t n) {
+    for (int32_t r = 0; r < n; r++) {
+        slot *sl = &s->slots[s->b_seq[r]];
+        sl->cache[s->b_pos[r]] = s->b_tok[r];
+        if (s->b_pos[r] + 1 > sl->n_cache)
+            sl->n_cache = s->b_pos[r] + 1;
+    }
+}
+
+// A sampled token: its text goes out (through the UTF-8 holder and the stop
+// strings), then the limits are checked.
+static void take_token(kv__sched *s, slot *sl, int32_t tok, double now) {
+    kv__job *j = sl->job;
+    if (j->req.n_predict == 0) {
+        finish_slot(s, sl, KV_OK, 0, NULL, "length", false); // asked for no tokens
+        return;
+    }
+    sl->n_gen++;
+    if (sl->n_gen == 1) {
+        sl->t_first = now;
+        kv__metrics_ttft(s->metrics, now - j->t_start);
+    } else {
+        kv__metrics_itl(s->metrics, now - sl->t_last);
+    }
+    sl->t_last = now;
+    kv__metrics_tokens(s->metrics, 0, 1);
+    if (kv_vocab_is_eog(s->vocab, tok)) {
+        finish_slot(s, sl, KV_OK, 0, NULL, "stop", true);
+        return;
+    }
+    size_t len = 0;
+    const char *piece = kv_vocab_piece(s->vocab, tok, false, &len);
+    char buf[256 + KV_UTF8_STREAM_HOLD];
+    kv__buf out = {0};
+    kv_status st = KV_OK;
+    bool stopped = false;
+    for (size_t off = 0; piece && off < len && !stopped && st == KV_OK; off += 256) {
+        size_t k = len - off < 256 ? len - off : 256;
+        size_t m = kv_utf8_stream_push(&sl->u8, piece + off, k, buf);
+        stopped = kv__stop_feed(&sl->held, j->req.stop, j->req.n_stop, buf, m, &out, &st, NULL);
+    }
+    emit(sl, out.p, out.n);
+    kv__buf_free(&out);
+    if (st != KV_OK)
+        finish_slot(s, sl, st, 0, "out of memory for generated text", NULL, false);
+    else if (stopped)
+        finish_slot(s, sl, KV_OK, 0, NULL, "stop", false);
+    else if ((j->req.n_predict >= 0 && sl->n_gen >= j->req.n_predict) || sl->n_cache >= sl->n_ctx)
+        finish_slot(s, sl, KV_OK, 0, NULL, "length", true);
+    else
+        sl->last = tok;
+}
+
+static void step(kv__sched *s) {
+    int32_t n_seqs;
+    int32_t n = build_batch(s, &n_seqs);
+    if (n == 0)
+        return;
+    kv_err e;
+    kv_batch b = {
+        .n_tokens = n, .tokens = s->b_tok, .pos = s->b_pos, .seq_id = s->b_seq, .logits = s->b_out};
+    s->step++;
+    if (kv_ctx_decode(s->ctx, &b, &e) != KV_OK) {
+        for (int32_t i = 0; i < s->n_slots; i++)
+            if (s->slots[i].job)
+                finish_slot(s, &s->slots[i], e.status, 500, e.msg, NULL, false);
+        return;
+    }
+    kv__metrics_batch(s->metrics, n_seqs);
+    commit_batch(s, n);
+    double now = kv__now();
+    for (int32_t i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->job || sl->i_out < 0)
+            continue;
+        sl->used = s->step;
+        const float *logits = kv_ctx_logits(s->ctx, sl->i_out);
+        int32_t tok = kv_sample_next(sl->smp, logits);
+        kv_sample_accept(sl->smp, tok);
+        take_token(s, sl, tok, now);
+    }
+}
+
+// Ends jobs whose client left or whose time ran out.
+static void sweep_slots(kv__sched *s, double now) {
+    for (int32_t i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        kv__job *j = sl->job;
+        if (!j)
+            continue;
+        pthread_mutex_lock(&j->mu);
+        bool gone = j->cancelled || !j->alive(j);
+        bool late = j->deadline > 0 && now > j->deadline;
+        pthread_mutex_unlock(&j->mu);
+        if (gone)
+            finish_slot(s, sl, KV_ERR_IO, 503, "client disconnected", NULL, false);
+        else if (late)
+            finish_slot(s, sl, KV_ERR_IO, 503, "request timed out (--timeout)", NULL, false);
+    }
+}
+
+// ---- embeddings ----
+
+static void run_embed(kv__sched *s, kv__job *j) {
+    kv_err e;
+    kv_status st = KV_OK;
+    if (!s->emb)
+        st = kv__embedder_new(s->model, s->n_ctx, s->pool, &s->emb, &e);
+    int64_t n_embd = kv_model_hparams(s->model)->n_embd;
+    float *v = st == KV_OK ? malloc((size_t)j->n_inputs * (size_t)n_embd * sizeof *v) : NULL;
+    if (st == KV_OK && !v)
+        st = KV_FAIL(&e, KV_ERR_NOMEM, "out of memory for %d embeddings", j->n_inputs);
+    double t0 = kv__now();
+    for (int32_t i = 0; st == KV_OK && i < j->n_inputs; i++) {
+        int32_t off = j->input_off[i];
+        st = kv__embed_tokens(s->emb, j->tokens + off, j->input_off[i + 1] - off,
+                              v + (size_t)i * (size_t)n_embd, &e);
+    }
+    kv__metrics_tokens(s->metrics, (uint64_t)j->n_tokens, 0);
+    pthread_mutex_lock(&j->mu);
+    if (st == KV_OK) {
+        j->embd = v;
+        j->n_embd = (int32_t)n_embd;
+        v = NULL;
+    }
+    j->stats.n_prompt = j->n_tokens;
+    j->stats.prompt_s = kv__now() - t0;
+    kv__job_finish_locked(j, st, 0, st == KV_OK ? NULL : e.msg);
+    pthread_mutex_unlock(&j->mu);
+    free(v);
+    kv__job_unref(j);
+}
+
+// ---- the thread ----
+
+// Moves queued jobs into free slots (embedding jobs run at once). Returns
+// with s->mu unlocked.
+static void admit(kv__sched *s) {
+    kv__job *take[KV_SERVE_MAX_PARALLEL];
+    int32_t n_take = 0;
+    kv__job *embed = NULL;
+    int32_t n_dead = queue_sweep_locked(s, kv__now());
+    if (s->q_len > 0) {
+        kv__job *head = s->q[s->q_head];
+        if (head->kind == KV__JOB_EMBED) {
+            embed = queue_pop_locked(s);
+        } else {
+            while (s->q_len > 0 && s->q[s->q_head]->kind == KV__JOB_GENERATE &&
+                   s->n_active < s->n_slots) {
+                take[n_take++] = queue_pop_locked(s);
+                s->n_active++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (int32_t i = 0; i < n_dead; i++)
+        kv__job_unref(s->dead[i]);
+    for (int32_t i = 0; i < n_take; i++)
+        start_job(s, take[i]);
+    if (embed)
+        run_embed(s, embed);
+}
+
+static void update_gauges(kv__sched *s) {
+    int64_t blocks = 0;
+    for (int32_t i = 0; i < s->n_slots; i++)
+        blocks += (s->slots[i].n_cache + KV__KV_BLOCK_CELLS - 1) / KV__KV_BLOCK_CELLS;
+    pthread_mutex_lock(&s->mu);
+    s->kv_blocks = blocks;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void fail_all(kv__sched *s) {
+    for (int32_t i = 0; i < s->n_slots; i++)
+        if (s->slots[i].job)
+            finish_slot(s, &s->slots[i], KV_ERR_IO, 503, "server is shutting down", NULL, false);
+    pthread_mutex_lock(&s->mu);
+    while (s->q_len > 0) {
+        kv__job *j = queue_pop_locked(s);
+        pthread_mutex_unlock(&s->mu);
+        end_job(j, KV_ERR_IO, 503, "server is shutting down");
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *run(void *arg) {
+    kv__sched *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->stop && s->q_len == 0 && s->n_active == 0)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (s->stop) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        admit(s);
+        sweep_slots(s, kv__now());
+        step(s);
+        update_gauges(s);
+    }
+    fail_all(s);
+    update_gauges(s);
+    return NULL;
+}
+
+// ---- setup ----
+
+static kv_status alloc_slots(kv__sched *s, kv_err *err) {
+    size_t nb = (size_t)s->n_batch;
+    s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
+    s->q = calloc((size_t)(s->queue_max + s->n_slots), sizeof *s->q);
+    s->dead = calloc((size_t)(s->queue_max + s->n_slots), sizeof *s->dead);
+    s->b_tok = calloc(nb, sizeof *s->b_tok);
+    s->b_pos = calloc(nb, sizeof *s->b_pos);
+    s->b_seq = calloc(nb, sizeof *s->b_seq);
+    s->b_out = calloc(nb, sizeof *s->b_out);
+    if (!s->slots || !s->q || !s->dead || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_out)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for %d slots", s->n_slots);
+    for (int32_t i = 0; i < s->n_slots; i++) {
+        s->slots[i].seq = i;
+        s->slots[i].cache = calloc((size_t)s->n_ctx, sizeof(int32_t));
+        if (!s->slots[i].cache)
+            return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for slot %d's token list", i);
+    }
+    return KV_OK;
+}
+
+static kv__tmpl detect_template(const kv_model *m) {
+    kv_str v;
+    if (kv_gguf_get_str(kv_model_gguf(m), "tokenizer.chat_template", &v, NULL) != KV_OK)
+        return KV__TMPL_PLAIN;
+    char *t = malloc(v.n + 1);
+    if (!t)
+        return KV__TMPL_PLAIN;
+    memcpy(t, v.p, v.n);
+    t[v.n] = '\0';
+    kv__tmpl r = kv__tmpl_detect(t);
+    free(t);
+    return r;
+}
+
+static kv_status open_model(kv__sched *s, const char *path, const kv__sched_params *p,
+                            kv_err *err) {
+    kv_status st = kv_model_open(path, &s->model, err);
+    if (st == KV_OK)
+        st = kv_vocab_from_gguf(kv_model_gguf(s->model), &s->vocab, err);
+    if (st != KV_OK)
+        return st;
+    int64_t train = kv_model_hparams(s->model)->n_ctx_train;
+    s->n_ctx = p->n_ctx > 0 ? p->n_ctx
+                            : (train > 0 && train < DEFAULT_N_CTX ? (int32_t)train : DEFAULT_N_CTX);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int n_threads = p->n_threads > 0 ? p->n_threads : (cpus > 0 ? (int)cpus : 1);
+    if (n_threads > KV_THREADPOOL_MAX_THREADS)
+        n_threads = KV_THREADPOOL_MAX_THREADS;
+    st = kv_threadpool_new(n_threads, &s->pool, err);
+    if (st != KV_OK)
+        return st;
+    kv_ctx_params cp = kv_ctx_default_params();
+    cp.n_ctx = s->n_ctx;
+    cp.n_seq_max = p->n_parallel;
+    cp.pool = s->pool;
+    st = kv_ctx_new(s->model, &cp, &s->ctx, err);
+    if (st != KV_OK)
+        return st;
+    s->n_batch = kv_ctx_n_batch(s->ctx);
+    s->tmpl = p->tmpl_set ? p->tmpl : detect_template(s->model);
+    return KV_OK;
+}
+
+kv_status kv__sched_new(const char *path, const kv__sched_params *p, kv__metrics *metrics,
+                        kv__sched **out, kv_err *err) {
+    *out = NULL;
+    kv__sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for a scheduler");
+    s->metrics = metrics;
+    s->n_slots = p->n_parallel;
+    s->queue_max = p->queue_max;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    kv_status st = open_model(s, path, p, err);
+    if (st == KV_OK)
+        st = alloc_slots(s, err);
+    if (st == KV_OK && pthread_create(&s->thread, NULL, run, s) != 0)
+        st = KV_FAIL(err, KV_ERR_NOMEM, "cannot start the scheduler thread for %s", path);
+    if (st != KV_OK) {
+        kv__sched_free(s);
+        return st;
+    }
+    s->thread_started = true;
+    *out = s;
+    return KV_OK;
+}
+
+void kv__sched_shutdown(kv__sched *s) {
+    if (!s || !s->thread_started)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->thread_started = false;
+}
+
+void kv__sched_free(kv__sched *s) {
+    if (!s)
+        return;
+    kv__sched_shutdown(s);
+    for (int32_t i = 0; s->slots && i < s->n_slots; i++) {
+        free(s->slots[i].cache);
+        kv_sample_free(s->slots[i].smp);
+        kv__buf_free(&s->slots[i].held);
+    }
+    free(s->slots);
+    free(s->q);
+    free(s->dead);
+    free(s->b_tok);
+    free(s->b_pos);
+    free(s->b_seq);
+    free(s->b_out);
+    kv__embedder_free(s->emb);
+    kv_ctx_free(s->ctx);
+    kv_threadpool_free(s->pool);
+    kv_vocab_free(s->vocab);
+    kv_model_close(s->model);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+// ---- views ----
+
+const kv_vocab *kv__sched_vocab(const kv__sched *s) {
+    return s->vocab;
+}
+
+const kv_model *kv__sched_model(const kv__sched *s) {
+    return s->model;
+}
+
+kv__tmpl kv__sched_tmpl(const kv__sched *s) {
+    return s->tmpl;
+}
+
+int32_t kv__sched_n_ctx(const kv__sched *s) {
+    return s->n_ctx;
+}
+
+void kv__sched_gauges(kv__sched *s, kv__gauges *g) {
+    pthread_mutex_lock(&s->mu);
+    g->running += s->n_active;
+    g->waiting += s->q_len;
+    g->kv_blocks += s->kv_blocks;
+    pthread_mutex_unlock(&s->mu);
+}

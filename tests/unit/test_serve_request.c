@@ -1,0 +1,214 @@
+// Request validation: each endpoint's fields and defaults, and errors that name
+// the bad field (or, for malformed JSON, the line and column).
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kv_test.h"
+#include "serve/serve_int.h"
+
+static kv_status parse(kv__endpoint ep, const char *body, kv__req *r, kv_err *err) {
+    return kv__req_parse(ep, body, strlen(body), r, err);
+}
+
+// body must fail on ep with status st and a message containing frag.
+static void expect_fail(kv__endpoint ep, const char *body, kv_status st, const char *frag) {
+    kv__req r;
+    kv_err err;
+    kv_err_clear(&err);
+    kv_status got = parse(ep, body, &r, &err);
+    if (got != st || !strstr(err.msg, frag))
+        print_error("body %s: status %d (want %d), message '%s' (want '%s')\n", body, got, st,
+                    err.msg, frag);
+    assert_int_equal(got, st);
+    assert_non_null(strstr(err.msg, frag));
+    assert_null(r.root); // nothing is left to free
+}
+
+static void test_generate(void **state) {
+    (void)state;
+    kv__req r;
+    kv_err err;
+    assert_int_equal(parse(KV__EP_GENERATE,
+                           "{\"model\":\"kjv\",\"prompt\":\"In the beginning\",\"system\":\"s\","
+                           "\"raw\":true,\"format\":\"json\",\"keep_alive\":\"1m\",\"options\":{"
+                           "\"temperature\":0,\"top_k\":5,\"top_p\":0.5,\"min_p\":0.1,\"seed\":42,"
+                           "\"num_predict\":7,\"num_ctx\":256,\"stop\":[\"\\n\",\"Amen\"],"
+                           "\"repeat_penalty\":1.1,\"num_gpu\":99}}",
+                           &r, &err),
+                     KV_OK);
+    assert_string_equal(r.model, "kjv");
+    assert_string_equal(r.prompt, "In the beginning");
+    assert_string_equal(r.system, "s");
+    assert_true(r.stream); // Ollama streams unless told not to
+    assert_true(r.raw);
+    assert_true(r.format_json);
+    assert_true(r.keep_alive_set && r.keep_alive_s == 60);
+    assert_true(r.smp.temp == 0 && r.smp.top_k == 5 && r.smp.top_p == 0.5f);
+    assert_true(r.smp.min_p == 0.1f && r.smp.repeat_penalty == 1.1f);
+    assert_true(r.smp.seed_set && r.smp.seed == 42);
+    assert_int_equal(r.n_predict, 7);
+    assert_int_equal(r.n_ctx, 256);
+    assert_int_equal(r.n_stop, 2);
+    assert_string_equal(r.stop[1], "Amen");
+    kv__req_free(&r);
+    // defaults
+    assert_int_equal(parse(KV__EP_GENERATE, "{\"model\":\"kjv\"}", &r, &err), KV_OK);
+    assert_null(r.prompt);
+    assert_int_equal(r.n_predict, -1);
+    assert_false(r.smp.seed_set);
+    assert_false(r.keep_alive_set);
+    assert_true(r.smp.temp > 0.79f && r.smp.temp < 0.81f);
+    kv__req_free(&r);
+    // a negative seed asks for a random one; num_predict < 0 means unlimited
+    assert_int_equal(parse(KV__EP_GENERATE,
+                           "{\"model\":\"m\",\"options\":{\"seed\":-1,\"num_predict\":-2}}", &r,
+                           &err),
+                     KV_OK);
+    assert_false(r.smp.seed_set);
+    assert_int_equal(r.n_predict, -1);
+    kv__req_free(&r);
+}
+
+static void test_bad_fields(void **state) {
+    (void)state;
+    const kv_status BAD = KV_ERR_INVALID;
+    expect_fail(KV__EP_GENERATE, "{\"prompt\":\"x\"}", BAD, "field 'model' is required");
+    expect_fail(KV__EP_GENERATE, "{\"model\":3}", BAD, "field 'model'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"\"}", BAD, "field 'model'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"stream\":\"yes\"}", BAD, "field 'stream'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":[]}", BAD, "field 'options'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"temperature\":\"hot\"}}", BAD,
+                "field 'options.temperature'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"temperature\":-1}}", BAD,
+                "field 'options.temperature'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"top_k\":1.5}}", BAD,
+                "field 'options.top_k'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"top_p\":2}}", BAD,
+                "field 'options.top_p'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"num_ctx\":0}}", BAD,
+                "field 'options.num_ctx'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"stop\":[1]}}", BAD,
+                "field 'options.stop[0]'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"keep_alive\":\"soon\"}", BAD,
+                "field 'keep_alive'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"format\":\"xml\"}", BAD, "field 'format'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"images\":[\"aGk=\"]}", KV_ERR_UNSUPPORTED,
+                "field 'images'");
+    expect_fail(KV__EP_GENERATE, "[1,2]", BAD, "must be a JSON object");
+    expect_fail(KV__EP_CHAT, "{\"model\":\"m\",\"messages\":{}}", BAD, "field 'messages'");
+    expect_fail(KV__EP_CHAT, "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}", BAD,
+                "field 'messages[0].role' is required");
+    expect_fail(KV__EP_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"king\"}]}", BAD,
+                "field 'messages[0].role'");
+    expect_fail(KV__EP_CHAT,
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+                "{\"role\":\"user\",\"content\":7}]}",
+                BAD, "field 'messages[1].content'");
+    expect_fail(KV__EP_EMBED, "{\"model\":\"m\"}", BAD, "field 'input' is required");
+    expect_fail(KV__EP_EMBED, "{\"model\":\"m\",\"input\":[\"a\",2]}", BAD, "field 'input[1]'");
+    expect_fail(KV__EP_EMBED, "{\"model\":\"m\",\"input\":[]}", BAD, "field 'input'");
+}
+
+static void test_malformed_json(void **state) {
+    (void)state;
+    expect_fail(KV__EP_GENERATE, "{\"model\": \"m\",\n \"prompt\": }", KV_ERR_FORMAT,
+                "line 2, column");
+    expect_fail(KV__EP_GENERATE, "", KV_ERR_FORMAT, "invalid JSON at line 1");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"a\",\"model\":\"b\"}", KV_ERR_FORMAT, "duplicate");
+}
+
+static void test_chat(void **state) {
+    (void)state;
+    kv__req r;
+    kv_err err;
+    assert_int_equal(parse(KV__EP_CHAT,
+                           "{\"model\":\"m\",\"stream\":false,\"messages\":[{\"role\":\"system\","
+                           "\"content\":\"s\"},{\"role\":\"user\",\"content\":\"u\"},{\"role\":"
+                           "\"assistant\",\"content\":null}]}",
+                           &r, &err),
+                     KV_OK);
+    assert_false(r.stream);
+    assert_int_equal(r.n_msgs, 3);
+    assert_int_equal(r.msgs[0].role, KV__ROLE_SYSTEM);
+    assert_string_equal(r.msgs[1].content, "u");
+    assert_string_equal(r.msgs[2].content, "");
+    kv__req_free(&r);
+    // Ollama allows no messages (it loads the model)
+    assert_int_equal(parse(KV__EP_CHAT, "{\"model\":\"m\",\"messages\":[]}", &r, &err), KV_OK);
+    assert_int_equal(r.n_msgs, 0);
+    kv__req_free(&r);
+}
+
+static void test_openai(void **state) {
+    (void)state;
+    kv__req r;
+    kv_err err;
+    assert_int_equal(parse(KV__EP_OAI_CHAT,
+                           "{\"model\":\"m\",\"messages\":[{\"role\":\"developer\",\"content\":"
+                           "\"d\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
+                           "\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}],\"max_tokens\":9,"
+                           "\"temperature\":0.5,\"top_p\":0.9,\"seed\":3,\"stop\":\"END\","
+                           "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+                           "\"n\":1,\"response_format\":{\"type\":\"json_object\"}}",
+                           &r, &err),
+                     KV_OK);
+    assert_int_equal(r.msgs[0].role, KV__ROLE_SYSTEM);
+    assert_string_equal(r.msgs[1].content, "ab");
+    assert_int_equal(r.n_predict, 9);
+    assert_true(r.stream && r.stream_usage && r.format_json);
+    assert_int_equal(r.n_stop, 1);
+    assert_string_equal(r.stop[0], "END");
+    assert_true(r.smp.seed_set && r.smp.seed == 3);
+    kv__req_free(&r);
+    assert_int_equal(parse(KV__EP_OAI_COMPLETE, "{\"model\":\"m\",\"prompt\":[\"p\"]}", &r, &err),
+                     KV_OK);
+    assert_false(r.stream); // OpenAI does not stream unless asked
+    assert_string_equal(r.prompt, "p");
+    kv__req_free(&r);
+    assert_int_equal(parse(KV__EP_OAI_EMBED,
+                           "{\"model\":\"m\",\"input\":[\"a\",\"b\"],\"encoding_format\":"
+                           "\"base64\"}",
+                           &r, &err),
+                     KV_OK);
+    assert_int_equal(r.n_inputs, 2);
+    assert_true(r.b64);
+    kv__req_free(&r);
+    expect_fail(KV__EP_OAI_CHAT, "{\"model\":\"m\",\"messages\":[]}", KV_ERR_INVALID,
+                "field 'messages'");
+    expect_fail(KV__EP_OAI_CHAT, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}],\"n\":2}",
+                KV_ERR_UNSUPPORTED, "field 'n'");
+    expect_fail(KV__EP_OAI_CHAT,
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}],\"temperature\":3}",
+                KV_ERR_INVALID, "field 'temperature'");
+    expect_fail(KV__EP_OAI_CHAT,
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                "\"image_url\"}]}]}",
+                KV_ERR_UNSUPPORTED, "field 'messages[0].content[0].type'");
+    expect_fail(KV__EP_OAI_COMPLETE, "{\"model\":\"m\"}", KV_ERR_INVALID, "field 'prompt'");
+    expect_fail(KV__EP_OAI_COMPLETE, "{\"model\":\"m\",\"prompt\":\"p\",\"echo\":true}",
+                KV_ERR_UNSUPPORTED, "field 'echo'");
+    expect_fail(KV__EP_OAI_EMBED, "{\"model\":\"m\",\"input\":\"a\",\"encoding_format\":\"hex\"}",
+                KV_ERR_INVALID, "field 'encoding_format'");
+    expect_fail(KV__EP_OAI_EMBED, "{\"model\":\"m\",\"input\":[[1,2]]}", KV_ERR_UNSUPPORTED,
+                "field 'input[0]'");
+}
+
+static void test_show(void **state) {
+    (void)state;
+    kv__req r;
+    kv_err err;
+    assert_int_equal(parse(KV__EP_SHOW, "{\"name\":\"kjv\"}", &r, &err), KV_OK);
+    assert_string_equal(r.model, "kjv");
+    kv__req_free(&r);
+    expect_fail(KV__EP_SHOW, "{}", KV_ERR_INVALID, "field 'model'");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generate),       cmocka_unit_test(test_bad_fields),
+        cmocka_unit_test(test_malformed_json), cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_openai),         cmocka_unit_test(test_show),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

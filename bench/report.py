@@ -219,6 +219,14 @@ def main():
         vals = [b for _, _, b in bw]
         out.append(f"- measured bandwidth: {min(vals):.2f} to {max(vals):.2f} GB/s over "
                    f"{len(vals)} measurements (one per kvant run).")
+    if facts.get("kernels") == "ref":
+        out.append("- kvant ran its scalar reference kernels (`ref`): no SIMD table was "
+                   "available to it on this CPU at this commit, so these rows measure the "
+                   "reference path, which is written for clarity, not speed.")
+    notes = ENV("BENCH_NOTES_FILE", "")
+    if notes and os.path.exists(notes):
+        with open(notes) as f:
+            out += ["", "## Notes on this run", "", f.read().strip()]
     print("\n".join(out))
 
 

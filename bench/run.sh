@@ -20,6 +20,7 @@
 #   SHAPES="llama-160m tinyllama-1.1b"  TYPES="Q4_0 Q4_K_M Q8_0 F16" (measured in this order)
 #   FORCE=1  measure again even where results exist
 #   BENCH_WORK  folder for results and logs (default bench/work)
+#   BENCH_NOTES_FILE  a text file report.py appends to RESULTS.md as "Notes on this run"
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

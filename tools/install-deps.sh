@@ -9,6 +9,8 @@ PKGS=(
   libjansson-dev libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev libssl-dev
   python3 python3-numpy
+  # ARM kernels (test neon/cross): cross compiler and libc, qemu, arm64 cmocka (multiarch)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64
 )
 
 missing=()
@@ -27,5 +29,11 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# arm64 packages (libcmocka-dev:arm64) need Debian's multiarch: the architecture
+# must be enabled before apt-get update fetches its package lists.
+if printf '%s\n' "${missing[@]}" | grep -q ':arm64$' && [ "$(dpkg --print-architecture)" != arm64 ] &&
+  ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  "${SUDO[@]}" dpkg --add-architecture arm64
+fi
 "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
 "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"

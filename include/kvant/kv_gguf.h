@@ -81,6 +81,9 @@ typedef struct {
     const void *data;       // in the mapping
 } kv_gguf_tensor;
 
+// A handle is read-only once open: any number of threads may read it at once.
+// Every pointer it hands out (keys, values, strings, tensors, data) is valid
+// until kv_gguf_close.
 typedef struct kv_gguf kv_gguf;
 
 // Opens a GGUF file and checks its header, key-values and tensor table against
@@ -88,7 +91,8 @@ typedef struct kv_gguf kv_gguf;
 // On success *out owns the mapping; release it with kv_gguf_close().
 // On failure *out is NULL and err says what was wrong and where (file, field, offset).
 kv_status kv_gguf_open(const char *path, kv_gguf **out, kv_err *err);
-// Same, over bytes already in memory (borrowed; must outlive the handle). For fuzzing and tests.
+// Same, over bytes already in memory (borrowed; must outlive the handle); name
+// (NULL: "<memory>") stands for the path in messages. For fuzzing and tests.
 kv_status kv_gguf_open_mem(const void *data, size_t size, const char *name, kv_gguf **out,
                            kv_err *err);
 void kv_gguf_close(kv_gguf *g);
@@ -96,11 +100,14 @@ void kv_gguf_close(kv_gguf *g);
 const char *kv_gguf_path(const kv_gguf *g);
 uint32_t kv_gguf_version(const kv_gguf *g);
 size_t kv_gguf_alignment(const kv_gguf *g);
-size_t kv_gguf_data_offset(const kv_gguf *g); // file offset of the data section
+// File offset of the data section: the end of the tensor table rounded up to the
+// alignment (for a file without tensors that stops short of that: the table's end).
+size_t kv_gguf_data_offset(const kv_gguf *g);
 size_t kv_gguf_file_size(const kv_gguf *g);
 
 // ---- key-values ----
 int64_t kv_gguf_kv_count(const kv_gguf *g);
+// Key and value of pair i in file order; an empty key and NULL outside 0..count-1.
 kv_str kv_gguf_kv_key(const kv_gguf *g, int64_t i);
 const kv_gguf_val *kv_gguf_kv_val(const kv_gguf *g, int64_t i);
 // Index of key, or -1 when absent.
@@ -121,15 +128,18 @@ kv_status kv_gguf_get_arr(const kv_gguf *g, const char *key, kv_gguf_vtype elem,
 // Integer of any integer type (u8..i64, bool) that fits an int64, for lenient reads of ids.
 kv_status kv_gguf_get_int(const kv_gguf *g, const char *key, int64_t *v, kv_err *err);
 
-// Element j of a string array (bounds are checked; j < arr->n).
+// Element j of a string array, in O(1). KV_ERR_FORMAT when arr holds another
+// element type, KV_ERR_INVALID when j >= arr->n or arr is not an array of g.
 kv_status kv_gguf_arr_str(const kv_gguf *g, const kv_gguf_val *arr, uint64_t j, kv_str *out,
                           kv_err *err);
-// Element j of an array of any type, as a value (walks nested arrays).
+// Element j of an array of any type, as a value, in O(1); a nested array comes
+// back as an ARRAY value to pass here again. KV_ERR_INVALID as for kv_gguf_arr_str.
 kv_status kv_gguf_arr_elem(const kv_gguf *g, const kv_gguf_val *arr, uint64_t j,
                            kv_gguf_val *out, kv_err *err);
 
 // ---- tensors ----
 int64_t kv_gguf_tensor_count(const kv_gguf *g);
+// Tensor i in table order, or NULL outside 0..count-1.
 const kv_gguf_tensor *kv_gguf_tensor_at(const kv_gguf *g, int64_t i);
 // Index of the tensor named name, or -1.
 int64_t kv_gguf_find_tensor(const kv_gguf *g, const char *name);
@@ -139,6 +149,9 @@ int64_t kv_gguf_find_tensor(const kv_gguf *g, const char *name);
 // header to a temporary file next to path; tensors are then written one at a time
 // in the order they were added, each padded to the alignment; kv_gguf_writer_finish
 // renames the file into place. kv_gguf_writer_free removes an unfinished file.
+// Misuse (a call out of order, too many bytes, a bad name or shape) fails with
+// KV_ERR_INVALID and changes nothing; a failed write (KV_ERR_IO) leaves only
+// kv_gguf_writer_free. A writer belongs to one thread at a time.
 
 typedef struct kv_gguf_writer kv_gguf_writer;
 
@@ -177,7 +190,8 @@ kv_status kv_gguf_add_tensor(kv_gguf_writer *w, const char *name, uint32_t type,
 int64_t kv_gguf_writer_tensor_count(const kv_gguf_writer *w);
 // Bytes the data of declared tensor i takes.
 size_t kv_gguf_writer_tensor_size(const kv_gguf_writer *w, int64_t i);
-// Total bytes the file will have (header, metadata, padding, data).
+// Total bytes the file will have (header, metadata, padding, data, and the
+// padding after the last tensor).
 uint64_t kv_gguf_writer_file_size(const kv_gguf_writer *w);
 
 // Writes header, metadata and tensor table to a temporary file beside path.

@@ -50,4 +50,21 @@ int32_t kv_imatrix_chunk_count(const kv_imatrix *im);
 // Valid until close.
 const char *kv_imatrix_dataset(const kv_imatrix *im);
 
+// ---- writing ----
+
+// One entry as the file stores it: values[j] / ncall is the mean squared input
+// of column j (llama-imatrix stores sum / count * ncall).
+typedef struct {
+    const char *name;     // GGUF tensor name
+    int32_t ncall;        // matrix products seen
+    int32_t n;            // values
+    const float *values;
+} kv_imatrix_entry;
+
+// Writes llama.cpp's imatrix.dat layout: i32 count; per entry i32 name length,
+// name, i32 ncall, i32 n, f32 values[n]; then i32 chunk count, i32 length and the
+// dataset name. Written to a temporary file and renamed into place.
+kv_status kv_imatrix_save(const char *path, const kv_imatrix_entry *entries, size_t n_entries,
+                          int32_t n_chunks, const char *dataset, kv_err *err);
+
 #endif

@@ -22,6 +22,7 @@ typedef struct {
 int kv_cli_info(int argc, char **argv);
 int kv_cli_convert(int argc, char **argv);
 int kv_cli_quantize(int argc, char **argv);
+int kv_cli_tokenize(int argc, char **argv);
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.
 int kv_cli_fail(const char *cmd, const kv_err *err);
@@ -61,6 +62,10 @@ int kv_cli_plan_option(const char *cmd, int argc, char **argv, int *i, kv_quant_
 void kv_cli_plan_free(kv_quant_plan_opts *plan, kv_mix_options *mix);
 // Help text lines for those options.
 extern const char KV_CLI_PLAN_HELP[];
+
+// Reads a whole text file (for -f): refuses an empty file and text that is not
+// UTF-8 (naming the byte offset). *out is malloc'd and NUL-terminated.
+kv_status kv_cli_read_text(const char *path, char **out, size_t *len, kv_err *err);
 
 // Seconds from a monotonic clock.
 double kv_cli_now(void);

@@ -2,7 +2,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 
+#include "kvant/kv_core.h"
+#include "kvant/kv_tokenizer.h"
+
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,4 +68,27 @@ void kv_cli_progress_cb(void *user, uint64_t done, uint64_t total, const char *l
 void kv_cli_progress_done(kv_cli_progress *p) {
     if (p && p->enabled && p->last_permille >= 0)
         fprintf(stderr, "\r\033[K");
+}
+
+// ---- text input ----
+
+#define KV_CLI_MAX_TEXT ((size_t)1 << 30) // bytes of a text file read whole
+
+kv_status kv_cli_read_text(const char *path, char **out, size_t *len, kv_err *err) {
+    kv_status st = kv_read_file(path, KV_CLI_MAX_TEXT, out, len, err);
+    if (st != KV_OK)
+        return st;
+    size_t bad = 0;
+    if (*len == 0) {
+        free(*out);
+        *out = NULL;
+        return KV_FAIL(err, KV_ERR_INVALID, "%s: the file is empty", path);
+    }
+    if (!kv_utf8_valid(*out, *len, &bad)) {
+        free(*out);
+        *out = NULL;
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: not valid UTF-8 text (bad byte at offset %zu)", path,
+                       bad);
+    }
+    return KV_OK;
 }

@@ -131,6 +131,8 @@ static kv_status read_kvs(kv_gguf *g, kv_rd *rd, uint64_t n_kv, kv_err *err) {
                            (unsigned long long)n_kv);
     }
     kv_status st = kv__gguf_index_init(&g->kv_index, (size_t)n_kv, kv_key_of, g, err);
+    if (st != KV_OK)
+        kv_err_prefix(err, g->path);
     for (uint64_t i = 0; st == KV_OK && i < n_kv; i++) {
         st = read_kv(g, rd, (int64_t)i, err);
         g->n_kv = (int64_t)i + (st == KV_OK);
@@ -246,6 +248,8 @@ static kv_status read_tensors(kv_gguf *g, kv_rd *rd, uint64_t n, kv_err *err) {
                            (unsigned long long)n);
     }
     st = kv__gguf_index_init(&g->tensor_index, (size_t)n, tensor_key_of, g, err);
+    if (st != KV_OK)
+        kv_err_prefix(err, g->path);
     for (uint64_t i = 0; st == KV_OK && i < n; i++) {
         st = read_tensor(g, rd, (int64_t)i, err);
         g->n_tensors = (int64_t)i + (st == KV_OK);

@@ -61,9 +61,10 @@ const char *kv__gguf_val_type_desc(const kv_gguf_val *v, char *buf, size_t cap) 
 
 // ---- parsing ----
 
-static kv_status tables_reserve(kv__gguf_tables *t, uint64_t n, size_t *first, kv_err *err) {
+static kv_status tables_reserve(kv__gguf_tables *t, uint64_t n, size_t *first, const char *path,
+                                kv_err *err) {
     if (n > SIZE_MAX / sizeof(uint64_t) - t->n)
-        return KV_FAIL(err, KV_ERR_LIMIT, "element table of %llu entries is too large",
+        return KV_FAIL(err, KV_ERR_LIMIT, "%s: element table of %llu entries is too large", path,
                        (unsigned long long)n);
     size_t need = t->n + (size_t)n;
     if (need > t->cap) {
@@ -72,7 +73,8 @@ static kv_status tables_reserve(kv__gguf_tables *t, uint64_t n, size_t *first, k
             cap = cap > SIZE_MAX / 2 / sizeof(uint64_t) ? need : cap * 2;
         uint64_t *v = realloc(t->v, cap * sizeof *v);
         if (!v)
-            return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for %zu element offsets", cap);
+            return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory for %zu element offsets", path,
+                           cap);
         t->v = v;
         t->cap = cap;
     }
@@ -113,7 +115,7 @@ static kv_status parse_var_elems(kv_rd *rd, kv_gguf_val *out, int depth,
                                  kv__gguf_tables *tables, const char *qkey, kv_err *err) {
     const int per = out->elem_type == KV_GGUF_STRING ? 1 : 2;
     size_t first = 0;
-    kv_status st = tables_reserve(tables, out->n * (uint64_t)per, &first, err);
+    kv_status st = tables_reserve(tables, out->n * (uint64_t)per, &first, rd->path, err);
     if (st != KV_OK)
         return st;
     out->table = first;

@@ -111,6 +111,8 @@ kv_status kv_gguf_writer_write(kv_gguf_writer *w, const void *data, size_t size,
                        w->out.path, (long long)w->n_tensors, size);
     }
     const kv__gguf_wtensor *t = &w->tensors[w->cur];
+    if (!data && size > 0)
+        return KV_FAIL(err, KV_ERR_INVALID, "%s: tensor '%s': NULL data", w->out.path, t->name);
     if (size > t->size - w->cur_done)
         return KV_FAIL(err, KV_ERR_INVALID,
                        "%s: tensor '%s' takes %zu bytes, got %zu after %zu already written",

@@ -1,7 +1,9 @@
 // libFuzzer harness for the GGUF reader: opens the input from memory, and when it
 // is accepted walks every key-value (array elements too, nested arrays and strings,
 // within a budget) and every tensor, checking the reader's promises as it goes.
-// A refusal must carry a message naming the input. Seeds: tests/fuzz/corpus/fuzz_gguf/.
+// Accepted files are also copied into a writer (metadata and tensor declarations;
+// no file is written). A refusal must carry a message naming the input.
+// Seeds: tests/fuzz/corpus/fuzz_gguf/.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,30 @@ static void walk_file(const kv_gguf *g, const uint8_t *data, size_t size) {
     }
 }
 
+// Every accepted key-value can be copied into a writer, and the copy keeps its
+// size; tensors are declared again (names a writer refuses are skipped).
+static void copy_to_writer(const kv_gguf *g) {
+    kv_gguf_writer *w = NULL;
+    check(kv_gguf_writer_new(&w, NULL) == KV_OK);
+    uint64_t meta = 24;
+    for (int64_t i = 0; i < kv_gguf_kv_count(g); i++) {
+        check(kv_gguf_set_from(w, g, i, NULL) == KV_OK);
+        meta += 8 + kv_gguf_kv_key(g, i).n + 4 + kv_gguf_kv_val(g, i)->size;
+    }
+    check(kv_gguf_writer_file_size(w) >= meta);
+    for (int64_t i = 0; i < kv_gguf_tensor_count(g); i++) {
+        const kv_gguf_tensor *t = kv_gguf_tensor_at(g, i);
+        char name[KV_GGUF_MAX_TENSOR_NAME + 1];
+        if (t->name.n > KV_GGUF_MAX_TENSOR_NAME || memchr(t->name.p, 0, t->name.n))
+            continue;
+        memcpy(name, t->name.p, t->name.n);
+        name[t->name.n] = '\0';
+        if (name[0] != '\0')
+            check(kv_gguf_add_tensor(w, name, t->type, t->n_dims, t->ne, NULL) == KV_OK);
+    }
+    kv_gguf_writer_free(w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -128,6 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     check(g != NULL && kv_gguf_file_size(g) == size);
     walk_file(g, data, size);
+    copy_to_writer(g);
     kv_gguf_close(g);
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer harness built in BUILD_DIR (files named fuzz_*) for SECONDS
 # seconds each, over a scratch copy of its seed corpus tests/fuzz/corpus/<name>/
-# (the checked-in seeds are never modified). Prints one summary line per harness
+# (the checked-in seeds are never modified), with tests/fuzz/<name>.dict as its
+# dictionary when there is one. Prints one summary line per harness
 # and exits non-zero when any harness crashes, leaks, times out or fails to run;
 # the reproducing inputs are kept in BUILD_DIR/fuzz-artifacts/<name>/.
 # Usage: tests/fuzz/run.sh BUILD_DIR [SECONDS]
@@ -43,8 +44,10 @@ for bin in "${bins[@]}"; do
   rm -rf "$arts"
   mkdir -p "$arts"
   log="$scratch/$name/log"
+  dict=()
+  [ -f "$src/tests/fuzz/$name.dict" ] && dict=(-dict="$src/tests/fuzz/$name.dict")
   "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$arts/" "$corpus" >"$log" 2>&1
+    ${dict[@]+"${dict[@]}"} -artifact_prefix="$arts/" "$corpus" >"$log" 2>&1
   rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   n_corpus=$(find "$corpus" -type f | wc -l)

@@ -459,6 +459,7 @@ static void test_writer_misuse(void **state) {
     assert_int_equal(kv_gguf_set_u32(w, "late", 1, &err), KV_ERR_INVALID);
     assert_non_null(strstr(err.msg, "frozen"));
     assert_int_equal(kv_gguf_add_tensor(w, "late", KV_TYPE_F32, 1, ne, &err), KV_ERR_INVALID);
+    assert_int_equal(kv_gguf_writer_write(w, NULL, 4, &err), KV_ERR_INVALID);
     assert_int_equal(kv_gguf_writer_write(w, buf, 513, &err), KV_ERR_INVALID); // 512 bytes
     assert_non_null(strstr(err.msg, "takes 512 bytes"));
     OK(kv_gguf_writer_write(w, buf, 500, E));

@@ -23,6 +23,9 @@ int kv_cli_info(int argc, char **argv);
 int kv_cli_convert(int argc, char **argv);
 int kv_cli_quantize(int argc, char **argv);
 int kv_cli_tokenize(int argc, char **argv);
+int kv_cli_run(int argc, char **argv);
+int kv_cli_perplexity(int argc, char **argv);
+int kv_cli_imatrix(int argc, char **argv);
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.
 int kv_cli_fail(const char *cmd, const kv_err *err);

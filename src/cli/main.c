@@ -10,6 +10,9 @@ static const kv_cli_command COMMANDS[] = {
     {"convert", kv_cli_convert, "convert a Hugging Face checkpoint to GGUF"},
     {"quantize", kv_cli_quantize, "quantize a GGUF model to a file type such as Q4_K_M"},
     {"tokenize", kv_cli_tokenize, "print the token ids of a text"},
+    {"run", kv_cli_run, "generate text, or continue text interactively"},
+    {"perplexity", kv_cli_perplexity, "perplexity, KL divergence and top-token agreement on a text"},
+    {"imatrix", kv_cli_imatrix, "compute an importance matrix from calibration text"},
     {NULL, NULL, NULL},
 };
 

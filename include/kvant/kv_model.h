@@ -1,0 +1,142 @@
+// Llama-family models on the CPU: a model (weights mapped read-only from a GGUF
+// file, hyper-parameters, bound tensors) and contexts that run it (KV cache for
+// several sequences, scratch allocated once, batched decode, logits out).
+// Tokenization and sampling live elsewhere (kv_tokenizer.h, kv_sample.h).
+#ifndef KV_MODEL_H
+#define KV_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvant/kv_gguf.h"
+#include "kvant/kv_status.h"
+#include "kvant/kv_threadpool.h"
+
+// Sanity caps on hyper-parameters, so scratch sizes cannot overflow.
+#define KV_MODEL_MAX_LAYERS 1024
+#define KV_MODEL_MAX_DIM ((int64_t)1 << 20) // n_embd, n_ff, n_vocab, heads * head size
+#define KV_MODEL_MAX_VOCAB ((int64_t)1 << 24)
+#define KV_CTX_MAX_CTX ((int32_t)1 << 24)   // KV cells per sequence
+#define KV_CTX_MAX_SEQ 4096
+
+typedef struct {
+    char arch[32];         // general.architecture ("llama")
+    int64_t n_vocab;
+    int64_t n_ctx_train;   // {arch}.context_length
+    int64_t n_embd;
+    int64_t n_layer;
+    int64_t n_head;
+    int64_t n_head_kv;
+    int64_t n_ff;
+    int64_t n_embd_head_k; // {arch}.attention.key_length, default n_embd / n_head
+    int64_t n_embd_head_v; // {arch}.attention.value_length, default n_embd / n_head
+    int64_t n_rot;         // {arch}.rope.dimension_count, default n_embd_head_k
+    float rope_freq_base;  // default 10000
+    float rope_freq_scale; // 1 / {arch}.rope.scaling.factor for linear scaling, else 1
+    float norm_rms_eps;
+    bool tied_output;      // no output.weight: logits use token_embd.weight
+} kv_hparams;
+
+typedef struct kv_model kv_model;
+
+// Opens a GGUF model: maps the file, reads the hyper-parameters from
+// general.architecture and the {arch}.* keys, and binds every tensor the forward
+// pass needs, checking shapes and types. Only "llama" is supported.
+// Errors name the file and what is wrong: "model.gguf: missing tensor
+// 'blk.3.attn_k.weight'", "model.gguf: architecture 'qwen2' is not supported".
+// On success *out owns the mapping; release it with kv_model_close().
+kv_status kv_model_open(const char *path, kv_model **out, kv_err *err);
+// The same over a GGUF handle that the model then owns (closed by
+// kv_model_close, or on failure).
+kv_status kv_model_from_gguf(kv_gguf *g, kv_model **out, kv_err *err);
+void kv_model_close(kv_model *m); // accepts NULL
+
+// Valid until kv_model_close.
+const kv_hparams *kv_model_hparams(const kv_model *m);
+// The GGUF file (metadata, tokenizer keys); valid until kv_model_close.
+const kv_gguf *kv_model_gguf(const kv_model *m);
+// Bytes of weight data the forward pass reads.
+uint64_t kv_model_weight_bytes(const kv_model *m);
+
+// ---- contexts ----
+
+typedef struct {
+    int32_t n_ctx;         // KV cells per sequence; 0: the model's context_length
+    int32_t n_batch;       // most tokens one kv_ctx_decode call takes (default 512)
+    int32_t n_seq_max;     // sequences, ids 0..n_seq_max-1 (default 1)
+    int32_t n_outputs_max; // most rows with outputs per decode; 0: n_batch
+    int32_t n_threads;     // 0: the online CPUs (ignored when pool is given)
+    kv_threadpool *pool;   // borrowed; NULL: the context starts its own. Contexts
+                           // sharing a pool must not decode at the same time.
+    bool logits;           // compute logits for output rows (default true)
+    bool embeddings;       // keep final hidden states of output rows (default false)
+} kv_ctx_params;
+
+kv_ctx_params kv_ctx_default_params(void);
+
+typedef struct kv_ctx kv_ctx;
+
+// Creates a context: a F16 KV cache of n_seq_max x n_ctx cells per layer and all
+// scratch, allocated here once; decoding allocates nothing. The model must
+// outlive the context. Fails with KV_ERR_INVALID for out-of-range parameters and
+// KV_ERR_NOMEM when the cache does not fit.
+kv_status kv_ctx_new(const kv_model *m, const kv_ctx_params *p, kv_ctx **out, kv_err *err);
+void kv_ctx_free(kv_ctx *c); // accepts NULL
+
+int32_t kv_ctx_n_ctx(const kv_ctx *c);
+int32_t kv_ctx_n_batch(const kv_ctx *c);
+int32_t kv_ctx_n_seq_max(const kv_ctx *c);
+const kv_model *kv_ctx_model(const kv_ctx *c);
+
+// A batch of tokens, possibly of several sequences. Token i has position pos[i]
+// in sequence seq_id[i]; it attends to the cells of its own sequence at
+// positions <= pos[i] (earlier batches and this one). Positions within a
+// sequence must be unique.
+typedef struct {
+    int32_t n_tokens;
+    const int32_t *tokens;
+    const int32_t *pos;    // NULL: each sequence continues after its highest position
+    const int32_t *seq_id; // NULL: all in sequence 0
+    const int8_t *logits;  // which tokens get outputs; NULL: only the last one
+} kv_batch;
+
+// Runs the model over a batch, adds its tokens to the KV cache and computes
+// outputs for the requested rows. The whole batch is checked before anything
+// changes: KV_ERR_INVALID for bad tokens, sequence ids or repeated positions;
+// KV_ERR_LIMIT when it exceeds n_batch or n_outputs_max or a sequence's cells.
+// Not thread-safe for one context; uses the context's thread pool.
+kv_status kv_ctx_decode(kv_ctx *c, const kv_batch *b, kv_err *err);
+
+// Logits (n_vocab) of token i of the last batch, or NULL when it requested none
+// (or the context computes no logits). Valid until the next decode.
+const float *kv_ctx_logits(const kv_ctx *c, int32_t i);
+// Final hidden state (n_embd) of token i of the last batch: after the output
+// norm (post_norm) or before it. NULL unless the context keeps embeddings and
+// the token requested outputs. Valid until the next decode.
+const float *kv_ctx_hidden(const kv_ctx *c, int32_t i, bool post_norm);
+
+// ---- KV cache ----
+
+// Removes every cell of sequence seq (seq < 0: of all sequences).
+void kv_ctx_seq_clear(kv_ctx *c, int32_t seq);
+// Removes the cells of sequence seq with p0 <= pos < p1 (p1 < 0: no upper bound).
+kv_status kv_ctx_seq_rm(kv_ctx *c, int32_t seq, int32_t p0, int32_t p1, kv_err *err);
+// Replaces sequence dst's cells with a copy of src's.
+kv_status kv_ctx_seq_cp(kv_ctx *c, int32_t src, int32_t dst, kv_err *err);
+// Highest position in sequence seq, -1 when it is empty (or seq is out of range).
+int32_t kv_ctx_seq_pos_max(const kv_ctx *c, int32_t seq);
+// Cells sequence seq uses.
+int32_t kv_ctx_seq_n_cells(const kv_ctx *c, int32_t seq);
+
+// ---- activation hook (importance matrices) ----
+
+// Called on the decoding thread before each matrix product with its weight
+// tensor's name and its input activations x (n_rows, n_in), row-major. For the
+// output tensor only rows that produce logits are passed. x is valid during the
+// call only.
+typedef void (*kv_matmul_hook)(void *user, const char *tensor, const float *x, int64_t n_rows,
+                               int64_t n_in);
+// Sets (or, with fn NULL, removes) the hook.
+void kv_ctx_set_matmul_hook(kv_ctx *c, kv_matmul_hook fn, void *user);
+
+#endif

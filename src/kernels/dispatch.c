@@ -1,0 +1,65 @@
+// Chooses the kernel table once per process. Only the scalar reference table
+// exists so far; SIMD tables will be picked here from CPU features, and
+// KVANT_KERNELS=ref keeps the reference for debugging and tests. Weight types
+// take ggml's activation pairing (ref/dot_pairs.c); types without a paired dot
+// fall back to dequantizing with F32 activations.
+#include "kernels/kernels.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/ref/dot_ref.h"
+
+static kv_kernels ref_table;
+static pthread_once_t ref_once = PTHREAD_ONCE_INIT;
+static const kv_kernels *chosen;
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+
+static void init_ref(void) {
+    kv_kernels *k = &ref_table;
+    k->name = "ref";
+    for (int t = 0; t < KV_TYPE_COUNT; t++)
+        k->types[t].vec_dot_type = KV_TYPE_F32;
+    kv__kernels_fill_dequant_ref(k);
+    for (int t = 0; t < KV_TYPE_COUNT; t++) {
+        const kv__dot_pair *pair = kv__dot_pair_ref((kv_type)t);
+        if (pair) {
+            k->types[t].vec_dot_type = pair->act;
+            k->types[t].vec_dot = pair->dot;
+        }
+    }
+    k->from_float[KV_TYPE_F32] = kv_from_float_f32_ref;
+    k->from_float[KV_TYPE_F16] = kv_from_float_f16_ref;
+    k->from_float[KV_TYPE_BF16] = kv_from_float_bf16_ref;
+    k->from_float[KV_TYPE_Q8_0] = kv_from_float_q8_0_ref;
+    k->from_float[KV_TYPE_Q8_1] = kv_from_float_q8_1_ref;
+    k->from_float[KV_TYPE_Q8_K] = kv_from_float_q8_k_ref;
+    k->to_float[KV_TYPE_F32] = kv_to_float_f32_ref;
+    k->to_float[KV_TYPE_F16] = kv_to_float_f16_ref;
+    k->to_float[KV_TYPE_BF16] = kv_to_float_bf16_ref;
+    k->matmul = kv_matmul_ref;
+    k->rmsnorm = kv_rmsnorm_ref;
+    k->softmax = kv_softmax_ref;
+    k->silu_mul = kv_silu_mul_ref;
+    k->add = kv_add_ref;
+    k->dot_f16_f32 = kv_dot_f16_f32_ref;
+    k->axpy_f16 = kv_axpy_f16_ref;
+    k->rope = kv_rope_ref;
+}
+
+const kv_kernels *kv_kernels_ref(void) {
+    pthread_once(&ref_once, init_ref);
+    return &ref_table;
+}
+
+static void choose(void) {
+    // Every value of KVANT_KERNELS, "ref" included, picks the reference table
+    // until SIMD tables exist; then "ref" will be the way to force it.
+    chosen = kv_kernels_ref();
+}
+
+const kv_kernels *kv_kernels_get(void) {
+    pthread_once(&chosen_once, choose);
+    return chosen;
+}

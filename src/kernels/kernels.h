@@ -1,0 +1,126 @@
+// The kernel dispatch table: every numeric inner loop the runtime uses, as
+// function pointers filled once from the CPU's features (dispatch.c). ref/ holds
+// the scalar reference versions, which are the specification; SIMD versions in
+// avx2/ and neon/ implement the same signatures and are tested against them.
+// Kernels never allocate and never do I/O.
+#ifndef KV_KERNELS_H
+#define KV_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvant/kv_f16.h"
+#include "kvant/kv_types.h"
+
+// Dot product of one weight row w (n elements of the slot's weight type) with
+// one activation row x (n elements already in the slot's vec_dot_type): *out = w . x.
+// n is a multiple of the weight type's block size.
+typedef void (*kv_vec_dot_fn)(int64_t n, float *out, const void *w, const void *x);
+
+// Converts an activation row of n floats to a type (a vec_dot_type); n is a
+// multiple of that type's block size.
+typedef void (*kv_from_float_fn)(const float *x, void *y, int64_t n);
+
+// How a weight type is multiplied: activations are first converted to
+// vec_dot_type (with from_float[vec_dot_type]), then vec_dot runs per row pair.
+// As in ggml: F16/BF16 activations for F16/BF16 weights, Q8_0 for
+// Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1 and Q8_K for the K-quants, IQ4_XS
+// and TQ types (ref/dot_pairs.c). Types without such a dot dequantize a block
+// at a time and take F32 activations.
+typedef struct {
+    kv_type vec_dot_type;
+    kv_vec_dot_fn vec_dot; // NULL: this type cannot be a matmul weight
+} kv_type_kernels;
+
+// One matrix product: w (n_out, n_in) of type w_type @ x (n_rows, n_in) in the
+// vec_dot_type -> y (n_rows, n_out), row r of y at y + r * y_stride.
+typedef struct {
+    kv_type w_type;
+    const void *w;
+    size_t w_row_size; // bytes per weight row
+    const void *x;
+    size_t x_row_size; // bytes per activation row
+    float *y;
+    int64_t y_stride; // floats between rows of y
+    int64_t n_in;
+    int64_t n_rows;
+} kv_matmul_args;
+
+typedef struct kv_kernels kv_kernels;
+
+struct kv_kernels {
+    const char *name; // "ref", "avx2", ...
+
+    kv_type_kernels types[KV_TYPE_COUNT];
+    kv_from_float_fn from_float[KV_TYPE_COUNT]; // NULL where no converter exists
+    // Converts a row of n elements of a type to floats (embedding lookup); NULL
+    // where the type cannot be read.
+    void (*to_float[KV_TYPE_COUNT])(const void *x, float *y, int64_t n);
+
+    // Output rows [o0, o1) of a matrix product, every activation row.
+    void (*matmul)(const kv_kernels *k, const kv_matmul_args *a, int64_t o0, int64_t o1);
+
+    // y = x / sqrt(mean(x^2) + eps) * w (w may be NULL: no weight); y may be x.
+    void (*rmsnorm)(int64_t n, float *y, const float *x, const float *w, float eps);
+    // In-place softmax of n values; -INFINITY entries get probability 0.
+    void (*softmax)(int64_t n, float *x);
+    // y = silu(gate) * up, silu(g) = g / (1 + exp(-g)); y may alias gate or up.
+    void (*silu_mul)(int64_t n, float *y, const float *gate, const float *up);
+    // y += x
+    void (*add)(int64_t n, float *y, const float *x);
+    // *out = k . q with k in F16 and q in F32 (attention: a cached key against a
+    // query); independent of how F16 weights are multiplied.
+    kv_vec_dot_fn dot_f16_f32;
+    // y += a * v, v in F16 (attention: weighted sum of cached values).
+    void (*axpy_f16)(int64_t n, float *y, float a, const kv_f16 *v);
+    // Rotates n_head heads of head_dim values in place (GGUF "normal" RoPE: pairs
+    // (2i, 2i+1) for 2i < n_rot), with cs = {cos theta_i, sin theta_i} for i < n_rot/2.
+    void (*rope)(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);
+};
+
+// The table for this CPU, chosen once (thread-safe). KVANT_KERNELS=ref in the
+// environment forces the reference kernels. Valid for the life of the program.
+const kv_kernels *kv_kernels_get(void);
+// The reference table, always available (for tests and --kernels ref).
+const kv_kernels *kv_kernels_ref(void);
+
+// Fills cs (n_rot values: cos, sin pairs) for a position:
+// theta_i = pos * freq_scale * base^(-2i / n_rot) / factors[i] (factors may be NULL).
+// Computed in double; not a hot loop (once per token, shared by all layers).
+void kv_rope_cos_sin(float *cs, int64_t n_rot, int64_t pos, float base, float freq_scale,
+                     const float *factors);
+
+// ---- reference kernels (ref/) ----
+
+void kv_dot_f32_ref(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_f16_f32_ref(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_bf16_f32_ref(int64_t n, float *out, const void *w, const void *x);
+// F16/BF16 weights against F32 activations (attention uses the F16 one for
+// cached keys); the weight slots take ggml's same-type pairing instead.
+// Quantized weight . F32 activations by dequantizing a block at a time: the
+// slot of every quantized type without an integer dot in ref/dot_pairs.c.
+void kv_dot_dequant_f32_ref(kv_type t, int64_t n, float *out, const void *w, const float *x);
+// Fills the quantized slots of a table (vec_dot and to_float) with the
+// dequantizing fallback, for every type the quant module can dequantize.
+void kv__kernels_fill_dequant_ref(kv_kernels *k);
+
+void kv_from_float_f32_ref(const float *x, void *y, int64_t n);
+void kv_from_float_f16_ref(const float *x, void *y, int64_t n);
+void kv_from_float_bf16_ref(const float *x, void *y, int64_t n);
+void kv_from_float_q8_0_ref(const float *x, void *y, int64_t n);
+void kv_from_float_q8_1_ref(const float *x, void *y, int64_t n);
+void kv_from_float_q8_k_ref(const float *x, void *y, int64_t n);
+void kv_to_float_f32_ref(const void *x, float *y, int64_t n);
+void kv_to_float_f16_ref(const void *x, float *y, int64_t n);
+void kv_to_float_bf16_ref(const void *x, float *y, int64_t n);
+
+void kv_matmul_ref(const kv_kernels *k, const kv_matmul_args *a, int64_t o0, int64_t o1);
+
+void kv_rmsnorm_ref(int64_t n, float *y, const float *x, const float *w, float eps);
+void kv_softmax_ref(int64_t n, float *x);
+void kv_silu_mul_ref(int64_t n, float *y, const float *gate, const float *up);
+void kv_add_ref(int64_t n, float *y, const float *x);
+void kv_axpy_f16_ref(int64_t n, float *y, float a, const kv_f16 *v);
+void kv_rope_ref(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);
+
+#endif

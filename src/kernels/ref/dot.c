@@ -1,0 +1,54 @@
+// Reference dot products of float weight rows (F32, F16, BF16) with F32
+// activations, the activation converters, and the F16 axpy used by attention.
+// Sums are kept in double so the reference is the most accurate version.
+#include "kernels/kernels.h"
+
+// w (n) . x (n) -> *out
+void kv_dot_f32_ref(int64_t n, float *out, const void *w, const void *x) {
+    const float *a = w;
+    const float *b = x;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)a[i] * (double)b[i];
+    *out = (float)sum;
+}
+
+void kv_dot_f16_f32_ref(int64_t n, float *out, const void *w, const void *x) {
+    const kv_f16 *a = w;
+    const float *b = x;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)kv_f16_to_f32(a[i]) * (double)b[i];
+    *out = (float)sum;
+}
+
+void kv_dot_bf16_f32_ref(int64_t n, float *out, const void *w, const void *x) {
+    const kv_bf16 *a = w;
+    const float *b = x;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)kv_bf16_to_f32(a[i]) * (double)b[i];
+    *out = (float)sum;
+}
+
+void kv_from_float_f32_ref(const float *x, void *y, int64_t n) {
+    float *d = y;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = x[i];
+}
+
+void kv_from_float_f16_ref(const float *x, void *y, int64_t n) { kv_f32_to_f16_row(x, y, n); }
+
+void kv_from_float_bf16_ref(const float *x, void *y, int64_t n) { kv_f32_to_bf16_row(x, y, n); }
+
+void kv_to_float_f32_ref(const void *x, float *y, int64_t n) { kv_from_float_f32_ref(x, y, n); }
+
+void kv_to_float_f16_ref(const void *x, float *y, int64_t n) { kv_f16_to_f32_row(x, y, n); }
+
+void kv_to_float_bf16_ref(const void *x, float *y, int64_t n) { kv_bf16_to_f32_row(x, y, n); }
+
+// y (n) += a * v (n)
+void kv_axpy_f16_ref(int64_t n, float *y, float a, const kv_f16 *v) {
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * kv_f16_to_f32(v[i]);
+}

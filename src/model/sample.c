@@ -1,0 +1,263 @@
+// Sampling: penalties -> top-k -> top-p -> min-p -> temperature -> draw, the
+// order of llama.cpp's default chain. Candidates are ordered by logit and then
+// by token id, so ties never depend on the sort. The generator is xoshiro256**
+// seeded through splitmix64, so a seed gives the same draws everywhere.
+#include "kvant/kv_sample.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int32_t id;
+    float logit;
+} cand;
+
+struct kv_sampler {
+    kv_sample_params p;
+    int32_t n_vocab;
+    cand *c;          // n_vocab candidates
+    int32_t *counts;  // occurrences of each token in the history
+    int32_t *hist;    // ring of the last penalty_last_n accepted tokens
+    int32_t n_hist;
+    int32_t hist_head; // next slot to write
+    uint64_t rng[4];
+};
+
+kv_sample_params kv_sample_default_params(void) {
+    kv_sample_params p = {0};
+    p.temp = 0.8f;
+    p.top_k = 40;
+    p.top_p = 0.95f;
+    p.min_p = 0.05f;
+    p.min_keep = 1;
+    p.penalty_last_n = 64;
+    p.penalty_repeat = 1.0f;
+    return p;
+}
+
+// ---- random numbers ----
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t next_u64(uint64_t s[4]) {
+    const uint64_t result = rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+// Uniform in [0, 1) with 53 random bits.
+static double next_unit(uint64_t s[4]) { return (double)(next_u64(s) >> 11) * 0x1.0p-53; }
+
+static void seed_rng(kv_sampler *s) {
+    uint64_t x = s->p.seed;
+    for (int i = 0; i < 4; i++)
+        s->rng[i] = splitmix64(&x);
+}
+
+// ---- lifecycle ----
+
+kv_status kv_sample_new(const kv_sample_params *p, int32_t n_vocab, kv_sampler **out, kv_err *err) {
+    *out = NULL;
+    if (n_vocab < 1)
+        return KV_FAIL(err, KV_ERR_INVALID, "sampler vocabulary of %d tokens", n_vocab);
+    if (p->penalty_last_n < 0 || p->penalty_last_n > KV_SAMPLE_MAX_LAST_N)
+        return KV_FAIL(err, KV_ERR_INVALID, "penalty_last_n %d is outside 0..%d",
+                       p->penalty_last_n, KV_SAMPLE_MAX_LAST_N);
+    if (p->min_keep < 1 || !(p->penalty_repeat > 0.0f) || isnan(p->temp) || isnan(p->top_p) ||
+        isnan(p->min_p) || isnan(p->penalty_freq) || isnan(p->penalty_present))
+        return KV_FAIL(err, KV_ERR_INVALID,
+                       "sampler parameters out of range (min_keep %d, repeat penalty %g)",
+                       p->min_keep, (double)p->penalty_repeat);
+    kv_sampler *s = calloc(1, sizeof *s);
+    if (!s)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for a sampler");
+    s->p = *p;
+    s->n_vocab = n_vocab;
+    s->c = malloc((size_t)n_vocab * sizeof *s->c);
+    s->counts = calloc((size_t)n_vocab, sizeof *s->counts);
+    s->hist = malloc((size_t)(p->penalty_last_n > 0 ? p->penalty_last_n : 1) * sizeof *s->hist);
+    if (!s->c || !s->counts || !s->hist) {
+        kv_sample_free(s);
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for a sampler of %d tokens", n_vocab);
+    }
+    seed_rng(s);
+    *out = s;
+    return KV_OK;
+}
+
+void kv_sample_free(kv_sampler *s) {
+    if (!s)
+        return;
+    free(s->c);
+    free(s->counts);
+    free(s->hist);
+    free(s);
+}
+
+void kv_sample_reset(kv_sampler *s) {
+    memset(s->counts, 0, (size_t)s->n_vocab * sizeof *s->counts);
+    s->n_hist = 0;
+    s->hist_head = 0;
+    seed_rng(s);
+}
+
+void kv_sample_accept(kv_sampler *s, int32_t token) {
+    const int32_t cap = s->p.penalty_last_n;
+    if (cap == 0 || token < 0 || token >= s->n_vocab)
+        return;
+    if (s->n_hist == cap) // full: the oldest token leaves the window
+        s->counts[s->hist[s->hist_head]]--;
+    else
+        s->n_hist++;
+    s->hist[s->hist_head] = token;
+    s->counts[token]++;
+    s->hist_head = (s->hist_head + 1) % cap;
+}
+
+// ---- the chain ----
+
+// a ranks before b: higher logit, then lower id.
+static bool better(const cand *a, const cand *b) {
+    return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
+}
+
+static int cmp_cand(const void *pa, const void *pb) {
+    const cand *a = pa;
+    const cand *b = pb;
+    return better(a, b) ? -1 : better(b, a) ? 1 : 0;
+}
+
+static void apply_penalties(kv_sampler *s) {
+    const kv_sample_params *p = &s->p;
+    if (p->penalty_last_n == 0 ||
+        (p->penalty_repeat == 1.0f && p->penalty_freq == 0.0f && p->penalty_present == 0.0f))
+        return;
+    for (int32_t t = 0; t < s->n_vocab; t++) {
+        const int32_t n = s->counts[t];
+        if (n == 0)
+            continue;
+        float *l = &s->c[t].logit;
+        // Dividing a negative logit would raise it: multiply those instead.
+        if (*l <= 0.0f)
+            *l *= p->penalty_repeat;
+        else
+            *l /= p->penalty_repeat;
+        *l -= (float)n * p->penalty_freq + p->penalty_present;
+    }
+}
+
+static void sift_down(cand *h, int32_t n, int32_t i) {
+    for (;;) {
+        int32_t worst = i;
+        const int32_t l = 2 * i + 1;
+        const int32_t r = l + 1;
+        if (l < n && better(&h[worst], &h[l]))
+            worst = l;
+        if (r < n && better(&h[worst], &h[r]))
+            worst = r;
+        if (worst == i)
+            return;
+        cand tmp = h[i];
+        h[i] = h[worst];
+        h[worst] = tmp;
+        i = worst;
+    }
+}
+
+// Moves the k best candidates to the front, sorted; O(n log k).
+static void select_top_k(cand *c, int32_t n, int32_t k) {
+    // c[0..k) is a heap with the worst kept candidate at its root.
+    for (int32_t i = k / 2 - 1; i >= 0; i--)
+        sift_down(c, k, i);
+    for (int32_t i = k; i < n; i++) {
+        if (better(&c[i], &c[0])) {
+            c[0] = c[i];
+            sift_down(c, k, 0);
+        }
+    }
+    qsort(c, (size_t)k, sizeof *c, cmp_cand);
+}
+
+// Keeps the smallest prefix (of sorted candidates) whose probability reaches top_p.
+static int32_t cut_top_p(const cand *c, int32_t n, float top_p, int32_t min_keep) {
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        sum += exp((double)c[i].logit - (double)c[0].logit);
+    double cum = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        cum += exp((double)c[i].logit - (double)c[0].logit) / sum;
+        if (cum >= (double)top_p && i + 1 >= min_keep)
+            return i + 1;
+    }
+    return n;
+}
+
+// Keeps candidates whose probability is at least min_p times the top one's.
+static int32_t cut_min_p(const cand *c, int32_t n, float min_p, int32_t min_keep) {
+    const float threshold = c[0].logit + logf(min_p);
+    int32_t keep = 0;
+    while (keep < n && (c[keep].logit >= threshold || keep < min_keep))
+        keep++;
+    return keep;
+}
+
+static int32_t draw(kv_sampler *s, const cand *c, int32_t n) {
+    const double inv_temp = 1.0 / (double)s->p.temp;
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        sum += exp(((double)c[i].logit - (double)c[0].logit) * inv_temp);
+    const double u = next_unit(s->rng) * sum;
+    double cum = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        cum += exp(((double)c[i].logit - (double)c[0].logit) * inv_temp);
+        if (u < cum)
+            return c[i].id;
+    }
+    return c[n - 1].id;
+}
+
+int32_t kv_sample_next(kv_sampler *s, const float *logits) {
+    const int32_t V = s->n_vocab;
+    for (int32_t t = 0; t < V; t++) {
+        s->c[t].id = t;
+        s->c[t].logit = isnan(logits[t]) ? -INFINITY : logits[t];
+    }
+    apply_penalties(s);
+    if (!(s->p.temp > 0.0f)) {
+        int32_t best = 0;
+        for (int32_t t = 1; t < V; t++)
+            if (better(&s->c[t], &s->c[best]))
+                best = t;
+        return s->c[best].id;
+    }
+    int32_t n = V;
+    if (s->p.top_k > 0 && s->p.top_k < V) {
+        select_top_k(s->c, V, s->p.top_k);
+        n = s->p.top_k;
+    } else {
+        qsort(s->c, (size_t)V, sizeof *s->c, cmp_cand);
+    }
+    if (s->c[0].logit == -INFINITY) // nothing has any probability: take the first
+        return s->c[0].id;
+    const int32_t min_keep = s->p.min_keep < n ? s->p.min_keep : n;
+    if (s->p.top_p < 1.0f)
+        n = cut_top_p(s->c, n, s->p.top_p, min_keep);
+    if (s->p.min_p > 0.0f)
+        n = cut_min_p(s->c, n, s->p.min_p, min_keep);
+    return draw(s, s->c, n);
+}

@@ -1,5 +1,6 @@
 // NEON dot products of the float weight types against activations of the same
-// type (references: kernels/ref/dot_f16.c). Halves and bfloat16 are widened to
+// type (references: kernels/ref/dot_f16.c), and of F16 keys against F32 queries
+// for attention (kernels/ref/dot.c). Halves and bfloat16 are widened to
 // float exactly; products are fused-multiply-added into four float vectors
 // (16 lanes), added up at the end. The reference sums float products in double,
 // so results differ from it by float rounding: at most about (n / 16 + 4)
@@ -10,6 +11,7 @@
 #error "kernels/neon needs -march=armv8.2-a+dotprod (cmake/kv_kernels.cmake)"
 #endif
 
+#include "kernels/kernels.h"
 #include "kernels/neon/neon.h"
 #include "kernels/neon/neon_util.h"
 
@@ -66,6 +68,24 @@ void kv_dot_f16_f16_neon(int64_t n, float *out, const void *w, const void *x) {
         acc3 = vfmaq_f32(acc3, a3, b3);
     }
     *out = sum4(acc0, acc1, acc2, acc3) + kv_neon_ref_tail(kv_dot_f16_f16_ref, n - i, a + i, b + i);
+}
+
+// k (n halves) . q (n floats): attention's cached key against a query
+void kv_dot_f16_f32_neon(int64_t n, float *out, const void *w, const void *x) {
+    const kv_f16 *a = w;
+    const float *b = x;
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t i = 0;
+    for (; i + STEP <= n; i += STEP) {
+        float32x4_t a0, a1, a2, a3;
+        f16x8_to_f32(a + i, &a0, &a1);
+        f16x8_to_f32(a + i + 8, &a2, &a3);
+        acc0 = vfmaq_f32(acc0, a0, vld1q_f32(b + i));
+        acc1 = vfmaq_f32(acc1, a1, vld1q_f32(b + i + 4));
+        acc2 = vfmaq_f32(acc2, a2, vld1q_f32(b + i + 8));
+        acc3 = vfmaq_f32(acc3, a3, vld1q_f32(b + i + 12));
+    }
+    *out = sum4(acc0, acc1, acc2, acc3) + kv_neon_ref_tail(kv_dot_f16_f32_ref, n - i, a + i, b + i);
 }
 
 // w (n bfloat16) . x (n bfloat16)

@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "kvant/kv_f16.h"
+
 // *out = w . x; contracts as in kernels/ref/dot_ref.h: n a multiple of the weight
 // type's block size, blocks contiguous, no allocation, thread-safe.
 
@@ -49,5 +51,20 @@ void kv_dot_bf16_bf16_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_from_float_q8_0_neon(const float *x, void *y, int64_t n);
 void kv_from_float_q8_1_neon(const float *x, void *y, int64_t n);
 void kv_from_float_q8_k_neon(const float *x, void *y, int64_t n);
+
+// ---- runtime row operations: rows.c and dot_f16.c (kernels/kernels.h) ----
+void kv_dot_f16_f32_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_rmsnorm_neon(int64_t n, float *y, const float *x, const float *w, float eps);
+void kv_softmax_neon(int64_t n, float *x);
+void kv_silu_mul_neon(int64_t n, float *y, const float *gate, const float *up);
+void kv_add_neon(int64_t n, float *y, const float *x);
+void kv_axpy_f16_neon(int64_t n, float *y, float a, const kv_f16 *v);
+void kv_rope_neon(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);
+
+// ---- the dispatch table: table.c ----
+// Replaces the slots of k (a copy of the reference table) that have a NEON
+// version; the others keep the reference.
+struct kv_kernels;
+void kv__kernels_fill_neon(struct kv_kernels *k);
 
 #endif

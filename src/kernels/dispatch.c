@@ -1,5 +1,5 @@
-// Chooses the kernel table once per process. Only the scalar reference table
-// exists so far; SIMD tables will be picked here from CPU features, and
+// Chooses the kernel table once per process: the NEON table on aarch64 Linux
+// CPUs with the dot-product extension, else the scalar reference table;
 // KVANT_KERNELS=ref keeps the reference for debugging and tests. Weight types
 // take ggml's activation pairing (ref/dot_pairs.c); types without a paired dot
 // fall back to dequantizing with F32 activations.
@@ -10,6 +10,12 @@
 #include <string.h>
 
 #include "kernels/ref/dot_ref.h"
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+
+#include "kernels/neon/neon.h"
+#endif
 
 static kv_kernels ref_table;
 static pthread_once_t ref_once = PTHREAD_ONCE_INIT;
@@ -53,10 +59,32 @@ const kv_kernels *kv_kernels_ref(void) {
     return &ref_table;
 }
 
+// ---- NEON: aarch64 Linux with the dot-product extension (neon/table.c) ----
+#if defined(__aarch64__) && defined(__linux__)
+static kv_kernels neon_table;
+static pthread_once_t neon_once = PTHREAD_ONCE_INIT;
+
+static void init_neon(void) {
+    if (!(getauxval(AT_HWCAP) & HWCAP_ASIMDDP))
+        return; // name stays NULL: no table
+    neon_table = *kv_kernels_ref();
+    kv__kernels_fill_neon(&neon_table);
+}
+
+const kv_kernels *kv__kernels_neon(void) {
+    pthread_once(&neon_once, init_neon);
+    return neon_table.name ? &neon_table : NULL;
+}
+#else
+const kv_kernels *kv__kernels_neon(void) { return NULL; }
+#endif
+
 static void choose(void) {
-    // Every value of KVANT_KERNELS, "ref" included, picks the reference table
-    // until SIMD tables exist; then "ref" will be the way to force it.
-    chosen = kv_kernels_ref();
+    // KVANT_KERNELS=ref forces the reference table; otherwise the best SIMD
+    // table this CPU runs, if any.
+    const char *env = getenv("KVANT_KERNELS");
+    const kv_kernels *simd = env && strcmp(env, "ref") == 0 ? NULL : kv__kernels_neon();
+    chosen = simd ? simd : kv_kernels_ref();
 }
 
 const kv_kernels *kv_kernels_get(void) {

@@ -22,9 +22,15 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE BOTH)
 set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
 
-# -L: the target's dynamic loader and libc (libc6-dev-arm64-cross); -cpu max:
-# every feature qemu emulates, dotprod and fp16 included.
+# -L: the target's dynamic loader and libc (libc6-dev-arm64-cross), the libc the
+# binaries are linked against. LD_LIBRARY_PATH makes that loader take libc from
+# there too: otherwise it finds the multiarch libc6:arm64 (a dependency of
+# libcmocka0:arm64, another Debian build of glibc) first, and a loader and libc
+# of different builds deadlock in pthread_cond_wait. Libraries that are only in
+# multiarch (cmocka) are still found in /usr/lib/aarch64-linux-gnu.
+# -cpu max: every feature qemu emulates, dotprod and fp16 included.
 find_program(KV_QEMU_AARCH64 qemu-aarch64)
 if(KV_QEMU_AARCH64)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${KV_QEMU_AARCH64} -L /usr/aarch64-linux-gnu -cpu max)
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${KV_QEMU_AARCH64} -L /usr/aarch64-linux-gnu
+    -E LD_LIBRARY_PATH=/usr/aarch64-linux-gnu/lib -cpu max)
 endif()

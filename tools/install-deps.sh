@@ -10,6 +10,8 @@ PKGS=(
   libcmocka-dev libssl-dev libmicrohttpd-dev
   chromium
   python3 python3-numpy
+  # ARM kernels (test neon/cross): cross compiler and libc, qemu, arm64 cmocka (multiarch)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64
 )
 # The server's tests run the official npm clients (and the web page in headless
 # chromium through npm playwright-core); node may come from
@@ -33,5 +35,11 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# arm64 packages (libcmocka-dev:arm64) need Debian's multiarch: the architecture
+# must be enabled before apt-get update fetches its package lists.
+if printf '%s\n' "${missing[@]}" | grep -q ':arm64$' && [ "$(dpkg --print-architecture)" != arm64 ] &&
+  ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  "${SUDO[@]}" dpkg --add-architecture arm64
+fi
 "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -qq
 "${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,6 +1,7 @@
 // Chooses the kernel table once per process: the AVX2 table on x86-64 CPUs with
-// AVX2, FMA and F16C, else the scalar reference; KVANT_KERNELS=ref keeps the
-// reference for debugging and tests. Weight types take ggml's activation pairing
+// AVX2, FMA and F16C, the NEON table on aarch64 Linux CPUs with the dot-product
+// extension, else the scalar reference; KVANT_KERNELS=ref keeps the reference for
+// debugging and tests. Weight types take ggml's activation pairing
 // (ref/dot_pairs.c); types without a paired dot fall back to dequantizing with
 // F32 activations.
 #include "kernels/kernels.h"
@@ -11,6 +12,12 @@
 
 #include "kernels/avx2/avx2.h"
 #include "kernels/ref/dot_ref.h"
+
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+
+#include "kernels/neon/neon.h"
+#endif
 
 static kv_kernels ref_table;
 static pthread_once_t ref_once = PTHREAD_ONCE_INIT;
@@ -54,6 +61,26 @@ const kv_kernels *kv_kernels_ref(void) {
     return &ref_table;
 }
 
+// ---- NEON: aarch64 Linux with the dot-product extension (neon/table.c) ----
+#if defined(__aarch64__) && defined(__linux__)
+static kv_kernels neon_table;
+static pthread_once_t neon_once = PTHREAD_ONCE_INIT;
+
+static void init_neon(void) {
+    if (!(getauxval(AT_HWCAP) & HWCAP_ASIMDDP))
+        return; // name stays NULL: no table
+    neon_table = *kv_kernels_ref();
+    kv__kernels_fill_neon(&neon_table);
+}
+
+const kv_kernels *kv__kernels_neon(void) {
+    pthread_once(&neon_once, init_neon);
+    return neon_table.name ? &neon_table : NULL;
+}
+#else
+const kv_kernels *kv__kernels_neon(void) { return NULL; }
+#endif
+
 // The best SIMD table this CPU runs, or NULL
 #if defined(__x86_64__)
 static kv_kernels simd_table;
@@ -66,7 +93,7 @@ static const kv_kernels *simd(void) {
     return &simd_table;
 }
 #else
-static const kv_kernels *simd(void) { return NULL; }
+static const kv_kernels *simd(void) { return kv__kernels_neon(); }
 #endif
 
 static void choose(void) {

@@ -83,6 +83,8 @@ struct kv_kernels {
 const kv_kernels *kv_kernels_get(void);
 // The reference table, always available (for tests and --kernels ref).
 const kv_kernels *kv_kernels_ref(void);
+// The NEON table (aarch64 Linux CPUs with dotprod), or NULL on other machines.
+const kv_kernels *kv__kernels_neon(void);
 
 // Fills cs (n_rot values: cos, sin pairs) for a position:
 // theta_i = pos * freq_scale * base^(-2i / n_rot) / factors[i] (factors may be NULL).

@@ -1,0 +1,70 @@
+// NEON versions of the reference kernels in kernels/ref (same signatures, _neon
+// suffix), for aarch64 CPUs with the dot-product extension (ARMv8.2 dotprod:
+// Cortex-A55/A76 and later, Apple M1 and later, Graviton 2 and later). The files
+// in neon/ are compiled with -march=armv8.2-a+dotprod+fp16 and only on aarch64;
+// callers must check the CPU (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) before
+// calling any of them. The declarations are visible everywhere; the definitions
+// exist only in aarch64 builds.
+//
+// Results, against the references (tests/unit/test_kernels_neon.c):
+//  - dot products: the same exact integer sums per block, but the float steps
+//    run in vector lanes (fused multiply-adds, a different summation order), so
+//    results differ from the references by float rounding only;
+//  - activation quantizers: byte-identical.
+#ifndef KV_KERNELS_NEON_H
+#define KV_KERNELS_NEON_H
+
+#include <stdint.h>
+
+#include "kvant/kv_f16.h"
+
+// *out = w . x; contracts as in kernels/ref/dot_ref.h: n a multiple of the weight
+// type's block size, blocks contiguous, no allocation, thread-safe.
+
+// ---- 32-element block types: dot_q.c ----
+void kv_dot_q4_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q4_1_q8_1_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q5_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q5_1_q8_1_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q8_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq4_nl_q8_0_neon(int64_t n, float *out, const void *w, const void *x);
+
+// ---- 256-element super-block types: dot_k.c ----
+void kv_dot_q2_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q3_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q4_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q5_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q6_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq4_xs_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_tq1_0_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_tq2_0_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+
+// ---- float types: dot_f16.c (float lanes, not the reference's double sum) ----
+void kv_dot_f32_f32_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_f16_f16_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_bf16_bf16_neon(int64_t n, float *out, const void *w, const void *x);
+
+// ---- activation quantizers: quant_act.c ----
+// n floats of x (n a multiple of 32, or 256 for Q8_K) -> n / block size blocks
+// at y, byte-identical to the reference quantizers in quant/q8.c for every
+// input, NaN and infinities included.
+void kv_from_float_q8_0_neon(const float *x, void *y, int64_t n);
+void kv_from_float_q8_1_neon(const float *x, void *y, int64_t n);
+void kv_from_float_q8_k_neon(const float *x, void *y, int64_t n);
+
+// ---- runtime row operations: rows.c and dot_f16.c (kernels/kernels.h) ----
+void kv_dot_f16_f32_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_rmsnorm_neon(int64_t n, float *y, const float *x, const float *w, float eps);
+void kv_softmax_neon(int64_t n, float *x);
+void kv_silu_mul_neon(int64_t n, float *y, const float *gate, const float *up);
+void kv_add_neon(int64_t n, float *y, const float *x);
+void kv_axpy_f16_neon(int64_t n, float *y, float a, const kv_f16 *v);
+void kv_rope_neon(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);
+
+// ---- the dispatch table: table.c ----
+// Replaces the slots of k (a copy of the reference table) that have a NEON
+// version; the others keep the reference.
+struct kv_kernels;
+void kv__kernels_fill_neon(struct kv_kernels *k);
+
+#endif

@@ -19,7 +19,9 @@
 #include "kvant/kv_f16.h"
 
 // *out = w . x; contracts as in kernels/ref/dot_ref.h: n a multiple of the weight
-// type's block size, blocks contiguous, no allocation, thread-safe.
+// type's block size, blocks contiguous, no allocation, thread-safe. Q8_K
+// activations must carry their bsums as the quantizer writes them (the sums of
+// each 16 quants): the K-quant and ternary kernels take their offsets from them.
 
 // ---- 32-element block types: dot_q.c ----
 void kv_dot_q4_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x);

@@ -130,8 +130,10 @@ kv_status kv_out_open(kv_out *o, const char *path, kv_err *err) {
     size_t cap = strlen(path) + 64;
     o->path = dupstr(path);
     o->tmp_path = malloc(cap);
-    if (!o->path || !o->tmp_path) {
-        kv_out_abort(o);
+    if (!o->path || !o->tmp_path) { // nothing created yet: free, don't unlink
+        free(o->path);
+        free(o->tmp_path);
+        memset(o, 0, sizeof *o);
         return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", path);
     }
     snprintf(o->tmp_path, cap, "%.*s.%s.tmp.%ld", (int)dir_len, path, base, (long)getpid());

@@ -137,7 +137,7 @@ static kv_status save(const im_acc *a, int32_t n_chunks, const kv_imatrix_params
 kv_status kv_eval_imatrix(kv_ctx *c, const int32_t *tokens, int64_t n_tokens,
                           const kv_imatrix_params *p, const char *out_path, kv_ppl_result *res,
                           kv_err *err) {
-    kv_ppl_plan plan;
+    kv_ppl_plan plan = {0, 0, 0};
     kv_status st = kv_ppl_plan_make(n_tokens, p->n_ctx, p->n_chunks, &plan, err);
     if (st != KV_OK)
         return st;

@@ -123,7 +123,7 @@ static kv_status check_ctx(const kv_ctx *c, int32_t n_ctx, kv_err *err) {
 
 kv_status kv_eval_perplexity(kv_ctx *c, const int32_t *tokens, int64_t n_tokens,
                              const kv_ppl_params *p, kv_ppl_result *out, kv_err *err) {
-    kv_ppl_plan plan;
+    kv_ppl_plan plan = {0, 0, 0};
     kv_status st = kv_ppl_plan_make(n_tokens, p->n_ctx, p->n_chunks, &plan, err);
     if (st == KV_OK)
         st = check_ctx(c, plan.n_ctx, err);

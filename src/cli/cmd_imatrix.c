@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "kvant/kv_eval.h"
@@ -23,12 +24,15 @@ static void help(FILE *f) {
                "  -q, --quiet          no per-chunk figures\n");
 }
 
+// One updating line on a terminal; a line every 10 chunks (and the last) otherwise.
 static void progress(void *user, uint64_t done, uint64_t total, const char *label) {
     (void)user;
-    fprintf(stderr, "\r%s (chunk %llu of %llu)", label, (unsigned long long)done,
-            (unsigned long long)total);
-    if (done == total)
-        fprintf(stderr, "\n");
+    bool tty = isatty(STDERR_FILENO);
+    if (!tty && done % 10 != 0 && done != total)
+        return;
+    fprintf(stderr, "%s%s (chunk %llu of %llu)%s", tty ? "\r" : "", label,
+            (unsigned long long)done, (unsigned long long)total,
+            tty && done != total ? "" : "\n");
 }
 
 static const char *base_name(const char *p) {

@@ -30,6 +30,8 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/kvant-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
 failed=0
+n_ok=0
+n_bad=0
 for bin in "${bins[@]}"; do
   name=$(basename "$bin")
   corpus="$scratch/$name/corpus"
@@ -52,13 +54,16 @@ for bin in "${bins[@]}"; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   n_corpus=$(find "$corpus" -type f | wc -l)
   if [ $rc -eq 0 ]; then
+    n_ok=$((n_ok + 1))
     rmdir "$arts" 2>/dev/null
     echo "fuzz: $name ok: ${runs:-?} runs in ${secs}s, corpus $n_seeds -> $n_corpus"
   else
     failed=1
+    n_bad=$((n_bad + 1))
     cp "$log" "$arts/log.txt"
     echo "fuzz: $name FAILED (exit $rc) after ${runs:-?} runs; inputs and log in $arts"
     grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)' "$log" | head -n 5 | sed 's/^/    /'
   fi
 done
+echo "fuzz: $n_ok passed, $n_bad failed"
 exit $failed

@@ -1,7 +1,7 @@
 # Per-file compile flags of the quantizers and kernels, shared by the main build
 # (CMakeLists.txt) and the core-only cross build (tests/cross/CMakeLists.txt) so
 # that both compile them the same way.
-#  - src/kernels/avx2/*.c on x86-64 and src/kernels/neon/*.c on aarch64 are added
+#  - src/kernels/avx2/*.c (and avxvnni/*.c, with -mavxvnni too) on x86-64 and src/kernels/neon/*.c on aarch64 are added
 #    to the target with their own ISA flags, and only they get those flags: the
 #    rest of the binary runs on any CPU of the architecture, and dispatch picks
 #    the SIMD kernels from the CPU's features.
@@ -11,10 +11,13 @@
 # kv_add_kernel_sources(TARGET ROOT): ROOT is the source tree's top folder.
 function(kv_add_kernel_sources target root)
   file(GLOB avx2_srcs CONFIGURE_DEPENDS ${root}/src/kernels/avx2/*.c)
+  file(GLOB vnni_srcs CONFIGURE_DEPENDS ${root}/src/kernels/avxvnni/*.c)
   file(GLOB neon_srcs CONFIGURE_DEPENDS ${root}/src/kernels/neon/*.c)
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64" AND avx2_srcs)
-    target_sources(${target} PRIVATE ${avx2_srcs})
+    target_sources(${target} PRIVATE ${avx2_srcs} ${vnni_srcs})
     set_source_files_properties(${avx2_srcs} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
+    set_source_files_properties(${vnni_srcs} PROPERTIES
+      COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavxvnni")
   elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64" AND neon_srcs)
     target_sources(${target} PRIVATE ${neon_srcs})
     set_source_files_properties(${neon_srcs} PROPERTIES

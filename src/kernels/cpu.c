@@ -14,8 +14,14 @@ bool kv__cpu_has_avx2(void) {
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
 }
 
+bool kv__cpu_has_avxvnni(void) {
+    unsigned a, b, c, d; // AVX-VNNI is CPUID leaf 7 sub-leaf 1, EAX bit 4
+    return kv__cpu_has_avx2() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) != 0;
+}
+
 #else
 
 bool kv__cpu_has_avx2(void) { return false; }
+bool kv__cpu_has_avxvnni(void) { return false; }
 
 #endif

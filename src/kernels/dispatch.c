@@ -1,6 +1,8 @@
 // Chooses the kernel table once per process: the AVX2 table on x86-64 CPUs with
 // AVX2, FMA and F16C, the NEON table on aarch64 Linux CPUs with the dot-product
-// extension, else the scalar reference; KVANT_KERNELS=ref keeps the reference for
+// extension, else the scalar reference (on CPUs with AVX-VNNI the AVX2 table
+// takes its VNNI builds, same results; KVANT_KERNELS=avx2 keeps the plain AVX2
+// ones); KVANT_KERNELS=ref keeps the reference for
 // debugging and tests. Weight types take ggml's activation pairing
 // (ref/dot_pairs.c); types without a paired dot fall back to dequantizing with
 // F32 activations.
@@ -89,7 +91,9 @@ static const kv_kernels *simd(void) {
     if (!kv__cpu_has_avx2())
         return NULL;
     simd_table = *kv_kernels_ref();
-    kv__kernels_fill_avx2(&simd_table);
+    const char *want = getenv("KVANT_KERNELS");
+    const bool vnni = kv__cpu_has_avxvnni() && !(want && strcmp(want, "avx2") == 0);
+    kv__kernels_fill_avx2(&simd_table, vnni);
     return &simd_table;
 }
 #else

@@ -21,6 +21,15 @@ typedef void (*kv_vec_dot_fn)(int64_t n, float *out, const void *w, const void *
 // multiple of that type's block size.
 typedef void (*kv_from_float_fn)(const float *x, void *y, int64_t n);
 
+// A register tile: weight rows [0, nw) (rows w_row_size bytes apart) times
+// activation rows [0, nx) (x_row_size apart), n elements each, into
+// y[j * y_stride + i] for weight row i and activation row j. nw <= tile_nw and
+// nx <= tile_nx. Each result has exactly the bits vec_dot gives for that pair,
+// so the batch size never changes a sequence's numbers.
+typedef void (*kv_tile_fn)(int64_t n, float *y, int64_t y_stride, const void *w,
+                           size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                           int64_t nx);
+
 // How a weight type is multiplied: activations are first converted to
 // vec_dot_type (with from_float[vec_dot_type]), then vec_dot runs per row pair.
 // As in ggml: F16/BF16 activations for F16/BF16 weights, Q8_0 for
@@ -30,6 +39,8 @@ typedef void (*kv_from_float_fn)(const float *x, void *y, int64_t n);
 typedef struct {
     kv_type vec_dot_type;
     kv_vec_dot_fn vec_dot; // NULL: this type cannot be a matmul weight
+    kv_tile_fn tile;       // NULL: matmul calls vec_dot per pair
+    int tile_nw, tile_nx;  // the tile's full shape
 } kv_type_kernels;
 
 // One matrix product: w (n_out, n_in) of type w_type @ x (n_rows, n_in) in the

@@ -15,10 +15,14 @@
 // platform (false off x86-64), compiled without ISA flags (kernels/cpu.c).
 // Thread-safe.
 bool kv__cpu_has_avx2(void);
+// True when kv__cpu_has_avx2() and the CPU has AVX-VNNI (256-bit dpbusd).
+bool kv__cpu_has_avxvnni(void);
 
 // Sets every slot of k that has an AVX2 version (k starts as a copy of the
 // reference table) and names it "avx2". Weight slots keep their activation type.
-void kv__kernels_fill_avx2(kv_kernels *k);
+// With vnni (only where kv__cpu_has_avxvnni()), the kernels that have AVX-VNNI
+// builds take them and the table is named "avx2-vnni"; results are the same bits.
+void kv__kernels_fill_avx2(kv_kernels *k, bool vnni);
 
 // ---- dot products ----
 // Same contract as the _ref function of the same name (ref/dot_ref.h): *out = w . x
@@ -37,11 +41,30 @@ void kv__kernels_fill_avx2(kv_kernels *k);
 // float types, n * 2^-149 when products fall into the subnormal range.
 
 // 32-element blocks (dot_q.c). Q8_0 weights may hold -128.
+#define KV_AVX2_TILE_NW 4 // weight rows of a full register tile
+#define KV_AVX2_TILE_NX 2 // activation rows of a full register tile
+// Q4_0 and Q8_0 are in tile_q.c, with register tiles (tile_q.h; the contract
+// of kv_tile_fn in kernels.h); their AVX-VNNI builds (avxvnni/tile_q.c) give
+// the same bits and exist only in builds for x86-64.
 void kv_dot_q4_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_q4_1_q8_1_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_q5_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_q5_1_q8_1_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_q8_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_tile_q4_0_q8_0_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                            size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                            int64_t nx);
+void kv_tile_q8_0_q8_0_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                            size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                            int64_t nx);
+void kv_dot_q4_0_q8_0_avxvnni(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q8_0_q8_0_avxvnni(int64_t n, float *out, const void *w, const void *x);
+void kv_tile_q4_0_q8_0_avxvnni(int64_t n, float *y, int64_t y_stride, const void *w,
+                               size_t w_row_size, int64_t nw, const void *x,
+                               size_t x_row_size, int64_t nx);
+void kv_tile_q8_0_q8_0_avxvnni(int64_t n, float *y, int64_t y_stride, const void *w,
+                               size_t w_row_size, int64_t nw, const void *x,
+                               size_t x_row_size, int64_t nx);
 void kv_dot_iq4_nl_q8_0_avx2(int64_t n, float *out, const void *w, const void *x);
 
 // 256-element super-blocks against Q8_K (dot_k.c).

@@ -1,5 +1,6 @@
 // AVX2 dot products of the 32-element block types against Q8_0 / Q8_1
-// activations (ref/dot_q.c is the spec). A block's 32 weights are unpacked to
+// activations (ref/dot_q.c is the spec); Q4_0 and Q8_0, which also have
+// register tiles, are in tile_q.c. A block's 32 weights are unpacked to
 // bytes in element order, multiplied with the activation bytes by maddubs and
 // summed exactly into 8 int32 lanes, which go to float and are scaled by
 // d_w * d_x into float lanes with FMA. Two blocks per step, one accumulator
@@ -14,36 +15,6 @@
 // acc + d * (float)sumi, lane by lane
 static inline __m256 scale_add(__m256 acc, float d, __m256i sumi) {
     return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-}
-
-// ---- Q4_0: w = d * (nibble - 8) ----
-
-// Sum of (nibble - 8) * x as sum(nibble * x) - sum(8 * x): two maddubs on
-// unsigned bytes (pairs below 2 * 15 * 127) are cheaper than the sign trick.
-static inline __m256i q4_0_sums(const kv_block_q4_0 *w, const kv_block_q8_0 *x) {
-    const __m256i x8 = load_256(x->qs);
-    const __m256i p = _mm256_maddubs_epi16(nibbles_32(w->qs), x8);
-    const __m256i offset = _mm256_maddubs_epi16(_mm256_set1_epi8(8), x8);
-    return _mm256_madd_epi16(_mm256_sub_epi16(p, offset), _mm256_set1_epi16(1));
-}
-
-// w (n/32 blocks q4_0) . x (n/32 blocks q8_0)
-void kv_dot_q4_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q4_0 *wb = w;
-    const kv_block_q8_0 *xb = x;
-    const int64_t nb = n / KV_QK4_0;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const float d0 = f16_at(&wb[i].d) * f16_at(&xb[i].d);
-        const float d1 = f16_at(&wb[i + 1].d) * f16_at(&xb[i + 1].d);
-        acc0 = scale_add(acc0, d0, q4_0_sums(&wb[i], &xb[i]));
-        acc1 = scale_add(acc1, d1, q4_0_sums(&wb[i + 1], &xb[i + 1]));
-    }
-    float rest = 0.0f;
-    if (i < nb)
-        kv_dot_q4_0_q8_0_ref(n - i * KV_QK4_0, &rest, wb + i, xb + i);
-    *out = hsum_f32(_mm256_add_ps(acc0, acc1)) + rest;
 }
 
 // ---- Q4_1: w = d * nibble + m; the m part is m * s, s = d_x * sum(x) ----
@@ -135,27 +106,6 @@ void kv_dot_q5_1_q8_1_avx2(int64_t n, float *out, const void *w, const void *x) 
     if (i < nb)
         kv_dot_q5_1_q8_1_ref(n - i * KV_QK5_1, &rest, wb + i, xb + i);
     *out = hsum_f32(_mm256_add_ps(acc0, acc1)) + (min0 + min1) + rest;
-}
-
-// ---- Q8_0 ----
-
-// w (n/32 blocks q8_0) . x (n/32 blocks q8_0)
-void kv_dot_q8_0_q8_0_avx2(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q8_0 *wb = w;
-    const kv_block_q8_0 *xb = x;
-    const int64_t nb = n / KV_QK8_0;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const float d0 = f16_at(&wb[i].d) * f16_at(&xb[i].d);
-        const float d1 = f16_at(&wb[i + 1].d) * f16_at(&xb[i + 1].d);
-        acc0 = scale_add(acc0, d0, dot_i8(load_256(wb[i].qs), load_256(xb[i].qs)));
-        acc1 = scale_add(acc1, d1, dot_i8(load_256(wb[i + 1].qs), load_256(xb[i + 1].qs)));
-    }
-    float rest = 0.0f;
-    if (i < nb)
-        kv_dot_q8_0_q8_0_ref(n - i * KV_QK8_0, &rest, wb + i, xb + i);
-    *out = hsum_f32(_mm256_add_ps(acc0, acc1)) + rest;
 }
 
 // ---- IQ4_NL: w = d * levels[nibble] ----

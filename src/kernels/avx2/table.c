@@ -30,11 +30,36 @@ static const struct {
     {KV_TYPE_TQ2_0, KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_avx2},
 };
 
-void kv__kernels_fill_avx2(kv_kernels *k) {
-    k->name = "avx2";
+// Weight types with register tiles (tile_q.h), in AVX2 and AVX-VNNI builds.
+static const struct {
+    kv_type w;
+    kv_vec_dot_fn dot, dot_vnni;
+    kv_tile_fn tile, tile_vnni;
+} TILES[] = {
+    {KV_TYPE_Q4_0, kv_dot_q4_0_q8_0_avx2, kv_dot_q4_0_q8_0_avxvnni, kv_tile_q4_0_q8_0_avx2,
+     kv_tile_q4_0_q8_0_avxvnni},
+    {KV_TYPE_Q8_0, kv_dot_q8_0_q8_0_avx2, kv_dot_q8_0_q8_0_avxvnni, kv_tile_q8_0_q8_0_avx2,
+     kv_tile_q8_0_q8_0_avxvnni},
+};
+
+static void fill_tiles(kv_kernels *k, bool vnni) {
+    for (size_t i = 0; i < sizeof TILES / sizeof TILES[0]; i++) {
+        kv_type_kernels *t = &k->types[TILES[i].w];
+        if (t->vec_dot_type != KV_TYPE_Q8_0)
+            continue;
+        t->vec_dot = vnni ? TILES[i].dot_vnni : TILES[i].dot;
+        t->tile = vnni ? TILES[i].tile_vnni : TILES[i].tile;
+        t->tile_nw = KV_AVX2_TILE_NW;
+        t->tile_nx = KV_AVX2_TILE_NX;
+    }
+}
+
+void kv__kernels_fill_avx2(kv_kernels *k, bool vnni) {
+    k->name = vnni ? "avx2-vnni" : "avx2";
     for (size_t i = 0; i < sizeof DOTS / sizeof DOTS[0]; i++)
         if (k->types[DOTS[i].w].vec_dot_type == DOTS[i].act)
             k->types[DOTS[i].w].vec_dot = DOTS[i].dot;
+    fill_tiles(k, vnni);
     k->from_float[KV_TYPE_F16] = kv_from_float_f16_avx2;
     k->from_float[KV_TYPE_BF16] = kv_from_float_bf16_avx2;
     k->from_float[KV_TYPE_Q8_0] = kv_from_float_q8_0_avx2;

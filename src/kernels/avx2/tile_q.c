@@ -1,0 +1,13 @@
+// AVX2 dot products and register tiles of Q4_0 and Q8_0 weights against Q8_0
+// activations (the tile templates and their arithmetic: tile_q.h; the
+// references: ref/dot_q.c).
+#if defined(__AVX2__)
+#include "kernels/avx2/avx2.h"
+
+#define TILE_SUFFIX _avx2
+#include "kernels/avx2/tile_q.h"
+
+TILE_DEFINE(q4_0_q8_0, tile_q4_0, kv_block_q4_0, kv_block_q8_0, KV_QK4_0)
+TILE_DEFINE(q8_0_q8_0, tile_q8_0, kv_block_q8_0, kv_block_q8_0, KV_QK8_0)
+
+#endif

@@ -1,0 +1,208 @@
+// Register tiles and the matmul driver: for every kernel table of this CPU and
+// every weight type with a tile, each tile shape (1..tile_nw weight rows by
+// 1..tile_nx activation rows) gives, pair by pair, exactly the bits of vec_dot;
+// so does the matmul driver for batches of 1 to 130 rows and odd weight-row
+// ranges (the split between threads). The AVX-VNNI builds give the same bits as
+// the plain AVX2 ones. Bit equality is the contract: a sequence's numbers must
+// not depend on how many other rows share its batch.
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv_test.h"
+#include "kernels/avx2/avx2.h"
+#include "kernels/kernels.h"
+#include "kvant/kv_quant.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static float frand(void) { // uniform in [-1, 1)
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 4503599627370496.0 - 1.0);
+}
+
+// rows x n floats, each row with its own magnitude so scales differ
+static float *random_rows(int64_t rows, int64_t n) {
+    float *v = malloc((size_t)(rows * n) * sizeof *v);
+    assert_non_null(v);
+    for (int64_t r = 0; r < rows; r++) {
+        const float mag = 0.01f + 3.0f * (frand() + 1.0f);
+        for (int64_t i = 0; i < n; i++)
+            v[r * n + i] = mag * frand();
+    }
+    return v;
+}
+
+static uint8_t *quantize_rows(kv_type t, const float *v, int64_t rows, int64_t n) {
+    uint8_t *q = malloc(kv_type_row_size(t, n) * (size_t)rows);
+    assert_non_null(q);
+    kv_err err;
+    if (kv_quant_rows(t, v, q, rows, n, NULL, &err) != KV_OK)
+        fail_msg("quantize %s: %s", kv_type_name(t), err.msg);
+    return q;
+}
+
+static void convert_rows(const kv_kernels *k, kv_type vt, const float *v, uint8_t *q,
+                         int64_t rows, int64_t n) {
+    const size_t rs = kv_type_row_size(vt, n);
+    for (int64_t r = 0; r < rows; r++)
+        k->from_float[vt](v + r * n, q + (size_t)r * rs, n);
+}
+
+enum { MAX_W = 37, MAX_X = 130 };
+
+typedef struct {
+    const kv_kernels *k;
+    kv_type t, vt;
+    int64_t n;
+    uint8_t *w, *x;
+    size_t w_rs, x_rs;
+} fixture;
+
+static void fixture_make(fixture *f, const kv_kernels *k, kv_type t, int64_t n) {
+    f->k = k, f->t = t, f->n = n;
+    f->vt = k->types[t].vec_dot_type;
+    f->w_rs = kv_type_row_size(t, n);
+    f->x_rs = kv_type_row_size(f->vt, n);
+    float *wf = random_rows(MAX_W, n), *xf = random_rows(MAX_X, n);
+    f->w = quantize_rows(t, wf, MAX_W, n);
+    f->x = malloc(f->x_rs * MAX_X);
+    assert_non_null(f->x);
+    convert_rows(k, f->vt, xf, f->x, MAX_X, n);
+    free(wf), free(xf);
+}
+
+static void fixture_free(fixture *f) { free(f->w), free(f->x); }
+
+static float pair_dot(const fixture *f, int64_t i, int64_t j) {
+    float out;
+    f->k->types[f->t].vec_dot(f->n, &out, f->w + (size_t)i * f->w_rs, f->x + (size_t)j * f->x_rs);
+    return out;
+}
+
+static void check_tile_shapes(const fixture *f) {
+    const kv_type_kernels *tk = &f->k->types[f->t];
+    float y[8 * 8];
+    for (int nw = 1; nw <= tk->tile_nw; nw++)
+        for (int nx = 1; nx <= tk->tile_nx; nx++) {
+            memset(y, 0xAB, sizeof y);
+            tk->tile(f->n, y, 8, f->w + 3 * f->w_rs, f->w_rs, nw, f->x + 5 * f->x_rs, f->x_rs, nx);
+            for (int i = 0; i < nw; i++)
+                for (int j = 0; j < nx; j++) {
+                    const float want = pair_dot(f, 3 + i, 5 + j);
+                    if (memcmp(&y[j * 8 + i], &want, sizeof want) != 0)
+                        fail_msg("%s %s tile %dx%d n=%lld: pair (%d,%d) %.9g, vec_dot %.9g",
+                                 f->k->name, kv_type_name(f->t), nw, nx, (long long)f->n, i, j,
+                                 y[j * 8 + i], want);
+                }
+        }
+}
+
+// The driver over weight rows [o0, o1) and n_rows activation rows
+static void check_matmul(const fixture *f, int64_t n_rows, int64_t o0, int64_t o1) {
+    float *y = malloc((size_t)(n_rows * MAX_W) * sizeof *y);
+    assert_non_null(y);
+    kv_matmul_args a = {f->t, f->w, f->w_rs, f->x, f->x_rs, y, MAX_W, f->n, n_rows};
+    f->k->matmul(f->k, &a, o0, o1);
+    for (int64_t r = 0; r < n_rows; r++)
+        for (int64_t o = o0; o < o1; o++) {
+            const float want = pair_dot(f, o, r);
+            if (memcmp(&y[r * MAX_W + o], &want, sizeof want) != 0)
+                fail_msg("%s %s matmul rows=%lld out=[%lld,%lld): (%lld,%lld) %.9g vs %.9g",
+                         f->k->name, kv_type_name(f->t), (long long)n_rows, (long long)o0,
+                         (long long)o1, (long long)o, (long long)r, y[r * MAX_W + o], want);
+        }
+    free(y);
+}
+
+static const int64_t SIZES[] = {32, 64, 96, 256, 2048 + 32};
+static const int64_t ROWS[] = {1, 2, 3, 5, 64, 65, 130};
+
+static void check_table(const kv_kernels *k) {
+    int n_tiled = 0;
+    for (int t = 0; t < KV_TYPE_COUNT; t++) {
+        const kv_type_kernels *tk = &k->types[t];
+        if (!tk->tile)
+            continue;
+        n_tiled++;
+        assert_true(tk->tile_nw >= 1 && tk->tile_nw <= 8 && tk->tile_nx >= 1 && tk->tile_nx <= 8);
+        for (size_t s = 0; s < sizeof SIZES / sizeof SIZES[0]; s++) {
+            if (SIZES[s] % kv_type_get((kv_type)t)->block_size != 0)
+                continue;
+            fixture f;
+            fixture_make(&f, k, (kv_type)t, SIZES[s]);
+            check_tile_shapes(&f);
+            for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
+                check_matmul(&f, ROWS[r], 0, MAX_W);
+                check_matmul(&f, ROWS[r], 5, 14);
+            }
+            fixture_free(&f);
+        }
+    }
+    print_message("%s: %d weight types with tiles\n", k->name, n_tiled);
+}
+
+static void test_chosen_table(void **state) {
+    (void)state;
+    check_table(kv_kernels_get());
+}
+
+// The reference table has no tiles: its driver is per-pair vec_dot.
+static void test_reference_driver(void **state) {
+    (void)state;
+    const kv_kernels *ref = kv_kernels_ref();
+    for (int t = 0; t < KV_TYPE_COUNT; t++)
+        assert_null(ref->types[t].tile);
+    fixture f;
+    fixture_make(&f, ref, KV_TYPE_Q4_0, 64);
+    check_matmul(&f, 3, 1, 9);
+    fixture_free(&f);
+}
+
+#if defined(__x86_64__)
+// Both AVX2 builds (plain and VNNI, where the CPU runs it) against each other.
+static void test_avx2_builds_agree(void **state) {
+    (void)state;
+    if (!kv__cpu_has_avx2()) {
+        print_message("skipped: this CPU lacks AVX2, FMA or F16C\n");
+        skip();
+    }
+    kv_kernels plain = *kv_kernels_ref();
+    kv__kernels_fill_avx2(&plain, false);
+    assert_non_null(plain.types[KV_TYPE_Q4_0].tile);
+    assert_non_null(plain.types[KV_TYPE_Q8_0].tile);
+    check_table(&plain);
+    if (!kv__cpu_has_avxvnni()) {
+        print_message("this CPU lacks AVX-VNNI: only the plain AVX2 build checked\n");
+        return;
+    }
+    kv_kernels vnni = *kv_kernels_ref();
+    kv__kernels_fill_avx2(&vnni, true);
+    check_table(&vnni);
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        fixture f;
+        fixture_make(&f, &plain, types[i], 2048 + 32);
+        for (int64_t w = 0; w < MAX_W; w++)
+            for (int64_t x = 0; x < MAX_X; x += 7) {
+                float a, b;
+                plain.types[types[i]].vec_dot(f.n, &a, f.w + w * f.w_rs, f.x + x * f.x_rs);
+                vnni.types[types[i]].vec_dot(f.n, &b, f.w + w * f.w_rs, f.x + x * f.x_rs);
+                if (memcmp(&a, &b, sizeof a) != 0)
+                    fail_msg("%s: avx2 %.9g, avx2-vnni %.9g", kv_type_name(types[i]), a, b);
+            }
+        fixture_free(&f);
+    }
+}
+#endif
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chosen_table),
+        cmocka_unit_test(test_reference_driver),
+#if defined(__x86_64__)
+        cmocka_unit_test(test_avx2_builds_agree),
+#endif
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -122,6 +122,7 @@ static void plan_scratch(kv_ctx *c, arena_plan *a, int n_threads) {
     plan(a, (void **)&c->q, B * (size_t)(hp->n_head * hp->n_embd_head_k), F);
     plan(a, (void **)&c->kx, B * (size_t)(hp->n_head_kv * hp->n_embd_head_k), F);
     plan(a, (void **)&c->vx, B * (size_t)(hp->n_head_kv * hp->n_embd_head_v), F);
+    plan(a, (void **)&c->q16, B * (size_t)(hp->n_head * hp->n_embd_head_k), sizeof(kv_f16));
     plan(a, (void **)&c->attn, B * (size_t)(hp->n_head * hp->n_embd_head_v), F);
     plan(a, (void **)&c->ff_gate, B * (size_t)hp->n_ff, F);
     plan(a, (void **)&c->ff_up, B * (size_t)hp->n_ff, F);
@@ -147,13 +148,11 @@ static void plan_scratch(kv_ctx *c, arena_plan *a, int n_threads) {
     if (!kv_mul_ok(T, (size_t)c->p.n_ctx, &n_scores))
         a->overflow = true;
     plan(a, (void **)&c->ts_scores, n_scores, F);
-    plan(a, (void **)&c->ts_q, T * (size_t)hp->n_embd_head_k, F);
 }
 
 static void split_threads(kv_ctx *c, int n_threads) {
     for (int t = 0; t < n_threads; t++) {
         c->ts[t].scores = c->ts_scores + (size_t)t * (size_t)c->p.n_ctx;
-        c->ts[t].q = c->ts_q + (size_t)t * (size_t)c->model->hp.n_embd_head_k;
     }
 }
 

@@ -123,8 +123,12 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
         c->k->rope(c->kx + t * nk, hp->n_head_kv, hp->n_embd_head_k, hp->n_rot, cs);
         const int32_t s = c->tok_seq[t];
         const int32_t cell = c->tok_cell[t];
-        kv_f32_to_f16_row(c->kx + t * nk, kv__cache_k(&c->cache, j->layer, s, cell), nk);
-        kv_f32_to_f16_row(c->vx + t * nv, kv__cache_v(&c->cache, j->layer, s, cell), nv);
+        const kv_from_float_fn to_f16 = c->k->from_float[KV_TYPE_F16];
+        to_f16(c->kx + t * nk, kv__cache_k(&c->cache, j->layer, s, cell), nk);
+        to_f16(c->vx + t * nv, kv__cache_v(&c->cache, j->layer, s, cell), nv);
+        // Keys are cached as F16 and ggml rounds q to F16 for that product; so do we.
+        to_f16(c->q + t * nq, c->q16 + t * nq, nq);
+        c->k->to_float[KV_TYPE_F16](c->q16 + t * nq, c->q + t * nq, nq);
     }
 }
 
@@ -143,7 +147,6 @@ static void attention_run(void *arg, int64_t i0, int64_t i1, int thread) {
     const float scale = 1.0f / sqrtf((float)hd_k);
     const kv_vec_dot_fn dot_f16 = c->k->dot_f16_f32;
     float *scores = c->ts[thread].scores;
-    float *q = c->ts[thread].q;
     for (int64_t i = i0; i < i1; i++) {
         const int64_t t = i / hp->n_head;
         const int64_t h = i % hp->n_head;
@@ -152,10 +155,7 @@ static void attention_run(void *arg, int64_t i0, int64_t i1, int thread) {
         const int32_t p = c->tok_pos[t];
         const int32_t n = kc->n_cells[s];
         const int32_t *cell_pos = kc->pos + (size_t)s * (size_t)kc->n_ctx;
-        // Keys are cached as F16 and ggml rounds q to F16 for that product; so do we.
-        const float *qh = c->q + t * hp->n_head * hd_k + h * hd_k;
-        for (int64_t d = 0; d < hd_k; d++)
-            q[d] = kv_f16_to_f32(kv_f32_to_f16(qh[d]));
+        const float *q = c->q + t * hp->n_head * hd_k + h * hd_k; // rounded through F16
         for (int32_t m = 0; m < n; m++) {
             if (cell_pos[m] > p) {
                 scores[m] = -INFINITY;

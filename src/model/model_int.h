@@ -52,7 +52,6 @@ typedef struct {
 // Scratch for one thread of the attention loop.
 typedef struct {
     float *scores; // n_ctx
-    float *q;      // n_embd_head_k, rounded through F16 like the cached keys
 } kv_thread_scratch;
 
 struct kv_ctx {
@@ -67,7 +66,8 @@ struct kv_ctx {
     // per batch row (n_batch rows)
     float *x;        // residual stream (n_embd)
     float *xn;       // normed input to a block (n_embd)
-    float *q, *kx, *vx; // projections
+    float *q, *kx, *vx; // projections (q rounded through F16 before attention)
+    kv_f16 *q16;     // q as F16 (n_head * n_embd_head_k)
     float *attn;     // attention output (n_head * n_embd_head_v)
     float *ff_gate, *ff_up; // (n_ff)
     float *cs;       // rope cos/sin (n_rot)
@@ -84,8 +84,8 @@ struct kv_ctx {
     float *hidden, *hidden_norm; // kept when p.embeddings
     float *logits;   // n_vocab per row
     int32_t n_outputs;
-    kv_thread_scratch *ts; // one per thread, pointing into ts_scores and ts_q
-    float *ts_scores, *ts_q;
+    kv_thread_scratch *ts; // one per thread, pointing into ts_scores
+    float *ts_scores;
 
     kv_matmul_hook hook;
     void *hook_user;

@@ -115,7 +115,7 @@ static void check_matmul(const fixture *f, int64_t n_rows, int64_t o0, int64_t o
     free(y);
 }
 
-static const int64_t SIZES[] = {32, 64, 96, 256, 2048 + 32};
+static const int64_t SIZES[] = {32, 64, 96, 256, 512, 768, 2048 + 32, 2048 + 256};
 static const int64_t ROWS[] = {1, 2, 3, 5, 64, 65, 130};
 
 static void check_table(const kv_kernels *k) {
@@ -171,6 +171,8 @@ static void test_avx2_builds_agree(void **state) {
     kv__kernels_fill_avx2(&plain, false);
     assert_non_null(plain.types[KV_TYPE_Q4_0].tile);
     assert_non_null(plain.types[KV_TYPE_Q8_0].tile);
+    assert_non_null(plain.types[KV_TYPE_Q4_K].tile);
+    assert_non_null(plain.types[KV_TYPE_Q6_K].tile);
     check_table(&plain);
     if (!kv__cpu_has_avxvnni()) {
         print_message("this CPU lacks AVX-VNNI: only the plain AVX2 build checked\n");
@@ -179,10 +181,10 @@ static void test_avx2_builds_agree(void **state) {
     kv_kernels vnni = *kv_kernels_ref();
     kv__kernels_fill_avx2(&vnni, true);
     check_table(&vnni);
-    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0};
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         fixture f;
-        fixture_make(&f, &plain, types[i], 2048 + 32);
+        fixture_make(&f, &plain, types[i], 2048 + 256);
         for (int64_t w = 0; w < MAX_W; w++)
             for (int64_t x = 0; x < MAX_X; x += 7) {
                 float a, b;

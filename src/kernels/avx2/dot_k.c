@@ -4,6 +4,7 @@
 // -32 come back through Q8_K's 16-element sums, bsums), maddubs multiplies them
 // with the activations, and madd applies the 16- or 32-element scales. The lanes
 // then go to float and are scaled by the super-block's d (and dmin) with FMA.
+// Q4_K and Q6_K, which also have register tiles, are in tile_k.c.
 // The short fixed loops are unrolled (#pragma GCC unroll, which clang also
 // reads) so that shift counts and shuffle controls become constants.
 #if defined(__AVX2__)
@@ -133,7 +134,7 @@ static inline __m128i k4_scales_mins(const uint8_t b[KV_K_SCALE_SIZE]) {
                           (int32_t)(a1 & m6), (int32_t)((a2 >> 4 & m4) | (a1 >> 6 & m2) << 4));
 }
 
-// One Q4_K/Q5_K super-block: the scaled exact sums of q * x (qh NULL for Q4_K,
+// One Q5_K super-block (Q4_K's layout plus a fifth bit): the scaled exact sums of q * x (qh NULL for Q4_K,
 // else bit j of qh[l] adds 16 to weight 32 j + l), and in *mins the sums of
 // m * bsum. Weights are at most 31: maddubs pairs stay below 2 * 31 * 127.
 static inline __m256i q45_k_sums(const uint8_t *qs, const uint8_t *qh,
@@ -163,20 +164,6 @@ static inline __m256i q45_k_sums(const uint8_t *qs, const uint8_t *qh,
     return sum;
 }
 
-// w (n/256 blocks q4_k) . x (n/256 blocks q8_k)
-void kv_dot_q4_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q4_k *wb = w;
-    const kv_block_q8_k *xb = x;
-    __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK; i++) {
-        __m256i mins;
-        const __m256i sum = q45_k_sums(wb[i].qs, NULL, wb[i].scales, &xb[i], &mins);
-        acc = scale_add(acc, f16_to_f32(wb[i].d) * xb[i].d, sum);
-        acc_min = scale_add(acc_min, f16_to_f32(wb[i].dmin) * xb[i].d, mins);
-    }
-    *out = hsum_f32(_mm256_sub_ps(acc, acc_min));
-}
-
 // w (n/256 blocks q5_k) . x (n/256 blocks q8_k)
 void kv_dot_q5_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x) {
     const kv_block_q5_k *wb = w;
@@ -189,42 +176,6 @@ void kv_dot_q5_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x) 
         acc_min = scale_add(acc_min, f16_to_f32(wb[i].dmin) * xb[i].d, mins);
     }
     *out = hsum_f32(_mm256_sub_ps(acc, acc_min));
-}
-
-// ---- Q6_K: w = d * scale * (q - 32), per 16 weights ----
-
-// w (n/256 blocks q6_k) . x (n/256 blocks q8_k). Element 128 h + 32 s + l takes
-// the nibble (low for s < 2) of ql[64 h + 32 (s % 2) + l] and bits 2s, 2s+1 of
-// qh[32 h + l]: u in 0..63 (maddubs pairs below 2 * 63 * 127); the -32 part is
-// -32 * sum of scale * bsum.
-void kv_dot_q6_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q6_k *wb = w;
-    const kv_block_q8_k *xb = x;
-    const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK; i++) {
-        const __m256i scales = _mm256_cvtepi8_epi16(load_128(wb[i].scales));
-        __m256i sum = _mm256_setzero_si256();
-        #pragma GCC unroll 8
-        for (int h = 0; h < 2; h++) {
-            const __m256i sc = half_scales(scales, h);
-            const __m256i ql[2] = {load_256(wb[i].ql + 64 * h), load_256(wb[i].ql + 64 * h + 32)};
-            const __m256i qh = load_256(wb[i].qh + 32 * h);
-            #pragma GCC unroll 8
-            for (int s = 0; s < 4; s++) {
-                const __m256i nib = s < 2 ? _mm256_and_si256(ql[s], lo4)
-                                          : _mm256_and_si256(_mm256_srli_epi16(ql[s - 2], 4), lo4);
-                const __m256i top = _mm256_slli_epi16(crumbs(qh, s), 4);
-                const __m256i u = _mm256_or_si256(nib, top);
-                const __m256i p = _mm256_maddubs_epi16(u, load_256(xb[i].qs + 128 * h + 32 * s));
-                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, pick_pair_i16(sc, s)));
-            }
-        }
-        const __m256i offset = _mm256_madd_epi16(load_bsums(&xb[i]), scales);
-        sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(offset, 5));
-        acc = scale_add(acc, f16_to_f32(wb[i].d) * xb[i].d, sum);
-    }
-    *out = hsum_f32(acc);
 }
 
 // ---- IQ4_XS: w = d * (ls - 32) * levels[nibble], per 32 weights ----

@@ -30,27 +30,32 @@ static const struct {
     {KV_TYPE_TQ2_0, KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_avx2},
 };
 
-// Weight types with register tiles (tile_q.h), in AVX2 and AVX-VNNI builds.
+// Weight types with register tiles (tile_q.h, tile_k.h), in AVX2 and AVX-VNNI builds.
 static const struct {
-    kv_type w;
+    kv_type w, act;
     kv_vec_dot_fn dot, dot_vnni;
     kv_tile_fn tile, tile_vnni;
+    int nw, nx;
 } TILES[] = {
-    {KV_TYPE_Q4_0, kv_dot_q4_0_q8_0_avx2, kv_dot_q4_0_q8_0_avxvnni, kv_tile_q4_0_q8_0_avx2,
-     kv_tile_q4_0_q8_0_avxvnni},
-    {KV_TYPE_Q8_0, kv_dot_q8_0_q8_0_avx2, kv_dot_q8_0_q8_0_avxvnni, kv_tile_q8_0_q8_0_avx2,
-     kv_tile_q8_0_q8_0_avxvnni},
+    {KV_TYPE_Q4_0, KV_TYPE_Q8_0, kv_dot_q4_0_q8_0_avx2, kv_dot_q4_0_q8_0_avxvnni,
+     kv_tile_q4_0_q8_0_avx2, kv_tile_q4_0_q8_0_avxvnni, KV_AVX2_TILE_NW, KV_AVX2_TILE_NX},
+    {KV_TYPE_Q8_0, KV_TYPE_Q8_0, kv_dot_q8_0_q8_0_avx2, kv_dot_q8_0_q8_0_avxvnni,
+     kv_tile_q8_0_q8_0_avx2, kv_tile_q8_0_q8_0_avxvnni, KV_AVX2_TILE_NW, KV_AVX2_TILE_NX},
+    {KV_TYPE_Q4_K, KV_TYPE_Q8_K, kv_dot_q4_k_q8_k_avx2, kv_dot_q4_k_q8_k_avxvnni,
+     kv_tile_q4_k_q8_k_avx2, kv_tile_q4_k_q8_k_avxvnni, 1, KV_AVX2_TILE_K_NX},
+    {KV_TYPE_Q6_K, KV_TYPE_Q8_K, kv_dot_q6_k_q8_k_avx2, kv_dot_q6_k_q8_k_avxvnni,
+     kv_tile_q6_k_q8_k_avx2, kv_tile_q6_k_q8_k_avxvnni, 1, KV_AVX2_TILE_K_NX},
 };
 
 static void fill_tiles(kv_kernels *k, bool vnni) {
     for (size_t i = 0; i < sizeof TILES / sizeof TILES[0]; i++) {
         kv_type_kernels *t = &k->types[TILES[i].w];
-        if (t->vec_dot_type != KV_TYPE_Q8_0)
+        if (t->vec_dot_type != TILES[i].act)
             continue;
         t->vec_dot = vnni ? TILES[i].dot_vnni : TILES[i].dot;
         t->tile = vnni ? TILES[i].tile_vnni : TILES[i].tile;
-        t->tile_nw = KV_AVX2_TILE_NW;
-        t->tile_nx = KV_AVX2_TILE_NX;
+        t->tile_nw = TILES[i].nw;
+        t->tile_nx = TILES[i].nx;
     }
 }
 

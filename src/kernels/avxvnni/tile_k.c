@@ -1,0 +1,14 @@
+// AVX-VNNI builds of the Q4_K and Q6_K dot products and tiles of
+// avx2/tile_k.h: dpwssd forms the int32 sums that madd + add form in the AVX2
+// build, so both give the same bits. Compiled with -mavxvnni on x86-64.
+#if defined(__AVXVNNI__)
+#include "kernels/avx2/avx2.h"
+
+#define TILE_SUFFIX _avxvnni
+#define TILE_VNNI 1
+#include "kernels/avx2/tile_k.h"
+
+TILE_K_DEFINE(q4_k_q8_k, tile_q4_k)
+TILE_K_DEFINE(q6_k_q8_k, tile_q6_k)
+
+#endif

@@ -1,6 +1,13 @@
 // Persistent pthread workers for parallel loops (see kv_threadpool.h). Workers
-// sleep on a condition variable between loops and take chunks of the index
-// range from a shared atomic counter; the caller works as thread 0.
+// take chunks of the index range from a shared atomic counter; the caller works
+// as thread 0. Between loops a worker first spins on the loop counter for a
+// short while (up to SPIN_NS_MAX: a forward pass posts a loop every few microseconds, and
+// a futex sleep and wake-up costs more than that), then sleeps on a condition
+// variable; the caller likewise spins, then sleeps, waiting for the last worker.
+// The sleepers count and the mutex make the hand-over free of lost wake-ups:
+// whoever goes to sleep re-checks the condition under the mutex, and whoever
+// changes it takes the mutex before signalling when someone may sleep.
+#define _POSIX_C_SOURCE 200809L // clock_gettime
 #include "kvant/kv_threadpool.h"
 
 #include <pthread.h>
@@ -8,6 +15,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     kv_threadpool *tp;
@@ -23,9 +31,11 @@ struct kv_threadpool {
     pthread_mutex_t mu;
     pthread_cond_t wake; // a new loop (or stop) is posted
     pthread_cond_t done; // the last worker finished the loop
-    uint64_t generation;
-    bool stop;
-    int n_busy; // workers still inside the current loop
+    atomic_uint_fast64_t generation;
+    atomic_bool stop;
+    atomic_int n_busy;   // workers still inside the current loop
+    atomic_int sleepers; // workers waiting on `wake`
+    uint64_t caller_spin; // the caller's spin budget (ns), see spin_until
 
     // the current loop
     kv_parallel_fn fn;
@@ -45,24 +55,81 @@ static void run_chunks(kv_threadpool *tp, int thread) {
     }
 }
 
+#define SPIN_NS_MAX 200000 // 0.2 ms
+#define SPIN_NS_MIN 2000
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+// Spins until done(tp, v) or *budget nanoseconds pass; returns done's answer.
+// The budget adapts: it doubles after a spin that paid off and shrinks to a
+// quarter after one that did not, so on a CPU crowded with other work (where
+// the thread we wait for is not running) the pool soon stops burning time
+// that thread could use and sleeps instead.
+static bool spin_until(kv_threadpool *tp, bool (*done)(kv_threadpool *, uint64_t), uint64_t v,
+                       uint64_t *budget) {
+    uint64_t start = 0;
+    for (unsigned i = 0;; i++) {
+        if (done(tp, v)) {
+            *budget = *budget * 2 > SPIN_NS_MAX ? SPIN_NS_MAX : *budget * 2 + SPIN_NS_MIN;
+            return true;
+        }
+        cpu_relax();
+        if ((i & 63) == 63) {
+            const uint64_t t = now_ns();
+            if (start == 0)
+                start = t;
+            else if (t - start > *budget) {
+                *budget /= 4;
+                return false;
+            }
+        }
+    }
+}
+
+static bool posted(kv_threadpool *tp, uint64_t seen) {
+    return atomic_load(&tp->generation) != seen || atomic_load(&tp->stop);
+}
+
+static bool finished(kv_threadpool *tp, uint64_t unused) {
+    (void)unused;
+    return atomic_load(&tp->n_busy) == 0;
+}
+
 static void *worker_main(void *p) {
     worker_arg *wa = p;
     kv_threadpool *tp = wa->tp;
-    uint64_t seen = 0;
-    pthread_mutex_lock(&tp->mu);
+    uint64_t seen = 0, budget = SPIN_NS_MAX;
     for (;;) {
-        while (tp->generation == seen && !tp->stop)
-            pthread_cond_wait(&tp->wake, &tp->mu);
-        if (tp->stop)
+        if (!spin_until(tp, posted, seen, &budget)) {
+            pthread_mutex_lock(&tp->mu);
+            atomic_fetch_add(&tp->sleepers, 1);
+            while (!posted(tp, seen))
+                pthread_cond_wait(&tp->wake, &tp->mu);
+            atomic_fetch_sub(&tp->sleepers, 1);
+            pthread_mutex_unlock(&tp->mu);
+        }
+        if (atomic_load(&tp->stop))
             break;
-        seen = tp->generation;
-        pthread_mutex_unlock(&tp->mu);
+        seen = atomic_load(&tp->generation);
         run_chunks(tp, wa->index);
-        pthread_mutex_lock(&tp->mu);
-        if (--tp->n_busy == 0)
+        if (atomic_fetch_sub(&tp->n_busy, 1) == 1) { // the last one out wakes the caller
+            pthread_mutex_lock(&tp->mu);
             pthread_cond_signal(&tp->done);
+            pthread_mutex_unlock(&tp->mu);
+        }
     }
-    pthread_mutex_unlock(&tp->mu);
     return NULL;
 }
 
@@ -79,6 +146,11 @@ kv_status kv_threadpool_new(int n_threads, kv_threadpool **out, kv_err *err) {
     pthread_cond_init(&tp->wake, NULL);
     pthread_cond_init(&tp->done, NULL);
     atomic_init(&tp->next, 0);
+    atomic_init(&tp->generation, 0);
+    atomic_init(&tp->stop, false);
+    atomic_init(&tp->n_busy, 0);
+    atomic_init(&tp->sleepers, 0);
+    tp->caller_spin = SPIN_NS_MAX;
     if (n_threads > 1) {
         tp->threads = calloc((size_t)n_threads - 1, sizeof *tp->threads);
         tp->args = calloc((size_t)n_threads - 1, sizeof *tp->args);
@@ -105,7 +177,7 @@ void kv_threadpool_free(kv_threadpool *tp) {
     if (!tp)
         return;
     pthread_mutex_lock(&tp->mu);
-    tp->stop = true;
+    atomic_store(&tp->stop, true);
     pthread_cond_broadcast(&tp->wake);
     pthread_mutex_unlock(&tp->mu);
     for (int i = 0; i < tp->n_started; i++)
@@ -134,21 +206,26 @@ void kv_threadpool_parallel_for(kv_threadpool *tp, int64_t n, int64_t grain, kv_
     int64_t chunk = (n + 4 * (int64_t)tp->n_threads - 1) / (4 * (int64_t)tp->n_threads);
     if (chunk < grain)
         chunk = grain;
-    pthread_mutex_lock(&tp->mu);
+    // Workers read the loop after they see the new generation (seq_cst atomics).
     tp->fn = fn;
     tp->arg = arg;
     tp->n = n;
     tp->chunk = chunk;
     atomic_store(&tp->next, 0);
-    tp->n_busy = tp->n_threads - 1;
-    tp->generation++;
-    pthread_cond_broadcast(&tp->wake);
-    pthread_mutex_unlock(&tp->mu);
+    atomic_store(&tp->n_busy, tp->n_threads - 1);
+    atomic_fetch_add(&tp->generation, 1);
+    if (atomic_load(&tp->sleepers) > 0) {
+        pthread_mutex_lock(&tp->mu);
+        pthread_cond_broadcast(&tp->wake);
+        pthread_mutex_unlock(&tp->mu);
+    }
 
     run_chunks(tp, 0);
 
-    pthread_mutex_lock(&tp->mu);
-    while (tp->n_busy > 0)
-        pthread_cond_wait(&tp->done, &tp->mu);
-    pthread_mutex_unlock(&tp->mu);
+    if (!spin_until(tp, finished, 0, &tp->caller_spin)) {
+        pthread_mutex_lock(&tp->mu);
+        while (atomic_load(&tp->n_busy) > 0)
+            pthread_cond_wait(&tp->done, &tp->mu);
+        pthread_mutex_unlock(&tp->mu);
+    }
 }

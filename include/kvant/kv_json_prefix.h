@@ -5,7 +5,8 @@
 // completed, so constrained sampling never walks into a dead end. On top of it,
 // kv_sample_next_json lets only tokens whose text keeps the prefix valid compete.
 // Beyond RFC 8259 it bounds nesting (KV_JSON_MAX_DEPTH) and runs of whitespace
-// outside strings (KV_JSON_MAX_WS), so a model cannot pad forever.
+// outside strings (KV_JSON_MAX_WS bytes, one line feed), so a model cannot pad
+// forever; pretty-printed JSON (a line feed, then indentation) still fits.
 #ifndef KV_JSON_PREFIX_H
 #define KV_JSON_PREFIX_H
 
@@ -17,7 +18,7 @@
 #include "kvant/kv_tokenizer.h"
 
 #define KV_JSON_MAX_DEPTH 64 // objects and arrays open at once
-#define KV_JSON_MAX_WS 16    // consecutive whitespace bytes outside strings
+#define KV_JSON_MAX_WS 16    // consecutive whitespace bytes outside strings (one '\n' among them)
 // Most bytes kv_json_prefix_closing writes.
 #define KV_JSON_CLOSING_MAX (KV_JSON_MAX_DEPTH + 32)
 

@@ -37,6 +37,7 @@ enum {
 enum {
     F_KEY = 1, // the string being read is an object key
     F_LOW = 2, // the \u escape being read must be a low surrogate (DC00..DFFF)
+    F_LF = 4,  // the current whitespace run holds a line feed
 };
 
 static const char *const LITERALS[3] = {"true", "false", "null"};
@@ -329,12 +330,15 @@ static bool step(kv_json_prefix *p, uint8_t b) {
     default: break;
     }
     if (is_ws(b)) {
-        if (p->ws >= KV_JSON_MAX_WS)
+        if (p->ws >= KV_JSON_MAX_WS || (b == '\n' && (p->flags & F_LF)))
             return false;
         p->ws++;
+        if (b == '\n')
+            p->flags |= F_LF;
         return true;
     }
     p->ws = 0;
+    p->flags &= (uint8_t)~F_LF;
     return structural(p, b);
 }
 

@@ -224,6 +224,11 @@ static void test_depth_and_whitespace(void **state) {
     assert_true(kv_json_prefix_feed(&p, ws, KV_JSON_MAX_WS));
     assert_false(kv_json_prefix_feed(&p, " ", 1));
     assert_true(kv_json_prefix_complete(&p)); // so generation can still end
+    // one line feed per run, as pretty printing needs; other whitespace around it is fine
+    refused_at(KV_JSON_ROOT_ANY, "[\n\n1]", 2);
+    refused_at(KV_JSON_ROOT_ANY, "[ \r\n\t \n1]", 6);
+    whole(KV_JSON_ROOT_ANY, "[\n  1,\n  {\n    \"a\": 2\n  }\n]");
+    whole(KV_JSON_ROOT_ANY, "[\r\n 1\r\n]");
 }
 
 static void test_completeness_and_feed(void **state) {

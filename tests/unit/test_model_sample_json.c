@@ -131,7 +131,7 @@ static void test_random_generations(void **state) {
     for (uint64_t seed = 1; seed <= 6; seed++) {
         kv_sample_params sp = kv_sample_default_params();
         sp.seed = seed;
-        sp.top_k = seed % 3 == 0 ? 0 : 40; // 0: every allowed token competes
+        sp.top_k = seed == 3 ? 0 : 40; // 0: every allowed token competes
         sp.temp = 1.0f;
         kv_sampler *s = NULL;
         assert_int_equal(kv_sample_new(&sp, n_vocab, &s, NULL), KV_OK);

@@ -158,7 +158,8 @@ static kv_status run_once(kv_ctx *c, const kv_vocab *v, const char *text, size_t
 static kv_status run_continue(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_err *err) {
     bool tty = isatty(STDIN_FILENO);
     static const char *const NL[] = {"\n"};
-    if (o->gen.n_stop == 0) { // a turn ends at the end of the line the model writes
+    // A turn ends at the end of the line the model writes; a JSON reply, when its object closes.
+    if (o->gen.n_stop == 0 && !o->gen.json_object) {
         o->gen.stop = NL;
         o->gen.n_stop = 1;
     }

@@ -27,6 +27,8 @@ typedef struct {
     const char *const *stop;      // stop strings (not included in the output); may be NULL
     size_t n_stop;
     bool ignore_eos;              // keep going after end-of-generation tokens
+    bool json_object;             // only text that stays a JSON object (kv_json_prefix.h);
+                                  // generation ends (KV_GEN_STOP_EOS) when it closes
     kv_gen_text_fn on_text;       // may be NULL
     void *user;
 } kv_gen_params;
@@ -35,7 +37,7 @@ typedef struct {
 kv_gen_params kv_gen_default_params(void);
 
 typedef enum {
-    KV_GEN_STOP_EOS,     // an end-of-generation token
+    KV_GEN_STOP_EOS,     // an end-of-generation token, or the JSON object closed
     KV_GEN_STOP_LENGTH,  // n_predict tokens
     KV_GEN_STOP_STRING,  // a stop string
     KV_GEN_STOP_CONTEXT, // the sequence filled the context
@@ -56,7 +58,8 @@ const char *kv_gen_stop_name(kv_gen_stop s);
 // Appends prompt (n_prompt >= 1 tokens) to sequence seq of c (after whatever the
 // sequence already holds) and generates. Fails with KV_ERR_LIMIT when the prompt
 // does not fit the context, KV_ERR_INVALID for bad arguments; decode errors pass on.
-// The sampler is created for this call from p->sample.
+// The sampler is created for this call from p->sample. With p->json_object,
+// KV_ERR_UNSUPPORTED when no token of the vocabulary can continue the JSON text.
 kv_status kv_generate(kv_ctx *c, const kv_vocab *v, int32_t seq, const kv_token *prompt,
                       int64_t n_prompt, const kv_gen_params *p, kv_gen_result *res, kv_err *err);
 

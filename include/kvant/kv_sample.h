@@ -6,6 +6,7 @@
 #ifndef KV_SAMPLE_H
 #define KV_SAMPLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kvant/kv_status.h"
@@ -39,6 +40,14 @@ void kv_sample_free(kv_sampler *s); // accepts NULL
 // Picks a token from logits (n_vocab values; not modified). NaN logits never win.
 // Does not record the token: call kv_sample_accept with what was used.
 int32_t kv_sample_next(kv_sampler *s, const float *logits);
+// Says whether token may be picked (kv_sample_next_allowed); user is passed through.
+typedef bool (*kv_sample_allow_fn)(void *user, int32_t token);
+// As kv_sample_next, but only tokens allow accepts compete: the penalties and the
+// chain (top-k, top-p, min-p, temperature, draw) run over them alone, so the choice
+// follows the distribution restricted to them. Greedy asks allow only about tokens
+// that would beat the best found so far. Returns -1 when allow accepts none.
+int32_t kv_sample_next_allowed(kv_sampler *s, const float *logits, kv_sample_allow_fn allow,
+                               void *user);
 // Records a token in the penalty history (prompt tokens too, if they should count).
 void kv_sample_accept(kv_sampler *s, int32_t token);
 // Forgets the history and restarts the generator from the seed.

@@ -34,6 +34,9 @@ static void help(FILE *f) {
             "  --seed S              random seed (default: from the clock)\n"
             "  --stop S              stop before this text (repeatable)\n"
             "  --ignore-eos          keep generating after end-of-text\n"
+            "  --format json         write one JSON object: sampling keeps the text valid JSON\n"
+            "                        and generation stops when the object closes (a reply cut\n"
+            "                        by -n is incomplete)\n"
             "  -c, --ctx-size N      context length (default: the model's)\n"
             "  -t, --threads N       threads (default: all CPUs)\n"
             "  --no-display-prompt   print only the generated text\n"
@@ -88,6 +91,11 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) o->n_ctx = atoi(v);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
         else if (!strcmp(a, "--system")) o->system = v;
+        else if (!strcmp(a, "--format")) {
+            if (strcmp(v, "json") != 0)
+                return kv_cli_usage_error("run", "--format '%s': only json is known", v);
+            o->gen.json_object = true;
+        }
         else if (!strcmp(a, "--chat-template")) {
             kv_err e = {0};
             if (kv_chat_from_name(v, &o->tmpl, &e) != KV_OK)
@@ -150,7 +158,8 @@ static kv_status run_once(kv_ctx *c, const kv_vocab *v, const char *text, size_t
 static kv_status run_continue(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_err *err) {
     bool tty = isatty(STDIN_FILENO);
     static const char *const NL[] = {"\n"};
-    if (o->gen.n_stop == 0) { // a turn ends at the end of the line the model writes
+    // A turn ends at the end of the line the model writes; a JSON reply, when its object closes.
+    if (o->gen.n_stop == 0 && !o->gen.json_object) {
         o->gen.stop = NL;
         o->gen.n_stop = 1;
     }

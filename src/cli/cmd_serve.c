@@ -36,7 +36,11 @@ static void help(FILE *f) {
             "                         plain) for model NAME, or for all models\n"
             "  --http-threads N       HTTP worker threads (default 4)\n\n"
             "Models load on first use and unload after their keep_alive. A request's \"format\":\n"
-            "\"json\" adds a hint to the prompt; it does not constrain sampling.\n");
+            "\"json\" (OpenAI: \"response_format\": {\"type\": \"json_object\"}) constrains sampling\n"
+            "so the reply is one JSON object (Ollama's rule) and generation stops when it\n"
+            "closes; a reply cut by num_predict/max_tokens (done_reason \"length\") is\n"
+            "incomplete. A JSON schema as the format is accepted but only the object is\n"
+            "enforced, not the schema's properties or types.\n");
 }
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {

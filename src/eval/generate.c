@@ -1,8 +1,11 @@
 // Single-sequence generation: prompt in batches, then sample/decode one token at
 // a time. Text goes out through a UTF-8 holder and a stop-string window, so the
-// caller sees only final text.
+// caller sees only final text. With json_object, sampling keeps the text a JSON
+// object prefix and generation ends when the object closes.
 #define _POSIX_C_SOURCE 200809L
 #include "kvant/kv_generate.h"
+
+#include "kvant/kv_json_prefix.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +160,54 @@ static kv_status check_args(kv_ctx *c, int32_t seq, int64_t n_prompt, const kv_g
     return KV_OK;
 }
 
+// The generation loop after the prompt: sample, stream the piece, decode it.
+static kv_status gen_loop(kv_ctx *c, const kv_vocab *v, int32_t seq, const kv_gen_params *p,
+                          kv_sampler *s, const float *logits, kv_gen_result *res, kv_err *err) {
+    out_window w;
+    memset(&w, 0, sizeof w);
+    w.p = p;
+    kv_json_prefix jp;
+    kv_json_prefix_init(&jp, KV_JSON_ROOT_OBJECT);
+    kv_status st = KV_OK;
+    res->stop = KV_GEN_STOP_LENGTH;
+    while (st == KV_OK && (p->n_predict < 0 || res->n_gen < p->n_predict)) {
+        kv_token t = p->json_object ? kv_sample_next_json(s, logits, v, &jp)
+                                    : kv_sample_next(s, logits);
+        if (t < 0) {
+            st = KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                         "generate: no token of the vocabulary continues the JSON text");
+            break;
+        }
+        kv_sample_accept(s, t);
+        res->n_gen++;
+        if (!p->ignore_eos && kv_vocab_is_eog(v, t)) {
+            res->stop = KV_GEN_STOP_EOS;
+            break;
+        }
+        size_t len = 0;
+        const char *piece = kv_vocab_piece(v, t, false, &len);
+        window_push(&w, piece ? piece : "", piece ? len : 0);
+        if (w.stopped) {
+            res->stop = w.caller_stop ? KV_GEN_STOP_CALLER : KV_GEN_STOP_STRING;
+            break;
+        }
+        if (p->json_object && kv_json_prefix_feed(&jp, piece, len) && kv_json_prefix_done(&jp)) {
+            res->stop = KV_GEN_STOP_EOS;
+            break;
+        }
+        if (kv_ctx_seq_pos_max(c, seq) + 1 >= kv_ctx_n_ctx(c)) {
+            res->stop = KV_GEN_STOP_CONTEXT;
+            break;
+        }
+        int32_t seqs[1] = {seq};
+        kv_batch b = {1, &t, NULL, seqs, NULL};
+        st = kv_ctx_decode(c, &b, err);
+        logits = kv_ctx_logits(c, 0);
+    }
+    window_flush(&w);
+    return st;
+}
+
 kv_status kv_generate(kv_ctx *c, const kv_vocab *v, int32_t seq, const kv_token *prompt,
                       int64_t n_prompt, const kv_gen_params *p, kv_gen_result *res, kv_err *err) {
     memset(res, 0, sizeof *res);
@@ -175,37 +226,10 @@ kv_status kv_generate(kv_ctx *c, const kv_vocab *v, int32_t seq, const kv_token 
     st = decode_prompt(c, seq, prompt, n_prompt, &last, err);
     res->n_prompt = (int32_t)n_prompt;
     res->t_prompt_s = now_s() - t0;
-    out_window w;
-    memset(&w, 0, sizeof w);
-    w.p = p;
-    t0 = now_s();
     res->stop = KV_GEN_STOP_LENGTH;
-    const float *logits = st == KV_OK ? kv_ctx_logits(c, last) : NULL;
-    while (st == KV_OK && (p->n_predict < 0 || res->n_gen < p->n_predict)) {
-        kv_token t = kv_sample_next(s, logits);
-        kv_sample_accept(s, t);
-        res->n_gen++;
-        if (!p->ignore_eos && kv_vocab_is_eog(v, t)) {
-            res->stop = KV_GEN_STOP_EOS;
-            break;
-        }
-        size_t len = 0;
-        const char *piece = kv_vocab_piece(v, t, false, &len);
-        window_push(&w, piece ? piece : "", piece ? len : 0);
-        if (w.stopped) {
-            res->stop = w.caller_stop ? KV_GEN_STOP_CALLER : KV_GEN_STOP_STRING;
-            break;
-        }
-        if (kv_ctx_seq_pos_max(c, seq) + 1 >= kv_ctx_n_ctx(c)) {
-            res->stop = KV_GEN_STOP_CONTEXT;
-            break;
-        }
-        int32_t seqs[1] = {seq};
-        kv_batch b = {1, &t, NULL, seqs, NULL};
-        st = kv_ctx_decode(c, &b, err);
-        logits = kv_ctx_logits(c, 0);
-    }
-    window_flush(&w);
+    t0 = now_s();
+    if (st == KV_OK)
+        st = gen_loop(c, v, seq, p, s, kv_ctx_logits(c, last), res, err);
     res->t_gen_s = now_s() - t0;
     kv_sample_free(s);
     return st;

@@ -231,26 +231,29 @@ static int32_t draw(kv_sampler *s, const cand *c, int32_t n) {
     return c[n - 1].id;
 }
 
-int32_t kv_sample_next(kv_sampler *s, const float *logits) {
-    const int32_t V = s->n_vocab;
-    for (int32_t t = 0; t < V; t++) {
+// Candidates for every token, NaN logits at -inf, penalties applied.
+static void fill(kv_sampler *s, const float *logits) {
+    for (int32_t t = 0; t < s->n_vocab; t++) {
         s->c[t].id = t;
         s->c[t].logit = isnan(logits[t]) ? -INFINITY : logits[t];
     }
     apply_penalties(s);
+}
+
+// The chain over candidates c[0..n) (n >= 1, in id order).
+static int32_t pick(kv_sampler *s, int32_t n) {
     if (!(s->p.temp > 0.0f)) {
         int32_t best = 0;
-        for (int32_t t = 1; t < V; t++)
+        for (int32_t t = 1; t < n; t++)
             if (better(&s->c[t], &s->c[best]))
                 best = t;
         return s->c[best].id;
     }
-    int32_t n = V;
-    if (s->p.top_k > 0 && s->p.top_k < V) {
-        select_top_k(s->c, V, s->p.top_k);
+    if (s->p.top_k > 0 && s->p.top_k < n) {
+        select_top_k(s->c, n, s->p.top_k);
         n = s->p.top_k;
     } else {
-        qsort(s->c, (size_t)V, sizeof *s->c, cmp_cand);
+        qsort(s->c, (size_t)n, sizeof *s->c, cmp_cand);
     }
     if (s->c[0].logit == -INFINITY) // nothing has any probability: take the first
         return s->c[0].id;
@@ -260,4 +263,50 @@ int32_t kv_sample_next(kv_sampler *s, const float *logits) {
     if (s->p.min_p > 0.0f)
         n = cut_min_p(s->c, n, s->p.min_p, min_keep);
     return draw(s, s->c, n);
+}
+
+int32_t kv_sample_next(kv_sampler *s, const float *logits) {
+    fill(s, logits);
+    return pick(s, s->n_vocab);
+}
+
+// Greedy under allow: only a token that would beat the best so far needs asking.
+static int32_t best_allowed(kv_sampler *s, kv_sample_allow_fn allow, void *user) {
+    int32_t best = -1;
+    for (int32_t t = 0; t < s->n_vocab; t++)
+        if ((best < 0 || better(&s->c[t], &s->c[best])) && allow(user, t))
+            best = t;
+    return best;
+}
+
+// With top-k on, the k best allowed tokens are usually among the few best of all:
+// sorts the TOP_K_REACH * k best and moves the allowed ones, in order, to the
+// front. Returns k when that found k of them (the same k, in the same order, as
+// filtering everything first would give), else 0 and s->c is no longer whole.
+#define TOP_K_REACH 4
+static int32_t top_k_allowed(kv_sampler *s, kv_sample_allow_fn allow, void *user) {
+    const int32_t k = s->p.top_k;
+    if (k <= 0 || k > s->n_vocab / TOP_K_REACH)
+        return 0;
+    select_top_k(s->c, s->n_vocab, TOP_K_REACH * k);
+    int32_t n = 0;
+    for (int32_t i = 0; i < TOP_K_REACH * k && n < k; i++)
+        if (allow(user, s->c[i].id))
+            s->c[n++] = s->c[i];
+    return n == k ? k : 0;
+}
+
+int32_t kv_sample_next_allowed(kv_sampler *s, const float *logits, kv_sample_allow_fn allow,
+                               void *user) {
+    fill(s, logits);
+    if (!(s->p.temp > 0.0f))
+        return best_allowed(s, allow, user);
+    int32_t n = top_k_allowed(s, allow, user);
+    if (n == 0) {
+        fill(s, logits); // top_k_allowed may have reordered and overwritten candidates
+        for (int32_t t = 0; t < s->n_vocab; t++)
+            if (allow(user, t))
+                s->c[n++] = s->c[t];
+    }
+    return n > 0 ? pick(s, n) : -1;
 }

@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-// The hint a "json" format adds to the system prompt (kvant does not constrain
-// sampling to a grammar).
+// The hint a "json" format adds to the system prompt. The scheduler also
+// constrains sampling (kv_sample_next_json), so the reply is a JSON object
+// whether or not the model heeds the hint; the hint keeps the content sensible.
 #define JSON_HINT "Respond only with valid JSON."
 
 // ---- models ----

@@ -208,7 +208,8 @@ static kv_status get_options(kv__req *r, const json_t *root, kv_err *err) {
     return KV_OK;
 }
 
-// Ollama's format: "json", "" or a JSON schema object.
+// Ollama's format: "json", "" or a JSON schema object. Both constrain the reply
+// to a JSON object; kvant does not enforce the schema's properties and types.
 static kv_status get_format(kv__req *r, const json_t *root, kv_err *err) {
     const json_t *v = field(root, "format");
     if (!v || (json_is_string(v) && json_string_length(v) == 0))

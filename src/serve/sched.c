@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kvant/kv_json_prefix.h"
 #include "kvant/kv_sample.h"
 
 // Context per sequence when neither the server nor the request says.
@@ -31,6 +32,7 @@ typedef struct {
     kv_sampler *smp;
     kv_utf8_stream u8;
     kv__buf held; // text that may still become a stop string
+    kv_json_prefix json; // format "json": the reply so far, kept a JSON object prefix
     double t_slot, t_first, t_last;
     uint64_t used; // step of last use, for picking a slot to overwrite
 } slot;
@@ -219,6 +221,7 @@ static void start_job(kv__sched *s, kv__job *j) {
     sl->n_gen = 0;
     sl->i_out = -1;
     sl->u8 = (kv_utf8_stream){0};
+    kv_json_prefix_init(&sl->json, KV_JSON_ROOT_OBJECT);
     kv__buf_consume(&sl->held, sl->held.n);
     sl->t_slot = kv__now();
     sl->used = s->step;
@@ -358,12 +361,16 @@ static void take_token(kv__sched *s, slot *sl, int32_t tok, double now) {
         size_t m = kv_utf8_stream_push(&sl->u8, piece + off, k, buf);
         stopped = kv__stop_feed(&sl->held, j->req.stop, j->req.n_stop, buf, m, &out, &st, NULL);
     }
+    if (j->req.format_json && piece)
+        kv_json_prefix_feed(&sl->json, piece, len); // the sampler allowed only pieces that fit
     emit(sl, out.p, out.n);
     kv__buf_free(&out);
     if (st != KV_OK)
         finish_slot(s, sl, st, 0, "out of memory for generated text", NULL, false);
     else if (stopped)
         finish_slot(s, sl, KV_OK, 0, NULL, "stop", false);
+    else if (j->req.format_json && kv_json_prefix_done(&sl->json))
+        finish_slot(s, sl, KV_OK, 0, NULL, "stop", true); // the JSON object closed
     else if ((j->req.n_predict >= 0 && sl->n_gen >= j->req.n_predict) || sl->n_cache >= sl->n_ctx)
         finish_slot(s, sl, KV_OK, 0, NULL, "length", true);
     else
@@ -394,7 +401,15 @@ static void step(kv__sched *s) {
             continue;
         sl->used = s->step;
         const float *logits = kv_ctx_logits(s->ctx, sl->i_out);
-        int32_t tok = kv_sample_next(sl->smp, logits);
+        int32_t tok = sl->job->req.format_json
+                          ? kv_sample_next_json(sl->smp, logits, s->vocab, &sl->json)
+                          : kv_sample_next(sl->smp, logits);
+        if (tok < 0) {
+            finish_slot(s, sl, KV_ERR_UNSUPPORTED, 0,
+                        "no token of the model's vocabulary continues the JSON reply", NULL,
+                        false);
+            continue;
+        }
         kv_sample_accept(sl->smp, tok);
         take_token(s, sl, tok, now);
     }

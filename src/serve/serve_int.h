@@ -107,7 +107,9 @@ typedef struct {
     bool stream;
     bool stream_usage;      // OpenAI stream_options.include_usage
     bool raw;               // generate: no template
-    bool format_json;       // format "json" or a schema: a prompt hint, not a constraint
+    bool format_json;       // format "json" or a schema, response_format json_object or
+                            // json_schema: the reply is constrained to one JSON object
+                            // (a schema is not enforced beyond that) and a hint is added
     bool truncate;          // cut prompts that do not fit instead of failing
     bool b64;               // OpenAI embeddings encoding_format "base64"
     kv__sampling smp;

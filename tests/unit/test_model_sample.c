@@ -1,6 +1,6 @@
 // Sampler: greedy choice and ties, seed reproducibility, what top-k, top-p and
 // min-p let through, the draw following softmax(logits / temp), penalties and
-// their window, NaN logits.
+// their window, NaN logits; sampling restricted to allowed tokens.
 #include "kvant/kv_sample.h"
 
 #include <math.h>
@@ -204,6 +204,107 @@ static void test_penalties(void **state) {
     kv_sample_free(s);
 }
 
+// Allows the tokens whose bit is set in *(unsigned *)user; counts the questions.
+static int n_asked;
+static bool allow_mask(void *user, int32_t t) {
+    n_asked++;
+    return (*(const unsigned *)user >> t) & 1u;
+}
+
+static bool allow_bits(void *user, int32_t t) {
+    return (*(const uint64_t *)user >> t) & 1u;
+}
+
+// Restricted to tokens {1, 2, 3}, the draws follow {0.3, 0.15, 0.05} / 0.5, and
+// top-k counts allowed tokens only.
+static void test_allowed_distribution(void **state) {
+    (void)state;
+    float l[V];
+    four_way(l);
+    unsigned mask = 0xEu;
+    kv_sampler *s = make(plain(1.0f));
+    int count[V] = {0};
+    enum { N = 20000 };
+    for (int i = 0; i < N; i++) {
+        int32_t t = kv_sample_next_allowed(s, l, allow_mask, &mask);
+        assert_true(t >= 1 && t <= 3);
+        count[t]++;
+    }
+    const double p[4] = {0, 0.6, 0.3, 0.1};
+    for (int i = 1; i < 4; i++) // 5 standard deviations of a binomial count
+        assert_float_equal((double)count[i] / N, p[i], 5 * sqrt(p[i] * (1 - p[i]) / N));
+    kv_sample_free(s);
+    kv_sample_params q = plain(1.0f);
+    q.top_k = 1;
+    s = make(q);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(kv_sample_next_allowed(s, l, allow_mask, &mask), 1);
+    kv_sample_free(s);
+}
+
+static void test_allowed_greedy(void **state) {
+    (void)state;
+    float l[V] = {0.1f, 3.0f, -2.0f, 3.0f, 1.0f, 0.0f, 2.9f, -1.0f};
+    kv_sampler *s = make(plain(0.0f));
+    unsigned mask = 0xFFu;
+    assert_int_equal(kv_sample_next_allowed(s, l, allow_mask, &mask), 1); // ties: lower id
+    mask = 0xFDu;
+    assert_int_equal(kv_sample_next_allowed(s, l, allow_mask, &mask), 3);
+    mask = 0xF5u; // neither 1 nor 3
+    n_asked = 0;
+    assert_int_equal(kv_sample_next_allowed(s, l, allow_mask, &mask), 6);
+    assert_true(n_asked < V); // tokens that cannot win are not asked about
+    mask = 0x04u;
+    assert_int_equal(kv_sample_next_allowed(s, l, allow_mask, &mask), 2); // the only one
+    mask = 0;
+    assert_int_equal(kv_sample_next_allowed(s, l, allow_mask, &mask), -1);
+    kv_sample_free(s);
+    s = make(plain(1.0f));
+    assert_int_equal(kv_sample_next_allowed(s, l, allow_mask, &mask), -1);
+    kv_sample_free(s);
+}
+
+// Sampling a vocabulary under a mask picks what plain sampling picks on the
+// smaller vocabulary of the allowed tokens alone, for dense masks (the top-k
+// shortcut) and sparse ones, greedy and drawn.
+static void test_allowed_matches_subset(void **state) {
+    (void)state;
+    enum { W = 64 };
+    uint64_t x = 11;
+    for (int round = 0; round < 300; round++) {
+        float l[W], sub[W];
+        int32_t ids[W], n = 0;
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        const unsigned density = 1 + (unsigned)(x >> 60) % 8; // allowed: about density / 8
+        uint64_t mask = 0;
+        for (int32_t t = 0; t < W; t++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            l[t] = (float)((x >> 40) % 64) / 8.0f; // coarse: ties happen
+            if ((x >> 20) % 8 < density) {
+                mask |= (uint64_t)1 << t;
+                ids[n] = t;
+                sub[n++] = l[t];
+            }
+        }
+        kv_sample_params p = plain(round % 3 == 0 ? 0.0f : 1.0f);
+        p.top_k = round % 2 ? 5 : 0;
+        p.top_p = round % 4 < 2 ? 0.9f : 1.0f;
+        p.min_p = round % 5 == 0 ? 0.1f : 0.0f;
+        p.seed = (uint64_t)round;
+        kv_sampler *a = NULL, *b = NULL;
+        assert_int_equal(kv_sample_new(&p, W, &a, NULL), KV_OK);
+        int32_t got = kv_sample_next_allowed(a, l, allow_bits, &mask);
+        if (n == 0) {
+            assert_int_equal(got, -1);
+        } else {
+            assert_int_equal(kv_sample_new(&p, n, &b, NULL), KV_OK);
+            assert_int_equal(got, ids[kv_sample_next(b, sub)]);
+        }
+        kv_sample_free(a);
+        kv_sample_free(b);
+    }
+}
+
 static void test_bad_params(void **state) {
     (void)state;
     kv_sample_params p = kv_sample_default_params();
@@ -221,7 +322,9 @@ int main(void) {
         cmocka_unit_test(test_greedy),     cmocka_unit_test(test_seed_reproducible),
         cmocka_unit_test(test_distribution), cmocka_unit_test(test_top_k),
         cmocka_unit_test(test_top_p),      cmocka_unit_test(test_min_p),
-        cmocka_unit_test(test_penalties),  cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_penalties),  cmocka_unit_test(test_allowed_distribution),
+        cmocka_unit_test(test_allowed_greedy), cmocka_unit_test(test_allowed_matches_subset),
+        cmocka_unit_test(test_bad_params),
     };
     return cmocka_run_group_tests_name("model_sample", tests, NULL, NULL);
 }

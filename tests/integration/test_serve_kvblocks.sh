@@ -150,6 +150,28 @@ d_single=$(( $(metric 'kvant_decode_batch_size_bucket{le="1"}') - single ))
 [ "$(metric kvant_kv_bytes)" = "$bytes" ] && pass "later requests reused the blocks: $bytes bytes" \
   || fail "KV bytes went from $bytes to $(metric kvant_kv_bytes)"
 
+# ---- two long generations that outgrow the cache together ----
+# Both start at once; when neither can take another block the newer one ends
+# (503), and the older one goes on until it alone fills the cache.
+long='{"model":"kjv","prompt":"%s","stream":false,"options":{"num_predict":2000,"temperature":0}}'
+get -o "$TMP/g1.json" -w '%{http_code}' -X POST "$BASE/api/generate" -d "$(printf "$long" And)" >"$TMP/g1.code" &
+G1=$!
+get -o "$TMP/g2.json" -w '%{http_code}' -X POST "$BASE/api/generate" -d "$(printf "$long" Jesus)" >"$TMP/g2.code" &
+G2=$!
+wait "$G1" "$G2"
+codes="$(cat "$TMP/g1.code") $(cat "$TMP/g2.code")"
+case "$codes" in
+  "200 503" | "503 200")
+    grep -h -q "KV cache is full" "$TMP/g1.json" "$TMP/g2.json" \
+      && pass "the newer of two outgrowing requests ends with 503: KV cache is full" \
+      || fail "no 'KV cache is full' in: $(cat "$TMP/g1.json" "$TMP/g2.json")"
+    grep -h -q '"done_reason":"length"' "$TMP/g1.json" "$TMP/g2.json" \
+      && pass "the older one fills the cache and ends with length" \
+      || fail "no length end: $(cat "$TMP/g1.json" "$TMP/g2.json")" ;;
+  "200 200") echo "note: the second request came after the first had filled the cache" ;;
+  *) fail "statuses $codes: $(cat "$TMP/g1.json" "$TMP/g2.json")" ;;
+esac
+
 # ---- a prompt larger than the whole cache ----
 huge="$long_a $long_a"
 OUT=$(get -i -X POST "$BASE/api/generate" -d "$(body "$huge")")

@@ -355,22 +355,18 @@ static void test_budget_params(void **state) {
     kv_ctx_free(c);
 }
 
-// Sequences of many lengths decoded together, then half of them replaced.
-static void test_many_sequences(void **state) {
-    (void)state;
-    enum { N_SEQ = 12, PER = 5 };
-    int len[N_SEQ], done[N_SEQ] = {0};
-    int32_t blocks = 0;
-    for (int s = 0; s < N_SEQ; s++) {
-        len[s] = 1 + (s * 23) % 70;
-        blocks += blocks_for(len[s]);
-    }
-    float *last = logits_buf(N_SEQ), *naive = logits_buf(MAX_TOK);
-    kv_ctx *c = new_ctx(MAX_TOK, N_SEQ, 0);
+#define N_MANY 12 // sequences
+#define PER 5      // tokens of each in a batch
+
+// Decodes text s (len[s] tokens) into each sequence s, PER tokens of every
+// sequence per batch; the logits of each one's last token go to last (N_MANY, V).
+static void decode_together(kv_ctx *c, const int *len, float *last) {
+    int done[N_MANY] = {0};
     for (bool more = true; more;) {
-        int32_t t[N_SEQ * PER], p[N_SEQ * PER], sid[N_SEQ * PER], row[N_SEQ];
+        int32_t t[N_MANY * PER], p[N_MANY * PER], sid[N_MANY * PER], row[N_MANY];
+        int8_t lg[N_MANY * PER] = {0};
         int n = 0;
-        for (int s = 0; s < N_SEQ; s++) {
+        for (int s = 0; s < N_MANY; s++) {
             row[s] = -1;
             for (int k = 0; k < PER && done[s] < len[s]; k++, n++) {
                 p[n] = done[s]++;
@@ -378,20 +374,33 @@ static void test_many_sequences(void **state) {
                 sid[n] = s;
                 row[s] = done[s] == len[s] ? n : row[s];
             }
-        }
-        int8_t lg[N_SEQ * PER] = {0};
-        for (int s = 0; s < N_SEQ; s++)
             if (row[s] >= 0)
                 lg[row[s]] = 1;
+        }
         kv_batch b = {n, t, p, sid, lg};
         assert_int_equal(kv_ctx_decode(c, &b, NULL), KV_OK);
-        for (int s = 0; s < N_SEQ; s++)
+        more = false;
+        for (int s = 0; s < N_MANY; s++) {
             if (row[s] >= 0)
                 memcpy(last + (size_t)s * V, kv_ctx_logits(c, row[s]), (size_t)V * sizeof(float));
-        more = false;
-        for (int s = 0; s < N_SEQ; s++)
             more = more || done[s] < len[s];
+        }
     }
+}
+
+// Sequences of many lengths decoded together, then half of them replaced.
+static void test_many_sequences(void **state) {
+    (void)state;
+    enum { N_SEQ = N_MANY };
+    int len[N_SEQ];
+    int32_t blocks = 0;
+    for (int s = 0; s < N_SEQ; s++) {
+        len[s] = 1 + (s * 23) % 70;
+        blocks += blocks_for(len[s]);
+    }
+    float *last = logits_buf(N_SEQ), *naive = logits_buf(MAX_TOK);
+    kv_ctx *c = new_ctx(MAX_TOK, N_SEQ, 0);
+    decode_together(c, len, last);
     assert_int_equal(kv_ctx_kv_blocks_used(c), blocks);
     for (int s = 0; s < N_SEQ; s++) {
         int32_t t[MAX_TOK];

@@ -18,6 +18,8 @@
 #define KV_MODEL_MAX_VOCAB ((int64_t)1 << 24)
 #define KV_CTX_MAX_CTX ((int32_t)1 << 24)   // KV cells per sequence
 #define KV_CTX_MAX_SEQ 4096
+#define KV_CTX_BLOCK_CELLS 16               // KV cells per cache block
+#define KV_CTX_MAX_BLOCKS ((int32_t)1 << 27) // KV cache blocks per context
 
 typedef struct {
     char arch[32];         // general.architecture ("llama")
@@ -62,6 +64,8 @@ uint64_t kv_model_weight_bytes(const kv_model *m);
 
 typedef struct {
     int32_t n_ctx;         // KV cells per sequence; 0: the model's context_length
+    int64_t n_cells_max;   // KV cells over all sequences, rounded up to whole blocks of
+                           // KV_CTX_BLOCK_CELLS; 0: n_seq_max * n_ctx
     int32_t n_batch;       // most tokens one kv_ctx_decode call takes (default 512)
     int32_t n_seq_max;     // sequences, ids 0..n_seq_max-1 (default 1)
     int32_t n_outputs_max; // most rows with outputs per decode; 0: n_batch
@@ -76,10 +80,14 @@ kv_ctx_params kv_ctx_default_params(void);
 
 typedef struct kv_ctx kv_ctx;
 
-// Creates a context: a F16 KV cache of n_seq_max x n_ctx cells per layer and all
-// scratch, allocated here once; decoding allocates nothing. The model must
-// outlive the context. Fails with KV_ERR_INVALID for out-of-range parameters and
-// KV_ERR_NOMEM when the cache does not fit.
+// Creates a context: all scratch, allocated here once, and an empty F16 KV
+// cache. The cache is paged: a pool of blocks of KV_CTX_BLOCK_CELLS cells (K and
+// V rows of every layer), of which each sequence holds as many as its cells
+// need. Block storage is allocated by kv_ctx_decode as sequences grow, up to
+// n_cells_max cells in all, and kept for reuse when blocks are freed; the
+// forward pass itself allocates nothing. The model must outlive the context.
+// Fails with KV_ERR_INVALID for out-of-range parameters, KV_ERR_LIMIT when
+// n_cells_max is over KV_CTX_MAX_BLOCKS blocks and KV_ERR_NOMEM.
 kv_status kv_ctx_new(const kv_model *m, const kv_ctx_params *p, kv_ctx **out, kv_err *err);
 void kv_ctx_free(kv_ctx *c); // accepts NULL
 
@@ -103,8 +111,10 @@ typedef struct {
 // Runs the model over a batch, adds its tokens to the KV cache and computes
 // outputs for the requested rows. The whole batch is checked before anything
 // changes: KV_ERR_INVALID for bad tokens, sequence ids or repeated positions;
-// KV_ERR_LIMIT when it exceeds n_batch or n_outputs_max or a sequence's cells.
-// Not thread-safe for one context; uses the context's thread pool.
+// KV_ERR_LIMIT when it exceeds n_batch or n_outputs_max or a sequence's cells,
+// or when the cache has fewer free blocks than the batch needs (the message says
+// how many; free some with kv_ctx_seq_rm or kv_ctx_seq_clear); KV_ERR_NOMEM
+// when block storage cannot be allocated. Not thread-safe for one context; uses the context's thread pool.
 kv_status kv_ctx_decode(kv_ctx *c, const kv_batch *b, kv_err *err);
 
 // Logits (n_vocab) of token i of the last batch, or NULL when it requested none
@@ -117,16 +127,39 @@ const float *kv_ctx_hidden(const kv_ctx *c, int32_t i, bool post_norm);
 
 // ---- KV cache ----
 
-// Removes every cell of sequence seq (seq < 0: of all sequences).
+// Sequences hold their cells in blocks from the context's pool. kv_ctx_seq_cp
+// shares blocks instead of copying them: a block held by several sequences is
+// copied when one of them writes to it (a later decode or kv_ctx_seq_rm), so a
+// shared prefix costs its memory once.
+
+// Removes every cell of sequence seq (seq < 0: of all sequences); blocks no
+// other sequence holds return to the pool.
 void kv_ctx_seq_clear(kv_ctx *c, int32_t seq);
-// Removes the cells of sequence seq with p0 <= pos < p1 (p1 < 0: no upper bound).
+// Removes the cells of sequence seq with p0 <= pos < p1 (p1 < 0: no upper
+// bound), moving later cells down; blocks left empty return to the pool.
+// KV_ERR_INVALID for a bad seq; KV_ERR_LIMIT (nothing changes) when moving
+// cells into blocks shared with other sequences needs more free blocks than
+// there are. Removing a tail never needs blocks.
 kv_status kv_ctx_seq_rm(kv_ctx *c, int32_t seq, int32_t p0, int32_t p1, kv_err *err);
-// Replaces sequence dst's cells with a copy of src's.
+// Replaces sequence dst's cells with src's, sharing src's blocks (no new blocks
+// are taken). KV_ERR_INVALID for a bad sequence id, KV_ERR_NOMEM.
 kv_status kv_ctx_seq_cp(kv_ctx *c, int32_t src, int32_t dst, kv_err *err);
 // Highest position in sequence seq, -1 when it is empty (or seq is out of range).
 int32_t kv_ctx_seq_pos_max(const kv_ctx *c, int32_t seq);
 // Cells sequence seq uses.
 int32_t kv_ctx_seq_n_cells(const kv_ctx *c, int32_t seq);
+// Free blocks that adding n cells at the end of sequence seq would take: the
+// blocks they start, plus one when its last block is partly filled and shared
+// (it is copied before it is written). 0 for a bad seq or n <= 0.
+int32_t kv_ctx_seq_n_blocks_needed(const kv_ctx *c, int32_t seq, int32_t n);
+
+// Blocks that hold cells of some sequence (a shared block counts once).
+int32_t kv_ctx_kv_blocks_used(const kv_ctx *c);
+// Most blocks the pool may hold: n_cells_max / KV_CTX_BLOCK_CELLS, rounded up.
+int32_t kv_ctx_kv_blocks_max(const kv_ctx *c);
+// Bytes of block storage allocated so far: it grows with the blocks in use at
+// once and stays allocated (for reuse) until kv_ctx_free.
+uint64_t kv_ctx_kv_size(const kv_ctx *c);
 
 // ---- activation hook (importance matrices) ----
 

@@ -25,6 +25,9 @@ static void help(FILE *f) {
             "  --models DIR           serve every DIR/*.gguf, named after the file\n"
             "  --parallel N           sequences decoded together per model (default 4)\n"
             "  --ctx N                context per sequence (default: the model's, at most 4096)\n"
+            "  --kv-cells N           KV cache cells per model over all its sequences, taken\n"
+            "                         in blocks of 16 as requests need them (default: parallel\n"
+            "                         x ctx); a request waits in the queue until its prompt fits\n"
             "  --threads N            compute threads per model (default: all CPUs)\n"
             "  --max-body BYTES       largest request body (default 8388608; larger: 413)\n"
             "  --queue N              requests that may wait per model (default 64; more: 503)\n"
@@ -124,6 +127,8 @@ static int take_option(serve_opts *o, int argc, char **argv, int *i) {
         p->n_parallel = (int32_t)n;
     } else if (strcmp(opt, "--ctx") == 0 && parse_long(val, 0, INT32_MAX, &n)) {
         p->n_ctx = (int32_t)n;
+    } else if (strcmp(opt, "--kv-cells") == 0 && parse_long(val, 0, LONG_MAX, &n)) {
+        p->n_kv_cells = (int64_t)n;
     } else if (strcmp(opt, "--threads") == 0 && parse_long(val, 0, 1024, &n)) {
         p->n_threads = (int32_t)n;
     } else if (strcmp(opt, "--http-threads") == 0 && parse_long(val, 1, 256, &n)) {

@@ -1,6 +1,7 @@
 // Contexts: parameter checks, one arena for all scratch sized from the model
 // and the context parameters, batch validation and output bookkeeping around
-// the forward pass (llama.c). Nothing here allocates after kv_ctx_new.
+// the forward pass (llama.c). After kv_ctx_new only the KV cache allocates
+// (blocks, in kv_cache.c), while a decode is checked and before its forward pass.
 #include "kvant/kv_model.h"
 
 #include <stdlib.h>
@@ -103,10 +104,28 @@ static kv_status check_params(const kv_model *m, kv_ctx_params *p, kv_err *err) 
     if (p->n_threads < 0 || p->n_threads > KV_THREADPOOL_MAX_THREADS)
         return KV_FAIL(err, KV_ERR_INVALID, "n_threads %d is outside 0..%d", p->n_threads,
                        KV_THREADPOOL_MAX_THREADS);
+    if (p->n_cells_max < 0)
+        return KV_FAIL(err, KV_ERR_INVALID, "n_cells_max %lld is negative",
+                       (long long)p->n_cells_max);
     if (p->n_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         p->n_threads = n < 1 ? 1 : n > KV_THREADPOOL_MAX_THREADS ? KV_THREADPOOL_MAX_THREADS : (int)n;
     }
+    return KV_OK;
+}
+
+// Blocks the cache may hold: n_cells_max, or n_ctx cells for every sequence.
+static kv_status blocks_max(const kv_ctx_params *p, int32_t *out, kv_err *err) {
+    const int64_t per_seq = ((int64_t)p->n_ctx + KV_CTX_BLOCK_CELLS - 1) / KV_CTX_BLOCK_CELLS;
+    const int64_t n = p->n_cells_max > 0
+                          ? (p->n_cells_max - 1) / KV_CTX_BLOCK_CELLS + 1
+                          : per_seq * p->n_seq_max;
+    if (n > KV_CTX_MAX_BLOCKS)
+        return KV_FAIL(err, KV_ERR_LIMIT,
+                       "KV cache of %lld blocks of %d cells is over the limit of %d blocks; "
+                       "set n_cells_max",
+                       (long long)n, KV_CTX_BLOCK_CELLS, KV_CTX_MAX_BLOCKS);
+    *out = (int32_t)n;
     return KV_OK;
 }
 
@@ -175,8 +194,11 @@ kv_status kv_ctx_new(const kv_model *m, const kv_ctx_params *params, kv_ctx **ou
     }
     const int n_threads = c->pool ? kv_threadpool_n_threads(c->pool) : 1;
     c->act_row_max = act_row_bytes(m);
+    int32_t n_blocks = 0;
     if (st == KV_OK)
-        st = kv__cache_init(&c->cache, &m->hp, p.n_ctx, p.n_seq_max, err);
+        st = blocks_max(&p, &n_blocks, err);
+    if (st == KV_OK)
+        st = kv__cache_init(&c->cache, &m->hp, p.n_ctx, p.n_seq_max, n_blocks, err);
     arena_plan a = {0};
     plan_scratch(c, &a, n_threads);
     if (st == KV_OK)
@@ -236,7 +258,7 @@ static kv_status resolve_token(kv_ctx *c, const kv_batch *b, int32_t i, kv_err *
     }
     if (p > c->seq_max[s])
         c->seq_max[s] = p;
-    const int32_t used = c->cache.n_cells[s] + c->seq_new[s];
+    const int32_t used = c->cache.seqs[s].n_cells + c->seq_new[s];
     if (used >= c->p.n_ctx)
         return KV_FAIL(err, KV_ERR_LIMIT, "sequence %d is full: %d cells of n_ctx %d are used", s,
                        used, c->p.n_ctx);
@@ -274,7 +296,7 @@ kv_status kv_ctx_decode(kv_ctx *c, const kv_batch *b, kv_err *err) {
                        c->p.n_batch);
     kv_cache *kc = &c->cache;
     for (int32_t s = 0; s < c->p.n_seq_max; s++) {
-        c->seq_max[s] = kc->pos_max[s];
+        c->seq_max[s] = kc->seqs[s].pos_max;
         c->seq_new[s] = 0;
     }
     kv_status st = KV_OK;
@@ -282,16 +304,21 @@ kv_status kv_ctx_decode(kv_ctx *c, const kv_batch *b, kv_err *err) {
         st = resolve_token(c, b, i, err);
     if (st == KV_OK)
         st = resolve_outputs(c, b, err);
+    if (st == KV_OK)
+        st = kv__cache_reserve(kc, c->seq_new, err);
     if (st != KV_OK) {
         c->n_outputs = 0;
         return st;
     }
     // Commit the cells; the forward pass fills their K and V rows.
-    for (int32_t i = 0; i < b->n_tokens; i++)
-        kc->pos[(size_t)c->tok_seq[i] * (size_t)kc->n_ctx + (size_t)c->tok_cell[i]] = c->tok_pos[i];
+    for (int32_t i = 0; i < b->n_tokens; i++) {
+        const int32_t cell = kv__cache_cell(kc, c->tok_seq[i], c->tok_cell[i]);
+        kv__cache_pos(kc, cell / KV_CTX_BLOCK_CELLS)[cell % KV_CTX_BLOCK_CELLS] = c->tok_pos[i];
+        c->tok_cell[i] = cell;
+    }
     for (int32_t s = 0; s < c->p.n_seq_max; s++) {
-        kc->n_cells[s] += c->seq_new[s];
-        kc->pos_max[s] = c->seq_max[s];
+        kc->seqs[s].n_cells += c->seq_new[s];
+        kc->seqs[s].pos_max = c->seq_max[s];
     }
     c->n_last = b->n_tokens;
     kv__llama_forward(c, b->tokens, b->n_tokens);

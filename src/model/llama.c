@@ -121,11 +121,11 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
         const float *cs = c->cs + t * hp->n_rot;
         c->k->rope(c->q + t * nq, hp->n_head, hp->n_embd_head_k, hp->n_rot, cs);
         c->k->rope(c->kx + t * nk, hp->n_head_kv, hp->n_embd_head_k, hp->n_rot, cs);
-        const int32_t s = c->tok_seq[t];
-        const int32_t cell = c->tok_cell[t];
+        const int32_t b = c->tok_cell[t] / KV_CTX_BLOCK_CELLS;
+        const int32_t i = c->tok_cell[t] % KV_CTX_BLOCK_CELLS;
         const kv_from_float_fn to_f16 = c->k->from_float[KV_TYPE_F16];
-        to_f16(c->kx + t * nk, kv__cache_k(&c->cache, j->layer, s, cell), nk);
-        to_f16(c->vx + t * nv, kv__cache_v(&c->cache, j->layer, s, cell), nv);
+        to_f16(c->kx + t * nk, kv__cache_k(&c->cache, b, j->layer) + i * nk, nk);
+        to_f16(c->vx + t * nv, kv__cache_v(&c->cache, b, j->layer) + i * nv, nv);
         // Keys are cached as F16 and ggml rounds q to F16 for that product; so do we.
         to_f16(c->q + t * nq, c->q16 + t * nq, nq);
         c->k->to_float[KV_TYPE_F16](c->q16 + t * nq, c->q + t * nq, nq);
@@ -134,43 +134,68 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
 
 // ---- attention ----
 
+// scores[m] = q . K[m] * scale for the n cells of a sequence whose blocks are
+// given, -inf for cells past position p (causal mask).
+static void attention_scores(const kv_ctx *c, const int32_t *blocks, int32_t n, int64_t layer,
+                             int64_t kvh, int32_t p, const float *q, float *scores) {
+    const kv_cache *kc = &c->cache;
+    const int64_t hd_k = c->model->hp.n_embd_head_k;
+    const float scale = 1.0f / sqrtf((float)hd_k);
+    const kv_vec_dot_fn dot_f16 = c->k->dot_f16_f32;
+    for (int32_t m0 = 0; m0 < n; m0 += KV_CTX_BLOCK_CELLS) {
+        const int32_t b = blocks[m0 / KV_CTX_BLOCK_CELLS];
+        const int32_t nb = n - m0 < KV_CTX_BLOCK_CELLS ? n - m0 : KV_CTX_BLOCK_CELLS;
+        const int32_t *pos = kv__cache_pos(kc, b);
+        const kv_f16 *k = kv__cache_k(kc, b, layer) + kvh * hd_k;
+        for (int32_t i = 0; i < nb; i++) {
+            if (pos[i] > p) {
+                scores[m0 + i] = -INFINITY;
+                continue;
+            }
+            float kq;
+            dot_f16(hd_k, &kq, k + i * kc->k_row, q);
+            scores[m0 + i] = kq * scale;
+        }
+    }
+}
+
+// out (n_embd_head_v) = sum over the cells of scores[m] * V[m].
+static void attention_values(const kv_ctx *c, const int32_t *blocks, int32_t n, int64_t layer,
+                             int64_t kvh, const float *scores, float *out) {
+    const kv_cache *kc = &c->cache;
+    const int64_t hd_v = c->model->hp.n_embd_head_v;
+    memset(out, 0, (size_t)hd_v * sizeof *out);
+    for (int32_t m0 = 0; m0 < n; m0 += KV_CTX_BLOCK_CELLS) {
+        const int32_t b = blocks[m0 / KV_CTX_BLOCK_CELLS];
+        const int32_t nb = n - m0 < KV_CTX_BLOCK_CELLS ? n - m0 : KV_CTX_BLOCK_CELLS;
+        const kv_f16 *v = kv__cache_v(kc, b, layer) + kvh * hd_v;
+        for (int32_t i = 0; i < nb; i++)
+            if (scores[m0 + i] != 0.0f)
+                c->k->axpy_f16(hd_v, out, scores[m0 + i], v + i * kc->v_row);
+    }
+}
+
 // One (token, head) pair per index: softmax(q . K^T * scale, causal within the
-// sequence) @ V -> attn (T, n_head * n_embd_head_v).
+// sequence) @ V -> attn (T, n_head * n_embd_head_v). The sequence's cells are
+// visited block by block, in cell order.
 static void attention_run(void *arg, int64_t i0, int64_t i1, int thread) {
     const rows_job *j = arg;
     kv_ctx *c = j->c;
     const kv_hparams *hp = &c->model->hp;
-    const kv_cache *kc = &c->cache;
     const int64_t hd_k = hp->n_embd_head_k;
     const int64_t hd_v = hp->n_embd_head_v;
     const int64_t group = hp->n_head / hp->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)hd_k);
-    const kv_vec_dot_fn dot_f16 = c->k->dot_f16_f32;
     float *scores = c->ts[thread].scores;
     for (int64_t i = i0; i < i1; i++) {
         const int64_t t = i / hp->n_head;
         const int64_t h = i % hp->n_head;
-        const int64_t kvh = h / group;
-        const int32_t s = c->tok_seq[t];
-        const int32_t p = c->tok_pos[t];
-        const int32_t n = kc->n_cells[s];
-        const int32_t *cell_pos = kc->pos + (size_t)s * (size_t)kc->n_ctx;
+        const kv_cache_seq *sq = &c->cache.seqs[c->tok_seq[t]];
         const float *q = c->q + t * hp->n_head * hd_k + h * hd_k; // rounded through F16
-        for (int32_t m = 0; m < n; m++) {
-            if (cell_pos[m] > p) {
-                scores[m] = -INFINITY;
-                continue;
-            }
-            float kq;
-            dot_f16(hd_k, &kq, kv__cache_k(kc, j->layer, s, m) + kvh * hd_k, q);
-            scores[m] = kq * scale;
-        }
-        c->k->softmax(n, scores);
-        float *out = c->attn + t * hp->n_head * hd_v + h * hd_v;
-        memset(out, 0, (size_t)hd_v * sizeof *out);
-        for (int32_t m = 0; m < n; m++)
-            if (scores[m] != 0.0f)
-                c->k->axpy_f16(hd_v, out, scores[m], kv__cache_v(kc, j->layer, s, m) + kvh * hd_v);
+        attention_scores(c, sq->blocks, sq->n_cells, j->layer, h / group, c->tok_pos[t], q,
+                         scores);
+        c->k->softmax(sq->n_cells, scores);
+        attention_values(c, sq->blocks, sq->n_cells, j->layer, h / group, scores,
+                         c->attn + t * hp->n_head * hd_v + h * hd_v);
     }
 }
 

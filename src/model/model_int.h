@@ -35,18 +35,36 @@ struct kv_model {
     char *names;          // storage for the tensor names
 };
 
-// The KV cache: for each layer and sequence, n_ctx cells of K and V rows (F16),
-// filled in insertion order; pos[seq * n_ctx + j] is the position of cell j.
+// The paged KV cache. A pool of blocks, each holding KV_CTX_BLOCK_CELLS cells:
+// K rows [n_layer][cell][k_row], then V rows [n_layer][cell][v_row] (F16), then
+// the cells' positions [cell]; so one layer's cells of a block are contiguous.
+// Block storage is allocated on first use and kept, unused ids on a free list.
+// A sequence's cell j lives in block blocks[j / KV_CTX_BLOCK_CELLS] at slot
+// j % KV_CTX_BLOCK_CELLS; refs counts the sequences that hold a block.
 typedef struct {
-    int32_t n_ctx;
+    int32_t *blocks;  // block ids in cell order
+    int32_t cap;      // entries blocks has room for
+    int32_t n_cells;
+    int32_t pos_max;  // -1 when empty
+} kv_cache_seq;
+
+typedef struct {
+    int32_t n_ctx;        // cells per sequence
     int32_t n_seq;
-    int64_t k_row; // values per K row (n_head_kv * n_embd_head_k)
+    int64_t n_layer;
+    int64_t k_row;        // values per K row (n_head_kv * n_embd_head_k)
     int64_t v_row;
-    kv_f16 *k;     // [n_layer][n_seq][n_ctx][k_row]
-    kv_f16 *v;     // [n_layer][n_seq][n_ctx][v_row]
-    int32_t *pos;  // [n_seq][n_ctx]
-    int32_t *n_cells;  // [n_seq]
-    int32_t *pos_max;  // [n_seq], -1 when empty
+    size_t v_off;         // byte offsets in a block: V rows, positions
+    size_t pos_off;
+    size_t block_size;    // bytes per block (a multiple of 64)
+    int32_t n_blocks_max; // the budget
+    int32_t n_blocks;     // blocks with storage: ids 0..n_blocks-1
+    int32_t n_free;       // of those, held by no sequence: free_ids[0..n_free)
+    int32_t cap;          // entries mem, refs and free_ids have room for
+    uint8_t **mem;        // storage per block
+    int32_t *refs;
+    int32_t *free_ids;
+    kv_cache_seq *seqs;   // [n_seq]
 } kv_cache;
 
 // Scratch for one thread of the attention loop.
@@ -73,7 +91,9 @@ struct kv_ctx {
     float *cs;       // rope cos/sin (n_rot)
     uint8_t *act;    // activations converted to a vec_dot_type
     size_t act_row_max; // bytes per row of act
-    int32_t *tok_pos, *tok_seq, *tok_cell; // resolved position, sequence, cache cell
+    int32_t *tok_pos, *tok_seq; // resolved position and sequence
+    int32_t *tok_cell; // cell index in the sequence, then (committed) pool cell:
+                       // block * KV_CTX_BLOCK_CELLS + slot
     int32_t *out_row; // batch index -> output row, -1 when none
     int32_t *out_tok; // output row -> batch index
     int32_t *seq_max; // per sequence, while checking a batch: highest position so far
@@ -92,14 +112,36 @@ struct kv_ctx {
 };
 
 // ---- kv_cache.c ----
+// An empty cache of at most n_blocks_max blocks; allocates only the sequences' headers.
 kv_status kv__cache_init(kv_cache *kc, const kv_hparams *hp, int32_t n_ctx, int32_t n_seq,
-                         kv_err *err);
+                         int32_t n_blocks_max, kv_err *err);
 void kv__cache_free(kv_cache *kc);
-// Row of K (or V) of cell j of sequence s in layer l.
-kv_f16 *kv__cache_k(const kv_cache *kc, int64_t l, int32_t s, int32_t j);
-kv_f16 *kv__cache_v(const kv_cache *kc, int64_t l, int32_t s, int32_t j);
 // True when sequence s already has a cell at position p.
 bool kv__cache_has_pos(const kv_cache *kc, int32_t s, int32_t p);
+// Gives each sequence s room for n_new[s] more cells after its n_cells: copies a
+// shared, partly filled last block that will be written and appends blocks,
+// allocating storage as needed. KV_ERR_LIMIT when the pool has too few free
+// blocks, KV_ERR_NOMEM; on failure no sequence changes. The caller then sets
+// the new cells' positions and n_cells.
+kv_status kv__cache_reserve(kv_cache *kc, const int32_t *n_new, kv_err *err);
+
+// K rows of layer l in block b: KV_CTX_BLOCK_CELLS rows of k_row values.
+static inline kv_f16 *kv__cache_k(const kv_cache *kc, int32_t b, int64_t l) {
+    return (kv_f16 *)kc->mem[b] + l * KV_CTX_BLOCK_CELLS * kc->k_row;
+}
+// V rows of layer l in block b: KV_CTX_BLOCK_CELLS rows of v_row values.
+static inline kv_f16 *kv__cache_v(const kv_cache *kc, int32_t b, int64_t l) {
+    return (kv_f16 *)(kc->mem[b] + kc->v_off) + l * KV_CTX_BLOCK_CELLS * kc->v_row;
+}
+// Positions of block b's cells.
+static inline int32_t *kv__cache_pos(const kv_cache *kc, int32_t b) {
+    return (int32_t *)(kc->mem[b] + kc->pos_off);
+}
+// Pool cell (block * KV_CTX_BLOCK_CELLS + slot) of cell j of sequence s.
+static inline int32_t kv__cache_cell(const kv_cache *kc, int32_t s, int32_t j) {
+    return kc->seqs[s].blocks[j / KV_CTX_BLOCK_CELLS] * KV_CTX_BLOCK_CELLS +
+           j % KV_CTX_BLOCK_CELLS;
+}
 
 // ---- llama.c ----
 // Runs the forward pass over a checked batch whose positions, sequences and

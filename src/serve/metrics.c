@@ -153,8 +153,17 @@ kv_status kv__metrics_render(kv__metrics *m, const kv__gauges *g, kv__buf *out, 
                     (double)g->models_loaded, err);
     if (st == KV_OK)
         st = scalar(out, "kvant_kv_blocks_in_use", "gauge",
-                    "KV cache blocks of 16 cells that hold tokens, over all sequences.",
+                    "KV cache blocks of 16 cells that hold tokens of running requests or of "
+                    "cached prompts (dropped when room is needed), over the loaded models.",
                     (double)g->kv_blocks, err);
+    if (st == KV_OK)
+        st = scalar(out, "kvant_kv_blocks_total", "gauge",
+                    "KV cache blocks of 16 cells the loaded models may hold (--kv-cells / 16).",
+                    (double)g->kv_blocks_max, err);
+    if (st == KV_OK)
+        st = scalar(out, "kvant_kv_bytes", "gauge",
+                    "Bytes allocated for KV cache blocks; they stay allocated for reuse.",
+                    (double)g->kv_size, err);
     if (st == KV_OK)
         st = scalar(out, "kvant_prompt_tokens_total", "counter", "Prompt tokens received.",
                     (double)c.prompt_tokens, err);

@@ -2,9 +2,12 @@
 // into sequence slots and runs decode steps over all active slots at once: one
 // token for each generating slot plus chunks of new prompts, up to the batch
 // size. Finished jobs leave their slot (and their tokens stay cached, so a later
-// prompt with the same prefix skips it). The runtime's KV cache is one
-// contiguous range of cells per sequence, not block-paged; the metrics count
-// KV__KV_BLOCK_CELLS-cell blocks over the cells in use.
+// prompt with the same prefix skips it). The KV cache is paged (blocks of
+// KV_CTX_BLOCK_CELLS cells from a pool of --kv-cells): a job leaves the queue
+// only when the pool has blocks for its prompt, beyond those promised to
+// prompts in progress; cached prompts of finished jobs are dropped to make
+// room. A generating job that finds no free block skips steps until one frees;
+// when no job can go on, the newest one ends.
 #define _POSIX_C_SOURCE 200809L // sysconf
 #include "serve/serve_int.h"
 
@@ -54,6 +57,8 @@ struct kv__sched {
     int8_t *b_out;
     uint64_t step;
     int32_t rr; // first slot offered prompt room, rotating
+    int32_t kv_blocks_max;
+    bool gen_waiting; // the last step left a generating slot without a KV block
     // Under mu.
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -61,7 +66,7 @@ struct kv__sched {
     kv__job **dead; // queued jobs swept out, to release (as large as q)
     int32_t q_head, q_len;
     int32_t n_active;
-    int64_t kv_blocks;
+    int64_t kv_used, kv_size; // KV cache blocks in use, bytes allocated
     bool stop;
     bool thread_started;
     pthread_t thread;
@@ -73,8 +78,14 @@ kv_status kv__sched_submit(kv__sched *s, kv__job *j, int *retry_after, kv_err *e
     kv_status st = KV_OK;
     pthread_mutex_lock(&s->mu);
     int32_t n_free = s->n_slots - s->n_active;
+    int64_t need = ((int64_t)j->n_tokens + KV_CTX_BLOCK_CELLS) / KV_CTX_BLOCK_CELLS;
     if (s->stop) {
         st = KV_FAIL(err, KV_ERR_IO, "server is shutting down");
+    } else if (j->kind == KV__JOB_GENERATE && need > s->kv_blocks_max) {
+        st = KV_FAIL(err, KV_ERR_LIMIT,
+                     "a prompt of %d tokens needs %lld KV cache blocks of %d cells, more than "
+                     "the %d the cache holds (--kv-cells)",
+                     j->n_tokens, (long long)need, KV_CTX_BLOCK_CELLS, s->kv_blocks_max);
     } else if (s->q_len >= s->queue_max + n_free) {
         *retry_after = 1 + s->q_len / s->n_slots;
         st = KV_FAIL(err, KV_ERR_LIMIT, "server busy: %d requests are waiting (--queue %d)",
@@ -183,6 +194,53 @@ static slot *free_slot_for(kv__sched *s, const kv__job *j) {
     return pick;
 }
 
+// ---- KV cache room ----
+
+// Free KV blocks not promised to prompts in progress: a slot still reading its
+// prompt is owed the blocks for the rest of it and its first generated token.
+static int64_t blocks_avail(const kv__sched *s) {
+    int64_t n = kv_ctx_kv_blocks_max(s->ctx) - kv_ctx_kv_blocks_used(s->ctx);
+    for (int32_t i = 0; i < s->n_slots; i++) {
+        const slot *sl = &s->slots[i];
+        if (sl->job && sl->n_cache < sl->job->n_tokens)
+            n -= kv_ctx_seq_n_blocks_needed(s->ctx, sl->seq, sl->job->n_tokens - sl->n_cache + 1);
+    }
+    return n;
+}
+
+// Drops the cached cells of an idle slot other than keep: of those holding
+// cells, the one sharing the shortest prefix with j's prompt (j may be NULL),
+// then the least recently used. False when there is none.
+static bool evict_one(kv__sched *s, const kv__job *j, const slot *keep) {
+    slot *pick = NULL;
+    int32_t pick_n = 0;
+    for (int32_t i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->job || sl == keep || sl->n_cache == 0)
+            continue;
+        int32_t n = j ? common_prefix(sl->cache, sl->n_cache, j->tokens, j->n_tokens) : 0;
+        if (!pick || n < pick_n || (n == pick_n && sl->used < pick->used)) {
+            pick = sl;
+            pick_n = n;
+        }
+    }
+    if (!pick)
+        return false;
+    kv_ctx_seq_clear(s->ctx, pick->seq);
+    pick->n_cache = 0;
+    return true;
+}
+
+// Whether the cache has blocks for the rest of j's prompt (beyond what place()
+// left in sl) and its first generated token, dropping idle cached prompts as needed.
+static bool room_for(kv__sched *s, const slot *sl, const kv__job *j) {
+    int32_t need = kv_ctx_seq_n_blocks_needed(s->ctx, sl->seq, j->n_tokens - sl->n_cache + 1);
+    while (blocks_avail(s) < need)
+        if (!evict_one(s, j, sl))
+            return false;
+    return true;
+}
+
 static kv_sample_params sample_params(const kv__sampling *x) {
     kv_sample_params p = kv_sample_default_params();
     p.temp = x->temp;
@@ -197,9 +255,10 @@ static kv_sample_params sample_params(const kv__sampling *x) {
     return p;
 }
 
-// Takes job j into a free slot: cached prefix, sampler, timers.
-static void start_job(kv__sched *s, kv__job *j) {
-    slot *sl = free_slot_for(s, j);
+// Starts the job admit() put in slot sl (cached: prompt tokens place() found
+// cached): sampler, timers.
+static void start_job(kv__sched *s, slot *sl, int32_t cached) {
+    kv__job *j = sl->job;
     kv_sample_params sp = sample_params(&j->req.smp);
     if (sp.penalty_last_n < 0)
         sp.penalty_last_n = s->n_ctx;
@@ -208,15 +267,14 @@ static void start_job(kv__sched *s, kv__job *j) {
     kv_err e;
     if (kv_sample_new(&sp, (int32_t)kv_vocab_n_tokens(s->vocab), &sl->smp, &e) != KV_OK) {
         end_job(j, e.status, 0, e.msg);
+        sl->job = NULL;
         pthread_mutex_lock(&s->mu);
         s->n_active--;
         pthread_mutex_unlock(&s->mu);
         return;
     }
-    int32_t cached = place(s, sl, j);
     for (int32_t i = 0; i < j->n_tokens; i++)
         kv_sample_accept(sl->smp, j->tokens[i]);
-    sl->job = j;
     sl->n_ctx = j->req.n_ctx > 0 && j->req.n_ctx < s->n_ctx ? j->req.n_ctx : s->n_ctx;
     sl->n_gen = 0;
     sl->i_out = -1;
@@ -246,7 +304,8 @@ static void emit(slot *sl, const char *text, size_t n) {
     pthread_mutex_unlock(&j->mu);
 }
 
-// Ends the slot's job. For a normal end (st KV_OK) held text is flushed first.
+// Ends the slot's job. For a normal end (st KV_OK) held text is flushed first;
+// after a failure (the client left, for one) the slot's cells are freed.
 static void finish_slot(kv__sched *s, slot *sl, kv_status st, unsigned http, const char *msg,
                         const char *reason, bool flush) {
     kv__job *j = sl->job;
@@ -271,6 +330,10 @@ static void finish_slot(kv__sched *s, slot *sl, kv_status st, unsigned http, con
     kv__job_unref(j);
     sl->job = NULL;
     sl->i_out = -1;
+    if (st != KV_OK) {
+        kv_ctx_seq_clear(s->ctx, sl->seq);
+        sl->n_cache = 0;
+    }
     pthread_mutex_lock(&s->mu);
     s->n_active--;
     pthread_mutex_unlock(&s->mu);
@@ -286,17 +349,38 @@ static void add_row(kv__sched *s, int32_t *n, int32_t tok, int32_t pos, int32_t 
     (*n)++;
 }
 
-// Fills the batch: the sampled token of each generating slot, then prompt
-// chunks in the room left, starting from a rotating slot. Returns rows; *n_seqs
-// is the number of sequences in it.
+// Takes the blocks generating slot sl needs for its next token from the free
+// ones not promised to prompts, dropping idle cached prompts as needed; *taken
+// counts the blocks this step's batch has taken so far.
+static bool gen_room(kv__sched *s, const slot *sl, int64_t *taken) {
+    int32_t need = kv_ctx_seq_n_blocks_needed(s->ctx, sl->seq, 1);
+    if (need == 0)
+        return true;
+    while (blocks_avail(s) - *taken < need)
+        if (!evict_one(s, NULL, NULL))
+            return false;
+    *taken += need;
+    return true;
+}
+
+// Fills the batch: the sampled token of each generating slot that has room in
+// the KV cache, then prompt chunks (their blocks are promised) in the room
+// left, starting from a rotating slot. Returns rows; *n_seqs is the number of
+// sequences in it.
 static int32_t build_batch(kv__sched *s, int32_t *n_seqs) {
     int32_t n = 0;
+    int64_t taken = 0;
     *n_seqs = 0;
+    s->gen_waiting = false;
     for (int32_t i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         sl->i_out = -1;
         if (!sl->job || sl->n_cache < sl->job->n_tokens)
             continue;
+        if (!gen_room(s, sl, &taken)) {
+            s->gen_waiting = true;
+            continue;
+        }
         sl->i_out = n;
         add_row(s, &n, sl->last, sl->n_cache, sl->seq, true);
         (*n_seqs)++;
@@ -377,11 +461,41 @@ static void take_token(kv__sched *s, slot *sl, int32_t tok, double now) {
         sl->last = tok;
 }
 
+// Every running job waits for a KV block: ends the newest, so that the others
+// can go on. A job alone ends as if its context were full.
+static void preempt(kv__sched *s) {
+    slot *pick = NULL;
+    int32_t n_running = 0;
+    for (int32_t i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->job)
+            continue;
+        n_running++;
+        if (!pick || sl->t_slot > pick->t_slot)
+            pick = sl;
+    }
+    if (!pick)
+        return;
+    if (n_running == 1) {
+        finish_slot(s, pick, KV_OK, 0, NULL, "length", true);
+        return;
+    }
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "the KV cache is full: the request stopped after %d tokens so that others can go "
+             "on (--kv-cells %lld)",
+             pick->n_gen, (long long)s->kv_blocks_max * KV_CTX_BLOCK_CELLS);
+    finish_slot(s, pick, KV_ERR_NOMEM, 503, msg, NULL, false);
+}
+
 static void step(kv__sched *s) {
     int32_t n_seqs;
     int32_t n = build_batch(s, &n_seqs);
-    if (n == 0)
+    if (n == 0) {
+        if (s->gen_waiting)
+            preempt(s);
         return;
+    }
     kv_err e;
     kv_batch b = {
         .n_tokens = n, .tokens = s->b_tok, .pos = s->b_pos, .seq_id = s->b_seq, .logits = s->b_out};
@@ -467,40 +581,47 @@ static void run_embed(kv__sched *s, kv__job *j) {
 
 // ---- the thread ----
 
-// Moves queued jobs into free slots (embedding jobs run at once). Returns
-// with s->mu unlocked.
+// Moves queued jobs into free slots, in order, while the KV cache has room for
+// their prompts and no generating job waits for a block (embedding jobs run at
+// once). Returns with s->mu unlocked.
 static void admit(kv__sched *s) {
-    kv__job *take[KV_SERVE_MAX_PARALLEL];
+    slot *take[KV_SERVE_MAX_PARALLEL];
+    int32_t cached[KV_SERVE_MAX_PARALLEL];
     int32_t n_take = 0;
     kv__job *embed = NULL;
     int32_t n_dead = queue_sweep_locked(s, kv__now());
-    if (s->q_len > 0) {
-        kv__job *head = s->q[s->q_head];
-        if (head->kind == KV__JOB_EMBED) {
-            embed = queue_pop_locked(s);
-        } else {
-            while (s->q_len > 0 && s->q[s->q_head]->kind == KV__JOB_GENERATE &&
-                   s->n_active < s->n_slots) {
-                take[n_take++] = queue_pop_locked(s);
-                s->n_active++;
-            }
+    if (s->q_len > 0 && s->q[s->q_head]->kind == KV__JOB_EMBED) {
+        embed = queue_pop_locked(s);
+    } else {
+        while (s->q_len > 0 && s->q[s->q_head]->kind == KV__JOB_GENERATE &&
+               s->n_active < s->n_slots && !s->gen_waiting) {
+            kv__job *j = s->q[s->q_head];
+            slot *sl = free_slot_for(s, j);
+            int32_t n = place(s, sl, j);
+            if (!room_for(s, sl, j))
+                break; // it waits for blocks to free up
+            queue_pop_locked(s);
+            s->n_active++;
+            sl->job = j;
+            cached[n_take] = n;
+            take[n_take++] = sl;
         }
     }
     pthread_mutex_unlock(&s->mu);
     for (int32_t i = 0; i < n_dead; i++)
         kv__job_unref(s->dead[i]);
     for (int32_t i = 0; i < n_take; i++)
-        start_job(s, take[i]);
+        start_job(s, take[i], cached[i]);
     if (embed)
         run_embed(s, embed);
 }
 
 static void update_gauges(kv__sched *s) {
-    int64_t blocks = 0;
-    for (int32_t i = 0; i < s->n_slots; i++)
-        blocks += (s->slots[i].n_cache + KV__KV_BLOCK_CELLS - 1) / KV__KV_BLOCK_CELLS;
+    int64_t used = kv_ctx_kv_blocks_used(s->ctx);
+    int64_t size = (int64_t)kv_ctx_kv_size(s->ctx);
     pthread_mutex_lock(&s->mu);
-    s->kv_blocks = blocks;
+    s->kv_used = used;
+    s->kv_size = size;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -580,10 +701,12 @@ static kv_status open_model(kv__sched *s, const char *path, const kv__sched_para
     kv_ctx_params cp = kv_ctx_default_params();
     cp.n_ctx = s->n_ctx;
     cp.n_seq_max = p->n_parallel;
+    cp.n_cells_max = p->n_kv_cells;
     cp.pool = s->pool;
     st = kv_ctx_new(s->model, &cp, &s->ctx, err);
     if (st != KV_OK)
         return st;
+    s->kv_blocks_max = kv_ctx_kv_blocks_max(s->ctx);
     s->n_batch = kv_ctx_n_batch(s->ctx);
     s->tmpl = p->tmpl_set ? p->tmpl : kv_chat_detect_gguf(kv_model_gguf(s->model), NULL);
     return KV_OK;
@@ -673,6 +796,8 @@ void kv__sched_gauges(kv__sched *s, kv__gauges *g) {
     pthread_mutex_lock(&s->mu);
     g->running += s->n_active;
     g->waiting += s->q_len;
-    g->kv_blocks += s->kv_blocks;
+    g->kv_blocks += s->kv_used;
+    g->kv_blocks_max += s->kv_blocks_max;
+    g->kv_size += s->kv_size;
     pthread_mutex_unlock(&s->mu);
 }

@@ -256,7 +256,9 @@ typedef struct {
 typedef struct {
     int64_t running;
     int64_t waiting;
-    int64_t kv_blocks;
+    int64_t kv_blocks;       // KV cache blocks in use
+    int64_t kv_blocks_max;   // blocks the caches may hold
+    int64_t kv_size;         // bytes allocated for blocks
     int64_t models_loaded;
 } kv__gauges;
 
@@ -409,6 +411,7 @@ void kv__job_finish_locked(kv__job *j, kv_status st, unsigned http_status, const
 typedef struct {
     int32_t n_parallel;  // sequences decoded together
     int32_t n_ctx;       // per sequence; 0: min(model's, 4096)
+    int64_t n_kv_cells;  // KV cache cells over all sequences; 0: n_parallel * n_ctx
     int32_t n_threads;   // 0: online CPUs
     int32_t queue_max;   // jobs waiting beyond the free slots
     kv_chat_tmpl tmpl;   // chat template family
@@ -418,8 +421,10 @@ typedef struct {
 // Loads the model at path (mapped), its vocabulary and a context with one
 // sequence per parallel slot, and starts the scheduling thread: each step runs
 // one decode over every active sequence (new prompts join in chunks, finished
-// ones leave), reusing cached prefixes of earlier prompts. Errors as
-// kv_model_open and kv_ctx_new.
+// ones leave), reusing cached prefixes of earlier prompts. A job is taken from
+// the queue only when the KV cache has free blocks for its prompt (cached
+// prompts of finished jobs are dropped to make room). Errors as kv_model_open
+// and kv_ctx_new.
 kv_status kv__sched_new(const char *path, const kv__sched_params *p, kv__metrics *metrics,
                         kv__sched **out, kv_err *err);
 // Ends queued and running jobs with "server is shutting down" and joins the thread.
@@ -430,7 +435,8 @@ void kv__sched_free(kv__sched *s); // shuts down first; accepts NULL
 kv__job_fmt kv__fmt_for(kv__endpoint ep);
 
 // Queues j on scheduler s (taking a reference). KV_ERR_LIMIT when the queue is
-// full (*retry_after: seconds a client should wait), KV_ERR_IO when stopping.
+// full (*retry_after: seconds a client should wait) or when j's prompt needs
+// more KV cache blocks than the whole cache has; KV_ERR_IO when stopping.
 kv_status kv__sched_submit(kv__sched *s, kv__job *j, int *retry_after, kv_err *err);
 
 // Read-only views, valid as long as s.
@@ -438,12 +444,8 @@ const kv_vocab *kv__sched_vocab(const kv__sched *s);
 const kv_model *kv__sched_model(const kv__sched *s);
 kv_chat_tmpl kv__sched_tmpl(const kv__sched *s);
 int32_t kv__sched_n_ctx(const kv__sched *s);
-// Adds s's running and waiting jobs and KV blocks to g.
+// Adds s's running and waiting jobs and its KV cache blocks and bytes to g.
 void kv__sched_gauges(kv__sched *s, kv__gauges *g);
-// Size of a KV "block" the metrics count in (cells). The runtime's cache is a
-// contiguous array per sequence, not paged; blocks are counted over the cells
-// each sequence holds.
-#define KV__KV_BLOCK_CELLS 16
 
 // ---- embeddings ----
 

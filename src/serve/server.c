@@ -45,6 +45,9 @@ static kv_status check_params(const kv_serve_params *p, kv_err *err) {
                        KV_SERVE_MAX_PARALLEL);
     if (p->n_ctx < 0)
         return KV_FAIL(err, KV_ERR_INVALID, "--ctx %d must not be negative", p->n_ctx);
+    if (p->n_kv_cells < 0)
+        return KV_FAIL(err, KV_ERR_INVALID, "--kv-cells %lld must not be negative",
+                       (long long)p->n_kv_cells);
     if (p->n_threads < 0 || p->n_threads > 1024)
         return KV_FAIL(err, KV_ERR_INVALID, "--threads %d is outside 0..1024", p->n_threads);
     if (p->n_http_threads < 1 || p->n_http_threads > 256)

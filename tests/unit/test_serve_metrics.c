@@ -67,7 +67,12 @@ static void test_render(void **state) {
     kv__metrics_itl(&m, 0.02);
     kv__metrics_batch(&m, 1);
     kv__metrics_batch(&m, 3);
-    kv__gauges g = {.running = 2, .waiting = 5, .kv_blocks = 7, .models_loaded = 1};
+    kv__gauges g = {.running = 2,
+                    .waiting = 5,
+                    .kv_blocks = 7,
+                    .kv_blocks_max = 64,
+                    .kv_size = 458752,
+                    .models_loaded = 1};
     kv__buf out = {0};
     assert_int_equal(kv__metrics_render(&m, &g, &out, NULL), KV_OK);
     const char *t = out.p;
@@ -76,6 +81,9 @@ static void test_render(void **state) {
         "kvant_requests_running 2",
         "kvant_requests_waiting 5",
         "kvant_kv_blocks_in_use 7",
+        "kvant_kv_blocks_total 64",
+        "# TYPE kvant_kv_bytes gauge",
+        "kvant_kv_bytes 458752",
         "# TYPE kvant_prompt_tokens_total counter",
         "kvant_prompt_tokens_total 12",
         "kvant_generated_tokens_total 3",

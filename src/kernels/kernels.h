@@ -84,6 +84,12 @@ struct kv_kernels {
     kv_vec_dot_fn dot_f16_f32;
     // y += a * v, v in F16 (attention: weighted sum of cached values).
     void (*axpy_f16)(int64_t n, float *y, float a, const kv_f16 *v);
+    // Attention's weighted sum of a block of cached values, row r at
+    // v + r * stride (halves): y += a[r] * v_r for the rows with a[r] != 0, in
+    // order, with the bits of axpy_f16 called row after row. NULL: the caller
+    // loops over axpy_f16.
+    void (*axpy_f16_rows)(int64_t n, int64_t rows, size_t stride, const kv_f16 *v,
+                          const float *a, float *y);
     // Rotates n_head heads of head_dim values in place (GGUF "normal" RoPE: pairs
     // (2i, 2i+1) for 2i < n_rot), with cs = {cos theta_i, sin theta_i} for i < n_rot/2.
     void (*rope)(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);

@@ -136,27 +136,35 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
 
 // scores[m] = q . K[m] * scale for the n cells of a sequence whose blocks are
 // given, -inf for cells past position p (causal mask).
-static void attention_scores(const kv_ctx *c, const int32_t *blocks, int32_t n, int64_t layer,
+static int32_t attention_scores(const kv_ctx *c, const int32_t *blocks, int32_t n, int64_t layer,
                              int64_t kvh, int32_t p, const float *q, float *scores) {
     const kv_cache *kc = &c->cache;
     const int64_t hd_k = c->model->hp.n_embd_head_k;
     const float scale = 1.0f / sqrtf((float)hd_k);
     const kv_vec_dot_fn dot_f16 = c->k->dot_f16_f32;
+    int32_t used = 0;
     for (int32_t m0 = 0; m0 < n; m0 += KV_CTX_BLOCK_CELLS) {
         const int32_t b = blocks[m0 / KV_CTX_BLOCK_CELLS];
         const int32_t nb = n - m0 < KV_CTX_BLOCK_CELLS ? n - m0 : KV_CTX_BLOCK_CELLS;
         const int32_t *pos = kv__cache_pos(kc, b);
         const kv_f16 *k = kv__cache_k(kc, b, layer) + kvh * hd_k;
-        for (int32_t i = 0; i < nb; i++) {
-            if (pos[i] > p) {
-                scores[m0 + i] = -INFINITY;
-                continue;
-            }
-            float kq;
-            dot_f16(hd_k, &kq, k + i * kc->k_row, q);
-            scores[m0 + i] = kq * scale;
+        float *sb = scores + m0;
+        int32_t last = -1; // last visible cell of the block
+        for (int32_t i = 0; i < nb; i++)
+            if (pos[i] <= p)
+                last = i;
+        if (last < 0) {
+            for (int32_t i = 0; i < nb; i++)
+                sb[i] = -INFINITY;
+            continue;
         }
+        for (int32_t i = 0; i <= last; i++)
+            dot_f16(hd_k, &sb[i], k + i * kc->k_row, q);
+        for (int32_t i = 0; i < nb; i++)
+            sb[i] = pos[i] <= p ? sb[i] * scale : -INFINITY;
+        used = m0 + last + 1;
     }
+    return used;
 }
 
 // out (n_embd_head_v) = sum over the cells of scores[m] * V[m].
@@ -169,6 +177,10 @@ static void attention_values(const kv_ctx *c, const int32_t *blocks, int32_t n, 
         const int32_t b = blocks[m0 / KV_CTX_BLOCK_CELLS];
         const int32_t nb = n - m0 < KV_CTX_BLOCK_CELLS ? n - m0 : KV_CTX_BLOCK_CELLS;
         const kv_f16 *v = kv__cache_v(kc, b, layer) + kvh * hd_v;
+        if (c->k->axpy_f16_rows) {
+            c->k->axpy_f16_rows(hd_v, nb, (size_t)kc->v_row, v, scores + m0, out);
+            continue;
+        }
         for (int32_t i = 0; i < nb; i++)
             if (scores[m0 + i] != 0.0f)
                 c->k->axpy_f16(hd_v, out, scores[m0 + i], v + i * kc->v_row);
@@ -191,10 +203,11 @@ static void attention_run(void *arg, int64_t i0, int64_t i1, int thread) {
         const int64_t h = i % hp->n_head;
         const kv_cache_seq *sq = &c->cache.seqs[c->tok_seq[t]];
         const float *q = c->q + t * hp->n_head * hd_k + h * hd_k; // rounded through F16
-        attention_scores(c, sq->blocks, sq->n_cells, j->layer, h / group, c->tok_pos[t], q,
-                         scores);
-        c->k->softmax(sq->n_cells, scores);
-        attention_values(c, sq->blocks, sq->n_cells, j->layer, h / group, scores,
+        // Cells past the last visible one only add exact zeros: leave them out.
+        const int32_t n = attention_scores(c, sq->blocks, sq->n_cells, j->layer, h / group,
+                                           c->tok_pos[t], q, scores);
+        c->k->softmax(n, scores);
+        attention_values(c, sq->blocks, n, j->layer, h / group, scores,
                          c->attn + t * hp->n_head * hd_v + h * hd_v);
     }
 }

@@ -272,6 +272,34 @@ static void test_axpy_f16(void **state) {
     free(v), free(want), free(got);
 }
 
+// The block version: row after row of axpy_f16, bit for bit, zero weights
+// skipped (a zero times an Inf or NaN half would otherwise poison y).
+static void test_axpy_f16_rows(void **state) {
+    (void)state;
+    NEED_AVX2();
+    enum { ROWS = 16, STRIDE = 300 };
+    static const int64_t N[] = {1, 7, 8, 63, 64, 65, 128, 200, 256};
+    kv_f16 *v = malloc(ROWS * STRIDE * 2);
+    float a[ROWS], want[STRIDE], got[STRIDE];
+    rng_state = 7;
+    for (size_t ni = 0; ni < sizeof N / sizeof N[0]; ni++)
+        for (int rows = 1; rows <= ROWS; rows += 5) {
+            const int64_t n = N[ni];
+            for (int64_t i = 0; i < ROWS * STRIDE; i++)
+                v[i] = (kv_f16)(urand() * 65536);
+            for (int r = 0; r < ROWS; r++)
+                a[r] = r % 3 == 0 ? 0.0f : (float)(urand() - 0.5);
+            fill(want, n, 10.0f);
+            memcpy(got, want, (size_t)n * 4);
+            for (int r = 0; r < rows; r++)
+                if (a[r] != 0.0f)
+                    kv_axpy_f16_avx2(n, want, a[r], v + r * STRIDE);
+            kv_axpy_f16_rows_avx2(n, rows, STRIDE, v, a, got);
+            check_bits(got, want, (size_t)n * 4, "axpy_f16_rows");
+        }
+    free(v);
+}
+
 // Floats of every kind: random bit patterns, then ties and edges of the F16 and
 // BF16 roundings, subnormals, infinities, quiet and signaling NaN.
 static void fill_float_bits(float *x, int64_t n) {
@@ -418,6 +446,7 @@ int main(void) {
         cmocka_unit_test(test_rmsnorm),   cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_silu_mul),  cmocka_unit_test(test_add),
         cmocka_unit_test(test_rope),      cmocka_unit_test(test_axpy_f16),
+        cmocka_unit_test(test_axpy_f16_rows),
         cmocka_unit_test(test_convert),   cmocka_unit_test(test_dot_f16_f32),
         cmocka_unit_test(test_table),
     };

@@ -41,6 +41,11 @@ void kv__kernels_fill_avx2(kv_kernels *k, bool vnni);
 // float types, n * 2^-149 when products fall into the subnormal range.
 
 // 32-element blocks (dot_q.c). Q8_0 weights may hold -128.
+// Attention's weighted sum over a block of cached values (attn.c; the contract
+// of kv_kernels' axpy_f16_rows: the bits of kv_axpy_f16_avx2 row after row).
+void kv_axpy_f16_rows_avx2(int64_t n, int64_t rows, size_t stride, const kv_f16 *v,
+                           const float *a, float *y);
+
 #define KV_AVX2_TILE_NW 4 // weight rows of a full register tile
 #define KV_AVX2_TILE_NX 2 // activation rows of a full register tile
 // Q4_0 and Q8_0 are in tile_q.c, with register tiles (tile_q.h; the contract

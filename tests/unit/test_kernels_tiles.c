@@ -198,12 +198,33 @@ static void test_avx2_builds_agree(void **state) {
 }
 #endif
 
+#if defined(__aarch64__) && defined(__linux__)
+// The NEON table (where the CPU has dotprod) has its tiles, and they keep the
+// contract; under qemu-aarch64 -cpu max (the neon/cross test) it is the chosen table.
+static void test_neon_table(void **state) {
+    (void)state;
+    const kv_kernels *neon = kv__kernels_neon();
+    if (neon == NULL) {
+        print_message("skipped: this CPU lacks the dot-product extension\n");
+        skip();
+    }
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        assert_non_null(neon->types[types[i]].tile);
+    if (kv_kernels_get() != neon) // else test_chosen_table checked it
+        check_table(neon);
+}
+#endif
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chosen_table),
         cmocka_unit_test(test_reference_driver),
 #if defined(__x86_64__)
         cmocka_unit_test(test_avx2_builds_agree),
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+        cmocka_unit_test(test_neon_table),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,10 +3,11 @@
 // super-block, the quants are unpacked to signed bytes 16 at a time and
 // multiplied with the activation bytes by vdotq_s32; each 16- or 32-element
 // group's four int32 lanes are multiplied by its integer sub-block scale and
-// added up, so the super-block's sum stays exact in int32 (the largest, Q6_K
-// with any bytes, stays below 2^29). Minimum terms come from Q8_K's bsums (the
-// sums of each 16 activation quants, as its quantizer writes them). Then one
-// float step per super-block, as the references do for Q2_K and the ternary types.
+// added up, so the super-block's sum stays exact in int32. Minimum terms come
+// from Q8_K's bsums (the sums of each 16 activation quants, as its quantizer
+// writes them). Then one float step per super-block, as the references do for
+// Q2_K and the ternary types. Q4_K and Q6_K are in tile_k.c, with their
+// register tiles.
 #if defined(__ARM_NEON) && defined(__aarch64__)
 #if !defined(__ARM_FEATURE_DOTPROD)
 #error "kernels/neon needs -march=armv8.2-a+dotprod (cmake/kv_kernels.cmake)"
@@ -120,43 +121,13 @@ void kv_dot_q3_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x) 
     *out = sum;
 }
 
-// ---- Q4_K / Q5_K: w = d * sc * q - dmin * m, per 32 weights ----
+// ---- Q5_K: w = d * sc * q - dmin * m, per 32 weights ----
 
-// The eight 6-bit scales and mins of the 12 packed bytes (layout: ref/dot_k.c's
-// unpack_scale_min_k4), four at a time: sub-blocks 0..3 are the low 6 bits of
-// bytes 0..3 (scales) and 4..7 (mins); 4..7 take their low 4 bits from the
-// nibbles of bytes 8..11 and their top 2 bits from the top of bytes 0..7.
-static inline void k4_scales(const uint8_t b[KV_K_SCALE_SIZE], uint8_t sc[8], uint8_t mn[8]) {
-    uint32_t u[3], s[2], m[2];
-    memcpy(u, b, sizeof u);
-    const uint32_t lo6 = 0x3F3F3F3Fu, lo4 = 0x0F0F0F0Fu, top2 = 0x30303030u;
-    s[0] = u[0] & lo6;
-    m[0] = u[1] & lo6;
-    s[1] = (u[2] & lo4) | ((u[0] >> 2) & top2);
-    m[1] = ((u[2] >> 4) & lo4) | ((u[1] >> 2) & top2);
-    memcpy(sc, s, sizeof s);
-    memcpy(mn, m, sizeof m);
-}
-
-// Sum of mins * x for Q4_K/Q5_K: sub-block j (32 weights) has min mn[j] and the
+// Sum of mins * x for Q5_K: sub-block j (32 weights) has min mn[j] and the
 // two bsums 2j, 2j + 1.
 static int32_t k4_mins(const uint8_t mn[8], const int16_t bsums[16]) {
     const int16x8_t pairs = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));
     return kv_neon_dot_s16(pairs, kv_neon_u8_to_s16(mn));
-}
-
-// sum over e of sc[e / 32] * q[e] * q8[e] for Q4_K. Bytes 32j..32j+31 of qs: low
-// nibbles are weights 64j + (0..31), high nibbles 64j + 32 + (0..31).
-static int32_t q4_k_block(const uint8_t *qs, const uint8_t sc[8], const int8_t *q8) {
-    int32x4_t acc = vdupq_n_s32(0);
-    for (int j = 0; j < 4; j++) {
-        const uint8x16_t b0 = vld1q_u8(qs + 32 * j), b1 = vld1q_u8(qs + 32 * j + 16);
-        acc = vmlaq_n_s32(acc, kv_neon_dot32(kv_neon_lo4(b0), kv_neon_lo4(b1), q8 + 64 * j),
-                          sc[2 * j]);
-        acc = vmlaq_n_s32(acc, kv_neon_dot32(kv_neon_hi4(b0), kv_neon_hi4(b1), q8 + 64 * j + 32),
-                          sc[2 * j + 1]);
-    }
-    return vaddvq_s32(acc);
 }
 
 // 16 where bit `bit` of h's bytes is set, OR-ed into the nibbles q.
@@ -165,7 +136,9 @@ static inline int8x16_t with_bit4(int8x16_t q, uint8x16_t h, unsigned bit) {
     return vorrq_s8(q, vreinterpretq_s8_u8(vandq_u8(set, vdupq_n_u8(16))));
 }
 
-// The same for Q5_K, whose weight e adds 16 where bit e / 32 of qh[e % 32] is set.
+// sum over e of sc[e / 32] * q[e] * q8[e] for Q5_K: the low nibbles of
+// qs[32j + l] are weights 64j + l, the high nibbles 64j + 32 + l, and weight e
+// adds 16 where bit e / 32 of qh[e % 32] is set.
 static int32_t q5_k_block(const uint8_t *qs, const uint8_t *qh, const uint8_t sc[8],
                           const int8_t *q8) {
     const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
@@ -183,22 +156,6 @@ static int32_t q5_k_block(const uint8_t *qs, const uint8_t *qh, const uint8_t sc
     return vaddvq_s32(acc);
 }
 
-// w (n/256 blocks q4_k) . x (n/256 blocks q8_k)
-void kv_dot_q4_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q4_k *wb = w;
-    const kv_block_q8_k *xb = x;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK; i++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(wb[i].scales, sc, mn);
-        const int32_t isum = q4_k_block(wb[i].qs, sc, xb[i].qs);
-        const int32_t imin = k4_mins(mn, xb[i].bsums);
-        sum += kv_neon_h2f(wb[i].d) * xb[i].d * (float)isum -
-               kv_neon_h2f(wb[i].dmin) * xb[i].d * (float)imin;
-    }
-    *out = sum;
-}
-
 // w (n/256 blocks q5_k) . x (n/256 blocks q8_k)
 void kv_dot_q5_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x) {
     const kv_block_q5_k *wb = w;
@@ -206,58 +163,11 @@ void kv_dot_q5_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x) 
     float sum = 0.0f;
     for (int64_t i = 0; i < n / QK; i++) {
         uint8_t sc[8], mn[8];
-        k4_scales(wb[i].scales, sc, mn);
+        kv_neon_k4_scales(wb[i].scales, sc, mn);
         const int32_t isum = q5_k_block(wb[i].qs, wb[i].qh, sc, xb[i].qs);
         const int32_t imin = k4_mins(mn, xb[i].bsums);
         sum += kv_neon_h2f(wb[i].d) * xb[i].d * (float)isum -
                kv_neon_h2f(wb[i].dmin) * xb[i].d * (float)imin;
-    }
-    *out = sum;
-}
-
-// ---- Q6_K: w = d * scale * (q - 32), per 16 weights ----
-
-// sum over e of scale[e / 16] * q[e] * q8[e] with q unsigned (0..63); the
-// caller subtracts 32 * sum(scale * bsums). Weight 128h + 32s + l: low 4 bits
-// from ql[64h + 32(s % 2) + l] (low nibble for s < 2), top 2 bits at bits 2s of
-// qh[32h + l]. Each step p does s = p (low nibbles, qh bits 2p) and s = p + 2
-// (high nibbles, qh bits 2p + 4).
-static int32_t q6_k_block(const kv_block_q6_k *w, const int8_t *q8) {
-    const uint8x16_t three = vdupq_n_u8(3), top = vdupq_n_u8(0x30);
-    int32x4_t acc = vdupq_n_s32(0);
-    for (int h = 0; h < 2; h++) {
-        uint8x16_t t0 = vld1q_u8(w->qh + 32 * h), t1 = vld1q_u8(w->qh + 32 * h + 16);
-        for (int p = 0; p < 2; p++) {
-            const uint8_t *ql = w->ql + 64 * h + 32 * p;
-            const uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16);
-            const int lo = 8 * h + 2 * p, hi = lo + 4; // scale groups of s = p and p + 2
-            const uint8x16_t lo0 =
-                vorrq_u8(vandq_u8(l0, vdupq_n_u8(0x0F)), vshlq_n_u8(vandq_u8(t0, three), 4));
-            const uint8x16_t lo1 =
-                vorrq_u8(vandq_u8(l1, vdupq_n_u8(0x0F)), vshlq_n_u8(vandq_u8(t1, three), 4));
-            const uint8x16_t hi0 = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(t0, top));
-            const uint8x16_t hi1 = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(t1, top));
-            acc = dot16_scaled(acc, vreinterpretq_s8_u8(lo0), q8 + 16 * lo, w->scales[lo]);
-            acc = dot16_scaled(acc, vreinterpretq_s8_u8(lo1), q8 + 16 * lo + 16, w->scales[lo + 1]);
-            acc = dot16_scaled(acc, vreinterpretq_s8_u8(hi0), q8 + 16 * hi, w->scales[hi]);
-            acc = dot16_scaled(acc, vreinterpretq_s8_u8(hi1), q8 + 16 * hi + 16, w->scales[hi + 1]);
-            t0 = vshrq_n_u8(t0, 2);
-            t1 = vshrq_n_u8(t1, 2);
-        }
-    }
-    return vaddvq_s32(acc);
-}
-
-// w (n/256 blocks q6_k) . x (n/256 blocks q8_k)
-void kv_dot_q6_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q6_k *wb = w;
-    const kv_block_q8_k *xb = x;
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n / QK; i++) {
-        const int8x16_t sc = vld1q_s8(wb[i].scales);
-        const int32_t off = bsums_dot(xb[i].bsums, vmovl_s8(vget_low_s8(sc)), vmovl_high_s8(sc));
-        const int32_t isum = q6_k_block(&wb[i], xb[i].qs) - 32 * off;
-        sum += kv_neon_h2f(wb[i].d) * xb[i].d * (float)isum;
     }
     *out = sum;
 }

@@ -4,7 +4,7 @@
 // activation bytes by vdotq_s32 into four exact int32 lanes; those are converted
 // to float and fused-multiply-added with the block's scale product d_w * d_x into
 // a float vector. Two blocks per step, two accumulators; an odd last block goes
-// to the reference kernel.
+// to the reference kernel. Q4_0 and Q8_0 are in tile_q.c, with their register tiles.
 #if defined(__ARM_NEON) && defined(__aarch64__)
 #if !defined(__ARM_FEATURE_DOTPROD)
 #error "kernels/neon needs -march=armv8.2-a+dotprod (cmake/kv_kernels.cmake)"
@@ -15,13 +15,6 @@
 #include "quant/blocks.h"
 
 // ---- one block's integer dot, in four int32 lanes ----
-
-// Q4_0: weights nibble - 8
-static inline int32x4_t q4_0_lanes(const kv_block_q4_0 *w, const kv_block_q8_0 *x) {
-    const uint8x16_t qs = vld1q_u8(w->qs);
-    const int8x16_t eight = vdupq_n_s8(8);
-    return kv_neon_dot32(vsubq_s8(kv_neon_lo4(qs), eight), vsubq_s8(kv_neon_hi4(qs), eight), x->qs);
-}
 
 // Q4_1: weights nibble (the minimum enters through Q8_1's s)
 static inline int32x4_t q4_1_lanes(const kv_block_q4_1 *w, const kv_block_q8_1 *x) {
@@ -54,10 +47,6 @@ static inline int32x4_t q5_1_lanes(const kv_block_q5_1 *w, const kv_block_q8_1 *
                          vorrq_s8(kv_neon_hi4(qs), vreinterpretq_s8_u8(top_hi)), x->qs);
 }
 
-static inline int32x4_t q8_0_lanes(const kv_block_q8_0 *w, const kv_block_q8_0 *x) {
-    return kv_neon_dot32(vld1q_s8(w->qs), vld1q_s8(w->qs + 16), x->qs);
-}
-
 // IQ4_NL: weights levels[nibble], a 16-byte table lookup
 static inline int32x4_t iq4_nl_lanes(const kv_block_iq4_nl *w, const kv_block_q8_0 *x,
                                      int8x16_t levels) {
@@ -72,23 +61,6 @@ static inline float32x4_t scaled_add(float32x4_t acc, int32x4_t lanes, float d) 
 }
 
 // ---- the kernels ----
-
-// w (n/32 blocks q4_0) . x (n/32 blocks q8_0)
-void kv_dot_q4_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q4_0 *wb = w;
-    const kv_block_q8_0 *xb = x;
-    const int64_t nb = n / KV_QK4_0;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = scaled_add(acc0, q4_0_lanes(&wb[i], &xb[i]),
-                          kv_neon_h2f(wb[i].d) * kv_neon_h2f(xb[i].d));
-        acc1 = scaled_add(acc1, q4_0_lanes(&wb[i + 1], &xb[i + 1]),
-                          kv_neon_h2f(wb[i + 1].d) * kv_neon_h2f(xb[i + 1].d));
-    }
-    *out = vaddvq_f32(vaddq_f32(acc0, acc1)) +
-           kv_neon_ref_tail(kv_dot_q4_0_q8_0_ref, n - i * KV_QK4_0, wb + i, xb + i);
-}
 
 // w (n/32 blocks q4_1) . x (n/32 blocks q8_1); the minimum part is m_w * s_x
 void kv_dot_q4_1_q8_1_neon(int64_t n, float *out, const void *w, const void *x) {
@@ -145,23 +117,6 @@ void kv_dot_q5_1_q8_1_neon(int64_t n, float *out, const void *w, const void *x) 
     }
     *out = vaddvq_f32(vaddq_f32(acc0, acc1)) + mins +
            kv_neon_ref_tail(kv_dot_q5_1_q8_1_ref, n - i * KV_QK5_1, wb + i, xb + i);
-}
-
-// w (n/32 blocks q8_0) . x (n/32 blocks q8_0)
-void kv_dot_q8_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q8_0 *wb = w;
-    const kv_block_q8_0 *xb = x;
-    const int64_t nb = n / KV_QK8_0;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = scaled_add(acc0, q8_0_lanes(&wb[i], &xb[i]),
-                          kv_neon_h2f(wb[i].d) * kv_neon_h2f(xb[i].d));
-        acc1 = scaled_add(acc1, q8_0_lanes(&wb[i + 1], &xb[i + 1]),
-                          kv_neon_h2f(wb[i + 1].d) * kv_neon_h2f(xb[i + 1].d));
-    }
-    *out = vaddvq_f32(vaddq_f32(acc0, acc1)) +
-           kv_neon_ref_tail(kv_dot_q8_0_q8_0_ref, n - i * KV_QK8_0, wb + i, xb + i);
 }
 
 // w (n/32 blocks iq4_nl) . x (n/32 blocks q8_0)

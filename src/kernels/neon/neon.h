@@ -14,6 +14,7 @@
 #ifndef KV_KERNELS_NEON_H
 #define KV_KERNELS_NEON_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kvant/kv_f16.h"
@@ -24,19 +25,41 @@
 // each 16 quants): the K-quant and ternary kernels take their offsets from them.
 
 // ---- 32-element block types: dot_q.c ----
-void kv_dot_q4_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_q4_1_q8_1_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_q5_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_q5_1_q8_1_neon(int64_t n, float *out, const void *w, const void *x);
-void kv_dot_q8_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_iq4_nl_q8_0_neon(int64_t n, float *out, const void *w, const void *x);
+// Q4_0 and Q8_0 are in tile_q.c, with register tiles (the contract of
+// kv_tile_fn in kernels/kernels.h): the dot product is the 1 x 1 tile, so the
+// tiles give its bits for every pair. 4 x 2 keeps the eight accumulators, the
+// two activation blocks and the unpacked weights in registers (4 x 4 needs
+// about 34 of the 32 vector registers: gcc and clang spill accumulators).
+#define KV_NEON_TILE_NW 4 // weight rows of a full register tile
+#define KV_NEON_TILE_NX 2 // activation rows of a full register tile
+void kv_dot_q4_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_q8_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_tile_q4_0_q8_0_neon(int64_t n, float *y, int64_t y_stride, const void *w,
+                            size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                            int64_t nx);
+void kv_tile_q8_0_q8_0_neon(int64_t n, float *y, int64_t y_stride, const void *w,
+                            size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                            int64_t nx);
 
 // ---- 256-element super-block types: dot_k.c ----
 void kv_dot_q2_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_q3_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
-void kv_dot_q4_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_q5_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+// Q4_K and Q6_K are in tile_k.c, with tiles of one weight row by up to
+// KV_NEON_TILE_K_NX activation rows; again the dot product is the 1 x 1 tile.
+#define KV_NEON_TILE_K_NX 4
+void kv_dot_q4_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_q6_k_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_tile_q4_k_q8_k_neon(int64_t n, float *y, int64_t y_stride, const void *w,
+                            size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                            int64_t nx);
+void kv_tile_q6_k_q8_k_neon(int64_t n, float *y, int64_t y_stride, const void *w,
+                            size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                            int64_t nx);
 void kv_dot_iq4_xs_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq1_0_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq2_0_q8_k_neon(int64_t n, float *out, const void *w, const void *x);

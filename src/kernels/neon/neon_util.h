@@ -60,6 +60,23 @@ static inline int8x16_t kv_neon_narrow_s32(int32x4_t a, int32x4_t b, int32x4_t c
     return vcombine_s8(vmovn_s16(ab), vmovn_s16(cd));
 }
 
+// The eight 6-bit scales and mins of a Q4_K or Q5_K super-block's 12 packed
+// bytes (layout: ref/dot_k.c's unpack_scale_min_k4), four at a time: sub-blocks
+// 0..3 are the low 6 bits of bytes 0..3 (scales) and 4..7 (mins); 4..7 take
+// their low 4 bits from the nibbles of bytes 8..11 and their top 2 bits from the
+// top of bytes 0..7.
+static inline void kv_neon_k4_scales(const uint8_t b[12], uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t u[3], s[2], m[2];
+    memcpy(u, b, sizeof u);
+    const uint32_t lo6 = 0x3F3F3F3Fu, lo4 = 0x0F0F0F0Fu, top2 = 0x30303030u;
+    s[0] = u[0] & lo6;
+    m[0] = u[1] & lo6;
+    s[1] = (u[2] & lo4) | ((u[0] >> 2) & top2);
+    m[1] = ((u[2] >> 4) & lo4) | ((u[1] >> 2) & top2);
+    memcpy(sc, s, sizeof s);
+    memcpy(mn, m, sizeof m);
+}
+
 // The reference kernel's dot of the n_left elements at w and x, or 0 when n_left
 // is 0: the SIMD loops hand it their remainder.
 static inline float kv_neon_ref_tail(kv__dot_ref_fn ref, int64_t n_left, const void *w,

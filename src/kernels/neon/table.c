@@ -1,5 +1,7 @@
 // The NEON dispatch table: the reference table with every slot that has a NEON
-// version replaced (dispatch.c makes the copy and checks the CPU first). The
+// version replaced (dispatch.c makes the copy and checks the CPU first), and
+// register tiles for the weight types that have them (the matmul driver uses
+// them for batches). The
 // activation converters keep the reference table's contract: a row with a NaN
 // or an infinity becomes zeros; other rows get the quantizer's bytes.
 #if defined(__ARM_NEON) && defined(__aarch64__)
@@ -67,6 +69,32 @@ static void from_float_f16(const float *x, void *y, int64_t n) {
         kv_from_float_f16_ref(x + i, h + i, n - i);
 }
 
+// Weight types with register tiles (tile_q.c, tile_k.c): the tile's full
+// shape; their vec_dot (in DOTS) is the tile's 1 x 1 case.
+static void fill_tiles(kv_kernels *k) {
+    static const struct {
+        kv_type w;
+        kv_vec_dot_fn dot;
+        kv_tile_fn tile;
+        int nw, nx;
+    } TILES[] = {
+        {KV_TYPE_Q4_0, kv_dot_q4_0_q8_0_neon, kv_tile_q4_0_q8_0_neon, KV_NEON_TILE_NW,
+         KV_NEON_TILE_NX},
+        {KV_TYPE_Q8_0, kv_dot_q8_0_q8_0_neon, kv_tile_q8_0_q8_0_neon, KV_NEON_TILE_NW,
+         KV_NEON_TILE_NX},
+        {KV_TYPE_Q4_K, kv_dot_q4_k_q8_k_neon, kv_tile_q4_k_q8_k_neon, 1, KV_NEON_TILE_K_NX},
+        {KV_TYPE_Q6_K, kv_dot_q6_k_q8_k_neon, kv_tile_q6_k_q8_k_neon, 1, KV_NEON_TILE_K_NX},
+    };
+    for (size_t i = 0; i < sizeof TILES / sizeof TILES[0]; i++) {
+        kv_type_kernels *t = &k->types[TILES[i].w];
+        if (t->vec_dot != TILES[i].dot)
+            continue; // the slot kept another pairing: the tile would not match its vec_dot
+        t->tile = TILES[i].tile;
+        t->tile_nw = TILES[i].nw;
+        t->tile_nx = TILES[i].nx;
+    }
+}
+
 void kv__kernels_fill_neon(kv_kernels *k) {
     static const struct {
         kv_type w;
@@ -88,6 +116,7 @@ void kv__kernels_fill_neon(kv_kernels *k) {
         if (pair != NULL && k->types[DOTS[i].w].vec_dot == pair->dot) // the pair's slot
             k->types[DOTS[i].w].vec_dot = DOTS[i].dot;
     }
+    fill_tiles(k);
     k->from_float[KV_TYPE_Q8_0] = from_float_q8_0;
     k->from_float[KV_TYPE_Q8_1] = from_float_q8_1;
     k->from_float[KV_TYPE_Q8_K] = from_float_q8_k;

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 
 #define PREFETCH_AHEAD 1024   // bytes past the current row's start
-#define PREFETCH_MAX_ROW 4096 // longer rows are not prefetched
+#define PREFETCH_MAX_ROW 8192 // longer rows are not prefetched
 #define CACHE_LINE 64
 
 // Touches the weight bytes the next row's dot will read first.

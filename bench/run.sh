@@ -15,12 +15,13 @@
 # Settings (environment):
 #   LLAMA_BENCH  llama-bench to compare with (default ../llama.cpp/build/bin/llama-bench
 #                when it exists; LLAMA_BENCH=none skips llama.cpp)
-#   THREADS=2  N_PROMPT=512  N_GEN=128  REPS=3  KERNELS=auto (or ref)
+#   THREADS=2  N_PROMPT=512  N_GEN=128  REPS=3  KERNELS=auto (or ref, or avx2: no VNNI builds)
 #   REPS_<SHAPE>  repetitions for one shape, e.g. REPS_tinyllama_1_1b=2
 #   SHAPES="llama-160m tinyllama-1.1b"  TYPES="Q4_0 Q4_K_M Q8_0 F16" (measured in this order)
 #   FORCE=1  measure again even where results exist
 #   BENCH_WORK  folder for results and logs (default bench/work)
 #   BENCH_NOTES_FILE  a text file report.py appends to RESULTS.md as "Notes on this run"
+#   RESULTS_MD  where the write-up goes (default bench/RESULTS.md)
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -140,7 +141,8 @@ for shape in $SHAPES; do
   done
 done
 
-say "writing bench/RESULTS.md"
+OUT_MD=${RESULTS_MD:-$ROOT/bench/RESULTS.md}
+say "writing $OUT_MD"
 export BENCH_KVANT=$KVANT BENCH_LLAMA="${LLAMA_BENCH:-}" BENCH_THREADS=$THREADS \
   BENCH_N_PROMPT=$N_PROMPT BENCH_N_GEN=$N_GEN BENCH_REPS=$REPS BENCH_KERNELS=$KERNELS \
   BENCH_SHAPES=$SHAPES BENCH_TYPES=$TYPES BENCH_RESULTS=$RESULTS
@@ -148,7 +150,7 @@ BENCH_REPS_EACH=$(for s in $SHAPES; do printf '%s=%s ' "$s" "$(reps_for "$s")"; 
 export BENCH_REPS_EACH
 BENCH_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 export BENCH_LOAD_END
-"$PYTHON" "$ROOT/bench/report.py" >"$ROOT/bench/RESULTS.md.tmp" \
-  && mv "$ROOT/bench/RESULTS.md.tmp" "$ROOT/bench/RESULTS.md" \
+"$PYTHON" "$ROOT/bench/report.py" >"$OUT_MD.tmp" \
+  && mv "$OUT_MD.tmp" "$OUT_MD" \
   || die "report.py failed"
-say "done: bench/RESULTS.md"
+say "done: $OUT_MD"

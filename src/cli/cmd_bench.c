@@ -54,8 +54,9 @@ static void help(FILE *f) {
             "  -r, --repetitions N   timed repetitions of each test, 1..%d (default 5)\n"
             "  -b, --batch-size N    prompt tokens per decode call (default 512)\n"
             "  -o, --output FMT      md (default), json or csv\n"
-            "  --kernels ref|auto    force the reference kernels, or pick by CPU (default:\n"
-            "                        auto unless KVANT_KERNELS=ref is set)\n"
+            "  --kernels ref|avx2|auto  the reference kernels, AVX2 without its VNNI builds\n"
+            "                        (x86-64), or the best for this CPU (default: auto\n"
+            "                        unless KVANT_KERNELS is set)\n"
             "  --bw-mib N            bandwidth buffer in MiB, 0 to skip (default: twice the\n"
             "                        last-level cache, 512..2048 MiB)\n"
             "  --no-warmup           skip the warm-up runs\n"
@@ -115,8 +116,8 @@ static int take_value(const char *a, const char *v, bench_opts *o) {
         return 0;
     }
     if (!strcmp(a, "--kernels")) {
-        if (strcmp(v, "ref") && strcmp(v, "auto"))
-            return kv_cli_usage_error("bench", "--kernels takes ref or auto, got '%s'", v);
+        if (strcmp(v, "ref") && strcmp(v, "avx2") && strcmp(v, "auto"))
+            return kv_cli_usage_error("bench", "--kernels takes ref, avx2 or auto, got '%s'", v);
         o->kernels = v;
         return 0;
     }
@@ -408,8 +409,8 @@ int kv_cli_bench(int argc, char **argv) {
         free(r);
         return rc;
     }
-    if (r->o.kernels && !strcmp(r->o.kernels, "ref"))
-        setenv("KVANT_KERNELS", "ref", 1);
+    if (r->o.kernels && strcmp(r->o.kernels, "auto"))
+        setenv("KVANT_KERNELS", r->o.kernels, 1);
     else if (r->o.kernels)
         unsetenv("KVANT_KERNELS");
     kv_err err = {0};

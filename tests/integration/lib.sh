@@ -5,7 +5,14 @@ SRC=${KV_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SHARED=${KV_SHARED:-$SRC/../shared}
 [ -f "$SHARED/models/kjv-llama-7m/config.json" ] || SHARED=
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kvant-it-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+SERVER= # a `kvant serve` started by start_server
+STREAM= # a client a script keeps running in the background
+cleanup() {
+  kill $STREAM $SERVER 2>/dev/null
+  [ -z "$SERVER" ] || wait "$SERVER" 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
 N_PASS=0
 N_FAIL=0
 
@@ -22,6 +29,35 @@ expect_rc() {
 # expect_out FRAGMENT DESC : the last command's output contains FRAGMENT.
 expect_out() {
   if grep -qF -- "$1" <<<"$OUT"; then pass "$2"; else fail "$2 (no '$1' in: $OUT)"; fi
+}
+
+# demo_gguf: the demo model converted to Q8_0 at $TMP/kjv.gguf; ends the script
+# with a failure when that does not work.
+demo_gguf() {
+  "$KVANT" convert "$SHARED/models/kjv-llama-7m" -o "$TMP/kjv.gguf" --outtype q8_0 \
+    >"$TMP/convert.log" 2>&1 || { cat "$TMP/convert.log"; fail "convert the demo model"; finish; exit 1; }
+}
+
+# start_server ARGS...: `kvant serve --port 0 --threads 2 ARGS` in the background;
+# sets SERVER (stopped on exit), PORT and BASE once it listens on loopback, or
+# ends the script with a failure and the server's messages.
+start_server() {
+  "$KVANT" serve --port 0 --threads 2 "$@" >"$TMP/serve.out" 2>"$TMP/serve.err" &
+  SERVER=$!
+  PORT=
+  for _ in $(seq 1 100); do
+    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/serve.out")
+    [ -n "$PORT" ] && break
+    kill -0 "$SERVER" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$PORT" ]; then
+    cat "$TMP/serve.err"
+    fail "server did not start"
+    finish
+    exit 1
+  fi
+  BASE="http://127.0.0.1:$PORT"
 }
 
 finish() {

@@ -25,8 +25,7 @@ if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
   exit 77
 fi
 
-"$KVANT" convert "$SHARED/models/kjv-llama-7m" -o "$TMP/kjv.gguf" --outtype q8_0 >"$TMP/convert.log" 2>&1 \
-  || { cat "$TMP/convert.log"; fail "convert the demo model"; finish; exit 1; }
+demo_gguf
 
 # check DESC API FILE: the reply in FILE follows the rule; counts stops in N_STOP.
 N_STOP=0
@@ -56,24 +55,7 @@ for seed in 1 2 3; do
 done
 
 # ---- the server ----
-"$KVANT" serve --port 0 --model "kjv=$TMP/kjv.gguf" --parallel 4 --ctx 512 --threads 2 \
-  >"$TMP/serve.out" 2>"$TMP/serve.err" &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/serve.out")
-  [ -n "$PORT" ] && break
-  kill -0 "$SERVER" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$PORT" ]; then
-  cat "$TMP/serve.err"
-  fail "server did not start"
-  finish
-  exit 1
-fi
-BASE="http://127.0.0.1:$PORT"
+start_server --model "kjv=$TMP/kjv.gguf" --parallel 4 --ctx 512
 post() { curl -s --max-time 120 -X POST "$BASE$1" -d "$2"; }
 
 # Ollama generate: three prompts, four seeds each, streamed and not.

@@ -23,31 +23,7 @@ if ! command -v curl >/dev/null; then
   exit 77
 fi
 
-"$KVANT" convert "$SHARED/models/kjv-llama-7m" -o "$TMP/kjv.gguf" --outtype q8_0 >"$TMP/convert.log" 2>&1 \
-  || { cat "$TMP/convert.log"; fail "convert the demo model"; finish; exit 1; }
-SERVER=
-STREAM=
-trap 'kill $STREAM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$TMP"' EXIT
-# start_server ARGS...: a server on a free port over the model; sets SERVER, BASE.
-start_server() {
-  "$KVANT" serve --port 0 --model "kjv=$TMP/kjv.gguf" --threads 2 "$@" \
-    >"$TMP/serve.out" 2>"$TMP/serve.err" &
-  SERVER=$!
-  local port=
-  for _ in $(seq 1 100); do
-    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/serve.out")
-    [ -n "$port" ] && break
-    kill -0 "$SERVER" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$port" ]; then
-    cat "$TMP/serve.err"
-    fail "server did not start"
-    finish
-    exit 1
-  fi
-  BASE="http://127.0.0.1:$port"
-}
+demo_gguf
 stop_server() {
   kill "$SERVER"
   wait "$SERVER" 2>/dev/null
@@ -62,7 +38,7 @@ text() { sed -n 's/.*"response":"\([^"]*\)".*/\1/p'; }
 
 # ---- blocks rise with a stream and fall back when its client leaves ----
 # A long context (the default budget, 2 x 4096 cells), so that the stream runs long.
-start_server --parallel 2 --ctx 4096
+start_server --model "kjv=$TMP/kjv.gguf" --parallel 2 --ctx 4096
 curl -s -N --max-time 60 -X POST "$BASE/api/generate" \
   -d '{"model":"kjv","prompt":"Jesus","options":{"num_predict":2000,"temperature":0}}' \
   >"$TMP/stream.out" &
@@ -91,7 +67,7 @@ grep -q '"done":true' "$TMP/stream.out" && fail "the stream ended before its cli
 stop_server
 
 # ---- a small cache: 256 cells, 16 blocks ----
-start_server --parallel 2 --ctx 512 --kv-cells 256
+start_server --model "kjv=$TMP/kjv.gguf" --parallel 2 --ctx 512 --kv-cells 256
 post '{"model":"kjv"}' >/dev/null # loads it; no tokens yet
 [ "$(metric kvant_kv_blocks_total)" = 16 ] && pass "kvant_kv_blocks_total is 16" \
   || fail "kvant_kv_blocks_total: $(metric kvant_kv_blocks_total)"

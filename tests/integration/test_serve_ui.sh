@@ -25,20 +25,8 @@ if [ "$(node -p "require('$CLIENTS/node_modules/playwright-core/package.json').v
 fi
 cp "$SRC/tests/integration/serve_ui.mjs" "$CLIENTS/serve_ui.mjs"
 
-"$KVANT" convert "$SHARED/models/kjv-llama-7m" -o "$TMP/kjv.gguf" --outtype q8_0 >"$TMP/convert.log" 2>&1 \
-  || { cat "$TMP/convert.log"; fail "convert the demo model"; finish; exit 1; }
-"$KVANT" serve --port 0 --model "kjv=$TMP/kjv.gguf" --ctx 256 --threads 2 \
-  >"$TMP/serve.out" 2>"$TMP/serve.err" &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
-PORT=
-for _ in $(seq 1 100); do
-  PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/serve.out")
-  [ -n "$PORT" ] && break
-  kill -0 "$SERVER" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$TMP/serve.err"; fail "server did not start"; finish; exit 1; }
+demo_gguf
+start_server --model "kjv=$TMP/kjv.gguf" --ctx 256
 
 ARTIFACTS=${KV_BUILD_DIR:-$TMP}/artifacts
 mkdir -p "$ARTIFACTS"

@@ -7,7 +7,7 @@
 #define TILE_SUFFIX _avx2
 #include "kernels/avx2/tile_q.h"
 
-TILE_DEFINE(q4_0_q8_0, tile_q4_0, kv_block_q4_0, kv_block_q8_0, KV_QK4_0)
-TILE_DEFINE(q8_0_q8_0, tile_q8_0, kv_block_q8_0, kv_block_q8_0, KV_QK8_0)
+TILE_DEFINE(q4_0_q8_0, false, kv_block_q4_0)
+TILE_DEFINE(q8_0_q8_0, true, kv_block_q8_0)
 
 #endif

@@ -1,32 +1,39 @@
 // Register tiles of the Q4_0 x Q8_0 and Q8_0 x Q8_0 products, shared by the
 // AVX2 file (avx2/tile_q.c) and the AVX-VNNI file (avxvnni/tile_q.c), which
-// include it with their own ISA flags. A tile multiplies NW weight rows with NX
-// activation rows; each weight block is unpacked once for the NX activation
-// rows and each activation block once for the NW weight rows.
+// include it with their own ISA flags. A tile multiplies TILE_NW (8) weight
+// rows with 1 or TILE_NX activation rows, and the eight lanes of a register
+// are the eight weight rows: loads and a dword transpose put bytes 4k..4k+3
+// of the eight rows' block in one register, the activation's bytes 4k..4k+3 are broadcast, and
+// the int32 lane r sums row r's products. So one convert and one FMA per block
+// serve eight (weight row, activation row) pairs, and the weights are
+// rearranged once for all the activation rows.
 //
-// Every (weight row, activation row) pair follows the same steps whatever the
-// tile's shape, so a tile gives the bits of NW * NX single dot products (1 x 1
-// is the dot product itself): per block, the exact int32 sums of four byte
-// products in eight lanes, then acc += (d_w * d_x) * (float)sum with one FMA
-// into one accumulator of eight lanes, blocks in order; finally a fixed
-// horizontal sum. maddubs + madd and VNNI's dpbusd give the same int32 lanes,
-// so the two files agree to the bit too. Prompt processing (many rows) and
-// generation (one row) thus give the same numbers for a sequence.
+// Every pair follows the same steps whatever the tile (1 x 1 is the dot
+// product itself): per block, the exact int32 sum of its 32 products, then
+// acc = fma(d_w * d_x, (float)sum, acc), one rounding chain in block order, and
+// the result is acc. Tiles with fewer rows repeat a row and drop its lanes. So
+// a tile gives the bits of single dot products, and prompt processing (many
+// rows) and generation (one row) give the same numbers for a sequence.
+// maddubs + madd and VNNI's dpbusd give the same int32 sums, so the two files
+// agree to the bit too.
 //
 // The including file defines TILE_SUFFIX (a token pasted onto the function
 // names) and, for VNNI, TILE_VNNI.
 #ifndef KV_KERNELS_AVX2_TILE_Q_H
 #define KV_KERNELS_AVX2_TILE_Q_H
 
+#include <math.h>
+
 #include "kernels/avx2/avx2_util.h"
 #include "quant/blocks.h"
 
 #define TILE_NW KV_AVX2_TILE_NW
 #define TILE_NX KV_AVX2_TILE_NX
+#define TILE_PREFETCH 512 // bytes ahead in each weight row
 
 #define TILE_INLINE static inline __attribute__((always_inline))
 // Loops over a tile's rows unroll fully, so the accumulators live in registers.
-#define TILE_UNROLL _Pragma("GCC unroll 4")
+#define TILE_UNROLL _Pragma("GCC unroll 8")
 
 typedef struct {
     const uint8_t *w;
@@ -38,8 +45,8 @@ typedef struct {
     int64_t nb;       // blocks per row
 } tile_args;
 
-// int32 lanes of sum(u * s) over groups of four bytes: u unsigned, s signed,
-// u * s pairs within int16 (the callers' value ranges guarantee it); acc added.
+// int32 lanes of acc + sum(u * s) over groups of four bytes: u unsigned, s
+// signed, u * s pairs within int16 (the callers' value ranges guarantee it).
 TILE_INLINE __m256i sum_u8_i8(__m256i acc, __m256i u, __m256i s) {
 #if defined(TILE_VNNI)
     return _mm256_dpbusd_avx_epi32(acc, u, s);
@@ -49,112 +56,209 @@ TILE_INLINE __m256i sum_u8_i8(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
-TILE_INLINE __m256 scale_acc(__m256 acc, float dw, float dx, __m256i sum) {
-    return _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(sum), acc);
+// Dwords m = 0..3 of 16 bytes at byte offset `off` of the eight rows (row r
+// at base + rows[r]): out[m] holds dword m of rows 0..7 in its eight lanes. Two
+// rows share each register (rows r and r + 4 in the two halves), then a 4 x 4
+// dword transpose within the halves.
+TILE_INLINE void rows_x4(const uint8_t *base, const size_t rows[8], int off, __m256i out[4]) {
+    __m256i a[4];
+    TILE_UNROLL
+    for (int r = 0; r < 4; r++)
+        a[r] = _mm256_inserti128_si256(_mm256_castsi128_si256(load_128(base + rows[r] + off)),
+                                       load_128(base + rows[r + 4] + off), 1);
+    const __m256i t0 = _mm256_unpacklo_epi32(a[0], a[1]), t1 = _mm256_unpackhi_epi32(a[0], a[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(a[2], a[3]), t3 = _mm256_unpackhi_epi32(a[2], a[3]);
+    out[0] = _mm256_unpacklo_epi64(t0, t2);
+    out[1] = _mm256_unpackhi_epi64(t0, t2);
+    out[2] = _mm256_unpacklo_epi64(t1, t3);
+    out[3] = _mm256_unpackhi_epi64(t1, t3);
 }
 
-TILE_INLINE void store_tile(const tile_args *a, __m256 acc[TILE_NW][TILE_NX], const int nw,
-                            const int nx) {
-    TILE_UNROLL
-    for (int i = 0; i < nw; i++)
-        TILE_UNROLL
-        for (int j = 0; j < nx; j++)
-            a->y[j * a->y_stride + i] = hsum_f32(acc[i][j]);
+// The F16 at the start of each of the eight rows' block, as floats
+TILE_INLINE __m256 rows_f16(const uint8_t *base, const size_t rows[8]) {
+    __m128i h = _mm_setzero_si128();
+    h = _mm_insert_epi16(h, *(const uint16_t *)(const void *)(base + rows[0]), 0);
+    h = _mm_insert_epi16(h, *(const uint16_t *)(const void *)(base + rows[1]), 1);
+    h = _mm_insert_epi16(h, *(const uint16_t *)(const void *)(base + rows[2]), 2);
+    h = _mm_insert_epi16(h, *(const uint16_t *)(const void *)(base + rows[3]), 3);
+    h = _mm_insert_epi16(h, *(const uint16_t *)(const void *)(base + rows[4]), 4);
+    h = _mm_insert_epi16(h, *(const uint16_t *)(const void *)(base + rows[5]), 5);
+    h = _mm_insert_epi16(h, *(const uint16_t *)(const void *)(base + rows[6]), 6);
+    h = _mm_insert_epi16(h, *(const uint16_t *)(const void *)(base + rows[7]), 7);
+    return _mm256_cvtph_ps(h);
 }
 
-// ---- Q4_0: w = d * (nibble - 8): sum((q - 8) x) = sum(q x) - sum(8 x) ----
+// One activation block: its 32 bytes, its scale, and -zp * sum of its bytes
+// broadcast (zp: what the unsigned weight bytes exceed the weights by).
+typedef struct {
+    const int8_t *qs;
+    float d;
+    __m256i neg_off;
+} x_block;
 
-TILE_INLINE void tile_q4_0(const tile_args *a, const int nw, const int nx) {
-    __m256 acc[TILE_NW][TILE_NX];
+TILE_INLINE x_block load_x(const uint8_t *row, int64_t b, int zp) {
+    const kv_block_q8_0 *xb = (const kv_block_q8_0 *)row + b;
+    const __m256i x = load_256(xb->qs);
+    const __m256i s = sum_u8_i8(_mm256_setzero_si256(), _mm256_set1_epi8((char)zp), x);
+    return (x_block){xb->qs, f16_at(&xb->d), _mm256_set1_epi32(-hsum_i32(s))};
+}
+
+// Broadcast of activation bytes 4k..4k+3 (a load, no shuffle)
+TILE_INLINE __m256i x_group(const x_block *x, int k) {
+    return _mm256_set1_epi32((int32_t)load_u32(x->qs + 4 * k));
+}
+
+// ---- the weights of eight rows, rearranged: w8[k] holds bytes 4k..4k+3 of
+// the eight rows' 32 weight bytes (Q4_0: nibbles; Q8_0: w + 128 with VNNI, w
+// itself for the AVX2 sign trick) ----
+
+// Q4_0: the 16 packed bytes give elements 0..15 (low nibbles) and 16..31 (high).
+TILE_INLINE void unpack_q4_0(const uint8_t *blk, const size_t rows[8], __m256i w8[8], __m256 *d) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    *d = rows_f16(blk, rows);
+    __m256i p[4];
+    rows_x4(blk, rows, 2, p);
     TILE_UNROLL
-    for (int i = 0; i < nw; i++)
+    for (int m = 0; m < 4; m++) {
+        w8[m] = _mm256_and_si256(p[m], lo4);
+        w8[4 + m] = _mm256_and_si256(_mm256_srli_epi16(p[m], 4), lo4);
+    }
+}
+
+// Q8_0: VNNI's int32 sums take w + 128 times x exactly; the AVX2 build cannot
+// (maddubs pairs of 255 * 127 overflow int16) and keeps |w| and sign(w).
+TILE_INLINE void unpack_q8_0(const uint8_t *blk, const size_t rows[8], __m256i w8[8], __m256 *d) {
+    *d = rows_f16(blk, rows);
+    rows_x4(blk, rows, 2, w8);
+    rows_x4(blk, rows, 18, w8 + 4);
+#if defined(TILE_VNNI)
+    TILE_UNROLL
+    for (int k = 0; k < 8; k++)
+        w8[k] = _mm256_xor_si256(w8[k], _mm256_set1_epi8((char)0x80)); // w + 128
+#endif
+}
+
+// int32 lane r: sum over the block of row r's weights times the activation,
+// from the rearranged weights (zp already folded into x->neg_off).
+TILE_INLINE __m256i block_sums(const __m256i w8[8], const x_block *x, bool q8) {
+    __m256i s = x->neg_off;
+    TILE_UNROLL
+    for (int k = 0; k < 8; k++) {
+        const __m256i xk = x_group(x, k);
+#if defined(TILE_VNNI)
+        (void)q8;
+        s = sum_u8_i8(s, w8[k], xk);
+#else
+        s = q8 ? sum_u8_i8(s, _mm256_sign_epi8(w8[k], w8[k]), _mm256_sign_epi8(xk, w8[k]))
+               : sum_u8_i8(s, w8[k], xk);
+#endif
+    }
+    return s;
+}
+
+// The zero point of the weight bytes block_sums multiplies for a type
+TILE_INLINE int zero_point(bool q8) {
+#if defined(TILE_VNNI)
+    return q8 ? 128 : 8;
+#else
+    return q8 ? 0 : 8;
+#endif
+}
+
+// Eight weight rows (row r at w + rows[r]) by nx activation rows xr[j] (nx is
+// 1 or TILE_NX, a constant after inlining).
+TILE_INLINE void tile_8(const uint8_t *w, const size_t rows[8], size_t w_block,
+                        const uint8_t *const *xr, int64_t nb, bool q8, const int nx,
+                        __m256 out[TILE_NX]) {
+    __m256 acc[TILE_NX];
+    TILE_UNROLL
+    for (int j = 0; j < nx; j++)
+        acc[j] = _mm256_setzero_ps();
+    const int zp = zero_point(q8);
+    for (int64_t b = 0; b < nb; b++) {
+        // Each row is a stream of its own: fetch TILE_PREFETCH bytes ahead in
+        // each (see ref/matmul.c on this CPU's prefetcher and short rows).
         TILE_UNROLL
-        for (int j = 0; j < nx; j++)
-            acc[i][j] = _mm256_setzero_ps();
-    const __m256i eight = _mm256_set1_epi8(8);
-    for (int64_t b = 0; b < a->nb; b++) {
-        __m256i xq[TILE_NX], neg_off[TILE_NX];
-        float dx[TILE_NX];
+        for (int r = 0; r < 8; r++)
+            _mm_prefetch((const char *)(w + rows[r] + (size_t)b * w_block + TILE_PREFETCH),
+                         _MM_HINT_T0);
+        __m256i w8[8];
+        __m256 dw;
+        if (q8)
+            unpack_q8_0(w + (size_t)b * w_block, rows, w8, &dw);
+        else
+            unpack_q4_0(w + (size_t)b * w_block, rows, w8, &dw);
         TILE_UNROLL
         for (int j = 0; j < nx; j++) {
-            const kv_block_q8_0 *xb = (const kv_block_q8_0 *)(a->x + j * a->x_row_size) + b;
-            xq[j] = load_256(xb->qs);
-            neg_off[j] = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                          sum_u8_i8(_mm256_setzero_si256(), eight, xq[j]));
-            dx[j] = f16_at(&xb->d);
-        }
-        TILE_UNROLL
-        for (int i = 0; i < nw; i++) {
-            const kv_block_q4_0 *wb = (const kv_block_q4_0 *)(a->w + i * a->w_row_size) + b;
-            const __m256i q = nibbles_32(wb->qs);
-            const float dw = f16_at(&wb->d);
-            TILE_UNROLL
-            for (int j = 0; j < nx; j++)
-                acc[i][j] = scale_acc(acc[i][j], dw, dx[j], sum_u8_i8(neg_off[j], q, xq[j]));
+            const x_block x = load_x(xr[j], b, zp);
+            const __m256i s = block_sums(w8, &x, q8);
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)),
+                                     _mm256_cvtepi32_ps(s), acc[j]);
         }
     }
-    store_tile(a, acc, nw, nx);
+    TILE_UNROLL
+    for (int j = 0; j < nx; j++)
+        out[j] = acc[j];
 }
 
-// ---- Q8_0: signed x signed through the sign trick (|w| and x * sign(w)) ----
-
-TILE_INLINE void tile_q8_0(const tile_args *a, const int nw, const int nx) {
-    __m256 acc[TILE_NW][TILE_NX];
-    TILE_UNROLL
-    for (int i = 0; i < nw; i++)
-        TILE_UNROLL
-        for (int j = 0; j < nx; j++)
-            acc[i][j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < a->nb; b++) {
-        __m256i xq[TILE_NX];
-        float dx[TILE_NX];
-        TILE_UNROLL
-        for (int j = 0; j < nx; j++) {
-            const kv_block_q8_0 *xb = (const kv_block_q8_0 *)(a->x + j * a->x_row_size) + b;
-            xq[j] = load_256(xb->qs);
-            dx[j] = f16_at(&xb->d);
+// One pair, the same steps in one lane's worth of work
+TILE_INLINE float dot_1(const uint8_t *w, size_t w_block, const uint8_t *x, int64_t nb,
+                        bool q8) {
+    float acc = 0.0f;
+    const int zp = zero_point(q8);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = w + (size_t)b * w_block;
+        const x_block xb = load_x(x, b, zp);
+        const __m256i xq = load_256(xb.qs);
+        __m256i s;
+        if (q8) {
+            const __m256i q = load_256(blk + 2);
+#if defined(TILE_VNNI)
+            s = sum_u8_i8(xb.neg_off, _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)), xq);
+#else
+            s = sum_u8_i8(xb.neg_off, _mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q));
+#endif
+        } else {
+            s = sum_u8_i8(xb.neg_off, nibbles_32(blk + 2), xq);
         }
-        TILE_UNROLL
-        for (int i = 0; i < nw; i++) {
-            const kv_block_q8_0 *wb = (const kv_block_q8_0 *)(a->w + i * a->w_row_size) + b;
-            const __m256i q = load_256(wb->qs);
-            const __m256i abs_q = _mm256_sign_epi8(q, q);
-            const float dw = f16_at(&wb->d);
-            TILE_UNROLL
-            for (int j = 0; j < nx; j++) {
-                const __m256i s = sum_u8_i8(_mm256_setzero_si256(), abs_q,
-                                            _mm256_sign_epi8(xq[j], q));
-                acc[i][j] = scale_acc(acc[i][j], dw, dx[j], s);
-            }
-        }
+        // neg_off is in every lane: count it once
+        const int32_t sum = hsum_i32(s) - 7 * _mm256_cvtsi256_si32(xb.neg_off);
+        const float dw = f16_at((const kv_f16 *)blk);
+        acc = fmaf(dw * xb.d, (float)sum, acc);
     }
-    store_tile(a, acc, nw, nx);
+    return acc;
 }
 
 #define TILE_CAT2(a, b) a##b
 #define TILE_CAT(a, b) TILE_CAT2(a, b)
 
-// Defines the dot product and the tile entry point of one type from its tile.
-#define TILE_DEFINE(name, tile, w_block, x_block, qk)                                           \
+// Defines the dot product and the tile entry point of one type. A tile with
+// fewer than 8 weight or TILE_NX activation rows repeats its last row.
+#define TILE_DEFINE(name, q8, w_block)                                                          \
     void TILE_CAT(kv_dot_##name, TILE_SUFFIX)(int64_t n, float *out, const void *w,           \
                                               const void *x) {                                \
-        tile_args a = {w, sizeof(w_block), x, sizeof(x_block), out, 1, n / (qk)};            \
-        tile(&a, 1, 1);                                                                       \
+        *out = dot_1(w, sizeof(w_block), x, n / 32, q8);                                      \
     }                                                                                         \
     void TILE_CAT(kv_tile_##name, TILE_SUFFIX)(int64_t n, float *y, int64_t y_stride,         \
                                                const void *w, size_t w_row_size, int64_t nw,  \
                                                const void *x, size_t x_row_size, int64_t nx) { \
-        tile_args a = {w, w_row_size, x, x_row_size, y, y_stride, n / (qk)};                  \
-        if (nw == TILE_NW && nx == TILE_NX) {                                                 \
-            tile(&a, TILE_NW, TILE_NX);                                                       \
-            return;                                                                           \
+        size_t rows[8];                                                                       \
+        for (int r = 0; r < 8; r++)                                                           \
+            rows[r] = (size_t)(r < nw ? r : nw - 1) * w_row_size;                             \
+        const uint8_t *xr[TILE_NX];                                                           \
+        for (int j = 0; j < TILE_NX; j++)                                                     \
+            xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;          \
+        __m256 out[TILE_NX];                                                                  \
+        if (nx == 1)                                                                          \
+            tile_8(w, rows, sizeof(w_block), xr, n / 32, q8, 1, out);                         \
+        else                                                                                  \
+            tile_8(w, rows, sizeof(w_block), xr, n / 32, q8, TILE_NX, out);                   \
+        for (int64_t j = 0; j < nx; j++) {                                                    \
+            float lanes[8];                                                                   \
+            _mm256_storeu_ps(lanes, out[j]);                                                  \
+            for (int64_t i = 0; i < nw; i++)                                                  \
+                y[j * y_stride + i] = lanes[i];                                               \
         }                                                                                     \
-        for (int64_t i = 0; i < nw; i++)                                                      \
-            for (int64_t j = 0; j < nx; j++) {                                                \
-                tile_args one = {a.w + i * w_row_size, w_row_size, a.x + j * x_row_size,      \
-                                 x_row_size, y + j * y_stride + i, 1, a.nb};                  \
-                tile(&one, 1, 1);                                                             \
-            }                                                                                 \
     }
 
 #endif

@@ -50,7 +50,9 @@ static void matmul_tiles(const kv_type_kernels *t, const kv_matmul_args *a, int6
 // w rows [o0, o1) of (n_out, n_in) @ x (n_rows, n_in) -> y[:, o0:o1]
 void kv_matmul_ref(const kv_kernels *k, const kv_matmul_args *a, int64_t o0, int64_t o1) {
     const kv_type_kernels *t = &k->types[a->w_type];
-    if (t->tile && a->n_rows > 1) {
+    // Tiles of several weight rows also serve one activation row (generation);
+    // tiles of one weight row only pay off for several.
+    if (t->tile && (a->n_rows > 1 || t->tile_nw > 1)) {
         matmul_tiles(t, a, o0, o1);
         return;
     }

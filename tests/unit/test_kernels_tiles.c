@@ -82,18 +82,19 @@ static float pair_dot(const fixture *f, int64_t i, int64_t j) {
 
 static void check_tile_shapes(const fixture *f) {
     const kv_type_kernels *tk = &f->k->types[f->t];
-    float y[8 * 8];
+    enum { YS = 16 };
+    float y[YS * 8];
     for (int nw = 1; nw <= tk->tile_nw; nw++)
         for (int nx = 1; nx <= tk->tile_nx; nx++) {
             memset(y, 0xAB, sizeof y);
-            tk->tile(f->n, y, 8, f->w + 3 * f->w_rs, f->w_rs, nw, f->x + 5 * f->x_rs, f->x_rs, nx);
+            tk->tile(f->n, y, YS, f->w + 3 * f->w_rs, f->w_rs, nw, f->x + 5 * f->x_rs, f->x_rs, nx);
             for (int i = 0; i < nw; i++)
                 for (int j = 0; j < nx; j++) {
                     const float want = pair_dot(f, 3 + i, 5 + j);
-                    if (memcmp(&y[j * 8 + i], &want, sizeof want) != 0)
+                    if (memcmp(&y[j * YS + i], &want, sizeof want) != 0)
                         fail_msg("%s %s tile %dx%d n=%lld: pair (%d,%d) %.9g, vec_dot %.9g",
                                  f->k->name, kv_type_name(f->t), nw, nx, (long long)f->n, i, j,
-                                 y[j * 8 + i], want);
+                                 y[j * YS + i], want);
                 }
         }
 }
@@ -125,7 +126,7 @@ static void check_table(const kv_kernels *k) {
         if (!tk->tile)
             continue;
         n_tiled++;
-        assert_true(tk->tile_nw >= 1 && tk->tile_nw <= 8 && tk->tile_nx >= 1 && tk->tile_nx <= 8);
+        assert_true(tk->tile_nw >= 1 && tk->tile_nw <= 16 && tk->tile_nx >= 1 && tk->tile_nx <= 8);
         for (size_t s = 0; s < sizeof SIZES / sizeof SIZES[0]; s++) {
             if (SIZES[s] % kv_type_get((kv_type)t)->block_size != 0)
                 continue;

@@ -46,7 +46,7 @@ void kv__kernels_fill_avx2(kv_kernels *k, bool vnni);
 void kv_axpy_f16_rows_avx2(int64_t n, int64_t rows, size_t stride, const kv_f16 *v,
                            const float *a, float *y);
 
-#define KV_AVX2_TILE_NW 8 // weight rows of a full register tile (one per lane)
+#define KV_AVX2_TILE_NW 16 // weight rows of a full tile (two groups of one per lane)
 #define KV_AVX2_TILE_NX 4 // activation rows of a full register tile
 // Q4_0 and Q8_0 are in tile_q.c, with register tiles (tile_q.h; the contract
 // of kv_tile_fn in kernels.h); their AVX-VNNI builds (avxvnni/tile_q.c) give

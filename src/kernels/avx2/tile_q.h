@@ -1,6 +1,6 @@
 // Register tiles of the Q4_0 x Q8_0 and Q8_0 x Q8_0 products, shared by the
 // AVX2 file (avx2/tile_q.c) and the AVX-VNNI file (avxvnni/tile_q.c), which
-// include it with their own ISA flags. A tile multiplies TILE_NW (8) weight
+// include it with their own ISA flags. A tile multiplies TILE_NW (16) weight
 // rows with 1 or TILE_NX activation rows, and the eight lanes of a register
 // are the eight weight rows: loads and a dword transpose put bytes 4k..4k+3
 // of the eight rows' block in one register, the activation's bytes 4k..4k+3 are broadcast, and
@@ -165,40 +165,52 @@ TILE_INLINE int zero_point(bool q8) {
 #endif
 }
 
-// Eight weight rows (row r at w + rows[r]) by nx activation rows xr[j] (nx is
-// 1 or TILE_NX, a constant after inlining).
-TILE_INLINE void tile_8(const uint8_t *w, const size_t rows[8], size_t w_block,
-                        const uint8_t *const *xr, int64_t nb, bool q8, const int nx,
-                        __m256 out[TILE_NX]) {
-    __m256 acc[TILE_NX];
+// ng groups of eight weight rows (row r at w + rows[r], r < 8 ng) by nx
+// activation rows xr[j]; ng (1 or 2) and nx (1 or TILE_NX) are constants after
+// inlining. Each activation block is read once for all the groups.
+TILE_INLINE void tile_rows(const uint8_t *w, const size_t rows[16], size_t w_block,
+                           const uint8_t *const *xr, int64_t nb, bool q8, const int ng,
+                           const int nx, __m256 out[2][TILE_NX]) {
+    __m256 acc[2][TILE_NX];
     TILE_UNROLL
-    for (int j = 0; j < nx; j++)
-        acc[j] = _mm256_setzero_ps();
+    for (int g = 0; g < ng; g++)
+        TILE_UNROLL
+        for (int j = 0; j < nx; j++)
+            acc[g][j] = _mm256_setzero_ps();
     const int zp = zero_point(q8);
     for (int64_t b = 0; b < nb; b++) {
-        // Each row is a stream of its own: fetch TILE_PREFETCH bytes ahead in
-        // each (see ref/matmul.c on this CPU's prefetcher and short rows).
+        x_block xs[TILE_NX];
         TILE_UNROLL
-        for (int r = 0; r < 8; r++)
-            _mm_prefetch((const char *)(w + rows[r] + (size_t)b * w_block + TILE_PREFETCH),
-                         _MM_HINT_T0);
-        __m256i w8[8];
-        __m256 dw;
-        if (q8)
-            unpack_q8_0(w + (size_t)b * w_block, rows, w8, &dw);
-        else
-            unpack_q4_0(w + (size_t)b * w_block, rows, w8, &dw);
+        for (int j = 0; j < nx; j++)
+            xs[j] = load_x(xr[j], b, zp);
         TILE_UNROLL
-        for (int j = 0; j < nx; j++) {
-            const x_block x = load_x(xr[j], b, zp);
-            const __m256i s = block_sums(w8, &x, q8);
-            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x.d)),
-                                     _mm256_cvtepi32_ps(s), acc[j]);
+        for (int g = 0; g < ng; g++) {
+            const size_t *rg = rows + 8 * g;
+            // Each row is a stream of its own: fetch TILE_PREFETCH bytes ahead in
+            // each (see ref/matmul.c on this CPU's prefetcher and short rows).
+            TILE_UNROLL
+            for (int r = 0; r < 8; r++)
+                _mm_prefetch((const char *)(w + rg[r] + (size_t)b * w_block + TILE_PREFETCH),
+                             _MM_HINT_T0);
+            __m256i w8[8];
+            __m256 dw;
+            if (q8)
+                unpack_q8_0(w + (size_t)b * w_block, rg, w8, &dw);
+            else
+                unpack_q4_0(w + (size_t)b * w_block, rg, w8, &dw);
+            TILE_UNROLL
+            for (int j = 0; j < nx; j++) {
+                const __m256i sum = block_sums(w8, &xs[j], q8);
+                acc[g][j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(xs[j].d)),
+                                            _mm256_cvtepi32_ps(sum), acc[g][j]);
+            }
         }
     }
     TILE_UNROLL
-    for (int j = 0; j < nx; j++)
-        out[j] = acc[j];
+    for (int g = 0; g < ng; g++)
+        TILE_UNROLL
+        for (int j = 0; j < nx; j++)
+            out[g][j] = acc[g][j];
 }
 
 // One pair, the same steps in one lane's worth of work
@@ -242,23 +254,30 @@ TILE_INLINE float dot_1(const uint8_t *w, size_t w_block, const uint8_t *x, int6
     void TILE_CAT(kv_tile_##name, TILE_SUFFIX)(int64_t n, float *y, int64_t y_stride,         \
                                                const void *w, size_t w_row_size, int64_t nw,  \
                                                const void *x, size_t x_row_size, int64_t nx) { \
-        size_t rows[8];                                                                       \
-        for (int r = 0; r < 8; r++)                                                           \
+        size_t rows[16];                                                                      \
+        for (int r = 0; r < 16; r++)                                                          \
             rows[r] = (size_t)(r < nw ? r : nw - 1) * w_row_size;                             \
         const uint8_t *xr[TILE_NX];                                                           \
         for (int j = 0; j < TILE_NX; j++)                                                     \
             xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;          \
-        __m256 out[TILE_NX];                                                                  \
-        if (nx == 1)                                                                          \
-            tile_8(w, rows, sizeof(w_block), xr, n / 32, q8, 1, out);                         \
+        __m256 out[2][TILE_NX];                                                               \
+        const size_t bs = sizeof(w_block);                                                    \
+        const int64_t nb = n / 32;                                                            \
+        if (nw > 8 && nx > 1)                                                                 \
+            tile_rows(w, rows, bs, xr, nb, q8, 2, TILE_NX, out);                              \
+        else if (nw > 8)                                                                      \
+            tile_rows(w, rows, bs, xr, nb, q8, 2, 1, out);                                    \
+        else if (nx > 1)                                                                      \
+            tile_rows(w, rows, bs, xr, nb, q8, 1, TILE_NX, out);                              \
         else                                                                                  \
-            tile_8(w, rows, sizeof(w_block), xr, n / 32, q8, TILE_NX, out);                   \
-        for (int64_t j = 0; j < nx; j++) {                                                    \
-            float lanes[8];                                                                   \
-            _mm256_storeu_ps(lanes, out[j]);                                                  \
-            for (int64_t i = 0; i < nw; i++)                                                  \
-                y[j * y_stride + i] = lanes[i];                                               \
-        }                                                                                     \
+            tile_rows(w, rows, bs, xr, nb, q8, 1, 1, out);                                    \
+        for (int64_t j = 0; j < nx; j++)                                                      \
+            for (int g = 0; g < (nw > 8 ? 2 : 1); g++) {                                      \
+                float lanes[8];                                                               \
+                _mm256_storeu_ps(lanes, out[g][j]);                                           \
+                for (int64_t i = 8 * g; i < nw && i < 8 * g + 8; i++)                         \
+                    y[j * y_stride + i] = lanes[i - 8 * g];                                   \
+            }                                                                                 \
     }
 
 #endif

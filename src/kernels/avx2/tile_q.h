@@ -186,12 +186,15 @@ TILE_INLINE void tile_rows(const uint8_t *w, const size_t rows[16], size_t w_blo
         TILE_UNROLL
         for (int g = 0; g < ng; g++) {
             const size_t *rg = rows + 8 * g;
-            // Each row is a stream of its own: fetch TILE_PREFETCH bytes ahead in
-            // each (see ref/matmul.c on this CPU's prefetcher and short rows).
-            TILE_UNROLL
-            for (int r = 0; r < 8; r++)
-                _mm_prefetch((const char *)(w + rg[r] + (size_t)b * w_block + TILE_PREFETCH),
-                             _MM_HINT_T0);
+            // Generation streams each row once: fetch TILE_PREFETCH bytes ahead in
+            // each (see ref/matmul.c on this CPU's prefetcher and short rows). With
+            // several activation rows the weights come again from cache.
+            if (nx == 1) {
+                TILE_UNROLL
+                for (int r = 0; r < 8; r++)
+                    _mm_prefetch((const char *)(w + rg[r] + (size_t)b * w_block + TILE_PREFETCH),
+                                 _MM_HINT_T0);
+            }
             __m256i w8[8];
             __m256 dw;
             if (q8)

@@ -1,6 +1,6 @@
 // Small AVX2 building blocks shared by the kernels in src/kernels/avx2/: loads,
-// horizontal sums, unpacking of nibbles and bit planes, exact byte products,
-// F16C scale conversion and e^x. Only files compiled with -mavx2 -mfma -mf16c
+// horizontal sums, unpacking of nibbles, bit planes and K-quant scales, exact
+// byte products, F16C scale conversion and e^x. Only files compiled with -mavx2 -mfma -mf16c
 // include it; it holds no kernel logic of its own.
 #ifndef KV_KERNELS_AVX2_UTIL_H
 #define KV_KERNELS_AVX2_UTIL_H
@@ -93,6 +93,18 @@ static inline __m256i bits_to_bytes(const uint8_t *p) {
                             2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
     const __m256i bit = _mm256_set1_epi64x(0x8040201008040201);
     return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+}
+
+// The eight 6-bit scales (bytes 0..7 of the result) and mins (bytes 8..15) of
+// the twelve packed scale bytes of a Q4_K/Q5_K super-block: pairs 0..3 are the
+// low 6 bits of bytes 0..3 / 4..7; pairs 4..7 take their low 4 bits from the
+// nibbles of bytes 8..11 and their top 2 bits from the spare top bits of bytes
+// 0..3 / 4..7.
+static inline __m128i k4_scales_mins(const uint8_t *b) {
+    const uint32_t a0 = load_u32(b), a1 = load_u32(b + 4), a2 = load_u32(b + 8);
+    const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+    return _mm_setr_epi32((int32_t)(a0 & m6), (int32_t)((a2 & m4) | (a0 >> 6 & m2) << 4),
+                          (int32_t)(a1 & m6), (int32_t)((a2 >> 4 & m4) | (a1 >> 6 & m2) << 4));
 }
 
 // ---- integer products ----

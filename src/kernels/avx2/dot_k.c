@@ -123,17 +123,6 @@ void kv_dot_q3_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x) 
 
 // ---- Q4_K / Q5_K: w = d * sc * q - dmin * m, per 32 weights ----
 
-// The eight 6-bit scales (bytes 0..7 of the result) and mins (bytes 8..15) of
-// the twelve packed bytes: pairs 0..3 are the low 6 bits of bytes 0..3 / 4..7;
-// pairs 4..7 take their low 4 bits from the nibbles of bytes 8..11 and their top
-// 2 bits from the spare top bits of bytes 0..3 / 4..7.
-static inline __m128i k4_scales_mins(const uint8_t b[KV_K_SCALE_SIZE]) {
-    const uint32_t a0 = load_u32(b), a1 = load_u32(b + 4), a2 = load_u32(b + 8);
-    const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
-    return _mm_setr_epi32((int32_t)(a0 & m6), (int32_t)((a2 & m4) | (a0 >> 6 & m2) << 4),
-                          (int32_t)(a1 & m6), (int32_t)((a2 >> 4 & m4) | (a1 >> 6 & m2) << 4));
-}
-
 // One Q5_K super-block (Q4_K's layout plus a fifth bit): the scaled exact sums of q * x (qh NULL for Q4_K,
 // else bit j of qh[l] adds 16 to weight 32 j + l), and in *mins the sums of
 // m * bsum. Weights are at most 31: maddubs pairs stay below 2 * 31 * 127.

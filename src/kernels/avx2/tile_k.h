@@ -49,17 +49,6 @@ TILE_K_INLINE const kv_block_q8_k *x_block(const tile_k_args *a, int j, int64_t 
 
 // ---- Q4_K: w = d * scale * q - dmin * min, per 32 weights ----
 
-// The eight 6-bit scales (bytes 0..7) and mins (bytes 8..15) of the twelve
-// packed bytes: pairs 0..3 are the low 6 bits of bytes 0..3 / 4..7; pairs 4..7
-// take their low 4 bits from the nibbles of bytes 8..11 and their top 2 bits
-// from the spare top bits of bytes 0..3 / 4..7.
-TILE_K_INLINE __m128i q4_k_scales_mins(const uint8_t b[KV_K_SCALE_SIZE]) {
-    const uint32_t a0 = load_u32(b), a1 = load_u32(b + 4), a2 = load_u32(b + 8);
-    const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
-    return _mm_setr_epi32((int32_t)(a0 & m6), (int32_t)((a2 & m4) | (a0 >> 6 & m2) << 4),
-                          (int32_t)(a1 & m6), (int32_t)((a2 >> 4 & m4) | (a1 >> 6 & m2) << 4));
-}
-
 // Weights are at most 15: maddubs pairs stay below 2 * 15 * 127.
 TILE_K_INLINE void tile_q4_k(const tile_k_args *a, const int nx) {
     __m256 acc[TILE_K_NX], acc_min[TILE_K_NX];
@@ -69,7 +58,7 @@ TILE_K_INLINE void tile_q4_k(const tile_k_args *a, const int nx) {
     const __m256i lo4 = _mm256_set1_epi8(0x0F);
     const kv_block_q4_k *wb = (const kv_block_q4_k *)a->w;
     for (int64_t i = 0; i < a->nb; i++) {
-        const __m128i sm = q4_k_scales_mins(wb[i].scales);
+        const __m128i sm = k4_scales_mins(wb[i].scales);
         const __m256i mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); // a min per bsum
         const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
         __m256i sum[TILE_K_NX];

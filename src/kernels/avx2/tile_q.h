@@ -29,21 +29,12 @@
 
 #define TILE_NW KV_AVX2_TILE_NW
 #define TILE_NX KV_AVX2_TILE_NX
+_Static_assert(TILE_NW == 16, "tile_rows takes one or two groups of eight rows");
 #define TILE_PREFETCH 512 // bytes ahead in each weight row
 
 #define TILE_INLINE static inline __attribute__((always_inline))
 // Loops over a tile's rows unroll fully, so the accumulators live in registers.
 #define TILE_UNROLL _Pragma("GCC unroll 8")
-
-typedef struct {
-    const uint8_t *w;
-    size_t w_row_size;
-    const uint8_t *x;
-    size_t x_row_size;
-    float *y;         // y[j * y_stride + i]: weight row i, activation row j
-    int64_t y_stride;
-    int64_t nb;       // blocks per row
-} tile_args;
 
 // int32 lanes of acc + sum(u * s) over groups of four bytes: u unsigned, s
 // signed, u * s pairs within int16 (the callers' value ranges guarantee it).
@@ -98,6 +89,8 @@ typedef struct {
 
 TILE_INLINE x_block load_x(const uint8_t *row, int64_t b, int zp) {
     const kv_block_q8_0 *xb = (const kv_block_q8_0 *)row + b;
+    if (zp == 0) // the AVX2 build's Q8_0: signed weights, no offset to take off
+        return (x_block){xb->qs, f16_at(&xb->d), _mm256_setzero_si256()};
     const __m256i x = load_256(xb->qs);
     const __m256i s = sum_u8_i8(_mm256_setzero_si256(), _mm256_set1_epi8((char)zp), x);
     return (x_block){xb->qs, f16_at(&xb->d), _mm256_set1_epi32(-hsum_i32(s))};
@@ -168,7 +161,7 @@ TILE_INLINE int zero_point(bool q8) {
 // ng groups of eight weight rows (row r at w + rows[r], r < 8 ng) by nx
 // activation rows xr[j]; ng (1 or 2) and nx (1 or TILE_NX) are constants after
 // inlining. Each activation block is read once for all the groups.
-TILE_INLINE void tile_rows(const uint8_t *w, const size_t rows[16], size_t w_block,
+TILE_INLINE void tile_rows(const uint8_t *w, const size_t rows[TILE_NW], size_t w_block,
                            const uint8_t *const *xr, int64_t nb, bool q8, const int ng,
                            const int nx, __m256 out[2][TILE_NX]) {
     __m256 acc[2][TILE_NX];
@@ -248,7 +241,8 @@ TILE_INLINE float dot_1(const uint8_t *w, size_t w_block, const uint8_t *x, int6
 #define TILE_CAT(a, b) TILE_CAT2(a, b)
 
 // Defines the dot product and the tile entry point of one type. A tile with
-// fewer than 8 weight or TILE_NX activation rows repeats its last row.
+// fewer than TILE_NW (two groups of eight) weight or TILE_NX activation rows
+// repeats its last row.
 #define TILE_DEFINE(name, q8, w_block)                                                          \
     void TILE_CAT(kv_dot_##name, TILE_SUFFIX)(int64_t n, float *out, const void *w,           \
                                               const void *x) {                                \
@@ -257,8 +251,8 @@ TILE_INLINE float dot_1(const uint8_t *w, size_t w_block, const uint8_t *x, int6
     void TILE_CAT(kv_tile_##name, TILE_SUFFIX)(int64_t n, float *y, int64_t y_stride,         \
                                                const void *w, size_t w_row_size, int64_t nw,  \
                                                const void *x, size_t x_row_size, int64_t nx) { \
-        size_t rows[16];                                                                      \
-        for (int r = 0; r < 16; r++)                                                          \
+        size_t rows[TILE_NW];                                                                 \
+        for (int r = 0; r < TILE_NW; r++)                                                     \
             rows[r] = (size_t)(r < nw ? r : nw - 1) * w_row_size;                             \
         const uint8_t *xr[TILE_NX];                                                           \
         for (int j = 0; j < TILE_NX; j++)                                                     \

@@ -21,18 +21,14 @@ bool kv_json_token_allowed(const kv_json_prefix *p, const kv_vocab *v, kv_token 
     return kv_json_prefix_feed(&q, piece, len);
 }
 
+// kv_json_token_allowed, with most tokens settled by the first byte table.
 static bool gate_allows(void *user, int32_t t) {
     const json_gate *g = user;
-    if (kv_vocab_is_eog(g->v, t))
-        return kv_json_prefix_complete(g->p);
     size_t len = 0;
     const char *piece = kv_vocab_piece(g->v, t, false, &len);
-    if (!piece || len == 0 || !g->first_ok[(unsigned char)piece[0]])
+    if (piece && len > 0 && !kv_vocab_is_eog(g->v, t) && !g->first_ok[(unsigned char)piece[0]])
         return false;
-    if (len == 1)
-        return true;
-    kv_json_prefix q = *g->p;
-    return kv_json_prefix_feed(&q, piece, len);
+    return kv_json_token_allowed(g->p, g->v, t);
 }
 
 int32_t kv_sample_next_json(kv_sampler *s, const float *logits, const kv_vocab *v,

@@ -36,11 +36,29 @@ typedef void (*kv_tile_fn)(int64_t n, float *y, int64_t y_stride, const void *w,
 // Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1 and Q8_K for the K-quants, IQ4_XS
 // and TQ types (ref/dot_pairs.c). Types without such a dot dequantize a block
 // at a time and take F32 activations.
+// Copies nw <= pack_nw weight rows (w_row_size bytes apart, n elements each)
+// into out in a kernel's own interleaved layout (pack_size(n) bytes); missing
+// rows are zeros.
+typedef void (*kv_pack_fn)(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+
+// A tile over packed weight rows: the nw rows that pack wrote to wp times
+// activation rows [0, nx) (nx <= pack_nx), into y[j * y_stride + i]. Like
+// kv_tile_fn, each result has exactly the bits vec_dot gives for that pair.
+typedef void (*kv_packed_tile_fn)(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                  int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+
 typedef struct {
     kv_type vec_dot_type;
     kv_vec_dot_fn vec_dot; // NULL: this type cannot be a matmul weight
     kv_tile_fn tile;       // NULL: matmul calls vec_dot per pair
     int tile_nw, tile_nx;  // the tile's full shape
+    // Batches of at least pack_min_rows activation rows may instead repack
+    // pack_nw weight rows at a time into the caller's scratch and run
+    // tile_packed over them (NULL: no packed path).
+    kv_pack_fn pack;
+    size_t (*pack_size)(int64_t n);
+    kv_packed_tile_fn tile_packed;
+    int pack_nw, pack_nx, pack_min_rows;
 } kv_type_kernels;
 
 // One matrix product: w (n_out, n_in) of type w_type @ x (n_rows, n_in) in the
@@ -68,8 +86,11 @@ struct kv_kernels {
     // where the type cannot be read.
     void (*to_float[KV_TYPE_COUNT])(const void *x, float *y, int64_t n);
 
-    // Output rows [o0, o1) of a matrix product, every activation row.
-    void (*matmul)(const kv_kernels *k, const kv_matmul_args *a, int64_t o0, int64_t o1);
+    // Output rows [o0, o1) of a matrix product, every activation row. scratch
+    // (scratch_size bytes, private to the calling thread; may be NULL) serves
+    // the packed path when it holds kv_matmul_scratch_size bytes.
+    void (*matmul)(const kv_kernels *k, const kv_matmul_args *a, int64_t o0, int64_t o1,
+                   void *scratch, size_t scratch_size);
 
     // y = x / sqrt(mean(x^2) + eps) * w (w may be NULL: no weight); y may be x.
     void (*rmsnorm)(int64_t n, float *y, const float *x, const float *w, float eps);
@@ -94,6 +115,10 @@ struct kv_kernels {
     // (2i, 2i+1) for 2i < n_rot), with cs = {cos theta_i, sin theta_i} for i < n_rot/2.
     void (*rope)(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);
 };
+
+// Scratch bytes per thread that lets matmul take the packed path for weights of
+// type t with n_in columns (0: that type has none).
+size_t kv_matmul_scratch_size(const kv_kernels *k, kv_type t, int64_t n_in);
 
 // The table for this CPU, chosen once (thread-safe). KVANT_KERNELS=ref in the
 // environment forces the reference kernels. Valid for the life of the program.
@@ -133,7 +158,8 @@ void kv_to_float_f32_ref(const void *x, float *y, int64_t n);
 void kv_to_float_f16_ref(const void *x, float *y, int64_t n);
 void kv_to_float_bf16_ref(const void *x, float *y, int64_t n);
 
-void kv_matmul_ref(const kv_kernels *k, const kv_matmul_args *a, int64_t o0, int64_t o1);
+void kv_matmul_ref(const kv_kernels *k, const kv_matmul_args *a, int64_t o0, int64_t o1,
+                   void *scratch, size_t scratch_size);
 
 void kv_rmsnorm_ref(int64_t n, float *y, const float *x, const float *w, float eps);
 void kv_softmax_ref(int64_t n, float *x);

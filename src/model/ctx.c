@@ -85,6 +85,24 @@ static size_t act_row_bytes(const kv_model *m) {
     return max;
 }
 
+// Per-thread scratch bytes for the matmul packed path (the widest weight that
+// has one), rounded up to a cache line; 0 when no weight has one.
+static size_t pack_bytes(const kv_model *m) {
+    const kv_hparams *hp = &m->hp;
+    size_t max = 0;
+    for (int64_t il = 0; il < hp->n_layer; il++) {
+        const kv_layer *L = &m->layers[il];
+        const kv_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up,
+                                 &L->ffn_down, &m->output};
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+            const size_t n = kv_matmul_scratch_size(m->kernels, ts[i]->type, ts[i]->ne[0]);
+            if (n > max)
+                max = n;
+        }
+    }
+    return (max + 63) / 64 * 64;
+}
+
 static kv_status check_params(const kv_model *m, kv_ctx_params *p, kv_err *err) {
     if (p->n_ctx == 0)
         p->n_ctx = m->hp.n_ctx_train > KV_CTX_MAX_CTX ? KV_CTX_MAX_CTX : (int32_t)m->hp.n_ctx_train;
@@ -167,11 +185,16 @@ static void plan_scratch(kv_ctx *c, arena_plan *a, int n_threads) {
     if (!kv_mul_ok(T, (size_t)c->p.n_ctx, &n_scores))
         a->overflow = true;
     plan(a, (void **)&c->ts_scores, n_scores, F);
+    size_t n_pack = 0;
+    if (!kv_mul_ok(T, c->pack_size, &n_pack))
+        a->overflow = true;
+    plan(a, (void **)&c->ts_pack, n_pack, 1);
 }
 
 static void split_threads(kv_ctx *c, int n_threads) {
     for (int t = 0; t < n_threads; t++) {
         c->ts[t].scores = c->ts_scores + (size_t)t * (size_t)c->p.n_ctx;
+        c->ts[t].pack = c->pack_size ? c->ts_pack + (size_t)t * c->pack_size : NULL;
     }
 }
 
@@ -194,6 +217,7 @@ kv_status kv_ctx_new(const kv_model *m, const kv_ctx_params *params, kv_ctx **ou
     }
     const int n_threads = c->pool ? kv_threadpool_n_threads(c->pool) : 1;
     c->act_row_max = act_row_bytes(m);
+    c->pack_size = pack_bytes(m);
     int32_t n_blocks = 0;
     if (st == KV_OK)
         st = blocks_max(&p, &n_blocks, err);

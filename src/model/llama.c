@@ -18,14 +18,14 @@
 // ---- matrix products ----
 
 typedef struct {
-    const kv_kernels *k;
+    const kv_ctx *c;
     kv_matmul_args a;
 } matmul_job;
 
 static void matmul_run(void *arg, int64_t o0, int64_t o1, int thread) {
-    (void)thread;
     const matmul_job *j = arg;
-    j->k->matmul(j->k, &j->a, o0, o1);
+    const kv_ctx *c = j->c;
+    c->k->matmul(c->k, &j->a, o0, o1, c->ts[thread].pack, c->pack_size);
 }
 
 typedef struct {
@@ -49,7 +49,7 @@ static void matmul(kv_ctx *c, const kv_tensor *w, const float *x, int64_t n_rows
     if (c->hook)
         c->hook(c->hook_user, w->name, x, n_rows, n_in);
     const kv_type vt = c->k->types[w->type].vec_dot_type;
-    matmul_job j = {c->k, {w->type, w->data, w->row_size, x, (size_t)n_in * sizeof(float), y,
+    matmul_job j = {c, {w->type, w->data, w->row_size, x, (size_t)n_in * sizeof(float), y,
                            w->ne[1], n_in, n_rows}};
     if (vt != KV_TYPE_F32) { // activations to the weight type's dot format, once per row
         convert_job cj = {c->k->from_float[vt], x, n_in, c->act, kv_type_row_size(vt, n_in)};

@@ -70,6 +70,7 @@ typedef struct {
 // Scratch for one thread of the attention loop.
 typedef struct {
     float *scores; // n_ctx
+    uint8_t *pack; // pack_size bytes for matmul's packed path (NULL: none)
 } kv_thread_scratch;
 
 struct kv_ctx {
@@ -106,6 +107,8 @@ struct kv_ctx {
     int32_t n_outputs;
     kv_thread_scratch *ts; // one per thread, pointing into ts_scores
     float *ts_scores;
+    uint8_t *ts_pack;
+    size_t pack_size; // per thread
 
     kv_matmul_hook hook;
     void *hook_user;

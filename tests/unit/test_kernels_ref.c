@@ -89,8 +89,8 @@ static void test_matmul_driver(void **state) {
         kv_matmul_args a = {types[ti], wd, kv_type_row_size(types[ti], N_IN), xq, x_row, y,
                             N_OUT, N_IN, ROWS};
         memset(y, 0, sizeof y);
-        k->matmul(k, &a, 0, 4); // in two pieces, as threads would
-        k->matmul(k, &a, 4, N_OUT);
+        k->matmul(k, &a, 0, 4, NULL, 0); // in two pieces, as threads would
+        k->matmul(k, &a, 4, N_OUT, NULL, 0);
         for (int r = 0; r < ROWS; r++)
             for (int o = 0; o < N_OUT; o++) {
                 double want = 0;

@@ -1,8 +1,9 @@
 // Register tiles and the matmul driver: for every kernel table of this CPU and
 // every weight type with a tile, each tile shape (1..tile_nw weight rows by
 // 1..tile_nx activation rows) gives, pair by pair, exactly the bits of vec_dot;
-// so does the matmul driver for batches of 1 to 130 rows and odd weight-row
-// ranges (the split between threads). The AVX-VNNI builds give the same bits as
+// so do the packed tiles (weight rows repacked for batches) and the matmul
+// driver for batches of 1 to 130 rows and odd weight-row ranges (the split
+// between threads). The AVX-VNNI builds give the same bits as
 // the plain AVX2 ones. Bit equality is the contract: a sequence's numbers must
 // not depend on how many other rows share its batch.
 #include <stdbool.h>
@@ -99,12 +100,41 @@ static void check_tile_shapes(const fixture *f) {
         }
 }
 
+// The packed path's tile over every shape (1..pack_nw packed rows by
+// 1..pack_nx activation rows), pair by pair against vec_dot.
+static void check_packed_shapes(const fixture *f) {
+    const kv_type_kernels *tk = &f->k->types[f->t];
+    enum { YS = 16 };
+    float y[YS * 8];
+    void *packed = malloc(tk->pack_size(f->n));
+    assert_non_null(packed);
+    for (int nw = 1; nw <= tk->pack_nw; nw++)
+        for (int nx = 1; nx <= tk->pack_nx; nx++) {
+            memset(y, 0xAB, sizeof y);
+            tk->pack(f->n, f->w + 2 * f->w_rs, f->w_rs, nw, packed);
+            tk->tile_packed(f->n, y, YS, packed, nw, f->x + 7 * f->x_rs, f->x_rs, nx);
+            for (int i = 0; i < nw; i++)
+                for (int j = 0; j < nx; j++) {
+                    const float want = pair_dot(f, 2 + i, 7 + j);
+                    if (memcmp(&y[j * YS + i], &want, sizeof want) != 0)
+                        fail_msg("%s %s packed %dx%d n=%lld: pair (%d,%d) %.9g, vec_dot %.9g",
+                                 f->k->name, kv_type_name(f->t), nw, nx, (long long)f->n, i, j,
+                                 y[j * YS + i], want);
+                }
+        }
+    free(packed);
+}
+
 // The driver over weight rows [o0, o1) and n_rows activation rows
 static void check_matmul(const fixture *f, int64_t n_rows, int64_t o0, int64_t o1) {
     float *y = malloc((size_t)(n_rows * MAX_W) * sizeof *y);
     assert_non_null(y);
     kv_matmul_args a = {f->t, f->w, f->w_rs, f->x, f->x_rs, y, MAX_W, f->n, n_rows};
-    f->k->matmul(f->k, &a, o0, o1);
+    // with the scratch of the packed path where the type has one
+    const size_t scratch_size = kv_matmul_scratch_size(f->k, f->t, f->n);
+    void *scratch = scratch_size ? malloc(scratch_size) : NULL;
+    f->k->matmul(f->k, &a, o0, o1, scratch, scratch_size);
+    free(scratch);
     for (int64_t r = 0; r < n_rows; r++)
         for (int64_t o = o0; o < o1; o++) {
             const float want = pair_dot(f, o, r);
@@ -133,6 +163,8 @@ static void check_table(const kv_kernels *k) {
             fixture f;
             fixture_make(&f, k, (kv_type)t, SIZES[s]);
             check_tile_shapes(&f);
+            if (tk->pack)
+                check_packed_shapes(&f);
             for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
                 check_matmul(&f, ROWS[r], 0, MAX_W);
                 check_matmul(&f, ROWS[r], 5, 14);
@@ -174,6 +206,7 @@ static void test_avx2_builds_agree(void **state) {
     assert_non_null(plain.types[KV_TYPE_Q8_0].tile);
     assert_non_null(plain.types[KV_TYPE_Q4_K].tile);
     assert_non_null(plain.types[KV_TYPE_Q6_K].tile);
+    assert_non_null(plain.types[KV_TYPE_Q4_K].pack);
     check_table(&plain);
     if (!kv__cpu_has_avxvnni()) {
         print_message("this CPU lacks AVX-VNNI: only the plain AVX2 build checked\n");

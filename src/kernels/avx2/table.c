@@ -59,12 +59,26 @@ static void fill_tiles(kv_kernels *k, bool vnni) {
     }
 }
 
+// Q4_K's packed path (pack_k.h) for batches.
+static void fill_packed(kv_kernels *k, bool vnni) {
+    kv_type_kernels *t = &k->types[KV_TYPE_Q4_K];
+    if (t->vec_dot_type != KV_TYPE_Q8_K)
+        return;
+    t->pack = kv_pack_q4_k_x8;
+    t->pack_size = kv_pack_size_q4_k_x8;
+    t->tile_packed = vnni ? kv_packed_q4_k_q8_k_avxvnni : kv_packed_q4_k_q8_k_avx2;
+    t->pack_nw = KV_AVX2_PACK_K_NW;
+    t->pack_nx = KV_AVX2_PACK_K_NX;
+    t->pack_min_rows = KV_AVX2_PACK_K_MIN_ROWS;
+}
+
 void kv__kernels_fill_avx2(kv_kernels *k, bool vnni) {
     k->name = vnni ? "avx2-vnni" : "avx2";
     for (size_t i = 0; i < sizeof DOTS / sizeof DOTS[0]; i++)
         if (k->types[DOTS[i].w].vec_dot_type == DOTS[i].act)
             k->types[DOTS[i].w].vec_dot = DOTS[i].dot;
     fill_tiles(k, vnni);
+    fill_packed(k, vnni);
     k->from_float[KV_TYPE_F16] = kv_from_float_f16_avx2;
     k->from_float[KV_TYPE_BF16] = kv_from_float_bf16_avx2;
     k->from_float[KV_TYPE_Q8_0] = kv_from_float_q8_0_avx2;

@@ -14,6 +14,8 @@
 #ifndef KV_KERNELS_AVX2_TILE_K_H
 #define KV_KERNELS_AVX2_TILE_K_H
 
+#include <math.h>
+
 #include "kernels/avx2/avx2_util.h"
 #include "quant/blocks.h"
 
@@ -50,11 +52,15 @@ TILE_K_INLINE const kv_block_q8_k *x_block(const tile_k_args *a, int j, int64_t 
 // ---- Q4_K: w = d * scale * q - dmin * min, per 32 weights ----
 
 // Weights are at most 15: maddubs pairs stay below 2 * 15 * 127.
+// Per super-block the exact integers isum (scale-weighted quant sums) and imin
+// (min-weighted bsums) of each pair, then acc += (d * d_x) * isum and
+// acc_min += (dmin * d_x) * imin with FMA: the packed tiles (pack_k.h) compute
+// the same numbers in another layout and so give the same bits.
 TILE_K_INLINE void tile_q4_k(const tile_k_args *a, const int nx) {
-    __m256 acc[TILE_K_NX], acc_min[TILE_K_NX];
+    float acc[TILE_K_NX], acc_min[TILE_K_NX];
     TILE_K_UNROLL
     for (int j = 0; j < nx; j++)
-        acc[j] = acc_min[j] = _mm256_setzero_ps();
+        acc[j] = acc_min[j] = 0.0f;
     const __m256i lo4 = _mm256_set1_epi8(0x0F);
     const kv_block_q4_k *wb = (const kv_block_q4_k *)a->w;
     for (int64_t i = 0; i < a->nb; i++) {
@@ -82,14 +88,14 @@ TILE_K_INLINE void tile_q4_k(const tile_k_args *a, const int nx) {
         TILE_K_UNROLL
         for (int j = 0; j < nx; j++) {
             const kv_block_q8_k *xb = x_block(a, j, i);
-            const __m256i mins = _mm256_madd_epi16(load_256(xb->bsums), mn);
-            acc[j] = k_scale_add(acc[j], d * xb->d, sum[j]);
-            acc_min[j] = k_scale_add(acc_min[j], dmin * xb->d, mins);
+            const int32_t imin = hsum_i32(_mm256_madd_epi16(load_256(xb->bsums), mn));
+            acc[j] = fmaf(d * xb->d, (float)hsum_i32(sum[j]), acc[j]);
+            acc_min[j] = fmaf(dmin * xb->d, (float)imin, acc_min[j]);
         }
     }
     TILE_K_UNROLL
     for (int j = 0; j < nx; j++)
-        a->y[j * a->y_stride] = hsum_f32(_mm256_sub_ps(acc[j], acc_min[j]));
+        a->y[j * a->y_stride] = acc[j] - acc_min[j];
 }
 
 // ---- Q6_K: w = d * scale * (q - 32), per 16 weights ----

@@ -2,7 +2,9 @@
 // with every activation row, so it stays in cache across the batch. The caller
 // splits output rows between threads; each output element is one vec_dot call
 // (or one pair of a register tile, which gives the same bits), so results do
-// not depend on the split or on the batch.
+// not depend on the split or on the batch. Some types repack a few weight
+// rows at a time into an interleaved layout for large batches (the packed
+// path); those tiles too give vec_dot's bits.
 //
 // Short weight rows are prefetched a fixed distance ahead: each vec_dot call
 // restarts the stream and the hardware prefetcher of some CPUs (seen on a
@@ -47,9 +49,40 @@ static void matmul_tiles(const kv_type_kernels *t, const kv_matmul_args *a, int6
     }
 }
 
+// The packed path: pack_nw weight rows at a time are repacked into scratch
+// once per block of activation rows, then multiplied with every row of it.
+static void matmul_packed(const kv_type_kernels *t, const kv_matmul_args *a, int64_t o0,
+                          int64_t o1, void *scratch) {
+    const uint8_t *w = a->w;
+    const uint8_t *x = a->x;
+    for (int64_t r0 = 0; r0 < a->n_rows; r0 += ROW_BLOCK) {
+        const int64_t r1 = a->n_rows - r0 < ROW_BLOCK ? a->n_rows : r0 + ROW_BLOCK;
+        for (int64_t o = o0; o < o1; o += t->pack_nw) {
+            const int64_t nw = o1 - o < t->pack_nw ? o1 - o : t->pack_nw;
+            t->pack(a->n_in, w + (size_t)o * a->w_row_size, a->w_row_size, nw, scratch);
+            for (int64_t r = r0; r < r1; r += t->pack_nx) {
+                const int64_t nx = r1 - r < t->pack_nx ? r1 - r : t->pack_nx;
+                t->tile_packed(a->n_in, &a->y[r * a->y_stride + o], a->y_stride, scratch, nw,
+                               x + (size_t)r * a->x_row_size, a->x_row_size, nx);
+            }
+        }
+    }
+}
+
+size_t kv_matmul_scratch_size(const kv_kernels *k, kv_type t, int64_t n_in) {
+    const kv_type_kernels *tk = &k->types[t];
+    return tk->pack ? tk->pack_size(n_in) : 0;
+}
+
 // w rows [o0, o1) of (n_out, n_in) @ x (n_rows, n_in) -> y[:, o0:o1]
-void kv_matmul_ref(const kv_kernels *k, const kv_matmul_args *a, int64_t o0, int64_t o1) {
+void kv_matmul_ref(const kv_kernels *k, const kv_matmul_args *a, int64_t o0, int64_t o1,
+                   void *scratch, size_t scratch_size) {
     const kv_type_kernels *t = &k->types[a->w_type];
+    if (t->pack && a->n_rows >= t->pack_min_rows && scratch &&
+        scratch_size >= t->pack_size(a->n_in)) {
+        matmul_packed(t, a, o0, o1, scratch);
+        return;
+    }
     // Tiles of several weight rows also serve one activation row (generation);
     // tiles of one weight row only pay off for several.
     if (t->tile && (a->n_rows > 1 || t->tile_nw > 1)) {

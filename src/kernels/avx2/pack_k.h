@@ -1,0 +1,140 @@
+// Q4_K weights repacked eight rows at a time for batches (the matmul driver's
+// packed path): per super-block, the eight rows' 4-byte groups of quants are
+// interleaved so that one register holds the same four weights of all eight
+// rows, and their scales and mins are unpacked into per-row lanes. Each lane
+// of the tile then is one weight row: the quants of a 32-weight sub-block are
+// summed against broadcast activation bytes over eight registers before the
+// sub-block's scale is applied once (VNNI: dpbusd into int32; AVX2: maddubs
+// into int16, which cannot overflow: 8 groups * 2 * 15 * 128 < 32768).
+//
+// The bits are those of the row-major dot product (tile_k.h) because both
+// compute, per super-block, the exact integers isum = sum of scale * (q . x)
+// and imin = sum of min * bsum, then acc += (d * d_x) * isum and
+// acc_min += (dmin * d_x) * imin with FMA, super-blocks in order, and
+// y = acc - acc_min. Shared by avx2/pack_k.c and avxvnni/pack_k.c (TILE_VNNI).
+#ifndef KV_KERNELS_AVX2_PACK_K_H
+#define KV_KERNELS_AVX2_PACK_K_H
+
+#include "kernels/avx2/avx2_util.h"
+#include "quant/blocks.h"
+
+#define K4X8_ROWS KV_AVX2_PACK_K_NW
+#define K4X8_NX KV_AVX2_PACK_K_NX // activation rows of a full packed tile
+
+// One super-block column of eight Q4_K rows (1280 bytes).
+typedef struct {
+    float d[K4X8_ROWS], dmin[K4X8_ROWS];
+    uint8_t scales[8][K4X8_ROWS];    // [sub-block][row]
+    int16_t mins[4][K4X8_ROWS][2];   // [sub-block pair][row][sub-block of the pair]
+    uint8_t qs[4][8][K4X8_ROWS * 4]; // [64-weight chunk][4-byte group][row, byte]
+} kv_q4_k_x8;
+
+#define PACK_K_INLINE static inline __attribute__((always_inline))
+#define PACK_K_UNROLL _Pragma("GCC unroll 8")
+
+// acc + sum over the 4-byte groups of w (u8, at most 15) times x (s8), per lane
+// pair (AVX2: int16 pairs) or per lane (VNNI: int32).
+PACK_K_INLINE __m256i pack_k_dot(__m256i acc, __m256i w, __m256i x) {
+#if defined(TILE_VNNI)
+    return _mm256_dpbusd_avx_epi32(acc, w, x);
+#else
+    return _mm256_add_epi16(acc, _mm256_maddubs_epi16(w, x));
+#endif
+}
+
+// tot + a sub-block's sums (pack_k_dot's lanes) times its scales (one per row)
+PACK_K_INLINE __m256i pack_k_scale(__m256i tot, __m256i a, const uint8_t sc[K4X8_ROWS]) {
+    const __m256i s32 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc));
+#if defined(TILE_VNNI)
+    return _mm256_add_epi32(tot, _mm256_mullo_epi32(a, s32));
+#else
+    // the scale in both int16 halves: madd gives scale * (pair 0 + pair 1)
+    return _mm256_add_epi32(tot, _mm256_madd_epi16(a, _mm256_or_si256(s32, _mm256_slli_epi32(s32, 16))));
+#endif
+}
+
+// sum over sub-blocks of min * (bsums of its 32 activations), per row
+PACK_K_INLINE __m256i pack_k_mins(const kv_q4_k_x8 *b, const kv_block_q8_k *xb) {
+    const __m256i b32 = _mm256_madd_epi16(load_256(xb->bsums), _mm256_set1_epi16(1));
+    const __m256i pk = _mm256_packs_epi32(b32, b32); // int16 pairs (s, s+1) in dwords 0, 1, 4, 5
+    __m256i m = _mm256_setzero_si256();
+    static const int DW[4] = {0, 1, 4, 5};
+    for (int q = 0; q < 4; q++) {
+        const __m256i pair = _mm256_permutevar8x32_epi32(pk, _mm256_set1_epi32(DW[q]));
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(load_256(b->mins[q]), pair));
+    }
+    return m;
+}
+
+// Eight packed rows times nx activation rows of nb super-blocks each.
+PACK_K_INLINE void packed_q4_k(int64_t nb, const kv_q4_k_x8 *wp, const uint8_t *x,
+                               size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
+    __m256 acc[K4X8_NX], acc_min[K4X8_NX];
+    for (int j = 0; j < nx; j++)
+        acc[j] = acc_min[j] = _mm256_setzero_ps();
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < nb; i++) {
+        const kv_q4_k_x8 *b = wp + i;
+        const kv_block_q8_k *xb[K4X8_NX];
+        __m256i tot[K4X8_NX];
+        for (int j = 0; j < nx; j++) {
+            xb[j] = (const kv_block_q8_k *)(x + (size_t)j * x_row_size) + i;
+            tot[j] = _mm256_setzero_si256();
+        }
+        PACK_K_UNROLL
+        for (int s = 0; s < 8; s++) {
+            __m256i a[K4X8_NX];
+            PACK_K_UNROLL
+            for (int j = 0; j < nx; j++)
+                a[j] = _mm256_setzero_si256();
+            PACK_K_UNROLL
+            for (int g = 0; g < 8; g++) {
+                const __m256i q = load_256(b->qs[s / 2][g]);
+                const __m256i w = s % 2 == 0 ? _mm256_and_si256(q, lo4)
+                                             : _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+                PACK_K_UNROLL
+                for (int j = 0; j < nx; j++) {
+                    const __m256i xv = _mm256_set1_epi32((int32_t)load_u32(xb[j]->qs + 32 * s + 4 * g));
+                    a[j] = pack_k_dot(a[j], w, xv);
+                }
+            }
+            PACK_K_UNROLL
+            for (int j = 0; j < nx; j++)
+                tot[j] = pack_k_scale(tot[j], a[j], b->scales[s]);
+        }
+        const __m256 d = _mm256_loadu_ps(b->d), dmin = _mm256_loadu_ps(b->dmin);
+        for (int j = 0; j < nx; j++) {
+            const __m256 dx = _mm256_set1_ps(xb[j]->d);
+            const __m256i imin = pack_k_mins(b, xb[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(tot[j]), acc[j]);
+            acc_min[j] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(imin),
+                                         acc_min[j]);
+        }
+    }
+    for (int j = 0; j < nx; j++)
+        out[j] = _mm256_sub_ps(acc[j], acc_min[j]);
+}
+
+#define PACK_K_CAT2(a, b) a##b
+#define PACK_K_CAT(a, b) PACK_K_CAT2(a, b)
+
+// The packed tile entry point (kv_packed_tile_fn) of a build.
+#define PACK_K_DEFINE(name)                                                                    \
+    void PACK_K_CAT(kv_packed_##name, TILE_SUFFIX)(int64_t n, float *y, int64_t y_stride,      \
+                                                   const void *wp, int64_t nw, const void *x,  \
+                                                   size_t x_row_size, int64_t nx) {            \
+        __m256 out[K4X8_NX];                                                                   \
+        const int64_t nb = n / KV_QK_K;                                                        \
+        if (nx == K4X8_NX)                                                                     \
+            packed_q4_k(nb, wp, x, x_row_size, out, K4X8_NX);                                  \
+        for (int64_t j = 0; j < nx; j++) {                                                     \
+            if (nx != K4X8_NX)                                                                 \
+                packed_q4_k(nb, wp, (const uint8_t *)x + (size_t)j * x_row_size, x_row_size,   \
+                            &out[j], 1);                                                       \
+            float lanes[K4X8_ROWS];                                                            \
+            _mm256_storeu_ps(lanes, out[j]);                                                   \
+            memcpy(y + j * y_stride, lanes, (size_t)nw * sizeof(float));                       \
+        }                                                                                      \
+    }
+
+#endif

@@ -1,0 +1,15 @@
+// AVX-VNNI build of the packed Q4_K tile (avx2/pack_k.h): dpbusd forms the
+// int32 sums that maddubs + madd form in the AVX2 build, so both give the same
+// bits. Compiled with -mavxvnni on x86-64.
+#if defined(__AVXVNNI__)
+#include "kernels/avx2/avx2.h"
+
+#include <string.h>
+
+#define TILE_SUFFIX _avxvnni
+#define TILE_VNNI 1
+#include "kernels/avx2/pack_k.h"
+
+PACK_K_DEFINE(q4_k_q8_k)
+
+#endif

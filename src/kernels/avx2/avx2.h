@@ -103,6 +103,18 @@ void kv_packed_q4_k_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void 
                               const void *x, size_t x_row_size, int64_t nx);
 void kv_packed_q4_k_q8_k_avxvnni(int64_t n, float *y, int64_t y_stride, const void *wp,
                                  int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+// The packed path of Q4_0 (pack_q.c, pack_q.h): sixteen rows repacked per
+// block in tile_q.h's transposed order, tiles of those rows by up to 4
+// activation rows for batches of at least 8 rows; bits equal to the dot product's.
+#define KV_AVX2_PACK_Q_NW 16
+#define KV_AVX2_PACK_Q_NX 4
+#define KV_AVX2_PACK_Q_MIN_ROWS 8
+size_t kv_pack_size_q4_0_x16(int64_t n);
+void kv_pack_q4_0_x16(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_q4_0_q8_0_avx2(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
+                              const void *x, size_t x_row_size, int64_t nx);
+void kv_packed_q4_0_q8_0_avxvnni(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                 int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 void kv_dot_iq4_xs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq1_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq2_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);

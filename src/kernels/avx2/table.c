@@ -59,17 +59,34 @@ static void fill_tiles(kv_kernels *k, bool vnni) {
     }
 }
 
-// Q4_K's packed path (pack_k.h) for batches.
+// Weight types with a packed path for batches (pack_q.h, pack_k.h).
+static const struct {
+    kv_type w, act;
+    kv_pack_fn pack;
+    size_t (*size)(int64_t n);
+    kv_packed_tile_fn tile, tile_vnni;
+    int nw, nx, min_rows;
+} PACKED[] = {
+    {KV_TYPE_Q4_0, KV_TYPE_Q8_0, kv_pack_q4_0_x16, kv_pack_size_q4_0_x16,
+     kv_packed_q4_0_q8_0_avx2, kv_packed_q4_0_q8_0_avxvnni, KV_AVX2_PACK_Q_NW,
+     KV_AVX2_PACK_Q_NX, KV_AVX2_PACK_Q_MIN_ROWS},
+    {KV_TYPE_Q4_K, KV_TYPE_Q8_K, kv_pack_q4_k_x8, kv_pack_size_q4_k_x8,
+     kv_packed_q4_k_q8_k_avx2, kv_packed_q4_k_q8_k_avxvnni, KV_AVX2_PACK_K_NW,
+     KV_AVX2_PACK_K_NX, KV_AVX2_PACK_K_MIN_ROWS},
+};
+
 static void fill_packed(kv_kernels *k, bool vnni) {
-    kv_type_kernels *t = &k->types[KV_TYPE_Q4_K];
-    if (t->vec_dot_type != KV_TYPE_Q8_K)
-        return;
-    t->pack = kv_pack_q4_k_x8;
-    t->pack_size = kv_pack_size_q4_k_x8;
-    t->tile_packed = vnni ? kv_packed_q4_k_q8_k_avxvnni : kv_packed_q4_k_q8_k_avx2;
-    t->pack_nw = KV_AVX2_PACK_K_NW;
-    t->pack_nx = KV_AVX2_PACK_K_NX;
-    t->pack_min_rows = KV_AVX2_PACK_K_MIN_ROWS;
+    for (size_t i = 0; i < sizeof PACKED / sizeof PACKED[0]; i++) {
+        kv_type_kernels *t = &k->types[PACKED[i].w];
+        if (t->vec_dot_type != PACKED[i].act)
+            continue;
+        t->pack = PACKED[i].pack;
+        t->pack_size = PACKED[i].size;
+        t->tile_packed = vnni ? PACKED[i].tile_vnni : PACKED[i].tile;
+        t->pack_nw = PACKED[i].nw;
+        t->pack_nx = PACKED[i].nx;
+        t->pack_min_rows = PACKED[i].min_rows;
+    }
 }
 
 void kv__kernels_fill_avx2(kv_kernels *k, bool vnni) {

@@ -91,7 +91,7 @@ void kv_tile_q6_k_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w
 void kv_dot_q6_k_q8_k_avxvnni(int64_t n, float *out, const void *w, const void *x);
 void kv_tile_q6_k_q8_k_avxvnni(int64_t n, float *y, int64_t y_stride, const void *w,
     size_t w_row_size, int64_t nw, const void *x, size_t x_row_size, int64_t nx);
-// The packed path of Q4_K (pack_k.c, pack_k.h): eight rows repacked per
+// The packed paths of Q4_K and Q6_K (pack_k.c, pack_k.h): eight rows repacked per
 // super-block, tiles of those eight rows by up to 4 activation rows, used for
 // batches of at least 8 rows; bits equal to the dot product's.
 #define KV_AVX2_PACK_K_NW 8
@@ -102,6 +102,12 @@ void kv_pack_q4_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, vo
 void kv_packed_q4_k_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
                               const void *x, size_t x_row_size, int64_t nx);
 void kv_packed_q4_k_q8_k_avxvnni(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                 int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+size_t kv_pack_size_q6_k_x8(int64_t n);
+void kv_pack_q6_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_q6_k_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
+                              const void *x, size_t x_row_size, int64_t nx);
+void kv_packed_q6_k_q8_k_avxvnni(int64_t n, float *y, int64_t y_stride, const void *wp,
                                  int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 // The packed path of Q4_0 (pack_q.c, pack_q.h): sixteen rows repacked per
 // block in tile_q.h's transposed order, tiles of those rows by up to 4

@@ -115,22 +115,108 @@ PACK_K_INLINE void packed_q4_k(int64_t nb, const kv_q4_k_x8 *wp, const uint8_t *
         out[j] = _mm256_sub_ps(acc[j], acc_min[j]);
 }
 
+// ---- Q6_K: w = d * scale * (u - 32), u in 0..63, a scale per 16 weights ----
+
+// One super-block column of eight Q6_K rows (2848 bytes), the quants as bytes.
+typedef struct {
+    float d[K4X8_ROWS];
+    int16_t sc2[16][K4X8_ROWS][2];     // [sub-block][row]: the scale twice
+    int16_t sc_pair[8][K4X8_ROWS][2];  // [sub-block pair][row][sub-block of the pair]
+    uint8_t u[16][4][K4X8_ROWS * 4];   // [sub-block][4-byte group][row, byte]
+} kv_q6_k_x8;
+
+// tot + one sub-block's sums times its scales. u * x pairs reach 2 * 63 * 128:
+// the AVX2 build applies the scale after every two groups (int16 holds two).
+PACK_K_INLINE void packed_q6_k_sub(const kv_q6_k_x8 *b, int s, const kv_block_q8_k *const *xb,
+                                   __m256i *tot, const int nx) {
+    const __m256i sc2 = load_256(b->sc2[s]);
+#if defined(TILE_VNNI)
+    __m256i a[K4X8_NX];
+    PACK_K_UNROLL
+    for (int j = 0; j < nx; j++)
+        a[j] = _mm256_setzero_si256();
+    PACK_K_UNROLL
+    for (int g = 0; g < 4; g++) {
+        const __m256i w = load_256(b->u[s][g]);
+        PACK_K_UNROLL
+        for (int j = 0; j < nx; j++)
+            a[j] = _mm256_dpbusd_avx_epi32(
+                a[j], w, _mm256_set1_epi32((int32_t)load_u32(xb[j]->qs + 16 * s + 4 * g)));
+    }
+    const __m256i sc32 = _mm256_srai_epi32(sc2, 16);
+    PACK_K_UNROLL
+    for (int j = 0; j < nx; j++)
+        tot[j] = _mm256_add_epi32(tot[j], _mm256_mullo_epi32(a[j], sc32));
+#else
+    PACK_K_UNROLL
+    for (int half = 0; half < 2; half++) {
+        __m256i a[K4X8_NX];
+        PACK_K_UNROLL
+        for (int j = 0; j < nx; j++)
+            a[j] = _mm256_setzero_si256();
+        PACK_K_UNROLL
+        for (int g = 2 * half; g < 2 * half + 2; g++) {
+            const __m256i w = load_256(b->u[s][g]);
+            PACK_K_UNROLL
+            for (int j = 0; j < nx; j++)
+                a[j] = _mm256_add_epi16(a[j], _mm256_maddubs_epi16(w, _mm256_set1_epi32((int32_t)load_u32(
+                                                                           xb[j]->qs + 16 * s + 4 * g))));
+        }
+        PACK_K_UNROLL
+        for (int j = 0; j < nx; j++)
+            tot[j] = _mm256_add_epi32(tot[j], _mm256_madd_epi16(a[j], sc2));
+    }
+#endif
+}
+
+// Eight packed rows times nx activation rows of nb super-blocks each.
+PACK_K_INLINE void packed_q6_k(int64_t nb, const kv_q6_k_x8 *wp, const uint8_t *x,
+                               size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
+    __m256 acc[K4X8_NX];
+    for (int j = 0; j < nx; j++)
+        acc[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const kv_q6_k_x8 *b = wp + i;
+        const kv_block_q8_k *xb[K4X8_NX];
+        __m256i tot[K4X8_NX];
+        for (int j = 0; j < nx; j++) {
+            xb[j] = (const kv_block_q8_k *)(x + (size_t)j * x_row_size) + i;
+            tot[j] = _mm256_setzero_si256();
+        }
+        PACK_K_UNROLL
+        for (int s = 0; s < 16; s++)
+            packed_q6_k_sub(b, s, xb, tot, nx);
+        const __m256 d = _mm256_loadu_ps(b->d);
+        for (int j = 0; j < nx; j++) {
+            __m256i off = _mm256_setzero_si256(); // sum of scale * bsum: the -32 part
+            for (int q = 0; q < 8; q++)
+                off = _mm256_add_epi32(off, _mm256_madd_epi16(load_256(b->sc_pair[q]),
+                                                              _mm256_set1_epi32((int32_t)load_u32(xb[j]->bsums + 2 * q))));
+            const __m256i sum = _mm256_sub_epi32(tot[j], _mm256_slli_epi32(off, 5));
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(xb[j]->d)),
+                                     _mm256_cvtepi32_ps(sum), acc[j]);
+        }
+    }
+    for (int j = 0; j < nx; j++)
+        out[j] = acc[j];
+}
+
 #define PACK_K_CAT2(a, b) a##b
 #define PACK_K_CAT(a, b) PACK_K_CAT2(a, b)
 
 // The packed tile entry point (kv_packed_tile_fn) of a build.
-#define PACK_K_DEFINE(name)                                                                    \
+#define PACK_K_DEFINE(name, block, kernel)                                                     \
     void PACK_K_CAT(kv_packed_##name, TILE_SUFFIX)(int64_t n, float *y, int64_t y_stride,      \
                                                    const void *wp, int64_t nw, const void *x,  \
                                                    size_t x_row_size, int64_t nx) {            \
         __m256 out[K4X8_NX];                                                                   \
         const int64_t nb = n / KV_QK_K;                                                        \
         if (nx == K4X8_NX)                                                                     \
-            packed_q4_k(nb, wp, x, x_row_size, out, K4X8_NX);                                  \
+            kernel(nb, (const block *)wp, x, x_row_size, out, K4X8_NX);                        \
         for (int64_t j = 0; j < nx; j++) {                                                     \
             if (nx != K4X8_NX)                                                                 \
-                packed_q4_k(nb, wp, (const uint8_t *)x + (size_t)j * x_row_size, x_row_size,   \
-                            &out[j], 1);                                                       \
+                kernel(nb, (const block *)wp, (const uint8_t *)x + (size_t)j * x_row_size,     \
+                       x_row_size, &out[j], 1);                                                \
             float lanes[K4X8_ROWS];                                                            \
             _mm256_storeu_ps(lanes, out[j]);                                                   \
             memcpy(y + j * y_stride, lanes, (size_t)nw * sizeof(float));                       \

@@ -73,6 +73,9 @@ static const struct {
     {KV_TYPE_Q4_K, KV_TYPE_Q8_K, kv_pack_q4_k_x8, kv_pack_size_q4_k_x8,
      kv_packed_q4_k_q8_k_avx2, kv_packed_q4_k_q8_k_avxvnni, KV_AVX2_PACK_K_NW,
      KV_AVX2_PACK_K_NX, KV_AVX2_PACK_K_MIN_ROWS},
+    {KV_TYPE_Q6_K, KV_TYPE_Q8_K, kv_pack_q6_k_x8, kv_pack_size_q6_k_x8,
+     kv_packed_q6_k_q8_k_avx2, kv_packed_q6_k_q8_k_avxvnni, KV_AVX2_PACK_K_NW,
+     KV_AVX2_PACK_K_NX, KV_AVX2_PACK_K_MIN_ROWS},
 };
 
 static void fill_packed(kv_kernels *k, bool vnni) {

@@ -6,11 +6,12 @@
 // TILE_SUFFIX / TILE_VNNI convention).
 //
 // Each (weight row, activation row) pair goes through the same steps whatever
-// NX is (1 is the dot product itself): exact int32 sums in eight lanes per
-// super-block, weighted by the int16 scales with madd (VNNI: dpwssd, the same
-// int32 lanes), then acc += (d * d_x) * (float)sum with FMA, the min part in
-// its own accumulator, super-blocks in order, and a fixed horizontal sum. So a
-// tile gives the bits of NX single dot products.
+// NX is (1 is the dot product itself): per super-block the exact integer sum
+// of its scale-weighted products (int32 lanes weighted by the int16 scales with
+// madd, VNNI: dpwssd, then summed), then acc += (d * d_x) * (float)sum with
+// FMA, the min part in its own accumulator, super-blocks in order. So a tile
+// gives the bits of NX single dot products, and so do the packed tiles of
+// pack_k.h, which form the same integers in another layout.
 #ifndef KV_KERNELS_AVX2_TILE_K_H
 #define KV_KERNELS_AVX2_TILE_K_H
 
@@ -39,10 +40,6 @@ TILE_K_INLINE __m256i add_weighted(__m256i acc, __m256i p, __m256i sc) {
 #else
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, sc));
 #endif
-}
-
-TILE_K_INLINE __m256 k_scale_add(__m256 acc, float d, __m256i sumi) {
-    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
 }
 
 TILE_K_INLINE const kv_block_q8_k *x_block(const tile_k_args *a, int j, int64_t i) {
@@ -103,11 +100,13 @@ TILE_K_INLINE void tile_q4_k(const tile_k_args *a, const int nx) {
 // Element 128 h + 32 s + l takes the nibble (low for s < 2) of
 // ql[64 h + 32 (s % 2) + l] and bits 2s, 2s+1 of qh[32 h + l]: u in 0..63
 // (maddubs pairs below 2 * 63 * 127); the -32 part is -32 * sum of scale * bsum.
+// Per super-block the exact integer sum of scale * (u - 32) * x of each pair,
+// then acc += (d * d_x) * sum with FMA (as the packed tiles of pack_k.h).
 TILE_K_INLINE void tile_q6_k(const tile_k_args *a, const int nx) {
-    __m256 acc[TILE_K_NX];
+    float acc[TILE_K_NX];
     TILE_K_UNROLL
     for (int j = 0; j < nx; j++)
-        acc[j] = _mm256_setzero_ps();
+        acc[j] = 0.0f;
     const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(3);
     const kv_block_q6_k *wb = (const kv_block_q6_k *)a->w;
     for (int64_t i = 0; i < a->nb; i++) {
@@ -144,12 +143,12 @@ TILE_K_INLINE void tile_q6_k(const tile_k_args *a, const int nx) {
             const kv_block_q8_k *xb = x_block(a, j, i);
             const __m256i offset = _mm256_madd_epi16(load_256(xb->bsums), scales);
             const __m256i s = _mm256_sub_epi32(sum[j], _mm256_slli_epi32(offset, 5));
-            acc[j] = k_scale_add(acc[j], d * xb->d, s);
+            acc[j] = fmaf(d * xb->d, (float)hsum_i32(s), acc[j]);
         }
     }
     TILE_K_UNROLL
     for (int j = 0; j < nx; j++)
-        a->y[j * a->y_stride] = hsum_f32(acc[j]);
+        a->y[j * a->y_stride] = acc[j];
 }
 
 #define TILE_K_CAT2(a, b) a##b

@@ -10,6 +10,7 @@
 #define TILE_VNNI 1
 #include "kernels/avx2/pack_k.h"
 
-PACK_K_DEFINE(q4_k_q8_k)
+PACK_K_DEFINE(q4_k_q8_k, kv_q4_k_x8, packed_q4_k)
+PACK_K_DEFINE(q6_k_q8_k, kv_q6_k_x8, packed_q6_k)
 
 #endif

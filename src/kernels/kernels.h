@@ -37,8 +37,8 @@ typedef void (*kv_tile_fn)(int64_t n, float *y, int64_t y_stride, const void *w,
 // and TQ types (ref/dot_pairs.c). Types without such a dot dequantize a block
 // at a time and take F32 activations.
 // Copies nw <= pack_nw weight rows (w_row_size bytes apart, n elements each)
-// into out in a kernel's own interleaved layout (pack_size(n) bytes); missing
-// rows are zeros.
+// into out in a kernel's own interleaved layout (pack_size(n) bytes); the
+// lanes of missing rows hold anything (tile_packed drops their results).
 typedef void (*kv_pack_fn)(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
 
 // A tile over packed weight rows: the nw rows that pack wrote to wp times

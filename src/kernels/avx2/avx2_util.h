@@ -107,6 +107,25 @@ static inline __m128i k4_scales_mins(const uint8_t *b) {
                           (int32_t)(a1 & m6), (int32_t)((a2 >> 4 & m4) | (a1 >> 6 & m2) << 4));
 }
 
+// Transposes an 8 x 8 matrix of dwords in place: r[i] lane j <-> r[j] lane i.
+static inline void transpose_8x8_i32(__m256i r[8]) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
+    }
+}
+
 // ---- integer products ----
 
 // Sums of 4 adjacent products a * b of signed bytes, as 8 int32. The sign of a

@@ -3,6 +3,7 @@
 #if defined(__AVX2__)
 #include "kernels/avx2/avx2.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define TILE_SUFFIX _avx2
@@ -12,74 +13,113 @@ PACK_K_DEFINE(q4_k_q8_k, kv_q4_k_x8, packed_q4_k)
 PACK_K_DEFINE(q6_k_q8_k, kv_q6_k_x8, packed_q6_k)
 
 size_t kv_pack_size_q4_k_x8(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(kv_q4_k_x8); }
+size_t kv_pack_size_q6_k_x8(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(kv_q6_k_x8); }
 
-// One row's super-block into lane r of a packed one.
-static void pack_one_q4_k(kv_q4_k_x8 *p, int r, const kv_block_q4_k *b) {
-    p->d[r] = f16_to_f32(b->d);
-    p->dmin[r] = f16_to_f32(b->dmin);
-    uint8_t sm[16]; // scales 0..7, mins 8..15
-    _mm_storeu_si128((__m128i *)sm, k4_scales_mins(b->scales));
-    for (int s = 0; s < 8; s++) {
-        p->scales[s][r] = sm[s];
-        p->mins[s / 2][r][s % 2] = sm[8 + s];
+// The eight rows' super-block i: rows past nw repeat the last one (their lanes
+// are computed and dropped).
+static void rows_at(const void *w, size_t w_row_size, int64_t nw, size_t block, int64_t i,
+                    const uint8_t *rows[K4X8_ROWS]) {
+    for (int64_t r = 0; r < K4X8_ROWS; r++)
+        rows[r] = (const uint8_t *)w + (size_t)(r < nw ? r : nw - 1) * w_row_size + (size_t)i * block;
+}
+
+// 32 bytes at offset off of each row, dword-transposed into out[0..7]
+static void store_transposed(const uint8_t *const rows[K4X8_ROWS], size_t off, uint8_t *out) {
+    __m256i v[8];
+    for (int r = 0; r < 8; r++)
+        v[r] = load_256(rows[r] + off);
+    transpose_8x8_i32(v);
+    for (int m = 0; m < 8; m++)
+        _mm256_storeu_si256((__m256i *)(out + 32 * m), v[m]);
+}
+
+// ---- Q4_K ----
+
+static void pack_q4_k_block(kv_q4_k_x8 *p, const uint8_t *const rows[K4X8_ROWS]) {
+    __m128i sm[K4X8_ROWS]; // per row: scales in bytes 0..7, mins in 8..15
+    __m256i mins[K4X8_ROWS];
+    for (int r = 0; r < K4X8_ROWS; r++) {
+        const kv_block_q4_k *b = (const kv_block_q4_k *)rows[r];
+        p->d[r] = f16_to_f32(b->d);
+        p->dmin[r] = f16_to_f32(b->dmin);
+        sm[r] = k4_scales_mins(b->scales);
+        // the mins as int16 pairs (2q, 2q + 1) in dwords 0..3; dwords 4..7 spare
+        mins[r] = _mm256_set_m128i(_mm_setzero_si128(), _mm_cvtepu8_epi16(_mm_srli_si128(sm[r], 8)));
     }
-    for (int c = 0; c < 4; c++)
-        for (int g = 0; g < 8; g++)
-            memcpy(&p->qs[c][g][4 * r], b->qs + 32 * c + 4 * g, 4);
+    // scales[s][r]: an 8 x 8 byte transpose
+    __m128i a[4], c[4];
+    for (int k = 0; k < 4; k++)
+        a[k] = _mm_unpacklo_epi8(sm[2 * k], sm[2 * k + 1]);
+    for (int k = 0; k < 2; k++) {
+        c[2 * k] = _mm_unpacklo_epi16(a[2 * k], a[2 * k + 1]);
+        c[2 * k + 1] = _mm_unpackhi_epi16(a[2 * k], a[2 * k + 1]);
+    }
+    _mm_storeu_si128((__m128i *)p->scales[0], _mm_unpacklo_epi32(c[0], c[2]));
+    _mm_storeu_si128((__m128i *)p->scales[2], _mm_unpackhi_epi32(c[0], c[2]));
+    _mm_storeu_si128((__m128i *)p->scales[4], _mm_unpacklo_epi32(c[1], c[3]));
+    _mm_storeu_si128((__m128i *)p->scales[6], _mm_unpackhi_epi32(c[1], c[3]));
+    transpose_8x8_i32(mins); // mins[q] lane r: row r's pair q
+    for (int q = 0; q < 4; q++)
+        _mm256_storeu_si256((__m256i *)p->mins[q], mins[q]);
+    for (int c4 = 0; c4 < 4; c4++)
+        store_transposed(rows, offsetof(kv_block_q4_k, qs) + 32 * (size_t)c4, p->qs[c4][0]);
 }
 
 void kv_pack_q4_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
-    const int64_t nb = n / KV_QK_K;
     kv_q4_k_x8 *p = out;
-    memset(p, 0, (size_t)nb * sizeof *p);
-    for (int64_t r = 0; r < nw; r++) {
-        const kv_block_q4_k *row = (const kv_block_q4_k *)((const uint8_t *)w + (size_t)r * w_row_size);
-        for (int64_t i = 0; i < nb; i++)
-            pack_one_q4_k(p + i, (int)r, row + i);
+    for (int64_t i = 0; i < n / KV_QK_K; i++) {
+        const uint8_t *rows[K4X8_ROWS];
+        rows_at(w, w_row_size, nw, sizeof(kv_block_q4_k), i, rows);
+        pack_q4_k_block(p + i, rows);
     }
 }
 
-size_t kv_pack_size_q6_k_x8(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(kv_q6_k_x8); }
+// ---- Q6_K ----
 
-// The 256 quants of a Q6_K super-block as bytes u = q + 32, in element order:
-// element 128 h + 32 s + l has the nibble (low for s < 2) of
+// The quants of chunk k (elements 32k..32k+31) of a Q6_K super-block as bytes
+// u = q + 32: element 128 h + 32 s + l has the nibble (low for s < 2) of
 // ql[64 h + 32 (s % 2) + l] and bits 2s, 2s+1 of qh[32 h + l] on top.
-static void q6_k_bytes(const kv_block_q6_k *b, uint8_t u[KV_QK_K]) {
+static __m256i q6_k_chunk(const kv_block_q6_k *b, int k) {
+    const int h = k / 4, s = k % 4;
     const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(3);
-    for (int h = 0; h < 2; h++) {
-        const __m256i ql0 = load_256(b->ql + 64 * h), ql1 = load_256(b->ql + 64 * h + 32);
-        const __m256i qh = load_256(b->qh + 32 * h);
-        for (int s = 0; s < 4; s++) {
-            const __m256i ql = s % 2 == 0 ? ql0 : ql1;
-            const __m256i nib = s < 2 ? _mm256_and_si256(ql, lo4)
-                                      : _mm256_and_si256(_mm256_srli_epi16(ql, 4), lo4);
-            const __m256i top = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), lo2), 4);
-            _mm256_storeu_si256((__m256i *)(u + 128 * h + 32 * s), _mm256_or_si256(nib, top));
-        }
-    }
+    const __m256i ql = load_256(b->ql + 64 * h + 32 * (s % 2));
+    const __m256i qh = load_256(b->qh + 32 * h);
+    const __m256i nib = s < 2 ? _mm256_and_si256(ql, lo4)
+                              : _mm256_and_si256(_mm256_srli_epi16(ql, 4), lo4);
+    const __m256i top = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), lo2), 4);
+    return _mm256_or_si256(nib, top);
 }
 
-static void pack_one_q6_k(kv_q6_k_x8 *p, int r, const kv_block_q6_k *b) {
-    p->d[r] = f16_to_f32(b->d);
-    for (int s = 0; s < 16; s++) {
-        p->sc2[s][r][0] = p->sc2[s][r][1] = b->scales[s];
-        p->sc_pair[s / 2][r][s % 2] = b->scales[s];
+static void pack_q6_k_block(kv_q6_k_x8 *p, const uint8_t *const rows[K4X8_ROWS]) {
+    __m256i v[K4X8_ROWS];
+    for (int r = 0; r < K4X8_ROWS; r++) {
+        const kv_block_q6_k *b = (const kv_block_q6_k *)rows[r];
+        p->d[r] = f16_to_f32(b->d);
+        v[r] = _mm256_cvtepi8_epi16(load_128(b->scales)); // int16 pairs (2q, 2q + 1)
     }
-    uint8_t u[KV_QK_K];
-    q6_k_bytes(b, u);
-    for (int s = 0; s < 16; s++)
-        for (int g = 0; g < 4; g++)
-            memcpy(&p->u[s][g][4 * r], u + 16 * s + 4 * g, 4);
+    transpose_8x8_i32(v);
+    for (int q = 0; q < 8; q++) {
+        _mm256_storeu_si256((__m256i *)p->sc_pair[q], v[q]);
+        const __m256i even = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(v[q], 0xA0), 0xA0);
+        const __m256i odd = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(v[q], 0xF5), 0xF5);
+        _mm256_storeu_si256((__m256i *)p->sc2[2 * q], even);
+        _mm256_storeu_si256((__m256i *)p->sc2[2 * q + 1], odd);
+    }
+    for (int k = 0; k < 8; k++) {
+        for (int r = 0; r < K4X8_ROWS; r++)
+            v[r] = q6_k_chunk((const kv_block_q6_k *)rows[r], k);
+        transpose_8x8_i32(v);
+        for (int m = 0; m < 8; m++)
+            _mm256_storeu_si256((__m256i *)p->u[2 * k + m / 4][m % 4], v[m]);
+    }
 }
 
 void kv_pack_q6_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
-    const int64_t nb = n / KV_QK_K;
     kv_q6_k_x8 *p = out;
-    memset(p, 0, (size_t)nb * sizeof *p);
-    for (int64_t r = 0; r < nw; r++) {
-        const kv_block_q6_k *row = (const kv_block_q6_k *)((const uint8_t *)w + (size_t)r * w_row_size);
-        for (int64_t i = 0; i < nb; i++)
-            pack_one_q6_k(p + i, (int)r, row + i);
+    for (int64_t i = 0; i < n / KV_QK_K; i++) {
+        const uint8_t *rows[K4X8_ROWS];
+        rows_at(w, w_row_size, nw, sizeof(kv_block_q6_k), i, rows);
+        pack_q6_k_block(p + i, rows);
     }
 }
 

@@ -19,10 +19,14 @@
 #define PREFETCH_MAX_ROW 8192 // longer rows are not prefetched
 #define CACHE_LINE 64
 
+static inline void prefetch_bytes(const uint8_t *p, size_t n) {
+    for (size_t off = 0; off < n; off += CACHE_LINE)
+        __builtin_prefetch(p + off, 0, 3);
+}
+
 // Touches the weight bytes the next row's dot will read first.
 static inline void prefetch_row(const uint8_t *row, size_t row_size) {
-    for (size_t off = 0; off < row_size; off += CACHE_LINE)
-        __builtin_prefetch(row + PREFETCH_AHEAD + off, 0, 3);
+    prefetch_bytes(row + PREFETCH_AHEAD, row_size);
 }
 
 // Activation rows per pass over a thread's weight rows in the tiled path: they
@@ -59,6 +63,10 @@ static void matmul_packed(const kv_type_kernels *t, const kv_matmul_args *a, int
         const int64_t r1 = a->n_rows - r0 < ROW_BLOCK ? a->n_rows : r0 + ROW_BLOCK;
         for (int64_t o = o0; o < o1; o += t->pack_nw) {
             const int64_t nw = o1 - o < t->pack_nw ? o1 - o : t->pack_nw;
+            // the next group's rows arrive while this one is multiplied
+            if (a->w_row_size <= PREFETCH_MAX_ROW)
+                for (int64_t i = o + t->pack_nw; i < o1 && i < o + 2 * t->pack_nw; i++)
+                    prefetch_bytes(w + (size_t)i * a->w_row_size, a->w_row_size);
             t->pack(a->n_in, w + (size_t)o * a->w_row_size, a->w_row_size, nw, scratch);
             for (int64_t r = r0; r < r1; r += t->pack_nx) {
                 const int64_t nx = r1 - r < t->pack_nx ? r1 - r : t->pack_nx;

@@ -67,17 +67,17 @@ static kv_status arena_alloc(arena_plan *a, void **arena, kv_err *err) {
 
 // ---- creation ----
 
-// Bytes per row of activations converted for the widest matmul input.
-static size_t act_row_bytes(const kv_model *m) {
-    const kv_hparams *hp = &m->hp;
+typedef size_t (*weight_bytes_fn)(const kv_kernels *k, const kv_tensor *w);
+
+// The largest f over the model's matrix-product weights.
+static size_t max_over_weights(const kv_model *m, weight_bytes_fn f) {
     size_t max = 0;
-    for (int64_t il = 0; il < hp->n_layer; il++) {
+    for (int64_t il = 0; il < m->hp.n_layer; il++) {
         const kv_layer *L = &m->layers[il];
         const kv_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up,
                                  &L->ffn_down, &m->output};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
-            kv_type vt = m->kernels->types[ts[i]->type].vec_dot_type;
-            size_t n = kv_type_row_size(vt, ts[i]->ne[0]);
+            const size_t n = f(m->kernels, ts[i]);
             if (n > max)
                 max = n;
         }
@@ -85,22 +85,15 @@ static size_t act_row_bytes(const kv_model *m) {
     return max;
 }
 
-// Per-thread scratch bytes for the matmul packed path (the widest weight that
-// has one), rounded up to a cache line; 0 when no weight has one.
-static size_t pack_bytes(const kv_model *m) {
-    const kv_hparams *hp = &m->hp;
-    size_t max = 0;
-    for (int64_t il = 0; il < hp->n_layer; il++) {
-        const kv_layer *L = &m->layers[il];
-        const kv_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up,
-                                 &L->ffn_down, &m->output};
-        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
-            const size_t n = kv_matmul_scratch_size(m->kernels, ts[i]->type, ts[i]->ne[0]);
-            if (n > max)
-                max = n;
-        }
-    }
-    return (max + 63) / 64 * 64;
+// Bytes per row of w's activations converted to its dot format.
+static size_t act_row_bytes(const kv_kernels *k, const kv_tensor *w) {
+    return kv_type_row_size(k->types[w->type].vec_dot_type, w->ne[0]);
+}
+
+// Per-thread scratch bytes of the matmul packed path for w, rounded up to a
+// cache line (0: none).
+static size_t pack_bytes(const kv_kernels *k, const kv_tensor *w) {
+    return (kv_matmul_scratch_size(k, w->type, w->ne[0]) + 63) / 64 * 64;
 }
 
 static kv_status check_params(const kv_model *m, kv_ctx_params *p, kv_err *err) {
@@ -216,8 +209,8 @@ kv_status kv_ctx_new(const kv_model *m, const kv_ctx_params *params, kv_ctx **ou
         c->own_pool = true;
     }
     const int n_threads = c->pool ? kv_threadpool_n_threads(c->pool) : 1;
-    c->act_row_max = act_row_bytes(m);
-    c->pack_size = pack_bytes(m);
+    c->act_row_max = max_over_weights(m, act_row_bytes);
+    c->pack_size = max_over_weights(m, pack_bytes);
     int32_t n_blocks = 0;
     if (st == KV_OK)
         st = blocks_max(&p, &n_blocks, err);

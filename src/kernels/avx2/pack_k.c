@@ -35,7 +35,8 @@ static void store_transposed(const uint8_t *const rows[K4X8_ROWS], size_t off, u
 
 // ---- Q4_K ----
 
-static void pack_q4_k_block(kv_q4_k_x8 *p, const uint8_t *const rows[K4X8_ROWS]) {
+static void pack_q4_k_block(void *out, const uint8_t *const rows[K4X8_ROWS]) {
+    kv_q4_k_x8 *p = out;
     __m128i sm[K4X8_ROWS]; // per row: scales in bytes 0..7, mins in 8..15
     __m256i mins[K4X8_ROWS];
     for (int r = 0; r < K4X8_ROWS; r++) {
@@ -65,15 +66,6 @@ static void pack_q4_k_block(kv_q4_k_x8 *p, const uint8_t *const rows[K4X8_ROWS])
         store_transposed(rows, offsetof(kv_block_q4_k, qs) + 32 * (size_t)c4, p->qs[c4][0]);
 }
 
-void kv_pack_q4_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
-    kv_q4_k_x8 *p = out;
-    for (int64_t i = 0; i < n / KV_QK_K; i++) {
-        const uint8_t *rows[K4X8_ROWS];
-        rows_at(w, w_row_size, nw, sizeof(kv_block_q4_k), i, rows);
-        pack_q4_k_block(p + i, rows);
-    }
-}
-
 // ---- Q6_K ----
 
 // The quants of chunk k (elements 32k..32k+31) of a Q6_K super-block as bytes
@@ -90,7 +82,8 @@ static __m256i q6_k_chunk(const kv_block_q6_k *b, int k) {
     return _mm256_or_si256(nib, top);
 }
 
-static void pack_q6_k_block(kv_q6_k_x8 *p, const uint8_t *const rows[K4X8_ROWS]) {
+static void pack_q6_k_block(void *out, const uint8_t *const rows[K4X8_ROWS]) {
+    kv_q6_k_x8 *p = out;
     __m256i v[K4X8_ROWS];
     for (int r = 0; r < K4X8_ROWS; r++) {
         const kv_block_q6_k *b = (const kv_block_q6_k *)rows[r];
@@ -114,13 +107,26 @@ static void pack_q6_k_block(kv_q6_k_x8 *p, const uint8_t *const rows[K4X8_ROWS])
     }
 }
 
-void kv_pack_q6_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
-    kv_q6_k_x8 *p = out;
+typedef void (*pack_block_fn)(void *p, const uint8_t *const rows[K4X8_ROWS]);
+
+// Every super-block of nw rows (w_block bytes each) into out_block-byte packs.
+static void pack_rows(int64_t n, const void *w, size_t w_row_size, int64_t nw, size_t w_block,
+                      void *out, size_t out_block, pack_block_fn pack) {
     for (int64_t i = 0; i < n / KV_QK_K; i++) {
         const uint8_t *rows[K4X8_ROWS];
-        rows_at(w, w_row_size, nw, sizeof(kv_block_q6_k), i, rows);
-        pack_q6_k_block(p + i, rows);
+        rows_at(w, w_row_size, nw, w_block, i, rows);
+        pack((uint8_t *)out + (size_t)i * out_block, rows);
     }
+}
+
+void kv_pack_q4_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
+    pack_rows(n, w, w_row_size, nw, sizeof(kv_block_q4_k), out, sizeof(kv_q4_k_x8),
+              pack_q4_k_block);
+}
+
+void kv_pack_q6_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
+    pack_rows(n, w, w_row_size, nw, sizeof(kv_block_q6_k), out, sizeof(kv_q6_k_x8),
+              pack_q6_k_block);
 }
 
 #endif

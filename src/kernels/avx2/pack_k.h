@@ -66,6 +66,15 @@ PACK_K_INLINE __m256i pack_k_mins(const kv_q4_k_x8 *b, const kv_block_q8_k *xb) 
     return m;
 }
 
+// The nx activation rows' super-block i, and zeroed integer sums for them.
+PACK_K_INLINE void x_blocks(const uint8_t *x, size_t x_row_size, int64_t i, const int nx,
+                            const kv_block_q8_k *xb[K4X8_NX], __m256i tot[K4X8_NX]) {
+    for (int j = 0; j < nx; j++) {
+        xb[j] = (const kv_block_q8_k *)(x + (size_t)j * x_row_size) + i;
+        tot[j] = _mm256_setzero_si256();
+    }
+}
+
 // Eight packed rows times nx activation rows of nb super-blocks each.
 PACK_K_INLINE void packed_q4_k(int64_t nb, const kv_q4_k_x8 *wp, const uint8_t *x,
                                size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
@@ -77,10 +86,7 @@ PACK_K_INLINE void packed_q4_k(int64_t nb, const kv_q4_k_x8 *wp, const uint8_t *
         const kv_q4_k_x8 *b = wp + i;
         const kv_block_q8_k *xb[K4X8_NX];
         __m256i tot[K4X8_NX];
-        for (int j = 0; j < nx; j++) {
-            xb[j] = (const kv_block_q8_k *)(x + (size_t)j * x_row_size) + i;
-            tot[j] = _mm256_setzero_si256();
-        }
+        x_blocks(x, x_row_size, i, nx, xb, tot);
         PACK_K_UNROLL
         for (int s = 0; s < 8; s++) {
             __m256i a[K4X8_NX];
@@ -179,10 +185,7 @@ PACK_K_INLINE void packed_q6_k(int64_t nb, const kv_q6_k_x8 *wp, const uint8_t *
         const kv_q6_k_x8 *b = wp + i;
         const kv_block_q8_k *xb[K4X8_NX];
         __m256i tot[K4X8_NX];
-        for (int j = 0; j < nx; j++) {
-            xb[j] = (const kv_block_q8_k *)(x + (size_t)j * x_row_size) + i;
-            tot[j] = _mm256_setzero_si256();
-        }
+        x_blocks(x, x_row_size, i, nx, xb, tot);
         PACK_K_UNROLL
         for (int s = 0; s < 16; s++)
             packed_q6_k_sub(b, s, xb, tot, nx);

@@ -14,7 +14,7 @@
 
 #define Q4X16_GROUPS (KV_AVX2_PACK_Q_NW / 8)
 #define Q4X16_NX KV_AVX2_PACK_Q_NX
-_Static_assert(Q4X16_NX == 4, "load_x4 reads four activation rows");
+_Static_assert(Q4X16_NX == 4 && Q4X16_NX == TILE_NX && Q4X16_GROUPS == 2, "load_x4 reads four activation rows");
 
 // One block of eight Q4_0 rows (160 bytes).
 typedef struct {
@@ -123,13 +123,7 @@ TILE_INLINE void packed_q4_0(int64_t nb, const kv_q4_0_x8 *wp, const uint8_t *co
             packed_q4_0(nb, wp, xr, 1, Q4X16_NX, out);                                         \
         else                                                                                   \
             packed_q4_0(nb, wp, xr, 1, 1, out);                                                \
-        for (int64_t j = 0; j < nx; j++)                                                       \
-            for (int g = 0; g < ng; g++) {                                                     \
-                float lanes[8];                                                                \
-                _mm256_storeu_ps(lanes, out[g][j]);                                            \
-                for (int64_t i = 8 * g; i < nw && i < 8 * g + 8; i++)                          \
-                    y[j * y_stride + i] = lanes[i - 8 * g];                                    \
-            }                                                                                  \
+        store_tile(y, y_stride, out, nw, nx);                                                  \
     }
 
 #endif

@@ -237,6 +237,19 @@ TILE_INLINE float dot_1(const uint8_t *w, size_t w_block, const uint8_t *x, int6
     return acc;
 }
 
+// y[j * y_stride + i] = lane i % 8 of out[i / 8][j] for weight rows i < nw
+// and activation rows j < nx.
+TILE_INLINE void store_tile(float *y, int64_t y_stride, const __m256 out[2][TILE_NX], int64_t nw,
+                            int64_t nx) {
+    for (int64_t j = 0; j < nx; j++)
+        for (int g = 0; g < (nw > 8 ? 2 : 1); g++) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, out[g][j]);
+            for (int64_t i = 8 * g; i < nw && i < 8 * g + 8; i++)
+                y[j * y_stride + i] = lanes[i - 8 * g];
+        }
+}
+
 #define TILE_CAT2(a, b) a##b
 #define TILE_CAT(a, b) TILE_CAT2(a, b)
 
@@ -268,13 +281,7 @@ TILE_INLINE float dot_1(const uint8_t *w, size_t w_block, const uint8_t *x, int6
             tile_rows(w, rows, bs, xr, nb, q8, 1, TILE_NX, out);                              \
         else                                                                                  \
             tile_rows(w, rows, bs, xr, nb, q8, 1, 1, out);                                    \
-        for (int64_t j = 0; j < nx; j++)                                                      \
-            for (int g = 0; g < (nw > 8 ? 2 : 1); g++) {                                      \
-                float lanes[8];                                                               \
-                _mm256_storeu_ps(lanes, out[g][j]);                                           \
-                for (int64_t i = 8 * g; i < nw && i < 8 * g + 8; i++)                         \
-                    y[j * y_stride + i] = lanes[i - 8 * g];                                   \
-            }                                                                                 \
+        store_tile(y, y_stride, out, nw, nx);                                                 \
     }
 
 #endif

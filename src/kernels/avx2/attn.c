@@ -1,11 +1,119 @@
-// AVX2 attention's weighted sum of a block of cached F16 values. Each row
-// gives the bits of kv_axpy_f16_avx2 (dot.c), the same steps; the block kernel
-// saves the call per row and the load and store of the output per row: it
-// stays in registers, 64 columns at a time.
+// AVX2 attention kernels: the scores of a tile of cached F16 keys against
+// queries, and the weighted sum of a block of cached F16 values. The tile
+// widens each key row once per register block and reuses it for every query of
+// the block; the value sum gives the bits of kv_axpy_f16_avx2 (dot.c) row after
+// row, saving the call per row and the load and store of the output per row:
+// it stays in registers, 64 columns at a time.
 #if defined(__AVX2__)
 #include "kernels/avx2/avx2.h"
 
 #include "kernels/avx2/avx2_util.h"
+
+// Register blocks live in arrays indexed by constants: unrolled, they stay in registers.
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 8")
+#endif
+
+// ---- scores ----
+
+// Per pair the tile keeps one 8-lane accumulator, fused-multiply-adds the n / 8
+// whole chunks into it in order (starting from zero), sums the lanes as
+// hsum_f32 does, ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)), and adds the
+// dot of the last n % 8 elements from kv_dot_f16_f32_ref. Every pair goes
+// through the same steps in every register block shape, so its bits never
+// depend on the tile.
+
+// Lane p of the result is the lane sum of a[p] (the order above): eight
+// horizontal sums at once, the same adds lane by lane.
+static inline __m256 lane_sums_8(const __m256 a[8]) {
+    __m256 s[4]; // s[i]: the halves of a[2i] (low lane) and a[2i + 1] (high lane) added
+    UNROLL for (int i = 0; i < 4; i++)
+        s[i] = _mm256_add_ps(_mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x20),
+                             _mm256_permute2f128_ps(a[2 * i], a[2 * i + 1], 0x31));
+    // elements 0, 1 plus elements 2, 3 of each half
+    const __m256 e0 = _mm256_add_ps(_mm256_shuffle_ps(s[0], s[1], 0x44),
+                                    _mm256_shuffle_ps(s[0], s[1], 0xEE));
+    const __m256 e1 = _mm256_add_ps(_mm256_shuffle_ps(s[2], s[3], 0x44),
+                                    _mm256_shuffle_ps(s[2], s[3], 0xEE));
+    const __m256 r = _mm256_hadd_ps(e0, e1); // pairs 0 2 4 6 | 1 3 5 7
+    return _mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// A register block of KR keys by QR queries (KR * QR <= 8, both constants where
+// it is inlined): r[j * KR + i] = lane sum for key k[i] and query q[j] over the
+// first n8 elements (a multiple of 8). The unused accumulators stay zero.
+static inline __attribute__((always_inline)) void block(int64_t n8, const kv_f16 *const *k,
+                                                        int KR, const float *const *q, int QR,
+                                                        float r[8]) {
+    __m256 acc[8];
+    UNROLL for (int p = 0; p < 8; p++)
+        acc[p] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < n8; c += 8) {
+        __m256 qv[8];
+        UNROLL for (int j = 0; j < QR; j++)
+            qv[j] = _mm256_loadu_ps(q[j] + c);
+        UNROLL for (int i = 0; i < KR; i++) {
+            const __m256 kv = _mm256_cvtph_ps(load_128(k[i] + c));
+            UNROLL for (int j = 0; j < QR; j++)
+                acc[j * KR + i] = _mm256_fmadd_ps(kv, qv[j], acc[j * KR + i]);
+        }
+    }
+    _mm256_storeu_ps(r, lane_sums_8(acc));
+}
+
+typedef struct {
+    int64_t n;
+    const kv_f16 *k;
+    size_t ks;
+    int64_t nk;
+    const float *q;
+    size_t qs;
+    int64_t nq;
+    float *out;
+    size_t os;
+} tile_args;
+
+// Keys [i0, i0 + KR) by queries [j0, j0 + QR), clipped to the tile: rows past
+// its end repeat its last row and their results are dropped.
+static inline __attribute__((always_inline)) void run_block(const tile_args *a, int64_t i0,
+                                                            int KR, int64_t j0, int QR) {
+    const kv_f16 *k[8];
+    const float *q[8];
+    for (int i = 0; i < KR; i++)
+        k[i] = a->k + (size_t)(i0 + i < a->nk ? i0 + i : a->nk - 1) * a->ks;
+    for (int j = 0; j < QR; j++)
+        q[j] = a->q + (size_t)(j0 + j < a->nq ? j0 + j : a->nq - 1) * a->qs;
+    const int64_t n8 = a->n & ~(int64_t)7;
+    float r[8];
+    block(n8, k, KR, q, QR, r);
+    for (int j = 0; j < QR && j0 + j < a->nq; j++)
+        for (int i = 0; i < KR && i0 + i < a->nk; i++) {
+            float rest = 0.0f;
+            if (n8 < a->n)
+                kv_dot_f16_f32_ref(a->n - n8, &rest, k[i] + n8, q[j] + n8);
+            a->out[(size_t)(j0 + j) * a->os + (size_t)(i0 + i)] = r[j * KR + i] + rest;
+        }
+}
+
+// Queries four at a time against key pairs; a last single query against eight
+// keys at a time (a decode's one head per group), so few lanes go to waste.
+void kv_dot_f16_tile_avx2(int64_t n, const kv_f16 *k, size_t k_stride, int64_t nk, const float *q,
+                          size_t q_stride, int64_t nq, float *out, size_t out_stride) {
+    const tile_args a = {n, k, k_stride, nk, q, q_stride, nq, out, out_stride};
+    if (nk <= 0)
+        return;
+    int64_t j = 0;
+    for (; nq - j >= 2; j += 4)
+        for (int64_t i = 0; i < nk; i += 2)
+            run_block(&a, i, 2, j, 4);
+    if (j < nq)
+        for (int64_t i = 0; i < nk; i += 8)
+            run_block(&a, i, 8, j, 1);
+}
+
+// ---- values ----
 
 // y += a[r] * v_r for each row with a[r] != 0, in row order, as
 // kv_axpy_f16_avx2 called row after row: y + rounded(a * v), no FMA.

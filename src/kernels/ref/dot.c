@@ -56,8 +56,9 @@ void kv_to_float_f16_ref(const void *x, float *y, int64_t n) { kv_f16_to_f32_row
 
 void kv_to_float_bf16_ref(const void *x, float *y, int64_t n) { kv_bf16_to_f32_row(x, y, n); }
 
-// y (n) += a * v (n)
+// y (n) += a * v (n). The product is the sum's first operand, in the SIMD
+// versions too: where both are NaN, x86 keeps the first one's payload.
 void kv_axpy_f16_ref(int64_t n, float *y, float a, const kv_f16 *v) {
     for (int64_t i = 0; i < n; i++)
-        y[i] += a * kv_f16_to_f32(v[i]);
+        y[i] = a * kv_f16_to_f32(v[i]) + y[i];
 }

@@ -149,6 +149,7 @@ typedef struct {
     size_t q_stride;
     float *scores;
     int32_t used[KV_ATT_MAX_Q]; // per token: cells up to its last visible one
+    bool prefetch;         // the cells are likely cold: no other item reads them
 } att_item;
 
 void kv__llama_attention_shape(const kv_hparams *hp, int32_t *hq, int32_t *tq) {
@@ -172,6 +173,16 @@ static void attention_runs(kv_ctx *c, int32_t n_tokens) {
     }
     c->att_t0[n] = n_tokens;
     c->att_n_runs = n;
+}
+
+// Asks for rows [0, n_rows) of n halves, stride halves apart, to be cached: the
+// next block's keys or values of a head, while this block's are used. A head's
+// rows are far apart, a pattern the hardware prefetcher misses; this matters
+// when generating, where each item reads its cells once from far memory.
+static void prefetch_rows(const kv_f16 *p, size_t stride, int32_t n_rows, int64_t n) {
+    for (int32_t r = 0; r < n_rows; r++)
+        for (int64_t i = 0; i < n; i += 32) // 64-byte lines
+            __builtin_prefetch(p + (size_t)r * stride + (size_t)i, 0, 3);
 }
 
 // The smallest and largest positions of a block's nb cells.
@@ -245,6 +256,10 @@ static void attention_scores(const kv_ctx *c, att_item *a) {
             const int32_t last = last_visible(pos, nb, lo, hi, a->pos[it]);
             last_any = last > last_any ? last : last_any;
         }
+        if (a->prefetch && m0 + KV_CTX_BLOCK_CELLS < n_used)
+            prefetch_rows(kv__cache_k(kc, a->blocks[m0 / KV_CTX_BLOCK_CELLS + 1], a->layer) +
+                              a->kvh * hd_k,
+                          (size_t)kc->k_row, KV_CTX_BLOCK_CELLS, hd_k);
         if (last_any >= 0)
             c->k->dot_f16_tile(hd_k, kv__cache_k(kc, b, a->layer) + a->kvh * hd_k,
                                (size_t)kc->k_row, last_any + 1, a->q, a->q_stride,
@@ -254,16 +269,20 @@ static void attention_scores(const kv_ctx *c, att_item *a) {
     }
 }
 
-// out (n_embd_head_v) = sum over the cells of scores[m] * V[m].
-static void attention_values(const kv_ctx *c, const int32_t *blocks, int32_t n, int64_t layer,
-                             int64_t kvh, const float *scores, float *out) {
+// out (n_embd_head_v) = sum over the item's first n cells of scores[m] * V[m];
+// with prefetch, each block asks for the next one's values.
+static void attention_values(const kv_ctx *c, const att_item *a, int32_t n, const float *scores,
+                             bool prefetch, float *out) {
     const kv_cache *kc = &c->cache;
     const int64_t hd_v = c->model->hp.n_embd_head_v;
     memset(out, 0, (size_t)hd_v * sizeof *out);
     for (int32_t m0 = 0; m0 < n; m0 += KV_CTX_BLOCK_CELLS) {
-        const int32_t b = blocks[m0 / KV_CTX_BLOCK_CELLS];
+        const int32_t bi = m0 / KV_CTX_BLOCK_CELLS;
         const int32_t nb = n - m0 < KV_CTX_BLOCK_CELLS ? n - m0 : KV_CTX_BLOCK_CELLS;
-        const kv_f16 *v = kv__cache_v(kc, b, layer) + kvh * hd_v;
+        const kv_f16 *v = kv__cache_v(kc, a->blocks[bi], a->layer) + a->kvh * hd_v;
+        if (prefetch && m0 + KV_CTX_BLOCK_CELLS < n)
+            prefetch_rows(kv__cache_v(kc, a->blocks[bi + 1], a->layer) + a->kvh * hd_v,
+                          (size_t)kc->v_row, KV_CTX_BLOCK_CELLS, hd_v);
         if (c->k->axpy_f16_rows) {
             c->k->axpy_f16_rows(hd_v, nb, (size_t)kc->v_row, v, scores + m0, out);
             continue;
@@ -285,7 +304,8 @@ static void attention_item(kv_ctx *c, int64_t layer, int32_t t0, int32_t nt, int
     const kv_thread_scratch *ts = &c->ts[thread];
     const kv_cache_seq *sq = &c->cache.seqs[c->tok_seq[t0]];
     att_item a = {sq->blocks, sq->n_cells, layer, h0 / (hp->n_head / hp->n_head_kv), nt,
-                  c->att_hq, c->tok_pos + t0, NULL, 0, ts->scores, {0}};
+                  c->att_hq, c->tok_pos + t0, NULL, 0, ts->scores, {0},
+                  c->seq_new[c->tok_seq[t0]] <= KV_ATT_MAX_Q};
     const size_t q_tok = (size_t)(hp->n_head * hd_k); // floats between tokens' queries
     const float *q0 = c->q + t0 * q_tok + (size_t)(h0 * hd_k);
     if (nt == 1 || a.hq == 1) { // the rows are evenly spaced already
@@ -304,7 +324,7 @@ static void attention_item(kv_ctx *c, int64_t layer, int32_t t0, int32_t nt, int
         const int32_t n = a.used[r / a.hq];
         float *sr = a.scores + (size_t)r * (size_t)c->p.n_ctx;
         c->k->softmax(n, sr);
-        attention_values(c, a.blocks, n, layer, a.kvh, sr,
+        attention_values(c, &a, n, sr, a.prefetch && r == 0, // the others find them cached
                          c->attn + (t0 + r / a.hq) * hp->n_head * hd_v + (h0 + r % a.hq) * hd_v);
     }
 }

@@ -54,6 +54,7 @@ static void init_ref(void) {
     k->silu_mul = kv_silu_mul_ref;
     k->add = kv_add_ref;
     k->dot_f16_f32 = kv_dot_f16_f32_ref;
+    k->dot_f16_tile = kv_dot_f16_tile_ref;
     k->axpy_f16 = kv_axpy_f16_ref;
     k->rope = kv_rope_ref;
 }

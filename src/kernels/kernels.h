@@ -103,6 +103,17 @@ struct kv_kernels {
     // *out = k . q with k in F16 and q in F32 (attention: a cached key against a
     // query); independent of how F16 weights are multiplied.
     kv_vec_dot_fn dot_f16_f32;
+    // Attention scores for a tile of cached keys and queries:
+    // out[iq * out_stride + ik] = k_ik . q_iq for key rows k + ik * k_stride
+    // (n halves each, ik < nk) and query rows q + iq * q_stride (n floats each,
+    // iq < nq; attention rounds them through F16 first). Strides count elements.
+    // Each pair's result has bits that depend only on n and that pair's two rows,
+    // never on nk, nq or where the pair sits in the tile: a query's scores do not
+    // depend on what shares its tile (a sequence's logits on the rest of the
+    // batch). The per-pair arithmetic is the table's own (it may differ from
+    // dot_f16_f32's; within the float-dot bound of kv_dot_f16_f32_ref).
+    void (*dot_f16_tile)(int64_t n, const kv_f16 *k, size_t k_stride, int64_t nk, const float *q,
+                         size_t q_stride, int64_t nq, float *out, size_t out_stride);
     // y += a * v, v in F16 (attention: weighted sum of cached values).
     void (*axpy_f16)(int64_t n, float *y, float a, const kv_f16 *v);
     // Attention's weighted sum of a block of cached values, row r at
@@ -166,6 +177,9 @@ void kv_softmax_ref(int64_t n, float *x);
 void kv_silu_mul_ref(int64_t n, float *y, const float *gate, const float *up);
 void kv_add_ref(int64_t n, float *y, const float *x);
 void kv_axpy_f16_ref(int64_t n, float *y, float a, const kv_f16 *v);
+// The dot_f16_tile contract, each pair as kv_dot_f16_f32_ref gives it.
+void kv_dot_f16_tile_ref(int64_t n, const kv_f16 *k, size_t k_stride, int64_t nk, const float *q,
+                         size_t q_stride, int64_t nq, float *out, size_t out_stride);
 void kv_rope_ref(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);
 
 #endif

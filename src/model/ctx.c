@@ -172,21 +172,27 @@ static void plan_scratch(kv_ctx *c, arena_plan *a, int n_threads) {
     }
     if (c->p.logits)
         plan(a, (void **)&c->logits, O * (size_t)hp->n_vocab, F);
+    plan(a, (void **)&c->att_t0, B + 1, I);
     plan(a, (void **)&c->ts, (size_t)n_threads, sizeof *c->ts);
-    size_t T = (size_t)n_threads;
-    size_t n_scores = 0;
-    if (!kv_mul_ok(T, (size_t)c->p.n_ctx, &n_scores))
+    // per thread: the scores and the gathered queries of one attention item
+    const size_t Q = (size_t)c->att_hq * (size_t)c->att_tq;
+    size_t n_scores = 0, n_q = 0;
+    if (!kv_mul_ok((size_t)n_threads * Q, (size_t)c->p.n_ctx, &n_scores) ||
+        !kv_mul_ok((size_t)n_threads * Q, (size_t)hp->n_embd_head_k, &n_q))
         a->overflow = true;
     plan(a, (void **)&c->ts_scores, n_scores, F);
+    plan(a, (void **)&c->ts_q, n_q, F);
     size_t n_pack = 0;
-    if (!kv_mul_ok(T, c->pack_size, &n_pack))
+    if (!kv_mul_ok((size_t)n_threads, c->pack_size, &n_pack))
         a->overflow = true;
     plan(a, (void **)&c->ts_pack, n_pack, 1);
 }
 
 static void split_threads(kv_ctx *c, int n_threads) {
+    const size_t Q = (size_t)c->att_hq * (size_t)c->att_tq;
     for (int t = 0; t < n_threads; t++) {
-        c->ts[t].scores = c->ts_scores + (size_t)t * (size_t)c->p.n_ctx;
+        c->ts[t].scores = c->ts_scores + (size_t)t * Q * (size_t)c->p.n_ctx;
+        c->ts[t].q = c->ts_q + (size_t)t * Q * (size_t)c->model->hp.n_embd_head_k;
         c->ts[t].pack = c->pack_size ? c->ts_pack + (size_t)t * c->pack_size : NULL;
     }
 }
@@ -216,6 +222,7 @@ kv_status kv_ctx_new(const kv_model *m, const kv_ctx_params *params, kv_ctx **ou
         st = blocks_max(&p, &n_blocks, err);
     if (st == KV_OK)
         st = kv__cache_init(&c->cache, &m->hp, p.n_ctx, p.n_seq_max, n_blocks, err);
+    kv__llama_attention_shape(&m->hp, &c->att_hq, &c->att_tq);
     arena_plan a = {0};
     plan_scratch(c, &a, n_threads);
     if (st == KV_OK)

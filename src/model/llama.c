@@ -1,8 +1,9 @@
 // The Llama forward pass over a batch: embedding lookup, then per layer
 // RMS norm -> q/k/v projections (+ optional biases) -> RoPE -> F16 KV cache ->
-// causal attention within each sequence (grouped-query heads) -> output
-// projection -> residual, RMS norm -> SwiGLU feed-forward -> residual; finally
-// the output norm and logits for the requested rows. Every stage is a parallel
+// causal attention within each sequence (grouped-query heads; several query
+// rows that share their cached keys per work item) -> output projection ->
+// residual, RMS norm -> SwiGLU feed-forward -> residual; finally the output
+// norm and logits for the requested rows. Every stage is a parallel
 // loop whose iterations write disjoint outputs, so results do not depend on the
 // thread count. Shapes below: T = tokens in the batch, O = output rows.
 #include "kvant/kv_model.h"
@@ -134,49 +135,154 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
 
 // ---- attention ----
 
-// scores[m] = q . K[m] * scale for the n cells of a sequence whose blocks are
-// given, -inf for cells past position p (causal mask).
-static int32_t attention_scores(const kv_ctx *c, const int32_t *blocks, int32_t n, int64_t layer,
-                             int64_t kvh, int32_t p, const float *q, float *scores) {
+// An attention item: the queries of heads [h0, h0 + hq) of nt consecutive
+// tokens of one sequence, all against the same cached keys and values (one KV
+// head). Query row it * hq + ih belongs to token it and head h0 + ih; its
+// scores are row it * hq + ih of the thread's scores, n_ctx floats apart.
+typedef struct {
+    const int32_t *blocks; // the sequence's blocks, in cell order
+    int32_t n;             // the sequence's cells
+    int64_t layer, kvh;
+    int32_t nt, hq;
+    const int32_t *pos;    // the tokens' positions (nt)
+    const float *q;        // query rows (rounded through F16), q_stride floats apart
+    size_t q_stride;
+    float *scores;
+    int32_t used[KV_ATT_MAX_Q]; // per token: cells up to its last visible one
+    bool prefetch;         // the cells are likely cold: no other item reads them
+} att_item;
+
+void kv__llama_attention_shape(const kv_hparams *hp, int32_t *hq, int32_t *tq) {
+    const int64_t group = hp->n_head / hp->n_head_kv;
+    int32_t h = KV_ATT_MAX_Q;
+    while (group % h != 0)
+        h--;
+    *hq = h;
+    *tq = KV_ATT_MAX_Q / h;
+}
+
+// Splits the batch into runs of at most att_tq consecutive tokens of one sequence.
+static void attention_runs(kv_ctx *c, int32_t n_tokens) {
+    int32_t n = 0;
+    for (int32_t t = 0; t < n_tokens;) {
+        c->att_t0[n++] = t;
+        int32_t e = t + 1;
+        while (e < n_tokens && e - t < c->att_tq && c->tok_seq[e] == c->tok_seq[t])
+            e++;
+        t = e;
+    }
+    c->att_t0[n] = n_tokens;
+    c->att_n_runs = n;
+}
+
+// Asks for rows [0, n_rows) of n halves, stride halves apart, to be cached: the
+// next block's keys or values of a head, while this block's are used. A head's
+// rows are far apart, a pattern the hardware prefetcher misses; this matters
+// when generating, where each item reads its cells once from far memory.
+static void prefetch_rows(const kv_f16 *p, size_t stride, int32_t n_rows, int64_t n) {
+    for (int32_t r = 0; r < n_rows; r++)
+        for (int64_t i = 0; i < n; i += 32) // 64-byte lines
+            __builtin_prefetch(p + (size_t)r * stride + (size_t)i, 0, 3);
+}
+
+// The smallest and largest positions of a block's nb cells.
+static void block_range(const int32_t *pos, int32_t nb, int32_t *lo, int32_t *hi) {
+    *lo = INT32_MAX;
+    *hi = INT32_MIN;
+    for (int32_t i = 0; i < nb; i++) {
+        *lo = pos[i] < *lo ? pos[i] : *lo;
+        *hi = pos[i] > *hi ? pos[i] : *hi;
+    }
+}
+
+// The last of a block's cells that a token at position p sees, or -1.
+static int32_t last_visible(const int32_t *pos, int32_t nb, int32_t lo, int32_t hi, int32_t p) {
+    if (hi <= p)
+        return nb - 1;
+    if (lo > p)
+        return -1;
+    int32_t last = -1;
+    for (int32_t i = 0; i < nb; i++)
+        if (pos[i] <= p)
+            last = i;
+    return last;
+}
+
+// Cells [0, nb) of a block for the query rows of token it: q . K[m] * scale
+// where the cell is visible (position <= the token's), -inf elsewhere (causal
+// mask). hi: the block's largest position.
+static void mask_scale(const att_item *a, size_t stride, int32_t it, const int32_t *pos,
+                       int32_t nb, int32_t hi, float scale, float *sb) {
+    const int32_t p = a->pos[it];
+    for (int32_t ih = 0; ih < a->hq; ih++) {
+        float *row = sb + (size_t)(it * a->hq + ih) * stride;
+        if (hi <= p)
+            for (int32_t i = 0; i < nb; i++)
+                row[i] *= scale;
+        else
+            for (int32_t i = 0; i < nb; i++)
+                row[i] = pos[i] <= p ? row[i] * scale : -INFINITY;
+    }
+}
+
+// Scores of every query row of the item over the cells up to the last one any
+// of its tokens sees (softmax and the values read no further), block by block:
+// one tile per block, up to the block's last cell that any token sees.
+static void attention_scores(const kv_ctx *c, att_item *a) {
     const kv_cache *kc = &c->cache;
     const int64_t hd_k = c->model->hp.n_embd_head_k;
     const float scale = 1.0f / sqrtf((float)hd_k);
-    const kv_vec_dot_fn dot_f16 = c->k->dot_f16_f32;
-    int32_t used = 0;
-    for (int32_t m0 = 0; m0 < n; m0 += KV_CTX_BLOCK_CELLS) {
-        const int32_t b = blocks[m0 / KV_CTX_BLOCK_CELLS];
-        const int32_t nb = n - m0 < KV_CTX_BLOCK_CELLS ? n - m0 : KV_CTX_BLOCK_CELLS;
-        const int32_t *pos = kv__cache_pos(kc, b);
-        const kv_f16 *k = kv__cache_k(kc, b, layer) + kvh * hd_k;
-        float *sb = scores + m0;
-        int32_t last = -1; // last visible cell of the block
-        for (int32_t i = 0; i < nb; i++)
-            if (pos[i] <= p)
-                last = i;
-        if (last < 0) {
-            for (int32_t i = 0; i < nb; i++)
-                sb[i] = -INFINITY;
-            continue;
+    const size_t stride = (size_t)c->p.n_ctx;
+    int32_t n_used = 0, lo, hi;
+    for (int32_t it = 0; it < a->nt; it++)
+        a->used[it] = 0;
+    for (int32_t m0 = 0; m0 < a->n; m0 += KV_CTX_BLOCK_CELLS) {
+        const int32_t nb = a->n - m0 < KV_CTX_BLOCK_CELLS ? a->n - m0 : KV_CTX_BLOCK_CELLS;
+        const int32_t *pos = kv__cache_pos(kc, a->blocks[m0 / KV_CTX_BLOCK_CELLS]);
+        block_range(pos, nb, &lo, &hi);
+        for (int32_t it = 0; it < a->nt; it++) {
+            const int32_t last = last_visible(pos, nb, lo, hi, a->pos[it]);
+            a->used[it] = last >= 0 ? m0 + last + 1 : a->used[it];
+            n_used = a->used[it] > n_used ? a->used[it] : n_used;
         }
-        for (int32_t i = 0; i <= last; i++)
-            dot_f16(hd_k, &sb[i], k + i * kc->k_row, q);
-        for (int32_t i = 0; i < nb; i++)
-            sb[i] = pos[i] <= p ? sb[i] * scale : -INFINITY;
-        used = m0 + last + 1;
     }
-    return used;
+    for (int32_t m0 = 0; m0 < n_used; m0 += KV_CTX_BLOCK_CELLS) {
+        const int32_t b = a->blocks[m0 / KV_CTX_BLOCK_CELLS];
+        const int32_t nb = a->n - m0 < KV_CTX_BLOCK_CELLS ? a->n - m0 : KV_CTX_BLOCK_CELLS;
+        const int32_t *pos = kv__cache_pos(kc, b);
+        block_range(pos, nb, &lo, &hi);
+        int32_t last_any = -1;
+        for (int32_t it = 0; it < a->nt; it++) {
+            const int32_t last = last_visible(pos, nb, lo, hi, a->pos[it]);
+            last_any = last > last_any ? last : last_any;
+        }
+        if (a->prefetch && m0 + KV_CTX_BLOCK_CELLS < n_used)
+            prefetch_rows(kv__cache_k(kc, a->blocks[m0 / KV_CTX_BLOCK_CELLS + 1], a->layer) +
+                              a->kvh * hd_k,
+                          (size_t)kc->k_row, KV_CTX_BLOCK_CELLS, hd_k);
+        if (last_any >= 0)
+            c->k->dot_f16_tile(hd_k, kv__cache_k(kc, b, a->layer) + a->kvh * hd_k,
+                               (size_t)kc->k_row, last_any + 1, a->q, a->q_stride,
+                               (int64_t)a->nt * a->hq, a->scores + m0, stride);
+        for (int32_t it = 0; it < a->nt; it++)
+            mask_scale(a, stride, it, pos, nb, hi, scale, a->scores + m0);
+    }
 }
 
-// out (n_embd_head_v) = sum over the cells of scores[m] * V[m].
-static void attention_values(const kv_ctx *c, const int32_t *blocks, int32_t n, int64_t layer,
-                             int64_t kvh, const float *scores, float *out) {
+// out (n_embd_head_v) = sum over the item's first n cells of scores[m] * V[m];
+// with prefetch, each block asks for the next one's values.
+static void attention_values(const kv_ctx *c, const att_item *a, int32_t n, const float *scores,
+                             bool prefetch, float *out) {
     const kv_cache *kc = &c->cache;
     const int64_t hd_v = c->model->hp.n_embd_head_v;
     memset(out, 0, (size_t)hd_v * sizeof *out);
     for (int32_t m0 = 0; m0 < n; m0 += KV_CTX_BLOCK_CELLS) {
-        const int32_t b = blocks[m0 / KV_CTX_BLOCK_CELLS];
+        const int32_t bi = m0 / KV_CTX_BLOCK_CELLS;
         const int32_t nb = n - m0 < KV_CTX_BLOCK_CELLS ? n - m0 : KV_CTX_BLOCK_CELLS;
-        const kv_f16 *v = kv__cache_v(kc, b, layer) + kvh * hd_v;
+        const kv_f16 *v = kv__cache_v(kc, a->blocks[bi], a->layer) + a->kvh * hd_v;
+        if (prefetch && m0 + KV_CTX_BLOCK_CELLS < n)
+            prefetch_rows(kv__cache_v(kc, a->blocks[bi + 1], a->layer) + a->kvh * hd_v,
+                          (size_t)kc->v_row, KV_CTX_BLOCK_CELLS, hd_v);
         if (c->k->axpy_f16_rows) {
             c->k->axpy_f16_rows(hd_v, nb, (size_t)kc->v_row, v, scores + m0, out);
             continue;
@@ -187,28 +293,53 @@ static void attention_values(const kv_ctx *c, const int32_t *blocks, int32_t n, 
     }
 }
 
-// One (token, head) pair per index: softmax(q . K^T * scale, causal within the
-// sequence) @ V -> attn (T, n_head * n_embd_head_v). The sequence's cells are
-// visited block by block, in cell order.
+// softmax(q . K^T * scale, causal within the sequence) @ V for the item of
+// tokens [t0, t0 + nt) and heads [h0, h0 + att_hq) -> their rows of attn. Each
+// query's numbers are the same in any item: the tile's pairs do not depend on
+// its shape, and softmax and the values run per query, cell after cell.
+static void attention_item(kv_ctx *c, int64_t layer, int32_t t0, int32_t nt, int64_t h0,
+                           int thread) {
+    const kv_hparams *hp = &c->model->hp;
+    const int64_t hd_k = hp->n_embd_head_k, hd_v = hp->n_embd_head_v;
+    const kv_thread_scratch *ts = &c->ts[thread];
+    const kv_cache_seq *sq = &c->cache.seqs[c->tok_seq[t0]];
+    att_item a = {sq->blocks, sq->n_cells, layer, h0 / (hp->n_head / hp->n_head_kv), nt,
+                  c->att_hq, c->tok_pos + t0, NULL, 0, ts->scores, {0},
+                  c->seq_new[c->tok_seq[t0]] <= KV_ATT_MAX_Q};
+    const size_t q_tok = (size_t)(hp->n_head * hd_k); // floats between tokens' queries
+    const float *q0 = c->q + t0 * q_tok + (size_t)(h0 * hd_k);
+    if (nt == 1 || a.hq == 1) { // the rows are evenly spaced already
+        a.q = q0;
+        a.q_stride = nt == 1 ? (size_t)hd_k : q_tok;
+    } else {
+        for (int32_t r = 0; r < nt * a.hq; r++)
+            memcpy(ts->q + r * hd_k, q0 + (r / a.hq) * q_tok + (size_t)((r % a.hq) * hd_k),
+                   (size_t)hd_k * sizeof(float));
+        a.q = ts->q;
+        a.q_stride = (size_t)hd_k;
+    }
+    attention_scores(c, &a);
+    for (int32_t r = 0; r < nt * a.hq; r++) {
+        // Cells past a token's last visible one only add exact zeros: leave them out.
+        const int32_t n = a.used[r / a.hq];
+        float *sr = a.scores + (size_t)r * (size_t)c->p.n_ctx;
+        c->k->softmax(n, sr);
+        attention_values(c, &a, n, sr, a.prefetch && r == 0, // the others find them cached
+                         c->attn + (t0 + r / a.hq) * hp->n_head * hd_v + (h0 + r % a.hq) * hd_v);
+    }
+}
+
+// One item per index, the runs of the batch from the last: in a prompt the
+// last tokens see the most cells, and handing out the largest items first
+// evens out the threads' shares. attn (T, n_head * n_embd_head_v).
 static void attention_run(void *arg, int64_t i0, int64_t i1, int thread) {
     const rows_job *j = arg;
     kv_ctx *c = j->c;
-    const kv_hparams *hp = &c->model->hp;
-    const int64_t hd_k = hp->n_embd_head_k;
-    const int64_t hd_v = hp->n_embd_head_v;
-    const int64_t group = hp->n_head / hp->n_head_kv;
-    float *scores = c->ts[thread].scores;
+    const int64_t n_hc = c->model->hp.n_head / c->att_hq; // head chunks
     for (int64_t i = i0; i < i1; i++) {
-        const int64_t t = i / hp->n_head;
-        const int64_t h = i % hp->n_head;
-        const kv_cache_seq *sq = &c->cache.seqs[c->tok_seq[t]];
-        const float *q = c->q + t * hp->n_head * hd_k + h * hd_k; // rounded through F16
-        // Cells past the last visible one only add exact zeros: leave them out.
-        const int32_t n = attention_scores(c, sq->blocks, sq->n_cells, j->layer, h / group,
-                                           c->tok_pos[t], q, scores);
-        c->k->softmax(n, scores);
-        attention_values(c, sq->blocks, n, j->layer, h / group, scores,
-                         c->attn + t * hp->n_head * hd_v + h * hd_v);
+        const int32_t r = c->att_n_runs - 1 - (int32_t)(i / n_hc);
+        const int32_t t0 = c->att_t0[r];
+        attention_item(c, j->layer, t0, c->att_t0[r + 1] - t0, (i % n_hc) * c->att_hq, thread);
     }
 }
 
@@ -258,7 +389,8 @@ static void layer(kv_ctx *c, int64_t il, int64_t T) {
     matmul(c, &L->wk, c->xn, T, c->kx);
     matmul(c, &L->wv, c->xn, T, c->vx);
     kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, rope_store_run, &j);
-    kv_threadpool_parallel_for(pool, T * c->model->hp.n_head, GRAIN_ROWS, attention_run, &j);
+    kv_threadpool_parallel_for(pool, c->att_n_runs * (c->model->hp.n_head / c->att_hq),
+                               GRAIN_ROWS, attention_run, &j);
     matmul(c, &L->wo, c->attn, T, c->xn);
     if (L->bo.name)
         for (int64_t t = 0; t < T; t++)
@@ -279,6 +411,7 @@ static void layer(kv_ctx *c, int64_t il, int64_t T) {
 void kv__llama_forward(kv_ctx *c, const int32_t *tokens, int32_t n_tokens) {
     rows_job ej = {c, 0, NULL, NULL, NULL, tokens};
     kv_threadpool_parallel_for(c->pool, n_tokens, GRAIN_ROWS, embed_run, &ej);
+    attention_runs(c, n_tokens);
     for (int64_t il = 0; il < c->model->hp.n_layer; il++)
         layer(c, il, n_tokens);
     outputs(c);

@@ -67,9 +67,15 @@ typedef struct {
     kv_cache_seq *seqs;   // [n_seq]
 } kv_cache;
 
-// Scratch for one thread of the attention loop.
+// Attention works on items of up to KV_ATT_MAX_Q query rows that share their
+// cached keys: att_hq heads of one group of grouped-query heads, for up to
+// att_tq consecutive tokens of the batch that belong to one sequence.
+#define KV_ATT_MAX_Q 8
+
+// Scratch for one thread of the attention loop; att_hq * att_tq rows each.
 typedef struct {
-    float *scores; // n_ctx
+    float *scores; // rows of n_ctx
+    float *q;      // rows of n_embd_head_k: an item's queries gathered
     uint8_t *pack; // pack_size bytes for matmul's packed path (NULL: none)
 } kv_thread_scratch;
 
@@ -100,13 +106,17 @@ struct kv_ctx {
     int32_t *seq_max; // per sequence, while checking a batch: highest position so far
     int32_t *seq_new; // per sequence, while checking a batch: cells the batch adds
     int32_t n_last;   // tokens in the last batch
+    int32_t att_hq, att_tq; // heads and tokens per attention item (llama.c)
+    int32_t *att_t0;  // first token of each run of the batch's tokens that share
+                      // an item (n_batch + 1: the last entry ends the last run)
+    int32_t att_n_runs;
     // per output row (n_outputs_max rows)
     float *out_h;    // final hidden states (n_embd)
     float *hidden, *hidden_norm; // kept when p.embeddings
     float *logits;   // n_vocab per row
     int32_t n_outputs;
-    kv_thread_scratch *ts; // one per thread, pointing into ts_scores
-    float *ts_scores;
+    kv_thread_scratch *ts; // one per thread, pointing into ts_scores, ts_q and ts_pack
+    float *ts_scores, *ts_q;
     uint8_t *ts_pack;
     size_t pack_size; // per thread
 
@@ -150,5 +160,9 @@ static inline int32_t kv__cache_cell(const kv_cache *kc, int32_t s, int32_t j) {
 // Runs the forward pass over a checked batch whose positions, sequences and
 // cells are already resolved in c->tok_*; fills the outputs.
 void kv__llama_forward(kv_ctx *c, const int32_t *tokens, int32_t n_tokens);
+// The attention item's shape for these hyper-parameters: *hq heads (the
+// largest divisor of the group of heads sharing a KV head that is at most
+// KV_ATT_MAX_Q) by *tq tokens (KV_ATT_MAX_Q / *hq).
+void kv__llama_attention_shape(const kv_hparams *hp, int32_t *hq, int32_t *tq);
 
 #endif

@@ -45,6 +45,11 @@ void kv__kernels_fill_avx2(kv_kernels *k, bool vnni);
 // of kv_kernels' axpy_f16_rows: the bits of kv_axpy_f16_avx2 row after row).
 void kv_axpy_f16_rows_avx2(int64_t n, int64_t rows, size_t stride, const kv_f16 *v,
                            const float *a, float *y);
+// Attention's scores of a tile of cached keys against queries (attn.c; the
+// contract of kv_kernels' dot_f16_tile): per pair one 8-lane FMA accumulator
+// and hsum_f32's lane order, within the F16-key dot bound of the reference.
+void kv_dot_f16_tile_avx2(int64_t n, const kv_f16 *k, size_t k_stride, int64_t nk, const float *q,
+                          size_t q_stride, int64_t nq, float *out, size_t out_stride);
 
 #define KV_AVX2_TILE_NW 16 // weight rows of a full tile (two groups of one per lane)
 #define KV_AVX2_TILE_NX 4 // activation rows of a full register tile

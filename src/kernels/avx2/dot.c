@@ -75,13 +75,14 @@ void kv_to_float_bf16_avx2(const void *x, float *y, int64_t n) {
         kv_to_float_bf16_ref(h + i, y + i, n - i);
 }
 
-// y (n) += a * v (n), v in F16: product then sum, each rounded as in the reference
+// y (n) += a * v (n), v in F16: product then sum, each rounded as in the
+// reference, the product the sum's first operand (a NaN's payload) as there
 void kv_axpy_f16_avx2(int64_t n, float *y, float a, const kv_f16 *v) {
     const __m256 va = _mm256_set1_ps(a);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256 p = rounded(_mm256_mul_ps(va, _mm256_cvtph_ps(load_128(v + i))));
-        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), p));
+        _mm256_storeu_ps(y + i, _mm256_add_ps(p, _mm256_loadu_ps(y + i)));
     }
     if (i < n)
         kv_axpy_f16_ref(n - i, y + i, a, v + i);

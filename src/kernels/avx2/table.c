@@ -111,6 +111,7 @@ void kv__kernels_fill_avx2(kv_kernels *k, bool vnni) {
     k->silu_mul = kv_silu_mul_avx2;
     k->add = kv_add_avx2;
     k->dot_f16_f32 = kv_dot_f16_f32_avx2;
+    k->dot_f16_tile = kv_dot_f16_tile_avx2;
     k->axpy_f16 = kv_axpy_f16_avx2;
     k->axpy_f16_rows = kv_axpy_f16_rows_avx2;
     k->rope = kv_rope_avx2;

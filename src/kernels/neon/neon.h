@@ -84,6 +84,10 @@ void kv_softmax_neon(int64_t n, float *x);
 void kv_silu_mul_neon(int64_t n, float *y, const float *gate, const float *up);
 void kv_add_neon(int64_t n, float *y, const float *x);
 void kv_axpy_f16_neon(int64_t n, float *y, float a, const kv_f16 *v);
+// Attention's scores of a tile of keys against queries (attn.c; the contract of
+// kv_kernels' dot_f16_tile): float lanes with FMA, not the reference's double sum.
+void kv_dot_f16_tile_neon(int64_t n, const kv_f16 *k, size_t k_stride, int64_t nk, const float *q,
+                          size_t q_stride, int64_t nq, float *out, size_t out_stride);
 void kv_rope_neon(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);
 
 // ---- the dispatch table: table.c ----

@@ -127,6 +127,7 @@ void kv__kernels_fill_neon(kv_kernels *k) {
     k->silu_mul = kv_silu_mul_neon;
     k->add = kv_add_neon;
     k->dot_f16_f32 = kv_dot_f16_f32_neon;
+    k->dot_f16_tile = kv_dot_f16_tile_neon;
     k->axpy_f16 = kv_axpy_f16_neon;
     k->rope = kv_rope_neon;
 }

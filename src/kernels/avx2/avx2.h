@@ -86,6 +86,7 @@ void kv_dot_q6_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 // Q4_K and Q6_K are in tile_k.c, with tiles of one weight row by
 // KV_AVX2_TILE_K_NX activation rows (tile_k.h), and AVX-VNNI builds.
 #define KV_AVX2_TILE_K_NX 4
+#define KV_AVX2_TILE_K_NW 4 // weight rows of the one-activation-row kernel (generation)
 void kv_tile_q4_k_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
     size_t w_row_size, int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 void kv_dot_q4_k_q8_k_avxvnni(int64_t n, float *out, const void *w, const void *x);

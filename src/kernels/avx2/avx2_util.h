@@ -100,11 +100,17 @@ static inline __m256i bits_to_bytes(const uint8_t *p) {
 // low 6 bits of bytes 0..3 / 4..7; pairs 4..7 take their low 4 bits from the
 // nibbles of bytes 8..11 and their top 2 bits from the spare top bits of bytes
 // 0..3 / 4..7.
+// In dwords a0..a2 of the twelve bytes: {a0 & m6, (a2 & m4) | (a0 >> 6 & m2) << 4,
+// a1 & m6, (a2 >> 4 & m4) | (a1 >> 6 & m2) << 4}, four bytes per dword at once.
 static inline __m128i k4_scales_mins(const uint8_t *b) {
-    const uint32_t a0 = load_u32(b), a1 = load_u32(b + 4), a2 = load_u32(b + 8);
-    const uint32_t m6 = 0x3F3F3F3Fu, m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
-    return _mm_setr_epi32((int32_t)(a0 & m6), (int32_t)((a2 & m4) | (a0 >> 6 & m2) << 4),
-                          (int32_t)(a1 & m6), (int32_t)((a2 >> 4 & m4) | (a1 >> 6 & m2) << 4));
+    const __m128i v = load_128(b); // the four bytes after the scales are the block's quants
+    const __m128i m6 = _mm_set1_epi8(0x3F), m4 = _mm_set1_epi8(0x0F), m2 = _mm_set1_epi8(3);
+    const __m128i low = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)),
+                                       _mm_setr_epi32(0, 0, 0, 4)); // a0, a2, a1, a2 >> 4
+    const __m128i keep = _mm_blend_epi16(m6, m4, 0xCC);              // m6, m4, m6, m4
+    const __m128i top = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 6),
+                                      _mm_blend_epi16(_mm_setzero_si128(), m2, 0xCC));
+    return _mm_or_si128(_mm_and_si128(low, keep), _mm_slli_epi32(top, 4));
 }
 
 // Transposes an 8 x 8 matrix of dwords in place: r[i] lane j <-> r[j] lane i.

@@ -42,9 +42,9 @@ static const struct {
     {KV_TYPE_Q8_0, KV_TYPE_Q8_0, kv_dot_q8_0_q8_0_avx2, kv_dot_q8_0_q8_0_avxvnni,
      kv_tile_q8_0_q8_0_avx2, kv_tile_q8_0_q8_0_avxvnni, KV_AVX2_TILE_NW, KV_AVX2_TILE_NX},
     {KV_TYPE_Q4_K, KV_TYPE_Q8_K, kv_dot_q4_k_q8_k_avx2, kv_dot_q4_k_q8_k_avxvnni,
-     kv_tile_q4_k_q8_k_avx2, kv_tile_q4_k_q8_k_avxvnni, 1, KV_AVX2_TILE_K_NX},
+     kv_tile_q4_k_q8_k_avx2, kv_tile_q4_k_q8_k_avxvnni, KV_AVX2_TILE_K_NW, KV_AVX2_TILE_K_NX},
     {KV_TYPE_Q6_K, KV_TYPE_Q8_K, kv_dot_q6_k_q8_k_avx2, kv_dot_q6_k_q8_k_avxvnni,
-     kv_tile_q6_k_q8_k_avx2, kv_tile_q6_k_q8_k_avxvnni, 1, KV_AVX2_TILE_K_NX},
+     kv_tile_q6_k_q8_k_avx2, kv_tile_q6_k_q8_k_avxvnni, KV_AVX2_TILE_K_NW, KV_AVX2_TILE_K_NX},
 };
 
 static void fill_tiles(kv_kernels *k, bool vnni) {

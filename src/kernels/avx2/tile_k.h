@@ -16,11 +16,14 @@
 #define KV_KERNELS_AVX2_TILE_K_H
 
 #include <math.h>
+#include <string.h>
 
 #include "kernels/avx2/avx2_util.h"
 #include "quant/blocks.h"
 
 #define TILE_K_NX KV_AVX2_TILE_K_NX
+#define TILE_K_NW KV_AVX2_TILE_K_NW
+_Static_assert(TILE_K_NW == 4, "hsum_4x2_i32 sums four rows");
 #define TILE_K_INLINE static inline __attribute__((always_inline))
 #define TILE_K_UNROLL _Pragma("GCC unroll 8")
 
@@ -151,11 +154,106 @@ TILE_K_INLINE void tile_q6_k(const tile_k_args *a, const int nx) {
         a->y[j * a->y_stride] = acc[j];
 }
 
+// ---- generation: TILE_K_NW weight rows by one activation row ----
+//
+// One pair's super-block as int32 lanes: *sum sums to isum (Q6_K: with the -32
+// part taken off), *mins to imin (Q4_K). Four rows' lanes are then summed
+// together (hsum_4x2_i32) rather than one pair at a time.
+
+TILE_K_INLINE void q4_k_lanes(const kv_block_q4_k *w, const kv_block_q8_k *x, __m256i *sum,
+                              __m256i *mins) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    const __m128i sm = k4_scales_mins(w->scales);
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+    __m256i s = _mm256_setzero_si256();
+    TILE_K_UNROLL
+    for (int p = 0; p < 4; p++) {
+        const __m256i q = load_256(w->qs + 32 * p);
+        const __m256i lo = _mm256_and_si256(q, lo4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+        s = add_weighted(s, _mm256_maddubs_epi16(lo, load_256(x->qs + 64 * p)), pick_i16(sc, 2 * p));
+        s = add_weighted(s, _mm256_maddubs_epi16(hi, load_256(x->qs + 64 * p + 32)),
+                         pick_i16(sc, 2 * p + 1));
+    }
+    *sum = s;
+    *mins = _mm256_madd_epi16(load_256(x->bsums), _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)));
+}
+
+TILE_K_INLINE void q6_k_lanes(const kv_block_q6_k *w, const kv_block_q8_k *x, __m256i *sum,
+                              __m256i *mins) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(3);
+    const __m256i scales = _mm256_cvtepi8_epi16(load_128(w->scales));
+    __m256i s = _mm256_setzero_si256();
+    TILE_K_UNROLL
+    for (int h = 0; h < 2; h++) {
+        const __m256i sc = _mm256_permute2x128_si256(scales, scales, h == 0 ? 0x00 : 0x11);
+        const __m256i ql0 = load_256(w->ql + 64 * h), ql1 = load_256(w->ql + 64 * h + 32);
+        const __m256i qh = load_256(w->qh + 32 * h);
+        TILE_K_UNROLL
+        for (int q = 0; q < 4; q++) {
+            const __m256i ql = q % 2 == 0 ? ql0 : ql1;
+            const __m256i nib = q < 2 ? _mm256_and_si256(ql, lo4)
+                                      : _mm256_and_si256(_mm256_srli_epi16(ql, 4), lo4);
+            const __m256i top = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * q), lo2), 4);
+            s = add_weighted(s, _mm256_maddubs_epi16(_mm256_or_si256(nib, top),
+                                                     load_256(x->qs + 128 * h + 32 * q)),
+                             pick_pair_i16(sc, q));
+        }
+    }
+    const __m256i offset = _mm256_madd_epi16(load_256(x->bsums), scales);
+    *sum = _mm256_sub_epi32(s, _mm256_slli_epi32(offset, 5));
+    *mins = _mm256_setzero_si256();
+}
+
+// [sum of a[0] .. sum of a[3], sum of b[0] .. sum of b[3]], each exact
+TILE_K_INLINE __m256i hsum_4x2_i32(const __m256i a[4], const __m256i b[4]) {
+    const __m256i ha = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+    const __m256i hb = _mm256_hadd_epi32(_mm256_hadd_epi32(b[0], b[1]), _mm256_hadd_epi32(b[2], b[3]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(ha, hb, 0x20),
+                            _mm256_permute2x128_si256(ha, hb, 0x31));
+}
+
+// Weight rows w[0..3] (blocks of TYPE) by one activation row: lanes 0..3 of the
+// accumulator are the rows' acc, lanes 4..7 their acc_min; the same FMA as
+// tile_q4_k / tile_q6_k per lane. Generation streams the rows once, and the
+// next tile's rows follow these in memory: each super-block read prefetches the
+// same super-block `ahead` bytes on (the next tile's rows).
+#define TILE_K_ROWS(name, type, lanes, has_min)                                                \
+    TILE_K_INLINE void name(const uint8_t *const w[TILE_K_NW], size_t ahead, const uint8_t *x, \
+                            int64_t nb, float out[TILE_K_NW]) {                                \
+        __m256 acc = _mm256_setzero_ps();                                                      \
+        for (int64_t i = 0; i < nb; i++) {                                                     \
+            const kv_block_q8_k *xb = (const kv_block_q8_k *)x + i;                            \
+            __m256i sum[TILE_K_NW], mins[TILE_K_NW];                                           \
+            float f[8];                                                                        \
+            TILE_K_UNROLL                                                                      \
+            for (int r = 0; r < TILE_K_NW; r++) {                                              \
+                const type *wb = (const type *)w[r] + i;                                       \
+                for (size_t off = 0; off < sizeof(type); off += 64)                            \
+                    _mm_prefetch((const char *)wb + ahead + off, _MM_HINT_T0);                 \
+                lanes(wb, xb, &sum[r], &mins[r]);                                              \
+                f[r] = f16_to_f32(wb->d);                                                      \
+                f[4 + r] = has_min ? f16_to_f32(((const kv_block_q4_k *)wb)->dmin) : 0.0f;     \
+            }                                                                                  \
+            const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(f), _mm256_set1_ps(xb->d));     \
+            acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(hsum_4x2_i32(sum, mins)), acc);    \
+        }                                                                                      \
+        float lane[8];                                                                         \
+        _mm256_storeu_ps(lane, acc);                                                           \
+        for (int r = 0; r < TILE_K_NW; r++)                                                    \
+            out[r] = has_min ? lane[r] - lane[4 + r] : lane[r];                                \
+    }
+
+TILE_K_ROWS(rows_q4_k, kv_block_q4_k, q4_k_lanes, true)
+TILE_K_ROWS(rows_q6_k, kv_block_q6_k, q6_k_lanes, false)
+
 #define TILE_K_CAT2(a, b) a##b
 #define TILE_K_CAT(a, b) TILE_K_CAT2(a, b)
 
-// Defines the dot product and the tile entry point (kv_tile_fn, nw = 1) of a type.
-#define TILE_K_DEFINE(name, tile)                                                              \
+// Defines the dot product and the tile entry point (kv_tile_fn) of a type: one
+// activation row takes the rows kernel (missing weight rows repeat the last);
+// several take the 1 x NX tile per weight row.
+#define TILE_K_DEFINE(name, tile, rows)                                                        \
     void TILE_K_CAT(kv_dot_##name, TILE_SUFFIX)(int64_t n, float *out, const void *w,          \
                                                 const void *x) {                               \
         tile_k_args a = {w, x, 0, out, 1, n / KV_QK_K};                                        \
@@ -165,16 +263,27 @@ TILE_K_INLINE void tile_q6_k(const tile_k_args *a, const int nx) {
                                                  const void *w, size_t w_row_size, int64_t nw, \
                                                  const void *x, size_t x_row_size,             \
                                                  int64_t nx) {                                 \
-        (void)w_row_size;                                                                      \
-        (void)nw; /* always 1 */                                                               \
-        tile_k_args a = {w, x, x_row_size, y, y_stride, n / KV_QK_K};                          \
-        if (nx == TILE_K_NX) {                                                                 \
-            tile(&a, TILE_K_NX);                                                               \
+        if (nx == 1) {                                                                         \
+            const uint8_t *wr[TILE_K_NW];                                                      \
+            for (int r = 0; r < TILE_K_NW; r++)                                                \
+                wr[r] = (const uint8_t *)w + (size_t)(r < nw ? r : nw - 1) * w_row_size;       \
+            float out[TILE_K_NW];                                                              \
+            rows(wr, TILE_K_NW * w_row_size, x, n / KV_QK_K, out);                             \
+            memcpy(y, out, (size_t)nw * sizeof(float));                                        \
             return;                                                                            \
         }                                                                                      \
-        for (int64_t j = 0; j < nx; j++) {                                                     \
-            tile_k_args one = {w, a.x + j * x_row_size, x_row_size, y + j * y_stride, 1, a.nb}; \
-            tile(&one, 1);                                                                     \
+        for (int64_t i = 0; i < nw; i++) {                                                     \
+            const uint8_t *wi = (const uint8_t *)w + (size_t)i * w_row_size;                   \
+            tile_k_args a = {wi, x, x_row_size, y + i, y_stride, n / KV_QK_K};                 \
+            if (nx == TILE_K_NX) {                                                             \
+                tile(&a, TILE_K_NX);                                                           \
+                continue;                                                                      \
+            }                                                                                  \
+            for (int64_t j = 0; j < nx; j++) {                                                 \
+                tile_k_args one = {wi, a.x + j * x_row_size, x_row_size, y + j * y_stride + i, \
+                                   1, a.nb};                                                   \
+                tile(&one, 1);                                                                 \
+            }                                                                                  \
         }                                                                                      \
     }
 

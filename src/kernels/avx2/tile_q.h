@@ -30,7 +30,6 @@
 #define TILE_NW KV_AVX2_TILE_NW
 #define TILE_NX KV_AVX2_TILE_NX
 _Static_assert(TILE_NW == 16, "tile_rows takes one or two groups of eight rows");
-#define TILE_PREFETCH 512 // bytes ahead in each weight row
 
 #define TILE_INLINE static inline __attribute__((always_inline))
 // Loops over a tile's rows unroll fully, so the accumulators live in registers.
@@ -161,7 +160,7 @@ TILE_INLINE int zero_point(bool q8) {
 // ng groups of eight weight rows (row r at w + rows[r], r < 8 ng) by nx
 // activation rows xr[j]; ng (1 or 2) and nx (1 or TILE_NX) are constants after
 // inlining. Each activation block is read once for all the groups.
-TILE_INLINE void tile_rows(const uint8_t *w, const size_t rows[TILE_NW], size_t w_block,
+TILE_INLINE void tile_rows(const uint8_t *w, const size_t rows[TILE_NW], size_t w_block, size_t ahead,
                            const uint8_t *const *xr, int64_t nb, bool q8, const int ng,
                            const int nx, __m256 out[2][TILE_NX]) {
     __m256 acc[2][TILE_NX];
@@ -179,14 +178,14 @@ TILE_INLINE void tile_rows(const uint8_t *w, const size_t rows[TILE_NW], size_t 
         TILE_UNROLL
         for (int g = 0; g < ng; g++) {
             const size_t *rg = rows + 8 * g;
-            // Generation streams each row once: fetch TILE_PREFETCH bytes ahead in
-            // each (see ref/matmul.c on this CPU's prefetcher and short rows). With
-            // several activation rows the weights come again from cache.
-            if (nx == 1) {
+            // Generation streams each row once, and the next tile's rows follow
+            // these in memory: fetch the same place `ahead` bytes on, a line per two
+            // blocks (see ref/matmul.c on this CPU's prefetcher and short rows).
+            // With several activation rows the weights come again from cache.
+            if (nx == 1 && b % 2 == 0) {
                 TILE_UNROLL
                 for (int r = 0; r < 8; r++)
-                    _mm_prefetch((const char *)(w + rg[r] + (size_t)b * w_block + TILE_PREFETCH),
-                                 _MM_HINT_T0);
+                    _mm_prefetch((const char *)(w + rg[r] + (size_t)b * w_block + ahead), _MM_HINT_T0);
             }
             __m256i w8[8];
             __m256 dw;
@@ -273,14 +272,15 @@ TILE_INLINE void store_tile(float *y, int64_t y_stride, const __m256 out[2][TILE
         __m256 out[2][TILE_NX];                                                               \
         const size_t bs = sizeof(w_block);                                                    \
         const int64_t nb = n / 32;                                                            \
+        const size_t ahead = TILE_NW * w_row_size; /* the next tile's rows */                 \
         if (nw > 8 && nx > 1)                                                                 \
-            tile_rows(w, rows, bs, xr, nb, q8, 2, TILE_NX, out);                              \
+            tile_rows(w, rows, bs, ahead, xr, nb, q8, 2, TILE_NX, out);                       \
         else if (nw > 8)                                                                      \
-            tile_rows(w, rows, bs, xr, nb, q8, 2, 1, out);                                    \
+            tile_rows(w, rows, bs, ahead, xr, nb, q8, 2, 1, out);                             \
         else if (nx > 1)                                                                      \
-            tile_rows(w, rows, bs, xr, nb, q8, 1, TILE_NX, out);                              \
+            tile_rows(w, rows, bs, ahead, xr, nb, q8, 1, TILE_NX, out);                       \
         else                                                                                  \
-            tile_rows(w, rows, bs, xr, nb, q8, 1, 1, out);                                    \
+            tile_rows(w, rows, bs, ahead, xr, nb, q8, 1, 1, out);                             \
         store_tile(y, y_stride, out, nw, nx);                                                 \
     }
 

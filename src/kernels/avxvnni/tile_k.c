@@ -8,7 +8,7 @@
 #define TILE_VNNI 1
 #include "kernels/avx2/tile_k.h"
 
-TILE_K_DEFINE(q4_k_q8_k, tile_q4_k)
-TILE_K_DEFINE(q6_k_q8_k, tile_q6_k)
+TILE_K_DEFINE(q4_k_q8_k, tile_q4_k, rows_q4_k)
+TILE_K_DEFINE(q6_k_q8_k, tile_q6_k, rows_q6_k)
 
 #endif

@@ -186,7 +186,8 @@ TILE_K_INLINE void q6_k_lanes(const kv_block_q6_k *w, const kv_block_q8_k *x, __
     __m256i s = _mm256_setzero_si256();
     TILE_K_UNROLL
     for (int h = 0; h < 2; h++) {
-        const __m256i sc = _mm256_permute2x128_si256(scales, scales, h == 0 ? 0x00 : 0x11);
+        const __m256i sc = h == 0 ? _mm256_permute2x128_si256(scales, scales, 0x00)
+                                  : _mm256_permute2x128_si256(scales, scales, 0x11);
         const __m256i ql0 = load_256(w->ql + 64 * h), ql1 = load_256(w->ql + 64 * h + 32);
         const __m256i qh = load_256(w->qh + 32 * h);
         TILE_K_UNROLL

@@ -146,7 +146,8 @@ static void check_matmul(const fixture *f, int64_t n_rows, int64_t o0, int64_t o
     free(y);
 }
 
-static const int64_t SIZES[] = {32, 64, 96, 256, 512, 768, 2048 + 32, 2048 + 256};
+// (sizes that are no multiple of a type's block apply to the float types only)
+static const int64_t SIZES[] = {5, 32, 37, 64, 96, 256, 512, 768, 2048 + 32, 2048 + 256, 2048 + 261};
 static const int64_t ROWS[] = {1, 2, 3, 5, 64, 65, 130};
 
 static void check_table(const kv_kernels *k) {

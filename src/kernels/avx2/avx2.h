@@ -134,7 +134,14 @@ void kv_dot_tq2_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x)
 // Float types (dot_f16.c): float lanes with FMA, where the reference rounds each
 // product and sums in double; n need not be a multiple of anything.
 void kv_dot_f32_f32_avx2(int64_t n, float *out, const void *w, const void *x);
+// F16 (tile_f16.c): one float accumulator per pair over 8-element chunks, the
+// dot product being the 1 x 1 tile of up to KV_AVX2_TILE_F16_NW weight rows by
+// KV_AVX2_TILE_F16_NX activation rows.
+#define KV_AVX2_TILE_F16_NW 4
+#define KV_AVX2_TILE_F16_NX 3
 void kv_dot_f16_f16_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_tile_f16_f16_avx2(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_row_size,
+                          int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 void kv_dot_bf16_bf16_avx2(int64_t n, float *out, const void *w, const void *x);
 
 // ---- activation converters (quant_act.c, dot.c) ----

@@ -1,6 +1,6 @@
-// AVX2 dot products of the float weight types against activations of the same
-// type (ref/dot_f16.c is the spec). 32 elements per step in four float
-// accumulators with FMA; F16 is widened with F16C, BF16 by unpacking. The
+// AVX2 dot products of the F32 and BF16 weight types against activations of
+// the same type (ref/dot_f16.c is the spec; F16 is in tile_f16.c). 32 elements
+// per step in four float accumulators with FMA; BF16 is widened by unpacking. The
 // reference rounds each product and sums in double; these sum in float lanes,
 // as ggml's SIMD paths do. A tail of fewer than 32 elements goes to the reference.
 #if defined(__AVX2__)
@@ -10,8 +10,6 @@
 #include "kernels/ref/dot_ref.h"
 
 enum { STEP = 32 };
-
-static inline __m256 load_f16(const kv_f16 *p) { return _mm256_cvtph_ps(load_128(p)); }
 
 // 16 bfloat16 widened to floats by putting each below 16 zero bits: *lo gets
 // elements 0..3 and 8..11, *hi 4..7 and 12..15 (unpack works per 128-bit lane).
@@ -40,23 +38,6 @@ void kv_dot_f32_f32_avx2(int64_t n, float *out, const void *w, const void *x) {
     float rest = 0.0f;
     if (i < n)
         kv_dot_f32_f32_ref(n - i, &rest, a + i, b + i);
-    *out = sum_4(s0, s1, s2, s3) + rest;
-}
-
-// w (n halves) . x (n halves)
-void kv_dot_f16_f16_avx2(int64_t n, float *out, const void *w, const void *x) {
-    const kv_f16 *a = w, *b = x;
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    int64_t i = 0;
-    for (; i + STEP <= n; i += STEP) {
-        s0 = _mm256_fmadd_ps(load_f16(a + i), load_f16(b + i), s0);
-        s1 = _mm256_fmadd_ps(load_f16(a + i + 8), load_f16(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(load_f16(a + i + 16), load_f16(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(load_f16(a + i + 24), load_f16(b + i + 24), s3);
-    }
-    float rest = 0.0f;
-    if (i < n)
-        kv_dot_f16_f16_ref(n - i, &rest, a + i, b + i);
     *out = sum_4(s0, s1, s2, s3) + rest;
 }
 

@@ -12,7 +12,6 @@ static const struct {
     kv_vec_dot_fn dot;
 } DOTS[] = {
     {KV_TYPE_F32, KV_TYPE_F32, kv_dot_f32_f32_avx2},
-    {KV_TYPE_F16, KV_TYPE_F16, kv_dot_f16_f16_avx2},
     {KV_TYPE_BF16, KV_TYPE_BF16, kv_dot_bf16_bf16_avx2},
     {KV_TYPE_Q4_0, KV_TYPE_Q8_0, kv_dot_q4_0_q8_0_avx2},
     {KV_TYPE_Q4_1, KV_TYPE_Q8_1, kv_dot_q4_1_q8_1_avx2},
@@ -30,13 +29,16 @@ static const struct {
     {KV_TYPE_TQ2_0, KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_avx2},
 };
 
-// Weight types with register tiles (tile_q.h, tile_k.h), in AVX2 and AVX-VNNI builds.
+// Weight types with register tiles (tile_f16.c, tile_q.h, tile_k.h), in AVX2 and
+// AVX-VNNI builds (F16 has no VNNI build: it has no integer products).
 static const struct {
     kv_type w, act;
     kv_vec_dot_fn dot, dot_vnni;
     kv_tile_fn tile, tile_vnni;
     int nw, nx;
 } TILES[] = {
+    {KV_TYPE_F16, KV_TYPE_F16, kv_dot_f16_f16_avx2, kv_dot_f16_f16_avx2, kv_tile_f16_f16_avx2,
+     kv_tile_f16_f16_avx2, KV_AVX2_TILE_F16_NW, KV_AVX2_TILE_F16_NX},
     {KV_TYPE_Q4_0, KV_TYPE_Q8_0, kv_dot_q4_0_q8_0_avx2, kv_dot_q4_0_q8_0_avxvnni,
      kv_tile_q4_0_q8_0_avx2, kv_tile_q4_0_q8_0_avxvnni, KV_AVX2_TILE_NW, KV_AVX2_TILE_NX},
     {KV_TYPE_Q8_0, KV_TYPE_Q8_0, kv_dot_q8_0_q8_0_avx2, kv_dot_q8_0_q8_0_avxvnni,

@@ -108,6 +108,19 @@ static void greedy(kv_ctx *c, const kv_vocab *v, kv_token out[N_PREDICT]) {
     }
 }
 
+// kjv-test.txt as tokens into text_toks, once
+static void load_text(const kv_vocab *v) {
+    if (text_toks != NULL)
+        return;
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(
+        kv_read_file(kv_test_shared_path("data/kjv-test.txt"), 1 << 26, &text, &len, NULL), KV_OK);
+    assert_int_equal(kv_tokenize_alloc(v, text, len, true, false, &text_toks, &n_text_toks, NULL),
+                     KV_OK);
+    free(text);
+}
+
 static double perplexity(kv_ctx *c, const kv_vocab *v) {
     kv_ppl_params p = {PPL_CTX, PPL_CHUNKS, kv_vocab_bos(v), NULL, NULL, NULL};
     kv_ppl_result r;
@@ -130,17 +143,7 @@ static void test_simd_against_ref(void **state) {
         if (kv_model_open(path, &m, &err) != KV_OK ||
             kv_vocab_from_gguf(kv_model_gguf(m), &v, &err) != KV_OK)
             fail_msg("%s: %s", path, err.msg);
-        if (text_toks == NULL) {
-            char *text = NULL;
-            size_t len = 0;
-            assert_int_equal(kv_read_file(kv_test_shared_path("data/kjv-test.txt"), 1 << 26,
-                                          &text, &len, NULL),
-                             KV_OK);
-            assert_int_equal(
-                kv_tokenize_alloc(v, text, len, true, false, &text_toks, &n_text_toks, NULL),
-                KV_OK);
-            free(text);
-        }
+        load_text(v);
         kv_ctx *simd = new_ctx(m, kv_kernels_get(), PPL_CTX);
         kv_ctx *ref = new_ctx(m, kv_kernels_ref(), PPL_CTX);
         kv_token want[N_PREDICT], got[N_PREDICT];
@@ -161,9 +164,98 @@ static void test_simd_against_ref(void **state) {
     }
 }
 
+// ---- batch invariance on the real model ----
+
+enum { N_SEQ = 10, STEPS = 4 };
+
+// Sequence s: a prompt of 3 + s tokens of the text, then STEPS more, one at a time.
+static int prompt_len(int s) { return 3 + s; }
+static kv_token seq_tok(int s, int i) { return text_toks[40 * s + i]; }
+
+// Sequence s alone in a context: the logits after its prompt and after each step
+static void run_alone(kv_model *m, int s, float *out, int32_t V) {
+    kv_ctx *c = new_ctx(m, kv_kernels_get(), 64);
+    kv_token t[16];
+    for (int i = 0; i < prompt_len(s); i++)
+        t[i] = seq_tok(s, i);
+    kv_batch b = {prompt_len(s), t, NULL, NULL, NULL};
+    for (int step = 0; step <= STEPS; step++) {
+        assert_int_equal(kv_ctx_decode(c, &b, NULL), KV_OK);
+        memcpy(out + (size_t)step * V, kv_ctx_logits(c, b.n_tokens - 1), (size_t)V * sizeof(float));
+        t[0] = seq_tok(s, prompt_len(s) + step);
+        b.n_tokens = 1;
+    }
+    kv_ctx_free(c);
+}
+
+// All sequences in one context: their prompts in one batch, then batches of
+// one token of every sequence; each batch's logits compared with the solo ones.
+static void run_together(kv_model *m, const char *type, const float *alone, int32_t V) {
+    kv_ctx_params p = kv_ctx_default_params();
+    p.n_ctx = 64;
+    p.n_batch = 128;
+    p.n_seq_max = N_SEQ;
+    p.n_outputs_max = N_SEQ;
+    p.n_threads = 2;
+    kv_ctx *c = NULL;
+    assert_int_equal(kv_ctx_new(m, &p, &c, NULL), KV_OK);
+    for (int step = 0; step <= STEPS; step++) {
+        int32_t t[128], sid[128], row[N_SEQ];
+        int8_t lg[128] = {0};
+        int n = 0;
+        for (int s = 0; s < N_SEQ; s++) {
+            const int from = step == 0 ? 0 : prompt_len(s) + step - 1;
+            const int to = step == 0 ? prompt_len(s) : from + 1;
+            for (int i = from; i < to; i++, n++)
+                t[n] = seq_tok(s, i), sid[n] = s;
+            row[s] = n - 1;
+            lg[n - 1] = 1;
+        }
+        kv_batch b = {n, t, NULL, sid, lg};
+        assert_int_equal(kv_ctx_decode(c, &b, NULL), KV_OK);
+        for (int s = 0; s < N_SEQ; s++) {
+            const float *want = alone + ((size_t)s * (STEPS + 1) + (size_t)step) * (size_t)V;
+            if (memcmp(kv_ctx_logits(c, row[s]), want, (size_t)V * sizeof(float)) != 0)
+                fail_msg("%s: sequence %d, step %d: logits in a batch of %d rows differ from "
+                         "its logits alone", type, s, step, n);
+        }
+    }
+    kv_ctx_free(c);
+}
+
+// The kernels' contract on the demo model: a sequence's logits are the same
+// bits alone (generation: one activation row) and batched with nine others
+// (prompt batches of up to 75 rows, steps of 10 rows: the packed and tiled
+// matmul paths).
+static void test_batch_invariance(void **state) {
+    (void)state;
+    NEED_SIMD();
+    for (size_t i = 0; i < N_TYPES; i++) {
+        char path[4200];
+        path_of(path, sizeof path, TYPES[i]);
+        kv_model *m = NULL;
+        kv_vocab *v = NULL;
+        if (kv_model_open(path, &m, NULL) != KV_OK ||
+            kv_vocab_from_gguf(kv_model_gguf(m), &v, NULL) != KV_OK)
+            fail_msg("open %s", path);
+        load_text(v);
+        assert_true(n_text_toks > 40 * N_SEQ);
+        const int32_t V = kv_model_hparams(m)->n_vocab;
+        float *alone = malloc((size_t)N_SEQ * (STEPS + 1) * (size_t)V * sizeof(float));
+        assert_non_null(alone);
+        for (int s = 0; s < N_SEQ; s++)
+            run_alone(m, s, alone + (size_t)s * (STEPS + 1) * (size_t)V, V);
+        run_together(m, TYPES[i], alone, V);
+        free(alone);
+        kv_vocab_free(v);
+        kv_model_close(m);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simd_against_ref),
+        cmocka_unit_test(test_batch_invariance),
     };
     return cmocka_run_group_tests_name("golden_kernels", tests, setup, teardown);
 }

@@ -121,6 +121,17 @@ static void load_text(const kv_vocab *v) {
     free(text);
 }
 
+// The demo model converted to type, its vocabulary, and the text's tokens
+static void open_type(const char *type, kv_model **m, kv_vocab **v) {
+    char path[4200];
+    path_of(path, sizeof path, type);
+    kv_err err = {0};
+    if (kv_model_open(path, m, &err) != KV_OK ||
+        kv_vocab_from_gguf(kv_model_gguf(*m), v, &err) != KV_OK)
+        fail_msg("%s: %s", path, err.msg);
+    load_text(*v);
+}
+
 static double perplexity(kv_ctx *c, const kv_vocab *v) {
     kv_ppl_params p = {PPL_CTX, PPL_CHUNKS, kv_vocab_bos(v), NULL, NULL, NULL};
     kv_ppl_result r;
@@ -135,15 +146,9 @@ static void test_simd_against_ref(void **state) {
     (void)state;
     NEED_SIMD();
     for (size_t i = 0; i < N_TYPES; i++) {
-        char path[4200];
-        path_of(path, sizeof path, TYPES[i]);
         kv_model *m = NULL;
         kv_vocab *v = NULL;
-        kv_err err = {0};
-        if (kv_model_open(path, &m, &err) != KV_OK ||
-            kv_vocab_from_gguf(kv_model_gguf(m), &v, &err) != KV_OK)
-            fail_msg("%s: %s", path, err.msg);
-        load_text(v);
+        open_type(TYPES[i], &m, &v);
         kv_ctx *simd = new_ctx(m, kv_kernels_get(), PPL_CTX);
         kv_ctx *ref = new_ctx(m, kv_kernels_ref(), PPL_CTX);
         kv_token want[N_PREDICT], got[N_PREDICT];
@@ -231,14 +236,9 @@ static void test_batch_invariance(void **state) {
     (void)state;
     NEED_SIMD();
     for (size_t i = 0; i < N_TYPES; i++) {
-        char path[4200];
-        path_of(path, sizeof path, TYPES[i]);
         kv_model *m = NULL;
         kv_vocab *v = NULL;
-        if (kv_model_open(path, &m, NULL) != KV_OK ||
-            kv_vocab_from_gguf(kv_model_gguf(m), &v, NULL) != KV_OK)
-            fail_msg("open %s", path);
-        load_text(v);
+        open_type(TYPES[i], &m, &v);
         assert_true(n_text_toks > 40 * N_SEQ);
         const int32_t V = kv_model_hparams(m)->n_vocab;
         float *alone = malloc((size_t)N_SEQ * (STEPS + 1) * (size_t)V * sizeof(float));

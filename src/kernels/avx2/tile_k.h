@@ -215,11 +215,12 @@ TILE_K_INLINE __m256i hsum_4x2_i32(const __m256i a[4], const __m256i b[4]) {
 }
 
 // Weight rows w[0..3] (blocks of TYPE) by one activation row: lanes 0..3 of the
-// accumulator are the rows' acc, lanes 4..7 their acc_min; the same FMA as
-// tile_q4_k / tile_q6_k per lane. Generation streams the rows once, and the
+// accumulator are the rows' acc, lanes 4..7 their acc_min (Q6_K: +0 throughout,
+// which leaves acc's bits as they are); the same FMA as tile_q4_k / tile_q6_k
+// per lane. Generation streams the rows once, and the
 // next tile's rows follow these in memory: each super-block read prefetches the
 // same super-block `ahead` bytes on (the next tile's rows).
-#define TILE_K_ROWS(name, type, lanes, has_min, dmin_of)                                       \
+#define TILE_K_ROWS(name, type, lanes, dmin_of)                                                \
     TILE_K_INLINE void name(const uint8_t *const w[TILE_K_NW], size_t ahead, const uint8_t *x, \
                             int64_t nb, float out[TILE_K_NW]) {                                \
         __m256 acc = _mm256_setzero_ps();                                                      \
@@ -234,7 +235,7 @@ TILE_K_INLINE __m256i hsum_4x2_i32(const __m256i a[4], const __m256i b[4]) {
                     _mm_prefetch((const char *)wb + ahead + off, _MM_HINT_T0);                 \
                 lanes(wb, xb, &sum[r], &mins[r]);                                              \
                 f[r] = f16_to_f32(wb->d);                                                      \
-                f[4 + r] = has_min ? dmin_of(wb) : 0.0f;                                       \
+                f[4 + r] = dmin_of(wb);                                                        \
             }                                                                                  \
             const __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(f), _mm256_set1_ps(xb->d));     \
             acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(hsum_4x2_i32(sum, mins)), acc);    \
@@ -242,14 +243,14 @@ TILE_K_INLINE __m256i hsum_4x2_i32(const __m256i a[4], const __m256i b[4]) {
         float lane[8];                                                                         \
         _mm256_storeu_ps(lane, acc);                                                           \
         for (int r = 0; r < TILE_K_NW; r++)                                                    \
-            out[r] = has_min ? lane[r] - lane[4 + r] : lane[r];                                \
+            out[r] = lane[r] - lane[4 + r];                                                    \
     }
 
 TILE_K_INLINE float q4_k_dmin(const kv_block_q4_k *b) { return f16_to_f32(b->dmin); }
 TILE_K_INLINE float q6_k_dmin(const kv_block_q6_k *b) { return (void)b, 0.0f; }
 
-TILE_K_ROWS(rows_q4_k, kv_block_q4_k, q4_k_lanes, true, q4_k_dmin)
-TILE_K_ROWS(rows_q6_k, kv_block_q6_k, q6_k_lanes, false, q6_k_dmin)
+TILE_K_ROWS(rows_q4_k, kv_block_q4_k, q4_k_lanes, q4_k_dmin)
+TILE_K_ROWS(rows_q6_k, kv_block_q6_k, q6_k_lanes, q6_k_dmin)
 
 #define TILE_K_CAT2(a, b) a##b
 #define TILE_K_CAT(a, b) TILE_K_CAT2(a, b)

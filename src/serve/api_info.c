@@ -20,11 +20,21 @@ kv_status kv__h_version(kv__call *c, kv_err *err) {
     return kv__call_json(c, json_pack("{s:s}", "version", KV_VERSION), err);
 }
 
+// 200 while the server takes requests; 503 (with Retry-After) once it is
+// stopping, so that load balancers and readiness probes send no more. There is
+// no loading phase: the server listens only once it is ready, and models load
+// on their first request.
 kv_status kv__h_health(kv__call *c, kv_err *err) {
     kv__gauges g;
     kv__registry_gauges(c->srv->reg, &g);
+    bool stopping = c->srv->stopping != 0;
+    if (stopping) {
+        c->status = 503;
+        c->retry_after = 5;
+    }
     return kv__call_json(c,
-                         json_pack("{s:s,s:I,s:I,s:I}", "status", "ok", "models_loaded",
+                         json_pack("{s:s,s:I,s:I,s:I}", "status", stopping ? "stopping" : "ok",
+                                   "models_loaded",
                                    (json_int_t)g.models_loaded, "requests_running",
                                    (json_int_t)g.running, "requests_waiting",
                                    (json_int_t)g.waiting),

@@ -49,6 +49,9 @@ kv_status kv__job_new(kv__call *c, kv__job_kind kind, kv__req *req, kv__model_en
     j->t_start = c->t_start;
     j->deadline = s->p.timeout_s > 0 ? c->t_start + s->p.timeout_s : 0;
     j->stats.load_s = load_s;
+    j->stats.queue_s = -1;
+    j->ms = e ? kv__metrics_model(&s->metrics, kv__ent_name(e)) : NULL;
+    j->t_queued = kv__now(); // it goes to the scheduler next
     j->fd = -1;
     j->refs = 1;
     j->wake = kv__http_wake;
@@ -91,6 +94,16 @@ void kv__job_unref(kv__job *j) {
     free(j);
 }
 
+// Why j ended, for the metrics (under j->mu): its done_reason when it
+// succeeded; abort when the client is gone; error otherwise.
+static kv__finish finish_reason(kv__job *j) {
+    if (j->st == KV_OK)
+        return j->stats.done_reason && strcmp(j->stats.done_reason, "length") == 0
+                   ? KV__FIN_LENGTH
+                   : KV__FIN_STOP;
+    return j->cancelled || !j->alive(j) ? KV__FIN_ABORT : KV__FIN_ERROR;
+}
+
 void kv__job_finish_locked(kv__job *j, kv_status st, unsigned http_status, const char *msg) {
     if (j->done)
         return;
@@ -102,5 +115,7 @@ void kv__job_finish_locked(kv__job *j, kv_status st, unsigned http_status, const
         snprintf(j->msg, sizeof j->msg, "%s", msg ? msg : kv_status_str(st));
     }
     j->stats.total_s = kv__now() - j->t_start;
+    if (j->kind == KV__JOB_GENERATE)
+        kv__metrics_finished(&j->srv->metrics, j->ms, &j->stats, finish_reason(j));
     j->wake(j);
 }

@@ -230,9 +230,11 @@ static void start_job(kv__sched *s, slot *sl, int32_t cached) {
     j->running = true;
     j->stats.n_prompt = j->n_tokens;
     j->stats.n_cached = cached;
+    j->stats.queue_s = sl->t_slot - j->t_queued;
     pthread_mutex_unlock(&j->mu);
-    kv__metrics_tokens(s->metrics, (uint64_t)j->n_tokens, 0);
-    kv__metrics_cached(s->metrics, (uint64_t)cached);
+    s->ms = j->ms; // the same for every job of the model
+    kv__metrics_tokens(s->metrics, j->ms, (uint64_t)j->n_tokens, 0);
+    kv__metrics_cached(s->metrics, j->ms, (uint64_t)cached);
 }
 
 // Hands text to the job's reader.
@@ -367,12 +369,12 @@ static void take_token(kv__sched *s, slot *sl, int32_t tok, double now) {
     sl->n_gen++;
     if (sl->n_gen == 1) {
         sl->t_first = now;
-        kv__metrics_ttft(s->metrics, now - j->t_start);
+        kv__metrics_ttft(s->metrics, j->ms, now - j->t_start);
     } else {
-        kv__metrics_itl(s->metrics, now - sl->t_last);
+        kv__metrics_itl(s->metrics, j->ms, now - sl->t_last);
     }
     sl->t_last = now;
-    kv__metrics_tokens(s->metrics, 0, 1);
+    kv__metrics_tokens(s->metrics, j->ms, 0, 1);
     if (kv_vocab_is_eog(s->vocab, tok)) {
         finish_slot(s, sl, KV_OK, 0, NULL, "stop", true);
         return;
@@ -507,7 +509,7 @@ static void run_embed(kv__sched *s, kv__job *j) {
         st = kv__embed_tokens(s->emb, j->tokens + off, j->input_off[i + 1] - off,
                               v + (size_t)i * (size_t)n_embd, &e);
     }
-    kv__metrics_tokens(s->metrics, (uint64_t)j->n_tokens, 0);
+    kv__metrics_tokens(s->metrics, j->ms, (uint64_t)j->n_tokens, 0);
     pthread_mutex_lock(&j->mu);
     if (st == KV_OK) {
         j->embd = v;
@@ -566,6 +568,7 @@ static void update_gauges(kv__sched *s) {
     s->kv_used = used;
     s->kv_size = size;
     pthread_mutex_unlock(&s->mu);
+    kv__metrics_kv_usage(s->metrics, s->ms, s->kv_blocks_max ? (double)used / s->kv_blocks_max : 0);
 }
 
 static void fail_all(kv__sched *s) {

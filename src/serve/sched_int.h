@@ -39,6 +39,7 @@ struct kv__sched {
     int32_t n_batch;
     int32_t queue_max;
     kv__metrics *metrics;
+    kv__model_stats *ms; // the model's series, from its first job; may be NULL
     slot *slots;
     int32_t n_slots;
     int32_t *b_tok, *b_pos, *b_seq;

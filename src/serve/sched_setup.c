@@ -100,6 +100,7 @@ void kv__sched_free(kv__sched *s) {
     if (!s)
         return;
     kv__sched_shutdown(s);
+    kv__metrics_kv_usage(s->metrics, s->ms, 0); // the cache goes with the scheduler
     for (int32_t i = 0; s->slots && i < s->n_slots; i++) {
         free(s->slots[i].cache);
         kv_sample_free(s->slots[i].smp);

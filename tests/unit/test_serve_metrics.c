@@ -38,8 +38,9 @@ static void test_histogram(void **state) {
 static void check_syntax(const char *text) {
     regex_t re;
     assert_int_equal(regcomp(&re,
-                             "^(# (HELP|TYPE) [a-z_]+ .+|[a-z_]+(\\{[a-z]+=\"[^\"]*\"\\})? "
-                             "[-+0-9.eE]+)$",
+                             "^(# (HELP|TYPE) [a-z_0-9]+ .+|[a-z_0-9]+"
+                             "(\\{[a-z_]+=\"([^\"\\]|\\\\.)*\""
+                             "(,[a-z_]+=\"([^\"\\]|\\\\.)*\")*\\})? [-+0-9.eE]+)$",
                              REG_EXTENDED | REG_NOSUB),
                      0);
     char *copy = strdup(text);
@@ -53,20 +54,45 @@ static void check_syntax(const char *text) {
     regfree(&re);
 }
 
+// A labelled sample's value, or -1 when absent.
+static double sample(const char *text, const char *name_and_labels) {
+    size_t n = strlen(name_and_labels);
+    for (const char *p = text; (p = strstr(p, name_and_labels)) != NULL; p++)
+        if ((p == text || p[-1] == '\n') && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+    return -1;
+}
+
 static void test_render(void **state) {
     (void)state;
     kv__metrics m;
     kv__metrics_init(&m);
+    kv__model_stats *kjv = kv__metrics_model(&m, "kjv:latest");
+    kv__model_stats *odd = kv__metrics_model(&m, "we\"ird\\:latest");
+    assert_non_null(kjv);
+    assert_non_null(odd);
+    assert_ptr_equal(kv__metrics_model(&m, "kjv:latest"), kjv); // found again, not added
     kv__metrics_request(&m, 200);
     kv__metrics_request(&m, 200);
     kv__metrics_request(&m, 404);
-    kv__metrics_tokens(&m, 12, 3);
-    kv__metrics_cached(&m, 5);
-    kv__metrics_ttft(&m, 0.03);
-    kv__metrics_itl(&m, 0.004);
-    kv__metrics_itl(&m, 0.02);
+    kv__metrics_tokens(&m, kjv, 12, 3);
+    kv__metrics_tokens(&m, odd, 1, 0);
+    kv__metrics_tokens(&m, NULL, 99, 99); // no model series: nothing
+    kv__metrics_cached(&m, kjv, 5);
+    kv__metrics_ttft(&m, kjv, 0.03);
+    kv__metrics_itl(&m, kjv, 0.004);
+    kv__metrics_itl(&m, kjv, 0.02);
+    kv__metrics_kv_usage(&m, kjv, 0.25);
+    kv__metrics_kv_usage(&m, odd, 7); // clamped to 1
     kv__metrics_batch(&m, 1);
     kv__metrics_batch(&m, 3);
+    // a request that ran: 0.02 s queued, 0.04 s prefill, 5 tokens in 0.2 s
+    kv__job_stats a = {.n_prompt = 12, .n_gen = 5, .queue_s = 0.02, .prompt_s = 0.04,
+                       .gen_s = 0.2, .total_s = 0.3};
+    kv__metrics_finished(&m, kjv, &a, KV__FIN_LENGTH);
+    // one that left the queue without a slot (its client went away)
+    kv__job_stats b = {.n_prompt = 7, .queue_s = -1, .total_s = 3};
+    kv__metrics_finished(&m, kjv, &b, KV__FIN_ABORT);
     kv__gauges g = {.running = 2,
                     .waiting = 5,
                     .kv_blocks = 7,
@@ -77,6 +103,11 @@ static void test_render(void **state) {
     assert_int_equal(kv__metrics_render(&m, &g, &out, NULL), KV_OK);
     const char *t = out.p;
     static const char *const LINES[] = {
+        "# TYPE kvant_build_info gauge",
+        "kvant_build_info{version=\"" KV_VERSION "\",kernels=\"",
+        "# TYPE process_cpu_seconds_total counter",
+        "# TYPE process_resident_memory_bytes gauge",
+        "# TYPE process_open_fds gauge",
         "# TYPE kvant_requests_running gauge",
         "kvant_requests_running 2",
         "kvant_requests_waiting 5",
@@ -85,17 +116,55 @@ static void test_render(void **state) {
         "# TYPE kvant_kv_bytes gauge",
         "kvant_kv_bytes 458752",
         "# TYPE kvant_prompt_tokens_total counter",
-        "kvant_prompt_tokens_total 12",
-        "kvant_generated_tokens_total 3",
-        "kvant_prompt_tokens_cached_total 5",
+        "kvant_prompt_tokens_total{model=\"kjv:latest\"} 12",
+        "kvant_prompt_tokens_total{model=\"we\\\"ird\\\\:latest\"} 1",
+        "kvant_generated_tokens_total{model=\"kjv:latest\"} 3",
+        "kvant_prompt_tokens_cached_total{model=\"kjv:latest\"} 5",
+        "# TYPE kvant_kv_cache_usage_perc gauge",
+        "kvant_kv_cache_usage_perc{model=\"kjv:latest\"} 0.25",
+        "kvant_kv_cache_usage_perc{model=\"we\\\"ird\\\\:latest\"} 1",
         "# TYPE kvant_time_to_first_token_seconds histogram",
-        "kvant_time_to_first_token_seconds_bucket{le=\"0.025\"} 0",
-        "kvant_time_to_first_token_seconds_bucket{le=\"0.05\"} 1",
-        "kvant_time_to_first_token_seconds_bucket{le=\"+Inf\"} 1",
-        "kvant_time_to_first_token_seconds_count 1",
-        "kvant_inter_token_latency_seconds_bucket{le=\"0.005\"} 1",
-        "kvant_inter_token_latency_seconds_bucket{le=\"0.025\"} 2",
-        "kvant_inter_token_latency_seconds_count 2",
+        "kvant_time_to_first_token_seconds_bucket{model=\"kjv:latest\",le=\"0.025\"} 0",
+        "kvant_time_to_first_token_seconds_bucket{model=\"kjv:latest\",le=\"0.05\"} 1",
+        "kvant_time_to_first_token_seconds_bucket{model=\"kjv:latest\",le=\"+Inf\"} 1",
+        "kvant_time_to_first_token_seconds_count{model=\"kjv:latest\"} 1",
+        "kvant_time_to_first_token_seconds_count{model=\"we\\\"ird\\\\:latest\"} 0",
+        "kvant_inter_token_latency_seconds_bucket{model=\"kjv:latest\",le=\"0.005\"} 1",
+        "kvant_inter_token_latency_seconds_bucket{model=\"kjv:latest\",le=\"0.025\"} 2",
+        "kvant_inter_token_latency_seconds_count{model=\"kjv:latest\"} 2",
+        // both finished requests count end to end; only the one that ran in the rest
+        "# TYPE kvant_e2e_request_latency_seconds histogram",
+        "kvant_e2e_request_latency_seconds_bucket{model=\"kjv:latest\",le=\"0.25\"} 0",
+        "kvant_e2e_request_latency_seconds_bucket{model=\"kjv:latest\",le=\"0.5\"} 1",
+        "kvant_e2e_request_latency_seconds_bucket{model=\"kjv:latest\",le=\"2.5\"} 1",
+        "kvant_e2e_request_latency_seconds_bucket{model=\"kjv:latest\",le=\"5\"} 2",
+        "kvant_e2e_request_latency_seconds_sum{model=\"kjv:latest\"} 3.2999999999999998",
+        "kvant_e2e_request_latency_seconds_count{model=\"kjv:latest\"} 2",
+        "kvant_request_queue_time_seconds_bucket{model=\"kjv:latest\",le=\"0.01\"} 0",
+        "kvant_request_queue_time_seconds_bucket{model=\"kjv:latest\",le=\"0.025\"} 1",
+        "kvant_request_queue_time_seconds_count{model=\"kjv:latest\"} 1",
+        "kvant_request_prefill_time_seconds_bucket{model=\"kjv:latest\",le=\"0.05\"} 1",
+        "kvant_request_prefill_time_seconds_count{model=\"kjv:latest\"} 1",
+        "kvant_request_decode_time_seconds_bucket{model=\"kjv:latest\",le=\"0.1\"} 0",
+        "kvant_request_decode_time_seconds_bucket{model=\"kjv:latest\",le=\"0.25\"} 1",
+        "kvant_request_decode_time_seconds_count{model=\"kjv:latest\"} 1",
+        // 0.2 s over the 4 tokens after the first
+        "kvant_request_time_per_output_token_seconds_bucket{model=\"kjv:latest\",le=\"0.025\"} 0",
+        "kvant_request_time_per_output_token_seconds_bucket{model=\"kjv:latest\",le=\"0.05\"} 1",
+        "kvant_request_time_per_output_token_seconds_sum{model=\"kjv:latest\"} "
+        "0.050000000000000003",
+        "kvant_request_prompt_tokens_bucket{model=\"kjv:latest\",le=\"5\"} 0",
+        "kvant_request_prompt_tokens_bucket{model=\"kjv:latest\",le=\"10\"} 1",
+        "kvant_request_prompt_tokens_bucket{model=\"kjv:latest\",le=\"20\"} 2",
+        "kvant_request_prompt_tokens_sum{model=\"kjv:latest\"} 19",
+        "kvant_request_generation_tokens_bucket{model=\"kjv:latest\",le=\"1\"} 1",
+        "kvant_request_generation_tokens_bucket{model=\"kjv:latest\",le=\"5\"} 2",
+        "# TYPE kvant_requests_finished_total counter",
+        "kvant_requests_finished_total{model=\"kjv:latest\",finished_reason=\"stop\"} 0",
+        "kvant_requests_finished_total{model=\"kjv:latest\",finished_reason=\"length\"} 1",
+        "kvant_requests_finished_total{model=\"kjv:latest\",finished_reason=\"abort\"} 1",
+        "kvant_requests_finished_total{model=\"kjv:latest\",finished_reason=\"error\"} 0",
+        "kvant_requests_finished_total{model=\"we\\\"ird\\\\:latest\",finished_reason=\"stop\"} 0",
         "kvant_decode_batch_size_bucket{le=\"1\"} 1",
         "kvant_decode_batch_size_bucket{le=\"2\"} 1",
         "kvant_decode_batch_size_bucket{le=\"4\"} 2",
@@ -105,19 +174,48 @@ static void test_render(void **state) {
         "kvant_requests_total{status=\"404\"} 1",
     };
     for (size_t i = 0; i < sizeof LINES / sizeof LINES[0]; i++) {
-        if (!has_line(t, LINES[i]))
+        bool prefix = LINES[i][strlen(LINES[i]) - 1] == '"'; // build_info: kernels vary
+        bool ok = prefix ? strstr(t, LINES[i]) != NULL : has_line(t, LINES[i]);
+        if (!ok)
             print_error("missing line '%s' in:\n%s\n", LINES[i], t);
-        assert_true(has_line(t, LINES[i]));
+        assert_true(ok);
     }
+    // the process series hold what /proc says of this process
+    assert_true(sample(t, "process_resident_memory_bytes") > 1e5);
+    assert_true(sample(t, "process_open_fds") >= 3);
+    assert_true(sample(t, "process_cpu_seconds_total") >= 0);
+    assert_true(sample(t, "process_start_time_seconds") > 1.5e9);
     check_syntax(t);
     kv__buf_free(&out);
     kv__metrics_destroy(&m);
+}
+
+// A new descriptor shows in process_open_fds; memory touched shows in RSS.
+static void test_process(void **state) {
+    (void)state;
+    kv__proc_stats a, b;
+    kv__proc_stats_read(&a);
+    FILE *f = fopen("/proc/self/stat", "r");
+    assert_non_null(f);
+    size_t n = (size_t)64 << 20;
+    char *big = malloc(n);
+    assert_non_null(big);
+    memset(big, 1, n);
+    kv__proc_stats_read(&b);
+    assert_true(b.open_fds == a.open_fds + 1);
+    assert_true(b.rss_bytes >= a.rss_bytes + (double)(n / 2));
+    assert_true(b.cpu_s >= a.cpu_s);
+    assert_true(b.max_fds >= b.open_fds);
+    assert_true(b.start_time_s == a.start_time_s);
+    free(big);
+    fclose(f);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_render),
+        cmocka_unit_test(test_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,8 +12,9 @@ PKGS=(
   python3 python3-numpy
   # ARM kernels (test neon/cross): cross compiler and libc, qemu, arm64 cmocka (multiarch)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64
-  # serve's operations tests: /metrics read by Prometheus' own parser; replicas behind HAProxy
-  python3-prometheus-client
+  # serve's operations tests: /metrics read by Prometheus' own parser, deploy/ checked
+  # (kubernetes.yaml parsed), replicas behind HAProxy
+  python3-prometheus-client python3-yaml
   haproxy
 )
 # The server's tests run the official npm clients (and the web page in headless

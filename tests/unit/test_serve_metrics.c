@@ -1,10 +1,11 @@
-#define _POSIX_C_SOURCE 200809L // strdup, strtok_r
+#define _POSIX_C_SOURCE 200809L // strdup, strtok_r, mkdtemp
 // Metrics: histogram bucketing and the Prometheus text exposition format
 // (HELP/TYPE lines, cumulative buckets ending in +Inf, _sum and _count).
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kv_test.h"
 #include "serve/serve_int.h"
@@ -211,11 +212,40 @@ static void test_process(void **state) {
     fclose(f);
 }
 
+// /health: 200 with "ok" while the server takes requests; 503 with
+// "stopping" and Retry-After once it stops, so balancers send no more.
+static void test_health(void **state) {
+    (void)state;
+    char dir[] = "/tmp/kv-health-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    kv_serve_params p = kv_serve_default_params();
+    p.port = 0;
+    p.models_dir = dir;
+    kv_serve *s = NULL;
+    kv_err err;
+    assert_int_equal(kv_serve_start(&p, &s, &err), KV_OK);
+    kv__call c = {.srv = s, .api = KV__API_PLAIN};
+    assert_int_equal(kv__h_health(&c, &err), KV_OK);
+    assert_int_equal(c.status, 0); // 200
+    assert_non_null(strstr(c.out.p, "\"status\":\"ok\""));
+    kv__buf_free(&c.out);
+    s->stopping = 1;
+    kv__call d = {.srv = s, .api = KV__API_PLAIN};
+    assert_int_equal(kv__h_health(&d, &err), KV_OK);
+    assert_int_equal(d.status, 503);
+    assert_true(d.retry_after > 0);
+    assert_non_null(strstr(d.out.p, "\"status\":\"stopping\""));
+    kv__buf_free(&d.out);
+    kv_serve_stop(s);
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_process),
+        cmocka_unit_test(test_health),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

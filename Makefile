@@ -3,7 +3,8 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test test-fast sanitize fuzz fuzz-smoke demo bench clean
+.PHONY: all deps configure build test test-fast sanitize sanitize-build soak soak-short fuzz \
+        fuzz-smoke demo bench clean
 
 all: build
 
@@ -17,20 +18,34 @@ build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # Unit, golden and integration tests; then the same unit tests under ASan/UBSan,
-# and a short libFuzzer run of every harness.
+# a one-minute soak of the ASan server, and a short libFuzzer run of every harness.
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory sanitize
+	$(MAKE) --no-print-directory soak-short
 	$(MAKE) --no-print-directory fuzz-smoke
 
 test-fast: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
-sanitize: deps
+sanitize-build: deps
 	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DKV_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD)-asan -j $(JOBS)
+
+sanitize: sanitize-build
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(BUILD)-asan --output-on-failure -j $(JOBS) -L unit
+
+# kvant serve (the ASan build) under mixed, cancelled and streaming requests for
+# SOAK_SECONDS, with its RSS over time; fails on a crash, a sanitizer report, a
+# failed request or RSS growth (tests/soak/soak.sh). Not part of `make test`,
+# which runs the one-minute soak-short.
+SOAK_SECONDS ?= 600
+soak: sanitize-build
+	@tests/soak/soak.sh $(SOAK_SECONDS) $(BUILD)-asan/kvant || [ $$? = 77 ]
+
+soak-short: sanitize-build
+	@tests/soak/soak.sh 60 $(BUILD)-asan/kvant || [ $$? = 77 ]
 
 fuzz: deps
 	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DKV_FUZZ=ON >/dev/null

@@ -314,6 +314,9 @@ static json_t *post_json(const fixture *f, const char *path, const char *body, i
 }
 
 static long metric(const fixture *f, const char *name);
+// Series of the demo model (per-model series carry a model label).
+#define KJV_CACHED "kvant_prompt_tokens_cached_total{model=\"kjv:latest\"}"
+#define KJV_GENERATED "kvant_generated_tokens_total{model=\"kjv:latest\"}"
 
 // Concatenates the "response" (or message.content) of each NDJSON line; the
 // last line is returned in *last.
@@ -383,10 +386,10 @@ static void test_generate(void **state) {
     assert_true(json_integer_value(json_object_get(a, "prompt_eval_count")) > 1);
     assert_true(json_integer_value(json_object_get(a, "total_duration")) > 0);
     // the same request again (its prompt is now cached) gives the same text
-    long cached = metric(f, "kvant_prompt_tokens_cached_total");
+    long cached = metric(f, KJV_CACHED);
     json_t *b = post_json(f, "/api/generate", body, 200);
     long n_prompt = (long)json_integer_value(json_object_get(a, "prompt_eval_count"));
-    assert_int_equal(metric(f, "kvant_prompt_tokens_cached_total") - cached, n_prompt - 1);
+    assert_int_equal(metric(f, KJV_CACHED) - cached, n_prompt - 1);
     assert_string_equal(json_string_value(json_object_get(b, "response")), text);
     json_decref(b);
     // and streamed, the pieces join to it
@@ -562,7 +565,7 @@ static void test_disconnect(void **state) {
     KV_NEED_SHARED();
     fixture *f = *state;
     wait_idle(f);
-    long before = metric(f, "kvant_generated_tokens_total");
+    long before = metric(f, KJV_GENERATED);
     // num_predict 2000 would run to the end of the context (256)
     int fd = send_request(f->port, "POST", "/api/generate",
                           "{\"model\":\"kjv\",\"prompt\":\"And\",\"options\":{\"num_predict\":2000,"
@@ -570,11 +573,11 @@ static void test_disconnect(void **state) {
     char buf[256];
     assert_true(recv(fd, buf, sizeof buf, 0) > 0); // the reply has started
     // wait for the first generated token, then leave
-    for (int i = 0; i < 600 && metric(f, "kvant_generated_tokens_total") == before; i++)
+    for (int i = 0; i < 600 && metric(f, KJV_GENERATED) == before; i++)
         sleep_s(0.05);
     close(fd);
     wait_idle(f);
-    long n = metric(f, "kvant_generated_tokens_total") - before;
+    long n = metric(f, KJV_GENERATED) - before;
     assert_true(n >= 1 && n < 128); // stopped long before the context filled
 }
 

@@ -10,7 +10,7 @@
 #   KVANT: the kvant binary (default: $KVANT, else build-asan/kvant, else
 #   build/kvant). An ASan/UBSan build (make sanitize) is the point: its
 #   reports go to a log that must stay empty, leaks at exit included.
-#   SOAK_CONCURRENCY (default 4), SOAK_ROUND (requests per round, default 40),
+#   SOAK_CONCURRENCY (default 4), SOAK_ROUND (requests per round, default 12),
 #   SOAK_RSS_GROWTH_MB (default 48): how much the RSS may grow from the end of
 #   the first fifth of the run (caches and allocator pools are warm by then)
 #   to the end.
@@ -28,7 +28,7 @@ if [ -z "$KVANT" ]; then
 fi
 SHARED=${KV_SHARED:-$SRC/../shared}
 CONC=${SOAK_CONCURRENCY:-4}
-ROUND=${SOAK_ROUND:-40}
+ROUND=${SOAK_ROUND:-12}
 GROWTH_MB=${SOAK_RSS_GROWTH_MB:-48}
 [ -x "$KVANT" ] || { echo "soak: no kvant binary at '$KVANT'"; exit 1; }
 # exit 77 (make soak-short passes it as a skip, as ctest does the integration tests)
@@ -43,7 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 asan=no
-nm "$KVANT" 2>/dev/null | grep -q __asan_init && asan=yes
+[ "$(nm "$KVANT" 2>/dev/null | grep -c __asan_init)" -gt 0 ] && asan=yes
 # Sanitizer reports go to files; the quarantine is kept small so that RSS
 # measures kvant, not ASan's delay of reuse.
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:quarantine_size_mb=16:log_path=$TMP/asan"
@@ -79,10 +79,12 @@ t0=$(date +%s)
 warm_at=$((t0 + DURATION / 5))
 rss0=$(rss_metric) rss_warm= rss_max=0
 ok=0 retry=0 other=0 hangs=0 cancelled=0 rounds=0 fails=0
+every=$((DURATION / 20 > 0 ? DURATION / 20 : 1)) # seconds between lines of the table
+next_print=0
 printf '%6s %8s %10s %6s %6s %6s %6s %6s\n' t rounds rss_MiB ok cancel retry other hangs
 while [ $(($(date +%s) - t0)) -lt "$DURATION" ]; do
   line=$(python3 "$SRC/tests/integration/lb_load.py" "$BASE" "$ROUND" "$CONC" --models kjv,psalms \
-    --timeout 120 --cancel-every 5 --max-tokens 4-96 --seed "$rounds" 2>&1)
+    --timeout 120 --cancel-every 5 --max-tokens 4-64 --seed "$rounds" 2>&1)
   counts=$(grep '^requests=' <<<"$line")
   get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$counts"; }
   if [ -z "$counts" ]; then
@@ -99,6 +101,8 @@ while [ $(($(date +%s) - t0)) -lt "$DURATION" ]; do
   [ -n "$rss" ] || { echo "soak: no process_resident_memory_bytes"; fails=$((fails + 1)); break; }
   [ "$rss" -gt "$rss_max" ] && rss_max=$rss
   [ -z "$rss_warm" ] && [ "$(date +%s)" -ge "$warm_at" ] && rss_warm=$rss
+  [ "$(date +%s)" -ge "$next_print" ] || continue
+  next_print=$(($(date +%s) + every))
   printf '%6d %8d %10.1f %6d %6d %6d %6d %6d\n' $(($(date +%s) - t0)) "$rounds" \
     "$(awk -v r="$rss" 'BEGIN { print r / 1048576 }')" "$ok" "$cancelled" "$retry" "$other" "$hangs"
 done

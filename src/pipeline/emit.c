@@ -2,7 +2,7 @@
 // quantizer into a GGUF writer. Memory stays near KV_EMIT_CHUNK_BYTES of F32
 // rows plus their quantized copy, whatever the model's size.
 #define _POSIX_C_SOURCE 200809L
-#include "formats/formats_int.h"
+#include "pipeline/pipeline_int.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -418,7 +418,7 @@ int kv_cli_bench(int argc, char **argv) {
     kv_status st = kv_model_open(r->o.model, &m, &err);
     if (st == KV_OK) {
         kv_bench_describe(m, &r->info);
-        r->kernels = kv_bench_kernels_name();
+        r->kernels = kv_model_kernels_name(m);
         read_cpu_info(r->cpu_info, sizeof r->cpu_info);
         now_rfc3339(r->test_time, sizeof r->test_time);
         st = measure(m, r, &err);

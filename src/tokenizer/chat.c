@@ -90,23 +90,6 @@ kv_chat_tmpl kv_chat_detect(const char *tmpl) {
     return KV_CHAT_PLAIN;
 }
 
-kv_chat_tmpl kv_chat_detect_gguf(const kv_gguf *g, bool *has_template) {
-    kv_str v;
-    bool has = g && kv_gguf_get_str(g, "tokenizer.chat_template", &v, NULL) == KV_OK;
-    if (has_template)
-        *has_template = has;
-    if (!has)
-        return KV_CHAT_PLAIN;
-    char *t = malloc(v.n + 1);
-    if (!t)
-        return KV_CHAT_PLAIN;
-    memcpy(t, v.p, v.n);
-    t[v.n] = '\0';
-    kv_chat_tmpl r = kv_chat_detect(t);
-    free(t);
-    return r;
-}
-
 const char *kv_chat_end_text(kv_chat_tmpl t, const char *eos) {
     switch (t) {
     case KV_CHAT_CHATML: return "<|im_end|>";

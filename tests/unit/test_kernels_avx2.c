@@ -18,7 +18,7 @@
 #include "kernels/ref/dot_ref.h"
 #include "kvant/kv_f16.h"
 #include "kvant/kv_quant.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 #include "quant/quant_int.h"
 
 #if defined(__x86_64__)

@@ -13,7 +13,7 @@
 #include "kv_test.h"
 #include "kvant/kv_f16.h"
 #include "kvant/kv_quant.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 // ---- tolerances ----
 // The kernels sum each block exactly in integers, so they differ from the exact

@@ -25,7 +25,7 @@
 #include <math.h>
 
 #include "kernels/avx2/avx2_util.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 #define TILE_NW KV_AVX2_TILE_NW
 #define TILE_NX KV_AVX2_TILE_NX

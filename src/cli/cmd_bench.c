@@ -165,10 +165,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
         return kv_cli_usage_error("bench", "missing MODEL");
     if (o->n_prompt == 0 && o->n_gen == 0)
         return kv_cli_usage_error("bench", "-p and -n are both 0: nothing to measure");
-    if (o->n_threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        o->n_threads = n < 1 ? 1 : n > KV_THREADPOOL_MAX_THREADS ? KV_THREADPOOL_MAX_THREADS : (int)n;
-    }
+    if (o->n_threads == 0)
+        o->n_threads = kv_threads_default();
     return -1;
 }
 

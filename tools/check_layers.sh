@@ -35,7 +35,7 @@ declare -A RANK=(
 # code is in src/quant (and kv_types.h's in src/core), but the kernels and
 # formats include them, so they sit at the kernels' level.
 declare -A HEADER=(
-  [kv_status.h]=core [kv_core.h]=core [kv_f16.h]=core [kv_threadpool.h]=core
+  [kv_status.h]=core [kv_core.h]=core [kv_buf.h]=core [kv_f16.h]=core [kv_threadpool.h]=core
   [kv_types.h]=kernels [kv_blocks.h]=kernels [kv_quant.h]=kernels
   [kv_gguf.h]=formats [kv_safetensors.h]=formats [kv_hf.h]=formats
   [kv_imatrix.h]=formats [kv_mix.h]=quant

@@ -3,7 +3,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test test-fast sanitize sanitize-build soak soak-short fuzz \
+.PHONY: all deps configure build install test test-fast sanitize sanitize-build soak soak-short fuzz \
         fuzz-smoke demo bench clean
 
 all: build
@@ -16,6 +16,12 @@ configure: deps
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# Headers, libkvant.a, libkvant.so, kvant.pc and the kvant command under PREFIX
+# (default /usr/local); DESTDIR=/some/root stages them there instead.
+PREFIX ?= /usr/local
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Unit, golden and integration tests; then the same unit tests under ASan/UBSan,
 # a one-minute soak of the ASan server, and a short libFuzzer run of every harness.

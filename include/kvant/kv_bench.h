@@ -97,8 +97,4 @@ typedef struct {
 // tokenizer keys; a model whose tokenizer cannot be read gets bos -1.
 void kv_bench_describe(const kv_model *m, kv_bench_model *out);
 
-// Name of the kernel table the runtime uses ("ref", "avx2", ...); valid for the
-// life of the program. Set KVANT_KERNELS before the first call to choose it.
-const char *kv_bench_kernels_name(void);
-
 #endif

@@ -9,7 +9,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "kvant/kv_gguf.h"
 #include "kvant/kv_status.h"
 
 typedef enum {
@@ -39,10 +38,6 @@ typedef struct {
 // The family a Jinja chat template (tokenizer.chat_template) belongs to, by its
 // distinctive markers; KV_CHAT_PLAIN when tmpl is NULL or not recognised.
 kv_chat_tmpl kv_chat_detect(const char *tmpl);
-// The family of g's tokenizer.chat_template, as kv_chat_detect; KV_CHAT_PLAIN
-// when the key is absent or not a string. *has_template (may be NULL) says
-// whether g has such a string at all.
-kv_chat_tmpl kv_chat_detect_gguf(const kv_gguf *g, bool *has_template);
 // A family by name ("llama2", "llama3", "chatml", "mistral", "gemma", "phi3",
 // "zephyr", "plain"); KV_ERR_INVALID listing the names otherwise.
 kv_status kv_chat_from_name(const char *name, kv_chat_tmpl *out, kv_err *err);

@@ -47,7 +47,7 @@ typedef struct {
     const char *const *exclude_weights; // never use it for these
     size_t n_exclude;
     bool no_fallback;                 // a type that does not fit a row length is an error
-    int n_threads;                    // <= 0: one per CPU
+    int n_threads;                    // 0: one per CPU; at most KV_THREADPOOL_MAX_THREADS
     kv_progress_fn progress;          // may be NULL
     void *progress_user;
 } kv_quant_plan_opts;

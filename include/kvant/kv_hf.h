@@ -87,25 +87,4 @@ const kv_hf_vocab *kv_hf_vocab_of(const kv_hf *hf);
 const kv_safetensors *kv_hf_tensors(const kv_hf *hf);
 const char *kv_hf_dir(const kv_hf *hf);
 
-// ---- SentencePiece model (tokenizer.model), parsed with protobuf-c ----
-
-typedef struct {
-    int64_t n_pieces;
-    char **pieces;
-    float *scores;
-    int32_t *types;             // KV_TOKEN_*
-    int model_type;             // 1 UNIGRAM, 2 BPE, 3 WORD, 4 CHAR
-    bool add_dummy_prefix;
-    bool remove_extra_whitespaces;
-    bool byte_fallback;
-    int64_t unk_id, bos_id, eos_id, pad_id; // trainer_spec ids, -1 when disabled
-} kv_spm_model;
-
-// Parses a tokenizer.model file. On success *out is owned by the caller
-// (kv_spm_model_free).
-kv_status kv_spm_model_load(const char *path, kv_spm_model **out, kv_err *err);
-kv_status kv_spm_model_parse(const void *data, size_t size, const char *name,
-                             kv_spm_model **out, kv_err *err);
-void kv_spm_model_free(kv_spm_model *m);
-
 #endif

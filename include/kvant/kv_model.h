@@ -11,6 +11,7 @@
 #include "kvant/kv_gguf.h"
 #include "kvant/kv_status.h"
 #include "kvant/kv_threadpool.h"
+#include "kvant/kv_vocab_gguf.h" // a model's vocabulary: kv_vocab_from_gguf(kv_model_gguf(m))
 
 // Sanity caps on hyper-parameters, so scratch sizes cannot overflow.
 #define KV_MODEL_MAX_LAYERS 1024
@@ -57,6 +58,9 @@ void kv_model_close(kv_model *m); // accepts NULL
 const kv_hparams *kv_model_hparams(const kv_model *m);
 // The GGUF file (metadata, tokenizer keys); valid until kv_model_close.
 const kv_gguf *kv_model_gguf(const kv_model *m);
+// Name of the kernel table m's forward pass uses ("ref", "avx2", ...), chosen
+// from the CPU (or KVANT_KERNELS) when the first model opened; static storage.
+const char *kv_model_kernels_name(const kv_model *m);
 // Bytes of weight data the forward pass reads.
 uint64_t kv_model_weight_bytes(const kv_model *m);
 

@@ -9,7 +9,18 @@
 
 #include "kvant/kv_status.h"
 
+// The one limit on threads, for every setting that takes a count (contexts,
+// quantization, serve, bench).
 #define KV_THREADPOOL_MAX_THREADS 256
+
+// The default thread count: the online CPUs, at least 1 and at most
+// KV_THREADPOOL_MAX_THREADS. Thread-safe.
+int kv_threads_default(void);
+
+// A requested thread count n resolved to the count to use: 0 means
+// kv_threads_default(), 1..KV_THREADPOOL_MAX_THREADS is kept. Anything else fails
+// with KV_ERR_INVALID, the message naming `what` (e.g. "--threads") and the limit.
+kv_status kv_threads_resolve(int n, const char *what, int *out, kv_err *err);
 
 typedef struct kv_threadpool kv_threadpool;
 

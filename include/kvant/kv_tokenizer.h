@@ -1,5 +1,6 @@
 // Tokenizers that reproduce llama.cpp's token ids: the vocabulary (token texts,
-// scores, types, special ids and flags) from GGUF metadata or from plain arrays,
+// scores, types, special ids and flags) from plain arrays (kv_vocab_gguf.h reads
+// them from a GGUF file),
 // SentencePiece-style ("llama") tokenization, and detokenization with a helper that
 // holds back incomplete UTF-8 for streaming output. A kv_vocab is immutable once
 // built, so every function here may be called from several threads at once.
@@ -10,7 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kvant/kv_gguf.h"
 #include "kvant/kv_status.h"
 
 typedef int32_t kv_token;
@@ -112,15 +112,6 @@ typedef struct kv_vocab kv_vocab;
 // but that token is missing; KV_ERR_LIMIT over the named limits; KV_ERR_INVALID on
 // a bad argument. On success *out owns the vocabulary; free it with kv_vocab_free.
 kv_status kv_vocab_new(const kv_vocab_params *p, kv_vocab **out, kv_err *err);
-
-// Reads the tokenizer.ggml.* keys (and general.name) of a GGUF file: model, pre,
-// tokens, scores (f32 or i32), token_type, merges, the *_token_id keys,
-// add_bos_token, add_eos_token and add_space_prefix, with llama.cpp's defaults for
-// absent keys. A tokenizer model other than "llama" and "gpt2", or a pre-tokenizer
-// kvant does not know, fails with KV_ERR_UNSUPPORTED; missing or mistyped keys with
-// KV_ERR_FORMAT naming the key. The vocabulary copies what it uses: g may be closed
-// afterwards.
-kv_status kv_vocab_from_gguf(const kv_gguf *g, kv_vocab **out, kv_err *err);
 
 void kv_vocab_free(kv_vocab *v);
 

@@ -165,10 +165,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
         return kv_cli_usage_error("bench", "missing MODEL");
     if (o->n_prompt == 0 && o->n_gen == 0)
         return kv_cli_usage_error("bench", "-p and -n are both 0: nothing to measure");
-    if (o->n_threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        o->n_threads = n < 1 ? 1 : n > KV_THREADPOOL_MAX_THREADS ? KV_THREADPOOL_MAX_THREADS : (int)n;
-    }
+    if (o->n_threads == 0)
+        o->n_threads = kv_threads_default();
     return -1;
 }
 
@@ -418,7 +416,7 @@ int kv_cli_bench(int argc, char **argv) {
     kv_status st = kv_model_open(r->o.model, &m, &err);
     if (st == KV_OK) {
         kv_bench_describe(m, &r->info);
-        r->kernels = kv_bench_kernels_name();
+        r->kernels = kv_model_kernels_name(m);
         read_cpu_info(r->cpu_info, sizeof r->cpu_info);
         now_rfc3339(r->test_time, sizeof r->test_time);
         st = measure(m, r, &err);

@@ -8,6 +8,7 @@
 #include "kvant/kv_eval.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_tokenizer.h"
+#include "kvant/kv_vocab_gguf.h"
 
 static void help(FILE *f) {
     fprintf(f,

@@ -12,6 +12,7 @@
 #include "kvant/kv_generate.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_tokenizer.h"
+#include "kvant/kv_vocab_gguf.h"
 
 static void help(FILE *f) {
     fprintf(f,

@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "kvant/kv_serve.h"
+#include "kvant/kv_threadpool.h"
 
 static void help(FILE *f) {
     fprintf(f,
@@ -129,7 +130,7 @@ static int take_option(serve_opts *o, int argc, char **argv, int *i) {
         p->n_ctx = (int32_t)n;
     } else if (strcmp(opt, "--kv-cells") == 0 && parse_long(val, 0, LONG_MAX, &n)) {
         p->n_kv_cells = (int64_t)n;
-    } else if (strcmp(opt, "--threads") == 0 && parse_long(val, 0, 1024, &n)) {
+    } else if (strcmp(opt, "--threads") == 0 && parse_long(val, 0, KV_THREADPOOL_MAX_THREADS, &n)) {
         p->n_threads = (int32_t)n;
     } else if (strcmp(opt, "--http-threads") == 0 && parse_long(val, 1, 256, &n)) {
         p->n_http_threads = (int32_t)n;

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "kvant/kv_gguf.h"
 #include "kvant/kv_tokenizer.h"
+#include "kvant/kv_vocab_gguf.h"
 
 static void help(FILE *f) {
     fprintf(f, "usage: kvant tokenize [-m] MODEL.gguf [TEXT | -f FILE] [options]\n\n"

@@ -7,7 +7,7 @@
 // The sleepers count and the mutex make the hand-over free of lost wake-ups:
 // whoever goes to sleep re-checks the condition under the mutex, and whoever
 // changes it takes the mutex before signalling when someone may sleep.
-#define _POSIX_C_SOURCE 200809L // clock_gettime
+#define _POSIX_C_SOURCE 200809L // clock_gettime, sysconf
 #include "kvant/kv_threadpool.h"
 
 #include <pthread.h>
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h> // sysconf
 
 typedef struct {
     kv_threadpool *tp;
@@ -132,6 +133,24 @@ static void *worker_main(void *p) {
     }
     return NULL;
 }
+
+// ---- the thread-count setting ----
+
+int kv_threads_default(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > KV_THREADPOOL_MAX_THREADS ? KV_THREADPOOL_MAX_THREADS : (int)n;
+}
+
+kv_status kv_threads_resolve(int n, const char *what, int *out, kv_err *err) {
+    if (n < 0 || n > KV_THREADPOOL_MAX_THREADS)
+        return KV_FAIL(err, KV_ERR_INVALID,
+                       "%s %d is outside 0..%d (0: one per CPU, up to %d)", what, n,
+                       KV_THREADPOOL_MAX_THREADS, KV_THREADPOOL_MAX_THREADS);
+    *out = n == 0 ? kv_threads_default() : n;
+    return KV_OK;
+}
+
+// ---- the pool ----
 
 kv_status kv_threadpool_new(int n_threads, kv_threadpool **out, kv_err *err) {
     *out = NULL;

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/kernels.h"
 #include "kvant/kv_gguf.h"
 #include "kvant/kv_mix.h"
 #include "kvant/kv_tokenizer.h"
+#include "kvant/kv_vocab_gguf.h"
 
 static void label_size(uint64_t n, char *out, size_t cap) {
     if (n >= 1000000000u)
@@ -73,5 +73,3 @@ void kv_bench_describe(const kv_model *m, kv_bench_model *out) {
     snprintf(out->type, sizeof out->type, "%s %s %s", hp->arch, out->size_label, out->ftype);
     out->bos = bos_of(g, hp->n_vocab);
 }
-
-const char *kv_bench_kernels_name(void) { return kv_kernels_get()->name; }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "formats/json_int.h"
+#include "kvant/kv_spm.h"
 
 // llama.cpp's scores for ids no piece fills, and for added tokens.
 #define KV_HF_SCORE_PAD -10000.0f

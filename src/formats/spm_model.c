@@ -4,12 +4,13 @@
 //   ModelProto { repeated SentencePiece pieces = 1 {piece = 1, score = 2, type = 3};
 //                TrainerSpec trainer_spec = 2; NormalizerSpec normalizer_spec = 3 }
 // Fields the schema does not name are skipped by protobuf-c.
-#include "kvant/kv_hf.h"
+#include "kvant/kv_spm.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "kvant/kv_core.h"
+#include "kvant/kv_hf.h" // KV_HF_MAX_VOCAB
 #include "sentencepiece_model.pb-c.h"
 
 // The largest tokenizer.model kvant reads (Llama 2's is 0.5 MB; Gemma's 4 MB).

@@ -6,7 +6,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kvant/kv_core.h"
 #include "model/model_int.h"
@@ -112,16 +111,12 @@ static kv_status check_params(const kv_model *m, kv_ctx_params *p, kv_err *err) 
     if (p->n_outputs_max < 1 || p->n_outputs_max > p->n_batch)
         return KV_FAIL(err, KV_ERR_INVALID, "n_outputs_max %d is outside 1..n_batch (%d)",
                        p->n_outputs_max, p->n_batch);
-    if (p->n_threads < 0 || p->n_threads > KV_THREADPOOL_MAX_THREADS)
-        return KV_FAIL(err, KV_ERR_INVALID, "n_threads %d is outside 0..%d", p->n_threads,
-                       KV_THREADPOOL_MAX_THREADS);
+    kv_status st = kv_threads_resolve(p->n_threads, "n_threads", &p->n_threads, err);
+    if (st != KV_OK)
+        return st;
     if (p->n_cells_max < 0)
         return KV_FAIL(err, KV_ERR_INVALID, "n_cells_max %lld is negative",
                        (long long)p->n_cells_max);
-    if (p->n_threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        p->n_threads = n < 1 ? 1 : n > KV_THREADPOOL_MAX_THREADS ? KV_THREADPOOL_MAX_THREADS : (int)n;
-    }
     return KV_OK;
 }
 

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 typedef void (*kv__quantize_fn)(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                                 const float *imatrix);
@@ -63,15 +63,9 @@ static inline int kv__lround_int(float f) {
     return (int)(int32_t)(uint32_t)(uint64_t)(int64_t)r;
 }
 
-// ---- 8-bit: q8.c ----
-void kv__quantize_q8_0(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
-                       const float *imatrix);
+// ---- 8-bit: q8.c (the quantizers are in kvant/kv_blocks.h, for the kernels) ----
 void kv__dequantize_q8_0(const void *src, float *dst, int64_t k);
-void kv__quantize_q8_1(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
-                       const float *imatrix);
 void kv__dequantize_q8_1(const void *src, float *dst, int64_t k);
-void kv__quantize_q8_k(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
-                       const float *imatrix);
 void kv__dequantize_q8_k(const void *src, float *dst, int64_t k);
 
 // ---- 4- and 5-bit legacy types: q4_q5.c (imatrix -> weighted search, as ggml) ----

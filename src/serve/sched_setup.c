@@ -39,11 +39,10 @@ static kv_status open_model(kv__sched *s, const char *path, const kv__sched_para
     int64_t train = kv_model_hparams(s->model)->n_ctx_train;
     s->n_ctx = p->n_ctx > 0 ? p->n_ctx
                             : (train > 0 && train < DEFAULT_N_CTX ? (int32_t)train : DEFAULT_N_CTX);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int n_threads = p->n_threads > 0 ? p->n_threads : (cpus > 0 ? (int)cpus : 1);
-    if (n_threads > KV_THREADPOOL_MAX_THREADS)
-        n_threads = KV_THREADPOOL_MAX_THREADS;
-    st = kv_threadpool_new(n_threads, &s->pool, err);
+    int n_threads = 0;
+    st = kv_threads_resolve(p->n_threads, "--threads", &n_threads, err);
+    if (st == KV_OK)
+        st = kv_threadpool_new(n_threads, &s->pool, err);
     if (st != KV_OK)
         return st;
     kv_ctx_params cp = kv_ctx_default_params();

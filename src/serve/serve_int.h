@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "kvant/kv_buf.h"
 #include "kvant/kv_chat.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_serve.h"
@@ -21,13 +22,9 @@
 
 // ---- byte buffers ----
 
-// A growable byte buffer with a cap, always NUL-terminated once it holds anything.
-typedef struct {
-    char *p;
-    size_t n;
-    size_t cap;
-    size_t max; // most bytes it may hold; 0: no cap
-} kv__buf;
+// A growable byte buffer with a cap: core's kv_buf (kvant/kv_buf.h); the
+// functions below are its serve-side names, plus JSON.
+typedef kv_buf kv__buf;
 
 // Appends n bytes. KV_ERR_LIMIT when that would pass b->max, KV_ERR_NOMEM.
 kv_status kv__buf_add(kv__buf *b, const void *s, size_t n, kv_err *err);

@@ -48,8 +48,8 @@ static kv_status check_params(const kv_serve_params *p, kv_err *err) {
     if (p->n_kv_cells < 0)
         return KV_FAIL(err, KV_ERR_INVALID, "--kv-cells %lld must not be negative",
                        (long long)p->n_kv_cells);
-    if (p->n_threads < 0 || p->n_threads > 1024)
-        return KV_FAIL(err, KV_ERR_INVALID, "--threads %d is outside 0..1024", p->n_threads);
+    if (kv_threads_resolve(p->n_threads, "--threads", &(int){0}, err) != KV_OK)
+        return KV_ERR_INVALID;
     if (p->n_http_threads < 1 || p->n_http_threads > 256)
         return KV_FAIL(err, KV_ERR_INVALID, "HTTP threads %d outside 1..256", p->n_http_threads);
     if (p->body_max < 1024)

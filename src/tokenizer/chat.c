@@ -6,47 +6,11 @@
 
 #include <ctype.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-// ---- a growable string ----
-
-typedef struct {
-    char *p;
-    size_t n;
-    size_t cap;
-} sbuf;
-
-static kv_status sb_add(sbuf *b, const char *s, size_t n, kv_err *err) {
-    if (n >= SIZE_MAX / 2 - b->n)
-        return KV_FAIL(err, KV_ERR_NOMEM, "chat text of %zu + %zu bytes is too large", b->n, n);
-    if (!b->p || n + 1 > b->cap - b->n) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for %zu bytes of chat text", cap);
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-    return KV_OK;
-}
-
-static kv_status sb_adds(sbuf *b, const char *s, kv_err *err) {
-    return sb_add(b, s, strlen(s), err);
-}
-
-static void sb_free(sbuf *b) {
-    free(b->p);
-    *b = (sbuf){0};
-}
+#include "kvant/kv_buf.h"
 
 // ---- families ----
 
@@ -90,23 +54,6 @@ kv_chat_tmpl kv_chat_detect(const char *tmpl) {
     return KV_CHAT_PLAIN;
 }
 
-kv_chat_tmpl kv_chat_detect_gguf(const kv_gguf *g, bool *has_template) {
-    kv_str v;
-    bool has = g && kv_gguf_get_str(g, "tokenizer.chat_template", &v, NULL) == KV_OK;
-    if (has_template)
-        *has_template = has;
-    if (!has)
-        return KV_CHAT_PLAIN;
-    char *t = malloc(v.n + 1);
-    if (!t)
-        return KV_CHAT_PLAIN;
-    memcpy(t, v.p, v.n);
-    t[v.n] = '\0';
-    kv_chat_tmpl r = kv_chat_detect(t);
-    free(t);
-    return r;
-}
-
 const char *kv_chat_end_text(kv_chat_tmpl t, const char *eos) {
     switch (t) {
     case KV_CHAT_CHATML: return "<|im_end|>";
@@ -133,39 +80,39 @@ static const char *role_name(kv_chat_role r) {
 }
 
 // Appends the pieces given (NULL-terminated) to out.
-static kv_status cat(sbuf *out, kv_err *err, const char *first, ...) {
+static kv_status cat(kv_buf *out, kv_err *err, const char *first, ...) {
     va_list ap;
     va_start(ap, first);
     kv_status st = KV_OK;
     for (const char *s = first; s && st == KV_OK; s = va_arg(ap, const char *))
-        st = sb_adds(out, s, err);
+        st = kv_buf_adds(out, s, err);
     va_end(ap);
     return st;
 }
 
 // Appends s without leading and trailing white space.
-static kv_status add_trimmed(sbuf *out, const char *s, kv_err *err) {
+static kv_status add_trimmed(kv_buf *out, const char *s, kv_err *err) {
     size_t a = 0, b = strlen(s);
     while (a < b && isspace((unsigned char)s[a]))
         a++;
     while (b > a && isspace((unsigned char)s[b - 1]))
         b--;
-    return sb_add(out, s + a, b - a, err);
+    return kv_buf_add(out, s + a, b - a, err);
 }
 
 // <|im_start|>role\ncontent<|im_end|>\n
-static kv_status render_chatml(const kv_chat_msg *m, size_t n, bool gen, sbuf *o, kv_err *err) {
+static kv_status render_chatml(const kv_chat_msg *m, size_t n, bool gen, kv_buf *o, kv_err *err) {
     kv_status st = KV_OK;
     for (size_t i = 0; i < n && st == KV_OK; i++)
         st = cat(o, err, "<|im_start|>", role_name(m[i].role), "\n", m[i].content, "<|im_end|>\n",
                  NULL);
     if (st == KV_OK && gen)
-        st = sb_adds(o, "<|im_start|>assistant\n", err);
+        st = kv_buf_adds(o, "<|im_start|>assistant\n", err);
     return st;
 }
 
 // <|start_header_id|>role<|end_header_id|>\n\ntrimmed content<|eot_id|>
-static kv_status render_llama3(const kv_chat_msg *m, size_t n, bool gen, sbuf *o, kv_err *err) {
+static kv_status render_llama3(const kv_chat_msg *m, size_t n, bool gen, kv_buf *o, kv_err *err) {
     kv_status st = KV_OK;
     for (size_t i = 0; i < n && st == KV_OK; i++) {
         st =
@@ -173,53 +120,53 @@ static kv_status render_llama3(const kv_chat_msg *m, size_t n, bool gen, sbuf *o
         if (st == KV_OK)
             st = add_trimmed(o, m[i].content, err);
         if (st == KV_OK)
-            st = sb_adds(o, "<|eot_id|>", err);
+            st = kv_buf_adds(o, "<|eot_id|>", err);
     }
     if (st == KV_OK && gen)
-        st = sb_adds(o, "<|start_header_id|>assistant<|end_header_id|>\n\n", err);
+        st = kv_buf_adds(o, "<|start_header_id|>assistant<|end_header_id|>\n\n", err);
     return st;
 }
 
 // [INST] <<SYS>>\nsys\n<</SYS>>\n\nuser [/INST]assistant</s>[INST] user [/INST]
 // with every message trimmed (the official template strips content). The
 // generation prompt is implicit: the text ends after [/INST].
-static kv_status render_llama2(const kv_chat_msg *m, size_t n, sbuf *o, kv_err *err) {
-    kv_status st = sb_adds(o, "[INST] ", err);
+static kv_status render_llama2(const kv_chat_msg *m, size_t n, kv_buf *o, kv_err *err) {
+    kv_status st = kv_buf_adds(o, "[INST] ", err);
     bool in_turn = true;
     for (size_t i = 0; i < n && st == KV_OK; i++) {
         if (!in_turn) {
-            st = sb_adds(o, "[INST] ", err);
+            st = kv_buf_adds(o, "[INST] ", err);
             in_turn = true;
         }
         if (st != KV_OK)
             break;
         if (m[i].role == KV_CHAT_ROLE_SYSTEM) {
-            st = sb_adds(o, "<<SYS>>\n", err);
+            st = kv_buf_adds(o, "<<SYS>>\n", err);
             if (st == KV_OK)
                 st = add_trimmed(o, m[i].content, err);
             if (st == KV_OK)
-                st = sb_adds(o, "\n<</SYS>>\n\n", err);
+                st = kv_buf_adds(o, "\n<</SYS>>\n\n", err);
         } else if (m[i].role == KV_CHAT_ROLE_ASSISTANT) {
             st = add_trimmed(o, m[i].content, err);
             if (st == KV_OK)
-                st = sb_adds(o, "</s>", err);
+                st = kv_buf_adds(o, "</s>", err);
             in_turn = false;
         } else {
             st = add_trimmed(o, m[i].content, err);
             if (st == KV_OK)
-                st = sb_adds(o, " [/INST]", err);
+                st = kv_buf_adds(o, " [/INST]", err);
         }
     }
     return st;
 }
 
 // Mistral v3: [INST] sys\n\nuser[/INST] assistant</s>[INST] user[/INST]
-static kv_status render_mistral(const kv_chat_msg *m, size_t n, sbuf *o, kv_err *err) {
+static kv_status render_mistral(const kv_chat_msg *m, size_t n, kv_buf *o, kv_err *err) {
     kv_status st = KV_OK;
     bool in_turn = false;
     for (size_t i = 0; i < n && st == KV_OK; i++) {
         if (!in_turn) {
-            st = sb_adds(o, "[INST] ", err);
+            st = kv_buf_adds(o, "[INST] ", err);
             in_turn = true;
         }
         if (st != KV_OK)
@@ -227,11 +174,11 @@ static kv_status render_mistral(const kv_chat_msg *m, size_t n, sbuf *o, kv_err 
         if (m[i].role == KV_CHAT_ROLE_SYSTEM) {
             st = cat(o, err, m[i].content, "\n\n", NULL);
         } else if (m[i].role == KV_CHAT_ROLE_ASSISTANT) {
-            st = sb_adds(o, " ", err);
+            st = kv_buf_adds(o, " ", err);
             if (st == KV_OK)
                 st = add_trimmed(o, m[i].content, err);
             if (st == KV_OK)
-                st = sb_adds(o, "</s>", err);
+                st = kv_buf_adds(o, "</s>", err);
             in_turn = false;
         } else {
             st = cat(o, err, m[i].content, "[/INST]", NULL);
@@ -242,9 +189,9 @@ static kv_status render_mistral(const kv_chat_msg *m, size_t n, sbuf *o, kv_err 
 
 // <start_of_turn>user\n[system\n\n]content<end_of_turn>\n, "model" for the
 // assistant; Gemma has no system role, so system text joins the next user turn.
-static kv_status render_gemma(const kv_chat_msg *m, size_t n, bool gen, sbuf *o, kv_err *err) {
-    sbuf sys = {0};
-    kv_status st = sb_add(&sys, "", 0, err);
+static kv_status render_gemma(const kv_chat_msg *m, size_t n, bool gen, kv_buf *o, kv_err *err) {
+    kv_buf sys = {0};
+    kv_status st = kv_buf_add(&sys, "", 0, err);
     for (size_t i = 0; i < n && st == KV_OK; i++) {
         if (m[i].role == KV_CHAT_ROLE_SYSTEM) {
             st = add_trimmed(&sys, m[i].content, err);
@@ -259,28 +206,28 @@ static kv_status render_gemma(const kv_chat_msg *m, size_t n, bool gen, sbuf *o,
         if (st == KV_OK)
             st = add_trimmed(o, m[i].content, err);
         if (st == KV_OK)
-            st = sb_adds(o, "<end_of_turn>\n", err);
+            st = kv_buf_adds(o, "<end_of_turn>\n", err);
     }
     if (st == KV_OK && gen)
-        st = sb_adds(o, "<start_of_turn>model\n", err);
-    sb_free(&sys);
+        st = kv_buf_adds(o, "<start_of_turn>model\n", err);
+    kv_buf_free(&sys);
     return st;
 }
 
 // <|role|>\ncontent END\n, then <|assistant|>\n; END is <|end|> (Phi-3) or the
 // model's EOS (Zephyr).
-static kv_status render_tagged(const kv_chat_msg *m, size_t n, bool gen, const char *end, sbuf *o,
+static kv_status render_tagged(const kv_chat_msg *m, size_t n, bool gen, const char *end, kv_buf *o,
                                kv_err *err) {
     kv_status st = KV_OK;
     for (size_t i = 0; i < n && st == KV_OK; i++)
         st = cat(o, err, "<|", role_name(m[i].role), "|>\n", m[i].content, end, "\n", NULL);
     if (st == KV_OK && gen)
-        st = sb_adds(o, "<|assistant|>\n", err);
+        st = kv_buf_adds(o, "<|assistant|>\n", err);
     return st;
 }
 
 // System: ...\nUser: ...\nAssistant: ...\n then "Assistant:".
-static kv_status render_plain(const kv_chat_msg *m, size_t n, bool gen, sbuf *o, kv_err *err) {
+static kv_status render_plain(const kv_chat_msg *m, size_t n, bool gen, kv_buf *o, kv_err *err) {
     static const char *const LABEL[] = {[KV_CHAT_ROLE_SYSTEM] = "System: ",
                                         [KV_CHAT_ROLE_USER] = "User: ",
                                         [KV_CHAT_ROLE_ASSISTANT] = "Assistant: ",
@@ -289,12 +236,12 @@ static kv_status render_plain(const kv_chat_msg *m, size_t n, bool gen, sbuf *o,
     for (size_t i = 0; i < n && st == KV_OK; i++)
         st = cat(o, err, LABEL[m[i].role], m[i].content, "\n", NULL);
     if (st == KV_OK && gen)
-        st = sb_adds(o, "Assistant:", err);
+        st = kv_buf_adds(o, "Assistant:", err);
     return st;
 }
 
 static kv_status render_into(kv_chat_tmpl t, const kv_chat_msg *msgs, size_t n_msgs,
-                             bool add_generation, const char *eos, sbuf *out, kv_err *err) {
+                             bool add_generation, const char *eos, kv_buf *out, kv_err *err) {
     switch (t) {
     case KV_CHAT_CHATML: return render_chatml(msgs, n_msgs, add_generation, out, err);
     case KV_CHAT_LLAMA3: return render_llama3(msgs, n_msgs, add_generation, out, err);
@@ -311,12 +258,12 @@ static kv_status render_into(kv_chat_tmpl t, const kv_chat_msg *msgs, size_t n_m
 kv_status kv_chat_render(kv_chat_tmpl t, const kv_chat_msg *msgs, size_t n_msgs,
                          bool add_generation, const char *eos, char **out, size_t *out_len,
                          kv_err *err) {
-    sbuf b = {0};
-    kv_status st = sb_add(&b, "", 0, err); // an empty chat renders as ""
+    kv_buf b = {0};
+    kv_status st = kv_buf_add(&b, "", 0, err); // an empty chat renders as ""
     if (st == KV_OK)
         st = render_into(t, msgs, n_msgs, add_generation, eos, &b, err);
     if (st != KV_OK) {
-        sb_free(&b);
+        kv_buf_free(&b);
         b.n = 0;
     }
     *out = b.p;

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kvant/kv_hf.h"
+#include "kvant/kv_spm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     kv_spm_model *m = NULL;

@@ -14,6 +14,7 @@
 
 #include "kvant/kv_gguf.h"
 #include "kvant/kv_tokenizer.h"
+#include "kvant/kv_vocab_gguf.h"
 
 static kv_vocab *vocab;
 

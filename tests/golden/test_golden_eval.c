@@ -17,6 +17,7 @@
 #include "kvant/kv_eval.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_tokenizer.h"
+#include "kvant/kv_vocab_gguf.h"
 
 #define N_CTX 256
 #define N_CHUNKS 32

@@ -16,6 +16,7 @@
 #include "kvant/kv_eval.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_tokenizer.h"
+#include "kvant/kv_vocab_gguf.h"
 #include "model/model_int.h"
 
 // The bound: perplexity with SIMD kernels equals the reference's within 0.1%.

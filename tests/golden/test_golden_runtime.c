@@ -12,6 +12,7 @@
 #include "kvant/kv_eval.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_tokenizer.h"
+#include "kvant/kv_vocab_gguf.h"
 
 // The brief's bound on perplexity; kvant lands much closer (see the log line).
 #define TOL_PPL_REL 0.003

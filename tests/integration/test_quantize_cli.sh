@@ -18,6 +18,9 @@ expect_out '"general.file_type": 7' "id 7 is Q8_0"
 
 expect_rc 1 "unknown type" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/x.gguf" Q9_X
 expect_out "Q4_K_M" "the error lists valid types"
+expect_rc 1 "more threads than the limit" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/x.gguf" Q4_0 -t 257
+expect_out "threads 257 is outside 0..256" "the error names the count and the limit"
+[ ! -e "$TMP/x.gguf" ] && pass "nothing written" || fail "$TMP/x.gguf left behind"
 expect_rc 1 "Q2_K_S without an imatrix" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/x.gguf" Q2_K_S
 expect_out "imatrix" "the error says an imatrix is needed"
 echo "not a model" > "$TMP/text.gguf"

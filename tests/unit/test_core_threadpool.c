@@ -1,10 +1,12 @@
 // Thread pool: every index runs exactly once for any thread count, chunk size
 // and loop size; thread ids stay in range; many short loops in a row work.
+#define _POSIX_C_SOURCE 200809L // sysconf
 #include "kvant/kv_threadpool.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kv_test.h"
 
@@ -86,12 +88,39 @@ static void test_bad_thread_count(void **state) {
     kv_threadpool_free(NULL);
 }
 
+// The one thread-count setting: 0 means the default (the online CPUs, within the
+// limit), 1..KV_THREADPOOL_MAX_THREADS is kept, anything else is an error that
+// names the setting and the limit.
+static void test_thread_count_setting(void **state) {
+    (void)state;
+    const int def = kv_threads_default();
+    assert_in_range(def, 1, KV_THREADPOOL_MAX_THREADS);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus >= 1 && cpus <= KV_THREADPOOL_MAX_THREADS)
+        assert_int_equal(def, cpus);
+    kv_err err = {0};
+    int n = -1;
+    assert_int_equal(kv_threads_resolve(0, "--threads", &n, &err), KV_OK);
+    assert_int_equal(n, def);
+    assert_int_equal(kv_threads_resolve(3, "--threads", &n, &err), KV_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(kv_threads_resolve(KV_THREADPOOL_MAX_THREADS, "--threads", &n, &err), KV_OK);
+    assert_int_equal(n, KV_THREADPOOL_MAX_THREADS);
+    n = 7;
+    assert_int_equal(kv_threads_resolve(KV_THREADPOOL_MAX_THREADS + 1, "--threads", &n, &err),
+                     KV_ERR_INVALID);
+    assert_int_equal(n, 7);
+    assert_non_null(strstr(err.msg, "--threads 257 is outside 0..256"));
+    assert_int_equal(kv_threads_resolve(-1, "n_threads", &n, NULL), KV_ERR_INVALID);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cover_all_sizes),
         cmocka_unit_test(test_null_pool_runs_inline),
         cmocka_unit_test(test_many_short_loops),
         cmocka_unit_test(test_bad_thread_count),
+        cmocka_unit_test(test_thread_count_setting),
     };
     return cmocka_run_group_tests_name("core_threadpool", tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 
 #include "kv_test.h"
 #include "kvant/kv_core.h"
+#include "kvant/kv_spm.h"
 
 // ---- GGUF array encoding (what the golden digests cover) ----
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_rand.h"
 #include "kv_test.h"
 #include "kernels/avx2/avx2.h"
 #include "kernels/kernels.h"
@@ -31,12 +32,7 @@ static const int64_t SIZES[] = {1, 7, 8, 9, 64, 65, 100, 128};
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 
-static double urand(void) { // xorshift64, uniform in [0, 1)
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
+static double urand(void) { return kv_rand_u01(&rng_state); } // uniform in [0, 1)
 
 // ---- data ----
 

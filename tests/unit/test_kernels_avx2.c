@@ -14,11 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_rand.h"
 #include "kv_test.h"
 #include "kernels/ref/dot_ref.h"
 #include "kvant/kv_f16.h"
 #include "kvant/kv_quant.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 #include "quant/quant_int.h"
 
 #if defined(__x86_64__)
@@ -104,12 +105,7 @@ static const dot_case CASES[] = {
 
 static uint64_t rng_state;
 
-static uint64_t rnd64(void) { // xorshift64
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd64(void) { return kv_rand_next(&rng_state); }
 
 static double urand(void) { return (double)(rnd64() >> 11) * (1.0 / 9007199254740992.0); }
 

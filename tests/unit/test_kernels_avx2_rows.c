@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_rand.h"
 #include "kv_test.h"
 #include "kernels/kernels.h"
 #include "kvant/kv_f16.h"
@@ -49,12 +50,7 @@ enum { N_MAX = 4099 };
 
 static uint64_t rng_state;
 
-static double urand(void) { // xorshift64, uniform in [0, 1)
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
+static double urand(void) { return kv_rand_u01(&rng_state); } // uniform in [0, 1)
 
 // Random values of about the given size, either sign
 static void fill(float *v, int64_t n, float scale) {

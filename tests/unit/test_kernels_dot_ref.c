@@ -10,10 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_rand.h"
 #include "kv_test.h"
 #include "kvant/kv_f16.h"
 #include "kvant/kv_quant.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 // ---- tolerances ----
 // The kernels sum each block exactly in integers, so they differ from the exact
@@ -66,12 +67,7 @@ enum { N_MANY = 4096, GROUP = 32 };
 
 static uint64_t rng_state;
 
-static double urand(void) { // xorshift64, uniform in [0, 1)
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
+static double urand(void) { return kv_rand_u01(&rng_state); } // uniform in [0, 1)
 
 // Bell-shaped values whose scale changes every 256, like real weights and activations.
 static void fill_random(float *v, int64_t n, uint64_t seed) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_rand.h"
 #include "kv_test.h"
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -75,12 +76,7 @@ enum { N_MAX = 4096 + 256 };
 
 static uint64_t rng_state;
 
-static uint64_t rnext(void) { // xorshift64
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnext(void) { return kv_rand_next(&rng_state); }
 
 static double urand(void) { return (double)(rnext() >> 11) * (1.0 / 9007199254740992.0); }
 

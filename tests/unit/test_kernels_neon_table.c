@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_rand.h"
 #include "kv_test.h"
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -35,12 +36,7 @@
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
-static double urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
+static double urand(void) { return kv_rand_u01(&rng_state); }
 
 static void fill(float *x, int64_t n, double lo, double hi) {
     for (int64_t i = 0; i < n; i++)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_rand.h"
 #include "kv_test.h"
 #include "kernels/avx2/avx2.h"
 #include "kernels/kernels.h"
@@ -18,8 +19,7 @@
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
 static float frand(void) { // uniform in [-1, 1)
-    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-    return (float)((double)(rng >> 11) / 4503599627370496.0 - 1.0);
+    return (float)(2.0 * kv_rand_u01(&rng) - 1.0);
 }
 
 // rows x n floats, each row with its own magnitude so scales differ

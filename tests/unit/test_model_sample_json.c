@@ -12,6 +12,7 @@
 
 #include "kv_test.h"
 #include "kvant/kv_gguf.h"
+#include "kvant/kv_vocab_gguf.h"
 
 static kv_vocab *vocab;
 

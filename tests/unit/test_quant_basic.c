@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_rand.h"
 #include "kv_test.h"
 
 // ---- per-type round-trip bounds: max |x - dequant(quant(x))| / (block's max |x|) ----
@@ -51,12 +52,7 @@ enum { N_ROWS = 16, N_PER_ROW = 512 }; // 512 = 2 super-blocks = 16 small blocks
 
 static uint64_t rng_state;
 
-static double urand(void) { // xorshift64, uniform in [0, 1)
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
+static double urand(void) { return kv_rand_u01(&rng_state); } // uniform in [0, 1)
 
 // Bell-shaped values whose scale changes from row to row, like real weights.
 static void fill_random(float *x, int64_t n_rows, int64_t n_per_row, uint64_t seed) {

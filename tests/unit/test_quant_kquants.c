@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kv_rand.h"
 #include "kv_test.h"
 #include "quant/kquant_util.h"
 
@@ -60,12 +61,7 @@ static const kq_type TYPES[] = {
 
 static uint64_t rng_state;
 
-static double rng_u01(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
+static double rng_u01(void) { return kv_rand_u01(&rng_state); }
 
 static float rng_gauss(void) {
     double a = rng_u01();

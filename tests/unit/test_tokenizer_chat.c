@@ -8,6 +8,7 @@
 
 #include "kv_test.h"
 #include "kvant/kv_chat.h"
+#include "kvant/kv_vocab_gguf.h"
 
 // A conversation with every role: system, user, assistant, user.
 static const kv_chat_msg CHAT[] = {

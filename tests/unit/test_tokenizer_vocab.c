@@ -13,6 +13,7 @@
 
 #include "kvant/kv_core.h"
 #include "kvant/kv_gguf.h"
+#include "kvant/kv_vocab_gguf.h"
 #include "kv_test.h"
 
 #define MAX_FILE ((size_t)64 << 20)

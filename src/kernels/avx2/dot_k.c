@@ -12,7 +12,7 @@
 
 #include "kernels/avx2/avx2_util.h"
 #include "kernels/ref/dot_ref.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 enum { QK = KV_QK_K };
 

@@ -10,7 +10,7 @@
 
 #include "kernels/avx2/avx2_util.h"
 #include "kernels/ref/dot_ref.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 // acc + d * (float)sumi, lane by lane
 static inline __m256 scale_add(__m256 acc, float d, __m256i sumi) {

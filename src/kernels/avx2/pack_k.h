@@ -16,7 +16,7 @@
 #define KV_KERNELS_AVX2_PACK_K_H
 
 #include "kernels/avx2/avx2_util.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 #define K4X8_ROWS KV_AVX2_PACK_K_NW
 #define K4X8_NX KV_AVX2_PACK_K_NX // activation rows of a full packed tile

@@ -11,7 +11,7 @@
 #include <math.h>
 
 #include "kernels/avx2/avx2_util.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 static inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "kernels/avx2/avx2_util.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 #define TILE_K_NX KV_AVX2_TILE_K_NX
 #define TILE_K_NW KV_AVX2_TILE_K_NW

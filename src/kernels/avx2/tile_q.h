@@ -25,7 +25,7 @@
 #include <math.h>
 
 #include "kernels/avx2/avx2_util.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 #define TILE_NW KV_AVX2_TILE_NW
 #define TILE_NX KV_AVX2_TILE_NX
@@ -43,6 +43,29 @@ TILE_INLINE __m256i sum_u8_i8(__m256i acc, __m256i u, __m256i s) {
 #else
     const __m256i p = _mm256_maddubs_epi16(u, s);
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+#endif
+}
+
+// Q8_0 weight bytes q as the weight operand of sum_w_x: w + 128 (unsigned) for
+// VNNI, whose int32 sums take it exactly; q itself for AVX2, which cannot
+// (maddubs pairs of 255 * 127 overflow int16) and keeps |w| and sign(w) instead.
+TILE_INLINE __m256i q8_bytes(__m256i q) {
+#if defined(TILE_VNNI)
+    return _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)); // w + 128
+#else
+    return q;
+#endif
+}
+
+// acc + the int32 sums of weight bytes w (nibbles, or q8_bytes for Q8_0) times
+// activation bytes x. AVX2 multiplies |w| by x * sign(w) for Q8_0.
+TILE_INLINE __m256i sum_w_x(__m256i acc, __m256i w, __m256i x, bool q8) {
+#if defined(TILE_VNNI)
+    (void)q8;
+    return sum_u8_i8(acc, w, x);
+#else
+    return q8 ? sum_u8_i8(acc, _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w))
+              : sum_u8_i8(acc, w, x);
 #endif
 }
 
@@ -117,17 +140,14 @@ TILE_INLINE void unpack_q4_0(const uint8_t *blk, const size_t rows[8], __m256i w
     }
 }
 
-// Q8_0: VNNI's int32 sums take w + 128 times x exactly; the AVX2 build cannot
-// (maddubs pairs of 255 * 127 overflow int16) and keeps |w| and sign(w).
+// Q8_0: the weight bytes as q8_bytes gives them.
 TILE_INLINE void unpack_q8_0(const uint8_t *blk, const size_t rows[8], __m256i w8[8], __m256 *d) {
     *d = rows_f16(blk, rows);
     rows_x4(blk, rows, 2, w8);
     rows_x4(blk, rows, 18, w8 + 4);
-#if defined(TILE_VNNI)
     TILE_UNROLL
     for (int k = 0; k < 8; k++)
-        w8[k] = _mm256_xor_si256(w8[k], _mm256_set1_epi8((char)0x80)); // w + 128
-#endif
+        w8[k] = q8_bytes(w8[k]);
 }
 
 // int32 lane r: sum over the block of row r's weights times the activation,
@@ -135,16 +155,8 @@ TILE_INLINE void unpack_q8_0(const uint8_t *blk, const size_t rows[8], __m256i w
 TILE_INLINE __m256i block_sums(const __m256i w8[8], const x_block *x, bool q8) {
     __m256i s = x->neg_off;
     TILE_UNROLL
-    for (int k = 0; k < 8; k++) {
-        const __m256i xk = x_group(x, k);
-#if defined(TILE_VNNI)
-        (void)q8;
-        s = sum_u8_i8(s, w8[k], xk);
-#else
-        s = q8 ? sum_u8_i8(s, _mm256_sign_epi8(w8[k], w8[k]), _mm256_sign_epi8(xk, w8[k]))
-               : sum_u8_i8(s, w8[k], xk);
-#endif
-    }
+    for (int k = 0; k < 8; k++)
+        s = sum_w_x(s, w8[k], x_group(x, k), q8);
     return s;
 }
 
@@ -218,16 +230,10 @@ TILE_INLINE float dot_1(const uint8_t *w, size_t w_block, const uint8_t *x, int6
         const x_block xb = load_x(x, b, zp);
         const __m256i xq = load_256(xb.qs);
         __m256i s;
-        if (q8) {
-            const __m256i q = load_256(blk + 2);
-#if defined(TILE_VNNI)
-            s = sum_u8_i8(xb.neg_off, _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)), xq);
-#else
-            s = sum_u8_i8(xb.neg_off, _mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q));
-#endif
-        } else {
+        if (q8)
+            s = sum_w_x(xb.neg_off, q8_bytes(load_256(blk + 2)), xq, true);
+        else
             s = sum_u8_i8(xb.neg_off, nibbles_32(blk + 2), xq);
-        }
         // neg_off is in every lane: count it once
         const int32_t sum = hsum_i32(s) - 7 * _mm256_cvtsi256_si32(xb.neg_off);
         const float dw = f16_at((const kv_f16 *)blk);

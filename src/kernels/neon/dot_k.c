@@ -15,7 +15,7 @@
 
 #include "kernels/neon/neon.h"
 #include "kernels/neon/neon_util.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 enum { QK = KV_QK_K };
 

@@ -12,7 +12,7 @@
 
 #include "kernels/neon/neon.h"
 #include "kernels/neon/neon_util.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 // ---- one block's integer dot, in four int32 lanes ----
 

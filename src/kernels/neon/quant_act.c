@@ -16,7 +16,7 @@
 
 #include "kernels/neon/neon.h"
 #include "kernels/neon/neon_util.h"
-#include "quant/quant_int.h"
+#include "kvant/kv_blocks.h"
 
 // Largest |x[i]| of n (a multiple of 16) floats, NaN when any is NaN (FMAX
 // propagates NaN, where the reference's fmaxf skips it: such blocks go to the

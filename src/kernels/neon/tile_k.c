@@ -19,7 +19,7 @@
 
 #include "kernels/neon/neon.h"
 #include "kernels/neon/neon_util.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 #define NX KV_NEON_TILE_K_NX
 _Static_assert(NX == 4, "tile_k_any's cases cover 1..4 activation rows");

@@ -17,7 +17,7 @@
 
 #include "kernels/neon/neon.h"
 #include "kernels/neon/neon_util.h"
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 #define NW KV_NEON_TILE_NW
 #define NX KV_NEON_TILE_NX

@@ -10,7 +10,7 @@
 // function per layout), then does the one obvious loop over them.
 #include "kernels/ref/dot_ref.h"
 
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 enum { QK = KV_QK_K, N_SUB16 = KV_QK_K / 16, N_LANES = 8 };
 

@@ -3,10 +3,10 @@
 // part (scale products, then one float accumulator over the blocks) follows
 // ggml's generic kernels operation by operation, including where the integer sum
 // enters the product: (sumi * d_w) * d_x for Q4_0 but sumi * (d_w * d_x) elsewhere.
-// Block layouts are in quant/blocks.h; nothing here allocates.
+// Block layouts are in kvant/kv_blocks.h; nothing here allocates.
 #include "kernels/ref/dot_ref.h"
 
-#include "quant/blocks.h"
+#include "kvant/kv_blocks.h"
 
 // 4-bit quant of element e (0..31) of a block: the low nibbles of qs[0..15] hold
 // elements 0..15, the high nibbles elements 16..31.

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/formats_int.h"
+#include "pipeline/pipeline_int.h"
 #include "kvant/kv_quant.h"
 #include "kvant/kv_types.h"
 

@@ -1,7 +1,7 @@
 // Block layouts of every quantized type, byte-identical to ggml's. This is the
 // only place they are defined. QK_K = 256 elements per K-quant super-block.
-#ifndef KV_QUANT_BLOCKS_H
-#define KV_QUANT_BLOCKS_H
+#ifndef KV_BLOCKS_H
+#define KV_BLOCKS_H
 
 #include <stdint.h>
 
@@ -131,5 +131,17 @@ typedef struct {
     kv_f16 d;
 } kv_block_tq2_0;                  // 2.0625 bits per weight
 _Static_assert(sizeof(kv_block_tq2_0) == 66, "tq2_0 block layout");
+
+// ---- the reference activation quantizers (quant/q8.c) ----
+// The kernels' SIMD activation quantizers fall back to these for the blocks they
+// cannot do in vectors. n_rows rows of n_per_row floats (a multiple of the block
+// size) -> blocks; imatrix is ignored (may be NULL). Callers check the sizes.
+// Internal to kvant (kv__): declared here so the kernels need no quant/ header.
+void kv__quantize_q8_0(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                       const float *imatrix);
+void kv__quantize_q8_1(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                       const float *imatrix);
+void kv__quantize_q8_k(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                       const float *imatrix);
 
 #endif

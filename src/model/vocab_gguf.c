@@ -1,8 +1,10 @@
 // Loads a vocabulary from GGUF metadata: the tokenizer.ggml.* keys llama.cpp
 // writes and reads (SPM "llama" and BPE "gpt2" models), with llama.cpp's defaults
 // where a key is absent. Builds a
-// kv_vocab_params and leaves everything else to kv_vocab_new (vocab.c).
-#include "kvant/kv_tokenizer.h"
+// kv_vocab_params and leaves everything else to kv_vocab_new (tokenizer/vocab.c);
+// and finds the chat template family of tokenizer.chat_template. This glue is the
+// model layer's: the tokenizer sees only a vocabulary, never a GGUF file.
+#include "kvant/kv_vocab_gguf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -267,4 +269,21 @@ kv_status kv_vocab_from_gguf(const kv_gguf *g, kv_vocab **out, kv_err *err) {
     }
     loaded_free(&l);
     return st;
+}
+
+kv_chat_tmpl kv_chat_detect_gguf(const kv_gguf *g, bool *has_template) {
+    kv_str v;
+    bool has = g && kv_gguf_get_str(g, "tokenizer.chat_template", &v, NULL) == KV_OK;
+    if (has_template)
+        *has_template = has;
+    if (!has)
+        return KV_CHAT_PLAIN;
+    char *t = malloc(v.n + 1);
+    if (!t)
+        return KV_CHAT_PLAIN;
+    memcpy(t, v.p, v.n);
+    t[v.n] = '\0';
+    kv_chat_tmpl r = kv_chat_detect(t);
+    free(t);
+    return r;
 }

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/formats_int.h"
+#include "pipeline/pipeline_int.h"
 #include "kvant/kv_hf.h"
 #include "kvant/kv_safetensors.h"
 #include "kvant/kv_types.h"

@@ -1,8 +1,8 @@
-// Internal to formats/: the tensor emitter shared by convert (HF -> GGUF) and
+// Internal to pipeline/: the tensor emitter shared by convert (HF -> GGUF) and
 // quantize (GGUF -> GGUF). Callers describe each output tensor with a row reader
 // and a chosen type; the emitter streams rows through the quantizer into the file.
-#ifndef KV_FORMATS_INT_H
-#define KV_FORMATS_INT_H
+#ifndef KV_PIPELINE_INT_H
+#define KV_PIPELINE_INT_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -2,16 +2,16 @@
 // quantizer into a GGUF writer. Memory stays near KV_EMIT_CHUNK_BYTES of F32
 // rows plus their quantized copy, whatever the model's size.
 #define _POSIX_C_SOURCE 200809L
-#include "formats/formats_int.h"
+#include "pipeline/pipeline_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kvant/kv_quant.h"
+#include "kvant/kv_threadpool.h"
 #include "kvant/kv_types.h"
 
 #define KV_EMIT_CHUNK_BYTES ((size_t)32 << 20) // F32 rows read per step
@@ -38,17 +38,21 @@ static void *quant_worker(void *arg) {
 static kv_status quant_parallel(uint32_t type, const float *src, uint8_t *dst, int64_t n_rows,
                                 int64_t n_per_row, const float *imatrix, int n_threads,
                                 kv_err *err) {
-    enum { MAX_THREADS = 64 };
-    if (n_threads > MAX_THREADS)
-        n_threads = MAX_THREADS;
     if (n_threads > n_rows)
         n_threads = (int)n_rows;
     if (n_threads < 1)
         n_threads = 1;
     size_t row_size = kv_type_row_size((kv_type)type, n_per_row);
-    quant_job jobs[MAX_THREADS];
-    pthread_t tids[MAX_THREADS];
-    bool started[MAX_THREADS] = {false};
+    // one job per thread (n_threads <= KV_THREADPOOL_MAX_THREADS: kv_threads_resolve)
+    quant_job *jobs = calloc((size_t)n_threads, sizeof *jobs);
+    pthread_t *tids = calloc((size_t)n_threads, sizeof *tids);
+    bool *started = calloc((size_t)n_threads, sizeof *started);
+    if (!jobs || !tids || !started) {
+        free(jobs);
+        free(tids);
+        free(started);
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for %d quantization jobs", n_threads);
+    }
     int64_t per = n_rows / n_threads, extra = n_rows % n_threads, r0 = 0;
     for (int i = 0; i < n_threads; i++) {
         int64_t nr = per + (i < extra ? 1 : 0);
@@ -71,6 +75,9 @@ static kv_status quant_parallel(uint32_t type, const float *src, uint8_t *dst, i
                 *err = jobs[i].err;
         }
     }
+    free(jobs);
+    free(tids);
+    free(started);
     return st;
 }
 
@@ -165,16 +172,13 @@ kv_status kv__emit_gguf(kv_gguf_writer *w, const char *out_path, const kv__emit_
                         int64_t n, int n_threads, kv_progress_fn progress, void *progress_user,
                         kv_convert_report *report, kv_err *err) {
     double t0 = now_s();
-    if (n_threads <= 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = nc > 0 ? (int)nc : 1;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        kv_status st = kv_gguf_add_tensor(w, ts[i].name, ts[i].dst_type, ts[i].n_dims, ts[i].ne, err);
-        if (st != KV_OK)
-            return st;
-    }
-    kv_status st = kv_gguf_writer_begin(w, out_path, err);
+    kv_status st = kv_threads_resolve(n_threads, "threads", &n_threads, err);
+    if (st != KV_OK)
+        return st;
+    for (int64_t i = 0; i < n && st == KV_OK; i++)
+        st = kv_gguf_add_tensor(w, ts[i].name, ts[i].dst_type, ts[i].n_dims, ts[i].ne, err);
+    if (st == KV_OK)
+        st = kv_gguf_writer_begin(w, out_path, err);
     if (st != KV_OK)
         return st;
     float *f32_buf = NULL;

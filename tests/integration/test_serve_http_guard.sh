@@ -9,7 +9,8 @@
 #    refused and the connection closed;
 #  - slow clients: 2,000 connections from 127.0.0.2-9 sending headers a byte at
 #    a time do not keep a normal request from being answered, and each is closed
-#    once its header timeout passes; --max-conn-per-ip refuses the excess.
+#    once its header timeout passes; --max-conn-per-ip refuses the excess; a
+#    body sent a byte at a time is closed once its time is up too.
 # Raw-socket clients: http_raw.py.
 . "$(dirname "$0")/lib.sh"
 
@@ -184,5 +185,14 @@ else
   fail "the 8 slow ones are closed once their 2 s pass, not before"
 fi
 if check_json 'd["normal_s"] is not None'; then pass "127.0.0.1 is served meanwhile"; else fail "127.0.0.1 is served meanwhile"; fi
+# a slow body: complete headers, then 128 KiB a byte at a time; due within 2 s + 2 s
+ATTACK=$(timeout 60 python3 "$RAW" slow "$PORT" --conns 4 --sources 127.0.0.11 --drip 0.2 \
+  --seconds 15 --header-timeout 4 --reopen 0 --body 131072 2>&1)
+echo "  slow body: $ATTACK"
+if check_json 'd["closed_by_server"] == 4 and d["outlived"] == 0 and d["held_max_s"] >= 4'; then
+  pass "slow bodies are closed once 2 s + 1 s per 64 KiB pass, not before"
+else
+  fail "slow bodies are closed once 2 s + 1 s per 64 KiB pass, not before"
+fi
 
 finish

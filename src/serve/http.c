@@ -665,9 +665,14 @@ kv_status kv__http_start(kv_serve *s, kv_err *err) {
     st = resolve(s, &ss, &v6, err);
     if (st != KV_OK)
         return st;
-    // Internal polling threads (epoll on Linux): a connection costs a socket and
-    // a little memory, never a thread, however slowly its client sends.
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    // A pool of internal polling threads: a connection costs a socket and a
+    // little memory, never a thread, however slowly its client sends (thread
+    // per connection would give each slow client a thread). epoll, else poll;
+    // never select, which cannot watch descriptors past FD_SETSIZE (1024).
+    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES
+                 ? MHD_USE_EPOLL_INTERNAL_THREAD
+                 : MHD_USE_POLL_INTERNAL_THREAD;
     if (v6)
         flags |= MHD_USE_IPv6;
     unsigned limit = conn_limit(s);

@@ -332,16 +332,8 @@ static bool guard(kv_serve *s, struct MHD_Connection *conn, conn_state *cs, cons
     unsigned st = kv__http_framing(&h, http11, body_len, msg, sizeof msg);
     if (st == 0)
         st = kv__http_host_check(&s->http->guard, h.host, msg, sizeof msg);
-    if (st == 0 && !kv__http_origin_allowed(&s->http->guard, h.origin, h.host)) {
-        char q[96];
-        size_t n = 0;
-        for (const char *o = h.origin; *o && n + 4 < sizeof q; o++)
-            q[n++] = (*o >= 0x20 && *o < 0x7f) ? *o : '?';
-        q[n] = '\0';
-        snprintf(msg, sizeof msg, "Origin '%s%s' is not allowed (see --origins)", q,
-                 h.origin[n] ? "..." : "");
-        st = 403;
-    }
+    if (st == 0)
+        st = kv__http_origin_check(&s->http->guard, h.origin, h.host, msg, sizeof msg);
     if (st != 0) {
         cs->close = true;
         *res = queue_error(s, conn, cs, st, msg);

@@ -372,6 +372,16 @@ bool kv__http_origin_allowed(const kv__http_guard *g, const char *origin, const 
     return false;
 }
 
+unsigned kv__http_origin_check(const kv__http_guard *g, const char *origin, const char *host,
+                               char *msg, size_t cap) {
+    if (kv__http_origin_allowed(g, origin, host))
+        return 0;
+    char q[96];
+    snprintf(msg, cap, "Origin '%s' is not allowed (see --origins)",
+             printable(origin, q, sizeof q));
+    return 403;
+}
+
 bool kv__http_token_list(const char *s) {
     size_t n = 0;
     for (; *s; s++, n++) {

@@ -68,6 +68,9 @@ unsigned kv__http_host_check(const kv__http_guard *g, const char *host, char *ms
 // cross-site request) and Host host (already checked) may go on: no Origin,
 // the same origin as the Host, or an allowed one.
 bool kv__http_origin_allowed(const kv__http_guard *g, const char *origin, const char *host);
+// The same as a status: 0 when allowed, else 403 with the reason in msg.
+unsigned kv__http_origin_check(const kv__http_guard *g, const char *origin, const char *host,
+                               char *msg, size_t cap);
 
 // Whether s matches pattern, where '*' stands for any run of characters;
 // letters compare without case.

@@ -113,6 +113,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         __builtin_trap(); // a rebinding name got through
 
     bool ok = kv__http_origin_allowed(&g, h.origin, h.host);
+    msg[0] = '\0';
+    unsigned os = kv__http_origin_check(&g, h.origin, h.host, msg, sizeof msg);
+    if (os != (ok ? 0u : 403u))
+        __builtin_trap(); // the status agrees with the answer
+    if (os != 0)
+        check_msg(msg);
     if (plain && ok && h.origin) {
         const char *rest = NULL;
         if (strncasecmp(h.origin, "http://", 7) == 0)

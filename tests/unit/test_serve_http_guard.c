@@ -215,6 +215,11 @@ static void test_origins(void **state) {
     assert_true(kv__http_origin_allowed(&g, "https://MyBox:11434", "mybox:11434"));
     assert_false(kv__http_origin_allowed(&g, "http://mybox:11435", "mybox:11434"));
     assert_false(kv__http_origin_allowed(&g, "http://evil.com:11434", "mybox:11434"));
+    char msg[128];
+    assert_int_equal(kv__http_origin_check(&g, "http://evil\r\n.example.com", "a", msg, sizeof msg),
+                     403);
+    assert_non_null(strstr(msg, "http://evil??.example.com"));
+    assert_int_equal(kv__http_origin_check(&g, "http://localhost:1", "a", msg, sizeof msg), 0);
     char longer[1200] = "http://localhost:";
     memset(longer + strlen(longer), '1', 1100);
     longer[sizeof longer - 1] = '\0';

@@ -24,7 +24,7 @@ demo_gguf
 # stream NAME PATH BODY: a streamed request in the background, output in $TMP/NAME.
 STREAMS=()
 stream() {
-  curl -sN --max-time 120 -X POST "$BASE$2" -d "$3" >"$TMP/$1" 2>/dev/null &
+  curl -sN --max-time 180 -X POST "$BASE$2" -d "$3" >"$TMP/$1" 2>/dev/null &
   STREAMS+=($!)
   STREAM="${STREAMS[*]}"
 }
@@ -58,7 +58,7 @@ GEN() { echo "{\"model\":\"kjv\",\"prompt\":\"In the beginning\",\"options\":{\"
 OAI() { echo "{\"model\":\"kjv\",\"stream\":true,\"max_tokens\":$1,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"; }
 
 # ---- 1. SIGTERM lets a running stream finish ----
-start_server --model "kjv=$TMP/kjv.gguf" --ctx 4096 --parallel 2
+start_server --model "kjv=$TMP/kjv.gguf" --ctx 4096 --parallel 2 --shutdown-timeout 120
 stream s1 /api/generate "$(GEN 1000)"
 started s1 || fail "the stream started"
 kill -TERM "$SERVER"
@@ -73,7 +73,7 @@ OUT=$(last_line s1)
 expect_out '"done":true' "the stream ended normally"
 expect_out '"eval_count":1000' "the stream got all 1000 tokens"
 OUT=$(cat "$TMP/serve.err")
-expect_out "waiting up to 30 s for 1 running request" "the drain is logged"
+expect_out "waiting up to 120 s for 1 running request" "the drain is logged"
 
 # ---- 2. the shutdown timeout ends streams with an error line ----
 start_server --model "kjv=$TMP/kjv.gguf" --ctx 4096 --parallel 2 --shutdown-timeout 1

@@ -16,6 +16,7 @@
 #define KV_SERVE_MAX_PARALLEL 256       // sequences decoded together per model
 #define KV_SERVE_MAX_QUEUE 65536        // waiting requests per model
 #define KV_SERVE_DEFAULT_BODY_MAX ((size_t)8 << 20)
+#define KV_SERVE_MAX_CONNECTIONS 1000000  // --max-connections at most
 
 // One configured model: requests name it; path is a GGUF file, mapped on first use.
 typedef struct {
@@ -46,6 +47,19 @@ typedef struct {
     double keep_alive_s;           // default keep_alive; < 0: forever (default 300)
     kv_serve_log_fn log;           // may be NULL
     void *log_user;
+    // HTTP hardening (see kv_serve_default_params for the defaults).
+    const char *origins;           // extra allowed browser Origins, comma-separated, '*' a
+                                   // wildcard ("*" alone: any); NULL: the defaults only
+                                   // (http(s)://localhost, 127.0.0.1, 0.0.0.0 on any port,
+                                   // app://, file://, tauri://, vscode-webview://, vscode-file://)
+    const char *allowed_hosts;     // extra Host names, comma-separated (".example.com": it
+                                   // and below; "*": any); loopback names, this machine's
+                                   // name and the bound address are always allowed
+    double header_timeout_s;       // a request's headers must all arrive within this of the
+                                   // connection's start or its previous request's end (10);
+                                   // its body within that plus 1 s per 64 KiB
+    int32_t max_connections;       // client connections at once (default 4096)
+    int32_t max_conn_per_ip;       // of those, from one address (default 256; 0: no limit)
 } kv_serve_params;
 
 kv_serve_params kv_serve_default_params(void);
@@ -66,6 +80,15 @@ uint16_t kv_serve_port(const kv_serve *s);
 // "1.5s", "-1m") or a number of seconds ("300"); negative means forever.
 // KV_ERR_INVALID, naming what is wrong, otherwise. Thread-safe.
 kv_status kv_serve_parse_duration(const char *s, double *seconds, kv_err *err);
+
+// The first half of a graceful stop: stops accepting connections (new ones are
+// refused; requests on open ones get 503 and the connection closes) while
+// running requests go on. Thread-safe; idempotent. kv_serve_stop finishes.
+void kv_serve_quiesce(kv_serve *s);
+
+// Generation and embedding requests not yet fully answered (queued, running,
+// or still sending). Thread-safe.
+int kv_serve_busy(kv_serve *s);
 
 // Stops accepting requests, ends running ones (streams get an error line),
 // unloads the models and frees everything. Accepts NULL. Not to be called from

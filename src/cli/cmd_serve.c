@@ -1,7 +1,10 @@
 // kvant serve: runs the HTTP server (Ollama and OpenAI APIs, web chat page,
 // metrics) over the models given, until SIGINT or SIGTERM. Prints the URL it
 // listens on (with the chosen port when --port 0) and a log line per event.
-#define _POSIX_C_SOURCE 200809L // sigwait, pthread_sigmask
+// The first signal stops accepting and lets running requests finish for up to
+// --shutdown-timeout seconds (then they end with an error line); a second one
+// ends them at once.
+#define _POSIX_C_SOURCE 200809L // sigwait, sigtimedwait, pthread_sigmask
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -9,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "kvant/kv_serve.h"
@@ -38,7 +43,23 @@ static void help(FILE *f) {
             "  --chat-template [NAME=]FAMILY\n"
             "                         use FAMILY (llama2 llama3 chatml mistral gemma phi3 zephyr\n"
             "                         plain) for model NAME, or for all models\n"
-            "  --http-threads N       HTTP worker threads (default 4)\n\n"
+            "  --http-threads N       HTTP worker threads (default 4)\n"
+            "  --origins LIST         browser origins allowed to call the API besides the\n"
+            "                         defaults (http(s)://localhost, 127.0.0.1, 0.0.0.0 on any\n"
+            "                         port, app://*, file://*, tauri://*, vscode-webview://*,\n"
+            "                         vscode-file://*), comma-separated, '*' a wildcard, \"*\"\n"
+            "                         any; added to $KVANT_ORIGINS. Others get 403\n"
+            "  --allowed-hosts LIST   Host names the server answers to besides localhost,\n"
+            "                         this machine's name and --host (\".example.com\": it and\n"
+            "                         its subdomains; \"*\": any); others get 403 (DNS rebinding)\n"
+            "  --header-timeout S     seconds a request's headers may take to arrive, from the\n"
+            "                         connection's start or its previous reply (default 10);\n"
+            "                         a body may take that plus 1 s per 64 KiB\n"
+            "  --max-connections N    client connections at once (default 4096; more wait)\n"
+            "  --max-conn-per-ip N    connections from one address (default 256; 0: no limit)\n"
+            "  --shutdown-timeout S   on SIGTERM/SIGINT, seconds running requests may take to\n"
+            "                         finish before they end with an error (default 30); a\n"
+            "                         second signal ends them at once\n\n"
             "Models load on first use and unload after their keep_alive. A request's \"format\":\n"
             "\"json\" (OpenAI: \"response_format\": {\"type\": \"json_object\"}) constrains sampling\n"
             "so the reply is one JSON object (Ollama's rule) and generation stops when it\n"
@@ -71,6 +92,8 @@ static bool parse_double(const char *s, double *out) {
 
 typedef struct {
     kv_serve_params p;
+    double shutdown_timeout_s;
+    const char *origins; // --origins
     kv_serve_model models[KV_SERVE_MAX_MODELS];
     char *templates[MAX_TEMPLATES]; // "NAME=FAMILY" options, applied after parsing
     int n_templates;
@@ -144,6 +167,22 @@ static int take_option(serve_opts *o, int argc, char **argv, int *i) {
         kv_err err;
         if (kv_serve_parse_duration(val, &p->keep_alive_s, &err) != KV_OK)
             return kv_cli_usage_error("serve", "--keep-alive: %s", err.msg);
+    } else if (strcmp(opt, "--origins") == 0) {
+        o->origins = val;
+    } else if (strcmp(opt, "--allowed-hosts") == 0) {
+        p->allowed_hosts = val;
+    } else if (strcmp(opt, "--header-timeout") == 0 && parse_double(val, &d) && d > 0 &&
+               d <= 3600) {
+        p->header_timeout_s = d;
+    } else if (strcmp(opt, "--max-connections") == 0 &&
+               parse_long(val, 1, KV_SERVE_MAX_CONNECTIONS, &n)) {
+        p->max_connections = (int32_t)n;
+    } else if (strcmp(opt, "--max-conn-per-ip") == 0 &&
+               parse_long(val, 0, KV_SERVE_MAX_CONNECTIONS, &n)) {
+        p->max_conn_per_ip = (int32_t)n;
+    } else if (strcmp(opt, "--shutdown-timeout") == 0 && parse_double(val, &d) && d >= 0 &&
+               d <= 86400) {
+        o->shutdown_timeout_s = d;
     } else if (strcmp(opt, "--chat-template") == 0 && o->n_templates < MAX_TEMPLATES) {
         o->templates[o->n_templates++] = val;
     } else {
@@ -157,10 +196,78 @@ static void log_line(void *user, const char *line) {
     fprintf(stderr, "kvant serve: %s\n", line);
 }
 
+// Raises the soft limit on open files towards the hard one, so that
+// --max-connections sockets fit (the server lowers its limit to what fits).
+static void raise_nofile(int32_t max_connections) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)max_connections + 256;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want) ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+// "$KVANT_ORIGINS,--origins" (either may be absent); NULL when both are.
+static char *join_origins(const char *opt) {
+    const char *env = getenv("KVANT_ORIGINS");
+    if (env && !*env)
+        env = NULL;
+    if (!env && !opt)
+        return NULL;
+    size_t n = (env ? strlen(env) : 0) + (opt ? strlen(opt) : 0) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s%s", env ? env : "", env && opt ? "," : "", opt ? opt : "");
+    return out;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const char *sig_name(int sig) {
+    return sig == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+// After the first signal: stop accepting, wait for running requests until they
+// are done, the timeout passes or another signal comes.
+static void drain(kv_serve *s, const sigset_t *set, double timeout_s) {
+    kv_serve_quiesce(s);
+    int busy = kv_serve_busy(s);
+    if (busy == 0)
+        return;
+    fprintf(stderr,
+            "kvant serve: waiting up to %g s for %d running request(s); signal again to "
+            "stop now\n",
+            timeout_s, busy);
+    double t_end = now_s() + timeout_s;
+    while ((busy = kv_serve_busy(s)) > 0) {
+        double left = t_end - now_s();
+        if (left <= 0) {
+            fprintf(stderr, "kvant serve: shutdown timeout: ending %d request(s)\n", busy);
+            return;
+        }
+        if (left > 0.05)
+            left = 0.05;
+        struct timespec ts = {0, (long)(left * 1e9)};
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig > 0) {
+            fprintf(stderr, "kvant serve: %s again: ending %d request(s) now\n", sig_name(sig),
+                    busy);
+            return;
+        }
+    }
+}
+
 int kv_cli_serve(int argc, char **argv) {
     static serve_opts o; // large (the model table); one server per process
     memset(&o, 0, sizeof o);
     o.p = kv_serve_default_params();
+    o.shutdown_timeout_s = 30;
     o.p.models = o.models;
     o.p.log = log_line;
     for (int i = 1; i < argc; i++) {
@@ -178,6 +285,9 @@ int kv_cli_serve(int argc, char **argv) {
     if (unknown)
         return kv_cli_usage_error("serve", "--chat-template names model '%s', which no --model "
                                   "gives", unknown);
+    char *origins = join_origins(o.origins);
+    o.p.origins = origins;
+    raise_nofile(o.p.max_connections);
     // Signals go to sigwait below: block them before any server thread starts.
     sigset_t set;
     sigemptyset(&set);
@@ -187,7 +297,9 @@ int kv_cli_serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     kv_serve *s = NULL;
     kv_err err;
-    if (kv_serve_start(&o.p, &s, &err) != KV_OK)
+    kv_status st = kv_serve_start(&o.p, &s, &err);
+    free(origins);
+    if (st != KV_OK)
         return kv_cli_fail("serve", &err);
     const char *host = o.p.host;
     bool v6 = strchr(host, ':') != NULL;
@@ -196,7 +308,9 @@ int kv_cli_serve(int argc, char **argv) {
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
-    fprintf(stderr, "kvant serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fprintf(stderr, "kvant serve: %s, shutting down\n", sig_name(sig));
+    drain(s, &set, o.shutdown_timeout_s);
     kv_serve_stop(s);
+    fprintf(stderr, "kvant serve: stopped\n");
     return 0;
 }

@@ -3,8 +3,18 @@
 // thread: the connection is suspended until the scheduler wakes it (new text or
 // the end). While suspended, MHD cannot see a client leave, so the scheduler asks
 // kv__http_alive, which looks at the socket itself.
+//
+// Hardening: the pool threads poll their sockets (epoll), so a slow client costs
+// a socket, not a thread. Before a handler runs, the guard (http_guard.c) checks
+// framing, Host and Origin. Connections are capped in all and per client
+// address, and a reaper thread closes any connection whose request headers have
+// not all arrived within the header timeout of its start (or of the end of its
+// previous request), or whose body is slower than that plus 1 s per 64 KiB:
+// libmicrohttpd's own idle timeout restarts with every byte, so it cannot stop
+// a client that sends one byte at a time.
 #define _GNU_SOURCE // POLLRDHUP
 #include "serve/serve_int.h"
+#include "serve/http_int.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -14,14 +24,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
 // Seconds an idle keep-alive connection stays open.
 #define IDLE_TIMEOUT_S 60
-// Most connections at once (each holds a socket).
-#define MAX_CONNECTIONS 1024
+// A request body may take the header timeout plus a second per this many bytes.
+#define BODY_MIN_RATE ((double)(64 << 10))
+// Sockets kept free for everything but client connections.
+#define FD_RESERVE 64
+// How often the reaper looks for late request headers, and logs what it closed.
+#define REAP_EVERY_S 0.2
+#define REAP_LOG_EVERY_S 10.0
+// libmicrohttpd's log lines (one per refused or broken connection under a
+// flood) pass at most this many per second; the rest are counted.
+#define LOG_PER_S 10
+// CORS preflight replies.
+#define CORS_METHODS "GET, POST, HEAD, DELETE, OPTIONS"
+#define CORS_HEADERS "Authorization, Content-Type, Accept, User-Agent, X-Requested-With"
+#define CORS_MAX_AGE "600"
 // Bytes of an over-long body (sent without Content-Length) read and dropped
 // before the connection is closed without a reply; below this the client gets
 // its 413 (libmicrohttpd can only answer once the upload is complete).
@@ -38,12 +63,72 @@ typedef struct {
     bool too_big;
     size_t discarded;
     bool counted;
+    const char *origin; // an allowed Origin to echo in Access-Control-Allow-Origin
+    bool close;         // the reply closes the connection (a framing error)
+    bool preflight;     // OPTIONS
 } conn_state;
+
+// One client connection, from accept to close (libmicrohttpd's socket context).
+typedef struct track {
+    struct track *prev, *next;
+    int fd;
+    double deadline; // kv__now() by which the request headers must be in; 0: in a request
+    bool shut;       // the reaper has shut it down
+} track;
+
+// The HTTP side of a server.
+struct kv__http {
+    kv__http_guard guard;
+    double header_timeout_s;
+    pthread_mutex_t mu; // conns, quit
+    pthread_cond_t cv;
+    track *conns;
+    bool quit;
+    pthread_t reaper;
+    bool reaper_started;
+    uint64_t n_late;    // connections closed for late headers, not yet logged
+    double t_logged;
+    int listen_fd;      // after kv__http_quiesce, closed once the daemon stops
+    volatile int quiesced;
+    pthread_mutex_t log_mu; // the log limiter
+    double log_t0;
+    unsigned log_n, log_dropped;
+};
+
+static track *conn_track(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+// Gives conn in_s seconds from now to send what is due (the next request's
+// headers, or the body); in_s 0: nothing is due.
+static void conn_deadline(kv__http *h, struct MHD_Connection *conn, double in_s) {
+    track *t = conn_track(conn);
+    if (!t)
+        return;
+    pthread_mutex_lock(&h->mu);
+    t->deadline = in_s > 0 ? kv__now() + in_s : 0;
+    pthread_mutex_unlock(&h->mu);
+}
 
 // ---- replies ----
 
-static enum MHD_Result queue_buf(kv_serve *s, struct MHD_Connection *conn, unsigned status,
-                                 const char *ctype, kv__buf *body, int retry_after) {
+// The headers every reply of cs carries: CORS for an allowed cross-site
+// caller, and Connection: close after a framing error (what follows the
+// headers cannot be trusted to be a next request).
+static void add_common(struct MHD_Response *r, const conn_state *cs) {
+    if (cs && cs->origin) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, cs->origin);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+    }
+    if (cs && cs->close)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+static enum MHD_Result queue_buf(kv_serve *s, struct MHD_Connection *conn, const conn_state *cs,
+                                 unsigned status, const char *ctype, kv__buf *body,
+                                 int retry_after) {
     struct MHD_Response *r;
     if (body->n > 0) {
         r = MHD_create_response_from_buffer(body->n, body->p, MHD_RESPMEM_MUST_FREE);
@@ -60,6 +145,7 @@ static enum MHD_Result queue_buf(kv_serve *s, struct MHD_Connection *conn, unsig
         snprintf(v, sizeof v, "%d", retry_after);
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
     }
+    add_common(r, cs);
     enum MHD_Result ok = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     kv__metrics_request(&s->metrics, status);
@@ -69,7 +155,7 @@ static enum MHD_Result queue_buf(kv_serve *s, struct MHD_Connection *conn, unsig
 static enum MHD_Result queue_error(kv_serve *s, struct MHD_Connection *conn, conn_state *cs,
                                    unsigned status, const char *msg) {
     kv__call_error(&cs->call, status, msg);
-    return queue_buf(s, conn, status, cs->call.ctype, &cs->call.out, cs->call.retry_after);
+    return queue_buf(s, conn, cs, status, cs->call.ctype, &cs->call.out, cs->call.retry_after);
 }
 
 // ---- streaming ----
@@ -128,7 +214,8 @@ static int conn_fd(struct MHD_Connection *conn) {
     return ci ? ci->connect_fd : -1;
 }
 
-static enum MHD_Result start_stream(kv_serve *s, struct MHD_Connection *conn, kv__job *j) {
+static enum MHD_Result start_stream(kv_serve *s, struct MHD_Connection *conn, conn_state *cs,
+                                   kv__job *j) {
     struct MHD_Response *r =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, j, stream_free);
     if (!r)
@@ -140,6 +227,7 @@ static enum MHD_Result start_stream(kv_serve *s, struct MHD_Connection *conn, kv
     pthread_mutex_unlock(&j->mu);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, j->ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    add_common(r, cs);
     enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     kv__metrics_request(&s->metrics, MHD_HTTP_OK);
@@ -179,7 +267,7 @@ static enum MHD_Result finish_job(kv_serve *s, struct MHD_Connection *conn, conn
         kv__buf_free(&body);
         return queue_error(s, conn, cs, kv__http_status(st), e.msg);
     }
-    return queue_buf(s, conn, status, "application/json", &body, 0);
+    return queue_buf(s, conn, cs, status, "application/json", &body, 0);
 }
 
 // Waits for a non-streaming job: answers now if it is already done, otherwise
@@ -201,24 +289,88 @@ static enum MHD_Result wait_job(kv_serve *s, struct MHD_Connection *conn, conn_s
 
 // ---- the access handler ----
 
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+    (void)kind;
+    kv__http_hdrs_add(cls, key, value);
+    return MHD_YES;
+}
+
+// Answers a CORS preflight (or a plain OPTIONS) for an allowed origin.
+static enum MHD_Result preflight(kv_serve *s, struct MHD_Connection *conn, conn_state *cs) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, CORS_METHODS);
+    if (cs->origin) {
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", CORS_METHODS);
+        const char *want =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+        char allow[1200];
+        if (want && *want && kv__http_token_list(want))
+            snprintf(allow, sizeof allow, "%s, %s", CORS_HEADERS, want);
+        else
+            snprintf(allow, sizeof allow, "%s", CORS_HEADERS);
+        MHD_add_response_header(r, "Access-Control-Allow-Headers", allow);
+        MHD_add_response_header(r, "Access-Control-Max-Age", CORS_MAX_AGE);
+    }
+    add_common(r, cs);
+    enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+    kv__metrics_request(&s->metrics, MHD_HTTP_NO_CONTENT);
+    return ok;
+}
+
+// The guard, before anything else looks at the request: framing, Host, Origin.
+// Returns true when it has answered.
+static bool guard(kv_serve *s, struct MHD_Connection *conn, conn_state *cs, const char *version,
+                  uint64_t *body_len, enum MHD_Result *res) {
+    kv__http_hdrs h = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &h);
+    char msg[256];
+    bool http11 = !version || strcmp(version, MHD_HTTP_VERSION_1_0) != 0;
+    unsigned st = kv__http_framing(&h, http11, body_len, msg, sizeof msg);
+    if (st == 0)
+        st = kv__http_host_check(&s->http->guard, h.host, msg, sizeof msg);
+    if (st == 0)
+        st = kv__http_origin_check(&s->http->guard, h.origin, h.host, msg, sizeof msg);
+    if (st != 0) {
+        cs->close = true;
+        *res = queue_error(s, conn, cs, st, msg);
+        return true;
+    }
+    cs->origin = h.origin;
+    return false;
+}
+
 static enum MHD_Result begin(kv_serve *s, struct MHD_Connection *conn, const char *url,
-                             const char *method, void **con_cls) {
+                             const char *method, const char *version, void **con_cls) {
     conn_state *cs = calloc(1, sizeof *cs);
     if (!cs)
         return MHD_NO;
     *con_cls = cs;
+    conn_deadline(s->http, conn, 0); // the headers are in
     cs->call.srv = s;
     cs->call.t_start = kv__now();
     cs->call.path = url;
     cs->call.method = kv__method_from_name(method);
     cs->body.max = s->p.body_max;
     cs->route = kv__route_find(cs->call.method, url, &cs->route_status, &cs->call.api);
-    const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    if (len && strtoull(len, NULL, 10) > s->p.body_max) {
+    uint64_t len = 0;
+    enum MHD_Result res;
+    if (guard(s, conn, cs, version, &len, &res))
+        return res;
+    // answered with the body read, like any other request, so the connection stays open
+    cs->preflight = strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0;
+    if (len != UINT64_MAX && len > s->p.body_max) {
         char msg[128];
-        snprintf(msg, sizeof msg, "request body of %s bytes is over the limit of %zu bytes", len,
-                 s->p.body_max);
+        snprintf(msg, sizeof msg, "request body of %llu bytes is over the limit of %zu bytes",
+                 (unsigned long long)len, s->p.body_max);
         return queue_error(s, conn, cs, 413, msg);
+    }
+    if (len > 0) { // a body is due too, at a rate no slow client can hold forever
+        double bytes = len == UINT64_MAX ? (double)s->p.body_max : (double)len;
+        conn_deadline(s->http, conn, s->http->header_timeout_s + bytes / BODY_MIN_RATE);
     }
     return MHD_YES;
 }
@@ -236,10 +388,14 @@ static bool take_body(conn_state *cs, const char *data, size_t n) {
 
 static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_state *cs) {
     kv__call *c = &cs->call;
-    if (s->stopping) {
+    conn_deadline(s->http, conn, 0); // the body is in
+    if (s->stopping || s->http->quiesced) {
         c->retry_after = 5;
+        cs->close = true;
         return queue_error(s, conn, cs, 503, "server is shutting down");
     }
+    if (cs->preflight)
+        return preflight(s, conn, cs);
     if (cs->too_big) {
         char msg[96];
         snprintf(msg, sizeof msg, "request body is over the limit of %zu bytes", s->p.body_max);
@@ -252,9 +408,10 @@ static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_s
     c->body_len = cs->body.n;
     kv__route_run(cs->route, c);
     if (!c->job)
-        return queue_buf(s, conn, c->status ? c->status : 200, c->ctype, &c->out, c->retry_after);
+        return queue_buf(s, conn, cs, c->status ? c->status : 200, c->ctype, &c->out,
+                         c->retry_after);
     if (c->job->req.stream)
-        return start_stream(s, conn, c->job);
+        return start_stream(s, conn, cs, c->job);
     return wait_job(s, conn, cs);
 }
 
@@ -263,9 +420,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   size_t *upload_data_size, void **con_cls) {
     kv_serve *s = cls;
     conn_state *cs = *con_cls;
-    (void)version;
     if (!cs)
-        return begin(s, conn, url, method, con_cls);
+        return begin(s, conn, url, method, version, con_cls);
     if (*upload_data_size) {
         bool more = take_body(cs, upload_data, *upload_data_size);
         *upload_data_size = 0;
@@ -278,10 +434,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
+    kv_serve *s = cls;
     conn_state *cs = *con_cls;
-    (void)cls;
-    (void)conn;
     (void)toe;
+    conn_deadline(s->http, conn, s->http->header_timeout_s); // the next request's headers
     if (!cs)
         return;
     kv__job *j = cs->call.job;
@@ -306,6 +462,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void on_log(void *cls, const char *fmt, va_list ap) {
     const kv_serve *s = cls;
+    kv__http *h = s->http;
+    pthread_mutex_lock(&h->log_mu);
+    double now = kv__now();
+    unsigned dropped = 0;
+    if (now - h->log_t0 >= 1.0) {
+        dropped = h->log_dropped;
+        h->log_t0 = now;
+        h->log_n = h->log_dropped = 0;
+    }
+    bool pass = h->log_n < LOG_PER_S;
+    if (pass)
+        h->log_n++;
+    else
+        h->log_dropped++;
+    pthread_mutex_unlock(&h->log_mu);
+    if (dropped > 0)
+        kv__log(s, "http: %u more message(s) suppressed (at most %d a second)", dropped,
+                LOG_PER_S);
+    if (!pass)
+        return;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     size_t n = strlen(line);
@@ -331,22 +507,175 @@ static kv_status resolve(const kv_serve *s, struct sockaddr_storage *ss, bool *v
     return KV_OK;
 }
 
+// ---- connections and the reaper ----
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    kv__http *h = ((kv_serve *)cls)->http;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        track *t = calloc(1, sizeof *t);
+        *socket_context = t;
+        if (!t)
+            return; // untracked: only the idle timeout applies to it
+        t->fd = conn_fd(conn);
+        pthread_mutex_lock(&h->mu);
+        t->deadline = kv__now() + h->header_timeout_s;
+        t->next = h->conns;
+        if (h->conns)
+            h->conns->prev = t;
+        h->conns = t;
+        pthread_mutex_unlock(&h->mu);
+        return;
+    }
+    // MHD_CONNECTION_NOTIFY_CLOSED, before libmicrohttpd closes the socket: once
+    // the entry is gone (under mu) the reaper cannot touch a reused descriptor.
+    track *t = *socket_context;
+    if (!t)
+        return;
+    pthread_mutex_lock(&h->mu);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        h->conns = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&h->mu);
+    free(t);
+    *socket_context = NULL;
+}
+
+// Closes connections whose request is late. No 408 goes out: on an idle
+// keep-alive connection the client could take it for the answer to the request
+// it is just sending. shutdown makes libmicrohttpd see the end of the stream
+// and close the connection itself.
+static void reap(kv__http *h, double now) {
+    for (track *t = h->conns; t; t = t->next) {
+        if (t->shut || t->deadline == 0 || now < t->deadline || t->fd < 0)
+            continue;
+        shutdown(t->fd, SHUT_RDWR);
+        t->shut = true;
+        h->n_late++;
+    }
+}
+
+static void *reaper_main(void *arg) {
+    kv_serve *s = arg;
+    kv__http *h = s->http;
+    pthread_mutex_lock(&h->mu);
+    while (!h->quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long ns = ts.tv_nsec + (long)(REAP_EVERY_S * 1e9);
+        ts.tv_sec += ns / 1000000000L;
+        ts.tv_nsec = ns % 1000000000L;
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+        if (h->quit)
+            break;
+        double now = kv__now();
+        reap(h, now);
+        if (h->n_late > 0 && now - h->t_logged >= REAP_LOG_EVERY_S) {
+            uint64_t n = h->n_late;
+            h->n_late = 0;
+            h->t_logged = now;
+            pthread_mutex_unlock(&h->mu);
+            kv__log(s,
+                    "http: closed %llu connection(s) whose request headers took over %g s "
+                    "(or body, over that and 1 s per 64 KiB)",
+                    (unsigned long long)n, h->header_timeout_s);
+            pthread_mutex_lock(&h->mu);
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+// ---- the daemon ----
+
+static void http_free(kv__http *h) {
+    if (!h)
+        return;
+    if (h->reaper_started) {
+        pthread_mutex_lock(&h->mu);
+        h->quit = true;
+        pthread_cond_signal(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        pthread_join(h->reaper, NULL);
+    }
+    if (h->listen_fd >= 0)
+        close(h->listen_fd);
+    kv__http_guard_free(&h->guard);
+    pthread_mutex_destroy(&h->log_mu);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+static kv_status http_new(kv_serve *s, kv_err *err) {
+    kv__http *h = calloc(1, sizeof *h);
+    if (!h)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the server");
+    h->listen_fd = -1;
+    h->header_timeout_s = s->p.header_timeout_s;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->log_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->http = h;
+    char name[KV__HTTP_MAX_NAME] = "";
+    if (gethostname(name, sizeof name) != 0)
+        name[0] = '\0';
+    name[sizeof name - 1] = '\0';
+    return kv__http_guard_init(&h->guard, s->host, s->p.origins, s->p.allowed_hosts, name, err);
+}
+
+// Client connections the process's descriptor limit leaves room for.
+static unsigned conn_limit(const kv_serve *s) {
+    unsigned n = (unsigned)s->p.max_connections;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)n + FD_RESERVE) {
+        unsigned fit =
+            rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)rl.rlim_cur - FD_RESERVE : FD_RESERVE;
+        kv__log(s,
+                "http: --max-connections %u lowered to %u to fit the limit of %llu open "
+                "files (ulimit -n)",
+                n, fit, (unsigned long long)rl.rlim_cur);
+        n = fit;
+    }
+    return n;
+}
+
 kv_status kv__http_start(kv_serve *s, kv_err *err) {
-    struct sockaddr_storage ss;
-    bool v6 = false;
-    kv_status st = resolve(s, &ss, &v6, err);
+    kv_status st = http_new(s, err);
     if (st != KV_OK)
         return st;
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct sockaddr_storage ss;
+    bool v6 = false;
+    st = resolve(s, &ss, &v6, err);
+    if (st != KV_OK)
+        return st;
+    // A pool of internal polling threads: a connection costs a socket and a
+    // little memory, never a thread, however slowly its client sends (thread
+    // per connection would give each slow client a thread). epoll, else poll;
+    // never select, which cannot watch descriptors past FD_SETSIZE (1024).
+    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES
+                 ? MHD_USE_EPOLL_INTERNAL_THREAD
+                 : MHD_USE_POLL_INTERNAL_THREAD;
     if (v6)
         flags |= MHD_USE_IPv6;
+    unsigned limit = conn_limit(s);
     // the logger goes first, or MHD logs the options before it its own way
     s->daemon = MHD_start_daemon(
         flags, s->p.port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)s->p.n_http_threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)MAX_CONNECTIONS, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->p.max_conn_per_ip, MHD_OPTION_END);
     if (!s->daemon)
         return KV_FAIL(err, KV_ERR_IO,
                        "cannot listen on %s port %u (in use, or not an address "
@@ -354,12 +683,31 @@ kv_status kv__http_start(kv_serve *s, kv_err *err) {
                        s->host, (unsigned)s->p.port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->p.port;
+    if (pthread_create(&s->http->reaper, NULL, reaper_main, s) != 0)
+        return KV_FAIL(err, KV_ERR_NOMEM, "cannot start the connection reaper thread");
+    s->http->reaper_started = true;
     return KV_OK;
 }
 
-void kv__http_stop(kv_serve *s) {
-    if (!s->daemon)
+void kv__http_quiesce(kv_serve *s) {
+    kv__http *h = s->http;
+    if (!s->daemon || !h || h->quiesced)
         return;
-    MHD_stop_daemon(s->daemon);
-    s->daemon = NULL;
+    h->quiesced = 1;
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET) {
+        // Refuse new connections now rather than leave them in the backlog; the
+        // descriptor itself stays open until the daemon has stopped.
+        shutdown(fd, SHUT_RDWR);
+        h->listen_fd = fd;
+    }
+}
+
+void kv__http_stop(kv_serve *s) {
+    if (s->daemon) {
+        MHD_stop_daemon(s->daemon);
+        s->daemon = NULL;
+    }
+    http_free(s->http);
+    s->http = NULL;
 }

@@ -519,6 +519,8 @@ kv_status kv__embed_tokens(kv__embedder *e, const int32_t *tokens, int32_t n, fl
 
 // ---- the server ----
 
+typedef struct kv__http kv__http; // the HTTP side's own state (http.c)
+
 struct kv_serve {
     kv_serve_params p;
     char *host;
@@ -530,6 +532,7 @@ struct kv_serve {
     kv__job *live;           // jobs alive now
     int n_live;
     volatile int stopping;
+    kv__http *http;
 };
 
 // Logs a formatted line through the server's log callback.
@@ -545,6 +548,8 @@ bool kv__http_alive(kv__job *j);
 // Starts and stops libmicrohttpd for s.
 kv_status kv__http_start(kv_serve *s, kv_err *err);
 void kv__http_stop(kv_serve *s);
+// Stops accepting connections; requests on open ones get 503 and a close.
+void kv__http_quiesce(kv_serve *s);
 
 // ---- embedded files (the web page), generated from src/serve/ui/ ----
 

@@ -23,6 +23,9 @@ kv_serve_params kv_serve_default_params(void) {
     p.queue_max = 64;
     p.timeout_s = 600;
     p.keep_alive_s = 300;
+    p.header_timeout_s = 10;
+    p.max_connections = 4096;
+    p.max_conn_per_ip = 256;
     return p;
 }
 
@@ -60,6 +63,15 @@ static kv_status check_params(const kv_serve_params *p, kv_err *err) {
     if (p->n_models < 0 || p->n_models > KV_SERVE_MAX_MODELS)
         return KV_FAIL(err, KV_ERR_INVALID, "%d models, at most %d", p->n_models,
                        KV_SERVE_MAX_MODELS);
+    if (!(p->header_timeout_s > 0 && p->header_timeout_s <= 3600))
+        return KV_FAIL(err, KV_ERR_INVALID, "--header-timeout %g is outside (0, 3600] seconds",
+                       p->header_timeout_s);
+    if (p->max_connections < 1 || p->max_connections > KV_SERVE_MAX_CONNECTIONS)
+        return KV_FAIL(err, KV_ERR_INVALID, "--max-connections %d is outside 1..%d",
+                       p->max_connections, KV_SERVE_MAX_CONNECTIONS);
+    if (p->max_conn_per_ip < 0 || p->max_conn_per_ip > KV_SERVE_MAX_CONNECTIONS)
+        return KV_FAIL(err, KV_ERR_INVALID, "--max-conn-per-ip %d is outside 0..%d",
+                       p->max_conn_per_ip, KV_SERVE_MAX_CONNECTIONS);
     if (p->n_models == 0 && !p->models_dir)
         return KV_FAIL(err, KV_ERR_INVALID,
                        "no models: give --model NAME=FILE.gguf or "
@@ -90,7 +102,9 @@ kv_status kv_serve_start(const kv_serve_params *p, kv_serve **out, kv_err *err) 
     }
     st = kv__registry_new(p, &s->metrics, &s->reg, err);
     if (st == KV_OK)
-        st = kv__http_start(s, err);
+        st = kv__http_start(s, err); // the guard copies the origins and hosts
+    s->p.origins = NULL;
+    s->p.allowed_hosts = NULL;
     if (st != KV_OK)
         goto fail;
     *out = s;
@@ -109,6 +123,15 @@ static int live_count(kv_serve *s) {
     int n = s->n_live;
     pthread_mutex_unlock(&s->live_mu);
     return n;
+}
+
+void kv_serve_quiesce(kv_serve *s) {
+    if (s)
+        kv__http_quiesce(s);
+}
+
+int kv_serve_busy(kv_serve *s) {
+    return s ? live_count(s) : 0;
 }
 
 void kv_serve_stop(kv_serve *s) {

@@ -90,7 +90,7 @@ typedef struct {
     bool add_eos;             // ... and EOS last
     bool add_space_prefix;    // SPM: a space goes before text that starts a fragment
     const char *name;         // general.name, for llama.cpp's per-model fixups; may be NULL
-    // BPE only
+    // BPE (and SPM vocabularies converted from tokenizer.json, which merge by rank)
     const char *pre;          // pre-tokenizer (tokenizer.ggml.pre): "llama-bpe", "qwen2",
                               // "deepseek-v3", "gpt-2", ... (kv_pretok_known)
     int64_t n_merges;

@@ -464,7 +464,7 @@ static kv_status fill(kv_vocab *v, const kv_vocab_params *p, kv_err *err) {
     }
     if (st == KV_OK)
         st = set_specials(v, p, err);
-    if (st == KV_OK && v->type == KV_VOCAB_BPE)
+    if (st == KV_OK && (v->type == KV_VOCAB_BPE || p->n_merges > 0))
         st = kv__vocab_set_merges(v, p, err);
     if (st != KV_OK)
         return st;

@@ -289,7 +289,7 @@ static bool walk_pre(const json_t *pt, pre_walk *w, int depth) {
         const char *re = json_string_value(json_object_get(json_object_get(pt, "pattern"), "Regex"));
         const char *beh = json_string_value(json_object_get(pt, "behavior"));
         walk_note(w, "%sSplit /%.60s/", re ? re : "(not a regex)");
-        return re && beh && strcmp(beh, "Isolated") == 0 &&
+        return re && (!beh || strcmp(beh, "Isolated") == 0) &&
                !json_is_true(json_object_get(pt, "invert")) && walk_step(w, re);
     }
     if (strcmp(type, "ByteLevel") == 0) {

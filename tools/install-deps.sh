@@ -8,6 +8,7 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libjansson-dev libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev libssl-dev libmicrohttpd-dev
+  libpcre2-dev # BPE pre-tokenizer regexes
   chromium
   python3 python3-numpy
   # ARM kernels (test neon/cross): cross compiler and libc, qemu, arm64 cmocka (multiarch)

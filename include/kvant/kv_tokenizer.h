@@ -23,7 +23,7 @@ typedef int32_t kv_token;
 
 typedef enum {
     KV_VOCAB_SPM = 1, // tokenizer.ggml.model "llama": SentencePiece BPE with byte fallback
-    KV_VOCAB_BPE = 2, // tokenizer.ggml.model "gpt2": byte-level BPE with GPT-2's pre-tokenizer
+    KV_VOCAB_BPE = 2, // tokenizer.ggml.model "gpt2": byte-level BPE with a regex pre-tokenizer
 } kv_vocab_type;
 
 // Token types as stored in tokenizer.ggml.token_type (SentencePiece's piece types).
@@ -90,9 +90,9 @@ typedef struct {
     bool add_eos;             // ... and EOS last
     bool add_space_prefix;    // SPM: a space goes before text that starts a fragment
     const char *name;         // general.name, for llama.cpp's per-model fixups; may be NULL
-    // BPE only
-    const char *pre;          // pre-tokenizer (tokenizer.ggml.pre): "gpt-2" and the
-                              // others llama.cpp splits with GPT-2's pattern
+    // BPE (and SPM vocabularies converted from tokenizer.json, which merge by rank)
+    const char *pre;          // pre-tokenizer (tokenizer.ggml.pre): "llama-bpe", "qwen2",
+                              // "deepseek-v3", "gpt-2", ... (kv_pretok_known)
     int64_t n_merges;
     const char *const *merges; // "left right", highest priority first
     const size_t *merge_lens;  // or NULL to use strlen
@@ -102,6 +102,11 @@ typedef struct {
 // SPM: bos 1, eos 2, unk 0, other roles none, add_bos, no add_eos, add_space_prefix.
 // BPE: bos and eos 11, no unk, no add_bos, add_eos or add_space_prefix.
 void kv_vocab_params_init(kv_vocab_params *p, kv_vocab_type t);
+// Sets p->pre (borrowed) and the defaults llama.cpp ties to that pre-tokenizer
+// (add_bos for "llama-bpe"); call before reading the flags that override them.
+void kv_vocab_params_set_pre(kv_vocab_params *p, const char *pre);
+// Whether kvant knows the BPE pre-tokenizer `name` (a tokenizer.ggml.pre value).
+bool kv_pretok_known(const char *name);
 
 typedef struct kv_vocab kv_vocab;
 
@@ -118,6 +123,8 @@ void kv_vocab_free(kv_vocab *v);
 // ---- looking things up ----
 
 kv_vocab_type kv_vocab_type_of(const kv_vocab *v);
+// The BPE pre-tokenizer's name (tokenizer.ggml.pre), or NULL for SPM vocabularies.
+const char *kv_vocab_pre(const kv_vocab *v);
 int64_t kv_vocab_n_tokens(const kv_vocab *v);
 // The token of a role, or KV_TOKEN_NULL.
 kv_token kv_vocab_special(const kv_vocab *v, kv_special s);

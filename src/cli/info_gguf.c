@@ -97,6 +97,26 @@ static void print_value(const kv_gguf *g, const kv_gguf_val *v) {
     json_decref(j);
 }
 
+// The tokenizer model and pre-tokenizer (tokenizer.ggml.model and .pre) in a line.
+static void tokenizer_line(const kv_gguf *g, const kv__info_opts *o, json_t *root) {
+    kv_str model = {0}, pre = {0};
+    kv_err err;
+    if (kv_gguf_find(g, "tokenizer.ggml.model") < 0 ||
+        kv_gguf_get_str(g, "tokenizer.ggml.model", &model, &err) != KV_OK)
+        return;
+    if (kv_gguf_find(g, "tokenizer.ggml.pre") < 0 ||
+        kv_gguf_get_str(g, "tokenizer.ggml.pre", &pre, &err) != KV_OK)
+        pre = (kv_str){"default", 7};
+    if (o->json) {
+        json_t *t = json_object();
+        json_object_set_new(t, "model", json_str(model));
+        json_object_set_new(t, "pre", json_str(pre));
+        json_object_set_new(root, "tokenizer", t);
+        return;
+    }
+    printf("\ntokenizer:    %.*s, pre-tokenizer %.*s\n", (int)model.n, model.p, (int)pre.n, pre.p);
+}
+
 static void tensor_table(const kv_gguf *g, const kv__info_opts *o, json_t *root,
                          uint64_t *n_params, uint64_t *bytes) {
     json_t *arr = o->json && o->tensors ? json_array() : NULL;
@@ -163,6 +183,7 @@ kv_status kv__info_gguf(const char *path, const kv__info_opts *o, json_t *root, 
     }
     if (meta)
         json_object_set_new(root, "metadata", meta);
+    tokenizer_line(g, o, root);
     uint64_t n_params = 0, bytes = 0;
     tensor_table(g, o, root, &n_params, &bytes);
     if (!o->json)

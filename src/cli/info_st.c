@@ -93,6 +93,7 @@ static void hf_vocab(const kv_hf_vocab *v, const kv__info_opts *o, json_t *root)
     if (o->json) {
         json_t *t = json_object();
         json_object_set_new(t, "model", json_string(v->model));
+        json_object_set_new(t, "pre", json_string(v->pre ? v->pre : "default"));
         json_object_set_new(t, "n_tokens", json_integer(v->n_tokens));
         json_object_set_new(t, "n_merges", json_integer(v->n_merges));
         json_object_set_new(t, "bos_id", json_integer(v->bos_id));
@@ -103,7 +104,8 @@ static void hf_vocab(const kv_hf_vocab *v, const kv__info_opts *o, json_t *root)
         json_object_set_new(root, "tokenizer", t);
         return;
     }
-    printf("tokenizer:    %s, %lld tokens", v->model, (long long)v->n_tokens);
+    printf("tokenizer:    %s, pre-tokenizer %s, %lld tokens", v->model, v->pre ? v->pre : "default",
+           (long long)v->n_tokens);
     if (v->n_merges)
         printf(", %lld merges", (long long)v->n_merges);
     printf(", bos %lld, eos %lld, add_bos %s%s\n", (long long)v->bos_id, (long long)v->eos_id,

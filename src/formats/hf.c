@@ -60,7 +60,7 @@ static kv_status load_config(kv_hf *hf, kv__hf_files *f, kv_err *err) {
     char *path = kv__hf_path(hf->dir, "config.json");
     if (!path)
         return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", hf->dir);
-    kv_status s = kv__json_load_file(path, KV_HF_MAX_JSON, 0, &f->config, err);
+    kv_status s = kv__json_load_file(path, KV_HF_MAX_JSON, KV_JSON_BIG_INT_AS_REAL, &f->config, err);
     if (s == KV_OK)
         s = kv__hf_config_parse(f->config, path, &hf->cfg, err);
     free(path);

@@ -17,13 +17,9 @@
 
 #include "formats/json_int.h"
 #include "kvant/kv_core.h"
+#include "kvant/kv_pretok.h"
 
 #define KV_HF_SCORE_HF -1000.0f // llama.cpp's score for every LlamaHfVocab token
-
-// Llama 3's pre-tokenizer split pattern; tokenizer.ggml.pre "llama-bpe".
-static const char llama3_split[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
-    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 // Tokens by id: text borrowed from the JSON, and the added_tokens entry if any.
 typedef struct {
@@ -226,24 +222,129 @@ static kv_status merges_from_txt(const char *dir, kv__hf_vocab_buf *b, kv_err *e
 
 // ---- pre-tokenizer ----
 
-static bool is_llama3_split(const json_t *pt) {
+// llama.cpp names the pre-tokenizer by hashing a test tokenization against a table
+// of known models; kvant reads tokenizer.json's pre_tokenizer instead: its steps
+// (Split patterns, Digits, Punctuation, ByteLevel's own pattern) written as the
+// expressions they run, compared with each known pre-tokenizer's list.
+#define MAX_STEPS 8
+
+typedef struct {
+    const char *name;
+    int clean; // tokenizer_config's clean_up_tokenization_spaces it goes with; -1 either
+    const char *steps[MAX_STEPS];
+} pre_sig;
+
+static const pre_sig pre_sigs[] = {
+    {"llama-bpe", -1, {KV_PRETOK_RE_LLAMA3}},
+    {"qwen2", -1, {KV_PRETOK_RE_QWEN2}},
+    {"deepseek-v3", -1, {KV_PRETOK_RE_DIGIT3, KV_PRETOK_RE_CJK_JA, KV_PRETOK_RE_DEEPSEEK3}},
+    {"deepseek-llm", -1,
+     {KV_PRETOK_RE_NEWLINE, KV_PRETOK_RE_LLM_LETTERS, KV_PRETOK_RE_LLM_PUNCT,
+      KV_PRETOK_RE_LLM_SPACE_END, KV_PRETOK_RE_CJK_KO, KV_PRETOK_RE_DIGITS}},
+    {"deepseek-coder", -1,
+     {KV_PRETOK_RE_NEWLINE, KV_PRETOK_RE_CODER_LETTERS, KV_PRETOK_RE_CODER_PUNCT,
+      KV_PRETOK_RE_CJK_KO, KV_PRETOK_RE_DIGIT}},
+    {"falcon", -1, {KV_PRETOK_RE_PUNCT, KV_PRETOK_RE_GPT2, KV_PRETOK_RE_DIGITS,
+                    KV_PRETOK_RE_TRIPLES}},
+    {"smollm", 0, {KV_PRETOK_RE_DIGIT, KV_PRETOK_RE_GPT2}},
+    {"starcoder", -1, {KV_PRETOK_RE_DIGIT, KV_PRETOK_RE_GPT2}},
+    {"gpt-2", -1, {KV_PRETOK_RE_GPT2}},
+};
+
+typedef struct {
+    const char *step[MAX_STEPS];
+    int n;
+    bool byte_level; // a ByteLevel step (with or without its pattern) was seen
+    char found[200]; // what was read, for the error message
+} pre_walk;
+
+static void walk_note(pre_walk *w, const char *fmt, const char *arg) {
+    size_t k = strlen(w->found);
+    if (k + 4 < sizeof w->found)
+        snprintf(w->found + k, sizeof w->found - k, fmt, k ? ", " : "", arg);
+}
+
+static bool walk_step(pre_walk *w, const char *re) {
+    if (w->n == MAX_STEPS)
+        return false;
+    w->step[w->n++] = re;
+    return true;
+}
+
+// Reads one pre_tokenizer node; false when it is not a step kvant knows.
+static bool walk_pre(const json_t *pt, pre_walk *w, int depth) {
     const char *type = json_string_value(json_object_get(pt, "type"));
-    if (type && strcmp(type, "Split") == 0) {
-        const char *re =
-            json_string_value(json_object_get(json_object_get(pt, "pattern"), "Regex"));
-        return re && strcmp(re, llama3_split) == 0;
+    if (!type || depth > 4) {
+        walk_note(w, "%s%s", "(no type)");
+        return false;
     }
-    const json_t *list = json_object_get(pt, "pretokenizers");
-    for (size_t i = 0; i < json_array_size(list); i++)
-        if (is_llama3_split(json_array_get(list, i)))
-            return true;
+    if (strcmp(type, "Sequence") == 0) {
+        const json_t *list = json_object_get(pt, "pretokenizers");
+        for (size_t i = 0; i < json_array_size(list); i++)
+            if (!walk_pre(json_array_get(list, i), w, depth + 1))
+                return false;
+        return json_is_array(list);
+    }
+    if (strcmp(type, "Split") == 0) {
+        const char *re = json_string_value(json_object_get(json_object_get(pt, "pattern"), "Regex"));
+        const char *beh = json_string_value(json_object_get(pt, "behavior"));
+        walk_note(w, "%sSplit /%.60s/", re ? re : "(not a regex)");
+        return re && (!beh || strcmp(beh, "Isolated") == 0) &&
+               !json_is_true(json_object_get(pt, "invert")) && walk_step(w, re);
+    }
+    if (strcmp(type, "ByteLevel") == 0) {
+        bool use_regex = !json_is_false(json_object_get(pt, "use_regex"));
+        walk_note(w, "%s%s", use_regex ? "ByteLevel" : "ByteLevel (no regex)");
+        w->byte_level = true;
+        return !use_regex || walk_step(w, KV_PRETOK_RE_GPT2);
+    }
+    if (strcmp(type, "Digits") == 0) {
+        bool each = json_is_true(json_object_get(pt, "individual_digits"));
+        walk_note(w, "%s%s", each ? "Digits (individual)" : "Digits");
+        return walk_step(w, each ? KV_PRETOK_RE_DIGIT : KV_PRETOK_RE_DIGITS);
+    }
+    if (strcmp(type, "Punctuation") == 0) {
+        walk_note(w, "%s%s", "Punctuation");
+        return walk_step(w, KV_PRETOK_RE_PUNCT);
+    }
+    walk_note(w, "%s%s", type);
     return false;
 }
 
-// llama.cpp names the pre-tokenizer by hashing a test tokenization against a table
-// of known models; kvant recognises Llama 3's split pattern and otherwise says "default".
-static const char *pre_name(const json_t *tok_json) {
-    return is_llama3_split(json_object_get(tok_json, "pre_tokenizer")) ? "llama-bpe" : "default";
+static bool sig_matches(const pre_sig *s, const pre_walk *w) {
+    int n = 0;
+    while (n < MAX_STEPS && s->steps[n])
+        n++;
+    if (n != w->n)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (strcmp(s->steps[i], w->step[i]) != 0)
+            return false;
+    return true;
+}
+
+// The tokenizer.ggml.pre name of a byte-level BPE tokenizer.json, or an error that
+// names the file, the field and what it holds.
+static kv_status pre_name(const kv__hf_files *f, const char *path, const char **out,
+                          kv_err *err) {
+    const json_t *pt = json_object_get(f->tok_json, "pre_tokenizer");
+    pre_walk w;
+    memset(&w, 0, sizeof w);
+    bool ok = pt && !json_is_null(pt) && walk_pre(pt, &w, 0) && w.byte_level;
+    const json_t *clean_j = json_object_get(f->tok_config, "clean_up_tokenization_spaces");
+    int clean = json_is_boolean(clean_j) ? json_is_true(clean_j) : -1;
+    for (size_t i = 0; ok && i < sizeof pre_sigs / sizeof pre_sigs[0]; i++) {
+        const pre_sig *s = &pre_sigs[i];
+        if (sig_matches(s, &w) && (s->clean < 0 || s->clean == clean)) {
+            *out = s->name;
+            return KV_OK;
+        }
+    }
+    return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                   "%s: field 'pre_tokenizer' (%s) is not a pre-tokenizer kvant knows (it "
+                   "knows those of llama-bpe, qwen2, deepseek-llm, deepseek-coder, deepseek-v3, "
+                   "falcon, starcoder, smollm and gpt-2)",
+                   path, !pt || json_is_null(pt) ? "none" : w.found[0] ? w.found : "empty");
 }
 
 // ---- the two vocab shapes ----
@@ -300,10 +401,54 @@ static kv_status vocab_llama_hf(const char *path, const id_table *t, int64_t n_b
             b->types[i] = KV_TOKEN_BYTE;
         else if (special)
             b->types[i] = KV_TOKEN_CONTROL;
-        else
-            b->types[i] = i < n_base ? KV_TOKEN_NORMAL : KV_TOKEN_USER_DEFINED;
+        else // added tokens are cut out of the raw text, as the tokenizers library does
+            b->types[i] = t->added[i] ? KV_TOKEN_USER_DEFINED : KV_TOKEN_NORMAL;
     }
     b->v.model = "llama";
+    return s;
+}
+
+// SentencePiece-style BPE from tokenizer.json: the merges are kept (kvant merges by
+// their rank, as the tokenizers library) and each token a merge makes scores minus
+// the rank of its first merge, so llama.cpp's score-ordered SentencePiece merging
+// picks the same pairs; other tokens keep the -1000 llama.cpp gives them.
+static kv_status merge_scores(const char *path, const json_t *merges, kv__hf_vocab_buf *b,
+                              kv_err *err) {
+    kv_status s = merges_from_json(path, merges, b, err);
+    if (s != KV_OK)
+        return s;
+    json_t *index = json_object(); // token text -> id
+    if (!index)
+        return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", path);
+    for (int64_t i = 0; i < b->v.n_tokens; i++)
+        if (json_object_set_new(index, b->tokens[i], json_integer(i)) != 0)
+            s = KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", path);
+    size_t n_tok = b->v.n_tokens > 0 && b->v.n_tokens <= KV_HF_MAX_VOCAB ? (size_t)b->v.n_tokens : 1;
+    bool *seen = calloc(n_tok, 1);
+    if (!seen)
+        s = KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", path);
+    for (int64_t r = 0; s == KV_OK && r < b->v.n_merges; r++) {
+        char *m = b->merges[r], *sp = strchr(m + (m[0] != '\0'), ' ');
+        if (!sp)
+            continue;
+        // the merged text: both parts without the separating space
+        size_t la = (size_t)(sp - m), lb = strlen(sp + 1);
+        char *joined = malloc(la + lb + 1);
+        if (!joined) {
+            s = KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", path);
+            break;
+        }
+        memcpy(joined, m, la);
+        memcpy(joined + la, sp + 1, lb + 1);
+        const json_t *id = json_object_get(index, joined);
+        free(joined);
+        if (id && !seen[json_integer_value(id)]) {
+            seen[json_integer_value(id)] = true;
+            b->scores[json_integer_value(id)] = -(float)r;
+        }
+    }
+    free(seen);
+    json_decref(index);
     return s;
 }
 
@@ -361,12 +506,42 @@ static kv_status build(const kv__hf_files *f, const char *path, int64_t n_vocab,
     else if (s == KV_OK)
         s = vocab_gpt2(path, &t, b, err);
     table_free(&t);
-    if (s != KV_OK || hf)
+    if (s != KV_OK)
         return s;
     const json_t *merges = json_object_get(model, "merges");
+    if (hf)
+        return json_array_size(merges) > 0 ? merge_scores(path, merges, b, err) : KV_OK;
     if (json_array_size(merges) > 0)
         return merges_from_json(path, merges, b, err);
     return kv__hf_exists(f->dir, "merges.txt") ? merges_from_txt(f->dir, b, err) : KV_OK;
+}
+
+// Whether a SentencePiece-style tokenizer.json puts "▁" before the text: a Prepend
+// normalizer, or a Metaspace pre-tokenizer that prepends (Gemma has neither).
+static bool prepends_space(const json_t *tj) {
+    const json_t *stack[8];
+    int n = 0;
+    stack[n++] = json_object_get(tj, "normalizer");
+    stack[n++] = json_object_get(tj, "pre_tokenizer");
+    while (n > 0) {
+        const json_t *node = stack[--n];
+        const char *type = json_string_value(json_object_get(node, "type"));
+        if (!type)
+            continue;
+        if (strcmp(type, "Prepend") == 0)
+            return true;
+        if (strcmp(type, "Metaspace") == 0) {
+            const char *scheme = json_string_value(json_object_get(node, "prepend_scheme"));
+            return scheme ? strcmp(scheme, "never") != 0
+                          : !json_is_false(json_object_get(node, "add_prefix_space"));
+        }
+        const json_t *list = json_object_get(node, "normalizers");
+        if (!list)
+            list = json_object_get(node, "pretokenizers");
+        for (size_t i = 0; i < json_array_size(list) && n < 8; i++)
+            stack[n++] = json_array_get(list, i);
+    }
+    return false;
 }
 
 kv_status kv__hf_vocab_bpe(const kv__hf_files *f, int64_t n_vocab, kv__hf_vocab_buf *b,
@@ -375,12 +550,14 @@ kv_status kv__hf_vocab_bpe(const kv__hf_files *f, int64_t n_vocab, kv__hf_vocab_
     if (!path)
         return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", f->dir);
     kv_status s = build(f, path, n_vocab, b, err);
+    b->v.pre = "default";
+    if (s == KV_OK && strcmp(b->v.model, "llama") != 0)
+        s = pre_name(f, path, &b->v.pre, err);
     free(path);
     if (s != KV_OK)
         return s;
-    b->v.pre = strcmp(b->v.model, "llama") == 0 ? "default" : pre_name(f->tok_json);
     b->v.byte_fallback = json_is_true(json_object_get(json_object_get(f->tok_json, "model"),
                                                       "byte_fallback"));
-    b->v.add_space_prefix = -1;
+    b->v.add_space_prefix = strcmp(b->v.model, "llama") == 0 ? prepends_space(f->tok_json) : -1;
     return KV_OK;
 }

@@ -46,7 +46,7 @@ kv_status kv__hf_json_opt(const char *dir, const char *name, json_t **out, kv_er
     char *p = kv__hf_path(dir, name);
     if (!p)
         return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", dir);
-    kv_status s = kv__json_load_file(p, KV_HF_MAX_JSON, 0, out, err);
+    kv_status s = kv__json_load_file(p, KV_HF_MAX_JSON, KV_JSON_BIG_INT_AS_REAL, out, err);
     free(p);
     return s;
 }

@@ -13,6 +13,11 @@
 // "integer", "real", "boolean", "null" (or "nothing" for NULL).
 const char *kv__json_type_name(const json_t *v);
 
+// Flag for the loaders below (not jansson's): integer literals outside json_int_t
+// (Llama 3's "model_max_length": 1000000000000000019884624838656) are read as
+// reals instead of failing the whole file.
+#define KV_JSON_BIG_INT_AS_REAL ((size_t)1 << 30)
+
 // Reads path (at most max_size bytes) and parses it with jansson `flags`.
 // On success *out holds a new reference. Errors: KV_ERR_IO (cannot read),
 // KV_ERR_LIMIT (too large), KV_ERR_FORMAT ("PATH: invalid JSON: TEXT at line L, column C").

@@ -253,9 +253,9 @@ kv_status kv_vocab_from_gguf(const kv_gguf *g, kv_vocab **out, kv_err *err) {
     kv_vocab_params_init(&l.p, type);
     if (st == KV_OK)
         st = read_opt_str(g, "tokenizer.ggml.pre", &l.pre, err);
-    l.p.pre = l.pre;
-    if (st == KV_OK && type == KV_VOCAB_BPE)
-        st = read_merges(g, &l, err);
+    kv_vocab_params_set_pre(&l.p, l.pre);
+    if (st == KV_OK && (type == KV_VOCAB_BPE || kv_gguf_find(g, KEY_MERGES) >= 0))
+        st = read_merges(g, &l, err); // SPM: merges from tokenizer.json, when present
     if (st == KV_OK)
         st = read_tokens(g, &l, err);
     if (st == KV_OK)

@@ -1,9 +1,8 @@
 // Byte-level BPE as llama.cpp runs it for GPT-2-style vocabularies: the text is
-// cut into words by GPT-2's pre-tokenizer pattern
-//   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-// (llama.cpp's hand-written matcher, reproduced rule for rule), each word's bytes
-// are written as GPT-2's printable stand-in characters, and pairs are merged by
-// rank (merge.c). Merge tables live in vocab_bpe.c; special tokens in tokenize.c.
+// read as code points (bad UTF-8 becomes U+FFFD, as llama.cpp), cut into words by
+// the vocabulary's pre-tokenizer (pretok.c's regular expressions), each word's
+// bytes are written as GPT-2's printable stand-in characters, and pairs are merged
+// by rank (merge.c). Merge tables live in vocab_bpe.c; special tokens in tokenize.c.
 #include "kvant/kv_tokenizer.h"
 
 #include <stdio.h>
@@ -89,36 +88,6 @@ static size_t encode_cpt(uint32_t c, unsigned char *dst) {
     return 4;
 }
 
-// ---- code point classes ----
-
-enum { C_NONE = 0, C_LETTER = 1, C_NUMBER = 2, C_SPACE = 4, C_OTHER = 8 };
-
-static bool in_ranges(uint32_t c, const kv__cpt_range *r, size_t n) {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c < r[mid].first)
-            hi = mid;
-        else if (c > r[mid].last)
-            lo = mid + 1;
-        else
-            return true;
-    }
-    return false;
-}
-
-static int classify(uint32_t c) {
-    for (size_t i = 0; i < kv__unicode_spaces_count; i++) {
-        if (kv__unicode_spaces[i] == c)
-            return C_SPACE;
-    }
-    if (in_ranges(c, kv__unicode_letters, kv__unicode_letters_count))
-        return C_LETTER;
-    if (in_ranges(c, kv__unicode_numbers, kv__unicode_numbers_count))
-        return C_NUMBER;
-    return C_OTHER;
-}
-
 // ---- one word: GPT-2 characters, merges, tokens ----
 
 typedef struct {
@@ -155,28 +124,31 @@ static kv_status emit(const kv_vocab *v, const char *p, uint32_t n, kv_toklist *
     return KV_OK;
 }
 
-static kv_status word_tokens(bpe_state *s, const uint32_t *cpts, size_t n_cpts, kv_toklist *out,
-                             kv_err *err) {
-    size_t need = n_cpts * 8; // 4 UTF-8 bytes, each up to 2 bytes as a GPT-2 character
+// Tokenizes one word, bytes w[0..n): GPT-2 characters, merges (unless the whole
+// word is a token and the pre-tokenizer ignores merges), tokens.
+static kv_status word_tokens(bpe_state *s, const unsigned char *w, size_t n_bytes,
+                             kv_toklist *out, kv_err *err) {
+    size_t need = n_bytes * 2; // each byte up to 2 bytes as a GPT-2 character
     if (need > s->cap) {
-        unsigned char *w = realloc(s->word, need);
-        if (w)
-            s->word = w;
-        kv__sym *y = w ? realloc(s->syms, need * sizeof(*y)) : NULL;
+        unsigned char *b = realloc(s->word, need);
+        if (b)
+            s->word = b;
+        kv__sym *y = b ? realloc(s->syms, need * sizeof(*y)) : NULL;
         if (!y)
-            return KV_FAIL(err, KV_ERR_NOMEM, "tokenize: no memory for a word of %zu characters",
-                           n_cpts);
+            return KV_FAIL(err, KV_ERR_NOMEM, "tokenize: no memory for a word of %zu bytes",
+                           n_bytes);
         s->syms = y;
         s->cap = need;
     }
     size_t n = 0;
-    for (size_t i = 0; i < n_cpts; i++) {
-        unsigned char utf8[4];
-        size_t k = encode_cpt(cpts[i], utf8);
-        for (size_t j = 0; j < k; j++)
-            n += encode_cpt(byte_to_cpt(utf8[j]), s->word + n);
-    }
+    for (size_t i = 0; i < n_bytes; i++)
+        n += encode_cpt(byte_to_cpt(w[i]), s->word + n);
     const char *text = (const char *)s->word;
+    if (kv__pretok_ignore_merges(s->v->pretok)) {
+        kv_token id = kv__vocab_lookup(s->v, text, n);
+        if (id != KV_TOKEN_NULL)
+            return kv__toklist_push(out, id, err);
+    }
     int32_t n_syms = kv__split_chars(text, n, s->syms);
     kv_status st = kv__merge(text, s->syms, n_syms, pair_rank, s->v, err);
     for (int32_t i = 0; st == KV_OK && n_syms > 0 && i != -1; i = s->syms[i].next)
@@ -184,63 +156,46 @@ static kv_status word_tokens(bpe_state *s, const uint32_t *cpts, size_t n_cpts, 
     return st;
 }
 
-// ---- the GPT-2 pre-tokenizer ----
+// ---- the text as llama.cpp reads it ----
 
-static int cls_at(const int8_t *cls, size_t n, size_t pos) { return pos < n ? cls[pos] : C_NONE; }
-
-// Length in code points of the word starting at pos (llama.cpp's custom GPT-2 matcher).
-static size_t next_word(const uint32_t *c, const int8_t *cls, size_t n, size_t pos) {
-    if (c[pos] == '\'' && pos + 1 < n) {
-        uint32_t a = c[pos + 1];
-        if (a == 's' || a == 't' || a == 'm' || a == 'd')
-            return 2;
-        if (pos + 2 < n) {
-            uint32_t b = c[pos + 2];
-            if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
-                return 3;
-        }
+// Writes text[0..len) as llama.cpp's code points re-encoded: `match` valid UTF-8 for
+// the expressions (surrogates as U+FFFD), `raw` the bytes BPE sees (surrogates kept;
+// the same length, so offsets agree). Both need 3 * len bytes.
+static size_t recode(const char *text, size_t len, unsigned char *match, unsigned char *raw) {
+    size_t n = 0;
+    for (size_t off = 0; off < len;) {
+        uint32_t c = decode_cpt((const unsigned char *)text, len, &off);
+        size_t k = encode_cpt(c, raw + n);
+        if (c >= 0xD800 && c <= 0xDFFF)
+            encode_cpt(0xFFFD, match + n);
+        else
+            memcpy(match + n, raw + n, k);
+        n += k;
     }
-    size_t start = pos;
-    int want = c[pos] == ' ' ? cls_at(cls, n, pos + 1) : cls[pos];
-    if (want == C_LETTER || want == C_NUMBER || want == C_OTHER) {
-        pos += c[pos] == ' ';
-        while (cls_at(cls, n, pos) == want)
-            pos++;
-        return pos - start;
-    }
-    size_t n_ws = 0;
-    while (cls_at(cls, n, pos + n_ws) == C_SPACE)
-        n_ws++;
-    if (n_ws > 1 && pos + n_ws < n)
-        return n_ws - 1; // \s+(?!\S): leave the last space to the next word
-    return n_ws > 0 ? n_ws : 1;
+    return n;
 }
 
 kv_status kv__bpe_tokenize(const kv_vocab *v, const char *text, size_t len, kv_toklist *out,
                            kv_err *err) {
     bpe_state s = {v, NULL, NULL, 0};
-    uint32_t *cpts = malloc(sizeof(*cpts) * (len ? len : 1));
-    int8_t *cls = malloc(len ? len : 1);
+    kv__pieces words = {NULL, 0, 0};
+    // a bad byte becomes U+FFFD (3 bytes): at most 3 bytes per input byte
+    unsigned char *match = malloc(3 * len + 1), *raw = malloc(3 * len + 1);
     kv_status st = KV_OK;
-    if (!cpts || !cls) {
+    if (!match || !raw) {
         st = KV_FAIL(err, KV_ERR_NOMEM, "tokenize: no memory for %zu bytes of text", len);
         goto done;
     }
-    size_t n = 0;
-    for (size_t off = 0; off < len;)
-        cpts[n++] = decode_cpt((const unsigned char *)text, len, &off);
-    for (size_t i = 0; i < n; i++)
-        cls[i] = (int8_t)classify(cpts[i]);
-    for (size_t pos = 0; pos < n && st == KV_OK;) {
-        size_t w = next_word(cpts, cls, n, pos);
-        st = word_tokens(&s, cpts + pos, w, out, err);
-        pos += w;
-    }
+    size_t n = recode(text, len, match, raw);
+    st = kv__pretok_split(v->pretok, (const char *)match, n, &words, err);
+    for (size_t i = 0; i < words.n && st == KV_OK; i++)
+        st = word_tokens(&s, raw + words.p[i].off, words.p[i].len, out, err);
 done:
+    free(words.p);
     free(s.word);
     free(s.syms);
-    free(cls);
-    free(cpts);
+    free(raw);
+    free(match);
     return st;
 }
 

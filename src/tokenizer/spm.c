@@ -10,10 +10,17 @@
 
 #include "tokenizer/tokenizer_int.h"
 
-// A pair merges when its joined text is a token; the token's score ranks it.
+// A pair merges when its joined text is a token; the token's score ranks it. A
+// vocabulary with merges (SentencePiece-style BPE from tokenizer.json) merges only
+// listed pairs, by rank, as the tokenizers library does.
 static bool pair_score(const void *ctx, const char *text, uint32_t off, uint32_t n_left,
                        uint32_t n_right, float *score) {
     const kv_vocab *v = ctx;
+    if (v->n_merges > 0) {
+        int32_t rank = kv__vocab_merge_rank(v, text + off, n_left, text + off + n_left, n_right);
+        *score = -(float)rank; // exact: ranks stay under 2^24
+        return rank >= 0;
+    }
     kv_token id = kv__vocab_lookup(v, text + off, (size_t)n_left + n_right);
     if (id == KV_TOKEN_NULL)
         return false;

@@ -35,6 +35,8 @@ struct kv_vocab {
     int32_t n_merges;
     int32_t *merge_slots;
     size_t n_merge_slots;
+    char *pre;               // tokenizer.ggml.pre (BPE), or NULL
+    struct kv__pretok *pretok; // BPE: the compiled pre-tokenizer
 };
 
 static inline const char *kv__vocab_text(const kv_vocab *v, kv_token id) {
@@ -79,18 +81,28 @@ int32_t kv__split_chars(const char *t, size_t n, kv__sym *syms);
 kv_status kv__merge(const char *text, kv__sym *syms, int32_t n_syms, kv__pair_score_fn fn,
                     const void *ctx, kv_err *err);
 
-// ---- Unicode classes (unicode_ranges.c, generated) ----
+// ---- pre-tokenizers (pretok.c) ----
+
+typedef struct kv__pretok kv__pretok;
 
 typedef struct {
-    uint32_t first, last;
-} kv__cpt_range;
+    size_t off, len;
+} kv__piece;
 
-extern const kv__cpt_range kv__unicode_letters[];
-extern const size_t kv__unicode_letters_count;
-extern const kv__cpt_range kv__unicode_numbers[];
-extern const size_t kv__unicode_numbers_count;
-extern const uint32_t kv__unicode_spaces[];
-extern const size_t kv__unicode_spaces_count;
+typedef struct {
+    kv__piece *p;
+    size_t n, cap;
+} kv__pieces;
+
+// Compiles the expressions of pre-tokenizer `name` (KV_ERR_UNSUPPORTED when unknown).
+kv_status kv__pretok_new(const char *name, kv__pretok **out, kv_err *err);
+void kv__pretok_free(kv__pretok *p);
+// Whether a word that is itself a token skips the merges (llama.cpp's ignore_merges).
+bool kv__pretok_ignore_merges(const kv__pretok *p);
+// Cuts valid UTF-8 text[0..len) into words, replacing out's contents (out->p is
+// grown as needed; the caller frees it). Thread-safe.
+kv_status kv__pretok_split(const kv__pretok *p, const char *text, size_t len, kv__pieces *out,
+                           kv_err *err);
 
 // ---- algorithms ----
 
@@ -98,7 +110,7 @@ extern const size_t kv__unicode_spaces_count;
 // the optional prefix space included), appending to out.
 kv_status kv__spm_tokenize(const kv_vocab *v, const char *text, size_t len, bool space_prefix,
                            kv_toklist *out, kv_err *err);
-// Tokenizes one fragment with GPT-2's pre-tokenizer and byte-level BPE.
+// Tokenizes one fragment with the vocabulary's pre-tokenizer and byte-level BPE.
 kv_status kv__bpe_tokenize(const kv_vocab *v, const char *text, size_t len, kv_toklist *out,
                            kv_err *err);
 // Writes the piece of BPE token text t[0..n) (GPT-2 characters back to bytes) to dst

@@ -441,9 +441,10 @@ static kv_status check_params(const kv_vocab_params *p, kv_err *err) {
                        (int)p->type);
     bool clean;
     if (p->type == KV_VOCAB_BPE && !kv__bpe_pre_supported(p->pre, &clean))
-        return KV_FAIL(err, KV_ERR_UNSUPPORTED, "vocabulary: pre-tokenizer '%.64s' is not "
-                       "supported; kvant splits BPE text with GPT-2's pattern ('gpt-2' and kin)",
-                       p->pre ? p->pre : "(none)");
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED, "vocabulary: pre-tokenizer '%.64s' "
+                       "(tokenizer.ggml.pre) is not supported; kvant knows llama-bpe, qwen2, "
+                       "deepseek-llm, deepseek-coder, deepseek-v3, falcon, starcoder, refact, "
+                       "smollm, gpt-2 and their aliases", p->pre ? p->pre : "(none)");
     if (p->n_tokens <= 0 || !p->texts)
         return KV_FAIL(err, KV_ERR_INVALID, "vocabulary: no tokens");
     if (p->n_tokens > KV_VOCAB_MAX_TOKENS)
@@ -463,7 +464,7 @@ static kv_status fill(kv_vocab *v, const kv_vocab_params *p, kv_err *err) {
     }
     if (st == KV_OK)
         st = set_specials(v, p, err);
-    if (st == KV_OK && v->type == KV_VOCAB_BPE)
+    if (st == KV_OK && (v->type == KV_VOCAB_BPE || p->n_merges > 0))
         st = kv__vocab_set_merges(v, p, err);
     if (st != KV_OK)
         return st;
@@ -500,9 +501,17 @@ kv_status kv_vocab_new(const kv_vocab_params *p, kv_vocab **out, kv_err *err) {
     v->add_bos = p->add_bos;
     v->add_eos = p->add_eos;
     v->add_space_prefix = p->add_space_prefix;
-    if (v->type == KV_VOCAB_BPE)
+    if (v->type == KV_VOCAB_BPE) {
         kv__bpe_pre_supported(p->pre, &v->clean_spaces);
-    st = fill(v, p, err);
+        size_t n = strlen(p->pre); // check_params: p->pre names a known pre-tokenizer
+        v->pre = malloc(n + 1);
+        if (v->pre)
+            memcpy(v->pre, p->pre, n + 1);
+        st = v->pre ? kv__pretok_new(p->pre, &v->pretok, err)
+                    : KV_FAIL(err, KV_ERR_NOMEM, "vocabulary: no memory");
+    }
+    if (st == KV_OK)
+        st = fill(v, p, err);
     if (st != KV_OK) {
         kv_vocab_free(v);
         return st;
@@ -530,6 +539,8 @@ void kv_vocab_free(kv_vocab *v) {
     free(v->merge_len);
     free(v->merge_split);
     free(v->merge_slots);
+    free(v->pre);
+    kv__pretok_free(v->pretok);
     free(v);
 }
 
@@ -538,6 +549,7 @@ void kv_vocab_free(kv_vocab *v) {
 static bool in_range(const kv_vocab *v, kv_token id) { return id >= 0 && id < v->n_tokens; }
 
 kv_vocab_type kv_vocab_type_of(const kv_vocab *v) { return v->type; }
+const char *kv_vocab_pre(const kv_vocab *v) { return v->pre; }
 int64_t kv_vocab_n_tokens(const kv_vocab *v) { return v->n_tokens; }
 
 kv_token kv_vocab_special(const kv_vocab *v, kv_special s) {

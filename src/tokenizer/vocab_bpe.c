@@ -1,6 +1,6 @@
 // What a BPE vocabulary adds to the token table: the merges ("left right", ranked by
-// position, found through a hash like the tokens) and the pre-tokenizers kvant
-// knows. The merge loop is merge.c's; GPT-2's word splitting is bpe.c's.
+// position, found through a hash like the tokens). The merge loop is merge.c's; the
+// pre-tokenizers are pretok.c's.
 #include "kvant/kv_tokenizer.h"
 
 #include <stdlib.h>
@@ -8,28 +8,6 @@
 
 #include "kvant/kv_core.h"
 #include "tokenizer/tokenizer_int.h"
-
-// Pre-tokenizer names whose pattern is GPT-2's (llama.cpp's table), and whether
-// llama.cpp cleans spaces on detokenize for them.
-static const struct {
-    const char *name;
-    bool clean_spaces;
-} gpt2_pres[] = {
-    {"gpt-2", true},      {"phi-2", true},       {"jina-es", true},     {"jina-de", true},
-    {"gigachat", true},   {"jina-v2-es", true},  {"jina-v2-de", true},  {"a.x-4.0", true},
-    {"mellum", true},     {"modern-bert", true}, {"exaone4", true},     {"mpt", true},
-    {"olmo", true},       {"jais", true},        {"trillion", false},   {"granite-docling", false},
-};
-
-bool kv__bpe_pre_supported(const char *pre, bool *clean_spaces) {
-    for (size_t i = 0; pre && i < sizeof(gpt2_pres) / sizeof(gpt2_pres[0]); i++) {
-        if (strcmp(pre, gpt2_pres[i].name) == 0) {
-            *clean_spaces = gpt2_pres[i].clean_spaces;
-            return true;
-        }
-    }
-    return false;
-}
 
 int32_t kv__vocab_merge_rank(const kv_vocab *v, const char *left, size_t n_left,
                              const char *right, size_t n_right) {

@@ -54,6 +54,19 @@ if [ -n "$SHARED" ]; then
     expect_rc 0 "info on llama.cpp's $(basename "$f")" "$KVANT" info --no-tensors "$f"
     expect_out "tokenizer.ggml.tokens" "$(basename "$f") lists its vocabulary"
   done
+  V=$SHARED/testdata/vocab/ggml-vocab-gpt-2.gguf
+  expect_rc 0 "info names the pre-tokenizer" "$KVANT" info --no-tensors "$V"
+  expect_out "tokenizer:    gpt2, pre-tokenizer gpt-2" "the tokenizer line"
+  # --jsonl: one id list per JSON string line, the same as one call per text
+  printf '%s\n' '"Hello world"' '' '" 123\n\ta"' > "$TMP/texts.jsonl"
+  expect_rc 0 "tokenize --jsonl" "$KVANT" tokenize "$V" --jsonl "$TMP/texts.jsonl"
+  one=$("$KVANT" tokenize "$V" "Hello world")
+  two=$("$KVANT" tokenize "$V" "$(printf ' 123\n\ta')")
+  [ "$OUT" = "$(printf '%s\n%s' "$one" "$two")" ] && pass "--jsonl matches single calls" ||
+    fail "--jsonl gave '$OUT', single calls '$one' '$two'"
+  printf '%s\n' '"ok"' 'not json' > "$TMP/bad.jsonl"
+  expect_rc 1 "tokenize --jsonl with a bad line" "$KVANT" tokenize "$V" --jsonl "$TMP/bad.jsonl"
+  expect_out "bad.jsonl: line 2 is not a JSON string" "the error names the file and line"
 else
   echo "note: ../shared is absent: llama.cpp vocab files not checked"
 fi

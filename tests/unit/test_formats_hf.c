@@ -500,7 +500,7 @@ static void test_bpe_merges_txt(void **state) {
     write_text(dir, "merges.txt", "#version: 0.2\na b\n  \xc4\xa0 ab  \n\nbad line here\nc\td\n");
     kv_hf *hf = open_ok(dir);
     const kv_hf_vocab *v = kv_hf_vocab_of(hf);
-    assert_string_equal(v->pre, "default");
+    assert_string_equal(v->pre, "gpt-2"); // ByteLevel's own pattern
     assert_int_equal(v->n_tokens, 3);
     assert_int_equal(kv_hf_config_of(hf)->n_vocab, 3);
     assert_int_equal(v->n_merges, 3);
@@ -510,10 +510,13 @@ static void test_bpe_merges_txt(void **state) {
     kv_hf_close(hf);
 
     write_text(dir, "tokenizer.json",
-               "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
+               "{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": ["
+               " {\"type\": \"Digits\", \"individual_digits\": true}, {\"type\": \"ByteLevel\"}]},"
+               " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
                " \"merges\": [\"a b\"]}}");
     hf = open_ok(dir);
     v = kv_hf_vocab_of(hf);
+    assert_string_equal(v->pre, "starcoder"); // single digits, then GPT-2's pattern
     assert_int_equal(v->n_merges, 1);
     assert_string_equal(v->merges[0], "a b");
     kv_hf_close(hf);
@@ -603,11 +606,136 @@ static void test_tokenizer_errors(void **state) {
     kv_test_rmdir(dir);
 }
 
+// The pre-tokenizer is named from tokenizer.json's steps; one kvant does not know
+// fails with the file, the field and what it holds.
+static void test_bpe_pre_names(void **state) {
+    (void)state;
+    static const struct {
+        const char *pre_json, *want;
+    } cases[] = {
+        {"{\"type\": \"ByteLevel\", \"use_regex\": true}", "gpt-2"},
+        {"{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": "
+         "{\"Regex\": \"\\\\p{N}{1,3}\"}, \"behavior\": \"Isolated\", \"invert\": false}, "
+         "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"[\xe4\xb8\x80-\xe9\xbe\xa5"
+         "\xe3\x81\x80-\xe3\x82\x9f\xe3\x82\xa0-\xe3\x83\xbf]+\"}, \"behavior\": \"Isolated\"},"
+         "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"[!\\\"#$%&'()*+,\\\\-./:;<=>?@"
+         "\\\\[\\\\\\\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\\\p{L}\\\\p{P}\\\\p{S}]?[\\\\p{L}"
+         "\\\\p{M}]+| ?[\\\\p{P}\\\\p{S}]+[\\r\\n]*|\\\\s*[\\r\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}, "
+         "\"behavior\": \"Isolated\"}, {\"type\": \"ByteLevel\", \"use_regex\": false}]}",
+         "deepseek-v3"},
+        {"{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Punctuation\"}, "
+         "{\"type\": \"ByteLevel\"}, {\"type\": \"Digits\", \"individual_digits\": false}, "
+         "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"[0-9][0-9][0-9]\"}, \"behavior\": "
+         "\"Isolated\"}]}",
+         "falcon"},
+    };
+    char *dir = kv_test_tmpdir();
+    write_weights(dir);
+    write_text(dir, "config.json", CFG_HEAD CFG_DIMS "}");
+    char json[2048];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(json, sizeof json,
+                 "{\"pre_tokenizer\": %s, \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}",
+                 cases[i].pre_json);
+        write_text(dir, "tokenizer.json", json);
+        kv_hf *hf = open_ok(dir);
+        assert_string_equal(kv_hf_vocab_of(hf)->pre, cases[i].want);
+        kv_hf_close(hf);
+    }
+    // the same steps as "starcoder", told apart by clean_up_tokenization_spaces
+    write_text(dir, "tokenizer.json",
+               "{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": "
+               "\"Digits\", \"individual_digits\": true}, {\"type\": \"ByteLevel\"}]},"
+               " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}");
+    write_text(dir, "tokenizer_config.json", "{\"clean_up_tokenization_spaces\": false}");
+    kv_hf *hf = open_ok(dir);
+    assert_string_equal(kv_hf_vocab_of(hf)->pre, "smollm");
+    kv_hf_close(hf);
+    write_text(dir, "tokenizer.json",
+               "{\"pre_tokenizer\": {\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": "
+               "\"Whitespace\"}, {\"type\": \"ByteLevel\"}]},"
+               " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}");
+    expect_open_error(dir, KV_ERR_UNSUPPORTED,
+                      "tokenizer.json: field 'pre_tokenizer' (Whitespace) is not a pre-tokenizer");
+    write_text(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}");
+    expect_open_error(dir, KV_ERR_UNSUPPORTED, "tokenizer.json: field 'pre_tokenizer' (none)");
+    kv_test_rmdir(dir);
+}
+
+// Real config files as they are: Llama 3's model_max_length (over 2^63), nulls and
+// fields kvant does not use do not stop the reader.
+static void test_big_ints_and_nulls(void **state) {
+    (void)state;
+    char *dir = kv_test_tmpdir();
+    write_weights(dir);
+    write_text(dir, "config.json",
+               CFG_HEAD CFG_DIMS ", \"rope_scaling\": null, \"max_window\": -99999999999999999999,"
+                                 " \"quantization\": {\"bits\": [1.5e3, 18446744073709551616]}}");
+    write_text(dir, "tokenizer.json",
+               "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"normalizer\": null,"
+               " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"9223372036854775807\": 1}}}");
+    write_text(dir, "tokenizer_config.json",
+               "{\"model_max_length\": 1000000000000000019884624838656, \"bos_token\": null,"
+               " \"note\": \"a string with 99999999999999999999999 stays a string\"}");
+    kv_hf *hf = open_ok(dir);
+    const kv_hf_vocab *v = kv_hf_vocab_of(hf);
+    assert_int_equal(v->n_tokens, 2);
+    expect_token(v, 1, "9223372036854775807", KV_TOKEN_NORMAL);
+    kv_hf_close(hf);
+    // a token id over 2^63 is still an error, named
+    write_text(dir, "tokenizer.json",
+               "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"},"
+               " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 99999999999999999999}}}");
+    expect_open_error(dir, KV_ERR_FORMAT, "model.vocab['a'] is not an id");
+    kv_test_rmdir(dir);
+}
+
+// SentencePiece-style BPE from tokenizer.json (Gemma): merges kept, each merged
+// token scored by minus its first merge's rank, no prefix space without Prepend.
+static void test_bpe_gemma_style(void **state) {
+    (void)state;
+    char *dir = kv_test_tmpdir();
+    write_weights(dir);
+    write_text(dir, "config.json", CFG_HEAD CFG_DIMS "}");
+    write_text(dir, "tokenizer.json",
+               "{\"added_tokens\": [{\"id\": 0, \"content\": \"<bos>\", \"special\": true},"
+               "  {\"id\": 5, \"content\": \"\\n\\n\", \"special\": false}],"
+               " \"normalizer\": {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"},"
+               "  \"content\": \"\xe2\x96\x81\"},"
+               " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"String\": \" \"},"
+               "  \"behavior\": \"MergedWithPrevious\"},"
+               " \"decoder\": {\"type\": \"Sequence\", \"decoders\": []},"
+               " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {"
+               "  \"<bos>\": 0, \"a\": 1, \"b\": 2, \"ab\": 3, \"bab\": 4, \"\\n\\n\": 5},"
+               "  \"merges\": [[\"a\", \"b\"], [\"b\", \"ab\"], [\"ba\", \"b\"]]}}");
+    kv_hf *hf = open_ok(dir);
+    const kv_hf_vocab *v = kv_hf_vocab_of(hf);
+    assert_string_equal(v->model, "llama");
+    assert_int_equal(v->add_space_prefix, 0);
+    assert_int_equal(v->n_merges, 3);
+    assert_true(v->scores[3] == 0.0f);  // "ab": merge 0
+    assert_true(v->scores[4] == -1.0f); // "bab": merge 1 (merge 2 makes it again)
+    assert_true(v->scores[1] == -1000.0f);
+    expect_token(v, 5, "\n\n", KV_TOKEN_USER_DEFINED); // cut out of the raw text
+    kv_hf_close(hf);
+    // a Prepend normalizer (Llama 2 style) puts the space back
+    write_text(dir, "tokenizer.json",
+               "{\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": "
+               "\"Prepend\", \"prepend\": \"\xe2\x96\x81\"}]},"
+               " \"decoder\": {\"type\": \"Sequence\", \"decoders\": []},"
+               " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {\"a\": 0}}}");
+    hf = open_ok(dir);
+    assert_int_equal(kv_hf_vocab_of(hf)->add_space_prefix, 1);
+    kv_hf_close(hf);
+    kv_test_rmdir(dir);
+}
+
 static void test_weights_missing(void **state) {
     (void)state;
     char *dir = kv_test_tmpdir();
     write_text(dir, "config.json", CFG_HEAD CFG_DIMS "}");
-    write_text(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}");
+    write_text(dir, "tokenizer.json", "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, "
+                                      "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}");
     expect_open_error(dir, KV_ERR_IO, "no model.safetensors or model.safetensors.index.json");
     kv_test_rmdir(dir);
 }
@@ -628,6 +756,9 @@ int main(void) {
         cmocka_unit_test(test_bpe_llama_hf),
         cmocka_unit_test(test_tokenizer_errors),
         cmocka_unit_test(test_weights_missing),
+        cmocka_unit_test(test_bpe_pre_names),
+        cmocka_unit_test(test_big_ints_and_nulls),
+        cmocka_unit_test(test_bpe_gemma_style),
     };
     return cmocka_run_group_tests_name("formats_hf", tests, NULL, NULL);
 }

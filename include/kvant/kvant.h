@@ -26,6 +26,7 @@
 #include "kvant/kv_hf.h"          // kv_hf_*
 #include "kvant/kv_imatrix.h"     // kv_imatrix_*
 #include "kvant/kv_mix.h"         // file types kv_ftype_*, mixes kv_mix_*
+#include "kvant/kv_pretok.h"      // KV_PRETOK_RE_*: pre-tokenizer regexes (data)
 
 // tokenizer
 #include "kvant/kv_tokenizer.h" // kv_vocab_*, kv_token*, kv_tokenize*, kv_detokenize*,

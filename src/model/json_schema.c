@@ -823,7 +823,7 @@ static void add_builtin(kv_json_schema *s) {
 kv_status kv_json_schema_compile(const char *text, size_t n, kv_json_schema **out, kv_err *err) {
     *out = NULL;
     json_error_t je;
-    json_t *doc = json_loadb(text, n, JSON_REJECT_DUPLICATES, &je);
+    json_t *doc = json_loadb(text, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!doc)
         return KV_FAIL(err, KV_ERR_INVALID, "JSON schema is not JSON: line %d, column %d: %s",
                        je.line, je.column, je.text);

@@ -9,7 +9,7 @@
 // properties, required, additionalProperties (absent beside properties means none,
 // as llama.cpp), enum, const, items, minItems, maxItems, anyOf, $ref (JSON
 // pointers into the document: #/$defs/.., #/definitions/.., #), $defs,
-// definitions, minLength, maxLength, format (date, time, date-time, uuid),
+// definitions, nullable (OpenAPI), minLength, maxLength, format (date, time, date-time, uuid),
 // minimum, maximum, exclusiveMinimum, exclusiveMaximum; annotations (title,
 // description, default, examples, ...) are ignored. Everything else is refused
 // by name. What is generated is a subset of what the schema allows: numbers have

@@ -407,17 +407,23 @@ static kv_status set_bounds(cc *c, kv__js_node *n, const bounds *b, const char *
 
 // ---- objects ----
 
-static kv_status add_prop(cc *c, const char *name, int32_t value, const char *path) {
-    kv_json_schema *s = c->s;
+// A key as JSON text without its quotes (malloc'd; NULL when out of memory).
+static char *encode_name(const char *name) {
     json_t *js = json_string(name);
     char *text = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
     json_decref(js);
     size_t len = text ? strlen(text) : 0;
-    if (text && len >= 2) { // drop the quotes
+    if (text && len >= 2) {
         memmove(text, text + 1, len - 2);
-        len -= 2;
-        text[len] = 0;
+        text[len - 2] = 0;
     }
+    return text;
+}
+
+static kv_status add_prop(cc *c, const char *name, int32_t value, const char *path) {
+    kv_json_schema *s = c->s;
+    char *text = encode_name(name);
+    size_t len = text ? strlen(text) : 0;
     kv_status st = keep_str(c, text, len, path);
     if (st != KV_OK)
         return st;
@@ -427,12 +433,16 @@ static kv_status add_prop(cc *c, const char *name, int32_t value, const char *pa
     return KV_OK;
 }
 
-static bool has_prop(const kv_json_schema *s, int32_t off, const char *name) {
-    size_t len = strlen(name);
-    for (int32_t i = off; i < s->n_props; i++)
-        if (s->props[i].len == len && memcmp(s->props[i].text, name, len) == 0)
-            return true;
-    return false;
+// The index of the property called name among s->props[off..], or -1.
+static int32_t find_prop(const kv_json_schema *s, int32_t off, const char *name) {
+    char *text = encode_name(name);
+    size_t len = text ? strlen(text) : 0;
+    int32_t found = -1;
+    for (int32_t i = off; text && i < s->n_props && found < 0; i++)
+        if (s->props[i].len == len && memcmp(s->props[i].text, text, len) == 0)
+            found = i;
+    free(text);
+    return found;
 }
 
 typedef struct {
@@ -465,29 +475,34 @@ static kv_status get_object(cc *c, int32_t node, const object_kw *o, const char 
     }
     if (st != KV_OK)
         return st;
-    int32_t off = s->n_props;
+    // the values first: compiling them adds their own properties
+    const char *names[KV_JSON_SCHEMA_MAX_PROPS];
+    int32_t values[KV_JSON_SCHEMA_MAX_PROPS];
+    int32_t n_given = 0;
     const char *key;
     const json_t *val;
     json_object_foreach((json_t *)o->props, key, val) {
-        if (s->n_props - off >= KV_JSON_SCHEMA_MAX_PROPS)
+        if (n_given >= KV_JSON_SCHEMA_MAX_PROPS)
             return KV_FAIL(c->err, KV_ERR_INVALID,
                            "JSON schema object at %s has more than %d properties", at(path),
                            KV_JSON_SCHEMA_MAX_PROPS);
-        int32_t v = -1;
         snprintf(sub, sizeof sub, "%.300s/properties/%.128s", path, key);
-        st = compile(c, val, sub, nest + 1, &v);
-        if (st == KV_OK)
-            st = add_prop(c, key, v, path);
+        st = compile(c, val, sub, nest + 1, &values[n_given]);
         if (st != KV_OK)
             return st;
+        names[n_given++] = key;
     }
+    int32_t off = s->n_props;
+    for (int32_t i = 0; i < n_given; i++)
+        if ((st = add_prop(c, names[i], values[i], path)) != KV_OK)
+            return st;
     for (size_t i = 0; i < json_array_size(o->required); i++) {
         const char *name = json_string_value(json_array_get(o->required, i));
         if (!name)
             return KV_FAIL(c->err, KV_ERR_INVALID,
                            "JSON schema keyword \"required\" at %s: expected an array of names",
                            at(path));
-        if (has_prop(s, off, name))
+        if (find_prop(s, off, name) >= 0)
             continue;
         if (json_is_false(ap))
             return KV_FAIL(c->err, KV_ERR_INVALID,
@@ -515,17 +530,10 @@ static kv_status get_object(cc *c, int32_t node, const object_kw *o, const char 
     nd->n_prop = n;
     nd->additional = add;
     for (size_t i = 0; i < json_array_size(o->required); i++) {
-        json_t *js = json_string(json_string_value(json_array_get(o->required, i)));
-        char *text = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
-        json_decref(js);
-        if (!text)
-            return nomem(c);
-        for (int32_t k = 0; k < n; k++) {
-            const kv__js_str *p = &s->props[off + k];
-            if (p->len + 2 == strlen(text) && memcmp(p->text, text + 1, p->len) == 0)
-                nd->required |= (uint64_t)1 << k;
-        }
-        free(text);
+        int32_t k = find_prop(s, off, json_string_value(json_array_get(o->required, i)));
+        if (k < 0)
+            return nomem(c); // every required name was added above
+        nd->required |= (uint64_t)1 << (k - off);
     }
     return KV_OK;
 }
@@ -537,6 +545,7 @@ typedef struct {
     object_kw obj;
     bounds num;
     bool has_array, has_string;
+    bool nullable; // OpenAPI's nullable: true (as OpenAI's zod helper writes it): null too
 } keywords;
 
 // Sorts the subschema's keywords into kw; refuses the ones kvant does not enforce.
@@ -564,8 +573,8 @@ static kv_status read_keywords(cc *c, const json_t *sch, int32_t node, keywords 
         else if (strcmp(key, "maxItems") == 0) st = get_count(c, v, key, path, &n->max_items);
         else if (strcmp(key, "minLength") == 0) st = get_count(c, v, key, path, &n->min_len);
         else if (strcmp(key, "maxLength") == 0) st = get_count(c, v, key, path, &n->max_len);
-        else if ((strcmp(key, "uniqueItems") == 0 || strcmp(key, "nullable") == 0) &&
-                 json_is_false(v)) continue;
+        else if (strcmp(key, "nullable") == 0 && json_is_boolean(v)) kw->nullable = json_is_true(v);
+        else if (strcmp(key, "uniqueItems") == 0 && json_is_false(v)) continue;
         else if (annotation(key)) continue;
         else
             return KV_FAIL(c->err, KV_ERR_INVALID, "unsupported JSON schema keyword \"%.64s\" at %s",
@@ -646,11 +655,17 @@ static kv_status compile_object(cc *c, const json_t *sch, const char *path, int 
         return st;
     if (types & KV__JS_NUMBER)
         types |= KV__JS_INTEGER;
+    if (kw.nullable)
+        types |= KV__JS_NULL;
     c->s->nodes[node].types = types;
     if (kw.enm || kw.cnst) {
         if (kw.enm && kw.cnst)
             return KV_FAIL(c->err, KV_ERR_INVALID,
                            "unsupported JSON schema: enum beside const at %s", at(path));
+        if (kw.nullable)
+            return KV_FAIL(c->err, KV_ERR_INVALID,
+                           "unsupported JSON schema: nullable beside %s at %s (list null in it)",
+                           kw.enm ? "enum" : "const", at(path));
         return get_literals(c, node, kw.enm ? kw.enm : kw.cnst, !kw.enm, types, path);
     }
     if (kw.format && (st = get_format(c, node, kw.format, path)) != KV_OK)

@@ -68,6 +68,8 @@ static void test_types(void **state) {
     refused_at("{\"type\":\"boolean\"}", "null", 0);
     whole("{\"type\":[\"string\",\"null\"]}", "null");
     whole("{\"type\":[\"string\",\"null\"]}", "\"x\"");
+    whole("{\"type\":\"string\",\"nullable\":true}", "null"); // OpenAPI, as OpenAI's zod helper
+    refused_at("{\"type\":\"string\",\"nullable\":false}", "n", 0);
     refused_at("{\"type\":[\"string\",\"null\"]}", "[", 0);
     whole("{}", "[1,{\"a\":null},\"s\"]");
     whole("true", "{\"a\":[]}");
@@ -99,6 +101,13 @@ static void test_objects(void **state) {
     refused_at(t, "{\"zz\":1", 6);
     refused_at(t, "{\"a\":1,\"a\"", 10); // a again, not as another key
     refused_at(t, "{\"z\\", 3);          // other keys have no escapes
+    // a nested object's properties do not mix with its parent's
+    whole("{\"properties\":{\"a\":{\"type\":\"null\"},\"b\":{\"properties\":{\"x\":{},\"y\":{}},"
+          "\"required\":[\"y\"]},\"c\":{\"type\":\"null\"}},\"required\":[\"a\",\"c\"]}",
+          "{\"c\":null,\"b\":{\"y\":1},\"a\":null}");
+    refused_at("{\"properties\":{\"a\":{\"type\":\"null\"},\"b\":{\"properties\":{\"x\":{}}},"
+               "\"c\":{\"type\":\"null\"}},\"required\":[\"a\",\"c\"]}",
+               "{\"a\":null}", 9);
     // required keys outside properties take additionalProperties' schema
     whole("{\"required\":[\"q\"]}", "{\"q\":[1]}");
     refused_at("{\"type\":\"object\",\"required\":[\"q\"]}", "{}", 1);

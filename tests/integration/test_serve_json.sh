@@ -88,7 +88,7 @@ else
   fail "streamed and whole replies differ: $whole / $LAST"
 fi
 
-# Ollama chat, with "json" and with a schema (only the object is enforced).
+# Ollama chat, with "json" and with a schema (test_serve_schema.sh checks schemas further).
 msgs='"messages":[{"role":"user","content":"List the sons of Noah as JSON."}]'
 for seed in 5 6; do
   post /api/chat "{\"model\":\"kjv\",$msgs,\"format\":\"json\",\"stream\":false,

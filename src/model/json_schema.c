@@ -324,7 +324,8 @@ static kv_status get_literals(cc *c, int32_t node, const json_t *v, bool is_cons
         s->lits[s->n_lits++] = (kv__js_str){text, (uint32_t)len, -1};
     }
     int32_t k = s->n_lits - off;
-    qsort(s->lits + off, (size_t)k, sizeof *s->lits, cmp_str);
+    if (k > 0)
+        qsort(s->lits + off, (size_t)k, sizeof *s->lits, cmp_str);
     int32_t w = 0; // drop duplicates
     for (int32_t i = 0; i < k; i++)
         if (w == 0 || cmp_str(&s->lits[off + w - 1], &s->lits[off + i]) != 0)
@@ -520,7 +521,8 @@ static kv_status get_object(cc *c, int32_t node, const object_kw *o, const char 
             return st;
     }
     int32_t n = s->n_props - off;
-    qsort(s->props + off, (size_t)n, sizeof *s->props, cmp_str);
+    if (n > 0)
+        qsort(s->props + off, (size_t)n, sizeof *s->props, cmp_str);
     for (int32_t i = 1; i < n; i++)
         if (cmp_str(&s->props[off + i - 1], &s->props[off + i]) == 0)
             return KV_FAIL(c->err, KV_ERR_INVALID, "JSON schema at %s names a property twice",

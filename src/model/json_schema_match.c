@@ -255,9 +255,11 @@ static int num_byte(const kv_json_schema *s, frame *f, uint8_t b) {
     case N_MINUS:
     case N_INT:
         if (digit) {
+            if (f->n >= KV__JS_INT_DIGITS)
+                return -1; // (checked first: the value would pass int64_t)
             const int64_t v = (int64_t)f->x * 10 + (b - '0');
             mag_range(n, f->aux, &lo, &hi);
-            if (f->n >= KV__JS_INT_DIGITS || !mag_feasible(lo, hi, v, f->n + 1))
+            if (!mag_feasible(lo, hi, v, f->n + 1))
                 return -1;
             f->st = f->st == N_MINUS && b == '0' ? N_ZERO : N_INT;
             f->x = (uint64_t)v;

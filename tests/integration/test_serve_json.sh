@@ -95,7 +95,8 @@ for seed in 5 6; do
     \"options\":{\"seed\":$seed,\"num_predict\":200}}" >"$TMP/c$seed"
   check "chat format json seed $seed" ollama-chat "$TMP/c$seed"
   post /api/chat "{\"model\":\"kjv\",$msgs,\"format\":{\"type\":\"object\",
-    \"properties\":{\"sons\":{\"type\":\"array\"}}},\"options\":{\"seed\":$seed,
+    \"properties\":{\"sons\":{\"type\":\"array\",\"items\":{\"enum\":[\"Shem\",\"Ham\",
+    \"Japheth\"]},\"maxItems\":3}},\"required\":[\"sons\"]},\"options\":{\"seed\":$seed,
     \"num_predict\":200}}" >"$TMP/s$seed"
   check "chat format schema seed $seed, streamed" ollama-chat "$TMP/s$seed"
 done

@@ -60,6 +60,8 @@ static void test_types(void **state) {
     whole("{\"type\":\"integer\"}", "-12");
     refused_at("{\"type\":\"integer\"}", "1.5", 1);
     refused_at("{\"type\":\"integer\"}", "01", 1);
+    refused_at("{\"type\":\"integer\"}", "9625600000000000001", 18); // 18 digits at most
+    refused_at("{\"type\":\"number\"}", "1.0000000000000001", 17);   // 15 fraction digits
     whole("{\"type\":\"number\"}", "-0.25e+3");
     whole("{\"type\":\"string\"}", "\"a\\u00e9\\n\xc3\xa9\"");
     refused_at("{\"type\":\"string\"}", "\"\\ud800", 4); // no surrogate halves

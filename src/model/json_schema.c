@@ -608,18 +608,23 @@ static uint8_t implied_types(const keywords *kw) {
     return KV__JS_ANY;
 }
 
-static kv_status get_any_of(cc *c, int32_t node, const keywords *kw, const char *path,
-                            int nest) {
+static kv_status get_any_of(cc *c, const json_t *sch, int32_t node, const keywords *kw,
+                            const char *path, int nest) {
     const json_t *v = kw->any_of;
     if (!json_is_array(v) || json_array_size(v) == 0)
         return KV_FAIL(c->err, KV_ERR_INVALID,
                        "JSON schema keyword \"anyOf\" at %s: expected a non-empty array of schemas",
                        at(path));
-    if (kw->type || kw->enm || kw->cnst || kw->obj.props || kw->items || kw->format)
-        return KV_FAIL(c->err, KV_ERR_INVALID,
-                       "unsupported JSON schema: anyOf beside other keywords at %s (put them in "
-                       "each alternative)",
-                       at(path));
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)sch, key, val) {
+        if (strcmp(key, "anyOf") != 0 && !annotation(key) &&
+            !(strcmp(key, "nullable") == 0 && json_is_false(val)))
+            return KV_FAIL(c->err, KV_ERR_INVALID,
+                           "unsupported JSON schema: anyOf beside \"%.64s\" at %s (put it in "
+                           "each alternative)",
+                           key, at(path));
+    }
     size_t n = json_array_size(v);
     if (n > KV_JSON_SCHEMA_MAX_PROPS)
         return KV_FAIL(c->err, KV_ERR_INVALID, "JSON schema anyOf at %s has more than %d "
@@ -651,7 +656,7 @@ static kv_status compile_object(cc *c, const json_t *sch, const char *path, int 
     if (st != KV_OK)
         return st;
     if (kw.any_of)
-        return get_any_of(c, node, &kw, path, nest);
+        return get_any_of(c, sch, node, &kw, path, nest);
     uint8_t types = implied_types(&kw);
     if (kw.type && (st = get_types(c, kw.type, path, &types)) != KV_OK)
         return st;

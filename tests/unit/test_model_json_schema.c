@@ -296,7 +296,9 @@ static void test_refusals(void **state) {
     refuse("[1]", "expected a schema object");
     refuse("{\"properties\":{\"a\":false}}", "false (nothing matches)");
     refuse("{\"type\":", "not JSON");
-    refuse("{\"anyOf\":[{}],\"type\":\"string\"}", "anyOf beside");
+    refuse("{\"anyOf\":[{}],\"type\":\"string\"}", "anyOf beside \"type\"");
+    refuse("{\"anyOf\":[{\"type\":\"integer\"}],\"minimum\":3}", "anyOf beside \"minimum\"");
+    refuse("{\"anyOf\":[{\"type\":\"string\"}],\"nullable\":true}", "anyOf beside \"nullable\"");
     // hostile sizes: deep nesting, a huge enum
     char *deep = malloc(20 * 100 + 16);
     assert_non_null(deep);
@@ -461,16 +463,16 @@ static void walk(const char *schema_text, uint64_t seed, int *n_done) {
 static void test_random_walks(void **state) {
     (void)state;
     static const char *const SCHEMAS[] = {
-        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":5},"
+        ("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":5},"
         "\"kind\":{\"enum\":[\"a\",\"b\",7]},\"tags\":{\"type\":\"array\",\"items\":{\"type\":"
         "\"integer\",\"minimum\":-5,\"maximum\":300},\"minItems\":1,\"maxItems\":4},\"x\":"
         "{\"anyOf\":[{\"type\":\"null\"},{\"type\":\"number\",\"minimum\":0,\"maximum\":2}]}},"
-        "\"required\":[\"name\",\"kind\",\"tags\",\"x\"],\"additionalProperties\":false}",
-        "{\"$defs\":{\"n\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"boolean\"},"
+        "\"required\":[\"name\",\"kind\",\"tags\",\"x\"],\"additionalProperties\":false}"),
+        ("{\"$defs\":{\"n\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"boolean\"},"
         "\"k\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/n\"},\"maxItems\":2}},"
-        "\"required\":[\"v\"],\"additionalProperties\":false}},\"$ref\":\"#/$defs/n\"}",
-        "{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"maxLength\":1},"
-        "{\"type\":\"integer\"}]},\"maxItems\":6}",
+        "\"required\":[\"v\"],\"additionalProperties\":false}},\"$ref\":\"#/$defs/n\"}"),
+        ("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"maxLength\":1},"
+        "{\"type\":\"integer\"}]},\"maxItems\":6}"),
     };
     for (size_t i = 0; i < sizeof SCHEMAS / sizeof SCHEMAS[0]; i++) {
         int n_done = 0;

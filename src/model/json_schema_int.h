@@ -70,6 +70,14 @@ struct kv_json_schema {
 #define KV__JS_LIT_BOOL 0 // two literals
 #define KV__JS_LIT_NULL 2 // one literal
 
+// Replaces every anyOf node's alternatives (raw[alt_off..] as written) by the
+// concrete nodes they reach, in s->alts (json_schema_graph.c). KV_ERR_INVALID
+// past KV_JSON_SCHEMA_MAX_PROPS alternatives, KV_ERR_NOMEM.
+kv_status kv__js_flatten(kv_json_schema *s, const int32_t *raw, kv_err *err);
+// Sets min_depth, depth_obj and depth_arr of every node: a fixpoint from
+// "nothing is satisfiable" (json_schema_graph.c).
+void kv__js_depths(kv_json_schema *s);
+
 // The matcher's state after feeding text[0..n), in *q (m is not changed); false
 // when the text is refused (q is then spoilt). For the sampler (sample_json.c).
 bool kv__json_match_try(const kv_json_match *m, const char *text, size_t n, kv_json_match *q);

@@ -208,13 +208,29 @@ static kv_status get_options(kv__req *r, const json_t *root, kv_err *err) {
     return KV_OK;
 }
 
-// Ollama's format: "json", "" or a JSON schema object. Both constrain the reply
-// to a JSON object; kvant does not enforce the schema's properties and types.
+// A JSON schema v given in field path, compiled into r->schema; what kvant does
+// not enforce is refused, the message naming the keyword.
+static kv_status get_schema(kv__req *r, const json_t *v, const char *path, kv_err *err) {
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for field '%s'", path);
+    kv_err e;
+    kv_status st = kv_json_schema_compile(text, strlen(text), &r->schema, &e);
+    free(text);
+    if (st != KV_OK)
+        return KV_FAIL(err, st, "field '%s': %s", path, e.msg);
+    r->format_json = true;
+    return KV_OK;
+}
+
+// Ollama's format: "json" (one JSON object), "" or a JSON schema object (enforced).
 static kv_status get_format(kv__req *r, const json_t *root, kv_err *err) {
     const json_t *v = field(root, "format");
     if (!v || (json_is_string(v) && json_string_length(v) == 0))
         return KV_OK;
-    if ((json_is_string(v) && strcmp(json_string_value(v), "json") == 0) || json_is_object(v)) {
+    if (json_is_object(v))
+        return get_schema(r, v, "format", err);
+    if (json_is_string(v) && strcmp(json_string_value(v), "json") == 0) {
         r->format_json = true;
         return KV_OK;
     }
@@ -506,6 +522,16 @@ static kv_status get_response_format(kv__req *r, const json_t *root, kv_err *err
         return KV_FAIL(err, KV_ERR_INVALID,
                        "field 'response_format.type': expected text, "
                        "json_object or json_schema");
+    // {"type": "json_schema", "json_schema": {"name", "schema", "strict"}}; llama.cpp
+    // also takes "schema" beside "type"
+    const json_t *js = field(v, "json_schema");
+    if (js && !json_is_object(js))
+        return KV_FAIL(err, KV_ERR_INVALID, "field 'response_format.json_schema': expected an "
+                       "object");
+    if (r->format_json && field(js, "schema"))
+        return get_schema(r, field(js, "schema"), "response_format.json_schema.schema", err);
+    if (r->format_json && field(v, "schema"))
+        return get_schema(r, field(v, "schema"), "response_format.schema", err);
     return KV_OK;
 }
 
@@ -616,6 +642,7 @@ kv_status kv__req_parse(kv__endpoint ep, const char *body, size_t len, kv__req *
 
 void kv__req_free(kv__req *r) {
     json_decref(r->root);
+    kv_json_schema_free(r->schema);
     free(r->msgs);
     free(r->inputs);
     for (size_t i = 0; i < r->n_parts; i++)

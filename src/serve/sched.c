@@ -208,8 +208,15 @@ static void start_job(kv__sched *s, slot *sl, int32_t cached) {
     kv_sample_free(sl->smp);
     sl->smp = NULL;
     kv_err e;
-    if (kv_sample_new(&sp, (int32_t)kv_vocab_n_tokens(s->vocab), &sl->smp, &e) != KV_OK) {
+    free(sl->match);
+    sl->match = j->req.schema ? malloc(sizeof *sl->match) : NULL;
+    if (j->req.schema && !sl->match)
+        KV_FAIL(&e, KV_ERR_NOMEM, "out of memory for the JSON schema matcher");
+    if ((j->req.schema && !sl->match) ||
+        kv_sample_new(&sp, (int32_t)kv_vocab_n_tokens(s->vocab), &sl->smp, &e) != KV_OK) {
         end_job(j, e.status, 0, e.msg);
+        free(sl->match);
+        sl->match = NULL;
         sl->job = NULL;
         pthread_mutex_lock(&s->mu);
         s->n_active--;
@@ -223,6 +230,8 @@ static void start_job(kv__sched *s, slot *sl, int32_t cached) {
     sl->i_out = -1;
     sl->u8 = (kv_utf8_stream){0};
     kv_json_prefix_init(&sl->json, KV_JSON_ROOT_OBJECT);
+    if (sl->match)
+        kv_json_match_init(sl->match, j->req.schema);
     kv__buf_consume(&sl->held, sl->held.n);
     sl->t_slot = kv__now();
     sl->used = s->step;
@@ -273,6 +282,8 @@ static void finish_slot(kv__sched *s, slot *sl, kv_status st, unsigned http, con
     kv__job_finish_locked(j, st, http, msg);
     pthread_mutex_unlock(&j->mu);
     kv__job_unref(j);
+    free(sl->match); // it points into the job's schema
+    sl->match = NULL;
     sl->job = NULL;
     sl->i_out = -1;
     if (st != KV_OK) {
@@ -390,16 +401,19 @@ static void take_token(kv__sched *s, slot *sl, int32_t tok, double now) {
         size_t m = kv_utf8_stream_push(&sl->u8, piece + off, k, buf);
         stopped = kv__stop_feed(&sl->held, j->req.stop, j->req.n_stop, buf, m, &out, &st, NULL);
     }
-    if (j->req.format_json && piece)
-        kv_json_prefix_feed(&sl->json, piece, len); // the sampler allowed only pieces that fit
+    if (sl->match && piece)
+        kv_json_match_feed(sl->match, piece, len); // the sampler allowed only pieces that fit
+    else if (j->req.format_json && piece)
+        kv_json_prefix_feed(&sl->json, piece, len);
     emit(sl, out.p, out.n);
     kv__buf_free(&out);
     if (st != KV_OK)
         finish_slot(s, sl, st, 0, "out of memory for generated text", NULL, false);
     else if (stopped)
         finish_slot(s, sl, KV_OK, 0, NULL, "stop", false);
-    else if (j->req.format_json && kv_json_prefix_done(&sl->json))
-        finish_slot(s, sl, KV_OK, 0, NULL, "stop", true); // the JSON object closed
+    else if (sl->match ? kv_json_match_done(sl->match)
+                       : j->req.format_json && kv_json_prefix_done(&sl->json))
+        finish_slot(s, sl, KV_OK, 0, NULL, "stop", true); // the JSON document closed
     else if ((j->req.n_predict >= 0 && sl->n_gen >= j->req.n_predict) || sl->n_cache >= sl->n_ctx)
         finish_slot(s, sl, KV_OK, 0, NULL, "length", true);
     else
@@ -460,7 +474,8 @@ static void step(kv__sched *s) {
             continue;
         sl->used = s->step;
         const float *logits = kv_ctx_logits(s->ctx, sl->i_out);
-        int32_t tok = sl->job->req.format_json
+        int32_t tok = sl->match ? kv_sample_next_schema(sl->smp, logits, s->vocab, sl->match)
+                      : sl->job->req.format_json
                           ? kv_sample_next_json(sl->smp, logits, s->vocab, &sl->json)
                           : kv_sample_next(sl->smp, logits);
         if (tok < 0) {

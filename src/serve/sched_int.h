@@ -6,6 +6,7 @@
 #include "serve/serve_int.h"
 
 #include "kvant/kv_json_prefix.h"
+#include "kvant/kv_json_schema.h"
 #include "kvant/kv_sample.h"
 
 // Context per sequence when neither the server nor the request says.
@@ -24,6 +25,7 @@ typedef struct {
     kv_utf8_stream u8;
     kv__buf held; // text that may still become a stop string
     kv_json_prefix json; // format "json": the reply so far, kept a JSON object prefix
+    kv_json_match *match; // a JSON schema: the reply so far under it (NULL: none)
     double t_slot, t_first, t_last;
     uint64_t used; // step of last use, for picking a slot to overwrite
 } slot;

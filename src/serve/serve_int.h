@@ -15,6 +15,7 @@
 
 #include "kvant/kv_buf.h"
 #include "kvant/kv_chat.h"
+#include "kvant/kv_json_schema.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_serve.h"
 #include "kvant/kv_status.h"
@@ -105,8 +106,8 @@ typedef struct {
     bool stream_usage;      // OpenAI stream_options.include_usage
     bool raw;               // generate: no template
     bool format_json;       // format "json" or a schema, response_format json_object or
-                            // json_schema: the reply is constrained to one JSON object
-                            // (a schema is not enforced beyond that) and a hint is added
+                            // json_schema: the reply is constrained to JSON and a hint is added
+    kv_json_schema *schema; // owned: the schema given, compiled; NULL: one JSON object
     bool truncate;          // cut prompts that do not fit instead of failing
     bool b64;               // OpenAI embeddings encoding_format "base64"
     kv__sampling smp;

@@ -88,14 +88,15 @@ else
   fail "streamed and whole replies differ: $whole / $LAST"
 fi
 
-# Ollama chat, with "json" and with a schema (only the object is enforced).
+# Ollama chat, with "json" and with a schema (test_serve_schema.sh checks schemas further).
 msgs='"messages":[{"role":"user","content":"List the sons of Noah as JSON."}]'
 for seed in 5 6; do
   post /api/chat "{\"model\":\"kjv\",$msgs,\"format\":\"json\",\"stream\":false,
     \"options\":{\"seed\":$seed,\"num_predict\":200}}" >"$TMP/c$seed"
   check "chat format json seed $seed" ollama-chat "$TMP/c$seed"
   post /api/chat "{\"model\":\"kjv\",$msgs,\"format\":{\"type\":\"object\",
-    \"properties\":{\"sons\":{\"type\":\"array\"}}},\"options\":{\"seed\":$seed,
+    \"properties\":{\"sons\":{\"type\":\"array\",\"items\":{\"enum\":[\"Shem\",\"Ham\",
+    \"Japheth\"]},\"maxItems\":3}},\"required\":[\"sons\"]},\"options\":{\"seed\":$seed,
     \"num_predict\":200}}" >"$TMP/s$seed"
   check "chat format schema seed $seed, streamed" ollama-chat "$TMP/s$seed"
 done

@@ -4,6 +4,7 @@
 // per-token check, and long random generations that always stay valid and close
 // to an object jansson parses.
 #include "kvant/kv_json_prefix.h"
+#include "kvant/kv_json_schema.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -169,11 +170,118 @@ static void test_random_generations(void **state) {
     free(l);
 }
 
+// ---- under a JSON schema ----
+
+static const char SCHEMA[] =
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},"
+    "\"kind\":{\"enum\":[\"psalm\",\"proverb\"]},\"verses\":{\"type\":\"array\",\"items\":"
+    "{\"type\":\"integer\",\"minimum\":0,\"maximum\":200},\"maxItems\":4},\"x\":{\"anyOf\":"
+    "[{\"type\":\"null\"},{\"type\":\"boolean\"}]}},\"required\":[\"name\",\"kind\","
+    "\"verses\",\"x\"],\"additionalProperties\":false}";
+
+static bool slow_schema_allow(void *user, int32_t t) {
+    return kv_json_match_token_allowed(user, vocab, t);
+}
+
+// The schema gate's two-byte shortcut picks what the plain check picks.
+static void test_schema_gate_matches_plain_check(void **state) {
+    (void)state;
+    KV_NEED_SHARED();
+    const int32_t n_vocab = (int32_t)kv_vocab_n_tokens(vocab);
+    float *l = malloc((size_t)n_vocab * sizeof *l);
+    kv_json_schema *js = NULL;
+    assert_non_null(l);
+    assert_int_equal(kv_json_schema_compile(SCHEMA, strlen(SCHEMA), &js, NULL), KV_OK);
+    static const char *const TEXTS[] = {"", "{", "{\"", "{\"na", "{\"name\": \"a b",
+                                        "{\"verses\":[1,", "{\"verses\":[1, 2", "{\"x\":",
+                                        "{\"kind\":\"p", "{\"kind\":\"psalm\",\n "};
+    uint64_t x = 11;
+    for (int temp = 0; temp < 2; temp++) {
+        kv_sample_params sp = kv_sample_default_params();
+        sp.temp = temp ? 1.0f : 0.0f;
+        sp.seed = 5;
+        kv_sampler *a = NULL, *b = NULL;
+        assert_int_equal(kv_sample_new(&sp, n_vocab, &a, NULL), KV_OK);
+        assert_int_equal(kv_sample_new(&sp, n_vocab, &b, NULL), KV_OK);
+        for (size_t i = 0; i < sizeof TEXTS / sizeof TEXTS[0]; i++) {
+            kv_json_match m;
+            kv_json_match_init(&m, js);
+            assert_true(kv_json_match_feed(&m, TEXTS[i], strlen(TEXTS[i])));
+            for (int r = 0; r < 4; r++) {
+                random_logits(&x, l, n_vocab);
+                int32_t fast = kv_sample_next_schema(a, l, vocab, &m);
+                int32_t slow = kv_sample_next_allowed(b, l, slow_schema_allow, &m);
+                assert_int_equal(fast, slow);
+                assert_true(kv_json_match_token_allowed(&m, vocab, fast));
+            }
+        }
+        kv_sample_free(a);
+        kv_sample_free(b);
+    }
+    kv_json_schema_free(js);
+    free(l);
+}
+
+// Random logits at temperature 1: every piece keeps the text a valid prefix,
+// and a text the matcher calls done parses with every required key present.
+static void test_schema_random_generations(void **state) {
+    (void)state;
+    KV_NEED_SHARED();
+    const int32_t n_vocab = (int32_t)kv_vocab_n_tokens(vocab);
+    float *l = malloc((size_t)n_vocab * sizeof *l);
+    char *text = malloc(400 * 64);
+    kv_json_schema *js = NULL;
+    assert_true(l && text);
+    assert_int_equal(kv_json_schema_compile(SCHEMA, strlen(SCHEMA), &js, NULL), KV_OK);
+    int n_done = 0;
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        kv_sample_params sp = kv_sample_default_params();
+        sp.seed = seed;
+        sp.temp = 1.0f;
+        kv_sampler *s = NULL;
+        assert_int_equal(kv_sample_new(&sp, n_vocab, &s, NULL), KV_OK);
+        kv_json_match m;
+        kv_json_match_init(&m, js);
+        size_t n = 0;
+        uint64_t x = seed * 77;
+        for (int step = 0; step < 400 && !kv_json_match_done(&m); step++) {
+            random_logits(&x, l, n_vocab);
+            int32_t t = kv_sample_next_schema(s, l, vocab, &m);
+            assert_true(t >= 0);
+            if (kv_vocab_is_eog(vocab, t))
+                break;
+            size_t len = 0;
+            const char *piece = kv_vocab_piece(vocab, t, false, &len);
+            assert_true(len > 0 && len <= 64);
+            assert_true(kv_json_match_feed(&m, piece, len));
+            memcpy(text + n, piece, len);
+            n += len;
+        }
+        if (kv_json_match_done(&m)) {
+            n_done++;
+            json_error_t e;
+            json_t *v = json_loadb(text, n, 0, &e);
+            if (!v)
+                fail_msg("seed %llu: %s: %.*s", (unsigned long long)seed, e.text, (int)n, text);
+            assert_int_equal(json_object_size(v), 4);
+            assert_true(json_is_array(json_object_get(v, "verses")));
+            json_decref(v);
+        }
+        kv_sample_free(s);
+    }
+    print_message("%d of 4 random schema generations were done within 400 tokens\n", n_done);
+    kv_json_schema_free(js);
+    free(text);
+    free(l);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allowed_tokens),
         cmocka_unit_test(test_gate_matches_plain_check),
         cmocka_unit_test(test_random_generations),
+        cmocka_unit_test(test_schema_gate_matches_plain_check),
+        cmocka_unit_test(test_schema_random_generations),
     };
     return cmocka_run_group_tests_name("model_sample_json", tests, setup, teardown);
 }

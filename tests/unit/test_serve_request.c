@@ -204,8 +204,52 @@ static void test_show(void **state) {
     expect_fail(KV__EP_SHOW, "{}", KV_ERR_INVALID, "field 'model'");
 }
 
+// JSON schemas (Ollama's format, OpenAI's response_format json_schema) are
+// compiled while the request is parsed; what kvant does not enforce is a 400
+// naming the field and the keyword.
+static void test_schemas(void **state) {
+    (void)state;
+    kv__req r;
+    kv_err err;
+    assert_int_equal(parse(KV__EP_CHAT,
+                           "{\"model\":\"kjv\",\"messages\":[],\"format\":{\"type\":\"object\","
+                           "\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}}",
+                           &r, &err),
+                     KV_OK);
+    assert_true(r.format_json);
+    assert_non_null(r.schema);
+    kv__req_free(&r);
+    assert_null(r.schema);
+    assert_int_equal(parse(KV__EP_GENERATE, "{\"model\":\"kjv\",\"format\":\"json\"}", &r, &err),
+                     KV_OK);
+    assert_true(r.format_json);
+    assert_null(r.schema); // "json": any object, the old automaton
+    kv__req_free(&r);
+    assert_int_equal(parse(KV__EP_OAI_CHAT,
+                           "{\"model\":\"kjv\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
+                           "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{"
+                           "\"name\":\"x\",\"strict\":true,\"schema\":{\"enum\":[1,2]}}}}",
+                           &r, &err),
+                     KV_OK);
+    assert_true(r.format_json && r.schema);
+    kv__req_free(&r);
+    expect_fail(KV__EP_GENERATE,
+                "{\"model\":\"kjv\",\"format\":{\"properties\":{\"x\":{\"pattern\":\"a\"}}}}",
+                KV_ERR_INVALID,
+                "field 'format': unsupported JSON schema keyword \"pattern\" at /properties/x");
+    expect_fail(KV__EP_OAI_COMPLETE,
+                "{\"model\":\"kjv\",\"prompt\":\"a\",\"response_format\":{\"type\":"
+                "\"json_schema\",\"json_schema\":{\"schema\":{\"type\":7}}}}",
+                KV_ERR_INVALID, "field 'response_format.json_schema.schema': JSON schema keyword");
+    expect_fail(KV__EP_OAI_CHAT,
+                "{\"model\":\"kjv\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
+                "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":[]}}",
+                KV_ERR_INVALID, "field 'response_format.json_schema': expected an object");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schemas),
         cmocka_unit_test(test_generate),       cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_malformed_json), cmocka_unit_test(test_chat),
         cmocka_unit_test(test_openai),         cmocka_unit_test(test_show),

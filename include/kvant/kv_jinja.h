@@ -17,7 +17,9 @@
 #include <stdint.h>
 
 #include "kvant/kv_chat.h"
+#include "kvant/kv_gguf.h"
 #include "kvant/kv_status.h"
+#include "kvant/kv_tokenizer.h"
 
 typedef struct kv_jinja kv_jinja;
 
@@ -54,5 +56,22 @@ kv_status kv_jinja_render_chat(const kv_jinja *t, const kv_chat_msg *msgs, size_
                                bool add_generation_prompt, const char *bos, const char *eos,
                                const kv_jinja_opts *opts, char **out, size_t *out_len,
                                kv_err *err);
+
+// ---- a model's own template ----
+
+// g's tokenizer.chat_template, parsed (named "tokenizer.chat_template" in
+// messages). KV_OK with *out NULL when g has no such string; a parse error
+// (KV_ERR_FORMAT, KV_ERR_UNSUPPORTED, ...) when kvant cannot run it, so the
+// caller can fall back to kv_chat.h's families. *out: free with kv_jinja_free.
+kv_status kv_jinja_from_gguf(const kv_gguf *g, kv_jinja **out, kv_err *err);
+
+// Renders msgs as prompt text for the model whose vocabulary is v: bos_token
+// and eos_token are v's BOS and EOS texts, and when the tokenizer adds BOS
+// itself (kv_vocab_add_bos) a BOS text the template wrote first is dropped,
+// so the tokenized prompt starts with one BOS. strftime_now reads the clock.
+// As kv_jinja_render_chat otherwise (raise_exception: KV_ERR_INVALID).
+kv_status kv_jinja_render_vocab(const kv_jinja *t, const kv_vocab *v, const kv_chat_msg *msgs,
+                                size_t n_msgs, bool add_generation_prompt, char **out,
+                                size_t *out_len, kv_err *err);
 
 #endif

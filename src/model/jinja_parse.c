@@ -324,7 +324,7 @@ static const kv__jnode *postfix(parser *P, const kv__jnode *a) {
         } else if (accept_op(P, "[")) {
             a = subscript(P, a, off);
         } else if (accept_op(P, "(")) {
-            kv__jnode *n = node(P, JN_CALL, off);
+            kv__jnode *n = node(P, JN_CALL, a->off); // a call is where its callee starts
             nodes args = {0};
             if (!n || !call_args(P, &args))
                 return NULL;

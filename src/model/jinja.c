@@ -162,6 +162,12 @@ static const char *role_name(kv_chat_role r) {
     return "user";
 }
 
+// A JSON string of s's bytes as they are (NULL: ""): text that is not UTF-8
+// passes through, as it would with the template families.
+static json_t *text(const char *s) {
+    return s ? json_stringn_nocheck(s, strlen(s)) : json_string("");
+}
+
 kv_status kv_jinja_render_chat(const kv_jinja *t, const kv_chat_msg *msgs, size_t n_msgs,
                                bool add_generation_prompt, const char *bos, const char *eos,
                                const kv_jinja_opts *opts, char **out, size_t *out_len,
@@ -173,17 +179,15 @@ kv_status kv_jinja_render_chat(const kv_jinja *t, const kv_chat_msg *msgs, size_
         json_t *m = json_object();
         ok = m && json_array_append_new(list, m) == 0 &&
              json_object_set_new(m, "role", json_string(role_name(msgs[i].role))) == 0 &&
-             json_object_set_new(m, "content", json_string(msgs[i].content ? msgs[i].content
-                                                                           : "")) == 0;
+             json_object_set_new(m, "content", text(msgs[i].content)) == 0;
     }
     ok = ok &&
          json_object_set_new(vars, "add_generation_prompt", json_boolean(add_generation_prompt)) ==
              0 &&
-         json_object_set_new(vars, "bos_token", json_string(bos ? bos : "")) == 0 &&
-         json_object_set_new(vars, "eos_token", json_string(eos ? eos : "")) == 0;
+         json_object_set_new(vars, "bos_token", text(bos)) == 0 &&
+         json_object_set_new(vars, "eos_token", text(eos)) == 0;
     kv_status st = ok ? render(t, vars, opts, out, out_len, err)
-                      : KV_FAIL(err, KV_ERR_INVALID,
-                                "%s: cannot build the chat variables (is every text UTF-8?)",
+                      : KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory for the chat variables",
                                 t->name);
     json_decref(list);
     json_decref(vars);

@@ -330,6 +330,11 @@ static void test_chat(void **state) {
     assert_string_equal(out, "false");
     assert_int_equal(len, 5);
     free(out);
+    // bytes that are not UTF-8 pass through, as with the template families
+    const kv_chat_msg bad[] = {{KV_CHAT_ROLE_USER, "a\xff\xfe b"}};
+    assert_int_equal(kv_jinja_render_chat(t, bad, 1, false, "", "", NULL, &out, &len, &err), KV_OK);
+    assert_string_equal(out, "<user>a\xff\xfe bfalse");
+    free(out);
     // bad variables
     assert_int_equal(kv_jinja_render_json(t, "[1]", 3, NULL, &out, NULL, &err), KV_ERR_INVALID);
     assert_int_equal(kv_jinja_render_json(t, "{", 1, NULL, &out, NULL, &err), KV_ERR_INVALID);

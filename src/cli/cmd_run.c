@@ -393,7 +393,8 @@ static kv_status run_interactive(kv_ctx *c, const kv_model *m, const kv_vocab *v
         fprintf(stderr, "kvant run: cannot run the model's chat template (%s); using the %s "
                         "family\n", jerr.msg, kv_chat_name(t));
     if (j) {
-        fprintf(stderr, "kvant run: chat mode, the model's tokenizer.chat_template (Jinja, family %s)\n",
+        fprintf(stderr, "kvant run: chat mode, the model's tokenizer.chat_template (Jinja, "
+                        "family %s)\n",
                 kv_chat_name(t));
         kv_status st = run_chat(c, v, o, t, j, err);
         kv_jinja_free(j);

@@ -70,7 +70,8 @@ static kv_status from_config(const char *path, const char *text, size_t len, cha
                      "%s: no chat_template (a string, or a list with a \"default\" entry)", path);
     const char *b = token_text(json_object_get(cfg, "bos_token"));
     const char *e = token_text(json_object_get(cfg, "eos_token"));
-    if (st == KV_OK && (!(*tmpl = dup_str(s, strlen(s))) || (b && !(*bos = dup_str(b, strlen(b)))) ||
+    if (st == KV_OK && (!(*tmpl = dup_str(s, strlen(s))) ||
+                        (b && !(*bos = dup_str(b, strlen(b)))) ||
                         (e && !(*eos = dup_str(e, strlen(e))))))
         st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
     json_decref(cfg);

@@ -412,7 +412,9 @@ static bool eval_index(kv__jctx *c, const kv__jnode *n, kv__jv obj, kv__jv key, 
         int64_t i = key.i < 0 ? key.i + (int64_t)len : key.i;
         if (i < 0 || i >= (int64_t)len)
             return true;
-        *out = obj.t == JV_LIST ? obj.l->v[i] : kv__jv_str(obj.s.p + offs[i], offs[i + 1] - offs[i]);
+        *out = obj.t == JV_LIST
+                   ? obj.l->v[i]
+                   : kv__jv_str(obj.s.p + offs[i], offs[i + 1] - offs[i]);
         return true;
     }
     return true;
@@ -640,7 +642,10 @@ static bool eval_bin(kv__jctx *c, kv__jscope *s, const kv__jnode *n, kv__jv *out
         else
             return kv__jfail(c, n, KV_ERR_FORMAT, "cannot compare a %s with a %s",
                              kv__jv_type_name(x), kv__jv_type_name(y));
-        bool b = n->op == JOP_LT ? r < 0 : n->op == JOP_GT ? r > 0 : n->op == JOP_LE ? r <= 0 : r >= 0;
+        bool b = n->op == JOP_LT   ? r < 0
+                 : n->op == JOP_GT ? r > 0
+                 : n->op == JOP_LE ? r <= 0
+                                   : r >= 0;
         *out = kv__jv_bool(b);
         return true;
     }

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "kvant/kv_jinja.h"
 #include "kvant/kv_status.h"
@@ -203,6 +205,120 @@ size_t kv__jinja_ws_back(const char *p, size_t n);
 // (trim_blocks, lstrip_blocks, one trailing newline dropped). *out lives in
 // t->arena and ends with a JT_EOF token.
 kv_status kv__jinja_lex(kv_jinja *t, kv__jtok **out, size_t *n_out, kv_err *err);
+// ---- parser (jinja_parse.c: expressions, jinja_stmt.c: statements) ----
+
+typedef struct {
+    kv_jinja *t;
+    const kv__jtok *k;
+    size_t n, i;
+    int depth;
+    kv_err *err;
+    kv_status st;
+} kv__jparser;
+
+typedef struct {
+    const kv__jnode **v;
+    size_t n, cap;
+} kv__jnodes;
+
+static inline const kv__jtok *jp_peek(kv__jparser *P) {
+    return &P->k[P->i];
+}
+
+static inline bool jp_perr(kv__jparser *P, kv_status st, size_t off, const char *what,
+                           const kv__jtok *got) {
+    if (P->st == KV_OK) {
+        if (got && got->t != JT_EOF)
+            kv__jinja_fail_at(P->err, st, P->t, off, "%s, found '%.*s'", what,
+                              (int)(got->n > 40 ? 40 : got->n), got->p);
+        else
+            kv__jinja_fail_at(P->err, st, P->t, off, "%s%s", what,
+                              got ? ", found the end of the template" : "");
+        P->st = st;
+    }
+    return false;
+}
+
+static inline bool jp_syntax(kv__jparser *P, const char *what) {
+    return jp_perr(P, KV_ERR_FORMAT, jp_peek(P)->off, what, jp_peek(P));
+}
+
+static inline bool jp_is_op(const kv__jtok *k, const char *op) {
+    return k->t == JT_OP && k->n == strlen(op) && memcmp(k->p, op, k->n) == 0;
+}
+
+static inline bool jp_is_name(const kv__jtok *k, const char *name) {
+    return k->t == JT_NAME && k->n == strlen(name) && memcmp(k->p, name, k->n) == 0;
+}
+
+static inline bool jp_accept_op(kv__jparser *P, const char *op) {
+    if (!jp_is_op(jp_peek(P), op))
+        return false;
+    P->i++;
+    return true;
+}
+
+static inline bool jp_accept_name(kv__jparser *P, const char *name) {
+    if (!jp_is_name(jp_peek(P), name))
+        return false;
+    P->i++;
+    return true;
+}
+
+static inline bool jp_expect_op(kv__jparser *P, const char *op) {
+    if (jp_accept_op(P, op))
+        return true;
+    char what[32];
+    snprintf(what, sizeof what, "expected '%s'", op);
+    return jp_syntax(P, what);
+}
+
+static inline kv__jnode *jp_node(kv__jparser *P, kv__jnode_kind kind, size_t off) {
+    kv__jnode *n = kv__jarena_alloc(&P->t->arena, sizeof *n);
+    if (!n) {
+        jp_perr(P, KV_ERR_LIMIT, off, "the template needs more memory than allowed", NULL);
+        return NULL;
+    }
+    memset(n, 0, sizeof *n);
+    n->kind = (uint8_t)kind;
+    n->off = off;
+    return n;
+}
+
+static inline bool jp_add(kv__jparser *P, kv__jnodes *l, const kv__jnode *n) {
+    if (!n)
+        return false;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        const kv__jnode **v = kv__jarena_alloc(&P->t->arena, cap * sizeof *v);
+        if (!v)
+            return jp_perr(P, KV_ERR_LIMIT, n->off, "the template needs more memory than allowed",
+                        NULL);
+        if (l->n)
+            memcpy(v, l->v, l->n * sizeof *v);
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = n;
+    return true;
+}
+
+static inline void jp_set_kids(kv__jnode *n, const kv__jnodes *l) {
+    n->kids = l->v;
+    n->n_kids = l->n;
+}
+
+static inline bool jp_enter(kv__jparser *P) {
+    if (++P->depth > KV__JINJA_MAX_DEPTH)
+        return jp_perr(P, KV_ERR_LIMIT, jp_peek(P)->off, "the template is nested too deeply", NULL);
+    return true;
+}
+
+// An expression, at the parser's position; NULL with P->st set on failure.
+const kv__jnode *kv__jp_expr(kv__jparser *P);
+// An expression without the trailing "if ... else" (for loops' targets).
+const kv__jnode *kv__jp_or_expr(kv__jparser *P);
+
 // Parses the tokens into t->root.
 kv_status kv__jinja_parse(kv_jinja *t, const kv__jtok *toks, size_t n_toks, kv_err *err);
 

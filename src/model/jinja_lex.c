@@ -42,7 +42,8 @@ size_t kv__jinja_ws_fwd(const char *p, size_t n) {
     if (u[0] == 0xc2 && n >= 2 && u[1] == 0xa0)
         return 2;
     if ((u[0] == 0xe1 || u[0] == 0xe2 || u[0] == 0xe3 || u[0] == 0xef) && n >= 3) {
-        uint32_t c = ((uint32_t)(u[0] & 0x0f) << 12) | ((uint32_t)(u[1] & 0x3f) << 6) | (u[2] & 0x3f);
+        uint32_t c =
+            ((uint32_t)(u[0] & 0x0f) << 12) | ((uint32_t)(u[1] & 0x3f) << 6) | (u[2] & 0x3f);
         return (u[1] & 0xc0) == 0x80 && (u[2] & 0xc0) == 0x80 && ws_cp(c) ? 3 : 0;
     }
     return 0;
@@ -257,7 +258,8 @@ static kv_status lex_number(lexer *L) {
         L->pos++;
     bool after_dot = L->n_toks > 0 && L->toks[L->n_toks - 1].t == JT_OP &&
                      L->toks[L->n_toks - 1].p[0] == '.';
-    bool frac = !after_dot && L->pos + 1 < L->n && L->s[L->pos] == '.' && is_digit(L->s[L->pos + 1]);
+    bool frac = !after_dot && L->pos + 1 < L->n && L->s[L->pos] == '.' &&
+                is_digit(L->s[L->pos + 1]);
     if (frac) {
         L->pos++;
         while (L->pos < L->n && is_digit(L->s[L->pos]))

@@ -196,10 +196,14 @@ static void test_filters(void **state) {
            "{{ [1, 2] | reverse }}{{ 'a-b' | replace('-', '+') }}{{ -3 | abs }}{{ 'x' | safe }}",
            "{}", "51433[\"a\", \"b\"][2, 1]a+b3x");
     EXPECT("{{ msgs | selectattr('role', 'equalto', 'user') | list | length }}"
-           "{{ msgs | rejectattr('role', 'equalto', 'user') | map(attribute='c') | join }}"
-           "{{ [1, 2, 3, 4] | select('odd') | list }}{{ ['a', 'b'] | reject('equalto', 'a') | list }}"
-           "{{ ['a', 'b'] | map('upper') | join }}{{ msgs | selectattr('on') | length }}",
-           "{\"msgs\": [{\"role\": \"user\", \"c\": \"u\"}, {\"role\": \"bot\", \"c\": \"b\", "
+           "{{ msgs | rejectattr('role', 'equalto', 'user') | "
+           "map(attribute='c') | join }}"
+           "{{ [1, 2, 3, 4] | select('odd') | list }}{{ ['a', 'b'] | "
+           "reject('equalto', 'a') | list }}"
+           "{{ ['a', 'b'] | map('upper') | join }}{{ msgs | selectattr('on') | "
+           "length }}",
+           "{\"msgs\": [{\"role\": \"user\", \"c\": \"u\"}, {\"role\": "
+           "\"bot\", \"c\": \"b\", "
            "\"on\": true}]}",
            "1b[1, 3][\"b\"]AB1");
     EXPECT_ERR("{{ x | wordwrap }}", "{}", KV_ERR_UNSUPPORTED,
@@ -223,7 +227,8 @@ static void test_methods(void **state) {
     EXPECT("[{{ '  a  '.strip() }}][{{ '  a  '.lstrip() }}][{{ '  a  '.rstrip() }}]"
            "[{{ '\\n\\n a\\n'.strip('\\n') }}][{{ 'xyax'.lstrip('xy') }}]",
            "{}", "[a][a  ][  a][ a][ax]");
-    EXPECT("{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith('bc') }}{{ 'abc'.startswith(('x', 'a')) }}"
+    EXPECT("{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith('bc') }}{{ "
+           "'abc'.startswith(('x', 'a')) }}"
            "{{ 'abc'.endswith('x') }}",
            "{}", "truetruetruefalse");
     EXPECT("{{ 'a,b,,c'.split(',') }}{{ '  a  b '.split() }}{{ 'a b c'.split(' ', 1) }}"
@@ -290,17 +295,20 @@ static void test_limits(void **state) {
                "{% endfor %}",
                "{}", KV_ERR_LIMIT, "steps");
     EXPECT_ERR("{{ range(10000000) | length }}", "{}", KV_ERR_LIMIT, "range() of more than");
-    EXPECT_ERR("{% set ns = namespace(t='ab') %}{% for i in range(40) %}{% set ns.t = ns.t ~ ns.t %}"
+    EXPECT_ERR("{% set ns = namespace(t='ab') %}{% for i in range(40) %}{% set "
+               "ns.t = ns.t ~ ns.t %}"
                "{% endfor %}",
                "{}", KV_ERR_LIMIT, "larger than");
     // the output cap
     char *out = NULL;
     kv_err err = {0};
-    assert_int_equal(render("{% for i in range(100) %}0123456789{% endfor %}", "{}", 500, &out, &err),
+    assert_int_equal(render("{% for i in range(100) %}0123456789{% endfor %}",
+                            "{}", 500, &out, &err),
                      KV_ERR_LIMIT);
     assert_non_null(strstr(err.msg, "larger than 500 bytes"));
     assert_null(out);
-    assert_int_equal(render("{% for i in range(50) %}0123456789{% endfor %}", "{}", 500, &out, &err),
+    assert_int_equal(render("{% for i in range(50) %}0123456789{% endfor %}",
+                            "{}", 500, &out, &err),
                      KV_OK);
     assert_int_equal(strlen(out), 500);
     free(out);

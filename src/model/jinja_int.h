@@ -18,7 +18,7 @@
 
 #define KV__JINJA_MAX_DEPTH 200         // nesting of the parse tree
 #define KV__JINJA_MAX_EVAL_DEPTH 256    // nesting of evaluation (macro calls count)
-#define KV__JINJA_MAX_STEPS 20000000    // nodes evaluated in one render
+#define KV__JINJA_MAX_STEPS 5000000     // nodes evaluated and loop iterations in one render
 #define KV__JINJA_MAX_MEMORY (256u << 20) // arena bytes of one parse or render
 #define KV__JINJA_MAX_OUTPUT (16u << 20) // bytes of rendered text
 

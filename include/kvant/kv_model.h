@@ -60,6 +60,8 @@ const kv_hparams *kv_model_hparams(const kv_model *m);
 const kv_gguf *kv_model_gguf(const kv_model *m);
 // Name of the kernel table m's forward pass uses ("ref", "avx2", ...), chosen
 // from the CPU (or KVANT_KERNELS) when the first model opened; static storage.
+// With m NULL: the table every model of this process uses (chosen now if no
+// model has opened yet).
 const char *kv_model_kernels_name(const kv_model *m);
 // Bytes of weight data the forward pass reads.
 uint64_t kv_model_weight_bytes(const kv_model *m);

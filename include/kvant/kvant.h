@@ -39,6 +39,7 @@
 #include "kvant/kv_sample.h"      // kv_sample_*
 #include "kvant/kv_json_prefix.h" // kv_json_*, kv_sample_next_json (sampling under it)
 #include "kvant/kv_json_schema.h" // kv_json_schema_*: JSON schemas compiled for sampling
+#include "kvant/kv_jinja.h"       // kv_jinja_*: chat templates (a Jinja subset)
 #include "kvant/kv_generate.h"    // kv_generate, kv_gen_*
 
 // eval

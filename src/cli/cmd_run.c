@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "kvant/kv_chat.h"
 #include "kvant/kv_generate.h"
+#include "kvant/kv_jinja.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_tokenizer.h"
 #include "kvant/kv_vocab_gguf.h"
@@ -18,8 +19,9 @@ static void help(FILE *f) {
     fprintf(f,
             "usage: kvant run [-m] MODEL.gguf [PROMPT] [options]\n\n"
             "Generates a continuation of PROMPT and streams it to stdout. Without a prompt,\n"
-            "reads lines from stdin (interactive): when the model has a chat template kvant\n"
-            "recognises (tokenizer.chat_template) or --chat-template names one, each line is a\n"
+            "reads lines from stdin (interactive): when the model has a chat template\n"
+            "(tokenizer.chat_template, run by kvant's Jinja interpreter, or else one of the\n"
+            "families kvant recognises) or --chat-template names a family, each line is a\n"
             "user message in a conversation and the model replies; otherwise the model\n"
             "continues each line as plain text. A note on stderr says which mode is in use.\n\n"
             "  -m, --model F         the model (GGUF)\n"
@@ -201,7 +203,8 @@ static kv_status run_continue(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_err 
 // A conversation on sequence 0: its messages (text owned) and the tokens of the
 // last prompt, which the sequence holds first (then what the model replied).
 typedef struct {
-    kv_chat_tmpl tmpl;
+    kv_chat_tmpl tmpl;    // the family (the renderer when jinja is NULL, and the end text)
+    const kv_jinja *jinja; // the model's own template, or NULL
     const char *eos;      // the model's EOS text; may be NULL
     kv_chat_msg *msgs;
     size_t n_msgs, cap_msgs;
@@ -271,7 +274,10 @@ static kv_status chat_tokens(const chat *ch, const kv_vocab *v, kv_token **ids, 
                              kv_err *err) {
     char *text = NULL;
     size_t len = 0;
-    kv_status st = kv_chat_render(ch->tmpl, ch->msgs, ch->n_msgs, true, ch->eos, &text, &len, err);
+    kv_status st = ch->jinja ? kv_jinja_render_vocab(ch->jinja, v, ch->msgs, ch->n_msgs, true,
+                                                     &text, &len, err)
+                             : kv_chat_render(ch->tmpl, ch->msgs, ch->n_msgs, true, ch->eos,
+                                              &text, &len, err);
     if (st == KV_OK)
         st = kv_tokenize_alloc(v, text, len, true, true, ids, n, err);
     free(text);
@@ -321,7 +327,9 @@ static kv_status chat_turn(kv_ctx *c, const kv_vocab *v, run_opts *o, chat *ch, 
     const char *stops[KV_GEN_MAX_STOP];
     kv_gen_params gp = o->gen;
     memcpy(stops, o->stops, gp.n_stop * sizeof *stops);
-    const char *end = kv_chat_end_text(ch->tmpl, ch->eos);
+    // a template of no known family ends its turns with EOS, if anything
+    const char *end = ch->jinja && ch->tmpl == KV_CHAT_PLAIN ? (ch->eos ? ch->eos : "")
+                                                            : kv_chat_end_text(ch->tmpl, ch->eos);
     if (*end && strlen(end) <= KV_GEN_MAX_STOP_LEN)
         stops[gp.n_stop++] = end;
     gp.stop = stops;
@@ -353,8 +361,8 @@ static kv_status chat_turn(kv_ctx *c, const kv_vocab *v, run_opts *o, chat *ch, 
 
 // Reads lines; each is a user message and the model replies in template tmpl.
 static kv_status run_chat(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_chat_tmpl tmpl,
-                          kv_err *err) {
-    chat ch = {.tmpl = tmpl, .eos = kv_vocab_text(v, kv_vocab_eos(v), NULL)};
+                          const kv_jinja *jinja, kv_err *err) {
+    chat ch = {.tmpl = tmpl, .jinja = jinja, .eos = kv_vocab_text(v, kv_vocab_eos(v), NULL)};
     bool has_system = o->system && *o->system;
     kv_status st = KV_OK;
     if (has_system)
@@ -380,10 +388,23 @@ static kv_status run_interactive(kv_ctx *c, const kv_model *m, const kv_vocab *v
                                  kv_err *err) {
     bool has = false;
     kv_chat_tmpl t = o->tmpl_set ? o->tmpl : kv_chat_detect_gguf(kv_model_gguf(m), &has);
+    kv_jinja *j = NULL;
+    kv_err jerr = {0};
+    if (!o->tmpl_set && has && kv_jinja_from_gguf(kv_model_gguf(m), &j, &jerr) != KV_OK)
+        fprintf(stderr, "kvant run: cannot run the model's chat template (%s); using the %s "
+                        "family\n", jerr.msg, kv_chat_name(t));
+    if (j) {
+        fprintf(stderr, "kvant run: chat mode, the model's tokenizer.chat_template (Jinja, "
+                        "family %s)\n",
+                kv_chat_name(t));
+        kv_status st = run_chat(c, v, o, t, j, err);
+        kv_jinja_free(j);
+        return st;
+    }
     if (o->tmpl_set || t != KV_CHAT_PLAIN) {
         fprintf(stderr, "kvant run: chat mode, template %s (%s)\n", kv_chat_name(t),
                 o->tmpl_set ? "--chat-template" : "the model's tokenizer.chat_template");
-        return run_chat(c, v, o, t, err);
+        return run_chat(c, v, o, t, NULL, err);
     }
     fprintf(stderr, "kvant run: plain continuation mode (%s)%s\n",
             has ? "the model's chat template is not one kvant knows; try --chat-template"

@@ -15,6 +15,7 @@ static const kv_cli_command COMMANDS[] = {
     {"imatrix", kv_cli_imatrix, "compute an importance matrix from calibration text"},
     {"serve", kv_cli_serve, "serve models over HTTP: Ollama and OpenAI APIs, web chat, metrics"},
     {"bench", kv_cli_bench, "measure prompt and generation speed (tokens/s), as llama-bench"},
+    {"template", kv_cli_template, "render a chat template (Jinja) over a conversation"},
     {NULL, NULL, NULL},
 };
 

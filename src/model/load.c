@@ -390,7 +390,9 @@ const kv_hparams *kv_model_hparams(const kv_model *m) { return &m->hp; }
 
 const kv_gguf *kv_model_gguf(const kv_model *m) { return m->gguf; }
 
-const char *kv_model_kernels_name(const kv_model *m) { return m->kernels->name; }
+const char *kv_model_kernels_name(const kv_model *m) {
+    return (m ? m->kernels : kv_kernels_get())->name;
+}
 
 static uint64_t tensor_bytes(const kv_tensor *t) {
     return t->name ? (uint64_t)t->row_size * (uint64_t)t->ne[1] : 0;

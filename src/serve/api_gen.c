@@ -64,14 +64,27 @@ static kv_chat_msg *with_hint(const kv_chat_msg *m, size_t n, size_t *n_out, cha
     return out;
 }
 
-// Renders messages m[0..n) in the model's template and appends the text to out.
+// Renders messages m[0..n) in the model's template and appends the text to out:
+// its own Jinja template when it has one kvant runs (a raise_exception there
+// fails the request), else the template family's renderer.
 static kv_status render_into(kv__sched *sch, const kv_chat_msg *m, size_t n, kv__buf *out,
                              kv_err *err) {
     const kv_vocab *v = kv__sched_vocab(sch);
     const char *eos = kv_vocab_text(v, kv_vocab_eos(v), NULL);
     char *text = NULL;
     size_t len = 0;
-    kv_status st = kv_chat_render(kv__sched_tmpl(sch), m, n, true, eos, &text, &len, err);
+    kv_status st = KV_ERR_UNSUPPORTED;
+    if (kv__sched_jinja(sch)) {
+        kv_err jerr = {0};
+        st = kv_jinja_render_vocab(kv__sched_jinja(sch), v, m, n, true, &text, &len, &jerr);
+        if (st != KV_OK && st != KV_ERR_UNSUPPORTED && st != KV_ERR_FORMAT) {
+            if (err)
+                *err = jerr;
+            return st;
+        }
+    }
+    if (st != KV_OK)
+        st = kv_chat_render(kv__sched_tmpl(sch), m, n, true, eos, &text, &len, err);
     if (st == KV_OK)
         st = kv__buf_add(out, text, len, err);
     free(text);
@@ -103,7 +116,8 @@ static kv_status build_prompt(const kv__req *r, kv__sched *sch, kv__buf *out, bo
         return render_chat(r, sch, r->msgs, r->n_msgs, out, err);
     }
     const char *system = r->system;
-    bool templated = r->ep == KV__EP_GENERATE && !r->raw && kv__sched_tmpl(sch) != KV_CHAT_PLAIN;
+    bool templated = r->ep == KV__EP_GENERATE && !r->raw &&
+                     (kv__sched_tmpl(sch) != KV_CHAT_PLAIN || kv__sched_jinja(sch));
     if (templated) {
         kv_chat_msg m[2] = {{KV_CHAT_ROLE_SYSTEM, system ? system : ""},
                             {KV_CHAT_ROLE_USER, r->prompt}};

@@ -37,6 +37,7 @@ struct kv__sched {
     kv_ctx *ctx;
     kv__embedder *emb;
     kv_chat_tmpl tmpl;
+    kv_jinja *jinja; // the model's own chat template, when kvant can run it
     int32_t n_ctx;
     int32_t n_batch;
     int32_t queue_max;

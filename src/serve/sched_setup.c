@@ -56,6 +56,9 @@ static kv_status open_model(kv__sched *s, const char *path, const kv__sched_para
     s->kv_blocks_max = kv_ctx_kv_blocks_max(s->ctx);
     s->n_batch = kv_ctx_n_batch(s->ctx);
     s->tmpl = p->tmpl_set ? p->tmpl : kv_chat_detect_gguf(kv_model_gguf(s->model), NULL);
+    // a template kvant cannot parse leaves the family renderer (s->tmpl) in charge
+    if (!p->tmpl_set && kv_jinja_from_gguf(kv_model_gguf(s->model), &s->jinja, NULL) != KV_OK)
+        s->jinja = NULL;
     return KV_OK;
 }
 
@@ -115,6 +118,7 @@ void kv__sched_free(kv__sched *s) {
     kv__embedder_free(s->emb);
     kv_ctx_free(s->ctx);
     kv_threadpool_free(s->pool);
+    kv_jinja_free(s->jinja);
     kv_vocab_free(s->vocab);
     kv_model_close(s->model);
     pthread_cond_destroy(&s->cv);
@@ -134,6 +138,10 @@ const kv_model *kv__sched_model(const kv__sched *s) {
 
 kv_chat_tmpl kv__sched_tmpl(const kv__sched *s) {
     return s->tmpl;
+}
+
+const kv_jinja *kv__sched_jinja(const kv__sched *s) {
+    return s->jinja;
 }
 
 int32_t kv__sched_n_ctx(const kv__sched *s) {

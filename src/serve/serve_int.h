@@ -15,6 +15,7 @@
 
 #include "kvant/kv_buf.h"
 #include "kvant/kv_chat.h"
+#include "kvant/kv_jinja.h"
 #include "kvant/kv_json_schema.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_serve.h"
@@ -500,6 +501,9 @@ kv_status kv__sched_submit(kv__sched *s, kv__job *j, int *retry_after, kv_err *e
 const kv_vocab *kv__sched_vocab(const kv__sched *s);
 const kv_model *kv__sched_model(const kv__sched *s);
 kv_chat_tmpl kv__sched_tmpl(const kv__sched *s);
+// The model's own chat template (tokenizer.chat_template) when it parses and no
+// --template overrides it; NULL otherwise.
+const kv_jinja *kv__sched_jinja(const kv__sched *s);
 int32_t kv__sched_n_ctx(const kv__sched *s);
 // Adds s's running and waiting jobs and its KV cache blocks and bytes to g.
 void kv__sched_gauges(kv__sched *s, kv__gauges *g);

@@ -12,6 +12,7 @@
 #include "kvant/kv_gguf.h"
 #include "kvant/kv_jinja.h"
 #include "kvant/kv_tokenizer.h"
+#include "kvant/kv_vocab_gguf.h"
 
 #define MAX_INPUT (64u << 20)
 

@@ -75,7 +75,8 @@ typedef struct {
     int32_t n_batch;       // most tokens one kv_ctx_decode call takes (default 512)
     int32_t n_seq_max;     // sequences, ids 0..n_seq_max-1 (default 1)
     int32_t n_outputs_max; // most rows with outputs per decode; 0: n_batch
-    int32_t n_threads;     // 0: the online CPUs (ignored when pool is given)
+    int32_t n_threads;     // 0: the online CPUs; at most KV_THREADPOOL_MAX_THREADS (ignored
+                           // when pool is given)
     kv_threadpool *pool;   // borrowed; NULL: the context starts its own. Contexts
                            // sharing a pool must not decode at the same time.
     bool logits;           // compute logits for output rows (default true)

@@ -39,7 +39,7 @@ typedef struct {
     int32_t n_ctx;                 // context per sequence; 0: min(model's, 4096)
     int64_t n_kv_cells;            // KV cache cells per model over all its sequences, in
                                    // blocks of 16 (requests wait for room); 0: n_parallel * n_ctx
-    int32_t n_threads;             // compute threads per model; 0: online CPUs
+    int32_t n_threads;             // compute threads per model; 0: online CPUs; at most 256
     int32_t n_http_threads;        // libmicrohttpd thread pool (default 4)
     size_t body_max;               // request body cap in bytes (413 above it)
     int32_t queue_max;             // requests waiting per model (503 above it; default 64)

@@ -106,7 +106,8 @@ void kv__quantize_iq4_nl(const float *src, void *dst, int64_t n_rows, int64_t n_
     }
 }
 
-static void iq4_xs_block(const float *x, const float *qw, kv_block_iq4_xs *y) {
+static void iq4_xs_block(const float *x, const float *qw, void *dst) {
+    kv_block_iq4_xs *y = dst;
     float scales[8];
     float w[32];
     const float sigma2 = iq4_sigma2(x, KV_QK_K);
@@ -139,12 +140,8 @@ static void iq4_xs_block(const float *x, const float *qw, kv_block_iq4_xs *y) {
 
 void kv__quantize_iq4_xs(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                          const float *imatrix) {
-    kv_block_iq4_xs *y = dst;
-    const int64_t nb = n_per_row / KV_QK_K;
-    for (int64_t r = 0; r < n_rows; r++)
-        for (int64_t b = 0; b < nb; b++)
-            iq4_xs_block(src + (r * nb + b) * KV_QK_K, imatrix ? imatrix + b * KV_QK_K : NULL,
-                         &y[r * nb + b]);
+    kv__kq_quantize_rows(src, dst, sizeof(kv_block_iq4_xs), n_rows, n_per_row, imatrix,
+                         iq4_xs_block);
 }
 
 void kv__dequantize_iq4_nl(const void *src, float *dst, int64_t k) {

@@ -328,6 +328,15 @@ void kv__kq_unpack_scale_min(int j, const uint8_t packed[12], uint8_t *sc, uint8
     }
 }
 
+void kv__kq_sub_scale_min(int j, const uint8_t packed[12], float d, float dmin, float *dl,
+                          float *ml) {
+    uint8_t sc;
+    uint8_t m;
+    kv__kq_unpack_scale_min(j, packed, &sc, &m);
+    *dl = d * (float)sc;
+    *ml = dmin * (float)m;
+}
+
 // Without an importance matrix: each sub-block weighs its values by
 // rms + |x|, and the sub-block scales are quantized linearly against their max.
 static void k4_scales_ref(const float *x, int nmax, uint8_t L[256], uint8_t ls[8],
@@ -419,13 +428,11 @@ void kv__kq_fit_k4(const float *x, int nmax, const float *imatrix, uint8_t L[256
     const float dd = kv_f16_to_f32(*d);
     const float dm = kv_f16_to_f32(*dmin);
     for (int j = 0; j < 8; j++) {
-        uint8_t sc;
-        uint8_t m;
-        kv__kq_unpack_scale_min(j, scales, &sc, &m);
-        const float dl = dd * (float)sc;
+        float dl;
+        float ml;
+        kv__kq_sub_scale_min(j, scales, dd, dm, &dl, &ml);
         if (dl == 0)
             continue;
-        const float ml = dm * (float)m;
         for (int i = 0; i < 32; i++)
             L[32 * j + i] = (uint8_t)kv__kq_clamp(kv__nearest_int((x[32 * j + i] + ml) / dl), 0, nmax);
     }
@@ -438,4 +445,31 @@ void kv__kq_pack_2bit(const uint8_t L[256], uint8_t qs[64]) {
             qs[32 * h + l] = (uint8_t)(Lh[l] | (Lh[l + 32] << 2) | (Lh[l + 64] << 4) |
                                        (Lh[l + 96] << 6));
     }
+}
+
+void kv__kq_dequant_k4(const uint8_t scales[12], float d, float dmin, const uint8_t qs[128],
+                       const uint8_t *qh, float y[256]) {
+    for (int j = 0; j < 8; j++) {
+        float dl;
+        float ml;
+        kv__kq_sub_scale_min(j, scales, d, dmin, &dl, &ml);
+        const uint8_t *q = qs + 32 * (j / 2);
+        const int shift = 4 * (j % 2);
+        for (int l = 0; l < 32; l++) {
+            const int high = qh ? (qh[l] >> j) & 1 : 0;
+            y[32 * j + l] = dl * (float)(((q[l] >> shift) & 0xF) + 16 * high) - ml;
+        }
+    }
+}
+
+// ---- rows of super-blocks ----
+
+void kv__kq_quantize_rows(const float *src, void *dst, size_t block_size, int64_t n_rows,
+                          int64_t n_per_row, const float *imatrix, kv__kq_block_fn block) {
+    uint8_t *y = dst;
+    const int64_t nb = n_per_row / KV_QK_K;
+    for (int64_t r = 0; r < n_rows; r++)
+        for (int64_t b = 0; b < nb; b++)
+            block(src + (r * nb + b) * KV_QK_K, imatrix ? imatrix + b * KV_QK_K : NULL,
+                  y + (size_t)(r * nb + b) * block_size);
 }

@@ -6,6 +6,7 @@
 #ifndef KV_QUANT_KQUANT_UTIL_H
 #define KV_QUANT_KQUANT_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -52,6 +53,11 @@ void kv__kq_pack_scale_min(const uint8_t ls[8], const uint8_t lm[8], uint8_t out
 // Reads sub-block j's scale and minimum levels from the 12-byte layout.
 void kv__kq_unpack_scale_min(int j, const uint8_t packed[12], uint8_t *sc, uint8_t *m);
 
+// Sub-block j's factors of w = dl * q - ml: dl = d * scale, ml = dmin * minimum,
+// with the levels read from the 12-byte layout.
+void kv__kq_sub_scale_min(int j, const uint8_t packed[12], float d, float dmin, float *dl,
+                          float *ml);
+
 // Fits one 256-value super-block (Q4_K: nmax 15, Q5_K: nmax 31): writes levels to
 // L, the packed scales to scales[12] and the super scales to *d and *dmin.
 // imatrix (the super-block's 256 weights) may be NULL for the reference search.
@@ -61,5 +67,23 @@ void kv__kq_fit_k4(const float *x, int nmax, const float *imatrix, uint8_t L[256
 // Packs 256 two-bit levels the way Q2_K and Q3_K store them: byte 32*h + l
 // holds elements 128*h + l + 32*s in bits 2*s.
 void kv__kq_pack_2bit(const uint8_t L[256], uint8_t qs[64]);
+
+// Dequantizes one Q4_K or Q5_K super-block to y[256]: w = dl * (nibble + 16 *
+// high bit) - ml per sub-block, with d and dmin its super scales as floats, qs its
+// 128 nibble bytes and qh its 32 high-bit bytes (Q5_K) or NULL (Q4_K).
+void kv__kq_dequant_k4(const uint8_t scales[12], float d, float dmin, const uint8_t qs[128],
+                       const uint8_t *qh, float y[256]);
+
+// ---- rows of super-blocks ----
+
+// Quantizes one super-block: x (QK_K values) and qw (their importance weights,
+// or NULL) into the block at y.
+typedef void (*kv__kq_block_fn)(const float *x, const float *qw, void *y);
+
+// Quantizes n_rows rows of n_per_row values (a multiple of QK_K) to blocks of
+// block_size bytes, one super-block at a time, in order; imatrix (n_per_row
+// weights, shared by every row) may be NULL.
+void kv__kq_quantize_rows(const float *src, void *dst, size_t block_size, int64_t n_rows,
+                          int64_t n_per_row, const float *imatrix, kv__kq_block_fn block);
 
 #endif

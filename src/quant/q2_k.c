@@ -68,7 +68,8 @@ static void q2_fit_imatrix(const float *x, const float *qw, kv_block_q2_k *y, ui
         y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
 }
 
-static void q2_block(const float *x, const float *qw, kv_block_q2_k *y) {
+static void q2_block(const float *x, const float *qw, void *dst) {
+    kv_block_q2_k *y = dst;
     uint8_t L[256];
     if (qw)
         q2_fit_imatrix(x, qw, y, L);
@@ -91,14 +92,7 @@ static void q2_block(const float *x, const float *qw, kv_block_q2_k *y) {
 
 void kv__quantize_q2_k(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                        const float *imatrix) {
-    kv_block_q2_k *y = dst;
-    const int64_t nb = n_per_row / KV_QK_K;
-    for (int64_t r = 0; r < n_rows; r++) {
-        for (int64_t b = 0; b < nb; b++) {
-            const float *qw = imatrix ? imatrix + b * KV_QK_K : NULL;
-            q2_block(src + (r * nb + b) * KV_QK_K, qw, &y[r * nb + b]);
-        }
-    }
+    kv__kq_quantize_rows(src, dst, sizeof(kv_block_q2_k), n_rows, n_per_row, imatrix, q2_block);
 }
 
 void kv__dequantize_q2_k(const void *src, float *dst, int64_t k) {

@@ -72,7 +72,8 @@ static void q3_fit_imatrix(const float *x, const float *qw, kv_block_q3_k *y, in
     y->d = kv_f32_to_f16(d_block);
 }
 
-static void q3_block(const float *x, const float *qw, kv_block_q3_k *y) {
+static void q3_block(const float *x, const float *qw, void *dst) {
+    kv_block_q3_k *y = dst;
     int8_t L[256];
     if (qw)
         q3_fit_imatrix(x, qw, y, L);
@@ -103,14 +104,7 @@ static void q3_block(const float *x, const float *qw, kv_block_q3_k *y) {
 
 void kv__quantize_q3_k(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                        const float *imatrix) {
-    kv_block_q3_k *y = dst;
-    const int64_t nb = n_per_row / KV_QK_K;
-    for (int64_t r = 0; r < n_rows; r++) {
-        for (int64_t b = 0; b < nb; b++) {
-            const float *qw = imatrix ? imatrix + b * KV_QK_K : NULL;
-            q3_block(src + (r * nb + b) * KV_QK_K, qw, &y[r * nb + b]);
-        }
-    }
+    kv__kq_quantize_rows(src, dst, sizeof(kv_block_q3_k), n_rows, n_per_row, imatrix, q3_block);
 }
 
 void kv__dequantize_q3_k(const void *src, float *dst, int64_t k) {

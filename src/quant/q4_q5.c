@@ -219,6 +219,24 @@ static void block_weights(const float *x, const float *qw, float sigma2, float *
         w[j] = qw[j] * sqrtf(sigma2 + x[j] * x[j]);
 }
 
+// One Q4_1/Q5_1 block of 32 (levels 0..nmax to L, scale and minimum to *d, *m):
+// with the block's importance weights qw, make_qkx3_quants over block_weights;
+// without, the reference min/max search.
+static void asym_block(const float *x, const float *qw, float sigma2, int nmax, kv_f16 *d,
+                       kv_f16 *m, uint8_t L[32]) {
+    if (qw) {
+        uint8_t Laux[32];
+        float w[32];
+        float min;
+        block_weights(x, qw, sigma2, w);
+        const float scale = make_qkx3_quants(32, nmax, x, w, L, &min, Laux, -0.9f, 0.05f, 36);
+        *d = kv_f32_to_f16(scale);
+        *m = kv_f32_to_f16(-min);
+    } else {
+        quantize_block_asym_ref(x, nmax, d, m, L);
+    }
+}
+
 // ---- Q4_0 ----
 
 static void quantize_row_q4_0(const float *x, kv_block_q4_0 *y, int64_t n, const float *qw) {
@@ -257,19 +275,10 @@ void kv__dequantize_q4_0(const void *src, float *dst, int64_t k) {
 // ---- Q4_1 ----
 
 static void quantize_row_q4_1(const float *x, kv_block_q4_1 *y, int64_t n, const float *qw) {
-    uint8_t L[32], Laux[32];
-    float w[32];
+    uint8_t L[32];
     const float sigma2 = qw ? row_sigma2(x, n) : 0.0f;
     for (int64_t ib = 0; ib < n / KV_QK4_1; ib++, x += KV_QK4_1) {
-        if (qw) {
-            float min;
-            block_weights(x, qw + KV_QK4_1 * ib, sigma2, w);
-            const float d = make_qkx3_quants(KV_QK4_1, 15, x, w, L, &min, Laux, -0.9f, 0.05f, 36);
-            y[ib].d = kv_f32_to_f16(d);
-            y[ib].m = kv_f32_to_f16(-min);
-        } else {
-            quantize_block_asym_ref(x, 15, &y[ib].d, &y[ib].m, L);
-        }
+        asym_block(x, qw ? qw + KV_QK4_1 * ib : NULL, sigma2, 15, &y[ib].d, &y[ib].m, L);
         pack_nibbles(L, y[ib].qs, NULL);
     }
 }
@@ -336,19 +345,10 @@ void kv__dequantize_q5_0(const void *src, float *dst, int64_t k) {
 // ---- Q5_1 ----
 
 static void quantize_row_q5_1(const float *x, kv_block_q5_1 *y, int64_t n, const float *qw) {
-    uint8_t L[32], Laux[32];
-    float w[32];
+    uint8_t L[32];
     const float sigma2 = qw ? row_sigma2(x, n) : 0.0f;
     for (int64_t ib = 0; ib < n / KV_QK5_1; ib++, x += KV_QK5_1) {
-        if (qw) {
-            float min;
-            block_weights(x, qw + KV_QK5_1 * ib, sigma2, w);
-            const float d = make_qkx3_quants(KV_QK5_1, 31, x, w, L, &min, Laux, -0.9f, 0.05f, 36);
-            y[ib].d = kv_f32_to_f16(d);
-            y[ib].m = kv_f32_to_f16(-min);
-        } else {
-            quantize_block_asym_ref(x, 31, &y[ib].d, &y[ib].m, L);
-        }
+        asym_block(x, qw ? qw + KV_QK5_1 * ib : NULL, sigma2, 31, &y[ib].d, &y[ib].m, L);
         pack_nibbles(L, y[ib].qs, y[ib].qh);
     }
 }

@@ -37,22 +37,7 @@ void kv__quantize_q5_k(const float *src, void *dst, int64_t n_rows, int64_t n_pe
 
 void kv__dequantize_q5_k(const void *src, float *dst, int64_t k) {
     const kv_block_q5_k *x = src;
-    for (int64_t b = 0; b < k / KV_QK_K; b++) {
-        const float d = kv_f16_to_f32(x[b].d);
-        const float dmin = kv_f16_to_f32(x[b].dmin);
-        float *y = dst + b * KV_QK_K;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc;
-            uint8_t m;
-            kv__kq_unpack_scale_min(j, x[b].scales, &sc, &m);
-            const float dl = d * (float)sc;
-            const float ml = dmin * (float)m;
-            const uint8_t *q = x[b].qs + 32 * (j / 2);
-            const int shift = 4 * (j % 2);
-            for (int l = 0; l < 32; l++) {
-                const int high = (x[b].qh[l] >> j) & 1;
-                y[32 * j + l] = dl * (float)(((q[l] >> shift) & 0xF) + 16 * high) - ml;
-            }
-        }
-    }
+    for (int64_t b = 0; b < k / KV_QK_K; b++)
+        kv__kq_dequant_k4(x[b].scales, kv_f16_to_f32(x[b].d), kv_f16_to_f32(x[b].dmin), x[b].qs,
+                          x[b].qh, dst + b * KV_QK_K);
 }

@@ -24,7 +24,8 @@ static void q6_pack(const int8_t L[KV_QK_K], kv_block_q6_k *y) {
     }
 }
 
-static void q6_block(const float *x, const float *qw, kv_block_q6_k *y) {
+static void q6_block(const float *x, const float *qw, void *dst) {
+    kv_block_q6_k *y = dst;
     int8_t L[KV_QK_K];
     float scales[16];
     float max_abs = 0;
@@ -60,14 +61,7 @@ static void q6_block(const float *x, const float *qw, kv_block_q6_k *y) {
 
 void kv__quantize_q6_k(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                        const float *imatrix) {
-    kv_block_q6_k *y = dst;
-    const int64_t nb = n_per_row / KV_QK_K;
-    for (int64_t r = 0; r < n_rows; r++) {
-        for (int64_t b = 0; b < nb; b++) {
-            const float *qw = imatrix ? imatrix + b * KV_QK_K : NULL;
-            q6_block(src + (r * nb + b) * KV_QK_K, qw, &y[r * nb + b]);
-        }
-    }
+    kv__kq_quantize_rows(src, dst, sizeof(kv_block_q6_k), n_rows, n_per_row, imatrix, q6_block);
 }
 
 void kv__dequantize_q6_k(const void *src, float *dst, int64_t k) {

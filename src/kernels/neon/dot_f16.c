@@ -35,6 +35,30 @@ static inline void bf16x8_to_f32(const kv_bf16 *h, float32x4_t *lo, float32x4_t 
     *hi = vreinterpretq_f32_u32(vshll_high_n_u16(v, 16));
 }
 
+// Widens eight 16-bit floats (F16 or BF16) to two float vectors.
+typedef void (*widen8_fn)(const uint16_t *h, float32x4_t *lo, float32x4_t *hi);
+
+// a (n 16-bit floats) . b (n of the same type), widened by widen; the last n % 16
+// go to ref. Inlined with widen a constant, so widen is inlined too.
+static inline __attribute__((always_inline)) float dot_16bit(int64_t n, const uint16_t *a,
+                                                             const uint16_t *b, widen8_fn widen,
+                                                             kv__dot_ref_fn ref) {
+    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t i = 0;
+    for (; i + STEP <= n; i += STEP) {
+        float32x4_t a0, a1, a2, a3, b0, b1, b2, b3;
+        widen(a + i, &a0, &a1);
+        widen(a + i + 8, &a2, &a3);
+        widen(b + i, &b0, &b1);
+        widen(b + i + 8, &b2, &b3);
+        acc0 = vfmaq_f32(acc0, a0, b0);
+        acc1 = vfmaq_f32(acc1, a1, b1);
+        acc2 = vfmaq_f32(acc2, a2, b2);
+        acc3 = vfmaq_f32(acc3, a3, b3);
+    }
+    return sum4(acc0, acc1, acc2, acc3) + kv_neon_ref_tail(ref, n - i, a + i, b + i);
+}
+
 // w (n floats) . x (n floats)
 void kv_dot_f32_f32_neon(int64_t n, float *out, const void *w, const void *x) {
     const float *a = w;
@@ -52,22 +76,7 @@ void kv_dot_f32_f32_neon(int64_t n, float *out, const void *w, const void *x) {
 
 // w (n halves) . x (n halves)
 void kv_dot_f16_f16_neon(int64_t n, float *out, const void *w, const void *x) {
-    const kv_f16 *a = w;
-    const kv_f16 *b = x;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    int64_t i = 0;
-    for (; i + STEP <= n; i += STEP) {
-        float32x4_t a0, a1, a2, a3, b0, b1, b2, b3;
-        f16x8_to_f32(a + i, &a0, &a1);
-        f16x8_to_f32(a + i + 8, &a2, &a3);
-        f16x8_to_f32(b + i, &b0, &b1);
-        f16x8_to_f32(b + i + 8, &b2, &b3);
-        acc0 = vfmaq_f32(acc0, a0, b0);
-        acc1 = vfmaq_f32(acc1, a1, b1);
-        acc2 = vfmaq_f32(acc2, a2, b2);
-        acc3 = vfmaq_f32(acc3, a3, b3);
-    }
-    *out = sum4(acc0, acc1, acc2, acc3) + kv_neon_ref_tail(kv_dot_f16_f16_ref, n - i, a + i, b + i);
+    *out = dot_16bit(n, w, x, f16x8_to_f32, kv_dot_f16_f16_ref);
 }
 
 // k (n halves) . q (n floats): attention's cached key against a query
@@ -90,23 +99,7 @@ void kv_dot_f16_f32_neon(int64_t n, float *out, const void *w, const void *x) {
 
 // w (n bfloat16) . x (n bfloat16)
 void kv_dot_bf16_bf16_neon(int64_t n, float *out, const void *w, const void *x) {
-    const kv_bf16 *a = w;
-    const kv_bf16 *b = x;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    int64_t i = 0;
-    for (; i + STEP <= n; i += STEP) {
-        float32x4_t a0, a1, a2, a3, b0, b1, b2, b3;
-        bf16x8_to_f32(a + i, &a0, &a1);
-        bf16x8_to_f32(a + i + 8, &a2, &a3);
-        bf16x8_to_f32(b + i, &b0, &b1);
-        bf16x8_to_f32(b + i + 8, &b2, &b3);
-        acc0 = vfmaq_f32(acc0, a0, b0);
-        acc1 = vfmaq_f32(acc1, a1, b1);
-        acc2 = vfmaq_f32(acc2, a2, b2);
-        acc3 = vfmaq_f32(acc3, a3, b3);
-    }
-    *out =
-        sum4(acc0, acc1, acc2, acc3) + kv_neon_ref_tail(kv_dot_bf16_bf16_ref, n - i, a + i, b + i);
+    *out = dot_16bit(n, w, x, bf16x8_to_f32, kv_dot_bf16_bf16_ref);
 }
 
 #endif

@@ -60,26 +60,57 @@ static inline float32x4_t scaled_add(float32x4_t acc, int32x4_t lanes, float d) 
     return vfmaq_n_f32(acc, vcvtq_f32_s32(lanes), d);
 }
 
-// ---- the kernels ----
+// ---- the types with a minimum (Q4_1, Q5_1) against Q8_1 ----
 
-// w (n/32 blocks q4_1) . x (n/32 blocks q8_1); the minimum part is m_w * s_x
-void kv_dot_q4_1_q8_1_neon(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q4_1 *wb = w;
-    const kv_block_q8_1 *xb = x;
-    const int64_t nb = n / KV_QK4_1;
+_Static_assert(KV_QK4_1 == KV_QK8_1 && KV_QK5_1 == KV_QK8_1, "dot_min_q8_1 pairs blocks 1:1");
+
+// Block i of w against x: its four int32 lanes, and its scale *d and minimum *m.
+typedef int32x4_t (*min_block_fn)(const void *w, int64_t i, const kv_block_q8_1 *x, float *d,
+                                  float *m);
+
+static inline int32x4_t q4_1_block(const void *w, int64_t i, const kv_block_q8_1 *x, float *d,
+                                   float *m) {
+    const kv_block_q4_1 *b = (const kv_block_q4_1 *)w + i;
+    *d = kv_neon_h2f(b->d);
+    *m = kv_neon_h2f(b->m);
+    return q4_1_lanes(b, x);
+}
+
+static inline int32x4_t q5_1_block(const void *w, int64_t i, const kv_block_q8_1 *x, float *d,
+                                   float *m) {
+    const kv_block_q5_1 *b = (const kv_block_q5_1 *)w + i;
+    *d = kv_neon_h2f(b->d);
+    *m = kv_neon_h2f(b->m);
+    return q5_1_lanes(b, x);
+}
+
+// w (n/32 blocks of w_block bytes, read through blk) . x (n/32 blocks q8_1),
+// two blocks a step, an odd last one by ref; the minimum part is m_w * s_x.
+// Inlined with blk a constant, so blk is inlined too.
+static inline __attribute__((always_inline)) float
+dot_min_q8_1(int64_t n, const void *w, size_t w_block, const kv_block_q8_1 *xb, min_block_fn blk,
+             kv__dot_ref_fn ref) {
+    const int64_t nb = n / KV_QK8_1;
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
     float mins = 0.0f;
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        acc0 = scaled_add(acc0, q4_1_lanes(&wb[i], &xb[i]),
-                          kv_neon_h2f(wb[i].d) * kv_neon_h2f(xb[i].d));
-        acc1 = scaled_add(acc1, q4_1_lanes(&wb[i + 1], &xb[i + 1]),
-                          kv_neon_h2f(wb[i + 1].d) * kv_neon_h2f(xb[i + 1].d));
-        mins += kv_neon_h2f(wb[i].m) * kv_neon_h2f(xb[i].s) +
-                kv_neon_h2f(wb[i + 1].m) * kv_neon_h2f(xb[i + 1].s);
+        float d0, m0, d1, m1;
+        const int32x4_t l0 = blk(w, i, &xb[i], &d0, &m0);
+        const int32x4_t l1 = blk(w, i + 1, &xb[i + 1], &d1, &m1);
+        acc0 = scaled_add(acc0, l0, d0 * kv_neon_h2f(xb[i].d));
+        acc1 = scaled_add(acc1, l1, d1 * kv_neon_h2f(xb[i + 1].d));
+        mins += m0 * kv_neon_h2f(xb[i].s) + m1 * kv_neon_h2f(xb[i + 1].s);
     }
-    *out = vaddvq_f32(vaddq_f32(acc0, acc1)) + mins +
-           kv_neon_ref_tail(kv_dot_q4_1_q8_1_ref, n - i * KV_QK4_1, wb + i, xb + i);
+    return vaddvq_f32(vaddq_f32(acc0, acc1)) + mins +
+           kv_neon_ref_tail(ref, n - i * KV_QK8_1, (const uint8_t *)w + i * w_block, xb + i);
+}
+
+// ---- the kernels ----
+
+// w (n/32 blocks q4_1) . x (n/32 blocks q8_1)
+void kv_dot_q4_1_q8_1_neon(int64_t n, float *out, const void *w, const void *x) {
+    *out = dot_min_q8_1(n, w, sizeof(kv_block_q4_1), x, q4_1_block, kv_dot_q4_1_q8_1_ref);
 }
 
 // w (n/32 blocks q5_0) . x (n/32 blocks q8_0)
@@ -99,24 +130,9 @@ void kv_dot_q5_0_q8_0_neon(int64_t n, float *out, const void *w, const void *x) 
            kv_neon_ref_tail(kv_dot_q5_0_q8_0_ref, n - i * KV_QK5_0, wb + i, xb + i);
 }
 
-// w (n/32 blocks q5_1) . x (n/32 blocks q8_1); the minimum part is m_w * s_x
+// w (n/32 blocks q5_1) . x (n/32 blocks q8_1)
 void kv_dot_q5_1_q8_1_neon(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q5_1 *wb = w;
-    const kv_block_q8_1 *xb = x;
-    const int64_t nb = n / KV_QK5_1;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    float mins = 0.0f;
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = scaled_add(acc0, q5_1_lanes(&wb[i], &xb[i]),
-                          kv_neon_h2f(wb[i].d) * kv_neon_h2f(xb[i].d));
-        acc1 = scaled_add(acc1, q5_1_lanes(&wb[i + 1], &xb[i + 1]),
-                          kv_neon_h2f(wb[i + 1].d) * kv_neon_h2f(xb[i + 1].d));
-        mins += kv_neon_h2f(wb[i].m) * kv_neon_h2f(xb[i].s) +
-                kv_neon_h2f(wb[i + 1].m) * kv_neon_h2f(xb[i + 1].s);
-    }
-    *out = vaddvq_f32(vaddq_f32(acc0, acc1)) + mins +
-           kv_neon_ref_tail(kv_dot_q5_1_q8_1_ref, n - i * KV_QK5_1, wb + i, xb + i);
+    *out = dot_min_q8_1(n, w, sizeof(kv_block_q5_1), x, q5_1_block, kv_dot_q5_1_q8_1_ref);
 }
 
 // w (n/32 blocks iq4_nl) . x (n/32 blocks q8_0)

@@ -30,7 +30,7 @@
 
 // tokenizer
 #include "kvant/kv_tokenizer.h" // kv_vocab_*, kv_token*, kv_tokenize*, kv_detokenize*,
-                                // kv_special_*, kv_utf8_*
+                                // kv_special_*, kv_utf8_*, kv_pretok_known
 #include "kvant/kv_chat.h"      // kv_chat_*
 
 // model
@@ -38,7 +38,7 @@
 #include "kvant/kv_vocab_gguf.h"  // the GGUF glue: kv_vocab_from_gguf, kv_chat_detect_gguf
 #include "kvant/kv_sample.h"      // kv_sample_*
 #include "kvant/kv_json_prefix.h" // kv_json_*, kv_sample_next_json (sampling under it)
-#include "kvant/kv_json_schema.h" // kv_json_schema_*: JSON schemas compiled for sampling
+#include "kvant/kv_json_schema.h" // kv_json_schema_*, kv_json_match_*, kv_sample_next_schema: JSON schemas for sampling
 #include "kvant/kv_jinja.h"       // kv_jinja_*: chat templates (a Jinja subset)
 #include "kvant/kv_generate.h"    // kv_generate, kv_gen_*
 

@@ -15,6 +15,8 @@ static const kv_cli_command COMMANDS[] = {
     {"imatrix", kv_cli_imatrix, "compute an importance matrix from calibration text"},
     {"serve", kv_cli_serve, "serve models over HTTP: Ollama and OpenAI APIs, web chat, metrics"},
     {"bench", kv_cli_bench, "measure prompt and generation speed (tokens/s), as llama-bench"},
+    {"keys", kv_cli_keys, "create, list and revoke the server's API keys (roles)"},
+    {"audit", kv_cli_audit, "list, verify and export the server's audit log"},
     {NULL, NULL, NULL},
 };
 

@@ -447,6 +447,7 @@ static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_s
             client_addr(conn, cs->client, sizeof cs->client);
         if (ast != 0) {
             audit_now(s, cs, ast, NULL); // refused either way
+            c->code = ast == 401 ? "invalid_api_key" : "insufficient_permissions";
             return queue_error(s, conn, cs, ast, msg);
         }
     }

@@ -501,10 +501,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!cs)
         return;
     kv__job *j = cs->call.job;
-    if (j && j->req.stream && cs->audit && !cs->audited) {
-        // a stream is recorded at its end, with how it ended (its 200 is long sent)
+    if (j && cs->audit && !cs->audited) {
+        // A stream is recorded at its end, with how it ended (its 200 is long
+        // sent); a waiting reply that was never recorded ended early: the client
+        // left (499) or its reply could not be made (500).
         pthread_mutex_lock(&j->mu);
-        unsigned st = j->st == KV_OK && j->done ? 200 : j->http_status ? j->http_status : 499;
+        unsigned fail = j->http_status ? j->http_status : 500;
+        unsigned st = !j->done ? 499 : j->st != KV_OK ? fail : j->req.stream ? 200 : 500;
         pthread_mutex_unlock(&j->mu);
         audit_now(s, cs, st, j);
     }

@@ -3,6 +3,7 @@
 #include "store/store_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,9 +81,14 @@ static kv_status write_head(kv__db *db, int64_t id, const char *hash, kv_err *er
     if (st != KV_OK)
         return st;
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", tmp, strerror(e));
+    }
     bool ok = fprintf(f, "%" PRId64 " %s\n", id, hash) > 0;
     ok = fflush(f) == 0 && ok;
     ok = fclose(f) == 0 && ok;
@@ -173,13 +179,18 @@ kv_status kv__audit_append(kv__db *db, kv__audit_entry *e, kv_err *err) {
     }
     sqlite3_finalize(last);
     sqlite3_finalize(ins);
-    if (st == KV_OK)
-        st = exec(db, "COMMIT", err);
-    if (st != KV_OK && in_tx)
-        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-    // The head is written inside the lock, so this process's heads go in order.
+    // The head goes before the commit, inside the transaction: an entry whose head
+    // cannot be written is rolled back (so the log holds no request that failed
+    // for it), and if the commit fails the old head is put back.
     if (st == KV_OK)
         st = write_head(db, e->id, e->hash, err);
+    if (st == KV_OK && (st = exec(db, "COMMIT", err)) != KV_OK) {
+        kv_err ignored;
+        if (e->id > 1)
+            write_head(db, e->id - 1, e->prev, &ignored);
+    }
+    if (st != KV_OK && in_tx)
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&db->mu);
     return st;
 }

@@ -123,8 +123,9 @@ void kv__audit_hash(const kv__audit_entry *e, char out[65]);
 // "<db path>.audit-head": one line "ID HASH\n".
 kv_status kv__audit_head_path(const kv__db *db, char *out, size_t cap, kv_err *err);
 
-// Appends e (its id, prev and hash are filled in) and updates the head file.
-// Thread- and process-safe (one write transaction).
+// Appends e (its id, prev and hash are filled in) and updates the head file,
+// in one write transaction (thread- and process-safe): when the head cannot be
+// written the entry is not kept either.
 kv_status kv__audit_append(kv__db *db, kv__audit_entry *e, kv_err *err);
 
 // Calls fn for each entry with time_us >= since_us and (key non-NULL) who ==

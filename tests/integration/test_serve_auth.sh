@@ -187,9 +187,20 @@ kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
 # --audit-content keeps the prompt
 start_server --model "kjv=$TMP/kjv.gguf" --db "$DB" --ctx 256 --audit-content
 OUT=$(status POST /api/generate "{$G,\"prompt\":\"secret words\"}" "${KEY[user]}")
+# fail closed: when the audit log cannot be written, the request fails
+rm -f "$DB.audit-head"; mkdir "$DB.audit-head"
+OUT=$(status POST /api/generate "{$G,\"prompt\":\"x\"}" "${KEY[user]}"; cat "$TMP/body")
+expect_out "500" "a generate whose audit entry cannot be written fails with 500"
+expect_out "cannot write the audit log" "and says why"
+[ "$(sqlite3 "$DB" "SELECT count(*) FROM audit WHERE content LIKE '%\"x\"%'")" = 0 ] &&
+  pass "the failed request left no entry" || fail "the failed request's entry was kept"
+rmdir "$DB.audit-head"
+OUT=$(status POST /api/chat "{$G,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" "${KEY[user]}")
+expect_out "200" "with the log writable again, requests succeed"
 kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
-OUT=$("$KVANT" audit export --db "$DB" | tail -n 1)
-expect_out "secret words" "--audit-content logs the prompt"
+OUT=$("$KVANT" audit export --db "$DB" | grep "secret words")
+expect_out '"action":"POST /api/generate"' "--audit-content logs the prompt"
+[ "$(stat -c %a "$DB.audit-head")" = 600 ] && pass "the head file is 0600" || fail "head file mode"
 
 expect_rc 0 "audit verify on the untouched log" "$KVANT" audit verify --db "$DB"
 N=$(sqlite3 "$DB" "SELECT count(*) FROM audit")

@@ -17,6 +17,8 @@ PKGS=(
   # (kubernetes.yaml parsed), replicas behind HAProxy
   python3-prometheus-client python3-yaml
   haproxy
+  # the store (API keys, audit log): SQLite, and its command-line shell for the tests
+  libsqlite3-dev sqlite3
 )
 # The server's tests run the official npm clients (and the web page in headless
 # chromium through npm playwright-core); node may come from

@@ -28,6 +28,36 @@ typedef struct {
 // Receives one line of log text (no newline); may be called from any server thread.
 typedef void (*kv_serve_log_fn)(void *user, const char *line);
 
+// Access control: the role of the API key token (the text after "Authorization:
+// Bearer"; NULL when the request has none): 1 viewer, 2 user, 3 operator,
+// 4 admin, 0 for an unknown or revoked key, -1 when authentication is off (no
+// keys configured: every request is let in). The key's name goes to who.
+// Called from the HTTP threads, once per request, before routing.
+typedef int (*kv_serve_auth_fn)(void *user, const char *token, char *who, size_t who_cap);
+
+// One audited request: every one that generates or changes state (the routes
+// that need the user role or above), including those refused 401/403.
+typedef struct {
+    const char *who;        // the key's name, or "-"
+    const char *method;     // "POST"
+    const char *path;       // "/api/generate"
+    const char *model;      // "" when the request names none
+    const char *client;     // the client's address
+    unsigned status;        // the reply's status (a stream: 200, or the status of its failure)
+    int64_t tokens_in;      // prompt tokens; -1 when not known
+    int64_t tokens_out;     // generated tokens; -1 when not known
+    double duration_s;      // from arrival to the reply (a stream: to its end)
+    double time;            // wall clock at arrival, seconds since the epoch
+    const char *body;       // the request body (the hook decides whether to keep it)
+    size_t body_len;
+    int stream;             // 1 for a streamed reply
+} kv_serve_audit_rec;
+
+// Records r. Called before a non-streaming reply is sent, and a failure turns
+// the reply into a 500 (fail closed); for a stream, when it has ended (its
+// status is already sent). Called from the HTTP threads.
+typedef kv_status (*kv_serve_audit_fn)(void *user, const kv_serve_audit_rec *r, kv_err *err);
+
 typedef struct {
     const char *host;              // address to bind (default "127.0.0.1")
     uint16_t port;                 // 0: any free port (see kv_serve_port)
@@ -60,6 +90,10 @@ typedef struct {
                                    // its body within that plus 1 s per 64 KiB
     int32_t max_connections;       // client connections at once (default 4096)
     int32_t max_conn_per_ip;       // of those, from one address (default 256; 0: no limit)
+    // Access control and audit (NULL: none, as without keys); both get hook_user.
+    kv_serve_auth_fn auth;
+    kv_serve_audit_fn audit;
+    void *hook_user;
 } kv_serve_params;
 
 kv_serve_params kv_serve_default_params(void);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "kvant/kv_convert.h"
+#include "kvant/kv_serve.h"
 #include "kvant/kv_status.h"
 
 // A subcommand: argv[0] is the subcommand name. Returns the process exit code.
@@ -29,6 +30,29 @@ int kv_cli_imatrix(int argc, char **argv);
 int kv_cli_serve(int argc, char **argv);
 int kv_cli_bench(int argc, char **argv);
 int kv_cli_template(int argc, char **argv);
+int kv_cli_keys(int argc, char **argv);
+int kv_cli_audit(int argc, char **argv);
+
+// ---- the store (keys and audit log), for keys, audit and serve (cli_store.c) ----
+struct kv__db;
+struct kv__keyring;
+// Opens the database at path, or the default one ($KVANT_HOME/kvant.db, else
+// ~/.kvant/kvant.db) when path is NULL; create makes a missing one. Prints the
+// failure as cmd's and returns 1; 0 on success.
+int kv_cli_db_open(const char *cmd, const char *path, bool create, struct kv__db **db);
+
+typedef struct {
+    struct kv__db *db;         // NULL: no database (no keys, no audit)
+    struct kv__keyring *ring;
+    bool audit_content;        // --audit-content: keep request bodies in the log
+} kv_cli_serve_store;
+
+// For serve: opens --db (db_path, created when missing) or the default database
+// when it exists, and sets p's auth and audit hooks to it. Refuses (exit code 2)
+// a non-loopback p->host without keys unless insecure. 0 on success.
+int kv_cli_serve_store_open(kv_cli_serve_store *ss, const char *db_path, bool insecure,
+                            kv_serve_params *p);
+void kv_cli_serve_store_close(kv_cli_serve_store *ss);
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.
 int kv_cli_fail(const char *cmd, const kv_err *err);

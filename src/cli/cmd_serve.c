@@ -57,6 +57,11 @@ static void help(FILE *f) {
             "                         a body may take that plus 1 s per 64 KiB\n"
             "  --max-connections N    client connections at once (default 4096; more wait)\n"
             "  --max-conn-per-ip N    connections from one address (default 256; 0: no limit)\n"
+            "  --db PATH              key and audit database (default $KVANT_HOME/kvant.db or\n"
+            "                         ~/.kvant/kvant.db, used when it exists); with keys in it\n"
+            "                         every API request needs Authorization: Bearer KEY\n"
+            "  --insecure-no-auth     allow a non-loopback --host without any API key\n"
+            "  --audit-content        keep request bodies (prompts) in the audit log\n"
             "  --shutdown-timeout S   on SIGTERM/SIGINT, seconds running requests may take to\n"
             "                         finish before they end with an error (default 30); a\n"
             "                         second signal ends them at once\n\n"
@@ -97,6 +102,9 @@ typedef struct {
     kv_serve_model models[KV_SERVE_MAX_MODELS];
     char *templates[MAX_TEMPLATES]; // "NAME=FAMILY" options, applied after parsing
     int n_templates;
+    const char *db;      // --db
+    bool insecure;       // --insecure-no-auth
+    bool audit_content;  // --audit-content
 } serve_opts;
 
 // Splits "NAME=FILE" in place.
@@ -138,6 +146,8 @@ static int take_option(serve_opts *o, int argc, char **argv, int *i) {
     kv_serve_params *p = &o->p;
     if (strcmp(opt, "--host") == 0) {
         p->host = val;
+    } else if (strcmp(opt, "--db") == 0) {
+        o->db = val;
     } else if (strcmp(opt, "--port") == 0 && parse_long(val, 0, 65535, &n)) {
         p->port = (uint16_t)n;
     } else if (strcmp(opt, "--models") == 0) {
@@ -277,6 +287,10 @@ int kv_cli_serve(int argc, char **argv) {
         }
         if (strncmp(argv[i], "--", 2) != 0)
             return kv_cli_usage_error("serve", "unexpected argument '%s'", argv[i]);
+        if (strcmp(argv[i], "--insecure-no-auth") == 0 || strcmp(argv[i], "--audit-content") == 0) {
+            *(argv[i][2] == 'i' ? &o.insecure : &o.audit_content) = true;
+            continue;
+        }
         int rc = take_option(&o, argc, argv, &i);
         if (rc != 0)
             return rc;
@@ -285,6 +299,11 @@ int kv_cli_serve(int argc, char **argv) {
     if (unknown)
         return kv_cli_usage_error("serve", "--chat-template names model '%s', which no --model "
                                   "gives", unknown);
+    static kv_cli_serve_store store; // the hooks' user: lives as long as the server
+    store.audit_content = o.audit_content;
+    int src = kv_cli_serve_store_open(&store, o.db, o.insecure, &o.p);
+    if (src != 0)
+        return src;
     char *origins = join_origins(o.origins);
     o.p.origins = origins;
     raise_nofile(o.p.max_connections);
@@ -299,8 +318,10 @@ int kv_cli_serve(int argc, char **argv) {
     kv_err err;
     kv_status st = kv_serve_start(&o.p, &s, &err);
     free(origins);
-    if (st != KV_OK)
+    if (st != KV_OK) {
+        kv_cli_serve_store_close(&store);
         return kv_cli_fail("serve", &err);
+    }
     const char *host = o.p.host;
     bool v6 = strchr(host, ':') != NULL;
     printf("kvant serve: listening on http://%s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "",
@@ -311,6 +332,7 @@ int kv_cli_serve(int argc, char **argv) {
     fprintf(stderr, "kvant serve: %s, shutting down\n", sig_name(sig));
     drain(s, &set, o.shutdown_timeout_s);
     kv_serve_stop(s);
+    kv_cli_serve_store_close(&store);
     fprintf(stderr, "kvant serve: stopped\n");
     return 0;
 }

@@ -16,6 +16,8 @@ static const kv_cli_command COMMANDS[] = {
     {"serve", kv_cli_serve, "serve models over HTTP: Ollama and OpenAI APIs, web chat, metrics"},
     {"bench", kv_cli_bench, "measure prompt and generation speed (tokens/s), as llama-bench"},
     {"template", kv_cli_template, "render a chat template (Jinja) over a conversation"},
+    {"keys", kv_cli_keys, "create, list and revoke the server's API keys (roles)"},
+    {"audit", kv_cli_audit, "list, verify and export the server's audit log"},
     {NULL, NULL, NULL},
 };
 

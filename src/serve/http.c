@@ -66,6 +66,10 @@ typedef struct {
     const char *origin; // an allowed Origin to echo in Access-Control-Allow-Origin
     bool close;         // the reply closes the connection (a framing error)
     bool preflight;     // OPTIONS
+    char who[KV__WHO_MAX]; // the API key's name, or "-"
+    char client[64];    // the client's address
+    bool audit;         // the request goes into the audit log (kv__audited)
+    bool audited;       // it has
 } conn_state;
 
 // One client connection, from accept to close (libmicrohttpd's socket context).
@@ -252,6 +256,37 @@ bool kv__http_alive(kv__job *j) {
     return !(p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
+// ---- audit ----
+
+// Records cs's request with status when it is audited and not yet recorded;
+// false when the audit log could not be written (the reply must fail).
+static bool audit_now(kv_serve *s, conn_state *cs, unsigned status, kv__job *j) {
+    if (!cs->audit || cs->audited)
+        return true;
+    cs->audited = true;
+    kv_err e;
+    if (kv__audit_call(s, &cs->call, cs->who, cs->client, status, j, &e) == KV_OK)
+        return true;
+    kv__log(s, "audit: %s %s: %s", cs->who, cs->call.path, e.msg);
+    return false;
+}
+
+// The client's address, for the audit log.
+static void client_addr(struct MHD_Connection *conn, char *out, size_t cap) {
+    snprintf(out, cap, "?");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
+}
+
 // ---- non-streaming jobs ----
 
 // Called again after the job woke the connection: the reply is ready.
@@ -266,6 +301,10 @@ static enum MHD_Result finish_job(kv_serve *s, struct MHD_Connection *conn, conn
     if (st != KV_OK) {
         kv__buf_free(&body);
         return queue_error(s, conn, cs, kv__http_status(st), e.msg);
+    }
+    if (!audit_now(s, cs, status, j)) {
+        kv__buf_free(&body);
+        return queue_error(s, conn, cs, 500, "cannot write the audit log");
     }
     return queue_buf(s, conn, cs, status, "application/json", &body, 0);
 }
@@ -354,6 +393,7 @@ static enum MHD_Result begin(kv_serve *s, struct MHD_Connection *conn, const cha
     cs->call.t_start = kv__now();
     cs->call.path = url;
     cs->call.method = kv__method_from_name(method);
+    snprintf(cs->who, sizeof cs->who, "-");
     cs->body.max = s->p.body_max;
     cs->route = kv__route_find(cs->call.method, url, &cs->route_status, &cs->call.api);
     uint64_t len = 0;
@@ -396,6 +436,21 @@ static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_s
     }
     if (cs->preflight)
         return preflight(s, conn, cs);
+    {
+        // the key check, before routing (unknown paths need admin, so nothing is probed)
+        char msg[256];
+        const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION);
+        unsigned ast = kv__auth_check(s, c->path, authz, cs->who, sizeof cs->who, msg, sizeof msg);
+        cs->audit = kv__audited(s, c->path);
+        if (cs->audit)
+            client_addr(conn, cs->client, sizeof cs->client);
+        if (ast != 0) {
+            audit_now(s, cs, ast, NULL); // refused either way
+            c->code = ast == 401 ? "invalid_api_key" : "insufficient_permissions";
+            return queue_error(s, conn, cs, ast, msg);
+        }
+    }
     if (cs->too_big) {
         char msg[96];
         snprintf(msg, sizeof msg, "request body is over the limit of %zu bytes", s->p.body_max);
@@ -407,9 +462,14 @@ static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_s
     c->body = cs->body.p ? cs->body.p : "";
     c->body_len = cs->body.n;
     kv__route_run(cs->route, c);
-    if (!c->job)
+    if (!c->job) {
+        if (!audit_now(s, cs, c->status ? c->status : 200, NULL)) {
+            c->ctype = NULL;
+            return queue_error(s, conn, cs, 500, "cannot write the audit log");
+        }
         return queue_buf(s, conn, cs, c->status ? c->status : 200, c->ctype, &c->out,
                          c->retry_after);
+    }
     if (c->job->req.stream)
         return start_stream(s, conn, cs, c->job);
     return wait_job(s, conn, cs);
@@ -441,6 +501,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!cs)
         return;
     kv__job *j = cs->call.job;
+    if (j && cs->audit && !cs->audited) {
+        // A stream is recorded at its end, with how it ended (its 200 is long
+        // sent); a waiting reply that was never recorded ended early: the client
+        // left (499) or its reply could not be made (500).
+        pthread_mutex_lock(&j->mu);
+        unsigned fail = j->http_status ? j->http_status : 500;
+        unsigned st = !j->done ? 499 : j->st != KV_OK ? fail : j->req.stream ? 200 : 500;
+        pthread_mutex_unlock(&j->mu);
+        audit_now(s, cs, st, j);
+    }
     if (j) {
         pthread_mutex_lock(&j->mu);
         if (!j->req.stream) {

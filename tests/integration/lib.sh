@@ -5,6 +5,8 @@ SRC=${KV_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 SHARED=${KV_SHARED:-$SRC/../shared}
 [ -f "$SHARED/models/kjv-llama-7m/config.json" ] || SHARED=
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kvant-it-XXXXXX")
+# kvant serve reads keys from $KVANT_HOME/kvant.db when it exists: none of the user's
+export KVANT_HOME="$TMP/kvant-home"
 SERVER= # a `kvant serve` started by start_server
 STREAM= # a client a script keeps running in the background
 cleanup() {

@@ -76,6 +76,7 @@ static kv_status set_metadata(kv_gguf_writer *w, const kv_llama2c *m, uint32_t f
             TRY(kv_gguf_set_u32(w, ID_KEYS[id], id, err));
     TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", true, err));
     TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", false, err));
+    TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", true, err)); // SentencePiece's
     TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
     return KV_OK;
 }

@@ -5,6 +5,7 @@ llama2.c's export.py and tokenizer.py write them, for kvant's converter tests.
 
   make_llama2c.py MODEL_DIR OUT.bin [--version 0|1|2] [--classifier MODE]
                   [--tokenizer OUT_TOKENIZER.bin] [--group-size N]
+  make_llama2c.py --fuzz-seeds DIR   (tiny inputs of tests/fuzz/fuzz_llama2c.c)
 
 --classifier: "separate" (lm_head, the default), "shared" (no classifier: the
 embeddings are used), or "embed-copy" (a separate classifier holding the
@@ -18,7 +19,10 @@ import os
 import struct
 import sys
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:  # --fuzz-seeds needs only the standard library
+    np = None
 
 
 def read_safetensors(path):
@@ -117,7 +121,43 @@ def quantize_q80(w, gs):
     return q.reshape(-1), scale.astype(np.float32)
 
 
+def fuzz_seeds(out):
+    """Tiny checkpoints (dim 8, 1 layer) + tokenizers, framed as fuzz_llama2c reads them:
+    uint32 checkpoint length, checkpoint, tokenizer.bin."""
+    import random
+    rnd = random.Random(42)
+    dim, hidden, layers, heads, kv, vocab, seq = 8, 16, 1, 2, 1, 6, 4
+    hd = dim // heads
+
+    def floats(n):
+        return struct.pack(f"<{n}f", *[rnd.uniform(-1, 1) for _ in range(n)])
+
+    emb, norm = vocab * dim, dim
+    q, k, o, ff = dim * dim, kv * hd * dim, dim * dim, hidden * dim
+    mats = [emb, q, k, k, o, ff, ff, ff]
+    tok = struct.pack("<i", 6)
+    for i, t in enumerate([b"<unk>", b"\n<s>\n", b"\n</s>\n", b"<0x0A>", b" a", b"b"]):
+        tok += struct.pack("<fi", -float(i), len(t)) + t
+    params = [dim, hidden, layers, heads, kv, vocab, seq]
+    v0 = struct.pack("<7i", *params[:5], -vocab, seq) + floats(
+        emb + norm + q + 2 * k + o + norm + 3 * ff + norm + seq * hd + emb)
+    v1 = struct.pack("<Ii7iB", 0x616B3432, 1, *params, 1)
+    v1 += b"\0" * (256 - len(v1)) + floats(3 * norm + sum(mats))
+    v2 = struct.pack("<Ii7iBi", 0x616B3432, 2, *params, 0, 4)
+    n_q = sum(mats) + emb
+    v2 += b"\0" * (256 - len(v2)) + floats(3 * norm)
+    v2 += bytes(rnd.randrange(256) for _ in range(n_q)) + floats(n_q // 4)
+    os.makedirs(out, exist_ok=True)
+    for name, model in [("legacy", v0), ("v1_shared", v1), ("v2_int8", v2), ("truncated", v0[:300])]:
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(struct.pack("<I", len(model)) + model + tok)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--fuzz-seeds":
+        return fuzz_seeds(sys.argv[2])
+    if np is None:
+        sys.exit("make_llama2c.py needs numpy (python3-numpy)")
     ap = argparse.ArgumentParser()
     ap.add_argument("model_dir")
     ap.add_argument("out")

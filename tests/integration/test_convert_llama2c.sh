@@ -72,6 +72,26 @@ expect_rc 0 "v2 (int8): convert to F32" "$KVANT" convert "$TMP/v2.bin" -o "$TMP/
 p2=$(ppl "$TMP/v2.gguf" | awk '{print $5}'); p0=$(awk '{print $5}' <<<"$REF_PPL")
 awk -v a="$p2" -v b="$p0" 'BEGIN { r = a / b; exit !(r > 0.97 && r < 1.03 && a != b) }' \
   && pass "v2: perplexity $p2 within 3% of F32's $p0" || fail "v2: perplexity $p2 vs $p0"
+# blk.0.attn_q dequantized independently (q * scale in float32) must equal the file's bytes
+want=$($PY - "$TMP/v2.bin" <<'PY'
+import hashlib, struct, sys
+import numpy as np
+b = open(sys.argv[1], "rb").read()
+D, H, L, NH, NKV, V, S = struct.unpack_from("<7i", b, 8)
+shared, gs = b[36], struct.unpack_from("<i", b, 37)[0]
+kv = D // NH * NKV
+per_layer = [D * D, kv * D, kv * D, D * D, H * D, D * H, H * D]
+n_q = V * D + L * sum(per_layer) + (0 if shared else V * D)
+q0 = 256 + (2 * L + 1) * D * 4 + V * D
+s0 = 256 + (2 * L + 1) * D * 4 + n_q + V * D // gs * 4
+q = np.frombuffer(b, np.int8, D * D, q0).astype(np.float32).reshape(-1, gs)
+sc = np.frombuffer(b, "<f4", D * D // gs, s0)
+print(hashlib.sha256((q * sc[:, None]).astype("<f4").tobytes()).hexdigest())
+PY
+)
+got=$($DIG "$TMP/v2.gguf" | awk '$1 == "blk.0.attn_q.weight" {print $3}')
+[ -n "$want" ] && [ "$want" = "$got" ] && pass "v2: blk.0.attn_q equals q x scale computed in numpy" \
+  || fail "v2: blk.0.attn_q '$got' vs numpy '$want'"
 [ "$(grep '^blk.0.attn_norm.weight' <<<"$($DIG "$TMP/v2.gguf")")" = "$(grep '^blk.0.attn_norm.weight' <<<"$REF_DIG")" ] \
   && pass "v2: norms stay float32 (exact)" || fail "v2: norms differ"
 

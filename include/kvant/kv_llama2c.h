@@ -37,6 +37,7 @@ typedef struct {
 typedef struct kv_llama2c kv_llama2c;
 
 // Maps model_path and tokenizer_path and checks both against each other.
+// tokenizer_path may be NULL: no vocabulary (n_tokens 0), for describing a file.
 kv_status kv_llama2c_open(const char *model_path, const char *tokenizer_path, kv_llama2c **out,
                           kv_err *err);
 // The same over borrowed bytes (names are used in messages); the bytes must

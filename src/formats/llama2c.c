@@ -377,7 +377,7 @@ static kv_status build(kv_llama2c *m, const uint8_t *model, size_t model_size, c
     TRY(parse_header(model, model_size, m->model_name, &m->h, err));
     TRY(plan_tensors(m, err));
     TRY(place_all(m, model, model_size, err));
-    return parse_tokenizer(m, tok, tok_size, err);
+    return m->tok_name ? parse_tokenizer(m, tok, tok_size, err) : KV_OK;
 }
 
 kv_status kv_llama2c_open_mem(const void *model, size_t model_size, const char *model_name,
@@ -405,7 +405,8 @@ kv_status kv_llama2c_open(const char *model_path, const char *tokenizer_path, kv
     kv_status st = kv_map_open(model_path, &mm, err);
     if (st != KV_OK)
         return st;
-    st = kv_map_open(tokenizer_path, &tm, err);
+    memset(&tm, 0, sizeof tm);
+    st = tokenizer_path ? kv_map_open(tokenizer_path, &tm, err) : KV_OK;
     if (st != KV_OK) {
         kv_map_close(&mm);
         return st;

@@ -95,6 +95,13 @@ got=$($DIG "$TMP/v2.gguf" | awk '$1 == "blk.0.attn_q.weight" {print $3}')
 [ "$(grep '^blk.0.attn_norm.weight' <<<"$($DIG "$TMP/v2.gguf")")" = "$(grep '^blk.0.attn_norm.weight' <<<"$REF_DIG")" ] \
   && pass "v2: norms stay float32 (exact)" || fail "v2: norms differ"
 
+# kvant info describes a checkpoint without its tokenizer
+expect_rc 0 "info on a legacy checkpoint" "$KVANT" info "$TMP/v0.bin"
+expect_out "llama2.c checkpoint, legacy header" "info names the header"
+expect_out "blk.5.ffn_up.weight" "info lists the weights by GGUF name"
+expect_rc 0 "info --json on a version 2 checkpoint" "$KVANT" info --json --no-tensors "$TMP/v2.bin"
+expect_out '"group_size": 64' "info --json gives the group size"
+
 # bad input: one clear error naming the file and field, nothing written
 sz=$(stat -c %s "$TMP/v0.bin")
 head -c $((sz - 100)) "$TMP/v0.bin" >"$TMP/trunc.bin"

@@ -329,6 +329,9 @@ kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_conv
     struct stat sb; // a file, not a folder: a llama2.c checkpoint (its reader checks the bytes)
     if (stat(src_dir, &sb) == 0 && S_ISREG(sb.st_mode))
         return kv__convert_llama2c(src_dir, out_path, opts, report, err);
+    if (opts->tokenizer)
+        return KV_FAIL(err, KV_ERR_INVALID, "%s: --tokenizer applies to llama2.c checkpoint files only",
+                       src_dir);
     kv_quant_plan_opts plan = opts->plan;
     kv_status st = kv_ftype_parse(opts->outtype ? opts->outtype : "f16", &plan.ftype, err);
     if (st != KV_OK)

@@ -129,6 +129,8 @@ expect_rc 1 "missing tokenizer refused" "$KVANT" convert "$TMP/v0.bin" --tokeniz
 expect_out "none.bin" "the error names the missing file"
 expect_rc 1 "a GGUF file is not a llama2.c checkpoint" "$KVANT" convert "$TMP/ref.gguf" --tokenizer "$TMP/tok.bin" -o "$TMP/bad.gguf"
 expect_out "a GGUF file, not a llama2.c checkpoint" "the error says what the file is"
+expect_rc 1 "--tokenizer with a folder refused" "$KVANT" convert "$SHARED/models/kjv-llama-7m" --tokenizer "$TMP/tok.bin" -o "$TMP/bad.gguf"
+expect_out "--tokenizer applies to llama2.c checkpoint files only" "the error says why"
 [ ! -e "$TMP/bad.gguf" ] && [ -z "$(ls -A "$TMP" | grep '\.tmp\.')" ] && pass "no output or temporary file left" \
   || fail "output left behind"
 finish

@@ -33,7 +33,10 @@ static const char *default_out(const char *src, const char *outtype, char *buf, 
     for (size_t i = 0; i + 1 < n; i++)
         if (src[i] == '/')
             base = src + i + 1;
-    snprintf(buf, cap, "%.*s-%s.gguf", (int)(src + n - base), base, outtype);
+    size_t len = (size_t)(src + n - base);
+    if (len > 4 && strncmp(base + len - 4, ".bin", 4) == 0) // llama2.c's model.bin
+        len -= 4;
+    snprintf(buf, cap, "%.*s-%s.gguf", (int)len, base, outtype);
     return buf;
 }
 

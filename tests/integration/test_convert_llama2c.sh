@@ -54,6 +54,9 @@ expect_rc 0 "HF folder: convert to Q8_0" "$KVANT" convert "$SHARED/models/kjv-ll
 [ "$($DIG "$TMP/v1q.gguf")" = "$($DIG "$TMP/refq.gguf")" ] && pass "Q8_0 tensors equal the HF folder's" \
   || fail "Q8_0 tensors differ"
 
+(K=$(readlink -f "$KVANT"); cd "$TMP" && "$K" convert v1.bin -q) && [ -f "$TMP/v1-f16.gguf" ] \
+  && pass "default output name: v1-f16.gguf" || fail "default output name"
+
 # shared classifier: the embeddings serve as output; equal to a separate copy of them
 for v in v0s v0e v1s; do
   expect_rc 0 "$v: convert" "$KVANT" convert "$TMP/$v.bin" -o "$TMP/$v.gguf" --outtype f32 -q

@@ -55,9 +55,11 @@ typedef struct {
 typedef struct {
     const char *outtype;     // file type name: "f32", "f16", "q4_k_m", "15", ... (case-insensitive)
     kv_quant_plan_opts plan; // plan.ftype is set from outtype
+    const char *tokenizer;   // llama2.c checkpoints: tokenizer.bin (NULL: beside the model)
 } kv_convert_opts;
 
-// Converts a Hugging Face model folder to a GGUF file at out_path: hyper-parameters
+// Converts a Hugging Face model folder (or, when src_dir is a file, a llama2.c
+// checkpoint with opts->tokenizer) to a GGUF file at out_path: hyper-parameters
 // and tokenizer as metadata, tensors renamed to GGUF names, q/k rows permuted
 // from rotate-half to interleaved RoPE order, types chosen for opts->outtype.
 // On failure nothing is left at out_path (an existing file there is kept).

@@ -24,6 +24,7 @@
 #include "kvant/kv_safetensors.h" // kv_safetensors_*, dtypes kv_st_*
 #include "kvant/kv_spm.h"         // kv_spm_*
 #include "kvant/kv_hf.h"          // kv_hf_*
+#include "kvant/kv_llama2c.h"     // kv_llama2c_*
 #include "kvant/kv_imatrix.h"     // kv_imatrix_*
 #include "kvant/kv_mix.h"         // file types kv_ftype_*, mixes kv_mix_*
 #include "kvant/kv_pretok.h"      // KV_PRETOK_RE_*: pre-tokenizer regexes (data)

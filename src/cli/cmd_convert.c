@@ -13,7 +13,9 @@ static void help(FILE *f) {
             "GGUF v3 file that llama.cpp loads. Tensors are streamed a few rows at a time, so\n"
             "memory stays small. Any file type of kvant quantize may be given: converting to\n"
             "Q4_K_M here gives the same file as converting to F32, then quantizing.\n\n"
-            "  SRC                          model folder (LlamaForCausalLM, MistralForCausalLM)\n"
+            "  SRC                          model folder (LlamaForCausalLM, MistralForCausalLM),\n"
+            "                               or a llama2.c checkpoint file (model.bin)\n"
+            "  --tokenizer F                llama2.c tokenizer.bin (default: beside model.bin)\n"
             "  -o, --outfile F              output file (default: <folder name>-<type>.gguf)\n"
             "  --outtype TYPE               f32, f16 (default), bf16, q8_0, q4_k_m, ... (see\n"
             "                               kvant quantize --help for the list)\n"
@@ -31,7 +33,10 @@ static const char *default_out(const char *src, const char *outtype, char *buf, 
     for (size_t i = 0; i + 1 < n; i++)
         if (src[i] == '/')
             base = src + i + 1;
-    snprintf(buf, cap, "%.*s-%s.gguf", (int)(src + n - base), base, outtype);
+    size_t len = (size_t)(src + n - base);
+    if (len > 4 && strncmp(base + len - 4, ".bin", 4) == 0) // llama2.c's model.bin
+        len -= 4;
+    snprintf(buf, cap, "%.*s-%s.gguf", (int)len, base, outtype);
     return buf;
 }
 
@@ -56,6 +61,8 @@ int kv_cli_convert(int argc, char **argv) {
             return 0;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--outfile")) && i + 1 < argc)
             out = argv[++i];
+        else if (!strcmp(a, "--tokenizer") && i + 1 < argc)
+            opts.tokenizer = argv[++i];
         else if (!strcmp(a, "--outtype") && i + 1 < argc)
             opts.outtype = argv[++i];
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))

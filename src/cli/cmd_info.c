@@ -11,12 +11,14 @@
 #include "cli/info_int.h"
 #include "kvant/kv_gguf.h"
 #include "kvant/kv_hf.h"
+#include "kvant/kv_llama2c.h"
 #include "kvant/kv_safetensors.h"
 
 static void help(FILE *f) {
     fprintf(f, "usage: kvant info [--json] [--no-tensors] FILE|DIR\n\n"
-               "Shows what a model holds. FILE may be a GGUF file, a .safetensors file or a\n"
-               "model.safetensors.index.json; DIR a Hugging Face model folder.\n\n"
+               "Shows what a model holds. FILE may be a GGUF file, a .safetensors file, a\n"
+               "model.safetensors.index.json, a llama2.c checkpoint (*.bin or \"ak42\" magic); DIR a\n"
+               "Hugging Face model folder.\n\n"
                "  --json         print one JSON object instead of text\n"
                "  --no-tensors   leave out the tensor table\n");
 }
@@ -60,6 +62,16 @@ static bool has_gguf_magic(const char *p) {
     return n == 4 && memcmp(m, "GGUF", 4) == 0;
 }
 
+static bool has_l2c_magic(const char *p) {
+    FILE *f = fopen(p, "rb");
+    if (!f)
+        return false;
+    unsigned char m[4] = {0};
+    size_t n = fread(m, 1, 4, f);
+    fclose(f);
+    return kv_llama2c_has_magic(m, n);
+}
+
 static bool ends_with(const char *s, const char *suf) {
     size_t n = strlen(s), m = strlen(suf);
     return n >= m && strcmp(s + n - m, suf) == 0;
@@ -93,6 +105,8 @@ int kv_cli_info(int argc, char **argv) {
         st = kv__info_hf(path, &o, root, &err);
     else if (has_gguf_magic(path) || ends_with(path, ".gguf"))
         st = kv__info_gguf(path, &o, root, &err);
+    else if (has_l2c_magic(path) || ends_with(path, ".bin"))
+        st = kv__info_llama2c(path, &o, root, &err);
     else
         st = kv__info_safetensors(path, &o, root, &err);
     if (st == KV_OK && root) {

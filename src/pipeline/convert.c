@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pipeline/pipeline_int.h"
 #include "kvant/kv_hf.h"
@@ -325,6 +326,12 @@ static void model_facts(const kv_hf_config *c, const kv__emit_tensor *ts, int64_
 
 kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_convert_opts *opts,
                         kv_convert_report *report, kv_err *err) {
+    struct stat sb; // a file, not a folder: a llama2.c checkpoint (its reader checks the bytes)
+    if (stat(src_dir, &sb) == 0 && S_ISREG(sb.st_mode))
+        return kv__convert_llama2c(src_dir, out_path, opts, report, err);
+    if (opts->tokenizer)
+        return KV_FAIL(err, KV_ERR_INVALID, "%s: --tokenizer applies to llama2.c checkpoint files only",
+                       src_dir);
     kv_quant_plan_opts plan = opts->plan;
     kv_status st = kv_ftype_parse(opts->outtype ? opts->outtype : "f16", &plan.ftype, err);
     if (st != KV_OK)

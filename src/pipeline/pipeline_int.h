@@ -52,4 +52,9 @@ kv_status kv__plan_types(kv__emit_tensor *ts, int64_t n, const kv_mix_model *mod
 kv_status kv__set_imatrix_keys(kv_gguf_writer *w, const char *path, const kv_imatrix *im,
                                kv_err *err);
 
+// kv_convert_hf for a llama2.c checkpoint file (convert_llama2c.c).
+kv_status kv__convert_llama2c(const char *model_path, const char *out_path,
+                              const kv_convert_opts *opts, kv_convert_report *report,
+                              kv_err *err);
+
 #endif

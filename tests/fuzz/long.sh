@@ -16,7 +16,7 @@ if [ $# -lt 1 ]; then
   echo "usage: $0 BUILD_DIR [SECONDS]" >&2
   exit 2
 fi
-build=$1
+build=$(cd "$1" && pwd) || exit 1
 secs=${2:-3600}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 

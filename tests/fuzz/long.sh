@@ -4,7 +4,7 @@
 # $FUZZ_ONLY, space-separated) one at a time for SECONDS each (default 3600), over
 # a scratch copy of tests/fuzz/corpus/<name>/ with tests/fuzz/<name>.dict, then
 # merges what the run found back with -merge=1: an input is added to the
-# checked-in corpus only when it adds coverage, and existing seeds stay. Review
+# checked-in corpus only when it adds coverage (new edges), and existing seeds stay. Review
 # and commit the new files (git status tests/fuzz/corpus). Stops at the first
 # crash, leak or timeout; the reproducer and log are in BUILD_DIR/fuzz-artifacts/<name>/:
 # fix the bug and add the reproducer to the corpus as a regression seed.
@@ -63,7 +63,10 @@ for bin in "${bins[@]}"; do
     exit 1
   fi
   rmdir "$arts" 2>/dev/null
-  "$bin" -merge=1 ${dict[@]+"${dict[@]}"} "$seeds" "$work/corpus" >"$work/merge.log" 2>&1 ||
+  # -use_counters=0: an input is kept for new edges only, not new hit counts,
+  # which keeps the checked-in corpus small
+  "$bin" -merge=1 -use_counters=0 ${dict[@]+"${dict[@]}"} "$seeds" "$work/corpus" \
+    >"$work/merge.log" 2>&1 ||
     { echo "fuzz-long: $name: merge failed:"; tail -n 5 "$work/merge.log"; exit 1; }
   after=$(find "$seeds" -type f | wc -l)
   echo "fuzz-long: $name ok: ${runs:-?} runs, ${cpu} CPU s, corpus $before -> $after files ($(du -sk "$seeds" | cut -f1) KiB)"

@@ -164,3 +164,79 @@ for i, s in enumerate(["5m", "1h30m", "1.5s", "-1m", "0", "300", "-1", "2h45m30.
                        "100us", "3ms", "\"5m\"", "\"-1\"", "12.75", "1e3", "null", "\"\"",
                        "1x", "+5h"]):
     put("fuzz_serve_duration", "seed_%02d" % i, s)
+
+# ---- fuzz_gguf_model: a GGUF with a vocabulary and a tiny llama model ----
+GT = {"u32": 4, "i32": 5, "f32": 6, "bool": 7, "str": 8, "arr": 9}
+
+
+def gstr(s):
+    b = s.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def gval(typ, v):
+    if typ == "u32":
+        return struct.pack("<I", v)
+    if typ == "i32":
+        return struct.pack("<i", v)
+    if typ == "f32":
+        return struct.pack("<f", v)
+    if typ == "bool":
+        return struct.pack("<B", 1 if v else 0)
+    if typ == "str":
+        return gstr(v)
+    et, items = v
+    return struct.pack("<IQ", GT[et], len(items)) + b"".join(gval(et, x) for x in items)
+
+
+def gguf(kvs, tensors):
+    """kvs: (key, type, value); tensors: (name, shape) of F32 values (zeros)."""
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs))
+    for k, t, v in kvs:
+        out += gstr(k) + struct.pack("<I", GT[t]) + gval(t, v)
+    off, datas = 0, []
+    for name, shape in tensors:
+        n = 1
+        for d in shape:
+            n *= d
+        out += gstr(name) + struct.pack("<I", len(shape)) + b"".join(struct.pack("<Q", d) for d in shape)
+        out += struct.pack("<IQ", 0, off)
+        data = struct.pack("<%df" % n, *[((i * 7) % 13 - 6) / 16 for i in range(n)])
+        data += bytes(-len(data) % 32)
+        datas.append(data)
+        off += len(data)
+    out += bytes(-len(out) % 32)
+    return out + b"".join(datas)
+
+
+TOKENS = ["<unk>", "<s>", "</s>", "<|user|>"] + ["<0x%02X>" % b for b in (0x0A, 0x20, 0x41)] + \
+    ["\u2581the", "\u2581a", "t", "h", "e", "a", "\u2581", "th", "he"]
+VOCAB_KVS = [("tokenizer.ggml.model", "str", "llama"),
+             ("tokenizer.ggml.tokens", "arr", ("str", TOKENS)),
+             ("tokenizer.ggml.scores", "arr", ("f32", [-float(i) for i in range(len(TOKENS))])),
+             ("tokenizer.ggml.token_type", "arr", ("i32", [2, 3, 3, 4, 6, 6, 6] + [1] * 9)),
+             ("tokenizer.ggml.bos_token_id", "u32", 1), ("tokenizer.ggml.eos_token_id", "u32", 2),
+             ("tokenizer.ggml.add_bos_token", "bool", True),
+             ("tokenizer.chat_template", "str", "{{ '<|im_start|>' }}")]
+E, F, V = 8, 16, len(TOKENS)
+MODEL_KVS = [("general.architecture", "str", "llama"), ("llama.block_count", "u32", 1),
+             ("llama.context_length", "u32", 64), ("llama.embedding_length", "u32", E),
+             ("llama.feed_forward_length", "u32", F), ("llama.attention.head_count", "u32", 2),
+             ("llama.attention.head_count_kv", "u32", 1),
+             ("llama.attention.layer_norm_rms_epsilon", "f32", 1e-5),
+             ("llama.rope.freq_base", "f32", 10000.0)]
+TENSORS = [("token_embd.weight", [E, V]), ("output_norm.weight", [E]), ("output.weight", [E, V]),
+           ("blk.0.attn_norm.weight", [E]), ("blk.0.attn_q.weight", [E, E]),
+           ("blk.0.attn_k.weight", [E, E // 2]), ("blk.0.attn_v.weight", [E, E // 2]),
+           ("blk.0.attn_output.weight", [E, E]), ("blk.0.ffn_norm.weight", [E]),
+           ("blk.0.ffn_gate.weight", [E, F]), ("blk.0.ffn_up.weight", [E, F]),
+           ("blk.0.ffn_down.weight", [F, E])]
+put("fuzz_gguf_model", "tiny_llama.gguf", gguf(MODEL_KVS + VOCAB_KVS, TENSORS))
+put("fuzz_gguf_model", "vocab_only.gguf", gguf(VOCAB_KVS, []))
+put("fuzz_gguf_model", "bpe_vocab.gguf", gguf([
+    ("tokenizer.ggml.model", "str", "gpt2"), ("tokenizer.ggml.pre", "str", "gpt-2"),
+    ("tokenizer.ggml.tokens", "arr", ("str", ["a", "b", "ab", "\u0120", "\u0120a", "<|endoftext|>"])),
+    ("tokenizer.ggml.token_type", "arr", ("i32", [1, 1, 1, 1, 1, 3])),
+    ("tokenizer.ggml.merges", "arr", ("str", ["a b", "\u0120 a"])),
+    ("tokenizer.ggml.eos_token_id", "u32", 5)], []))
+put("fuzz_gguf_model", "model_no_tensors.gguf", gguf(MODEL_KVS + VOCAB_KVS, []))

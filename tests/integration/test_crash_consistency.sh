@@ -111,7 +111,8 @@ kill_after() {
 
 # kill_in_syscall DESC SYSCALL OUT REF CMD...: under strace, which delays every
 # SYSCALL (write: the data not yet written; fsync: all data written, the rename
-# not yet done) by 5 s; the writer gets SIGKILL once its temporary exists.
+# not yet done) by 30 s (a long margin: the kill comes as soon as the
+# temporary exists, or for fsync holds all the data).
 STRACE_OK=
 if command -v strace >/dev/null 2>&1 && strace -f -o /dev/null true 2>/dev/null; then
   STRACE_OK=1
@@ -124,7 +125,7 @@ kill_in_syscall() {
   local dir name tmp= f spid
   dir=$(dirname "$out") name=$(basename "$out")
   rm -f "$out"
-  strace -f -o /dev/null -e trace="$sc" -e inject="$sc":delay_enter=5000000 "$@" >"$TMP/bg.log" 2>&1 &
+  strace -f -o /dev/null -e trace="$sc" -e inject="$sc":delay_enter=30000000 "$@" >"$TMP/bg.log" 2>&1 &
   spid=$!
   local deadline=$((SECONDS + 120))
   while [ -z "$tmp" ] && running "$spid" && [ $SECONDS -lt $deadline ]; do

@@ -111,8 +111,8 @@ kill_after() {
 
 # kill_in_syscall DESC SYSCALL OUT REF CMD...: under strace, which delays every
 # SYSCALL (write: the data not yet written; fsync: all data written, the rename
-# not yet done) by 30 s (a long margin: the kill comes as soon as the
-# temporary exists, or for fsync holds all the data).
+# not yet done) by 30 s (a long margin: the writer and strace are killed as soon
+# as the temporary exists, or for fsync holds all the data).
 STRACE_OK=
 if command -v strace >/dev/null 2>&1 && strace -f -o /dev/null true 2>/dev/null; then
   STRACE_OK=1
@@ -145,8 +145,12 @@ kill_in_syscall() {
   fi
   local size
   size=$(stat -c %s "$tmp" 2>/dev/null || echo gone)
-  kill -9 "$(pid_of_tmp "$tmp")"
+  local kpid
+  kpid=$(pid_of_tmp "$tmp")
+  kill -9 "$kpid"
+  kill -9 "$spid" 2>/dev/null # strace itself would wait out the delay
   wait "$spid" 2>/dev/null
+  for _ in $(seq 1 500); do running "$kpid" || break; sleep 0.02; done
   pass "$desc: killed in $sc (temporary at $size of $(stat -c %s "$ref") bytes)"
   after_kill "$desc" "$out" "$tmp"
   next_run "$desc" "$out" "$ref" "$@"

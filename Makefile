@@ -4,7 +4,7 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
 .PHONY: all deps configure build install test test-fast sanitize sanitize-build soak soak-short fuzz \
-        fuzz-smoke demo bench clean
+        fuzz-smoke fuzz-long demo bench clean
 
 all: build
 
@@ -57,10 +57,15 @@ fuzz: deps
 	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DKV_FUZZ=ON >/dev/null
 	@cmake --build $(BUILD)-fuzz -j $(JOBS)
 
-# Each harness runs for FUZZ_SECONDS over its seed corpus.
-FUZZ_SECONDS ?= 20
+# Each harness runs for FUZZ_SECONDS (default 12: about 2-3 minutes in all) over
+# its seed corpus.
 fuzz-smoke: fuzz
-	@tests/fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+	@tests/fuzz/run.sh $(BUILD)-fuzz $(or $(FUZZ_SECONDS),12)
+
+# For a maintainer, hours: each harness (or those in FUZZ_ONLY) for FUZZ_SECONDS
+# (default 3600), merging new coverage into tests/fuzz/corpus/ (-merge=1) to commit.
+fuzz-long: fuzz
+	@FUZZ_ONLY="$(FUZZ_ONLY)" tests/fuzz/long.sh $(BUILD)-fuzz $(or $(FUZZ_SECONDS),3600)
 
 demo: build
 	@tools/demo.sh $(BUILD)/kvant

@@ -11,6 +11,8 @@ PKGS=(
   libpcre2-dev # BPE pre-tokenizer regexes
   chromium
   python3 python3-numpy
+  # test_crash_consistency.sh: kills a writer blocked in write/fsync (strace's syscall delays)
+  strace
   # ARM kernels (test neon/cross): cross compiler and libc, qemu, arm64 cmocka (multiarch)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64
   # serve's operations tests: /metrics read by Prometheus' own parser, deploy/ checked

@@ -103,21 +103,46 @@ void kv_map_release(const void *p, size_t n);
 kv_status kv_read_file(const char *path, size_t max_size, char **out, size_t *size, kv_err *err);
 
 // ---- output files that appear only when complete ----
-// Writes go to "<dir>/.<name>.tmp.<pid>" in the target directory; kv_out_commit
-// flushes, syncs and renames it over path; kv_out_abort (or commit failing)
-// removes it, so a failed write never leaves a half-written file at path.
+// Every file kvant writes (GGUF, imatrix, logits) goes through kv_out, so that a
+// crash, a kill -9 or a full disk never leaves a half-written file at path:
+//
+// - kv_out_open creates "<dir>/.<name>.tmp.<pid>.<random>" beside path (O_EXCL,
+//   mode 0644 less the umask) and holds an exclusive flock(2) on it for as long
+//   as the writer lives. The kernel drops that lock when the process dies, even
+//   by SIGKILL, so an unlocked temporary is one whose writer is gone.
+// - Before creating its own, kv_out_open removes the stale temporaries of the
+//   same path: each sibling ".<name>.tmp.*" it can lock without waiting, and
+//   that still has the name it opened (same device and inode), is unlinked.
+//   A live writer's temporary is never removed: it is locked. A writer that is
+//   between creating and locking its file could lose it to a cleaner, so after
+//   locking, kv_out_open checks that the name still refers to its file and
+//   otherwise starts again with a new name. Where flock is not supported the
+//   cleaner removes nothing (a leftover temporary, never a lost one).
+// - kv_out_write buffers (1 MiB) and reports the first failed write (ENOSPC,
+//   EFBIG, EIO) with the path and the byte offset; kv_out_commit writes the
+//   rest, fsyncs, renames over path while still holding the lock, then fsyncs
+//   the directory. kv_out_abort, or commit failing, removes the temporary.
+// Not thread-safe per kv_out; distinct kv_outs may be used from any threads.
 
 typedef struct {
-    void *fp;       // FILE*
-    char *path;     // final path (owned)
-    char *tmp_path; // temporary path (owned)
-    uint64_t written;
+    int fd;          // the temporary, open and locked (valid while tmp_path != NULL)
+    uint8_t *buf;    // write buffer (owned)
+    size_t buf_n;    // bytes waiting in buf
+    char *path;      // final path (owned)
+    char *tmp_path;  // temporary path (owned); NULL once committed or aborted
+    uint64_t written; // bytes accepted by kv_out_write, buffered or not
 } kv_out;
 
+// On failure *o is zeroed, nothing was created and err names path.
 kv_status kv_out_open(kv_out *o, const char *path, kv_err *err);
+// On failure the kv_out stays open for kv_out_abort; err names path and offset.
 kv_status kv_out_write(kv_out *o, const void *p, size_t n, kv_err *err);
 kv_status kv_out_pad(kv_out *o, size_t align, kv_err *err); // zero bytes up to a multiple
+// Renames the temporary into place. Success or not, *o is closed and zeroed after.
 kv_status kv_out_commit(kv_out *o, kv_err *err);
+// Removes the stale temporaries of path, as kv_out_open does first; returns how
+// many it removed. Errors (no directory, no permission) remove nothing.
+int kv_out_clean_stale(const char *path);
 void kv_out_abort(kv_out *o); // safe after commit or on a zeroed kv_out
 
 // ---- progress ----

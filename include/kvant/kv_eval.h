@@ -108,7 +108,8 @@ void kv_kld_stats_compute(const kv_kld_acc *acc, float *kld_values, float *p_dif
 
 typedef struct kv_logits_file kv_logits_file;
 
-// Maps a logits file and checks its header and size against its counts.
+// Maps a logits file and checks its header and size against its counts, and
+// that every token is in 0..n_vocab-1 (KV_ERR_FORMAT naming chunk and offset).
 kv_status kv_logits_open(const char *path, kv_logits_file **out, kv_err *err);
 void kv_logits_close(kv_logits_file *f); // accepts NULL
 int32_t kv_logits_n_ctx(const kv_logits_file *f);

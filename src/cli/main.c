@@ -1,6 +1,7 @@
 // kvant: entry point and subcommand dispatch.
 #include "cli/cli.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    // Past a file size limit (ulimit -f) a write then fails with EFBIG and the
+    // output's error names the file, instead of SIGXFSZ killing the process.
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

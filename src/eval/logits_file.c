@@ -78,6 +78,21 @@ kv_status kv_logits_open(const char *path, kv_logits_file **out, kv_err *err) {
         kv_logits_close(f);
         return st;
     }
+    // The KL driver indexes a row with the token that follows it, which may lie in
+    // a batch the model has not checked yet: every token must be in the vocabulary.
+    const uint8_t *tok = f->map.data + f->tokens_off;
+    for (uint64_t i = 0; i < tokens_size / 4; i++) {
+        const uint32_t t = kv_le32(tok + 4 * i);
+        if (t >= (uint32_t)f->n_vocab) {
+            st = KV_FAIL(err, KV_ERR_FORMAT,
+                         "%s: token %d of chunk %d (offset %llu) is %d, outside the vocabulary "
+                         "0..%d",
+                         path, (int)(i % (uint64_t)f->n_ctx), (int)(i / (uint64_t)f->n_ctx),
+                         (unsigned long long)(HEADER_SIZE + 4 * i), (int32_t)t, f->n_vocab - 1);
+            kv_logits_close(f);
+            return st;
+        }
+    }
     *out = f;
     return KV_OK;
 }

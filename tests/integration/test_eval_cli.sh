@@ -28,6 +28,11 @@ print(len(ids), hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest())')
   expect_rc 0 "KL divergence of Q8_0 against F32" bash -c "'$KVANT' quantize '$M' '$TMP/q8.gguf' Q8_0 -q && '$KVANT' perplexity '$TMP/q8.gguf' --kld '$TMP/base.kld'"
   expect_out "Mean    KLD:" "KLD report"
   expect_out "Same top p:" "same-top-p report"
+  # A base logits file whose token after the last row of a decode batch is past
+  # the vocabulary (that token is not in a checked batch yet): an error, not a crash
+  python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[20 + 4 * 96:24 + 4 * 96] = (2**31 - 1).to_bytes(4, "little"); open(sys.argv[2], "wb").write(b)' "$TMP/base.kld" "$TMP/bad.kld"
+  expect_rc 1 "KL divergence against a token past the vocabulary" "$KVANT" perplexity "$TMP/q8.gguf" --kld "$TMP/bad.kld" -b 32
+  expect_out "bad.kld: token 96 of chunk 0 (offset 404) is 2147483647, outside the vocabulary" "the error names the file, token and offset"
 fi
 
 # bad input

@@ -151,7 +151,7 @@ static size_t make_file(uint8_t *buf, int n_chunk) {
     put32(buf + 16, (uint32_t)n_chunk);
     size_t off = 20;
     for (int i = 0; i < n_chunk * 8; i++, off += 4)
-        put32(buf + off, (uint32_t)(100 + i));
+        put32(buf + off, (uint32_t)(i % 3));
     for (int r = 0; r < n_chunk * 3; r++) // 8 - 1 - 4 = 3 rows per chunk
         for (int w = 0; w < 8; w++, off += 2) {
             buf[off] = (uint8_t)r;
@@ -189,8 +189,8 @@ static void test_logits_file(void **state) {
     assert_int_equal(kv_logits_n_chunks(f), 2);
     int32_t toks[8];
     kv_logits_tokens(f, 1, toks);
-    assert_int_equal(toks[0], 108);
-    assert_int_equal(toks[7], 115);
+    assert_int_equal(toks[0], 2); // token 8 overall
+    assert_int_equal(toks[7], 0);
     const uint8_t *row = kv_logits_row(f, 1, 2); // row 5 overall
     assert_int_equal(row[0], 5);
     assert_int_equal(row[2 * 7 + 1], 7);
@@ -207,6 +207,13 @@ static void test_logits_file(void **state) {
     buf[0] = '_';
     put32(buf + 12, 0);
     expect_open(dir, buf, n, KV_ERR_FORMAT, "n_vocab 0");
+    put32(buf + 12, 3);
+    // a token past the vocabulary: the KL driver would index a row with it
+    put32(buf + 20 + 4 * 13, 3);
+    expect_open(dir, buf, n, KV_ERR_FORMAT,
+                "token 5 of chunk 1 (offset 72) is 3, outside the vocabulary 0..2");
+    put32(buf + 20 + 4 * 13, 0xffffffffu);
+    expect_open(dir, buf, n, KV_ERR_FORMAT, "is -1, outside the vocabulary");
     kv_test_rmdir(dir);
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "kvant/kv_bench.h"
 
 static const double TTFT_BOUNDS[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
@@ -362,7 +363,7 @@ static kv_status statuses(kv__buf *o, const unsigned *codes, const uint64_t *cou
 static kv_status build_info(kv__buf *o, kv_err *err) {
     char v[64], k[64], line[256];
     label_value(KV_VERSION, v, sizeof v);
-    label_value(kv_bench_kernels_name(), k, sizeof k);
+    label_value(kv_kernels_get()->name, k, sizeof k);
     kv_status st = head(o, "kvant_build_info", "gauge",
                         "Always 1; the labels say kvant's version and the kernels in use.", err);
     snprintf(line, sizeof line, "kvant_build_info{version=\"%s\",kernels=\"%s\"} 1\n", v, k);

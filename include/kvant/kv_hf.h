@@ -35,6 +35,11 @@ typedef struct {
     const char *rope_scaling_type;
     float rope_scaling_factor;
     int64_t rope_scaling_orig_ctx; // original_max_position_embeddings, 0 when absent
+    // llama3 scaling: rope_scaling's low_freq_factor / high_freq_factor (defaults 1 and 4)
+    // and the top-level original_max_position_embeddings (default 8192), where
+    // llama.cpp's converter reads it for the rope_freqs table
+    float rope_low_freq_factor, rope_high_freq_factor;
+    int64_t rope_llama3_orig_ctx;
     int64_t sliding_window;        // 0 when absent (Mistral)
     const char *torch_dtype;       // or NULL
     const char *name;              // model name (the folder's base name)

@@ -28,6 +28,7 @@ int kv_cli_perplexity(int argc, char **argv);
 int kv_cli_imatrix(int argc, char **argv);
 int kv_cli_serve(int argc, char **argv);
 int kv_cli_bench(int argc, char **argv);
+int kv_cli_logits(int argc, char **argv); // cmd_logits.c
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.
 int kv_cli_fail(const char *cmd, const kv_err *err);

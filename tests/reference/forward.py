@@ -74,7 +74,7 @@ def rotate_half(x):
     return np.concatenate([-x[..., h:], x[..., :h]], axis=-1)
 
 
-def forward(cfg, W, tokens, kv_f16):
+def forward(cfg, W, tokens, kv_f16, last_only=False):
     E = cfg["hidden_size"]
     nh, nkv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
     hd = cfg.get("head_dim") or E // nh
@@ -116,7 +116,7 @@ def forward(cfg, W, tokens, kv_f16):
         gate = h @ W[p + "mlp.gate_proj.weight"].T
         up = h @ W[p + "mlp.up_proj.weight"].T
         x = x + (gate / (1 + np.exp(-gate)) * up) @ W[p + "mlp.down_proj.weight"].T
-    h = rmsnorm(x, W["model.norm.weight"], eps)
+    h = rmsnorm(x[-1:] if last_only else x, W["model.norm.weight"], eps)
     out_w = W.get("lm_head.weight")
     if out_w is None or cfg.get("tie_word_embeddings"):
         out_w = W["model.embed_tokens.weight"]
@@ -150,7 +150,7 @@ def main():
         want = [int(t) for t in a.greedy_ids.split()]
         seq, agree = list(tokens), 0
         for t in want:
-            nxt = int(np.argmax(forward(cfg, W, seq, a.kv_f16)[-1]))
+            nxt = int(np.argmax(forward(cfg, W, seq, a.kv_f16, True)[-1]))
             if nxt != t:
                 break
             agree += 1

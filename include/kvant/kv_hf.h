@@ -28,6 +28,7 @@ typedef struct {
     // n_vocab is config.json's vocab_size, or the tokenizer's size when it has none
     // (as llama.cpp's converter does).
     int64_t n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_ctx;
+    bool head_dim_given;    // config.json has head_dim (llama.cpp then writes key_length)
     float rope_theta;       // rope_theta (default 10000)
     float rms_eps;          // rms_norm_eps
     bool tie_embeddings;    // tie_word_embeddings

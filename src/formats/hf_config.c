@@ -168,6 +168,8 @@ static kv_status get_dims(const json_t *cfg, const char *path, kv_hf_config *c, 
         (s = get_int(cfg, path, "head_dim", false, &c->head_dim, err)) != KV_OK ||
         (s = get_int(cfg, path, "vocab_size", false, &c->n_vocab, err)) != KV_OK)
         return s;
+    const json_t *hd = json_object_get(cfg, "head_dim");
+    c->head_dim_given = hd && !json_is_null(hd);
     if (c->head_dim == 0)
         return KV_FAIL(err, KV_ERR_FORMAT,
                        "%s: hidden_size %lld is smaller than num_attention_heads %lld", path,

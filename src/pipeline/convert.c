@@ -242,8 +242,12 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
     TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
     TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base"), c->rope_theta, err));
     TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->rms_eps, err));
-    TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim, err));
-    TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim, err));
+    // llama.cpp writes the head size only when config.json gives head_dim; kvant
+    // always did for llama, so that stays (the loader needs it when heads do not divide)
+    if (c->head_dim_given || strcmp(c->arch, "llama") == 0) {
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim, err));
+    }
     if (c->rope_scaling_type && strcmp(c->rope_scaling_type, "linear") == 0) {
         TRY(kv_gguf_set_str(w, ARCH_KEY("rope.scaling.type"), "linear", err));
         TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.scaling.factor"), c->rope_scaling_factor, err));
@@ -300,8 +304,10 @@ static kv_status set_metadata(kv_gguf_writer *w, const kv_hf *hf, uint64_t n_par
     char key[128];
     snprintf(key, sizeof key, "%s.vocab_size", c->arch);
     TRY(kv_gguf_set_u32(w, key, (uint32_t)kv_hf_vocab_of(hf)->n_tokens, err));
-    snprintf(key, sizeof key, "%s.rope.dimension_count", c->arch);
-    TRY(kv_gguf_set_u32(w, key, (uint32_t)c->head_dim, err));
+    if (strcmp(c->arch, "llama") == 0) { // LlamaModel's key; qwen2/qwen3 have none
+        snprintf(key, sizeof key, "%s.rope.dimension_count", c->arch);
+        TRY(kv_gguf_set_u32(w, key, (uint32_t)c->head_dim, err));
+    }
     TRY(set_tokenizer_keys(w, kv_hf_vocab_of(hf), err));
     TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
     return KV_OK;

@@ -39,6 +39,14 @@ for fam in llama3 qwen2 qwen3; do
   done
 done
 
+# llama3's frequency factors: llama.cpp's converter rule, recomputed in float32,
+# kept as they are by quantize
+for f in f32 q4_k_m; do
+  expect_rc 0 "llama3 $f: rope_freqs.weight as llama.cpp computes it" "$PY" \
+    "$SRC/tests/reference/rope_freqs.py" "$TMP/llama3.$f.gguf" "$TMP/llama3/config.json"
+  echo "$OUT"
+done
+
 # the architecture-specific tensors are there, named as llama.cpp names them
 expect_rc 0 "llama3 GGUF lists its tensors" "$KVANT" info "$TMP/llama3.f32.gguf"
 expect_out "rope_freqs.weight" "llama3: rope_freqs.weight written"

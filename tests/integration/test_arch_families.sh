@@ -63,6 +63,13 @@ for fam in llama3 qwen2 qwen3; do
   expect_out '"done":true' "$fam: serve answers /api/generate"
 done
 
+# kvant logits refuses what it cannot run, writing nothing
+expect_rc 1 "logits: a token over the vocabulary" "$KVANT" logits "$TMP/qwen2.f32.gguf" \
+  --tokens 1,4096 -o "$TMP/none.logits"
+expect_out "token 4096 is over the vocabulary (4096)" "logits: the error names the token"
+[ ! -e "$TMP/none.logits" ] && pass "logits: nothing written" || fail "logits: nothing written"
+expect_rc 2 "logits: bad --tokens" "$KVANT" logits "$TMP/qwen2.f32.gguf" --tokens 1,x
+
 # an architecture kvant does not convert: one line naming the file and the field
 mkdir -p "$TMP/bad"
 cp "$TMP/qwen2/"* "$TMP/bad/"

@@ -131,6 +131,14 @@ static kv_status get_rope(const json_t *cfg, const char *path, kv_hf_config *c, 
         return s;
     if (type && strcmp(type, "default") == 0)
         return KV_OK; // transformers 5 spelling of "no scaling"
+    // llama.cpp writes these for its runtime; kvant does not run them, and a file
+    // without them would drift silently at long context: refuse.
+    if (type && (strcmp(type, "yarn") == 0 || strcmp(type, "longrope") == 0))
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'rope_scaling' has type '%s', which kvant does not convert yet "
+                       "(it converts linear and llama3; remove rope_scaling for the model's "
+                       "native context)",
+                       path, type);
     c->rope_scaling_type = type;
     if (type && strcmp(type, "llama3") == 0)
         c->rope_scaling_factor = 8.0f; // llama.cpp's default for llama3

@@ -285,6 +285,9 @@ static void test_config_errors(void **state) {
     expect_config_error(CFG_HEAD CFG_DIMS ", \"rope_scaling\": {\"rope_type\": \"llama3\", "
                                           "\"low_freq_factor\": 4.0, \"high_freq_factor\": 1.0}}",
                         KV_ERR_FORMAT, "expected positive factors and low < high");
+    expect_config_error(CFG_HEAD CFG_DIMS ", \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0, "
+                                          "\"original_max_position_embeddings\": 32768}}",
+                        KV_ERR_UNSUPPORTED, "field 'rope_scaling' has type 'yarn'");
     expect_config_error("{" CFG_DIMS "}", KV_ERR_FORMAT, "field 'architectures' is missing");
     expect_config_error("{\"architectures\": \"LlamaForCausalLM\", " CFG_DIMS "}", KV_ERR_FORMAT,
                         "field 'architectures' has type string");

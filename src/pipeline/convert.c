@@ -142,13 +142,15 @@ typedef struct {
 
 static kv_status rope_freqs_rows(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
                                  kv_err *err) {
-    (void)err;
     const kv_hf_config *c = ((const rope_src *)ctx)->c;
+    if (row0 != 0 || n_rows != 1) // one row of head_dim / 2 factors
+        return KV_FAIL(err, KV_ERR_INVALID, "rope_freqs.weight: rows %lld..%lld asked, it has 1",
+                       (long long)row0, (long long)(row0 + n_rows));
     const int64_t dim = c->head_dim;
     const float factor = c->rope_scaling_factor, lo = c->rope_low_freq_factor;
     const float hi = c->rope_high_freq_factor, old_ctx = (float)c->rope_llama3_orig_ctx;
     const float lo_wavelen = old_ctx / lo, hi_wavelen = old_ctx / hi;
-    for (int64_t i = 0; i < dim / 2 && row0 == 0 && n_rows == 1; i++) {
+    for (int64_t i = 0; i < dim / 2; i++) {
         const float freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)dim);
         const float wavelen = (float)(2.0 * 3.14159265358979323846) / freq;
         float f;

@@ -28,6 +28,7 @@ typedef struct {
     // n_vocab is config.json's vocab_size, or the tokenizer's size when it has none
     // (as llama.cpp's converter does).
     int64_t n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim, n_ctx;
+    bool head_dim_given;    // config.json has head_dim (llama.cpp then writes key_length)
     float rope_theta;       // rope_theta (default 10000)
     float rms_eps;          // rms_norm_eps
     bool tie_embeddings;    // tie_word_embeddings
@@ -35,6 +36,11 @@ typedef struct {
     const char *rope_scaling_type;
     float rope_scaling_factor;
     int64_t rope_scaling_orig_ctx; // original_max_position_embeddings, 0 when absent
+    // llama3 scaling: rope_scaling's low_freq_factor / high_freq_factor (defaults 1 and 4)
+    // and the top-level original_max_position_embeddings (default 8192), where
+    // llama.cpp's converter reads it for the rope_freqs table
+    float rope_low_freq_factor, rope_high_freq_factor;
+    int64_t rope_llama3_orig_ctx;
     int64_t sliding_window;        // 0 when absent (Mistral)
     const char *torch_dtype;       // or NULL
     const char *name;              // model name (the folder's base name)

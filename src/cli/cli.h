@@ -53,6 +53,7 @@ typedef struct {
 int kv_cli_serve_store_open(kv_cli_serve_store *ss, const char *db_path, bool insecure,
                             kv_serve_params *p);
 void kv_cli_serve_store_close(kv_cli_serve_store *ss);
+int kv_cli_logits(int argc, char **argv); // cmd_logits.c
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.
 int kv_cli_fail(const char *cmd, const kv_err *err);

@@ -15,6 +15,7 @@ static const kv_cli_command COMMANDS[] = {
     {"perplexity", kv_cli_perplexity, "perplexity, KL divergence and top-token agreement on a text"},
     {"imatrix", kv_cli_imatrix, "compute an importance matrix from calibration text"},
     {"serve", kv_cli_serve, "serve models over HTTP: Ollama and OpenAI APIs, web chat, metrics"},
+    {"logits", kv_cli_logits, "dump a token sequence's logits and a greedy continuation (testing)"},
     {"bench", kv_cli_bench, "measure prompt and generation speed (tokens/s), as llama-bench"},
     {"template", kv_cli_template, "render a chat template (Jinja) over a conversation"},
     {"keys", kv_cli_keys, "create, list and revoke the server's API keys (roles)"},

@@ -13,6 +13,8 @@
 const kv_hf_arch kv_hf_arch_table[] = {
     {"LlamaForCausalLM", "llama"},
     {"MistralForCausalLM", "llama"},
+    {"Qwen2ForCausalLM", "qwen2"},
+    {"Qwen3ForCausalLM", "qwen3"},
     {NULL, NULL},
 };
 
@@ -26,6 +28,8 @@ typedef struct {
 static arch_defaults defaults_for(const char *hf_class) {
     if (strcmp(hf_class, "MistralForCausalLM") == 0)
         return (arch_defaults){4096 * 32, 8, 4096};
+    if (strcmp(hf_class, "Qwen2ForCausalLM") == 0 || strcmp(hf_class, "Qwen3ForCausalLM") == 0)
+        return (arch_defaults){32768, 0, 0};
     return (arch_defaults){2048, 0, 0};
 }
 
@@ -98,8 +102,9 @@ static kv_status get_arch(const json_t *cfg, const char *path, kv_hf_config *c, 
             return KV_OK;
         }
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                   "%s: architecture '%.100s' is not supported (kvant converts LlamaForCausalLM "
-                   "and MistralForCausalLM)",
+                   "%s: field 'architectures' names '%.100s', which kvant does not convert "
+                   "(it converts LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM and "
+                   "Qwen3ForCausalLM)",
                    path, c->hf_class);
 }
 
@@ -126,9 +131,31 @@ static kv_status get_rope(const json_t *cfg, const char *path, kv_hf_config *c, 
         return s;
     if (type && strcmp(type, "default") == 0)
         return KV_OK; // transformers 5 spelling of "no scaling"
+    // llama.cpp writes these for its runtime; kvant does not run them, and a file
+    // without them would drift silently at long context: refuse.
+    if (type && (strcmp(type, "yarn") == 0 || strcmp(type, "longrope") == 0))
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'rope_scaling' has type '%s', which kvant does not convert yet "
+                       "(it converts linear and llama3; remove rope_scaling for the model's "
+                       "native context)",
+                       path, type);
     c->rope_scaling_type = type;
-    if ((s = get_float(rs, path, "factor", &c->rope_scaling_factor, err)) != KV_OK)
+    if (type && strcmp(type, "llama3") == 0)
+        c->rope_scaling_factor = 8.0f; // llama.cpp's default for llama3
+    c->rope_low_freq_factor = 1.0f;
+    c->rope_high_freq_factor = 4.0f;
+    if ((s = get_float(rs, path, "factor", &c->rope_scaling_factor, err)) != KV_OK ||
+        (s = get_float(rs, path, "low_freq_factor", &c->rope_low_freq_factor, err)) != KV_OK ||
+        (s = get_float(rs, path, "high_freq_factor", &c->rope_high_freq_factor, err)) != KV_OK)
         return s;
+    if (type && strcmp(type, "llama3") == 0 &&
+        !(c->rope_high_freq_factor > c->rope_low_freq_factor && c->rope_low_freq_factor > 0.0f &&
+          c->rope_scaling_factor > 0.0f))
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: field 'rope_scaling' has llama3 factors factor %g, low_freq_factor %g, "
+                       "high_freq_factor %g; expected positive factors and low < high",
+                       path, (double)c->rope_scaling_factor, (double)c->rope_low_freq_factor,
+                       (double)c->rope_high_freq_factor);
     return get_int(rs, path, "original_max_position_embeddings", false, &c->rope_scaling_orig_ctx,
                    err);
 }
@@ -149,6 +176,8 @@ static kv_status get_dims(const json_t *cfg, const char *path, kv_hf_config *c, 
         (s = get_int(cfg, path, "head_dim", false, &c->head_dim, err)) != KV_OK ||
         (s = get_int(cfg, path, "vocab_size", false, &c->n_vocab, err)) != KV_OK)
         return s;
+    const json_t *hd = json_object_get(cfg, "head_dim");
+    c->head_dim_given = hd && !json_is_null(hd);
     if (c->head_dim == 0)
         return KV_FAIL(err, KV_ERR_FORMAT,
                        "%s: hidden_size %lld is smaller than num_attention_heads %lld", path,
@@ -195,6 +224,10 @@ kv_status kv__hf_config_parse(const json_t *cfg, const char *path, kv_hf_config 
     if ((s = get_arch(cfg, path, c, err)) != KV_OK || (s = get_dims(cfg, path, c, err)) != KV_OK)
         return s;
     c->sliding_window = defaults_for(c->hf_class).sliding_window;
+    c->rope_llama3_orig_ctx = 8192;
+    if ((s = get_int(cfg, path, "original_max_position_embeddings", false,
+                     &c->rope_llama3_orig_ctx, err)) != KV_OK)
+        return s;
     if ((s = get_float(cfg, path, "rms_norm_eps", &c->rms_eps, err)) != KV_OK ||
         (s = get_float(cfg, path, "rope_theta", &c->rope_theta, err)) != KV_OK ||
         (s = get_rope(cfg, path, c, err)) != KV_OK || (s = get_flags(cfg, path, c, err)) != KV_OK)

@@ -1,5 +1,7 @@
-// The Llama forward pass over a batch: embedding lookup, then per layer
-// RMS norm -> q/k/v projections (+ optional biases) -> RoPE -> F16 KV cache ->
+// The Llama forward pass over a batch, which also runs Qwen2 and Qwen3 (what
+// differs is in load.c's kv_arch table): embedding lookup, then per layer
+// RMS norm -> q/k/v projections (+ optional biases) -> per-head q/k norms (qwen3)
+// -> RoPE (normal, or NEOX for qwen2/3) -> F16 KV cache ->
 // causal attention within each sequence (grouped-query heads; several query
 // rows that share their cached keys per work item) -> output projection ->
 // residual, RMS norm -> SwiGLU feed-forward -> residual; finally the output
@@ -105,6 +107,29 @@ static void add_bias(const kv_ctx *c, const kv_tensor *b, float *y, int64_t t) {
         c->k->add(b->ne[0], y + t * b->ne[0], b->data);
 }
 
+// RoPE in the NEOX layout (qwen2, qwen3; llama.cpp rope type 2): pair i of a
+// head is (x[i], x[i + n_rot/2]), HF's rotate-half order, so q/k rows are not
+// permuted. cs as kv_rope_cos_sin fills it.
+static void rope_neox(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs) {
+    const int64_t half = n_rot / 2;
+    for (int64_t h = 0; h < n_head; h++) {
+        float *v = x + h * head_dim;
+        for (int64_t i = 0; i < half; i++) {
+            const float c = cs[2 * i], s = cs[2 * i + 1];
+            const float x0 = v[i], x1 = v[i + half];
+            v[i] = x0 * c - x1 * s;
+            v[i + half] = x0 * s + x1 * c;
+        }
+    }
+}
+
+// x (n_head, head_dim) = rmsnorm per head * w (qwen3's q_norm / k_norm)
+static void head_norm(const kv_ctx *c, float *x, int64_t n_head, const kv_tensor *w) {
+    const int64_t hd = w->ne[0];
+    for (int64_t h = 0; h < n_head; h++)
+        c->k->rmsnorm(hd, x + h * hd, x + h * hd, w->data, c->model->hp.norm_rms_eps);
+}
+
 // Biases, RoPE on q and k, then k and v into the token's cache cell as F16.
 static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
     (void)thread;
@@ -119,9 +144,15 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
         add_bias(c, &L->bq, c->q, t);
         add_bias(c, &L->bk, c->kx, t);
         add_bias(c, &L->bv, c->vx, t);
+        if (L->q_norm.name) {
+            head_norm(c, c->q + t * nq, hp->n_head, &L->q_norm);
+            head_norm(c, c->kx + t * nk, hp->n_head_kv, &L->k_norm);
+        }
         const float *cs = c->cs + t * hp->n_rot;
-        c->k->rope(c->q + t * nq, hp->n_head, hp->n_embd_head_k, hp->n_rot, cs);
-        c->k->rope(c->kx + t * nk, hp->n_head_kv, hp->n_embd_head_k, hp->n_rot, cs);
+        void (*rope)(float *, int64_t, int64_t, int64_t, const float *) =
+            c->model->arch->rope_neox ? rope_neox : c->k->rope;
+        rope(c->q + t * nq, hp->n_head, hp->n_embd_head_k, hp->n_rot, cs);
+        rope(c->kx + t * nk, hp->n_head_kv, hp->n_embd_head_k, hp->n_rot, cs);
         const int32_t b = c->tok_cell[t] / KV_CTX_BLOCK_CELLS;
         const int32_t i = c->tok_cell[t] % KV_CTX_BLOCK_CELLS;
         const kv_from_float_fn to_f16 = c->k->from_float[KV_TYPE_F16];

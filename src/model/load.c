@@ -1,5 +1,5 @@
-// Model loading: maps a GGUF file, reads the Llama hyper-parameters from the
-// {arch}.* keys and binds each tensor of the forward pass with shape and type
+// Model loading: maps a GGUF file, reads the hyper-parameters of llama, qwen2 or
+// qwen3 from the {arch}.* keys and binds each tensor of the forward pass with shape and type
 // checks, so a bad file fails here with one sentence naming the key or tensor.
 // The forward pass itself is in llama.c.
 #include "kvant/kv_model.h"
@@ -62,7 +62,15 @@ static kv_status key_f32(const kv_gguf *g, const char *arch, const char *suffix,
     return KV_OK;
 }
 
-static kv_status read_arch(const kv_gguf *g, kv_hparams *hp, kv_err *err) {
+// The architectures kvant runs: Llama's pass with these differences.
+static const kv_arch ARCHS[] = {
+    {"llama", false, false},
+    {"qwen2", true, false},
+    {"qwen3", true, true},
+};
+
+static kv_status read_arch(const kv_gguf *g, kv_hparams *hp, const kv_arch **arch,
+                           kv_err *err) {
     const char *path = kv_gguf_path(g);
     kv_str s;
     if (!has_key(g, "general.architecture"))
@@ -72,12 +80,15 @@ static kv_status read_arch(const kv_gguf *g, kv_hparams *hp, kv_err *err) {
         kv_err_prefix(err, path);
         return st;
     }
-    if (s.n != 5 || memcmp(s.p, "llama", 5) != 0)
-        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                       "%s: architecture '%.*s' is not supported (kvant runs: llama)", path,
-                       (int)(s.n > 64 ? 64 : s.n), s.p);
-    memcpy(hp->arch, "llama", 6);
-    return KV_OK;
+    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+        if (s.n == strlen(ARCHS[i].name) && memcmp(s.p, ARCHS[i].name, s.n) == 0) {
+            *arch = &ARCHS[i];
+            snprintf(hp->arch, sizeof hp->arch, "%s", ARCHS[i].name);
+            return KV_OK;
+        }
+    return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                   "%s: architecture '%.*s' is not supported (kvant runs: llama, qwen2, qwen3)",
+                   path, (int)(s.n > 64 ? 64 : s.n), s.p);
 }
 
 static kv_status read_rope_scaling(const kv_gguf *g, kv_hparams *hp, kv_err *err) {
@@ -269,6 +280,7 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
     const int64_t nk = hp->n_head_kv * hp->n_embd_head_k;
     const int64_t nv = hp->n_head_kv * hp->n_embd_head_v;
     const int64_t no = hp->n_head * hp->n_embd_head_v;
+    const bool qk_norm = b->m->arch->qk_norm;
     const struct {
         kv_tensor *t;
         const char *suffix;
@@ -285,12 +297,18 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
         {&L->bk, "attn_k.bias", nk, 0, T_VEC, false},
         {&L->bv, "attn_v.bias", nv, 0, T_VEC, false},
         {&L->bo, "attn_output.bias", e, 0, T_VEC, false},
+        {&L->q_norm, qk_norm ? "attn_q_norm.weight" : NULL, hp->n_embd_head_k, 0, T_VEC, true},
+        {&L->k_norm, qk_norm ? "attn_k_norm.weight" : NULL, hp->n_embd_head_k, 0, T_VEC, true},
         {&L->ffn_norm, "ffn_norm.weight", e, 0, T_VEC, true},
         {&L->ffn_gate, "ffn_gate.weight", e, hp->n_ff, T_MATMUL, true},
         {&L->ffn_up, "ffn_up.weight", e, hp->n_ff, T_MATMUL, true},
         {&L->ffn_down, "ffn_down.weight", hp->n_ff, e, T_MATMUL, true},
     };
     for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++) {
+        if (!spec[i].suffix) { // not part of this architecture
+            memset(spec[i].t, 0, sizeof *spec[i].t);
+            continue;
+        }
         char name[NAME_SLOT];
         snprintf(name, sizeof name, "blk.%lld.%s", (long long)il, spec[i].suffix);
         kv_status st = bind(b, spec[i].t, name, spec[i].ne0, spec[i].ne1, spec[i].use,
@@ -301,7 +319,7 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
     return KV_OK;
 }
 
-#define TENSORS_PER_LAYER 13
+#define TENSORS_PER_LAYER 15
 
 static kv_status bind_all(kv_model *m, kv_err *err) {
     kv_hparams *hp = &m->hp;
@@ -355,7 +373,7 @@ kv_status kv_model_from_gguf(kv_gguf *g, kv_model **out, kv_err *err) {
     }
     m->gguf = g;
     m->kernels = kv_kernels_get();
-    kv_status st = read_arch(g, &m->hp, err);
+    kv_status st = read_arch(g, &m->hp, &m->arch, err);
     if (st == KV_OK)
         st = read_hparams(g, &m->hp, err);
     if (st == KV_OK)
@@ -407,7 +425,7 @@ uint64_t kv_model_weight_bytes(const kv_model *m) {
         const kv_tensor *ts[] = {&L->attn_norm, &L->wq,       &L->wk,     &L->wv,
                                  &L->wo,        &L->bq,       &L->bk,     &L->bv,
                                  &L->bo,        &L->ffn_norm, &L->ffn_gate, &L->ffn_up,
-                                 &L->ffn_down};
+                                 &L->ffn_down,  &L->q_norm,   &L->k_norm};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
             n += tensor_bytes(ts[i]);
     }

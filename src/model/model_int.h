@@ -3,6 +3,7 @@
 #ifndef KV_MODEL_INT_H
 #define KV_MODEL_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,15 +20,24 @@ typedef struct {
     const void *data;
 } kv_tensor;
 
+// What sets one architecture's forward pass apart from Llama's (load.c's table).
+typedef struct {
+    const char *name; // general.architecture
+    bool rope_neox;   // RoPE rotates (i, i + n_rot/2) pairs: q/k rows not permuted (qwen2/3)
+    bool qk_norm;     // RMS norm per head on q and k before RoPE (qwen3)
+} kv_arch;
+
 typedef struct {
     kv_tensor attn_norm, wq, wk, wv, wo;
     kv_tensor bq, bk, bv, bo; // optional biases (name NULL when absent)
+    kv_tensor q_norm, k_norm; // per-head q/k norm weights (n_embd_head_k), qk_norm only
     kv_tensor ffn_norm, ffn_gate, ffn_up, ffn_down;
 } kv_layer;
 
 struct kv_model {
     kv_gguf *gguf;
     kv_hparams hp;
+    const kv_arch *arch;
     const kv_kernels *kernels;
     kv_tensor tok_embd, output_norm, output;
     kv_tensor rope_freqs; // optional per-frequency divisors (n_rot / 2)

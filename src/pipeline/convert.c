@@ -6,6 +6,7 @@
 #include "kvant/kv_convert.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ static const layer_name LAYER_NAMES[] = {
     {"self_attn.k_proj.bias", "attn_k.bias", 2},
     {"self_attn.v_proj.bias", "attn_v.bias", 0},
     {"self_attn.o_proj.bias", "attn_output.bias", 0},
+    {"self_attn.q_norm.weight", "attn_q_norm.weight", 0}, // qwen3
+    {"self_attn.k_norm.weight", "attn_k_norm.weight", 0},
     {"mlp.gate_proj.weight", "ffn_gate.weight", 0},
     {"mlp.up_proj.weight", "ffn_up.weight", 0},
     {"mlp.down_proj.weight", "ffn_down.weight", 0},
@@ -129,6 +132,58 @@ static uint32_t st_to_kv_type(kv_st_dtype d) {
     }
 }
 
+// ---- llama3 rope frequency factors ----
+
+// rope_freqs.weight for rope_scaling type llama3: per rotation pair i, the divisor of
+// its frequency, computed in float32 the way llama.cpp's converter does (with the
+// top-level original_max_position_embeddings, default 8192, as it reads it).
+typedef struct {
+    const kv_hf_config *c;
+} rope_src;
+
+static kv_status rope_freqs_rows(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
+                                 kv_err *err) {
+    const kv_hf_config *c = ((const rope_src *)ctx)->c;
+    if (row0 != 0 || n_rows != 1) // one row of head_dim / 2 factors
+        return KV_FAIL(err, KV_ERR_INVALID, "rope_freqs.weight: rows %lld..%lld asked, it has 1",
+                       (long long)row0, (long long)(row0 + n_rows));
+    const int64_t dim = c->head_dim;
+    const float factor = c->rope_scaling_factor, lo = c->rope_low_freq_factor;
+    const float hi = c->rope_high_freq_factor, old_ctx = (float)c->rope_llama3_orig_ctx;
+    const float lo_wavelen = old_ctx / lo, hi_wavelen = old_ctx / hi;
+    for (int64_t i = 0; i < dim / 2; i++) {
+        const float freq = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)dim);
+        const float wavelen = (float)(2.0 * 3.14159265358979323846) / freq;
+        float f;
+        if (wavelen < hi_wavelen)
+            f = 1.0f;
+        else if (wavelen > lo_wavelen)
+            f = factor;
+        else {
+            const float smooth = (old_ctx / wavelen - lo) / (hi - lo);
+            f = 1.0f / ((1.0f - smooth) / factor + smooth);
+        }
+        dst[i] = f;
+    }
+    return KV_OK;
+}
+
+static bool wants_rope_freqs(const kv_hf_config *c) {
+    return c->rope_scaling_type && strcmp(c->rope_scaling_type, "llama3") == 0;
+}
+
+static void plan_rope_freqs(const kv_hf_config *c, kv__emit_tensor *t, rope_src *src) {
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "rope_freqs.weight");
+    t->n_dims = 1;
+    t->ne[0] = c->head_dim / 2;
+    t->ne[1] = t->ne[2] = t->ne[3] = 1;
+    t->src_type = KV_TYPE_F32;
+    src->c = c;
+    t->read_rows = rope_freqs_rows;
+    t->ctx = src;
+}
+
 // ---- metadata ----
 
 // "kjv-llama-7m" -> name "Kjv Llama 7m", basename "kjv-llama", size label "7M",
@@ -190,8 +245,12 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
     TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
     TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base"), c->rope_theta, err));
     TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->rms_eps, err));
-    TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim, err));
-    TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim, err));
+    // llama.cpp writes the head size only when config.json gives head_dim; kvant
+    // always did for llama, so that stays (the loader needs it when heads do not divide)
+    if (c->head_dim_given || strcmp(c->arch, "llama") == 0) {
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim, err));
+    }
     if (c->rope_scaling_type && strcmp(c->rope_scaling_type, "linear") == 0) {
         TRY(kv_gguf_set_str(w, ARCH_KEY("rope.scaling.type"), "linear", err));
         TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.scaling.factor"), c->rope_scaling_factor, err));
@@ -248,8 +307,10 @@ static kv_status set_metadata(kv_gguf_writer *w, const kv_hf *hf, uint64_t n_par
     char key[128];
     snprintf(key, sizeof key, "%s.vocab_size", c->arch);
     TRY(kv_gguf_set_u32(w, key, (uint32_t)kv_hf_vocab_of(hf)->n_tokens, err));
-    snprintf(key, sizeof key, "%s.rope.dimension_count", c->arch);
-    TRY(kv_gguf_set_u32(w, key, (uint32_t)c->head_dim, err));
+    if (strcmp(c->arch, "llama") == 0) { // LlamaModel's key; qwen2/qwen3 have none
+        snprintf(key, sizeof key, "%s.rope.dimension_count", c->arch);
+        TRY(kv_gguf_set_u32(w, key, (uint32_t)c->head_dim, err));
+    }
     TRY(set_tokenizer_keys(w, kv_hf_vocab_of(hf), err));
     TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
     return KV_OK;
@@ -278,6 +339,10 @@ static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_t
     src->t = st;
     src->n_cols = t->ne[0];
     src->n_rows = st->n_elements / (t->ne[0] > 0 ? t->ne[0] : 1);
+    // llama.cpp permutes q/k for "llama" only; qwen2/qwen3 keep HF's rotate-half
+    // order and run NEOX-style RoPE.
+    if (strcmp(c->arch, "llama") != 0)
+        permute = 0;
     src->n_heads = permute == 1 ? c->n_head : permute == 2 ? c->n_head_kv : 0;
     if (src->n_heads > 0 && (src->n_rows % (2 * src->n_heads) != 0))
         return KV_FAIL(err, KV_ERR_FORMAT,
@@ -291,11 +356,13 @@ static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_t
     return KV_OK;
 }
 
-static kv_status plan_all(const kv_hf *hf, kv__emit_tensor *ts, hf_src *srcs, int64_t *n_out,
-                          uint64_t *n_params, kv_err *err) {
+static kv_status plan_all(const kv_hf *hf, kv__emit_tensor *ts, hf_src *srcs, rope_src *rs,
+                          int64_t *n_out, uint64_t *n_params, kv_err *err) {
     const kv_safetensors *sts = kv_hf_tensors(hf);
     int64_t n = 0;
     *n_params = 0;
+    if (wants_rope_freqs(kv_hf_config_of(hf))) // first, as llama.cpp writes it
+        plan_rope_freqs(kv_hf_config_of(hf), &ts[n++], rs);
     for (int64_t i = 0; i < kv_safetensors_count(sts); i++) {
         const kv_st_tensor *t = kv_safetensors_at(sts, i);
         if (skipped_name(t->name))
@@ -348,7 +415,8 @@ kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_conv
     if (st != KV_OK)
         return st;
     int64_t n_all = kv_safetensors_count(kv_hf_tensors(hf)), n = 0;
-    size_t cap = (size_t)(n_all > 0 ? n_all : 1);
+    size_t cap = (size_t)n_all + 1; // + rope_freqs.weight
+    rope_src rs;
     ts = calloc(cap, sizeof *ts);
     srcs = calloc(cap, sizeof *srcs);
     names = calloc(cap, sizeof *names);
@@ -359,7 +427,7 @@ kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_conv
     }
     uint64_t n_params = 0;
     kv_mix_model model;
-    st = plan_all(hf, ts, srcs, &n, &n_params, err);
+    st = plan_all(hf, ts, srcs, &rs, &n, &n_params, err);
     if (st == KV_OK) {
         model_facts(kv_hf_config_of(hf), ts, n, names, &model);
         st = kv__plan_types(ts, n, &model, &plan, true, &im, err);

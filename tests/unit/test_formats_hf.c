@@ -281,7 +281,13 @@ static void test_config_errors(void **state) {
     expect_config_error(CFG_HEAD CFG_DIMS ", \"rope_scaling\": [1]}", KV_ERR_FORMAT,
                         "field 'rope_scaling' has type array");
     expect_config_error("{\"architectures\": [\"GPT2LMHeadModel\"], " CFG_DIMS "}",
-                        KV_ERR_UNSUPPORTED, "architecture 'GPT2LMHeadModel' is not supported");
+                        KV_ERR_UNSUPPORTED, "field 'architectures' names 'GPT2LMHeadModel'");
+    expect_config_error(CFG_HEAD CFG_DIMS ", \"rope_scaling\": {\"rope_type\": \"llama3\", "
+                                          "\"low_freq_factor\": 4.0, \"high_freq_factor\": 1.0}}",
+                        KV_ERR_FORMAT, "expected positive factors and low < high");
+    expect_config_error(CFG_HEAD CFG_DIMS ", \"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0, "
+                                          "\"original_max_position_embeddings\": 32768}}",
+                        KV_ERR_UNSUPPORTED, "field 'rope_scaling' has type 'yarn'");
     expect_config_error("{" CFG_DIMS "}", KV_ERR_FORMAT, "field 'architectures' is missing");
     expect_config_error("{\"architectures\": \"LlamaForCausalLM\", " CFG_DIMS "}", KV_ERR_FORMAT,
                         "field 'architectures' has type string");
@@ -343,6 +349,38 @@ static void test_config_defaults(void **state) {
     assert_true(c->rope_scaling_factor == 4.0f);
     assert_string_equal(c->torch_dtype, "float16");
     assert_true(c->tie_embeddings);
+    kv_hf_close(hf);
+
+    // Llama 3.x: llama3 scaling with llama.cpp's defaults for what is absent
+    write_text(dir, "config.json",
+               CFG_HEAD CFG_DIMS ", \"rope_theta\": 500000.0, \"rope_scaling\": {\"rope_type\": "
+               "\"llama3\", \"low_freq_factor\": 2.0, \"original_max_position_embeddings\": 4096}}");
+    if (kv_hf_open(dir, &hf, &err) != KV_OK)
+        fail_msg("%s", err.msg);
+    c = kv_hf_config_of(hf);
+    assert_string_equal(c->rope_scaling_type, "llama3");
+    assert_true(c->rope_theta == 500000.0f);
+    assert_true(c->rope_scaling_factor == 8.0f);
+    assert_true(c->rope_low_freq_factor == 2.0f);
+    assert_true(c->rope_high_freq_factor == 4.0f);
+    assert_int_equal(c->rope_scaling_orig_ctx, 4096);
+    assert_int_equal(c->rope_llama3_orig_ctx, 8192); // llama.cpp reads the top-level field
+    kv_hf_close(hf);
+
+    // Qwen2 / Qwen3: their own GGUF architectures, head_dim from config
+    write_text(dir, "config.json",
+               "{\"architectures\": [\"Qwen3ForCausalLM\"], " CFG_DIMS ", \"head_dim\": 24}");
+    if (kv_hf_open(dir, &hf, &err) != KV_OK)
+        fail_msg("%s", err.msg);
+    c = kv_hf_config_of(hf);
+    assert_string_equal(c->arch, "qwen3");
+    assert_int_equal(c->head_dim, 24);
+    assert_int_equal(c->n_ctx, 32768);
+    kv_hf_close(hf);
+    write_text(dir, "config.json", "{\"architectures\": [\"Qwen2ForCausalLM\"], " CFG_DIMS "}");
+    if (kv_hf_open(dir, &hf, &err) != KV_OK)
+        fail_msg("%s", err.msg);
+    assert_string_equal(kv_hf_config_of(hf)->arch, "qwen2");
     kv_hf_close(hf);
     kv_test_rmdir(dir);
 }

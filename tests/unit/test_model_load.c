@@ -109,8 +109,18 @@ static void test_missing_key(void **state) {
 static void test_unsupported_arch(void **state) {
     (void)state;
     kv_test_llama_opts o = kv_test_llama_defaults();
+    o.arch = "gpt2";
+    expect(&o, KV_ERR_UNSUPPORTED, "architecture 'gpt2' is not supported");
+    // qwen3 needs the per-head q/k norms a Llama file lacks
+    o.arch = "qwen3";
+    expect(&o, KV_ERR_FORMAT, "missing tensor 'blk.0.attn_q_norm.weight'");
+    // qwen2 is Llama's tensor set (biases optional)
     o.arch = "qwen2";
-    expect(&o, KV_ERR_UNSUPPORTED, "architecture 'qwen2' is not supported");
+    kv_model *m = NULL;
+    kv_err err;
+    assert_int_equal(load(&o, &m, &err), KV_OK);
+    assert_string_equal(kv_model_hparams(m)->arch, "qwen2");
+    kv_model_close(m);
 }
 
 static void test_bad_shape_and_type(void **state) {

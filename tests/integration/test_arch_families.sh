@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Model families beyond Llama 1/2: Llama 3.x (llama3 rope scaling -> rope_freqs.weight,
+# tied embeddings), Qwen2/2.5 (q/k/v biases, NEOX RoPE) and Qwen3 (per-head q/k
+# norms, head_dim != hidden/heads). For each, a tiny random checkpoint of the real
+# shape family (tools/make_arch_model.py) is converted to F32 and its logits are
+# compared with an independent numpy forward pass (tests/reference/forward.py,
+# rounding q/k/v to F16 like the KV cache): max error <= 1e-4 of the largest
+# |logit| and 64 greedy tokens the same; then Q8_0 and Q4_K_M quantizations run,
+# and `kvant serve` answers one /api/generate per family.
+source "$(dirname "$0")/lib.sh"
+PY=${KV_PYTHON:-/usr/bin/python3} # Debian's python3 with python3-numpy
+"$PY" -c 'import numpy' 2>/dev/null || { echo "python3-numpy is missing (tools/install-deps.sh)"; exit 1; }
+# 48 positions: enough for llama3's scaled low frequencies to show in the logits
+TOKENS=$(seq -s, 7 83 3990)
+
+for fam in llama3 qwen2 qwen3; do
+  d="$TMP/$fam"
+  expect_rc 0 "$fam: make the checkpoint" "$PY" "$SRC/tools/make_arch_model.py" "$fam" "$d" \
+    --tokenizer-from "$SRC/models/kjv-llama-7m"
+  expect_rc 0 "$fam: convert to F32" "$KVANT" convert "$d" -o "$d.f32.gguf" --outtype f32
+  expect_rc 0 "$fam: kvant logits" "$KVANT" logits "$d.f32.gguf" --tokens "$TOKENS" \
+    -o "$d.logits" --greedy 64 -t 2
+  greedy=$OUT
+  expect_rc 0 "$fam: logits and 64 greedy tokens match the numpy reference" \
+    "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.logits" \
+    --kv-f16 --max-rel 1e-4 --greedy-ids "$greedy"
+  echo "$OUT"
+  # quantized: logits near the reference (random weights quantize badly; a wrong
+  # layout or type gives errors of order 1), and `kvant run` generates
+  for q in q8_0:0.1 q4_k_m:0.6; do
+    lim=${q#*:} q=${q%:*}
+    expect_rc 0 "$fam: quantize to $q" "$KVANT" quantize "$d.f32.gguf" "$d.$q.gguf" "$q" -t 2 -q
+    expect_rc 0 "$fam: $q logits" "$KVANT" logits "$d.$q.gguf" --tokens "$TOKENS" -o "$d.$q.logits" -t 2
+    expect_rc 0 "$fam: $q logits within $lim of the reference" "$PY" "$SRC/tests/reference/forward.py" \
+      "$d" --tokens "$TOKENS" --logits "$d.$q.logits" --kv-f16 --max-rel "$lim"
+    echo "$OUT"
+    expect_rc 0 "$fam: run $q" "$KVANT" run "$d.$q.gguf" "In the beginning" --temp 0 -n 8 -t 2
+    [ -n "$OUT" ] && pass "$fam: run $q printed text" || fail "$fam: run $q printed nothing"
+  done
+done
+
+# llama3's frequency factors: llama.cpp's converter rule, recomputed in float32,
+# kept as they are by quantize
+for f in f32 q4_k_m; do
+  expect_rc 0 "llama3 $f: rope_freqs.weight as llama.cpp computes it" "$PY" \
+    "$SRC/tests/reference/rope_freqs.py" "$TMP/llama3.$f.gguf" "$TMP/llama3/config.json"
+  echo "$OUT"
+done
+
+# the architecture-specific tensors are there, named as llama.cpp names them
+expect_rc 0 "llama3 GGUF lists its tensors" "$KVANT" info "$TMP/llama3.f32.gguf"
+expect_out "rope_freqs.weight" "llama3: rope_freqs.weight written"
+expect_rc 0 "qwen3 GGUF lists its tensors" "$KVANT" info "$TMP/qwen3.f32.gguf"
+expect_out "blk.1.attn_k_norm.weight" "qwen3: attn_k_norm written"
+expect_rc 0 "qwen2 GGUF lists its tensors" "$KVANT" info "$TMP/qwen2.f32.gguf"
+expect_out "blk.0.attn_q.bias" "qwen2: attn_q.bias written"
+
+start_server --model llama3="$TMP/llama3.q4_k_m.gguf" --model qwen2="$TMP/qwen2.q4_k_m.gguf" \
+  --model qwen3="$TMP/qwen3.q8_0.gguf"
+for fam in llama3 qwen2 qwen3; do
+  OUT=$(curl -s --max-time 60 "$BASE/api/generate" \
+    -d "{\"model\":\"$fam\",\"prompt\":\"And God said\",\"stream\":false,\"options\":{\"num_predict\":4,\"temperature\":0}}")
+  expect_out '"done":true' "$fam: serve answers /api/generate"
+done
+
+# kvant logits refuses what it cannot run, writing nothing
+expect_rc 1 "logits: a token over the vocabulary" "$KVANT" logits "$TMP/qwen2.f32.gguf" \
+  --tokens 1,4096 -o "$TMP/none.logits"
+expect_out "token 4096 is over the vocabulary (4096)" "logits: the error names the token"
+[ ! -e "$TMP/none.logits" ] && pass "logits: nothing written" || fail "logits: nothing written"
+expect_rc 2 "logits: bad --tokens" "$KVANT" logits "$TMP/qwen2.f32.gguf" --tokens 1,x
+
+# an architecture kvant does not convert: one line naming the file and the field
+mkdir -p "$TMP/bad"
+cp "$TMP/qwen2/"* "$TMP/bad/"
+sed -i 's/"Qwen2ForCausalLM"/"GPTNeoXForCausalLM"/' "$TMP/bad/config.json"
+expect_rc 1 "unknown architectures value" "$KVANT" convert "$TMP/bad" -o "$TMP/bad.gguf"
+expect_out "config.json: field 'architectures' names 'GPTNeoXForCausalLM'" "the error names file and field"
+[ "$(printf '%s\n' "$OUT" | wc -l)" -eq 1 ] && pass "the error is one line" || fail "the error is one line: $OUT"
+[ ! -e "$TMP/bad.gguf" ] && [ -z "$(ls "$TMP" | grep '^bad\.gguf')" ] && pass "nothing written" ||
+  fail "nothing written: $(ls "$TMP")"
+finish

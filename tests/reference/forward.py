@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""An independent numpy forward pass of Llama (incl. 3.x rope scaling), Qwen2 and
+Qwen3 checkpoints, written from the definitions in Hugging Face transformers'
+modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py (rotate-half RoPE,
+grouped-query attention, SwiGLU), computed in float64 from the safetensors.
+
+  forward.py MODEL_DIR --tokens 1,2,3 [--logits F32FILE] [--greedy-ids "5 6 7"]
+             [--max-rel 1e-4] [--kv-f16]
+
+With --logits, compares kvant's logits (float32 rows n_tokens x n_vocab, from
+`kvant logits`) and prints the largest |difference| relative to the largest
+|logit|; with --greedy-ids, regenerates that many tokens greedily (full
+recompute each step) and counts the agreeing prefix. --kv-f16 rounds q, k and v
+to float16 after RoPE, as kvant's (and llama.cpp's) F16 KV cache does.
+Exit 1 when the error is over --max-rel or a greedy token differs.
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        raw = data[a:b]
+        if info["dtype"] == "BF16":
+            v = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+        elif info["dtype"] == "F32":
+            v = np.frombuffer(raw, dtype=np.float32)
+        elif info["dtype"] == "F16":
+            v = np.frombuffer(raw, dtype=np.float16)
+        else:
+            sys.exit(f"{path}: tensor {name} has dtype {info['dtype']}")
+        out[name] = v.astype(np.float64).reshape(info["shape"])
+    return out
+
+
+def inv_freq(cfg, hd):
+    base = cfg.get("rope_theta", 10000.0)
+    f = 1.0 / (base ** (np.arange(0, hd, 2, dtype=np.float64) / hd))
+    rs = cfg.get("rope_scaling") or {}
+    kind = rs.get("rope_type", rs.get("type"))
+    if kind == "llama3":  # modeling_rope_utils._compute_llama3_parameters
+        factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+        old = rs["original_max_position_embeddings"]
+        wavelen = 2 * np.pi / f
+        scaled = np.where(wavelen > old / lo, f / factor, f)
+        smooth = (old / wavelen - lo) / (hi - lo)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = ~(wavelen < old / hi) & ~(wavelen > old / lo)
+        f = np.where(medium, smoothed, scaled)
+    elif kind not in (None, "default"):
+        sys.exit(f"forward.py: rope_scaling {kind} is not implemented here")
+    return f
+
+
+def rmsnorm(x, w, eps):
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return np.concatenate([-x[..., h:], x[..., :h]], axis=-1)
+
+
+def forward(cfg, W, tokens, kv_f16, last_only=False):
+    E = cfg["hidden_size"]
+    nh, nkv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    hd = cfg.get("head_dim") or E // nh
+    eps = cfg["rms_norm_eps"]
+    T = len(tokens)
+    x = W["model.embed_tokens.weight"][tokens]
+    ang = np.outer(np.arange(T, dtype=np.float64), inv_freq(cfg, hd))
+    emb = np.concatenate([ang, ang], axis=-1)
+    cos, sin = np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
+    mask = np.triu(np.full((T, T), -np.inf), 1)
+    f16 = (lambda a: a.astype(np.float16).astype(np.float64)) if kv_f16 else (lambda a: a)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = rmsnorm(x, W[p + "input_layernorm.weight"], eps)
+
+        def proj(n):
+            y = h @ W[p + f"self_attn.{n}_proj.weight"].T
+            b = W.get(p + f"self_attn.{n}_proj.bias")
+            return y + b if b is not None else y
+
+        q = proj("q").reshape(T, nh, hd)
+        k = proj("k").reshape(T, nkv, hd)
+        v = proj("v").reshape(T, nkv, hd)
+        if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMS norm per head before RoPE
+            q = rmsnorm(q, W[p + "self_attn.q_norm.weight"], eps)
+            k = rmsnorm(k, W[p + "self_attn.k_norm.weight"], eps)
+        q = f16(q * cos + rotate_half(q) * sin)
+        k = f16(k * cos + rotate_half(k) * sin)
+        v = f16(v)
+        g = nh // nkv
+        out = np.empty((T, nh, hd))
+        for head in range(nh):
+            s = q[:, head, :] @ k[:, head // g, :].T / np.sqrt(hd) + mask
+            s = np.exp(s - s.max(axis=-1, keepdims=True))
+            s /= s.sum(axis=-1, keepdims=True)
+            out[:, head, :] = s @ v[:, head // g, :]
+        x = x + out.reshape(T, nh * hd) @ W[p + "self_attn.o_proj.weight"].T
+        h = rmsnorm(x, W[p + "post_attention_layernorm.weight"], eps)
+        gate = h @ W[p + "mlp.gate_proj.weight"].T
+        up = h @ W[p + "mlp.up_proj.weight"].T
+        x = x + (gate / (1 + np.exp(-gate)) * up) @ W[p + "mlp.down_proj.weight"].T
+    h = rmsnorm(x[-1:] if last_only else x, W["model.norm.weight"], eps)
+    out_w = W.get("lm_head.weight")
+    if out_w is None or cfg.get("tie_word_embeddings"):
+        out_w = W["model.embed_tokens.weight"]
+    return h @ out_w.T
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("--tokens", required=True)
+    ap.add_argument("--logits")
+    ap.add_argument("--greedy-ids")
+    ap.add_argument("--max-rel", type=float, default=1e-4)
+    ap.add_argument("--kv-f16", action="store_true")
+    a = ap.parse_args()
+    with open(os.path.join(a.model, "config.json")) as f:
+        cfg = json.load(f)
+    W = load_safetensors(os.path.join(a.model, "model.safetensors"))
+    tokens = [int(t) for t in a.tokens.split(",")]
+    ok = True
+    ref = forward(cfg, W, tokens, a.kv_f16)
+    if a.logits:
+        got = np.fromfile(a.logits, dtype="<f4").astype(np.float64)
+        if got.size != ref.size:
+            sys.exit(f"forward.py: {a.logits}: {got.size} values, expected {ref.size}")
+        rel = np.max(np.abs(got.reshape(ref.shape) - ref)) / np.max(np.abs(ref))
+        print(f"max relative logit error {rel:.3e} over {ref.shape[0]} x {ref.shape[1]} "
+              f"(limit {a.max_rel:g})")
+        ok = ok and rel <= a.max_rel
+    if a.greedy_ids is not None:
+        want = [int(t) for t in a.greedy_ids.split()]
+        seq, agree = list(tokens), 0
+        for t in want:
+            nxt = int(np.argmax(forward(cfg, W, seq, a.kv_f16, True)[-1]))
+            if nxt != t:
+                break
+            agree += 1
+            seq.append(nxt)
+        print(f"greedy tokens agree: {agree}/{len(want)}")
+        ok = ok and agree == len(want) and len(want) > 0
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

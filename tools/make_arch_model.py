@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Writes a tiny random-weight Hugging Face checkpoint of one model family, for
+kvant's architecture tests (tests/integration/test_arch_families.sh).
+
+  make_arch_model.py FAMILY OUT_DIR [--seed N]
+
+FAMILY is llama3 (Llama 3.2 shape: rope_theta 500000, rope_scaling llama3, tied
+embeddings), qwen2 (Qwen2.5 shape: q/k/v biases, tied embeddings) or qwen3
+(Qwen3 shape: per-head q/k RMS norms, head_dim 96 != hidden/heads, tied).
+2 layers, hidden 256, 4 heads / 2 KV heads, BF16 safetensors written with numpy.
+The tokenizer is borrowed from the demo model (SentencePiece, 4096 tokens), so the
+test does not depend on the family's real BPE tokenizer; config.json says so.
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import sys
+
+import numpy as np
+
+HIDDEN, LAYERS, HEADS, KV_HEADS, FF, VOCAB = 256, 2, 4, 2, 512, 4096
+
+FAMILIES = {
+    "llama3": {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "head_dim": 64, "rope_theta": 500000.0, "rms_norm_eps": 1e-5,
+        "max_position_embeddings": 131072, "tie_word_embeddings": True,
+        "attention_bias": False, "mlp_bias": False, "hidden_act": "silu",
+        "rope_scaling": {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                         "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+    },
+    "qwen2": {
+        "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+        "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768,
+        "tie_word_embeddings": True, "hidden_act": "silu", "sliding_window": 32768,
+        "use_sliding_window": False, "max_window_layers": 21, "rope_scaling": None,
+    },
+    "qwen3": {
+        "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3",
+        "head_dim": 96, "rope_theta": 1000000.0, "rms_norm_eps": 1e-6,
+        "max_position_embeddings": 40960, "tie_word_embeddings": True, "hidden_act": "silu",
+        "attention_bias": False, "sliding_window": None, "use_sliding_window": False,
+        "max_window_layers": 28, "rope_scaling": None,
+    },
+}
+
+
+def bf16_round(a):
+    """float32 -> the nearest bfloat16 (round to nearest even), as uint16 bits."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
+    return u.astype(np.uint16)
+
+
+def write_safetensors(path, tensors):
+    """tensors: name -> float32 array; stored as BF16."""
+    header, blobs, off = {}, [], 0
+    for name, a in tensors.items():
+        b = bf16_round(a).tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    header["__metadata__"] = {"format": "pt"}
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def make_weights(family, cfg, rng):
+    hd = cfg.get("head_dim", HIDDEN // HEADS)
+    nq, nk = HEADS * hd, KV_HEADS * hd
+
+    def mat(rows, cols, gain=1.0):
+        return (gain * rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+
+    def norm(n):
+        return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+
+    t = {"model.embed_tokens.weight": rng.standard_normal((VOCAB, HIDDEN)).astype(np.float32)}
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        t[p + "input_layernorm.weight"] = norm(HIDDEN)
+        t[p + "self_attn.q_proj.weight"] = mat(nq, HIDDEN)
+        t[p + "self_attn.k_proj.weight"] = mat(nk, HIDDEN)
+        t[p + "self_attn.v_proj.weight"] = mat(nk, HIDDEN)
+        if family == "qwen2":
+            t[p + "self_attn.q_proj.bias"] = (0.5 * rng.standard_normal(nq)).astype(np.float32)
+            t[p + "self_attn.k_proj.bias"] = (0.5 * rng.standard_normal(nk)).astype(np.float32)
+            t[p + "self_attn.v_proj.bias"] = (0.5 * rng.standard_normal(nk)).astype(np.float32)
+        if family == "qwen3":
+            t[p + "self_attn.q_norm.weight"] = norm(hd)
+            t[p + "self_attn.k_norm.weight"] = norm(hd)
+        # blocks' outputs large next to the token's own embedding: with tied
+        # embeddings greedy decoding would otherwise repeat the last token
+        t[p + "self_attn.o_proj.weight"] = mat(HIDDEN, nq, 6.0)
+        t[p + "post_attention_layernorm.weight"] = norm(HIDDEN)
+        t[p + "mlp.gate_proj.weight"] = mat(FF, HIDDEN)
+        t[p + "mlp.up_proj.weight"] = mat(FF, HIDDEN)
+        t[p + "mlp.down_proj.weight"] = mat(HIDDEN, FF, 6.0)
+    t["model.norm.weight"] = norm(HIDDEN)
+    return t
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("family", choices=sorted(FAMILIES))
+    ap.add_argument("out")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tokenizer-from", default=None,
+                    help="folder with tokenizer.model (default: models/kjv-llama-7m)")
+    a = ap.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    tok = a.tokenizer_from or os.path.join(here, "..", "models", "kjv-llama-7m")
+    cfg = {
+        "hidden_size": HIDDEN, "intermediate_size": FF, "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS, "vocab_size": VOCAB,
+        "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "bfloat16",
+        "_kvant_note": "random weights for tests; tokenizer borrowed from kjv-llama-7m "
+                       "(SentencePiece, 4096 tokens), not the family's own",
+    }
+    cfg.update(FAMILIES[a.family])
+    os.makedirs(a.out, exist_ok=True)
+    rng = np.random.default_rng(a.seed)
+    write_safetensors(os.path.join(a.out, "model.safetensors"), make_weights(a.family, cfg, rng))
+    with open(os.path.join(a.out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    for name in ("tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"):
+        src = os.path.join(tok, name)
+        if not os.path.exists(src):
+            if name == "tokenizer.model":
+                sys.exit(f"make_arch_model.py: {src}: missing (the borrowed tokenizer)")
+            continue
+        shutil.copyfile(src, os.path.join(a.out, name))
+
+
+if __name__ == "__main__":
+    main()

@@ -123,8 +123,31 @@ static kv_status build_prompt(const kv__req *r, kv__sched *sch, kv__buf *out, bo
     return st;
 }
 
-// Tokenizes text; a prompt longer than n_ctx - 1 fails (400) unless truncate
-// is set, which keeps BOS and the last half of the context.
+// The request's context: num_ctx (at least KV__MIN_CTX, request.c sees to
+// that) within the server's.
+static int32_t request_n_ctx(const kv__req *r, kv__sched *sch) {
+    int32_t n_ctx = kv__sched_n_ctx(sch);
+    return r->n_ctx > 0 && r->n_ctx < n_ctx ? r->n_ctx : n_ctx;
+}
+
+// Cuts t[0..*n) (*n >= n_ctx >= 2) to half the context: num_keep tokens of its
+// start (BOS alone when the request did not say; -1: as many as can be) and
+// its end, at least one token of it.
+static void cut_tokens(const kv__req *r, const kv_vocab *v, kv_token *t, int64_t *n,
+                       int32_t n_ctx) {
+    int32_t keep = n_ctx / 2; // >= 1
+    int64_t head = r->n_keep == -2   ? (t[0] == kv_vocab_bos(v) ? 1 : 0)
+                   : r->n_keep == -1 ? keep - 1
+                                     : r->n_keep;
+    if (head > keep - 1)
+        head = keep - 1;
+    int64_t tail = keep - head; // 1..keep, and *n - tail >= head
+    memmove(t + head, t + *n - tail, (size_t)tail * sizeof *t);
+    *n = keep;
+}
+
+// Tokenizes text; a prompt that leaves no room for a reply (n_ctx - 1 tokens
+// or more) fails (400) unless truncate is set, which cuts it (cut_tokens).
 static kv_status tokenize_prompt(const kv__req *r, kv__sched *sch, const kv__buf *text,
                                  bool special, int32_t **out, int32_t *n_out, kv_err *err) {
     const kv_vocab *v = kv__sched_vocab(sch);
@@ -133,25 +156,25 @@ static kv_status tokenize_prompt(const kv__req *r, kv__sched *sch, const kv__buf
     kv_status st = kv_tokenize_alloc(v, text->p, text->n, true, special, &t, &n, err);
     if (st != KV_OK)
         return st;
-    int32_t n_ctx = kv__sched_n_ctx(sch);
-    if (r->n_ctx > 0 && r->n_ctx < n_ctx)
-        n_ctx = r->n_ctx;
-    if (n == 0) {
+    int32_t n_ctx = request_n_ctx(r, sch);
+    if (n == 0)
+        st = KV_FAIL(err, KV_ERR_INVALID, "field 'prompt': the prompt is empty");
+    else if (n >= n_ctx && !r->truncate)
+        st = KV_FAIL(err, KV_ERR_INVALID,
+                     "field 'prompt': %lld tokens do not fit the context "
+                     "of %d (num_ctx); send \"truncate\": true to keep the end",
+                     (long long)n, n_ctx);
+    else if (n >= n_ctx && n_ctx < 2)
+        st = KV_FAIL(err, KV_ERR_INVALID,
+                     "field 'prompt': the server's context of %d token leaves no room for a "
+                     "reply (--ctx)",
+                     n_ctx);
+    if (st != KV_OK) {
         free(t);
-        return KV_FAIL(err, KV_ERR_INVALID, "field 'prompt': the prompt is empty");
+        return st;
     }
-    if (n >= n_ctx && !r->truncate) {
-        free(t);
-        return KV_FAIL(err, KV_ERR_INVALID,
-                       "field 'prompt': %lld tokens do not fit the context "
-                       "of %d (num_ctx); send \"truncate\": true to keep the end",
-                       (long long)n, n_ctx);
-    }
-    if (n >= n_ctx) {
-        int32_t keep = n_ctx / 2, head = t[0] == kv_vocab_bos(v) ? 1 : 0;
-        memmove(t + head, t + n - (keep - head), (size_t)(keep - head) * sizeof *t);
-        n = keep;
-    }
+    if (n >= n_ctx)
+        cut_tokens(r, v, t, &n, n_ctx);
     *out = t;
     *n_out = (int32_t)n;
     return KV_OK;
@@ -183,9 +206,11 @@ static kv_status answer_load(kv__call *c, kv__req *r, kv__model_ent *e, double l
 static kv_status submit(kv__call *c, kv__job *j, kv_err *err) {
     int retry = 0;
     kv_status st = kv__sched_submit(kv__ent_sched(j->ent), j, &retry, err);
-    if (st != KV_OK) {
+    if (st != KV_OK && st != KV_ERR_INVALID) {
         c->status = 503;
         c->retry_after = retry > 0 ? retry : 1;
+    }
+    if (st != KV_OK) {
         kv__job_unref(j);
         return st;
     }

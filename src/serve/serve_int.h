@@ -89,6 +89,8 @@ typedef struct {
 #define KV__MAX_MESSAGES 4096      // chat messages per request
 #define KV__MAX_INPUTS 2048        // embedding inputs per request
 #define KV__MAX_NAME 256           // bytes in a model name
+#define KV__MIN_CTX 4              // smallest context of a request: num_ctx 1..3 reads as 4,
+                                   // as Ollama does
 
 // A validated request. Strings are borrowed from root (or from parts, for
 // message content given as an array of text parts) and live until kv__req_free.
@@ -114,7 +116,9 @@ typedef struct {
     bool b64;               // OpenAI embeddings encoding_format "base64"
     kv__sampling smp;
     int32_t n_predict;      // -1: until the context is full
-    int32_t n_ctx;          // 0: the server's
+    int32_t n_ctx;          // 0: the server's; else at least KV__MIN_CTX
+    int32_t n_keep;         // tokens of a prompt's start that truncation keeps; -1: as
+                            // many as it can; -2 (not given): BOS alone
     const char *stop[KV__MAX_STOP];
     size_t n_stop;
     bool keep_alive_set;

@@ -578,6 +578,8 @@ static void set_defaults(kv__req *r, kv__endpoint ep) {
     r->stream = ep == KV__EP_GENERATE || ep == KV__EP_CHAT; // Ollama streams by default
     r->n_predict = -1;
     r->n_keep = -2;
+    // Chats drop their oldest turns to fit the context unless told not to, as Ollama's do.
+    r->truncate = ep == KV__EP_CHAT || ep == KV__EP_OAI_CHAT;
     r->smp.temp = 0.8f;
     r->smp.top_k = 40;
     r->smp.top_p = 0.95f;

@@ -149,19 +149,22 @@ static void cut_tokens(const kv__req *r, const kv_vocab *v, kv_token *t, int64_t
 static kv_status fit_tokens(const kv__req *r, kv__sched *sch, kv_token *t, int64_t n,
                             int32_t **out, int32_t *n_out, kv_err *err) {
     int32_t n_ctx = request_n_ctx(r, sch);
+    bool chat = r->ep == KV__EP_CHAT || r->ep == KV__EP_OAI_CHAT;
+    const char *field = chat ? "messages" : "prompt";
     kv_status st = KV_OK;
     if (n == 0)
         st = KV_FAIL(err, KV_ERR_INVALID, "field 'prompt': the prompt is empty");
     else if (n >= n_ctx && !r->truncate)
         st = KV_FAIL(err, KV_ERR_INVALID,
-                     "field 'prompt': %lld tokens do not fit the context "
-                     "of %d (num_ctx); send \"truncate\": true to keep the end",
-                     (long long)n, n_ctx);
+                     "field '%s': %lld tokens do not fit the context of %d (num_ctx); send "
+                     "\"truncate\": true to %s",
+                     field, (long long)n, n_ctx,
+                     chat ? "drop the oldest messages" : "keep the end");
     else if (n >= n_ctx && n_ctx < 2)
         st = KV_FAIL(err, KV_ERR_INVALID,
-                     "field 'prompt': the server's context of %d token leaves no room for a "
+                     "field '%s': the server's context of %d token leaves no room for a "
                      "reply (--ctx)",
-                     n_ctx);
+                     field, n_ctx);
     if (st != KV_OK) {
         free(t);
         return st;

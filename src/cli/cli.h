@@ -97,6 +97,8 @@ extern const char KV_CLI_PLAN_HELP[];
 // Reads a whole text file (for -f): refuses an empty file and text that is not
 // UTF-8 (naming the byte offset). *out is malloc'd and NUL-terminated.
 kv_status kv_cli_read_text(const char *path, char **out, size_t *len, kv_err *err);
+// The same, but an empty file is empty text (*out "", *len 0).
+kv_status kv_cli_read_text_or_empty(const char *path, char **out, size_t *len, kv_err *err);
 
 // Seconds from a monotonic clock.
 double kv_cli_now(void);

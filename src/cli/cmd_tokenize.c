@@ -117,7 +117,8 @@ int kv_cli_tokenize(int argc, char **argv) {
     kv_err err = {0};
     char *buf = NULL;
     size_t len = text ? strlen(text) : 0;
-    if ((file || jsonl) && kv_cli_read_text(file ? file : jsonl, &buf, &len, &err) != KV_OK)
+    // empty text has tokens too (BOS alone, or none), as llama-tokenize says
+    if ((file || jsonl) && kv_cli_read_text_or_empty(file ? file : jsonl, &buf, &len, &err) != KV_OK)
         return kv_cli_fail("tokenize", &err);
     kv_gguf *g = NULL;
     kv_vocab *v = NULL;

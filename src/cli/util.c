@@ -74,12 +74,13 @@ void kv_cli_progress_done(kv_cli_progress *p) {
 
 #define KV_CLI_MAX_TEXT ((size_t)1 << 30) // bytes of a text file read whole
 
-kv_status kv_cli_read_text(const char *path, char **out, size_t *len, kv_err *err) {
+static kv_status read_text(const char *path, bool empty_ok, char **out, size_t *len,
+                           kv_err *err) {
     kv_status st = kv_read_file(path, KV_CLI_MAX_TEXT, out, len, err);
     if (st != KV_OK)
         return st;
     size_t bad = 0;
-    if (*len == 0) {
+    if (*len == 0 && !empty_ok) {
         free(*out);
         *out = NULL;
         return KV_FAIL(err, KV_ERR_INVALID, "%s: the file is empty", path);
@@ -91,4 +92,12 @@ kv_status kv_cli_read_text(const char *path, char **out, size_t *len, kv_err *er
                        bad);
     }
     return KV_OK;
+}
+
+kv_status kv_cli_read_text(const char *path, char **out, size_t *len, kv_err *err) {
+    return read_text(path, false, out, len, err);
+}
+
+kv_status kv_cli_read_text_or_empty(const char *path, char **out, size_t *len, kv_err *err) {
+    return read_text(path, true, out, len, err);
 }

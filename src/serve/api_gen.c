@@ -106,15 +106,12 @@ static kv_status render_chat(const kv__req *r, kv__sched *sch, const kv_chat_msg
     return st;
 }
 
-// The prompt text of a generation request; *special: it came from a chat
-// template, so control tokens written in it are parsed.
+// The prompt text of a generation request other than a chat (chat_prompt
+// makes those); *special: it came from a chat template, so control tokens
+// written in it are parsed.
 static kv_status build_prompt(const kv__req *r, kv__sched *sch, kv__buf *out, bool *special,
                               kv_err *err) {
     *special = false;
-    if (r->ep == KV__EP_CHAT || r->ep == KV__EP_OAI_CHAT) {
-        *special = true;
-        return render_chat(r, sch, r->msgs, r->n_msgs, out, err);
-    }
     const char *system = r->system;
     bool templated = r->ep == KV__EP_GENERATE && !r->raw &&
                      (kv__sched_tmpl(sch) != KV_CHAT_PLAIN || kv__sched_jinja(sch));
@@ -137,38 +134,175 @@ static kv_status build_prompt(const kv__req *r, kv__sched *sch, kv__buf *out, bo
     return st;
 }
 
-// Tokenizes text; a prompt longer than n_ctx - 1 fails (400) unless truncate
-// is set, which keeps BOS and the last half of the context.
-static kv_status tokenize_prompt(const kv__req *r, kv__sched *sch, const kv__buf *text,
-                                 bool special, int32_t **out, int32_t *n_out, kv_err *err) {
-    const kv_vocab *v = kv__sched_vocab(sch);
-    int64_t n = 0;
-    kv_token *t = NULL;
-    kv_status st = kv_tokenize_alloc(v, text->p, text->n, true, special, &t, &n, err);
-    if (st != KV_OK)
-        return st;
+// The request's context: num_ctx (at least KV__MIN_CTX, request.c sees to
+// that) within the server's.
+static int32_t request_n_ctx(const kv__req *r, kv__sched *sch) {
     int32_t n_ctx = kv__sched_n_ctx(sch);
-    if (r->n_ctx > 0 && r->n_ctx < n_ctx)
-        n_ctx = r->n_ctx;
-    if (n == 0) {
+    return r->n_ctx > 0 && r->n_ctx < n_ctx ? r->n_ctx : n_ctx;
+}
+
+// Cuts t[0..*n) (*n >= n_ctx >= 2) to half the context: num_keep tokens of its
+// start (BOS alone when the request did not say; -1: as many as can be) and
+// its end, at least one token of it.
+static void cut_tokens(const kv__req *r, const kv_vocab *v, kv_token *t, int64_t *n,
+                       int32_t n_ctx) {
+    int32_t keep = n_ctx / 2; // >= 1
+    int64_t head = r->n_keep == -2   ? (t[0] == kv_vocab_bos(v) ? 1 : 0)
+                   : r->n_keep == -1 ? keep - 1
+                                     : r->n_keep;
+    if (head > keep - 1)
+        head = keep - 1;
+    int64_t tail = keep - head; // 1..keep, and *n - tail >= head
+    memmove(t + head, t + *n - tail, (size_t)tail * sizeof *t);
+    *n = keep;
+}
+
+// Fits tokens t[0..n) (taken over: *out on success, freed on failure) to the
+// request's context: a prompt that leaves no room for a reply (n_ctx - 1
+// tokens or more) fails (400) unless truncate is set, which cuts it (cut_tokens).
+static kv_status fit_tokens(const kv__req *r, kv__sched *sch, kv_token *t, int64_t n,
+                            int32_t **out, int32_t *n_out, kv_err *err) {
+    int32_t n_ctx = request_n_ctx(r, sch);
+    bool chat = r->ep == KV__EP_CHAT || r->ep == KV__EP_OAI_CHAT;
+    const char *field = chat ? "messages" : "prompt";
+    kv_status st = KV_OK;
+    if (n == 0)
+        st = KV_FAIL(err, KV_ERR_INVALID, "field 'prompt': the prompt is empty");
+    else if (n >= n_ctx && !r->truncate)
+        st = KV_FAIL(err, KV_ERR_INVALID,
+                     "field '%s': %lld tokens do not fit the context of %d (num_ctx); send "
+                     "\"truncate\": true to %s",
+                     field, (long long)n, n_ctx,
+                     chat ? "drop the oldest messages" : "keep the end");
+    else if (n >= n_ctx && n_ctx < 2)
+        st = KV_FAIL(err, KV_ERR_INVALID,
+                     "field '%s': the server's context of %d token leaves no room for a "
+                     "reply (--ctx)",
+                     field, n_ctx);
+    if (st != KV_OK) {
         free(t);
-        return KV_FAIL(err, KV_ERR_INVALID, "field 'prompt': the prompt is empty");
+        return st;
     }
-    if (n >= n_ctx && !r->truncate) {
-        free(t);
-        return KV_FAIL(err, KV_ERR_INVALID,
-                       "field 'prompt': %lld tokens do not fit the context "
-                       "of %d (num_ctx); send \"truncate\": true to keep the end",
-                       (long long)n, n_ctx);
-    }
-    if (n >= n_ctx) {
-        int32_t keep = n_ctx / 2, head = t[0] == kv_vocab_bos(v) ? 1 : 0;
-        memmove(t + head, t + n - (keep - head), (size_t)(keep - head) * sizeof *t);
-        n = keep;
-    }
+    if (n >= n_ctx)
+        cut_tokens(r, kv__sched_vocab(sch), t, &n, n_ctx);
     *out = t;
     *n_out = (int32_t)n;
     return KV_OK;
+}
+
+// ---- chats longer than the context ----
+
+// Messages m[0..n) through the chat template, tokenized into *t (caller frees).
+static kv_status chat_tokens(const kv__req *r, kv__sched *sch, const kv_chat_msg *m, size_t n,
+                             kv_token **t, int64_t *n_tok, kv_err *err) {
+    kv__buf text = {0};
+    kv_status st = render_chat(r, sch, m, n, &text, err);
+    if (st == KV_OK)
+        st = kv_tokenize_alloc(kv__sched_vocab(sch), text.p, text.n, true, true, t, n_tok, err);
+    kv__buf_free(&text);
+    return st;
+}
+
+// Tokens a chat whose old turns must go leaves for the reply: num_predict, or
+// a quarter of the context when it is not given; half the context at most.
+static int64_t reply_room(const kv__req *r, int32_t n_ctx) {
+    int64_t room = r->n_predict >= 0 ? r->n_predict : n_ctx / 4;
+    if (room > n_ctx / 2)
+        room = n_ctx / 2;
+    return room < 1 ? 1 : room;
+}
+
+// The chat without its messages before cut, except system ones, into kept
+// (room for r->n_msgs); returns how many there are.
+static size_t keep_from(const kv__req *r, size_t cut, kv_chat_msg *kept) {
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_msgs; i++)
+        if (i >= cut || r->msgs[i].role == KV_CHAT_ROLE_SYSTEM)
+            kept[n++] = r->msgs[i];
+    return n;
+}
+
+// Tokens of the chat from cut on (see keep_from); *fits: they leave the
+// reply its room.
+static kv_status try_cut(const kv__req *r, kv__sched *sch, size_t cut, kv_chat_msg *kept,
+                         int64_t budget, kv_token **t, int64_t *n, bool *fits, kv_err *err) {
+    free(*t);
+    *t = NULL;
+    kv_status st = chat_tokens(r, sch, kept, keep_from(r, cut, kept), t, n, err);
+    *fits = st == KV_OK && *n <= budget;
+    return st;
+}
+
+// A chat's prompt tokens. When truncate is set (the default for chats) and the
+// whole chat leaves its reply no room (reply_room), the oldest messages go, as
+// in Ollama: the system messages stay, and so do the last user message and
+// what follows it; the fewest messages that make it fit go. *n_dropped says
+// how many went. What is left may still be too long; fit_tokens cuts it.
+static kv_status chat_prompt(const kv__req *r, kv__sched *sch, kv_token **t, int64_t *n,
+                             size_t *n_dropped, kv_err *err) {
+    *n_dropped = 0;
+    int32_t n_ctx = request_n_ctx(r, sch);
+    int64_t budget = n_ctx - reply_room(r, n_ctx);
+    kv_status st = chat_tokens(r, sch, r->msgs, r->n_msgs, t, n, err);
+    if (st != KV_OK || !r->truncate || *n <= budget || r->n_msgs == 0)
+        return st;
+    size_t last = r->n_msgs - 1; // the last user message, else the last one
+    while (last > 0 && r->msgs[last].role != KV_CHAT_ROLE_USER)
+        last--;
+    if (r->msgs[last].role != KV_CHAT_ROLE_USER)
+        last = r->n_msgs - 1;
+    kv_chat_msg *kept = calloc(r->n_msgs, sizeof *kept);
+    if (!kept)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for %zu messages", r->n_msgs);
+    // Cutting at 0 is too long, at last is the least there can be. Fewer
+    // messages make fewer tokens, so the shortest cut that fits is found by
+    // bisection: lo does not fit, hi fits (or is last).
+    size_t lo = 0, hi = last;
+    bool fits = false;
+    while (st == KV_OK && hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        st = try_cut(r, sch, mid, kept, budget, t, n, &fits, err);
+        if (fits)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    if (st == KV_OK)
+        st = try_cut(r, sch, hi, kept, budget, t, n, &fits, err);
+    for (size_t i = 0; i < hi; i++)
+        *n_dropped += r->msgs[i].role != KV_CHAT_ROLE_SYSTEM;
+    free(kept);
+    return st;
+}
+
+// The prompt tokens of a generation request, fitted to its context.
+static kv_status prompt_tokens(kv__call *c, const kv__req *r, kv__sched *sch, int32_t **out,
+                               int32_t *n_out, kv_err *err) {
+    kv_token *t = NULL;
+    int64_t n = 0;
+    kv_status st;
+    if (r->ep == KV__EP_CHAT || r->ep == KV__EP_OAI_CHAT) {
+        size_t n_dropped = 0;
+        st = chat_prompt(r, sch, &t, &n, &n_dropped, err);
+        if (st == KV_OK && n_dropped > 0)
+            kv__log(c->srv,
+                    "chat for %s: dropped the oldest %zu of %zu messages to fit the "
+                    "context of %d tokens (%lld tokens left)",
+                    r->model, n_dropped, r->n_msgs, request_n_ctx(r, sch), (long long)n);
+    } else {
+        kv__buf text = {0};
+        bool special = false;
+        st = build_prompt(r, sch, &text, &special, err);
+        if (st == KV_OK)
+            st = kv_tokenize_alloc(kv__sched_vocab(sch), text.p, text.n, true, special, &t, &n,
+                                   err);
+        kv__buf_free(&text);
+    }
+    if (st != KV_OK) {
+        free(t);
+        return st;
+    }
+    return fit_tokens(r, sch, t, n, out, n_out, err);
 }
 
 // ---- load-only requests ----
@@ -197,9 +331,11 @@ static kv_status answer_load(kv__call *c, kv__req *r, kv__model_ent *e, double l
 static kv_status submit(kv__call *c, kv__job *j, kv_err *err) {
     int retry = 0;
     kv_status st = kv__sched_submit(kv__ent_sched(j->ent), j, &retry, err);
-    if (st != KV_OK) {
+    if (st != KV_OK && st != KV_ERR_INVALID) {
         c->status = 503;
         c->retry_after = retry > 0 ? retry : 1;
+    }
+    if (st != KV_OK) {
         kv__job_unref(j);
         return st;
     }
@@ -226,14 +362,8 @@ static kv_status generate(kv__call *c, kv__endpoint ep, kv_err *err) {
         kv__req_free(&r);
         return st;
     }
-    kv__sched *sch = kv__ent_sched(e);
-    kv__buf text = {0};
-    bool special = false;
     int32_t *tokens = NULL, n_tokens = 0;
-    st = build_prompt(&r, sch, &text, &special, err);
-    if (st == KV_OK)
-        st = tokenize_prompt(&r, sch, &text, special, &tokens, &n_tokens, err);
-    kv__buf_free(&text);
+    st = prompt_tokens(c, &r, kv__ent_sched(e), &tokens, &n_tokens, err);
     kv__job *j = NULL;
     if (st == KV_OK)
         st = kv__job_new(c, KV__JOB_GENERATE, &r, e, load_s, &j, err);

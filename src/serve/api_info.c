@@ -95,8 +95,8 @@ static json_t *model_json(kv__registry *r, kv__model_ent *e, uint64_t size, doub
     if (!m)
         return NULL;
     if (ps) {
-        // far in the future, as Ollama writes "never" for a negative keep_alive
-        double t = isinf(expires) ? kv__wall_now() + 3650.0 * 86400 : expires;
+        // "never" is Go's longest duration from now (about 292 years), as Ollama writes it
+        double t = isinf(expires) ? kv__wall_now() + KV__FOREVER_S : expires;
         json_object_set_new(m, "expires_at", time_json(t));
         json_object_set_new(m, "size_vram", json_integer(0));
     } else {

@@ -109,8 +109,14 @@ kv_status kv__keep_alive_from_json(const json_t *v, const char *field, double *s
     }
     if (!isfinite(s))
         return KV_FAIL(err, KV_ERR_INVALID, "field '%s': duration is not finite", field);
-    *seconds = s < 0 ? INFINITY : s;
+    *seconds = kv__keep_alive_saturate(s);
     return KV_OK;
+}
+
+double kv__keep_alive_saturate(double seconds) {
+    if (seconds >= 0 && seconds < KV__FOREVER_S)
+        return seconds;
+    return INFINITY; // negative, NaN or beyond what a clock can add
 }
 
 double kv__now(void) {
@@ -125,17 +131,27 @@ double kv__wall_now(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+// 9999-12-31T23:59:59Z, the last second RFC 3339's four-digit year can write.
+#define LAST_RFC3339_S 253402300799.0
+
 void kv__rfc3339(double t, char *out, size_t cap) {
-    time_t sec = (time_t)floor(t);
-    long ns = (long)((t - (double)sec) * 1e9);
+    if (!(t >= 0)) // NaN too
+        t = 0;
+    if (t >= LAST_RFC3339_S + 1) { // infinities too
+        snprintf(out, cap, "9999-12-31T23:59:59.999999999Z");
+        return;
+    }
+    double whole = floor(t);
+    time_t sec = (time_t)whole;
+    long ns = (long)((t - whole) * 1e9);
     if (ns < 0)
         ns = 0;
     if (ns > 999999999)
         ns = 999999999;
     struct tm tm;
-    gmtime_r(&sec, &tm);
-    char base[32];
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    char base[32] = "1970-01-01T00:00:00";
+    if (gmtime_r(&sec, &tm))
+        strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out, cap, "%s.%09ldZ", base, ns);
 }
 

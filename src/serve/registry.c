@@ -18,6 +18,9 @@
 #include "kvant/kv_gguf.h"
 #include "kvant/kv_mix.h"
 
+// The reaper's longest sleep; it looks at the models again after it.
+#define MAX_REAPER_WAIT_S 3600.0
+
 typedef enum { ENT_UNLOADED, ENT_LOADING, ENT_READY, ENT_UNLOADING } ent_state;
 
 struct kv__model_ent {
@@ -207,12 +210,21 @@ static void *reaper(void *arg) {
         if (isinf(next)) {
             pthread_cond_wait(&r->wake, &r->mu);
         } else {
-            // the condition variable uses CLOCK_REALTIME; wait the same span on it
+            // The condition variable uses CLOCK_REALTIME; wait the same span on
+            // it, an hour at most (then look again), so that the deadline is a
+            // time the clock can hold whatever the keep_alive.
+            double span = next - now + 0.001;
+            if (!(span <= MAX_REAPER_WAIT_S))
+                span = MAX_REAPER_WAIT_S;
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            double t = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + (next - now) + 0.001;
-            ts.tv_sec = (time_t)t;
-            ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+            double whole = floor(span);
+            ts.tv_sec += (time_t)whole;
+            ts.tv_nsec += (long)((span - whole) * 1e9);
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
             pthread_cond_timedwait(&r->wake, &r->mu, &ts);
         }
     }
@@ -257,7 +269,7 @@ kv_status kv__registry_acquire(kv__registry *r, kv__model_ent *e, double keep_al
         }
     }
     e->refs++;
-    e->keep_alive = keep_alive_s < 0 ? INFINITY : keep_alive_s;
+    e->keep_alive = kv__keep_alive_saturate(keep_alive_s);
     pthread_mutex_unlock(&r->mu);
     return KV_OK;
 }

@@ -188,6 +188,8 @@ static kv_status get_options(kv__req *r, const json_t *root, kv_err *err) {
     if (st == KV_OK)
         st = get_i32(o, "num_ctx", "options.num_ctx", 1, INT32_MAX, &r->n_ctx, err);
     if (st == KV_OK)
+        st = get_i32(o, "num_keep", "options.num_keep", -1, INT32_MAX, &r->n_keep, err);
+    if (st == KV_OK)
         st = get_stop(r, o, "options.stop", err);
     if (st == KV_OK)
         st =
@@ -205,6 +207,8 @@ static kv_status get_options(kv__req *r, const json_t *root, kv_err *err) {
         return st;
     if (r->n_predict < 0)
         r->n_predict = -1;
+    if (r->n_ctx > 0 && r->n_ctx < KV__MIN_CTX)
+        r->n_ctx = KV__MIN_CTX; // a prompt token and a reply need room
     return KV_OK;
 }
 
@@ -599,6 +603,9 @@ static void set_defaults(kv__req *r, kv__endpoint ep) {
     r->ep = ep;
     r->stream = ep == KV__EP_GENERATE || ep == KV__EP_CHAT; // Ollama streams by default
     r->n_predict = -1;
+    r->n_keep = -2;
+    // Chats drop their oldest turns to fit the context unless told not to, as Ollama's do.
+    r->truncate = ep == KV__EP_CHAT || ep == KV__EP_OAI_CHAT;
     r->smp.temp = 0.8f;
     r->smp.top_k = 40;
     r->smp.top_p = 0.95f;

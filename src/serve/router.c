@@ -6,6 +6,33 @@
 
 #define GET_HEAD (KV__GET | KV__HEAD)
 
+// Ollama's endpoints for managing a model store, which kvant lacks: its models
+// are the GGUF files it was given. They answer 501 naming the feature, so that
+// a client can tell "not here" from "no such path".
+static const struct {
+    const char *path;
+    const char *what;
+} UNSUPPORTED[] = {
+    {"/api/pull", "pulling models from a registry (/api/pull)"},
+    {"/api/push", "pushing models to a registry (/api/push)"},
+    {"/api/create", "creating models (/api/create)"},
+    {"/api/copy", "copying models (/api/copy)"},
+    {"/api/delete", "deleting models (/api/delete)"},
+    {"/api/blobs/", "uploading blobs (/api/blobs)"},
+};
+
+static kv_status h_unsupported(kv__call *c, kv_err *err) {
+    const char *what = "this endpoint";
+    for (size_t i = 0; i < sizeof UNSUPPORTED / sizeof UNSUPPORTED[0]; i++)
+        if (strncmp(c->path, UNSUPPORTED[i].path, strlen(UNSUPPORTED[i].path)) == 0)
+            what = UNSUPPORTED[i].what;
+    c->status = 501;
+    return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                   "%s is not supported by kvant: it serves the GGUF files it was given "
+                   "(kvant serve --model NAME=FILE or --models DIR)",
+                   what);
+}
+
 static const kv__route ROUTES[] = {
     {GET_HEAD, "/", false, KV__API_PLAIN, kv__h_root},
     {GET_HEAD, "/health", false, KV__API_PLAIN, kv__h_health},
@@ -25,6 +52,12 @@ static const kv__route ROUTES[] = {
     {KV__POST, "/v1/embeddings", false, KV__API_OPENAI, kv__h_oai_embed},
     {GET_HEAD, "/v1/models", false, KV__API_OPENAI, kv__h_oai_models},
     {GET_HEAD, "/v1/models/", true, KV__API_OPENAI, kv__h_oai_model},
+    {KV__POST, "/api/pull", false, KV__API_OLLAMA, h_unsupported},
+    {KV__POST, "/api/push", false, KV__API_OLLAMA, h_unsupported},
+    {KV__POST, "/api/create", false, KV__API_OLLAMA, h_unsupported},
+    {KV__POST, "/api/copy", false, KV__API_OLLAMA, h_unsupported},
+    {KV__DELETE, "/api/delete", false, KV__API_OLLAMA, h_unsupported},
+    {KV__POST | KV__HEAD, "/api/blobs/", true, KV__API_OLLAMA, h_unsupported},
 };
 
 unsigned kv__method_from_name(const char *name) {

@@ -24,6 +24,10 @@ kv_status kv__sched_submit(kv__sched *s, kv__job *j, int *retry_after, kv_err *e
     int64_t need = ((int64_t)j->n_tokens + KV_CTX_BLOCK_CELLS) / KV_CTX_BLOCK_CELLS;
     if (s->stop) {
         st = KV_FAIL(err, KV_ERR_IO, "server is shutting down");
+    } else if (j->kind == KV__JOB_GENERATE && (j->n_tokens < 1 || j->n_tokens >= s->n_ctx)) {
+        // the handlers fit prompts to the context; a slot's cache holds n_ctx tokens
+        st = KV_FAIL(err, KV_ERR_INVALID, "a prompt of %d tokens does not fit the context of %d",
+                     j->n_tokens, s->n_ctx);
     } else if (j->kind == KV__JOB_GENERATE && need > s->kv_blocks_max) {
         st = KV_FAIL(err, KV_ERR_LIMIT,
                      "a prompt of %d tokens needs %lld KV cache blocks of %d cells, more than "
@@ -203,8 +207,8 @@ static kv_sample_params sample_params(const kv__sampling *x) {
 static void start_job(kv__sched *s, slot *sl, int32_t cached) {
     kv__job *j = sl->job;
     kv_sample_params sp = sample_params(&j->req.smp);
-    if (sp.penalty_last_n < 0)
-        sp.penalty_last_n = s->n_ctx;
+    if (sp.penalty_last_n < 0) // -1: the whole context, as far as the sampler looks
+        sp.penalty_last_n = s->n_ctx < KV_SAMPLE_MAX_LAST_N ? s->n_ctx : KV_SAMPLE_MAX_LAST_N;
     kv_sample_free(sl->smp);
     sl->smp = NULL;
     kv_err e;

@@ -44,13 +44,22 @@ void kv__buf_free(kv__buf *b); // leaves an empty buffer with the same cap
 // plain number of seconds. KV_ERR_INVALID, naming what was wrong, otherwise.
 kv_status kv__duration_parse(const char *s, double *seconds, kv_err *err);
 // The keep_alive field value v (string or number) in seconds; what is negative
-// means forever and comes out as INFINITY. KV_ERR_INVALID names field.
+// or KV__FOREVER_S and more means forever and comes out as INFINITY.
+// KV_ERR_INVALID names field.
 kv_status kv__keep_alive_from_json(const json_t *v, const char *field, double *seconds,
                                    kv_err *err);
+// Go's longest duration, 2^63 - 1 ns (about 292 years): what Ollama gives a
+// negative keep_alive. A keep_alive this long or longer is forever.
+#define KV__FOREVER_S 9223372036.854775807
+// seconds as a keep_alive: negative, NaN or KV__FOREVER_S and more is INFINITY
+// (forever); anything else is itself.
+double kv__keep_alive_saturate(double seconds);
 // Seconds on a monotonic clock.
 double kv__now(void);
 // Writes UTC time t (seconds since the epoch, with fraction) as RFC 3339 with
-// nanoseconds, "2024-05-01T12:00:00.123456789Z", into out (>= 40 bytes).
+// nanoseconds, "2024-05-01T12:00:00.123456789Z", into out (>= 40 bytes). Times
+// before 1970 or after 9999 (infinities too) are written as those bounds; NaN
+// as 1970.
 void kv__rfc3339(double t, char *out, size_t cap);
 // Seconds since the epoch, with fraction.
 double kv__wall_now(void);
@@ -88,6 +97,8 @@ typedef struct {
 #define KV__MAX_MESSAGES 4096      // chat messages per request
 #define KV__MAX_INPUTS 2048        // embedding inputs per request
 #define KV__MAX_NAME 256           // bytes in a model name
+#define KV__MIN_CTX 4              // smallest context of a request: num_ctx 1..3 reads as 4,
+                                   // as Ollama does
 
 // A validated request. Strings are borrowed from root (or from parts, for
 // message content given as an array of text parts) and live until kv__req_free.
@@ -113,7 +124,9 @@ typedef struct {
     bool b64;               // OpenAI embeddings encoding_format "base64"
     kv__sampling smp;
     int32_t n_predict;      // -1: until the context is full
-    int32_t n_ctx;          // 0: the server's
+    int32_t n_ctx;          // 0: the server's; else at least KV__MIN_CTX
+    int32_t n_keep;         // tokens of a prompt's start that truncation keeps; -1: as
+                            // many as it can; -2 (not given): BOS alone
     const char *stop[KV__MAX_STOP];
     size_t n_stop;
     bool keep_alive_set;

@@ -4,6 +4,7 @@
 // family; rejected ones must carry a message, and become the API's error body.
 // The body also goes through the keep_alive duration parser and the JSON text
 // sanitiser.
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +17,11 @@ static void check_accepted(const kv__req *r) {
         __builtin_trap(); // the model name is checked
     if (r->n_stop > KV__MAX_STOP || r->n_msgs > KV__MAX_MESSAGES || r->n_inputs > KV__MAX_INPUTS)
         __builtin_trap(); // counts are capped
+    if ((r->n_ctx != 0 && r->n_ctx < KV__MIN_CTX) || r->n_keep < -2 || r->n_predict < -1)
+        __builtin_trap(); // sizes are in range: num_ctx 1..3 reads as 4
+    if (r->keep_alive_set &&
+        !(r->keep_alive_s >= 0 && (isinf(r->keep_alive_s) || r->keep_alive_s < KV__FOREVER_S)))
+        __builtin_trap(); // a keep_alive is safe to add to a clock, or forever
     for (size_t i = 0; i < r->n_stop; i++)
         if (!r->stop[i][0] || strlen(r->stop[i]) > KV__MAX_STOP_LEN)
             __builtin_trap();
@@ -58,7 +64,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(s, body, n);
     s[n] = '\0';
     double seconds;
-    kv__duration_parse(s, &seconds, NULL);
+    char ts[48];
+    if (kv__duration_parse(s, &seconds, NULL) == KV_OK) {
+        double ka = kv__keep_alive_saturate(seconds);
+        if (!(ka >= 0 && (isinf(ka) || ka < KV__FOREVER_S)))
+            __builtin_trap();
+        kv__rfc3339(seconds, ts, sizeof ts); // any time gives a four-digit year
+        if (strlen(ts) != 30 || ts[4] != '-' || ts[29] != 'Z')
+            __builtin_trap();
+    }
     json_t *t = kv__json_text(body, n);
     if (!t)
         __builtin_trap(); // any bytes become a JSON string

@@ -10,6 +10,15 @@ M=$TMP/f32.gguf
 
 expect_rc 0 "tokenize" "$KVANT" tokenize "$M" "In the beginning"
 expect_out "[1, 1036, 261, 2271]" "ids of 'In the beginning' with BOS"
+# empty text, as llama-tokenize: BOS alone ([1]), or [] without it (an empty file was an error)
+: >"$TMP/empty.txt"
+for args in "-f $TMP/empty.txt|[1]" "-f $TMP/empty.txt --no-bos|[]" "|[1]" "--no-bos|[]" \
+            "-f $TMP/empty.txt --count --no-bos|0" "-f $TMP/empty.txt --pieces --no-bos|"; do
+  a=${args%|*} want=${args##*|}
+  if [ "${a:0:2}" = "-f" ]; then set -- $a; else set -- "" $a; fi
+  expect_rc 0 "tokenize empty text ($a)" "$KVANT" tokenize "$M" "$@"
+  [ "$OUT" = "$want" ] && pass "empty text ($a) gives '$want'" || fail "empty text ($a): '$OUT', wanted '$want'"
+done
 expect_rc 0 "greedy run" "$KVANT" run "$M" "In the beginning" -n 32 --temp 0 --no-display-prompt
 expect_out "tokens/s" "run reports its speed"
 if [ -n "$SHARED" ]; then

@@ -64,6 +64,27 @@ static void test_keep_alive_json(void **state) {
     assert_int_equal(kv__keep_alive_from_json(v, "keep_alive", &s, &err), KV_ERR_INVALID);
     assert_non_null(strstr(err.msg, "'keep_alive'"));
     json_decref(v);
+    // durations beyond what a clock can add (Go's longest, ~292 years) are forever
+    static const char *const HUGE[] = {"1e19", "1e18", "1.7976931348623157e308", "9223372037",
+                                       "\"9999999999999999h\"", "\"2562048h\"",
+                                       "\"99999999999999999999999999999s\"", "-1e308"};
+    for (size_t i = 0; i < sizeof HUGE / sizeof HUGE[0]; i++) {
+        v = json_loads(HUGE[i], JSON_DECODE_ANY, NULL);
+        assert_non_null(v);
+        s = 0;
+        assert_int_equal(kv__keep_alive_from_json(v, "keep_alive", &s, &err), KV_OK);
+        if (!isinf(s))
+            print_error("keep_alive %s: %g seconds, wanted forever\n", HUGE[i], s);
+        assert_true(isinf(s) && s > 0);
+        json_decref(v);
+    }
+    v = json_string("2562047h"); // just under Go's longest duration: itself
+    assert_int_equal(kv__keep_alive_from_json(v, "keep_alive", &s, &err), KV_OK);
+    assert_true(s == 2562047.0 * 3600);
+    json_decref(v);
+    assert_true(isinf(kv__keep_alive_saturate(NAN)));
+    assert_true(isinf(kv__keep_alive_saturate(-0.5)));
+    assert_true(kv__keep_alive_saturate(0) == 0);
     // the public wrapper the CLI uses
     assert_int_equal(kv_serve_parse_duration("1h", &s, &err), KV_OK);
     assert_true(s == 3600);
@@ -76,6 +97,22 @@ static void test_rfc3339(void **state) {
     assert_string_equal(out, "1970-01-01T00:00:00.000000000Z");
     kv__rfc3339(1714564800.5, out, sizeof out);
     assert_string_equal(out, "2024-05-01T12:00:00.500000000Z");
+    // times a four-digit year cannot write are its bounds, never garbage
+    kv__rfc3339(1e18, out, sizeof out);
+    assert_string_equal(out, "9999-12-31T23:59:59.999999999Z");
+    kv__rfc3339(INFINITY, out, sizeof out);
+    assert_string_equal(out, "9999-12-31T23:59:59.999999999Z");
+    kv__rfc3339(1e300, out, sizeof out);
+    assert_string_equal(out, "9999-12-31T23:59:59.999999999Z");
+    kv__rfc3339(-1e18, out, sizeof out);
+    assert_string_equal(out, "1970-01-01T00:00:00.000000000Z");
+    kv__rfc3339(NAN, out, sizeof out);
+    assert_string_equal(out, "1970-01-01T00:00:00.000000000Z");
+    kv__rfc3339(253402300799.0, out, sizeof out);
+    assert_string_equal(out, "9999-12-31T23:59:59.000000000Z");
+    // forever in /api/ps: about 292 years from now, still a four-digit year
+    kv__rfc3339(1764979200.0 + KV__FOREVER_S, out, sizeof out);
+    assert_memory_equal(out, "2318-", 5);
 }
 
 int main(void) {

@@ -467,6 +467,21 @@ static void test_chat_and_limits(void **state) {
                   "\"num_predict\":2}}",
                   200);
     json_decref(v);
+    // num_ctx 1 with truncate (issue 11: the cut's size was -1, and the server
+    // aborted): num_ctx reads as 4 and the prompt is cut to half of it
+    v = post_json(f, "/api/generate",
+                  "{\"model\":\"kjv\",\"prompt\":\"hello there\",\"stream\":false,"
+                  "\"truncate\":true,\"options\":{\"num_ctx\":1}}",
+                  200);
+    assert_int_equal(json_integer_value(json_object_get(v, "prompt_eval_count")), 2);
+    json_decref(v);
+    v = post_json(f, "/api/chat",
+                  "{\"model\":\"kjv\",\"stream\":false,\"truncate\":true,\"options\":"
+                  "{\"num_ctx\":1},\"messages\":[{\"role\":\"user\",\"content\":\"hello "
+                  "there\"}]}",
+                  200);
+    assert_int_equal(json_integer_value(json_object_get(v, "prompt_eval_count")), 2);
+    json_decref(v);
     // stop strings end the text before them
     v = post_json(f, "/api/generate",
                   "{\"model\":\"kjv\",\"prompt\":\"In the beginning\",\"stream\":false,"

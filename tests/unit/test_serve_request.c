@@ -67,6 +67,20 @@ static void test_generate(void **state) {
                      KV_OK);
     assert_false(r.smp.seed_set);
     assert_int_equal(r.n_predict, -1);
+    assert_int_equal(r.n_keep, -2); // not given: truncation keeps BOS alone
+    kv__req_free(&r);
+    // num_ctx below 4 reads as 4, as in Ollama: a prompt token and a reply need room
+    for (int n = 1; n <= 4; n++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"model\":\"m\",\"options\":{\"num_ctx\":%d}}", n);
+        assert_int_equal(parse(KV__EP_GENERATE, body, &r, &err), KV_OK);
+        assert_int_equal(r.n_ctx, KV__MIN_CTX);
+        kv__req_free(&r);
+    }
+    assert_int_equal(parse(KV__EP_CHAT, "{\"model\":\"m\",\"options\":{\"num_keep\":-1}}", &r,
+                           &err),
+                     KV_OK);
+    assert_int_equal(r.n_keep, -1);
     kv__req_free(&r);
 }
 
@@ -88,6 +102,18 @@ static void test_bad_fields(void **state) {
                 "field 'options.top_p'");
     expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"num_ctx\":0}}", BAD,
                 "field 'options.num_ctx'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"num_ctx\":-1}}", BAD,
+                "field 'options.num_ctx'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"num_ctx\":1e19}}", BAD,
+                "field 'options.num_ctx'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"num_ctx\":\"8\"}}", BAD,
+                "field 'options.num_ctx'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"num_keep\":-2}}", BAD,
+                "field 'options.num_keep'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"num_keep\":[]}}", BAD,
+                "field 'options.num_keep'");
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"num_predict\":1.5}}", BAD,
+                "field 'options.num_predict'");
     expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"stop\":[1]}}", BAD,
                 "field 'options.stop[0]'");
     expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"keep_alive\":\"soon\"}", BAD,

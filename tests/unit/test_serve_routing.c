@@ -59,6 +59,53 @@ static void test_routes(void **state) {
     assert_int_equal(kv__method_from_name("PATCH"), 0);
 }
 
+// Ollama's model-store endpoints kvant lacks are 501 naming the feature;
+// unknown paths beside them stay 404 (issue 11).
+static void test_unsupported(void **state) {
+    (void)state;
+    static const struct {
+        unsigned method;
+        const char *path;
+        const char *feature;
+    } CASES[] = {
+        {KV__POST, "/api/pull", "/api/pull"},
+        {KV__POST, "/api/push", "/api/push"},
+        {KV__POST, "/api/create", "/api/create"},
+        {KV__POST, "/api/copy", "/api/copy"},
+        {KV__DELETE, "/api/delete", "/api/delete"},
+        {KV__POST, "/api/blobs/sha256:29fdb92e57cf0827ded04ae6461b5931d01fa5", "/api/blobs"},
+        {KV__HEAD, "/api/blobs/sha256:0123", "/api/blobs"},
+    };
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        unsigned status = 0;
+        kv__api api;
+        const kv__route *r = kv__route_find(CASES[i].method, CASES[i].path, &status, &api);
+        assert_non_null(r);
+        assert_int_equal(api, KV__API_OLLAMA);
+        kv__call c = {.api = api, .method = CASES[i].method, .path = CASES[i].path};
+        kv__route_run(r, &c);
+        assert_int_equal(c.status, 501);
+        assert_non_null(strstr(c.out.p, CASES[i].feature));
+        assert_non_null(strstr(c.out.p, "not supported"));
+        kv__buf_free(&c.out);
+    }
+    static const struct {
+        unsigned method;
+        const char *path;
+        unsigned status;
+    } OTHERS[] = {
+        {KV__GET, "/api/pull", 405},     {KV__POST, "/api/delete", 405},
+        {KV__POST, "/api/blobs", 404},   {KV__POST, "/api/pullx", 404},
+        {KV__POST, "/api/nothing", 404}, {KV__GET, "/v1/pull", 404},
+    };
+    for (size_t i = 0; i < sizeof OTHERS / sizeof OTHERS[0]; i++) {
+        unsigned status = 0;
+        kv__api api;
+        assert_null(kv__route_find(OTHERS[i].method, OTHERS[i].path, &status, &api));
+        assert_int_equal(status, OTHERS[i].status);
+    }
+}
+
 static void test_statuses(void **state) {
     (void)state;
     assert_int_equal(kv__http_status(KV_ERR_INVALID), 400);
@@ -182,7 +229,8 @@ static void test_ui_files(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),       cmocka_unit_test(test_statuses),
+        cmocka_unit_test(test_routes),       cmocka_unit_test(test_unsupported),
+        cmocka_unit_test(test_statuses),
         cmocka_unit_test(test_error_shapes), cmocka_unit_test(test_stop_strings),
         cmocka_unit_test(test_json_text),    cmocka_unit_test(test_ui_files),
     };

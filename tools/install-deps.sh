@@ -17,6 +17,8 @@ PKGS=(
   # (kubernetes.yaml parsed), replicas behind HAProxy
   python3-prometheus-client python3-yaml
   haproxy
+  libonnx-dev # ONNX reader: protobuf-c code generated from its onnx.proto
+  libonnx-testdata python3-onnx # tests/integration/test_onnx_info.sh: models, and onnx.load as the oracle
 )
 # The server's tests run the official npm clients (and the web page in headless
 # chromium through npm playwright-core); node may come from

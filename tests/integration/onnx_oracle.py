@@ -103,7 +103,31 @@ def make(d):
     # no nodes
     onnx.save_model(helper.make_model(helper.make_graph([], "g", [x], [y])),
                     os.path.join(d, "empty.onnx"))
+    # graphs nested in If attributes 25,000 deep (100,000 messages): protobuf-c's
+    # unpack would recurse that deep and overflow the stack
+    cycle = [(5 << 3) | 2, (6 << 3) | 2, (1 << 3) | 2]  # attribute.g, graph.node, node.attribute
+    tags = [(7 << 3) | 2, (1 << 3) | 2] + cycle * 25000 + [(5 << 3) | 2]  # model.graph, graph.node
+    body = b""
+    heads = []
+    size = 0
+    for tag in reversed(tags):
+        h = varint(tag) + varint(size)
+        heads.append(h)
+        size += len(h)
+    with open(os.path.join(d, "deep.onnx"), "wb") as f:
+        f.write(b"".join(reversed(heads)) + body)
     return True
+
+
+def varint(v):
+    out = b""
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
 
 
 if __name__ == "__main__":

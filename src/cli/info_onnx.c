@@ -41,7 +41,8 @@ static void fill_json(const kv_onnx_info *m, json_t *root) {
     json_object_set_new(root, "graph_name", jstr(m->graph_name));
     json_t *ops = json_object();
     for (int i = 0; i < m->n_opsets; i++)
-        json_object_set_new(ops, m->opsets[i].domain, json_integer((json_int_t)m->opsets[i].version));
+        json_object_set_new(ops, m->opsets[i].domain,
+                            json_integer((json_int_t)m->opsets[i].version));
     json_object_set_new(root, "opset_import", ops);
     json_t *in = json_array(), *out = json_array();
     for (int i = 0; i < m->n_inputs; i++)

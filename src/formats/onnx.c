@@ -183,8 +183,7 @@ static uint64_t tensor_bytes(const Onnx__TensorProto *t, bool external) {
     return n == UINT64_MAX ? n : (sat_mul(n, (uint64_t)bits) + 7) / 8;
 }
 
-static bool add_external(kv_onnx_info *info, const Onnx__TensorProto *t, const char *name,
-                         uint64_t bytes) {
+static bool add_external(kv_onnx_info *info, const Onnx__TensorProto *t, uint64_t bytes) {
     const char *loc = ext_key(t, "location");
     if (!loc || !*loc)
         return kv__onnx_problem(info, "initializer '%s' is stored externally but names no location",
@@ -192,7 +191,6 @@ static bool add_external(kv_onnx_info *info, const Onnx__TensorProto *t, const c
     if (loc[0] == '/' || strstr(loc, ".."))
         return kv__onnx_problem(info, "initializer '%s': external data location '%s' leaves the "
                                       "model's folder", kv__onnx_s(t->name), loc);
-    (void)name;
     const char *off = ext_key(t, "offset");
     uint64_t end = sat_add(off ? strtoull(off, NULL, 10) : 0, bytes);
     for (int i = 0; i < info->n_externals; i++) {
@@ -225,7 +223,7 @@ static kv_onnx_dtype_stat *dtype_slot(kv_onnx_info *info, int32_t t) {
     return nd[info->n_dtypes].dtype ? &nd[info->n_dtypes++] : NULL;
 }
 
-static bool add_tensor(kv_onnx_info *info, const Onnx__TensorProto *t, const char *name) {
+static bool add_tensor(kv_onnx_info *info, const Onnx__TensorProto *t) {
     bool external = t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     uint64_t b = tensor_bytes(t, external);
     kv_onnx_dtype_stat *s = dtype_slot(info, t->data_type);
@@ -235,7 +233,7 @@ static bool add_tensor(kv_onnx_info *info, const Onnx__TensorProto *t, const cha
     s->bytes = sat_add(s->bytes, b);
     info->n_initializers++;
     info->initializer_bytes = sat_add(info->initializer_bytes, b);
-    return !external || add_external(info, t, name, b);
+    return !external || add_external(info, t, b);
 }
 
 static int cmp_dtype(const void *a, const void *b) {
@@ -257,7 +255,10 @@ static bool add_custom_domain(kv_onnx_info *info, const char *d) {
     if (!nd)
         return false;
     info->custom_domains = nd;
-    return (nd[info->n_custom_domains] = kv__onnx_dup(d)) ? (info->n_custom_domains++, true) : false;
+    if (!(nd[info->n_custom_domains] = kv__onnx_dup(d)))
+        return false;
+    info->n_custom_domains++;
+    return true;
 }
 
 static bool summarise(const Onnx__ModelProto *m, kv_onnx_info *info) {
@@ -273,7 +274,8 @@ static bool summarise(const Onnx__ModelProto *m, kv_onnx_info *info) {
     for (size_t i = 0; i < m->n_opset_import; i++, info->n_opsets++) {
         const Onnx__OperatorSetIdProto *o = m->opset_import[i];
         info->opsets[i].version = o->version;
-        if (!(info->opsets[i].domain = dup(o->domain)) || !add_custom_domain(info, info->opsets[i].domain))
+        if (!(info->opsets[i].domain = dup(o->domain)) ||
+            !add_custom_domain(info, info->opsets[i].domain))
             return false;
     }
     const Onnx__GraphProto *g = m->graph;
@@ -288,13 +290,13 @@ static bool summarise(const Onnx__ModelProto *m, kv_onnx_info *info) {
             if (!add_custom_domain(info, kv__onnx_s(g->node[i]->domain)))
                 return false;
         for (size_t i = 0; i < g->n_initializer; i++)
-            if (!add_tensor(info, g->initializer[i], g->initializer[i]->name))
+            if (!add_tensor(info, g->initializer[i]))
                 return false;
         for (size_t i = 0; i < g->n_sparse_initializer; i++) {
             const Onnx__SparseTensorProto *sp = g->sparse_initializer[i];
-            if (sp->values && !add_tensor(info, sp->values, sp->values->name))
+            if (sp->values && !add_tensor(info, sp->values))
                 return false;
-            if (sp->indices && !add_tensor(info, sp->indices, sp->values ? sp->values->name : ""))
+            if (sp->indices && !add_tensor(info, sp->indices))
                 return false;
             if (sp->indices)
                 info->n_initializers--; // values and indices are one sparse initializer

@@ -181,7 +181,7 @@ bool kv__onnx_check_graph(const Onnx__ModelProto *m, kv_onnx_info *info) {
                                       i, dom, *dom ? ":" : "", kv__onnx_s(nd->op_type), in);
         }
         for (size_t j = 0; j < nd->n_output; j++)
-            if (nd->output[j][0])
+            if (*kv__onnx_s(nd->output[j]))
                 set_add(&known, nd->output[j]);
         bool imported = false;
         for (size_t k = 0; k < m->n_opset_import && !imported; k++)

@@ -39,6 +39,7 @@ declare -A HEADER=(
   [kv_types.h]=kernels [kv_blocks.h]=kernels [kv_quant.h]=kernels
   [kv_gguf.h]=formats [kv_safetensors.h]=formats [kv_hf.h]=formats [kv_llama2c.h]=formats
   [kv_imatrix.h]=formats [kv_spm.h]=formats [kv_mix.h]=quant
+  [kv_onnx.h]=formats
   [kv_pretok.h]=formats # data: the pre-tokenizer regexes tokenizer.json defines
   [kv_tokenizer.h]=tokenizer [kv_chat.h]=tokenizer
   [kv_model.h]=model [kv_sample.h]=model [kv_json_prefix.h]=model [kv_json_schema.h]=model [kv_jinja.h]=model

@@ -1,6 +1,7 @@
 // kvant info: what a model file or folder holds: metadata, hyper-parameters,
 // tokenizer summary, tensor table, parameters, size and bits per weight.
-// Reads GGUF, safetensors (single or sharded) and Hugging Face folders; --json for scripts.
+// Reads GGUF, safetensors (single or sharded), ONNX (.onnx) and Hugging Face folders;
+// --json for scripts.
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,8 @@
 static void help(FILE *f) {
     fprintf(f, "usage: kvant info [--json] [--no-tensors] FILE|DIR\n\n"
                "Shows what a model holds. FILE may be a GGUF file, a .safetensors file, a\n"
-               "model.safetensors.index.json, a llama2.c checkpoint (*.bin or \"ak42\" magic); DIR a\n"
-               "Hugging Face model folder.\n\n"
+               "model.safetensors.index.json, an .onnx model, a llama2.c checkpoint (*.bin or\n"
+               "\"ak42\" magic); DIR a Hugging Face model folder.\n\n"
                "  --json         print one JSON object instead of text\n"
                "  --no-tensors   leave out the tensor table\n");
 }
@@ -105,11 +106,14 @@ int kv_cli_info(int argc, char **argv) {
         st = kv__info_hf(path, &o, root, &err);
     else if (has_gguf_magic(path) || ends_with(path, ".gguf"))
         st = kv__info_gguf(path, &o, root, &err);
+    else if (ends_with(path, ".onnx"))
+        st = kv__info_onnx(path, &o, root, &err);
     else if (has_l2c_magic(path) || ends_with(path, ".bin"))
         st = kv__info_llama2c(path, &o, root, &err);
     else
         st = kv__info_safetensors(path, &o, root, &err);
-    if (st == KV_OK && root) {
+    // an ONNX model with validation problems still prints its summary (and them)
+    if (root && (st == KV_OK || json_object_get(root, "problems"))) {
         char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (s)
             puts(s);

@@ -19,6 +19,8 @@ kv_status kv__info_gguf(const char *path, const kv__info_opts *o, json_t *root, 
 kv_status kv__info_safetensors(const char *path, const kv__info_opts *o, json_t *root,
                                kv_err *err);
 kv_status kv__info_llama2c(const char *path, const kv__info_opts *o, json_t *root, kv_err *err);
+// ONNX: validation problems fail it (KV_ERR_FORMAT) after the summary is out.
+kv_status kv__info_onnx(const char *path, const kv__info_opts *o, json_t *root, kv_err *err);
 kv_status kv__info_hf(const char *dir, const kv__info_opts *o, json_t *root, kv_err *err);
 
 // "256 x 4096" (or "scalar") into buf.

@@ -2,7 +2,14 @@
 // objects (stream ends with "done": true, durations in nanoseconds) and
 // OpenAI's objects and server-sent events (stream ends with "data: [DONE]").
 // Each formatter is a kv__job_fmt; it runs on the HTTP side under the job's lock.
-#include "serve/serve_int.h"
+#include "serve/api_int.h"
+#include "serve/buf_int.h"
+#include "serve/call_int.h"
+#include "serve/duration_int.h"
+#include "serve/job_int.h"
+#include "serve/metrics_int.h"
+#include "serve/registry_int.h"
+#include "serve/request_int.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -4,7 +4,15 @@
 // the prompt (chat template or raw text), tokenizes it, checks it against the
 // context, and hands a job to the model's scheduler; api_format.c writes the
 // replies.
-#include "serve/serve_int.h"
+#include "serve/api_int.h"
+#include "serve/buf_int.h"
+#include "serve/call_int.h"
+#include "serve/duration_int.h"
+#include "serve/job_int.h"
+#include "serve/registry_int.h"
+#include "serve/request_int.h"
+#include "serve/sched_int.h"
+#include "serve/server_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

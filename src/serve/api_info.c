@@ -1,7 +1,14 @@
 // Handlers that describe the server and its models: GET /, /health, /metrics,
 // Ollama's /api/version, /api/tags, /api/show, /api/ps and OpenAI's
 // /v1/models and /v1/models/{id}. Model details come from the GGUF metadata.
-#include "serve/serve_int.h"
+#include "serve/api_int.h"
+#include "serve/buf_int.h"
+#include "serve/call_int.h"
+#include "serve/duration_int.h"
+#include "serve/metrics_int.h"
+#include "serve/registry_int.h"
+#include "serve/request_int.h"
+#include "serve/server_int.h"
 
 #include <errno.h>
 #include <math.h>

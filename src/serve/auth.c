@@ -1,7 +1,12 @@
 // Access control and the audit hook: the right each path needs, the bearer
 // key's check before routing, and the audit record of a call.
 #define _POSIX_C_SOURCE 200809L // strncasecmp
-#include "serve/serve_int.h"
+#include "serve/auth_int.h"
+#include "serve/call_int.h"
+#include "serve/duration_int.h"
+#include "serve/job_int.h"
+#include "serve/request_int.h"
+#include "serve/server_int.h"
 
 #include <stdio.h>
 #include <string.h>

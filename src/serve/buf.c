@@ -1,6 +1,6 @@
 // The server's names for core's capped byte buffer (kv_buf.h), and JSON appended
 // to one: HTTP bodies and the JSON the server writes.
-#include "serve/serve_int.h"
+#include "serve/buf_int.h"
 
 #include <stdlib.h>
 

@@ -1,9 +1,10 @@
 // keep_alive durations (Go's duration syntax, as Ollama takes them), clocks and
 // RFC 3339 timestamps for the APIs' created_at fields.
 #define _POSIX_C_SOURCE 200809L // gmtime_r, strnlen, clock_gettime
-#include "serve/serve_int.h"
+#include "serve/duration_int.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

@@ -1,7 +1,7 @@
 // Embeddings: the final hidden states of a text's tokens (after the output
 // norm), mean-pooled and scaled to unit length, as Ollama's /api/embed returns
 // them. One context of one sequence, decoded in chunks of the batch size.
-#include "serve/serve_int.h"
+#include "serve/embed_int.h"
 
 #include <math.h>
 #include <stdlib.h>

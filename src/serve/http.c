@@ -13,8 +13,15 @@
 // libmicrohttpd's own idle timeout restarts with every byte, so it cannot stop
 // a client that sends one byte at a time.
 #define _GNU_SOURCE // POLLRDHUP
-#include "serve/serve_int.h"
+#include "serve/auth_int.h"
+#include "serve/buf_int.h"
+#include "serve/call_int.h"
+#include "serve/duration_int.h"
+#include "serve/http_guard_int.h"
 #include "serve/http_int.h"
+#include "serve/job_int.h"
+#include "serve/metrics_int.h"
+#include "serve/server_int.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -1,8 +1,8 @@
 // The request guard: framing, Host and Origin checks as pure functions over
-// header values (see http_int.h). Header values come from the network: every
+// header values (see http_guard_int.h). Header values come from the network: every
 // one is length-checked and only printable ASCII of them goes into a message.
 #define _POSIX_C_SOURCE 200809L // strdup
-#include "serve/http_int.h"
+#include "serve/http_guard_int.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

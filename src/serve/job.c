@@ -2,7 +2,15 @@
 // is shared by the scheduler (text and results in) and the HTTP side (bytes
 // out), with a reference count and one mutex; the server keeps a list of live
 // jobs so stopping can wait for them.
-#include "serve/serve_int.h"
+#include "serve/buf_int.h"
+#include "serve/call_int.h"
+#include "serve/duration_int.h"
+#include "serve/http_int.h"
+#include "serve/job_int.h"
+#include "serve/metrics_int.h"
+#include "serve/registry_int.h"
+#include "serve/request_int.h"
+#include "serve/server_int.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

@@ -4,12 +4,16 @@
 // series of one model carry a model="name" label. Gauges over all models
 // (running, waiting, KV blocks) are read from the schedulers at render time,
 // the process_* series from /proc/self (metrics_proc.c).
-#include "serve/serve_int.h"
+#include "serve/buf_int.h"
+#include "serve/metrics_int.h"
+#include "serve/request_int.h"
 
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "kvant/kv_model.h"
 
 
 static const double TTFT_BOUNDS[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};

@@ -3,7 +3,7 @@
 // from /proc/self/stat, open descriptors from /proc/self/fd, the descriptor
 // limit from getrlimit, and the boot time from /proc/stat.
 #define _DEFAULT_SOURCE // dirfd, sysconf
-#include "serve/serve_int.h"
+#include "serve/metrics_int.h"
 
 #include <dirent.h>
 #include <stdio.h>

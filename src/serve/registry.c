@@ -3,7 +3,11 @@
 // model) and unloaded by a reaper thread keep_alive after its last request,
 // Ollama's semantics (0: at once, negative: never).
 #define _POSIX_C_SOURCE 200809L // strdup
-#include "serve/serve_int.h"
+#include "serve/duration_int.h"
+#include "serve/metrics_int.h"
+#include "serve/registry_int.h"
+#include "serve/request_int.h"
+#include "serve/sched_int.h"
 
 #include <dirent.h>
 #include <errno.h>

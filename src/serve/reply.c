@@ -1,7 +1,8 @@
 // Replies: HTTP status codes for kv_status failures and the two APIs' error
 // shapes (Ollama's {"error": "..."} and OpenAI's {"error": {message, type,
 // param, code}}), plus the helper that writes a handler's JSON answer.
-#include "serve/serve_int.h"
+#include "serve/buf_int.h"
+#include "serve/call_int.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -2,7 +2,9 @@
 // what each endpoint takes (Ollama's and OpenAI's names), into one kv__req.
 // Errors name the field. Unknown fields are ignored, as both servers do; fields
 // for features kvant lacks (images, tools, n > 1, logprobs) are refused.
-#include "serve/serve_int.h"
+#include "serve/buf_int.h"
+#include "serve/duration_int.h"
+#include "serve/request_int.h"
 
 #include <math.h>
 #include <stdio.h>

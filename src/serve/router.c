@@ -1,6 +1,7 @@
 // The routing table: which handler serves which method and path, and in which
 // API's error shape its failures are written.
-#include "serve/serve_int.h"
+#include "serve/api_int.h"
+#include "serve/call_int.h"
 
 #include <string.h>
 

@@ -8,7 +8,15 @@
 // prompts in progress; cached prompts of finished jobs are dropped to make
 // room. A generating job that finds no free block skips steps until one frees;
 // when no job can go on, the newest one ends.
+#include "serve/buf_int.h"
+#include "serve/duration_int.h"
+#include "serve/embed_int.h"
+#include "serve/job_int.h"
+#include "serve/metrics_int.h"
+#include "serve/request_int.h"
+#include "serve/sched_impl_int.h"
 #include "serve/sched_int.h"
+#include "serve/stop_int.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,70 +1,59 @@
-// Internals of the scheduler shared by sched.c (the queue, the slots and the
-// decode loop) and sched_setup.c (creation, teardown and read-only views).
+// Schedulers (sched.c, sched_setup.c): one per loaded model, decoding the jobs
+// queued on it together. What the rest of the server sees; sched_impl_int.h has
+// the insides.
 #ifndef KV_SERVE_SCHED_INT_H
 #define KV_SERVE_SCHED_INT_H
 
-#include "serve/serve_int.h"
+#include <stdbool.h>
+#include <stdint.h>
 
-#include "kvant/kv_json_prefix.h"
-#include "kvant/kv_json_schema.h"
-#include "kvant/kv_sample.h"
+#include "kvant/kv_chat.h"
+#include "kvant/kv_jinja.h"
+#include "kvant/kv_model.h"
+#include "kvant/kv_status.h"
+#include "kvant/kv_tokenizer.h"
+#include "serve/metrics_int.h"
 
-// Context per sequence when neither the server nor the request says.
-#define DEFAULT_N_CTX 4096
+typedef struct kv__job kv__job;
+typedef struct kv__sched kv__sched;
 
 typedef struct {
-    kv__job *job;   // NULL: free
-    int32_t seq;    // sequence id in the context (the slot's index)
-    int32_t *cache; // tokens whose cells the sequence holds, positions 0..n_cache-1
-    int32_t n_cache;
-    int32_t n_ctx; // the job's context limit (<= the server's)
-    int32_t n_gen;
-    int32_t last;  // sampled, to be decoded next step
-    int32_t i_out; // row of this step's batch with the slot's logits; -1: none
-    kv_sampler *smp;
-    kv_utf8_stream u8;
-    kv__buf held; // text that may still become a stop string
-    kv_json_prefix json; // format "json": the reply so far, kept a JSON object prefix
-    kv_json_match *match; // a JSON schema: the reply so far under it (NULL: none)
-    double t_slot, t_first, t_last;
-    uint64_t used; // step of last use, for picking a slot to overwrite
-} slot;
+    int32_t n_parallel;  // sequences decoded together
+    int32_t n_ctx;       // per sequence; 0: min(model's, 4096)
+    int64_t n_kv_cells;  // KV cache cells over all sequences; 0: n_parallel * n_ctx
+    int32_t n_threads;   // 0: online CPUs
+    int32_t queue_max;   // jobs waiting beyond the free slots
+    kv_chat_tmpl tmpl;   // chat template family
+    bool tmpl_set;       // false: detect from tokenizer.chat_template
+} kv__sched_params;
 
-struct kv__sched {
-    kv_model *model;
-    kv_vocab *vocab;
-    kv_threadpool *pool;
-    kv_ctx *ctx;
-    kv__embedder *emb;
-    kv_chat_tmpl tmpl;
-    kv_jinja *jinja; // the model's own chat template, when kvant can run it
-    int32_t n_ctx;
-    int32_t n_batch;
-    int32_t queue_max;
-    kv__metrics *metrics;
-    kv__model_stats *ms; // the model's series, from its first job; may be NULL
-    slot *slots;
-    int32_t n_slots;
-    int32_t *b_tok, *b_pos, *b_seq;
-    int8_t *b_out;
-    uint64_t step;
-    int32_t rr; // first slot offered prompt room, rotating
-    int32_t kv_blocks_max;
-    bool gen_waiting; // the last step left a generating slot without a KV block
-    // Under mu.
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    kv__job **q;
-    kv__job **dead; // queued jobs swept out, to release (as large as q)
-    int32_t q_head, q_len;
-    int32_t n_active;
-    int64_t kv_used, kv_size; // KV cache blocks in use, bytes allocated
-    bool stop;
-    bool thread_started;
-    pthread_t thread;
-};
+// Loads the model at path (mapped), its vocabulary and a context with one
+// sequence per parallel slot, and starts the scheduling thread: each step runs
+// one decode over every active sequence (new prompts join in chunks, finished
+// ones leave), reusing cached prefixes of earlier prompts. A job is taken from
+// the queue only when the KV cache has free blocks for its prompt (cached
+// prompts of finished jobs are dropped to make room). Errors as kv_model_open
+// and kv_ctx_new.
+kv_status kv__sched_new(const char *path, const kv__sched_params *p, kv__metrics *metrics,
+                        kv__sched **out, kv_err *err);
+// Ends queued and running jobs with "server is shutting down" and joins the thread.
+void kv__sched_shutdown(kv__sched *s);
+void kv__sched_free(kv__sched *s); // shuts down first; accepts NULL
 
-// The scheduler thread's body (arg: the kv__sched); returns when s->stop is set.
-void *kv__sched_run(void *arg);
+// Queues j on scheduler s (taking a reference). KV_ERR_LIMIT when the queue is
+// full (*retry_after: seconds a client should wait) or when j's prompt needs
+// more KV cache blocks than the whole cache has; KV_ERR_IO when stopping.
+kv_status kv__sched_submit(kv__sched *s, kv__job *j, int *retry_after, kv_err *err);
+
+// Read-only views, valid as long as s.
+const kv_vocab *kv__sched_vocab(const kv__sched *s);
+const kv_model *kv__sched_model(const kv__sched *s);
+kv_chat_tmpl kv__sched_tmpl(const kv__sched *s);
+// The model's own chat template (tokenizer.chat_template) when it parses and no
+// --template overrides it; NULL otherwise.
+const kv_jinja *kv__sched_jinja(const kv__sched *s);
+int32_t kv__sched_n_ctx(const kv__sched *s);
+// Adds s's running and waiting jobs and its KV cache blocks and bytes to g.
+void kv__sched_gauges(kv__sched *s, kv__gauges *g);
 
 #endif

@@ -2,6 +2,10 @@
 // parallelism and KV budget, the slots and batch buffers, the thread, teardown,
 // and the read-only views the API handlers use. The decode loop is in sched.c.
 #define _POSIX_C_SOURCE 200809L // sysconf
+#include "serve/buf_int.h"
+#include "serve/embed_int.h"
+#include "serve/metrics_int.h"
+#include "serve/sched_impl_int.h"
 #include "serve/sched_int.h"
 
 #include <stdlib.h>

@@ -2,13 +2,19 @@
 // starts the HTTP daemon, and on stop takes them down in the safe order
 // (stop accepting, end jobs so suspended connections resume, stop the daemon).
 #define _POSIX_C_SOURCE 200809L // strdup, nanosleep
-#include "serve/serve_int.h"
+#include "serve/duration_int.h"
+#include "serve/http_int.h"
+#include "serve/metrics_int.h"
+#include "serve/registry_int.h"
+#include "serve/server_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "kvant/kv_threadpool.h"
 
 // How long kv_serve_stop lets running replies finish sending.
 #define DRAIN_TIMEOUT_S 3.0

@@ -1,7 +1,8 @@
 // Stop strings over streamed text: generated text is released as soon as it
 // cannot be the start of a stop string, and generation ends where one appears.
 #define _GNU_SOURCE // memmem
-#include "serve/serve_int.h"
+#include "serve/buf_int.h"
+#include "serve/stop_int.h"
 
 #include <string.h>
 

@@ -1,6 +1,9 @@
 // The web chat page: static files from src/serve/ui/, compiled into the binary
 // (cmake/embed_files.cmake), served at /ui and /ui/{name}.
-#include "serve/serve_int.h"
+#include "serve/api_int.h"
+#include "serve/buf_int.h"
+#include "serve/call_int.h"
+#include "serve/ui_int.h"
 
 #include <string.h>
 

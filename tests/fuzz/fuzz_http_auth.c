@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/serve_int.h"
+#include "serve/auth_int.h"
+#include "serve/server_int.h"
 
 static const char GOOD[] = "kv-0123456789abcdefghijABCDEFGHIJ_-klmnopqrstu";
 static int good_role;

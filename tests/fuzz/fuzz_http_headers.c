@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "serve/http_int.h"
+#include "serve/http_guard_int.h"
 
 #define MAX_HEADERS 64
 

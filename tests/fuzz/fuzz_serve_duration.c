@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "kvant/kv_serve.h"
-#include "serve/serve_int.h"
+#include "serve/duration_int.h"
 
 #define CHECK(cond)                                                                              \
     do {                                                                                         \

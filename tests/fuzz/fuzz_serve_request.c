@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serve/serve_int.h"
+#include "serve/buf_int.h"
+#include "serve/call_int.h"
+#include "serve/duration_int.h"
+#include "serve/request_int.h"
 
 static void check_accepted(const kv__req *r) {
     if (!r->model || !*r->model || strlen(r->model) > KV__MAX_NAME)

@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "kv_test.h"
-#include "serve/serve_int.h"
+#include "serve/auth_int.h"
+#include "serve/server_int.h"
 
 static void test_rights(void **state) {
     (void)state;

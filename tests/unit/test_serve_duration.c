@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "kv_test.h"
-#include "serve/serve_int.h"
+#include "kvant/kv_serve.h"
+#include "serve/duration_int.h"
 
 static void test_durations(void **state) {
     (void)state;

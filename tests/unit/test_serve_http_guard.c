@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "kv_test.h"
-#include "serve/http_int.h"
+#include "serve/http_guard_int.h"
 
 // Framing of a header list {name, value, name, value, ..., NULL}.
 static unsigned framing(bool http11, uint64_t *len, const char *const *kv) {

@@ -8,7 +8,11 @@
 #include <unistd.h>
 
 #include "kv_test.h"
-#include "serve/serve_int.h"
+#include "serve/api_int.h"
+#include "serve/buf_int.h"
+#include "serve/call_int.h"
+#include "serve/metrics_int.h"
+#include "serve/server_int.h"
 
 static bool has_line(const char *text, const char *line) {
     size_t n = strlen(line);

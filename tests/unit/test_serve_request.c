@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "kv_test.h"
-#include "serve/serve_int.h"
+#include "serve/request_int.h"
 
 static kv_status parse(kv__endpoint ep, const char *body, kv__req *r, kv_err *err) {
     return kv__req_parse(ep, body, strlen(body), r, err);

@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include "kv_test.h"
-#include "serve/serve_int.h"
+#include "serve/api_int.h"
+#include "serve/buf_int.h"
+#include "serve/call_int.h"
+#include "serve/stop_int.h"
 
 static void test_routes(void **state) {
     (void)state;

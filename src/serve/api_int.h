@@ -1,0 +1,37 @@
+// The API: the route handlers (api_*.c, ui.c) that turn requests into replies or
+// jobs, and the formatters that shape a job's output as Ollama or OpenAI JSON
+// (api_format.c).
+#ifndef KV_SERVE_API_INT_H
+#define KV_SERVE_API_INT_H
+
+#include "kvant/kv_status.h"
+#include "serve/call_int.h"
+#include "serve/job_int.h"
+#include "serve/request_int.h"
+
+// ---- handlers ----
+
+kv_status kv__h_root(kv__call *c, kv_err *err);        // GET /
+kv_status kv__h_version(kv__call *c, kv_err *err);     // GET /api/version
+kv_status kv__h_health(kv__call *c, kv_err *err);      // GET /health
+kv_status kv__h_metrics(kv__call *c, kv_err *err);     // GET /metrics
+kv_status kv__h_tags(kv__call *c, kv_err *err);        // GET /api/tags
+kv_status kv__h_show(kv__call *c, kv_err *err);        // POST /api/show
+kv_status kv__h_ps(kv__call *c, kv_err *err);          // GET /api/ps
+kv_status kv__h_oai_models(kv__call *c, kv_err *err);  // GET /v1/models
+kv_status kv__h_oai_model(kv__call *c, kv_err *err);   // GET /v1/models/{id}
+kv_status kv__h_generate(kv__call *c, kv_err *err);    // POST /api/generate
+kv_status kv__h_chat(kv__call *c, kv_err *err);        // POST /api/chat
+kv_status kv__h_embed(kv__call *c, kv_err *err);       // POST /api/embed
+kv_status kv__h_embeddings(kv__call *c, kv_err *err);  // POST /api/embeddings
+kv_status kv__h_oai_chat(kv__call *c, kv_err *err);    // POST /v1/chat/completions
+kv_status kv__h_oai_complete(kv__call *c, kv_err *err); // POST /v1/completions
+kv_status kv__h_oai_embed(kv__call *c, kv_err *err);   // POST /v1/embeddings
+kv_status kv__h_ui(kv__call *c, kv_err *err);          // GET /ui and /ui/{file}
+
+// ---- reply formats ----
+
+// The formatter for an endpoint's replies (api_format.c).
+kv__job_fmt kv__fmt_for(kv__endpoint ep);
+
+#endif

@@ -32,6 +32,15 @@ int kv_cli_bench(int argc, char **argv);
 int kv_cli_template(int argc, char **argv);
 int kv_cli_keys(int argc, char **argv);
 int kv_cli_audit(int argc, char **argv);
+// the model store (cmd_store.c)
+int kv_cli_create(int argc, char **argv);
+int kv_cli_list(int argc, char **argv);
+int kv_cli_show(int argc, char **argv);
+int kv_cli_cp(int argc, char **argv);
+int kv_cli_rm(int argc, char **argv);
+// arg when it names an existing file; else, when the store has a model named
+// arg, the path of its GGUF blob (in buf); else arg.
+const char *kv_cli_model_path(const char *arg, char *buf, size_t cap);
 
 // ---- the store (keys and audit log), for keys, audit and serve (cli_store.c) ----
 struct kv__db;

@@ -17,7 +17,8 @@
 
 static void help(FILE *f) {
     fprintf(f,
-            "usage: kvant run [-m] MODEL.gguf [PROMPT] [options]\n\n"
+            "usage: kvant run [-m] MODEL.gguf|NAME [PROMPT] [options]\n\n"
+            "NAME: a model in the store (kvant list) when no file of that name exists.\n"
             "Generates a continuation of PROMPT and streams it to stdout. Without a prompt,\n"
             "reads lines from stdin (interactive): when the model has a chat template\n"
             "(tokenizer.chat_template, run by kvant's Jinja interpreter, or else one of the\n"
@@ -422,6 +423,8 @@ int kv_cli_run(int argc, char **argv) {
     int rc = parse(argc, argv, &o);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
+    char store_path[4096];
+    o.model = kv_cli_model_path(o.model, store_path, sizeof store_path);
     if (!o.seed_set)
         o.gen.sample.seed = (uint64_t)time(NULL);
     kv_err err = {0};

@@ -20,6 +20,11 @@ static const kv_cli_command COMMANDS[] = {
     {"template", kv_cli_template, "render a chat template (Jinja) over a conversation"},
     {"keys", kv_cli_keys, "create, list and revoke the server's API keys (roles)"},
     {"audit", kv_cli_audit, "list, verify and export the server's audit log"},
+    {"create", kv_cli_create, "create a model in the store from a Modelfile (Ollama's layout)"},
+    {"list", kv_cli_list, "list the models in the store"},
+    {"show", kv_cli_show, "show a stored model's parameters, template, system text, Modelfile"},
+    {"cp", kv_cli_cp, "copy a stored model to a new name"},
+    {"rm", kv_cli_rm, "remove a stored model and the blobs nothing else uses"},
     {NULL, NULL, NULL},
 };
 

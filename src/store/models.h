@@ -1,0 +1,137 @@
+// The model store: a folder in Ollama's on-disk layout, so kvant reads a store
+// that `ollama pull` left and Ollama reads one kvant wrote.
+//   DIR/manifests/HOST/NAMESPACE/MODEL/TAG   an image manifest (JSON, schemaVersion
+//                                            2, Docker's v2 media type)
+//   DIR/blobs/sha256-HEX                     a blob named by its SHA-256
+// A manifest names a config blob and layers by media type: the GGUF
+// (application/vnd.ollama.image.model) and the text layers .template, .system,
+// .params (JSON), .license. Every name, tag and digest is checked before it
+// becomes a path; manifests are read with a size cap and without following
+// symbolic links; blobs are written to a temporary file, hashed on the way and
+// renamed to their digest. Part of libkvant_store (the kvant command only).
+#ifndef KV_STORE_MODELS_H
+#define KV_STORE_MODELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvant/kv_status.h"
+
+#define KV__MNAME_HOST_MAX 350
+#define KV__MNAME_PART_MAX 80
+#define KV__MNAME_TEXT_MAX 600 // a whole name as typed, NUL included
+#define KV__MNAME_DEFAULT_HOST "registry.ollama.ai"
+#define KV__MNAME_DEFAULT_NS "library"
+#define KV__MNAME_DEFAULT_TAG "latest"
+#define KV__MANIFEST_MAX ((size_t)1 << 20) // bytes in a manifest or config blob
+
+#define KV__MT_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define KV__MT_CONFIG "application/vnd.docker.container.image.v1+json"
+#define KV__MT_MODEL "application/vnd.ollama.image.model"
+#define KV__MT_TEMPLATE "application/vnd.ollama.image.template"
+#define KV__MT_SYSTEM "application/vnd.ollama.image.system"
+#define KV__MT_PARAMS "application/vnd.ollama.image.params"
+#define KV__MT_LICENSE "application/vnd.ollama.image.license"
+
+// ---- names and digests ----
+
+// [HOST/][NAMESPACE/]MODEL[:TAG], the missing parts defaulted.
+typedef struct {
+    char host[KV__MNAME_HOST_MAX + 1];
+    char ns[KV__MNAME_PART_MAX + 1];
+    char model[KV__MNAME_PART_MAX + 1];
+    char tag[KV__MNAME_PART_MAX + 1];
+} kv__mname;
+
+// Parses and checks s as Ollama does: each part non-empty, at most 80 bytes
+// (the host 350), of letters, digits, '_', '-' and '.' (no '.' in a namespace;
+// ':' only in the host, for a port), a letter, digit or '_' first, no "..";
+// at most three '/'-parts and one ':' after the last '/'. KV_ERR_INVALID
+// naming the part and what is wrong.
+kv_status kv__mname_parse(const char *s, kv__mname *out, kv_err *err);
+// The shortest display form: "model:tag", "ns/model:tag" or the full name.
+void kv__mname_display(const kv__mname *n, char *out, size_t cap);
+// A digest is "sha256:" and 64 lowercase hex digits; KV_ERR_INVALID otherwise.
+kv_status kv__digest_check(const char *d, kv_err *err);
+
+// The store's folder: $KVANT_MODELS, else $OLLAMA_MODELS, else
+// $KVANT_HOME/models, else $HOME/.kvant/models.
+kv_status kv__mstore_default_dir(char *out, size_t cap, kv_err *err);
+
+// ---- Modelfiles (a subset of Ollama's) ----
+
+typedef struct {
+    char *key, *value; // as written
+    int line;
+} kv__mf_param;
+
+// FROM (path or model name), PARAMETER key value, TEMPLATE, SYSTEM, LICENSE;
+// instructions in any case; '#' starts a comment line; a value is the rest of
+// the line, "quoted" or """triple-quoted""" (may span lines).
+typedef struct {
+    char *from;
+    int from_line;
+    char *tmpl, *system, *license; // NULL when not given
+    kv__mf_param *params;
+    size_t n_params;
+} kv__modelfile;
+
+// Parses n bytes; errors (KV_ERR_FORMAT) read "WHAT:LINE: ...". out is
+// cleared first and freed on failure.
+kv_status kv__modelfile_parse(const char *text, size_t n, const char *what, kv__modelfile *out,
+                              kv_err *err);
+void kv__modelfile_free(kv__modelfile *mf);
+// The params layer's JSON ({"stop":["..."],"temperature":0.7}, keys sorted),
+// malloc'd; KV_ERR_FORMAT "WHAT:LINE: ..." for an unknown key or a bad value.
+kv_status kv__modelfile_params_json(const kv__modelfile *mf, const char *what, char **out,
+                                    kv_err *err);
+
+// ---- the store ----
+
+typedef struct {
+    char media_type[128];
+    char digest[72];
+    uint64_t size;
+} kv__layer;
+
+#define KV__MANIFEST_LAYERS_MAX 64
+
+typedef struct {
+    kv__mname name;
+    char digest[72];   // sha256 of the manifest file's bytes
+    int64_t mtime;     // the manifest file's, seconds since the epoch
+    kv__layer config;
+    kv__layer layers[KV__MANIFEST_LAYERS_MAX];
+    size_t n_layers;
+    uint64_t size;     // config and layers
+} kv__manifest;
+
+// Reads and checks the manifest of name in dir (KV_ERR_IO "model 'x' not found"
+// when there is none).
+kv_status kv__mstore_read(const char *dir, const kv__mname *name, kv__manifest *out,
+                          kv_err *err);
+// The path of the blob with digest d (checked first).
+kv_status kv__mstore_blob_path(const char *dir, const char *d, char *out, size_t cap,
+                               kv_err *err);
+// The layer of media type mt, or NULL.
+const kv__layer *kv__manifest_layer(const kv__manifest *m, const char *mt);
+// Reads a small blob (at most KV__MANIFEST_MAX bytes) whole, NUL-terminated.
+kv_status kv__mstore_blob_read(const char *dir, const char *d, char **out, size_t *n,
+                               kv_err *err);
+// Creates name from mf; a FROM path is relative to base_dir (NULL: cwd) and must
+// be a GGUF file; a FROM name takes that model's layers, mf's replacing them.
+kv_status kv__mstore_create(const char *dir, const kv__mname *name, const kv__modelfile *mf,
+                            const char *base_dir, const char *what, kv_err *err);
+// Every valid manifest, sorted by name; the caller frees *out.
+kv_status kv__mstore_list(const char *dir, kv__manifest **out, size_t *n, kv_err *err);
+kv_status kv__mstore_copy(const char *dir, const kv__mname *src, const kv__mname *dst,
+                          kv_err *err);
+// Removes name's manifest and then every blob no manifest names (*n_blobs).
+kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_blobs,
+                            kv_err *err);
+// The path of name's GGUF blob, for run and serve.
+kv_status kv__mstore_model_path(const char *dir, const char *name, char *out, size_t cap,
+                                kv_err *err);
+
+#endif

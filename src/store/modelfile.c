@@ -261,7 +261,7 @@ kv_status kv__modelfile_params_json(const kv__modelfile *mf, const char *what, c
             st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
     }
     if (st == KV_OK) {
-        *out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        *out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
         if (!*out)
             st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
     }

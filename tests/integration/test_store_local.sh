@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# The local model store in Ollama's layout: kvant create from a Modelfile with
+# the demo model, list, show (and its Modelfile made back into a model), cp, rm
+# with blob garbage collection; the files checked one by one against Ollama's
+# layout (manifest JSON fields, blob names and contents); a store written by
+# hand as `ollama pull` leaves it is listed and runs with `kvant run NAME`;
+# hostile names, digests, links and bad Modelfiles are refused with clear errors.
+. "$(dirname "$0")/lib.sh"
+[ -n "$SHARED" ] || { echo "skip: no demo model"; exit 77; }
+command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
+
+demo_gguf
+export KVANT_MODELS="$TMP/store"
+unset OLLAMA_MODELS
+ST="$KVANT_MODELS"
+MAN="$ST/manifests/registry.ollama.ai/library"
+
+mkdir -p "$TMP/mf"
+cp "$TMP/kjv.gguf" "$TMP/mf/kjv.gguf"
+cat >"$TMP/mf/Modelfile" <<'EOF'
+# the demo model, with everything a Modelfile may set
+FROM ./kjv.gguf
+PARAMETER temperature 0.5
+PARAMETER stop "<s>"
+PARAMETER stop END
+PARAMETER num_ctx 256
+TEMPLATE """{{ .System }} {{ .Prompt }}"""
+SYSTEM """You are
+terse."""
+LICENSE "public domain"
+EOF
+
+# ---- create, and the layout file by file ----
+expect_rc 0 "create kjv from a Modelfile (FROM relative to the Modelfile)" \
+  "$KVANT" create kjv -f "$TMP/mf/Modelfile"
+expect_out "created kjv:latest" "create names the model"
+[ -f "$MAN/kjv/latest" ] && pass "manifest at manifests/registry.ollama.ai/library/kjv/latest" \
+  || fail "no manifest at $MAN/kjv/latest: $(find "$ST")"
+
+# Checks a manifest against Ollama's layout; prints one line per problem.
+check_layout() {
+  python3 - "$1" "$ST" "$2" <<'EOF'
+import hashlib, json, os, re, sys
+path, store, gguf = sys.argv[1:]
+m = json.load(open(path))
+bad = []
+def want(c, what):
+    if not c: bad.append(what)
+want(m.get("schemaVersion") == 2, "schemaVersion 2")
+want(m.get("mediaType") == "application/vnd.docker.distribution.manifest.v2+json", "manifest mediaType")
+want(list(m.keys()) == ["schemaVersion", "mediaType", "config", "layers"], "manifest key order")
+def blob(l, what):
+    want(set(l) == {"mediaType", "digest", "size"}, what + " keys")
+    d = l["digest"]
+    want(re.fullmatch(r"sha256:[0-9a-f]{64}", d), what + " digest form")
+    f = os.path.join(store, "blobs", d.replace(":", "-"))
+    data = open(f, "rb").read()
+    want(hashlib.sha256(data).hexdigest() == d[7:], what + " blob content matches its name")
+    want(len(data) == l["size"], what + " size")
+    return data
+cfg = json.loads(blob(m["config"], "config"))
+want(m["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json", "config mediaType")
+want(cfg.get("model_format") == "gguf", "config model_format")
+want(cfg.get("model_family") == "llama" and cfg.get("model_families") == ["llama"], "config family")
+want(cfg.get("rootfs", {}).get("type") == "layers", "rootfs type")
+want(cfg["rootfs"].get("diff_ids") == [l["digest"] for l in m["layers"]], "rootfs diff_ids")
+kinds = {}
+for i, l in enumerate(m["layers"]):
+    kinds[l["mediaType"]] = blob(l, "layers[%d]" % i)
+P = "application/vnd.ollama.image."
+want(kinds.get(P + "model") == open(gguf, "rb").read(), "model layer is the GGUF, byte for byte")
+want(kinds.get(P + "template") == b"{{ .System }} {{ .Prompt }}", "template layer")
+want(kinds.get(P + "system") == b"You are\nterse.", "system layer")
+want(kinds.get(P + "license") == b"public domain", "license layer")
+want(json.loads(kinds.get(P + "params", b"null")) == {"num_ctx": 256, "stop": ["<s>", "END"], "temperature": 0.5}, "params layer JSON")
+for n in os.listdir(os.path.join(store, "blobs")):
+    want(re.fullmatch(r"sha256-[0-9a-f]{64}", n), "blob file name " + n)
+print("\n".join(bad))
+EOF
+}
+PROBLEMS=$(check_layout "$MAN/kjv/latest" "$TMP/kjv.gguf" 2>&1)
+[ -z "$PROBLEMS" ] && pass "manifest, config and layer blobs are in Ollama's layout" \
+  || fail "layout: $PROBLEMS"
+[ "$(ls "$ST/blobs" | wc -l)" -eq 6 ] && pass "six blobs: config, model, template, system, license, params" \
+  || fail "blobs: $(ls "$ST/blobs")"
+ls "$ST/blobs" | grep -q tmp && fail "a temporary file was left in blobs/" || pass "no temporary files left"
+
+# ---- list ----
+ID=$(sha256sum "$MAN/kjv/latest" | cut -c1-12)
+expect_rc 0 "list" "$KVANT" list
+expect_out "NAME" "list has a header"
+grep -qE "^kjv:latest +$ID +7\.[0-9] MB +" <<<"$OUT" && pass "list: name, ID (12 hex of the manifest digest), size" \
+  || fail "list line for kjv (ID $ID): $OUT"
+
+# ---- show ----
+expect_rc 0 "show" "$KVANT" show kjv
+expect_out "sha256:$(sha256sum "$MAN/kjv/latest" | cut -d' ' -f1)" "show gives the manifest digest"
+expect_out '"temperature":0.5' "show gives the parameters"
+expect_rc 0 "show --modelfile" "$KVANT" show kjv:latest --modelfile
+expect_out "FROM $ST/blobs/sha256-$(sha256sum "$TMP/kjv.gguf" | cut -d' ' -f1)" "the Modelfile's FROM is the model blob"
+expect_out 'PARAMETER stop "END"' "the Modelfile has each stop"
+printf '%s\n' "$OUT" >"$TMP/shown.Modelfile"
+expect_rc 0 "the shown Modelfile makes a model again" "$KVANT" create again -f "$TMP/shown.Modelfile"
+python3 - "$MAN/kjv/latest" "$MAN/again/latest" <<'EOF' && pass "... with the same layers" || fail "the re-created model's layers differ"
+import json, sys
+a, b = (json.load(open(p))["layers"] for p in sys.argv[1:])
+sys.exit(0 if sorted(map(str, a)) == sorted(map(str, b)) else 1)
+EOF
+
+# ---- FROM an existing model, cp ----
+printf 'FROM kjv\nSYSTEM other\n' >"$TMP/mf/Derived"
+expect_rc 0 "create FROM an existing model" "$KVANT" create me/derived:v2 -f "$TMP/mf/Derived"
+python3 - "$MAN/kjv/latest" "$ST/manifests/registry.ollama.ai/me/derived/v2" <<'EOF' && pass "the derived model shares the model and template layers, not the system one" || fail "derived layers"
+import json, sys
+a, b = ({l["mediaType"]: l["digest"] for l in json.load(open(p))["layers"]} for p in sys.argv[1:])
+P = "application/vnd.ollama.image."
+sys.exit(0 if a[P + "model"] == b[P + "model"] and a[P + "template"] == b[P + "template"] and a[P + "system"] != b[P + "system"] else 1)
+EOF
+expect_rc 0 "cp" "$KVANT" cp kjv example.com:5000/team/copy:t1
+cmp -s "$MAN/kjv/latest" "$ST/manifests/example.com:5000/team/copy/t1" \
+  && pass "cp writes the same manifest bytes (same ID)" || fail "cp's manifest differs"
+expect_rc 0 "list after cp" "$KVANT" list
+expect_out "example.com:5000/team/copy:t1" "list shows the full name of another host"
+expect_out "me/derived:v2" "list shows the namespace when not library"
+
+# ---- rm and garbage collection ----
+NB=$(ls "$ST/blobs" | wc -l)
+SYS1=$(printf 'You are\nterse.' | sha256sum | cut -d' ' -f1)
+expect_rc 0 "rm kjv" "$KVANT" rm kjv
+expect_out "0 unused blobs removed" "rm keeps blobs other models use"
+[ ! -e "$MAN/kjv" ] && pass "rm removes the model's empty folder" || fail "left $MAN/kjv"
+expect_rc 0 "rm the copy" "$KVANT" rm example.com:5000/team/copy:t1
+expect_rc 0 "rm again" "$KVANT" rm again
+# kjv's system and config blobs had no other user (me/derived has its own).
+[ "$NB" -eq 8 ] && [ "$(ls "$ST/blobs" | wc -l)" -eq 6 ] && [ ! -e "$ST/blobs/sha256-$SYS1" ] \
+  && pass "rm of the last user of kjv's system and config blobs removes them (8 -> 6)" \
+  || fail "blobs after rm: $(ls "$ST/blobs" | wc -l) (from $NB)"
+expect_rc 0 "rm the last model" "$KVANT" rm me/derived:v2
+[ -z "$(ls "$ST/blobs")" ] && pass "no blob left once no manifest names one" || fail "left: $(ls "$ST/blobs")"
+expect_rc 1 "rm of a missing model fails" "$KVANT" rm kjv
+expect_out "model 'kjv:latest' not found" "... saying it is not found"
+
+# ---- a store as `ollama pull` leaves it ----
+OL="$TMP/ollama"
+mkdir -p "$OL/blobs" "$OL/manifests/registry.ollama.ai/library/tiny"
+put_blob() { # put_blob FILE: copies FILE into $OL's blobs, prints its digest
+  local h; h=$(sha256sum "$1" | cut -d' ' -f1)
+  cp "$1" "$OL/blobs/sha256-$h"
+  echo "sha256:$h"
+}
+printf '{{ .Prompt }}' >"$TMP/tmpl"
+printf '{"model_format":"gguf","model_family":"llama","model_families":["llama"],"model_type":"7M","file_type":"Q8_0","renderer":"","parser":"","rootfs":{"type":"layers","diff_ids":[]}}' >"$TMP/cfg"
+DM=$(put_blob "$TMP/kjv.gguf"); DT=$(put_blob "$TMP/tmpl"); DC=$(put_blob "$TMP/cfg")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"%s","size":%d},{"mediaType":"application/vnd.ollama.image.template","digest":"%s","size":%d}]}' \
+  "$DC" "$(stat -c %s "$TMP/cfg")" "$DM" "$(stat -c %s "$TMP/kjv.gguf")" "$DT" "$(stat -c %s "$TMP/tmpl")" \
+  >"$OL/manifests/registry.ollama.ai/library/tiny/latest"
+(
+  unset KVANT_MODELS
+  export OLLAMA_MODELS="$OL"
+  expect_rc 0 "list reads an Ollama store (OLLAMA_MODELS)" "$KVANT" list
+  expect_out "tiny:latest" "... and lists its model"
+  expect_rc 0 "kvant run NAME from the Ollama store" "$KVANT" run tiny "In the beginning" -n 8 --temp 0 --seed 1
+  A=$OUT
+  expect_rc 0 "kvant run of the GGUF file itself" "$KVANT" run "$TMP/kjv.gguf" "In the beginning" -n 8 --temp 0 --seed 1
+  [ "$(head -1 <<<"$A")" = "$(head -1 <<<"$OUT")" ] && pass "run NAME gives the same text as run FILE" \
+    || fail "run NAME: '$(head -1 <<<"$A")' vs FILE: '$(head -1 <<<"$OUT")'"
+  expect_rc 0 "show --modelfile of an Ollama model" "$KVANT" show tiny --modelfile
+  expect_out 'TEMPLATE """{{ .Prompt }}"""' "... gives its template"
+  finish >"$TMP/sub.result"
+) | tee "$TMP/sub.out"
+N_PASS=$((N_PASS + $(grep -c '^ok:' "$TMP/sub.out")))
+N_FAIL=$((N_FAIL + $(grep -c '^FAIL:' "$TMP/sub.out")))
+
+# ---- hostile input ----
+printf 'FROM ./kjv.gguf\n' >"$TMP/mf/Plain"
+LONG=$(printf 'a%.0s' $(seq 1 300))
+NAMES=("../x" "/abs" "a:b:c" "$LONG" "x/../y" "m:..")
+WHYS=("namespace must start" "absolute path" "more than one ':'" "at most 80" "namespace must start" "tag must start")
+for i in "${!NAMES[@]}"; do
+  expect_rc 1 "create refuses the name '${NAMES[$i]:0:20}'" "$KVANT" create "${NAMES[$i]}" -f "$TMP/mf/Plain"
+  expect_out "${WHYS[$i]}" "... saying '${WHYS[$i]}'"
+done
+expect_rc 1 "show refuses ../../etc/passwd" "$KVANT" show ../../etc/passwd
+[ ! -e "$TMP/x" ] && [ -z "$(ls "$ST/manifests" 2>/dev/null)" ] && pass "nothing was written for a refused name" \
+  || fail "something was written: $(find "$ST/manifests" "$TMP/x" 2>/dev/null)"
+
+mkdir -p "$MAN/evil"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"%s","size":1},"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:../../../kjv.gguf","size":1}]}' \
+  "$DC" >"$MAN/evil/latest"
+expect_rc 1 "show refuses a manifest whose digest walks out of the store" "$KVANT" show evil
+expect_out "digest 'sha256:../../../kjv.gguf' is not 'sha256:' and 64 lowercase hex digits" "... naming the digest"
+expect_rc 1 "run refuses it too (not a file, not a good model)" "$KVANT" run evil "x" -n 1
+expect_rc 0 "list skips it" "$KVANT" list
+grep -q evil <<<"$OUT" && fail "list shows the hostile manifest" || pass "... and does not show it"
+rm -rf "$MAN/evil"
+
+mkdir -p "$MAN/linked"
+ln -s "$OL/manifests/registry.ollama.ai/library/tiny/latest" "$MAN/linked/latest"
+expect_rc 1 "a manifest that is a symbolic link is not followed" "$KVANT" show linked
+expect_out "symbolic link" "... saying so"
+rm -rf "$MAN/linked"
+
+# ---- bad Modelfiles ----
+printf 'FROM ./kjv.gguf\nBOGUS x\n' >"$TMP/mf/Bad"
+expect_rc 1 "an unknown instruction is refused" "$KVANT" create b -f "$TMP/mf/Bad"
+expect_out "$TMP/mf/Bad:2: unknown instruction 'BOGUS'" "... naming the file and line"
+printf 'FROM ./Bad\n' >"$TMP/mf/NotGguf"
+expect_rc 1 "a FROM file that is not GGUF is refused" "$KVANT" create b -f "$TMP/mf/NotGguf"
+expect_out "FROM is not a GGUF file" "... saying so"
+printf 'FROM nosuch\n' >"$TMP/mf/NoSuch"
+expect_rc 1 "a FROM that is no file and no model is refused" "$KVANT" create b -f "$TMP/mf/NoSuch"
+expect_out "NoSuch:1: FROM 'nosuch': no such file or model" "... naming the line"
+printf 'FROM ./kjv.gguf\nPARAMETER top_k lots\n' >"$TMP/mf/BadParam"
+expect_rc 1 "a bad parameter value is refused" "$KVANT" create b -f "$TMP/mf/BadParam"
+expect_out "BadParam:2: top_k: 'lots' is not an integer" "... naming the line"
+[ ! -e "$MAN/b" ] && pass "no manifest for a refused Modelfile" || fail "a manifest was written for b"
+
+finish

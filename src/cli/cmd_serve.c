@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "kvant/kv_serve.h"
 #include "kvant/kv_threadpool.h"
+#include "store/models.h"
 
 static void help(FILE *f) {
     fprintf(f,
@@ -29,6 +30,9 @@ static void help(FILE *f) {
             "  --model NAME=FILE      serve FILE.gguf as NAME (repeatable; NAME gets :latest\n"
             "                         when it has no tag)\n"
             "  --models DIR           serve every DIR/*.gguf, named after the file\n"
+            "  --store                serve the model store's models as MODEL:TAG (those in\n"
+            "                         the default namespace; see kvant list), as they are at\n"
+            "                         startup\n"
             "  --parallel N           sequences decoded together per model (default 4)\n"
             "  --ctx N                context per sequence (default: the model's, at most 4096)\n"
             "  --kv-cells N           KV cache cells per model over all its sequences, taken\n"
@@ -105,7 +109,40 @@ typedef struct {
     const char *db;      // --db
     bool insecure;       // --insecure-no-auth
     bool audit_content;  // --audit-content
+    bool store;          // --store
 } serve_opts;
+
+// --store: adds each model of the store with a name without '/' (the registry's
+// names have none) as a --model. The strings live as long as the process.
+static int add_store_models(serve_opts *o) {
+    char dir[4096];
+    kv_err err;
+    kv__manifest *v = NULL;
+    size_t n = 0;
+    if (kv__mstore_default_dir(dir, sizeof dir, &err) != KV_OK ||
+        kv__mstore_list(dir, &v, &n, &err) != KV_OK)
+        return kv_cli_fail("serve", &err);
+    for (size_t i = 0; i < n; i++) {
+        char name[KV__MNAME_TEXT_MAX], path[4096];
+        kv__mname_display(&v[i].name, name, sizeof name);
+        if (strchr(name, '/') || kv__mstore_model_path(dir, name, path, sizeof path, &err) != KV_OK) {
+            fprintf(stderr, "kvant serve: --store: skipping '%s'%s%s\n", name,
+                    strchr(name, '/') ? " (a name with '/')" : ": ",
+                    strchr(name, '/') ? "" : err.msg);
+            continue;
+        }
+        if (o->p.n_models >= KV_SERVE_MAX_MODELS)
+            break;
+        char *nm = strdup(name), *pt = strdup(path);
+        if (!nm || !pt) {
+            free(nm), free(pt), free(v);
+            return kv_cli_fail("serve", &(kv_err){KV_ERR_NOMEM, "out of memory"});
+        }
+        o->models[o->p.n_models++] = (kv_serve_model){nm, pt, NULL};
+    }
+    free(v);
+    return 0;
+}
 
 // Splits "NAME=FILE" in place.
 static bool split_pair(char *arg, char **name, char **value) {
@@ -287,11 +324,20 @@ int kv_cli_serve(int argc, char **argv) {
         }
         if (strncmp(argv[i], "--", 2) != 0)
             return kv_cli_usage_error("serve", "unexpected argument '%s'", argv[i]);
+        if (strcmp(argv[i], "--store") == 0) {
+            o.store = true;
+            continue;
+        }
         if (strcmp(argv[i], "--insecure-no-auth") == 0 || strcmp(argv[i], "--audit-content") == 0) {
             *(argv[i][2] == 'i' ? &o.insecure : &o.audit_content) = true;
             continue;
         }
         int rc = take_option(&o, argc, argv, &i);
+        if (rc != 0)
+            return rc;
+    }
+    if (o.store) {
+        int rc = add_store_models(&o);
         if (rc != 0)
             return rc;
     }

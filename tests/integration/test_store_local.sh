@@ -171,6 +171,19 @@ printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.mani
 N_PASS=$((N_PASS + $(grep -c '^ok:' "$TMP/sub.out")))
 N_FAIL=$((N_FAIL + $(grep -c '^FAIL:' "$TMP/sub.out")))
 
+# kvant serve --store serves the Ollama store's model by name.
+if command -v curl >/dev/null; then
+  SAVED=$KVANT_MODELS
+  export KVANT_MODELS="$OL"
+  start_server --store
+  export KVANT_MODELS="$SAVED"
+  OUT=$(curl -s --max-time 30 "$BASE/api/tags")
+  expect_out '"tiny:latest"' "serve --store lists the store's model in /api/tags"
+  OUT=$(curl -s --max-time 60 "$BASE/api/generate" -d '{"model":"tiny","prompt":"In the beginning","stream":false,"options":{"num_predict":4,"temperature":0}}')
+  expect_out '"done":true' "serve --store generates with the model named 'tiny'"
+  kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
+fi
+
 # ---- hostile input ----
 printf 'FROM ./kjv.gguf\n' >"$TMP/mf/Plain"
 LONG=$(printf 'a%.0s' $(seq 1 300))

@@ -132,6 +132,9 @@ static kv_status parse(cur *c, kv__modelfile *mf, kv_err *err) {
                                    instr);
                 if ((st = read_value(c, instr, slot, err)) != KV_OK)
                     return st;
+                if (slot == &mf->from && !mf->from[0])
+                    return KV_FAIL(err, KV_ERR_FORMAT, "%s:%d: FROM needs a value", c->what,
+                                   line);
                 if (slot == &mf->from)
                     mf->from_line = line;
             } else if (!strcmp(instr, "PARAMETER")) {

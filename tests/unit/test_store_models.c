@@ -150,6 +150,7 @@ static void test_modelfile(void **state) {
     mf_bad("FROM x\n\n\nADAPTER a.bin\n", "MF:4: ADAPTER is not supported");
     mf_bad("FROM x\nFROM y\n", "MF:2: a second FROM");
     mf_bad("FROM\n", "MF:1: FROM needs a value");
+    mf_bad("# c\nFROM \"\"\n", "MF:2: FROM needs a value"); // found by fuzz_modelfile
     mf_bad("FROM x\nSYSTEM \"\"\"open\n\nstill\n", "MF:2: SYSTEM: \"\"\" is not closed");
     mf_bad("FROM x\nSYSTEM \"half\nx\"\n", "MF:2: SYSTEM: '\"' is not closed");
     mf_bad("FROM x\nSYSTEM \"\"\"a\nb\"\"\" junk\n", "MF:3: SYSTEM: text after the closing");

@@ -524,7 +524,21 @@ typedef struct {
     bool strict; // a manifest that does not read is an error, not skipped
 } mlist;
 
-// Calls visit on each regular, non-link entry of path whose name check accepts.
+// Whether entry e of folder dir is a folder (want_dir) or a regular file, never
+// through a link; lstat when the file system gives no type.
+static bool entry_is(const char *dir, const struct dirent *e, bool want_dir) {
+    unsigned char t = e->d_type;
+    if (t == DT_UNKNOWN) {
+        char p[PATH_CAP];
+        struct stat sb;
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p || lstat(p, &sb) != 0)
+            return false;
+        t = S_ISDIR(sb.st_mode) ? DT_DIR : S_ISREG(sb.st_mode) ? DT_REG : DT_LNK;
+    }
+    return t == (want_dir ? DT_DIR : DT_REG);
+}
+
+// Reads every manifest below dir/manifests into l (links are not followed).
 static kv_status walk(const char *dir, mlist *l, kv_err *err) {
     char p[PATH_CAP];
     kv_status st = path_fmt(p, sizeof p, err, "%s/manifests", dir);
@@ -536,22 +550,22 @@ static kv_status walk(const char *dir, mlist *l, kv_err *err) {
                                : KV_FAIL(err, KV_ERR_IO, "%s: %s", p, strerror(errno));
     struct dirent *e0, *e1, *e2, *e3;
     while (st == KV_OK && (e0 = readdir(d0))) {
-        if (e0->d_type != DT_DIR || e0->d_name[0] == '.')
+        if (e0->d_name[0] == '.' || !entry_is(p, e0, true))
             continue; // DT_LNK and others: not followed
         char p1[PATH_CAP];
         DIR *d1 = snprintf(p1, sizeof p1, "%s/%s", p, e0->d_name) < (int)sizeof p1 ? opendir(p1) : NULL;
         while (d1 && st == KV_OK && (e1 = readdir(d1))) {
-            if (e1->d_type != DT_DIR || e1->d_name[0] == '.')
+            if (e1->d_name[0] == '.' || !entry_is(p1, e1, true))
                 continue;
             char p2[PATH_CAP];
             DIR *d2 = snprintf(p2, sizeof p2, "%s/%s", p1, e1->d_name) < (int)sizeof p2 ? opendir(p2) : NULL;
             while (d2 && st == KV_OK && (e2 = readdir(d2))) {
-                if (e2->d_type != DT_DIR || e2->d_name[0] == '.')
+                if (e2->d_name[0] == '.' || !entry_is(p2, e2, true))
                     continue;
                 char p3[PATH_CAP];
                 DIR *d3 = snprintf(p3, sizeof p3, "%s/%s", p2, e2->d_name) < (int)sizeof p3 ? opendir(p3) : NULL;
                 while (d3 && st == KV_OK && (e3 = readdir(d3))) {
-                    if (e3->d_type != DT_REG || strstr(e3->d_name, ".tmp-"))
+                    if (strstr(e3->d_name, ".tmp-") || !entry_is(p3, e3, false))
                         continue;
                     char full[KV__MNAME_TEXT_MAX];
                     if (snprintf(full, sizeof full, "%s/%s/%s:%s", e0->d_name, e1->d_name,

@@ -40,6 +40,7 @@
 #include "kvant/kv_vocab_gguf.h"  // the GGUF glue: kv_vocab_from_gguf, kv_chat_detect_gguf
 #include "kvant/kv_sample.h"      // kv_sample_*
 #include "kvant/kv_json_prefix.h" // kv_json_*, kv_sample_next_json (sampling under it)
+#include "kvant/kv_json.h"        // kv_json_type_name: jansson value types in words
 #include "kvant/kv_json_schema.h" // kv_json_schema_*, kv_json_match_*, kv_sample_next_schema: JSON schemas for sampling
 #include "kvant/kv_jinja.h"       // kv_jinja_*: chat templates (a Jinja subset)
 #include "kvant/kv_generate.h"    // kv_generate, kv_gen_*

@@ -40,12 +40,10 @@ demo_gguf() {
     >"$TMP/convert.log" 2>&1 || { cat "$TMP/convert.log"; fail "convert the demo model"; finish; exit 1; }
 }
 
-# start_server ARGS...: `kvant serve --port 0 --threads 2 ARGS` in the background;
-# sets SERVER (stopped on exit), PORT and BASE once it listens on loopback, or
-# ends the script with a failure and the server's messages.
-start_server() {
-  "$KVANT" serve --port 0 --threads 2 "$@" >"$TMP/serve.out" 2>"$TMP/serve.err" &
-  SERVER=$!
+# wait_listening: waits (10 s at most) for the server $SERVER, its stdout in
+# $TMP/serve.out, to say where it listens; sets PORT, empty when it did not (it
+# exited or took too long).
+wait_listening() {
   PORT=
   for _ in $(seq 1 100); do
     PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/serve.out")
@@ -53,6 +51,15 @@ start_server() {
     kill -0 "$SERVER" 2>/dev/null || break
     sleep 0.1
   done
+}
+
+# start_server ARGS...: `kvant serve --port 0 --threads 2 ARGS` in the background;
+# sets SERVER (stopped on exit), PORT and BASE once it listens on loopback, or
+# ends the script with a failure and the server's messages.
+start_server() {
+  "$KVANT" serve --port 0 --threads 2 "$@" >"$TMP/serve.out" 2>"$TMP/serve.err" &
+  SERVER=$!
+  wait_listening
   if [ -z "$PORT" ]; then
     cat "$TMP/serve.err"
     fail "server did not start"

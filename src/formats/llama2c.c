@@ -53,6 +53,8 @@ static kv_status check_field(const char *path, const char *field, int64_t v, int
     return KV_OK;
 }
 
+#define TRY(expr) KV_TRY(expr)
+
 static kv_status parse_header(const uint8_t *p, size_t size, const char *path,
                               kv_llama2c_header *h, kv_err *err) {
     memset(h, 0, sizeof *h);
@@ -110,13 +112,13 @@ static kv_status parse_header(const uint8_t *p, size_t size, const char *path,
             h->group_size = (int32_t)kv_le32(p + 37);
         h->data_offset = HEADER_V_SIZE;
     }
-    KV_TRY(check_field(path, "dim", h->dim, 2, MAX_DIM, err));
-    KV_TRY(check_field(path, "hidden_dim", h->hidden_dim, 1, MAX_HIDDEN, err));
-    KV_TRY(check_field(path, "n_layers", h->n_layers, 1, MAX_LAYERS, err));
-    KV_TRY(check_field(path, "n_heads", h->n_heads, 1, h->dim, err));
-    KV_TRY(check_field(path, "n_kv_heads", h->n_kv_heads, 1, h->n_heads, err));
-    KV_TRY(check_field(path, "vocab_size", h->vocab_size, 1, MAX_VOCAB, err));
-    KV_TRY(check_field(path, "seq_len", h->seq_len, 1, MAX_SEQ, err));
+    TRY(check_field(path, "dim", h->dim, 2, MAX_DIM, err));
+    TRY(check_field(path, "hidden_dim", h->hidden_dim, 1, MAX_HIDDEN, err));
+    TRY(check_field(path, "n_layers", h->n_layers, 1, MAX_LAYERS, err));
+    TRY(check_field(path, "n_heads", h->n_heads, 1, h->dim, err));
+    TRY(check_field(path, "n_kv_heads", h->n_kv_heads, 1, h->n_heads, err));
+    TRY(check_field(path, "vocab_size", h->vocab_size, 1, MAX_VOCAB, err));
+    TRY(check_field(path, "seq_len", h->seq_len, 1, MAX_SEQ, err));
     if (h->dim % h->n_heads != 0 || (h->dim / h->n_heads) % 2 != 0)
         return KV_FAIL(err, KV_ERR_FORMAT,
                        "%s: header field dim = %d is not n_heads = %d times an even head size",
@@ -126,7 +128,7 @@ static kv_status parse_header(const uint8_t *p, size_t size, const char *path,
                        "%s: header field n_heads = %d is not a multiple of n_kv_heads = %d", path,
                        (int)h->n_heads, (int)h->n_kv_heads);
     if (h->version == 2) {
-        KV_TRY(check_field(path, "group_size", h->group_size, 1, h->dim, err));
+        TRY(check_field(path, "group_size", h->group_size, 1, h->dim, err));
         if (h->dim % h->group_size != 0)
             return KV_FAIL(err, KV_ERR_FORMAT,
                            "%s: header field group_size = %d does not divide dim = %d", path,
@@ -179,7 +181,7 @@ static kv_status place(placer *pl, int kind, int part, kv_err *err) {
         char label[96];
         snprintf(label, sizeof label, "%s%stensor '%s'", what, *what ? " " : "", t->name);
         const uint8_t **dst = part == PART_F32 ? &t->f32 : part == PART_Q ? &t->q : &t->scales;
-        KV_TRY(take(pl, label, bytes, dst, err));
+        TRY(take(pl, label, bytes, dst, err));
         t->group_size = m->h.group_size;
     }
     return KV_OK;
@@ -239,25 +241,25 @@ static kv_status place_all(kv_llama2c *m, const uint8_t *data, size_t size, kv_e
                              T_LAYER0 + L_FFN_NORM, T_LAYER0 + L_GATE, T_LAYER0 + L_DOWN,
                              T_LAYER0 + L_UP, T_NORM};
         for (size_t i = 0; i < sizeof order / sizeof *order; i++)
-            KV_TRY(place(&pl, order[i], PART_F32, err));
+            TRY(place(&pl, order[i], PART_F32, err));
         uint64_t rope = (uint64_t)h->seq_len * (uint64_t)(h->dim / h->n_heads) / 2 * 4;
-        KV_TRY(take(&pl, "the RoPE cosine table", rope, NULL, err));
-        KV_TRY(take(&pl, "the RoPE sine table", rope, NULL, err));
+        TRY(take(&pl, "the RoPE cosine table", rope, NULL, err));
+        TRY(take(&pl, "the RoPE sine table", rope, NULL, err));
     } else {
-        KV_TRY(place(&pl, T_LAYER0 + L_ATT_NORM, PART_F32, err));
-        KV_TRY(place(&pl, T_LAYER0 + L_FFN_NORM, PART_F32, err));
-        KV_TRY(place(&pl, T_NORM, PART_F32, err));
+        TRY(place(&pl, T_LAYER0 + L_ATT_NORM, PART_F32, err));
+        TRY(place(&pl, T_LAYER0 + L_FFN_NORM, PART_F32, err));
+        TRY(place(&pl, T_NORM, PART_F32, err));
         int part = h->version == 1 ? PART_F32 : PART_Q;
         for (int i = 0; i < n_mat; i++)
-            KV_TRY(place(&pl, matrices[i], part, err));
+            TRY(place(&pl, matrices[i], part, err));
     }
     if (!h->shared_classifier)
-        KV_TRY(place(&pl, T_OUT, h->version == 2 ? PART_Q : PART_F32, err));
+        TRY(place(&pl, T_OUT, h->version == 2 ? PART_Q : PART_F32, err));
     if (h->version == 2) {
         for (int i = 0; i < n_mat; i++)
-            KV_TRY(place(&pl, matrices[i], PART_SCALES, err));
+            TRY(place(&pl, matrices[i], PART_SCALES, err));
         if (!h->shared_classifier)
-            KV_TRY(place(&pl, T_OUT, PART_SCALES, err));
+            TRY(place(&pl, T_OUT, PART_SCALES, err));
     }
     if (h->shared_classifier) {
         kv_llama2c_tensor *o = &m->tensors[T_OUT], *e = &m->tensors[T_EMB];
@@ -317,7 +319,7 @@ static kv_status parse_tokenizer(kv_llama2c *m, const uint8_t *p, size_t size, k
     if (size < 4)
         return KV_FAIL(err, KV_ERR_TRUNCATED, "%s: truncated: no max_token_length", path);
     int32_t max_len = (int32_t)kv_le32(p);
-    KV_TRY(check_field(path, "max_token_length", max_len, 0, MAX_TOKEN_LEN, err));
+    TRY(check_field(path, "max_token_length", max_len, 0, MAX_TOKEN_LEN, err));
     // every token takes at least 8 bytes, so a short file fails before the arrays exist
     if ((size - 4) / 8 < (uint64_t)n)
         return KV_FAIL(err, KV_ERR_TRUNCATED,
@@ -367,9 +369,9 @@ static kv_status parse_tokenizer(kv_llama2c *m, const uint8_t *p, size_t size, k
 
 static kv_status build(kv_llama2c *m, const uint8_t *model, size_t model_size, const uint8_t *tok,
                        size_t tok_size, kv_err *err) {
-    KV_TRY(parse_header(model, model_size, m->model_name, &m->h, err));
-    KV_TRY(plan_tensors(m, err));
-    KV_TRY(place_all(m, model, model_size, err));
+    TRY(parse_header(model, model_size, m->model_name, &m->h, err));
+    TRY(plan_tensors(m, err));
+    TRY(place_all(m, model, model_size, err));
     return m->tok_name ? parse_tokenizer(m, tok, tok_size, err) : KV_OK;
 }
 

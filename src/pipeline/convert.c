@@ -227,42 +227,44 @@ static void name_parts(const char *folder, uint64_t n_params, char *name, char *
     }
 }
 
+#define TRY(expr) KV_TRY(expr)
+
 static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err *err) {
     char key[128];
 #define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", c->arch, suffix), key)
-    KV_TRY(kv_gguf_set_u32(w, ARCH_KEY("block_count"), (uint32_t)c->n_layer, err));
-    KV_TRY(kv_gguf_set_u32(w, ARCH_KEY("context_length"), (uint32_t)c->n_ctx, err));
-    KV_TRY(kv_gguf_set_u32(w, ARCH_KEY("embedding_length"), (uint32_t)c->n_embd, err));
-    KV_TRY(kv_gguf_set_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
-    KV_TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)c->n_head, err));
-    KV_TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
-    KV_TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base"), c->rope_theta, err));
-    KV_TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->rms_eps, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("block_count"), (uint32_t)c->n_layer, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("context_length"), (uint32_t)c->n_ctx, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("embedding_length"), (uint32_t)c->n_embd, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)c->n_head, err));
+    TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
+    TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base"), c->rope_theta, err));
+    TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->rms_eps, err));
     // llama.cpp writes the head size only when config.json gives head_dim; kvant
     // always did for llama, so that stays (the loader needs it when heads do not divide)
     if (c->head_dim_given || strcmp(c->arch, "llama") == 0) {
-        KV_TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim, err));
-        KV_TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim, err));
     }
     if (c->rope_scaling_type && strcmp(c->rope_scaling_type, "linear") == 0) {
-        KV_TRY(kv_gguf_set_str(w, ARCH_KEY("rope.scaling.type"), "linear", err));
-        KV_TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.scaling.factor"), c->rope_scaling_factor, err));
+        TRY(kv_gguf_set_str(w, ARCH_KEY("rope.scaling.type"), "linear", err));
+        TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.scaling.factor"), c->rope_scaling_factor, err));
     }
     return KV_OK;
 #undef ARCH_KEY
 }
 
 static kv_status set_tokenizer_keys(kv_gguf_writer *w, const kv_hf_vocab *v, kv_err *err) {
-    KV_TRY(kv_gguf_set_str(w, "tokenizer.ggml.model", v->model, err));
-    KV_TRY(kv_gguf_set_str(w, "tokenizer.ggml.pre", v->pre ? v->pre : "default", err));
-    KV_TRY(kv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", v->tokens, (uint64_t)v->n_tokens, err));
+    TRY(kv_gguf_set_str(w, "tokenizer.ggml.model", v->model, err));
+    TRY(kv_gguf_set_str(w, "tokenizer.ggml.pre", v->pre ? v->pre : "default", err));
+    TRY(kv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", v->tokens, (uint64_t)v->n_tokens, err));
     if (v->scores)
-        KV_TRY(kv_gguf_set_arr(w, "tokenizer.ggml.scores", KV_GGUF_F32, v->scores,
+        TRY(kv_gguf_set_arr(w, "tokenizer.ggml.scores", KV_GGUF_F32, v->scores,
                             (uint64_t)v->n_tokens, err));
-    KV_TRY(kv_gguf_set_arr(w, "tokenizer.ggml.token_type", KV_GGUF_I32, v->types,
+    TRY(kv_gguf_set_arr(w, "tokenizer.ggml.token_type", KV_GGUF_I32, v->types,
                         (uint64_t)v->n_tokens, err));
     if (v->n_merges > 0)
-        KV_TRY(kv_gguf_set_arr_str(w, "tokenizer.ggml.merges", v->merges, (uint64_t)v->n_merges,
+        TRY(kv_gguf_set_arr_str(w, "tokenizer.ggml.merges", v->merges, (uint64_t)v->n_merges,
                                 err));
     static const char *const ID_KEYS[] = {"bos", "eos", "unknown", "padding", "seperator"};
     const int64_t ids[] = {v->bos_id, v->eos_id, v->unk_id, v->pad_id, v->sep_id};
@@ -270,18 +272,18 @@ static kv_status set_tokenizer_keys(kv_gguf_writer *w, const kv_hf_vocab *v, kv_
         char key[64];
         snprintf(key, sizeof key, "tokenizer.ggml.%s_token_id", ID_KEYS[i]);
         if (ids[i] >= 0 && ids[i] < v->n_tokens)
-            KV_TRY(kv_gguf_set_u32(w, key, (uint32_t)ids[i], err));
+            TRY(kv_gguf_set_u32(w, key, (uint32_t)ids[i], err));
     }
     if (v->add_bos >= 0)
-        KV_TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", v->add_bos != 0, err));
+        TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", v->add_bos != 0, err));
     if (v->add_eos >= 0)
-        KV_TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", v->add_eos != 0, err));
+        TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", v->add_eos != 0, err));
     // tokenizer_config.json's add_prefix_space wins; else SentencePiece's add_dummy_prefix
     int prefix = v->add_space_prefix_cfg >= 0 ? v->add_space_prefix_cfg : v->add_space_prefix;
     if (prefix >= 0)
-        KV_TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", prefix != 0, err));
+        TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", prefix != 0, err));
     if (v->chat_template)
-        KV_TRY(kv_gguf_set_str(w, "tokenizer.chat_template", v->chat_template, err));
+        TRY(kv_gguf_set_str(w, "tokenizer.chat_template", v->chat_template, err));
     return KV_OK;
 }
 
@@ -290,22 +292,22 @@ static kv_status set_metadata(kv_gguf_writer *w, const kv_hf *hf, uint64_t n_par
     const kv_hf_config *c = kv_hf_config_of(hf);
     char name[256], base[256], size[256];
     name_parts(c->name, n_params, name, base, size, sizeof name);
-    KV_TRY(kv_gguf_set_str(w, "general.architecture", c->arch, err));
-    KV_TRY(kv_gguf_set_str(w, "general.type", "model", err));
-    KV_TRY(kv_gguf_set_str(w, "general.name", name, err));
-    KV_TRY(kv_gguf_set_str(w, "general.basename", base, err));
-    KV_TRY(kv_gguf_set_str(w, "general.size_label", size, err));
-    KV_TRY(set_arch_keys(w, c, err));
-    KV_TRY(kv_gguf_set_u32(w, "general.file_type", file_type, err));
+    TRY(kv_gguf_set_str(w, "general.architecture", c->arch, err));
+    TRY(kv_gguf_set_str(w, "general.type", "model", err));
+    TRY(kv_gguf_set_str(w, "general.name", name, err));
+    TRY(kv_gguf_set_str(w, "general.basename", base, err));
+    TRY(kv_gguf_set_str(w, "general.size_label", size, err));
+    TRY(set_arch_keys(w, c, err));
+    TRY(kv_gguf_set_u32(w, "general.file_type", file_type, err));
     char key[128];
     snprintf(key, sizeof key, "%s.vocab_size", c->arch);
-    KV_TRY(kv_gguf_set_u32(w, key, (uint32_t)kv_hf_vocab_of(hf)->n_tokens, err));
+    TRY(kv_gguf_set_u32(w, key, (uint32_t)kv_hf_vocab_of(hf)->n_tokens, err));
     if (strcmp(c->arch, "llama") == 0) { // LlamaModel's key; qwen2/qwen3 have none
         snprintf(key, sizeof key, "%s.rope.dimension_count", c->arch);
-        KV_TRY(kv_gguf_set_u32(w, key, (uint32_t)c->head_dim, err));
+        TRY(kv_gguf_set_u32(w, key, (uint32_t)c->head_dim, err));
     }
-    KV_TRY(set_tokenizer_keys(w, kv_hf_vocab_of(hf), err));
-    KV_TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
+    TRY(set_tokenizer_keys(w, kv_hf_vocab_of(hf), err));
+    TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
     return KV_OK;
 }
 

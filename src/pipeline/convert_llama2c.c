@@ -14,6 +14,8 @@
 #include "kvant/kv_llama2c.h"
 #include "kvant/kv_types.h"
 
+#define TRY(expr) KV_TRY(expr)
+
 static kv_status l2c_read_rows(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
                                kv_err *err) {
     const kv_llama2c_tensor *t = (const kv_llama2c_tensor *)ctx;
@@ -36,41 +38,41 @@ static kv_status set_metadata(kv_gguf_writer *w, const kv_llama2c *m, uint32_t f
     char name[256];
     base_name(kv_llama2c_path(m), name, sizeof name);
     uint32_t head_dim = (uint32_t)(h->dim / h->n_heads);
-    KV_TRY(kv_gguf_set_str(w, "general.architecture", "llama", err));
-    KV_TRY(kv_gguf_set_str(w, "general.type", "model", err));
-    KV_TRY(kv_gguf_set_str(w, "general.name", name, err));
-    KV_TRY(kv_gguf_set_u32(w, "llama.block_count", (uint32_t)h->n_layers, err));
-    KV_TRY(kv_gguf_set_u32(w, "llama.context_length", (uint32_t)h->seq_len, err));
-    KV_TRY(kv_gguf_set_u32(w, "llama.embedding_length", (uint32_t)h->dim, err));
-    KV_TRY(kv_gguf_set_u32(w, "llama.feed_forward_length", (uint32_t)h->hidden_dim, err));
-    KV_TRY(kv_gguf_set_u32(w, "llama.attention.head_count", (uint32_t)h->n_heads, err));
-    KV_TRY(kv_gguf_set_u32(w, "llama.attention.head_count_kv", (uint32_t)h->n_kv_heads, err));
-    KV_TRY(kv_gguf_set_f32(w, "llama.rope.freq_base", 10000.0f, err));
-    KV_TRY(kv_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, err));
-    KV_TRY(kv_gguf_set_u32(w, "llama.attention.key_length", head_dim, err));
-    KV_TRY(kv_gguf_set_u32(w, "llama.attention.value_length", head_dim, err));
-    KV_TRY(kv_gguf_set_u32(w, "general.file_type", file_type, err));
-    KV_TRY(kv_gguf_set_u32(w, "llama.vocab_size", (uint32_t)h->vocab_size, err));
-    KV_TRY(kv_gguf_set_u32(w, "llama.rope.dimension_count", head_dim, err));
+    TRY(kv_gguf_set_str(w, "general.architecture", "llama", err));
+    TRY(kv_gguf_set_str(w, "general.type", "model", err));
+    TRY(kv_gguf_set_str(w, "general.name", name, err));
+    TRY(kv_gguf_set_u32(w, "llama.block_count", (uint32_t)h->n_layers, err));
+    TRY(kv_gguf_set_u32(w, "llama.context_length", (uint32_t)h->seq_len, err));
+    TRY(kv_gguf_set_u32(w, "llama.embedding_length", (uint32_t)h->dim, err));
+    TRY(kv_gguf_set_u32(w, "llama.feed_forward_length", (uint32_t)h->hidden_dim, err));
+    TRY(kv_gguf_set_u32(w, "llama.attention.head_count", (uint32_t)h->n_heads, err));
+    TRY(kv_gguf_set_u32(w, "llama.attention.head_count_kv", (uint32_t)h->n_kv_heads, err));
+    TRY(kv_gguf_set_f32(w, "llama.rope.freq_base", 10000.0f, err));
+    TRY(kv_gguf_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, err));
+    TRY(kv_gguf_set_u32(w, "llama.attention.key_length", head_dim, err));
+    TRY(kv_gguf_set_u32(w, "llama.attention.value_length", head_dim, err));
+    TRY(kv_gguf_set_u32(w, "general.file_type", file_type, err));
+    TRY(kv_gguf_set_u32(w, "llama.vocab_size", (uint32_t)h->vocab_size, err));
+    TRY(kv_gguf_set_u32(w, "llama.rope.dimension_count", head_dim, err));
     kv_llama2c_vocab v;
     kv_llama2c_vocab_of(m, &v);
-    KV_TRY(kv_gguf_set_str(w, "tokenizer.ggml.model", "llama", err));
-    KV_TRY(kv_gguf_set_str(w, "tokenizer.ggml.pre", "default", err));
-    KV_TRY(kv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", v.tokens, (uint64_t)v.n_tokens, err));
-    KV_TRY(kv_gguf_set_arr(w, "tokenizer.ggml.scores", KV_GGUF_F32, v.scores, (uint64_t)v.n_tokens,
+    TRY(kv_gguf_set_str(w, "tokenizer.ggml.model", "llama", err));
+    TRY(kv_gguf_set_str(w, "tokenizer.ggml.pre", "default", err));
+    TRY(kv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", v.tokens, (uint64_t)v.n_tokens, err));
+    TRY(kv_gguf_set_arr(w, "tokenizer.ggml.scores", KV_GGUF_F32, v.scores, (uint64_t)v.n_tokens,
                         err));
-    KV_TRY(kv_gguf_set_arr(w, "tokenizer.ggml.token_type", KV_GGUF_I32, v.types,
+    TRY(kv_gguf_set_arr(w, "tokenizer.ggml.token_type", KV_GGUF_I32, v.types,
                         (uint64_t)v.n_tokens, err));
     static const char *const ID_KEYS[] = {"tokenizer.ggml.unknown_token_id",
                                           "tokenizer.ggml.bos_token_id",
                                           "tokenizer.ggml.eos_token_id"};
     for (uint32_t id = 0; id < 3; id++)
         if ((int64_t)id < v.n_tokens)
-            KV_TRY(kv_gguf_set_u32(w, ID_KEYS[id], id, err));
-    KV_TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", true, err));
-    KV_TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", false, err));
-    KV_TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", true, err)); // SentencePiece's
-    KV_TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
+            TRY(kv_gguf_set_u32(w, ID_KEYS[id], id, err));
+    TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", true, err));
+    TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", false, err));
+    TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", true, err)); // SentencePiece's
+    TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
     return KV_OK;
 }
 
@@ -118,14 +120,14 @@ kv_status kv__convert_llama2c(const char *model_path, const char *out_path,
                               const kv_convert_opts *opts, kv_convert_report *report,
                               kv_err *err) {
     kv_quant_plan_opts plan = opts->plan;
-    KV_TRY(kv_ftype_parse(opts->outtype ? opts->outtype : "f16", &plan.ftype, err));
+    TRY(kv_ftype_parse(opts->outtype ? opts->outtype : "f16", &plan.ftype, err));
     if (plan.ftype == KV_FTYPE_COPY)
         return KV_FAIL(err, KV_ERR_INVALID, "--outtype COPY only applies to kvant quantize");
     char tbuf[4096];
     const char *tok = opts->tokenizer ? opts->tokenizer
                                       : default_tokenizer(model_path, tbuf, sizeof tbuf);
     kv_llama2c *m = NULL;
-    KV_TRY(kv_llama2c_open(model_path, tok, &m, err));
+    TRY(kv_llama2c_open(model_path, tok, &m, err));
     int64_t n = kv_llama2c_tensor_count(m);
     kv__emit_tensor *ts = calloc((size_t)n, sizeof *ts);
     const char **names = calloc((size_t)n, sizeof *names);

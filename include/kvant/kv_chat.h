@@ -30,6 +30,10 @@ typedef enum {
     KV_CHAT_ROLE_TOOL,
 } kv_chat_role;
 
+// The role's name in chat messages ("system", "user", "assistant", "tool");
+// "user" for a value outside the enum.
+const char *kv_chat_role_name(kv_chat_role r);
+
 typedef struct {
     kv_chat_role role;
     const char *content; // NUL-terminated; borrowed (the caller owns it)

@@ -81,6 +81,17 @@ static inline uint64_t kv_le64(const void *p) {
     return (uint64_t)kv_le32(p) | ((uint64_t)kv_le32((const uint8_t *)p + 4) << 32);
 }
 
+// The value of hex digit c (0-9, a-f, A-F); -1 for any other character.
+static inline int kv_hex_digit(int c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 // ---- read-only file mapping ----
 
 typedef struct {

@@ -35,6 +35,15 @@ kv_status kv__fail(kv_err *err, kv_status s, const char *file, int line, const c
 
 #define KV_FAIL(err, st, ...) kv__fail((err), (st), __FILE__, __LINE__, __VA_ARGS__)
 
+// Evaluates expr (a kv_status) and returns it from the enclosing function when it
+// is not KV_OK.
+#define KV_TRY(expr)                                                                           \
+    do {                                                                                       \
+        kv_status kv_try_st_ = (expr);                                                         \
+        if (kv_try_st_ != KV_OK)                                                               \
+            return kv_try_st_;                                                                 \
+    } while (0)
+
 // Clears err to KV_OK with an empty message (err may be NULL).
 void kv_err_clear(kv_err *err);
 

@@ -9,7 +9,8 @@
 // core
 #include "kvant/kv_status.h"     // kv_status_*, kv_err_*, kv__fail (through KV_FAIL)
 #include "kvant/kv_core.h"       // bounded reader kv_rd_*, kv_le*, file maps kv_map_*, output
-                                 // files kv_out_*, kv_read_file, overflow checks kv_*_ok
+                                 // files kv_out_*, kv_read_file, overflow checks kv_*_ok,
+                                 // kv_hex_digit
 #include "kvant/kv_buf.h"        // kv_buf_*
 #include "kvant/kv_f16.h"        // kv_f16_*, kv_bf16_*, kv_f32_* conversions
 #include "kvant/kv_threadpool.h" // kv_threadpool_*, the thread-count setting kv_threads_*
@@ -40,6 +41,7 @@
 #include "kvant/kv_vocab_gguf.h"  // the GGUF glue: kv_vocab_from_gguf, kv_chat_detect_gguf
 #include "kvant/kv_sample.h"      // kv_sample_*
 #include "kvant/kv_json_prefix.h" // kv_json_*, kv_sample_next_json (sampling under it)
+#include "kvant/kv_json.h"        // kv_json_type_name: jansson value types in words
 #include "kvant/kv_json_schema.h" // kv_json_schema_*, kv_json_match_*, kv_sample_next_schema: JSON schemas for sampling
 #include "kvant/kv_jinja.h"       // kv_jinja_*: chat templates (a Jinja subset)
 #include "kvant/kv_generate.h"    // kv_generate, kv_gen_*

@@ -12,14 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 // ---- mappings ----
 
 kv_status kv_map_open(const char *path, kv_map *m, kv_err *err) {
@@ -41,7 +33,7 @@ kv_status kv_map_open(const char *path, kv_map *m, kv_err *err) {
         close(fd);
         return KV_FAIL(err, KV_ERR_IO, "%s: not a regular file", path);
     }
-    m->path = dupstr(path);
+    m->path = strdup(path);
     if (!m->path) {
         close(fd);
         return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", path);

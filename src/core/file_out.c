@@ -20,14 +20,6 @@
 #define TMP_TAG ".tmp."
 #define CREATE_TRIES 16
 
-static char *dupstr(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 // Length of the directory part of path including its '/', 0 when there is none.
 static size_t dir_len_of(const char *path) {
     const char *slash = strrchr(path, '/');
@@ -64,7 +56,7 @@ int kv_out_clean_stale(const char *path) {
     size_t base_n = strlen(base);
     if (base_n == 0)
         return 0;
-    char *dir = dir_n ? malloc(dir_n + 1) : dupstr(".");
+    char *dir = dir_n ? malloc(dir_n + 1) : strdup(".");
     if (!dir)
         return 0;
     if (dir_n) {
@@ -135,7 +127,7 @@ kv_status kv_out_open(kv_out *o, const char *path, kv_err *err) {
     if (path[dir_len_of(path)] == '\0')
         return KV_FAIL(err, KV_ERR_INVALID, "%s: output path names a directory, not a file", path);
     size_t cap = strlen(path) + 64;
-    o->path = dupstr(path);
+    o->path = strdup(path);
     o->tmp_path = malloc(cap);
     o->buf = malloc(OUT_BUF_SIZE);
     if (!o->path || !o->tmp_path || !o->buf) { // nothing created yet: free, don't unlink
@@ -232,7 +224,7 @@ kv_status kv_out_pad(kv_out *o, size_t align, kv_err *err) {
 // Makes the rename durable; a directory that cannot be synced is no error.
 static void sync_dir_of(const char *path) {
     size_t dir_n = dir_len_of(path);
-    char *dir = dir_n ? malloc(dir_n + 1) : dupstr(".");
+    char *dir = dir_n ? malloc(dir_n + 1) : strdup(".");
     if (!dir)
         return;
     if (dir_n) {

@@ -53,12 +53,7 @@ static kv_status check_field(const char *path, const char *field, int64_t v, int
     return KV_OK;
 }
 
-#define TRY(expr)                                                                              \
-    do {                                                                                       \
-        kv_status st_ = (expr);                                                                \
-        if (st_ != KV_OK)                                                                      \
-            return st_;                                                                        \
-    } while (0)
+#define TRY(expr) KV_TRY(expr)
 
 static kv_status parse_header(const uint8_t *p, size_t size, const char *path,
                               kv_llama2c_header *h, kv_err *err) {

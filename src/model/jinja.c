@@ -152,16 +152,6 @@ kv_status kv_jinja_render_json(const kv_jinja *t, const char *vars_json, size_t 
     return st;
 }
 
-static const char *role_name(kv_chat_role r) {
-    switch (r) {
-    case KV_CHAT_ROLE_SYSTEM: return "system";
-    case KV_CHAT_ROLE_USER: return "user";
-    case KV_CHAT_ROLE_ASSISTANT: return "assistant";
-    case KV_CHAT_ROLE_TOOL: return "tool";
-    }
-    return "user";
-}
-
 // A JSON string of s's bytes as they are (NULL: ""): text that is not UTF-8
 // passes through, as it would with the template families.
 static json_t *text(const char *s) {
@@ -178,7 +168,7 @@ kv_status kv_jinja_render_chat(const kv_jinja *t, const kv_chat_msg *msgs, size_
     for (size_t i = 0; ok && i < n_msgs; i++) {
         json_t *m = json_object();
         ok = m && json_array_append_new(list, m) == 0 &&
-             json_object_set_new(m, "role", json_string(role_name(msgs[i].role))) == 0 &&
+             json_object_set_new(m, "role", json_string(kv_chat_role_name(msgs[i].role))) == 0 &&
              json_object_set_new(m, "content", text(msgs[i].content)) == 0;
     }
     ok = ok &&

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvant/kv_core.h"
+
 #define MAX_TOKENS (1u << 22)
 
 typedef struct {
@@ -170,16 +172,6 @@ static kv_status lex_comment(lexer *L) {
     return KV_OK;
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static size_t put_utf8(char *o, uint32_t c) {
     if (c < 0x80) {
         o[0] = (char)c;
@@ -223,7 +215,7 @@ static kv_status lex_string(lexer *L) {
             int len = e == 'x' ? 2 : 4;
             uint32_t c = 0;
             for (int k = 0; k < len; k++) {
-                int h = i + 1 + (size_t)k < end ? hexval(L->s[i + 1 + k]) : -1;
+                int h = i + 1 + (size_t)k < end ? kv_hex_digit(L->s[i + 1 + k]) : -1;
                 if (h < 0)
                     return fail(L, i - 1, "invalid \\x or \\u escape in a string literal");
                 c = c * 16 + (uint32_t)h;

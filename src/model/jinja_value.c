@@ -376,6 +376,21 @@ static bool newline_indent(kv__jbuf *b, int indent, int depth) {
     return true;
 }
 
+// Before item i of a list or dict at depth: ", " between items, or with an indent
+// "," and a new line indented one level deeper.
+static bool item_start(kv__jbuf *b, size_t i, int indent, int depth) {
+    if (i > 0 && !adds(b, indent > 0 ? "," : ", "))
+        return false;
+    return indent <= 0 || newline_indent(b, indent, depth + 1);
+}
+
+// After the n items: with an indent (and items) a new line at depth, then close.
+static bool close_items(kv__jbuf *b, size_t n, int indent, int depth, const char *close) {
+    if (indent > 0 && n > 0 && !newline_indent(b, indent, depth))
+        return false;
+    return adds(b, close);
+}
+
 bool kv__jv_tojson(kv__jbuf *b, kv__jv v, int indent, int depth) {
     if (depth > KV__JINJA_MAX_DEPTH)
         return false;
@@ -390,35 +405,21 @@ bool kv__jv_tojson(kv__jbuf *b, kv__jv v, int indent, int depth) {
         size_t n = v.l->n;
         if (!adds(b, "["))
             return false;
-        for (size_t i = 0; i < n; i++) {
-            if (i > 0 && !adds(b, indent > 0 ? "," : ", "))
+        for (size_t i = 0; i < n; i++)
+            if (!item_start(b, i, indent, depth) || !kv__jv_tojson(b, v.l->v[i], indent, depth + 1))
                 return false;
-            if (indent > 0 && !newline_indent(b, indent, depth + 1))
-                return false;
-            if (!kv__jv_tojson(b, v.l->v[i], indent, depth + 1))
-                return false;
-        }
-        if (indent > 0 && n > 0 && !newline_indent(b, indent, depth))
-            return false;
-        return adds(b, "]");
+        return close_items(b, n, indent, depth, "]");
     }
     case JV_DICT:
     case JV_NS: {
         size_t n = v.d->n;
         if (!adds(b, "{"))
             return false;
-        for (size_t i = 0; i < n; i++) {
-            if (i > 0 && !adds(b, indent > 0 ? "," : ", "))
+        for (size_t i = 0; i < n; i++)
+            if (!item_start(b, i, indent, depth) || !json_str(b, v.d->k[i].s.p, v.d->k[i].s.n) ||
+                !adds(b, ": ") || !kv__jv_tojson(b, v.d->v[i], indent, depth + 1))
                 return false;
-            if (indent > 0 && !newline_indent(b, indent, depth + 1))
-                return false;
-            if (!json_str(b, v.d->k[i].s.p, v.d->k[i].s.n) || !adds(b, ": ") ||
-                !kv__jv_tojson(b, v.d->v[i], indent, depth + 1))
-                return false;
-        }
-        if (indent > 0 && n > 0 && !newline_indent(b, indent, depth))
-            return false;
-        return adds(b, "}");
+        return close_items(b, n, indent, depth, "}");
     }
     default: return false;
     }

@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#include "kvant/kv_core.h"
+
 enum {
     ST_VALUE,        // a value: the start, after ':' or after ',' in an array
     ST_VALUE_OR_END, // a value or ']': after '['
@@ -54,16 +56,6 @@ static bool is_ws(uint8_t b) {
 
 static bool is_digit(uint8_t b) {
     return b >= '0' && b <= '9';
-}
-
-static int hex_value(uint8_t b) {
-    if (is_digit(b))
-        return b - '0';
-    if (b >= 'a' && b <= 'f')
-        return b - 'a' + 10;
-    if (b >= 'A' && b <= 'F')
-        return b - 'A' + 10;
-    return -1;
 }
 
 static bool top_is_object(const kv_json_prefix *p) {
@@ -235,7 +227,7 @@ static bool escape_byte(kv_json_prefix *p, uint8_t b) {
 // One digit of \uXXXX. The first two digits decide what the unit can be: a low
 // surrogate (DC..DF) must follow a high one (D8..DB) and nothing else.
 static bool hex_byte(kv_json_prefix *p, uint8_t b) {
-    int v = hex_value(b);
+    int v = kv_hex_digit(b);
     if (v < 0)
         return false;
     p->unit = (uint16_t)(p->unit * 16 + v);

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "kvant/kv_json.h"
 #include "model/json_schema_int.h"
 
 typedef struct {
@@ -32,33 +33,6 @@ static const char *at(const char *path) {
     return *path ? path : "/";
 }
 
-static const char *type_name(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "a value";
-}
-
-// Grows *p (elements of size sz) to hold n + 1; false when out of memory.
-static bool grow(void **p, int32_t *cap, int32_t n, size_t sz) {
-    if (n < *cap)
-        return true;
-    int32_t c = *cap ? *cap * 2 : 16;
-    void *q = realloc(*p, (size_t)c * sz);
-    if (!q)
-        return false;
-    *p = q;
-    *cap = c;
-    return true;
-}
-
 static kv_status nomem(cc *c) {
     return KV_FAIL(c->err, KV_ERR_NOMEM, "out of memory compiling the JSON schema");
 }
@@ -73,7 +47,7 @@ static kv_status keep_str(cc *c, char *text, size_t len, const char *path) {
                        "JSON schema names and enum values at %s pass %d bytes in all", at(path),
                        KV_JSON_SCHEMA_MAX_BYTES);
     }
-    if (!grow((void **)&c->s->strs, &c->cap_strs, c->s->n_strs, sizeof(char *))) {
+    if (!kv__js_grow((void **)&c->s->strs, &c->cap_strs, c->s->n_strs, sizeof(char *))) {
         free(text);
         return nomem(c);
     }
@@ -88,7 +62,7 @@ static kv_status new_node(cc *c, const json_t *from, const char *path, int32_t *
         return KV_FAIL(c->err, KV_ERR_INVALID, "JSON schema has more than %d subschemas (at %s)",
                        KV_JSON_SCHEMA_MAX_NODES, at(path));
     int32_t cap = c->cap_nodes;
-    if (!grow((void **)&s->nodes, &c->cap_nodes, s->n_nodes, sizeof *s->nodes))
+    if (!kv__js_grow((void **)&s->nodes, &c->cap_nodes, s->n_nodes, sizeof *s->nodes))
         return nomem(c);
     if (cap != c->cap_nodes) {
         const json_t **m = realloc(c->memo, (size_t)c->cap_nodes * sizeof *m);
@@ -221,7 +195,7 @@ static kv_status get_count(cc *c, const json_t *v, const char *key, const char *
     if (!json_is_integer(v) || json_integer_value(v) < 0)
         return KV_FAIL(c->err, KV_ERR_INVALID,
                        "JSON schema keyword \"%s\" at %s: expected a non-negative integer, got %s",
-                       key, at(path), type_name(v));
+                       key, at(path), kv_json_type_name(v));
     json_int_t x = json_integer_value(v);
     *out = x > (json_int_t)UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)x;
     return KV_OK;
@@ -319,7 +293,7 @@ static kv_status get_literals(cc *c, int32_t node, const json_t *v, bool is_cons
         kv_status st = keep_str(c, text, len, path);
         if (st != KV_OK)
             return st;
-        if (!grow((void **)&s->lits, &c->cap_lits, s->n_lits, sizeof *s->lits))
+        if (!kv__js_grow((void **)&s->lits, &c->cap_lits, s->n_lits, sizeof *s->lits))
             return nomem(c);
         s->lits[s->n_lits++] = (kv__js_str){text, (uint32_t)len, -1};
     }
@@ -376,7 +350,7 @@ static kv_status set_bounds(cc *c, kv__js_node *n, const bounds *b, const char *
         if (v[i] && !json_is_number(v[i]) && !(i >= 2 && json_is_boolean(v[i])))
             return KV_FAIL(c->err, KV_ERR_INVALID,
                            "JSON schema keyword \"%s\" at %s: expected a number, got %s",
-                           NAMES[i], at(path), type_name(v[i]));
+                           NAMES[i], at(path), kv_json_type_name(v[i]));
     const json_t *lo = b->min, *hi = b->max;
     bool xlo = false, xhi = false;
     if (json_is_number(b->xmin)) {
@@ -428,7 +402,7 @@ static kv_status add_prop(cc *c, const char *name, int32_t value, const char *pa
     kv_status st = keep_str(c, text, len, path);
     if (st != KV_OK)
         return st;
-    if (!grow((void **)&s->props, &c->cap_props, s->n_props, sizeof *s->props))
+    if (!kv__js_grow((void **)&s->props, &c->cap_props, s->n_props, sizeof *s->props))
         return nomem(c);
     s->props[s->n_props++] = (kv__js_str){text, (uint32_t)len, value};
     return KV_OK;
@@ -642,7 +616,7 @@ static kv_status get_any_of(cc *c, const json_t *sch, int32_t node, const keywor
     nd->alt_off = c->n_raw;
     nd->n_alt = (int32_t)n;
     for (size_t i = 0; i < n; i++) {
-        if (!grow((void **)&c->raw, &c->cap_raw, c->n_raw, sizeof *c->raw))
+        if (!kv__js_grow((void **)&c->raw, &c->cap_raw, c->n_raw, sizeof *c->raw))
             return nomem(c);
         c->raw[c->n_raw++] = alts[i];
     }
@@ -716,7 +690,7 @@ static kv_status compile(cc *c, const json_t *sch, const char *path_in, int nest
         return any_node(c, out);
     if (!json_is_object(sch))
         return KV_FAIL(c->err, KV_ERR_INVALID, "JSON schema at %s: expected a schema object, got %s",
-                       at(path), json_is_false(sch) ? "false (nothing matches)" : type_name(sch));
+                       at(path), json_is_false(sch) ? "false (nothing matches)" : kv_json_type_name(sch));
     for (int32_t i = 0; i < c->s->n_nodes; i++)
         if (c->memo[i] == sch) {
             *out = i;
@@ -746,7 +720,7 @@ kv_status kv_json_schema_compile(const char *text, size_t n, kv_json_schema **ou
     cc c = {.doc = doc, .any = -1, .err = err};
     kv_status st = KV_OK;
     c.s = calloc(1, sizeof *c.s);
-    if (!c.s || !grow((void **)&c.s->lits, &c.cap_lits, 3, sizeof *c.s->lits))
+    if (!c.s || !kv__js_grow((void **)&c.s->lits, &c.cap_lits, 3, sizeof *c.s->lits))
         st = nomem(&c);
     if (st == KV_OK) {
         add_builtin(c.s);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 // Grows *p (elements of size sz) to hold n + 1; false when out of memory.
-static bool grow(void **p, int32_t *cap, int32_t n, size_t sz) {
+bool kv__js_grow(void **p, int32_t *cap, int32_t n, size_t sz) {
     if (n < *cap)
         return true;
     int32_t c = *cap ? *cap * 2 : 16;
@@ -46,7 +46,7 @@ kv_status kv__js_flatten(kv_json_schema *s, const int32_t *raw, kv_err *err) {
                     st = KV_FAIL(err, KV_ERR_INVALID,
                                  "JSON schema anyOf reaches more than %d alternatives",
                                  KV_JSON_SCHEMA_MAX_PROPS);
-                } else if (!grow((void **)&s->alts, &cap, s->n_alts, sizeof *s->alts)) {
+                } else if (!kv__js_grow((void **)&s->alts, &cap, s->n_alts, sizeof *s->alts)) {
                     st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory compiling the JSON schema");
                 } else {
                     s->alts[s->n_alts++] = a;

@@ -70,6 +70,10 @@ struct kv_json_schema {
 #define KV__JS_LIT_BOOL 0 // two literals
 #define KV__JS_LIT_NULL 2 // one literal
 
+// Grows *p (elements of size sz) to hold n + 1 (doubling, 16 at first); false
+// when out of memory (json_schema_graph.c).
+bool kv__js_grow(void **p, int32_t *cap, int32_t n, size_t sz);
+
 // Replaces every anyOf node's alternatives (raw[alt_off..] as written) by the
 // concrete nodes they reach, in s->alts (json_schema_graph.c). KV_ERR_INVALID
 // past KV_JSON_SCHEMA_MAX_PROPS alternatives, KV_ERR_NOMEM.

@@ -227,12 +227,7 @@ static void name_parts(const char *folder, uint64_t n_params, char *name, char *
     }
 }
 
-#define TRY(expr)                                                                              \
-    do {                                                                                       \
-        kv_status st_ = (expr);                                                                \
-        if (st_ != KV_OK)                                                                      \
-            return st_;                                                                        \
-    } while (0)
+#define TRY(expr) KV_TRY(expr)
 
 static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err *err) {
     char key[128];

@@ -14,12 +14,7 @@
 #include "kvant/kv_llama2c.h"
 #include "kvant/kv_types.h"
 
-#define TRY(expr)                                                                              \
-    do {                                                                                       \
-        kv_status st_ = (expr);                                                                \
-        if (st_ != KV_OK)                                                                      \
-            return st_;                                                                        \
-    } while (0)
+#define TRY(expr) KV_TRY(expr)
 
 static kv_status l2c_read_rows(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
                                kv_err *err) {

@@ -11,21 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-// ---- field readers ----
+#include "kvant/kv_json.h"
 
-static const char *type_name(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "a value";
-}
+// ---- field readers ----
 
 // Absent and null both read as "not given".
 static const json_t *field(const json_t *obj, const char *key) {
@@ -43,7 +31,7 @@ static kv_status get_str(const json_t *obj, const char *key, const char *path, b
     }
     if (!json_is_string(v))
         return KV_FAIL(err, KV_ERR_INVALID, "field '%s': expected a string, got %s", path,
-                       type_name(v));
+                       kv_json_type_name(v));
     *out = json_string_value(v);
     return KV_OK;
 }
@@ -55,7 +43,7 @@ static kv_status get_bool(const json_t *obj, const char *key, const char *path, 
         return KV_OK;
     if (!json_is_boolean(v))
         return KV_FAIL(err, KV_ERR_INVALID, "field '%s': expected a boolean, got %s", path,
-                       type_name(v));
+                       kv_json_type_name(v));
     *out = json_is_true(v);
     return KV_OK;
 }
@@ -67,7 +55,7 @@ static kv_status get_num(const json_t *obj, const char *key, const char *path, d
         return KV_OK;
     if (!json_is_number(v))
         return KV_FAIL(err, KV_ERR_INVALID, "field '%s': expected a number, got %s", path,
-                       type_name(v));
+                       kv_json_type_name(v));
     double x = json_number_value(v);
     if (!(x >= lo && x <= hi))
         return KV_FAIL(err, KV_ERR_INVALID, "field '%s': %g is outside %g..%g", path, x, lo, hi);
@@ -88,7 +76,7 @@ static kv_status get_int(const json_t *obj, const char *key, const char *path, i
         x = (json_int_t)json_real_value(v); // 5.0 is an integer to JavaScript clients
     } else {
         return KV_FAIL(err, KV_ERR_INVALID, "field '%s': expected an integer, got %s", path,
-                       type_name(v));
+                       kv_json_type_name(v));
     }
     if (x < lo || x > hi)
         return KV_FAIL(err, KV_ERR_INVALID, "field '%s': %lld is outside %lld..%lld", path,
@@ -135,7 +123,7 @@ static kv_status get_stop(kv__req *r, const json_t *obj, const char *path, kv_er
         return KV_FAIL(err, KV_ERR_INVALID,
                        "field '%s': expected a string or an array of "
                        "strings, got %s",
-                       path, type_name(v));
+                       path, kv_json_type_name(v));
     size_t n = one ? 1 : json_array_size(v);
     if (n > KV__MAX_STOP)
         return KV_FAIL(err, KV_ERR_INVALID, "field '%s': %zu stop strings, at most %d", path, n,
@@ -145,7 +133,7 @@ static kv_status get_stop(kv__req *r, const json_t *obj, const char *path, kv_er
         const json_t *s = one ? one : json_array_get(v, i);
         if (!json_is_string(s))
             return KV_FAIL(err, KV_ERR_INVALID, "field '%s[%zu]': expected a string, got %s", path,
-                           i, type_name(s));
+                           i, kv_json_type_name(s));
         size_t len = json_string_length(s);
         if (len > KV__MAX_STOP_LEN)
             return KV_FAIL(err, KV_ERR_INVALID, "field '%s[%zu]': %zu bytes, at most %d", path, i,
@@ -173,7 +161,7 @@ static kv_status get_options(kv__req *r, const json_t *root, kv_err *err) {
         return KV_OK;
     if (!json_is_object(o))
         return KV_FAIL(err, KV_ERR_INVALID, "field 'options': expected an object, got %s",
-                       type_name(o));
+                       kv_json_type_name(o));
     kv__sampling *s = &r->smp;
     kv_status st = get_num(o, "temperature", "options.temperature", 0, 100, &s->temp, err);
     if (st == KV_OK)
@@ -327,7 +315,7 @@ static kv_status get_message(kv__req *r, const json_t *m, size_t i, kv_err *err)
     snprintf(path, sizeof path, "messages[%zu]", i);
     if (!json_is_object(m))
         return KV_FAIL(err, KV_ERR_INVALID, "field '%s': expected an object, got %s", path,
-                       type_name(m));
+                       kv_json_type_name(m));
     kv_chat_msg *msg = &r->msgs[i];
     char sub[160];
     snprintf(sub, sizeof sub, "%s.role", path);
@@ -346,7 +334,7 @@ static kv_status get_message(kv__req *r, const json_t *m, size_t i, kv_err *err)
         return KV_FAIL(err, KV_ERR_INVALID,
                        "field '%s': expected a string or an array of "
                        "parts, got %s",
-                       sub, type_name(c));
+                       sub, kv_json_type_name(c));
     if (c)
         msg->content = json_string_value(c);
     return KV_OK;
@@ -388,7 +376,7 @@ static kv_status get_inputs(kv__req *r, const json_t *root, kv_err *err) {
         return KV_FAIL(err, KV_ERR_INVALID,
                        "field 'input': expected a string or an array of "
                        "strings, got %s",
-                       type_name(v));
+                       kv_json_type_name(v));
     size_t n = one ? 1 : json_array_size(v);
     if (n == 0 || n > KV__MAX_INPUTS)
         return KV_FAIL(err, KV_ERR_INVALID, "field 'input': %zu inputs, expected 1 to %d", n,
@@ -407,7 +395,7 @@ static kv_status get_inputs(kv__req *r, const json_t *root, kv_err *err) {
                            i);
         if (!json_is_string(s))
             return KV_FAIL(err, KV_ERR_INVALID, "field 'input[%zu]': expected a string, got %s", i,
-                           type_name(s));
+                           kv_json_type_name(s));
         r->inputs[i] = json_string_value(s);
     }
     return KV_OK;
@@ -632,7 +620,7 @@ kv_status kv__req_parse(kv__endpoint ep, const char *body, size_t len, kv__req *
         return st;
     if (!json_is_object(out->root)) {
         st = KV_FAIL(err, KV_ERR_INVALID, "request body must be a JSON object, got %s",
-                     type_name(out->root));
+                     kv_json_type_name(out->root));
     } else if (ep == KV__EP_SHOW) {
         // Ollama's older clients send "name"
         st = get_str(out->root, field(out->root, "model") ? "model" : "name", "model", true,

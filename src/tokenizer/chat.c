@@ -69,7 +69,7 @@ const char *kv_chat_end_text(kv_chat_tmpl t, const char *eos) {
 
 // ---- rendering ----
 
-static const char *role_name(kv_chat_role r) {
+const char *kv_chat_role_name(kv_chat_role r) {
     switch (r) {
     case KV_CHAT_ROLE_SYSTEM: return "system";
     case KV_CHAT_ROLE_USER: return "user";
@@ -104,8 +104,8 @@ static kv_status add_trimmed(kv_buf *out, const char *s, kv_err *err) {
 static kv_status render_chatml(const kv_chat_msg *m, size_t n, bool gen, kv_buf *o, kv_err *err) {
     kv_status st = KV_OK;
     for (size_t i = 0; i < n && st == KV_OK; i++)
-        st = cat(o, err, "<|im_start|>", role_name(m[i].role), "\n", m[i].content, "<|im_end|>\n",
-                 NULL);
+        st = cat(o, err, "<|im_start|>", kv_chat_role_name(m[i].role), "\n", m[i].content,
+                 "<|im_end|>\n", NULL);
     if (st == KV_OK && gen)
         st = kv_buf_adds(o, "<|im_start|>assistant\n", err);
     return st;
@@ -115,8 +115,8 @@ static kv_status render_chatml(const kv_chat_msg *m, size_t n, bool gen, kv_buf 
 static kv_status render_llama3(const kv_chat_msg *m, size_t n, bool gen, kv_buf *o, kv_err *err) {
     kv_status st = KV_OK;
     for (size_t i = 0; i < n && st == KV_OK; i++) {
-        st =
-            cat(o, err, "<|start_header_id|>", role_name(m[i].role), "<|end_header_id|>\n\n", NULL);
+        st = cat(o, err, "<|start_header_id|>", kv_chat_role_name(m[i].role),
+                 "<|end_header_id|>\n\n", NULL);
         if (st == KV_OK)
             st = add_trimmed(o, m[i].content, err);
         if (st == KV_OK)
@@ -198,7 +198,8 @@ static kv_status render_gemma(const kv_chat_msg *m, size_t n, bool gen, kv_buf *
             continue;
         }
         bool model = m[i].role == KV_CHAT_ROLE_ASSISTANT;
-        st = cat(o, err, "<start_of_turn>", model ? "model" : role_name(m[i].role), "\n", NULL);
+        st = cat(o, err, "<start_of_turn>", model ? "model" : kv_chat_role_name(m[i].role), "\n",
+                 NULL);
         if (st == KV_OK && !model && sys.n > 0) {
             st = cat(o, err, sys.p, "\n\n", NULL);
             sys.n = 0;
@@ -220,7 +221,7 @@ static kv_status render_tagged(const kv_chat_msg *m, size_t n, bool gen, const c
                                kv_err *err) {
     kv_status st = KV_OK;
     for (size_t i = 0; i < n && st == KV_OK; i++)
-        st = cat(o, err, "<|", role_name(m[i].role), "|>\n", m[i].content, end, "\n", NULL);
+        st = cat(o, err, "<|", kv_chat_role_name(m[i].role), "|>\n", m[i].content, end, "\n", NULL);
     if (st == KV_OK && gen)
         st = kv_buf_adds(o, "<|assistant|>\n", err);
     return st;

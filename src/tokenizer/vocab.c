@@ -358,21 +358,11 @@ static void model_fixups(kv_vocab *v, const char *name) {
 
 // ---- pieces (llama.cpp's token-to-piece cache, special tokens rendered) ----
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 // The byte of "<0xXX>": up to two hex digits after the first three characters.
 static unsigned char byte_of_text(const char *t, size_t n) {
     unsigned val = 0;
     for (size_t i = 3; i < n && i < 5; i++) {
-        int d = hex_digit(t[i]);
+        int d = kv_hex_digit(t[i]);
         if (d < 0)
             break;
         val = val * 16 + (unsigned)d;

@@ -8,13 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "fuzz_memfd.h"
 #include "kvant/kv_imatrix.h"
-
-static int fd = -1;
-static char path[64];
 
 #define CHECK(cond)                                                                       \
     do {                                                                                  \
@@ -25,13 +21,8 @@ static char path[64];
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (fd < 0) {
-        fd = memfd_create("fuzz.imatrix", MFD_CLOEXEC);
-        CHECK(fd >= 0);
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    }
-    CHECK(ftruncate(fd, 0) == 0);
-    CHECK(size == 0 || pwrite(fd, data, size, 0) == (ssize_t)size);
+    const char *path = fuzz_memfd_path("fuzz.imatrix", data, size);
+    CHECK(path);
     kv_imatrix *im = NULL;
     kv_err err;
     if (kv_imatrix_open(path, &im, &err) != KV_OK) {

@@ -9,13 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "fuzz_memfd.h"
 #include "kvant/kv_eval.h"
-
-static int fd = -1;
-static char path[64];
 
 #define CHECK(cond)                                                                      \
     do {                                                                                 \
@@ -26,13 +22,8 @@ static char path[64];
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    if (fd < 0) {
-        fd = memfd_create("fuzz.logits", MFD_CLOEXEC);
-        CHECK(fd >= 0);
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    }
-    CHECK(ftruncate(fd, 0) == 0);
-    CHECK(size == 0 || pwrite(fd, data, size, 0) == (ssize_t)size);
+    const char *path = fuzz_memfd_path("fuzz.logits", data, size);
+    CHECK(path);
     kv_logits_file *f = NULL;
     kv_err err;
     if (kv_logits_open(path, &f, &err) != KV_OK) {

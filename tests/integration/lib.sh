@@ -40,12 +40,10 @@ demo_gguf() {
     >"$TMP/convert.log" 2>&1 || { cat "$TMP/convert.log"; fail "convert the demo model"; finish; exit 1; }
 }
 
-# start_server ARGS...: `kvant serve --port 0 --threads 2 ARGS` in the background;
-# sets SERVER (stopped on exit), PORT and BASE once it listens on loopback, or
-# ends the script with a failure and the server's messages.
-start_server() {
-  "$KVANT" serve --port 0 --threads 2 "$@" >"$TMP/serve.out" 2>"$TMP/serve.err" &
-  SERVER=$!
+# wait_listening: waits (10 s at most) for the server $SERVER, its stdout in
+# $TMP/serve.out, to say where it listens; sets PORT, empty when it did not (it
+# exited or took too long).
+wait_listening() {
   PORT=
   for _ in $(seq 1 100); do
     PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/serve.out")
@@ -53,6 +51,15 @@ start_server() {
     kill -0 "$SERVER" 2>/dev/null || break
     sleep 0.1
   done
+}
+
+# start_server ARGS...: `kvant serve --port 0 --threads 2 ARGS` in the background;
+# sets SERVER (stopped on exit), PORT and BASE once it listens on loopback, or
+# ends the script with a failure and the server's messages.
+start_server() {
+  "$KVANT" serve --port 0 --threads 2 "$@" >"$TMP/serve.out" 2>"$TMP/serve.err" &
+  SERVER=$!
+  wait_listening
   if [ -z "$PORT" ]; then
     cat "$TMP/serve.err"
     fail "server did not start"
@@ -65,4 +72,45 @@ start_server() {
 finish() {
   echo "$N_PASS passed, $N_FAIL failed"
   [ "$N_FAIL" -eq 0 ]
+}
+
+# skip REASON: ends the script as skipped (exit 77, ctest's SKIP_RETURN_CODE),
+# printing "skip: REASON" and the counts so far.
+skip() {
+  echo "skip: $*"
+  finish
+  exit 77
+}
+
+# require_demo_model: skips the rest unless the demo model (../shared) is there.
+require_demo_model() {
+  [ -n "$SHARED" ] || skip "the demo model (../shared) is absent"
+}
+
+# require_cmds REASON CMD...: skips the rest with REASON unless every CMD is on PATH.
+require_cmds() {
+  local reason=$1 cmd
+  shift
+  for cmd in "$@"; do
+    command -v "$cmd" >/dev/null || skip "$reason"
+  done
+}
+
+# npm_install_pinned DIR PKG@VERSION...: npm-installs the packages into DIR (once:
+# nothing runs when each is already there at exactly its version). On failure it
+# shows npm's last lines and returns 1. NPM_TIMEOUT bounds npm (seconds, 300).
+npm_install_pinned() {
+  local dir=$1 spec need=0
+  shift
+  for spec in "$@"; do
+    [ "$(node -p "require('$dir/node_modules/${spec%@*}/package.json').version" 2>/dev/null)" = \
+      "${spec##*@}" ] || need=1
+  done
+  [ "$need" = 1 ] || return 0
+  mkdir -p "$dir"
+  if ! timeout "${NPM_TIMEOUT:-300}" npm install --no-audit --no-fund --prefix "$dir" "$@" \
+      >"$TMP/npm.log" 2>&1; then
+    tail -n 5 "$TMP/npm.log"
+    return 1
+  fi
 }

@@ -101,13 +101,7 @@ run_args() {
   done
   "$KVANT" "${args[@]}" >"$TMP/serve.out" 2>"$TMP/serve.err" &
   SERVER=$!
-  PORT=
-  for _ in $(seq 1 100); do
-    PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$TMP/serve.out")
-    [ -n "$PORT" ] && break
-    kill -0 "$SERVER" 2>/dev/null || break
-    sleep 0.1
-  done
+  wait_listening
   if [ -n "$PORT" ] &&
     curl -sf --max-time 10 "http://127.0.0.1:$PORT/health" | grep -q '"status":"ok"' &&
     curl -sf --max-time 60 "http://127.0.0.1:$PORT/api/generate" \

@@ -141,10 +141,7 @@ grep -q '"done":true' "$TMP/stream" && pass "a streamed generate with a user key
 
 # ---- the OpenAI npm client with apiKey ----
 CLIENTS=${KV_BUILD_DIR:-$TMP}/node_clients
-installed() { node -p "require('$CLIENTS/node_modules/$1/package.json').version" 2>/dev/null; }
-if command -v npm >/dev/null && { [ "$(installed openai)" = "$OPENAI_VERSION" ] || {
-  mkdir -p "$CLIENTS" && timeout 300 npm install --no-audit --no-fund --prefix "$CLIENTS" \
-    "openai@$OPENAI_VERSION" >"$TMP/npm.log" 2>&1; }; }; then
+if command -v npm >/dev/null && npm_install_pinned "$CLIENTS" "openai@$OPENAI_VERSION"; then
   cat >"$CLIENTS/auth_client.mjs" <<'JS'
 import OpenAI from "openai";
 const [base, key, bad] = process.argv.slice(2);

@@ -21,30 +21,13 @@ expect_rc 2 "serve --model without NAME= is a usage error" "$KVANT" serve --mode
 expect_rc 1 "serve --model with a missing file fails" "$KVANT" serve --model a=/nonexistent.gguf
 expect_out "/nonexistent.gguf" "the missing file is named"
 
-if [ -z "$SHARED" ]; then
-  echo "skip: the demo model (../shared) is absent"
-  finish
-  exit 77
-fi
-if ! command -v node >/dev/null || ! command -v npm >/dev/null || ! command -v curl >/dev/null; then
-  echo "skip: node, npm or curl is missing (tools/install-deps.sh installs them)"
-  finish
-  exit 77
-fi
+require_demo_model
+require_cmds "node, npm or curl is missing (tools/install-deps.sh installs them)" node npm curl
 
 # ---- the npm clients ----
 CLIENTS=${KV_BUILD_DIR:-$TMP}/node_clients
-installed() { node -p "require('$CLIENTS/node_modules/$1/package.json').version" 2>/dev/null; }
-if [ "$(installed openai)" != "$OPENAI_VERSION" ] || [ "$(installed ollama)" != "$OLLAMA_VERSION" ]; then
-  mkdir -p "$CLIENTS"
-  if ! timeout 300 npm install --no-audit --no-fund --prefix "$CLIENTS" \
-      "openai@$OPENAI_VERSION" "ollama@$OLLAMA_VERSION" >"$TMP/npm.log" 2>&1; then
-    tail -n 5 "$TMP/npm.log"
-    echo "skip: npm could not install the clients (is the registry reachable?)"
-    finish
-    exit 77
-  fi
-fi
+npm_install_pinned "$CLIENTS" "openai@$OPENAI_VERSION" "ollama@$OLLAMA_VERSION" ||
+  skip "npm could not install the clients (is the registry reachable?)"
 cp "$SRC/tests/integration/serve_clients.mjs" "$CLIENTS/serve_clients.mjs"
 
 # ---- the server ----

@@ -10,11 +10,7 @@
 #   60 s limit), nothing else; then the two others go on serving.
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "$SHARED" ]; then
-  echo "skip: the demo model (../shared) is absent"
-  finish
-  exit 77
-fi
+require_demo_model
 if ! command -v haproxy >/dev/null; then
   fail "haproxy is missing (tools/install-deps.sh installs it)"
   finish

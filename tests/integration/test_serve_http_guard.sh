@@ -29,16 +29,8 @@ expect_rc 1 "--origins with a control byte fails" "$KVANT" serve --port 0 --orig
   --models "$TMP"
 expect_out "--origins" "the failure names --origins"
 
-if [ -z "$SHARED" ]; then
-  echo "skip: the demo model (../shared) is absent"
-  finish
-  exit 77
-fi
-if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
-  echo "skip: curl or python3 is missing (tools/install-deps.sh installs them)"
-  finish
-  exit 77
-fi
+require_demo_model
+require_cmds "curl or python3 is missing (tools/install-deps.sh installs them)" curl python3
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 demo_gguf

@@ -14,16 +14,8 @@ CHECK="$SRC/tests/integration/json_reply.py"
 expect_rc 2 "run --format xml is a usage error" "$KVANT" run x.gguf --format xml
 expect_out "--format" "the usage error names --format"
 
-if [ -z "$SHARED" ]; then
-  echo "skip: the demo model (../shared) is absent"
-  finish
-  exit 77
-fi
-if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
-  echo "skip: curl or python3 is missing (tools/install-deps.sh installs them)"
-  finish
-  exit 77
-fi
+require_demo_model
+require_cmds "curl or python3 is missing (tools/install-deps.sh installs them)" curl python3
 
 demo_gguf
 

@@ -12,16 +12,8 @@ expect_rc 2 "serve --kv-cells abc is a usage error" "$KVANT" serve --kv-cells ab
 expect_rc 0 "serve --help" "$KVANT" serve --help
 expect_out "--kv-cells" "serve --help lists --kv-cells"
 
-if [ -z "$SHARED" ]; then
-  echo "skip: the demo model (../shared) is absent"
-  finish
-  exit 77
-fi
-if ! command -v curl >/dev/null; then
-  echo "skip: curl is missing"
-  finish
-  exit 77
-fi
+require_demo_model
+require_cmds "curl is missing" curl
 
 demo_gguf
 stop_server() {

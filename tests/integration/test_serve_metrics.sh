@@ -8,11 +8,7 @@
 # kvant_build_info, the KV cache usage fraction and /health.
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "$SHARED" ]; then
-  echo "skip: the demo model (../shared) is absent"
-  finish
-  exit 77
-fi
+require_demo_model
 PY=
 for p in python3 /usr/bin/python3; do
   "$p" -c 'import prometheus_client' 2>/dev/null && { PY=$p; break; }

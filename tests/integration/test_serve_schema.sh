@@ -14,31 +14,14 @@ ZOD_VERSION=3.25.76
 AJV_VERSION=8.17.1
 AJV_FORMATS_VERSION=3.0.1
 
-if [ -z "$SHARED" ]; then
-  echo "skip: the demo model (../shared) is absent"
-  finish
-  exit 77
-fi
-if ! command -v node >/dev/null || ! command -v npm >/dev/null || ! command -v curl >/dev/null; then
-  echo "skip: node, npm or curl is missing (tools/install-deps.sh installs them)"
-  finish
-  exit 77
-fi
+require_demo_model
+require_cmds "node, npm or curl is missing (tools/install-deps.sh installs them)" node npm curl
 
 # ---- the npm packages ----
 PKGS=${KV_BUILD_DIR:-$TMP}/node_schema
-installed() { node -p "require('$PKGS/node_modules/$1/package.json').version" 2>/dev/null; }
-if [ "$(installed openai)" != "$OPENAI_VERSION" ] || [ "$(installed zod)" != "$ZOD_VERSION" ] ||
-   [ "$(installed ajv)" != "$AJV_VERSION" ] || [ "$(installed ajv-formats)" != "$AJV_FORMATS_VERSION" ]; then
-  mkdir -p "$PKGS"
-  if ! timeout 300 npm install --no-audit --no-fund --prefix "$PKGS" "openai@$OPENAI_VERSION" \
-      "zod@$ZOD_VERSION" "ajv@$AJV_VERSION" "ajv-formats@$AJV_FORMATS_VERSION" >"$TMP/npm.log" 2>&1; then
-    tail -n 5 "$TMP/npm.log"
-    echo "skip: npm could not install the packages (is the registry reachable?)"
-    finish
-    exit 77
-  fi
-fi
+npm_install_pinned "$PKGS" "openai@$OPENAI_VERSION" "zod@$ZOD_VERSION" "ajv@$AJV_VERSION" \
+  "ajv-formats@$AJV_FORMATS_VERSION" ||
+  skip "npm could not install the packages (is the registry reachable?)"
 cp "$SRC/tests/integration/serve_schema.mjs" "$PKGS/serve_schema.mjs"
 
 # ---- the server ----

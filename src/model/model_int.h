@@ -50,6 +50,7 @@ struct kv_model {
     float attn_scale;     // q . k scale: 1/sqrt(n_embd_head_k) unless the file says
     float attn_softcap, final_softcap; // 0: none; else cap * tanh(x / cap)
     int32_t n_swa;        // sliding window of the arch's local layers (0: none)
+    float rope_base_swa;  // > 0: the local layers' RoPE base, unscaled (gemma3)
     kv_layer *layers;
     char *names;          // storage for the tensor names
 };
@@ -114,7 +115,7 @@ struct kv_ctx {
     kv_f16 *q16;     // q as F16 (n_head * n_embd_head_k)
     float *attn;     // attention output (n_head * n_embd_head_v)
     float *ff_gate, *ff_up; // (n_ff)
-    float *cs;       // rope cos/sin (n_rot)
+    float *cs;       // rope cos/sin (2 x n_rot: all layers, then local layers)
     uint8_t *act;    // activations converted to a vec_dot_type
     size_t act_row_max; // bytes per row of act
     int32_t *tok_pos, *tok_seq; // resolved position and sequence

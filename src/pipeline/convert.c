@@ -51,7 +51,9 @@ static const layer_name GEMMA_NAMES[] = {
     {"post_feedforward_layernorm.weight", "post_ffw_norm.weight", 0},
 };
 
-static bool is_gemma(const char *arch) { return strcmp(arch, "gemma2") == 0; }
+static bool is_gemma(const char *arch) {
+    return strcmp(arch, "gemma2") == 0 || strcmp(arch, "gemma3") == 0;
+}
 
 static const struct {
     const char *hf, *gguf;
@@ -276,7 +278,7 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
     TRY(kv_gguf_set_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
     TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)c->n_head, err));
     TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
-    if (!is_gemma(c->arch)) // Gemma2Model writes none (llama.cpp's default 10000)
+    if (strcmp(c->arch, "gemma2") != 0) // Gemma2Model writes none (llama.cpp's default 10000)
         TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base"), c->rope_theta, err));
     TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->rms_eps, err));
     // llama.cpp writes the head size only when config.json gives head_dim; kvant
@@ -285,10 +287,16 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
         TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim, err));
         TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim, err));
     }
-    if (is_gemma(c->arch)) { // Gemma2Model's keys; the query scale only when llama.cpp's
-        // rule (1/sqrt(head_dim), or n_embd/n_head for 27B) would not give it
-        TRY(kv_gguf_set_f32(w, ARCH_KEY("attn_logit_softcapping"), c->attn_softcap, err));
-        TRY(kv_gguf_set_f32(w, ARCH_KEY("final_logit_softcapping"), c->final_softcap, err));
+    const bool g2 = strcmp(c->arch, "gemma2") == 0;
+    if (is_gemma(c->arch)) { // Gemma2Model's / Gemma3Model's keys; the query scale only
+        // when llama.cpp's rule (1/sqrt(head_dim), or n_embd/n_head for 27B) would not give it
+        if (g2)
+            TRY(kv_gguf_set_f32(w, ARCH_KEY("attn_logit_softcapping"), c->attn_softcap, err));
+        if (g2 || c->final_softcap > 0.0f)
+            TRY(kv_gguf_set_f32(w, ARCH_KEY("final_logit_softcapping"), c->final_softcap, err));
+        // llama.cpp takes 10000 for Gemma 3's local layers; another base needs its key
+        if (!g2 && c->rope_local_base != 10000.0f)
+            TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base_swa"), c->rope_local_base, err));
         TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window,
                             err));
         if (c->query_pre_attn_scalar != c->head_dim)

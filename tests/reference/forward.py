@@ -5,7 +5,9 @@ transformers' modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py /
 modeling_gemma2.py (rotate-half RoPE, grouped-query attention, SwiGLU; Gemma 2:
 embedding x sqrt(hidden), (1 + w) RMS norms before and after attention and the
 MLP, GeGLU with gelu-tanh, scores x query_pre_attn_scalar^-0.5 soft-capped,
-sliding window on even layers, soft-capped logits), computed in float64.
+sliding window on even layers, soft-capped logits; Gemma 3 from modeling_gemma3.py:
+(1 + w) q/k norms, every 6th layer global, local layers with rope_local_base_freq
+unscaled), computed in float64.
 
   forward.py MODEL_DIR --tokens 1,2,3 [--logits F32FILE] [--greedy-ids "5 6 7"]
              [--max-rel 1e-4] [--kv-f16]
@@ -64,6 +66,8 @@ def inv_freq(cfg, hd):
         smoothed = (1 - smooth) * scaled / factor + smooth * scaled
         medium = ~(wavelen < old / hi) & ~(wavelen > old / lo)
         f = np.where(medium, smoothed, scaled)
+    elif kind == "linear":
+        f = f / rs["factor"]
     elif kind not in (None, "default"):
         sys.exit(f"forward.py: rope_scaling {kind} is not implemented here")
     return f
@@ -88,7 +92,8 @@ def softcap(x, cap):
 
 def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
     E = cfg["hidden_size"]
-    gemma = cfg["model_type"] == "gemma2"
+    gemma = cfg["model_type"] in ("gemma2", "gemma3_text")
+    gemma3 = cfg["model_type"] == "gemma3_text"
     # Gemma's norms multiply by (1 + w); the others by w
     nw = (lambda name: 1.0 + W[name]) if gemma else (lambda name: W[name])
     nh, nkv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
@@ -99,16 +104,24 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
     if gemma:
         x = x * np.sqrt(E)
     scale = cfg.get("query_pre_attn_scalar", hd) ** -0.5 if gemma else hd ** -0.5
-    ang = np.outer(np.arange(T, dtype=np.float64), inv_freq(cfg, hd))
-    emb = np.concatenate([ang, ang], axis=-1)
-    cos, sin = np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
+    def cos_sin(freqs):
+        ang = np.outer(np.arange(T, dtype=np.float64), freqs)
+        emb = np.concatenate([ang, ang], axis=-1)
+        return np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
+
+    rope_global = cos_sin(inv_freq(cfg, hd))
+    if gemma3:  # the sliding layers: their own base, no scaling
+        local_base = cfg.get("rope_local_base_freq", 10000.0)
+        rope_local = cos_sin(1.0 / (local_base ** (np.arange(0, hd, 2, dtype=np.float64) / hd)))
     mask = np.triu(np.full((T, T), -np.inf), 1)
     f16 = (lambda a: a.astype(np.float16).astype(np.float64)) if kv_f16 else (lambda a: a)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         h = rmsnorm(x, nw(p + "input_layernorm.weight"), eps)
         m = mask
-        if gemma and window and i % 2 == 0:  # sliding layer: keys older than the window
+        sliding = gemma and ((i + 1) % 6 != 0 if gemma3 else i % 2 == 0)
+        cos, sin = rope_local if gemma3 and sliding else rope_global
+        if sliding and window:  # sliding layer: keys older than the window
             ij = np.arange(T)[:, None] - np.arange(T)[None, :]
             m = np.where(ij >= cfg["sliding_window"], -np.inf, mask)
 
@@ -121,8 +134,8 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
         k = proj("k").reshape(T, nkv, hd)
         v = proj("v").reshape(T, nkv, hd)
         if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMS norm per head before RoPE
-            q = rmsnorm(q, W[p + "self_attn.q_norm.weight"], eps)
-            k = rmsnorm(k, W[p + "self_attn.k_norm.weight"], eps)
+            q = rmsnorm(q, nw(p + "self_attn.q_norm.weight"), eps)
+            k = rmsnorm(k, nw(p + "self_attn.k_norm.weight"), eps)
         q = f16(q * cos + rotate_half(q) * sin)
         k = f16(k * cos + rotate_half(k) * sin)
         v = f16(v)

@@ -257,6 +257,11 @@ static kv_status get_gemma(const json_t *cfg, const char *path, kv_hf_config *c,
     kv_status s;
     if (g3 && (s = get_gemma3(cfg, path, c, err)) != KV_OK)
         return s;
+    // null turns a soft-cap off (transformers' None)
+    if (json_is_null(json_object_get(cfg, "attn_logit_softcapping")))
+        c->attn_softcap = 0.0f;
+    if (json_is_null(json_object_get(cfg, "final_logit_softcapping")))
+        c->final_softcap = 0.0f;
     if ((s = get_float(cfg, path, "attn_logit_softcapping", &c->attn_softcap, err)) != KV_OK ||
         (s = get_float(cfg, path, "final_logit_softcapping", &c->final_softcap, err)) != KV_OK ||
         (s = get_int(cfg, path, "query_pre_attn_scalar", false, &c->query_pre_attn_scalar, err)) !=

@@ -278,7 +278,8 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
     TRY(kv_gguf_set_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
     TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)c->n_head, err));
     TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
-    if (strcmp(c->arch, "gemma2") != 0) // Gemma2Model writes none (llama.cpp's default 10000)
+    // Gemma2Model writes none (llama.cpp's default 10000); another base needs the key
+    if (strcmp(c->arch, "gemma2") != 0 || c->rope_theta != 10000.0f)
         TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base"), c->rope_theta, err));
     TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->rms_eps, err));
     // llama.cpp writes the head size only when config.json gives head_dim; kvant

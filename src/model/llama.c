@@ -289,6 +289,14 @@ static void mask_scale(const att_item *a, size_t stride, int32_t it, const int32
     }
 }
 
+// The smallest position any of the item's tokens sees through its window.
+static int64_t window_start(const att_item *a) {
+    int64_t p0 = INT64_MAX;
+    for (int32_t it = 0; it < a->nt; it++)
+        p0 = (int64_t)a->pos[it] - a->window + 1 < p0 ? (int64_t)a->pos[it] - a->window + 1 : p0;
+    return p0;
+}
+
 // Scores of every query row of the item over the cells up to the last one any
 // of its tokens sees (softmax and the values read no further), block by block:
 // one tile per block, up to the block's last cell that any token sees.
@@ -319,6 +327,12 @@ static void attention_scores(const kv_ctx *c, att_item *a) {
         for (int32_t it = 0; it < a->nt; it++) {
             const int32_t last = last_visible(pos, nb, lo, hi, a->pos[it]);
             last_any = last > last_any ? last : last_any;
+        }
+        if (a->window > 0 && (int64_t)hi < window_start(a)) { // older than every window
+            for (int32_t r = 0; r < a->nt * a->hq; r++)
+                for (int32_t i = 0; i < nb; i++)
+                    a->scores[(size_t)r * stride + (size_t)(m0 + i)] = -INFINITY;
+            continue;
         }
         if (a->prefetch && m0 + KV_CTX_BLOCK_CELLS < n_used)
             prefetch_rows(kv__cache_k(kc, a->blocks[m0 / KV_CTX_BLOCK_CELLS + 1], a->layer) +

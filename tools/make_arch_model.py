@@ -6,7 +6,13 @@ kvant's architecture tests (tests/integration/test_arch_families.sh).
 
 FAMILY is llama3 (Llama 3.2 shape: rope_theta 500000, rope_scaling llama3, tied
 embeddings), qwen2 (Qwen2.5 shape: q/k/v biases, tied embeddings) or qwen3
-(Qwen3 shape: per-head q/k RMS norms, head_dim 96 != hidden/heads, tied).
+(Qwen3 shape: per-head q/k RMS norms, head_dim 96 != hidden/heads, tied) or
+gemma2 (Gemma 2 shape: sandwich norms stored as w for (1 + w), GeGLU, soft-capped
+attention and logits, query_pre_attn_scalar 48 != head_dim 64, sliding window 8
+on layer 0; the norm weights lie on a 1/16 grid so that 1 + w is exact in BF16) or
+gemma3 (Gemma 3 text shape: as gemma2 plus per-head q/k norms, no attention
+soft-cap, 6 layers of which layer 5 is global, local RoPE base 10000 next to a
+global 1000000 with linear scaling 8).
 2 layers, hidden 256, 4 heads / 2 KV heads, BF16 safetensors written with numpy.
 The tokenizer is borrowed from the demo model (SentencePiece, 4096 tokens), so the
 test does not depend on the family's real BPE tokenizer; config.json says so.
@@ -43,6 +49,23 @@ FAMILIES = {
         "max_position_embeddings": 40960, "tie_word_embeddings": True, "hidden_act": "silu",
         "attention_bias": False, "sliding_window": None, "use_sliding_window": False,
         "max_window_layers": 28, "rope_scaling": None,
+    },
+    "gemma2": {
+        "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2",
+        "head_dim": 64, "rope_theta": 10000.0, "rms_norm_eps": 1e-6,
+        "max_position_embeddings": 8192, "tie_word_embeddings": True,
+        "hidden_act": "gelu_pytorch_tanh", "hidden_activation": "gelu_pytorch_tanh",
+        "query_pre_attn_scalar": 48, "sliding_window": 8, "attn_logit_softcapping": 3.0,
+        "final_logit_softcapping": 30.0, "attention_bias": False, "cache_implementation": "hybrid",
+    },
+    "gemma3": {
+        "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text",
+        "num_hidden_layers": 6, "head_dim": 64, "rope_theta": 1000000.0,
+        "rope_local_base_freq": 10000.0, "rope_scaling": {"rope_type": "linear", "factor": 8.0},
+        "rms_norm_eps": 1e-6, "max_position_embeddings": 32768, "tie_word_embeddings": True,
+        "hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": 48,
+        "sliding_window": 8, "sliding_window_pattern": 6, "attn_logit_softcapping": None,
+        "final_logit_softcapping": None, "attention_bias": False,
     },
 }
 
@@ -84,6 +107,11 @@ def make_weights(family, cfg, rng):
     def norm(n):
         return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
 
+    def gemma_norm(n, center):  # stored w, applied as 1 + w; on a 1/16 grid
+        return (np.round((center + 0.1 * rng.standard_normal(n)) * 16) / 16).astype(np.float32)
+
+    if family.startswith("gemma"):
+        return make_gemma(cfg, mat, gemma_norm, rng, nq, nk, hd)
     t = {"model.embed_tokens.weight": rng.standard_normal((VOCAB, HIDDEN)).astype(np.float32)}
     for i in range(LAYERS):
         p = f"model.layers.{i}."
@@ -106,6 +134,32 @@ def make_weights(family, cfg, rng):
         t[p + "mlp.up_proj.weight"] = mat(FF, HIDDEN)
         t[p + "mlp.down_proj.weight"] = mat(HIDDEN, FF, 6.0)
     t["model.norm.weight"] = norm(HIDDEN)
+    return t
+
+
+def make_gemma(cfg, mat, gemma_norm, rng, nq, nk, hd):
+    # embedding x sqrt(256) has rms 4; the post norms (1 + w ~ 8) make the blocks
+    # outweigh it (else tied embeddings repeat the last token greedily); the final
+    # norm (1 + w ~ 1) leaves logits up to ~20, where the soft-cap of 30 bends them
+    # (tanh(2/3) = 0.58) without flattening the largest into the cap
+    t = {"model.embed_tokens.weight": (0.25 * rng.standard_normal((VOCAB, HIDDEN))).astype(np.float32)}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        t[p + "input_layernorm.weight"] = gemma_norm(HIDDEN, 0.0)
+        if cfg["model_type"] == "gemma3_text":
+            t[p + "self_attn.q_norm.weight"] = gemma_norm(hd, 0.0)
+            t[p + "self_attn.k_norm.weight"] = gemma_norm(hd, 0.0)
+        t[p + "self_attn.q_proj.weight"] = mat(nq, HIDDEN)
+        t[p + "self_attn.k_proj.weight"] = mat(nk, HIDDEN)
+        t[p + "self_attn.v_proj.weight"] = mat(nk, HIDDEN)
+        t[p + "self_attn.o_proj.weight"] = mat(HIDDEN, nq)
+        t[p + "post_attention_layernorm.weight"] = gemma_norm(HIDDEN, 7.0)
+        t[p + "pre_feedforward_layernorm.weight"] = gemma_norm(HIDDEN, 0.0)
+        t[p + "mlp.gate_proj.weight"] = mat(FF, HIDDEN)
+        t[p + "mlp.up_proj.weight"] = mat(FF, HIDDEN)
+        t[p + "mlp.down_proj.weight"] = mat(HIDDEN, FF)
+        t[p + "post_feedforward_layernorm.weight"] = gemma_norm(HIDDEN, 7.0)
+    t["model.norm.weight"] = gemma_norm(HIDDEN, 0.0)
     return t
 
 

@@ -41,7 +41,12 @@ typedef struct {
     // llama.cpp's converter reads it for the rope_freqs table
     float rope_low_freq_factor, rope_high_freq_factor;
     int64_t rope_llama3_orig_ctx;
-    int64_t sliding_window;        // 0 when absent (Mistral)
+    int64_t sliding_window;        // 0 when absent (Mistral); gemma2: every even layer's
+    // gemma2: attn_logit_softcapping / final_logit_softcapping (0: none) and
+    // query_pre_attn_scalar (queries scaled by 1/sqrt of it)
+    float attn_softcap, final_softcap;
+    int64_t query_pre_attn_scalar;
+    float rope_local_base;         // gemma3: rope_local_base_freq of the sliding layers
     const char *torch_dtype;       // or NULL
     const char *name;              // model name (the folder's base name)
 } kv_hf_config;

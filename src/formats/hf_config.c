@@ -15,6 +15,8 @@ const kv_hf_arch kv_hf_arch_table[] = {
     {"MistralForCausalLM", "llama"},
     {"Qwen2ForCausalLM", "qwen2"},
     {"Qwen3ForCausalLM", "qwen3"},
+    {"Gemma2ForCausalLM", "gemma2"},
+    {"Gemma3ForCausalLM", "gemma3"},
     {NULL, NULL},
 };
 
@@ -30,6 +32,10 @@ static arch_defaults defaults_for(const char *hf_class) {
         return (arch_defaults){4096 * 32, 8, 4096};
     if (strcmp(hf_class, "Qwen2ForCausalLM") == 0 || strcmp(hf_class, "Qwen3ForCausalLM") == 0)
         return (arch_defaults){32768, 0, 0};
+    if (strcmp(hf_class, "Gemma2ForCausalLM") == 0) // Gemma2Config
+        return (arch_defaults){8192, 4, 4096};
+    if (strcmp(hf_class, "Gemma3ForCausalLM") == 0) // Gemma3TextConfig
+        return (arch_defaults){131072, 4, 4096};
     return (arch_defaults){2048, 0, 0};
 }
 
@@ -103,8 +109,8 @@ static kv_status get_arch(const json_t *cfg, const char *path, kv_hf_config *c, 
         }
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                    "%s: field 'architectures' names '%.100s', which kvant does not convert "
-                   "(it converts LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM and "
-                   "Qwen3ForCausalLM)",
+                   "(it converts LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
+                   "Qwen3ForCausalLM, Gemma2ForCausalLM and Gemma3ForCausalLM)",
                    path, c->hf_class);
 }
 
@@ -212,6 +218,70 @@ static kv_status get_flags(const json_t *cfg, const char *path, kv_hf_config *c,
     return s;
 }
 
+// Gemma 3: the local rope base, and the layer pattern llama.cpp can express
+// (every 6th layer global), no attention soft-capping (Gemma3TextConfig's defaults).
+static kv_status get_gemma3(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
+    c->rope_theta = 1000000.0f;
+    c->rope_local_base = 10000.0f;
+    int64_t pattern = 6;
+    kv_status s = get_float(cfg, path, "rope_local_base_freq", &c->rope_local_base, err);
+    if (s == KV_OK)
+        s = get_int(cfg, path, "sliding_window_pattern", false, &pattern, err);
+    if (s != KV_OK)
+        return s;
+    if (pattern != 6)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'sliding_window_pattern' is %lld; kvant (like llama.cpp) runs "
+                       "Gemma 3 with every 6th layer global",
+                       path, (long long)pattern);
+    if (!(c->rope_local_base > 0.0f))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field 'rope_local_base_freq' is %g", path,
+                       (double)c->rope_local_base);
+    const json_t *cap = json_object_get(cfg, "attn_logit_softcapping");
+    if (cap && !json_is_null(cap))
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'attn_logit_softcapping' is set; Gemma 3 has none", path);
+    return KV_OK;
+}
+
+// Gemma 2 and 3: soft-capping, the query scale and the activation (Gemma2Config's
+// and Gemma3TextConfig's defaults).
+static kv_status get_gemma(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
+    const bool g3 = strcmp(c->arch, "gemma3") == 0;
+    if (strcmp(c->arch, "gemma2") != 0 && !g3)
+        return KV_OK;
+    c->tie_embeddings = true;
+    c->attn_softcap = g3 ? 0.0f : 50.0f;
+    c->final_softcap = g3 ? 0.0f : 30.0f;
+    c->query_pre_attn_scalar = 256;
+    kv_status s;
+    if (g3 && (s = get_gemma3(cfg, path, c, err)) != KV_OK)
+        return s;
+    // null turns a soft-cap off (transformers' None)
+    if (json_is_null(json_object_get(cfg, "attn_logit_softcapping")))
+        c->attn_softcap = 0.0f;
+    if (json_is_null(json_object_get(cfg, "final_logit_softcapping")))
+        c->final_softcap = 0.0f;
+    if ((s = get_float(cfg, path, "attn_logit_softcapping", &c->attn_softcap, err)) != KV_OK ||
+        (s = get_float(cfg, path, "final_logit_softcapping", &c->final_softcap, err)) != KV_OK ||
+        (s = get_int(cfg, path, "query_pre_attn_scalar", false, &c->query_pre_attn_scalar, err)) !=
+            KV_OK)
+        return s;
+    if (!(c->attn_softcap >= 0.0f) || !(c->final_softcap >= 0.0f))
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: field 'attn_logit_softcapping' or 'final_logit_softcapping' is "
+                       "negative (%g, %g)",
+                       path, (double)c->attn_softcap, (double)c->final_softcap);
+    const char *act = NULL;
+    if ((s = get_str(cfg, path, "hidden_activation", &act, err)) != KV_OK)
+        return s;
+    if (act && strcmp(act, "gelu_pytorch_tanh") != 0 && strcmp(act, "gelu_tanh") != 0)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'hidden_activation' is '%.60s', kvant runs gelu_pytorch_tanh",
+                       path, act);
+    return KV_OK;
+}
+
 kv_status kv__hf_config_parse(const json_t *cfg, const char *path, kv_hf_config *c,
                               kv_err *err) {
     memset(c, 0, sizeof *c);
@@ -227,6 +297,8 @@ kv_status kv__hf_config_parse(const json_t *cfg, const char *path, kv_hf_config 
     c->rope_llama3_orig_ctx = 8192;
     if ((s = get_int(cfg, path, "original_max_position_embeddings", false,
                      &c->rope_llama3_orig_ctx, err)) != KV_OK)
+        return s;
+    if ((s = get_gemma(cfg, path, c, err)) != KV_OK)
         return s;
     if ((s = get_float(cfg, path, "rms_norm_eps", &c->rms_eps, err)) != KV_OK ||
         (s = get_float(cfg, path, "rope_theta", &c->rope_theta, err)) != KV_OK ||

@@ -151,7 +151,7 @@ static void plan_scratch(kv_ctx *c, arena_plan *a, int n_threads) {
     plan(a, (void **)&c->attn, B * (size_t)(hp->n_head * hp->n_embd_head_v), F);
     plan(a, (void **)&c->ff_gate, B * (size_t)hp->n_ff, F);
     plan(a, (void **)&c->ff_up, B * (size_t)hp->n_ff, F);
-    plan(a, (void **)&c->cs, B * (size_t)(hp->n_rot > 0 ? hp->n_rot : 1), F);
+    plan(a, (void **)&c->cs, B * 2 * (size_t)(hp->n_rot > 0 ? hp->n_rot : 1), F);
     plan(a, (void **)&c->act, B, c->act_row_max);
     plan(a, (void **)&c->tok_pos, B, I);
     plan(a, (void **)&c->tok_seq, B, I);

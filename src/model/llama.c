@@ -1,11 +1,14 @@
-// The Llama forward pass over a batch, which also runs Qwen2 and Qwen3 (what
+// The Llama forward pass over a batch, which also runs Qwen2, Qwen3, Gemma 2 and 3 (what
 // differs is in load.c's kv_arch table): embedding lookup, then per layer
 // RMS norm -> q/k/v projections (+ optional biases) -> per-head q/k norms (qwen3)
 // -> RoPE (normal, or NEOX for qwen2/3) -> F16 KV cache ->
 // causal attention within each sequence (grouped-query heads; several query
 // rows that share their cached keys per work item) -> output projection ->
 // residual, RMS norm -> SwiGLU feed-forward -> residual; finally the output
-// norm and logits for the requested rows. Every stage is a parallel
+// norm and logits for the requested rows. Gemma 2 adds: the embedding scaled by
+// sqrt(n_embd), norms on the attention and feed-forward outputs, GeGLU,
+// soft-capped attention scores and logits, and a sliding window on even layers;
+// Gemma 3: q/k norms, no attention cap, 5 local layers (own RoPE base) per global. Every stage is a parallel
 // loop whose iterations write disjoint outputs, so results do not depend on the
 // thread count. Shapes below: T = tokens in the batch, O = output rows.
 #include "kvant/kv_model.h"
@@ -102,6 +105,23 @@ static void swiglu_run(void *arg, int64_t t0, int64_t t1, int thread) {
         j->c->k->silu_mul(n, j->c->ff_gate + t * n, j->c->ff_gate + t * n, j->c->ff_up + t * n);
 }
 
+// ff_gate (T, n_ff) = gelu_tanh(ff_gate) * ff_up (Gemma's GeGLU; scalar, as
+// transformers' gelu_pytorch_tanh)
+static void geglu_run(void *arg, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const rows_job *j = arg;
+    const int64_t n = j->c->model->hp.n_ff;
+    const float k = 0.7978845608028654f; // sqrt(2 / pi)
+    for (int64_t t = t0; t < t1; t++) {
+        float *g = j->c->ff_gate + t * n;
+        const float *u = j->c->ff_up + t * n;
+        for (int64_t i = 0; i < n; i++) {
+            const float x = g[i];
+            g[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
+        }
+    }
+}
+
 static void add_bias(const kv_ctx *c, const kv_tensor *b, float *y, int64_t t) {
     if (b->name)
         c->k->add(b->ne[0], y + t * b->ne[0], b->data);
@@ -148,7 +168,8 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
             head_norm(c, c->q + t * nq, hp->n_head, &L->q_norm);
             head_norm(c, c->kx + t * nk, hp->n_head_kv, &L->k_norm);
         }
-        const float *cs = c->cs + t * hp->n_rot;
+        const bool local = c->model->rope_base_swa > 0.0f && kv__llama_window(c->model, j->layer);
+        const float *cs = c->cs + (2 * t + (local ? 1 : 0)) * hp->n_rot;
         void (*rope)(float *, int64_t, int64_t, int64_t, const float *) =
             c->model->arch->rope_neox ? rope_neox : c->k->rope;
         rope(c->q + t * nq, hp->n_head, hp->n_embd_head_k, hp->n_rot, cs);
@@ -181,7 +202,13 @@ typedef struct {
     float *scores;
     int32_t used[KV_ATT_MAX_Q]; // per token: cells up to its last visible one
     bool prefetch;         // the cells are likely cold: no other item reads them
+    int32_t window;        // > 0: a token sees positions p - window + 1 .. p only
 } att_item;
+
+int32_t kv__llama_window(const kv_model *m, int64_t il) {
+    const int period = m->arch->swa_period;
+    return period > 0 && il % period != period - 1 ? m->n_swa : 0;
+}
 
 void kv__llama_attention_shape(const kv_hparams *hp, int32_t *hq, int32_t *tq) {
     const int64_t group = hp->n_head / hp->n_head_kv;
@@ -240,20 +267,34 @@ static int32_t last_visible(const int32_t *pos, int32_t nb, int32_t lo, int32_t 
 }
 
 // Cells [0, nb) of a block for the query rows of token it: q . K[m] * scale
-// where the cell is visible (position <= the token's), -inf elsewhere (causal
-// mask). hi: the block's largest position.
+// (soft-capped: cap * tanh(x / cap) when cap > 0) where the cell is visible
+// (position <= the token's, and within the sliding window if any), -inf
+// elsewhere. lo, hi: the block's smallest and largest positions.
 static void mask_scale(const att_item *a, size_t stride, int32_t it, const int32_t *pos,
-                       int32_t nb, int32_t hi, float scale, float *sb) {
+                       int32_t nb, int32_t lo, int32_t hi, float scale, float cap, float *sb) {
     const int32_t p = a->pos[it];
+    // positions below p0 are out of the window
+    const int64_t p0 = a->window > 0 ? (int64_t)p - a->window + 1 : INT64_MIN;
     for (int32_t ih = 0; ih < a->hq; ih++) {
         float *row = sb + (size_t)(it * a->hq + ih) * stride;
-        if (hi <= p)
+        if (hi <= p && lo >= p0)
             for (int32_t i = 0; i < nb; i++)
                 row[i] *= scale;
         else
             for (int32_t i = 0; i < nb; i++)
-                row[i] = pos[i] <= p ? row[i] * scale : -INFINITY;
+                row[i] = pos[i] <= p && pos[i] >= p0 ? row[i] * scale : -INFINITY;
+        if (cap > 0.0f)
+            for (int32_t i = 0; i < nb; i++)
+                row[i] = row[i] == -INFINITY ? row[i] : cap * tanhf(row[i] / cap);
     }
+}
+
+// The smallest position any of the item's tokens sees through its window.
+static int64_t window_start(const att_item *a) {
+    int64_t p0 = INT64_MAX;
+    for (int32_t it = 0; it < a->nt; it++)
+        p0 = (int64_t)a->pos[it] - a->window + 1 < p0 ? (int64_t)a->pos[it] - a->window + 1 : p0;
+    return p0;
 }
 
 // Scores of every query row of the item over the cells up to the last one any
@@ -262,7 +303,7 @@ static void mask_scale(const att_item *a, size_t stride, int32_t it, const int32
 static void attention_scores(const kv_ctx *c, att_item *a) {
     const kv_cache *kc = &c->cache;
     const int64_t hd_k = c->model->hp.n_embd_head_k;
-    const float scale = 1.0f / sqrtf((float)hd_k);
+    const float scale = c->model->attn_scale, cap = c->model->attn_softcap;
     const size_t stride = (size_t)c->p.n_ctx;
     int32_t n_used = 0, lo, hi;
     for (int32_t it = 0; it < a->nt; it++)
@@ -287,6 +328,12 @@ static void attention_scores(const kv_ctx *c, att_item *a) {
             const int32_t last = last_visible(pos, nb, lo, hi, a->pos[it]);
             last_any = last > last_any ? last : last_any;
         }
+        if (a->window > 0 && (int64_t)hi < window_start(a)) { // older than every window
+            for (int32_t r = 0; r < a->nt * a->hq; r++)
+                for (int32_t i = 0; i < nb; i++)
+                    a->scores[(size_t)r * stride + (size_t)(m0 + i)] = -INFINITY;
+            continue;
+        }
         if (a->prefetch && m0 + KV_CTX_BLOCK_CELLS < n_used)
             prefetch_rows(kv__cache_k(kc, a->blocks[m0 / KV_CTX_BLOCK_CELLS + 1], a->layer) +
                               a->kvh * hd_k,
@@ -296,7 +343,7 @@ static void attention_scores(const kv_ctx *c, att_item *a) {
                                (size_t)kc->k_row, last_any + 1, a->q, a->q_stride,
                                (int64_t)a->nt * a->hq, a->scores + m0, stride);
         for (int32_t it = 0; it < a->nt; it++)
-            mask_scale(a, stride, it, pos, nb, hi, scale, a->scores + m0);
+            mask_scale(a, stride, it, pos, nb, lo, hi, scale, cap, a->scores + m0);
     }
 }
 
@@ -336,7 +383,8 @@ static void attention_item(kv_ctx *c, int64_t layer, int32_t t0, int32_t nt, int
     const kv_cache_seq *sq = &c->cache.seqs[c->tok_seq[t0]];
     att_item a = {sq->blocks, sq->n_cells, layer, h0 / (hp->n_head / hp->n_head_kv), nt,
                   c->att_hq, c->tok_pos + t0, NULL, 0, ts->scores, {0},
-                  c->seq_new[c->tok_seq[t0]] <= KV_ATT_MAX_Q};
+                  c->seq_new[c->tok_seq[t0]] <= KV_ATT_MAX_Q,
+                  kv__llama_window(c->model, layer)};
     const size_t q_tok = (size_t)(hp->n_head * hd_k); // floats between tokens' queries
     const float *q0 = c->q + t0 * q_tok + (size_t)(h0 * hd_k);
     if (nt == 1 || a.hq == 1) { // the rows are evenly spaced already
@@ -386,8 +434,14 @@ static void embed_run(void *arg, int64_t t0, int64_t t1, int thread) {
     for (int64_t t = t0; t < t1; t++) {
         const uint8_t *row = (const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_size;
         c->k->to_float[m->tok_embd.type](row, c->x + t * hp->n_embd, hp->n_embd);
-        kv_rope_cos_sin(c->cs + t * hp->n_rot, hp->n_rot, c->tok_pos[t], hp->rope_freq_base,
+        if (m->arch->gemma) // Gemma scales the embedding by sqrt(n_embd)
+            for (int64_t i = 0; i < hp->n_embd; i++)
+                c->x[t * hp->n_embd + i] *= sqrtf((float)hp->n_embd);
+        kv_rope_cos_sin(c->cs + 2 * t * hp->n_rot, hp->n_rot, c->tok_pos[t], hp->rope_freq_base,
                         hp->rope_freq_scale, m->rope_freqs.name ? m->rope_freqs.data : NULL);
+        if (m->rope_base_swa > 0.0f) // gemma3's local layers: their own base, unscaled
+            kv_rope_cos_sin(c->cs + (2 * t + 1) * hp->n_rot, hp->n_rot, c->tok_pos[t],
+                            m->rope_base_swa, 1.0f, NULL);
     }
 }
 
@@ -407,6 +461,10 @@ static void outputs(kv_ctx *c) {
         memcpy(c->hidden_norm, c->out_h, (size_t)n_out * (size_t)n * sizeof(float));
     if (c->logits)
         matmul(c, &m->output, c->out_h, n_out, c->logits);
+    const float cap = m->final_softcap;
+    if (c->logits && cap > 0.0f)
+        for (size_t i = 0; i < (size_t)n_out * (size_t)m->hp.n_vocab; i++)
+            c->logits[i] = cap * tanhf(c->logits[i] / cap);
 }
 
 // ---- the pass ----
@@ -426,6 +484,10 @@ static void layer(kv_ctx *c, int64_t il, int64_t T) {
     if (L->bo.name)
         for (int64_t t = 0; t < T; t++)
             add_bias(c, &L->bo, c->xn, t);
+    if (L->attn_post_norm.name) { // gemma: norm the block's output before the residual
+        j = (rows_job){c, il, c->xn, c->xn, &L->attn_post_norm, NULL};
+        kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, norm_run, &j);
+    }
     j = (rows_job){c, il, c->xn, c->x, NULL, NULL};
     kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, residual_run, &j);
 
@@ -433,8 +495,13 @@ static void layer(kv_ctx *c, int64_t il, int64_t T) {
     kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, norm_run, &j);
     matmul(c, &L->ffn_gate, c->xn, T, c->ff_gate);
     matmul(c, &L->ffn_up, c->xn, T, c->ff_up);
-    kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, swiglu_run, &j);
+    kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, c->model->arch->gemma ? geglu_run : swiglu_run,
+                               &j);
     matmul(c, &L->ffn_down, c->ff_gate, T, c->xn);
+    if (L->ffn_post_norm.name) {
+        j = (rows_job){c, il, c->xn, c->xn, &L->ffn_post_norm, NULL};
+        kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, norm_run, &j);
+    }
     j = (rows_job){c, il, c->xn, c->x, NULL, NULL};
     kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, residual_run, &j);
 }

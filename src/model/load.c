@@ -4,6 +4,7 @@
 // The forward pass itself is in llama.c.
 #include "kvant/kv_model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +65,12 @@ static kv_status key_f32(const kv_gguf *g, const char *arch, const char *suffix,
 
 // The architectures kvant runs: Llama's pass with these differences.
 static const kv_arch ARCHS[] = {
-    {"llama", false, false},
-    {"qwen2", true, false},
-    {"qwen3", true, true},
+    {"llama", false, false, false, 0},
+    {"qwen2", true, false, false, 0},
+    {"qwen3", true, true, false, 0},
+    {"gemma2", true, false, true, 2}, // layers 0, 2, 4.. local
+    {"gemma3", true, true, true, 6},  // layers 5, 11, 17.. global
+
 };
 
 static kv_status read_arch(const kv_gguf *g, kv_hparams *hp, const kv_arch **arch,
@@ -87,7 +91,7 @@ static kv_status read_arch(const kv_gguf *g, kv_hparams *hp, const kv_arch **arc
             return KV_OK;
         }
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                   "%s: architecture '%.*s' is not supported (kvant runs: llama, qwen2, qwen3)",
+                   "%s: architecture '%.*s' is not supported (kvant runs: llama, qwen2, qwen3, gemma2, gemma3)",
                    path, (int)(s.n > 64 ? 64 : s.n), s.p);
 }
 
@@ -197,6 +201,43 @@ static kv_status read_hparams(const kv_gguf *g, kv_hparams *hp, kv_err *err) {
     return st;
 }
 
+// The query scale, soft-caps and sliding window; llama.cpp's keys and defaults
+// for gemma2 (caps 50 and 30, window 4096). The scale is {arch}.attention.scale
+// when present (kvant writes it when query_pre_attn_scalar is not head_dim),
+// else llama.cpp's rule: 1/sqrt(n_embd / n_head) for the 46-layer Gemma 2 27B,
+// 1/sqrt(n_embd_head_k) otherwise.
+static kv_status read_attention(const kv_gguf *g, kv_model *m, kv_err *err) {
+    const kv_hparams *hp = &m->hp;
+    const bool gemma2 = strcmp(hp->arch, "gemma2") == 0, gemma3 = strcmp(hp->arch, "gemma3") == 0;
+    float def = 1.0f / sqrtf((float)hp->n_embd_head_k);
+    if ((gemma2 && hp->n_layer == 46) || (gemma3 && hp->n_layer == 62))
+        def = 1.0f / sqrtf((float)hp->n_embd / (float)hp->n_head);
+    int64_t swa = 0;
+    kv_status st = key_f32(g, hp->arch, "attention.scale", false, def, &m->attn_scale, err);
+    if (st == KV_OK)
+        st = key_f32(g, hp->arch, "attn_logit_softcapping", false, gemma2 ? 50.0f : 0.0f,
+                     &m->attn_softcap, err);
+    if (st == KV_OK)
+        st = key_f32(g, hp->arch, "final_logit_softcapping", false, gemma2 ? 30.0f : 0.0f,
+                     &m->final_softcap, err);
+    if (st == KV_OK && gemma3) // llama.cpp's base for Gemma 3's local layers
+        st = key_f32(g, hp->arch, "rope.freq_base_swa", false, 10000.0f, &m->rope_base_swa, err);
+    if (st == KV_OK && m->arch->swa_period > 0)
+        st = key_int(g, hp->arch, "attention.sliding_window", false, 4096, 0, INT32_MAX, &swa,
+                     err);
+    if (st != KV_OK)
+        return st;
+    m->n_swa = (int32_t)swa;
+    if (!(m->rope_base_swa >= 0.0f))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: rope.freq_base_swa %g out of range",
+                       kv_gguf_path(g), (double)m->rope_base_swa);
+    if (!(m->attn_scale > 0.0f) || !(m->attn_softcap >= 0.0f) || !(m->final_softcap >= 0.0f))
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: attention scale %g or soft-caps %g, %g out of range", kv_gguf_path(g),
+                       (double)m->attn_scale, (double)m->attn_softcap, (double)m->final_softcap);
+    return KV_OK;
+}
+
 // ---- tensors ----
 
 typedef enum {
@@ -281,6 +322,7 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
     const int64_t nv = hp->n_head_kv * hp->n_embd_head_v;
     const int64_t no = hp->n_head * hp->n_embd_head_v;
     const bool qk_norm = b->m->arch->qk_norm;
+    const bool gemma = b->m->arch->gemma;
     const struct {
         kv_tensor *t;
         const char *suffix;
@@ -303,6 +345,8 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
         {&L->ffn_gate, "ffn_gate.weight", e, hp->n_ff, T_MATMUL, true},
         {&L->ffn_up, "ffn_up.weight", e, hp->n_ff, T_MATMUL, true},
         {&L->ffn_down, "ffn_down.weight", hp->n_ff, e, T_MATMUL, true},
+        {&L->attn_post_norm, gemma ? "post_attention_norm.weight" : NULL, e, 0, T_VEC, true},
+        {&L->ffn_post_norm, gemma ? "post_ffw_norm.weight" : NULL, e, 0, T_VEC, true},
     };
     for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++) {
         if (!spec[i].suffix) { // not part of this architecture
@@ -319,7 +363,7 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
     return KV_OK;
 }
 
-#define TENSORS_PER_LAYER 15
+#define TENSORS_PER_LAYER 17
 
 static kv_status bind_all(kv_model *m, kv_err *err) {
     kv_hparams *hp = &m->hp;
@@ -377,6 +421,8 @@ kv_status kv_model_from_gguf(kv_gguf *g, kv_model **out, kv_err *err) {
     if (st == KV_OK)
         st = read_hparams(g, &m->hp, err);
     if (st == KV_OK)
+        st = read_attention(g, m, err);
+    if (st == KV_OK)
         st = bind_all(m, err);
     if (st != KV_OK) {
         kv_model_close(m);
@@ -425,7 +471,8 @@ uint64_t kv_model_weight_bytes(const kv_model *m) {
         const kv_tensor *ts[] = {&L->attn_norm, &L->wq,       &L->wk,     &L->wv,
                                  &L->wo,        &L->bq,       &L->bk,     &L->bv,
                                  &L->bo,        &L->ffn_norm, &L->ffn_gate, &L->ffn_up,
-                                 &L->ffn_down,  &L->q_norm,   &L->k_norm};
+                                 &L->ffn_down,  &L->q_norm,   &L->k_norm,
+                                 &L->attn_post_norm, &L->ffn_post_norm};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
             n += tensor_bytes(ts[i]);
     }

@@ -25,6 +25,11 @@ typedef struct {
     const char *name; // general.architecture
     bool rope_neox;   // RoPE rotates (i, i + n_rot/2) pairs: q/k rows not permuted (qwen2/3)
     bool qk_norm;     // RMS norm per head on q and k before RoPE (qwen3)
+    // Gemma: embedding scaled by sqrt(n_embd), norms after attention and the
+    // feed-forward too, GeGLU (gelu-tanh), attention and output logits
+    // soft-capped, sliding-window attention on layers il % swa_period != swa_period - 1
+    bool gemma;
+    int swa_period;
 } kv_arch;
 
 typedef struct {
@@ -32,6 +37,7 @@ typedef struct {
     kv_tensor bq, bk, bv, bo; // optional biases (name NULL when absent)
     kv_tensor q_norm, k_norm; // per-head q/k norm weights (n_embd_head_k), qk_norm only
     kv_tensor ffn_norm, ffn_gate, ffn_up, ffn_down;
+    kv_tensor attn_post_norm, ffn_post_norm; // gemma only
 } kv_layer;
 
 struct kv_model {
@@ -41,6 +47,10 @@ struct kv_model {
     const kv_kernels *kernels;
     kv_tensor tok_embd, output_norm, output;
     kv_tensor rope_freqs; // optional per-frequency divisors (n_rot / 2)
+    float attn_scale;     // q . k scale: 1/sqrt(n_embd_head_k) unless the file says
+    float attn_softcap, final_softcap; // 0: none; else cap * tanh(x / cap)
+    int32_t n_swa;        // sliding window of the arch's local layers (0: none)
+    float rope_base_swa;  // > 0: the local layers' RoPE base, unscaled (gemma3)
     kv_layer *layers;
     char *names;          // storage for the tensor names
 };
@@ -105,7 +115,7 @@ struct kv_ctx {
     kv_f16 *q16;     // q as F16 (n_head * n_embd_head_k)
     float *attn;     // attention output (n_head * n_embd_head_v)
     float *ff_gate, *ff_up; // (n_ff)
-    float *cs;       // rope cos/sin (n_rot)
+    float *cs;       // rope cos/sin (2 x n_rot: all layers, then local layers)
     uint8_t *act;    // activations converted to a vec_dot_type
     size_t act_row_max; // bytes per row of act
     int32_t *tok_pos, *tok_seq; // resolved position and sequence
@@ -174,5 +184,7 @@ void kv__llama_forward(kv_ctx *c, const int32_t *tokens, int32_t n_tokens);
 // largest divisor of the group of heads sharing a KV head that is at most
 // KV_ATT_MAX_Q) by *tq tokens (KV_ATT_MAX_Q / *hq).
 void kv__llama_attention_shape(const kv_hparams *hp, int32_t *hq, int32_t *tq);
+// The sliding window of layer il (0: the layer sees every earlier position).
+int32_t kv__llama_window(const kv_model *m, int64_t il);
 
 #endif

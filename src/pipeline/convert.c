@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "pipeline/pipeline_int.h"
+#include "kvant/kv_f16.h"
 #include "kvant/kv_hf.h"
 #include "kvant/kv_safetensors.h"
 #include "kvant/kv_types.h"
@@ -43,6 +44,17 @@ static const layer_name LAYER_NAMES[] = {
     {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
 };
 
+// Gemma 2's sandwich norms: llama.cpp's names, checked before LAYER_NAMES.
+static const layer_name GEMMA_NAMES[] = {
+    {"post_attention_layernorm.weight", "post_attention_norm.weight", 0},
+    {"pre_feedforward_layernorm.weight", "ffn_norm.weight", 0},
+    {"post_feedforward_layernorm.weight", "post_ffw_norm.weight", 0},
+};
+
+static bool is_gemma(const char *arch) {
+    return strcmp(arch, "gemma2") == 0 || strcmp(arch, "gemma3") == 0;
+}
+
 static const struct {
     const char *hf, *gguf;
 } GLOBAL_NAMES[] = {
@@ -65,7 +77,8 @@ static bool skipped_name(const char *hf) {
 
 // Maps an HF tensor name to its GGUF name; *permute says which q/k permutation
 // applies. Returns false for a name kvant does not know.
-static bool map_name(const char *hf, char *out, size_t cap, int *permute, int64_t n_layer) {
+static bool map_name(const char *hf, char *out, size_t cap, int *permute, int64_t n_layer,
+                     bool gemma) {
     *permute = 0;
     for (size_t i = 0; i < sizeof GLOBAL_NAMES / sizeof *GLOBAL_NAMES; i++)
         if (strcmp(hf, GLOBAL_NAMES[i].hf) == 0) {
@@ -80,6 +93,11 @@ static bool map_name(const char *hf, char *out, size_t cap, int *permute, int64_
     long layer = strtol(p, &end, 10);
     if (end == p || *end != '.' || layer < 0 || layer >= n_layer)
         return false;
+    for (size_t i = 0; gemma && i < sizeof GEMMA_NAMES / sizeof *GEMMA_NAMES; i++)
+        if (strcmp(end + 1, GEMMA_NAMES[i].hf) == 0) {
+            snprintf(out, cap, "blk.%ld.%s", layer, GEMMA_NAMES[i].gguf);
+            return true;
+        }
     for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES; i++)
         if (strcmp(end + 1, LAYER_NAMES[i].hf) == 0) {
             snprintf(out, cap, "blk.%ld.%s", layer, LAYER_NAMES[i].gguf);
@@ -96,6 +114,8 @@ typedef struct {
     int64_t n_cols;
     int64_t n_heads; // > 0: rows are permuted in groups of n_rows / n_heads
     int64_t n_rows;
+    bool add_one;    // Gemma's norm weights: 1 + w, rounded to the source type as
+                     // llama.cpp's converter adds in the checkpoint's dtype
 } hf_src;
 
 // GGUF row r of a permuted q/k weight comes from HF row: within each head, HF keeps
@@ -108,9 +128,24 @@ static int64_t hf_row_of(const hf_src *s, int64_t r) {
     return h * hd + (k % 2) * (hd / 2) + k / 2;
 }
 
+static void add_one(const hf_src *s, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float v = dst[i] + 1.0f;
+        dst[i] = s->t->dtype == KV_ST_BF16  ? kv_bf16_to_f32(kv_f32_to_bf16(v))
+                 : s->t->dtype == KV_ST_F16 ? kv_f16_to_f32(kv_f32_to_f16(v))
+                                            : v;
+    }
+}
+
 static kv_status hf_read_rows(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
                               kv_err *err) {
     const hf_src *s = (const hf_src *)ctx;
+    if (s->add_one) {
+        kv_status st = kv_safetensors_read_f32(s->t, row0 * s->n_cols, n_rows * s->n_cols, dst, err);
+        if (st == KV_OK)
+            add_one(s, dst, n_rows * s->n_cols);
+        return st;
+    }
     if (s->n_heads <= 0)
         return kv_safetensors_read_f32(s->t, row0 * s->n_cols, n_rows * s->n_cols, dst, err);
     for (int64_t r = 0; r < n_rows; r++) {
@@ -238,13 +273,31 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
     TRY(kv_gguf_set_u32(w, ARCH_KEY("feed_forward_length"), (uint32_t)c->n_ff, err));
     TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count"), (uint32_t)c->n_head, err));
     TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.head_count_kv"), (uint32_t)c->n_head_kv, err));
-    TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base"), c->rope_theta, err));
+    // Gemma2Model writes none (llama.cpp's default 10000); another base needs the key
+    if (strcmp(c->arch, "gemma2") != 0 || c->rope_theta != 10000.0f)
+        TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base"), c->rope_theta, err));
     TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), c->rms_eps, err));
     // llama.cpp writes the head size only when config.json gives head_dim; kvant
     // always did for llama, so that stays (the loader needs it when heads do not divide)
-    if (c->head_dim_given || strcmp(c->arch, "llama") == 0) {
+    if (c->head_dim_given || strcmp(c->arch, "llama") == 0 || is_gemma(c->arch)) {
         TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.key_length"), (uint32_t)c->head_dim, err));
         TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.value_length"), (uint32_t)c->head_dim, err));
+    }
+    const bool g2 = strcmp(c->arch, "gemma2") == 0;
+    if (is_gemma(c->arch)) { // Gemma2Model's / Gemma3Model's keys; the query scale only
+        // when llama.cpp's rule (1/sqrt(head_dim), or n_embd/n_head for 27B) would not give it
+        if (g2)
+            TRY(kv_gguf_set_f32(w, ARCH_KEY("attn_logit_softcapping"), c->attn_softcap, err));
+        if (g2 || c->final_softcap > 0.0f)
+            TRY(kv_gguf_set_f32(w, ARCH_KEY("final_logit_softcapping"), c->final_softcap, err));
+        // llama.cpp takes 10000 for Gemma 3's local layers; another base needs its key
+        if (!g2 && c->rope_local_base != 10000.0f)
+            TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.freq_base_swa"), c->rope_local_base, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window,
+                            err));
+        if (c->query_pre_attn_scalar != c->head_dim)
+            TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.scale"),
+                                1.0f / sqrtf((float)c->query_pre_attn_scalar), err));
     }
     if (c->rope_scaling_type && strcmp(c->rope_scaling_type, "linear") == 0) {
         TRY(kv_gguf_set_str(w, ARCH_KEY("rope.scaling.type"), "linear", err));
@@ -254,7 +307,9 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
 #undef ARCH_KEY
 }
 
-static kv_status set_tokenizer_keys(kv_gguf_writer *w, const kv_hf_vocab *v, kv_err *err) {
+// no_prefix: the architecture's converter writes add_space_prefix false (Gemma2Model)
+static kv_status set_tokenizer_keys(kv_gguf_writer *w, const kv_hf_vocab *v, bool no_prefix,
+                                    kv_err *err) {
     TRY(kv_gguf_set_str(w, "tokenizer.ggml.model", v->model, err));
     TRY(kv_gguf_set_str(w, "tokenizer.ggml.pre", v->pre ? v->pre : "default", err));
     TRY(kv_gguf_set_arr_str(w, "tokenizer.ggml.tokens", v->tokens, (uint64_t)v->n_tokens, err));
@@ -280,6 +335,7 @@ static kv_status set_tokenizer_keys(kv_gguf_writer *w, const kv_hf_vocab *v, kv_
         TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_eos_token", v->add_eos != 0, err));
     // tokenizer_config.json's add_prefix_space wins; else SentencePiece's add_dummy_prefix
     int prefix = v->add_space_prefix_cfg >= 0 ? v->add_space_prefix_cfg : v->add_space_prefix;
+    prefix = no_prefix ? 0 : prefix;
     if (prefix >= 0)
         TRY(kv_gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", prefix != 0, err));
     if (v->chat_template)
@@ -306,7 +362,7 @@ static kv_status set_metadata(kv_gguf_writer *w, const kv_hf *hf, uint64_t n_par
         snprintf(key, sizeof key, "%s.rope.dimension_count", c->arch);
         TRY(kv_gguf_set_u32(w, key, (uint32_t)c->head_dim, err));
     }
-    TRY(set_tokenizer_keys(w, kv_hf_vocab_of(hf), err));
+    TRY(set_tokenizer_keys(w, kv_hf_vocab_of(hf), is_gemma(c->arch), err));
     TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
     return KV_OK;
 }
@@ -317,7 +373,7 @@ static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_t
                              hf_src *src, kv_err *err) {
     const kv_hf_config *c = kv_hf_config_of(hf);
     int permute = 0;
-    if (!map_name(st->name, t->name, sizeof t->name, &permute, c->n_layer))
+    if (!map_name(st->name, t->name, sizeof t->name, &permute, c->n_layer, is_gemma(c->arch)))
         return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                        "%s: tensor '%s' has no GGUF name for architecture %s (%s)", st->file,
                        st->name, c->arch, c->hf_class);
@@ -343,9 +399,11 @@ static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_t
         return KV_FAIL(err, KV_ERR_FORMAT,
                        "%s: tensor '%s' has %lld rows, not a multiple of 2 x %lld heads", st->file,
                        st->name, (long long)src->n_rows, (long long)src->n_heads);
+    const size_t nl = strlen(t->name);
+    src->add_one = is_gemma(c->arch) && nl >= 11 && strcmp(t->name + nl - 11, "norm.weight") == 0;
     t->read_rows = hf_read_rows;
     t->ctx = src;
-    t->raw = src->n_heads > 0 ? NULL : st->data;
+    t->raw = src->n_heads > 0 || src->add_one ? NULL : st->data;
     t->src_data = st->data;
     t->src_size = st->size;
     return KV_OK;
@@ -360,7 +418,8 @@ static kv_status plan_all(const kv_hf *hf, kv__emit_tensor *ts, hf_src *srcs, ro
         plan_rope_freqs(kv_hf_config_of(hf), &ts[n++], rs);
     for (int64_t i = 0; i < kv_safetensors_count(sts); i++) {
         const kv_st_tensor *t = kv_safetensors_at(sts, i);
-        if (skipped_name(t->name))
+        if (skipped_name(t->name) || // llama.cpp leaves out Gemma's (tied) lm_head
+            (is_gemma(kv_hf_config_of(hf)->arch) && strcmp(t->name, "lm_head.weight") == 0))
             continue;
         kv_status st = plan_tensor(hf, t, &ts[n], &srcs[n], err);
         if (st != KV_OK)

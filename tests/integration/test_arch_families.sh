@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Model families beyond Llama 1/2: Llama 3.x (llama3 rope scaling -> rope_freqs.weight,
 # tied embeddings), Qwen2/2.5 (q/k/v biases, NEOX RoPE) and Qwen3 (per-head q/k
-# norms, head_dim != hidden/heads). For each, a tiny random checkpoint of the real
+# norms, head_dim != hidden/heads), Gemma 2 ((1 + w) sandwich norms, GeGLU,
+# soft-caps, query_pre_attn_scalar, sliding window on even layers) and Gemma 3
+# (q/k norms, 5 local layers with their own RoPE base per global one). For each, a tiny random checkpoint of the real
 # shape family (tools/make_arch_model.py) is converted to F32 and its logits are
 # compared with an independent numpy forward pass (tests/reference/forward.py,
 # rounding q/k/v to F16 like the KV cache): max error <= 1e-4 of the largest
@@ -13,8 +15,15 @@ PY=${KV_PYTHON:-/usr/bin/python3} # Debian's python3 with python3-numpy
 # 48 positions: enough for llama3's scaled low frequencies to show in the logits
 TOKENS=$(seq -s, 7 83 3990)
 
-for fam in llama3 qwen2 qwen3; do
+for fam in llama3 qwen2 qwen3 gemma2 gemma3; do
   d="$TMP/$fam"
+  # gemma3: 2e-4. It needs 6 layers for one global one, and 6 layers round 3x as
+  # many values to F16 in the cache; where kvant's F32 value and the reference's
+  # float64 one fall on either side of a half's rounding boundary, the ~5e-4 step
+  # shows: at position 0 (no RoPE, one key) seeds 2, 3 give 3e-7, seeds 4, 5 1e-4;
+  # gemma2 made 6 layers deep gives 1.2e-4 over the 48 tokens too
+  lim=1e-4
+  [ "$fam" = gemma3 ] && lim=2e-4
   expect_rc 0 "$fam: make the checkpoint" "$PY" "$SRC/tools/make_arch_model.py" "$fam" "$d" \
     --tokenizer-from "$SRC/models/kjv-llama-7m"
   expect_rc 0 "$fam: convert to F32" "$KVANT" convert "$d" -o "$d.f32.gguf" --outtype f32
@@ -23,7 +32,7 @@ for fam in llama3 qwen2 qwen3; do
   greedy=$OUT
   expect_rc 0 "$fam: logits and 64 greedy tokens match the numpy reference" \
     "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.logits" \
-    --kv-f16 --max-rel 1e-4 --greedy-ids "$greedy"
+    --kv-f16 --max-rel "$lim" --greedy-ids "$greedy"
   echo "$OUT"
   # quantized: logits near the reference (random weights quantize badly; a wrong
   # layout or type gives errors of order 1), and `kvant run` generates
@@ -47,6 +56,40 @@ for f in f32 q4_k_m; do
   echo "$OUT"
 done
 
+# gemma2's sliding window (8 on layer 0) really hides older keys: the reference
+# without it is far from kvant's logits (the 48 tokens reach 6 windows back)
+expect_rc 1 "gemma2: the reference without the sliding window differs" "$PY" \
+  "$SRC/tests/reference/forward.py" "$TMP/gemma2" --tokens "$TOKENS" --logits "$TMP/gemma2.logits" \
+  --kv-f16 --no-window --max-rel 0.1
+expect_out "max relative logit error" "gemma2: the error was measured"
+echo "$OUT"
+expect_rc 1 "gemma3: the reference without the sliding window differs" "$PY" \
+  "$SRC/tests/reference/forward.py" "$TMP/gemma3" --tokens "$TOKENS" --logits "$TMP/gemma3.logits" \
+  --kv-f16 --no-window --max-rel 0.1
+expect_out "max relative logit error" "gemma3: the error was measured"
+echo "$OUT"
+# Gemma 2's metadata as llama.cpp's converter writes it, norms stored as 1 + w
+expect_rc 0 "gemma2 GGUF lists its keys and tensors" "$KVANT" info "$TMP/gemma2.f32.gguf"
+for want in gemma2.attn_logit_softcapping gemma2.final_logit_softcapping \
+  gemma2.attention.sliding_window gemma2.attention.scale blk.1.post_attention_norm.weight \
+  blk.1.post_ffw_norm.weight blk.0.ffn_norm.weight; do
+  expect_out "$want" "gemma2: $want written"
+done
+expect_rc 0 "gemma3 GGUF lists its keys and tensors" "$KVANT" info "$TMP/gemma3.f32.gguf"
+for want in gemma3.rope.freq_base gemma3.rope.scaling.factor gemma3.attention.sliding_window \
+  blk.5.attn_q_norm.weight blk.5.post_ffw_norm.weight; do
+  expect_out "$want" "gemma3: $want written"
+done
+[ -z "$(printf '%s\n' "$OUT" | grep softcapping)" ] && pass "gemma3: no soft-capping keys" ||
+  fail "gemma3: no soft-capping keys"
+# a Gemma 3 layer pattern llama.cpp cannot express is refused, naming the field
+mkdir -p "$TMP/g3bad"
+cp "$TMP/gemma3/"* "$TMP/g3bad/"
+sed -i 's/"sliding_window_pattern": 6/"sliding_window_pattern": 4/' "$TMP/g3bad/config.json"
+expect_rc 1 "gemma3: sliding_window_pattern 4" "$KVANT" convert "$TMP/g3bad" -o "$TMP/g3bad.gguf"
+expect_out "field 'sliding_window_pattern' is 4" "gemma3: the error names the field"
+[ ! -e "$TMP/g3bad.gguf" ] && pass "gemma3: nothing written" || fail "gemma3: nothing written"
+
 # the architecture-specific tensors are there, named as llama.cpp names them
 expect_rc 0 "llama3 GGUF lists its tensors" "$KVANT" info "$TMP/llama3.f32.gguf"
 expect_out "rope_freqs.weight" "llama3: rope_freqs.weight written"
@@ -56,8 +99,9 @@ expect_rc 0 "qwen2 GGUF lists its tensors" "$KVANT" info "$TMP/qwen2.f32.gguf"
 expect_out "blk.0.attn_q.bias" "qwen2: attn_q.bias written"
 
 start_server --model llama3="$TMP/llama3.q4_k_m.gguf" --model qwen2="$TMP/qwen2.q4_k_m.gguf" \
-  --model qwen3="$TMP/qwen3.q8_0.gguf"
-for fam in llama3 qwen2 qwen3; do
+  --model qwen3="$TMP/qwen3.q8_0.gguf" --model gemma2="$TMP/gemma2.q4_k_m.gguf" \
+  --model gemma3="$TMP/gemma3.q4_k_m.gguf"
+for fam in llama3 qwen2 qwen3 gemma2 gemma3; do
   OUT=$(curl -s --max-time 60 "$BASE/api/generate" \
     -d "{\"model\":\"$fam\",\"prompt\":\"And God said\",\"stream\":false,\"options\":{\"num_predict\":4,\"temperature\":0}}")
   expect_out '"done":true' "$fam: serve answers /api/generate"

@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""An independent numpy forward pass of Llama (incl. 3.x rope scaling), Qwen2 and
-Qwen3 checkpoints, written from the definitions in Hugging Face transformers'
-modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py (rotate-half RoPE,
-grouped-query attention, SwiGLU), computed in float64 from the safetensors.
+"""An independent numpy forward pass of Llama (incl. 3.x rope scaling), Qwen2,
+Qwen3 and Gemma 2 checkpoints, written from the definitions in Hugging Face
+transformers' modeling_llama.py / modeling_qwen2.py / modeling_qwen3.py /
+modeling_gemma2.py (rotate-half RoPE, grouped-query attention, SwiGLU; Gemma 2:
+embedding x sqrt(hidden), (1 + w) RMS norms before and after attention and the
+MLP, GeGLU with gelu-tanh, scores x query_pre_attn_scalar^-0.5 soft-capped,
+sliding window on even layers, soft-capped logits; Gemma 3 from modeling_gemma3.py:
+(1 + w) q/k norms, every 6th layer global, local layers with rope_local_base_freq
+unscaled), computed in float64.
 
   forward.py MODEL_DIR --tokens 1,2,3 [--logits F32FILE] [--greedy-ids "5 6 7"]
              [--max-rel 1e-4] [--kv-f16]
@@ -12,6 +17,7 @@ With --logits, compares kvant's logits (float32 rows n_tokens x n_vocab, from
 |logit|; with --greedy-ids, regenerates that many tokens greedily (full
 recompute each step) and counts the agreeing prefix. --kv-f16 rounds q, k and v
 to float16 after RoPE, as kvant's (and llama.cpp's) F16 KV cache does.
+--no-window ignores Gemma 2's sliding window (to show that it matters).
 Exit 1 when the error is over --max-rel or a greedy token differs.
 """
 import argparse
@@ -60,6 +66,8 @@ def inv_freq(cfg, hd):
         smoothed = (1 - smooth) * scaled / factor + smooth * scaled
         medium = ~(wavelen < old / hi) & ~(wavelen > old / lo)
         f = np.where(medium, smoothed, scaled)
+    elif kind == "linear":
+        f = f / rs["factor"]
     elif kind not in (None, "default"):
         sys.exit(f"forward.py: rope_scaling {kind} is not implemented here")
     return f
@@ -74,21 +82,48 @@ def rotate_half(x):
     return np.concatenate([-x[..., h:], x[..., :h]], axis=-1)
 
 
-def forward(cfg, W, tokens, kv_f16, last_only=False):
+def gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def softcap(x, cap):
+    return cap * np.tanh(x / cap) if cap else x
+
+
+def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
     E = cfg["hidden_size"]
+    gemma = cfg["model_type"] in ("gemma2", "gemma3_text")
+    gemma3 = cfg["model_type"] == "gemma3_text"
+    # Gemma's norms multiply by (1 + w); the others by w
+    nw = (lambda name: 1.0 + W[name]) if gemma else (lambda name: W[name])
     nh, nkv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
     hd = cfg.get("head_dim") or E // nh
     eps = cfg["rms_norm_eps"]
     T = len(tokens)
     x = W["model.embed_tokens.weight"][tokens]
-    ang = np.outer(np.arange(T, dtype=np.float64), inv_freq(cfg, hd))
-    emb = np.concatenate([ang, ang], axis=-1)
-    cos, sin = np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
+    if gemma:
+        x = x * np.sqrt(E)
+    scale = cfg.get("query_pre_attn_scalar", hd) ** -0.5 if gemma else hd ** -0.5
+    def cos_sin(freqs):
+        ang = np.outer(np.arange(T, dtype=np.float64), freqs)
+        emb = np.concatenate([ang, ang], axis=-1)
+        return np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
+
+    rope_global = cos_sin(inv_freq(cfg, hd))
+    if gemma3:  # the sliding layers: their own base, no scaling
+        local_base = cfg.get("rope_local_base_freq", 10000.0)
+        rope_local = cos_sin(1.0 / (local_base ** (np.arange(0, hd, 2, dtype=np.float64) / hd)))
     mask = np.triu(np.full((T, T), -np.inf), 1)
     f16 = (lambda a: a.astype(np.float16).astype(np.float64)) if kv_f16 else (lambda a: a)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
-        h = rmsnorm(x, W[p + "input_layernorm.weight"], eps)
+        h = rmsnorm(x, nw(p + "input_layernorm.weight"), eps)
+        m = mask
+        sliding = gemma and ((i + 1) % 6 != 0 if gemma3 else i % 2 == 0)
+        cos, sin = rope_local if gemma3 and sliding else rope_global
+        if sliding and window:  # sliding layer: keys older than the window
+            ij = np.arange(T)[:, None] - np.arange(T)[None, :]
+            m = np.where(ij >= cfg["sliding_window"], -np.inf, mask)
 
         def proj(n):
             y = h @ W[p + f"self_attn.{n}_proj.weight"].T
@@ -99,28 +134,37 @@ def forward(cfg, W, tokens, kv_f16, last_only=False):
         k = proj("k").reshape(T, nkv, hd)
         v = proj("v").reshape(T, nkv, hd)
         if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMS norm per head before RoPE
-            q = rmsnorm(q, W[p + "self_attn.q_norm.weight"], eps)
-            k = rmsnorm(k, W[p + "self_attn.k_norm.weight"], eps)
+            q = rmsnorm(q, nw(p + "self_attn.q_norm.weight"), eps)
+            k = rmsnorm(k, nw(p + "self_attn.k_norm.weight"), eps)
         q = f16(q * cos + rotate_half(q) * sin)
         k = f16(k * cos + rotate_half(k) * sin)
         v = f16(v)
         g = nh // nkv
         out = np.empty((T, nh, hd))
         for head in range(nh):
-            s = q[:, head, :] @ k[:, head // g, :].T / np.sqrt(hd) + mask
+            s = softcap(q[:, head, :] @ k[:, head // g, :].T * scale,
+                        cfg.get("attn_logit_softcapping") if gemma else None) + m
             s = np.exp(s - s.max(axis=-1, keepdims=True))
             s /= s.sum(axis=-1, keepdims=True)
             out[:, head, :] = s @ v[:, head // g, :]
-        x = x + out.reshape(T, nh * hd) @ W[p + "self_attn.o_proj.weight"].T
-        h = rmsnorm(x, W[p + "post_attention_layernorm.weight"], eps)
+        o = out.reshape(T, nh * hd) @ W[p + "self_attn.o_proj.weight"].T
+        if gemma:
+            o = rmsnorm(o, nw(p + "post_attention_layernorm.weight"), eps)
+        x = x + o
+        ffn_norm = "pre_feedforward_layernorm" if gemma else "post_attention_layernorm"
+        h = rmsnorm(x, nw(p + ffn_norm + ".weight"), eps)
         gate = h @ W[p + "mlp.gate_proj.weight"].T
         up = h @ W[p + "mlp.up_proj.weight"].T
-        x = x + (gate / (1 + np.exp(-gate)) * up) @ W[p + "mlp.down_proj.weight"].T
-    h = rmsnorm(x[-1:] if last_only else x, W["model.norm.weight"], eps)
+        act = gelu_tanh(gate) if gemma else gate / (1 + np.exp(-gate))
+        o = (act * up) @ W[p + "mlp.down_proj.weight"].T
+        if gemma:
+            o = rmsnorm(o, nw(p + "post_feedforward_layernorm.weight"), eps)
+        x = x + o
+    h = rmsnorm(x[-1:] if last_only else x, nw("model.norm.weight"), eps)
     out_w = W.get("lm_head.weight")
     if out_w is None or cfg.get("tie_word_embeddings"):
         out_w = W["model.embed_tokens.weight"]
-    return h @ out_w.T
+    return softcap(h @ out_w.T, cfg.get("final_logit_softcapping") if gemma else None)
 
 
 def main():
@@ -131,13 +175,14 @@ def main():
     ap.add_argument("--greedy-ids")
     ap.add_argument("--max-rel", type=float, default=1e-4)
     ap.add_argument("--kv-f16", action="store_true")
+    ap.add_argument("--no-window", action="store_true")
     a = ap.parse_args()
     with open(os.path.join(a.model, "config.json")) as f:
         cfg = json.load(f)
     W = load_safetensors(os.path.join(a.model, "model.safetensors"))
     tokens = [int(t) for t in a.tokens.split(",")]
     ok = True
-    ref = forward(cfg, W, tokens, a.kv_f16)
+    ref = forward(cfg, W, tokens, a.kv_f16, window=not a.no_window)
     if a.logits:
         got = np.fromfile(a.logits, dtype="<f4").astype(np.float64)
         if got.size != ref.size:
@@ -150,7 +195,7 @@ def main():
         want = [int(t) for t in a.greedy_ids.split()]
         seq, agree = list(tokens), 0
         for t in want:
-            nxt = int(np.argmax(forward(cfg, W, seq, a.kv_f16, True)[-1]))
+            nxt = int(np.argmax(forward(cfg, W, seq, a.kv_f16, True, not a.no_window)[-1]))
             if nxt != t:
                 break
             agree += 1

@@ -261,6 +261,15 @@ static void expect_config_error(const char *cfg, kv_status want, const char *fra
 
 static void test_config_errors(void **state) {
     (void)state;
+    expect_config_error("{\"architectures\": [\"Gemma2ForCausalLM\"], " CFG_DIMS
+                        ", \"hidden_activation\": \"relu\"}",
+                        KV_ERR_UNSUPPORTED, "field 'hidden_activation' is 'relu'");
+    expect_config_error("{\"architectures\": [\"Gemma3ForCausalLM\"], " CFG_DIMS
+                        ", \"attn_logit_softcapping\": 50.0}",
+                        KV_ERR_UNSUPPORTED, "field 'attn_logit_softcapping' is set");
+    expect_config_error("{\"architectures\": [\"Gemma2ForCausalLM\"], " CFG_DIMS
+                        ", \"attn_logit_softcapping\": -1.0}",
+                        KV_ERR_FORMAT, "is negative");
     expect_config_error(CFG_HEAD "\"hidden_size\": 64, \"intermediate_size\": 128, "
                                  "\"num_hidden_layers\": 2}",
                         KV_ERR_FORMAT, "config.json: field 'num_attention_heads' is missing");
@@ -381,6 +390,32 @@ static void test_config_defaults(void **state) {
     if (kv_hf_open(dir, &hf, &err) != KV_OK)
         fail_msg("%s", err.msg);
     assert_string_equal(kv_hf_config_of(hf)->arch, "qwen2");
+    kv_hf_close(hf);
+
+    // Gemma 2 / 3: Gemma2Config's and Gemma3TextConfig's defaults, tied embeddings
+    write_text(dir, "config.json", "{\"architectures\": [\"Gemma2ForCausalLM\"], " CFG_DIMS
+                                   ", \"final_logit_softcapping\": null, \"sliding_window\": 16}");
+    if (kv_hf_open(dir, &hf, &err) != KV_OK)
+        fail_msg("%s", err.msg);
+    c = kv_hf_config_of(hf);
+    assert_string_equal(c->arch, "gemma2");
+    assert_true(c->tie_embeddings);
+    assert_true(c->attn_softcap == 50.0f);
+    assert_true(c->final_softcap == 0.0f); // null: off
+    assert_int_equal(c->query_pre_attn_scalar, 256);
+    assert_int_equal(c->sliding_window, 16);
+    assert_int_equal(c->n_ctx, 8192);
+    kv_hf_close(hf);
+    write_text(dir, "config.json", "{\"architectures\": [\"Gemma3ForCausalLM\"], " CFG_DIMS
+                                   ", \"query_pre_attn_scalar\": 168}");
+    if (kv_hf_open(dir, &hf, &err) != KV_OK)
+        fail_msg("%s", err.msg);
+    c = kv_hf_config_of(hf);
+    assert_string_equal(c->arch, "gemma3");
+    assert_true(c->attn_softcap == 0.0f && c->final_softcap == 0.0f);
+    assert_true(c->rope_theta == 1000000.0f && c->rope_local_base == 10000.0f);
+    assert_int_equal(c->query_pre_attn_scalar, 168);
+    assert_int_equal(c->sliding_window, 4096);
     kv_hf_close(hf);
     kv_test_rmdir(dir);
 }

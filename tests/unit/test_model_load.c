@@ -114,6 +114,11 @@ static void test_unsupported_arch(void **state) {
     // qwen3 needs the per-head q/k norms a Llama file lacks
     o.arch = "qwen3";
     expect(&o, KV_ERR_FORMAT, "missing tensor 'blk.0.attn_q_norm.weight'");
+    // gemma2 needs the norms after attention and the feed-forward; gemma3 also q/k norms
+    o.arch = "gemma2";
+    expect(&o, KV_ERR_FORMAT, "missing tensor 'blk.0.post_attention_norm.weight'");
+    o.arch = "gemma3";
+    expect(&o, KV_ERR_FORMAT, "missing tensor 'blk.0.attn_q_norm.weight'");
     // qwen2 is Llama's tensor set (biases optional)
     o.arch = "qwen2";
     kv_model *m = NULL;

@@ -58,6 +58,32 @@ typedef struct {
 // status is already sent). Called from the HTTP threads.
 typedef kv_status (*kv_serve_audit_fn)(void *user, const kv_serve_audit_rec *r, kv_err *err);
 
+// What POST /api/create asks for (Ollama's API); a string is NULL when absent.
+typedef struct {
+    const char *model;       // the new model's name
+    const char *from;        // an existing model to start from, or NULL
+    const char *gguf;        // the digest of the GGUF blob named in "files", or NULL
+    const char *tmpl, *system, *license;
+    const char *params_json; // "parameters", a JSON object's text, or NULL
+} kv_serve_create_req;
+
+// A model store behind /api/create, /api/copy, /api/delete and /api/blobs/DIGEST
+// (kvant serve --store). The server checks digests ("sha256:" and 64 lowercase
+// hex digits) before calling and calls one at a time. name/path receive the
+// model's name as requests give it ("model:tag") and its GGUF file.
+typedef struct {
+    kv_status (*blob_has)(void *user, const char *digest, kv_err *err); // KV_ERR_IO: absent
+    // Stores data as the blob digest when its SHA-256 is digest (else KV_ERR_INVALID).
+    kv_status (*blob_put)(void *user, const char *digest, const void *data, size_t n,
+                          kv_err *err);
+    kv_status (*create)(void *user, const kv_serve_create_req *rq, char *name, size_t name_cap,
+                        char *path, size_t path_cap, kv_err *err);
+    kv_status (*copy)(void *user, const char *src, const char *dst, char *name, size_t name_cap,
+                      char *path, size_t path_cap, kv_err *err);
+    kv_status (*remove)(void *user, const char *model, char *name, size_t name_cap, kv_err *err);
+    void *user;
+} kv_serve_store_ops;
+
 typedef struct {
     const char *host;              // address to bind (default "127.0.0.1")
     uint16_t port;                 // 0: any free port (see kv_serve_port)
@@ -94,6 +120,7 @@ typedef struct {
     kv_serve_auth_fn auth;
     kv_serve_audit_fn audit;
     void *hook_user;
+    const kv_serve_store_ops *store; // NULL: the store's endpoints answer 501
 } kv_serve_params;
 
 kv_serve_params kv_serve_default_params(void);

@@ -62,6 +62,8 @@ typedef struct {
 int kv_cli_serve_store_open(kv_cli_serve_store *ss, const char *db_path, bool insecure,
                             kv_serve_params *p);
 void kv_cli_serve_store_close(kv_cli_serve_store *ss);
+// serve --store: points p->store at the model store's operations (serve_mstore.c).
+int kv_cli_serve_mstore(kv_serve_params *p);
 int kv_cli_logits(int argc, char **argv); // cmd_logits.c
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.

@@ -338,6 +338,8 @@ int kv_cli_serve(int argc, char **argv) {
     }
     if (o.store) {
         int rc = add_store_models(&o);
+        if (rc == 0)
+            rc = kv_cli_serve_mstore(&o.p);
         if (rc != 0)
             return rc;
     }

@@ -27,7 +27,11 @@ kv_status kv__h_embeddings(kv__call *c, kv_err *err);  // POST /api/embeddings
 kv_status kv__h_oai_chat(kv__call *c, kv_err *err);    // POST /v1/chat/completions
 kv_status kv__h_oai_complete(kv__call *c, kv_err *err); // POST /v1/completions
 kv_status kv__h_oai_embed(kv__call *c, kv_err *err);   // POST /v1/embeddings
-kv_status kv__h_ui(kv__call *c, kv_err *err);          // GET /ui and /ui/{file}
+kv_status kv__h_ui(kv__call *c, kv_err *err);
+kv_status kv__h_blob(kv__call *c, kv_err *err);        // HEAD, POST /api/blobs/{digest}
+kv_status kv__h_create(kv__call *c, kv_err *err);      // POST /api/create
+kv_status kv__h_copy(kv__call *c, kv_err *err);        // POST /api/copy
+kv_status kv__h_delete(kv__call *c, kv_err *err);      // DELETE /api/delete          // GET /ui and /ui/{file}
 
 // ---- reply formats ----
 

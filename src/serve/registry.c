@@ -32,6 +32,7 @@ struct kv__model_ent {
     char *path;
     kv_chat_tmpl tmpl;
     bool tmpl_set;
+    bool gone; // deleted or replaced through the store API: hidden, kept until the registry is freed
     // Under the registry's mu.
     ent_state state;
     int refs;
@@ -73,7 +74,7 @@ static kv__model_ent *lookup_locked(kv__registry *r, const char *name) {
     if (!normal_name(name, full, sizeof full))
         return NULL;
     for (int i = 0; i < r->n_ents; i++)
-        if (strcmp(r->ents[i]->name, full) == 0)
+        if (!r->ents[i]->gone && strcmp(r->ents[i]->name, full) == 0)
             return r->ents[i];
     return NULL;
 }
@@ -406,6 +407,31 @@ kv__model_ent *kv__registry_find(kv__registry *r, const char *name) {
     return e;
 }
 
+// An entry is never freed while the server runs (handlers hold bare pointers), so
+// a replaced or deleted model's entry is only hidden; it unloads as any other.
+kv_status kv__registry_put(kv__registry *r, const char *name, const char *path, kv_err *err) {
+    pthread_mutex_lock(&r->mu);
+    kv__model_ent *old = lookup_locked(r, name);
+    kv_status st = KV_OK;
+    if (!old || strcmp(old->path, path) != 0) {
+        if (old)
+            old->gone = true;
+        st = add_locked(r, name, path, NULL, err);
+        if (st != KV_OK && old)
+            old->gone = false;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return st;
+}
+
+void kv__registry_drop(kv__registry *r, const char *name) {
+    pthread_mutex_lock(&r->mu);
+    kv__model_ent *e = lookup_locked(r, name);
+    if (e)
+        e->gone = true;
+    pthread_mutex_unlock(&r->mu);
+}
+
 const char *kv__ent_name(const kv__model_ent *e) {
     return e->name;
 }
@@ -490,11 +516,12 @@ void kv__registry_each(kv__registry *r, bool rescan, kv__ent_fn fn, void *user) 
     pthread_mutex_lock(&r->mu);
     if (rescan)
         scan_locked(r, NULL);
-    int n = r->n_ents;
-    row *rows = calloc(n ? (size_t)n : 1, sizeof *rows);
-    for (int i = 0; rows && i < n; i++) {
+    int n = 0;
+    row *rows = calloc(r->n_ents ? (size_t)r->n_ents : 1, sizeof *rows);
+    for (int i = 0; rows && i < r->n_ents; i++) {
         kv__model_ent *e = r->ents[i];
-        rows[i] = (row){e, e->state == ENT_READY, e->refs > 0 ? INFINITY : e->expires_wall};
+        if (!e->gone)
+            rows[n++] = (row){e, e->state == ENT_READY, e->refs > 0 ? INFINITY : e->expires_wall};
     }
     pthread_mutex_unlock(&r->mu);
     for (int i = 0; rows && i < n; i++) {

@@ -37,6 +37,11 @@ void kv__registry_shutdown(kv__registry *r);
 // The entry called name (a name without a tag means ":latest"), looking in the
 // models folder again when it is unknown; NULL when there is none.
 kv__model_ent *kv__registry_find(kv__registry *r, const char *name);
+// The store API's changes (thread-safe): put makes name (re)name the GGUF file at
+// path, hiding an entry of that name with another path; drop hides name's entry.
+// A hidden entry stays valid for requests that hold it and unloads as usual.
+kv_status kv__registry_put(kv__registry *r, const char *name, const char *path, kv_err *err);
+void kv__registry_drop(kv__registry *r, const char *name);
 // Loads e if needed and takes a reference that keeps it loaded. keep_alive_s
 // (0: at once; negative or INFINITY: never) is how long it stays loaded after
 // the last reference goes; as in Ollama, the latest request's value counts.

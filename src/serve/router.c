@@ -7,19 +7,15 @@
 
 #define GET_HEAD (KV__GET | KV__HEAD)
 
-// Ollama's endpoints for managing a model store, which kvant lacks: its models
-// are the GGUF files it was given. They answer 501 naming the feature, so that
-// a client can tell "not here" from "no such path".
+// Ollama's registry endpoints, which kvant lacks. They answer 501 naming the
+// feature, so that a client can tell "not here" from "no such path". The store's
+// own endpoints (api_store.c) answer 501 likewise without --store.
 static const struct {
     const char *path;
     const char *what;
 } UNSUPPORTED[] = {
     {"/api/pull", "pulling models from a registry (/api/pull)"},
     {"/api/push", "pushing models to a registry (/api/push)"},
-    {"/api/create", "creating models (/api/create)"},
-    {"/api/copy", "copying models (/api/copy)"},
-    {"/api/delete", "deleting models (/api/delete)"},
-    {"/api/blobs/", "uploading blobs (/api/blobs)"},
 };
 
 static kv_status h_unsupported(kv__call *c, kv_err *err) {
@@ -55,10 +51,10 @@ static const kv__route ROUTES[] = {
     {GET_HEAD, "/v1/models/", true, KV__API_OPENAI, kv__h_oai_model},
     {KV__POST, "/api/pull", false, KV__API_OLLAMA, h_unsupported},
     {KV__POST, "/api/push", false, KV__API_OLLAMA, h_unsupported},
-    {KV__POST, "/api/create", false, KV__API_OLLAMA, h_unsupported},
-    {KV__POST, "/api/copy", false, KV__API_OLLAMA, h_unsupported},
-    {KV__DELETE, "/api/delete", false, KV__API_OLLAMA, h_unsupported},
-    {KV__POST | KV__HEAD, "/api/blobs/", true, KV__API_OLLAMA, h_unsupported},
+    {KV__POST, "/api/create", false, KV__API_OLLAMA, kv__h_create},
+    {KV__POST, "/api/copy", false, KV__API_OLLAMA, kv__h_copy},
+    {KV__DELETE, "/api/delete", false, KV__API_OLLAMA, kv__h_delete},
+    {KV__POST | KV__HEAD, "/api/blobs/", true, KV__API_OLLAMA, kv__h_blob},
 };
 
 unsigned kv__method_from_name(const char *name) {

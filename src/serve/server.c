@@ -78,7 +78,7 @@ static kv_status check_params(const kv_serve_params *p, kv_err *err) {
     if (p->max_conn_per_ip < 0 || p->max_conn_per_ip > KV_SERVE_MAX_CONNECTIONS)
         return KV_FAIL(err, KV_ERR_INVALID, "--max-conn-per-ip %d is outside 0..%d",
                        p->max_conn_per_ip, KV_SERVE_MAX_CONNECTIONS);
-    if (p->n_models == 0 && !p->models_dir)
+    if (p->n_models == 0 && !p->models_dir && !p->store) // a store may get models over HTTP
         return KV_FAIL(err, KV_ERR_INVALID,
                        "no models: give --model NAME=FILE.gguf or "
                        "--models DIR");

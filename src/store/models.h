@@ -114,6 +114,12 @@ kv_status kv__mstore_read(const char *dir, const kv__mname *name, kv__manifest *
 // The path of the blob with digest d (checked first).
 kv_status kv__mstore_blob_path(const char *dir, const char *d, char *out, size_t cap,
                                kv_err *err);
+// Stores n bytes as blob d when their SHA-256 is d (KV_ERR_INVALID naming both
+// digests otherwise, nothing written).
+kv_status kv__mstore_blob_put(const char *dir, const char *d, const void *p, size_t n,
+                              kv_err *err);
+// KV_OK when blob d is a regular file in dir; KV_ERR_IO "blob ... not found" else.
+kv_status kv__mstore_blob_has(const char *dir, const char *d, kv_err *err);
 // The layer of media type mt, or NULL.
 const kv__layer *kv__manifest_layer(const kv__manifest *m, const char *mt);
 // Reads a small blob (at most KV__MANIFEST_MAX bytes) whole, NUL-terminated.

@@ -306,6 +306,27 @@ static kv_status blob_put_mem(const char *dir, const void *p, size_t n, char d[7
     return write_atomic(path, p, n, err);
 }
 
+kv_status kv__mstore_blob_put(const char *dir, const char *want, const void *p, size_t n,
+                              kv_err *err) {
+    char d[72];
+    kv_status st = kv__digest_check(want, err);
+    if (st != KV_OK)
+        return st;
+    sha256_digest(p, n, d);
+    if (strcmp(d, want) != 0)
+        return KV_FAIL(err, KV_ERR_INVALID, "blob's bytes have digest %s, not %s", d, want);
+    return blob_put_mem(dir, p, n, d, err);
+}
+
+kv_status kv__mstore_blob_has(const char *dir, const char *d, kv_err *err) {
+    char path[PATH_CAP];
+    struct stat sb;
+    kv_status st = kv__mstore_blob_path(dir, d, path, sizeof path, err);
+    if (st == KV_OK && (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)))
+        st = KV_FAIL(err, KV_ERR_IO, "blob %s not found", d);
+    return st;
+}
+
 // Copies the file at src into the store, hashing it on the way; its digest into
 // d and size into *size.
 static kv_status blob_put_file(const char *dir, const char *src, char d[72], uint64_t *size,

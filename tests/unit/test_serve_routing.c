@@ -9,6 +9,7 @@
 #include "serve/api_int.h"
 #include "serve/buf_int.h"
 #include "serve/call_int.h"
+#include "serve/server_int.h"
 #include "serve/stop_int.h"
 
 static void test_routes(void **state) {
@@ -62,8 +63,9 @@ static void test_routes(void **state) {
     assert_int_equal(kv__method_from_name("PATCH"), 0);
 }
 
-// Ollama's model-store endpoints kvant lacks are 501 naming the feature;
-// unknown paths beside them stay 404 (issue 11).
+// Ollama's model-store endpoints are 501 naming the feature on a server without
+// a store (p.store NULL; with one, test_serve_store); unknown paths beside them
+// stay 404 (issue 11).
 static void test_unsupported(void **state) {
     (void)state;
     static const struct {
@@ -85,7 +87,9 @@ static void test_unsupported(void **state) {
         const kv__route *r = kv__route_find(CASES[i].method, CASES[i].path, &status, &api);
         assert_non_null(r);
         assert_int_equal(api, KV__API_OLLAMA);
-        kv__call c = {.api = api, .method = CASES[i].method, .path = CASES[i].path};
+        static kv_serve no_store; // zeroed: p.store is NULL
+        kv__call c = {.srv = &no_store, .api = api, .method = CASES[i].method,
+                      .path = CASES[i].path};
         kv__route_run(r, &c);
         assert_int_equal(c.status, 501);
         assert_non_null(strstr(c.out.p, CASES[i].feature));

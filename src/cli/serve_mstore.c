@@ -1,0 +1,168 @@
+// kvant serve --store: the kv_serve_store_ops the server's /api/create,
+// /api/copy, /api/delete and /api/blobs call, over the model store's folder.
+// Only names the registry can serve (no '/': the default host and namespace)
+// are created or copied to.
+#define _POSIX_C_SOURCE 200809L
+#include "cli/cli.h"
+#include "store/models.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char g_dir[4096];
+
+static kv_status blob_has(void *user, const char *digest, kv_err *err) {
+    (void)user;
+    return kv__mstore_blob_has(g_dir, digest, err);
+}
+
+static kv_status blob_put(void *user, const char *digest, const void *data, size_t n,
+                          kv_err *err) {
+    (void)user;
+    return kv__mstore_blob_put(g_dir, digest, data, n, err);
+}
+
+// s parsed as a name the server serves; its display form into name.
+static kv_status served_name(const char *field, const char *s, kv__mname *n, char *name,
+                             size_t cap, kv_err *err) {
+    kv_status st = kv__mname_parse(s, n, err);
+    if (st != KV_OK) {
+        kv_err_prefix(err, field);
+        return st;
+    }
+    kv__mname_display(n, name, cap);
+    if (strchr(name, '/'))
+        return KV_FAIL(err, KV_ERR_INVALID,
+                       "%s: '%.200s': kvant serve serves the default namespace only (a name "
+                       "without '/')",
+                       field, s);
+    return KV_OK;
+}
+
+// Ollama's "parameters" object as Modelfile PARAMETER lines (a list: one each).
+static kv_status params_from_json(const char *text, kv__modelfile *mf, kv_err *err) {
+    json_t *o = json_loads(text, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return KV_FAIL(err, KV_ERR_INVALID, "field 'parameters' must be an object");
+    }
+    size_t cap = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v) cap += json_is_array(v) ? json_array_size(v) : 1;
+    mf->params = calloc(cap ? cap : 1, sizeof *mf->params);
+    kv_status st = mf->params ? KV_OK : KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    json_object_foreach(o, k, v) {
+        size_t n = json_is_array(v) ? json_array_size(v) : 1;
+        for (size_t i = 0; st == KV_OK && i < n; i++) {
+            json_t *x = json_is_array(v) ? json_array_get(v, i) : v;
+            char num[64];
+            const char *val = NULL;
+            if (json_is_string(x))
+                val = json_string_value(x);
+            else if (json_is_integer(x))
+                snprintf(num, sizeof num, "%lld", (long long)json_integer_value(x)), val = num;
+            else if (json_is_real(x) && isfinite(json_real_value(x)))
+                snprintf(num, sizeof num, "%.17g", json_real_value(x)), val = num;
+            else if (json_is_boolean(x))
+                val = json_is_true(x) ? "true" : "false";
+            if (!val) {
+                st = KV_FAIL(err, KV_ERR_INVALID,
+                             "field 'parameters': '%.80s' must be a string, number, boolean "
+                             "or a list of them",
+                             k);
+                break;
+            }
+            kv__mf_param *p = &mf->params[mf->n_params++];
+            p->key = strdup(k);
+            p->value = strdup(val);
+            if (!p->key || !p->value)
+                st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+        }
+    }
+    json_decref(o);
+    return st;
+}
+
+static kv_status create(void *user, const kv_serve_create_req *rq, char *name, size_t name_cap,
+                        char *path, size_t path_cap, kv_err *err) {
+    (void)user;
+    kv__mname n;
+    kv_status st = served_name("field 'model'", rq->model, &n, name, name_cap, err);
+    if (st != KV_OK)
+        return st;
+    char blob[4096];
+    kv__modelfile mf = {0};
+    if (rq->gguf) {
+        // a blob uploaded first: create reads it as a GGUF file (refused if not)
+        if ((st = kv__mstore_blob_has(g_dir, rq->gguf, err)) != KV_OK ||
+            (st = kv__mstore_blob_path(g_dir, rq->gguf, blob, sizeof blob, err)) != KV_OK) {
+            kv_err_prefix(err, "field 'files'");
+            return st;
+        }
+    } else {
+        kv__mname base;
+        char bname[KV__MNAME_TEXT_MAX];
+        if ((st = served_name("field 'from'", rq->from, &base, bname, sizeof bname, err)) != KV_OK)
+            return st;
+        snprintf(blob, sizeof blob, "%s", bname);
+    }
+    mf.from = blob;
+    mf.from_line = 1;
+    mf.tmpl = (char *)rq->tmpl;
+    mf.system = (char *)rq->system;
+    mf.license = (char *)rq->license;
+    if (rq->params_json)
+        st = params_from_json(rq->params_json, &mf, err);
+    if (st == KV_OK)
+        st = kv__mstore_create(g_dir, &n, &mf, NULL, "/api/create", err);
+    for (size_t i = 0; i < mf.n_params; i++)
+        free(mf.params[i].key), free(mf.params[i].value);
+    free(mf.params);
+    if (st == KV_OK)
+        st = kv__mstore_model_path(g_dir, name, path, path_cap, err);
+    return st;
+}
+
+static kv_status copy(void *user, const char *src, const char *dst, char *name, size_t name_cap,
+                      char *path, size_t path_cap, kv_err *err) {
+    (void)user;
+    kv__mname s, d;
+    kv_status st = kv__mname_parse(src, &s, err);
+    if (st != KV_OK)
+        kv_err_prefix(err, "field 'source'");
+    if (st == KV_OK)
+        st = served_name("field 'destination'", dst, &d, name, name_cap, err);
+    if (st == KV_OK)
+        st = kv__mstore_copy(g_dir, &s, &d, err);
+    if (st == KV_OK)
+        st = kv__mstore_model_path(g_dir, name, path, path_cap, err);
+    return st;
+}
+
+static kv_status remove_model(void *user, const char *model, char *name, size_t name_cap,
+                              kv_err *err) {
+    (void)user;
+    kv__mname n;
+    size_t n_blobs = 0;
+    kv_status st = kv__mname_parse(model, &n, err);
+    if (st != KV_OK) {
+        kv_err_prefix(err, "field 'model'");
+        return st;
+    }
+    kv__mname_display(&n, name, name_cap);
+    return kv__mstore_remove(g_dir, &n, &n_blobs, err);
+}
+
+static const kv_serve_store_ops OPS = {blob_has, blob_put, create, copy, remove_model, NULL};
+
+int kv_cli_serve_mstore(kv_serve_params *p) {
+    kv_err err;
+    if (kv__mstore_default_dir(g_dir, sizeof g_dir, &err) != KV_OK)
+        return kv_cli_fail("serve", &err);
+    p->store = &OPS;
+    return 0;
+}

@@ -41,6 +41,7 @@ typedef struct {
     // llama.cpp's converter reads it for the rope_freqs table
     float rope_low_freq_factor, rope_high_freq_factor;
     int64_t rope_llama3_orig_ctx;
+    bool rope_orig_ctx_given;      // phi3: config.json has original_max_position_embeddings
     int64_t sliding_window;        // 0 when absent (Mistral); gemma2: every even layer's
     // gemma2: attn_logit_softcapping / final_logit_softcapping (0: none) and
     // query_pre_attn_scalar (queries scaled by 1/sqrt of it)

@@ -17,6 +17,7 @@ const kv_hf_arch kv_hf_arch_table[] = {
     {"Qwen3ForCausalLM", "qwen3"},
     {"Gemma2ForCausalLM", "gemma2"},
     {"Gemma3ForCausalLM", "gemma3"},
+    {"Phi3ForCausalLM", "phi3"},
     {NULL, NULL},
 };
 
@@ -36,6 +37,8 @@ static arch_defaults defaults_for(const char *hf_class) {
         return (arch_defaults){8192, 4, 4096};
     if (strcmp(hf_class, "Gemma3ForCausalLM") == 0) // Gemma3TextConfig
         return (arch_defaults){131072, 4, 4096};
+    if (strcmp(hf_class, "Phi3ForCausalLM") == 0) // Phi3Config
+        return (arch_defaults){4096, 0, 0};
     return (arch_defaults){2048, 0, 0};
 }
 
@@ -110,7 +113,7 @@ static kv_status get_arch(const json_t *cfg, const char *path, kv_hf_config *c, 
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                    "%s: field 'architectures' names '%.100s', which kvant does not convert "
                    "(it converts LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                   "Qwen3ForCausalLM, Gemma2ForCausalLM and Gemma3ForCausalLM)",
+                   "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM and Phi3ForCausalLM)",
                    path, c->hf_class);
 }
 
@@ -244,6 +247,32 @@ static kv_status get_gemma3(const json_t *cfg, const char *path, kv_hf_config *c
     return KV_OK;
 }
 
+// Phi-3 (Phi3Config): norm epsilon 1e-5, SiLU, full rotary dimension. A
+// partial_rotary_factor (Phi-4-mini) is refused rather than run wrong.
+static kv_status get_phi3(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
+    if (strcmp(c->arch, "phi3") != 0)
+        return KV_OK;
+    c->rms_eps = 1e-5f;
+    float rot = 1.0f;
+    const char *act = NULL;
+    kv_status s = get_float(cfg, path, "partial_rotary_factor", &rot, err);
+    if (s == KV_OK)
+        s = get_str(cfg, path, "hidden_act", &act, err);
+    if (s != KV_OK)
+        return s;
+    if (rot != 1.0f)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'partial_rotary_factor' is %g; kvant converts Phi-3 with full "
+                       "rotary dimension only",
+                       path, (double)rot);
+    if (act && strcmp(act, "silu") != 0)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'hidden_act' is '%.60s', kvant runs Phi-3 with silu", path, act);
+    const json_t *orig = json_object_get(cfg, "original_max_position_embeddings");
+    c->rope_orig_ctx_given = orig && !json_is_null(orig);
+    return KV_OK;
+}
+
 // Gemma 2 and 3: soft-capping, the query scale and the activation (Gemma2Config's
 // and Gemma3TextConfig's defaults).
 static kv_status get_gemma(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
@@ -298,7 +327,7 @@ kv_status kv__hf_config_parse(const json_t *cfg, const char *path, kv_hf_config 
     if ((s = get_int(cfg, path, "original_max_position_embeddings", false,
                      &c->rope_llama3_orig_ctx, err)) != KV_OK)
         return s;
-    if ((s = get_gemma(cfg, path, c, err)) != KV_OK)
+    if ((s = get_gemma(cfg, path, c, err)) != KV_OK || (s = get_phi3(cfg, path, c, err)) != KV_OK)
         return s;
     if ((s = get_float(cfg, path, "rms_norm_eps", &c->rms_eps, err)) != KV_OK ||
         (s = get_float(cfg, path, "rope_theta", &c->rope_theta, err)) != KV_OK ||

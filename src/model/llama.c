@@ -52,7 +52,7 @@ static void convert_run(void *arg, int64_t r0, int64_t r1, int thread) {
 // w (ne1, ne0) @ x (n_rows, ne0) -> y (n_rows, ne1)
 static void matmul(kv_ctx *c, const kv_tensor *w, const float *x, int64_t n_rows, float *y) {
     const int64_t n_in = w->ne[0];
-    if (c->hook)
+    if (c->hook && !w->no_hook)
         c->hook(c->hook_user, w->name, x, n_rows, n_in);
     const kv_type vt = c->k->types[w->type].vec_dot_type;
     matmul_job j = {c, {w->type, w->data, w->row_size, x, (size_t)n_in * sizeof(float), y,

@@ -18,6 +18,7 @@ typedef struct {
     int64_t ne[2];    // ne[0] is the row length
     size_t row_size;  // bytes per row
     const void *data;
+    bool no_hook;     // a later slice of a fused weight: the matmul hook saw the whole
 } kv_tensor;
 
 // What sets one architecture's forward pass apart from Llama's (load.c's table).
@@ -30,6 +31,9 @@ typedef struct {
     // soft-capped, sliding-window attention on layers il % swa_period != swa_period - 1
     bool gemma;
     int swa_period;
+    // Phi-3: q/k/v stacked in attn_qkv.weight, gate and up in ffn_up.weight (2 x n_ff
+    // rows); bound as row slices of the fused tensors, so each matmul reads its rows
+    bool fused;
 } kv_arch;
 
 typedef struct {

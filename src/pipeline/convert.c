@@ -37,6 +37,8 @@ static const layer_name LAYER_NAMES[] = {
     {"self_attn.o_proj.bias", "attn_output.bias", 0},
     {"self_attn.q_norm.weight", "attn_q_norm.weight", 0}, // qwen3
     {"self_attn.k_norm.weight", "attn_k_norm.weight", 0},
+    {"self_attn.qkv_proj.weight", "attn_qkv.weight", 0}, // phi3: q, k, v rows stacked
+    {"mlp.gate_up_proj.weight", "ffn_up.weight", 0},      // phi3: gate rows, then up
     {"mlp.gate_proj.weight", "ffn_gate.weight", 0},
     {"mlp.up_proj.weight", "ffn_up.weight", 0},
     {"mlp.down_proj.weight", "ffn_down.weight", 0},
@@ -298,6 +300,17 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
         if (c->query_pre_attn_scalar != c->head_dim)
             TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.scale"),
                                 1.0f / sqrtf((float)c->query_pre_attn_scalar), err));
+    }
+    if (strcmp(c->arch, "phi3") == 0) { // Phi3MiniModel's keys (the window is written, not run)
+        const int64_t orig = c->rope_scaling_orig_ctx > 0 ? c->rope_scaling_orig_ctx
+                             : c->rope_orig_ctx_given    ? c->rope_llama3_orig_ctx
+                                                         : 0;
+        if (orig > 0)
+            TRY(kv_gguf_set_u32(w, ARCH_KEY("rope.scaling.original_context_length"),
+                                (uint32_t)orig, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)c->head_dim, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window,
+                            err));
     }
     if (c->rope_scaling_type && strcmp(c->rope_scaling_type, "linear") == 0) {
         TRY(kv_gguf_set_str(w, ARCH_KEY("rope.scaling.type"), "linear", err));

@@ -7,7 +7,8 @@ embedding x sqrt(hidden), (1 + w) RMS norms before and after attention and the
 MLP, GeGLU with gelu-tanh, scores x query_pre_attn_scalar^-0.5 soft-capped,
 sliding window on even layers, soft-capped logits; Gemma 3 from modeling_gemma3.py:
 (1 + w) q/k norms, every 6th layer global, local layers with rope_local_base_freq
-unscaled), computed in float64.
+unscaled; Phi-3 from modeling_phi3.py: qkv_proj and gate_up_proj split, no
+sliding window, as llama.cpp runs it), computed in float64.
 
   forward.py MODEL_DIR --tokens 1,2,3 [--logits F32FILE] [--greedy-ids "5 6 7"]
              [--max-rel 1e-4] [--kv-f16]
@@ -167,6 +168,23 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
     return softcap(h @ out_w.T, cfg.get("final_logit_softcapping") if gemma else None)
 
 
+def split_fused(cfg, W):
+    """Phi-3's fused weights as the separate q/k/v and gate/up ones (Phi3Attention:
+    q rows, then k, then v; Phi3MLP: gate rows, then up)."""
+    nh = cfg["num_attention_heads"]
+    nkv = cfg.get("num_key_value_heads") or nh
+    hd = cfg["hidden_size"] // nh
+    for name in [n for n in W if n.endswith("self_attn.qkv_proj.weight")]:
+        p, qkv = name[: -len("qkv_proj.weight")], W.pop(name)
+        W[p + "q_proj.weight"] = qkv[: nh * hd]
+        W[p + "k_proj.weight"] = qkv[nh * hd: (nh + nkv) * hd]
+        W[p + "v_proj.weight"] = qkv[(nh + nkv) * hd:]
+    for name in [n for n in W if n.endswith("mlp.gate_up_proj.weight")]:
+        p, gu = name[: -len("gate_up_proj.weight")], W.pop(name)
+        ff = gu.shape[0] // 2
+        W[p + "gate_proj.weight"], W[p + "up_proj.weight"] = gu[:ff], gu[ff:]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -180,6 +198,7 @@ def main():
     with open(os.path.join(a.model, "config.json")) as f:
         cfg = json.load(f)
     W = load_safetensors(os.path.join(a.model, "model.safetensors"))
+    split_fused(cfg, W)
     tokens = [int(t) for t in a.tokens.split(",")]
     ok = True
     ref = forward(cfg, W, tokens, a.kv_f16, window=not a.no_window)

@@ -224,6 +224,17 @@ static kv_status read_attention(const kv_gguf *g, kv_model *m, kv_err *err) {
                      &m->final_softcap, err);
     if (st == KV_OK && gemma3) // llama.cpp's base for Gemma 3's local layers
         st = key_f32(g, hp->arch, "rope.freq_base_swa", false, 10000.0f, &m->rope_base_swa, err);
+    if (st == KV_OK) // LongRoPE: cos and sin scaled (llama.cpp's rope attn_factor)
+        st = key_f32(g, hp->arch, "rope.scaling.attn_factor", false, 1.0f, &m->rope_attn_factor,
+                     err);
+    int64_t orig = 0;
+    if (st == KV_OK)
+        st = key_int(g, hp->arch, "rope.scaling.original_context_length", false, hp->n_ctx_train,
+                     1, INT32_MAX, &orig, err);
+    m->n_ctx_orig = (int32_t)orig;
+    if (st == KV_OK && !(m->rope_attn_factor > 0.0f && m->rope_attn_factor < 1e3f))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: rope.scaling.attn_factor %g out of range",
+                       kv_gguf_path(g), (double)m->rope_attn_factor);
     if (st == KV_OK && m->arch->swa_period > 0)
         st = key_int(g, hp->arch, "attention.sliding_window", false, 4096, 0, INT32_MAX, &swa,
                      err);
@@ -391,7 +402,7 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
 static kv_status bind_all(kv_model *m, kv_err *err) {
     kv_hparams *hp = &m->hp;
     binder b = {m, 0};
-    const size_t n_slots = (size_t)hp->n_layer * TENSORS_PER_LAYER + 4;
+    const size_t n_slots = (size_t)hp->n_layer * TENSORS_PER_LAYER + 6;
     m->names = calloc(n_slots, NAME_SLOT);
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->names || !m->layers)
@@ -422,14 +433,15 @@ static kv_status bind_all(kv_model *m, kv_err *err) {
         st = bind(&b, &m->output_norm, "output_norm.weight", hp->n_embd, 0, T_VEC, true, err);
     if (st == KV_OK)
         st = bind(&b, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, T_VEC, false, err);
-    // Phi-3's LongRoPE tables (128k models): kvant does not scale RoPE by them yet,
-    // and running without them would drift silently: refuse
-    static const char *const LONGROPE[] = {"rope_factors_short.weight", "rope_factors_long.weight"};
-    for (size_t i = 0; st == KV_OK && i < 2; i++)
-        if (kv_gguf_find_tensor(m->gguf, LONGROPE[i]) >= 0)
-            st = KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                         "%s: tensor '%s' (LongRoPE scaling) is not supported yet", path,
-                         LONGROPE[i]);
+    // Phi-3's LongRoPE tables (128k models): short up to the original context, else long
+    if (st == KV_OK)
+        st = bind(&b, &m->rope_short, "rope_factors_short.weight", hp->n_rot / 2, 0, T_VEC, false,
+                  err);
+    if (st == KV_OK)
+        st = bind(&b, &m->rope_long, "rope_factors_long.weight", hp->n_rot / 2, 0, T_VEC,
+                  m->rope_short.name != NULL, err);
+    if (st == KV_OK && m->rope_long.name && !m->rope_short.name)
+        st = KV_FAIL(err, KV_ERR_FORMAT, "%s: missing tensor 'rope_factors_short.weight'", path);
     if (hp->tied_output)
         m->output = m->tok_embd;
     for (int64_t il = 0; st == KV_OK && il < hp->n_layer; il++)

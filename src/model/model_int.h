@@ -51,6 +51,10 @@ struct kv_model {
     const kv_kernels *kernels;
     kv_tensor tok_embd, output_norm, output;
     kv_tensor rope_freqs; // optional per-frequency divisors (n_rot / 2)
+    kv_tensor rope_short, rope_long; // LongRoPE divisors (phi3), both or neither
+    float rope_attn_factor; // cos and sin multiplied by it (LongRoPE; else 1)
+    int32_t n_ctx_orig;     // rope.scaling.original_context_length: a context above
+                            // it takes the long factors, as llama.cpp chooses
     float attn_scale;     // q . k scale: 1/sqrt(n_embd_head_k) unless the file says
     float attn_softcap, final_softcap; // 0: none; else cap * tanh(x / cap)
     int32_t n_swa;        // sliding window of the arch's local layers (0: none)

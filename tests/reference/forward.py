@@ -18,7 +18,8 @@ With --logits, compares kvant's logits (float32 rows n_tokens x n_vocab, from
 |logit|; with --greedy-ids, regenerates that many tokens greedily (full
 recompute each step) and counts the agreeing prefix. --kv-f16 rounds q, k and v
 to float16 after RoPE, as kvant's (and llama.cpp's) F16 KV cache does.
---no-window ignores Gemma 2's sliding window (to show that it matters).
+--no-window ignores Gemma 2's sliding window (to show that it matters);
+--rope-factors picks Phi-3 longrope's short or long list.
 Exit 1 when the error is over --max-rel or a greedy token differs.
 """
 import argparse
@@ -67,6 +68,8 @@ def inv_freq(cfg, hd):
         smoothed = (1 - smooth) * scaled / factor + smooth * scaled
         medium = ~(wavelen < old / hi) & ~(wavelen > old / lo)
         f = np.where(medium, smoothed, scaled)
+    elif kind == "longrope":  # _compute_longrope_parameters; which list: --rope-factors
+        f = f / np.array(rs[cfg.get("_rope_factors", "short") + "_factor"], dtype=np.float64)
     elif kind == "linear":
         f = f / rs["factor"]
     elif kind not in (None, "default"):
@@ -111,6 +114,12 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
         return np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
 
     rope_global = cos_sin(inv_freq(cfg, hd))
+    rs = cfg.get("rope_scaling") or {}
+    if rs.get("rope_type", rs.get("type")) == "longrope":  # cos and sin x attention factor
+        orig = rs.get("original_max_position_embeddings") or cfg["original_max_position_embeddings"]
+        ratio = cfg["max_position_embeddings"] / orig
+        mscale = np.sqrt(1 + np.log(ratio) / np.log(orig)) if ratio > 1 else 1.0
+        rope_global = (rope_global[0] * mscale, rope_global[1] * mscale)
     if gemma3:  # the sliding layers: their own base, no scaling
         local_base = cfg.get("rope_local_base_freq", 10000.0)
         rope_local = cos_sin(1.0 / (local_base ** (np.arange(0, hd, 2, dtype=np.float64) / hd)))
@@ -194,9 +203,13 @@ def main():
     ap.add_argument("--max-rel", type=float, default=1e-4)
     ap.add_argument("--kv-f16", action="store_true")
     ap.add_argument("--no-window", action="store_true")
+    ap.add_argument("--rope-factors", choices=("short", "long"), default="short",
+                    help="longrope: the list used (llama.cpp: long when the context is over "
+                         "original_max_position_embeddings)")
     a = ap.parse_args()
     with open(os.path.join(a.model, "config.json")) as f:
         cfg = json.load(f)
+    cfg["_rope_factors"] = a.rope_factors
     W = load_safetensors(os.path.join(a.model, "model.safetensors"))
     split_fused(cfg, W)
     tokens = [int(t) for t in a.tokens.split(",")]

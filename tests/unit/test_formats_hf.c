@@ -279,6 +279,18 @@ static void test_config_errors(void **state) {
     expect_config_error("{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
                         ", \"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1.0], "
                         "\"long_factor\": [2.0]}}",
+                        KV_ERR_FORMAT, "field 'rope_scaling.short_factor' has 1 numbers, expected 8");
+    expect_config_error("{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
+                        ", \"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": "
+                        "[1,1,1,1,1,1,1,1], \"long_factor\": [1,1,1,1,1,1,1,-2]}, "
+                        "\"original_max_position_embeddings\": 64}",
+                        KV_ERR_FORMAT, "'rope_scaling.long_factor' entry 7 is not a positive number");
+    expect_config_error("{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
+                        ", \"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": "
+                        "[1,1,1,1,1,1,1,1], \"long_factor\": [1,1,1,1,1,1,1,2]}}",
+                        KV_ERR_FORMAT, "field 'original_max_position_embeddings' is missing");
+    expect_config_error(CFG_HEAD CFG_DIMS ", \"rope_scaling\": {\"type\": \"longrope\", "
+                                          "\"short_factor\": [1], \"long_factor\": [2]}}",
                         KV_ERR_UNSUPPORTED, "field 'rope_scaling' has type 'longrope'");
     expect_config_error(CFG_HEAD "\"hidden_size\": 64, \"intermediate_size\": 128, "
                                  "\"num_hidden_layers\": 2}",
@@ -451,6 +463,23 @@ static void test_config_defaults(void **state) {
     assert_true(c->rms_eps == 1e-6f);
     assert_true(c->rope_orig_ctx_given);
     assert_int_equal(c->rope_llama3_orig_ctx, 4096);
+    assert_int_equal(c->n_rope_factors, 0);
+    kv_hf_close(hf);
+    // Phi-3 longrope (128k models): both lists, the original context, llama.cpp's
+    // attention factor sqrt(1 + ln(1024 / 64) / ln(64)) = sqrt(5 / 3)
+    write_text(dir, "config.json", "{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
+                                   ", \"max_position_embeddings\": 1024, \"rope_scaling\": {"
+                                   "\"type\": \"longrope\", \"short_factor\": [1,1,1,1,1,1,1,1.5], "
+                                   "\"long_factor\": [2,2,2,2,2,2,2,9]}, "
+                                   "\"original_max_position_embeddings\": 64}");
+    if (kv_hf_open(dir, &hf, &err) != KV_OK)
+        fail_msg("%s", err.msg);
+    c = kv_hf_config_of(hf);
+    assert_string_equal(c->rope_scaling_type, "longrope");
+    assert_int_equal(c->n_rope_factors, 8);
+    assert_true(c->rope_short[7] == 1.5f && c->rope_long[0] == 2.0f && c->rope_long[7] == 9.0f);
+    assert_int_equal(c->rope_scaling_orig_ctx, 64);
+    assert_float_equal(c->rope_attn_factor, 1.2909944f, 1e-6f);
     kv_hf_close(hf);
     kv_test_rmdir(dir);
 }

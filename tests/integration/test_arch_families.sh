@@ -4,7 +4,7 @@
 # norms, head_dim != hidden/heads), Gemma 2 ((1 + w) sandwich norms, GeGLU,
 # soft-caps, query_pre_attn_scalar, sliding window on even layers) and Gemma 3
 # (q/k norms, 5 local layers with their own RoPE base per global one) and Phi-3
-# (fused attn_qkv and gate+up ffn_up, NEOX RoPE, untied output). For each, a tiny random checkpoint of the real
+# (fused attn_qkv and gate+up ffn_up, NEOX RoPE, untied output; LongRoPE below). For each, a tiny random checkpoint of the real
 # shape family (tools/make_arch_model.py) is converted to F32 and its logits are
 # compared with an independent numpy forward pass (tests/reference/forward.py,
 # rounding q/k/v to F16 like the KV cache): max error <= 1e-4 of the largest
@@ -104,14 +104,44 @@ done
 expect_rc 0 "phi3 Q4_K_M lists its tensors" "$KVANT" info "$TMP/phi3.q4_k_m.gguf"
 grep -qE "blk.0.attn_qkv.weight +Q5_K" <<<"$OUT" && pass "phi3: Q4_K_M attn_qkv is Q5_K" ||
   fail "phi3: Q4_K_M attn_qkv is Q5_K ($OUT)"
-# LongRoPE (the 128k models) is refused, naming the field; nothing written
-mkdir -p "$TMP/phi3long"
-cp "$TMP/phi3/"* "$TMP/phi3long/"
-sed -i 's/"rope_scaling": null/"rope_scaling": {"type": "longrope", "short_factor": [1], "long_factor": [2]}/' \
-  "$TMP/phi3long/config.json"
-expect_rc 1 "phi3: longrope rope_scaling" "$KVANT" convert "$TMP/phi3long" -o "$TMP/phi3long.gguf"
-expect_out "field 'rope_scaling' has type 'longrope'" "phi3: the error names the field"
-[ ! -e "$TMP/phi3long.gguf" ] && pass "phi3 longrope: nothing written" || fail "phi3 longrope: nothing written"
+# Phi-3 LongRoPE (the 128k models; here original context 64, max 256): both
+# factor tables and the attn factor written as llama.cpp writes them; kvant takes
+# the long factors when its context is over 64 (48 tokens + 64 greedy: 113) and
+# the short ones otherwise (48 tokens alone), cos and sin x the attn factor.
+# 2e-4: the attn factor (1.15) scales q and k before their F16 rounding (9e-5 here)
+d="$TMP/phi3long"
+expect_rc 0 "phi3 longrope: make the checkpoint" "$PY" "$SRC/tools/make_arch_model.py" phi3long "$d" \
+  --tokenizer-from "$SRC/models/kjv-llama-7m"
+expect_rc 0 "phi3 longrope: convert to F32" "$KVANT" convert "$d" -o "$d.f32.gguf" --outtype f32
+expect_rc 0 "phi3 longrope GGUF lists its keys and tensors" "$KVANT" info "$d.f32.gguf"
+for want in "rope_factors_long.weight *F32 *32 " "rope_factors_short.weight *F32 *32 " \
+  "phi3.rope.scaling.attn_factor *1.1547" "phi3.rope.scaling.original_context_length *64"; do
+  grep -qE -- "$want" <<<"$OUT" && pass "phi3 longrope: $want" || fail "phi3 longrope: $want ($OUT)"
+done
+expect_rc 0 "phi3 longrope: kvant logits, context 113" "$KVANT" logits "$d.f32.gguf" \
+  --tokens "$TOKENS" -o "$d.logits" --greedy 64 -t 2
+greedy=$OUT
+expect_rc 0 "phi3 longrope: context 113 matches the reference with the long factors" \
+  "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.logits" \
+  --kv-f16 --max-rel 2e-4 --greedy-ids "$greedy" --rope-factors long
+echo "$OUT"
+expect_rc 0 "phi3 longrope: kvant logits, context 49" "$KVANT" logits "$d.f32.gguf" \
+  --tokens "$TOKENS" -o "$d.short.logits" -t 2
+expect_rc 0 "phi3 longrope: context 49 matches the reference with the short factors" \
+  "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.short.logits" \
+  --kv-f16 --max-rel 2e-4 --rope-factors short
+echo "$OUT"
+expect_rc 1 "phi3 longrope: the factors matter (context 49 vs the long factors)" \
+  "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.short.logits" \
+  --kv-f16 --max-rel 0.1 --rope-factors long
+expect_out "max relative logit error" "phi3 longrope: the error was measured"
+# a factor list of the wrong length is refused, naming the field; nothing written
+mkdir -p "$TMP/phi3bad"
+cp "$d/"* "$TMP/phi3bad/"
+sed -i 's/"short_factor": \[/"short_factor": [1.0, /' "$TMP/phi3bad/config.json"
+expect_rc 1 "phi3 longrope: 33 short factors" "$KVANT" convert "$TMP/phi3bad" -o "$TMP/phi3bad.gguf"
+expect_out "field 'rope_scaling.short_factor' has 33 numbers, expected 32" "phi3 longrope: the error names the field"
+[ ! -e "$TMP/phi3bad.gguf" ] && pass "phi3 longrope: nothing written" || fail "phi3 longrope: nothing written"
 
 # the architecture-specific tensors are there, named as llama.cpp names them
 expect_rc 0 "llama3 GGUF lists its tensors" "$KVANT" info "$TMP/llama3.f32.gguf"

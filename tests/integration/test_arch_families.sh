@@ -104,6 +104,16 @@ done
 expect_rc 0 "phi3 Q4_K_M lists its tensors" "$KVANT" info "$TMP/phi3.q4_k_m.gguf"
 grep -qE "blk.0.attn_qkv.weight +Q5_K" <<<"$OUT" && pass "phi3: Q4_K_M attn_qkv is Q5_K" ||
   fail "phi3: Q4_K_M attn_qkv is Q5_K ($OUT)"
+# the fused weights reach the imatrix once each, by their GGUF names: 2 layers x
+# (attn_qkv, attn_output, ffn_up, ffn_down)
+expect_rc 0 "phi3: imatrix" "$KVANT" imatrix "$TMP/phi3.f32.gguf" -f "$SRC/data/kjv-heldout.txt" \
+  -o "$TMP/phi3.imat" --chunks 1 -c 64 -t 2
+expect_rc 0 "phi3: quantize with the imatrix" "$KVANT" quantize "$TMP/phi3.f32.gguf" \
+  "$TMP/phi3.iq.gguf" q4_k_m --imatrix "$TMP/phi3.imat" -t 2 -q
+expect_rc 0 "phi3: imatrix GGUF keys" "$KVANT" info "$TMP/phi3.iq.gguf"
+grep -qE "quantize.imatrix.entries_count +8$" <<<"$OUT" && pass "phi3: 8 imatrix entries" ||
+  fail "phi3: 8 imatrix entries ($OUT)"
+
 # Phi-3 LongRoPE (the 128k models; here original context 64, max 256): both
 # factor tables and the attn factor written as llama.cpp writes them; kvant takes
 # the long factors when its context is over 64 (48 tokens + 64 greedy: 113) and

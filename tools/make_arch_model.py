@@ -12,7 +12,10 @@ attention and logits, query_pre_attn_scalar 48 != head_dim 64, sliding window 8
 on layer 0; the norm weights lie on a 1/16 grid so that 1 + w is exact in BF16) or
 gemma3 (Gemma 3 text shape: as gemma2 plus per-head q/k norms, no attention
 soft-cap, 6 layers of which layer 5 is global, local RoPE base 10000 next to a
-global 1000000 with linear scaling 8).
+global 1000000 with linear scaling 8) or phi3 (Phi-3-mini-4k shape: q/k/v stacked in
+qkv_proj, gate and up in gate_up_proj, untied lm_head, sliding_window 2047 that
+llama.cpp and kvant leave off, rope_scaling null) or phi3long (as phi3 with longrope:
+original context 64, max_position_embeddings 256, random short/long factor lists).
 2 layers, hidden 256, 4 heads / 2 KV heads, BF16 safetensors written with numpy.
 The tokenizer is borrowed from the demo model (SentencePiece, 4096 tokens), so the
 test does not depend on the family's real BPE tokenizer; config.json says so.
@@ -66,6 +69,18 @@ FAMILIES = {
         "hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": 48,
         "sliding_window": 8, "sliding_window_pattern": 6, "attn_logit_softcapping": None,
         "final_logit_softcapping": None, "attention_bias": False,
+    },
+    "phi3long": {
+        "architectures": ["Phi3ForCausalLM"], "model_type": "phi3",
+        "rope_theta": 10000.0, "rms_norm_eps": 1e-5, "max_position_embeddings": 256,
+        "original_max_position_embeddings": 64, "sliding_window": 2047,
+        "tie_word_embeddings": False, "hidden_act": "silu",
+    },
+    "phi3": {
+        "architectures": ["Phi3ForCausalLM"], "model_type": "phi3",
+        "rope_theta": 10000.0, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096,
+        "original_max_position_embeddings": 4096, "sliding_window": 2047,
+        "tie_word_embeddings": False, "hidden_act": "silu", "rope_scaling": None,
     },
 }
 
@@ -134,6 +149,14 @@ def make_weights(family, cfg, rng):
         t[p + "mlp.up_proj.weight"] = mat(FF, HIDDEN)
         t[p + "mlp.down_proj.weight"] = mat(HIDDEN, FF, 6.0)
     t["model.norm.weight"] = norm(HIDDEN)
+    if family.startswith("phi3"):  # fused as the checkpoint stores them; its own lm_head
+        for i in range(LAYERS):
+            p = f"model.layers.{i}."
+            t[p + "self_attn.qkv_proj.weight"] = np.concatenate(
+                [t.pop(p + f"self_attn.{n}_proj.weight") for n in "qkv"])
+            t[p + "mlp.gate_up_proj.weight"] = np.concatenate(
+                [t.pop(p + "mlp.gate_proj.weight"), t.pop(p + "mlp.up_proj.weight")])
+        t["lm_head.weight"] = mat(VOCAB, HIDDEN, 4.0)
     return t
 
 
@@ -181,6 +204,13 @@ def main():
                        "(SentencePiece, 4096 tokens), not the family's own",
     }
     cfg.update(FAMILIES[a.family])
+    if a.family == "phi3long":
+        half = HIDDEN // HEADS // 2
+        r = np.random.default_rng(a.seed + 100)
+        cfg["rope_scaling"] = {
+            "type": "longrope",
+            "short_factor": [float(x) for x in np.round(1 + r.random(half), 3)],
+            "long_factor": [float(x) for x in np.round(1 + 8 * r.random(half), 3)]}
     os.makedirs(a.out, exist_ok=True)
     rng = np.random.default_rng(a.seed)
     write_safetensors(os.path.join(a.out, "model.safetensors"), make_weights(a.family, cfg, rng))

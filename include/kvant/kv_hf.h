@@ -12,6 +12,7 @@
 
 #define KV_HF_MAX_JSON ((size_t)64 << 20) // bytes of any JSON file in the folder
 #define KV_HF_MAX_VOCAB 1000000
+#define KV_HF_MAX_ROPE_FACTORS 512 // longrope factors per list (head_dim / 2)
 
 // One row of the architecture table: a Hugging Face class and what kvant makes of it.
 typedef struct {
@@ -41,6 +42,13 @@ typedef struct {
     // llama.cpp's converter reads it for the rope_freqs table
     float rope_low_freq_factor, rope_high_freq_factor;
     int64_t rope_llama3_orig_ctx;
+    bool rope_orig_ctx_given;      // phi3: config.json has original_max_position_embeddings
+    // phi3 longrope: rope_scaling's short_factor / long_factor (n_rope_factors each,
+    // head_dim / 2, frequency divisors) and llama.cpp's attention factor
+    // sqrt(1 + ln(max_position_embeddings / original) / ln(original)), 1 when not longer
+    int64_t n_rope_factors;
+    float rope_short[KV_HF_MAX_ROPE_FACTORS], rope_long[KV_HF_MAX_ROPE_FACTORS];
+    float rope_attn_factor;
     int64_t sliding_window;        // 0 when absent (Mistral); gemma2: every even layer's
     // gemma2: attn_logit_softcapping / final_logit_softcapping (0: none) and
     // query_pre_attn_scalar (queries scaled by 1/sqrt of it)

@@ -23,7 +23,7 @@
 #define KV_CTX_MAX_BLOCKS ((int32_t)1 << 27) // KV cache blocks per context
 
 typedef struct {
-    char arch[32];         // general.architecture ("llama", "qwen2", "qwen3", "gemma2", "gemma3")
+    char arch[32];         // general.architecture ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3")
     int64_t n_vocab;
     int64_t n_ctx_train;   // {arch}.context_length
     int64_t n_embd;
@@ -45,7 +45,7 @@ typedef struct kv_model kv_model;
 // Opens a GGUF model: maps the file, reads the hyper-parameters from
 // general.architecture and the {arch}.* keys, and binds every tensor the forward
 // pass needs, checking shapes and types. Architectures: "llama" (also Mistral),
-// "qwen2", "qwen3", "gemma2" and "gemma3".
+// "qwen2", "qwen3", "gemma2", "gemma3" and "phi3".
 // Errors name the file and what is wrong: "model.gguf: missing tensor
 // 'blk.3.attn_k.weight'", "model.gguf: architecture 'gpt2' is not supported".
 // On success *out owns the mapping; release it with kv_model_close().

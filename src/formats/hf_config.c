@@ -5,6 +5,7 @@
 // required: a guessed model shape would only fail later, less clearly.
 #include "formats/hf_int.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "formats/json_int.h"
@@ -17,6 +18,7 @@ const kv_hf_arch kv_hf_arch_table[] = {
     {"Qwen3ForCausalLM", "qwen3"},
     {"Gemma2ForCausalLM", "gemma2"},
     {"Gemma3ForCausalLM", "gemma3"},
+    {"Phi3ForCausalLM", "phi3"},
     {NULL, NULL},
 };
 
@@ -36,6 +38,8 @@ static arch_defaults defaults_for(const char *hf_class) {
         return (arch_defaults){8192, 4, 4096};
     if (strcmp(hf_class, "Gemma3ForCausalLM") == 0) // Gemma3TextConfig
         return (arch_defaults){131072, 4, 4096};
+    if (strcmp(hf_class, "Phi3ForCausalLM") == 0) // Phi3Config
+        return (arch_defaults){4096, 0, 0};
     return (arch_defaults){2048, 0, 0};
 }
 
@@ -110,8 +114,65 @@ static kv_status get_arch(const json_t *cfg, const char *path, kv_hf_config *c, 
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                    "%s: field 'architectures' names '%.100s', which kvant does not convert "
                    "(it converts LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                   "Qwen3ForCausalLM, Gemma2ForCausalLM and Gemma3ForCausalLM)",
+                   "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM and Phi3ForCausalLM)",
                    path, c->hf_class);
+}
+
+// One of longrope's factor lists: n numbers, each > 0.
+static kv_status get_factors(const json_t *rs, const char *path, const char *field, float *out,
+                             int64_t want, kv_err *err) {
+    const json_t *a = json_object_get(rs, field);
+    if (!json_is_array(a))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field 'rope_scaling.%s' is %s, expected a list",
+                       path, field, a ? kv__json_type_name(a) : "missing");
+    if ((int64_t)json_array_size(a) != want)
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: field 'rope_scaling.%s' has %zu numbers, expected %lld (head_dim / 2)",
+                       path, field, json_array_size(a), (long long)want);
+    for (int64_t i = 0; i < want; i++) {
+        const json_t *v = json_array_get(a, (size_t)i);
+        const double x = json_is_number(v) ? json_number_value(v) : -1.0;
+        if (!(x > 0.0 && x < 1e30))
+            return KV_FAIL(err, KV_ERR_FORMAT,
+                           "%s: field 'rope_scaling.%s' entry %lld is not a positive number", path,
+                           field, (long long)i);
+        out[i] = (float)x;
+    }
+    return KV_OK;
+}
+
+// Phi-3's longrope (the 128k models), as llama.cpp's Phi3MiniModel converts it:
+// both factor lists, the original context (rope_scaling's, else the top-level
+// field), and the attention factor from max_position_embeddings / original.
+static kv_status get_longrope(const json_t *cfg, const json_t *rs, const char *path,
+                              kv_hf_config *c, kv_err *err) {
+    const int64_t n = c->head_dim / 2;
+    if (n < 1 || n > KV_HF_MAX_ROPE_FACTORS)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: longrope with head_dim %lld", path,
+                       (long long)c->head_dim);
+    kv_status s = get_factors(rs, path, "short_factor", c->rope_short, n, err);
+    if (s == KV_OK)
+        s = get_factors(rs, path, "long_factor", c->rope_long, n, err);
+    int64_t orig = 0, n_ctx = c->n_ctx;
+    if (s == KV_OK)
+        s = get_int(cfg, path, "original_max_position_embeddings", false, &orig, err);
+    if (s == KV_OK)
+        s = get_int(rs, path, "original_max_position_embeddings", false, &orig, err);
+    if (s == KV_OK)
+        s = get_int(cfg, path, "max_position_embeddings", false, &n_ctx, err);
+    if (s != KV_OK)
+        return s;
+    if (orig == 0)
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: field 'original_max_position_embeddings' is missing (longrope needs it)",
+                       path);
+    c->rope_scaling_type = "longrope";
+    c->rope_scaling_orig_ctx = orig;
+    c->n_rope_factors = n;
+    const double scale = (double)n_ctx / (double)orig;
+    c->rope_attn_factor =
+        scale > 1.0 ? (float)sqrt(1.0 + log(scale) / log((double)orig)) : 1.0f;
+    return KV_OK;
 }
 
 // rope_scaling {"rope_type"|"type", "factor", "original_max_position_embeddings"};
@@ -137,6 +198,8 @@ static kv_status get_rope(const json_t *cfg, const char *path, kv_hf_config *c, 
         return s;
     if (type && strcmp(type, "default") == 0)
         return KV_OK; // transformers 5 spelling of "no scaling"
+    if (type && strcmp(type, "longrope") == 0 && strcmp(c->arch, "phi3") == 0)
+        return get_longrope(cfg, rs, path, c, err);
     // llama.cpp writes these for its runtime; kvant does not run them, and a file
     // without them would drift silently at long context: refuse.
     if (type && (strcmp(type, "yarn") == 0 || strcmp(type, "longrope") == 0))
@@ -244,6 +307,32 @@ static kv_status get_gemma3(const json_t *cfg, const char *path, kv_hf_config *c
     return KV_OK;
 }
 
+// Phi-3 (Phi3Config): norm epsilon 1e-5, SiLU, full rotary dimension. A
+// partial_rotary_factor (Phi-4-mini) is refused rather than run wrong.
+static kv_status get_phi3(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
+    if (strcmp(c->arch, "phi3") != 0)
+        return KV_OK;
+    c->rms_eps = 1e-5f;
+    float rot = 1.0f;
+    const char *act = NULL;
+    kv_status s = get_float(cfg, path, "partial_rotary_factor", &rot, err);
+    if (s == KV_OK)
+        s = get_str(cfg, path, "hidden_act", &act, err);
+    if (s != KV_OK)
+        return s;
+    if (rot != 1.0f)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'partial_rotary_factor' is %g; kvant converts Phi-3 with full "
+                       "rotary dimension only",
+                       path, (double)rot);
+    if (act && strcmp(act, "silu") != 0)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'hidden_act' is '%.60s', kvant runs Phi-3 with silu", path, act);
+    const json_t *orig = json_object_get(cfg, "original_max_position_embeddings");
+    c->rope_orig_ctx_given = orig && !json_is_null(orig);
+    return KV_OK;
+}
+
 // Gemma 2 and 3: soft-capping, the query scale and the activation (Gemma2Config's
 // and Gemma3TextConfig's defaults).
 static kv_status get_gemma(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
@@ -298,7 +387,7 @@ kv_status kv__hf_config_parse(const json_t *cfg, const char *path, kv_hf_config 
     if ((s = get_int(cfg, path, "original_max_position_embeddings", false,
                      &c->rope_llama3_orig_ctx, err)) != KV_OK)
         return s;
-    if ((s = get_gemma(cfg, path, c, err)) != KV_OK)
+    if ((s = get_gemma(cfg, path, c, err)) != KV_OK || (s = get_phi3(cfg, path, c, err)) != KV_OK)
         return s;
     if ((s = get_float(cfg, path, "rms_norm_eps", &c->rms_eps, err)) != KV_OK ||
         (s = get_float(cfg, path, "rope_theta", &c->rope_theta, err)) != KV_OK ||

@@ -52,7 +52,7 @@ static void convert_run(void *arg, int64_t r0, int64_t r1, int thread) {
 // w (ne1, ne0) @ x (n_rows, ne0) -> y (n_rows, ne1)
 static void matmul(kv_ctx *c, const kv_tensor *w, const float *x, int64_t n_rows, float *y) {
     const int64_t n_in = w->ne[0];
-    if (c->hook)
+    if (c->hook && !w->no_hook)
         c->hook(c->hook_user, w->name, x, n_rows, n_in);
     const kv_type vt = c->k->types[w->type].vec_dot_type;
     matmul_job j = {c, {w->type, w->data, w->row_size, x, (size_t)n_in * sizeof(float), y,
@@ -437,8 +437,17 @@ static void embed_run(void *arg, int64_t t0, int64_t t1, int thread) {
         if (m->arch->gemma) // Gemma scales the embedding by sqrt(n_embd)
             for (int64_t i = 0; i < hp->n_embd; i++)
                 c->x[t * hp->n_embd + i] *= sqrtf((float)hp->n_embd);
-        kv_rope_cos_sin(c->cs + 2 * t * hp->n_rot, hp->n_rot, c->tok_pos[t], hp->rope_freq_base,
-                        hp->rope_freq_scale, m->rope_freqs.name ? m->rope_freqs.data : NULL);
+        // llama.cpp: rope_freqs if any, else LongRoPE's long factors when the
+        // context per sequence exceeds the original one, else the short ones
+        const kv_tensor *ff = m->rope_freqs.name                ? &m->rope_freqs
+                              : c->p.n_ctx > m->n_ctx_orig      ? &m->rope_long
+                                                                : &m->rope_short;
+        float *cs = c->cs + 2 * t * hp->n_rot;
+        kv_rope_cos_sin(cs, hp->n_rot, c->tok_pos[t], hp->rope_freq_base, hp->rope_freq_scale,
+                        ff->name ? ff->data : NULL);
+        if (m->rope_attn_factor != 1.0f)
+            for (int64_t i = 0; i < hp->n_rot; i++)
+                cs[i] *= m->rope_attn_factor;
         if (m->rope_base_swa > 0.0f) // gemma3's local layers: their own base, unscaled
             kv_rope_cos_sin(c->cs + (2 * t + 1) * hp->n_rot, hp->n_rot, c->tok_pos[t],
                             m->rope_base_swa, 1.0f, NULL);

@@ -65,12 +65,14 @@ static kv_status key_f32(const kv_gguf *g, const char *arch, const char *suffix,
 
 // The architectures kvant runs: Llama's pass with these differences.
 static const kv_arch ARCHS[] = {
-    {"llama", false, false, false, 0},
-    {"qwen2", true, false, false, 0},
-    {"qwen3", true, true, false, 0},
-    {"gemma2", true, false, true, 2}, // layers 0, 2, 4.. local
-    {"gemma3", true, true, true, 6},  // layers 5, 11, 17.. global
-
+    {"llama", false, false, false, 0, false},
+    {"qwen2", true, false, false, 0, false},
+    {"qwen3", true, true, false, 0, false},
+    {"gemma2", true, false, true, 2, false}, // layers 0, 2, 4.. local
+    {"gemma3", true, true, true, 6, false},  // layers 5, 11, 17.. global
+    // phi3.attention.sliding_window is read by nobody: llama.cpp turns Phi-3's
+    // window off ("Phi SWA is currently disabled"), and so does kvant
+    {"phi3", true, false, false, 0, true},
 };
 
 static kv_status read_arch(const kv_gguf *g, kv_hparams *hp, const kv_arch **arch,
@@ -91,7 +93,7 @@ static kv_status read_arch(const kv_gguf *g, kv_hparams *hp, const kv_arch **arc
             return KV_OK;
         }
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                   "%s: architecture '%.*s' is not supported (kvant runs: llama, qwen2, qwen3, gemma2, gemma3)",
+                   "%s: architecture '%.*s' is not supported (kvant runs: llama, qwen2, qwen3, gemma2, gemma3, phi3)",
                    path, (int)(s.n > 64 ? 64 : s.n), s.p);
 }
 
@@ -222,6 +224,17 @@ static kv_status read_attention(const kv_gguf *g, kv_model *m, kv_err *err) {
                      &m->final_softcap, err);
     if (st == KV_OK && gemma3) // llama.cpp's base for Gemma 3's local layers
         st = key_f32(g, hp->arch, "rope.freq_base_swa", false, 10000.0f, &m->rope_base_swa, err);
+    if (st == KV_OK) // LongRoPE: cos and sin scaled (llama.cpp's rope attn_factor)
+        st = key_f32(g, hp->arch, "rope.scaling.attn_factor", false, 1.0f, &m->rope_attn_factor,
+                     err);
+    int64_t orig = 0;
+    if (st == KV_OK)
+        st = key_int(g, hp->arch, "rope.scaling.original_context_length", false, hp->n_ctx_train,
+                     1, INT32_MAX, &orig, err);
+    m->n_ctx_orig = (int32_t)orig;
+    if (st == KV_OK && !(m->rope_attn_factor > 0.0f && m->rope_attn_factor < 1e3f))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: rope.scaling.attn_factor %g out of range",
+                       kv_gguf_path(g), (double)m->rope_attn_factor);
     if (st == KV_OK && m->arch->swa_period > 0)
         st = key_int(g, hp->arch, "attention.sliding_window", false, 4096, 0, INT32_MAX, &swa,
                      err);
@@ -314,6 +327,16 @@ static kv_status bind(binder *b, kv_tensor *t, const char *name, int64_t ne0, in
     return KV_OK;
 }
 
+// Rows [r0, r0 + n) of t as a tensor of its own (rows are whole blocks of any
+// type). It keeps t's name; no_hook: the matmul hook sees the fused weight once.
+static kv_tensor slice(const kv_tensor *t, int64_t r0, int64_t n, bool no_hook) {
+    kv_tensor s = *t;
+    s.ne[1] = n;
+    s.data = (const uint8_t *)t->data + (size_t)r0 * t->row_size;
+    s.no_hook = no_hook;
+    return s;
+}
+
 static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
     const kv_hparams *hp = &b->m->hp;
     const int64_t e = hp->n_embd;
@@ -323,6 +346,8 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
     const int64_t no = hp->n_head * hp->n_embd_head_v;
     const bool qk_norm = b->m->arch->qk_norm;
     const bool gemma = b->m->arch->gemma;
+    const bool fused = b->m->arch->fused, sep = !fused;
+    kv_tensor qkv, gate_up;
     const struct {
         kv_tensor *t;
         const char *suffix;
@@ -331,9 +356,10 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
         bool required;
     } spec[] = {
         {&L->attn_norm, "attn_norm.weight", e, 0, T_VEC, true},
-        {&L->wq, "attn_q.weight", e, nq, T_MATMUL, true},
-        {&L->wk, "attn_k.weight", e, nk, T_MATMUL, true},
-        {&L->wv, "attn_v.weight", e, nv, T_MATMUL, true},
+        {&L->wq, sep ? "attn_q.weight" : NULL, e, nq, T_MATMUL, true},
+        {&L->wk, sep ? "attn_k.weight" : NULL, e, nk, T_MATMUL, true},
+        {&L->wv, sep ? "attn_v.weight" : NULL, e, nv, T_MATMUL, true},
+        {&qkv, fused ? "attn_qkv.weight" : NULL, e, nq + nk + nv, T_MATMUL, true},
         {&L->wo, "attn_output.weight", no, e, T_MATMUL, true},
         {&L->bq, "attn_q.bias", nq, 0, T_VEC, false},
         {&L->bk, "attn_k.bias", nk, 0, T_VEC, false},
@@ -342,8 +368,9 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
         {&L->q_norm, qk_norm ? "attn_q_norm.weight" : NULL, hp->n_embd_head_k, 0, T_VEC, true},
         {&L->k_norm, qk_norm ? "attn_k_norm.weight" : NULL, hp->n_embd_head_k, 0, T_VEC, true},
         {&L->ffn_norm, "ffn_norm.weight", e, 0, T_VEC, true},
-        {&L->ffn_gate, "ffn_gate.weight", e, hp->n_ff, T_MATMUL, true},
-        {&L->ffn_up, "ffn_up.weight", e, hp->n_ff, T_MATMUL, true},
+        {&L->ffn_gate, sep ? "ffn_gate.weight" : NULL, e, hp->n_ff, T_MATMUL, true},
+        {&L->ffn_up, sep ? "ffn_up.weight" : NULL, e, hp->n_ff, T_MATMUL, true},
+        {&gate_up, fused ? "ffn_up.weight" : NULL, e, 2 * hp->n_ff, T_MATMUL, true},
         {&L->ffn_down, "ffn_down.weight", hp->n_ff, e, T_MATMUL, true},
         {&L->attn_post_norm, gemma ? "post_attention_norm.weight" : NULL, e, 0, T_VEC, true},
         {&L->ffn_post_norm, gemma ? "post_ffw_norm.weight" : NULL, e, 0, T_VEC, true},
@@ -360,15 +387,22 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
         if (st != KV_OK)
             return st;
     }
+    if (fused) { // q, k, v and gate, up: consecutive rows of the fused weights
+        L->wq = slice(&qkv, 0, nq, false);
+        L->wk = slice(&qkv, nq, nk, true);
+        L->wv = slice(&qkv, nq + nk, nv, true);
+        L->ffn_gate = slice(&gate_up, 0, hp->n_ff, false);
+        L->ffn_up = slice(&gate_up, hp->n_ff, hp->n_ff, true);
+    }
     return KV_OK;
 }
 
-#define TENSORS_PER_LAYER 17
+#define TENSORS_PER_LAYER 19
 
 static kv_status bind_all(kv_model *m, kv_err *err) {
     kv_hparams *hp = &m->hp;
     binder b = {m, 0};
-    const size_t n_slots = (size_t)hp->n_layer * TENSORS_PER_LAYER + 4;
+    const size_t n_slots = (size_t)hp->n_layer * TENSORS_PER_LAYER + 6;
     m->names = calloc(n_slots, NAME_SLOT);
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->names || !m->layers)
@@ -399,6 +433,15 @@ static kv_status bind_all(kv_model *m, kv_err *err) {
         st = bind(&b, &m->output_norm, "output_norm.weight", hp->n_embd, 0, T_VEC, true, err);
     if (st == KV_OK)
         st = bind(&b, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, T_VEC, false, err);
+    // Phi-3's LongRoPE tables (128k models): short up to the original context, else long
+    if (st == KV_OK)
+        st = bind(&b, &m->rope_short, "rope_factors_short.weight", hp->n_rot / 2, 0, T_VEC, false,
+                  err);
+    if (st == KV_OK)
+        st = bind(&b, &m->rope_long, "rope_factors_long.weight", hp->n_rot / 2, 0, T_VEC,
+                  m->rope_short.name != NULL, err);
+    if (st == KV_OK && m->rope_long.name && !m->rope_short.name)
+        st = KV_FAIL(err, KV_ERR_FORMAT, "%s: missing tensor 'rope_factors_short.weight'", path);
     if (hp->tied_output)
         m->output = m->tok_embd;
     for (int64_t il = 0; st == KV_OK && il < hp->n_layer; il++)

@@ -18,6 +18,7 @@ typedef struct {
     int64_t ne[2];    // ne[0] is the row length
     size_t row_size;  // bytes per row
     const void *data;
+    bool no_hook;     // a later slice of a fused weight: the matmul hook saw the whole
 } kv_tensor;
 
 // What sets one architecture's forward pass apart from Llama's (load.c's table).
@@ -30,6 +31,9 @@ typedef struct {
     // soft-capped, sliding-window attention on layers il % swa_period != swa_period - 1
     bool gemma;
     int swa_period;
+    // Phi-3: q/k/v stacked in attn_qkv.weight, gate and up in ffn_up.weight (2 x n_ff
+    // rows); bound as row slices of the fused tensors, so each matmul reads its rows
+    bool fused;
 } kv_arch;
 
 typedef struct {
@@ -47,6 +51,10 @@ struct kv_model {
     const kv_kernels *kernels;
     kv_tensor tok_embd, output_norm, output;
     kv_tensor rope_freqs; // optional per-frequency divisors (n_rot / 2)
+    kv_tensor rope_short, rope_long; // LongRoPE divisors (phi3), both or neither
+    float rope_attn_factor; // cos and sin multiplied by it (LongRoPE; else 1)
+    int32_t n_ctx_orig;     // rope.scaling.original_context_length: a context above
+                            // it takes the long factors, as llama.cpp chooses
     float attn_scale;     // q . k scale: 1/sqrt(n_embd_head_k) unless the file says
     float attn_softcap, final_softcap; // 0: none; else cap * tanh(x / cap)
     int32_t n_swa;        // sliding window of the arch's local layers (0: none)

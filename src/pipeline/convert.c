@@ -37,6 +37,8 @@ static const layer_name LAYER_NAMES[] = {
     {"self_attn.o_proj.bias", "attn_output.bias", 0},
     {"self_attn.q_norm.weight", "attn_q_norm.weight", 0}, // qwen3
     {"self_attn.k_norm.weight", "attn_k_norm.weight", 0},
+    {"self_attn.qkv_proj.weight", "attn_qkv.weight", 0}, // phi3: q, k, v rows stacked
+    {"mlp.gate_up_proj.weight", "ffn_up.weight", 0},      // phi3: gate rows, then up
     {"mlp.gate_proj.weight", "ffn_gate.weight", 0},
     {"mlp.up_proj.weight", "ffn_up.weight", 0},
     {"mlp.down_proj.weight", "ffn_down.weight", 0},
@@ -174,6 +176,7 @@ static uint32_t st_to_kv_type(kv_st_dtype d) {
 // top-level original_max_position_embeddings, default 8192, as it reads it).
 typedef struct {
     const kv_hf_config *c;
+    const float *table; // longrope: the factors as config.json lists them; NULL: llama3's
 } rope_src;
 
 static kv_status rope_freqs_rows(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
@@ -182,6 +185,11 @@ static kv_status rope_freqs_rows(const void *ctx, int64_t row0, int64_t n_rows, 
     if (row0 != 0 || n_rows != 1) // one row of head_dim / 2 factors
         return KV_FAIL(err, KV_ERR_INVALID, "rope_freqs.weight: rows %lld..%lld asked, it has 1",
                        (long long)row0, (long long)(row0 + n_rows));
+    const float *table = ((const rope_src *)ctx)->table;
+    if (table) {
+        memcpy(dst, table, (size_t)c->n_rope_factors * sizeof *dst);
+        return KV_OK;
+    }
     const int64_t dim = c->head_dim;
     const float factor = c->rope_scaling_factor, lo = c->rope_low_freq_factor;
     const float hi = c->rope_high_freq_factor, old_ctx = (float)c->rope_llama3_orig_ctx;
@@ -207,9 +215,17 @@ static bool wants_rope_freqs(const kv_hf_config *c) {
     return c->rope_scaling_type && strcmp(c->rope_scaling_type, "llama3") == 0;
 }
 
-static void plan_rope_freqs(const kv_hf_config *c, kv__emit_tensor *t, rope_src *src) {
+static bool wants_longrope(const kv_hf_config *c) {
+    return c->rope_scaling_type && strcmp(c->rope_scaling_type, "longrope") == 0;
+}
+
+// name: rope_freqs.weight (llama3, computed) or rope_factors_long/short.weight
+// (longrope, from table)
+static void plan_rope_freqs(const kv_hf_config *c, kv__emit_tensor *t, rope_src *src,
+                            const char *name, const float *table) {
     memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "rope_freqs.weight");
+    snprintf(t->name, sizeof t->name, "%s", name);
+    src->table = table;
     t->n_dims = 1;
     t->ne[0] = c->head_dim / 2;
     t->ne[1] = t->ne[2] = t->ne[3] = 1;
@@ -298,6 +314,19 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
         if (c->query_pre_attn_scalar != c->head_dim)
             TRY(kv_gguf_set_f32(w, ARCH_KEY("attention.scale"),
                                 1.0f / sqrtf((float)c->query_pre_attn_scalar), err));
+    }
+    if (strcmp(c->arch, "phi3") == 0) { // Phi3MiniModel's keys (the window is written, not run)
+        const int64_t orig = c->rope_scaling_orig_ctx > 0 ? c->rope_scaling_orig_ctx
+                             : c->rope_orig_ctx_given    ? c->rope_llama3_orig_ctx
+                                                         : 0;
+        if (orig > 0)
+            TRY(kv_gguf_set_u32(w, ARCH_KEY("rope.scaling.original_context_length"),
+                                (uint32_t)orig, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)c->head_dim, err));
+        if (c->n_rope_factors > 0) // longrope
+            TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.scaling.attn_factor"), c->rope_attn_factor, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window,
+                            err));
     }
     if (c->rope_scaling_type && strcmp(c->rope_scaling_type, "linear") == 0) {
         TRY(kv_gguf_set_str(w, ARCH_KEY("rope.scaling.type"), "linear", err));
@@ -414,8 +443,13 @@ static kv_status plan_all(const kv_hf *hf, kv__emit_tensor *ts, hf_src *srcs, ro
     const kv_safetensors *sts = kv_hf_tensors(hf);
     int64_t n = 0;
     *n_params = 0;
-    if (wants_rope_freqs(kv_hf_config_of(hf))) // first, as llama.cpp writes it
-        plan_rope_freqs(kv_hf_config_of(hf), &ts[n++], rs);
+    const kv_hf_config *c = kv_hf_config_of(hf);
+    if (wants_rope_freqs(c)) // first, as llama.cpp writes it
+        plan_rope_freqs(c, &ts[n++], &rs[0], "rope_freqs.weight", NULL);
+    if (wants_longrope(c)) { // Phi3MiniModel's extra tensors: long, then short
+        plan_rope_freqs(c, &ts[n++], &rs[0], "rope_factors_long.weight", c->rope_long);
+        plan_rope_freqs(c, &ts[n++], &rs[1], "rope_factors_short.weight", c->rope_short);
+    }
     for (int64_t i = 0; i < kv_safetensors_count(sts); i++) {
         const kv_st_tensor *t = kv_safetensors_at(sts, i);
         if (skipped_name(t->name) || // llama.cpp leaves out Gemma's (tied) lm_head
@@ -469,8 +503,8 @@ kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_conv
     if (st != KV_OK)
         return st;
     int64_t n_all = kv_safetensors_count(kv_hf_tensors(hf)), n = 0;
-    size_t cap = (size_t)n_all + 1; // + rope_freqs.weight
-    rope_src rs;
+    size_t cap = (size_t)n_all + 2; // + rope_freqs.weight or the two longrope tables
+    rope_src rs[2];
     ts = calloc(cap, sizeof *ts);
     srcs = calloc(cap, sizeof *srcs);
     names = calloc(cap, sizeof *names);
@@ -481,7 +515,7 @@ kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_conv
     }
     uint64_t n_params = 0;
     kv_mix_model model;
-    st = plan_all(hf, ts, srcs, &rs, &n, &n_params, err);
+    st = plan_all(hf, ts, srcs, rs, &n, &n_params, err);
     if (st == KV_OK) {
         model_facts(kv_hf_config_of(hf), ts, n, names, &model);
         st = kv__plan_types(ts, n, &model, &plan, true, &im, err);

@@ -3,7 +3,8 @@
 # tied embeddings), Qwen2/2.5 (q/k/v biases, NEOX RoPE) and Qwen3 (per-head q/k
 # norms, head_dim != hidden/heads), Gemma 2 ((1 + w) sandwich norms, GeGLU,
 # soft-caps, query_pre_attn_scalar, sliding window on even layers) and Gemma 3
-# (q/k norms, 5 local layers with their own RoPE base per global one). For each, a tiny random checkpoint of the real
+# (q/k norms, 5 local layers with their own RoPE base per global one) and Phi-3
+# (fused attn_qkv and gate+up ffn_up, NEOX RoPE, untied output; LongRoPE below). For each, a tiny random checkpoint of the real
 # shape family (tools/make_arch_model.py) is converted to F32 and its logits are
 # compared with an independent numpy forward pass (tests/reference/forward.py,
 # rounding q/k/v to F16 like the KV cache): max error <= 1e-4 of the largest
@@ -15,7 +16,7 @@ PY=${KV_PYTHON:-/usr/bin/python3} # Debian's python3 with python3-numpy
 # 48 positions: enough for llama3's scaled low frequencies to show in the logits
 TOKENS=$(seq -s, 7 83 3990)
 
-for fam in llama3 qwen2 qwen3 gemma2 gemma3; do
+for fam in llama3 qwen2 qwen3 gemma2 gemma3 phi3; do
   d="$TMP/$fam"
   # gemma3: 2e-4. It needs 6 layers for one global one, and 6 layers round 3x as
   # many values to F16 in the cache; where kvant's F32 value and the reference's
@@ -90,6 +91,68 @@ expect_rc 1 "gemma3: sliding_window_pattern 4" "$KVANT" convert "$TMP/g3bad" -o 
 expect_out "field 'sliding_window_pattern' is 4" "gemma3: the error names the field"
 [ ! -e "$TMP/g3bad.gguf" ] && pass "gemma3: nothing written" || fail "gemma3: nothing written"
 
+# Phi-3: the fused tensors and Phi3MiniModel's keys, as llama.cpp writes them;
+# Q4_K_M gives attn_qkv Q5_K (llama-quantize's rule for attn_qkv)
+expect_rc 0 "phi3 GGUF lists its keys and tensors" "$KVANT" info "$TMP/phi3.f32.gguf"
+for want in "blk.1.attn_qkv.weight *F32 *256 x 512" "blk.1.ffn_up.weight *F32 *256 x 1024" \
+  "phi3.rope.dimension_count *64" "phi3.rope.scaling.original_context_length *4096" \
+  "phi3.attention.sliding_window *2047" "output.weight"; do
+  grep -qE -- "$want" <<<"$OUT" && pass "phi3: $want" || fail "phi3: $want (not in: $OUT)"
+done
+[ -z "$(printf '%s\n' "$OUT" | grep -E 'attn_q\.|ffn_gate')" ] && pass "phi3: nothing split" ||
+  fail "phi3: nothing split"
+expect_rc 0 "phi3 Q4_K_M lists its tensors" "$KVANT" info "$TMP/phi3.q4_k_m.gguf"
+grep -qE "blk.0.attn_qkv.weight +Q5_K" <<<"$OUT" && pass "phi3: Q4_K_M attn_qkv is Q5_K" ||
+  fail "phi3: Q4_K_M attn_qkv is Q5_K ($OUT)"
+# the fused weights reach the imatrix once each, by their GGUF names: 2 layers x
+# (attn_qkv, attn_output, ffn_up, ffn_down)
+expect_rc 0 "phi3: imatrix" "$KVANT" imatrix "$TMP/phi3.f32.gguf" -f "$SRC/data/kjv-heldout.txt" \
+  -o "$TMP/phi3.imat" --chunks 1 -c 64 -t 2
+expect_rc 0 "phi3: quantize with the imatrix" "$KVANT" quantize "$TMP/phi3.f32.gguf" \
+  "$TMP/phi3.iq.gguf" q4_k_m --imatrix "$TMP/phi3.imat" -t 2 -q
+expect_rc 0 "phi3: imatrix GGUF keys" "$KVANT" info "$TMP/phi3.iq.gguf"
+grep -qE "quantize.imatrix.entries_count +8$" <<<"$OUT" && pass "phi3: 8 imatrix entries" ||
+  fail "phi3: 8 imatrix entries ($OUT)"
+
+# Phi-3 LongRoPE (the 128k models; here original context 64, max 256): both
+# factor tables and the attn factor written as llama.cpp writes them; kvant takes
+# the long factors when its context is over 64 (48 tokens + 64 greedy: 113) and
+# the short ones otherwise (48 tokens alone), cos and sin x the attn factor.
+# 2e-4: the attn factor (1.15) scales q and k before their F16 rounding (9e-5 here)
+d="$TMP/phi3long"
+expect_rc 0 "phi3 longrope: make the checkpoint" "$PY" "$SRC/tools/make_arch_model.py" phi3long "$d" \
+  --tokenizer-from "$SRC/models/kjv-llama-7m"
+expect_rc 0 "phi3 longrope: convert to F32" "$KVANT" convert "$d" -o "$d.f32.gguf" --outtype f32
+expect_rc 0 "phi3 longrope GGUF lists its keys and tensors" "$KVANT" info "$d.f32.gguf"
+for want in "rope_factors_long.weight *F32 *32 " "rope_factors_short.weight *F32 *32 " \
+  "phi3.rope.scaling.attn_factor *1.1547" "phi3.rope.scaling.original_context_length *64"; do
+  grep -qE -- "$want" <<<"$OUT" && pass "phi3 longrope: $want" || fail "phi3 longrope: $want ($OUT)"
+done
+expect_rc 0 "phi3 longrope: kvant logits, context 113" "$KVANT" logits "$d.f32.gguf" \
+  --tokens "$TOKENS" -o "$d.logits" --greedy 64 -t 2
+greedy=$OUT
+expect_rc 0 "phi3 longrope: context 113 matches the reference with the long factors" \
+  "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.logits" \
+  --kv-f16 --max-rel 2e-4 --greedy-ids "$greedy" --rope-factors long
+echo "$OUT"
+expect_rc 0 "phi3 longrope: kvant logits, context 49" "$KVANT" logits "$d.f32.gguf" \
+  --tokens "$TOKENS" -o "$d.short.logits" -t 2
+expect_rc 0 "phi3 longrope: context 49 matches the reference with the short factors" \
+  "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.short.logits" \
+  --kv-f16 --max-rel 2e-4 --rope-factors short
+echo "$OUT"
+expect_rc 1 "phi3 longrope: the factors matter (context 49 vs the long factors)" \
+  "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.short.logits" \
+  --kv-f16 --max-rel 0.1 --rope-factors long
+expect_out "max relative logit error" "phi3 longrope: the error was measured"
+# a factor list of the wrong length is refused, naming the field; nothing written
+mkdir -p "$TMP/phi3bad"
+cp "$d/"* "$TMP/phi3bad/"
+sed -i 's/"short_factor": \[/"short_factor": [1.0, /' "$TMP/phi3bad/config.json"
+expect_rc 1 "phi3 longrope: 33 short factors" "$KVANT" convert "$TMP/phi3bad" -o "$TMP/phi3bad.gguf"
+expect_out "field 'rope_scaling.short_factor' has 33 numbers, expected 32" "phi3 longrope: the error names the field"
+[ ! -e "$TMP/phi3bad.gguf" ] && pass "phi3 longrope: nothing written" || fail "phi3 longrope: nothing written"
+
 # the architecture-specific tensors are there, named as llama.cpp names them
 expect_rc 0 "llama3 GGUF lists its tensors" "$KVANT" info "$TMP/llama3.f32.gguf"
 expect_out "rope_freqs.weight" "llama3: rope_freqs.weight written"
@@ -100,8 +163,8 @@ expect_out "blk.0.attn_q.bias" "qwen2: attn_q.bias written"
 
 start_server --model llama3="$TMP/llama3.q4_k_m.gguf" --model qwen2="$TMP/qwen2.q4_k_m.gguf" \
   --model qwen3="$TMP/qwen3.q8_0.gguf" --model gemma2="$TMP/gemma2.q4_k_m.gguf" \
-  --model gemma3="$TMP/gemma3.q4_k_m.gguf"
-for fam in llama3 qwen2 qwen3 gemma2 gemma3; do
+  --model gemma3="$TMP/gemma3.q4_k_m.gguf" --model phi3="$TMP/phi3.q4_k_m.gguf"
+for fam in llama3 qwen2 qwen3 gemma2 gemma3 phi3; do
   OUT=$(curl -s --max-time 60 "$BASE/api/generate" \
     -d "{\"model\":\"$fam\",\"prompt\":\"And God said\",\"stream\":false,\"options\":{\"num_predict\":4,\"temperature\":0}}")
   expect_out '"done":true' "$fam: serve answers /api/generate"

@@ -7,7 +7,8 @@ embedding x sqrt(hidden), (1 + w) RMS norms before and after attention and the
 MLP, GeGLU with gelu-tanh, scores x query_pre_attn_scalar^-0.5 soft-capped,
 sliding window on even layers, soft-capped logits; Gemma 3 from modeling_gemma3.py:
 (1 + w) q/k norms, every 6th layer global, local layers with rope_local_base_freq
-unscaled), computed in float64.
+unscaled; Phi-3 from modeling_phi3.py: qkv_proj and gate_up_proj split, no
+sliding window, as llama.cpp runs it), computed in float64.
 
   forward.py MODEL_DIR --tokens 1,2,3 [--logits F32FILE] [--greedy-ids "5 6 7"]
              [--max-rel 1e-4] [--kv-f16]
@@ -17,7 +18,8 @@ With --logits, compares kvant's logits (float32 rows n_tokens x n_vocab, from
 |logit|; with --greedy-ids, regenerates that many tokens greedily (full
 recompute each step) and counts the agreeing prefix. --kv-f16 rounds q, k and v
 to float16 after RoPE, as kvant's (and llama.cpp's) F16 KV cache does.
---no-window ignores Gemma 2's sliding window (to show that it matters).
+--no-window ignores Gemma 2's sliding window (to show that it matters);
+--rope-factors picks Phi-3 longrope's short or long list.
 Exit 1 when the error is over --max-rel or a greedy token differs.
 """
 import argparse
@@ -66,6 +68,8 @@ def inv_freq(cfg, hd):
         smoothed = (1 - smooth) * scaled / factor + smooth * scaled
         medium = ~(wavelen < old / hi) & ~(wavelen > old / lo)
         f = np.where(medium, smoothed, scaled)
+    elif kind == "longrope":  # _compute_longrope_parameters; which list: --rope-factors
+        f = f / np.array(rs[cfg.get("_rope_factors", "short") + "_factor"], dtype=np.float64)
     elif kind == "linear":
         f = f / rs["factor"]
     elif kind not in (None, "default"):
@@ -110,6 +114,12 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
         return np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
 
     rope_global = cos_sin(inv_freq(cfg, hd))
+    rs = cfg.get("rope_scaling") or {}
+    if rs.get("rope_type", rs.get("type")) == "longrope":  # cos and sin x attention factor
+        orig = rs.get("original_max_position_embeddings") or cfg["original_max_position_embeddings"]
+        ratio = cfg["max_position_embeddings"] / orig
+        mscale = np.sqrt(1 + np.log(ratio) / np.log(orig)) if ratio > 1 else 1.0
+        rope_global = (rope_global[0] * mscale, rope_global[1] * mscale)
     if gemma3:  # the sliding layers: their own base, no scaling
         local_base = cfg.get("rope_local_base_freq", 10000.0)
         rope_local = cos_sin(1.0 / (local_base ** (np.arange(0, hd, 2, dtype=np.float64) / hd)))
@@ -167,6 +177,23 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
     return softcap(h @ out_w.T, cfg.get("final_logit_softcapping") if gemma else None)
 
 
+def split_fused(cfg, W):
+    """Phi-3's fused weights as the separate q/k/v and gate/up ones (Phi3Attention:
+    q rows, then k, then v; Phi3MLP: gate rows, then up)."""
+    nh = cfg["num_attention_heads"]
+    nkv = cfg.get("num_key_value_heads") or nh
+    hd = cfg["hidden_size"] // nh
+    for name in [n for n in W if n.endswith("self_attn.qkv_proj.weight")]:
+        p, qkv = name[: -len("qkv_proj.weight")], W.pop(name)
+        W[p + "q_proj.weight"] = qkv[: nh * hd]
+        W[p + "k_proj.weight"] = qkv[nh * hd: (nh + nkv) * hd]
+        W[p + "v_proj.weight"] = qkv[(nh + nkv) * hd:]
+    for name in [n for n in W if n.endswith("mlp.gate_up_proj.weight")]:
+        p, gu = name[: -len("gate_up_proj.weight")], W.pop(name)
+        ff = gu.shape[0] // 2
+        W[p + "gate_proj.weight"], W[p + "up_proj.weight"] = gu[:ff], gu[ff:]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -176,10 +203,15 @@ def main():
     ap.add_argument("--max-rel", type=float, default=1e-4)
     ap.add_argument("--kv-f16", action="store_true")
     ap.add_argument("--no-window", action="store_true")
+    ap.add_argument("--rope-factors", choices=("short", "long"), default="short",
+                    help="longrope: the list used (llama.cpp: long when the context is over "
+                         "original_max_position_embeddings)")
     a = ap.parse_args()
     with open(os.path.join(a.model, "config.json")) as f:
         cfg = json.load(f)
+    cfg["_rope_factors"] = a.rope_factors
     W = load_safetensors(os.path.join(a.model, "model.safetensors"))
+    split_fused(cfg, W)
     tokens = [int(t) for t in a.tokens.split(",")]
     ok = True
     ref = forward(cfg, W, tokens, a.kv_f16, window=not a.no_window)

@@ -270,6 +270,28 @@ static void test_config_errors(void **state) {
     expect_config_error("{\"architectures\": [\"Gemma2ForCausalLM\"], " CFG_DIMS
                         ", \"attn_logit_softcapping\": -1.0}",
                         KV_ERR_FORMAT, "is negative");
+    expect_config_error("{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
+                        ", \"partial_rotary_factor\": 0.75}",
+                        KV_ERR_UNSUPPORTED, "field 'partial_rotary_factor' is 0.75");
+    expect_config_error("{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
+                        ", \"hidden_act\": \"gelu\"}",
+                        KV_ERR_UNSUPPORTED, "field 'hidden_act' is 'gelu'");
+    expect_config_error("{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
+                        ", \"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": [1.0], "
+                        "\"long_factor\": [2.0]}}",
+                        KV_ERR_FORMAT, "field 'rope_scaling.short_factor' has 1 numbers, expected 8");
+    expect_config_error("{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
+                        ", \"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": "
+                        "[1,1,1,1,1,1,1,1], \"long_factor\": [1,1,1,1,1,1,1,-2]}, "
+                        "\"original_max_position_embeddings\": 64}",
+                        KV_ERR_FORMAT, "'rope_scaling.long_factor' entry 7 is not a positive number");
+    expect_config_error("{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
+                        ", \"rope_scaling\": {\"type\": \"longrope\", \"short_factor\": "
+                        "[1,1,1,1,1,1,1,1], \"long_factor\": [1,1,1,1,1,1,1,2]}}",
+                        KV_ERR_FORMAT, "field 'original_max_position_embeddings' is missing");
+    expect_config_error(CFG_HEAD CFG_DIMS ", \"rope_scaling\": {\"type\": \"longrope\", "
+                                          "\"short_factor\": [1], \"long_factor\": [2]}}",
+                        KV_ERR_UNSUPPORTED, "field 'rope_scaling' has type 'longrope'");
     expect_config_error(CFG_HEAD "\"hidden_size\": 64, \"intermediate_size\": 128, "
                                  "\"num_hidden_layers\": 2}",
                         KV_ERR_FORMAT, "config.json: field 'num_attention_heads' is missing");
@@ -416,6 +438,48 @@ static void test_config_defaults(void **state) {
     assert_true(c->rope_theta == 1000000.0f && c->rope_local_base == 10000.0f);
     assert_int_equal(c->query_pre_attn_scalar, 168);
     assert_int_equal(c->sliding_window, 4096);
+    kv_hf_close(hf);
+
+    // Phi-3: Phi3Config's defaults (4096 context, eps 1e-5, no window, untied)
+    write_text(dir, "config.json", "{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS "}");
+    if (kv_hf_open(dir, &hf, &err) != KV_OK)
+        fail_msg("%s", err.msg);
+    c = kv_hf_config_of(hf);
+    assert_string_equal(c->arch, "phi3");
+    assert_int_equal(c->n_ctx, 4096);
+    assert_int_equal(c->n_head_kv, 4);
+    assert_true(c->rms_eps == 1e-5f);
+    assert_int_equal(c->sliding_window, 0);
+    assert_false(c->tie_embeddings);
+    assert_false(c->rope_orig_ctx_given);
+    kv_hf_close(hf);
+    write_text(dir, "config.json", "{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
+                                   ", \"sliding_window\": 2047, \"rms_norm_eps\": 1e-6, "
+                                   "\"original_max_position_embeddings\": 4096}");
+    if (kv_hf_open(dir, &hf, &err) != KV_OK)
+        fail_msg("%s", err.msg);
+    c = kv_hf_config_of(hf);
+    assert_int_equal(c->sliding_window, 2047);
+    assert_true(c->rms_eps == 1e-6f);
+    assert_true(c->rope_orig_ctx_given);
+    assert_int_equal(c->rope_llama3_orig_ctx, 4096);
+    assert_int_equal(c->n_rope_factors, 0);
+    kv_hf_close(hf);
+    // Phi-3 longrope (128k models): both lists, the original context, llama.cpp's
+    // attention factor sqrt(1 + ln(1024 / 64) / ln(64)) = sqrt(5 / 3)
+    write_text(dir, "config.json", "{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
+                                   ", \"max_position_embeddings\": 1024, \"rope_scaling\": {"
+                                   "\"type\": \"longrope\", \"short_factor\": [1,1,1,1,1,1,1,1.5], "
+                                   "\"long_factor\": [2,2,2,2,2,2,2,9]}, "
+                                   "\"original_max_position_embeddings\": 64}");
+    if (kv_hf_open(dir, &hf, &err) != KV_OK)
+        fail_msg("%s", err.msg);
+    c = kv_hf_config_of(hf);
+    assert_string_equal(c->rope_scaling_type, "longrope");
+    assert_int_equal(c->n_rope_factors, 8);
+    assert_true(c->rope_short[7] == 1.5f && c->rope_long[0] == 2.0f && c->rope_long[7] == 9.0f);
+    assert_int_equal(c->rope_scaling_orig_ctx, 64);
+    assert_float_equal(c->rope_attn_factor, 1.2909944f, 1e-6f);
     kv_hf_close(hf);
     kv_test_rmdir(dir);
 }

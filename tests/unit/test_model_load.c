@@ -119,6 +119,9 @@ static void test_unsupported_arch(void **state) {
     expect(&o, KV_ERR_FORMAT, "missing tensor 'blk.0.post_attention_norm.weight'");
     o.arch = "gemma3";
     expect(&o, KV_ERR_FORMAT, "missing tensor 'blk.0.attn_q_norm.weight'");
+    // phi3 reads q/k/v from one fused attn_qkv.weight, which a Llama file lacks
+    o.arch = "phi3";
+    expect(&o, KV_ERR_FORMAT, "missing tensor 'blk.0.attn_qkv.weight'");
     // qwen2 is Llama's tensor set (biases optional)
     o.arch = "qwen2";
     kv_model *m = NULL;

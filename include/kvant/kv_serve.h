@@ -72,7 +72,7 @@ typedef struct {
 // hex digits) before calling and calls one at a time. name/path receive the
 // model's name as requests give it ("model:tag") and its GGUF file.
 typedef struct {
-    kv_status (*blob_has)(void *user, const char *digest, kv_err *err); // KV_ERR_IO: absent
+    kv_status (*blob_has)(void *user, const char *digest, kv_err *err); // KV_ERR_NOT_FOUND: absent
     // Stores data as the blob digest when its SHA-256 is digest (else KV_ERR_INVALID).
     kv_status (*blob_put)(void *user, const char *digest, const void *data, size_t n,
                           kv_err *err);

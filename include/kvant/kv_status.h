@@ -13,6 +13,7 @@ typedef enum {
     KV_ERR_TRUNCATED,   // ends before the data it declares
     KV_ERR_UNSUPPORTED, // valid, but kvant does not handle it (architecture, quant type)
     KV_ERR_LIMIT,       // over a configured cap (string length, tensor count, body size)
+    KV_ERR_NOT_FOUND,   // a named thing (a stored model, a blob) does not exist
 } kv_status;
 
 #define KV_ERR_MSG_SIZE 512

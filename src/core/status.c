@@ -16,6 +16,7 @@ const char *kv_status_str(kv_status s) {
     case KV_ERR_TRUNCATED: return "truncated";
     case KV_ERR_UNSUPPORTED: return "unsupported";
     case KV_ERR_LIMIT: return "over limit";
+    case KV_ERR_NOT_FOUND: return "not found";
     }
     return "unknown status";
 }

@@ -93,7 +93,7 @@ kv_status kv__h_blob(kv__call *c, kv_err *err) {
     pthread_mutex_lock(&store_mu);
     kv_status st = o->blob_has(o->user, c->arg, err);
     if (c->method == KV__HEAD) {
-        if (st == KV_ERR_IO)
+        if (st == KV_ERR_NOT_FOUND)
             c->status = 404;
     } else if (st == KV_OK) {
         c->status = 200; // already there: nothing to write
@@ -264,7 +264,7 @@ kv_status kv__h_copy(kv__call *c, kv_err *err) {
             st = kv__registry_put(c->srv->reg, name, path, err);
         pthread_mutex_unlock(&store_mu);
     }
-    if (st == KV_ERR_IO && strstr(err->msg, "not found"))
+    if (st == KV_ERR_NOT_FOUND)
         c->status = 404;
     if (st == KV_OK)
         st = status_reply(c, err);
@@ -291,7 +291,7 @@ kv_status kv__h_delete(kv__call *c, kv_err *err) {
             kv__registry_drop(c->srv->reg, name);
         pthread_mutex_unlock(&store_mu);
     }
-    if (st == KV_ERR_IO && strstr(err->msg, "not found"))
+    if (st == KV_ERR_NOT_FOUND)
         c->status = 404;
     if (st == KV_OK)
         st = status_reply(c, err);

@@ -15,6 +15,7 @@ unsigned kv__http_status(kv_status st) {
     case KV_ERR_INVALID:
     case KV_ERR_FORMAT: return 400;
     case KV_ERR_LIMIT: return 413;
+    case KV_ERR_NOT_FOUND: return 404;
     case KV_ERR_UNSUPPORTED: return 422;
     case KV_ERR_NOMEM: return 503;
     default: return 500;

@@ -107,7 +107,7 @@ typedef struct {
     uint64_t size;     // config and layers
 } kv__manifest;
 
-// Reads and checks the manifest of name in dir (KV_ERR_IO "model 'x' not found"
+// Reads and checks the manifest of name in dir (KV_ERR_NOT_FOUND "model 'x' not found"
 // when there is none).
 kv_status kv__mstore_read(const char *dir, const kv__mname *name, kv__manifest *out,
                           kv_err *err);
@@ -118,7 +118,7 @@ kv_status kv__mstore_blob_path(const char *dir, const char *d, char *out, size_t
 // digests otherwise, nothing written).
 kv_status kv__mstore_blob_put(const char *dir, const char *d, const void *p, size_t n,
                               kv_err *err);
-// KV_OK when blob d is a regular file in dir; KV_ERR_IO "blob ... not found" else.
+// KV_OK when blob d is a regular file in dir; KV_ERR_NOT_FOUND "blob ... not found" else.
 kv_status kv__mstore_blob_has(const char *dir, const char *d, kv_err *err);
 // The layer of media type mt, or NULL.
 const kv__layer *kv__manifest_layer(const kv__manifest *m, const char *mt);

@@ -60,7 +60,7 @@ kv_status kv__mstore_blob_path(const char *dir, const char *d, char *out, size_t
 }
 
 // Refuses a symbolic link at any folder of name's manifest path below dir, and
-// at the file itself. KV_ERR_IO "not found" when a part is missing.
+// at the file itself. KV_ERR_NOT_FOUND when a part is missing.
 static kv_status manifest_path(const char *dir, const kv__mname *n, char *out, size_t cap,
                                bool must_exist, kv_err *err) {
     const char *parts[5] = {"manifests", n->host, n->ns, n->model, n->tag};
@@ -80,7 +80,7 @@ static kv_status manifest_path(const char *dir, const kv__mname *n, char *out, s
                 continue;
             char shown[KV__MNAME_TEXT_MAX];
             kv__mname_display(n, shown, sizeof shown);
-            return KV_FAIL(err, KV_ERR_IO, "model '%s' not found in %s", shown, dir);
+            return KV_FAIL(err, KV_ERR_NOT_FOUND, "model '%s' not found in %s", shown, dir);
         }
         if (S_ISLNK(sb.st_mode))
             return KV_FAIL(err, KV_ERR_INVALID, "%s is a symbolic link; the store follows none",
@@ -323,7 +323,7 @@ kv_status kv__mstore_blob_has(const char *dir, const char *d, kv_err *err) {
     struct stat sb;
     kv_status st = kv__mstore_blob_path(dir, d, path, sizeof path, err);
     if (st == KV_OK && (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)))
-        st = KV_FAIL(err, KV_ERR_IO, "blob %s not found", d);
+        st = KV_FAIL(err, KV_ERR_NOT_FOUND, "blob %s not found", d);
     return st;
 }
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Writes tests/data/arch_mixes.sha256: for each family of tools/make_arch_model.py that
 # llama.cpp runs, the SHA-256 of kvant's F32 conversion and of llama-quantize's file
-# for each mix. Usage: tools/arch_mixes_golden.sh KVANT LLAMA_CPP_BIN_DIR > tests/data/arch_mixes.sha256
+# for each mix. Usage: tools/arch_mixes_golden.sh KVANT LLAMA_CPP_BIN_DIR [COMMIT] > tests/data/arch_mixes.sha256
 # (llama.cpp built beside the repository, never in it).
 set -euo pipefail
-KVANT=$1 BIN=$2
+KVANT=$1 BIN=$2 # $3: the llama.cpp commit built (for the header) when its tree has no .git
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
-commit=$(git -C "$BIN/../.." rev-parse --short HEAD 2>/dev/null || echo unknown)
+commit=${3:-$(git -C "$BIN/../.." rev-parse --short HEAD 2>/dev/null || echo unknown)}
 echo "# SHA-256 of llama-quantize's (llama.cpp $commit, built beside the repo) files from kvant's F32"
 echo "# conversions of tools/make_arch_model.py's checkpoints (seed 0, kjv tokenizer), and of those F32"
 echo "# inputs themselves. Made by tools/arch_mixes_golden.sh; checked by tests/integration/test_arch_mixes.sh."

@@ -72,6 +72,17 @@ gemma3 default <bos>
 llama2 default <s>
 EOF2
 
+# Invalid UTF-8: the tokenizers library takes only valid text, so a caller decodes bytes first
+# (Python's errors="replace", JavaScript's TextDecoder: one U+FFFD per maximal bad subpart); the
+# corpus's last lines are those decodings and agree above. Raw bad bytes given to kvant are
+# refused with the offset of the first bad byte, never guessed at.
+printf 'ab\xffcd' >"$TMP/bad1.txt"
+printf 'x\xc3(y \xed\xa0\x80z \xf0\x9f\x98' >"$TMP/bad2.txt"
+expect_rc 1 "raw invalid UTF-8 (0xff) is refused" "$KVANT" tokenize "$TMP/llama3.gguf" -f "$TMP/bad1.txt"
+expect_out "bad1.txt: not valid UTF-8 text (bad byte at offset 2)" "the error names the file and the offset"
+expect_rc 1 "a truncated sequence is refused" "$KVANT" tokenize "$TMP/llama3.gguf" -f "$TMP/bad2.txt"
+expect_out "bad2.txt: not valid UTF-8 text (bad byte at offset 1)" "the error names the offset"
+
 # a pre_tokenizer kvant does not know: the error names the file and the field
 d=$TMP/hf_unknown
 cp -r "$TMP/hf_llama3" "$d"

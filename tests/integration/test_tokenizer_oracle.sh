@@ -83,6 +83,23 @@ expect_out "bad1.txt: not valid UTF-8 text (bad byte at offset 2)" "the error na
 expect_rc 1 "a truncated sequence is refused" "$KVANT" tokenize "$TMP/llama3.gguf" -f "$TMP/bad2.txt"
 expect_out "bad2.txt: not valid UTF-8 text (bad byte at offset 1)" "the error names the offset"
 
+# a GGUF whose tokenizer.ggml.pre kvant does not know (the value rewritten in place, same length)
+python3 - "$TMP/llama3.gguf" "$TMP/unknown_pre.gguf" <<'PY'
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+key = b"tokenizer.ggml.pre"
+i = b.index(struct.pack("<Q", len(key)) + key) + 8 + len(key)
+assert struct.unpack_from("<I", b, i)[0] == 8  # a string value
+n = struct.unpack_from("<Q", b, i + 4)[0]
+assert bytes(b[i + 12:i + 12 + n]) == b"llama-bpe"
+b[i + 12:i + 12 + n] = b"zzzzz-bpe"
+open(sys.argv[2], "wb").write(b)
+PY
+expect_rc 1 "a GGUF with an unknown pre-tokenizer is refused" "$KVANT" tokenize "$TMP/unknown_pre.gguf" "Hello"
+expect_out "pre-tokenizer 'zzzzz-bpe' (tokenizer.ggml.pre) is not supported" "the error names the field and value"
+[ "$(printf '%s\n' "$OUT" | wc -l)" -eq 1 ] && pass "the error is one line" || fail "the error is one line: $OUT"
+expect_rc 1 "kvant run refuses it too" "$KVANT" run "$TMP/unknown_pre.gguf" "Hello" -n 2
+
 # a pre_tokenizer kvant does not know: the error names the file and the field
 d=$TMP/hf_unknown
 cp -r "$TMP/hf_llama3" "$d"

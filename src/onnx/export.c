@@ -1,0 +1,681 @@
+// kv_onnx_export: a GGUF decoder (llama, mistral, qwen2, qwen3) as an ONNX graph
+// in ONNX Runtime GenAI's decoder layout. The graph is built from standard ops
+// (opset 17): Gather embeddings, RMSNorm as Mul/ReduceMean/Add/Sqrt/Reciprocal,
+// rotate-half RoPE from cos/sin tables gathered by position_ids, attention as
+// MatMul/Softmax over the past keys and values Concat'ed with the new ones
+// (present.N.*), a causal mask from attention_mask's length, SwiGLU MLP. Query
+// heads are grouped per KV head as a 5-D [batch, kv_heads, group, seq, head_dim]
+// tensor, so grouped-query attention needs no key copies.
+//
+// Weights stream into model.onnx.data one tensor at a time (memory ~ one tensor
+// plus its transpose). Llama GGUFs keep q/k rows in the interleaved RoPE order
+// llama.cpp's converter made; they are put back in Hugging Face's rotate-half
+// order (a row permutation, exact for every type, block-quantized rows included).
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "kvant/kv_blocks.h"
+#include "kvant/kv_f16.h"
+#include "kvant/kv_model.h"
+#include "kvant/kv_onnx_export.h"
+#include "kvant/kv_quant.h"
+#include "kvant/kv_types.h"
+#include "onnx/onnx_export_int.h"
+
+#define F32 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
+#define F16 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16
+#define I64 ONNX__TENSOR_PROTO__DATA_TYPE__INT64
+#define U8 ONNX__TENSOR_PROTO__DATA_TYPE__UINT8
+#define BOOL ONNX__TENSOR_PROTO__DATA_TYPE__BOOL
+
+typedef struct {
+    kv__ox g;
+    const kv_onnx_export_opts *o;
+    const kv_gguf *gguf;
+    const kv_hparams *hp;
+    const char *path;
+    bool unpermute; // llama-style interleaved q/k rows in the GGUF
+    int block;
+    kv_onnx_export_report *rep;
+    uint64_t done, total; // progress, in tensors
+    kv_err *err;
+    kv_status st; // first failure
+} ex;
+
+// ---- small graph helpers ----
+
+static const char *op1(ex *e, const char *op, const char *a) {
+    const char *in[] = {a};
+    return kv__ox_out(kv__ox_node(&e->g, "", op, 1, in, 1), 0);
+}
+static const char *op2(ex *e, const char *op, const char *a, const char *b) {
+    const char *in[] = {a, b};
+    return kv__ox_out(kv__ox_node(&e->g, "", op, 2, in, 1), 0);
+}
+static const char *op3(ex *e, const char *op, const char *a, const char *b, const char *c) {
+    const char *in[] = {a, b, c};
+    return kv__ox_out(kv__ox_node(&e->g, "", op, 3, in, 1), 0);
+}
+static const char *ints(ex *e, int n, const int64_t *v) { return kv__ox_const_i64(&e->g, n, v, false); }
+static const char *scalar_i(ex *e, int64_t v) { return kv__ox_const_i64(&e->g, 1, &v, true); }
+static const char *reshape(ex *e, const char *x, int n, const int64_t *shape) {
+    return op2(e, "Reshape", x, ints(e, n, shape));
+}
+static const char *transpose(ex *e, const char *x, int n, const int64_t *perm) {
+    const char *in[] = {x};
+    Onnx__NodeProto *nd = kv__ox_node(&e->g, "", "Transpose", 1, in, 1);
+    kv__ox_attr_is(&e->g, nd, "perm", n, perm);
+    return kv__ox_out(nd, 0);
+}
+static const char *unsqueeze(ex *e, const char *x, int n, const int64_t *axes) {
+    return op2(e, "Unsqueeze", x, ints(e, n, axes));
+}
+static const char *concat(ex *e, const char *a, const char *b, int64_t axis) {
+    const char *in[] = {a, b};
+    Onnx__NodeProto *nd = kv__ox_node(&e->g, "", "Concat", 2, in, 1);
+    kv__ox_attr_i(&e->g, nd, "axis", axis);
+    return kv__ox_out(nd, 0);
+}
+
+static bool failed(ex *e) {
+    if (e->st == KV_OK && e->g.oom)
+        e->st = KV_FAIL(e->err, KV_ERR_NOMEM, "out of memory building the ONNX graph");
+    if (e->st == KV_OK && e->g.io_failed)
+        e->st = e->err->status != KV_OK ? e->err->status : KV_ERR_IO;
+    return e->st != KV_OK;
+}
+
+// ---- reading tensors ----
+
+static const kv_gguf_tensor *tensor(ex *e, const char *name, bool required) {
+    int64_t i = kv_gguf_find_tensor(e->gguf, name);
+    if (i < 0) {
+        if (required && e->st == KV_OK)
+            e->st = KV_FAIL(e->err, KV_ERR_FORMAT, "%s: missing tensor '%s'", e->path, name);
+        return NULL;
+    }
+    return kv_gguf_tensor_at(e->gguf, i);
+}
+
+// The GGUF row holding output row r: the identity, or for llama q/k rows the
+// interleaved position of Hugging Face's rotate-half row r.
+static int64_t src_row(int64_t r, int64_t head_dim, bool unperm) {
+    if (!unperm)
+        return r;
+    int64_t h = r / head_dim, j = r % head_dim, half = head_dim / 2;
+    return h * head_dim + 2 * (j % half) + j / half;
+}
+
+static bool dequant_rows(ex *e, const kv_gguf_tensor *t, float *dst, int64_t head_dim,
+                         bool unperm) {
+    const int64_t K = t->ne[0], N = t->n_dims > 1 ? t->ne[1] : 1;
+    const size_t rs = kv_type_row_size((kv_type)t->type, K);
+    for (int64_t r = 0; r < N; r++) {
+        const uint8_t *src = (const uint8_t *)t->data + (size_t)src_row(r, head_dim, unperm) * rs;
+        kv_status s = kv_dequant_row((kv_type)t->type, src, dst + (size_t)r * (size_t)K, K, e->err);
+        if (s != KV_OK) {
+            kv_err_prefix(e->err, e->path);
+            e->st = s;
+            return false;
+        }
+    }
+    return true;
+}
+
+static void note(ex *e, const kv_gguf_tensor *t, kv_onnx_weight_how how, uint64_t bytes) {
+    kv_onnx_export_report *r = e->rep;
+    kv_onnx_export_tensor *a = realloc(r->tensors, (size_t)(r->n_tensors + 1) * sizeof *a);
+    if (!a) {
+        e->g.oom = true;
+        return;
+    }
+    r->tensors = a;
+    kv_onnx_export_tensor *x = &a[r->n_tensors++];
+    memset(x, 0, sizeof *x);
+    snprintf(x->name, sizeof x->name, "%.*s", (int)t->name.n, t->name.p);
+    x->from_type = t->type;
+    x->how = how;
+    x->bytes = bytes;
+    r->n_exact += how == KV_ONNX_W_EXACT;
+    r->n_requant += how == KV_ONNX_W_REQUANT;
+    r->n_kept_float += how == KV_ONNX_W_KEPT_FLOAT;
+    e->done++;
+    if (e->o->progress)
+        e->o->progress(e->o->progress_user, e->done, e->total, x->name);
+    kv_map_release(t->data, t->size);
+}
+
+// A 1-D float initializer (norm weights, biases), rows permuted like q/k when asked.
+static const char *vec(ex *e, const char *gname, const char *oname, int64_t head_dim, bool unperm) {
+    const kv_gguf_tensor *t = tensor(e, gname, true);
+    if (!t || failed(e))
+        return "";
+    int64_t n = t->ne[0];
+    float *v = malloc((size_t)n * sizeof *v);
+    float *w = malloc((size_t)n * sizeof *w);
+    const char *name = "";
+    if (!v || !w)
+        e->g.oom = true;
+    else if (kv_dequant_row((kv_type)t->type, t->data, v, n, e->err) != KV_OK)
+        e->st = e->err->status;
+    else {
+        for (int64_t i = 0; i < n; i++)
+            w[i] = v[src_row(i, head_dim, unperm)];
+        name = kv__ox_init(&e->g, oname, F32, 1, &n, w, (size_t)n * sizeof *w);
+        note(e, t, KV_ONNX_W_FLOAT, (uint64_t)n * 4);
+    }
+    free(v);
+    free(w);
+    return name;
+}
+
+// ---- int4 blocks for MatMulNBits ----
+
+// Q4_0 block -> MatMulNBits block of 32 (element i in byte i/2, low nibble first;
+// zero point 8, the default for 4 bits). Exact.
+static void q4_0_block(const kv_block_q4_0 *b, uint8_t *q, float *scale) {
+    uint8_t v[32];
+    for (int j = 0; j < 16; j++) {
+        v[j] = b->qs[j] & 15;
+        v[j + 16] = b->qs[j] >> 4;
+    }
+    for (int i = 0; i < 16; i++)
+        q[i] = (uint8_t)(v[2 * i] | v[2 * i + 1] << 4);
+    *scale = kv_f16_to_f32(b->d);
+}
+
+// Q4_1 (d * q + m) as (q - zp) * d needs m == -zp * d for an integer zp in 0..15.
+static bool q4_1_exact(const kv_block_q4_1 *b, int *zp) {
+    const float d = kv_f16_to_f32(b->d), m = kv_f16_to_f32(b->m);
+    if (d == 0.0f)
+        return m == 0.0f ? (*zp = 0, true) : false;
+    const float z = -m / d;
+    if (!(z >= 0.0f && z <= 15.0f) || z != floorf(z) || -(float)(int)z * d != m)
+        return false;
+    *zp = (int)z;
+    return true;
+}
+
+// Symmetric 4-bit quantization of n values (n <= block; the rest are zero) as
+// ggml's Q4_0 does it: the value of largest magnitude maps to -8.
+static void quant_block(const float *x, int n, int block, uint8_t *q, float *scale) {
+    float amax = 0.0f, max = 0.0f;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    memset(q, 0, (size_t)block / 2);
+    for (int i = 0; i < block; i++) {
+        int v = 8;
+        if (i < n) {
+            v = (int)(x[i] * id + 8.5f);
+            v = v < 0 ? 0 : v > 15 ? 15 : v;
+        }
+        q[i / 2] |= (uint8_t)(v << (4 * (i & 1)));
+    }
+    *scale = d;
+}
+
+// ---- linear layers ----
+
+// x @ W^T for the GGUF weight gname ([N rows of K]); n_head > 0 un-permutes q/k rows.
+static const char *linear(ex *e, const char *x, const char *gname, int64_t head_dim, bool unperm,
+                          bool is_output) {
+    const kv_gguf_tensor *t = tensor(e, gname, true);
+    if (!t || failed(e))
+        return "";
+    const int64_t K = t->ne[0], N = t->n_dims > 1 ? t->ne[1] : 1;
+    const kv_type_traits *tr = kv_type_get(t->type);
+    const bool quantized = tr && tr->quantized;
+    const int bs = e->block;
+    int how = -1; // int4: 0 exact Q4_0, 1 exact Q4_1, 2 requantize, 3 kept float
+    if (e->o->precision == KV_ONNX_INT4) {
+        how = 2;
+        if (t->type == KV_TYPE_Q4_0 && bs == 32)
+            how = 0;
+        else if (t->type == KV_TYPE_Q4_1 && bs == 32) {
+            how = 1;
+            const kv_block_q4_1 *b = t->data;
+            int zp;
+            for (int64_t i = 0; i < N * (K / 32) && how == 1; i++)
+                if (!q4_1_exact(&b[i], &zp))
+                    how = 2;
+        }
+        if (how == 2 && quantized && is_output)
+            how = 3; // llama.cpp keeps the output layer finer (Q6_K...); so do we
+    }
+    if (how == -1 || how == 3) {
+        float *w = malloc((size_t)N * (size_t)K * sizeof *w);
+        void *wt = malloc((size_t)N * (size_t)K * sizeof(float));
+        const char *out = "";
+        if (!w || !wt)
+            e->g.oom = true;
+        else if (dequant_rows(e, t, w, head_dim, unperm)) {
+            const bool half = e->o->precision == KV_ONNX_FP16;
+            for (int64_t n = 0; n < N; n++)
+                for (int64_t k = 0; k < K; k++) {
+                    float v = w[(size_t)n * (size_t)K + (size_t)k];
+                    if (half)
+                        ((kv_f16 *)wt)[(size_t)k * (size_t)N + (size_t)n] = kv_f32_to_f16(v);
+                    else
+                        ((float *)wt)[(size_t)k * (size_t)N + (size_t)n] = v;
+                }
+            const int64_t dims[2] = {K, N};
+            const size_t bytes = (size_t)N * (size_t)K * (half ? 2 : 4);
+            const char *wn = kv__ox_init(&e->g, gname, half ? F16 : F32, 2, dims, wt, bytes);
+            if (half) {
+                const char *in[] = {wn};
+                Onnx__NodeProto *c = kv__ox_node(&e->g, "", "Cast", 1, in, 1);
+                kv__ox_attr_i(&e->g, c, "to", F32);
+                wn = kv__ox_out(c, 0);
+            }
+            out = op2(e, "MatMul", x, wn);
+            note(e, t, how == 3 ? KV_ONNX_W_KEPT_FLOAT : KV_ONNX_W_FLOAT, bytes);
+        }
+        free(w);
+        free(wt);
+        return out;
+    }
+    // int4
+    const int64_t nb = (K + bs - 1) / bs, nzp = (nb + 1) / 2;
+    uint8_t *q = calloc((size_t)(N * nb * bs / 2), 1);
+    float *sc = malloc((size_t)(N * nb) * sizeof *sc);
+    uint8_t *zp = how == 1 ? malloc((size_t)(N * nzp)) : NULL;
+    float *row = how == 2 ? malloc((size_t)K * sizeof *row) : NULL;
+    const char *out = "";
+    if (!q || !sc || (how == 1 && !zp) || (how == 2 && !row)) {
+        e->g.oom = true;
+        goto done;
+    }
+    const size_t rs = kv_type_row_size((kv_type)t->type, K);
+    for (int64_t n = 0; n < N; n++) {
+        const uint8_t *src = (const uint8_t *)t->data + (size_t)src_row(n, head_dim, unperm) * rs;
+        uint8_t *qn = q + (size_t)(n * nb * bs / 2);
+        float *sn = sc + (size_t)(n * nb);
+        if (how == 0) {
+            for (int64_t b = 0; b < nb; b++)
+                q4_0_block((const kv_block_q4_0 *)src + b, qn + b * 16, &sn[b]);
+        } else if (how == 1) {
+            memset(zp + n * nzp, 0, (size_t)nzp);
+            for (int64_t b = 0; b < nb; b++) {
+                const kv_block_q4_1 *bl = (const kv_block_q4_1 *)src + b;
+                int z = 0;
+                q4_1_exact(bl, &z);
+                uint8_t v[32];
+                for (int j = 0; j < 16; j++) {
+                    v[j] = bl->qs[j] & 15;
+                    v[j + 16] = bl->qs[j] >> 4;
+                }
+                for (int i = 0; i < 16; i++)
+                    qn[b * 16 + i] = (uint8_t)(v[2 * i] | v[2 * i + 1] << 4);
+                sn[b] = kv_f16_to_f32(bl->d);
+                zp[n * nzp + b / 2] |= (uint8_t)(z << (4 * (b & 1)));
+            }
+        } else {
+            if (kv_dequant_row((kv_type)t->type, src, row, K, e->err) != KV_OK) {
+                kv_err_prefix(e->err, e->path);
+                e->st = e->err->status;
+                goto done;
+            }
+            for (int64_t b = 0; b < nb; b++) {
+                int64_t k0 = b * bs, m = K - k0 < bs ? K - k0 : bs;
+                quant_block(row + k0, (int)m, bs, qn + b * bs / 2, &sn[b]);
+            }
+        }
+    }
+    {
+        char nm[160];
+        const int64_t bd[3] = {N, nb, bs / 2}, sd = N * nb, zd = N * nzp;
+        snprintf(nm, sizeof nm, "%s.qweight", gname);
+        const char *bn = kv__ox_init(&e->g, nm, U8, 3, bd, q, (size_t)(N * nb * bs / 2));
+        snprintf(nm, sizeof nm, "%s.scales", gname);
+        const char *sn = kv__ox_init(&e->g, nm, F32, 1, &sd, sc, (size_t)sd * sizeof(float));
+        const char *zn = "";
+        if (how == 1) {
+            snprintf(nm, sizeof nm, "%s.qzeros", gname);
+            zn = kv__ox_init(&e->g, nm, U8, 1, &zd, zp, (size_t)zd);
+        }
+        const char *in[] = {x, bn, sn, zn};
+        Onnx__NodeProto *nd = kv__ox_node(&e->g, "com.microsoft", "MatMulNBits", how == 1 ? 4 : 3,
+                                          in, 1);
+        kv__ox_attr_i(&e->g, nd, "K", K);
+        kv__ox_attr_i(&e->g, nd, "N", N);
+        kv__ox_attr_i(&e->g, nd, "bits", 4);
+        kv__ox_attr_i(&e->g, nd, "block_size", bs);
+        if (e->o->accuracy_level > 0)
+            kv__ox_attr_i(&e->g, nd, "accuracy_level", e->o->accuracy_level);
+        out = kv__ox_out(nd, 0);
+        note(e, t, how == 2 ? KV_ONNX_W_REQUANT : KV_ONNX_W_EXACT,
+             (uint64_t)(N * nb * bs / 2) + (uint64_t)sd * 4 + (how == 1 ? (uint64_t)zd : 0));
+    }
+done:
+    free(q);
+    free(sc);
+    free(zp);
+    free(row);
+    return out;
+}
+
+// Adds the bias gname when the model has it.
+static const char *bias(ex *e, const char *x, const char *gname, int64_t head_dim, bool unperm) {
+    if (!tensor(e, gname, false))
+        return x;
+    return op2(e, "Add", x, vec(e, gname, gname, head_dim, unperm));
+}
+
+// x * w / sqrt(mean(x^2) + eps) over the last axis.
+static const char *rms_norm(ex *e, const char *x, const char *gname) {
+    const char *sq = op2(e, "Mul", x, x);
+    const char *in[] = {sq};
+    Onnx__NodeProto *rm = kv__ox_node(&e->g, "", "ReduceMean", 1, in, 1);
+    const int64_t ax = -1;
+    kv__ox_attr_is(&e->g, rm, "axes", 1, &ax);
+    kv__ox_attr_i(&e->g, rm, "keepdims", 1);
+    const char *ms = op2(e, "Add", kv__ox_out(rm, 0), kv__ox_const_f32(&e->g, e->hp->norm_rms_eps));
+    const char *inv = op1(e, "Reciprocal", op1(e, "Sqrt", ms));
+    return op2(e, "Mul", op2(e, "Mul", x, inv), vec(e, gname, gname, 0, false));
+}
+
+// Rotate-half RoPE on the last axis (head_dim): cos and sin broadcast to x.
+static const char *rope(ex *e, const char *x, const char *cs, const char *sn) {
+    const int64_t half = e->hp->n_embd_head_k / 2, sp[2] = {half, half};
+    const char *in[] = {x, ints(e, 2, sp)};
+    Onnx__NodeProto *s = kv__ox_node(&e->g, "", "Split", 2, in, 2);
+    kv__ox_attr_i(&e->g, s, "axis", -1);
+    const char *x1 = kv__ox_out(s, 0), *x2 = kv__ox_out(s, 1);
+    const char *a = op2(e, "Sub", op2(e, "Mul", x1, cs), op2(e, "Mul", x2, sn));
+    const char *b = op2(e, "Add", op2(e, "Mul", x2, cs), op2(e, "Mul", x1, sn));
+    return concat(e, a, b, -1);
+}
+
+static void io(ex *e, bool out, const char *name, int32_t dtype, int n, const kv__ox_dim *d) {
+    if (out)
+        kv__ox_output(&e->g, name, dtype, n, d);
+    else
+        kv__ox_input(&e->g, name, dtype, n, d);
+}
+
+static void build(ex *e) {
+    const kv_hparams *hp = e->hp;
+    const int64_t D = hp->n_embd, H = hp->n_head, KV = hp->n_head_kv, G = H / KV,
+                  hd = hp->n_embd_head_k, V = hp->n_vocab;
+    kv__ox *g = &e->g;
+
+    // inputs and outputs
+    const kv__ox_dim bs[2] = {{0, "batch_size"}, {0, "sequence_length"}};
+    const kv__ox_dim bt[2] = {{0, "batch_size"}, {0, "total_sequence_length"}};
+    io(e, false, "input_ids", I64, 2, bs);
+    io(e, false, "attention_mask", I64, 2, bt);
+    io(e, false, "position_ids", I64, 2, bs);
+    const kv__ox_dim pk[4] = {{0, "batch_size"}, {KV, NULL}, {0, "past_sequence_length"}, {hd, NULL}};
+    const kv__ox_dim tk[4] = {{0, "batch_size"}, {KV, NULL}, {0, "total_sequence_length"}, {hd, NULL}};
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        io(e, false, kv__ox_str(g, "past_key_values.%lld.key", (long long)l), F32, 4, pk);
+        io(e, false, kv__ox_str(g, "past_key_values.%lld.value", (long long)l), F32, 4, pk);
+    }
+    const kv__ox_dim lg[3] = {{0, "batch_size"}, {0, "sequence_length"}, {V, NULL}};
+    io(e, true, "logits", F32, 3, lg);
+    for (int64_t l = 0; l < hp->n_layer; l++) {
+        io(e, true, kv__ox_str(g, "present.%lld.key", (long long)l), F32, 4, tk);
+        io(e, true, kv__ox_str(g, "present.%lld.value", (long long)l), F32, 4, tk);
+    }
+
+    // the mask: query i (absolute position past + i) sees key j when j <= past + i
+    // and attention_mask[b, j] is set -> bool [batch, 1, 1, seq, total]
+    const char *S = op2(e, "Gather", op1(e, "Shape", "input_ids"), scalar_i(e, 1));
+    const char *T = op2(e, "Gather", op1(e, "Shape", "attention_mask"), scalar_i(e, 1));
+    const char *P = op2(e, "Sub", T, S);
+    const char *one = scalar_i(e, 1);
+    const char *rows = op3(e, "Range", P, T, one);
+    const char *cols = op3(e, "Range", scalar_i(e, 0), T, one);
+    const int64_t a0 = 0, a1 = 1, a123[3] = {1, 2, 3};
+    const char *causal =
+        op2(e, "LessOrEqual", unsqueeze(e, cols, 1, &a0), unsqueeze(e, rows, 1, &a1));
+    const char *cin[] = {"attention_mask"};
+    Onnx__NodeProto *cb = kv__ox_node(g, "", "Cast", 1, cin, 1);
+    kv__ox_attr_i(g, cb, "to", BOOL);
+    const char *allowed = op2(e, "And", causal, unsqueeze(e, kv__ox_out(cb, 0), 3, a123));
+    const char *neg = kv__ox_const_f32(g, -3.4028234663852886e38f);
+
+    // RoPE tables [n_ctx_train, head_dim / 2], gathered by position_ids
+    const int64_t n_pos = hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096, half = hd / 2;
+    float *cos_t = malloc((size_t)(n_pos * half) * sizeof(float));
+    float *sin_t = malloc((size_t)(n_pos * half) * sizeof(float));
+    const kv_gguf_tensor *ff = tensor(e, "rope_freqs.weight", false);
+    float *factors = ff ? malloc((size_t)half * sizeof(float)) : NULL;
+    if (!cos_t || !sin_t || (ff && !factors)) {
+        g->oom = true;
+    } else {
+        if (ff && kv_dequant_row((kv_type)ff->type, ff->data, factors, half, e->err) != KV_OK)
+            e->st = e->err->status;
+        for (int64_t p = 0; p < n_pos; p++)
+            for (int64_t i = 0; i < half; i++) { // as kv_rope_cos_sin computes them
+                double th = (double)p * (double)hp->rope_freq_scale *
+                            pow((double)hp->rope_freq_base, -2.0 * (double)i / (double)hp->n_rot);
+                if (factors)
+                    th /= (double)factors[i];
+                cos_t[p * half + i] = (float)cos(th);
+                sin_t[p * half + i] = (float)sin(th);
+            }
+        const int64_t dims[2] = {n_pos, half};
+        const char *ct = kv__ox_init(g, "rope.cos_cache", F32, 2, dims, cos_t,
+                                     (size_t)(n_pos * half) * sizeof(float));
+        const char *st = kv__ox_init(g, "rope.sin_cache", F32, 2, dims, sin_t,
+                                     (size_t)(n_pos * half) * sizeof(float));
+        (void)ct;
+        (void)st;
+    }
+    free(cos_t);
+    free(sin_t);
+    free(factors);
+    if (failed(e))
+        return;
+    const char *cpos = op2(e, "Gather", "rope.cos_cache", "position_ids"); // [B,S,half]
+    const char *spos = op2(e, "Gather", "rope.sin_cache", "position_ids");
+    const int64_t a12[2] = {1, 2};
+    const char *cq = unsqueeze(e, cpos, 2, a12), *sq = unsqueeze(e, spos, 2, a12);
+    const char *ck = unsqueeze(e, cpos, 1, &a1), *sk = unsqueeze(e, spos, 1, &a1);
+
+    // embeddings
+    const kv_gguf_tensor *te = tensor(e, "token_embd.weight", true);
+    if (!te || failed(e))
+        return;
+    {
+        float *w = malloc((size_t)(V * D) * sizeof *w);
+        if (!w) {
+            g->oom = true;
+            return;
+        }
+        if (dequant_rows(e, te, w, 0, false)) {
+            const int64_t dims[2] = {V, D};
+            kv__ox_init(g, "token_embd.weight.f32", F32, 2, dims, w, (size_t)(V * D) * 4);
+            note(e, te, KV_ONNX_W_FLOAT, (uint64_t)(V * D) * 4);
+        }
+        free(w);
+    }
+    const char *x = op2(e, "Gather", "token_embd.weight.f32", "input_ids");
+    const float scale = 1.0f / sqrtf((float)hd);
+    const char *scale_c = kv__ox_const_f32(g, scale);
+
+    for (int64_t l = 0; l < hp->n_layer && !failed(e); l++) {
+        char n[96];
+#define TN(fmt) (snprintf(n, sizeof n, "blk.%lld." fmt, (long long)l), n)
+        const char *h = rms_norm(e, x, TN("attn_norm.weight"));
+        const char *q = bias(e, linear(e, h, TN("attn_q.weight"), hd, e->unpermute, false),
+                             TN("attn_q.bias"), hd, e->unpermute);
+        const char *k = bias(e, linear(e, h, TN("attn_k.weight"), hd, e->unpermute, false),
+                             TN("attn_k.bias"), hd, e->unpermute);
+        const char *v = bias(e, linear(e, h, TN("attn_v.weight"), 0, false, false),
+                             TN("attn_v.bias"), 0, false);
+        const int64_t qs[5] = {0, 0, KV, G, hd}, qp[5] = {0, 2, 3, 1, 4};
+        const int64_t ks[4] = {0, 0, KV, hd}, kp[4] = {0, 2, 1, 3};
+        const char *q5 = transpose(e, reshape(e, q, 5, qs), 5, qp); // [B,KV,G,S,hd]
+        const char *k4 = transpose(e, reshape(e, k, 4, ks), 4, kp); // [B,KV,S,hd]
+        const char *v4 = transpose(e, reshape(e, v, 4, ks), 4, kp);
+        if (tensor(e, TN("attn_q_norm.weight"), false)) {
+            q5 = rms_norm(e, q5, TN("attn_q_norm.weight"));
+            k4 = rms_norm(e, k4, TN("attn_k_norm.weight"));
+        }
+        q5 = rope(e, q5, cq, sq);
+        k4 = rope(e, k4, ck, sk);
+        char pkn[64], pvn[64];
+        snprintf(pkn, sizeof pkn, "past_key_values.%lld.key", (long long)l);
+        snprintf(pvn, sizeof pvn, "past_key_values.%lld.value", (long long)l);
+        const char *ink[] = {pkn, k4}, *inv[] = {pvn, v4};
+        Onnx__NodeProto *ckn = kv__ox_node(g, "", "Concat", 2, ink, 1);
+        Onnx__NodeProto *cvn = kv__ox_node(g, "", "Concat", 2, inv, 1);
+        kv__ox_attr_i(g, ckn, "axis", 2);
+        kv__ox_attr_i(g, cvn, "axis", 2);
+        kv__ox_rename_out(g, ckn, 0, kv__ox_str(g, "present.%lld.key", (long long)l));
+        kv__ox_rename_out(g, cvn, 0, kv__ox_str(g, "present.%lld.value", (long long)l));
+        const int64_t tp[4] = {0, 1, 3, 2}, a2 = 2;
+        const char *kt = unsqueeze(e, transpose(e, kv__ox_out(ckn, 0), 4, tp), 1, &a2);
+        const char *sc = op2(e, "Mul", op2(e, "MatMul", q5, kt), scale_c); // [B,KV,G,S,T]
+        sc = op3(e, "Where", allowed, sc, neg);
+        const char *sin_[] = {sc};
+        Onnx__NodeProto *sm = kv__ox_node(g, "", "Softmax", 1, sin_, 1);
+        kv__ox_attr_i(g, sm, "axis", -1);
+        const char *o = op2(e, "MatMul", kv__ox_out(sm, 0), unsqueeze(e, kv__ox_out(cvn, 0), 1, &a2));
+        const int64_t op_[5] = {0, 3, 1, 2, 4}, os[3] = {0, 0, -1};
+        o = reshape(e, transpose(e, o, 5, op_), 3, os); // [B,S,H*hd]
+        o = bias(e, linear(e, o, TN("attn_output.weight"), 0, false, false), TN("attn_output.bias"),
+                 0, false);
+        x = op2(e, "Add", x, o);
+        h = rms_norm(e, x, TN("ffn_norm.weight"));
+        const char *gt = linear(e, h, TN("ffn_gate.weight"), 0, false, false);
+        const char *up = linear(e, h, TN("ffn_up.weight"), 0, false, false);
+        const char *act = op2(e, "Mul", op2(e, "Mul", gt, op1(e, "Sigmoid", gt)), up);
+        x = op2(e, "Add", x, linear(e, act, TN("ffn_down.weight"), 0, false, false));
+#undef TN
+    }
+    if (failed(e))
+        return;
+    x = rms_norm(e, x, "output_norm.weight");
+    const bool tied = !tensor(e, "output.weight", false);
+    const char *in[] = {linear(e, x, tied ? "token_embd.weight" : "output.weight", 0, false, true)};
+    Onnx__NodeProto *id = kv__ox_node(g, "", "Identity", 1, in, 1);
+    kv__ox_rename_out(g, id, 0, "logits");
+    (void)D;
+}
+
+// ---- files ----
+
+static kv_status write_file(const char *path, const void *data, size_t n, kv_err *err) {
+    kv_out o;
+    KV_TRY(kv_out_open(&o, path, err));
+    kv_status s = kv_out_write(&o, data, n, err);
+    if (s != KV_OK) {
+        kv_out_abort(&o);
+        return s;
+    }
+    return kv_out_commit(&o, err);
+}
+
+
+void kv_onnx_export_report_free(kv_onnx_export_report *r) {
+    if (r) {
+        free(r->tensors);
+        free(r);
+    }
+}
+
+kv_status kv_onnx_export(const char *gguf_path, const char *dir, const kv_onnx_export_opts *o,
+                         kv_onnx_export_report **report, kv_err *err) {
+    if (report)
+        *report = NULL;
+    const kv_onnx_export_opts defaults = {0};
+    if (!o)
+        o = &defaults;
+    const int block = o->block ? o->block : 32;
+    if (block != 32 && block != 64 && block != 128)
+        return KV_FAIL(err, KV_ERR_INVALID, "block size %d: use 32, 64 or 128", block);
+    if (o->precision > KV_ONNX_INT4)
+        return KV_FAIL(err, KV_ERR_INVALID, "unknown precision %d", (int)o->precision);
+    kv_model *m = NULL;
+    KV_TRY(kv_model_open(gguf_path, &m, err));
+    const kv_hparams *hp = kv_model_hparams(m);
+    const bool llama = !strcmp(hp->arch, "llama");
+    if (!llama && strcmp(hp->arch, "qwen2") && strcmp(hp->arch, "qwen3")) {
+        kv_model_close(m);
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: the ONNX export handles llama, mistral, qwen2 and qwen3, not '%s'",
+                       gguf_path, hp->arch);
+    }
+    if (hp->n_rot != hp->n_embd_head_k || hp->n_embd_head_k != hp->n_embd_head_v ||
+        hp->n_embd_head_k % 2 || hp->n_head % hp->n_head_kv) {
+        kv_model_close(m);
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: partial rotary or unequal key/value head sizes are not exported",
+                       gguf_path);
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        kv_model_close(m);
+        return KV_FAIL(err, KV_ERR_IO, "%s: cannot create the folder: %s", dir, strerror(errno));
+    }
+    kv_onnx_export_report *rep = calloc(1, sizeof *rep);
+    char *mpath = malloc(strlen(dir) + 32), *dpath = malloc(strlen(dir) + 32);
+    kv_out data = {0};
+    ex e = {0};
+    kv_status s = KV_OK;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    if (!rep || !mpath || !dpath) {
+        s = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    sprintf(mpath, "%s/model.onnx", dir);
+    sprintf(dpath, "%s/model.onnx.data", dir);
+    s = kv_out_open(&data, dpath, err);
+    if (s != KV_OK)
+        goto out;
+    e.g.data = &data;
+    e.g.data_name = "model.onnx.data";
+    e.g.err = err;
+    e.o = o;
+    e.gguf = kv_model_gguf(m);
+    e.hp = hp;
+    e.path = gguf_path;
+    e.unpermute = llama;
+    e.block = block;
+    e.rep = rep;
+    e.err = err;
+    e.total = (uint64_t)kv_gguf_tensor_count(e.gguf);
+    build(&e);
+    if (failed(&e)) {
+        s = e.st;
+        goto out;
+    }
+    char ver[64];
+    snprintf(ver, sizeof ver, "%s", KV_VERSION);
+    s = kv__ox_pack(&e.g, "kvant_decoder", KV_ONNX_EXPORT_IR, KV_ONNX_EXPORT_OPSET, 1, ver, &buf, &n,
+                    err);
+    if (s != KV_OK)
+        goto out;
+    rep->n_nodes = (int64_t)e.g.n_nodes;
+    rep->data_bytes = data.written;
+    rep->model_bytes = n;
+    s = kv_out_commit(&data, err);
+    if (s == KV_OK)
+        s = write_file(mpath, buf, n, err);
+    if (s == KV_OK)
+        s = kv__onnx_genai_config(m, dir, err);
+out:
+    kv_out_abort(&data);
+    kv__ox_free(&e.g);
+    free(buf);
+    free(mpath);
+    free(dpath);
+    kv_model_close(m);
+    if (s == KV_OK && report)
+        *report = rep;
+    else
+        kv_onnx_export_report_free(rep);
+    return s;
+}

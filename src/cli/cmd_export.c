@@ -133,11 +133,12 @@ static int export_onnx(int argc, char **argv) {
         fprintf(stderr, "kvant export: %s: no such file or folder\n", src);
         return 1;
     }
-    if (mkdir(out, 0755) != 0 && stat(out, &sb) != 0) {
+    const bool hf = S_ISDIR(sb.st_mode);
+    struct stat ob;
+    if (mkdir(out, 0755) != 0 && (stat(out, &ob) != 0 || !S_ISDIR(ob.st_mode))) {
         fprintf(stderr, "kvant export: %s: cannot create the folder\n", out);
         return 1;
     }
-    const bool hf = S_ISDIR(sb.st_mode);
     char tmp[4096];
     const char *gguf = src;
     if (hf) {

@@ -505,23 +505,23 @@ static void build(ex *e) {
     const char *scale_c = kv__ox_const_f32(g, scale);
 
     for (int64_t l = 0; l < hp->n_layer && !failed(e); l++) {
-        char n[96];
-#define TN(fmt) (snprintf(n, sizeof n, "blk.%lld." fmt, (long long)l), n)
-        const char *h = rms_norm(e, x, TN("attn_norm.weight"));
-        const char *q = bias(e, linear(e, h, TN("attn_q.weight"), hd, e->unpermute, false),
-                             TN("attn_q.bias"), hd, e->unpermute);
-        const char *k = bias(e, linear(e, h, TN("attn_k.weight"), hd, e->unpermute, false),
-                             TN("attn_k.bias"), hd, e->unpermute);
-        const char *v = bias(e, linear(e, h, TN("attn_v.weight"), 0, false, false),
-                             TN("attn_v.bias"), 0, false);
+        char n1[96], n2[96];
+#define TN(buf, fmt) (snprintf(buf, sizeof buf, "blk.%lld." fmt, (long long)l), buf)
+        const char *h = rms_norm(e, x, TN(n1, "attn_norm.weight"));
+        const char *q = linear(e, h, TN(n1, "attn_q.weight"), hd, e->unpermute, false);
+        q = bias(e, q, TN(n2, "attn_q.bias"), hd, e->unpermute);
+        const char *k = linear(e, h, TN(n1, "attn_k.weight"), hd, e->unpermute, false);
+        k = bias(e, k, TN(n2, "attn_k.bias"), hd, e->unpermute);
+        const char *v = linear(e, h, TN(n1, "attn_v.weight"), 0, false, false);
+        v = bias(e, v, TN(n2, "attn_v.bias"), 0, false);
         const int64_t qs[5] = {0, 0, KV, G, hd}, qp[5] = {0, 2, 3, 1, 4};
         const int64_t ks[4] = {0, 0, KV, hd}, kp[4] = {0, 2, 1, 3};
         const char *q5 = transpose(e, reshape(e, q, 5, qs), 5, qp); // [B,KV,G,S,hd]
         const char *k4 = transpose(e, reshape(e, k, 4, ks), 4, kp); // [B,KV,S,hd]
         const char *v4 = transpose(e, reshape(e, v, 4, ks), 4, kp);
-        if (tensor(e, TN("attn_q_norm.weight"), false)) {
-            q5 = rms_norm(e, q5, TN("attn_q_norm.weight"));
-            k4 = rms_norm(e, k4, TN("attn_k_norm.weight"));
+        if (tensor(e, TN(n1, "attn_q_norm.weight"), false)) {
+            q5 = rms_norm(e, q5, TN(n1, "attn_q_norm.weight"));
+            k4 = rms_norm(e, k4, TN(n1, "attn_k_norm.weight"));
         }
         q5 = rope(e, q5, cq, sq);
         k4 = rope(e, k4, ck, sk);
@@ -545,14 +545,14 @@ static void build(ex *e) {
         const char *o = op2(e, "MatMul", kv__ox_out(sm, 0), unsqueeze(e, kv__ox_out(cvn, 0), 1, &a2));
         const int64_t op_[5] = {0, 3, 1, 2, 4}, os[3] = {0, 0, -1};
         o = reshape(e, transpose(e, o, 5, op_), 3, os); // [B,S,H*hd]
-        o = bias(e, linear(e, o, TN("attn_output.weight"), 0, false, false), TN("attn_output.bias"),
-                 0, false);
+        o = linear(e, o, TN(n1, "attn_output.weight"), 0, false, false);
+        o = bias(e, o, TN(n2, "attn_output.bias"), 0, false);
         x = op2(e, "Add", x, o);
-        h = rms_norm(e, x, TN("ffn_norm.weight"));
-        const char *gt = linear(e, h, TN("ffn_gate.weight"), 0, false, false);
-        const char *up = linear(e, h, TN("ffn_up.weight"), 0, false, false);
+        h = rms_norm(e, x, TN(n1, "ffn_norm.weight"));
+        const char *gt = linear(e, h, TN(n1, "ffn_gate.weight"), 0, false, false);
+        const char *up = linear(e, h, TN(n1, "ffn_up.weight"), 0, false, false);
         const char *act = op2(e, "Mul", op2(e, "Mul", gt, op1(e, "Sigmoid", gt)), up);
-        x = op2(e, "Add", x, linear(e, act, TN("ffn_down.weight"), 0, false, false));
+        x = op2(e, "Add", x, linear(e, act, TN(n1, "ffn_down.weight"), 0, false, false));
 #undef TN
     }
     if (failed(e))

@@ -26,6 +26,8 @@ typedef struct {
     kv_onnx_precision precision;
     int block;          // int4 block size: 32, 64 or 128 (0: 32)
     int accuracy_level; // MatMulNBits accuracy_level (0: unset, fp32 compute; 4: int8 activations)
+    bool kv_f16;        // past/present in float16 (half the cache memory); queries are
+                        // rounded through float16 too, as kvant's own runtime does
     kv_progress_fn progress; // may be NULL
     void *progress_user;
 } kv_onnx_export_opts;

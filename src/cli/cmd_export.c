@@ -28,6 +28,8 @@ static void help(FILE *f) {
             "  --block N                int4 block size: 32 (default), 64 or 128\n"
             "  --accuracy-level N       MatMulNBits accuracy_level (default 0: fp32 compute;\n"
             "                           4: int8 activations, faster)\n"
+            "  --kv-f16                 past/present KV cache in float16 (queries rounded\n"
+            "                           through float16 too: the function kvant computes)\n"
             "  --tokenizer-dir DIR      copy tokenizer files from this Hugging Face folder\n"
             "                           (default: SRC when it is a folder)\n"
             "  -q, --quiet              no progress bar and no summary\n"
@@ -109,6 +111,8 @@ static int export_onnx(int argc, char **argv) {
             if (strlen(v) != 1 || v[0] < '0' || v[0] > '4')
                 return kv_cli_usage_error("export", "--accuracy-level '%s': use 0 to 4", v);
             o.accuracy_level = v[0] - '0';
+        } else if (!strcmp(a, "--kv-f16")) {
+            o.kv_f16 = true;
         } else if (!strcmp(a, "--tokenizer-dir") && i + 1 < argc) {
             tok_dir = argv[++i];
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {

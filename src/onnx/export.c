@@ -82,6 +82,13 @@ static const char *concat(ex *e, const char *a, const char *b, int64_t axis) {
     return kv__ox_out(nd, 0);
 }
 
+static const char *cast(ex *e, const char *x, int32_t to) {
+    const char *in[] = {x};
+    Onnx__NodeProto *nd = kv__ox_node(&e->g, "", "Cast", 1, in, 1);
+    kv__ox_attr_i(&e->g, nd, "to", to);
+    return kv__ox_out(nd, 0);
+}
+
 static bool failed(ex *e) {
     if (e->st == KV_OK && e->g.oom)
         e->st = KV_FAIL(e->err, KV_ERR_NOMEM, "out of memory building the ONNX graph");
@@ -407,6 +414,8 @@ static void build(ex *e) {
     const int64_t D = hp->n_embd, H = hp->n_head, KV = hp->n_head_kv, G = H / KV,
                   hd = hp->n_embd_head_k, V = hp->n_vocab;
     kv__ox *g = &e->g;
+    const bool kvh = e->o->kv_f16;
+    const int32_t KVT = kvh ? F16 : F32;
 
     // inputs and outputs
     const kv__ox_dim bs[2] = {{0, "batch_size"}, {0, "sequence_length"}};
@@ -417,14 +426,14 @@ static void build(ex *e) {
     const kv__ox_dim pk[4] = {{0, "batch_size"}, {KV, NULL}, {0, "past_sequence_length"}, {hd, NULL}};
     const kv__ox_dim tk[4] = {{0, "batch_size"}, {KV, NULL}, {0, "total_sequence_length"}, {hd, NULL}};
     for (int64_t l = 0; l < hp->n_layer; l++) {
-        io(e, false, kv__ox_str(g, "past_key_values.%lld.key", (long long)l), F32, 4, pk);
-        io(e, false, kv__ox_str(g, "past_key_values.%lld.value", (long long)l), F32, 4, pk);
+        io(e, false, kv__ox_str(g, "past_key_values.%lld.key", (long long)l), KVT, 4, pk);
+        io(e, false, kv__ox_str(g, "past_key_values.%lld.value", (long long)l), KVT, 4, pk);
     }
     const kv__ox_dim lg[3] = {{0, "batch_size"}, {0, "sequence_length"}, {V, NULL}};
     io(e, true, "logits", F32, 3, lg);
     for (int64_t l = 0; l < hp->n_layer; l++) {
-        io(e, true, kv__ox_str(g, "present.%lld.key", (long long)l), F32, 4, tk);
-        io(e, true, kv__ox_str(g, "present.%lld.value", (long long)l), F32, 4, tk);
+        io(e, true, kv__ox_str(g, "present.%lld.key", (long long)l), KVT, 4, tk);
+        io(e, true, kv__ox_str(g, "present.%lld.value", (long long)l), KVT, 4, tk);
     }
 
     // the mask: query i (absolute position past + i) sees key j when j <= past + i
@@ -525,6 +534,11 @@ static void build(ex *e) {
         }
         q5 = rope(e, q5, cq, sq);
         k4 = rope(e, k4, ck, sk);
+        if (kvh) { // the cache holds float16; queries are rounded the same way (as kvant does)
+            q5 = cast(e, cast(e, q5, F16), F32);
+            k4 = cast(e, k4, F16);
+            v4 = cast(e, v4, F16);
+        }
         char pkn[64], pvn[64];
         snprintf(pkn, sizeof pkn, "past_key_values.%lld.key", (long long)l);
         snprintf(pvn, sizeof pvn, "past_key_values.%lld.value", (long long)l);
@@ -536,13 +550,18 @@ static void build(ex *e) {
         kv__ox_rename_out(g, ckn, 0, kv__ox_str(g, "present.%lld.key", (long long)l));
         kv__ox_rename_out(g, cvn, 0, kv__ox_str(g, "present.%lld.value", (long long)l));
         const int64_t tp[4] = {0, 1, 3, 2}, a2 = 2;
-        const char *kt = unsqueeze(e, transpose(e, kv__ox_out(ckn, 0), 4, tp), 1, &a2);
+        const char *kc = kv__ox_out(ckn, 0), *vc = kv__ox_out(cvn, 0);
+        if (kvh) {
+            kc = cast(e, kc, F32);
+            vc = cast(e, vc, F32);
+        }
+        const char *kt = unsqueeze(e, transpose(e, kc, 4, tp), 1, &a2);
         const char *sc = op2(e, "Mul", op2(e, "MatMul", q5, kt), scale_c); // [B,KV,G,S,T]
         sc = op3(e, "Where", allowed, sc, neg);
         const char *sin_[] = {sc};
         Onnx__NodeProto *sm = kv__ox_node(g, "", "Softmax", 1, sin_, 1);
         kv__ox_attr_i(g, sm, "axis", -1);
-        const char *o = op2(e, "MatMul", kv__ox_out(sm, 0), unsqueeze(e, kv__ox_out(cvn, 0), 1, &a2));
+        const char *o = op2(e, "MatMul", kv__ox_out(sm, 0), unsqueeze(e, vc, 1, &a2));
         const int64_t op_[5] = {0, 3, 1, 2, 4}, os[3] = {0, 0, -1};
         o = reshape(e, transpose(e, o, 5, op_), 3, os); // [B,S,H*hd]
         o = linear(e, o, TN(n1, "attn_output.weight"), 0, false, false);
@@ -603,10 +622,11 @@ kv_status kv_onnx_export(const char *gguf_path, const char *dir, const kv_onnx_e
     const kv_hparams *hp = kv_model_hparams(m);
     const bool llama = !strcmp(hp->arch, "llama");
     if (!llama && strcmp(hp->arch, "qwen2") && strcmp(hp->arch, "qwen3")) {
-        kv_model_close(m);
-        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                       "%s: the ONNX export handles llama, mistral, qwen2 and qwen3, not '%s'",
-                       gguf_path, hp->arch);
+        kv_status s = KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                              "%s: the ONNX export handles llama, mistral, qwen2 and qwen3, not '%s'",
+                              gguf_path, hp->arch);
+        kv_model_close(m); // hp lives in m
+        return s;
     }
     if (hp->n_rot != hp->n_embd_head_k || hp->n_embd_head_k != hp->n_embd_head_v ||
         hp->n_embd_head_k % 2 || hp->n_head % hp->n_head_kv) {

@@ -33,10 +33,11 @@ const session = await ort.InferenceSession.create(path.join(modelDir, 'model.onn
 const ref = logitsPath ? new Float32Array(fs.readFileSync(logitsPath).buffer.slice(0)) : null;
 
 const i64 = (a, dims) => new ort.Tensor('int64', BigInt64Array.from(a.map(BigInt)), dims);
+// the cache's type as the graph declares it (float32, or float16 with --kv-f16)
+const kvType = session.inputMetadata.find((m) => m.name === dec.inputs.past_key_names.replace('%d', 0)).type;
+const empty = () => new ort.Tensor(kvType, kvType === 'float16' ? new Uint16Array(0) : new Float32Array(0), [1, KV, 0, HD]);
 let past = [];
-for (let l = 0; l < L; l++)
-  past.push([new ort.Tensor('float32', new Float32Array(0), [1, KV, 0, HD]),
-             new ort.Tensor('float32', new Float32Array(0), [1, KV, 0, HD])]);
+for (let l = 0; l < L; l++) past.push([empty(), empty()]);
 let pos = 0;
 async function step(ids) {
   const feeds = {
@@ -85,5 +86,5 @@ const all = Math.max(maxAbs[0], maxAbs[1]);
 console.log(JSON.stringify({
   max_abs: all, max_rel: all / Math.max(maxRef[0], maxRef[1]),
   prompt_rel: maxAbs[0] / maxRef[0], decode_rel: next.length ? maxAbs[1] / maxRef[1] : 0,
-  ort_greedy: greedy, decode_tok_s: next.length ? next.length / secs : 0,
+  ort_greedy: greedy, kv_type: kvType, decode_tok_s: next.length ? next.length / secs : 0,
 }));

@@ -105,6 +105,18 @@ expect_rc 0 "export int4 --accuracy-level 4" "$KVANT" export onnx "$TMP/q4_0.ggu
 checked int4a
 compare "int4 accuracy_level 4 vs kvant Q4_0" int4a "$G64" "$TMP/q4.logits" 1e-2
 
+# ---- Q4_1: real blocks are requantized; blocks with m = -z * d are transcoded exactly ----
+expect_rc 0 "quantize to Q4_1" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/q4_1.gguf" q4_1
+expect_rc 0 "export int4 from Q4_1" "$KVANT" export onnx "$TMP/q4_1.gguf" -o "$TMP/q41" --precision int4
+expect_out "int4: 0 tensors exact (transcoded), 42 requantized, 1 kept float" "Q4_1: minimums off the grid are requantized"
+expect_rc 0 "Q4_1 blocks snapped to whole zero points" "$PY" "$SRC/tests/integration/q4_1_snap.py" "$TMP/q4_1.gguf" "$TMP/q4_1s.gguf"
+expect_rc 0 "export int4 from the snapped Q4_1" "$KVANT" export onnx "$TMP/q4_1s.gguf" -o "$TMP/q41s" --precision int4 --kv-f16
+expect_out "int4: 42 tensors exact (transcoded), 0 requantized, 1 kept float" "snapped Q4_1: transcoded exactly (zero points)"
+checked q41s
+expect_rc 0 "the snapped Q4_1 dequantized to F32" "$KVANT" quantize "$TMP/q4_1s.gguf" "$TMP/q41deq.gguf" f32 --allow-requantize
+"$KVANT" logits "$TMP/q41deq.gguf" --tokens "$PROMPT,$G32" -o "$TMP/q41deq.logits" -t 2 >/dev/null
+compare "int4 (Q4_1 zero points) vs kvant F32 on the same weights" q41s "$G32" "$TMP/q41deq.logits" 5e-5
+
 # ---- int4 requantized ----
 for b in 32 64 128; do
   expect_rc 0 "export int4 --block $b from F32" "$KVANT" export onnx "$TMP/f32.gguf" -o "$TMP/rq$b" --precision int4 --block $b

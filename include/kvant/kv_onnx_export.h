@@ -20,11 +20,12 @@ typedef enum {
     KV_ONNX_FP32 = 0,
     KV_ONNX_FP16, // weights stored as float16, Cast to float before each MatMul
     KV_ONNX_INT4, // MatMulNBits, 4 bits
+    KV_ONNX_INT8, // MatMulNBits, 8 bits (Q8_0 transcoded exactly)
 } kv_onnx_precision;
 
 typedef struct {
     kv_onnx_precision precision;
-    int block;          // int4 block size: 32, 64 or 128 (0: 32)
+    int block;          // int4/int8 block size: 32, 64 or 128 (0: 32)
     int accuracy_level; // MatMulNBits accuracy_level (0: unset, fp32 compute; 4: int8 activations)
     bool kv_f16;        // past/present in float16 (half the cache memory); queries are
                         // rounded through float16 too, as kvant's own runtime does
@@ -35,8 +36,8 @@ typedef struct {
 // How one weight was written.
 typedef enum {
     KV_ONNX_W_FLOAT = 0,  // float32 or float16 as asked (dequantized exactly from the source)
-    KV_ONNX_W_EXACT,      // int4, transcoded from the source blocks without requantizing
-    KV_ONNX_W_REQUANT,    // int4, requantized from the source values
+    KV_ONNX_W_EXACT,      // int4/int8, transcoded from the source blocks without requantizing
+    KV_ONNX_W_REQUANT,    // int4/int8, requantized from the source values
     KV_ONNX_W_KEPT_FLOAT, // int4 asked, kept float32: the source is finer than 4 bits
 } kv_onnx_weight_how;
 

@@ -24,8 +24,8 @@ static void help(FILE *f) {
             "past_key_values.N.key/value [batch, kv_heads, past, head_dim]; outputs logits,\n"
             "present.N.key/value.\n\n"
             "  -o, --out DIR            output folder (created if missing)\n"
-            "  --precision P            fp32 (default), fp16 or int4 (MatMulNBits)\n"
-            "  --block N                int4 block size: 32 (default), 64 or 128\n"
+            "  --precision P            fp32 (default), fp16, int8 or int4 (MatMulNBits)\n"
+            "  --block N                int4/int8 block size: 32 (default), 64 or 128\n"
             "  --accuracy-level N       MatMulNBits accuracy_level (default 0: fp32 compute;\n"
             "                           4: int8 activations, faster)\n"
             "  --kv-f16                 past/present KV cache in float16 (queries rounded\n"
@@ -38,7 +38,9 @@ static void help(FILE *f) {
             "steps) are transcoded without requantizing when --block is 32; other weights\n"
             "are requantized (symmetric, the value of largest magnitude maps to -8), except\n"
             "an output layer stored finer than 4 bits, which is kept float. The summary\n"
-            "says which tensors were exact and which were requantized.\n",
+            "says which tensors were exact and which were requantized. int8: GGUF Q8_0\n"
+            "weights are transcoded exactly (blocks of 32); others are requantized as\n"
+            "Q8_0 does (scale = largest magnitude / 127).\n",
             KV_ONNX_EXPORT_OPSET, KV_ONNX_EXPORT_IR);
 }
 
@@ -74,8 +76,8 @@ static int copy_tokenizer(const char *src, const char *dir, kv_err *err) {
 
 static const char *how_name(kv_onnx_weight_how h) {
     switch (h) {
-    case KV_ONNX_W_EXACT: return "int4 exact";
-    case KV_ONNX_W_REQUANT: return "int4 requantized";
+    case KV_ONNX_W_EXACT: return "exact";
+    case KV_ONNX_W_REQUANT: return "requantized";
     case KV_ONNX_W_KEPT_FLOAT: return "kept float32";
     default: return "float";
     }
@@ -100,8 +102,10 @@ static int export_onnx(int argc, char **argv) {
                 o.precision = KV_ONNX_FP16;
             else if (!strcmp(p, "int4"))
                 o.precision = KV_ONNX_INT4;
+            else if (!strcmp(p, "int8"))
+                o.precision = KV_ONNX_INT8;
             else
-                return kv_cli_usage_error("export", "--precision '%s': use fp32, fp16 or int4", p);
+                return kv_cli_usage_error("export", "--precision '%s': use fp32, fp16, int8 or int4", p);
         } else if (!strcmp(a, "--block") && i + 1 < argc) {
             o.block = atoi(argv[++i]);
             if (o.block != 32 && o.block != 64 && o.block != 128)
@@ -175,7 +179,8 @@ static int export_onnx(int argc, char **argv) {
         return kv_cli_fail("export", &err);
     }
     if (!quiet) {
-        if (verbose || o.precision == KV_ONNX_INT4)
+        const bool q = o.precision == KV_ONNX_INT4 || o.precision == KV_ONNX_INT8;
+        if (verbose || q)
             for (int64_t i = 0; i < r->n_tensors; i++)
                 if (verbose || r->tensors[i].how != KV_ONNX_W_FLOAT)
                     printf("  %-28s %-6s -> %s\n", r->tensors[i].name,
@@ -184,9 +189,10 @@ static int export_onnx(int argc, char **argv) {
                "%d\n",
                out, (long long)r->n_nodes, (unsigned long long)r->model_bytes,
                (unsigned long long)r->data_bytes, KV_ONNX_EXPORT_OPSET, KV_ONNX_EXPORT_IR);
-        if (o.precision == KV_ONNX_INT4)
-            printf("int4: %lld tensors exact (transcoded), %lld requantized, %lld kept float\n",
-                   (long long)r->n_exact, (long long)r->n_requant, (long long)r->n_kept_float);
+        if (q)
+            printf("%s: %lld tensors exact (transcoded), %lld requantized, %lld kept float\n",
+                   o.precision == KV_ONNX_INT4 ? "int4" : "int8", (long long)r->n_exact,
+                   (long long)r->n_requant, (long long)r->n_kept_float);
         printf("tokenizer files: %d copied%s\n", n_tok,
                tok_dir ? "" : " (a GGUF source: pass --tokenizer-dir HF_FOLDER)");
     }

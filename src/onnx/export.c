@@ -230,6 +230,18 @@ static void quant_block(const float *x, int n, int block, uint8_t *q, float *sca
     *scale = d;
 }
 
+// Symmetric 8-bit quantization as ggml's Q8_0 does it (d = amax / 127, q =
+// round(x / d)), stored unsigned with MatMulNBits' default zero point 128.
+static void quant_block8(const float *x, int n, int block, uint8_t *q, float *scale) {
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++)
+        amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int i = 0; i < block; i++)
+        q[i] = (uint8_t)((i < n ? (int)roundf(x[i] * id) : 0) + 128);
+    *scale = d;
+}
+
 // ---- linear layers ----
 
 // x @ W^T for the GGUF weight gname ([N rows of K]); n_head > 0 un-permutes q/k rows.
@@ -242,7 +254,11 @@ static const char *linear(ex *e, const char *x, const char *gname, int64_t head_
     const kv_type_traits *tr = kv_type_get(t->type);
     const bool quantized = tr && tr->quantized;
     const int bs = e->block;
-    int how = -1; // int4: 0 exact Q4_0, 1 exact Q4_1, 2 requantize, 3 kept float
+    // 0 exact Q4_0, 1 exact Q4_1, 2 requantize, 3 kept float, 4 exact Q8_0 (int8)
+    int how = -1;
+    const int bits = e->o->precision == KV_ONNX_INT8 ? 8 : 4;
+    if (e->o->precision == KV_ONNX_INT8)
+        how = t->type == KV_TYPE_Q8_0 && bs == 32 ? 4 : 2;
     if (e->o->precision == KV_ONNX_INT4) {
         how = 2;
         if (t->type == KV_TYPE_Q4_0 && bs == 32)
@@ -290,9 +306,9 @@ static const char *linear(ex *e, const char *x, const char *gname, int64_t head_
         free(wt);
         return out;
     }
-    // int4
-    const int64_t nb = (K + bs - 1) / bs, nzp = (nb + 1) / 2;
-    uint8_t *q = calloc((size_t)(N * nb * bs / 2), 1);
+    // MatMulNBits: blob = bytes of one block of quants
+    const int64_t nb = (K + bs - 1) / bs, nzp = (nb + 1) / 2, blob = bs * bits / 8;
+    uint8_t *q = calloc((size_t)(N * nb * blob), 1);
     float *sc = malloc((size_t)(N * nb) * sizeof *sc);
     uint8_t *zp = how == 1 ? malloc((size_t)(N * nzp)) : NULL;
     float *row = how == 2 ? malloc((size_t)K * sizeof *row) : NULL;
@@ -304,11 +320,18 @@ static const char *linear(ex *e, const char *x, const char *gname, int64_t head_
     const size_t rs = kv_type_row_size((kv_type)t->type, K);
     for (int64_t n = 0; n < N; n++) {
         const uint8_t *src = (const uint8_t *)t->data + (size_t)src_row(n, head_dim, unperm) * rs;
-        uint8_t *qn = q + (size_t)(n * nb * bs / 2);
+        uint8_t *qn = q + (size_t)(n * nb * blob);
         float *sn = sc + (size_t)(n * nb);
         if (how == 0) {
             for (int64_t b = 0; b < nb; b++)
                 q4_0_block((const kv_block_q4_0 *)src + b, qn + b * 16, &sn[b]);
+        } else if (how == 4) { // d * q as (u - 128) * d with u = q + 128: exact
+            for (int64_t b = 0; b < nb; b++) {
+                const kv_block_q8_0 *bl = (const kv_block_q8_0 *)src + b;
+                for (int i = 0; i < 32; i++)
+                    qn[b * 32 + i] = (uint8_t)(bl->qs[i] + 128);
+                sn[b] = kv_f16_to_f32(bl->d);
+            }
         } else if (how == 1) {
             memset(zp + n * nzp, 0, (size_t)nzp);
             for (int64_t b = 0; b < nb; b++) {
@@ -333,15 +356,18 @@ static const char *linear(ex *e, const char *x, const char *gname, int64_t head_
             }
             for (int64_t b = 0; b < nb; b++) {
                 int64_t k0 = b * bs, m = K - k0 < bs ? K - k0 : bs;
-                quant_block(row + k0, (int)m, bs, qn + b * bs / 2, &sn[b]);
+                if (bits == 4)
+                    quant_block(row + k0, (int)m, bs, qn + b * blob, &sn[b]);
+                else
+                    quant_block8(row + k0, (int)m, bs, qn + b * blob, &sn[b]);
             }
         }
     }
     {
         char nm[160];
-        const int64_t bd[3] = {N, nb, bs / 2}, sd = N * nb, zd = N * nzp;
+        const int64_t bd[3] = {N, nb, blob}, sd = N * nb, zd = N * nzp;
         snprintf(nm, sizeof nm, "%s.qweight", gname);
-        const char *bn = kv__ox_init(&e->g, nm, U8, 3, bd, q, (size_t)(N * nb * bs / 2));
+        const char *bn = kv__ox_init(&e->g, nm, U8, 3, bd, q, (size_t)(N * nb * blob));
         snprintf(nm, sizeof nm, "%s.scales", gname);
         const char *sn = kv__ox_init(&e->g, nm, F32, 1, &sd, sc, (size_t)sd * sizeof(float));
         const char *zn = "";
@@ -354,13 +380,13 @@ static const char *linear(ex *e, const char *x, const char *gname, int64_t head_
                                           in, 1);
         kv__ox_attr_i(&e->g, nd, "K", K);
         kv__ox_attr_i(&e->g, nd, "N", N);
-        kv__ox_attr_i(&e->g, nd, "bits", 4);
+        kv__ox_attr_i(&e->g, nd, "bits", bits);
         kv__ox_attr_i(&e->g, nd, "block_size", bs);
         if (e->o->accuracy_level > 0)
             kv__ox_attr_i(&e->g, nd, "accuracy_level", e->o->accuracy_level);
         out = kv__ox_out(nd, 0);
         note(e, t, how == 2 ? KV_ONNX_W_REQUANT : KV_ONNX_W_EXACT,
-             (uint64_t)(N * nb * bs / 2) + (uint64_t)sd * 4 + (how == 1 ? (uint64_t)zd : 0));
+             (uint64_t)(N * nb * blob) + (uint64_t)sd * 4 + (how == 1 ? (uint64_t)zd : 0));
     }
 done:
     free(q);
@@ -615,7 +641,7 @@ kv_status kv_onnx_export(const char *gguf_path, const char *dir, const kv_onnx_e
     const int block = o->block ? o->block : 32;
     if (block != 32 && block != 64 && block != 128)
         return KV_FAIL(err, KV_ERR_INVALID, "block size %d: use 32, 64 or 128", block);
-    if (o->precision > KV_ONNX_INT4)
+    if (o->precision > KV_ONNX_INT8)
         return KV_FAIL(err, KV_ERR_INVALID, "unknown precision %d", (int)o->precision);
     kv_model *m = NULL;
     KV_TRY(kv_model_open(gguf_path, &m, err));

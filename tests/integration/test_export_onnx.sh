@@ -16,6 +16,8 @@
 #     activations to Q8_0 for its Q4_0 dot products, ORT does not); and within
 #     5e-5 of kvant's F32 logits on the same Q4_0 weights dequantized (exactness).
 #   - int4 requantized from F32 with blocks of 32/64/128: summary says requantized.
+#   - Q4_1 blocks with whole zero points (q4_1_snap.py) and int8 from Q8_0:
+#     transcoded exactly, within 5e-5 of kvant's F32 logits on the same weights.
 #   - llama3, qwen2, qwen3 shapes (tools/make_arch_model.py): within 1e-4 (qwen3 2e-4).
 #   - bad input: exit 1/2 with a message naming the file or the option.
 source "$(dirname "$0")/lib.sh"
@@ -125,6 +127,19 @@ for b in 32 64 128; do
   # 4-bit weights: an error of a few percent, not a wrong layout (order 1)
   compare "int4 block $b requantized" "rq$b" "$G32" "$TMP/f32.logits" 0.1
 done
+
+# ---- int8 (MatMulNBits bits 8): Q8_0 transcoded exactly, F32 requantized ----
+expect_rc 0 "quantize to Q8_0" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/q8_0.gguf" q8_0
+expect_rc 0 "export int8 from Q8_0" "$KVANT" export onnx "$TMP/q8_0.gguf" -o "$TMP/int8" --precision int8 --kv-f16
+expect_out "int8: 43 tensors exact (transcoded), 0 requantized, 0 kept float" "int8: Q8_0 transcoded exactly"
+checked int8
+expect_rc 0 "the Q8_0 weights dequantized to F32" "$KVANT" quantize "$TMP/q8_0.gguf" "$TMP/q8deq.gguf" f32 --allow-requantize
+"$KVANT" logits "$TMP/q8deq.gguf" --tokens "$PROMPT,$G32" -o "$TMP/q8deq.logits" -t 2 >/dev/null
+compare "int8 vs kvant F32 on the dequantized Q8_0 weights" int8 "$G32" "$TMP/q8deq.logits" 5e-5
+expect_rc 0 "export int8 from F32" "$KVANT" export onnx "$TMP/f32.gguf" -o "$TMP/int8r" --precision int8
+expect_out "int8: 0 tensors exact (transcoded), 43 requantized, 0 kept float" "int8 from F32: requantized"
+checked int8r
+compare "int8 requantized vs F32" int8r "$G32" "$TMP/f32.logits" 1e-2
 
 # ---- other shapes ----
 T=$(seq -s, 7 83 1300)

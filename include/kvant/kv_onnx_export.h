@@ -38,7 +38,7 @@ typedef enum {
     KV_ONNX_W_FLOAT = 0,  // float32 or float16 as asked (dequantized exactly from the source)
     KV_ONNX_W_EXACT,      // int4/int8, transcoded from the source blocks without requantizing
     KV_ONNX_W_REQUANT,    // int4/int8, requantized from the source values
-    KV_ONNX_W_KEPT_FLOAT, // int4 asked, kept float32: the source is finer than 4 bits
+    KV_ONNX_W_KEPT_FLOAT, // int4 asked, kept float32: an output layer stored at > 5 bits/weight
 } kv_onnx_weight_how;
 
 typedef struct {

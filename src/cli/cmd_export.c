@@ -37,7 +37,7 @@ static void help(FILE *f) {
             "int4: GGUF Q4_0 weights (and Q4_1 blocks whose minimum is a whole number of\n"
             "steps) are transcoded without requantizing when --block is 32; other weights\n"
             "are requantized (symmetric, the value of largest magnitude maps to -8), except\n"
-            "an output layer stored finer than 4 bits, which is kept float. The summary\n"
+            "an output layer stored at over 5 bits per weight (Q6_K...), kept float. The summary\n"
             "says which tensors were exact and which were requantized. int8: GGUF Q8_0\n"
             "weights are transcoded exactly (blocks of 32); others are requantized as\n"
             "Q8_0 does (scale = largest magnitude / 127).\n",

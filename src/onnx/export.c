@@ -271,8 +271,10 @@ static const char *linear(ex *e, const char *x, const char *gname, int64_t head_
                 if (!q4_1_exact(&b[i], &zp))
                     how = 2;
         }
-        if (how == 2 && quantized && is_output)
-            how = 3; // llama.cpp keeps the output layer finer (Q6_K...); so do we
+        // llama.cpp keeps the output layer finer (Q6_K...) than the rest; so do we:
+        // an output stored at over 5 bits per weight is not requantized to 4
+        if (how == 2 && quantized && is_output && tr->type_size * 8 > 5 * (size_t)tr->block_size)
+            how = 3;
     }
     if (how == -1 || how == 3) {
         float *w = malloc((size_t)N * (size_t)K * sizeof *w);

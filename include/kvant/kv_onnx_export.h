@@ -60,7 +60,7 @@ void kv_onnx_export_report_free(kv_onnx_export_report *r); // accepts NULL
 
 // Exports the GGUF model at gguf_path into the folder dir (created if missing;
 // files in it with the same names are replaced). Architectures: llama (also
-// mistral), qwen2, qwen3. Each file goes through a temporary renamed on success.
+// mistral), qwen2, qwen3, gemma2, gemma3, phi3 (not LongRoPE: KV_ERR_UNSUPPORTED). Each file goes through a temporary renamed on success.
 // On success *report (may be NULL) is owned by the caller.
 kv_status kv_onnx_export(const char *gguf_path, const char *dir, const kv_onnx_export_opts *o,
                          kv_onnx_export_report **report, kv_err *err);

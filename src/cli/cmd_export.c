@@ -17,7 +17,8 @@
 static void help(FILE *f) {
     fprintf(f,
             "usage: kvant export onnx SRC -o DIR [options]\n\n"
-            "Writes SRC (a GGUF file or a Hugging Face folder; llama, mistral, qwen2, qwen3)\n"
+            "Writes SRC (a GGUF file or a Hugging Face folder; llama, mistral, qwen2, qwen3,\n"
+            "gemma2, gemma3, phi3 without LongRoPE)\n"
             "as an ONNX Runtime GenAI decoder: DIR/model.onnx (ai.onnx opset %d, IR %d,\n"
             "com.microsoft opset 1), DIR/model.onnx.data (the weights), genai_config.json\n"
             "and the tokenizer files. Inputs input_ids, attention_mask, position_ids,\n"

@@ -1,4 +1,5 @@
-// kv_onnx_export: a GGUF decoder (llama, mistral, qwen2, qwen3) as an ONNX graph
+// kv_onnx_export: a GGUF decoder (llama, mistral, qwen2, qwen3, gemma2, gemma3,
+// phi3) as an ONNX graph
 // in ONNX Runtime GenAI's decoder layout. The graph is built from standard ops
 // (opset 17): Gather embeddings, RMSNorm as Mul/ReduceMean/Add/Sqrt/Reciprocal,
 // rotate-half RoPE from cos/sin tables gathered by position_ids, attention as
@@ -437,12 +438,113 @@ static void io(ex *e, bool out, const char *name, int32_t dtype, int n, const kv
         kv__ox_input(&e->g, name, dtype, n, d);
 }
 
+// What the architecture adds to the Llama graph, read from the GGUF keys with
+// the defaults kvant's loader (and llama.cpp) use.
+typedef struct {
+    bool gemma, fused;
+    float scale, attn_cap, final_cap, base_swa;
+    int swa_period;
+    int64_t n_swa;
+} arch_params;
+
+static float key_f(ex *e, const char *name, float dflt) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", e->hp->arch, name);
+    float v = dflt;
+    if (kv_gguf_find(e->gguf, key) >= 0 && kv_gguf_get_f32(e->gguf, key, &v, e->err) != KV_OK)
+        e->st = e->err->status;
+    return v;
+}
+
+static bool read_arch(ex *e, arch_params *ap) {
+    const kv_hparams *hp = e->hp;
+    const bool g2 = !strcmp(hp->arch, "gemma2"), g3 = !strcmp(hp->arch, "gemma3");
+    memset(ap, 0, sizeof *ap);
+    ap->gemma = g2 || g3;
+    ap->fused = !strcmp(hp->arch, "phi3");
+    float def = 1.0f / sqrtf((float)hp->n_embd_head_k);
+    if ((g2 && hp->n_layer == 46) || (g3 && hp->n_layer == 62))
+        def = 1.0f / sqrtf((float)hp->n_embd / (float)hp->n_head);
+    ap->scale = key_f(e, "attention.scale", def);
+    ap->attn_cap = key_f(e, "attn_logit_softcapping", g2 ? 50.0f : 0.0f);
+    ap->final_cap = key_f(e, "final_logit_softcapping", g2 ? 30.0f : 0.0f);
+    ap->base_swa = g3 ? key_f(e, "rope.freq_base_swa", 10000.0f) : 0.0f;
+    ap->swa_period = g2 ? 2 : g3 ? 6 : 0;
+    if (ap->swa_period) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.attention.sliding_window", hp->arch);
+        ap->n_swa = 4096;
+        if (kv_gguf_find(e->gguf, key) >= 0 && kv_gguf_get_int(e->gguf, key, &ap->n_swa, e->err) != KV_OK)
+            e->st = e->err->status;
+    }
+    if (e->st == KV_OK && (tensor(e, "rope_factors_long.weight", false) ||
+                           key_f(e, "rope.scaling.attn_factor", 1.0f) != 1.0f))
+        e->st = KV_FAIL(e->err, KV_ERR_UNSUPPORTED, "%s: LongRoPE (rope_factors_long) is not exported",
+                        e->path);
+    return e->st == KV_OK;
+}
+
+typedef struct {
+    const char *cq, *sq, *ck, *sk;
+} rope_cs;
+
+// cos/sin tables [n_ctx_train, head_dim / 2] as kv_rope_cos_sin computes them,
+// gathered by position_ids and broadcast for q and k.
+static rope_cs rope_tables(ex *e, const char *name, float base, float freq_scale,
+                           const kv_gguf_tensor *ff) {
+    const kv_hparams *hp = e->hp;
+    kv__ox *g = &e->g;
+    rope_cs r = {"", "", "", ""};
+    const int64_t n_pos = hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096, half = hp->n_embd_head_k / 2;
+    float *cos_t = malloc((size_t)(n_pos * half) * sizeof(float));
+    float *sin_t = malloc((size_t)(n_pos * half) * sizeof(float));
+    float *factors = ff ? malloc((size_t)half * sizeof(float)) : NULL;
+    const char *ct = "", *st = "";
+    if (!cos_t || !sin_t || (ff && !factors)) {
+        g->oom = true;
+    } else if (ff && kv_dequant_row((kv_type)ff->type, ff->data, factors, half, e->err) != KV_OK) {
+        e->st = e->err->status;
+    } else {
+        for (int64_t p = 0; p < n_pos; p++)
+            for (int64_t i = 0; i < half; i++) {
+                double th = (double)p * (double)freq_scale *
+                            pow((double)base, -2.0 * (double)i / (double)hp->n_rot);
+                if (factors)
+                    th /= (double)factors[i];
+                cos_t[p * half + i] = (float)cos(th);
+                sin_t[p * half + i] = (float)sin(th);
+            }
+        const int64_t dims[2] = {n_pos, half};
+        char nm[64];
+        snprintf(nm, sizeof nm, "%s.cos_cache", name);
+        ct = kv__ox_init(g, nm, F32, 2, dims, cos_t, (size_t)(n_pos * half) * sizeof(float));
+        snprintf(nm, sizeof nm, "%s.sin_cache", name);
+        st = kv__ox_init(g, nm, F32, 2, dims, sin_t, (size_t)(n_pos * half) * sizeof(float));
+    }
+    free(cos_t);
+    free(sin_t);
+    free(factors);
+    if (failed(e))
+        return r;
+    const char *cpos = op2(e, "Gather", ct, "position_ids"); // [B,S,half]
+    const char *spos = op2(e, "Gather", st, "position_ids");
+    const int64_t a12[2] = {1, 2}, a1 = 1;
+    r.cq = unsqueeze(e, cpos, 2, a12);
+    r.sq = unsqueeze(e, spos, 2, a12);
+    r.ck = unsqueeze(e, cpos, 1, &a1);
+    r.sk = unsqueeze(e, spos, 1, &a1);
+    return r;
+}
+
 static void build(ex *e) {
     const kv_hparams *hp = e->hp;
     const int64_t D = hp->n_embd, H = hp->n_head, KV = hp->n_head_kv, G = H / KV,
                   hd = hp->n_embd_head_k, V = hp->n_vocab;
     kv__ox *g = &e->g;
     const bool kvh = e->o->kv_f16;
+    arch_params ap;
+    if (!read_arch(e, &ap))
+        return;
     const int32_t KVT = kvh ? F16 : F32;
 
     // inputs and outputs
@@ -481,44 +583,20 @@ static void build(ex *e) {
     const char *allowed = op2(e, "And", causal, unsqueeze(e, kv__ox_out(cb, 0), 3, a123));
     const char *neg = kv__ox_const_f32(g, -3.4028234663852886e38f);
 
-    // RoPE tables [n_ctx_train, head_dim / 2], gathered by position_ids
-    const int64_t n_pos = hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096, half = hd / 2;
-    float *cos_t = malloc((size_t)(n_pos * half) * sizeof(float));
-    float *sin_t = malloc((size_t)(n_pos * half) * sizeof(float));
+    // RoPE: cos/sin gathered by position_ids, broadcast to q [B,KV,G,S,hd/2] and k [B,KV,S,hd/2]
     const kv_gguf_tensor *ff = tensor(e, "rope_freqs.weight", false);
-    float *factors = ff ? malloc((size_t)half * sizeof(float)) : NULL;
-    if (!cos_t || !sin_t || (ff && !factors)) {
-        g->oom = true;
-    } else {
-        if (ff && kv_dequant_row((kv_type)ff->type, ff->data, factors, half, e->err) != KV_OK)
-            e->st = e->err->status;
-        for (int64_t p = 0; p < n_pos; p++)
-            for (int64_t i = 0; i < half; i++) { // as kv_rope_cos_sin computes them
-                double th = (double)p * (double)hp->rope_freq_scale *
-                            pow((double)hp->rope_freq_base, -2.0 * (double)i / (double)hp->n_rot);
-                if (factors)
-                    th /= (double)factors[i];
-                cos_t[p * half + i] = (float)cos(th);
-                sin_t[p * half + i] = (float)sin(th);
-            }
-        const int64_t dims[2] = {n_pos, half};
-        const char *ct = kv__ox_init(g, "rope.cos_cache", F32, 2, dims, cos_t,
-                                     (size_t)(n_pos * half) * sizeof(float));
-        const char *st = kv__ox_init(g, "rope.sin_cache", F32, 2, dims, sin_t,
-                                     (size_t)(n_pos * half) * sizeof(float));
-        (void)ct;
-        (void)st;
-    }
-    free(cos_t);
-    free(sin_t);
-    free(factors);
+    rope_cs glob = rope_tables(e, "rope", hp->rope_freq_base, hp->rope_freq_scale, ff);
+    rope_cs local = glob;
+    if (ap.base_swa > 0.0f) // gemma3's local layers: their own base, unscaled
+        local = rope_tables(e, "rope_local", ap.base_swa, 1.0f, NULL);
     if (failed(e))
         return;
-    const char *cpos = op2(e, "Gather", "rope.cos_cache", "position_ids"); // [B,S,half]
-    const char *spos = op2(e, "Gather", "rope.sin_cache", "position_ids");
-    const int64_t a12[2] = {1, 2};
-    const char *cq = unsqueeze(e, cpos, 2, a12), *sq = unsqueeze(e, spos, 2, a12);
-    const char *ck = unsqueeze(e, cpos, 1, &a1), *sk = unsqueeze(e, spos, 1, &a1);
+    // sliding-window layers: a token at p sees p - window + 1 .. p only
+    const char *allowed_local = allowed;
+    if (ap.swa_period > 0) {
+        const char *lo = unsqueeze(e, op2(e, "Sub", rows, scalar_i(e, ap.n_swa)), 1, &a1);
+        allowed_local = op2(e, "And", allowed, op2(e, "Greater", unsqueeze(e, cols, 1, &a0), lo));
+    }
 
     // embeddings
     const kv_gguf_tensor *te = tensor(e, "token_embd.weight", true);
@@ -538,19 +616,34 @@ static void build(ex *e) {
         free(w);
     }
     const char *x = op2(e, "Gather", "token_embd.weight.f32", "input_ids");
-    const float scale = 1.0f / sqrtf((float)hd);
-    const char *scale_c = kv__ox_const_f32(g, scale);
+    if (ap.gemma) // Gemma scales the embedding by sqrt(n_embd)
+        x = op2(e, "Mul", x, kv__ox_const_f32(g, sqrtf((float)D)));
+    const char *scale_c = kv__ox_const_f32(g, ap.scale);
 
     for (int64_t l = 0; l < hp->n_layer && !failed(e); l++) {
         char n1[96], n2[96];
 #define TN(buf, fmt) (snprintf(buf, sizeof buf, "blk.%lld." fmt, (long long)l), buf)
         const char *h = rms_norm(e, x, TN(n1, "attn_norm.weight"));
-        const char *q = linear(e, h, TN(n1, "attn_q.weight"), hd, e->unpermute, false);
-        q = bias(e, q, TN(n2, "attn_q.bias"), hd, e->unpermute);
-        const char *k = linear(e, h, TN(n1, "attn_k.weight"), hd, e->unpermute, false);
-        k = bias(e, k, TN(n2, "attn_k.bias"), hd, e->unpermute);
-        const char *v = linear(e, h, TN(n1, "attn_v.weight"), 0, false, false);
-        v = bias(e, v, TN(n2, "attn_v.bias"), 0, false);
+        const char *q, *k, *v;
+        if (ap.fused) { // phi3: q, k and v stacked in one matrix
+            const int64_t sp[3] = {H * hd, KV * hd, KV * hd};
+            const char *in[] = {linear(e, h, TN(n1, "attn_qkv.weight"), 0, false, false),
+                                ints(e, 3, sp)};
+            Onnx__NodeProto *s3 = kv__ox_node(g, "", "Split", 2, in, 3);
+            kv__ox_attr_i(g, s3, "axis", -1);
+            q = kv__ox_out(s3, 0);
+            k = kv__ox_out(s3, 1);
+            v = kv__ox_out(s3, 2);
+        } else {
+            q = linear(e, h, TN(n1, "attn_q.weight"), hd, e->unpermute, false);
+            q = bias(e, q, TN(n2, "attn_q.bias"), hd, e->unpermute);
+            k = linear(e, h, TN(n1, "attn_k.weight"), hd, e->unpermute, false);
+            k = bias(e, k, TN(n2, "attn_k.bias"), hd, e->unpermute);
+            v = linear(e, h, TN(n1, "attn_v.weight"), 0, false, false);
+            v = bias(e, v, TN(n2, "attn_v.bias"), 0, false);
+        }
+        const bool is_local = ap.swa_period > 0 && l % ap.swa_period != ap.swa_period - 1;
+        const rope_cs *rc = is_local && ap.base_swa > 0.0f ? &local : &glob;
         const int64_t qs[5] = {0, 0, KV, G, hd}, qp[5] = {0, 2, 3, 1, 4};
         const int64_t ks[4] = {0, 0, KV, hd}, kp[4] = {0, 2, 1, 3};
         const char *q5 = transpose(e, reshape(e, q, 5, qs), 5, qp); // [B,KV,G,S,hd]
@@ -560,8 +653,8 @@ static void build(ex *e) {
             q5 = rms_norm(e, q5, TN(n1, "attn_q_norm.weight"));
             k4 = rms_norm(e, k4, TN(n1, "attn_k_norm.weight"));
         }
-        q5 = rope(e, q5, cq, sq);
-        k4 = rope(e, k4, ck, sk);
+        q5 = rope(e, q5, rc->cq, rc->sq);
+        k4 = rope(e, k4, rc->ck, rc->sk);
         if (kvh) { // the cache holds float16; queries are rounded the same way (as kvant does)
             q5 = cast(e, cast(e, q5, F16), F32);
             k4 = cast(e, k4, F16);
@@ -585,7 +678,11 @@ static void build(ex *e) {
         }
         const char *kt = unsqueeze(e, transpose(e, kc, 4, tp), 1, &a2);
         const char *sc = op2(e, "Mul", op2(e, "MatMul", q5, kt), scale_c); // [B,KV,G,S,T]
-        sc = op3(e, "Where", allowed, sc, neg);
+        if (ap.attn_cap > 0.0f) { // soft-capping: cap * tanh(s / cap)
+            const char *cap = kv__ox_const_f32(g, ap.attn_cap);
+            sc = op2(e, "Mul", op1(e, "Tanh", op2(e, "Div", sc, cap)), cap);
+        }
+        sc = op3(e, "Where", is_local ? allowed_local : allowed, sc, neg);
         const char *sin_[] = {sc};
         Onnx__NodeProto *sm = kv__ox_node(g, "", "Softmax", 1, sin_, 1);
         kv__ox_attr_i(g, sm, "axis", -1);
@@ -594,19 +691,49 @@ static void build(ex *e) {
         o = reshape(e, transpose(e, o, 5, op_), 3, os); // [B,S,H*hd]
         o = linear(e, o, TN(n1, "attn_output.weight"), 0, false, false);
         o = bias(e, o, TN(n2, "attn_output.bias"), 0, false);
+        if (tensor(e, TN(n1, "post_attention_norm.weight"), false)) // gemma
+            o = rms_norm(e, o, n1);
         x = op2(e, "Add", x, o);
         h = rms_norm(e, x, TN(n1, "ffn_norm.weight"));
-        const char *gt = linear(e, h, TN(n1, "ffn_gate.weight"), 0, false, false);
-        const char *up = linear(e, h, TN(n1, "ffn_up.weight"), 0, false, false);
-        const char *act = op2(e, "Mul", op2(e, "Mul", gt, op1(e, "Sigmoid", gt)), up);
-        x = op2(e, "Add", x, linear(e, act, TN(n1, "ffn_down.weight"), 0, false, false));
+        const char *gt, *up;
+        if (ap.fused) { // phi3: gate and up stacked in ffn_up
+            const int64_t sp[2] = {hp->n_ff, hp->n_ff};
+            const char *in[] = {linear(e, h, TN(n1, "ffn_up.weight"), 0, false, false),
+                                ints(e, 2, sp)};
+            Onnx__NodeProto *s2 = kv__ox_node(g, "", "Split", 2, in, 2);
+            kv__ox_attr_i(g, s2, "axis", -1);
+            gt = kv__ox_out(s2, 0);
+            up = kv__ox_out(s2, 1);
+        } else {
+            gt = linear(e, h, TN(n1, "ffn_gate.weight"), 0, false, false);
+            up = linear(e, h, TN(n1, "ffn_up.weight"), 0, false, false);
+        }
+        const char *act;
+        if (ap.gemma) { // GeGLU: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) * up
+            const char *x3 = op2(e, "Mul", op2(e, "Mul", gt, gt), gt);
+            const char *in = op2(e, "Add", gt, op2(e, "Mul", kv__ox_const_f32(g, 0.044715f), x3));
+            const char *th = op1(e, "Tanh", op2(e, "Mul", kv__ox_const_f32(g, 0.7978845608028654f), in));
+            const char *hx = op2(e, "Mul", kv__ox_const_f32(g, 0.5f), gt);
+            act = op2(e, "Mul", op2(e, "Mul", hx, op2(e, "Add", kv__ox_const_f32(g, 1.0f), th)), up);
+        } else {
+            act = op2(e, "Mul", op2(e, "Mul", gt, op1(e, "Sigmoid", gt)), up);
+        }
+        const char *dn = linear(e, act, TN(n1, "ffn_down.weight"), 0, false, false);
+        if (tensor(e, TN(n1, "post_ffw_norm.weight"), false)) // gemma
+            dn = rms_norm(e, dn, n1);
+        x = op2(e, "Add", x, dn);
 #undef TN
     }
     if (failed(e))
         return;
     x = rms_norm(e, x, "output_norm.weight");
     const bool tied = !tensor(e, "output.weight", false);
-    const char *in[] = {linear(e, x, tied ? "token_embd.weight" : "output.weight", 0, false, true)};
+    const char *out = linear(e, x, tied ? "token_embd.weight" : "output.weight", 0, false, true);
+    if (ap.final_cap > 0.0f) {
+        const char *cap = kv__ox_const_f32(g, ap.final_cap);
+        out = op2(e, "Mul", op1(e, "Tanh", op2(e, "Div", out, cap)), cap);
+    }
+    const char *in[] = {out};
     Onnx__NodeProto *id = kv__ox_node(g, "", "Identity", 1, in, 1);
     kv__ox_rename_out(g, id, 0, "logits");
     (void)D;
@@ -649,9 +776,11 @@ kv_status kv_onnx_export(const char *gguf_path, const char *dir, const kv_onnx_e
     KV_TRY(kv_model_open(gguf_path, &m, err));
     const kv_hparams *hp = kv_model_hparams(m);
     const bool llama = !strcmp(hp->arch, "llama");
-    if (!llama && strcmp(hp->arch, "qwen2") && strcmp(hp->arch, "qwen3")) {
+    if (!llama && strcmp(hp->arch, "qwen2") && strcmp(hp->arch, "qwen3") &&
+        strcmp(hp->arch, "gemma2") && strcmp(hp->arch, "gemma3") && strcmp(hp->arch, "phi3")) {
         kv_status s = KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                              "%s: the ONNX export handles llama, mistral, qwen2 and qwen3, not '%s'",
+                              "%s: the ONNX export handles llama, mistral, qwen2, qwen3, gemma2, gemma3 "
+                              "and phi3, not '%s'",
                               gguf_path, hp->arch);
         kv_model_close(m); // hp lives in m
         return s;

@@ -29,6 +29,8 @@ typedef struct {
     int accuracy_level; // MatMulNBits accuracy_level (0: unset, fp32 compute; 4: int8 activations)
     bool kv_f16;        // past/present in float16 (half the cache memory); queries are
                         // rounded through float16 too, as kvant's own runtime does
+    bool write_tokenizer; // derive tokenizer.model + tokenizer_config.json from a
+                          // SentencePiece GGUF vocabulary (other vocabularies: nothing)
     kv_progress_fn progress; // may be NULL
     void *progress_user;
 } kv_onnx_export_opts;
@@ -54,6 +56,7 @@ typedef struct {
     int64_t n_exact, n_requant, n_kept_float;
     uint64_t model_bytes, data_bytes; // model.onnx and model.onnx.data
     int64_t n_nodes;
+    bool tokenizer_written; // write_tokenizer asked and the vocabulary is SentencePiece
 } kv_onnx_export_report;
 
 void kv_onnx_export_report_free(kv_onnx_export_report *r); // accepts NULL

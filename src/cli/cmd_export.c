@@ -32,7 +32,9 @@ static void help(FILE *f) {
             "  --kv-f16                 past/present KV cache in float16 (queries rounded\n"
             "                           through float16 too: the function kvant computes)\n"
             "  --tokenizer-dir DIR      copy tokenizer files from this Hugging Face folder\n"
-            "                           (default: SRC when it is a folder)\n"
+            "                           (default: SRC when it is a folder; for a GGUF with a\n"
+            "                           SentencePiece vocabulary, tokenizer.model and\n"
+            "                           tokenizer_config.json are derived from it)\n"
             "  -q, --quiet              no progress bar and no summary\n"
             "  -v, --verbose            list every weight and how it was written\n\n"
             "int4: GGUF Q4_0 weights (and Q4_1 blocks whose minimum is a whole number of\n"
@@ -165,6 +167,7 @@ static int export_onnx(int argc, char **argv) {
     }
     kv_cli_progress prog;
     kv_cli_progress_init(&prog, "export", quiet);
+    o.write_tokenizer = !tok_dir;
     o.progress = kv_cli_progress_cb;
     o.progress_user = &prog;
     kv_onnx_export_report *r = NULL;
@@ -194,8 +197,14 @@ static int export_onnx(int argc, char **argv) {
             printf("%s: %lld tensors exact (transcoded), %lld requantized, %lld kept float\n",
                    o.precision == KV_ONNX_INT4 ? "int4" : "int8", (long long)r->n_exact,
                    (long long)r->n_requant, (long long)r->n_kept_float);
-        printf("tokenizer files: %d copied%s\n", n_tok,
-               tok_dir ? "" : " (a GGUF source: pass --tokenizer-dir HF_FOLDER)");
+        if (tok_dir)
+            printf("tokenizer files: %d copied\n", n_tok);
+        else if (r->tokenizer_written)
+            printf("tokenizer files: tokenizer.model and tokenizer_config.json from the GGUF's "
+                   "SentencePiece vocabulary\n");
+        else
+            printf("tokenizer files: none (not a SentencePiece vocabulary: pass "
+                   "--tokenizer-dir HF_FOLDER)\n");
     }
     kv_onnx_export_report_free(r);
     return 0;

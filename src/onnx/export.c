@@ -843,6 +843,8 @@ kv_status kv_onnx_export(const char *gguf_path, const char *dir, const kv_onnx_e
         s = write_file(mpath, buf, n, err);
     if (s == KV_OK)
         s = kv__onnx_genai_config(m, dir, err);
+    if (s == KV_OK && o->write_tokenizer)
+        s = kv__onnx_write_spm(e.gguf, dir, &rep->tokenizer_written, err);
 out:
     kv_out_abort(&data);
     kv__ox_free(&e.g);

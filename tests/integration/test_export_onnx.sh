@@ -22,12 +22,15 @@
 #     gemma3 (local RoPE base, q/k norms), phi3 (fused qkv and gate_up) shapes
 #     (tools/make_arch_model.py), --kv-f16: within 1e-4 (qwen3, gemma3 2e-4);
 #     phi3 with LongRoPE is refused by name.
+#   - a GGUF source: tokenizer.model derived from its SentencePiece vocabulary
+#     encodes kjv-test.txt as the original does (python3-sentencepiece).
 #   - bad input: exit 1/2 with a message naming the file or the option.
 source "$(dirname "$0")/lib.sh"
 require_demo_model
 require_cmds "node and npm are needed for onnxruntime-node" node npm
 PY=/usr/bin/python3 # Debian's, with python3-onnx and python3-numpy
-"$PY" -c "import onnx, numpy" 2>/dev/null || { fail "python3-onnx and python3-numpy are needed (tools/install-deps.sh)"; finish; exit 1; }
+"$PY" -c "import onnx, numpy, sentencepiece" 2>/dev/null ||
+  { fail "python3-onnx, python3-numpy and python3-sentencepiece are needed (tools/install-deps.sh)"; finish; exit 1; }
 ORT_DIR=${KV_BUILD_DIR:-$TMP}/node_ort
 # the CPU provider is in the package; the install script would fetch GPU binaries
 export ONNXRUNTIME_NODE_INSTALL=skip
@@ -86,7 +89,16 @@ compare "fp32" fp32 "$G32" "$TMP/f32.logits" 1e-4
 [ "$(json ort_greedy <<<"$R" | cut -d, -f1-32)" = "$G32" ] &&
   pass "fp32: ORT's greedy tokens are kvant's" || fail "fp32: greedy $(json ort_greedy <<<"$R") vs $G32"
 
-expect_rc 0 "export fp32 --kv-f16" "$KVANT" export onnx "$TMP/f32.gguf" -o "$TMP/fp32h" --kv-f16 -q
+expect_rc 0 "export fp32 --kv-f16 from the GGUF" "$KVANT" export onnx "$TMP/f32.gguf" -o "$TMP/fp32h" --kv-f16
+expect_out "tokenizer.model and tokenizer_config.json from the GGUF" "a GGUF source: tokenizer files derived"
+# the derived tokenizer.model encodes like the original (Debian's sentencepiece as the oracle)
+expect_rc 0 "derived tokenizer.model encodes kjv-test.txt as the original" "$PY" -c "
+import sys, sentencepiece as spm
+a = spm.SentencePieceProcessor(model_file=sys.argv[1]); b = spm.SentencePieceProcessor(model_file=sys.argv[2])
+lines = open(sys.argv[3]).read().splitlines() + ['Hello  world 123 ünïcödé 😀', ' lead', 'a\tb']
+bad = [l for l in lines if a.encode(l) != b.encode(l)]
+assert not bad, bad[:3]
+print(len(lines), 'lines')" "$TMP/fp32h/tokenizer.model" "$HF/tokenizer.model" "$SHARED/data/kjv-test.txt"
 checked fp32h
 compare "fp32 kv-f16" fp32h "$G32" "$TMP/f32.logits" 5e-5
 [ "$(json kv_type <<<"$R")" = float16 ] && pass "kv-f16: the cache is float16" || fail "kv-f16: cache $(json kv_type <<<"$R")"
@@ -153,7 +165,7 @@ for fam in llama3:1e-4 qwen2:1e-4 qwen3:2e-4 gemma2:1e-4 gemma3:2e-4 phi3:1e-4; 
   expect_rc 0 "$f: make and convert" bash -c "'$PY' '$SRC/tools/make_arch_model.py' $f '$TMP/$f.hf' --tokenizer-from '$HF' >/dev/null && '$KVANT' convert '$TMP/$f.hf' -o '$TMP/$f.gguf' --outtype f32"
   g=$("$KVANT" logits "$TMP/$f.gguf" --tokens "$T" --greedy 8 -t 2 | tr ' ' ',')
   "$KVANT" logits "$TMP/$f.gguf" --tokens "$T,$g" -o "$TMP/$f.logits" -t 2 >/dev/null
-  expect_rc 0 "$f: export" "$KVANT" export onnx "$TMP/$f.gguf" -o "$TMP/$f.onnx" --kv-f16 -q
+  expect_rc 0 "$f: export" "$KVANT" export onnx "$TMP/$f.gguf" -o "$TMP/$f.onnx" --kv-f16
   R=$($ORT "$TMP/$f.onnx" "$T" "$g" "$TMP/$f.logits")
   echo "$f: $R" | cut -c1-200
   rel=$(json max_rel <<<"$R")

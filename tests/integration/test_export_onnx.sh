@@ -117,6 +117,7 @@ echo "int4: max |ORT - kvant| = $(json max_abs <<<"$R") over 128 rows"
 [ "$(json ort_greedy <<<"$R" | cut -d, -f1-64)" = "$G64" ] &&
   pass "int4: 64 greedy tokens equal kvant's on the Q4_0 GGUF" || fail "int4: greedy $(json ort_greedy <<<"$R") vs $G64"
 expect_rc 0 "export int4 --kv-f16" "$KVANT" export onnx "$TMP/q4_0.gguf" -o "$TMP/int4h" --precision int4 --kv-f16 -q
+checked int4h
 compare "int4 vs kvant F32 on the dequantized Q4_0 weights" int4h "$G64" "$TMP/deq.logits" 5e-5
 expect_rc 0 "export int4 --accuracy-level 4" "$KVANT" export onnx "$TMP/q4_0.gguf" -o "$TMP/int4a" --precision int4 --accuracy-level 4 -q
 checked int4a
@@ -166,6 +167,7 @@ for fam in llama3:1e-4 qwen2:1e-4 qwen3:2e-4 gemma2:1e-4 gemma3:2e-4 phi3:1e-4; 
   g=$("$KVANT" logits "$TMP/$f.gguf" --tokens "$T" --greedy 8 -t 2 | tr ' ' ',')
   "$KVANT" logits "$TMP/$f.gguf" --tokens "$T,$g" -o "$TMP/$f.logits" -t 2 >/dev/null
   expect_rc 0 "$f: export" "$KVANT" export onnx "$TMP/$f.gguf" -o "$TMP/$f.onnx" --kv-f16
+  checked "$f.onnx"
   R=$($ORT "$TMP/$f.onnx" "$T" "$g" "$TMP/$f.logits")
   echo "$f: $R" | cut -c1-200
   rel=$(json max_rel <<<"$R")

@@ -278,35 +278,36 @@ static const char *linear(ex *e, const char *x, const char *gname, int64_t head_
             how = 3;
     }
     if (how == -1 || how == 3) {
+        // [K, N] for MatMul: the dequantized rows, written out a column at a time
+        const bool half = e->o->precision == KV_ONNX_FP16;
         float *w = malloc((size_t)N * (size_t)K * sizeof *w);
-        void *wt = malloc((size_t)N * (size_t)K * sizeof(float));
+        void *col = malloc((size_t)N * sizeof(float));
         const char *out = "";
-        if (!w || !wt)
+        uint64_t off = 0;
+        if (!w || !col)
             e->g.oom = true;
-        else if (dequant_rows(e, t, w, head_dim, unperm)) {
-            const bool half = e->o->precision == KV_ONNX_FP16;
-            for (int64_t n = 0; n < N; n++)
-                for (int64_t k = 0; k < K; k++) {
-                    float v = w[(size_t)n * (size_t)K + (size_t)k];
+        else if (dequant_rows(e, t, w, head_dim, unperm) && kv__ox_ext_begin(&e->g, &off)) {
+            for (int64_t k = 0; k < K; k++) {
+                for (int64_t n = 0; n < N; n++) {
+                    const float v = w[(size_t)n * (size_t)K + (size_t)k];
                     if (half)
-                        ((kv_f16 *)wt)[(size_t)k * (size_t)N + (size_t)n] = kv_f32_to_f16(v);
+                        ((kv_f16 *)col)[n] = kv_f32_to_f16(v);
                     else
-                        ((float *)wt)[(size_t)k * (size_t)N + (size_t)n] = v;
+                        ((float *)col)[n] = v;
                 }
-            const int64_t dims[2] = {K, N};
-            const size_t bytes = (size_t)N * (size_t)K * (half ? 2 : 4);
-            const char *wn = kv__ox_init(&e->g, gname, half ? F16 : F32, 2, dims, wt, bytes);
-            if (half) {
-                const char *in[] = {wn};
-                Onnx__NodeProto *c = kv__ox_node(&e->g, "", "Cast", 1, in, 1);
-                kv__ox_attr_i(&e->g, c, "to", F32);
-                wn = kv__ox_out(c, 0);
+                if (!kv__ox_ext_write(&e->g, col, (size_t)N * (half ? 2 : 4)))
+                    break;
             }
+            const int64_t dims[2] = {K, N};
+            const char *wn = kv__ox_ext_end(&e->g, gname, half ? F16 : F32, 2, dims, off);
+            if (half)
+                wn = cast(e, wn, F32);
             out = op2(e, "MatMul", x, wn);
-            note(e, t, how == 3 ? KV_ONNX_W_KEPT_FLOAT : KV_ONNX_W_FLOAT, bytes);
+            note(e, t, how == 3 ? KV_ONNX_W_KEPT_FLOAT : KV_ONNX_W_FLOAT,
+                 (uint64_t)N * (uint64_t)K * (half ? 2 : 4));
         }
         free(w);
-        free(wt);
+        free(col);
         return out;
     }
     // MatMulNBits: blob = bytes of one block of quants
@@ -602,19 +603,33 @@ static void build(ex *e) {
     const kv_gguf_tensor *te = tensor(e, "token_embd.weight", true);
     if (!te || failed(e))
         return;
-    {
-        float *w = malloc((size_t)(V * D) * sizeof *w);
+    { // dequantized a row at a time into the data file
+        float *w = malloc((size_t)D * sizeof *w);
+        const size_t rs = kv_type_row_size((kv_type)te->type, D);
+        uint64_t off = 0;
         if (!w) {
             g->oom = true;
             return;
         }
-        if (dequant_rows(e, te, w, 0, false)) {
+        if (kv__ox_ext_begin(g, &off)) {
+            for (int64_t v = 0; v < V; v++) {
+                kv_status st = kv_dequant_row((kv_type)te->type, (const uint8_t *)te->data + (size_t)v * rs, w, D, e->err);
+                if (st != KV_OK) {
+                    kv_err_prefix(e->err, e->path);
+                    e->st = st;
+                    break;
+                }
+                if (!kv__ox_ext_write(g, w, (size_t)D * sizeof *w))
+                    break;
+            }
             const int64_t dims[2] = {V, D};
-            kv__ox_init(g, "token_embd.weight.f32", F32, 2, dims, w, (size_t)(V * D) * 4);
+            kv__ox_ext_end(g, "token_embd.weight.f32", F32, 2, dims, off);
             note(e, te, KV_ONNX_W_FLOAT, (uint64_t)(V * D) * 4);
         }
         free(w);
     }
+    if (failed(e))
+        return;
     const char *x = op2(e, "Gather", "token_embd.weight.f32", "input_ids");
     if (ap.gemma) // Gemma scales the embedding by sqrt(n_embd)
         x = op2(e, "Mul", x, kv__ox_const_f32(g, sqrtf((float)D)));

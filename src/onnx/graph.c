@@ -179,6 +179,12 @@ static Onnx__StringStringEntryProto *entry(kv__ox *g, const char *k, const char 
 
 const char *kv__ox_init(kv__ox *g, const char *name, int32_t dtype, int n_dims,
                         const int64_t *dims, const void *data, size_t bytes) {
+    if (bytes > KV__OX_INLINE_MAX && g->data) {
+        uint64_t off = 0;
+        if (!kv__ox_ext_begin(g, &off) || !kv__ox_ext_write(g, data, bytes))
+            return "";
+        return kv__ox_ext_end(g, name, dtype, n_dims, dims, off);
+    }
     Onnx__TensorProto *t = NEW(g, Onnx__TensorProto, ONNX__TENSOR_PROTO__INIT);
     if (!t)
         return "";
@@ -191,38 +197,63 @@ const char *kv__ox_init(kv__ox *g, const char *name, int32_t dtype, int n_dims,
     if (n_dims)
         memcpy(t->dims, dims, (size_t)n_dims * sizeof(int64_t));
     t->n_dims = (size_t)n_dims;
-    if (bytes <= KV__OX_INLINE_MAX || !g->data) {
-        t->has_raw_data = 1;
-        t->raw_data.data = kv__ox_alloc(g, bytes);
-        if (!t->raw_data.data)
-            return "";
-        memcpy(t->raw_data.data, data, bytes);
-        t->raw_data.len = bytes;
-    } else if (!g->io_failed) {
-        if (kv_out_pad(g->data, KV__OX_DATA_ALIGN, g->err) != KV_OK) {
-            g->io_failed = true;
-            return "";
-        }
-        uint64_t off = g->data->written;
-        if (kv_out_write(g->data, data, bytes, g->err) != KV_OK) {
-            g->io_failed = true;
-            return "";
-        }
-        t->has_data_location = 1;
-        t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-        char so[32], sl[32];
-        snprintf(so, sizeof so, "%llu", (unsigned long long)off);
-        snprintf(sl, sizeof sl, "%llu", (unsigned long long)bytes);
-        t->external_data = kv__ox_alloc(g, 3 * sizeof *t->external_data);
-        if (!t->external_data)
-            return "";
-        t->external_data[0] = entry(g, "location", g->data_name);
-        t->external_data[1] = entry(g, "offset", so);
-        t->external_data[2] = entry(g, "length", sl);
-        t->n_external_data = 3;
-    }
+    t->has_raw_data = 1;
+    t->raw_data.data = kv__ox_alloc(g, bytes);
+    if (!t->raw_data.data)
+        return "";
+    memcpy(t->raw_data.data, data, bytes);
+    t->raw_data.len = bytes;
     push(g, (void ***)&g->inits, &g->n_inits, &g->cap_inits, t);
     return t->name ? t->name : "";
+}
+
+bool kv__ox_ext_begin(kv__ox *g, uint64_t *off) {
+    if (g->io_failed || g->oom || !g->data)
+        return false;
+    if (kv_out_pad(g->data, KV__OX_DATA_ALIGN, g->err) != KV_OK) {
+        g->io_failed = true;
+        return false;
+    }
+    *off = g->data->written;
+    return true;
+}
+
+bool kv__ox_ext_write(kv__ox *g, const void *p, size_t n) {
+    if (g->io_failed || kv_out_write(g->data, p, n, g->err) != KV_OK) {
+        g->io_failed = true;
+        return false;
+    }
+    return true;
+}
+
+const char *kv__ox_ext_end(kv__ox *g, const char *name, int32_t dtype, int n_dims,
+                           const int64_t *dims, uint64_t off) {
+    if (g->io_failed)
+        return "";
+    Onnx__TensorProto *t = NEW(g, Onnx__TensorProto, ONNX__TENSOR_PROTO__INIT);
+    if (!t)
+        return "";
+    t->name = kv__ox_str(g, "%s", name);
+    t->has_data_type = 1;
+    t->data_type = dtype;
+    t->dims = kv__ox_alloc(g, (size_t)(n_dims ? n_dims : 1) * sizeof(int64_t));
+    t->external_data = kv__ox_alloc(g, 3 * sizeof *t->external_data);
+    if (!t->dims || !t->external_data)
+        return "";
+    if (n_dims)
+        memcpy(t->dims, dims, (size_t)n_dims * sizeof(int64_t));
+    t->n_dims = (size_t)n_dims;
+    t->has_data_location = 1;
+    t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    char so[32], sl[32];
+    snprintf(so, sizeof so, "%llu", (unsigned long long)off);
+    snprintf(sl, sizeof sl, "%llu", (unsigned long long)(g->data->written - off));
+    t->external_data[0] = entry(g, "location", g->data_name);
+    t->external_data[1] = entry(g, "offset", so);
+    t->external_data[2] = entry(g, "length", sl);
+    t->n_external_data = 3;
+    push(g, (void ***)&g->inits, &g->n_inits, &g->cap_inits, t);
+    return t->name && !g->oom ? t->name : "";
 }
 
 const char *kv__ox_const_i64(kv__ox *g, int n, const int64_t *v, bool scalar) {

@@ -60,6 +60,12 @@ void kv__ox_attr_is(kv__ox *g, Onnx__NodeProto *n, const char *name, int n_v, co
 // Returns the name.
 const char *kv__ox_init(kv__ox *g, const char *name, int32_t dtype, int n_dims,
                         const int64_t *dims, const void *data, size_t bytes);
+// A big initializer written in pieces: begin (pads; *off is where it starts),
+// any number of writes, end (registers it with the bytes written since begin).
+bool kv__ox_ext_begin(kv__ox *g, uint64_t *off);
+bool kv__ox_ext_write(kv__ox *g, const void *p, size_t n);
+const char *kv__ox_ext_end(kv__ox *g, const char *name, int32_t dtype, int n_dims,
+                           const int64_t *dims, uint64_t off);
 const char *kv__ox_const_i64(kv__ox *g, int n, const int64_t *v, bool scalar);
 const char *kv__ox_const_f32(kv__ox *g, float v); // a scalar
 

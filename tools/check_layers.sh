@@ -46,6 +46,7 @@ declare -A HEADER=(
   [kv_generate.h]=model [kv_vocab_gguf.h]=model
   [kv_eval.h]=eval [kv_bench.h]=eval [kv_imatrix_eval.h]=eval
   [kv_convert.h]=pipeline
+  [kv_onnx_export.h]=onnx
   [kv_serve.h]=serve
 )
 

@@ -23,6 +23,7 @@ PKGS=(
   libsqlite3-dev sqlite3
   libonnx-dev # ONNX reader: protobuf-c code generated from its onnx.proto
   libonnx-testdata python3-onnx # tests/integration/test_onnx_info.sh: models, and onnx.load as the oracle
+  python3-sentencepiece # tests/integration/test_export_onnx.sh: the derived tokenizer.model's oracle
 )
 # The server's tests run the official npm clients (and the web page in headless
 # chromium through npm playwright-core); node may come from

@@ -1,0 +1,71 @@
+// kv_onnx_export: a GGUF decoder written as an ONNX model in ONNX Runtime GenAI's
+// decoder layout (model.onnx + model.onnx.data + genai_config.json), weights
+// streamed tensor by tensor. Graph: ai.onnx opset KV_ONNX_EXPORT_OPSET (IR
+// KV_ONNX_EXPORT_IR) with explicit RMSNorm, rotate-half RoPE from cos/sin
+// tables, attention with a Concat KV cache; int4 weights use com.microsoft
+// MatMulNBits (opset 1).
+#ifndef KV_ONNX_EXPORT_H
+#define KV_ONNX_EXPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvant/kv_core.h"
+#include "kvant/kv_status.h"
+
+#define KV_ONNX_EXPORT_IR 8
+#define KV_ONNX_EXPORT_OPSET 17
+
+typedef enum {
+    KV_ONNX_FP32 = 0,
+    KV_ONNX_FP16, // weights stored as float16, Cast to float before each MatMul
+    KV_ONNX_INT4, // MatMulNBits, 4 bits
+    KV_ONNX_INT8, // MatMulNBits, 8 bits (Q8_0 transcoded exactly)
+} kv_onnx_precision;
+
+typedef struct {
+    kv_onnx_precision precision;
+    int block;          // int4/int8 block size: 32, 64 or 128 (0: 32)
+    int accuracy_level; // MatMulNBits accuracy_level (0: unset, fp32 compute; 4: int8 activations)
+    bool kv_f16;        // past/present in float16 (half the cache memory); queries are
+                        // rounded through float16 too, as kvant's own runtime does
+    bool write_tokenizer; // derive tokenizer.model + tokenizer_config.json from a
+                          // SentencePiece GGUF vocabulary (other vocabularies: nothing)
+    kv_progress_fn progress; // may be NULL
+    void *progress_user;
+} kv_onnx_export_opts;
+
+// How one weight was written.
+typedef enum {
+    KV_ONNX_W_FLOAT = 0,  // float32 or float16 as asked (dequantized exactly from the source)
+    KV_ONNX_W_EXACT,      // int4/int8, transcoded from the source blocks without requantizing
+    KV_ONNX_W_REQUANT,    // int4/int8, requantized from the source values
+    KV_ONNX_W_KEPT_FLOAT, // int4 asked, kept float32: an output layer stored at > 5 bits/weight
+} kv_onnx_weight_how;
+
+typedef struct {
+    char name[96];      // the GGUF tensor name
+    uint32_t from_type; // its kv_type
+    kv_onnx_weight_how how;
+    uint64_t bytes;     // bytes written
+} kv_onnx_export_tensor;
+
+typedef struct {
+    int64_t n_tensors;
+    kv_onnx_export_tensor *tensors;
+    int64_t n_exact, n_requant, n_kept_float;
+    uint64_t model_bytes, data_bytes; // model.onnx and model.onnx.data
+    int64_t n_nodes;
+    bool tokenizer_written; // write_tokenizer asked and the vocabulary is SentencePiece
+} kv_onnx_export_report;
+
+void kv_onnx_export_report_free(kv_onnx_export_report *r); // accepts NULL
+
+// Exports the GGUF model at gguf_path into the folder dir (created if missing;
+// files in it with the same names are replaced). Architectures: llama (also
+// mistral), qwen2, qwen3, gemma2, gemma3, phi3 (not LongRoPE: KV_ERR_UNSUPPORTED). Each file goes through a temporary renamed on success.
+// On success *report (may be NULL) is owned by the caller.
+kv_status kv_onnx_export(const char *gguf_path, const char *dir, const kv_onnx_export_opts *o,
+                         kv_onnx_export_report **report, kv_err *err);
+
+#endif

@@ -1,0 +1,221 @@
+// kvant export onnx: a GGUF file or a Hugging Face folder as an ONNX Runtime
+// GenAI decoder folder (kv_onnx_export). A Hugging Face folder is converted to a
+// temporary GGUF inside DIR first (f32, or f16 for --precision fp16) and its
+// tokenizer files are copied beside the model.
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "kvant/kv_core.h"
+#include "kvant/kv_onnx_export.h"
+#include "kvant/kv_types.h"
+
+static void help(FILE *f) {
+    fprintf(f,
+            "usage: kvant export onnx SRC -o DIR [options]\n\n"
+            "Writes SRC (a GGUF file or a Hugging Face folder; llama, mistral, qwen2, qwen3,\n"
+            "gemma2, gemma3, phi3 without LongRoPE)\n"
+            "as an ONNX Runtime GenAI decoder: DIR/model.onnx (ai.onnx opset %d, IR %d,\n"
+            "com.microsoft opset 1), DIR/model.onnx.data (the weights), genai_config.json\n"
+            "and the tokenizer files. Inputs input_ids, attention_mask, position_ids,\n"
+            "past_key_values.N.key/value [batch, kv_heads, past, head_dim]; outputs logits,\n"
+            "present.N.key/value.\n\n"
+            "  -o, --out DIR            output folder (created if missing)\n"
+            "  --precision P            fp32 (default), fp16, int8 or int4 (MatMulNBits)\n"
+            "  --block N                int4/int8 block size: 32 (default), 64 or 128\n"
+            "  --accuracy-level N       MatMulNBits accuracy_level (default 0: fp32 compute;\n"
+            "                           4: int8 activations, faster)\n"
+            "  --kv-f16                 past/present KV cache in float16 (queries rounded\n"
+            "                           through float16 too: the function kvant computes)\n"
+            "  --tokenizer-dir DIR      copy tokenizer files from this Hugging Face folder\n"
+            "                           (default: SRC when it is a folder; for a GGUF with a\n"
+            "                           SentencePiece vocabulary, tokenizer.model and\n"
+            "                           tokenizer_config.json are derived from it)\n"
+            "  -q, --quiet              no progress bar and no summary\n"
+            "  -v, --verbose            list every weight and how it was written\n\n"
+            "int4: GGUF Q4_0 weights (and Q4_1 blocks whose minimum is a whole number of\n"
+            "steps) are transcoded without requantizing when --block is 32; other weights\n"
+            "are requantized (symmetric, the value of largest magnitude maps to -8), except\n"
+            "an output layer stored at over 5 bits per weight (Q6_K...), kept float. The summary\n"
+            "says which tensors were exact and which were requantized. int8: GGUF Q8_0\n"
+            "weights are transcoded exactly (blocks of 32); others are requantized as\n"
+            "Q8_0 does (scale = largest magnitude / 127).\n",
+            KV_ONNX_EXPORT_OPSET, KV_ONNX_EXPORT_IR);
+}
+
+static const char *TOKENIZER_FILES[] = {"tokenizer.json", "tokenizer.model",
+                                        "tokenizer_config.json", "special_tokens_map.json",
+                                        "generation_config.json", NULL};
+
+static int copy_tokenizer(const char *src, const char *dir, kv_err *err) {
+    int n = 0;
+    for (int i = 0; TOKENIZER_FILES[i]; i++) {
+        char in[4096], out[4096];
+        snprintf(in, sizeof in, "%s/%s", src, TOKENIZER_FILES[i]);
+        snprintf(out, sizeof out, "%s/%s", dir, TOKENIZER_FILES[i]);
+        if (access(in, R_OK) != 0)
+            continue;
+        char *data = NULL;
+        size_t size = 0;
+        if (kv_read_file(in, (size_t)1 << 30, &data, &size, err) != KV_OK)
+            return -1;
+        kv_out o;
+        kv_status s = kv_out_open(&o, out, err);
+        if (s == KV_OK) {
+            s = kv_out_write(&o, data, size, err);
+            s = s == KV_OK ? kv_out_commit(&o, err) : (kv_out_abort(&o), s);
+        }
+        free(data);
+        if (s != KV_OK)
+            return -1;
+        n++;
+    }
+    return n;
+}
+
+static const char *how_name(kv_onnx_weight_how h) {
+    switch (h) {
+    case KV_ONNX_W_EXACT: return "exact";
+    case KV_ONNX_W_REQUANT: return "requantized";
+    case KV_ONNX_W_KEPT_FLOAT: return "kept float32";
+    default: return "float";
+    }
+}
+
+static int export_onnx(int argc, char **argv) {
+    const char *src = NULL, *out = NULL, *tok_dir = NULL;
+    kv_onnx_export_opts o = {0};
+    bool quiet = false, verbose = false;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (kv_cli_is_help(a)) {
+            help(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--precision") && i + 1 < argc) {
+            const char *p = argv[++i];
+            if (!strcmp(p, "fp32"))
+                o.precision = KV_ONNX_FP32;
+            else if (!strcmp(p, "fp16"))
+                o.precision = KV_ONNX_FP16;
+            else if (!strcmp(p, "int4"))
+                o.precision = KV_ONNX_INT4;
+            else if (!strcmp(p, "int8"))
+                o.precision = KV_ONNX_INT8;
+            else
+                return kv_cli_usage_error("export", "--precision '%s': use fp32, fp16, int8 or int4", p);
+        } else if (!strcmp(a, "--block") && i + 1 < argc) {
+            o.block = atoi(argv[++i]);
+            if (o.block != 32 && o.block != 64 && o.block != 128)
+                return kv_cli_usage_error("export", "--block '%s': use 32, 64 or 128", argv[i]);
+        } else if (!strcmp(a, "--accuracy-level") && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strlen(v) != 1 || v[0] < '0' || v[0] > '4')
+                return kv_cli_usage_error("export", "--accuracy-level '%s': use 0 to 4", v);
+            o.accuracy_level = v[0] - '0';
+        } else if (!strcmp(a, "--kv-f16")) {
+            o.kv_f16 = true;
+        } else if (!strcmp(a, "--tokenizer-dir") && i + 1 < argc) {
+            tok_dir = argv[++i];
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = true;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose = true;
+        } else if (a[0] == '-') {
+            return kv_cli_usage_error("export", "unknown or incomplete option '%s'", a);
+        } else if (!src) {
+            src = a;
+        } else {
+            return kv_cli_usage_error("export", "unexpected argument '%s'", a);
+        }
+    }
+    if (!src)
+        return kv_cli_usage_error("export", "missing the model SRC");
+    if (!out)
+        return kv_cli_usage_error("export", "missing -o DIR");
+    kv_err err = {0};
+    struct stat sb;
+    if (stat(src, &sb) != 0) {
+        fprintf(stderr, "kvant export: %s: no such file or folder\n", src);
+        return 1;
+    }
+    const bool hf = S_ISDIR(sb.st_mode);
+    struct stat ob;
+    if (mkdir(out, 0755) != 0 && (stat(out, &ob) != 0 || !S_ISDIR(ob.st_mode))) {
+        fprintf(stderr, "kvant export: %s: cannot create the folder\n", out);
+        return 1;
+    }
+    char tmp[4096];
+    const char *gguf = src;
+    if (hf) {
+        snprintf(tmp, sizeof tmp, "%s/.kvant-export-src.%ld.gguf", out, (long)getpid());
+        kv_convert_opts co = {0};
+        co.outtype = o.precision == KV_ONNX_FP16 ? "f16" : "f32";
+        co.plan.n_threads = 0;
+        kv_convert_report rep = {0};
+        if (kv_convert_hf(src, tmp, &co, &rep, &err) != KV_OK)
+            return kv_cli_fail("export", &err);
+        kv_convert_report_free(&rep);
+        gguf = tmp;
+        if (!tok_dir)
+            tok_dir = src;
+    }
+    kv_cli_progress prog;
+    kv_cli_progress_init(&prog, "export", quiet);
+    o.write_tokenizer = !tok_dir;
+    o.progress = kv_cli_progress_cb;
+    o.progress_user = &prog;
+    kv_onnx_export_report *r = NULL;
+    kv_status s = kv_onnx_export(gguf, out, &o, &r, &err);
+    kv_cli_progress_done(&prog);
+    if (hf)
+        unlink(tmp);
+    if (s != KV_OK)
+        return kv_cli_fail("export", &err);
+    int n_tok = 0;
+    if (tok_dir && (n_tok = copy_tokenizer(tok_dir, out, &err)) < 0) {
+        kv_onnx_export_report_free(r);
+        return kv_cli_fail("export", &err);
+    }
+    if (!quiet) {
+        const bool q = o.precision == KV_ONNX_INT4 || o.precision == KV_ONNX_INT8;
+        if (verbose || q)
+            for (int64_t i = 0; i < r->n_tensors; i++)
+                if (verbose || r->tensors[i].how != KV_ONNX_W_FLOAT)
+                    printf("  %-28s %-6s -> %s\n", r->tensors[i].name,
+                           kv_type_name(r->tensors[i].from_type), how_name(r->tensors[i].how));
+        printf("%s/model.onnx: %lld nodes, %llu bytes; model.onnx.data: %llu bytes; opset %d, IR "
+               "%d\n",
+               out, (long long)r->n_nodes, (unsigned long long)r->model_bytes,
+               (unsigned long long)r->data_bytes, KV_ONNX_EXPORT_OPSET, KV_ONNX_EXPORT_IR);
+        if (q)
+            printf("%s: %lld tensors exact (transcoded), %lld requantized, %lld kept float\n",
+                   o.precision == KV_ONNX_INT4 ? "int4" : "int8", (long long)r->n_exact,
+                   (long long)r->n_requant, (long long)r->n_kept_float);
+        if (tok_dir)
+            printf("tokenizer files: %d copied\n", n_tok);
+        else if (r->tokenizer_written)
+            printf("tokenizer files: tokenizer.model and tokenizer_config.json from the GGUF's "
+                   "SentencePiece vocabulary\n");
+        else
+            printf("tokenizer files: none (not a SentencePiece vocabulary: pass "
+                   "--tokenizer-dir HF_FOLDER)\n");
+    }
+    kv_onnx_export_report_free(r);
+    return 0;
+}
+
+int kv_cli_export(int argc, char **argv) {
+    if (argc < 2 || kv_cli_is_help(argv[1])) {
+        help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "onnx"))
+        return export_onnx(argc, argv);
+    return kv_cli_usage_error("export", "unknown format '%s' (supported: onnx)", argv[1]);
+}

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,8 +403,10 @@ kv_status kv__reg_do(kv__reg *r, const char *method, const char *url, const char
         if (get || head) {
             curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L); // blobs may live elsewhere
             curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-            if (head)
+            if (head) {
                 curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+                resp->cap = SIZE_MAX; // its Content-Length is the blob's, and no body comes
+            }
         } else if (!strcmp(method, "POST") && !src) {
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);

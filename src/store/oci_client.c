@@ -153,8 +153,9 @@ static kv_status pull_blob(kv__reg *r, const char *dir, const kv__layer *l, kv_e
                              "blob %s: %" PRIu64 " of %" PRIu64
                              " bytes came; pull again to resume",
                              l->digest, have, l->size);
-        } else if (resp.write_errno) {
-            // The disk is full (or failing): what came is dropped, not kept.
+        } else if (resp.write_errno || st == KV_ERR_LIMIT || st == KV_ERR_FORMAT) {
+            // The disk is full (or failing), or the registry sent what it must
+            // not: what came is dropped, not kept for a resume.
             if (ftruncate(fd, 0) != 0 || unlink(part) != 0)
                 kv_err_prefix(err, "could not remove the partial download");
         }

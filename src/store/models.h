@@ -159,5 +159,8 @@ kv_status kv__mstore_partial_path(const char *dir, const char *d, char *out, siz
 // Hashes the file tmp; when its SHA-256 is d it becomes blob d (renamed), else it
 // is deleted and KV_ERR_FORMAT names both digests.
 kv_status kv__mstore_blob_commit(const char *dir, const char *d, const char *tmp, kv_err *err);
+// The same for a file already hashed on its way in (got: its "sha256:HEX").
+kv_status kv__mstore_blob_adopt(const char *dir, const char *d, const char *tmp, const char *got,
+                                kv_err *err);
 
 #endif

@@ -824,6 +824,15 @@ kv_status kv__mstore_blob_commit(const char *dir, const char *d, const char *tmp
     char got[72];
     memcpy(got, "sha256:", 7);
     hex32(md, got + 7);
+    return kv__mstore_blob_adopt(dir, d, tmp, got, err);
+}
+
+kv_status kv__mstore_blob_adopt(const char *dir, const char *d, const char *tmp, const char *got,
+                                kv_err *err) {
+    char path[PATH_CAP];
+    kv_status st = kv__mstore_blob_path(dir, d, path, sizeof path, err);
+    if (st != KV_OK)
+        return st;
     if (strcmp(got, d) != 0) {
         unlink(tmp);
         return KV_FAIL(err, KV_ERR_FORMAT,

@@ -97,19 +97,45 @@ static kv_status check_space(const char *dir, uint64_t need, kv_err *err) {
     return KV_OK;
 }
 
-// Fetches blob l into its partial file (resuming from its length) and commits it.
+// Hashes the first n bytes of fd into md.
+static bool hash_prefix(int fd, uint64_t n, EVP_MD_CTX *md) {
+    char *buf = malloc((size_t)1 << 20);
+    bool ok = buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    for (uint64_t off = 0; ok && off < n;) {
+        size_t want = n - off < ((uint64_t)1 << 20) ? (size_t)(n - off) : (size_t)1 << 20;
+        ssize_t r = pread(fd, buf, want, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        ok = r > 0;
+        if (ok) {
+            EVP_DigestUpdate(md, buf, (size_t)r);
+            off += (uint64_t)r;
+        }
+    }
+    free(buf);
+    return ok;
+}
+
+// Fetches blob l into its partial file (resuming from its length), hashing the
+// bytes on their way in, and makes it the blob when the digest matches.
 static kv_status pull_blob(kv__reg *r, const char *dir, const kv__layer *l, kv_err *err) {
     char part[PATH_CAP];
     kv_status st = kv__mstore_partial_path(dir, l->digest, part, sizeof part, err);
     if (st != KV_OK)
         return st;
-    int fd = open(part, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = open(part, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
         return KV_FAIL(err, KV_ERR_IO, "cannot open %s: %s", part, strerror(errno));
     struct stat sb;
     uint64_t have = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
     if (have > l->size && ftruncate(fd, 0) == 0)
         have = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || !hash_prefix(fd, have, md)) {
+        EVP_MD_CTX_free(md);
+        close(fd);
+        return KV_FAIL(err, KV_ERR_IO, "cannot read %s: %s", part, strerror(errno));
+    }
     r->o->bytes_resumed += have;
     r->digest = l->digest;
     for (int round = 0; st == KV_OK && have < l->size; round++) {
@@ -121,23 +147,25 @@ static kv_status pull_blob(kv__reg *r, const char *dir, const kv__layer *l, kv_e
         kv__reg_resp_init(&resp, l->size - have, fd);
         resp.fd_base = have;
         resp.fd_total = l->size;
+        resp.md = md;
+        resp.ranged = have > 0;
         progress(r->o, "pulling", l->digest, have, l->size);
         st = kv__reg_do(r, "GET", url, have ? hdr : NULL, NULL, &resp, err);
-        if (st == KV_OK && resp.code == 200 && have) {
-            // The whole blob came instead of the rest: begin again with it.
-            if (round == 0 && ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0) {
-                r->o->bytes_resumed -= have;
-                have = 0;
-                kv__reg_resp_free(&resp);
-                continue;
-            }
-            st = KV_FAIL(err, KV_ERR_IO, "blob %s: the registry ignores Range", l->digest);
-        } else if (st == KV_OK && resp.code == 416 && round == 0 && ftruncate(fd, 0) == 0) {
+        // The registry ignores Range (200, nothing taken) or the partial is longer
+        // than the blob it has (416): begin again from byte 0, once.
+        bool restart = st == KV_OK && round == 0 && have &&
+                       (resp.code == 200 || resp.code == 416);
+        if (restart) {
+            kv__reg_resp_free(&resp);
             r->o->bytes_resumed -= have;
             have = 0;
-            kv__reg_resp_free(&resp);
+            if (ftruncate(fd, 0) != 0 || !hash_prefix(fd, 0, md)) {
+                st = KV_FAIL(err, KV_ERR_IO, "cannot truncate %s: %s", part, strerror(errno));
+                break;
+            }
             continue;
-        } else if (st == KV_OK && resp.code != 200 && resp.code != 206) {
+        }
+        if (st == KV_OK && resp.code != 200 && resp.code != 206) {
             st = kv__reg_fail(r, "blob of", &resp, err);
         } else if (st == KV_OK && resp.code == 206) {
             uint64_t start = 0;
@@ -162,14 +190,25 @@ static kv_status pull_blob(kv__reg *r, const char *dir, const kv__layer *l, kv_e
         kv__reg_resp_free(&resp);
         break;
     }
-    bool synced = fsync(fd) == 0;
+    unsigned char h[32];
+    unsigned int hlen = 0;
+    bool synced = fsync(fd) == 0, hashed = EVP_DigestFinal_ex(md, h, &hlen) == 1;
+    EVP_MD_CTX_free(md);
     close(fd);
-    if (st == KV_OK && !synced)
+    if (st == KV_OK && (!synced || !hashed))
         st = KV_FAIL(err, KV_ERR_IO, "%s: %s", part, strerror(errno));
     if (st == KV_OK) {
+        static const char H[] = "0123456789abcdef";
+        char got[72];
+        memcpy(got, "sha256:", 7);
+        for (int i = 0; i < 32; i++) {
+            got[7 + 2 * i] = H[h[i] >> 4];
+            got[8 + 2 * i] = H[h[i] & 15];
+        }
+        got[71] = 0;
         progress(r->o, "pulling", l->digest, l->size, l->size);
         progress(r->o, "verifying sha256 digest", l->digest, 0, 0);
-        st = kv__mstore_blob_commit(dir, l->digest, part, err);
+        st = kv__mstore_blob_adopt(dir, l->digest, part, got, err);
     }
     r->digest = NULL;
     return st;

@@ -129,6 +129,8 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *u) {
         done += (size_t)w;
     }
     r->fd_n += n;
+    if (r->md)
+        EVP_DigestUpdate(r->md, p, n);
     kv__oci_opts *o = c->r->o;
     o->bytes_moved += n;
     double t = now_s();
@@ -161,6 +163,10 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *u) {
         if (sscanf(line, "%*s %ld", &code) != 1)
             return 0;
         r->code = code;
+        if (code == 200 && r->ranged && r->fd >= 0) {
+            r->range_ignored = true;
+            return 0;
+        }
         r->www_auth[0] = r->location[0] = r->digest[0] = r->content_range[0] = 0;
         r->has_length = false;
         return n;
@@ -427,6 +433,8 @@ kv_status kv__reg_do(kv__reg *r, const char *method, const char *url, const char
         CURLcode crc = curl_easy_perform(h);
         curl_slist_free_all(hl);
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->code);
+        if (crc != CURLE_OK && resp->range_ignored)
+            return KV_OK; // resp->code 200: the caller begins again from byte 0
         if (crc != CURLE_OK) {
             if (resp->over)
                 return KV_FAIL(err, KV_ERR_LIMIT,
@@ -448,10 +456,14 @@ kv_status kv__reg_do(kv__reg *r, const char *method, const char *url, const char
         size_t cap = resp->cap;
         int fd = resp->fd;
         uint64_t base = resp->fd_base, total = resp->fd_total;
+        EVP_MD_CTX *md = resp->md;
+        bool ranged = resp->ranged;
         kv__reg_resp_free(resp);
         kv__reg_resp_init(resp, cap, fd);
+        resp->ranged = ranged;
         resp->fd_base = base;
         resp->fd_total = total;
+        resp->md = md;
     }
 }
 

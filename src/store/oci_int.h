@@ -3,6 +3,7 @@
 #define KV_STORE_OCI_INT_H
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 #include "store/oci.h"
 
@@ -37,8 +38,11 @@ typedef struct {
     uint64_t fd_n;        // bytes written to fd
     uint64_t fd_base;     // bytes the file had before (for progress)
     uint64_t fd_total;    // the blob's size (for progress)
+    EVP_MD_CTX *md;       // when set, what is written to fd is hashed on the way
     int write_errno;      // a write to fd failed
     bool over;            // more than cap came
+    bool ranged;          // the request asked for a Range: a 200 stops at its status
+    bool range_ignored;   // ...and one came (nothing of it was taken)
     double last_progress;
     // Headers of the final response.
     char www_auth[2048];

@@ -82,8 +82,17 @@ class H(BaseHTTPRequestHandler):
                 self.wfile.write(LAYER * 1000)
                 self.close_connection = True
                 return
+            if p.startswith("/v2/good/norange/") and self.headers.get("Range"):
+                return self.send(200, LAYER)  # Range ignored: the whole blob
             if p.startswith("/v2/hostile/corrupt/"):
                 return self.send(200, b"jello, registry")
+            rg = self.headers.get("Range", "")
+            if rg.startswith("bytes=") and rg.endswith("-") and rg[6:-1].isdigit():
+                a = int(rg[6:-1])
+                if a >= len(LAYER):
+                    return self.send(416, b"", [("Content-Range", "bytes */%d" % len(LAYER))])
+                return self.send(206, LAYER[a:], [("Content-Range", "bytes %d-%d/%d" % (
+                    a, len(LAYER) - 1, len(LAYER)))])
             return self.send(200, LAYER)
         if "/manifests/" in p:
             repo = p[len("/v2/"):p.index("/manifests/")]
@@ -97,7 +106,7 @@ class H(BaseHTTPRequestHandler):
                 return self.send(200, manifest(), [("Docker-Content-Digest", dg(b"other"))])
             if repo == "hostile/notjson":
                 return self.send(200, b"<html>not a manifest</html>")
-            if repo in ("good/ok", "hostile/hugelen", "hostile/morebytes", "hostile/corrupt"):
+            if repo in ("good/ok", "good/norange", "hostile/hugelen", "hostile/morebytes", "hostile/corrupt"):
                 m = manifest()
                 return self.send(200, m, [("Docker-Content-Digest", dg(m))])
         return self.send(404, b'{"errors":[{"code":"NOT_FOUND"}]}')

@@ -248,6 +248,19 @@ hostile hostile/dcd "the registry says" "a Docker-Content-Digest that is not the
 hostile hostile/notjson "invalid JSON" "a manifest that is no JSON is refused"
 [ -z "$(find "$TMP/i/blobs" -type f -name 'sha256-*' 2>/dev/null | grep -v "$(printf '%s' '{"model_format":"gguf"}' | sha256sum | cut -c1-64)")" ] &&
   pass "no hostile layer entered the store" || fail "blobs: $(find "$TMP/i/blobs")"
+# a partial download from an earlier pull, and a registry that ignores Range
+LD=$(printf 'hello, registry' | sha256sum | cut -c1-64)
+printf 'hello' >"$TMP/i/blobs/sha256-$LD-partial"
+expect_rc 0 "a registry ignoring Range (200 to a resumed pull): begun again from byte 0" \
+  "$KVANT" pull --insecure "$FAKE/good/norange:t"
+expect_out "0 resumed" "nothing counted as resumed"
+cmp -s "$TMP/i/blobs/sha256-$LD" <(printf 'hello, registry') && pass "the blob is whole" || fail "norange blob"
+"$KVANT" rm "$FAKE/good/norange:t" >/dev/null
+printf 'HELLO' >"$TMP/i/blobs/sha256-$LD-partial" # a partial that is no prefix of the blob
+expect_rc 1 "a resumed pull over a bad partial file fails its digest check" "$KVANT" pull --insecure "$FAKE/good/ok:t"
+expect_out "the bytes received have digest" "naming the mismatch"
+no_leftovers "$TMP/i" && pass "and deletes the bad partial file" || fail "$(find "$TMP/i")"
+expect_rc 0 "so the next pull succeeds" "$KVANT" pull --insecure "$FAKE/good/ok:t"
 expect_rc 0 "a registry asking for a bearer token (WWW-Authenticate challenge) is answered" \
   "$KVANT" pull --insecure "$FAKE/auth/ok:t"
 [ -f "$TMP/i/manifests/$FAKE/auth/ok/t" ] && pass "the authorized pull is stored" || fail "auth pull: $OUT"

@@ -295,6 +295,20 @@ M=$(same_model "$TMP/edge" "127.0.0.1:$PORT/library/kjv/v1") && pass "byte-ident
 kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null
 rm -f "$TMP/serve.out"
 
+# with keys: /v2/ needs a key of role viewer or up (KVANT_REGISTRY_TOKEN sends it)
+export KVANT_MODELS="$TMP/a"
+VKEY=$("$KVANT" keys create --name edge --role viewer --db "$TMP/keys.db" 2>/dev/null)
+start_server --store --db "$TMP/keys.db"
+export KVANT_MODELS="$TMP/edge2"
+expect_rc 1 "with keys, a pull from kvant serve without a key fails" "$KVANT" pull --insecure "127.0.0.1:$PORT/library/kjv:v1"
+expect_out "HTTP 401" "with HTTP 401"
+KVANT_REGISTRY_TOKEN=bad expect_rc 1 "and with a wrong key" "$KVANT" pull --insecure "127.0.0.1:$PORT/library/kjv:v1"
+KVANT_REGISTRY_TOKEN=$VKEY expect_rc 0 "a viewer key (KVANT_REGISTRY_TOKEN) pulls" "$KVANT" pull --insecure "127.0.0.1:$PORT/library/kjv:v1"
+C=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST -H "Authorization: Bearer $VKEY" "$BASE/api/pull" -d '{"model":"x"}')
+[ "$C" = 403 ] && pass "a viewer key may not POST /api/pull (403)" || fail "viewer /api/pull: $C"
+kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null
+rm -f "$TMP/serve.out"
+
 # Ollama's /api/pull and /api/push through the official client
 if command -v node >/dev/null && command -v npm >/dev/null &&
   CLIENTS=${KV_BUILD_DIR:-$TMP}/node_clients && npm_install_pinned "$CLIENTS" "ollama@$OLLAMA_VERSION"; then

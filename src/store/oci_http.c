@@ -446,7 +446,9 @@ kv_status kv__reg_do(kv__reg *r, const char *method, const char *url, const char
             return KV_FAIL(err, KV_ERR_IO, "%.200s: %s", full,
                            ebuf[0] ? ebuf : curl_easy_strerror(crc));
         }
-        if (resp->code != 401 || attempt > 0 || r->tried_token)
+        // One challenge answered per request: a token for pulling may need
+        // another (its scope) for pushing.
+        if (resp->code != 401 || attempt > 0)
             return KV_OK;
         r->tried_token = true;
         kv_status st = fetch_token(r, resp, err);

@@ -12,7 +12,7 @@ typedef struct {
     char base[KV__MNAME_HOST_MAX + 16]; // "https://HOST"
     char repo[2 * KV__MNAME_PART_MAX + 2]; // "NAMESPACE/MODEL"
     char auth[KV__OCI_TOKEN_MAX + 32];  // "Authorization: Bearer T", or ""
-    bool tried_token;                   // a challenge was answered once already
+    bool tried_token;                   // a challenge was answered (for messages)
     kv__oci_opts *o;
     const char *action;                 // "pulling", "pushing": for progress
     const char *digest;                 // the blob being moved, for progress
@@ -56,8 +56,8 @@ typedef struct {
 kv_status kv__reg_open(kv__reg *r, const kv__mname *remote, kv__oci_opts *o, kv_err *err);
 void kv__reg_close(kv__reg *r);
 // Performs METHOD url (a path below base, or an absolute URL) with the extra
-// headers (NULL-terminated list, may be NULL); answers a Bearer challenge once
-// and repeats. KV_ERR_IO for a transfer that failed (not for an HTTP status:
+// headers (NULL-terminated list, may be NULL); answers a Bearer challenge (once
+// per request) and repeats. KV_ERR_IO for a transfer that failed (not for an HTTP status:
 // resp->code holds it).
 kv_status kv__reg_do(kv__reg *r, const char *method, const char *url, const char *const *headers,
                      kv__reg_src *src, kv__reg_resp *resp, kv_err *err);

@@ -145,6 +145,20 @@ HAVE=$(stat -c %s "$PART" 2>/dev/null || echo 0)
 OUT_LIST=$("$KVANT" list)
 [ "$(wc -l <<<"$OUT_LIST")" = 1 ] && pass "kvant list shows no model after the kill" || fail "list after kill: $OUT_LIST"
 [ ! -e "$TMP/d/blobs/sha256-$BIG" ] && pass "no blob under the GGUF's name" || fail "blob present after kill"
+# a second kill, later in the same blob, after a resumed start
+KVANT_OCI_LIMIT_RATE=1500000 "$KVANT" pull --insecure "$REG/library/kjv:v1" >"$TMP/killed2.out" 2>&1 &
+PP=$!
+for _ in $(seq 1 200); do
+  [ -f "$PART" ] && [ "$(stat -c %s "$PART")" -gt $((HAVE + 1500000)) ] && break
+  sleep 0.05
+done
+kill -9 $PP 2>/dev/null; wait $PP 2>/dev/null
+HAVE2=$(stat -c %s "$PART" 2>/dev/null || echo 0)
+grep -q "pulling ${BIG:0:12} $HAVE/$SIZE" "$TMP/killed2.out" && [ "$HAVE2" -gt "$HAVE" ] && [ "$HAVE2" -lt "$SIZE" ] &&
+  pass "a second throttled pull resumed from byte $HAVE and was killed at $HAVE2" ||
+  fail "second kill: have=$HAVE have2=$HAVE2 $(head -5 "$TMP/killed2.out")"
+[ "$(wc -l <<<"$("$KVANT" list)")" = 1 ] && pass "kvant list still shows no model" || fail "list after 2nd kill: $("$KVANT" list)"
+HAVE=$HAVE2
 expect_rc 0 "pull again resumes" "$KVANT" pull --insecure "$REG/library/kjv:v1"
 RESUMED=$(sed -n 's/.* \([0-9]*\) resumed.*/\1/p' <<<"$OUT")
 RECV=$(sed -n 's/.*: \([0-9]*\) bytes received.*/\1/p' <<<"$OUT")

@@ -131,11 +131,11 @@ M=$(same_model "$TMP/c" "$REG/chunks/kjv/c") && pass "the chunked upload is byte
 
 # ---- kill -9 during a pull, then resume ----
 export KVANT_MODELS="$TMP/d"
-KVANT_OCI_LIMIT_RATE=1500000 "$KVANT" pull --insecure "$REG/library/kjv:v1" >"$TMP/killed.out" 2>&1 &
+KVANT_OCI_LIMIT_RATE=1000000 "$KVANT" pull --insecure "$REG/library/kjv:v1" >"$TMP/killed.out" 2>&1 &
 PP=$!
 PART="$TMP/d/blobs/sha256-$BIG-partial"
 for _ in $(seq 1 200); do
-  [ -f "$PART" ] && [ "$(stat -c %s "$PART")" -gt 1500000 ] && break
+  [ -f "$PART" ] && [ "$(stat -c %s "$PART")" -gt 1000000 ] && break
   sleep 0.05
 done
 kill -9 $PP 2>/dev/null; wait $PP 2>/dev/null
@@ -146,10 +146,10 @@ OUT_LIST=$("$KVANT" list)
 [ "$(wc -l <<<"$OUT_LIST")" = 1 ] && pass "kvant list shows no model after the kill" || fail "list after kill: $OUT_LIST"
 [ ! -e "$TMP/d/blobs/sha256-$BIG" ] && pass "no blob under the GGUF's name" || fail "blob present after kill"
 # a second kill, later in the same blob, after a resumed start
-KVANT_OCI_LIMIT_RATE=1500000 "$KVANT" pull --insecure "$REG/library/kjv:v1" >"$TMP/killed2.out" 2>&1 &
+KVANT_OCI_LIMIT_RATE=1000000 "$KVANT" pull --insecure "$REG/library/kjv:v1" >"$TMP/killed2.out" 2>&1 &
 PP=$!
 for _ in $(seq 1 200); do
-  [ -f "$PART" ] && [ "$(stat -c %s "$PART")" -gt $((HAVE + 1500000)) ] && break
+  [ -f "$PART" ] && [ "$(stat -c %s "$PART")" -gt $((HAVE + 1000000)) ] && break
   sleep 0.05
 done
 kill -9 $PP 2>/dev/null; wait $PP 2>/dev/null

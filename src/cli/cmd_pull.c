@@ -33,6 +33,8 @@
     "                        model is stored under the name as typed\n"                        \
     "  KVANT_REGISTRY_TOKEN  a bearer token sent from the start (a kvant serve key)\n"         \
     "  KVANT_REGISTRY_AUTH   USER:PASSWORD for the token endpoint a registry names\n"          \
+    "  KVANT_REGISTRY_CA     a PEM file of certificates to trust (a site's own CA) instead\n"  \
+    "                        of the system's\n"                                               \
     "  https_proxy, http_proxy, no_proxy   as libcurl reads them\n"                            \
     "The store: $KVANT_MODELS, else $OLLAMA_MODELS, else $KVANT_HOME/models, else\n"           \
     "~/.kvant/models.\n"
@@ -131,6 +133,9 @@ static int run(const char *cmd, int argc, char **argv, bool pull) {
         o.token = NULL;
     if (o.basic && !*o.basic)
         o.basic = NULL;
+    o.ca_file = getenv("KVANT_REGISTRY_CA");
+    if (o.ca_file && !*o.ca_file)
+        o.ca_file = NULL;
     o.progress = on_progress;
     o.user = &pr;
     double t0 = now_s();

@@ -202,6 +202,11 @@ static kv_status blob_path(void *user, const char *digest, char *path, size_t ca
     return st;
 }
 
+static const char *env_set(const char *k) {
+    const char *v = getenv(k);
+    return v && *v ? v : NULL;
+}
+
 // local: the name as given; remote: with $KVANT_REGISTRY's host when it names none.
 static kv_status pull_names(const char *model, kv__mname *local, kv__mname *remote, kv_err *err) {
     kv_status st = kv__mname_parse(model, local, err);
@@ -230,8 +235,9 @@ static kv_status pull(void *user, const char *model, bool insecure, kv_serve_pro
     kv__mname local, remote;
     kv_status st = pull_names(model, &local, &remote, err);
     kv__oci_opts o = {.insecure = insecure, .progress = progress, .user = progress_user};
-    o.token = getenv("KVANT_REGISTRY_TOKEN");
-    o.basic = getenv("KVANT_REGISTRY_AUTH");
+    o.token = env_set("KVANT_REGISTRY_TOKEN");
+    o.basic = env_set("KVANT_REGISTRY_AUTH");
+    o.ca_file = env_set("KVANT_REGISTRY_CA");
     if (st == KV_OK)
         st = kv__oci_pull(g_dir, &local, &remote, &o, err);
     if (st == KV_OK) {
@@ -247,8 +253,9 @@ static kv_status push(void *user, const char *model, bool insecure, kv_serve_pro
     kv__mname local, remote;
     kv_status st = pull_names(model, &local, &remote, err);
     kv__oci_opts o = {.insecure = insecure, .progress = progress, .user = progress_user};
-    o.token = getenv("KVANT_REGISTRY_TOKEN");
-    o.basic = getenv("KVANT_REGISTRY_AUTH");
+    o.token = env_set("KVANT_REGISTRY_TOKEN");
+    o.basic = env_set("KVANT_REGISTRY_AUTH");
+    o.ca_file = env_set("KVANT_REGISTRY_CA");
     if (st == KV_OK)
         st = kv__oci_push(g_dir, &local, &remote, &o, err);
     return st;

@@ -29,6 +29,7 @@ typedef struct {
     bool insecure;             // the registry speaks plain HTTP
     const char *token;         // sent as "Authorization: Bearer" from the start (NULL: none)
     const char *basic;         // "user:password" for the token endpoint (NULL: anonymous)
+    const char *ca_file;       // PEM certificates to trust instead of the system's (NULL: those)
     kv__oci_progress_fn progress; // NULL: quiet
     void *user;
     // Out: what moved.

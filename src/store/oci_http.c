@@ -337,6 +337,8 @@ static kv_status fetch_token(kv__reg *r, const kv__reg_resp *resp, kv_err *err) 
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
         curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
         curl_easy_setopt(h, CURLOPT_USERAGENT, "kvant");
+        if (r->o->ca_file)
+            curl_easy_setopt(h, CURLOPT_CAINFO, r->o->ca_file);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &cc);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -392,6 +394,8 @@ kv_status kv__reg_do(kv__reg *r, const char *method, const char *url, const char
         curl_easy_setopt(h, CURLOPT_URL, full);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
         curl_easy_setopt(h, CURLOPT_USERAGENT, "kvant");
+        if (r->o->ca_file)
+            curl_easy_setopt(h, CURLOPT_CAINFO, r->o->ca_file);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, r->o->insecure ? "http,https" : "https");
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);

@@ -171,16 +171,33 @@ kv_status kv__h_v2(kv__call *c, kv_err *err) {
 
 // ---- /api/pull, /api/push ----
 
+// A pull or push whose progress lines are sent while it runs: a thread does the
+// work and appends the lines; the HTTP layer reads them as they come
+// (live_read waits) and, when the response is gone, live_free joins the thread
+// (so the server outlives the work, and a client that leaves does not stop it).
 typedef struct {
-    kv__buf *out;
-    bool stream;
-} prog_ctx;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    kv__buf out;
+    bool started; // a progress line came: errors from now on are lines too
+    bool done;
+    kv_status st;
+    kv_err err;
+    pthread_t th;
+    kv_serve *srv;
+    const kv_serve_store_ops *o;
+    char *model;
+    bool insecure, pull;
+} live;
 
-static void on_progress(void *user, const char *status, const char *digest, uint64_t done,
-                        uint64_t total) {
-    prog_ctx *p = user;
-    if (!p->stream)
-        return;
+static void add_line(kv__buf *out, json_t *v) {
+    kv__buf_add_json(out, v, NULL);
+    kv__buf_adds(out, "\n", NULL);
+    json_decref(v);
+}
+
+static json_t *progress_json(const char *status, const char *digest, uint64_t done,
+                             uint64_t total) {
     json_t *v = json_pack("{s:s}", "status", status);
     if (digest) {
         json_object_set_new(v, "digest", json_string(digest));
@@ -189,9 +206,118 @@ static void on_progress(void *user, const char *status, const char *digest, uint
             json_object_set_new(v, "completed", json_integer((json_int_t)done));
         }
     }
-    kv__buf_add_json(p->out, v, NULL);
-    kv__buf_adds(p->out, "\n", NULL);
-    json_decref(v);
+    return v;
+}
+
+static void live_progress(void *user, const char *status, const char *digest, uint64_t done,
+                          uint64_t total) {
+    live *l = user;
+    pthread_mutex_lock(&l->mu);
+    l->started = true;
+    add_line(&l->out, progress_json(status, digest, done, total));
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void *live_run(void *user) {
+    live *l = user;
+    kv_err err;
+    char name[NAME_CAP], path[PATH_CAP];
+    kv_err_clear(&err);
+    pthread_mutex_lock(&pull_mu);
+    kv_status st = l->pull ? l->o->pull(l->o->user, l->model, l->insecure, live_progress, l, name,
+                                        sizeof name, path, sizeof path, &err)
+                           : l->o->push(l->o->user, l->model, l->insecure, live_progress, l,
+                                        &err);
+    if (st == KV_OK && l->pull)
+        st = kv__registry_put(l->srv->reg, name, path, &err);
+    pthread_mutex_unlock(&pull_mu);
+    pthread_mutex_lock(&l->mu);
+    if (st != KV_OK && l->started) // Ollama's way: an error object ends the stream
+        add_line(&l->out, json_pack("{s:s}", "error", err.msg));
+    l->st = st;
+    l->err = err;
+    l->done = true;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+static size_t live_read(void *ctx, char *buf, size_t max) {
+    live *l = ctx;
+    pthread_mutex_lock(&l->mu);
+    while (l->out.n == 0 && !l->done)
+        pthread_cond_wait(&l->cv, &l->mu);
+    size_t n = l->out.n < max ? l->out.n : max;
+    memcpy(buf, l->out.p, n);
+    kv__buf_consume(&l->out, n);
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+static void live_free(void *ctx) {
+    live *l = ctx;
+    pthread_join(l->th, NULL);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    kv__buf_free(&l->out);
+    free(l->model);
+    free(l);
+}
+
+// Starts l's thread and, once its first progress line came, points c at its
+// lines (*st KV_OK). When it ends before any line (a name refused), *st and err
+// are its failure, for an ordinary error reply. false when no thread could start.
+static bool live_start(kv__call *c, const kv_serve_store_ops *o, const char *model, bool insecure,
+                       bool pull, kv_status *st, kv_err *err) {
+    live *l = calloc(1, sizeof *l);
+    if (!l || !(l->model = strdup(model))) {
+        free(l);
+        return false;
+    }
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    l->srv = c->srv;
+    l->o = o;
+    l->insecure = insecure;
+    l->pull = pull;
+    if (pthread_create(&l->th, NULL, live_run, l) != 0) {
+        pthread_mutex_destroy(&l->mu);
+        pthread_cond_destroy(&l->cv);
+        free(l->model);
+        free(l);
+        return false;
+    }
+    pthread_mutex_lock(&l->mu);
+    while (!l->started && !l->done)
+        pthread_cond_wait(&l->cv, &l->mu);
+    bool early = !l->started;
+    pthread_mutex_unlock(&l->mu);
+    if (early) {
+        *st = l->st;
+        if (err)
+            *err = l->err;
+        live_free(l);
+        return true;
+    }
+    *st = KV_OK;
+    c->stream_read = live_read;
+    c->stream_free = live_free;
+    c->stream_ctx = l;
+    c->ctype = "application/x-ndjson";
+    return true;
+}
+
+typedef struct {
+    kv__buf *out;
+    bool stream;
+} prog_ctx;
+
+static void on_progress(void *user, const char *status, const char *digest, uint64_t done,
+                        uint64_t total) {
+    prog_ctx *p = user;
+    if (p->stream)
+        add_line(p->out, progress_json(status, digest, done, total));
 }
 
 static kv_status pull_push(kv__call *c, bool pull, kv_err *err) {
@@ -217,6 +343,13 @@ static kv_status pull_push(kv__call *c, bool pull, kv_err *err) {
         st = KV_FAIL(err, KV_ERR_INVALID, "field 'stream' must be true or false");
     prog_ctx pc = {&c->out, !sv || json_is_true(sv)};
     char name[NAME_CAP], path[PATH_CAP];
+    if (st == KV_OK && pc.stream &&
+        live_start(c, o, json_string_value(mv), json_is_true(iv), pull, &st, err)) {
+        json_decref(b);
+        if (st == KV_ERR_NOT_FOUND)
+            c->status = 404;
+        return st;
+    }
     if (st == KV_OK) {
         c->out.n = 0;
         pthread_mutex_lock(&pull_mu);

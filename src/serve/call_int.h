@@ -41,6 +41,12 @@ typedef struct {
     char hdr_range[96];
     char hdr_digest[80];
     const char *range; // the request's Range header, or NULL
+    // ...or a body made while it is sent: stream_read copies up to max bytes
+    // (waiting until some are ready) and returns 0 at its end; stream_free runs
+    // once when the response is gone (also when it could not be made).
+    size_t (*stream_read)(void *ctx, char *buf, size_t max);
+    void (*stream_free)(void *ctx);
+    void *stream_ctx;
     // ...or a job the HTTP layer streams or waits for.
     kv__job *job;
 } kv__call;

@@ -379,6 +379,28 @@ if command -v node >/dev/null && command -v npm >/dev/null &&
     case "$C" in 400|404) pass "/api/pull $body: $C" ;; *) fail "/api/pull $body: $C $(cat "$TMP/body")" ;; esac
   done
   kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null
+  rm -f "$TMP/serve.out"
+  # progress is sent while the pull runs (throttled to 2 MB/s: about 4 s), and a
+  # client that leaves early does not stop it
+  export KVANT_MODELS="$TMP/live"
+  KVANT_REGISTRY=$REG KVANT_OCI_LIMIT_RATE=2000000 start_server --store
+  curl -sN --max-time 60 -X POST "$BASE/api/pull" -d '{"model":"kjv:v1","insecure":true}' |
+    while IFS= read -r line; do echo "$(date +%s.%N) $line"; done >"$TMP/live.lines"
+  FIRST=$(head -1 "$TMP/live.lines" | cut -d' ' -f1); LAST=$(tail -1 "$TMP/live.lines" | cut -d' ' -f1)
+  NPROG=$(grep -c '"completed"' "$TMP/live.lines")
+  python3 -c "import sys; sys.exit(0 if float(sys.argv[2]) - float(sys.argv[1]) > 1.5 else 1)" "$FIRST" "$LAST" &&
+    [ "$NPROG" -ge 3 ] && grep -q '"status": *"success"' <(tail -1 "$TMP/live.lines") &&
+    pass "/api/pull's progress lines arrive while it runs ($NPROG with completed/total over $(python3 -c "print('%.1f' % (float('$LAST') - float('$FIRST')))") s)" ||
+    fail "live progress: $(head -3 "$TMP/live.lines"; tail -2 "$TMP/live.lines")"
+  curl -s --max-time 10 -X POST "$BASE/api/delete" -d '{"model":"kjv:v1"}' >/dev/null
+  timeout 2 curl -sN --max-time 60 -X POST "$BASE/api/pull" -d '{"model":"kjv:v1","insecure":true}' >/dev/null
+  for _ in $(seq 1 100); do
+    curl -s --max-time 5 "$BASE/api/tags" | grep -q '"kjv:v1"' && break
+    sleep 0.2
+  done
+  curl -s --max-time 5 "$BASE/api/tags" | grep -q '"kjv:v1"' &&
+    pass "a pull whose client left after 2 s completes and is listed" || fail "pull after the client left"
+  kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null
 else
   echo "note: node/npm or the ollama client is unavailable; the /api/pull client checks did not run"
   fail "the ollama npm client could not be installed"

@@ -5,7 +5,8 @@
 //     runs kvant pull --insecure SITE:PORT/library/MODEL:TAG against it;
 //   - POST /api/pull and /api/push (Ollama's API): the store's pull/push over
 //     the registry the name names; the progress objects (status, digest, total,
-//     completed) come as lines of one body, after the work, as /api/create does.
+//     completed) are streamed as lines while the work runs (stream:false: one
+//     status object after it).
 #define _POSIX_C_SOURCE 200809L
 #include "serve/api_int.h"
 #include "serve/call_int.h"

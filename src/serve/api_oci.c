@@ -213,6 +213,8 @@ static json_t *progress_json(const char *status, const char *digest, uint64_t do
 static void live_progress(void *user, const char *status, const char *digest, uint64_t done,
                           uint64_t total) {
     live *l = user;
+    if (!strcmp(status, "success"))
+        return; // sent once the model is registered too (live_run)
     pthread_mutex_lock(&l->mu);
     l->started = true;
     add_line(&l->out, progress_json(status, digest, done, total));
@@ -236,6 +238,8 @@ static void *live_run(void *user) {
     pthread_mutex_lock(&l->mu);
     if (st != KV_OK && l->started) // Ollama's way: an error object ends the stream
         add_line(&l->out, json_pack("{s:s}", "error", err.msg));
+    else if (st == KV_OK)
+        add_line(&l->out, json_pack("{s:s}", "status", "success"));
     l->st = st;
     l->err = err;
     l->done = true;

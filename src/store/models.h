@@ -140,6 +140,15 @@ kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_bl
 kv_status kv__mstore_model_path(const char *dir, const char *name, char *out, size_t cap,
                                 kv_err *err);
 
+// ---- the store's lock (DIR/.kvant-lock, flock; beside Ollama's two folders) ----
+
+// A pull or create holds it shared while its blobs come and until its manifest
+// is written; rm's blob collection takes it alone and without waiting, and is
+// skipped (KV_ERR_LIMIT) while a writer runs, so it never takes blobs a
+// manifest about to be written names. *fd for kv__mstore_unlock.
+kv_status kv__mstore_lock(const char *dir, bool shared, int *fd, kv_err *err);
+void kv__mstore_unlock(int fd);
+
 // ---- manifests and blobs as bytes (pull, push, OCI layouts) ----
 
 // Parses and checks a manifest of n bytes (at most KV__MANIFEST_MAX); what names it.

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -443,8 +444,21 @@ static kv_status set_text_layer(const char *dir, kv__manifest *m, const char *mt
     return KV_OK;
 }
 
+static kv_status create_locked(const char *dir, const kv__mname *name, const kv__modelfile *mf,
+                               const char *base_dir, const char *what, kv_err *err);
+
 kv_status kv__mstore_create(const char *dir, const kv__mname *name, const kv__modelfile *mf,
                             const char *base_dir, const char *what, kv_err *err) {
+    int lk;
+    kv_status st = kv__mstore_lock(dir, true, &lk, err);
+    if (st == KV_OK)
+        st = create_locked(dir, name, mf, base_dir, what, err);
+    kv__mstore_unlock(lk);
+    return st;
+}
+
+static kv_status create_locked(const char *dir, const kv__mname *name, const kv__modelfile *mf,
+                               const char *base_dir, const char *what, kv_err *err) {
     kv__manifest *m = calloc(1, sizeof *m);
     if (!m)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
@@ -695,16 +709,24 @@ kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_bl
             break;
     }
     // Blobs no manifest names. A manifest that does not read stops this: its
-    // blobs might still be wanted.
+    // blobs might still be wanted. So does a pull or create in progress (its
+    // blobs come before its manifest): they hold the store's lock shared.
+    // (Without the lock, whatever the reason, the model is gone and its blobs stay.)
+    int lk = -1;
+    kv_err lerr;
+    if (kv__mstore_lock(dir, false, &lk, &lerr) != KV_OK)
+        return KV_OK;
     mlist l = {.strict = true};
     if ((st = walk(dir, &l, err)) != KV_OK) {
         free(l.v);
+        kv__mstore_unlock(lk);
         kv_err_prefix(err, "removed the model but kept every blob");
         return st;
     }
     char bdir[PATH_CAP];
     if ((st = path_fmt(bdir, sizeof bdir, err, "%s/blobs", dir)) != KV_OK) {
         free(l.v);
+        kv__mstore_unlock(lk);
         return st;
     }
     DIR *d = opendir(bdir);
@@ -727,7 +749,39 @@ kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_bl
     if (d)
         closedir(d);
     free(l.v);
+    kv__mstore_unlock(lk);
     return KV_OK;
+}
+
+// ---- the store's lock: writers of blobs shared, the blob collector alone ----
+
+kv_status kv__mstore_lock(const char *dir, bool shared, int *fd, kv_err *err) {
+    *fd = -1;
+    char path[PATH_CAP];
+    kv_status st = blobs_dir(dir, path, sizeof path, err);
+    if (st != KV_OK || (st = path_fmt(path, sizeof path, err, "%s/.kvant-lock", dir)) != KV_OK)
+        return st;
+    int f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (f < 0)
+        return KV_FAIL(err, KV_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    int rc;
+    do
+        rc = flock(f, shared ? LOCK_SH : LOCK_EX | LOCK_NB);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        int e = errno;
+        close(f);
+        if (!shared && e == EWOULDBLOCK)
+            return KV_FAIL(err, KV_ERR_LIMIT, "a pull or create is writing to the store");
+        return KV_FAIL(err, KV_ERR_IO, "cannot lock %s: %s", path, strerror(e));
+    }
+    *fd = f;
+    return KV_OK;
+}
+
+void kv__mstore_unlock(int fd) {
+    if (fd >= 0)
+        close(fd); // releases the lock
 }
 
 // ---- manifests and blobs as bytes (pull, push, OCI layouts) ----

@@ -220,7 +220,12 @@ kv_status kv__oci_pull(const char *dir, const kv__mname *local, const kv__mname 
     kv__manifest *m = malloc(sizeof *m);
     if (!m)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
-    kv_status st = kv__reg_open(&r, remote, o, err);
+    int lk = -1;
+    kv_status st = kv__mstore_lock(dir, true, &lk, err); // no blob collection meanwhile
+    if (st == KV_OK)
+        st = kv__reg_open(&r, remote, o, err);
+    else
+        memset(&r, 0, sizeof r);
     r.action = "pulling";
     char *text = NULL;
     size_t n = 0;
@@ -261,6 +266,7 @@ kv_status kv__oci_pull(const char *dir, const kv__mname *local, const kv__mname 
         progress(o, "writing manifest", NULL, 0, 0);
         st = kv__mstore_manifest_put(dir, local, text, n, err);
     }
+    kv__mstore_unlock(lk);
     if (st == KV_OK)
         progress(o, "success", NULL, 0, 0);
     kv__reg_close(&r);

@@ -395,7 +395,10 @@ kv_status kv__oci_layout_pull(const char *dir, const kv__mname *name, const char
     if (!m)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
     progress(o, "reading manifest", NULL, 0, 0);
-    kv_status st = find_entry(layout, name, d, &size, err);
+    int lk = -1;
+    kv_status st = kv__mstore_lock(dir, true, &lk, err); // no blob collection meanwhile
+    if (st == KV_OK)
+        st = find_entry(layout, name, d, &size, err);
     if (st == KV_OK && (st = layout_blob_path(layout, d, p, sizeof p, err)) == KV_OK)
         st = read_small(p, KV__MANIFEST_MAX, &text, &n, err);
     char got[72];
@@ -448,6 +451,7 @@ kv_status kv__oci_layout_pull(const char *dir, const kv__mname *name, const char
         progress(o, "writing manifest", NULL, 0, 0);
         st = kv__mstore_manifest_put(dir, name, text, n, err);
     }
+    kv__mstore_unlock(lk);
     if (st == KV_OK)
         progress(o, "success", NULL, 0, 0);
     free(text);

@@ -211,6 +211,27 @@ echo "note: resume saved $HAVE of $SIZE bytes ($((100 * HAVE / SIZE))%)"
 M=$(same_model "$TMP/d" "$REG/library/kjv/v1") && pass "the resumed model is byte-identical" || fail "resumed: $M"
 no_leftovers "$TMP/d" && pass "no partial or temporary files left" || fail "leftovers: $(find "$TMP/d")"
 
+# ---- rm during a pull: its blob collection waits for no one and takes nothing the pull wrote ----
+export KVANT_MODELS="$TMP/lk"
+# another model of its own blobs (the GGUF with 32 bytes after its data, still a GGUF)
+cp "$TMP/kjv.gguf" "$TMP/mf/old.gguf" && printf '%032d' 0 >>"$TMP/mf/old.gguf"
+printf 'FROM ./old.gguf\nSYSTEM """old"""\n' >"$TMP/mf/Modelfile.old"
+"$KVANT" create old:v1 -f "$TMP/mf/Modelfile.old" >/dev/null
+KVANT_OCI_LIMIT_RATE=1000000 "$KVANT" pull --insecure "$REG/library/kjv:v1" >"$TMP/lk.out" 2>&1 &
+PP=$!
+for _ in $(seq 1 200); do
+  [ -f "$TMP/lk/blobs/sha256-$BIG-partial" ] && [ "$(stat -c %s "$TMP/lk/blobs/sha256-$BIG-partial")" -gt 100000 ] && break
+  sleep 0.05
+done
+expect_rc 0 "rm of another model while a pull runs" "$KVANT" rm old:v1
+expect_out "(0 unused blobs removed)" "keeps every blob while the pull holds the store's lock"
+wait $PP; rc=$?
+[ $rc = 0 ] && pass "the pull completes (its config blob, written before the rm, is still there)" ||
+  fail "pull during rm: rc $rc $(tail -3 "$TMP/lk.out")"
+M=$(same_model "$TMP/lk" "$REG/library/kjv/v1") && pass "and is byte-identical" || fail "pull during rm: $M"
+expect_rc 0 "an rm after it" "$KVANT" rm "$REG/library/kjv:v1"
+grep -Eq "\(([1-9][0-9]*) unused blobs? removed\)" <<<"$OUT" && pass "collects the blobs then ($OUT)" || fail "later rm: $OUT"
+
 # ---- a corrupted blob on the remote ----
 RB=$(find "$TMP/registry-data" -path "*/blobs/sha256/*/$BIG/data")
 if [ -f "$RB" ]; then
@@ -238,7 +259,7 @@ if unshare -rm true 2>/dev/null; then
   OUT=$(unshare -rm sh -c 'mount -t tmpfs -o size=4m tmpfs "$1" && KVANT_MODELS="$1/store" "$2" pull --insecure "$3"; echo "rc=$?"; find "$1" -type f' \
     sh "$TMP/small" "$KVANT" "$REG/library/kjv:v1" 2>&1)
   grep -q "rc=1" <<<"$OUT" && grep -q "the disk has .* free; nothing was written" <<<"$OUT" &&
-    ! grep -q "/store/" <<<"$(grep -v '^kvant' <<<"$OUT" | grep '^/')" &&
+    ! grep -q "/store/" <<<"$(grep -v '^kvant' <<<"$OUT" | grep '^/' | grep -v '/.kvant-lock$')" &&
     pass "a 4 MiB disk: refused before writing, naming the bytes needed and free" || fail "tmpfs: $OUT"
 else
   echo "note: unshare -rm is not permitted here; the tmpfs case did not run (ulimit -f below still does)"
@@ -275,7 +296,7 @@ cp -r "$TMP/drive" "$TMP/drive2"
 printf 'X' | dd of="$TMP/drive2/blobs/sha256/$BIG" bs=1 seek=1000 conv=notrunc 2>/dev/null
 expect_rc 1 "pull --from a layout with a corrupted blob fails" "$KVANT" pull --from "$TMP/drive2" kjv:v1
 expect_out "have digest" "naming the digest mismatch"
-[ -z "$(find "$TMP/h" -type f 2>/dev/null | grep -v '/blobs/sha256-[0-9a-f]*$')" ] &&
+[ -z "$(find "$TMP/h" -type f 2>/dev/null | grep -v -e '/blobs/sha256-[0-9a-f]*$' -e '/.kvant-lock$')" ] &&
   [ ! -e "$TMP/h/blobs/sha256-$BIG" ] && pass "nothing of it entered the store" || fail "store h: $(find "$TMP/h")"
 expect_rc 1 "pull --from a folder that is no layout fails" "$KVANT" pull --from "$TMP/mf" kjv:v1
 expect_out "not an OCI image layout" "saying so"

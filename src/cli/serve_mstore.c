@@ -1,7 +1,9 @@
 // kvant serve --store: the kv_serve_store_ops the server's /api/create,
 // /api/copy, /api/delete and /api/blobs call, over the model store's folder.
 // Only names the registry can serve (no '/': the default host and namespace)
-// are created or copied to.
+// are created or copied to. Also the read-only /v2/ (manifests and blob files)
+// and /api/pull, /api/push over the store's OCI client (store/oci.h), which
+// keeps libcurl out of libkvant_serve.
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 #include "store/models.h"

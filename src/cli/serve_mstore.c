@@ -209,7 +209,9 @@ static const char *env_set(const char *k) {
     return v && *v ? v : NULL;
 }
 
-// local: the name as given; remote: with $KVANT_REGISTRY's host when it names none.
+// remote: the name as given, with $KVANT_REGISTRY's host when it names none;
+// local: MODEL:TAG, a name the server serves (so "pull site:5000/library/kjv:v1"
+// serves kjv:v1, and "push site:5000/library/kjv:v1" sends kjv:v1 there).
 static kv_status pull_names(const char *model, kv__mname *local, kv__mname *remote, kv_err *err) {
     kv_status st = kv__mname_parse(model, local, err);
     if (st != KV_OK) {
@@ -217,6 +219,8 @@ static kv_status pull_names(const char *model, kv__mname *local, kv__mname *remo
         return st;
     }
     *remote = *local;
+    snprintf(local->host, sizeof local->host, "%s", KV__MNAME_DEFAULT_HOST);
+    snprintf(local->ns, sizeof local->ns, "%s", KV__MNAME_DEFAULT_NS);
     int slashes = 0;
     for (const char *p = model; *p; p++)
         slashes += *p == '/';

@@ -395,6 +395,12 @@ if command -v node >/dev/null && command -v npm >/dev/null &&
   OUT=$(KV_BASE="$BASE" KV_REG="$REG" timeout 300 node "$CLIENTS/serve_oci.mjs" 2>&1); rc=$?
   echo "$OUT" | sed 's/^/  client: /'
   [ $rc = 0 ] && pass "ollama client pull/push: $(grep -c '^ok:' <<<"$OUT") checks" || fail "ollama client (exit $rc)"
+  # a name with the registry's host: fetched from it, served as MODEL:TAG
+  C=$(curl -s -o "$TMP/body" -w '%{http_code}' --max-time 60 -X POST "$BASE/api/pull" \
+    -d "{\"model\":\"$REG/chunks/kjv:c\",\"insecure\":true,\"stream\":false}")
+  [ "$C" = 200 ] && curl -s --max-time 10 "$BASE/api/tags" | grep -q '"kjv:c"' &&
+    [ -f "$TMP/site/manifests/registry.ollama.ai/library/kjv/c" ] &&
+    pass "/api/pull of $REG/chunks/kjv:c serves it as kjv:c" || fail "hosted /api/pull: $C $(cat "$TMP/body")"
   for body in '{"model":"../../x","insecure":true}' '{"model":"a:b:c"}' '{}' '{"model":7}' '{"model":"x","insecure":"yes"}' '['; do
     C=$(curl -s -o "$TMP/body" -w '%{http_code}' --max-time 30 -X POST "$BASE/api/pull" -d "$body")
     case "$C" in 400|404) pass "/api/pull $body: $C" ;; *) fail "/api/pull $body: $C $(cat "$TMP/body")" ;; esac

@@ -21,6 +21,8 @@ PKGS=(
   haproxy
   # the store (API keys, audit log): SQLite, and its command-line shell for the tests
   libsqlite3-dev sqlite3
+  # the store's pull/push over OCI registries (libcurl), and a real registry for its tests
+  libcurl4-openssl-dev docker-registry openssl
   libonnx-dev # ONNX reader: protobuf-c code generated from its onnx.proto
   libonnx-testdata python3-onnx # tests/integration/test_onnx_info.sh: models, and onnx.load as the oracle
   python3-sentencepiece # tests/integration/test_export_onnx.sh: the derived tokenizer.model's oracle

@@ -6,6 +6,7 @@
 #ifndef KV_SERVE_H
 #define KV_SERVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,11 @@ typedef struct {
     const char *params_json; // "parameters", a JSON object's text, or NULL
 } kv_serve_create_req;
 
+// Progress of a pull or push: status ("pulling 0123456789ab", "success", ...),
+// the blob's digest or NULL, bytes completed of total (0 when not a transfer).
+typedef void (*kv_serve_progress_fn)(void *user, const char *status, const char *digest,
+                                     uint64_t completed, uint64_t total);
+
 // A model store behind /api/create, /api/copy, /api/delete and /api/blobs/DIGEST
 // (kvant serve --store). The server checks digests ("sha256:" and 64 lowercase
 // hex digits) before calling and calls one at a time. name/path receive the
@@ -82,6 +88,22 @@ typedef struct {
                       char *path, size_t path_cap, kv_err *err);
     kv_status (*remove)(void *user, const char *model, char *name, size_t name_cap, kv_err *err);
     void *user;
+    // The read-only OCI distribution API (/v2/), so another kvant pulls from this
+    // one (NULL: /v2/ answers 501). manifest: the bytes of repo:tag's manifest
+    // (malloc'd; the caller frees) and its media type; blob_path: the file of a
+    // stored blob. KV_ERR_NOT_FOUND when absent. digest: "sha256:HEX" of the bytes.
+    kv_status (*manifest)(void *user, const char *repo, const char *tag, char **text, size_t *n,
+                          char *media_type, size_t mt_cap, char *digest, size_t digest_cap,
+                          kv_err *err);
+    kv_status (*blob_path)(void *user, const char *digest, char *path, size_t cap, kv_err *err);
+    // /api/pull and /api/push over a registry (NULL: 501). progress gets Ollama's
+    // status lines (status, digest or NULL, completed and total bytes); pull puts
+    // the model's name and GGUF file into name/path as create does.
+    kv_status (*pull)(void *user, const char *model, bool insecure, kv_serve_progress_fn progress,
+                      void *progress_user, char *name, size_t name_cap, char *path,
+                      size_t path_cap, kv_err *err);
+    kv_status (*push)(void *user, const char *model, bool insecure, kv_serve_progress_fn progress,
+                      void *progress_user, kv_err *err);
 } kv_serve_store_ops;
 
 typedef struct {

@@ -26,6 +26,8 @@ static const kv_cli_command COMMANDS[] = {
     {"show", kv_cli_show, "show a stored model's parameters, template, system text, Modelfile"},
     {"cp", kv_cli_cp, "copy a stored model to a new name"},
     {"rm", kv_cli_rm, "remove a stored model and the blobs nothing else uses"},
+    {"pull", kv_cli_pull, "fetch a model from an OCI registry or an OCI layout folder (--from)"},
+    {"push", kv_cli_push, "send a stored model to an OCI registry or an OCI layout folder (--to)"},
     {NULL, NULL, NULL},
 };
 

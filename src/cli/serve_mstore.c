@@ -1,10 +1,13 @@
 // kvant serve --store: the kv_serve_store_ops the server's /api/create,
 // /api/copy, /api/delete and /api/blobs call, over the model store's folder.
 // Only names the registry can serve (no '/': the default host and namespace)
-// are created or copied to.
+// are created or copied to. Also the read-only /v2/ (manifests and blob files)
+// and /api/pull, /api/push over the store's OCI client (store/oci.h), which
+// keeps libcurl out of libkvant_serve.
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
 #include "store/models.h"
+#include "store/oci.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -157,7 +160,124 @@ static kv_status remove_model(void *user, const char *model, char *name, size_t 
     return kv__mstore_remove(g_dir, &n, &n_blobs, err);
 }
 
-static const kv_serve_store_ops OPS = {blob_has, blob_put, create, copy, remove_model, NULL};
+// ---- the registry API (/v2/) and /api/pull, /api/push ----
+
+static kv_status manifest(void *user, const char *repo, const char *tag, char **text, size_t *n,
+                          char *media_type, size_t mt_cap, char *digest, size_t digest_cap,
+                          kv_err *err) {
+    (void)user;
+    char full[KV__MNAME_TEXT_MAX + 8];
+    kv__mname nm;
+    // A repository is NAMESPACE/MODEL or MODEL, stored under the default host.
+    int w = snprintf(full, sizeof full, "%s%.*s:%.*s",
+                     strchr(repo, '/') ? "" : KV__MNAME_DEFAULT_NS "/", 300, repo, 200, tag);
+    if (w < 0 || (size_t)w >= sizeof full || strlen(repo) > 300 || strlen(tag) > 200)
+        return KV_FAIL(err, KV_ERR_NOT_FOUND, "no such manifest");
+    if (strchr(repo, '/') && strchr(strchr(repo, '/') + 1, '/'))
+        return KV_FAIL(err, KV_ERR_NOT_FOUND, "no such repository '%.200s'", repo);
+    kv_status st = kv__mname_parse(full, &nm, err);
+    if (st != KV_OK)
+        return st;
+    kv__manifest *m = malloc(sizeof *m);
+    if (!m)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    if ((st = kv__mstore_manifest_bytes(g_dir, &nm, text, n, err)) == KV_OK &&
+        (st = kv__manifest_parse(*text, *n, "manifest", m, err)) == KV_OK) {
+        snprintf(digest, digest_cap, "%s", m->digest);
+        json_t *j = json_loadb(*text, *n, 0, NULL);
+        json_t *mt = json_object_get(j, "mediaType");
+        snprintf(media_type, mt_cap, "%s", json_is_string(mt) ? json_string_value(mt) : "");
+        json_decref(j);
+    } else if (*text) {
+        free(*text);
+        *text = NULL;
+    }
+    free(m);
+    return st;
+}
+
+static kv_status blob_path(void *user, const char *digest, char *path, size_t cap, kv_err *err) {
+    (void)user;
+    kv_status st = kv__mstore_blob_has(g_dir, digest, err);
+    if (st == KV_OK)
+        st = kv__mstore_blob_path(g_dir, digest, path, cap, err);
+    return st;
+}
+
+static const char *env_set(const char *k) {
+    const char *v = getenv(k);
+    return v && *v ? v : NULL;
+}
+
+// remote: the name as given, with $KVANT_REGISTRY's host when it names none;
+// local: MODEL:TAG, a name the server serves (so "pull site:5000/library/kjv:v1"
+// serves kjv:v1, and "push site:5000/library/kjv:v1" sends kjv:v1 there).
+static kv_status pull_names(const char *model, kv__mname *local, kv__mname *remote, kv_err *err) {
+    kv_status st = kv__mname_parse(model, local, err);
+    if (st != KV_OK) {
+        kv_err_prefix(err, "field 'model'");
+        return st;
+    }
+    *remote = *local;
+    snprintf(local->host, sizeof local->host, "%s", KV__MNAME_DEFAULT_HOST);
+    snprintf(local->ns, sizeof local->ns, "%s", KV__MNAME_DEFAULT_NS);
+    int slashes = 0;
+    for (const char *p = model; *p; p++)
+        slashes += *p == '/';
+    const char *reg = getenv("KVANT_REGISTRY");
+    if (slashes < 2 && reg && *reg) {
+        char full[KV__MNAME_TEXT_MAX + KV__MNAME_HOST_MAX];
+        snprintf(full, sizeof full, "%s/%s/%s:%s", reg, local->ns, local->model, local->tag);
+        if ((st = kv__mname_parse(full, remote, err)) != KV_OK)
+            kv_err_prefix(err, "KVANT_REGISTRY");
+    }
+    return st;
+}
+
+static kv_status pull(void *user, const char *model, bool insecure, kv_serve_progress_fn progress,
+                      void *progress_user, char *name, size_t name_cap, char *path,
+                      size_t path_cap, kv_err *err) {
+    (void)user;
+    kv__mname local, remote;
+    kv_status st = pull_names(model, &local, &remote, err);
+    kv__oci_opts o = {.insecure = insecure, .progress = progress, .user = progress_user};
+    o.token = env_set("KVANT_REGISTRY_TOKEN");
+    o.basic = env_set("KVANT_REGISTRY_AUTH");
+    o.ca_file = env_set("KVANT_REGISTRY_CA");
+    if (st == KV_OK)
+        st = kv__oci_pull(g_dir, &local, &remote, &o, err);
+    if (st == KV_OK) {
+        kv__mname_display(&local, name, name_cap);
+        st = kv__mstore_model_path(g_dir, name, path, path_cap, err);
+    }
+    return st;
+}
+
+static kv_status push(void *user, const char *model, bool insecure, kv_serve_progress_fn progress,
+                      void *progress_user, kv_err *err) {
+    (void)user;
+    kv__mname local, remote;
+    kv_status st = pull_names(model, &local, &remote, err);
+    kv__oci_opts o = {.insecure = insecure, .progress = progress, .user = progress_user};
+    o.token = env_set("KVANT_REGISTRY_TOKEN");
+    o.basic = env_set("KVANT_REGISTRY_AUTH");
+    o.ca_file = env_set("KVANT_REGISTRY_CA");
+    if (st == KV_OK)
+        st = kv__oci_push(g_dir, &local, &remote, &o, err);
+    return st;
+}
+
+static const kv_serve_store_ops OPS = {
+    .blob_has = blob_has,
+    .blob_put = blob_put,
+    .create = create,
+    .copy = copy,
+    .remove = remove_model,
+    .manifest = manifest,
+    .blob_path = blob_path,
+    .pull = pull,
+    .push = push,
+};
 
 int kv_cli_serve_mstore(kv_serve_params *p) {
     kv_err err;

@@ -30,6 +30,10 @@ kv_status kv__h_oai_embed(kv__call *c, kv_err *err);   // POST /v1/embeddings
 kv_status kv__h_ui(kv__call *c, kv_err *err);
 kv_status kv__h_blob(kv__call *c, kv_err *err);        // HEAD, POST /api/blobs/{digest}
 kv_status kv__h_create(kv__call *c, kv_err *err);      // POST /api/create
+kv_status kv__h_v2_root(kv__call *c, kv_err *err);     // GET/HEAD /v2/ (api_oci.c)
+kv_status kv__h_v2(kv__call *c, kv_err *err);          // GET/HEAD /v2/NAME/{manifests,blobs}/REF
+kv_status kv__h_pull(kv__call *c, kv_err *err);        // POST /api/pull
+kv_status kv__h_push(kv__call *c, kv_err *err);        // POST /api/push
 kv_status kv__h_copy(kv__call *c, kv_err *err);        // POST /api/copy
 kv_status kv__h_delete(kv__call *c, kv_err *err);      // DELETE /api/delete          // GET /ui and /ui/{file}
 

@@ -31,6 +31,8 @@ static const right_entry RIGHTS[] = {
     {"/metrics", false, KV__RIGHT_VIEWER},
     {"/v1/models", false, KV__RIGHT_VIEWER},
     {"/v1/models/", true, KV__RIGHT_VIEWER},
+    {"/v2/", false, KV__RIGHT_VIEWER}, // the read-only registry API
+    {"/v2/", true, KV__RIGHT_VIEWER},
     {"/api/generate", false, KV__RIGHT_USER},
     {"/api/chat", false, KV__RIGHT_USER},
     {"/api/embed", false, KV__RIGHT_USER},

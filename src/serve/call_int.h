@@ -33,6 +33,20 @@ typedef struct {
     kv__buf out;
     const char *ctype;   // NULL: application/json
     int retry_after;     // seconds, for 503; 0: no Retry-After header
+    // ...or a file: has_file sends file_len bytes of file_fd from file_off (the
+    // HTTP layer closes it), with Content-Range and Docker-Content-Digest when set.
+    bool has_file;
+    int file_fd;
+    uint64_t file_off, file_len;
+    char hdr_range[96];
+    char hdr_digest[80];
+    const char *range; // the request's Range header, or NULL
+    // ...or a body made while it is sent: stream_read copies up to max bytes
+    // (waiting until some are ready) and returns 0 at its end; stream_free runs
+    // once when the response is gone (also when it could not be made).
+    size_t (*stream_read)(void *ctx, char *buf, size_t max);
+    void (*stream_free)(void *ctx);
+    void *stream_ctx;
     // ...or a job the HTTP layer streams or waits for.
     kv__job *job;
 } kv__call;

@@ -157,9 +157,83 @@ static enum MHD_Result queue_buf(kv_serve *s, struct MHD_Connection *conn, const
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
     }
     add_common(r, cs);
+    if (cs && cs->call.hdr_digest[0])
+        MHD_add_response_header(r, "Docker-Content-Digest", cs->call.hdr_digest);
+    if (cs && cs->call.hdr_range[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cs->call.hdr_range);
     enum MHD_Result ok = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     kv__metrics_request(&s->metrics, status);
+    return ok;
+}
+
+// c's file reply (a stored blob, or part of it: Range).
+static enum MHD_Result queue_file(kv_serve *s, struct MHD_Connection *conn, const conn_state *cs,
+                                  kv__call *c) {
+    c->has_file = false;
+    struct MHD_Response *r =
+        MHD_create_response_from_fd_at_offset64(c->file_len, c->file_fd, c->file_off);
+    if (!r) {
+        close(c->file_fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            c->ctype ? c->ctype : "application/octet-stream");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    if (c->hdr_range[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, c->hdr_range);
+    if (c->hdr_digest[0])
+        MHD_add_response_header(r, "Docker-Content-Digest", c->hdr_digest);
+    add_common(r, cs);
+    unsigned status = c->status ? c->status : 200;
+    enum MHD_Result ok = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    kv__metrics_request(&s->metrics, status);
+    return ok;
+}
+
+// c's body made while it is sent (a pull's progress lines).
+typedef struct {
+    size_t (*rd)(void *ctx, char *buf, size_t max);
+    void (*fr)(void *ctx);
+    void *ctx;
+} live_body;
+
+static ssize_t live_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    live_body *b = cls;
+    (void)pos;
+    size_t n = b->rd(b->ctx, buf, max);
+    return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void live_free(void *cls) {
+    live_body *b = cls;
+    b->fr(b->ctx);
+    free(b);
+}
+
+static enum MHD_Result queue_live(kv_serve *s, struct MHD_Connection *conn, const conn_state *cs,
+                                  kv__call *c) {
+    live_body *b = malloc(sizeof *b);
+    struct MHD_Response *r = NULL;
+    if (b) {
+        *b = (live_body){c->stream_read, c->stream_free, c->stream_ctx};
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, live_read, b,
+                                              live_free);
+    }
+    c->stream_read = NULL;
+    if (!r) {
+        free(b);
+        c->stream_free(c->stream_ctx);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            c->ctype ? c->ctype : "application/x-ndjson");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    add_common(r, cs);
+    enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    kv__metrics_request(&s->metrics, MHD_HTTP_OK);
     return ok;
 }
 
@@ -468,12 +542,23 @@ static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_s
                            cs->route_status == 405 ? "method not allowed" : "not found");
     c->body = cs->body.p ? cs->body.p : "";
     c->body_len = cs->body.n;
+    c->range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
     kv__route_run(cs->route, c);
     if (!c->job) {
         if (!audit_now(s, cs, c->status ? c->status : 200, NULL)) {
+            if (c->has_file)
+                close(c->file_fd);
+            c->has_file = false;
+            if (c->stream_read)
+                c->stream_free(c->stream_ctx);
+            c->stream_read = NULL;
             c->ctype = NULL;
             return queue_error(s, conn, cs, 500, "cannot write the audit log");
         }
+        if (c->has_file)
+            return queue_file(s, conn, cs, c);
+        if (c->stream_read)
+            return queue_live(s, conn, cs, c);
         return queue_buf(s, conn, cs, c->status ? c->status : 200, c->ctype, &c->out,
                          c->retry_after);
     }

@@ -7,29 +7,6 @@
 
 #define GET_HEAD (KV__GET | KV__HEAD)
 
-// Ollama's registry endpoints, which kvant lacks. They answer 501 naming the
-// feature, so that a client can tell "not here" from "no such path". The store's
-// own endpoints (api_store.c) answer 501 likewise without --store.
-static const struct {
-    const char *path;
-    const char *what;
-} UNSUPPORTED[] = {
-    {"/api/pull", "pulling models from a registry (/api/pull)"},
-    {"/api/push", "pushing models to a registry (/api/push)"},
-};
-
-static kv_status h_unsupported(kv__call *c, kv_err *err) {
-    const char *what = "this endpoint";
-    for (size_t i = 0; i < sizeof UNSUPPORTED / sizeof UNSUPPORTED[0]; i++)
-        if (strncmp(c->path, UNSUPPORTED[i].path, strlen(UNSUPPORTED[i].path)) == 0)
-            what = UNSUPPORTED[i].what;
-    c->status = 501;
-    return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                   "%s is not supported by kvant: it serves the GGUF files it was given "
-                   "(kvant serve --model NAME=FILE or --models DIR)",
-                   what);
-}
-
 static const kv__route ROUTES[] = {
     {GET_HEAD, "/", false, KV__API_PLAIN, kv__h_root},
     {GET_HEAD, "/health", false, KV__API_PLAIN, kv__h_health},
@@ -49,8 +26,10 @@ static const kv__route ROUTES[] = {
     {KV__POST, "/v1/embeddings", false, KV__API_OPENAI, kv__h_oai_embed},
     {GET_HEAD, "/v1/models", false, KV__API_OPENAI, kv__h_oai_models},
     {GET_HEAD, "/v1/models/", true, KV__API_OPENAI, kv__h_oai_model},
-    {KV__POST, "/api/pull", false, KV__API_OLLAMA, h_unsupported},
-    {KV__POST, "/api/push", false, KV__API_OLLAMA, h_unsupported},
+    {KV__POST, "/api/pull", false, KV__API_OLLAMA, kv__h_pull},
+    {KV__POST, "/api/push", false, KV__API_OLLAMA, kv__h_push},
+    {GET_HEAD, "/v2/", false, KV__API_OLLAMA, kv__h_v2_root},
+    {GET_HEAD, "/v2/", true, KV__API_OLLAMA, kv__h_v2},
     {KV__POST, "/api/create", false, KV__API_OLLAMA, kv__h_create},
     {KV__POST, "/api/copy", false, KV__API_OLLAMA, kv__h_copy},
     {KV__DELETE, "/api/delete", false, KV__API_OLLAMA, kv__h_delete},

@@ -140,4 +140,36 @@ kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_bl
 kv_status kv__mstore_model_path(const char *dir, const char *name, char *out, size_t cap,
                                 kv_err *err);
 
+// ---- the store's lock (DIR/.kvant-lock, flock; beside Ollama's two folders) ----
+
+// A pull or create holds it shared while its blobs come and until its manifest
+// is written; rm's blob collection takes it alone and without waiting, and is
+// skipped (KV_ERR_LIMIT) while a writer runs, so it never takes blobs a
+// manifest about to be written names. *fd for kv__mstore_unlock.
+kv_status kv__mstore_lock(const char *dir, bool shared, int *fd, kv_err *err);
+void kv__mstore_unlock(int fd);
+
+// ---- manifests and blobs as bytes (pull, push, OCI layouts) ----
+
+// Parses and checks a manifest of n bytes (at most KV__MANIFEST_MAX); what names it.
+kv_status kv__manifest_parse(const char *text, size_t n, const char *what, kv__manifest *out,
+                             kv_err *err);
+// name's manifest file's bytes, malloc'd and NUL-terminated.
+kv_status kv__mstore_manifest_bytes(const char *dir, const kv__mname *name, char **text,
+                                    size_t *n, kv_err *err);
+// Writes n bytes as name's manifest (atomically) when they parse and every blob
+// they name is in the store with its size; the last step of a pull.
+kv_status kv__mstore_manifest_put(const char *dir, const kv__mname *name, const char *text,
+                                  size_t n, kv_err *err);
+// Where a download of blob d is kept until it is whole: blobs/sha256-HEX-partial
+// (a later pull resumes from its length). Creates blobs/.
+kv_status kv__mstore_partial_path(const char *dir, const char *d, char *out, size_t cap,
+                                  kv_err *err);
+// Hashes the file tmp; when its SHA-256 is d it becomes blob d (renamed), else it
+// is deleted and KV_ERR_FORMAT names both digests.
+kv_status kv__mstore_blob_commit(const char *dir, const char *d, const char *tmp, kv_err *err);
+// The same for a file already hashed on its way in (got: its "sha256:HEX").
+kv_status kv__mstore_blob_adopt(const char *dir, const char *d, const char *tmp, const char *got,
+                                kv_err *err);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -443,8 +444,21 @@ static kv_status set_text_layer(const char *dir, kv__manifest *m, const char *mt
     return KV_OK;
 }
 
+static kv_status create_locked(const char *dir, const kv__mname *name, const kv__modelfile *mf,
+                               const char *base_dir, const char *what, kv_err *err);
+
 kv_status kv__mstore_create(const char *dir, const kv__mname *name, const kv__modelfile *mf,
                             const char *base_dir, const char *what, kv_err *err) {
+    int lk;
+    kv_status st = kv__mstore_lock(dir, true, &lk, err);
+    if (st == KV_OK)
+        st = create_locked(dir, name, mf, base_dir, what, err);
+    kv__mstore_unlock(lk);
+    return st;
+}
+
+static kv_status create_locked(const char *dir, const kv__mname *name, const kv__modelfile *mf,
+                               const char *base_dir, const char *what, kv_err *err) {
     kv__manifest *m = calloc(1, sizeof *m);
     if (!m)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
@@ -695,16 +709,24 @@ kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_bl
             break;
     }
     // Blobs no manifest names. A manifest that does not read stops this: its
-    // blobs might still be wanted.
+    // blobs might still be wanted. So does a pull or create in progress (its
+    // blobs come before its manifest): they hold the store's lock shared.
+    // (Without the lock, whatever the reason, the model is gone and its blobs stay.)
+    int lk = -1;
+    kv_err lerr;
+    if (kv__mstore_lock(dir, false, &lk, &lerr) != KV_OK)
+        return KV_OK;
     mlist l = {.strict = true};
     if ((st = walk(dir, &l, err)) != KV_OK) {
         free(l.v);
+        kv__mstore_unlock(lk);
         kv_err_prefix(err, "removed the model but kept every blob");
         return st;
     }
     char bdir[PATH_CAP];
     if ((st = path_fmt(bdir, sizeof bdir, err, "%s/blobs", dir)) != KV_OK) {
         free(l.v);
+        kv__mstore_unlock(lk);
         return st;
     }
     DIR *d = opendir(bdir);
@@ -727,7 +749,155 @@ kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_bl
     if (d)
         closedir(d);
     free(l.v);
+    kv__mstore_unlock(lk);
     return KV_OK;
+}
+
+// ---- the store's lock: writers of blobs shared, the blob collector alone ----
+
+kv_status kv__mstore_lock(const char *dir, bool shared, int *fd, kv_err *err) {
+    *fd = -1;
+    char path[PATH_CAP];
+    kv_status st = blobs_dir(dir, path, sizeof path, err);
+    if (st != KV_OK || (st = path_fmt(path, sizeof path, err, "%s/.kvant-lock", dir)) != KV_OK)
+        return st;
+    int f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (f < 0)
+        return KV_FAIL(err, KV_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    int rc;
+    do
+        rc = flock(f, shared ? LOCK_SH : LOCK_EX | LOCK_NB);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        int e = errno;
+        close(f);
+        if (!shared && e == EWOULDBLOCK)
+            return KV_FAIL(err, KV_ERR_LIMIT, "a pull or create is writing to the store");
+        return KV_FAIL(err, KV_ERR_IO, "cannot lock %s: %s", path, strerror(e));
+    }
+    *fd = f;
+    return KV_OK;
+}
+
+void kv__mstore_unlock(int fd) {
+    if (fd >= 0)
+        close(fd); // releases the lock
+}
+
+// ---- manifests and blobs as bytes (pull, push, OCI layouts) ----
+
+kv_status kv__manifest_parse(const char *text, size_t n, const char *what, kv__manifest *out,
+                             kv_err *err) {
+    memset(out, 0, sizeof *out);
+    if (n > KV__MANIFEST_MAX)
+        return KV_FAIL(err, KV_ERR_LIMIT, "%s: %zu bytes, more than the %zu a manifest may have",
+                       what, n, KV__MANIFEST_MAX);
+    return parse_manifest(text, n, what, out, err);
+}
+
+kv_status kv__mstore_manifest_bytes(const char *dir, const kv__mname *name, char **text,
+                                    size_t *n, kv_err *err) {
+    char path[PATH_CAP];
+    kv_status st = manifest_path(dir, name, path, sizeof path, true, err);
+    if (st == KV_OK)
+        st = read_capped(path, KV__MANIFEST_MAX, text, n, NULL, err);
+    return st;
+}
+
+kv_status kv__mstore_manifest_put(const char *dir, const kv__mname *name, const char *text,
+                                  size_t n, kv_err *err) {
+    kv__manifest *m = malloc(sizeof *m);
+    if (!m)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    kv_status st = kv__manifest_parse(text, n, "manifest", m, err);
+    // Every blob it names must be in the store, whole, before it is written.
+    for (size_t i = 0; st == KV_OK && i <= m->n_layers; i++) {
+        const kv__layer *l = i == m->n_layers ? &m->config : &m->layers[i];
+        char path[PATH_CAP];
+        struct stat sb;
+        if ((st = kv__mstore_blob_path(dir, l->digest, path, sizeof path, err)) != KV_OK)
+            break;
+        if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            st = KV_FAIL(err, KV_ERR_NOT_FOUND, "blob %s is not in the store", l->digest);
+        else if ((uint64_t)sb.st_size != l->size)
+            st = KV_FAIL(err, KV_ERR_FORMAT, "blob %s has %lld bytes, the manifest says %llu",
+                         l->digest, (long long)sb.st_size, (unsigned long long)l->size);
+    }
+    free(m);
+    char path[PATH_CAP];
+    if (st == KV_OK && (st = manifest_path(dir, name, path, sizeof path, false, err)) == KV_OK) {
+        char *slash = strrchr(path, '/');
+        *slash = 0;
+        st = mkdirs(path, strlen(dir), err);
+        *slash = '/';
+        if (st == KV_OK)
+            st = write_atomic(path, text, n, err);
+    }
+    return st;
+}
+
+kv_status kv__mstore_partial_path(const char *dir, const char *d, char *out, size_t cap,
+                                  kv_err *err) {
+    char path[PATH_CAP];
+    kv_status st = blobs_dir(dir, path, sizeof path, err);
+    if (st == KV_OK && (st = kv__digest_check(d, err)) == KV_OK)
+        st = path_fmt(out, cap, err, "%s/sha256-%s-partial", path, d + 7);
+    return st;
+}
+
+kv_status kv__mstore_blob_commit(const char *dir, const char *d, const char *tmp, kv_err *err) {
+    char path[PATH_CAP];
+    kv_status st = kv__mstore_blob_path(dir, d, path, sizeof path, err);
+    if (st != KV_OK)
+        return st;
+    int fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return KV_FAIL(err, KV_ERR_IO, "%s: %s", tmp, strerror(errno));
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    size_t cap = (size_t)1 << 20;
+    char *buf = malloc(cap);
+    bool ok = c && buf && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+    for (ssize_t r; ok;) {
+        r = read(fd, buf, cap);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            ok = r == 0;
+            break;
+        }
+        EVP_DigestUpdate(c, buf, (size_t)r);
+    }
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    ok = ok && EVP_DigestFinal_ex(c, md, &mdlen) == 1 && fsync(fd) == 0;
+    close(fd);
+    EVP_MD_CTX_free(c);
+    free(buf);
+    if (!ok)
+        return KV_FAIL(err, KV_ERR_IO, "cannot read %s back: %s", tmp, strerror(errno));
+    char got[72];
+    memcpy(got, "sha256:", 7);
+    hex32(md, got + 7);
+    return kv__mstore_blob_adopt(dir, d, tmp, got, err);
+}
+
+kv_status kv__mstore_blob_adopt(const char *dir, const char *d, const char *tmp, const char *got,
+                                kv_err *err) {
+    char path[PATH_CAP];
+    kv_status st = kv__mstore_blob_path(dir, d, path, sizeof path, err);
+    if (st != KV_OK)
+        return st;
+    if (strcmp(got, d) != 0) {
+        unlink(tmp);
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "blob %s: the bytes received have digest %s; deleted, nothing stored", d,
+                       got);
+    }
+    if (chmod(tmp, 0644) != 0 || rename(tmp, path) != 0) {
+        st = KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+    return st;
 }
 
 kv_status kv__mstore_model_path(const char *dir, const char *name, char *out, size_t cap,

@@ -16,6 +16,10 @@ global 1000000 with linear scaling 8) or phi3 (Phi-3-mini-4k shape: q/k/v stacke
 qkv_proj, gate and up in gate_up_proj, untied lm_head, sliding_window 2047 that
 llama.cpp and kvant leave off, rope_scaling null) or phi3long (as phi3 with longrope:
 original context 64, max_position_embeddings 256, random short/long factor lists).
+or bert (BertModel, an encoder for embeddings: post-LayerNorm, GELU, learned
+positions, token types; max_position_embeddings 128; its own WordPiece tokenizer
+from tools/make_bert_tokenizer.py and sentence-transformers' modules.json with
+--pooling mean|cls).
 2 layers, hidden 256, 4 heads / 2 KV heads, BF16 safetensors written with numpy.
 The tokenizer is borrowed from the demo model (SentencePiece, 4096 tokens), so the
 test does not depend on the family's real BPE tokenizer; config.json says so.
@@ -160,6 +164,72 @@ def make_weights(family, cfg, rng):
     return t
 
 
+def make_bert(cfg, rng):
+    """BertModel's tensors (HF names); LayerNorm weights near 1, biases small."""
+    H, F, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+
+    def mat(rows, cols):
+        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+
+    def vec(n, center=0.0, scale=0.1):
+        return (center + scale * rng.standard_normal(n)).astype(np.float32)
+
+    e = "embeddings."
+    t = {e + "word_embeddings.weight": rng.standard_normal((V, H)).astype(np.float32),
+         e + "position_embeddings.weight": (0.5 * rng.standard_normal(
+             (cfg["max_position_embeddings"], H))).astype(np.float32),
+         e + "token_type_embeddings.weight": (0.5 * rng.standard_normal(
+             (cfg["type_vocab_size"], H))).astype(np.float32),
+         e + "LayerNorm.weight": vec(H, 1.0), e + "LayerNorm.bias": vec(H)}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        for n in ("query", "key", "value"):
+            t[p + f"attention.self.{n}.weight"] = mat(H, H)
+            t[p + f"attention.self.{n}.bias"] = vec(H)
+        t[p + "attention.output.dense.weight"] = mat(H, H)
+        t[p + "attention.output.dense.bias"] = vec(H)
+        t[p + "attention.output.LayerNorm.weight"] = vec(H, 1.0)
+        t[p + "attention.output.LayerNorm.bias"] = vec(H)
+        t[p + "intermediate.dense.weight"] = mat(F, H)
+        t[p + "intermediate.dense.bias"] = vec(F)
+        t[p + "output.dense.weight"] = mat(H, F)
+        t[p + "output.dense.bias"] = vec(H)
+        t[p + "output.LayerNorm.weight"] = vec(H, 1.0)
+        t[p + "output.LayerNorm.bias"] = vec(H)
+    t["pooler.dense.weight"] = mat(H, H)  # in real checkpoints; converters drop it
+    t["pooler.dense.bias"] = vec(H)
+    return t
+
+
+def write_bert(out, seed, pooling):
+    here = os.path.dirname(os.path.abspath(__file__))
+    import subprocess
+    n = int(subprocess.run([sys.executable, os.path.join(here, "make_bert_tokenizer.py"), out],
+                           check=True, capture_output=True, text=True).stdout)
+    cfg = {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": HIDDEN,
+           "intermediate_size": FF, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
+           "vocab_size": n, "max_position_embeddings": 128, "type_vocab_size": 2,
+           "layer_norm_eps": 1e-12, "hidden_act": "gelu", "position_embedding_type": "absolute",
+           "pad_token_id": 0, "torch_dtype": "bfloat16",
+           "_kvant_note": "random weights for tests; tokenizer from make_bert_tokenizer.py"}
+    write_safetensors(os.path.join(out, "model.safetensors"),
+                      make_bert(cfg, np.random.default_rng(seed)))
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    with open(os.path.join(out, "modules.json"), "w") as f:
+        json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                   {"idx": 1, "name": "1", "path": "1_Pooling",
+                    "type": "sentence_transformers.models.Pooling"},
+                   {"idx": 2, "name": "2", "path": "2_Normalize",
+                    "type": "sentence_transformers.models.Normalize"}], f, indent=2)
+    os.makedirs(os.path.join(out, "1_Pooling"), exist_ok=True)
+    with open(os.path.join(out, "1_Pooling", "config.json"), "w") as f:
+        json.dump({"word_embedding_dimension": HIDDEN,
+                   "pooling_mode_cls_token": pooling == "cls",
+                   "pooling_mode_mean_tokens": pooling == "mean",
+                   "pooling_mode_max_tokens": False}, f, indent=2)
+
+
 def make_gemma(cfg, mat, gemma_norm, rng, nq, nk, hd):
     # embedding x sqrt(256) has rms 4; the post norms (1 + w ~ 8) make the blocks
     # outweigh it (else tied embeddings repeat the last token greedily); the final
@@ -188,12 +258,17 @@ def make_gemma(cfg, mat, gemma_norm, rng, nq, nk, hd):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("family", choices=sorted(FAMILIES))
+    ap.add_argument("family", choices=sorted(list(FAMILIES) + ["bert"]))
+    ap.add_argument("--pooling", choices=("mean", "cls"), default="mean", help="bert only")
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tokenizer-from", default=None,
                     help="folder with tokenizer.model (default: models/kjv-llama-7m)")
     a = ap.parse_args()
+    if a.family == "bert":
+        os.makedirs(a.out, exist_ok=True)
+        write_bert(a.out, a.seed, a.pooling)
+        return
     here = os.path.dirname(os.path.abspath(__file__))
     tok = a.tokenizer_from or os.path.join(here, "..", "models", "kjv-llama-7m")
     cfg = {

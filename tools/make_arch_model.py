@@ -15,7 +15,11 @@ soft-cap, 6 layers of which layer 5 is global, local RoPE base 10000 next to a
 global 1000000 with linear scaling 8) or phi3 (Phi-3-mini-4k shape: q/k/v stacked in
 qkv_proj, gate and up in gate_up_proj, untied lm_head, sliding_window 2047 that
 llama.cpp and kvant leave off, rope_scaling null) or phi3long (as phi3 with longrope:
-original context 64, max_position_embeddings 256, random short/long factor lists).
+original context 64, max_position_embeddings 256, random short/long factor lists) or
+phi4mini (Phi-4-mini shape: partial_rotary_factor 0.75, tied embeddings, no window)
+or smollm2 (SmolLM2 shape: Llama with tied embeddings and rope_theta 100000, and a
+SmolLM-style byte-level BPE tokenizer from tools/make_bpe_tokenizer.py: 859 tokens,
+vocab_size 4096 as the embedding, the rest padding).
 or bert (BertModel, an encoder for embeddings: post-LayerNorm, GELU, learned
 positions, token types; max_position_embeddings 128; its own WordPiece tokenizer
 from tools/make_bert_tokenizer.py and sentence-transformers' modules.json with
@@ -79,6 +83,19 @@ FAMILIES = {
         "rope_theta": 10000.0, "rms_norm_eps": 1e-5, "max_position_embeddings": 256,
         "original_max_position_embeddings": 64, "sliding_window": 2047,
         "tie_word_embeddings": False, "hidden_act": "silu",
+    },
+    "smollm2": {  # SmolLM2-135M-Instruct shape: Llama, tied, rope_theta 100000, GPT-2 BPE
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "head_dim": 64, "rope_theta": 100000.0, "rms_norm_eps": 1e-5,
+        "max_position_embeddings": 8192, "tie_word_embeddings": True, "attention_bias": False,
+        "mlp_bias": False, "hidden_act": "silu", "rope_scaling": None,
+    },
+    "phi4mini": {  # Phi-4-mini shape: partial rotary (0.75: 48 of 64 dims), tied, no window
+        "architectures": ["Phi3ForCausalLM"], "model_type": "phi3",
+        "rope_theta": 10000.0, "rms_norm_eps": 1e-5, "max_position_embeddings": 4096,
+        "original_max_position_embeddings": 4096, "sliding_window": None,
+        "partial_rotary_factor": 0.75, "tie_word_embeddings": True, "hidden_act": "silu",
+        "rope_scaling": None,
     },
     "phi3": {
         "architectures": ["Phi3ForCausalLM"], "model_type": "phi3",
@@ -153,14 +170,15 @@ def make_weights(family, cfg, rng):
         t[p + "mlp.up_proj.weight"] = mat(FF, HIDDEN)
         t[p + "mlp.down_proj.weight"] = mat(HIDDEN, FF, 6.0)
     t["model.norm.weight"] = norm(HIDDEN)
-    if family.startswith("phi3"):  # fused as the checkpoint stores them; its own lm_head
+    if family.startswith("phi"):  # fused as the checkpoint stores them; its own lm_head
         for i in range(LAYERS):
             p = f"model.layers.{i}."
             t[p + "self_attn.qkv_proj.weight"] = np.concatenate(
                 [t.pop(p + f"self_attn.{n}_proj.weight") for n in "qkv"])
             t[p + "mlp.gate_up_proj.weight"] = np.concatenate(
                 [t.pop(p + "mlp.gate_proj.weight"), t.pop(p + "mlp.up_proj.weight")])
-        t["lm_head.weight"] = mat(VOCAB, HIDDEN, 4.0)
+        if not cfg["tie_word_embeddings"]:
+            t["lm_head.weight"] = mat(VOCAB, HIDDEN, 4.0)
     return t
 
 
@@ -287,11 +305,19 @@ def main():
             "short_factor": [float(x) for x in np.round(1 + r.random(half), 3)],
             "long_factor": [float(x) for x in np.round(1 + 8 * r.random(half), 3)]}
     os.makedirs(a.out, exist_ok=True)
+    if a.family == "smollm2":  # its own GPT-2-style BPE, ChatML ids as SmolLM2-Instruct
+        import subprocess
+        subprocess.run([sys.executable, os.path.join(here, "make_bpe_tokenizer.py"), a.out],
+                       check=True, capture_output=True)
+        cfg.update({"bos_token_id": 1, "eos_token_id": 2,
+                    "_kvant_note": "random weights for tests; tokenizer from make_bpe_tokenizer.py"})
     rng = np.random.default_rng(a.seed)
     write_safetensors(os.path.join(a.out, "model.safetensors"), make_weights(a.family, cfg, rng))
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     for name in ("tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"):
+        if a.family == "smollm2":
+            break
         src = os.path.join(tok, name)
         if not os.path.exists(src):
             if name == "tokenizer.model":

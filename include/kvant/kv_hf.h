@@ -47,6 +47,7 @@ typedef struct {
     // head_dim / 2, frequency divisors) and llama.cpp's attention factor
     // sqrt(1 + ln(max_position_embeddings / original) / ln(original)), 1 when not longer
     int64_t n_rope_factors;
+    int64_t rope_dims;             // phi3: rotary dimensions per head (partial_rotary_factor)
     float rope_short[KV_HF_MAX_ROPE_FACTORS], rope_long[KV_HF_MAX_ROPE_FACTORS];
     float rope_attn_factor;
     int64_t sliding_window;        // 0 when absent (Mistral); gemma2: every even layer's

@@ -131,7 +131,7 @@ static kv_status get_factors(const json_t *rs, const char *path, const char *fie
                        path, field, a ? kv__json_type_name(a) : "missing");
     if ((int64_t)json_array_size(a) != want)
         return KV_FAIL(err, KV_ERR_FORMAT,
-                       "%s: field 'rope_scaling.%s' has %zu numbers, expected %lld (head_dim / 2)",
+                       "%s: field 'rope_scaling.%s' has %zu numbers, expected %lld (rotary dimensions / 2)",
                        path, field, json_array_size(a), (long long)want);
     for (int64_t i = 0; i < want; i++) {
         const json_t *v = json_array_get(a, (size_t)i);
@@ -150,7 +150,7 @@ static kv_status get_factors(const json_t *rs, const char *path, const char *fie
 // field), and the attention factor from max_position_embeddings / original.
 static kv_status get_longrope(const json_t *cfg, const json_t *rs, const char *path,
                               kv_hf_config *c, kv_err *err) {
-    const int64_t n = c->head_dim / 2;
+    const int64_t n = (c->rope_dims > 0 ? c->rope_dims : c->head_dim) / 2;
     if (n < 1 || n > KV_HF_MAX_ROPE_FACTORS)
         return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: longrope with head_dim %lld", path,
                        (long long)c->head_dim);
@@ -311,8 +311,9 @@ static kv_status get_gemma3(const json_t *cfg, const char *path, kv_hf_config *c
     return KV_OK;
 }
 
-// Phi-3 (Phi3Config): norm epsilon 1e-5, SiLU, full rotary dimension. A
-// partial_rotary_factor (Phi-4-mini) is refused rather than run wrong.
+// Phi-3 (Phi3Config): norm epsilon 1e-5, SiLU. Phi-4-mini's partial_rotary_factor
+// rotates the first int(factor * hidden_size) / heads dimensions of each head (newer
+// llama.cpp's rule for rope.dimension_count); it must give an even count > 0.
 static kv_status get_phi3(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
     if (strcmp(c->arch, "phi3") != 0)
         return KV_OK;
@@ -324,11 +325,13 @@ static kv_status get_phi3(const json_t *cfg, const char *path, kv_hf_config *c, 
         s = get_str(cfg, path, "hidden_act", &act, err);
     if (s != KV_OK)
         return s;
-    if (rot != 1.0f)
+    c->rope_dims = (int64_t)((double)rot * (double)c->n_embd) / c->n_head;
+    if (!(rot > 0.0f && rot <= 1.0f) || c->rope_dims < 2 || c->rope_dims % 2 != 0 ||
+        c->rope_dims > c->head_dim)
         return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                       "%s: field 'partial_rotary_factor' is %g; kvant converts Phi-3 with full "
-                       "rotary dimension only",
-                       path, (double)rot);
+                       "%s: field 'partial_rotary_factor' is %g, which gives %lld rotary "
+                       "dimensions per head; expected an even count in 2..head_dim (%lld)",
+                       path, (double)rot, (long long)c->rope_dims, (long long)c->head_dim);
     if (act && strcmp(act, "silu") != 0)
         return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                        "%s: field 'hidden_act' is '%.60s', kvant runs Phi-3 with silu", path, act);

@@ -292,7 +292,7 @@ static void plan_rope_freqs(const kv_hf_config *c, kv__emit_tensor *t, rope_src 
     snprintf(t->name, sizeof t->name, "%s", name);
     src->table = table;
     t->n_dims = 1;
-    t->ne[0] = c->head_dim / 2;
+    t->ne[0] = table ? c->n_rope_factors : c->head_dim / 2;
     t->ne[1] = t->ne[2] = t->ne[3] = 1;
     t->src_type = KV_TYPE_F32;
     src->c = c;
@@ -403,7 +403,7 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
         if (orig > 0)
             TRY(kv_gguf_set_u32(w, ARCH_KEY("rope.scaling.original_context_length"),
                                 (uint32_t)orig, err));
-        TRY(kv_gguf_set_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)c->head_dim, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)c->rope_dims, err));
         if (c->n_rope_factors > 0) // longrope
             TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.scaling.attn_factor"), c->rope_attn_factor, err));
         TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window,

@@ -8,7 +8,8 @@ MLP, GeGLU with gelu-tanh, scores x query_pre_attn_scalar^-0.5 soft-capped,
 sliding window on even layers, soft-capped logits; Gemma 3 from modeling_gemma3.py:
 (1 + w) q/k norms, every 6th layer global, local layers with rope_local_base_freq
 unscaled; Phi-3 from modeling_phi3.py: qkv_proj and gate_up_proj split, no
-sliding window, as llama.cpp runs it), computed in float64.
+sliding window, as llama.cpp runs it; Phi-4-mini's partial_rotary_factor: RoPE on
+the first factor x head_dim dimensions of each head), computed in float64.
 
   forward.py MODEL_DIR --tokens 1,2,3 [--logits F32FILE] [--greedy-ids "5 6 7"]
              [--max-rel 1e-4] [--kv-f16]
@@ -115,7 +116,8 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
         emb = np.concatenate([ang, ang], axis=-1)
         return np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
 
-    rope_global = cos_sin(inv_freq(cfg, hd))
+    rot = int(cfg.get("partial_rotary_factor", 1.0) * hd)  # Phi-4-mini: the first rot dims
+    rope_global = cos_sin(inv_freq(cfg, rot))
     rs = cfg.get("rope_scaling") or {}
     if rs.get("rope_type", rs.get("type")) == "longrope":  # cos and sin x attention factor
         orig = rs.get("original_max_position_embeddings") or cfg["original_max_position_embeddings"]
@@ -148,8 +150,12 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
         if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMS norm per head before RoPE
             q = rmsnorm(q, nw(p + "self_attn.q_norm.weight"), eps)
             k = rmsnorm(k, nw(p + "self_attn.k_norm.weight"), eps)
-        q = f16(q * cos + rotate_half(q) * sin)
-        k = f16(k * cos + rotate_half(k) * sin)
+        def rope(a):
+            r = a[..., :rot] * cos + rotate_half(a[..., :rot]) * sin
+            return np.concatenate([r, a[..., rot:]], axis=-1)
+
+        q = f16(rope(q))
+        k = f16(rope(k))
         v = f16(v)
         g = nh // nkv
         out = np.empty((T, nh, hd))

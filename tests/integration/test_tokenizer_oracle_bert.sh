@@ -45,6 +45,26 @@ for text in "Hello, World!" "Café 中文 unbelievable"; do
   [ "$got" = "$want" ] && pass "with special tokens: $text" || fail "with special tokens: $got, want $want"
 done
 
+# llama.cpp's own bge vocabulary test (a real uncased BERT vocabulary, 30522 tokens;
+# the .out ids come from Hugging Face's tokenizer), when a llama.cpp source tree is given
+V=${KV_LLAMA_CPP_SRC:-}/models/ggml-vocab-bert-bge.gguf
+if [ -n "${KV_LLAMA_CPP_SRC:-}" ] && [ -f "$V" ]; then
+  "$PY" - "$V.inp" "$TMP/bge.jsonl" <<'PY'
+import json, sys
+t = open(sys.argv[1], encoding="utf-8").read().split("\n__ggml_vocab_test__\n")
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    for x in (t[:-1] if t and t[-1] == "" else t):
+        f.write(json.dumps(x, ensure_ascii=False) + "\n")
+PY
+  "$KVANT" tokenize "$V" --no-bos --jsonl "$TMP/bge.jsonl" | tr -d '[],' | sed 's/^\(.\)/ \1/' >"$TMP/bge.got"
+  head -n "$(wc -l <"$TMP/bge.jsonl")" "$V.out" >"$TMP/bge.want"
+  if diff -q "$TMP/bge.got" "$TMP/bge.want" >/dev/null; then
+    pass "llama.cpp's ggml-vocab-bert-bge test: $(wc -l <"$TMP/bge.want") texts agree"
+  else fail "ggml-vocab-bert-bge: $(diff "$TMP/bge.got" "$TMP/bge.want" | head -5)"; fi
+else
+  echo "KV_LLAMA_CPP_SRC not set: llama.cpp's bge vocabulary test not run"
+fi
+
 # a BERT folder without tokenizer.json, or with a cased normalizer: one line naming
 # the file and the field, nothing written
 mkdir -p "$TMP/notok"

@@ -89,6 +89,12 @@ code=$(curl -s -o "$TMP/r.json" -w '%{http_code}' --max-time 60 "$BASE/api/gener
 [ "$code" = 400 ] && grep -q 'does not support generate' "$TMP/r.json" && pass "generate: 400" ||
   fail "generate: $code $(cat "$TMP/r.json")"
 
+expect_rc 1 "kvant run on an encoder" "$KVANT" run "$TMP/bm.f32.gguf" "hello" -n 4
+expect_out "is an embedding model; it does not generate" "run: the error says why"
+expect_rc 1 "kvant perplexity on an encoder" "$KVANT" perplexity "$TMP/bm.f32.gguf" \
+  -f "$SRC/data/kjv-heldout.txt" -c 64
+expect_out "is an embedding model" "perplexity: the error says why"
+
 # llama.cpp's own tools on kvant's files, when a build is given
 LB=${KV_LLAMA_CPP_BIN:-}
 if [ -n "$LB" ] && [ -x "$LB/llama-quantize" ]; then

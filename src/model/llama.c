@@ -8,7 +8,10 @@
 // norm and logits for the requested rows. Gemma 2 adds: the embedding scaled by
 // sqrt(n_embd), norms on the attention and feed-forward outputs, GeGLU,
 // soft-capped attention scores and logits, and a sliding window on even layers;
-// Gemma 3: q/k norms, no attention cap, 5 local layers (own RoPE base) per global. Every stage is a parallel
+// Gemma 3: q/k norms, no attention cap, 5 local layers (own RoPE base) per global.
+// BERT (an encoder): token-type and learned position embeddings with a LayerNorm, no
+// RoPE, attention over the whole sequence (not causal), LayerNorm after each
+// residual, a GELU feed-forward without gate, and no output norm. Every stage is a parallel
 // loop whose iterations write disjoint outputs, so results do not depend on the
 // thread count. Shapes below: T = tokens in the batch, O = output rows.
 #include "kvant/kv_model.h"

@@ -1,5 +1,5 @@
-// Model loading: maps a GGUF file, reads the hyper-parameters of llama, qwen2 or
-// qwen3 from the {arch}.* keys and binds each tensor of the forward pass with shape and type
+// Model loading: maps a GGUF file, reads the hyper-parameters of llama, qwen2,
+// qwen3, gemma2/3, phi3 or bert from the {arch}.* keys and binds each tensor of the forward pass with shape and type
 // checks, so a bad file fails here with one sentence naming the key or tensor.
 // The forward pass itself is in llama.c.
 #include "kvant/kv_model.h"

@@ -112,16 +112,35 @@ static bool is_wordpiece(const kv__hf_files *f) {
     return t && strcmp(t, "WordPiece") == 0;
 }
 
+// BertTokenizer's roles found by name in a vocab.txt vocabulary ([CLS] also as BOS,
+// [SEP] also as EOS, as gguf-py falls back), where config.json gave no id.
+static void bert_roles(const kv__hf_files *f, kv__hf_vocab_buf *b) {
+    struct {
+        int64_t *id;
+        const char *key, *def;
+    } r[] = {{&b->v.bos_id, "cls_token", "[CLS]"}, {&b->v.eos_id, "sep_token", "[SEP]"},
+             {&b->v.unk_id, "unk_token", "[UNK]"}, {&b->v.sep_id, "sep_token", "[SEP]"},
+             {&b->v.pad_id, "pad_token", "[PAD]"}};
+    for (size_t k = 0; k < sizeof r / sizeof *r; k++) {
+        const json_t *e = json_object_get(f->tok_config, r[k].key);
+        const char *name = json_is_object(e) ? json_string_value(json_object_get(e, "content"))
+                                             : json_string_value(e);
+        name = name ? name : r[k].def;
+        for (int64_t i = 0; *r[k].id < 0 && i < b->v.n_tokens; i++)
+            if (strcmp(b->tokens[i], name) == 0)
+                *r[k].id = i;
+    }
+}
+
 static kv_status load_vocab(kv_hf *hf, const kv__hf_files *f, kv_err *err) {
     kv_status s;
     const bool bert = strcmp(hf->cfg.arch, "bert") == 0;
-    if (bert && !is_wordpiece(f))
-        return KV_FAIL(err, KV_ERR_FORMAT,
-                       f->tok_json ? "%s/tokenizer.json: field 'model.type' is not WordPiece "
-                                     "(BERT's vocabulary)"
-                                   : "%s/tokenizer.json: missing (kvant reads BERT's WordPiece "
-                                     "vocabulary from it; vocab.txt alone is not read)",
-                       f->dir);
+    if (bert && f->tok_json && !is_wordpiece(f))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s/tokenizer.json: field 'model.type' is not "
+                       "WordPiece (BERT's vocabulary)", f->dir);
+    if (bert && !f->tok_json && !kv__hf_exists(f->dir, "vocab.txt"))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s/vocab.txt: missing, and no tokenizer.json either "
+                       "(BERT's WordPiece vocabulary is read from one of them)", f->dir);
     if (bert)
         s = kv__hf_vocab_wpm(f, hf->cfg.n_vocab, &hf->voc, err);
     else if (kv__hf_exists(f->dir, "tokenizer.model"))
@@ -139,6 +158,8 @@ static kv_status load_vocab(kv_hf *hf, const kv__hf_files *f, kv_err *err) {
     // SentencePiece-style vocabs bound the special ids by the vocab; GPT-2 style do not.
     bool bounded = strcmp(v->model, "gpt2") != 0;
     s = kv__hf_special(f, bounded ? v->n_tokens : -1, &hf->voc, err);
+    if (s == KV_OK && bert && !f->tok_json) // vocab.txt: the roles by their token names
+        bert_roles(f, &hf->voc);
     if (hf->cfg.n_vocab == 0)
         hf->cfg.n_vocab = v->n_tokens; // as llama.cpp: the tokenizer's size
     return s;

@@ -1,4 +1,5 @@
-// The WordPiece vocab of a BERT folder (tokenizer.json, model type "WordPiece"),
+// The WordPiece vocab of a BERT folder (tokenizer.json, model type "WordPiece", or
+// else vocab.txt, one token per line, with tokenizer_config.json's role names),
 // as llama.cpp's BertModel converter stores it: tokens by id, a word-start token
 // "hello" as "▁hello", a continuation "##llo" as "llo", "[...]" tokens as they are;
 // added special tokens CONTROL, other added tokens USER_DEFINED, the rest NORMAL.
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "formats/json_int.h"
+#include "kvant/kv_core.h"
 
 static bool flag_is(const json_t *o, const char *k, bool want, bool absent_ok) {
     const json_t *v = json_object_get(o, k);
@@ -66,8 +68,86 @@ static kv_status set_phantom(kv__hf_vocab_buf *b, int64_t i, const char *t, kv_e
     return st;
 }
 
+// A role's token name in tokenizer_config.json ("cls_token": "[CLS]" or {"content"}),
+// else BertTokenizer's default.
+static const char *role_name(const kv__hf_files *f, const char *key, const char *def) {
+    const json_t *e = json_object_get(f->tok_config, key);
+    const char *s = json_is_object(e) ? json_string_value(json_object_get(e, "content"))
+                                      : json_string_value(e);
+    return s ? s : def;
+}
+
+static bool cfg_flag(const kv__hf_files *f, const char *key, bool def) {
+    const json_t *v = json_object_get(f->tok_config, key);
+    return json_is_boolean(v) ? json_is_true(v) : def;
+}
+
+// vocab.txt (one token per line, the line number its id), as BertTokenizer reads it
+// when a folder has no tokenizer.json; tokenizer_config.json must not make it cased.
+static kv_status vocab_txt(const kv__hf_files *f, int64_t n_vocab, kv__hf_vocab_buf *b,
+                           kv_err *err) {
+    char *path = kv__hf_path(f->dir, "vocab.txt"), *text = NULL;
+    size_t size = 0;
+    if (!path)
+        return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", f->dir);
+    kv_status st = KV_OK;
+    const json_t *sa = json_object_get(f->tok_config, "strip_accents");
+    if (!cfg_flag(f, "do_lower_case", true) || json_is_false(sa) ||
+        !cfg_flag(f, "tokenize_chinese_chars", true))
+        st = KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                     "%s/tokenizer_config.json: field 'do_lower_case', 'strip_accents' or "
+                     "'tokenize_chinese_chars' makes the WordPiece vocabulary cased or unsplit "
+                     "(kvant's is uncased BERT's)", f->dir);
+    if (st == KV_OK)
+        st = kv_read_file(path, KV_HF_MAX_JSON, &text, &size, err);
+    int64_t n = 0;
+    for (size_t i = 0; st == KV_OK && i < size; i++)
+        n += text[i] == '\n' || i + 1 == size;
+    if (st == KV_OK)
+        st = kv__hf_vocab_alloc(b, n_vocab > n ? n_vocab : n, false, path, err);
+    const char *specials[] = {role_name(f, "unk_token", "[UNK]"), role_name(f, "sep_token", "[SEP]"),
+                              role_name(f, "pad_token", "[PAD]"), role_name(f, "cls_token", "[CLS]"),
+                              role_name(f, "mask_token", "[MASK]")};
+    size_t line = 0;
+    for (int64_t id = 0; st == KV_OK && id < n; id++) {
+        size_t end = line;
+        while (end < size && text[end] != '\n')
+            end++;
+        size_t len = end - line;
+        while (len > 0 && (text[line + len - 1] == '\r' || text[line + len - 1] == ' '))
+            len--; // BertTokenizer strips each line
+        text[line + len] = '\0';
+        b->types[id] = KV_TOKEN_NORMAL;
+        for (size_t k = 0; k < sizeof specials / sizeof *specials; k++)
+            if (strcmp(text + line, specials[k]) == 0)
+                b->types[id] = KV_TOKEN_CONTROL;
+        st = b->types[id] == KV_TOKEN_CONTROL ? kv__hf_vocab_set(b, id, text + line, len, err)
+                                              : set_phantom(b, id, text + line, err);
+        line = end + 1;
+    }
+    free(text);
+    free(path);
+    return st;
+}
+
 kv_status kv__hf_vocab_wpm(const kv__hf_files *f, int64_t n_vocab, kv__hf_vocab_buf *b,
                            kv_err *err) {
+    if (!f->tok_json) {
+        kv_status s = vocab_txt(f, n_vocab, b, err);
+        char pad[32];
+        for (int64_t i = 0; s == KV_OK && i < b->v.n_tokens; i++)
+            if (!b->tokens[i]) {
+                int m = snprintf(pad, sizeof pad, "[PAD%lld]", (long long)i);
+                b->types[i] = KV_TOKEN_UNUSED;
+                s = kv__hf_vocab_set(b, i, pad, (size_t)m, err);
+            }
+        if (s == KV_OK) {
+            b->v.model = "bert";
+            b->v.pre = "default";
+            b->v.add_space_prefix = -1;
+        }
+        return s;
+    }
     char *path = kv__hf_path(f->dir, "tokenizer.json");
     if (!path)
         return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", f->dir);

@@ -7,7 +7,8 @@
 # by `kvant convert`, and `kvant tokenize --jsonl` must give the library's ids
 # (add_special_tokens false) on the shared corpus plus tests/data/wordpiece_corpus_extra.jsonl
 # (accents, case, CJK, control and zero-width characters, long words, [MASK] in
-# text). With special tokens: [CLS] first and [SEP] last, as both add them.
+# text). With special tokens: [CLS] first and [SEP] last, as both add them. A
+# folder with vocab.txt instead of tokenizer.json converts to the same ids.
 . "$(dirname "$0")/lib.sh"
 
 TOKENIZERS_VERSION=0.6.0
@@ -65,12 +66,28 @@ else
   echo "KV_LLAMA_CPP_SRC not set: llama.cpp's bge vocabulary test not run"
 fi
 
-# a BERT folder without tokenizer.json, or with a cased normalizer: one line naming
-# the file and the field, nothing written
+# a folder with vocab.txt (BertTokenizer's file) instead of tokenizer.json: the
+# same vocabulary in the same order gives the same ids, with and without specials
+mkdir -p "$TMP/vtxt"
+cp "$d/config.json" "$d/model.safetensors" "$d/tokenizer_config.json" "$TMP/vtxt/"
+"$PY" - "$d/tokenizer.json" "$TMP/vtxt/vocab.txt" <<'PY'
+import json, sys
+v = json.load(open(sys.argv[1], encoding="utf-8"))["model"]["vocab"]
+open(sys.argv[2], "w", encoding="utf-8").write("".join(t + "\n" for t, _ in sorted(v.items(), key=lambda kv: kv[1])))
+PY
+expect_rc 0 "vocab.txt: kvant convert" "$KVANT" convert "$TMP/vtxt" -o "$TMP/vtxt.gguf"
+"$KVANT" tokenize "$TMP/vtxt.gguf" --no-bos --jsonl "$CORPUS" >"$TMP/vtxt.ids"
+cmp -s "$TMP/vtxt.ids" "$TMP/bert.ids" && pass "vocab.txt: the same ids on the $n texts" ||
+  fail "vocab.txt: ids differ from the tokenizer.json conversion"
+a=$("$KVANT" tokenize "$TMP/vtxt.gguf" "Hello, World!") b=$("$KVANT" tokenize "$TMP/bert.gguf" "Hello, World!")
+[ "$a" = "$b" ] && pass "vocab.txt: [CLS] ... [SEP] as well" || fail "vocab.txt: $a, want $b"
+
+# a BERT folder with neither vocab.txt nor tokenizer.json, or with a cased
+# normalizer: one line naming the file and the field, nothing written
 mkdir -p "$TMP/notok"
 cp "$d/config.json" "$d/model.safetensors" "$TMP/notok/"
-expect_rc 1 "no tokenizer.json" "$KVANT" convert "$TMP/notok" -o "$TMP/notok.gguf"
-expect_out "notok/tokenizer.json: missing" "the error names the file"
+expect_rc 1 "no tokenizer.json or vocab.txt" "$KVANT" convert "$TMP/notok" -o "$TMP/notok.gguf"
+expect_out "notok/vocab.txt: missing, and no tokenizer.json either" "the error names the files"
 [ "$(printf '%s\n' "$OUT" | wc -l)" -eq 1 ] && pass "one line" || fail "one line: $OUT"
 cp -r "$d" "$TMP/cased"
 sed -i 's/"lowercase": true/"lowercase": false/' "$TMP/cased/tokenizer.json"

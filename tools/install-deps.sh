@@ -9,6 +9,7 @@ PKGS=(
   libjansson-dev libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev libssl-dev libmicrohttpd-dev
   libpcre2-dev # BPE pre-tokenizer regexes
+  libicu-dev # WordPiece (BERT) normalization: Unicode categories, NFD
   chromium
   python3 python3-numpy
   # test_crash_consistency.sh: kills a writer blocked in write/fsync (strace's syscall delays)

@@ -47,6 +47,7 @@ typedef struct {
     // head_dim / 2, frequency divisors) and llama.cpp's attention factor
     // sqrt(1 + ln(max_position_embeddings / original) / ln(original)), 1 when not longer
     int64_t n_rope_factors;
+    int64_t rope_dims;             // phi3: rotary dimensions per head (partial_rotary_factor)
     float rope_short[KV_HF_MAX_ROPE_FACTORS], rope_long[KV_HF_MAX_ROPE_FACTORS];
     float rope_attn_factor;
     int64_t sliding_window;        // 0 when absent (Mistral); gemma2: every even layer's
@@ -55,6 +56,10 @@ typedef struct {
     float attn_softcap, final_softcap;
     int64_t query_pre_attn_scalar;
     float rope_local_base;         // gemma3: rope_local_base_freq of the sliding layers
+    // bert: type_vocab_size (default 2); rms_eps holds layer_norm_eps (default 1e-12);
+    // pooling from sentence-transformers' modules.json: 1 mean, 2 CLS, -1 not stated
+    int64_t n_token_types;
+    int pooling_type;
     const char *torch_dtype;       // or NULL
     const char *name;              // model name (the folder's base name)
 } kv_hf_config;
@@ -70,7 +75,8 @@ enum {
 };
 
 typedef struct {
-    const char *model;   // tokenizer.ggml.model: "llama" (SentencePiece) or "gpt2" (BPE)
+    const char *model;   // tokenizer.ggml.model: "llama" (SentencePiece), "gpt2" (BPE) or
+                         // "bert" (WordPiece)
     const char *pre;     // tokenizer.ggml.pre: "default" for SentencePiece
     int64_t n_tokens;
     const char *const *tokens;

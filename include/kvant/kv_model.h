@@ -23,7 +23,7 @@
 #define KV_CTX_MAX_BLOCKS ((int32_t)1 << 27) // KV cache blocks per context
 
 typedef struct {
-    char arch[32];         // general.architecture ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3")
+    char arch[32];         // general.architecture ("llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "bert")
     int64_t n_vocab;
     int64_t n_ctx_train;   // {arch}.context_length
     int64_t n_embd;
@@ -38,6 +38,9 @@ typedef struct {
     float rope_freq_scale; // 1 / {arch}.rope.scaling.factor for linear scaling, else 1
     float norm_rms_eps;
     bool tied_output;      // no output.weight: logits use token_embd.weight
+    bool causal_attn;      // {arch}.attention.causal (default true; bert: false, every token
+                           // sees its whole sequence, which must come in one batch)
+    int32_t pooling_type;  // {arch}.pooling_type: 0 none (embeddings mean-pool), 1 mean, 2 CLS
 } kv_hparams;
 
 typedef struct kv_model kv_model;
@@ -45,7 +48,8 @@ typedef struct kv_model kv_model;
 // Opens a GGUF model: maps the file, reads the hyper-parameters from
 // general.architecture and the {arch}.* keys, and binds every tensor the forward
 // pass needs, checking shapes and types. Architectures: "llama" (also Mistral),
-// "qwen2", "qwen3", "gemma2", "gemma3" and "phi3".
+// "qwen2", "qwen3", "gemma2", "gemma3", "phi3" and "bert" (an encoder: its final
+// hidden states are what it is for; its "logits" multiply by token_embd).
 // Errors name the file and what is wrong: "model.gguf: missing tensor
 // 'blk.3.attn_k.weight'", "model.gguf: architecture 'gpt2' is not supported".
 // On success *out owns the mapping; release it with kv_model_close().

@@ -24,6 +24,7 @@ typedef int32_t kv_token;
 typedef enum {
     KV_VOCAB_SPM = 1, // tokenizer.ggml.model "llama": SentencePiece BPE with byte fallback
     KV_VOCAB_BPE = 2, // tokenizer.ggml.model "gpt2": byte-level BPE with a regex pre-tokenizer
+    KV_VOCAB_WPM = 3, // tokenizer.ggml.model "bert": WordPiece (uncased BERT normalization)
 } kv_vocab_type;
 
 // Token types as stored in tokenizer.ggml.token_type (SentencePiece's piece types).
@@ -101,6 +102,8 @@ typedef struct {
 // Fills p with llama.cpp's defaults for a vocabulary of type t and no tokens.
 // SPM: bos 1, eos 2, unk 0, other roles none, add_bos, no add_eos, add_space_prefix.
 // BPE: bos and eos 11, no unk, no add_bos, add_eos or add_space_prefix.
+// WPM: bos ([CLS]) 101, unk 100, sep 102, pad 0, mask 103, add_bos; with add_special
+// kv_tokenize puts BOS first and SEP last, as llama.cpp does for "bert".
 void kv_vocab_params_init(kv_vocab_params *p, kv_vocab_type t);
 // Sets p->pre (borrowed) and the defaults llama.cpp ties to that pre-tokenizer
 // (add_bos for "llama-bpe"); call before reading the flags that override them.

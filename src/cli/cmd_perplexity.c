@@ -177,6 +177,10 @@ int kv_cli_perplexity(int argc, char **argv) {
     kv_vocab *v = NULL;
     kv_ctx *c = NULL;
     kv_status st = kv_model_open(o.model, &m, &err);
+    if (st == KV_OK && !kv_model_hparams(m)->causal_attn) // bert: no next-token head
+        st = KV_FAIL(&err, KV_ERR_UNSUPPORTED, "%s: architecture '%s' is an embedding model; "
+                     "perplexity needs a model that predicts the next token", o.model,
+                     kv_model_hparams(m)->arch);
     if (st == KV_OK)
         st = kv_vocab_from_gguf(kv_model_gguf(m), &v, &err);
     if (st == KV_OK)

@@ -436,6 +436,10 @@ int kv_cli_run(int argc, char **argv) {
     kv_ctx *c = NULL;
     kv_vocab *v = NULL;
     kv_status st = kv_model_open(o.model, &m, &err);
+    if (st == KV_OK && !kv_model_hparams(m)->causal_attn) // bert: an encoder
+        st = KV_FAIL(&err, KV_ERR_UNSUPPORTED, "%s: architecture '%s' is an embedding model; it "
+                     "does not generate (kvant serve answers /api/embed with it)", o.model,
+                     kv_model_hparams(m)->arch);
     if (st == KV_OK)
         st = kv_vocab_from_gguf(kv_model_gguf(m), &v, &err);
     kv_ctx_params cp = kv_ctx_default_params();

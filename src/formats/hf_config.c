@@ -19,6 +19,7 @@ const kv_hf_arch kv_hf_arch_table[] = {
     {"Gemma2ForCausalLM", "gemma2"},
     {"Gemma3ForCausalLM", "gemma3"},
     {"Phi3ForCausalLM", "phi3"},
+    {"BertModel", "bert"},
     {NULL, NULL},
 };
 
@@ -40,6 +41,8 @@ static arch_defaults defaults_for(const char *hf_class) {
         return (arch_defaults){131072, 4, 4096};
     if (strcmp(hf_class, "Phi3ForCausalLM") == 0) // Phi3Config
         return (arch_defaults){4096, 0, 0};
+    if (strcmp(hf_class, "BertModel") == 0) // BertConfig
+        return (arch_defaults){512, 0, 0};
     return (arch_defaults){2048, 0, 0};
 }
 
@@ -114,7 +117,8 @@ static kv_status get_arch(const json_t *cfg, const char *path, kv_hf_config *c, 
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                    "%s: field 'architectures' names '%.100s', which kvant does not convert "
                    "(it converts LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, "
-                   "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM and Phi3ForCausalLM)",
+                   "Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, Phi3ForCausalLM and "
+                   "BertModel)",
                    path, c->hf_class);
 }
 
@@ -127,7 +131,7 @@ static kv_status get_factors(const json_t *rs, const char *path, const char *fie
                        path, field, a ? kv__json_type_name(a) : "missing");
     if ((int64_t)json_array_size(a) != want)
         return KV_FAIL(err, KV_ERR_FORMAT,
-                       "%s: field 'rope_scaling.%s' has %zu numbers, expected %lld (head_dim / 2)",
+                       "%s: field 'rope_scaling.%s' has %zu numbers, expected %lld (rotary dimensions / 2)",
                        path, field, json_array_size(a), (long long)want);
     for (int64_t i = 0; i < want; i++) {
         const json_t *v = json_array_get(a, (size_t)i);
@@ -146,7 +150,7 @@ static kv_status get_factors(const json_t *rs, const char *path, const char *fie
 // field), and the attention factor from max_position_embeddings / original.
 static kv_status get_longrope(const json_t *cfg, const json_t *rs, const char *path,
                               kv_hf_config *c, kv_err *err) {
-    const int64_t n = c->head_dim / 2;
+    const int64_t n = (c->rope_dims > 0 ? c->rope_dims : c->head_dim) / 2;
     if (n < 1 || n > KV_HF_MAX_ROPE_FACTORS)
         return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: longrope with head_dim %lld", path,
                        (long long)c->head_dim);
@@ -307,8 +311,9 @@ static kv_status get_gemma3(const json_t *cfg, const char *path, kv_hf_config *c
     return KV_OK;
 }
 
-// Phi-3 (Phi3Config): norm epsilon 1e-5, SiLU, full rotary dimension. A
-// partial_rotary_factor (Phi-4-mini) is refused rather than run wrong.
+// Phi-3 (Phi3Config): norm epsilon 1e-5, SiLU. Phi-4-mini's partial_rotary_factor
+// rotates the first int(factor * hidden_size) / heads dimensions of each head (newer
+// llama.cpp's rule for rope.dimension_count); it must give an even count > 0.
 static kv_status get_phi3(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
     if (strcmp(c->arch, "phi3") != 0)
         return KV_OK;
@@ -320,11 +325,13 @@ static kv_status get_phi3(const json_t *cfg, const char *path, kv_hf_config *c, 
         s = get_str(cfg, path, "hidden_act", &act, err);
     if (s != KV_OK)
         return s;
-    if (rot != 1.0f)
+    c->rope_dims = (int64_t)((double)rot * (double)c->n_embd) / c->n_head;
+    if (!(rot > 0.0f && rot <= 1.0f) || c->rope_dims < 2 || c->rope_dims % 2 != 0 ||
+        c->rope_dims > c->head_dim)
         return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                       "%s: field 'partial_rotary_factor' is %g; kvant converts Phi-3 with full "
-                       "rotary dimension only",
-                       path, (double)rot);
+                       "%s: field 'partial_rotary_factor' is %g, which gives %lld rotary "
+                       "dimensions per head; expected an even count in 2..head_dim (%lld)",
+                       path, (double)rot, (long long)c->rope_dims, (long long)c->head_dim);
     if (act && strcmp(act, "silu") != 0)
         return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                        "%s: field 'hidden_act' is '%.60s', kvant runs Phi-3 with silu", path, act);
@@ -371,6 +378,36 @@ static kv_status get_gemma(const json_t *cfg, const char *path, kv_hf_config *c,
     return KV_OK;
 }
 
+// BERT (BertConfig): LayerNorm epsilon 1e-12, two token types, exact GELU and
+// absolute position embeddings (anything else is refused, naming the field).
+static kv_status get_bert(const json_t *cfg, const char *path, kv_hf_config *c, kv_err *err) {
+    if (strcmp(c->arch, "bert") != 0)
+        return KV_OK;
+    c->rms_eps = 1e-12f;
+    c->n_token_types = 2;
+    const char *act = NULL, *pos = NULL;
+    kv_status s = get_float(cfg, path, "layer_norm_eps", &c->rms_eps, err);
+    if (s == KV_OK)
+        s = get_int(cfg, path, "type_vocab_size", false, &c->n_token_types, err);
+    if (s == KV_OK)
+        s = get_str(cfg, path, "hidden_act", &act, err);
+    if (s == KV_OK)
+        s = get_str(cfg, path, "position_embedding_type", &pos, err);
+    if (s != KV_OK)
+        return s;
+    if (act && strcmp(act, "gelu") != 0)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'hidden_act' is '%.60s', kvant runs BERT with gelu", path, act);
+    if (pos && strcmp(pos, "absolute") != 0)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: field 'position_embedding_type' is '%.60s', kvant runs BERT with "
+                       "absolute position embeddings", path, pos);
+    if (!(c->rms_eps > 0.0f))
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: field 'layer_norm_eps' is %g", path,
+                       (double)c->rms_eps);
+    return KV_OK;
+}
+
 kv_status kv__hf_config_parse(const json_t *cfg, const char *path, kv_hf_config *c,
                               kv_err *err) {
     memset(c, 0, sizeof *c);
@@ -387,7 +424,8 @@ kv_status kv__hf_config_parse(const json_t *cfg, const char *path, kv_hf_config 
     if ((s = get_int(cfg, path, "original_max_position_embeddings", false,
                      &c->rope_llama3_orig_ctx, err)) != KV_OK)
         return s;
-    if ((s = get_gemma(cfg, path, c, err)) != KV_OK || (s = get_phi3(cfg, path, c, err)) != KV_OK)
+    if ((s = get_gemma(cfg, path, c, err)) != KV_OK || (s = get_phi3(cfg, path, c, err)) != KV_OK ||
+        (s = get_bert(cfg, path, c, err)) != KV_OK)
         return s;
     if ((s = get_float(cfg, path, "rms_norm_eps", &c->rms_eps, err)) != KV_OK ||
         (s = get_float(cfg, path, "rope_theta", &c->rope_theta, err)) != KV_OK ||

@@ -64,6 +64,10 @@ kv_status kv__hf_vocab_spm(const kv__hf_files *f, int64_t n_vocab, kv__hf_vocab_
 // The vocab from tokenizer.json's BPE model ("gpt2", or "llama" for byte-fallback BPE).
 kv_status kv__hf_vocab_bpe(const kv__hf_files *f, int64_t n_vocab, kv__hf_vocab_buf *b,
                            kv_err *err);
+// The WordPiece vocab from tokenizer.json's WordPiece model, or from vocab.txt
+// when the folder has no tokenizer.json (hf_wpm.c).
+kv_status kv__hf_vocab_wpm(const kv__hf_files *f, int64_t n_vocab, kv__hf_vocab_buf *b,
+                           kv_err *err);
 // Special token ids, add_bos/add_eos and the chat template, as gguf-py's
 // SpecialVocab finds them. Ids at or over n_limit are ignored (n_limit < 0: no limit).
 kv_status kv__hf_special(const kv__hf_files *f, int64_t n_limit, kv__hf_vocab_buf *b,

@@ -267,6 +267,9 @@ static kv_status resolve_token(kv_ctx *c, const kv_batch *b, int32_t i, kv_err *
     const int32_t p = b->pos ? b->pos[i] : c->seq_max[s] + 1;
     if (p < 0 || p == INT32_MAX)
         return KV_FAIL(err, KV_ERR_INVALID, "batch token %d: position %d is out of range", i, p);
+    if (c->model->pos_embd.name && p >= c->model->hp.n_ctx_train) // rows of position_embd
+        return KV_FAIL(err, KV_ERR_LIMIT, "batch token %d: position %d is past the model's %lld "
+                       "position embeddings", i, p, (long long)c->model->hp.n_ctx_train);
     if (p <= c->seq_max[s]) { // not past everything seen: look for a repeat
         bool dup = kv__cache_has_pos(&c->cache, s, p);
         for (int32_t j = 0; j < i && !dup; j++)

@@ -8,7 +8,10 @@
 // norm and logits for the requested rows. Gemma 2 adds: the embedding scaled by
 // sqrt(n_embd), norms on the attention and feed-forward outputs, GeGLU,
 // soft-capped attention scores and logits, and a sliding window on even layers;
-// Gemma 3: q/k norms, no attention cap, 5 local layers (own RoPE base) per global. Every stage is a parallel
+// Gemma 3: q/k norms, no attention cap, 5 local layers (own RoPE base) per global.
+// BERT (an encoder): token-type and learned position embeddings with a LayerNorm, no
+// RoPE, attention over the whole sequence (not causal), LayerNorm after each
+// residual, a GELU feed-forward without gate, and no output norm. Every stage is a parallel
 // loop whose iterations write disjoint outputs, so results do not depend on the
 // thread count. Shapes below: T = tokens in the batch, O = output rows.
 #include "kvant/kv_model.h"
@@ -118,6 +121,55 @@ static void geglu_run(void *arg, int64_t t0, int64_t t1, int thread) {
         for (int64_t i = 0; i < n; i++) {
             const float x = g[i];
             g[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
+        }
+    }
+}
+
+// y (n) = (x - mean) / sqrt(var + eps) * w + b: BERT's LayerNorm, sums in double.
+static void layer_norm(int64_t n, float *y, const float *x, const float *w, const float *b,
+                       float eps) {
+    double sum = 0.0, sq = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += x[i];
+    const double mean = sum / (double)n;
+    for (int64_t i = 0; i < n; i++)
+        sq += (x[i] - mean) * (x[i] - mean);
+    const float inv = (float)(1.0 / sqrt(sq / (double)n + eps));
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)(x[i] - mean) * inv * w[i] + b[i];
+}
+
+typedef struct {
+    kv_ctx *c;
+    float *x;            // (T, n_embd), normed in place
+    const kv_tensor *w, *b;
+} lnorm_job;
+
+static void lnorm_run(void *arg, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const lnorm_job *j = arg;
+    const int64_t n = j->c->model->hp.n_embd;
+    for (int64_t t = t0; t < t1; t++)
+        layer_norm(n, j->x + t * n, j->x + t * n, j->w->data, j->b->data,
+                   j->c->model->hp.norm_rms_eps);
+}
+
+static void lnorm(kv_ctx *c, float *x, int64_t T, const kv_tensor *w, const kv_tensor *b) {
+    lnorm_job j = {c, x, w, b};
+    kv_threadpool_parallel_for(c->pool, T, GRAIN_ROWS, lnorm_run, &j);
+}
+
+// ff_gate (T, n_ff) = gelu(ff_gate + b_up), the exact (erf) GELU of BERT's "gelu"
+static void gelu_run(void *arg, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const rows_job *j = arg;
+    const int64_t n = j->c->model->hp.n_ff;
+    const float *bias = j->weight->data;
+    for (int64_t t = t0; t < t1; t++) {
+        float *g = j->c->ff_gate + t * n;
+        for (int64_t i = 0; i < n; i++) {
+            const float x = g[i] + bias[i];
+            g[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
         }
     }
 }
@@ -385,6 +437,12 @@ static void attention_item(kv_ctx *c, int64_t layer, int32_t t0, int32_t nt, int
                   c->att_hq, c->tok_pos + t0, NULL, 0, ts->scores, {0},
                   c->seq_new[c->tok_seq[t0]] <= KV_ATT_MAX_Q,
                   kv__llama_window(c->model, layer)};
+    int32_t all[KV_ATT_MAX_Q]; // non-causal (bert): every token sees the whole sequence
+    if (!hp->causal_attn) {
+        for (int32_t i = 0; i < nt; i++)
+            all[i] = INT32_MAX - 1;
+        a.pos = all;
+    }
     const size_t q_tok = (size_t)(hp->n_head * hd_k); // floats between tokens' queries
     const float *q0 = c->q + t0 * q_tok + (size_t)(h0 * hd_k);
     if (nt == 1 || a.hq == 1) { // the rows are evenly spaced already
@@ -437,6 +495,19 @@ static void embed_run(void *arg, int64_t t0, int64_t t1, int thread) {
         if (m->arch->gemma) // Gemma scales the embedding by sqrt(n_embd)
             for (int64_t i = 0; i < hp->n_embd; i++)
                 c->x[t * hp->n_embd + i] *= sqrtf((float)hp->n_embd);
+        if (m->arch->bert) { // + token type 0 + learned position, then LayerNorm
+            float *x = c->x + t * hp->n_embd, *tmp = c->xn + t * hp->n_embd;
+            const kv_tensor *te[] = {&m->tok_types, &m->pos_embd};
+            const int64_t at[] = {0, c->tok_pos[t]};
+            for (int k = 0; k < 2; k++) {
+                c->k->to_float[te[k]->type]((const uint8_t *)te[k]->data +
+                                                (size_t)at[k] * te[k]->row_size,
+                                            tmp, hp->n_embd);
+                c->k->add(hp->n_embd, x, tmp);
+            }
+            layer_norm(hp->n_embd, x, x, m->tok_norm.data, m->tok_norm_b.data, hp->norm_rms_eps);
+            continue;
+        }
         // llama.cpp: rope_freqs if any, else LongRoPE's long factors when the
         // context per sequence exceeds the original one, else the short ones
         const kv_tensor *ff = m->rope_freqs.name                ? &m->rope_freqs
@@ -465,7 +536,8 @@ static void outputs(kv_ctx *c) {
     if (c->hidden)
         memcpy(c->hidden, c->out_h, (size_t)n_out * (size_t)n * sizeof(float));
     rows_job nj = {c, 0, c->out_h, c->out_h, &m->output_norm, NULL};
-    kv_threadpool_parallel_for(c->pool, n_out, GRAIN_ROWS, norm_run, &nj);
+    if (m->output_norm.name) // bert has none: its last layer ends in a LayerNorm
+        kv_threadpool_parallel_for(c->pool, n_out, GRAIN_ROWS, norm_run, &nj);
     if (c->hidden_norm)
         memcpy(c->hidden_norm, c->out_h, (size_t)n_out * (size_t)n * sizeof(float));
     if (c->logits)
@@ -482,10 +554,14 @@ static void layer(kv_ctx *c, int64_t il, int64_t T) {
     const kv_layer *L = &c->model->layers[il];
     kv_threadpool *pool = c->pool;
     rows_job j = {c, il, c->x, c->xn, &L->attn_norm, NULL};
-    kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, norm_run, &j);
-    matmul(c, &L->wq, c->xn, T, c->q);
-    matmul(c, &L->wk, c->xn, T, c->kx);
-    matmul(c, &L->wv, c->xn, T, c->vx);
+    const float *in = c->x; // bert: no norm before the block
+    if (L->attn_norm.name) {
+        kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, norm_run, &j);
+        in = c->xn;
+    }
+    matmul(c, &L->wq, in, T, c->q);
+    matmul(c, &L->wk, in, T, c->kx);
+    matmul(c, &L->wv, in, T, c->vx);
     kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, rope_store_run, &j);
     kv_threadpool_parallel_for(pool, c->att_n_runs * (c->model->hp.n_head / c->att_hq),
                                GRAIN_ROWS, attention_run, &j);
@@ -499,7 +575,21 @@ static void layer(kv_ctx *c, int64_t il, int64_t T) {
     }
     j = (rows_job){c, il, c->xn, c->x, NULL, NULL};
     kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, residual_run, &j);
+    if (L->attn_out_norm.name) // bert: LayerNorm after the residual
+        lnorm(c, c->x, T, &L->attn_out_norm, &L->attn_out_norm_b);
 
+    if (!L->ffn_gate.name) { // bert: up (+ bias), GELU, down (+ bias)
+        matmul(c, &L->ffn_up, c->x, T, c->ff_gate);
+        j = (rows_job){c, il, NULL, NULL, &L->b_up, NULL};
+        kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, gelu_run, &j);
+        matmul(c, &L->ffn_down, c->ff_gate, T, c->xn);
+        for (int64_t t = 0; t < T; t++)
+            add_bias(c, &L->b_down, c->xn, t);
+        j = (rows_job){c, il, c->xn, c->x, NULL, NULL};
+        kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, residual_run, &j);
+        lnorm(c, c->x, T, &L->out_norm, &L->out_norm_b);
+        return;
+    }
     j = (rows_job){c, il, c->x, c->xn, &L->ffn_norm, NULL};
     kv_threadpool_parallel_for(pool, T, GRAIN_ROWS, norm_run, &j);
     matmul(c, &L->ffn_gate, c->xn, T, c->ff_gate);

@@ -1,5 +1,5 @@
-// Model loading: maps a GGUF file, reads the hyper-parameters of llama, qwen2 or
-// qwen3 from the {arch}.* keys and binds each tensor of the forward pass with shape and type
+// Model loading: maps a GGUF file, reads the hyper-parameters of llama, qwen2,
+// qwen3, gemma2/3, phi3 or bert from the {arch}.* keys and binds each tensor of the forward pass with shape and type
 // checks, so a bad file fails here with one sentence naming the key or tensor.
 // The forward pass itself is in llama.c.
 #include "kvant/kv_model.h"
@@ -65,14 +65,15 @@ static kv_status key_f32(const kv_gguf *g, const char *arch, const char *suffix,
 
 // The architectures kvant runs: Llama's pass with these differences.
 static const kv_arch ARCHS[] = {
-    {"llama", false, false, false, 0, false},
-    {"qwen2", true, false, false, 0, false},
-    {"qwen3", true, true, false, 0, false},
-    {"gemma2", true, false, true, 2, false}, // layers 0, 2, 4.. local
-    {"gemma3", true, true, true, 6, false},  // layers 5, 11, 17.. global
+    {"llama", false, false, false, 0, false, false},
+    {"qwen2", true, false, false, 0, false, false},
+    {"qwen3", true, true, false, 0, false, false},
+    {"gemma2", true, false, true, 2, false, false}, // layers 0, 2, 4.. local
+    {"gemma3", true, true, true, 6, false, false},  // layers 5, 11, 17.. global
     // phi3.attention.sliding_window is read by nobody: llama.cpp turns Phi-3's
     // window off ("Phi SWA is currently disabled"), and so does kvant
-    {"phi3", true, false, false, 0, true},
+    {"phi3", true, false, false, 0, true, false},
+    {"bert", false, false, false, 0, false, true}, // no RoPE: rope.dimension_count 0
 };
 
 static kv_status read_arch(const kv_gguf *g, kv_hparams *hp, const kv_arch **arch,
@@ -93,7 +94,7 @@ static kv_status read_arch(const kv_gguf *g, kv_hparams *hp, const kv_arch **arc
             return KV_OK;
         }
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                   "%s: architecture '%.*s' is not supported (kvant runs: llama, qwen2, qwen3, gemma2, gemma3, phi3)",
+                   "%s: architecture '%.*s' is not supported (kvant runs: llama, qwen2, qwen3, gemma2, gemma3, phi3, bert)",
                    path, (int)(s.n > 64 ? 64 : s.n), s.p);
 }
 
@@ -176,9 +177,10 @@ static kv_status read_sizes(const kv_gguf *g, kv_hparams *hp, kv_err *err) {
     if (st == KV_OK)
         st = key_int(g, a, "attention.value_length", head == 0, head, 1, D / hp->n_head,
                      &hp->n_embd_head_v, err);
+    const bool bert = strcmp(a, "bert") == 0;
     if (st == KV_OK)
-        st = key_int(g, a, "rope.dimension_count", false, hp->n_embd_head_k, 0, hp->n_embd_head_k,
-                     &hp->n_rot, err);
+        st = key_int(g, a, "rope.dimension_count", false, bert ? 0 : hp->n_embd_head_k, 0,
+                     bert ? 0 : hp->n_embd_head_k, &hp->n_rot, err);
     if (st == KV_OK && hp->n_rot % 2 != 0)
         return KV_FAIL(err, KV_ERR_FORMAT, "%s: rope dimension count %lld is odd", kv_gguf_path(g),
                        (long long)hp->n_rot);
@@ -189,9 +191,20 @@ static kv_status read_hparams(const kv_gguf *g, kv_hparams *hp, kv_err *err) {
     kv_status st = read_sizes(g, hp, err);
     if (st == KV_OK)
         st = key_f32(g, hp->arch, "rope.freq_base", false, 10000.0f, &hp->rope_freq_base, err);
+    const bool bert = strcmp(hp->arch, "bert") == 0; // LayerNorm's epsilon, pooling, no mask
     if (st == KV_OK)
-        st = key_f32(g, hp->arch, "attention.layer_norm_rms_epsilon", true, 0, &hp->norm_rms_eps,
-                     err);
+        st = key_f32(g, hp->arch,
+                     bert ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon",
+                     true, 0, &hp->norm_rms_eps, err);
+    int64_t pooling = 0;
+    if (st == KV_OK)
+        st = key_int(g, hp->arch, "pooling_type", false, 0, 0, 2, &pooling, err);
+    hp->pooling_type = (int32_t)pooling;
+    hp->causal_attn = true;
+    char key[160];
+    snprintf(key, sizeof key, "%s.attention.causal", hp->arch);
+    if (st == KV_OK && has_key(g, key) && (st = kv_gguf_get_bool(g, key, &hp->causal_attn, err)) != KV_OK)
+        kv_err_prefix(err, kv_gguf_path(g));
     if (st != KV_OK)
         return st;
     if (!(hp->rope_freq_base > 0.0f) || !(hp->norm_rms_eps >= 0.0f))
@@ -347,6 +360,7 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
     const bool qk_norm = b->m->arch->qk_norm;
     const bool gemma = b->m->arch->gemma;
     const bool fused = b->m->arch->fused, sep = !fused;
+    const bool bert = b->m->arch->bert, pre = !bert; // bert: norms after the residuals
     kv_tensor qkv, gate_up;
     const struct {
         kv_tensor *t;
@@ -355,7 +369,7 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
         tensor_use use;
         bool required;
     } spec[] = {
-        {&L->attn_norm, "attn_norm.weight", e, 0, T_VEC, true},
+        {&L->attn_norm, pre ? "attn_norm.weight" : NULL, e, 0, T_VEC, true},
         {&L->wq, sep ? "attn_q.weight" : NULL, e, nq, T_MATMUL, true},
         {&L->wk, sep ? "attn_k.weight" : NULL, e, nk, T_MATMUL, true},
         {&L->wv, sep ? "attn_v.weight" : NULL, e, nv, T_MATMUL, true},
@@ -367,13 +381,19 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
         {&L->bo, "attn_output.bias", e, 0, T_VEC, false},
         {&L->q_norm, qk_norm ? "attn_q_norm.weight" : NULL, hp->n_embd_head_k, 0, T_VEC, true},
         {&L->k_norm, qk_norm ? "attn_k_norm.weight" : NULL, hp->n_embd_head_k, 0, T_VEC, true},
-        {&L->ffn_norm, "ffn_norm.weight", e, 0, T_VEC, true},
-        {&L->ffn_gate, sep ? "ffn_gate.weight" : NULL, e, hp->n_ff, T_MATMUL, true},
+        {&L->ffn_norm, pre ? "ffn_norm.weight" : NULL, e, 0, T_VEC, true},
+        {&L->ffn_gate, sep && pre ? "ffn_gate.weight" : NULL, e, hp->n_ff, T_MATMUL, true},
         {&L->ffn_up, sep ? "ffn_up.weight" : NULL, e, hp->n_ff, T_MATMUL, true},
         {&gate_up, fused ? "ffn_up.weight" : NULL, e, 2 * hp->n_ff, T_MATMUL, true},
         {&L->ffn_down, "ffn_down.weight", hp->n_ff, e, T_MATMUL, true},
         {&L->attn_post_norm, gemma ? "post_attention_norm.weight" : NULL, e, 0, T_VEC, true},
         {&L->ffn_post_norm, gemma ? "post_ffw_norm.weight" : NULL, e, 0, T_VEC, true},
+        {&L->attn_out_norm, bert ? "attn_output_norm.weight" : NULL, e, 0, T_VEC, true},
+        {&L->attn_out_norm_b, bert ? "attn_output_norm.bias" : NULL, e, 0, T_VEC, true},
+        {&L->out_norm, bert ? "layer_output_norm.weight" : NULL, e, 0, T_VEC, true},
+        {&L->out_norm_b, bert ? "layer_output_norm.bias" : NULL, e, 0, T_VEC, true},
+        {&L->b_up, bert ? "ffn_up.bias" : NULL, hp->n_ff, 0, T_VEC, true},
+        {&L->b_down, bert ? "ffn_down.bias" : NULL, e, 0, T_VEC, true},
     };
     for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++) {
         if (!spec[i].suffix) { // not part of this architecture
@@ -397,12 +417,32 @@ static kv_status bind_layer(binder *b, int64_t il, kv_layer *L, kv_err *err) {
     return KV_OK;
 }
 
-#define TENSORS_PER_LAYER 19
+#define TENSORS_PER_LAYER 25
+
+static kv_status bind_bert(binder *b, kv_err *err) {
+    kv_model *m = b->m;
+    const kv_hparams *hp = &m->hp;
+    int64_t it = kv_gguf_find_tensor(m->gguf, "token_types.weight");
+    const int64_t n_types = it >= 0 ? kv_gguf_tensor_at(m->gguf, it)->ne[1] : 1;
+    if (hp->n_ctx_train > KV_MODEL_MAX_DIM)
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: bert.context_length %lld is too large",
+                       kv_gguf_path(m->gguf), (long long)hp->n_ctx_train);
+    kv_status st = bind(b, &m->tok_types, "token_types.weight", hp->n_embd, n_types, T_EMBD, true,
+                        err);
+    if (st == KV_OK)
+        st = bind(b, &m->pos_embd, "position_embd.weight", hp->n_embd, hp->n_ctx_train, T_EMBD,
+                  true, err);
+    if (st == KV_OK)
+        st = bind(b, &m->tok_norm, "token_embd_norm.weight", hp->n_embd, 0, T_VEC, true, err);
+    if (st == KV_OK)
+        st = bind(b, &m->tok_norm_b, "token_embd_norm.bias", hp->n_embd, 0, T_VEC, true, err);
+    return st;
+}
 
 static kv_status bind_all(kv_model *m, kv_err *err) {
     kv_hparams *hp = &m->hp;
     binder b = {m, 0};
-    const size_t n_slots = (size_t)hp->n_layer * TENSORS_PER_LAYER + 6;
+    const size_t n_slots = (size_t)hp->n_layer * TENSORS_PER_LAYER + 10;
     m->names = calloc(n_slots, NAME_SLOT);
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->names || !m->layers)
@@ -429,8 +469,11 @@ static kv_status bind_all(kv_model *m, kv_err *err) {
         return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                        "%s: tensor 'token_embd.weight' has type %s, which kvant cannot read yet",
                        path, kv_type_name(m->tok_embd.type));
-    if (st == KV_OK)
+    const bool bert = m->arch->bert;
+    if (st == KV_OK && !bert)
         st = bind(&b, &m->output_norm, "output_norm.weight", hp->n_embd, 0, T_VEC, true, err);
+    if (st == KV_OK && bert) // learned positions, token types (all type 0), embedding norm
+        st = bind_bert(&b, err);
     if (st == KV_OK)
         st = bind(&b, &m->rope_freqs, "rope_freqs.weight", hp->n_rot / 2, 0, T_VEC, false, err);
     // Phi-3's LongRoPE tables (128k models): short up to the original context, else long
@@ -506,7 +549,8 @@ static uint64_t tensor_bytes(const kv_tensor *t) {
 }
 
 uint64_t kv_model_weight_bytes(const kv_model *m) {
-    uint64_t n = tensor_bytes(&m->tok_embd) + tensor_bytes(&m->output_norm);
+    uint64_t n = tensor_bytes(&m->tok_embd) + tensor_bytes(&m->output_norm) +
+                 tensor_bytes(&m->pos_embd) + tensor_bytes(&m->tok_types);
     if (!m->hp.tied_output)
         n += tensor_bytes(&m->output);
     for (int64_t il = 0; il < m->hp.n_layer; il++) {
@@ -515,7 +559,9 @@ uint64_t kv_model_weight_bytes(const kv_model *m) {
                                  &L->wo,        &L->bq,       &L->bk,     &L->bv,
                                  &L->bo,        &L->ffn_norm, &L->ffn_gate, &L->ffn_up,
                                  &L->ffn_down,  &L->q_norm,   &L->k_norm,
-                                 &L->attn_post_norm, &L->ffn_post_norm};
+                                 &L->attn_post_norm, &L->ffn_post_norm, &L->attn_out_norm,
+                                 &L->attn_out_norm_b, &L->out_norm, &L->out_norm_b,
+                                 &L->b_up, &L->b_down};
         for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
             n += tensor_bytes(ts[i]);
     }

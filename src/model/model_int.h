@@ -34,6 +34,10 @@ typedef struct {
     // Phi-3: q/k/v stacked in attn_qkv.weight, gate and up in ffn_up.weight (2 x n_ff
     // rows); bound as row slices of the fused tensors, so each matmul reads its rows
     bool fused;
+    // BERT: token-type and learned position embeddings added, LayerNorm (with bias)
+    // on the embedding and after each block's residual (post-norm), no RoPE, GELU
+    // feed-forward without a gate, biases everywhere, no output norm
+    bool bert;
 } kv_arch;
 
 typedef struct {
@@ -42,6 +46,8 @@ typedef struct {
     kv_tensor q_norm, k_norm; // per-head q/k norm weights (n_embd_head_k), qk_norm only
     kv_tensor ffn_norm, ffn_gate, ffn_up, ffn_down;
     kv_tensor attn_post_norm, ffn_post_norm; // gemma only
+    kv_tensor attn_out_norm, attn_out_norm_b, out_norm, out_norm_b; // bert's post-norms
+    kv_tensor b_up, b_down;                                         // bert's ffn biases
 } kv_layer;
 
 struct kv_model {
@@ -50,6 +56,7 @@ struct kv_model {
     const kv_arch *arch;
     const kv_kernels *kernels;
     kv_tensor tok_embd, output_norm, output;
+    kv_tensor tok_types, pos_embd, tok_norm, tok_norm_b; // bert
     kv_tensor rope_freqs; // optional per-frequency divisors (n_rot / 2)
     kv_tensor rope_short, rope_long; // LongRoPE divisors (phi3), both or neither
     float rope_attn_factor; // cos and sin multiplied by it (LongRoPE; else 1)

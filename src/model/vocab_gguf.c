@@ -74,9 +74,13 @@ static kv_status read_model(const kv_gguf *g, kv_vocab_type *type, kv_err *err) 
         *type = KV_VOCAB_BPE;
         return KV_OK;
     }
+    if (model.n == 4 && memcmp(model.p, "bert", 4) == 0) {
+        *type = KV_VOCAB_WPM;
+        return KV_OK;
+    }
     return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                    "%s: tokenizer model '%.*s' (key '" KEY_MODEL "') is not supported; "
-                   "kvant reads 'llama' (SentencePiece) and 'gpt2' (BPE) vocabularies",
+                   "kvant reads 'llama' (SentencePiece), 'gpt2' (BPE) and 'bert' (WordPiece) vocabularies",
                    kv_gguf_path(g), (int)(model.n > 64 ? 64 : model.n), model.p);
 }
 
@@ -236,6 +240,10 @@ static kv_status read_flags_ids(const kv_gguf *g, loaded *l, kv_err *err) {
     }
     for (size_t i = 0; i < sizeof(old_fim_keys) / sizeof(old_fim_keys[0]) && st == KV_OK; i++)
         st = read_id(g, old_fim_keys[i].key, &p->special[old_fim_keys[i].role], p->n_tokens, err);
+    // WordPiece: [CLS] starts the text; gguf-py writes it as cls_token_id, no bos
+    if (st == KV_OK && p->type == KV_VOCAB_WPM && kv_gguf_find(g, special_keys[0]) < 0)
+        st = read_id(g, "tokenizer.ggml.cls_token_id", &p->special[KV_SPECIAL_BOS], p->n_tokens,
+                     err);
     if (st == KV_OK)
         st = read_opt_str(g, "general.name", &l->name, err);
     p->name = l->name;

@@ -53,6 +53,71 @@ static const layer_name GEMMA_NAMES[] = {
     {"post_feedforward_layernorm.weight", "post_ffw_norm.weight", 0},
 };
 
+// BERT (BertModel, "bert." prefix of the pre-training heads dropped): llama.cpp's names.
+static const layer_name BERT_LAYER_NAMES[] = {
+    {"attention.self.query.weight", "attn_q.weight", 0},
+    {"attention.self.query.bias", "attn_q.bias", 0},
+    {"attention.self.key.weight", "attn_k.weight", 0},
+    {"attention.self.key.bias", "attn_k.bias", 0},
+    {"attention.self.value.weight", "attn_v.weight", 0},
+    {"attention.self.value.bias", "attn_v.bias", 0},
+    {"attention.output.dense.weight", "attn_output.weight", 0},
+    {"attention.output.dense.bias", "attn_output.bias", 0},
+    {"attention.output.LayerNorm.weight", "attn_output_norm.weight", 0},
+    {"attention.output.LayerNorm.bias", "attn_output_norm.bias", 0},
+    {"intermediate.dense.weight", "ffn_up.weight", 0},
+    {"intermediate.dense.bias", "ffn_up.bias", 0},
+    {"output.dense.weight", "ffn_down.weight", 0},
+    {"output.dense.bias", "ffn_down.bias", 0},
+    {"output.LayerNorm.weight", "layer_output_norm.weight", 0},
+    {"output.LayerNorm.bias", "layer_output_norm.bias", 0},
+};
+
+static const struct {
+    const char *hf, *gguf;
+} BERT_GLOBAL_NAMES[] = {
+    {"embeddings.word_embeddings.weight", "token_embd.weight"},
+    {"embeddings.token_type_embeddings.weight", "token_types.weight"},
+    {"embeddings.position_embeddings.weight", "position_embd.weight"},
+    {"embeddings.LayerNorm.weight", "token_embd_norm.weight"},
+    {"embeddings.LayerNorm.bias", "token_embd_norm.bias"},
+};
+
+static bool is_bert(const char *arch) { return strcmp(arch, "bert") == 0; }
+
+// What llama.cpp's BertModel converter leaves out: the pooler, the position ids
+// buffer and the pre-training heads.
+static bool bert_skipped(const char *hf) {
+    if (strncmp(hf, "bert.", 5) == 0)
+        hf += 5;
+    return strncmp(hf, "pooler.", 7) == 0 || strcmp(hf, "embeddings.position_ids") == 0 ||
+           strncmp(hf, "cls.", 4) == 0;
+}
+
+static bool map_bert_name(const char *hf, char *out, size_t cap, int64_t n_layer) {
+    if (strncmp(hf, "bert.", 5) == 0)
+        hf += 5;
+    for (size_t i = 0; i < sizeof BERT_GLOBAL_NAMES / sizeof *BERT_GLOBAL_NAMES; i++)
+        if (strcmp(hf, BERT_GLOBAL_NAMES[i].hf) == 0) {
+            snprintf(out, cap, "%s", BERT_GLOBAL_NAMES[i].gguf);
+            return true;
+        }
+    static const char PREFIX[] = "encoder.layer.";
+    if (strncmp(hf, PREFIX, sizeof PREFIX - 1) != 0)
+        return false;
+    const char *p = hf + sizeof PREFIX - 1;
+    char *end;
+    long layer = strtol(p, &end, 10);
+    if (end == p || *end != '.' || layer < 0 || layer >= n_layer)
+        return false;
+    for (size_t i = 0; i < sizeof BERT_LAYER_NAMES / sizeof *BERT_LAYER_NAMES; i++)
+        if (strcmp(end + 1, BERT_LAYER_NAMES[i].hf) == 0) {
+            snprintf(out, cap, "blk.%ld.%s", layer, BERT_LAYER_NAMES[i].gguf);
+            return true;
+        }
+    return false;
+}
+
 static bool is_gemma(const char *arch) {
     return strcmp(arch, "gemma2") == 0 || strcmp(arch, "gemma3") == 0;
 }
@@ -227,7 +292,7 @@ static void plan_rope_freqs(const kv_hf_config *c, kv__emit_tensor *t, rope_src 
     snprintf(t->name, sizeof t->name, "%s", name);
     src->table = table;
     t->n_dims = 1;
-    t->ne[0] = c->head_dim / 2;
+    t->ne[0] = table ? c->n_rope_factors : c->head_dim / 2;
     t->ne[1] = t->ne[2] = t->ne[3] = 1;
     t->src_type = KV_TYPE_F32;
     src->c = c;
@@ -280,7 +345,23 @@ static void name_parts(const char *folder, uint64_t n_params, char *name, char *
 
 #define TRY(expr) KV_TRY(expr)
 
+// BertModel's keys: no KV heads or RoPE; LayerNorm epsilon, non-causal, pooling.
+static kv_status set_bert_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err *err) {
+    TRY(kv_gguf_set_u32(w, "bert.block_count", (uint32_t)c->n_layer, err));
+    TRY(kv_gguf_set_u32(w, "bert.context_length", (uint32_t)c->n_ctx, err));
+    TRY(kv_gguf_set_u32(w, "bert.embedding_length", (uint32_t)c->n_embd, err));
+    TRY(kv_gguf_set_u32(w, "bert.feed_forward_length", (uint32_t)c->n_ff, err));
+    TRY(kv_gguf_set_u32(w, "bert.attention.head_count", (uint32_t)c->n_head, err));
+    TRY(kv_gguf_set_f32(w, "bert.attention.layer_norm_epsilon", c->rms_eps, err));
+    TRY(kv_gguf_set_bool(w, "bert.attention.causal", false, err));
+    if (c->pooling_type > 0)
+        TRY(kv_gguf_set_u32(w, "bert.pooling_type", (uint32_t)c->pooling_type, err));
+    return KV_OK;
+}
+
 static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err *err) {
+    if (is_bert(c->arch))
+        return set_bert_keys(w, c, err);
     char key[128];
 #define ARCH_KEY(suffix) (snprintf(key, sizeof key, "%s.%s", c->arch, suffix), key)
     TRY(kv_gguf_set_u32(w, ARCH_KEY("block_count"), (uint32_t)c->n_layer, err));
@@ -322,7 +403,7 @@ static kv_status set_arch_keys(kv_gguf_writer *w, const kv_hf_config *c, kv_err 
         if (orig > 0)
             TRY(kv_gguf_set_u32(w, ARCH_KEY("rope.scaling.original_context_length"),
                                 (uint32_t)orig, err));
-        TRY(kv_gguf_set_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)c->head_dim, err));
+        TRY(kv_gguf_set_u32(w, ARCH_KEY("rope.dimension_count"), (uint32_t)c->rope_dims, err));
         if (c->n_rope_factors > 0) // longrope
             TRY(kv_gguf_set_f32(w, ARCH_KEY("rope.scaling.attn_factor"), c->rope_attn_factor, err));
         TRY(kv_gguf_set_u32(w, ARCH_KEY("attention.sliding_window"), (uint32_t)c->sliding_window,
@@ -392,6 +473,9 @@ static kv_status set_metadata(kv_gguf_writer *w, const kv_hf *hf, uint64_t n_par
         TRY(kv_gguf_set_u32(w, key, (uint32_t)c->head_dim, err));
     }
     TRY(set_tokenizer_keys(w, kv_hf_vocab_of(hf), is_gemma(c->arch), err));
+    if (is_bert(c->arch)) // token types the model has (kvant, like llama.cpp, uses type 0)
+        TRY(kv_gguf_set_u32(w, "tokenizer.ggml.token_type_count", (uint32_t)c->n_token_types,
+                            err));
     TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
     return KV_OK;
 }
@@ -402,7 +486,11 @@ static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_t
                              hf_src *src, kv_err *err) {
     const kv_hf_config *c = kv_hf_config_of(hf);
     int permute = 0;
-    if (!map_name(st->name, t->name, sizeof t->name, &permute, c->n_layer, is_gemma(c->arch)))
+    const bool mapped = is_bert(c->arch)
+                            ? map_bert_name(st->name, t->name, sizeof t->name, c->n_layer)
+                            : map_name(st->name, t->name, sizeof t->name, &permute, c->n_layer,
+                                       is_gemma(c->arch));
+    if (!mapped)
         return KV_FAIL(err, KV_ERR_UNSUPPORTED,
                        "%s: tensor '%s' has no GGUF name for architecture %s (%s)", st->file,
                        st->name, c->arch, c->hf_class);
@@ -453,7 +541,8 @@ static kv_status plan_all(const kv_hf *hf, kv__emit_tensor *ts, hf_src *srcs, ro
     for (int64_t i = 0; i < kv_safetensors_count(sts); i++) {
         const kv_st_tensor *t = kv_safetensors_at(sts, i);
         if (skipped_name(t->name) || // llama.cpp leaves out Gemma's (tied) lm_head
-            (is_gemma(kv_hf_config_of(hf)->arch) && strcmp(t->name, "lm_head.weight") == 0))
+            (is_gemma(kv_hf_config_of(hf)->arch) && strcmp(t->name, "lm_head.weight") == 0) ||
+            (is_bert(kv_hf_config_of(hf)->arch) && bert_skipped(t->name)))
             continue;
         kv_status st = plan_tensor(hf, t, &ts[n], &srcs[n], err);
         if (st != KV_OK)

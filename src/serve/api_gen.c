@@ -371,7 +371,12 @@ static kv_status generate(kv__call *c, kv__endpoint ep, kv_err *err) {
         return st;
     }
     int32_t *tokens = NULL, n_tokens = 0;
-    st = prompt_tokens(c, &r, kv__ent_sched(e), &tokens, &n_tokens, err);
+    // an encoder (bert) has no next-token head: Ollama's answer for such models
+    if (!kv_model_hparams(kv__sched_model(kv__ent_sched(e)))->causal_attn)
+        st = KV_FAIL(err, KV_ERR_INVALID, "\"%s\" does not support generate (an embedding model: "
+                     "use /api/embed)", r.model);
+    if (st == KV_OK)
+        st = prompt_tokens(c, &r, kv__ent_sched(e), &tokens, &n_tokens, err);
     kv__job *j = NULL;
     if (st == KV_OK)
         st = kv__job_new(c, KV__JOB_GENERATE, &r, e, load_s, &j, err);

@@ -1,6 +1,8 @@
 // Embeddings: the final hidden states of a text's tokens (after the output
-// norm), mean-pooled and scaled to unit length, as Ollama's /api/embed returns
-// them. One context of one sequence, decoded in chunks of the batch size.
+// norm), pooled and scaled to unit length, as Ollama's /api/embed returns them:
+// the mean over the tokens, or the first token's ([CLS]) when the model's
+// pooling_type says CLS. One context of one sequence, decoded in chunks of the
+// batch size; an encoder (bert: non-causal attention) in one batch of n_ctx.
 #include "serve/embed_int.h"
 
 #include <math.h>
@@ -12,6 +14,7 @@ struct kv__embedder {
     int32_t n_ctx;
     int32_t n_batch;
     int64_t n_embd;
+    bool cls; // pool the first token's state, not the mean
     int32_t *pos;
     int8_t *out;
     double *sum;
@@ -29,6 +32,12 @@ kv_status kv__embedder_new(const kv_model *m, int32_t n_ctx, kv_threadpool *pool
     p.pool = pool;
     p.logits = false;
     p.embeddings = true;
+    const kv_hparams *hp = kv_model_hparams(m);
+    if (!hp->causal_attn) { // every token sees the whole input: one batch
+        p.n_batch = n_ctx;
+        p.n_outputs_max = n_ctx;
+    }
+    e->cls = hp->pooling_type == 2;
     kv_status st = kv_ctx_new(m, &p, &e->ctx, err);
     if (st != KV_OK) {
         free(e);
@@ -81,13 +90,13 @@ kv_status kv__embed_tokens(kv__embedder *e, const int32_t *tokens, int32_t n, fl
                                "the context kept no hidden state for "
                                "token %d",
                                off + i);
-            for (int64_t d = 0; d < e->n_embd; d++)
+            for (int64_t d = 0; d < e->n_embd && (!e->cls || off + i == 0); d++)
                 e->sum[d] += h[d];
         }
     }
     double norm = 0;
     for (int64_t d = 0; d < e->n_embd; d++) {
-        e->sum[d] /= n;
+        e->sum[d] /= e->cls ? 1 : n;
         norm += e->sum[d] * e->sum[d];
     }
     norm = sqrt(norm);

@@ -16,7 +16,7 @@ kv_status kv__embedder_new(const kv_model *m, int32_t n_ctx, kv_threadpool *pool
                            kv__embedder **out, kv_err *err);
 void kv__embedder_free(kv__embedder *e); // accepts NULL
 // The mean over tokens[0..n) of the final hidden state (after the output norm),
-// scaled to unit length, into out (n_embd floats). KV_ERR_LIMIT over n_ctx.
+// or token 0's when the model's pooling_type is CLS (2), scaled to unit length, into out (n_embd floats). KV_ERR_LIMIT over n_ctx.
 kv_status kv__embed_tokens(kv__embedder *e, const int32_t *tokens, int32_t n, float *out,
                            kv_err *err);
 

@@ -43,6 +43,8 @@ static kv_status open_model(kv__sched *s, const char *path, const kv__sched_para
     int64_t train = kv_model_hparams(s->model)->n_ctx_train;
     s->n_ctx = p->n_ctx > 0 ? p->n_ctx
                             : (train > 0 && train < DEFAULT_N_CTX ? (int32_t)train : DEFAULT_N_CTX);
+    if (!kv_model_hparams(s->model)->causal_attn && s->n_ctx > train) // bert: its positions
+        s->n_ctx = (int32_t)train;
     int n_threads = 0;
     st = kv_threads_resolve(p->n_threads, "--threads", &n_threads, err);
     if (st == KV_OK)

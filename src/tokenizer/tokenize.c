@@ -143,6 +143,8 @@ static kv_status run_fragments(const kv_vocab *v, const char *text, const fragli
         }
         if (v->type == KV_VOCAB_BPE)
             st = kv__bpe_tokenize(v, text + f->off, f->len, out, err);
+        else if (v->type == KV_VOCAB_WPM)
+            st = kv__wpm_tokenize(v, text + f->off, f->len, out, err);
         else
             st = kv__spm_tokenize(v, text + f->off, f->len, v->add_space_prefix && prev_special,
                                   out, err);
@@ -169,8 +171,12 @@ static kv_status tokenize_list(const kv_vocab *v, const char *text, size_t len, 
         st = kv__toklist_push(out, v->special[KV_SPECIAL_BOS], err);
     if (st == KV_OK)
         st = run_fragments(v, text, &frags, out, err);
-    if (st == KV_OK && add_special && v->add_eos)
+    if (st == KV_OK && add_special && v->add_eos && v->type != KV_VOCAB_WPM)
         st = kv__toklist_push(out, v->special[KV_SPECIAL_EOS], err);
+    // WordPiece: [CLS] text [SEP], whatever add_eos says (llama.cpp's WPM rule)
+    if (st == KV_OK && add_special && v->type == KV_VOCAB_WPM &&
+        v->special[KV_SPECIAL_SEP] != KV_TOKEN_NULL)
+        st = kv__toklist_push(out, v->special[KV_SPECIAL_SEP], err);
     free(frags.f);
     return st;
 }

@@ -113,6 +113,10 @@ kv_status kv__spm_tokenize(const kv_vocab *v, const char *text, size_t len, bool
 // Tokenizes one fragment with the vocabulary's pre-tokenizer and byte-level BPE.
 kv_status kv__bpe_tokenize(const kv_vocab *v, const char *text, size_t len, kv_toklist *out,
                            kv_err *err);
+// Tokenizes one fragment with WordPiece (wpm.c): BERT normalization, whitespace and
+// punctuation split, longest-match pieces ("▁" marks word starts in the vocabulary).
+kv_status kv__wpm_tokenize(const kv_vocab *v, const char *text, size_t len, kv_toklist *out,
+                           kv_err *err);
 // Writes the piece of BPE token text t[0..n) (GPT-2 characters back to bytes) to dst
 // (NULL: only measure); returns its length.
 size_t kv__bpe_decode(const char *t, size_t n, char *dst);

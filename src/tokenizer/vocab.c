@@ -32,6 +32,15 @@ void kv_vocab_params_init(kv_vocab_params *p, kv_vocab_type t) {
         p->special[KV_SPECIAL_EOS] = 11;
         return;
     }
+    if (t == KV_VOCAB_WPM) { // llama.cpp's defaults for tokenizer.ggml.model "bert"
+        p->special[KV_SPECIAL_BOS] = 101;
+        p->special[KV_SPECIAL_UNK] = 100;
+        p->special[KV_SPECIAL_SEP] = 102;
+        p->special[KV_SPECIAL_PAD] = 0;
+        p->special[KV_SPECIAL_MASK] = 103;
+        p->add_bos = true;
+        return;
+    }
     // llama.cpp's defaults for tokenizer.ggml.model "llama"
     p->special[KV_SPECIAL_BOS] = 1;
     p->special[KV_SPECIAL_EOS] = 2;
@@ -173,6 +182,8 @@ static void find_newline(kv_vocab *v) {
             v->nl = v->byte_tok['\n'];
         return;
     }
+    if (v->type == KV_VOCAB_WPM)
+        return; // the padding token, as llama.cpp
     kv_toklist l = {NULL, 0, 0};
     if (kv__bpe_tokenize(v, "\n", 1, &l, NULL) == KV_OK && l.n > 0)
         v->nl = l.ids[0];
@@ -426,7 +437,7 @@ static kv_status build_pieces(kv_vocab *v, kv_err *err) {
 static kv_status check_params(const kv_vocab_params *p, kv_err *err) {
     if (!p)
         return KV_FAIL(err, KV_ERR_INVALID, "vocabulary: no parameters");
-    if (p->type != KV_VOCAB_SPM && p->type != KV_VOCAB_BPE)
+    if (p->type != KV_VOCAB_SPM && p->type != KV_VOCAB_BPE && p->type != KV_VOCAB_WPM)
         return KV_FAIL(err, KV_ERR_UNSUPPORTED, "vocabulary: tokenizer type %d is not supported",
                        (int)p->type);
     bool clean;

@@ -2,7 +2,7 @@
 // a folder's files separated by the line "%%" ("\n%%\n"; JSON cannot hold it), in
 // this order: config.json, tokenizer_config.json, tokenizer.json,
 // added_tokens.json, chat_template.json, model.safetensors.index.json,
-// tokenizer.model. An empty or missing part leaves that file out. The files are
+// tokenizer.model, vocab.txt. An empty or missing part leaves that file out. The files are
 // written to a private temporary folder (in /dev/shm when there is one) beside a
 // fixed model.safetensors holding one tensor "w", and the folder is opened as
 // kvant convert opens it. On success the vocab's promises are checked: every
@@ -21,7 +21,7 @@
 
 static const char *const FILES[] = {
     "config.json",       "tokenizer_config.json",        "tokenizer.json",  "added_tokens.json",
-    "chat_template.json", "model.safetensors.index.json", "tokenizer.model",
+    "chat_template.json", "model.safetensors.index.json", "tokenizer.model", "vocab.txt",
 };
 #define N_FILES (sizeof FILES / sizeof FILES[0])
 

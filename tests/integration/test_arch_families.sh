@@ -4,7 +4,8 @@
 # norms, head_dim != hidden/heads), Gemma 2 ((1 + w) sandwich norms, GeGLU,
 # soft-caps, query_pre_attn_scalar, sliding window on even layers) and Gemma 3
 # (q/k norms, 5 local layers with their own RoPE base per global one) and Phi-3
-# (fused attn_qkv and gate+up ffn_up, NEOX RoPE, untied output; LongRoPE below). For each, a tiny random checkpoint of the real
+# (fused attn_qkv and gate+up ffn_up, NEOX RoPE, untied output; LongRoPE below) and
+# Phi-4-mini (the Phi-3 path with partial_rotary_factor 0.75, tied output). For each, a tiny random checkpoint of the real
 # shape family (tools/make_arch_model.py) is converted to F32 and its logits are
 # compared with an independent numpy forward pass (tests/reference/forward.py,
 # rounding q/k/v to F16 like the KV cache): max error <= 1e-4 of the largest
@@ -16,7 +17,7 @@ PY=${KV_PYTHON:-/usr/bin/python3} # Debian's python3 with python3-numpy
 # 48 positions: enough for llama3's scaled low frequencies to show in the logits
 TOKENS=$(seq -s, 7 83 3990)
 
-for fam in llama3 qwen2 qwen3 gemma2 gemma3 phi3; do
+for fam in llama3 qwen2 qwen3 gemma2 gemma3 phi3 phi4mini; do
   d="$TMP/$fam"
   # gemma3: 2e-4. It needs 6 layers for one global one, and 6 layers round 3x as
   # many values to F16 in the cache; where kvant's F32 value and the reference's
@@ -114,6 +115,32 @@ expect_rc 0 "phi3: imatrix GGUF keys" "$KVANT" info "$TMP/phi3.iq.gguf"
 grep -qE "quantize.imatrix.entries_count +8$" <<<"$OUT" && pass "phi3: 8 imatrix entries" ||
   fail "phi3: 8 imatrix entries ($OUT)"
 
+# Phi-4-mini's partial rotary (0.75 of head_dim 64: the first 48 dimensions of each
+# head rotate): rope.dimension_count 48, tied output; the reference rotating all 64
+# is far from kvant's logits
+expect_rc 0 "phi4mini GGUF lists its keys and tensors" "$KVANT" info "$TMP/phi4mini.f32.gguf"
+for want in "phi3.rope.dimension_count *48" "phi3.attention.sliding_window *0"; do
+  grep -qE -- "$want" <<<"$OUT" && pass "phi4mini: $want" || fail "phi4mini: $want ($OUT)"
+done
+[ -z "$(grep -E '^[0-9]+ +output.weight' <<<"$OUT")" ] && pass "phi4mini: tied output" ||
+  fail "phi4mini: tied output"
+mkdir -p "$TMP/phi4full"
+ln -s "$TMP/phi4mini/model.safetensors" "$TMP/phi4full/model.safetensors"
+sed 's/"partial_rotary_factor": 0.75/"partial_rotary_factor": 1.0/' "$TMP/phi4mini/config.json" \
+  >"$TMP/phi4full/config.json"
+expect_rc 1 "phi4mini: the reference rotating every dimension differs" "$PY" \
+  "$SRC/tests/reference/forward.py" "$TMP/phi4full" --tokens "$TOKENS" --logits "$TMP/phi4mini.logits" \
+  --kv-f16 --max-rel 0.1
+expect_out "max relative logit error" "phi4mini: the error was measured"
+echo "$OUT"
+# a factor giving an odd rotary count (0.71 x 256 / 4 -> 45) is refused, naming the field
+mkdir -p "$TMP/phi4bad"
+cp "$TMP/phi4mini/"* "$TMP/phi4bad/"
+sed -i 's/"partial_rotary_factor": 0.75/"partial_rotary_factor": 0.71/' "$TMP/phi4bad/config.json"
+expect_rc 1 "phi4mini: partial_rotary_factor 0.71" "$KVANT" convert "$TMP/phi4bad" -o "$TMP/phi4bad.gguf"
+expect_out "field 'partial_rotary_factor' is 0.71" "phi4mini: the error names the field"
+[ ! -e "$TMP/phi4bad.gguf" ] && pass "phi4mini: nothing written" || fail "phi4mini: nothing written"
+
 # Phi-3 LongRoPE (the 128k models; here original context 64, max 256): both
 # factor tables and the attn factor written as llama.cpp writes them; kvant takes
 # the long factors when its context is over 64 (48 tokens + 64 greedy: 113) and
@@ -163,8 +190,9 @@ expect_out "blk.0.attn_q.bias" "qwen2: attn_q.bias written"
 
 start_server --model llama3="$TMP/llama3.q4_k_m.gguf" --model qwen2="$TMP/qwen2.q4_k_m.gguf" \
   --model qwen3="$TMP/qwen3.q8_0.gguf" --model gemma2="$TMP/gemma2.q4_k_m.gguf" \
-  --model gemma3="$TMP/gemma3.q4_k_m.gguf" --model phi3="$TMP/phi3.q4_k_m.gguf"
-for fam in llama3 qwen2 qwen3 gemma2 gemma3 phi3; do
+  --model gemma3="$TMP/gemma3.q4_k_m.gguf" --model phi3="$TMP/phi3.q4_k_m.gguf" \
+  --model phi4mini="$TMP/phi4mini.q4_k_m.gguf"
+for fam in llama3 qwen2 qwen3 gemma2 gemma3 phi3 phi4mini; do
   OUT=$(curl -s --max-time 60 "$BASE/api/generate" \
     -d "{\"model\":\"$fam\",\"prompt\":\"And God said\",\"stream\":false,\"options\":{\"num_predict\":4,\"temperature\":0}}")
   expect_out '"done":true' "$fam: serve answers /api/generate"

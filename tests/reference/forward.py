@@ -8,7 +8,8 @@ MLP, GeGLU with gelu-tanh, scores x query_pre_attn_scalar^-0.5 soft-capped,
 sliding window on even layers, soft-capped logits; Gemma 3 from modeling_gemma3.py:
 (1 + w) q/k norms, every 6th layer global, local layers with rope_local_base_freq
 unscaled; Phi-3 from modeling_phi3.py: qkv_proj and gate_up_proj split, no
-sliding window, as llama.cpp runs it), computed in float64.
+sliding window, as llama.cpp runs it; Phi-4-mini's partial_rotary_factor: RoPE on
+the first factor x head_dim dimensions of each head), computed in float64.
 
   forward.py MODEL_DIR --tokens 1,2,3 [--logits F32FILE] [--greedy-ids "5 6 7"]
              [--max-rel 1e-4] [--kv-f16]
@@ -20,6 +21,8 @@ recompute each step) and counts the agreeing prefix. --kv-f16 rounds q, k and v
 to float16 after RoPE, as kvant's (and llama.cpp's) F16 KV cache does.
 --no-window ignores Gemma 2's sliding window (to show that it matters);
 --rope-factors picks Phi-3 longrope's short or long list.
+BERT (modeling_bert.py, model_type bert): --embedding JSON compares kvant's pooled
+(--pooling mean|cls), unit-length embedding of --tokens with the reference's.
 Exit 1 when the error is over --max-rel or a greedy token differs.
 """
 import argparse
@@ -113,7 +116,8 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
         emb = np.concatenate([ang, ang], axis=-1)
         return np.cos(emb)[:, None, :], np.sin(emb)[:, None, :]
 
-    rope_global = cos_sin(inv_freq(cfg, hd))
+    rot = int(cfg.get("partial_rotary_factor", 1.0) * hd)  # Phi-4-mini: the first rot dims
+    rope_global = cos_sin(inv_freq(cfg, rot))
     rs = cfg.get("rope_scaling") or {}
     if rs.get("rope_type", rs.get("type")) == "longrope":  # cos and sin x attention factor
         orig = rs.get("original_max_position_embeddings") or cfg["original_max_position_embeddings"]
@@ -146,8 +150,12 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
         if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMS norm per head before RoPE
             q = rmsnorm(q, nw(p + "self_attn.q_norm.weight"), eps)
             k = rmsnorm(k, nw(p + "self_attn.k_norm.weight"), eps)
-        q = f16(q * cos + rotate_half(q) * sin)
-        k = f16(k * cos + rotate_half(k) * sin)
+        def rope(a):
+            r = a[..., :rot] * cos + rotate_half(a[..., :rot]) * sin
+            return np.concatenate([r, a[..., rot:]], axis=-1)
+
+        q = f16(rope(q))
+        k = f16(rope(k))
         v = f16(v)
         g = nh // nkv
         out = np.empty((T, nh, hd))
@@ -175,6 +183,59 @@ def forward(cfg, W, tokens, kv_f16, last_only=False, window=True):
     if out_w is None or cfg.get("tie_word_embeddings"):
         out_w = W["model.embed_tokens.weight"]
     return softcap(h @ out_w.T, cfg.get("final_logit_softcapping") if gemma else None)
+
+
+def layer_norm(x, w, b, eps):
+    mu = x.mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=-1, keepdims=True) + eps) * w + b
+
+
+def gelu_erf(x):
+    from math import erf
+    return 0.5 * x * (1 + np.vectorize(erf)(x / np.sqrt(2)))
+
+
+def bert_forward(cfg, W, tokens, kv_f16):
+    """BertModel (modeling_bert.py): word + position + token type 0 embeddings,
+    LayerNorm; per layer self-attention over every token (no mask), output dense,
+    residual, LayerNorm; intermediate dense, GELU (erf), output dense, residual,
+    LayerNorm. Returns the last hidden states (T x hidden)."""
+    E, nh = cfg["hidden_size"], cfg["num_attention_heads"]
+    hd, eps, T = E // nh, cfg.get("layer_norm_eps", 1e-12), len(tokens)
+    f16 = (lambda a: a.astype(np.float16).astype(np.float64)) if kv_f16 else (lambda a: a)
+    e = "embeddings."
+    x = (W[e + "word_embeddings.weight"][tokens] + W[e + "position_embeddings.weight"][:T] +
+         W[e + "token_type_embeddings.weight"][0])
+    x = layer_norm(x, W[e + "LayerNorm.weight"], W[e + "LayerNorm.bias"], eps)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+
+        def dense(name, h):
+            return h @ W[p + name + ".weight"].T + W[p + name + ".bias"]
+
+        q = f16(dense("attention.self.query", x)).reshape(T, nh, hd)
+        k = f16(dense("attention.self.key", x)).reshape(T, nh, hd)
+        v = f16(dense("attention.self.value", x)).reshape(T, nh, hd)
+        out = np.empty((T, nh, hd))
+        for head in range(nh):
+            s = q[:, head, :] @ k[:, head, :].T / np.sqrt(hd)
+            s = np.exp(s - s.max(axis=-1, keepdims=True))
+            s /= s.sum(axis=-1, keepdims=True)
+            out[:, head, :] = s @ v[:, head, :]
+        x = layer_norm(x + dense("attention.output.dense", out.reshape(T, E)),
+                       W[p + "attention.output.LayerNorm.weight"],
+                       W[p + "attention.output.LayerNorm.bias"], eps)
+        h = gelu_erf(dense("intermediate.dense", x))
+        x = layer_norm(x + dense("output.dense", h), W[p + "output.LayerNorm.weight"],
+                       W[p + "output.LayerNorm.bias"], eps)
+    return x
+
+
+def pooled(hidden, pooling):
+    """sentence-transformers' pooling (mean over tokens, or the first token) and
+    its Normalize module (unit length)."""
+    v = hidden[0] if pooling == "cls" else hidden.mean(axis=0)
+    return v / np.linalg.norm(v)
 
 
 def split_fused(cfg, W):
@@ -206,6 +267,8 @@ def main():
     ap.add_argument("--rope-factors", choices=("short", "long"), default="short",
                     help="longrope: the list used (llama.cpp: long when the context is over "
                          "original_max_position_embeddings)")
+    ap.add_argument("--embedding", help="bert: a JSON list, kvant's embedding of --tokens")
+    ap.add_argument("--pooling", choices=("mean", "cls"), default="mean")
     a = ap.parse_args()
     with open(os.path.join(a.model, "config.json")) as f:
         cfg = json.load(f)
@@ -214,6 +277,15 @@ def main():
     split_fused(cfg, W)
     tokens = [int(t) for t in a.tokens.split(",")]
     ok = True
+    if cfg["model_type"] == "bert":  # an encoder: compare pooled, normalized embeddings
+        ref = pooled(bert_forward(cfg, W, tokens, a.kv_f16), a.pooling)
+        got = np.array(json.load(open(a.embedding)), dtype=np.float64)
+        if got.shape != ref.shape:
+            sys.exit(f"forward.py: {a.embedding}: {got.size} values, expected {ref.size}")
+        rel = np.max(np.abs(got - ref)) / np.max(np.abs(ref))
+        print(f"max relative embedding error {rel:.3e} over {ref.size} values, {len(tokens)} "
+              f"tokens, {a.pooling} pooling (limit {a.max_rel:g})")
+        sys.exit(0 if rel <= a.max_rel else 1)
     ref = forward(cfg, W, tokens, a.kv_f16, window=not a.no_window)
     if a.logits:
         got = np.fromfile(a.logits, dtype="<f4").astype(np.float64)

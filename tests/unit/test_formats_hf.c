@@ -271,8 +271,8 @@ static void test_config_errors(void **state) {
                         ", \"attn_logit_softcapping\": -1.0}",
                         KV_ERR_FORMAT, "is negative");
     expect_config_error("{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
-                        ", \"partial_rotary_factor\": 0.75}",
-                        KV_ERR_UNSUPPORTED, "field 'partial_rotary_factor' is 0.75");
+                        ", \"partial_rotary_factor\": 1.5}",
+                        KV_ERR_UNSUPPORTED, "field 'partial_rotary_factor' is 1.5");
     expect_config_error("{\"architectures\": [\"Phi3ForCausalLM\"], " CFG_DIMS
                         ", \"hidden_act\": \"gelu\"}",
                         KV_ERR_UNSUPPORTED, "field 'hidden_act' is 'gelu'");

@@ -122,6 +122,9 @@ static void test_unsupported_arch(void **state) {
     // phi3 reads q/k/v from one fused attn_qkv.weight, which a Llama file lacks
     o.arch = "phi3";
     expect(&o, KV_ERR_FORMAT, "missing tensor 'blk.0.attn_qkv.weight'");
+    // bert has no RoPE: a rotary dimension count in a "bert" file is refused
+    o.arch = "bert";
+    expect(&o, KV_ERR_FORMAT, "key 'bert.rope.dimension_count' is 16, expected 0..0");
     // qwen2 is Llama's tensor set (biases optional)
     o.arch = "qwen2";
     kv_model *m = NULL;

@@ -366,7 +366,7 @@ static void test_demo_golden(void **state) {
 typedef enum {
     BAD_NONE,
     BAD_NO_MODEL,
-    BAD_MODEL_BERT,
+    BAD_MODEL_T5,
     BAD_SHORT_SCORES,
     BAD_TYPES_F32,
     BAD_TOKENS_U32,
@@ -387,7 +387,7 @@ static kv_status load_bad(const char *dir, bad_kind kind, kv_vocab **v, kv_err *
     snprintf(path, sizeof(path), "%s/v.gguf", dir);
     assert_int_equal(kv_gguf_writer_new(&w, err), KV_OK);
     if (kind != BAD_NO_MODEL)
-        kv_gguf_set_str(w, "tokenizer.ggml.model", kind == BAD_MODEL_BERT ? "bert" : "llama", err);
+        kv_gguf_set_str(w, "tokenizer.ggml.model", kind == BAD_MODEL_T5 ? "t5" : "llama", err);
     if (kind == BAD_TOKENS_U32)
         kv_gguf_set_arr(w, "tokenizer.ggml.tokens", KV_GGUF_U32, u32s, 4, err);
     else
@@ -437,7 +437,7 @@ static void test_bad_metadata(void **state) {
     assert_int_equal(kv_vocab_n_tokens(v), 4);
     kv_vocab_free(v);
     expect_bad(dir, BAD_NO_MODEL, KV_ERR_FORMAT, "missing key 'tokenizer.ggml.model'");
-    expect_bad(dir, BAD_MODEL_BERT, KV_ERR_UNSUPPORTED, "tokenizer model 'bert'");
+    expect_bad(dir, BAD_MODEL_T5, KV_ERR_UNSUPPORTED, "tokenizer model 't5'");
     expect_bad(dir, BAD_SHORT_SCORES, KV_ERR_FORMAT, "'tokenizer.ggml.scores' has 3 elements");
     expect_bad(dir, BAD_TYPES_F32, KV_ERR_FORMAT, "'tokenizer.ggml.token_type' is an array of f32");
     expect_bad(dir, BAD_TOKENS_U32, KV_ERR_FORMAT, "tokenizer.ggml.tokens");

@@ -130,6 +130,9 @@ void kv_packed_q4_0_q8_0_avxvnni(int64_t n, float *y, int64_t y_stride, const vo
 void kv_dot_iq4_xs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq1_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq2_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+// IQ3_XXS and IQ3_S (dot_iq3.c): bit-identical to their references.
+void kv_dot_iq3_xxs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq3_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 
 // Float types (dot_f16.c): float lanes with FMA, where the reference rounds each
 // product and sums in double; n need not be a multiple of anything.

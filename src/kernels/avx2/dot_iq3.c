@@ -90,4 +90,87 @@ void kv_dot_iq3_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x)
     }
     *out = sum;
 }
+
+// ---- register tiles: a weight row's super-block decoded once for nx activation rows ----
+
+typedef struct {
+    __m256i values[N_GROUPS]; // the group's 32 grid values
+    __m256i signs[N_GROUPS];  // -1 where the weight is negative
+    int ls[N_GROUPS];         // 2 ls + 1
+    float d;
+} iq3_decoded;
+
+static inline void decode_xxs(const kv_block_iq3_xxs *w, const uint32_t *grid, iq3_decoded *o) {
+    for (int b = 0; b < N_GROUPS; b++) {
+        const uint32_t v = load_u32(w->qs + QK / 4 + 4 * b);
+        int idx[8];
+        for (int k = 0; k < 8; k++)
+            idx[k] = w->qs[8 * b + k];
+        o->values[b] = points(grid, idx);
+        o->signs[b] = sign_mask(xxs_sign_bytes(v));
+        o->ls[b] = (int)(2 * (v >> 28) + 1);
+    }
+    o->d = f16_to_f32(w->d);
+}
+
+static inline void decode_s(const kv_block_iq3_s *w, const uint32_t *grid, iq3_decoded *o) {
+    for (int b = 0; b < N_GROUPS; b++) {
+        int idx[8];
+        for (int k = 0; k < 8; k++)
+            idx[k] = w->qs[8 * b + k] | (((w->qh[b] >> k) & 1) << 8);
+        o->values[b] = points(grid, idx);
+        o->signs[b] = sign_mask(load_u32(w->signs + 4 * b));
+        o->ls[b] = 2 * ((w->scales[b / 2] >> (4 * (b % 2))) & 0xF) + 1;
+    }
+    o->d = f16_to_f32(w->d);
+}
+
+// The reference's bsum of a decoded super-block against one Q8_K block.
+static inline int32_t decoded_dot(const iq3_decoded *w, const kv_block_q8_k *x) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int b = 0; b < N_GROUPS; b++) {
+        const __m256i m = w->signs[b];
+        const __m256i q = _mm256_sub_epi8(_mm256_xor_si256(load_256(x->qs + GROUP * b), m), m);
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w->values[b], q),
+                                                      _mm256_set1_epi16((int16_t)w->ls[b])));
+    }
+    return hsum_i32(acc);
+}
+
+// One weight row (nw = 1) against nx <= KV_AVX2_TILE_IQ3_NX activation rows;
+// each column's float steps are vec_dot's, in its order.
+static void tile_iq3(kv_type t, int64_t n, float *y, int64_t y_stride, const void *w,
+                     const void *x, size_t x_row_size, int64_t nx) {
+    const uint32_t *grid = kv__iq3_grid(t);
+    float sum[KV_AVX2_TILE_IQ3_NX] = {0};
+    iq3_decoded dec;
+    for (int64_t i = 0; i < n / QK; i++) {
+        if (t == KV_TYPE_IQ3_XXS)
+            decode_xxs((const kv_block_iq3_xxs *)w + i, grid, &dec);
+        else
+            decode_s((const kv_block_iq3_s *)w + i, grid, &dec);
+        for (int64_t j = 0; j < nx; j++) {
+            const kv_block_q8_k *xb = (const kv_block_q8_k *)((const uint8_t *)x + j * x_row_size) + i;
+            sum[j] += opaque(dec.d * xb->d * (float)decoded_dot(&dec, xb));
+        }
+    }
+    for (int64_t j = 0; j < nx; j++)
+        y[j * y_stride] = t == KV_TYPE_IQ3_XXS ? 0.25f * sum[j] : sum[j];
+}
+
+void kv_tile_iq3_xxs_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                               size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                               int64_t nx) {
+    for (int64_t r = 0; r < nw; r++)
+        tile_iq3(KV_TYPE_IQ3_XXS, n, y + r, y_stride, (const uint8_t *)w + r * w_row_size, x,
+                 x_row_size, nx);
+}
+
+void kv_tile_iq3_s_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                             size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                             int64_t nx) {
+    for (int64_t r = 0; r < nw; r++)
+        tile_iq3(KV_TYPE_IQ3_S, n, y + r, y_stride, (const uint8_t *)w + r * w_row_size, x,
+                 x_row_size, nx);
+}
 #endif

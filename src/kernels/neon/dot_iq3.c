@@ -8,6 +8,96 @@
 #if defined(__ARM_NEON) && defined(__aarch64__)
 #if !defined(__ARM_FEATURE_DOTPROD)
 #error "kernels/neon needs -march=armv8.2-a+dotprod (cmake/kv_kernels.cmake)"
+
+// ---- register tiles: a weight row's super-block decoded once for nx activation rows ----
+
+typedef struct {
+    int8x16_t values[N_GROUPS][2]; // the group's 32 grid values
+    uint8_t signs[N_GROUPS][4];    // its 4 sign bytes
+    int ls[N_GROUPS];              // 2 ls + 1
+    float d;
+} iq3_decoded;
+
+static void decode_xxs(const kv_block_iq3_xxs *w, const uint32_t *grid, iq3_decoded *o) {
+    for (int b = 0; b < N_GROUPS; b++) {
+        const uint8_t *ss = w->qs + QK / 4 + 4 * b;
+        const uint32_t v = (uint32_t)ss[0] | ((uint32_t)ss[1] << 8) | ((uint32_t)ss[2] << 16) |
+                           ((uint32_t)ss[3] << 24);
+        int idx[8];
+        for (int k = 0; k < 8; k++)
+            idx[k] = w->qs[8 * b + k];
+        for (int k = 0; k < 4; k++)
+            o->signs[b][k] = kv__iq3_xxs_signs((v >> (7 * k)) & 127);
+        o->values[b][0] = points4(grid, idx);
+        o->values[b][1] = points4(grid, idx + 4);
+        o->ls[b] = (int)(2 * (v >> 28) + 1);
+    }
+    o->d = kv_neon_h2f(w->d);
+}
+
+static void decode_s(const kv_block_iq3_s *w, const uint32_t *grid, iq3_decoded *o) {
+    for (int b = 0; b < N_GROUPS; b++) {
+        int idx[8];
+        for (int k = 0; k < 8; k++)
+            idx[k] = w->qs[8 * b + k] | (((w->qh[b] >> k) & 1) << 8);
+        for (int k = 0; k < 4; k++)
+            o->signs[b][k] = w->signs[4 * b + k];
+        o->values[b][0] = points4(grid, idx);
+        o->values[b][1] = points4(grid, idx + 4);
+        o->ls[b] = 2 * ((w->scales[b / 2] >> (4 * (b % 2))) & 0xF) + 1;
+    }
+    o->d = kv_neon_h2f(w->d);
+}
+
+// The reference's bsum of a decoded super-block against one Q8_K block.
+static inline int32_t decoded_dot(const iq3_decoded *w, const int8_t *q8) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int b = 0; b < N_GROUPS; b++) {
+        const uint8_t *s = w->signs[b];
+        int32x4_t p = vdotq_s32(vdupq_n_s32(0), w->values[b][0], signed_q8(q8 + GROUP * b, s[0], s[1]));
+        p = vdotq_s32(p, w->values[b][1], signed_q8(q8 + GROUP * b + 16, s[2], s[3]));
+        acc = vmlaq_n_s32(acc, p, w->ls[b]);
+    }
+    return vaddvq_s32(acc);
+}
+
+// One weight row against nx <= KV_NEON_TILE_IQ3_NX activation rows; each
+// column's float steps are vec_dot's, in its order.
+static void tile_iq3(kv_type t, int64_t n, float *y, int64_t y_stride, const void *w,
+                     const void *x, size_t x_row_size, int64_t nx) {
+    const uint32_t *grid = kv__iq3_grid(t);
+    float sum[KV_NEON_TILE_IQ3_NX] = {0};
+    iq3_decoded dec;
+    for (int64_t i = 0; i < n / QK; i++) {
+        if (t == KV_TYPE_IQ3_XXS)
+            decode_xxs((const kv_block_iq3_xxs *)w + i, grid, &dec);
+        else
+            decode_s((const kv_block_iq3_s *)w + i, grid, &dec);
+        for (int64_t j = 0; j < nx; j++) {
+            const kv_block_q8_k *xb =
+                (const kv_block_q8_k *)((const uint8_t *)x + j * x_row_size) + i;
+            sum[j] += opaque(dec.d * xb->d * (float)decoded_dot(&dec, xb->qs));
+        }
+    }
+    for (int64_t j = 0; j < nx; j++)
+        y[j * y_stride] = t == KV_TYPE_IQ3_XXS ? 0.25f * sum[j] : sum[j];
+}
+
+void kv_tile_iq3_xxs_q8_k_neon(int64_t n, float *y, int64_t y_stride, const void *w,
+                               size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                               int64_t nx) {
+    for (int64_t r = 0; r < nw; r++)
+        tile_iq3(KV_TYPE_IQ3_XXS, n, y + r, y_stride, (const uint8_t *)w + r * w_row_size, x,
+                 x_row_size, nx);
+}
+
+void kv_tile_iq3_s_q8_k_neon(int64_t n, float *y, int64_t y_stride, const void *w,
+                             size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                             int64_t nx) {
+    for (int64_t r = 0; r < nw; r++)
+        tile_iq3(KV_TYPE_IQ3_S, n, y + r, y_stride, (const uint8_t *)w + r * w_row_size, x,
+                 x_row_size, nx);
+}
 #endif
 
 #include "kernels/neon/neon.h"
@@ -86,5 +176,95 @@ void kv_dot_iq3_s_q8_k_neon(int64_t n, float *out, const void *w, const void *x)
         sum += opaque(kv_neon_h2f(wb[i].d) * xb[i].d * (float)vaddvq_s32(acc));
     }
     *out = sum;
+}
+
+// ---- register tiles: a weight row's super-block decoded once for nx activation rows ----
+
+typedef struct {
+    int8x16_t values[N_GROUPS][2]; // the group's 32 grid values
+    uint8_t signs[N_GROUPS][4];    // its 4 sign bytes
+    int ls[N_GROUPS];              // 2 ls + 1
+    float d;
+} iq3_decoded;
+
+static void decode_xxs(const kv_block_iq3_xxs *w, const uint32_t *grid, iq3_decoded *o) {
+    for (int b = 0; b < N_GROUPS; b++) {
+        const uint8_t *ss = w->qs + QK / 4 + 4 * b;
+        const uint32_t v = (uint32_t)ss[0] | ((uint32_t)ss[1] << 8) | ((uint32_t)ss[2] << 16) |
+                           ((uint32_t)ss[3] << 24);
+        int idx[8];
+        for (int k = 0; k < 8; k++)
+            idx[k] = w->qs[8 * b + k];
+        for (int k = 0; k < 4; k++)
+            o->signs[b][k] = kv__iq3_xxs_signs((v >> (7 * k)) & 127);
+        o->values[b][0] = points4(grid, idx);
+        o->values[b][1] = points4(grid, idx + 4);
+        o->ls[b] = (int)(2 * (v >> 28) + 1);
+    }
+    o->d = kv_neon_h2f(w->d);
+}
+
+static void decode_s(const kv_block_iq3_s *w, const uint32_t *grid, iq3_decoded *o) {
+    for (int b = 0; b < N_GROUPS; b++) {
+        int idx[8];
+        for (int k = 0; k < 8; k++)
+            idx[k] = w->qs[8 * b + k] | (((w->qh[b] >> k) & 1) << 8);
+        for (int k = 0; k < 4; k++)
+            o->signs[b][k] = w->signs[4 * b + k];
+        o->values[b][0] = points4(grid, idx);
+        o->values[b][1] = points4(grid, idx + 4);
+        o->ls[b] = 2 * ((w->scales[b / 2] >> (4 * (b % 2))) & 0xF) + 1;
+    }
+    o->d = kv_neon_h2f(w->d);
+}
+
+// The reference's bsum of a decoded super-block against one Q8_K block.
+static inline int32_t decoded_dot(const iq3_decoded *w, const int8_t *q8) {
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int b = 0; b < N_GROUPS; b++) {
+        const uint8_t *s = w->signs[b];
+        int32x4_t p = vdotq_s32(vdupq_n_s32(0), w->values[b][0], signed_q8(q8 + GROUP * b, s[0], s[1]));
+        p = vdotq_s32(p, w->values[b][1], signed_q8(q8 + GROUP * b + 16, s[2], s[3]));
+        acc = vmlaq_n_s32(acc, p, w->ls[b]);
+    }
+    return vaddvq_s32(acc);
+}
+
+// One weight row against nx <= KV_NEON_TILE_IQ3_NX activation rows; each
+// column's float steps are vec_dot's, in its order.
+static void tile_iq3(kv_type t, int64_t n, float *y, int64_t y_stride, const void *w,
+                     const void *x, size_t x_row_size, int64_t nx) {
+    const uint32_t *grid = kv__iq3_grid(t);
+    float sum[KV_NEON_TILE_IQ3_NX] = {0};
+    iq3_decoded dec;
+    for (int64_t i = 0; i < n / QK; i++) {
+        if (t == KV_TYPE_IQ3_XXS)
+            decode_xxs((const kv_block_iq3_xxs *)w + i, grid, &dec);
+        else
+            decode_s((const kv_block_iq3_s *)w + i, grid, &dec);
+        for (int64_t j = 0; j < nx; j++) {
+            const kv_block_q8_k *xb =
+                (const kv_block_q8_k *)((const uint8_t *)x + j * x_row_size) + i;
+            sum[j] += opaque(dec.d * xb->d * (float)decoded_dot(&dec, xb->qs));
+        }
+    }
+    for (int64_t j = 0; j < nx; j++)
+        y[j * y_stride] = t == KV_TYPE_IQ3_XXS ? 0.25f * sum[j] : sum[j];
+}
+
+void kv_tile_iq3_xxs_q8_k_neon(int64_t n, float *y, int64_t y_stride, const void *w,
+                               size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                               int64_t nx) {
+    for (int64_t r = 0; r < nw; r++)
+        tile_iq3(KV_TYPE_IQ3_XXS, n, y + r, y_stride, (const uint8_t *)w + r * w_row_size, x,
+                 x_row_size, nx);
+}
+
+void kv_tile_iq3_s_q8_k_neon(int64_t n, float *y, int64_t y_stride, const void *w,
+                             size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                             int64_t nx) {
+    for (int64_t r = 0; r < nw; r++)
+        tile_iq3(KV_TYPE_IQ3_S, n, y + r, y_stride, (const uint8_t *)w + r * w_row_size, x,
+                 x_row_size, nx);
 }
 #endif

@@ -1,8 +1,8 @@
 // NEON dot products of IQ3_XXS and IQ3_S against Q8_K (ref/dot_iq3.c is the
 // spec). A group of 32 weights is 8 grid points, looked up into two vectors of
-// 16 bytes (values <= 62 fit signed bytes); the signs go onto the activations
+// 16 bytes (values <= 62 fit signed bytes); the signs go onto those values
 // (each sign byte spread over its 8 lanes and tested against the lane's bit), and
-// vdotq_s32 multiplies; the group's four int32 lanes are weighted by 2 ls + 1.
+// vdotq_s32 multiplies them with the activations; the group's four int32 lanes are weighted by 2 ls + 1.
 // The super-block's int32 sum equals the reference's bsum, and the float step
 // after it is the reference's, unfused: bit-identical results.
 #if defined(__ARM_NEON) && defined(__aarch64__)
@@ -12,11 +12,16 @@
 // ---- register tiles: a weight row's super-block decoded once for nx activation rows ----
 
 typedef struct {
-    int8x16_t values[N_GROUPS][2]; // the group's 32 grid values
-    uint8_t signs[N_GROUPS][4];    // its 4 sign bytes
+    int8x16_t values[N_GROUPS][2]; // the group's 32 grid values, signed
     int ls[N_GROUPS];              // 2 ls + 1
     float d;
 } iq3_decoded;
+
+static inline void put_group(iq3_decoded *o, int b, const uint32_t *grid, const int idx[8],
+                             const uint8_t signs[4]) {
+    o->values[b][0] = apply_signs(points4(grid, idx), signs[0], signs[1]);
+    o->values[b][1] = apply_signs(points4(grid, idx + 4), signs[2], signs[3]);
+}
 
 static void decode_xxs(const kv_block_iq3_xxs *w, const uint32_t *grid, iq3_decoded *o) {
     for (int b = 0; b < N_GROUPS; b++) {
@@ -26,10 +31,10 @@ static void decode_xxs(const kv_block_iq3_xxs *w, const uint32_t *grid, iq3_deco
         int idx[8];
         for (int k = 0; k < 8; k++)
             idx[k] = w->qs[8 * b + k];
+        uint8_t signs[4];
         for (int k = 0; k < 4; k++)
-            o->signs[b][k] = kv__iq3_xxs_signs((v >> (7 * k)) & 127);
-        o->values[b][0] = points4(grid, idx);
-        o->values[b][1] = points4(grid, idx + 4);
+            signs[k] = kv__iq3_xxs_signs((v >> (7 * k)) & 127);
+        put_group(o, b, grid, idx, signs);
         o->ls[b] = (int)(2 * (v >> 28) + 1);
     }
     o->d = kv_neon_h2f(w->d);
@@ -40,10 +45,7 @@ static void decode_s(const kv_block_iq3_s *w, const uint32_t *grid, iq3_decoded 
         int idx[8];
         for (int k = 0; k < 8; k++)
             idx[k] = w->qs[8 * b + k] | (((w->qh[b] >> k) & 1) << 8);
-        for (int k = 0; k < 4; k++)
-            o->signs[b][k] = w->signs[4 * b + k];
-        o->values[b][0] = points4(grid, idx);
-        o->values[b][1] = points4(grid, idx + 4);
+        put_group(o, b, grid, idx, w->signs + 4 * b);
         o->ls[b] = 2 * ((w->scales[b / 2] >> (4 * (b % 2))) & 0xF) + 1;
     }
     o->d = kv_neon_h2f(w->d);
@@ -53,9 +55,8 @@ static void decode_s(const kv_block_iq3_s *w, const uint32_t *grid, iq3_decoded 
 static inline int32_t decoded_dot(const iq3_decoded *w, const int8_t *q8) {
     int32x4_t acc = vdupq_n_s32(0);
     for (int b = 0; b < N_GROUPS; b++) {
-        const uint8_t *s = w->signs[b];
-        int32x4_t p = vdotq_s32(vdupq_n_s32(0), w->values[b][0], signed_q8(q8 + GROUP * b, s[0], s[1]));
-        p = vdotq_s32(p, w->values[b][1], signed_q8(q8 + GROUP * b + 16, s[2], s[3]));
+        int32x4_t p = vdotq_s32(vdupq_n_s32(0), w->values[b][0], vld1q_s8(q8 + GROUP * b));
+        p = vdotq_s32(p, w->values[b][1], vld1q_s8(q8 + GROUP * b + 16));
         acc = vmlaq_n_s32(acc, p, w->ls[b]);
     }
     return vaddvq_s32(acc);
@@ -113,12 +114,14 @@ static inline float opaque(float f) {
     return f;
 }
 
-// 16 activations with the signs of sign bytes s0 (lanes 0..7) and s1 (8..15) applied.
-static inline int8x16_t signed_q8(const int8_t *q8, uint8_t s0, uint8_t s1) {
+// 16 grid values (<= 62) with the signs of sign bytes s0 (lanes 0..7) and s1
+// (8..15) applied. The signs go onto the weights, not the activations, so any
+// activation byte works (-128 included: a negated activation would wrap).
+static inline int8x16_t apply_signs(int8x16_t v, uint8_t s0, uint8_t s1) {
     static const uint8_t bits[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
     const uint8x16_t s = vcombine_u8(vdup_n_u8(s0), vdup_n_u8(s1));
     const int8x16_t m = vreinterpretq_s8_u8(vtstq_u8(s, vld1q_u8(bits)));
-    return vsubq_s8(veorq_s8(vld1q_s8(q8), m), m);
+    return vsubq_s8(veorq_s8(v, m), m);
 }
 
 // Points idx[0..3] as 16 bytes.
@@ -130,8 +133,9 @@ static inline int8x16_t points4(const uint32_t *grid, const int *idx) {
 // acc + ls * (sum over the group of value * sign * q8), in four int32 lanes
 static inline int32x4_t group_dot(int32x4_t acc, const uint32_t *grid, const int idx[8],
                                   const uint8_t signs[4], const int8_t *q8, int ls) {
-    int32x4_t p = vdotq_s32(vdupq_n_s32(0), points4(grid, idx), signed_q8(q8, signs[0], signs[1]));
-    p = vdotq_s32(p, points4(grid, idx + 4), signed_q8(q8 + 16, signs[2], signs[3]));
+    int32x4_t p = vdotq_s32(vdupq_n_s32(0), apply_signs(points4(grid, idx), signs[0], signs[1]),
+                            vld1q_s8(q8));
+    p = vdotq_s32(p, apply_signs(points4(grid, idx + 4), signs[2], signs[3]), vld1q_s8(q8 + 16));
     return vmlaq_n_s32(acc, p, ls);
 }
 
@@ -181,11 +185,16 @@ void kv_dot_iq3_s_q8_k_neon(int64_t n, float *out, const void *w, const void *x)
 // ---- register tiles: a weight row's super-block decoded once for nx activation rows ----
 
 typedef struct {
-    int8x16_t values[N_GROUPS][2]; // the group's 32 grid values
-    uint8_t signs[N_GROUPS][4];    // its 4 sign bytes
+    int8x16_t values[N_GROUPS][2]; // the group's 32 grid values, signed
     int ls[N_GROUPS];              // 2 ls + 1
     float d;
 } iq3_decoded;
+
+static inline void put_group(iq3_decoded *o, int b, const uint32_t *grid, const int idx[8],
+                             const uint8_t signs[4]) {
+    o->values[b][0] = apply_signs(points4(grid, idx), signs[0], signs[1]);
+    o->values[b][1] = apply_signs(points4(grid, idx + 4), signs[2], signs[3]);
+}
 
 static void decode_xxs(const kv_block_iq3_xxs *w, const uint32_t *grid, iq3_decoded *o) {
     for (int b = 0; b < N_GROUPS; b++) {
@@ -195,10 +204,10 @@ static void decode_xxs(const kv_block_iq3_xxs *w, const uint32_t *grid, iq3_deco
         int idx[8];
         for (int k = 0; k < 8; k++)
             idx[k] = w->qs[8 * b + k];
+        uint8_t signs[4];
         for (int k = 0; k < 4; k++)
-            o->signs[b][k] = kv__iq3_xxs_signs((v >> (7 * k)) & 127);
-        o->values[b][0] = points4(grid, idx);
-        o->values[b][1] = points4(grid, idx + 4);
+            signs[k] = kv__iq3_xxs_signs((v >> (7 * k)) & 127);
+        put_group(o, b, grid, idx, signs);
         o->ls[b] = (int)(2 * (v >> 28) + 1);
     }
     o->d = kv_neon_h2f(w->d);
@@ -209,10 +218,7 @@ static void decode_s(const kv_block_iq3_s *w, const uint32_t *grid, iq3_decoded 
         int idx[8];
         for (int k = 0; k < 8; k++)
             idx[k] = w->qs[8 * b + k] | (((w->qh[b] >> k) & 1) << 8);
-        for (int k = 0; k < 4; k++)
-            o->signs[b][k] = w->signs[4 * b + k];
-        o->values[b][0] = points4(grid, idx);
-        o->values[b][1] = points4(grid, idx + 4);
+        put_group(o, b, grid, idx, w->signs + 4 * b);
         o->ls[b] = 2 * ((w->scales[b / 2] >> (4 * (b % 2))) & 0xF) + 1;
     }
     o->d = kv_neon_h2f(w->d);
@@ -222,9 +228,8 @@ static void decode_s(const kv_block_iq3_s *w, const uint32_t *grid, iq3_decoded 
 static inline int32_t decoded_dot(const iq3_decoded *w, const int8_t *q8) {
     int32x4_t acc = vdupq_n_s32(0);
     for (int b = 0; b < N_GROUPS; b++) {
-        const uint8_t *s = w->signs[b];
-        int32x4_t p = vdotq_s32(vdupq_n_s32(0), w->values[b][0], signed_q8(q8 + GROUP * b, s[0], s[1]));
-        p = vdotq_s32(p, w->values[b][1], signed_q8(q8 + GROUP * b + 16, s[2], s[3]));
+        int32x4_t p = vdotq_s32(vdupq_n_s32(0), w->values[b][0], vld1q_s8(q8 + GROUP * b));
+        p = vdotq_s32(p, w->values[b][1], vld1q_s8(q8 + GROUP * b + 16));
         acc = vmlaq_n_s32(acc, p, w->ls[b]);
     }
     return vaddvq_s32(acc);

@@ -119,6 +119,40 @@ typedef struct {
 } kv_block_iq4_xs;                 // 4.25 bits per weight
 _Static_assert(sizeof(kv_block_iq4_xs) == 136, "iq4_xs block layout");
 
+// ---- IQ3_XXS and IQ3_S: 4 weights per index into a codebook of 4-wide points ----
+// Every 4 weights are one point of a grid (quant/grid4.c) whose coordinates are
+// levels 0..7, and 8 signs per 8 weights. kv__iq3_grid(t) gives the points as 4
+// bytes each (byte j = coordinate j's value): IQ3_XXS's values for level l are
+// 8l + 4 (l < 7) and 62 (l = 7), IQ3_S's are 2l + 1.
+
+typedef struct {
+    kv_f16 d;
+    uint8_t qs[3 * KV_QK_K / 8]; // 64 grid indexes, then per 32 weights one
+                                 // little-endian uint32: four 7-bit sign fields
+                                 // (the 8th sign makes the count of minus signs
+                                 // even) and a 4-bit scale ls in bits 28..31
+} kv_block_iq3_xxs;              // w = d * (ls + 1/2) / 2 * value * sign; 3.0625 bits per weight
+_Static_assert(sizeof(kv_block_iq3_xxs) == 98, "iq3_xxs block layout");
+
+typedef struct {
+    kv_f16 d;
+    uint8_t qs[KV_QK_K / 4];     // low 8 bits of the 9-bit grid indexes
+    uint8_t qh[KV_QK_K / 32];    // 9th bits: bit k of qh[b] for index 8b + k
+    uint8_t signs[KV_QK_K / 8];  // bit j of signs[m] is the sign of weight 8m + j
+    uint8_t scales[KV_QK_K / 64]; // 4-bit ls per 32 weights, low nibble first
+} kv_block_iq3_s;                // w = d * (2 ls + 1) * value * sign; 3.4375 bits per weight
+_Static_assert(sizeof(kv_block_iq3_s) == 110, "iq3_s block layout");
+
+// The grid points of IQ3_XXS (256) or IQ3_S (512) as described above; NULL for
+// any other type. Built once on first use, thread-safe (quant/grid4.c).
+const uint32_t *kv__iq3_grid(int type);
+
+// The 8 signs of IQ3_XXS's 7-bit field s: s plus an 8th bit that makes the count
+// of set bits even.
+static inline uint8_t kv__iq3_xxs_signs(uint32_t s) {
+    return (uint8_t)(s | ((uint32_t)__builtin_parity(s & 127) << 7));
+}
+
 typedef struct {
     uint8_t qs[(KV_QK_K - 4 * KV_QK_K / 64) / 5]; // 5 trits per byte
     uint8_t qh[KV_QK_K / 64];                     // 4 trits per byte

@@ -71,6 +71,8 @@ static const quant_ops OPS[] = {
     {KV_TYPE_Q6_K, kv__quantize_q6_k, kv__dequantize_q6_k},
     {KV_TYPE_IQ4_NL, kv__quantize_iq4_nl, kv__dequantize_iq4_nl},
     {KV_TYPE_IQ4_XS, kv__quantize_iq4_xs, kv__dequantize_iq4_xs},
+    {KV_TYPE_IQ3_XXS, kv__quantize_iq3_xxs, kv__dequantize_iq3_xxs},
+    {KV_TYPE_IQ3_S, kv__quantize_iq3_s, kv__dequantize_iq3_s},
 };
 
 static const quant_ops *find_ops(kv_type t) {

@@ -112,6 +112,15 @@ void kv__quantize_iq4_nl(const float *src, void *dst, int64_t n_rows, int64_t n_
 void kv__quantize_iq4_xs(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                          const float *imatrix);
 
+// IQ3_XXS and IQ3_S (iq3.c): bit-exact with ggml's quantize_iq3_xxs/_s, with an
+// importance matrix or without (x^2 weights); n_per_row a multiple of 256.
+void kv__quantize_iq3_xxs(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                          const float *imatrix);
+void kv__quantize_iq3_s(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                        const float *imatrix);
+void kv__dequantize_iq3_xxs(const void *src, float *dst, int64_t k);
+void kv__dequantize_iq3_s(const void *src, float *dst, int64_t k);
+
 // k elements (a multiple of the block size) -> floats, as ggml's dequantize_row_<type>.
 void kv__dequantize_q2_k(const void *src, float *dst, int64_t k);
 void kv__dequantize_q3_k(const void *src, float *dst, int64_t k);

@@ -49,6 +49,7 @@
 #define TOL_IQ4_XS 8    // ref: d * (ls - 32) * sumi per 32; avx2: d * (sum of (ls - 32) * sumi)
 #define TOL_TQ1_0 8
 #define TOL_TQ2_0 8
+#define TOL_IQ3 0        // the reference's float steps: bit-identical (test_kernels_iq3 checks the bits)
 #define TOL_FLOAT 8     // ref: rounded products summed in double; avx2: FMA in float lanes
 // Products in the subnormal range round to a fixed grid rather than relative to
 // their size: at most 2^-149 per element, on either side.
@@ -85,6 +86,8 @@ static const dot_case CASES[] = {
      -1},
     {KV_TYPE_TQ1_0, KV_TYPE_Q8_K, kv_dot_tq1_0_q8_k_ref, kv_dot_tq1_0_q8_k_avx2, TOL_TQ1_0, -1},
     {KV_TYPE_TQ2_0, KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_ref, kv_dot_tq2_0_q8_k_avx2, TOL_TQ2_0, -1},
+    {KV_TYPE_IQ3_XXS, KV_TYPE_Q8_K, kv_dot_iq3_xxs_q8_k_ref, kv_dot_iq3_xxs_q8_k_avx2, TOL_IQ3, -1},
+    {KV_TYPE_IQ3_S, KV_TYPE_Q8_K, kv_dot_iq3_s_q8_k_ref, kv_dot_iq3_s_q8_k_avx2, TOL_IQ3, -1},
     {KV_TYPE_F32, KV_TYPE_F32, kv_dot_f32_f32_ref, kv_dot_f32_f32_avx2, TOL_FLOAT, -1},
     {KV_TYPE_F16, KV_TYPE_F16, kv_dot_f16_f16_ref, kv_dot_f16_f16_avx2, TOL_FLOAT, -1},
     {KV_TYPE_BF16, KV_TYPE_BF16, kv_dot_bf16_bf16_ref, kv_dot_bf16_bf16_avx2, TOL_FLOAT, -1},
@@ -145,6 +148,8 @@ static const int *f16_fields(kv_type t) {
     static const int iq4_xs[] = {offsetof(kv_block_iq4_xs, d), -1};
     static const int tq1_0[] = {offsetof(kv_block_tq1_0, d), -1};
     static const int tq2_0[] = {offsetof(kv_block_tq2_0, d), -1};
+    static const int iq3_xxs[] = {offsetof(kv_block_iq3_xxs, d), -1};
+    static const int iq3_s[] = {offsetof(kv_block_iq3_s, d), -1};
     static const int none[] = {-1};
     switch (t) {
     case KV_TYPE_Q4_0: return q4_0;
@@ -162,6 +167,8 @@ static const int *f16_fields(kv_type t) {
     case KV_TYPE_IQ4_XS: return iq4_xs;
     case KV_TYPE_TQ1_0: return tq1_0;
     case KV_TYPE_TQ2_0: return tq2_0;
+    case KV_TYPE_IQ3_XXS: return iq3_xxs;
+    case KV_TYPE_IQ3_S: return iq3_s;
     default: return none;
     }
 }

@@ -429,7 +429,7 @@ static void test_table(void **state) {
         if (!(fabs((double)got - want) <= TOL_SLOT_REL * mag))
             fail_msg("%s slot: %.9g, reference %.9g", kv_type_name((uint32_t)t), got, want);
     }
-    assert_int_equal(n_simd, 17); // every type of dot_q.c, dot_k.c and dot_f16.c
+    assert_int_equal(n_simd, 19); // every type of dot_q.c, dot_k.c, dot_f16.c and dot_iq3.c
     for (int t = 0; t < KV_TYPE_COUNT; t++) {
         assert_true((k.from_float[t] == NULL) == (ref->from_float[t] == NULL));
         assert_true((k.to_float[t] == NULL) == (ref->to_float[t] == NULL));

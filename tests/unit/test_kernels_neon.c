@@ -67,6 +67,8 @@ static const dot_case CASES[] = {
     {KV_TYPE_IQ4_XS, KV_TYPE_Q8_K, kv_dot_iq4_xs_q8_k_ref, kv_dot_iq4_xs_q8_k_neon},
     {KV_TYPE_TQ1_0, KV_TYPE_Q8_K, kv_dot_tq1_0_q8_k_ref, kv_dot_tq1_0_q8_k_neon},
     {KV_TYPE_TQ2_0, KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_ref, kv_dot_tq2_0_q8_k_neon},
+    {KV_TYPE_IQ3_XXS, KV_TYPE_Q8_K, kv_dot_iq3_xxs_q8_k_ref, kv_dot_iq3_xxs_q8_k_neon},
+    {KV_TYPE_IQ3_S, KV_TYPE_Q8_K, kv_dot_iq3_s_q8_k_ref, kv_dot_iq3_s_q8_k_neon},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
@@ -174,6 +176,8 @@ static const scale_layout LAYOUTS[] = {
     ONE_SCALE(KV_TYPE_IQ4_XS, kv_block_iq4_xs),
     ONE_SCALE(KV_TYPE_TQ1_0, kv_block_tq1_0),
     ONE_SCALE(KV_TYPE_TQ2_0, kv_block_tq2_0),
+    ONE_SCALE(KV_TYPE_IQ3_XXS, kv_block_iq3_xxs),
+    ONE_SCALE(KV_TYPE_IQ3_S, kv_block_iq3_s),
     ONE_SCALE(KV_TYPE_Q8_1, kv_block_q8_1),
     {KV_TYPE_Q4_1, offsetof(kv_block_q4_1, d), offsetof(kv_block_q4_1, m), false},
     {KV_TYPE_Q5_1, offsetof(kv_block_q5_1, d), offsetof(kv_block_q5_1, m), false},

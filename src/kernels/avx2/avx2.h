@@ -130,6 +130,19 @@ void kv_packed_q4_0_q8_0_avxvnni(int64_t n, float *y, int64_t y_stride, const vo
 void kv_dot_iq4_xs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq1_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq2_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+// IQ3_XXS and IQ3_S (dot_iq3.c): bit-identical to their references.
+void kv_dot_iq3_xxs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq3_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+// Their register tiles: one weight row's super-blocks decoded once for up to 8
+// activation rows (the grid lookups are most of a dot's work); vec_dot's bits.
+#define KV_AVX2_TILE_IQ3_NW 1
+#define KV_AVX2_TILE_IQ3_NX 8
+void kv_tile_iq3_xxs_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                               size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                               int64_t nx);
+void kv_tile_iq3_s_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                             size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                             int64_t nx);
 
 // Float types (dot_f16.c): float lanes with FMA, where the reference rounds each
 // product and sums in double; n need not be a multiple of anything.

@@ -27,6 +27,8 @@ static const struct {
     {KV_TYPE_IQ4_XS, KV_TYPE_Q8_K, kv_dot_iq4_xs_q8_k_avx2},
     {KV_TYPE_TQ1_0, KV_TYPE_Q8_K, kv_dot_tq1_0_q8_k_avx2},
     {KV_TYPE_TQ2_0, KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_avx2},
+    {KV_TYPE_IQ3_XXS, KV_TYPE_Q8_K, kv_dot_iq3_xxs_q8_k_avx2},
+    {KV_TYPE_IQ3_S, KV_TYPE_Q8_K, kv_dot_iq3_s_q8_k_avx2},
 };
 
 // Weight types with register tiles (tile_f16.c, tile_q.h, tile_k.h), in AVX2 and
@@ -47,6 +49,11 @@ static const struct {
      kv_tile_q4_k_q8_k_avx2, kv_tile_q4_k_q8_k_avxvnni, KV_AVX2_TILE_K_NW, KV_AVX2_TILE_K_NX},
     {KV_TYPE_Q6_K, KV_TYPE_Q8_K, kv_dot_q6_k_q8_k_avx2, kv_dot_q6_k_q8_k_avxvnni,
      kv_tile_q6_k_q8_k_avx2, kv_tile_q6_k_q8_k_avxvnni, KV_AVX2_TILE_K_NW, KV_AVX2_TILE_K_NX},
+    // IQ3 tiles have no VNNI variant: the same functions in both tables
+    {KV_TYPE_IQ3_XXS, KV_TYPE_Q8_K, kv_dot_iq3_xxs_q8_k_avx2, kv_dot_iq3_xxs_q8_k_avx2,
+     kv_tile_iq3_xxs_q8_k_avx2, kv_tile_iq3_xxs_q8_k_avx2, KV_AVX2_TILE_IQ3_NW, KV_AVX2_TILE_IQ3_NX},
+    {KV_TYPE_IQ3_S, KV_TYPE_Q8_K, kv_dot_iq3_s_q8_k_avx2, kv_dot_iq3_s_q8_k_avx2,
+     kv_tile_iq3_s_q8_k_avx2, kv_tile_iq3_s_q8_k_avx2, KV_AVX2_TILE_IQ3_NW, KV_AVX2_TILE_IQ3_NX},
 };
 
 static void fill_tiles(kv_kernels *k, bool vnni) {

@@ -63,6 +63,18 @@ void kv_tile_q6_k_q8_k_neon(int64_t n, float *y, int64_t y_stride, const void *w
 void kv_dot_iq4_xs_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq1_0_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq2_0_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+// IQ3_XXS and IQ3_S (dot_iq3.c): bit-identical to their references.
+void kv_dot_iq3_xxs_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq3_s_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+// Their register tiles: one weight row's super-blocks decoded once for up to
+// KV_NEON_TILE_IQ3_NX activation rows; vec_dot's bits.
+#define KV_NEON_TILE_IQ3_NX 8
+void kv_tile_iq3_xxs_q8_k_neon(int64_t n, float *y, int64_t y_stride, const void *w,
+                               size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                               int64_t nx);
+void kv_tile_iq3_s_q8_k_neon(int64_t n, float *y, int64_t y_stride, const void *w,
+                             size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                             int64_t nx);
 
 // ---- float types: dot_f16.c (float lanes, not the reference's double sum) ----
 void kv_dot_f32_f32_neon(int64_t n, float *out, const void *w, const void *x);

@@ -84,6 +84,9 @@ static void fill_tiles(kv_kernels *k) {
          KV_NEON_TILE_NX},
         {KV_TYPE_Q4_K, kv_dot_q4_k_q8_k_neon, kv_tile_q4_k_q8_k_neon, 1, KV_NEON_TILE_K_NX},
         {KV_TYPE_Q6_K, kv_dot_q6_k_q8_k_neon, kv_tile_q6_k_q8_k_neon, 1, KV_NEON_TILE_K_NX},
+        {KV_TYPE_IQ3_XXS, kv_dot_iq3_xxs_q8_k_neon, kv_tile_iq3_xxs_q8_k_neon, 1,
+         KV_NEON_TILE_IQ3_NX},
+        {KV_TYPE_IQ3_S, kv_dot_iq3_s_q8_k_neon, kv_tile_iq3_s_q8_k_neon, 1, KV_NEON_TILE_IQ3_NX},
     };
     for (size_t i = 0; i < sizeof TILES / sizeof TILES[0]; i++) {
         kv_type_kernels *t = &k->types[TILES[i].w];
@@ -109,6 +112,7 @@ void kv__kernels_fill_neon(kv_kernels *k) {
         {KV_TYPE_Q5_K, kv_dot_q5_k_q8_k_neon},     {KV_TYPE_Q6_K, kv_dot_q6_k_q8_k_neon},
         {KV_TYPE_IQ4_XS, kv_dot_iq4_xs_q8_k_neon}, {KV_TYPE_TQ1_0, kv_dot_tq1_0_q8_k_neon},
         {KV_TYPE_TQ2_0, kv_dot_tq2_0_q8_k_neon},
+        {KV_TYPE_IQ3_XXS, kv_dot_iq3_xxs_q8_k_neon}, {KV_TYPE_IQ3_S, kv_dot_iq3_s_q8_k_neon},
     };
     k->name = "neon";
     for (size_t i = 0; i < sizeof DOTS / sizeof DOTS[0]; i++) {

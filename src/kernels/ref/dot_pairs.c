@@ -23,6 +23,8 @@ static const kv__dot_pair PAIRS[KV_TYPE_COUNT] = {
     [KV_TYPE_IQ4_XS] = {KV_TYPE_Q8_K, kv_dot_iq4_xs_q8_k_ref},
     [KV_TYPE_TQ1_0] = {KV_TYPE_Q8_K, kv_dot_tq1_0_q8_k_ref},
     [KV_TYPE_TQ2_0] = {KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_ref},
+    [KV_TYPE_IQ3_XXS] = {KV_TYPE_Q8_K, kv_dot_iq3_xxs_q8_k_ref},
+    [KV_TYPE_IQ3_S] = {KV_TYPE_Q8_K, kv_dot_iq3_s_q8_k_ref},
 };
 
 const kv__dot_pair *kv__dot_pair_ref(kv_type w) {

@@ -56,9 +56,9 @@ static const kv_ftype_info FTYPES[] = {
     {KV_FTYPE_COPY, "COPY", NULL, "copy every tensor as it is, rewrite the metadata",
      KV_TYPE_COUNT, 0.0, true, false},
     {KV_FTYPE_IQ2_XXS, "IQ2_XXS", NULL, "2.06 bpw lattice quantization", KV_TYPE_IQ2_XXS, 2.0625,
-     false, true},
+     true, true},
     {KV_FTYPE_IQ2_XS, "IQ2_XS", NULL, "2.31 bpw lattice quantization", KV_TYPE_IQ2_XS, 2.3125,
-     false, true},
+     true, true},
     {KV_FTYPE_IQ2_S, "IQ2_S", NULL, "2.5 bpw lattice quantization mix", KV_TYPE_IQ2_XS, 2.3125,
      false, true},
     {KV_FTYPE_IQ2_M, "IQ2_M", NULL, "2.7 bpw lattice quantization mix", KV_TYPE_IQ2_S, 2.5625,
@@ -172,6 +172,6 @@ kv_status kv_ftype_check_imatrix(kv_ftype id, bool has_imatrix, kv_err *err) {
         return KV_OK;
     return KV_FAIL(err, KV_ERR_INVALID,
                    "quantization type %s needs an importance matrix (--imatrix FILE): without "
-                   "one the result is garbage",
+                   "one the result is garbage; make one with `kvant imatrix`",
                    kv_ftype_name(id));
 }

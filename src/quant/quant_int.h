@@ -121,4 +121,16 @@ void kv__dequantize_q6_k(const void *src, float *dst, int64_t k);
 void kv__dequantize_iq4_nl(const void *src, float *dst, int64_t k);
 void kv__dequantize_iq4_xs(const void *src, float *dst, int64_t k);
 
+// ---- the 8-wide lattice i-quants (iq2.c, iq1.c; codebooks in iq_grid.c) ----
+// Bit-exact with ggml's quantize_<type>(). imatrix (n_per_row weights) is
+// required: kv_quant_rows refuses these types without one. n_per_row is a
+// multiple of 256; rows are independent. The codebook must be built
+// (kv__iq_grid_get non-NULL), which kv_quant_rows checks first.
+void kv__quantize_iq2_xxs(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                          const float *imatrix);
+void kv__quantize_iq2_xs(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                         const float *imatrix);
+void kv__dequantize_iq2_xxs(const void *src, float *dst, int64_t k);
+void kv__dequantize_iq2_xs(const void *src, float *dst, int64_t k);
+
 #endif

@@ -13,14 +13,15 @@
 
 // ---- golden: llama.cpp's own quantizations of the demo model ----
 
-static json_t *load_golden(void) {
+static json_t *load_golden_file(const char *rel) {
     json_error_t jerr;
-    json_t *root = json_load_file(kv_test_shared_path("testdata/golden/kjv-llama-7m.json"), 0,
-                                  &jerr);
+    json_t *root = json_load_file(kv_test_shared_path(rel), 0, &jerr);
     if (!root)
         fail_msg("golden JSON: %s (line %d)", jerr.text, jerr.line);
     return root;
 }
+
+static json_t *load_golden(void) { return load_golden_file("testdata/golden/kjv-llama-7m.json"); }
 
 static int meta_int(json_t *section, const char *key) {
     json_t *v = json_object_get(json_object_get(section, "metadata"), key);
@@ -99,6 +100,26 @@ static void test_golden_quantize(void **state) {
         }
     }
     assert_int_equal(n_checked, 27); // 20 plain + 7 imatrix-guided outputs
+    json_decref(root);
+}
+
+// The ten IQ1/IQ2/IQ3 file types (llama-quantize with the imatrix): kvant's
+// plan gives every tensor llama.cpp's type, whether or not kvant can write it.
+static void test_golden_lowbit(void **state) {
+    (void)state;
+    KV_NEED_SHARED();
+    json_t *root = load_golden();
+    json_t *low = load_golden_file("testdata/golden/kjv-llama-7m-lowbit.json");
+    json_t *f32 = json_object_get(json_object_get(root, "convert"), "F32");
+    const char *ftype;
+    json_t *q;
+    int n_checked = 0;
+    json_object_foreach(json_object_get(low, "quantize_imatrix"), ftype, q) {
+        check_golden_ftype(f32, ftype, q, true);
+        n_checked++;
+    }
+    assert_int_equal(n_checked, 10);
+    json_decref(low);
     json_decref(root);
 }
 
@@ -648,6 +669,7 @@ static void test_needs_imatrix_and_bad_args(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_quantize),
+        cmocka_unit_test(test_golden_lowbit),
         cmocka_unit_test(test_golden_order),
         cmocka_unit_test(test_tinyllama_q4_k_m),
         cmocka_unit_test(test_tinyllama_other_mixes),

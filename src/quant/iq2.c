@@ -1,9 +1,11 @@
-// IQ2_XXS and IQ2_XS (and IQ2_S) reference quantizers and dequantizers,
-// bit-exact with ggml. Each group of 8 values becomes a point of an 8-wide
+// IQ2_XXS, IQ2_XS and IQ2_S reference quantizers and dequantizers, bit-exact
+// with ggml. Each group of 8 values becomes a point of an 8-wide
 // codebook (quant/iq_grid.c) with 7 sign bits (the 8th makes the number of
 // negatives even), and each 32 (IQ2_XXS) or 16 (IQ2_XS) values a 4-bit scale
-// against an F16 super scale. The fit always weighs value i by
-// imatrix[i] * sqrt(sigma2 + x[i]^2): these types need an importance matrix.
+// against an F16 super scale; IQ2_S stores 10-bit indexes into a larger
+// codebook and all 8 signs. The fit weighs value i by imatrix[i] *
+// sqrt(sigma2 + x[i]^2); IQ2_XXS and IQ2_XS need the importance matrix, IQ2_S
+// falls back to sigma2/4 + x[i]^2 without one.
 #include "quant/quant_int.h"
 
 #include <math.h>
@@ -242,18 +244,31 @@ void kv__dequantize_iq2_xxs(const void *src, float *dst, int64_t k) {
 // ---- IQ2_XS: per 16 values 2 x (9-bit grid index | 7 sign bits) and a 4-bit scale ----
 
 // Fits 16 values (levels in st->L[0..15]); returns the scale, -1 for all zero.
+// IQ2_XS (is_s false) keeps signs even, as IQ2_XXS; IQ2_S (is_s true) stores
+// all 8 signs, treats groups below 1e-8 as zero and leaves the levels then.
 static float iq2_xs_fit(const kv__iq_grid *g, const float *xb, const float *w, const float *waux,
-                        uint8_t signs[2], int gidx[2], iq2_row_state *st) {
+                        bool is_s, uint8_t signs[2], int gidx[2], iq2_row_state *st) {
     float xval[16];
     int8_t Laux[16];
     bool on_grid[2] = {true, true};
-    for (int k = 0; k < 2; k++)
-        signs[k] = iq2_signs(xb + 8 * k, w + 8 * k, xval + 8 * k);
+    for (int k = 0; k < 2; k++) {
+        if (is_s) {
+            unsigned sb = 0;
+            for (int i = 0; i < 8; i++) {
+                xval[8 * k + i] = xb[8 * k + i] >= 0 ? xb[8 * k + i] : -xb[8 * k + i];
+                sb |= (xb[8 * k + i] < 0 ? 1u : 0u) << i;
+            }
+            signs[k] = (uint8_t)sb;
+        } else {
+            signs[k] = iq2_signs(xb + 8 * k, w + 8 * k, xval + 8 * k);
+        }
+    }
     float max = xval[0];
     for (int i = 1; i < 16; i++)
         max = fmax_ggml(max, xval[i]);
-    if (max < KV_KQ_GROUP_EPS) {
-        memset(st->L, 0, 16);
+    if (max < (is_s ? 1e-8f : KV_KQ_GROUP_EPS)) {
+        if (!is_s)
+            memset(st->L, 0, 16);
         return -1;
     }
     float best = 0;
@@ -289,7 +304,7 @@ static float iq2_xs_fit(const kv__iq_grid *g, const float *xb, const float *w, c
     if (scale < 0) {
         scale = -scale;
         for (int k = 0; k < 2; k++)
-            signs[k] = (uint8_t)(~signs[k] & 127);
+            signs[k] = (uint8_t)(~signs[k] & (is_s ? 255 : 127));
     }
     for (int k = 0; k < 2; k++)
         gidx[k] = iq2_index(g, xval + 8 * k, st->L + 8 * k);
@@ -311,7 +326,7 @@ static void iq2_xs_row(const kv__iq_grid *g, const float *x, const float *qw, in
             iq2_weights(16, xbl + 16 * ib, qw + b * KV_QK_K + 16 * ib, sigma2, w, waux);
             uint8_t signs[2];
             int gidx[2];
-            const float scale = iq2_xs_fit(g, xbl + 16 * ib, w, waux, signs, gidx, &st);
+            const float scale = iq2_xs_fit(g, xbl + 16 * ib, w, waux, false, signs, gidx, &st);
             if (scale < 0) {
                 scales[ib] = 0;
                 continue;
@@ -354,6 +369,79 @@ void kv__dequantize_iq2_xs(const void *src, float *dst, int64_t k) {
             for (int l = 0; l < 4; l++) {
                 const uint16_t q = x[b].qs[4 * ib + l];
                 iq2_put8(grid[q & 511], kv__iq_signs8(q >> 9), db[l / 2],
+                         dst + b * KV_QK_K + 32 * ib + 8 * l);
+            }
+        }
+    }
+}
+
+// ---- IQ2_S: per 8 values a 10-bit grid index and 8 sign bits; 4-bit scales per 16 ----
+
+static void iq2_s_row(const kv__iq_grid *g, const float *x, const float *qw, int64_t nb,
+                      kv_block_iq2_s *y) {
+    iq2_row_state st = {{0}};
+    float w[16], waux[16];
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xbl = x + b * KV_QK_K;
+        const float sigma2 = 2 * iq2_sigma2(xbl);
+        float scales[16];
+        float max_scale = 0;
+        memset(&y[b], 0, sizeof y[b]);
+        for (int ib = 0; ib < 16; ib++) {
+            const float *xb = xbl + 16 * ib;
+            if (qw) {
+                iq2_weights(16, xb, qw + b * KV_QK_K + 16 * ib, sigma2, w, waux);
+            } else { // without an imatrix: sigma2/4 + x^2
+                for (int i = 0; i < 16; i++)
+                    w[i] = 0.25f * sigma2 + xb[i] * xb[i];
+                for (int i = 0; i < 16; i++)
+                    waux[i] = sqrtf(w[i]);
+            }
+            uint8_t signs[2];
+            int gidx[2];
+            const float scale = iq2_xs_fit(g, xb, w, waux, true, signs, gidx, &st);
+            if (scale < 0) {
+                scales[ib] = 0;
+                continue;
+            }
+            for (int k = 0; k < 2; k++) {
+                const int i8 = 2 * ib + k;
+                y[b].qs[i8] = (uint8_t)(gidx[k] & 255);
+                y[b].qh[i8 / 4] |= (uint8_t)((gidx[k] >> 8) << (2 * (i8 % 4)));
+                y[b].qs[KV_QK_K / 8 + i8] = signs[k];
+            }
+            scales[ib] = scale;
+            max_scale = fmax_ggml(max_scale, scale);
+        }
+        if (max_scale == 0)
+            continue;
+        const float d = max_scale / 31;
+        y[b].d = kv_f32_to_f16(d * 0.9875f); // ggml stores the super scale 1.25% low
+        const float id = 1 / d;
+        for (int ib = 0; ib < 16; ib++)
+            y[b].scales[ib / 2] |= (uint8_t)(iq2_scale4(id, scales[ib]) << (4 * (ib % 2)));
+    }
+}
+
+void kv__quantize_iq2_s(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                        const float *imatrix) {
+    const kv__iq_grid *g = kv__iq_grid_get(KV_IQ_GRID_IQ2_S);
+    const int64_t nb = n_per_row / KV_QK_K;
+    for (int64_t r = 0; r < n_rows; r++)
+        iq2_s_row(g, src + r * n_per_row, imatrix, nb, (kv_block_iq2_s *)dst + r * nb);
+}
+
+void kv__dequantize_iq2_s(const void *src, float *dst, int64_t k) {
+    const kv_block_iq2_s *x = src;
+    const uint64_t *grid = kv__iq_grid_u64(KV_IQ_GRID_IQ2_S);
+    for (int64_t b = 0; b < k / KV_QK_K; b++) {
+        const float d = kv_f16_to_f32(x[b].d);
+        for (int ib = 0; ib < 8; ib++) {
+            const float db[2] = {d * (0.5f + (float)(x[b].scales[ib] & 0xf)) * 0.25f,
+                                 d * (0.5f + (float)(x[b].scales[ib] >> 4)) * 0.25f};
+            for (int l = 0; l < 4; l++) {
+                const int idx = x[b].qs[4 * ib + l] | ((x[b].qh[ib] << (8 - 2 * l)) & 0x300);
+                iq2_put8(grid[idx], x[b].qs[KV_QK_K / 8 + 4 * ib + l], db[l / 2],
                          dst + b * KV_QK_K + 32 * ib + 8 * l);
             }
         }

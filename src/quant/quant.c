@@ -74,6 +74,7 @@ static const quant_ops OPS[] = {
     {KV_TYPE_IQ4_XS, kv__quantize_iq4_xs, kv__dequantize_iq4_xs},
     {KV_TYPE_IQ2_XXS, kv__quantize_iq2_xxs, kv__dequantize_iq2_xxs},
     {KV_TYPE_IQ2_XS, kv__quantize_iq2_xs, kv__dequantize_iq2_xs},
+    {KV_TYPE_IQ2_S, kv__quantize_iq2_s, kv__dequantize_iq2_s},
 };
 
 // The lattice i-quants: the codebook each type searches (-1: none), and
@@ -83,7 +84,7 @@ static int lattice_grid(kv_type t, bool *needs_imatrix) {
     switch (t) {
     case KV_TYPE_IQ2_XXS: return KV_IQ_GRID_IQ2_XXS;
     case KV_TYPE_IQ2_XS: return KV_IQ_GRID_IQ2_XS;
-    case KV_TYPE_IQ2_S: return KV_IQ_GRID_IQ2_S;
+    case KV_TYPE_IQ2_S: *needs_imatrix = false; return KV_IQ_GRID_IQ2_S;
     case KV_TYPE_IQ1_S: return KV_IQ_GRID_IQ1_S;
     case KV_TYPE_IQ1_M: *needs_imatrix = false; return KV_IQ_GRID_IQ1_S;
     default: *needs_imatrix = false; return -1;

@@ -179,8 +179,9 @@ typedef enum { KV_IQ_GRID_IQ2_XXS, KV_IQ_GRID_IQ2_XS, KV_IQ_GRID_IQ2_S, KV_IQ_GR
 
 // The stored codebook of grid g (256, 512, 1024 or 2048 points; IQ1_M uses
 // IQ1_S's): byte i of a point is coordinate i, 8/25/43 for IQ2 grids, -1/0/+1
-// (as int8) for IQ1. Built on first use (thread-safe); NULL only if that
-// allocation failed. Internal to kvant (kv__), here so the kernels need no quant/ header.
+// (as int8) for IQ1. Decoded on first use into static storage (thread-safe,
+// no allocation); NULL only for an unknown g. Internal to kvant (kv__), here so
+// the kernels need no quant/ header.
 const uint64_t *kv__iq_grid_u64(kv_iq_grid_id g);
 
 // ---- the reference activation quantizers (quant/q8.c) ----

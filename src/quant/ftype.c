@@ -10,7 +10,9 @@
 #include <strings.h>
 
 // Supported file types first, in the order help texts list them; then the
-// IQ1/IQ2/IQ3 mixes that kvant knows but cannot write yet.
+// IQ1 mixes that kvant knows but cannot write yet. The IQ2/IQ3 mixes whose
+// tensor types kvant cannot write (IQ3_XXS, IQ3_S without the iq3 quantizers)
+// fail at that tensor with the type named.
 static const kv_ftype_info FTYPES[] = {
     {KV_FTYPE_ALL_F32, "F32", NULL, "32-bit floats, nothing quantized", KV_TYPE_F32, 32.0, true,
      false},
@@ -63,18 +65,18 @@ static const kv_ftype_info FTYPES[] = {
      true, true},
     {KV_FTYPE_IQ2_M, "IQ2_M", NULL, "2.7 bpw lattice quantization mix", KV_TYPE_IQ2_S, 2.5625,
      true, false},
+    {KV_FTYPE_IQ3_XXS, "IQ3_XXS", NULL, "3.06 bpw lattice quantization", KV_TYPE_IQ3_XXS, 3.0625,
+     true, false},
+    {KV_FTYPE_IQ3_XS, "IQ3_XS", NULL, "3.3 bpw lattice quantization mix", KV_TYPE_IQ3_S, 3.4375,
+     true, false},
+    {KV_FTYPE_IQ3_S, "IQ3_S", NULL, "3.44 bpw lattice quantization", KV_TYPE_IQ3_S, 3.4375, true,
+     false},
+    {KV_FTYPE_IQ3_M, "IQ3_M", NULL, "3.66 bpw lattice quantization mix", KV_TYPE_IQ3_S, 3.4375,
+     true, false},
     {KV_FTYPE_IQ1_S, "IQ1_S", NULL, "1.56 bpw lattice quantization", KV_TYPE_IQ1_S, 1.5625, false,
      true},
     {KV_FTYPE_IQ1_M, "IQ1_M", NULL, "1.75 bpw lattice quantization", KV_TYPE_IQ1_M, 1.75, false,
      true},
-    {KV_FTYPE_IQ3_XXS, "IQ3_XXS", NULL, "3.06 bpw lattice quantization", KV_TYPE_IQ3_XXS, 3.0625,
-     false, false},
-    {KV_FTYPE_IQ3_XS, "IQ3_XS", NULL, "3.3 bpw lattice quantization mix", KV_TYPE_IQ3_S, 3.4375,
-     false, false},
-    {KV_FTYPE_IQ3_S, "IQ3_S", NULL, "3.44 bpw lattice quantization", KV_TYPE_IQ3_S, 3.4375, false,
-     false},
-    {KV_FTYPE_IQ3_M, "IQ3_M", NULL, "3.66 bpw lattice quantization mix", KV_TYPE_IQ3_S, 3.4375,
-     false, false},
 };
 
 #define N_FTYPES (sizeof FTYPES / sizeof FTYPES[0])

@@ -178,7 +178,9 @@ static int neighbours(const grid_state *s, int v, int shells, uint16_t *nb, int 
     return n + 1;
 }
 
-static void build(kv_iq_grid_id g) {
+// The codebook itself: levels, stored points and the map's codebook entries.
+// Static storage only, so the kernels may trigger it (they never allocate).
+static void build_base(kv_iq_grid_id g) {
     grid_state *s = &STATE[g];
     const grid_def *def = &DEFS[g];
     static const uint8_t IQ2_BYTE[3] = {8, 25, 43};
@@ -202,13 +204,19 @@ static void build(kv_iq_grid_id g) {
     s->pub.level = s->level;
     s->pub.stored = s->stored;
     s->pub.map = s->map;
+}
+
+// The neighbour lists of the points off the codebook (the quantizers' search).
+static void build_search(kv_iq_grid_id g) {
+    grid_state *s = &STATE[g];
+    const grid_def *def = &DEFS[g];
     int dist[2048];
     size_t total = 0;
     for (int v = 0; v < KV_IQ_GRID_SPACE; v++)
         if (s->map[v] < 0)
             total += (size_t)neighbours(s, v, def->shells, NULL, dist);
     s->nb = malloc(total * sizeof *s->nb);
-    if (!s->nb || n != def->n)
+    if (!s->nb || s->pub.n != def->n)
         return;
     size_t off = 0;
     for (int v = 0; v < KV_IQ_GRID_SPACE; v++) {
@@ -221,23 +229,34 @@ static void build(kv_iq_grid_id g) {
     s->ok = 1;
 }
 
-static void build_iq2_xxs(void) { build(KV_IQ_GRID_IQ2_XXS); }
-static void build_iq2_xs(void) { build(KV_IQ_GRID_IQ2_XS); }
-static void build_iq2_s(void) { build(KV_IQ_GRID_IQ2_S); }
-static void build_iq1_s(void) { build(KV_IQ_GRID_IQ1_S); }
+static pthread_once_t BASE_ONCE[KV_IQ_GRID_COUNT] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
+                                                     PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
 
-const kv__iq_grid *kv__iq_grid_get(kv_iq_grid_id g) {
-    static void (*const BUILD[KV_IQ_GRID_COUNT])(void) = {build_iq2_xxs, build_iq2_xs,
-                                                         build_iq2_s, build_iq1_s};
-    if ((unsigned)g >= KV_IQ_GRID_COUNT)
-        return NULL;
-    pthread_once(&ONCE[g], BUILD[g]);
-    return STATE[g].ok ? &STATE[g].pub : NULL;
-}
+static void base_iq2_xxs(void) { build_base(KV_IQ_GRID_IQ2_XXS); }
+static void base_iq2_xs(void) { build_base(KV_IQ_GRID_IQ2_XS); }
+static void base_iq2_s(void) { build_base(KV_IQ_GRID_IQ2_S); }
+static void base_iq1_s(void) { build_base(KV_IQ_GRID_IQ1_S); }
+static void search_iq2_xxs(void) { build_search(KV_IQ_GRID_IQ2_XXS); }
+static void search_iq2_xs(void) { build_search(KV_IQ_GRID_IQ2_XS); }
+static void search_iq2_s(void) { build_search(KV_IQ_GRID_IQ2_S); }
+static void search_iq1_s(void) { build_search(KV_IQ_GRID_IQ1_S); }
 
 const uint64_t *kv__iq_grid_u64(kv_iq_grid_id g) {
-    const kv__iq_grid *grid = kv__iq_grid_get(g);
-    return grid ? grid->stored : NULL;
+    static void (*const BASE[KV_IQ_GRID_COUNT])(void) = {base_iq2_xxs, base_iq2_xs, base_iq2_s,
+                                                        base_iq1_s};
+    if ((unsigned)g >= KV_IQ_GRID_COUNT)
+        return NULL;
+    pthread_once(&BASE_ONCE[g], BASE[g]);
+    return STATE[g].stored;
+}
+
+const kv__iq_grid *kv__iq_grid_get(kv_iq_grid_id g) {
+    static void (*const SEARCH[KV_IQ_GRID_COUNT])(void) = {search_iq2_xxs, search_iq2_xs,
+                                                          search_iq2_s, search_iq1_s};
+    if (!kv__iq_grid_u64(g))
+        return NULL;
+    pthread_once(&ONCE[g], SEARCH[g]);
+    return STATE[g].ok ? &STATE[g].pub : NULL;
 }
 
 int kv__iq_grid_best_neighbour(const kv__iq_grid *g, const uint16_t *list, const float *x,

@@ -102,7 +102,7 @@ static kv_status lattice_ready(kv_type t, bool quantize, const float *imatrix, k
         return KV_FAIL(err, KV_ERR_INVALID,
                        "%s needs an importance matrix; make one with `kvant imatrix` and pass it "
                        "with --imatrix", kv_type_name((uint32_t)t));
-    if (!kv__iq_grid_u64((kv_iq_grid_id)g))
+    if (quantize && !kv__iq_grid_get((kv_iq_grid_id)g))
         return KV_FAIL(err, KV_ERR_NOMEM, "%s: cannot allocate the codebook tables",
                        kv_type_name((uint32_t)t));
     return KV_OK;

@@ -130,6 +130,10 @@ void kv_packed_q4_0_q8_0_avxvnni(int64_t n, float *y, int64_t y_stride, const vo
 void kv_dot_iq4_xs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq1_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq2_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+// The 8-wide lattice i-quants (dot_iq.c): equal to the reference to the bit.
+void kv_dot_iq2_xxs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq2_xs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq2_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 
 // Float types (dot_f16.c): float lanes with FMA, where the reference rounds each
 // product and sums in double; n need not be a multiple of anything.

@@ -27,6 +27,9 @@ static const struct {
     {KV_TYPE_IQ4_XS, KV_TYPE_Q8_K, kv_dot_iq4_xs_q8_k_avx2},
     {KV_TYPE_TQ1_0, KV_TYPE_Q8_K, kv_dot_tq1_0_q8_k_avx2},
     {KV_TYPE_TQ2_0, KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_avx2},
+    {KV_TYPE_IQ2_XXS, KV_TYPE_Q8_K, kv_dot_iq2_xxs_q8_k_avx2},
+    {KV_TYPE_IQ2_XS, KV_TYPE_Q8_K, kv_dot_iq2_xs_q8_k_avx2},
+    {KV_TYPE_IQ2_S, KV_TYPE_Q8_K, kv_dot_iq2_s_q8_k_avx2},
 };
 
 // Weight types with register tiles (tile_f16.c, tile_q.h, tile_k.h), in AVX2 and

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
-// Supported file types first, in the order help texts list them; then the
-// IQ1 mixes that kvant knows but cannot write yet. The IQ2/IQ3 mixes whose
-// tensor types kvant cannot write (IQ3_XXS, IQ3_S without the iq3 quantizers)
-// fail at that tensor with the type named.
+// The file types in the order help texts list them (a row with supported false
+// would be known but refused by kv_ftype_parse). A mix whose tensor types kvant
+// cannot write (IQ3_XXS, IQ3_S before the iq3 quantizers land) fails at that
+// tensor with the type named.
 static const kv_ftype_info FTYPES[] = {
     {KV_FTYPE_ALL_F32, "F32", NULL, "32-bit floats, nothing quantized", KV_TYPE_F32, 32.0, true,
      false},
@@ -73,9 +73,9 @@ static const kv_ftype_info FTYPES[] = {
      false},
     {KV_FTYPE_IQ3_M, "IQ3_M", NULL, "3.66 bpw lattice quantization mix", KV_TYPE_IQ3_S, 3.4375,
      true, false},
-    {KV_FTYPE_IQ1_S, "IQ1_S", NULL, "1.56 bpw lattice quantization", KV_TYPE_IQ1_S, 1.5625, false,
+    {KV_FTYPE_IQ1_S, "IQ1_S", NULL, "1.56 bpw lattice quantization", KV_TYPE_IQ1_S, 1.5625, true,
      true},
-    {KV_FTYPE_IQ1_M, "IQ1_M", NULL, "1.75 bpw lattice quantization", KV_TYPE_IQ1_M, 1.75, false,
+    {KV_FTYPE_IQ1_M, "IQ1_M", NULL, "1.75 bpw lattice quantization", KV_TYPE_IQ1_M, 1.75, true,
      true},
 };
 

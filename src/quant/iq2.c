@@ -15,6 +15,7 @@
 #include "quant/kquant_util.h"
 
 #define IQ2_NMAX 3 // levels 0..2, i.e. 1, 3, 5 times the scale
+static const float IQ2_VALUE[3] = {1, 3, 5};
 
 // Per 8 values: their magnitudes in xval and their sign bits (7 stored). An odd
 // count of negatives is made even by keeping the least important value (the
@@ -60,7 +61,7 @@ static int iq2_snap(const kv__iq_grid *g, const float *xval, const float *waux, 
     if (gi >= 0)
         return gi;
     return kv__iq_grid_best_neighbour(g, g->nb - g->map[kv__iq_grid_key(L)] - 1, xval, waux,
-                                      scale, L);
+                                      scale, IQ2_VALUE, L);
 }
 
 // Codebook index of levels L; a point off the codebook (only from degenerate
@@ -72,7 +73,7 @@ static int iq2_index(const kv__iq_grid *g, const float *xval, int8_t L[8]) {
     if (gi >= 0)
         return gi;
     static const float ONES[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    return kv__iq_grid_best_neighbour(g, g->nb - gi - 1, xval, ONES, 1.f, L);
+    return kv__iq_grid_best_neighbour(g, g->nb - gi - 1, xval, ONES, 1.f, IQ2_VALUE, L);
 }
 
 // Weighted sums of q*x and q*q over n values with q = 2L+1.

@@ -260,14 +260,14 @@ const kv__iq_grid *kv__iq_grid_get(kv_iq_grid_id g) {
 }
 
 int kv__iq_grid_best_neighbour(const kv__iq_grid *g, const uint16_t *list, const float *x,
-                               const float *w, float scale, int8_t L[8]) {
+                               const float *w, float scale, const float value[3], int8_t L[8]) {
     float best = FLT_MAX;
     int best_j = list[1];
     for (int k = 1; k <= list[0]; k++) {
         const uint8_t *p = g->level + 8 * list[k];
         float d2 = 0;
         for (int i = 0; i < 8; i++) {
-            const float diff = scale * (float)(2 * p[i] + 1) - x[i];
+            const float diff = scale * value[p[i]] - x[i];
             d2 += w[i] * diff * diff;
         }
         if (d2 < best) {

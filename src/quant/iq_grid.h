@@ -35,10 +35,12 @@ static inline int kv__iq_grid_key(const int8_t L[8]) {
 }
 
 // Among the neighbour list `list` (length first), the point nearest x in the
-// weighted distance sum(w[i] * (scale * (2l+1) - x[i])^2); the first of equals
-// wins. Writes its levels to L and returns its codebook index.
+// weighted distance sum(w[i] * (scale * value[l_i] - x[i])^2), where value maps
+// a level to the quantizer's number (IQ2: 1, 3, 5; IQ1: -1, 0, 1 plus its
+// shift); the first of equals wins. Writes its levels to L and returns its
+// codebook index.
 int kv__iq_grid_best_neighbour(const kv__iq_grid *g, const uint16_t *list, const float *x,
-                               const float *w, float scale, int8_t L[8]);
+                               const float *w, float scale, const float value[3], int8_t L[8]);
 
 // The sign byte for 7 stored sign bits: bit 7 makes the number of set bits even
 // (IQ2/IQ3 store 7 signs per 8 values, the eighth follows from this parity).

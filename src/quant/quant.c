@@ -75,6 +75,8 @@ static const quant_ops OPS[] = {
     {KV_TYPE_IQ2_XXS, kv__quantize_iq2_xxs, kv__dequantize_iq2_xxs},
     {KV_TYPE_IQ2_XS, kv__quantize_iq2_xs, kv__dequantize_iq2_xs},
     {KV_TYPE_IQ2_S, kv__quantize_iq2_s, kv__dequantize_iq2_s},
+    {KV_TYPE_IQ1_S, kv__quantize_iq1_s, kv__dequantize_iq1_s},
+    {KV_TYPE_IQ1_M, kv__quantize_iq1_m, kv__dequantize_iq1_m},
 };
 
 // The lattice i-quants: the codebook each type searches (-1: none), and

@@ -133,6 +133,12 @@ void kv__quantize_iq2_xs(const float *src, void *dst, int64_t n_rows, int64_t n_
                          const float *imatrix);
 void kv__quantize_iq2_s(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                         const float *imatrix);
+void kv__quantize_iq1_s(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                        const float *imatrix);
+void kv__quantize_iq1_m(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                        const float *imatrix);
+void kv__dequantize_iq1_s(const void *src, float *dst, int64_t k);
+void kv__dequantize_iq1_m(const void *src, float *dst, int64_t k);
 void kv__dequantize_iq2_xxs(const void *src, float *dst, int64_t k);
 void kv__dequantize_iq2_s(const void *src, float *dst, int64_t k);
 void kv__dequantize_iq2_xs(const void *src, float *dst, int64_t k);

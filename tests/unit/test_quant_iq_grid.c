@@ -149,7 +149,8 @@ static void test_best_neighbour_first_of_equals(void **state) {
             continue;
         const uint16_t *list = g->nb - g->map[v] - 1;
         int8_t L[8];
-        assert_int_equal(kv__iq_grid_best_neighbour(g, list, x, w, 1.f, L), list[1]);
+        static const float VALUE[3] = {1, 3, 5};
+        assert_int_equal(kv__iq_grid_best_neighbour(g, list, x, w, 1.f, VALUE, L), list[1]);
         for (int i = 0; i < 8; i++)
             assert_int_equal(L[i], g->level[8 * list[1] + i]);
         break;

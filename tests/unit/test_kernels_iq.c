@@ -1,4 +1,4 @@
-// Dot products of the 8-wide lattice i-quants (IQ2_XXS, IQ2_XS, IQ2_S) with
+// Dot products of the 8-wide lattice i-quants (IQ2_XXS/XS/S, IQ1_S/M) with
 // Q8_K: the scalar reference against the dequantized rows' exact dot (within
 // the float rounding of one term per super-block), and on x86-64 with AVX2 the
 // AVX2 kernels equal to the reference bit for bit, on quantized rows and on
@@ -36,6 +36,8 @@ static const iq_case CASES[] = {
     {KV_TYPE_IQ2_XXS, kv_dot_iq2_xxs_q8_k_ref, AVX2(kv_dot_iq2_xxs_q8_k_avx2)},
     {KV_TYPE_IQ2_XS, kv_dot_iq2_xs_q8_k_ref, AVX2(kv_dot_iq2_xs_q8_k_avx2)},
     {KV_TYPE_IQ2_S, kv_dot_iq2_s_q8_k_ref, AVX2(kv_dot_iq2_s_q8_k_avx2)},
+    {KV_TYPE_IQ1_S, kv_dot_iq1_s_q8_k_ref, AVX2(kv_dot_iq1_s_q8_k_avx2)},
+    {KV_TYPE_IQ1_M, kv_dot_iq1_m_q8_k_ref, AVX2(kv_dot_iq1_m_q8_k_avx2)},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
@@ -85,6 +87,15 @@ static void *random_blocks(kv_type t, int64_t n) {
                     s += y->qs[16 * g + j];
                 }
                 y->bsums[g] = (int16_t)s;
+            }
+        } else if (t == KV_TYPE_IQ1_M) { // d: the top nibbles of the 4 scale words
+            const kv_f16 h = kv_f32_to_f16(d);
+            kv_block_iq1_m *y = (kv_block_iq1_m *)b;
+            for (int k = 0; k < 4; k++) {
+                uint16_t s;
+                memcpy(&s, y->scales + 2 * k, 2);
+                s = (uint16_t)((s & 0x0fff) | (((h >> (4 * k)) & 0xf) << 12));
+                memcpy(y->scales + 2 * k, &s, 2);
             }
         } else {
             const kv_f16 h = kv_f32_to_f16(d); // d is the first field of these blocks

@@ -134,6 +134,8 @@ void kv_dot_tq2_0_q8_k_avx2(int64_t n, float *out, const void *w, const void *x)
 void kv_dot_iq2_xxs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_iq2_xs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_iq2_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq1_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq1_m_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 
 // Float types (dot_f16.c): float lanes with FMA, where the reference rounds each
 // product and sums in double; n need not be a multiple of anything.

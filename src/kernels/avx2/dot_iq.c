@@ -1,5 +1,7 @@
-// AVX2 dot products of the 8-wide lattice i-quants (IQ2_XXS, IQ2_XS, IQ2_S)
-// against Q8_K (ref/dot_iq.c is the spec). Per 32 weights: four stored grid
+// AVX2 dot products of the 8-wide lattice i-quants (IQ2_XXS, IQ2_XS, IQ2_S,
+// IQ1_S, IQ1_M) against Q8_K (ref/dot_iq.c is the spec). IQ1 points are -1/0/+1
+// bytes: they sign the activations directly, and a second maddubs sums the
+// activations for the shift term. Per 32 weights: four stored grid
 // points (unsigned bytes, at most 43) are gathered into one register, the
 // activations take the weights' signs (_mm256_sign_epi8; Q8_K quants are within
 // +-127, so negating them is exact), maddubs multiplies, and madd applies the
@@ -112,5 +114,76 @@ void kv_dot_iq2_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x)
         sum += f16_to_f32(wb[i].d) * xb[i].d * (float)hsum_i32(acc);
     }
     *out = 0.125f * sum;
+}
+
+// ---- IQ1_S / IQ1_M ----
+
+static inline __m256i ls_pairs(int a, int b) { // int16 lanes: a for 0..7, b for 8..15
+    return _mm256_setr_epi16((short)a, (short)a, (short)a, (short)a, (short)a, (short)a,
+                             (short)a, (short)a, (short)b, (short)b, (short)b, (short)b,
+                             (short)b, (short)b, (short)b, (short)b);
+}
+
+// Per 32 weights: grid part sum(ls * q * q8) and shift part sum(ls * sign * q8)
+// in int32 lanes; lsv has the scale per int16 pair, shv scale * sign per pair.
+static inline void iq1_group32(__m256i pts, const int8_t *q8, __m256i lsv, __m256i shv,
+                               __m256i *acc, __m256i *acc1) {
+    const __m256i ones = _mm256_set1_epi8(1);
+    const __m256i x = load_256(q8);
+    const __m256i p = _mm256_maddubs_epi16(ones, _mm256_sign_epi8(x, pts));
+    const __m256i s = _mm256_maddubs_epi16(ones, x);
+    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(p, lsv));
+    *acc1 = _mm256_add_epi32(*acc1, _mm256_madd_epi16(s, shv));
+}
+
+void kv_dot_iq1_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x) {
+    const kv_block_iq1_s *wb = w;
+    const kv_block_q8_k *xb = x;
+    const uint64_t *grid = kv__iq_grid_u64(KV_IQ_GRID_IQ1_S);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK; i++) {
+        __m256i acc = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK / 32; ib++) {
+            const int qh = wb[i].qh[ib];
+            const uint8_t *q = wb[i].qs + 4 * ib;
+            const __m256i pts = points4(grid, q[0] | (qh << 8 & 0x700), q[1] | (qh << 5 & 0x700),
+                                        q[2] | (qh << 2 & 0x700), q[3] | (qh >> 1 & 0x700));
+            const int ls = 2 * ((qh >> 12) & 7) + 1;
+            const int sh = qh & 0x8000 ? -ls : ls;
+            iq1_group32(pts, xb[i].qs + 32 * ib, ls_pairs(ls, ls), ls_pairs(sh, sh), &acc, &acc1);
+        }
+        sum += f16_to_f32(wb[i].d) * xb[i].d *
+               ((float)hsum_i32(acc) + KV_IQ1_DELTA * (float)hsum_i32(acc1));
+    }
+    *out = sum;
+}
+
+void kv_dot_iq1_m_q8_k_avx2(int64_t n, float *out, const void *w, const void *x) {
+    const kv_block_iq1_m *wb = w;
+    const kv_block_q8_k *xb = x;
+    const uint64_t *grid = kv__iq_grid_u64(KV_IQ_GRID_IQ1_S);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK; i++) {
+        uint16_t sc[4];
+        memcpy(sc, wb[i].scales, sizeof sc);
+        const kv_f16 d = (kv_f16)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) |
+                                  ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+        __m256i acc = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+        for (int ib = 0; ib < QK / 32; ib++) {
+            const uint8_t *q = wb[i].qs + 4 * ib;
+            const int h0 = wb[i].qh[2 * ib], h1 = wb[i].qh[2 * ib + 1];
+            const __m256i pts = points4(grid, q[0] | (h0 << 8 & 0x700), q[1] | (h0 << 4 & 0x700),
+                                        q[2] | (h1 << 8 & 0x700), q[3] | (h1 << 4 & 0x700));
+            const int s = sc[ib / 2] >> (6 * (ib % 2));
+            const int ls0 = 2 * (s & 7) + 1, ls1 = 2 * ((s >> 3) & 7) + 1;
+            const short a = (short)(h0 & 0x08 ? -ls0 : ls0), b = (short)(h0 & 0x80 ? -ls0 : ls0);
+            const short c = (short)(h1 & 0x08 ? -ls1 : ls1), e = (short)(h1 & 0x80 ? -ls1 : ls1);
+            const __m256i shv = _mm256_setr_epi16(a, a, a, a, b, b, b, b, c, c, c, c, e, e, e, e);
+            iq1_group32(pts, xb[i].qs + 32 * ib, ls_pairs(ls0, ls1), shv, &acc, &acc1);
+        }
+        sum += f16_to_f32(d) * xb[i].d *
+               ((float)hsum_i32(acc) + KV_IQ1_DELTA * (float)hsum_i32(acc1));
+    }
+    *out = sum;
 }
 #endif

@@ -24,6 +24,8 @@ static const kv__dot_pair PAIRS[KV_TYPE_COUNT] = {
     [KV_TYPE_IQ2_XXS] = {KV_TYPE_Q8_K, kv_dot_iq2_xxs_q8_k_ref},
     [KV_TYPE_IQ2_XS] = {KV_TYPE_Q8_K, kv_dot_iq2_xs_q8_k_ref},
     [KV_TYPE_IQ2_S] = {KV_TYPE_Q8_K, kv_dot_iq2_s_q8_k_ref},
+    [KV_TYPE_IQ1_S] = {KV_TYPE_Q8_K, kv_dot_iq1_s_q8_k_ref},
+    [KV_TYPE_IQ1_M] = {KV_TYPE_Q8_K, kv_dot_iq1_m_q8_k_ref},
     [KV_TYPE_TQ1_0] = {KV_TYPE_Q8_K, kv_dot_tq1_0_q8_k_ref},
     [KV_TYPE_TQ2_0] = {KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_ref},
 };

@@ -2,7 +2,8 @@
 // Q8_K: the scalar reference against the dequantized rows' exact dot (within
 // the float rounding of one term per super-block), and on x86-64 with AVX2 the
 // AVX2 kernels equal to the reference bit for bit, on quantized rows and on
-// random block bytes (every index, sign and scale pattern), at 1..129 blocks.
+// random block bytes (every index, sign and scale pattern), at 1..129 blocks;
+// on aarch64 with dotprod the NEON kernels the same way (tests/cross, qemu).
 #include <float.h>
 #include <math.h>
 #include <stdbool.h>
@@ -17,6 +18,11 @@
 #if defined(__x86_64__)
 #include "kernels/avx2/avx2.h"
 #endif
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+
+#include "kernels/neon/neon.h"
+#endif
 
 typedef void (*dot_fn)(int64_t n, float *out, const void *w, const void *x);
 
@@ -24,6 +30,7 @@ typedef struct {
     kv_type w;
     dot_fn ref;
     dot_fn avx2; // NULL off x86-64
+    dot_fn neon; // NULL off aarch64
 } iq_case;
 
 #if defined(__x86_64__)
@@ -31,13 +38,23 @@ typedef struct {
 #else
 #define AVX2(f) NULL
 #endif
+#if defined(__aarch64__)
+#define NEON(f) f
+#else
+#define NEON(f) NULL
+#endif
 
 static const iq_case CASES[] = {
-    {KV_TYPE_IQ2_XXS, kv_dot_iq2_xxs_q8_k_ref, AVX2(kv_dot_iq2_xxs_q8_k_avx2)},
-    {KV_TYPE_IQ2_XS, kv_dot_iq2_xs_q8_k_ref, AVX2(kv_dot_iq2_xs_q8_k_avx2)},
-    {KV_TYPE_IQ2_S, kv_dot_iq2_s_q8_k_ref, AVX2(kv_dot_iq2_s_q8_k_avx2)},
-    {KV_TYPE_IQ1_S, kv_dot_iq1_s_q8_k_ref, AVX2(kv_dot_iq1_s_q8_k_avx2)},
-    {KV_TYPE_IQ1_M, kv_dot_iq1_m_q8_k_ref, AVX2(kv_dot_iq1_m_q8_k_avx2)},
+    {KV_TYPE_IQ2_XXS, kv_dot_iq2_xxs_q8_k_ref, AVX2(kv_dot_iq2_xxs_q8_k_avx2),
+     NEON(kv_dot_iq2_xxs_q8_k_neon)},
+    {KV_TYPE_IQ2_XS, kv_dot_iq2_xs_q8_k_ref, AVX2(kv_dot_iq2_xs_q8_k_avx2),
+     NEON(kv_dot_iq2_xs_q8_k_neon)},
+    {KV_TYPE_IQ2_S, kv_dot_iq2_s_q8_k_ref, AVX2(kv_dot_iq2_s_q8_k_avx2),
+     NEON(kv_dot_iq2_s_q8_k_neon)},
+    {KV_TYPE_IQ1_S, kv_dot_iq1_s_q8_k_ref, AVX2(kv_dot_iq1_s_q8_k_avx2),
+     NEON(kv_dot_iq1_s_q8_k_neon)},
+    {KV_TYPE_IQ1_M, kv_dot_iq1_m_q8_k_ref, AVX2(kv_dot_iq1_m_q8_k_avx2),
+     NEON(kv_dot_iq1_m_q8_k_neon)},
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
@@ -52,6 +69,14 @@ static double urand(void) { return kv_rand_u01(&rng); }
 static bool have_avx2(void) {
 #if defined(__x86_64__)
     return kv__cpu_has_avx2();
+#else
+    return false;
+#endif
+}
+
+static bool have_neon(void) {
+#if defined(__aarch64__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #else
     return false;
 #endif
@@ -139,6 +164,13 @@ static void check(const iq_case *c, const void *w, const void *x, int64_t n, con
         c->avx2(n, &got, w, x);
         if (memcmp(&got, &ref, sizeof got) != 0)
             fail_msg("%s (%s, n=%lld): avx2 %.9g, reference %.9g", kv_type_name(c->w), what,
+                     (long long)n, got, ref);
+    }
+    if (c->neon && have_neon()) {
+        float got = NAN;
+        c->neon(n, &got, w, x);
+        if (memcmp(&got, &ref, sizeof got) != 0)
+            fail_msg("%s (%s, n=%lld): neon %.9g, reference %.9g", kv_type_name(c->w), what,
                      (long long)n, got, ref);
     }
 }

@@ -68,7 +68,8 @@ void kv_dot_iq2_xxs_q8_k_avx2(int64_t n, float *out, const void *w, const void *
             const int ls = 2 * (int)(aux[1] >> 28) + 1;
             acc = _mm256_add_epi32(acc, group32(pts, s, xb[i].qs + 32 * ib, ls, ls));
         }
-        sum += f16_to_f32(wb[i].d) * xb[i].d * (float)hsum_i32(acc);
+        const float term = f16_to_f32(wb[i].d) * xb[i].d * (float)hsum_i32(acc); // its own statement: never contracted into an FMA
+        sum += term;
     }
     *out = 0.125f * sum;
 }
@@ -89,7 +90,8 @@ void kv_dot_iq2_xs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x
             acc = _mm256_add_epi32(acc, group32(pts, s, xb[i].qs + 32 * ib, 2 * (sc & 0xf) + 1,
                                                 2 * (sc >> 4) + 1));
         }
-        sum += f16_to_f32(wb[i].d) * xb[i].d * (float)hsum_i32(acc);
+        const float term = f16_to_f32(wb[i].d) * xb[i].d * (float)hsum_i32(acc); // its own statement: never contracted into an FMA
+        sum += term;
     }
     *out = 0.125f * sum;
 }
@@ -111,7 +113,8 @@ void kv_dot_iq2_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x)
             acc = _mm256_add_epi32(acc, group32(pts, s, xb[i].qs + 32 * ib, 2 * (sc & 0xf) + 1,
                                                 2 * (sc >> 4) + 1));
         }
-        sum += f16_to_f32(wb[i].d) * xb[i].d * (float)hsum_i32(acc);
+        const float term = f16_to_f32(wb[i].d) * xb[i].d * (float)hsum_i32(acc); // its own statement: never contracted into an FMA
+        sum += term;
     }
     *out = 0.125f * sum;
 }
@@ -152,8 +155,10 @@ void kv_dot_iq1_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x)
             const int sh = qh & 0x8000 ? -ls : ls;
             iq1_group32(pts, xb[i].qs + 32 * ib, ls_pairs(ls, ls), ls_pairs(sh, sh), &acc, &acc1);
         }
-        sum += f16_to_f32(wb[i].d) * xb[i].d *
-               ((float)hsum_i32(acc) + KV_IQ1_DELTA * (float)hsum_i32(acc1));
+        const float shift = KV_IQ1_DELTA * (float)hsum_i32(acc1); // separate statements: no FMA
+        const float total = (float)hsum_i32(acc) + shift;
+        const float term = f16_to_f32(wb[i].d) * xb[i].d * total;
+        sum += term;
     }
     *out = sum;
 }
@@ -181,8 +186,10 @@ void kv_dot_iq1_m_q8_k_avx2(int64_t n, float *out, const void *w, const void *x)
             const __m256i shv = _mm256_setr_epi16(a, a, a, a, b, b, b, b, c, c, c, c, e, e, e, e);
             iq1_group32(pts, xb[i].qs + 32 * ib, ls_pairs(ls0, ls1), shv, &acc, &acc1);
         }
-        sum += f16_to_f32(d) * xb[i].d *
-               ((float)hsum_i32(acc) + KV_IQ1_DELTA * (float)hsum_i32(acc1));
+        const float shift = KV_IQ1_DELTA * (float)hsum_i32(acc1); // separate statements: no FMA
+        const float total = (float)hsum_i32(acc) + shift;
+        const float term = f16_to_f32(d) * xb[i].d * total;
+        sum += term;
     }
     *out = sum;
 }

@@ -60,7 +60,8 @@ void kv_dot_iq2_xxs_q8_k_neon(int64_t n, float *out, const void *w, const void *
             }
             bsum += (2 * (int32_t)(aux[1] >> 28) + 1) * s;
         }
-        sum += kv_neon_h2f(wb[i].d) * xb[i].d * (float)bsum;
+        const float term = kv_neon_h2f(wb[i].d) * xb[i].d * (float)bsum; // its own statement: never contracted into an FMA
+        sum += term;
     }
     *out = 0.125f * sum;
 }
@@ -79,7 +80,8 @@ void kv_dot_iq2_xs_q8_k_neon(int64_t n, float *out, const void *w, const void *x
                                            signs8(q1 >> 9)),
                                xb[i].qs + 16 * g);
         }
-        sum += kv_neon_h2f(wb[i].d) * xb[i].d * (float)bsum;
+        const float term = kv_neon_h2f(wb[i].d) * xb[i].d * (float)bsum; // its own statement: never contracted into an FMA
+        sum += term;
     }
     *out = 0.125f * sum;
 }
@@ -100,7 +102,8 @@ void kv_dot_iq2_s_q8_k_neon(int64_t n, float *out, const void *w, const void *x)
                                            wb[i].qs[QK / 8 + k1]),
                                xb[i].qs + 16 * g);
         }
-        sum += kv_neon_h2f(wb[i].d) * xb[i].d * (float)bsum;
+        const float term = kv_neon_h2f(wb[i].d) * xb[i].d * (float)bsum; // its own statement: never contracted into an FMA
+        sum += term;
     }
     *out = 0.125f * sum;
 }
@@ -130,7 +133,10 @@ void kv_dot_iq1_s_q8_k_neon(int64_t n, float *out, const void *w, const void *x)
             sumi += ls * s;
             sumi1 += (qh & 0x8000 ? -ls : ls) * t;
         }
-        sum += kv_neon_h2f(wb[i].d) * xb[i].d * ((float)sumi + KV_IQ1_DELTA * (float)sumi1);
+        const float shift = KV_IQ1_DELTA * (float)sumi1; // separate statements: no FMA
+        const float total = (float)sumi + shift;
+        const float term = kv_neon_h2f(wb[i].d) * xb[i].d * total;
+        sum += term;
     }
     *out = sum;
 }
@@ -155,7 +161,10 @@ void kv_dot_iq1_m_q8_k_neon(int64_t n, float *out, const void *w, const void *x)
             sumi += ls * dot16(vcombine_s8(vcreate_s8(grid[i0]), vcreate_s8(grid[i1])), q8);
             sumi1 += (qh & 0x08 ? -ls : ls) * sum8(q8) + (qh & 0x80 ? -ls : ls) * sum8(q8 + 8);
         }
-        sum += kv_neon_h2f(d) * xb[i].d * ((float)sumi + KV_IQ1_DELTA * (float)sumi1);
+        const float shift = KV_IQ1_DELTA * (float)sumi1; // separate statements: no FMA
+        const float total = (float)sumi + shift;
+        const float term = kv_neon_h2f(d) * xb[i].d * total;
+        sum += term;
     }
     *out = sum;
 }

@@ -76,7 +76,8 @@ void kv_dot_iq2_xxs_q8_k_ref(int64_t n, float *out, const void *w, const void *x
         int8_t q[QK];
         int ls[QK / 16];
         unpack_iq2_xxs(&wb[i], grid, q, ls);
-        sum += kv_f16_to_f32(wb[i].d) * xb[i].d * (float)block_sum(q, ls, xb[i].qs);
+        const float term = kv_f16_to_f32(wb[i].d) * xb[i].d * (float)block_sum(q, ls, xb[i].qs); // its own statement: never contracted into an FMA
+        sum += term;
     }
     *out = 0.125f * sum;
 }
@@ -90,7 +91,8 @@ void kv_dot_iq2_xs_q8_k_ref(int64_t n, float *out, const void *w, const void *x)
         int8_t q[QK];
         int ls[QK / 16];
         unpack_iq2_xs(&wb[i], grid, q, ls);
-        sum += kv_f16_to_f32(wb[i].d) * xb[i].d * (float)block_sum(q, ls, xb[i].qs);
+        const float term = kv_f16_to_f32(wb[i].d) * xb[i].d * (float)block_sum(q, ls, xb[i].qs); // its own statement: never contracted into an FMA
+        sum += term;
     }
     *out = 0.125f * sum;
 }
@@ -104,7 +106,8 @@ void kv_dot_iq2_s_q8_k_ref(int64_t n, float *out, const void *w, const void *x) 
         int8_t q[QK];
         int ls[QK / 16];
         unpack_iq2_s(&wb[i], grid, q, ls);
-        sum += kv_f16_to_f32(wb[i].d) * xb[i].d * (float)block_sum(q, ls, xb[i].qs);
+        const float term = kv_f16_to_f32(wb[i].d) * xb[i].d * (float)block_sum(q, ls, xb[i].qs); // its own statement: never contracted into an FMA
+        sum += term;
     }
     *out = 0.125f * sum;
 }

@@ -405,6 +405,22 @@ static void test_fallback_qwen_like(void **state) {
     run(s, KV_FTYPE_Q2_K, false);
     assert_int_equal(layer_type(s, 0, "ffn_gate"), KV_TYPE_IQ4_NL);
     assert_int_equal(layer_type(s, 0, "attn_v"), KV_TYPE_Q5_0); // n_gqa 7: Q4_K, then Q5_0
+    // The lattice i-quants (rows of 896 are not 256-multiples) -> IQ4_NL, reported
+    static const struct {
+        kv_ftype f;
+        kv_type base;
+    } LOW[] = {{KV_FTYPE_IQ2_XXS, KV_TYPE_IQ2_XXS}, {KV_FTYPE_IQ2_XS, KV_TYPE_IQ2_XS},
+               {KV_FTYPE_IQ2_M, KV_TYPE_IQ2_S},     {KV_FTYPE_IQ1_S, KV_TYPE_IQ1_S},
+               {KV_FTYPE_IQ1_M, KV_TYPE_IQ1_M},     {KV_FTYPE_IQ3_XXS, KV_TYPE_IQ3_XXS},
+               {KV_FTYPE_IQ3_S, KV_TYPE_IQ3_S}};
+    for (size_t k = 0; k < sizeof LOW / sizeof LOW[0]; k++) {
+        assert_true(run(s, LOW[k].f, true) >= 24);
+        const kv_mix_choice *g = pick(s, "blk.3.ffn_gate.weight");
+        assert_true(g->fallback);
+        assert_int_equal(g->wanted, LOW[k].base);
+        assert_int_equal(g->type, KV_TYPE_IQ4_NL);
+        assert_int_equal(layer_type(s, 3, "ffn_down") == KV_TYPE_IQ4_NL, false); // 4864 fits
+    }
     run(s, KV_FTYPE_TQ2_0, false);
     assert_int_equal(layer_type(s, 0, "attn_q"), KV_TYPE_Q4_0);
     assert_int_equal(type_of(s, "token_embd.weight"), KV_TYPE_Q8_0);

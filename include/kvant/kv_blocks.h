@@ -166,6 +166,58 @@ typedef struct {
 } kv_block_tq2_0;                  // 2.0625 bits per weight
 _Static_assert(sizeof(kv_block_tq2_0) == 66, "tq2_0 block layout");
 
+// ---- the 8-wide lattice i-quants: IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M ----
+// Groups of 8 values index a codebook point (quant/iq_grid.c); IQ2 types store
+// 7 sign bits per 8 values (the 8th makes the count even), IQ1 types a shift.
+
+typedef struct {
+    kv_f16 d;
+    uint16_t qs[KV_QK_K / 8];      // per 32: 4 grid bytes, then 4x7 sign bits + 4-bit scale
+} kv_block_iq2_xxs;                // 2.0625 bits per weight
+_Static_assert(sizeof(kv_block_iq2_xxs) == 66, "iq2_xxs block layout");
+
+typedef struct {
+    kv_f16 d;
+    uint16_t qs[KV_QK_K / 8];      // 9-bit grid index | 7 sign bits << 9
+    uint8_t scales[KV_QK_K / 32];  // two 4-bit scales per 32
+} kv_block_iq2_xs;                 // 2.3125 bits per weight
+_Static_assert(sizeof(kv_block_iq2_xs) == 74, "iq2_xs block layout");
+
+typedef struct {
+    kv_f16 d;
+    uint8_t qs[KV_QK_K / 4];       // low 8 bits of the grid indexes, then 8 sign bits per 8
+    uint8_t qh[KV_QK_K / 32];      // high 2 bits of the 4 grid indexes of each 32
+    uint8_t scales[KV_QK_K / 32];  // two 4-bit scales per 32
+} kv_block_iq2_s;                  // 2.5625 bits per weight
+_Static_assert(sizeof(kv_block_iq2_s) == 82, "iq2_s block layout");
+
+typedef struct {
+    kv_f16 d;
+    uint8_t qs[KV_QK_K / 8];       // low 8 bits of the grid indexes
+    uint16_t qh[KV_QK_K / 32];     // per 32: 4x3 high index bits, 3-bit scale, shift sign
+} kv_block_iq1_s;                  // 1.5625 bits per weight
+_Static_assert(sizeof(kv_block_iq1_s) == 50, "iq1_s block layout");
+
+typedef struct {
+    uint8_t qs[KV_QK_K / 8];       // low 8 bits of the grid indexes
+    uint8_t qh[KV_QK_K / 16];      // per 8: 3 high index bits + shift sign
+    uint8_t scales[KV_QK_K / 32];  // 3-bit scales; the F16 super scale in the top nibbles
+} kv_block_iq1_m;                  // 1.75 bits per weight
+_Static_assert(sizeof(kv_block_iq1_m) == 56, "iq1_m block layout");
+
+// IQ1_S/IQ1_M add +-1/8 (the shift) to every grid coordinate of a group.
+#define KV_IQ1_DELTA 0.125f
+
+typedef enum { KV_IQ_GRID_IQ2_XXS, KV_IQ_GRID_IQ2_XS, KV_IQ_GRID_IQ2_S, KV_IQ_GRID_IQ1_S,
+               KV_IQ_GRID_COUNT } kv_iq_grid_id;
+
+// The stored codebook of grid g (256, 512, 1024 or 2048 points; IQ1_M uses
+// IQ1_S's): byte i of a point is coordinate i, 8/25/43 for IQ2 grids, -1/0/+1
+// (as int8) for IQ1. Decoded on first use into static storage (thread-safe,
+// no allocation); NULL only for an unknown g. Internal to kvant (kv__), here so
+// the kernels need no quant/ header.
+const uint64_t *kv__iq_grid_u64(kv_iq_grid_id g);
+
 // ---- the reference activation quantizers (quant/q8.c) ----
 // The kernels' SIMD activation quantizers fall back to these for the blocks they
 // cannot do in vectors. n_rows rows of n_per_row floats (a multiple of the block

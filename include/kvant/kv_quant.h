@@ -19,7 +19,8 @@ bool kv_quant_can_dequantize(kv_type t);
 // importance weights, may be NULL) guides the types that use one, as ggml does.
 // Fails with KV_ERR_INVALID when n_per_row is not a multiple of the block size or
 // the input holds NaN or Inf (the message gives the row and column), and
-// KV_ERR_UNSUPPORTED for a type kvant cannot write. Thread-safe: rows may be
+// KV_ERR_UNSUPPORTED for a type kvant cannot write. IQ2_XXS, IQ2_XS and IQ1_S
+// need the imatrix (KV_ERR_INVALID without one). Thread-safe: rows may be
 // split across threads, with the same bytes as one call.
 kv_status kv_quant_rows(kv_type t, const float *src, void *dst, int64_t n_rows,
                         int64_t n_per_row, const float *imatrix, kv_err *err);

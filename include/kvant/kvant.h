@@ -17,7 +17,7 @@
 
 // kernels' view of quant: the type table, block layouts and reference quantizers
 #include "kvant/kv_types.h"  // kv_type_*
-#include "kvant/kv_blocks.h" // block layouts kv_block_*; kv__quantize_q8_*, kv__iq3_* (internal)
+#include "kvant/kv_blocks.h" // block layouts kv_block_*; kv__quantize_q8_*, kv__iq3_*, kv__iq_grid_* (internal)
 #include "kvant/kv_quant.h"  // kv_quant_*, kv_dequant_row
 
 // formats and quant

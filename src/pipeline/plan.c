@@ -99,7 +99,8 @@ kv_status kv__plan_types(kv__emit_tensor *ts, int64_t n, const kv_mix_model *mod
         if (!ts[i].imatrix && kv_mix_needs_imatrix(o->ftype, ts[i].name, (kv_type)ts[i].dst_type) &&
             ts[i].dst_type != ts[i].src_type)
             st = KV_FAIL(err, KV_ERR_INVALID,
-                         "tensor '%s' needs importance data for %s and the imatrix has none for it",
+                         "tensor '%s' needs importance data for %s and the imatrix has none for it "
+                         "(make one that covers it with `kvant imatrix`)",
                          ts[i].name, kv_type_name(ts[i].dst_type));
     if (st != KV_OK) {
         kv_imatrix_close(*im);

@@ -9,8 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
-// Supported file types first, in the order help texts list them; then the
-// IQ1/IQ2/IQ3 mixes that kvant knows but cannot write yet.
+// The file types in the order help texts list them (a row with supported false
+// would be known but refused by kv_ftype_parse). A mix whose tensor types kvant
+// cannot write (IQ3_XXS, IQ3_S before the iq3 quantizers land) fails at that
+// tensor with the type named.
 static const kv_ftype_info FTYPES[] = {
     {KV_FTYPE_ALL_F32, "F32", NULL, "32-bit floats, nothing quantized", KV_TYPE_F32, 32.0, true,
      false},
@@ -56,25 +58,25 @@ static const kv_ftype_info FTYPES[] = {
     {KV_FTYPE_COPY, "COPY", NULL, "copy every tensor as it is, rewrite the metadata",
      KV_TYPE_COUNT, 0.0, true, false},
     {KV_FTYPE_IQ2_XXS, "IQ2_XXS", NULL, "2.06 bpw lattice quantization", KV_TYPE_IQ2_XXS, 2.0625,
-     false, true},
+     true, true},
     {KV_FTYPE_IQ2_XS, "IQ2_XS", NULL, "2.31 bpw lattice quantization", KV_TYPE_IQ2_XS, 2.3125,
-     false, true},
+     true, true},
     {KV_FTYPE_IQ2_S, "IQ2_S", NULL, "2.5 bpw lattice quantization mix", KV_TYPE_IQ2_XS, 2.3125,
-     false, true},
+     true, true},
     {KV_FTYPE_IQ2_M, "IQ2_M", NULL, "2.7 bpw lattice quantization mix", KV_TYPE_IQ2_S, 2.5625,
-     false, false},
-    {KV_FTYPE_IQ1_S, "IQ1_S", NULL, "1.56 bpw lattice quantization", KV_TYPE_IQ1_S, 1.5625, false,
-     true},
-    {KV_FTYPE_IQ1_M, "IQ1_M", NULL, "1.75 bpw lattice quantization", KV_TYPE_IQ1_M, 1.75, false,
-     true},
+     true, false},
     {KV_FTYPE_IQ3_XXS, "IQ3_XXS", NULL, "3.06 bpw lattice quantization", KV_TYPE_IQ3_XXS, 3.0625,
-     false, false},
+     true, false},
     {KV_FTYPE_IQ3_XS, "IQ3_XS", NULL, "3.3 bpw lattice quantization mix", KV_TYPE_IQ3_S, 3.4375,
-     false, false},
-    {KV_FTYPE_IQ3_S, "IQ3_S", NULL, "3.44 bpw lattice quantization", KV_TYPE_IQ3_S, 3.4375, false,
+     true, false},
+    {KV_FTYPE_IQ3_S, "IQ3_S", NULL, "3.44 bpw lattice quantization", KV_TYPE_IQ3_S, 3.4375, true,
      false},
     {KV_FTYPE_IQ3_M, "IQ3_M", NULL, "3.66 bpw lattice quantization mix", KV_TYPE_IQ3_S, 3.4375,
-     false, false},
+     true, false},
+    {KV_FTYPE_IQ1_S, "IQ1_S", NULL, "1.56 bpw lattice quantization", KV_TYPE_IQ1_S, 1.5625, true,
+     true},
+    {KV_FTYPE_IQ1_M, "IQ1_M", NULL, "1.75 bpw lattice quantization", KV_TYPE_IQ1_M, 1.75, true,
+     true},
 };
 
 #define N_FTYPES (sizeof FTYPES / sizeof FTYPES[0])
@@ -172,6 +174,6 @@ kv_status kv_ftype_check_imatrix(kv_ftype id, bool has_imatrix, kv_err *err) {
         return KV_OK;
     return KV_FAIL(err, KV_ERR_INVALID,
                    "quantization type %s needs an importance matrix (--imatrix FILE): without "
-                   "one the result is garbage",
+                   "one the result is garbage; make one with `kvant imatrix`",
                    kv_ftype_name(id));
 }

@@ -9,6 +9,7 @@
 
 #include "kvant/kv_core.h"
 #include "kvant/kv_f16.h"
+#include "quant/iq_grid.h"
 #include "quant/quant_int.h"
 
 // ---- float types: conversions, rows are contiguous so one pass does all ----
@@ -73,7 +74,43 @@ static const quant_ops OPS[] = {
     {KV_TYPE_IQ4_XS, kv__quantize_iq4_xs, kv__dequantize_iq4_xs},
     {KV_TYPE_IQ3_XXS, kv__quantize_iq3_xxs, kv__dequantize_iq3_xxs},
     {KV_TYPE_IQ3_S, kv__quantize_iq3_s, kv__dequantize_iq3_s},
+    {KV_TYPE_IQ2_XXS, kv__quantize_iq2_xxs, kv__dequantize_iq2_xxs},
+    {KV_TYPE_IQ2_XS, kv__quantize_iq2_xs, kv__dequantize_iq2_xs},
+    {KV_TYPE_IQ2_S, kv__quantize_iq2_s, kv__dequantize_iq2_s},
+    {KV_TYPE_IQ1_S, kv__quantize_iq1_s, kv__dequantize_iq1_s},
+    {KV_TYPE_IQ1_M, kv__quantize_iq1_m, kv__dequantize_iq1_m},
 };
+
+// The lattice i-quants: the codebook each type searches (-1: none), and
+// whether quantizing needs an importance matrix.
+static int lattice_grid(kv_type t, bool *needs_imatrix) {
+    *needs_imatrix = true;
+    switch (t) {
+    case KV_TYPE_IQ2_XXS: return KV_IQ_GRID_IQ2_XXS;
+    case KV_TYPE_IQ2_XS: return KV_IQ_GRID_IQ2_XS;
+    case KV_TYPE_IQ2_S: *needs_imatrix = false; return KV_IQ_GRID_IQ2_S;
+    case KV_TYPE_IQ1_S: return KV_IQ_GRID_IQ1_S;
+    case KV_TYPE_IQ1_M: *needs_imatrix = false; return KV_IQ_GRID_IQ1_S;
+    default: *needs_imatrix = false; return -1;
+    }
+}
+
+// Builds the codebook a lattice type needs (once); refuses those that need an
+// importance matrix when there is none.
+static kv_status lattice_ready(kv_type t, bool quantize, const float *imatrix, kv_err *err) {
+    bool needs;
+    const int g = lattice_grid(t, &needs);
+    if (g < 0)
+        return KV_OK;
+    if (quantize && needs && !imatrix)
+        return KV_FAIL(err, KV_ERR_INVALID,
+                       "%s needs an importance matrix; make one with `kvant imatrix` and pass it "
+                       "with --imatrix", kv_type_name((uint32_t)t));
+    if (quantize && !kv__iq_grid_get((kv_iq_grid_id)g))
+        return KV_FAIL(err, KV_ERR_NOMEM, "%s: cannot allocate the codebook tables",
+                       kv_type_name((uint32_t)t));
+    return KV_OK;
+}
 
 static const quant_ops *find_ops(kv_type t) {
     for (size_t i = 0; i < sizeof OPS / sizeof OPS[0]; i++)
@@ -166,6 +203,9 @@ kv_status kv_quant_rows(kv_type t, const float *src, void *dst, int64_t n_rows,
     st = check_input(t, src, n_rows, n_per_row, imatrix, err);
     if (st != KV_OK)
         return st;
+    st = lattice_ready(t, true, imatrix, err);
+    if (st != KV_OK)
+        return st;
     ops->quantize(src, dst, n_rows, n_per_row, imatrix);
     return KV_OK;
 }
@@ -182,6 +222,9 @@ kv_status kv_dequant_row(kv_type t, const void *src, float *dst, int64_t n, kv_e
         return KV_OK;
     if (!src || !dst)
         return KV_FAIL(err, KV_ERR_INVALID, "%s: src or dst is NULL", kv_type_name((uint32_t)t));
+    st = lattice_ready(t, false, NULL, err);
+    if (st != KV_OK)
+        return st;
     ops->dequantize(src, dst, n);
     return KV_OK;
 }

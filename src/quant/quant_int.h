@@ -130,4 +130,26 @@ void kv__dequantize_q6_k(const void *src, float *dst, int64_t k);
 void kv__dequantize_iq4_nl(const void *src, float *dst, int64_t k);
 void kv__dequantize_iq4_xs(const void *src, float *dst, int64_t k);
 
+// ---- the 8-wide lattice i-quants (iq2.c, iq1.c; codebooks in iq_grid.c) ----
+// Bit-exact with ggml's quantize_<type>(). imatrix (n_per_row weights) is
+// required by IQ2_XXS, IQ2_XS and IQ1_S (kv_quant_rows refuses them without
+// one); IQ2_S and IQ1_M use their own weights without one, as ggml. n_per_row is a
+// multiple of 256; rows are independent. The codebook must be built
+// (kv__iq_grid_get non-NULL), which kv_quant_rows checks first.
+void kv__quantize_iq2_xxs(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                          const float *imatrix);
+void kv__quantize_iq2_xs(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                         const float *imatrix);
+void kv__quantize_iq2_s(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                        const float *imatrix);
+void kv__quantize_iq1_s(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                        const float *imatrix);
+void kv__quantize_iq1_m(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                        const float *imatrix);
+void kv__dequantize_iq1_s(const void *src, float *dst, int64_t k);
+void kv__dequantize_iq1_m(const void *src, float *dst, int64_t k);
+void kv__dequantize_iq2_xxs(const void *src, float *dst, int64_t k);
+void kv__dequantize_iq2_s(const void *src, float *dst, int64_t k);
+void kv__dequantize_iq2_xs(const void *src, float *dst, int64_t k);
+
 #endif

@@ -23,8 +23,9 @@
 #define TOL_PPL_REL 0.001
 enum { N_PREDICT = 32, PPL_CTX = 128, PPL_CHUNKS = 4 };
 
-// The benchmark types (F32 runs against llama.cpp in test_golden_runtime.c)
-static const char *const TYPES[] = {"q8_0", "q4_0", "q4_k_m"};
+// The benchmark types (F32 runs against llama.cpp in test_golden_runtime.c),
+// and two lattice i-quants (made with the golden importance matrix)
+static const char *const TYPES[] = {"q8_0", "q4_0", "q4_k_m", "iq2_xxs", "iq1_m"};
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 
 static char *dir;
@@ -45,6 +46,11 @@ static int setup(void **state) {
         char path[4200];
         path_of(path, sizeof path, TYPES[i]);
         kv_convert_opts o = {.outtype = TYPES[i]};
+        char imatrix[4200]; // kv_test_shared_path's buffer is reused by the next call
+        snprintf(imatrix, sizeof imatrix, "%s",
+                 kv_test_shared_path("testdata/golden/kjv-llama-7m.imatrix.dat"));
+        if (strncmp(TYPES[i], "iq", 2) == 0)
+            o.plan.imatrix_path = imatrix;
         if (kv_convert_hf(kv_test_shared_path("models/kjv-llama-7m"), path, &o, NULL, &err) !=
             KV_OK) {
             fprintf(stderr, "setup: %s\n", err.msg);

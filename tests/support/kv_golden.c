@@ -22,6 +22,17 @@ json_t *kv_golden(void) {
     return root;
 }
 
+json_t *kv_golden_lowbit(void) {
+    static json_t *root;
+    if (root || !kv_test_shared())
+        return root;
+    json_error_t e;
+    root = json_load_file(kv_test_shared_path("testdata/golden/kjv-llama-7m-lowbit.json"), 0, &e);
+    if (!root)
+        fprintf(stderr, "golden lowbit json: %s at line %d\n", e.text, e.line);
+    return root;
+}
+
 static int compare_tensors(const kv_gguf *g, json_t *want) {
     int bad = 0;
     if ((size_t)kv_gguf_tensor_count(g) != json_object_size(want)) {
@@ -130,7 +141,12 @@ static int compare_metadata(const kv_gguf *g, json_t *want, const char *const *s
 
 int kv_golden_compare(const char *path, const char *section, const char *entry, bool metadata,
                       const char *const *skip_keys) {
-    json_t *want = json_object_get(json_object_get(kv_golden(), section), entry);
+    return kv_golden_compare_in(kv_golden(), path, section, entry, metadata, skip_keys);
+}
+
+int kv_golden_compare_in(json_t *root, const char *path, const char *section, const char *entry,
+                         bool metadata, const char *const *skip_keys) {
+    json_t *want = json_object_get(json_object_get(root, section), entry);
     if (!want) {
         fprintf(stderr, "no golden entry %s.%s\n", section, entry);
         return 1;

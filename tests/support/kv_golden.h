@@ -16,4 +16,13 @@ json_t *kv_golden(void);
 int kv_golden_compare(const char *path, const char *section, const char *entry, bool metadata,
                       const char *const *skip_keys);
 
+// The parsed record of llama.cpp's ten IQ1/IQ2/IQ3 files
+// (../shared/testdata/golden/kjv-llama-7m-lowbit.json; cached, borrowed, NULL
+// when ../shared is absent).
+json_t *kv_golden_lowbit(void);
+
+// kv_golden_compare against another record (root, e.g. kv_golden_lowbit()).
+int kv_golden_compare_in(json_t *root, const char *path, const char *section, const char *entry,
+                         bool metadata, const char *const *skip_keys);
+
 #endif

@@ -314,8 +314,8 @@ static void test_rejects_bad_sizes_and_types(void **state) {
                 &err, "overflow");
     expect_fail(kv_quant_rows(KV_TYPE_Q8_0, NULL, q, 1, 32, NULL, &err), KV_ERR_INVALID, &err,
                 "NULL");
-    expect_fail(kv_quant_rows(KV_TYPE_IQ2_XXS, x, q, 1, 256, NULL, &err), KV_ERR_UNSUPPORTED,
-                &err, "IQ2_XXS");
+    expect_fail(kv_quant_rows(KV_TYPE_MXFP4, x, q, 1, 256, NULL, &err), KV_ERR_UNSUPPORTED,
+                &err, "MXFP4");
     expect_fail(kv_quant_rows((kv_type)4, x, q, 1, 32, NULL, &err), KV_ERR_UNSUPPORTED, &err,
                 "id 4");
     expect_fail(kv_dequant_row(KV_TYPE_Q5_1, q, y, 40, &err), KV_ERR_INVALID, &err,
@@ -334,7 +334,7 @@ static void test_capabilities(void **state) {
         assert_true(kv_quant_can_quantize(ours[i]));
         assert_true(kv_quant_can_dequantize(ours[i]));
     }
-    assert_false(kv_quant_can_quantize(KV_TYPE_IQ1_S));
+    assert_false(kv_quant_can_quantize(KV_TYPE_MXFP4));
     assert_false(kv_quant_can_dequantize(KV_TYPE_I8));
     assert_false(kv_quant_can_quantize((kv_type)KV_TYPE_COUNT));
 }

@@ -46,11 +46,10 @@ static void test_parse_messages(void **state) {
     assert_non_null(strstr(err.msg, "'Q4_K_X'"));
     assert_non_null(strstr(err.msg, "Q4_K_M"));
     assert_non_null(strstr(err.msg, "COPY"));
-    assert_int_equal(kv_ftype_parse("IQ2_XXS", &f, &err), KV_ERR_UNSUPPORTED);
-    assert_non_null(strstr(err.msg, "IQ2_XXS"));
-    assert_non_null(strstr(err.msg, "cannot write"));
-    assert_int_equal(kv_ftype_parse("27", &f, &err), KV_ERR_UNSUPPORTED); // IQ3_M
-    assert_non_null(strstr(err.msg, "IQ3_M"));
+    assert_int_equal(kv_ftype_parse("31", &f, &err), KV_OK); // by id
+    assert_int_equal(f, KV_FTYPE_IQ1_M);
+    assert_int_equal(kv_ftype_parse("iq2_xxs", &f, &err), KV_OK);
+    assert_int_equal(f, KV_FTYPE_IQ2_XXS);
     assert_int_equal(kv_ftype_parse(NULL, &f, NULL), KV_ERR_INVALID);
 }
 
@@ -62,8 +61,8 @@ static void test_list_names(void **state) {
     assert_non_null(strstr(buf, "F32, F16, BF16"));
     assert_non_null(strstr(buf, "Q4_K_M"));
     assert_non_null(strstr(buf, "TQ2_0"));
-    assert_null(strstr(buf, "IQ2_XXS")); // only what kvant can write
-    assert_null(strstr(buf, "IQ3"));
+    assert_non_null(strstr(buf, "IQ2_XXS"));
+    assert_non_null(strstr(buf, "IQ1_M"));
     char small[10];
     assert_int_equal(kv_ftype_list_names(small, sizeof small), n);
     assert_int_equal(strlen(small), sizeof small - 1);
@@ -84,7 +83,7 @@ static void test_table_consistent(void **state) {
         assert_string_equal(kv_ftype_name(f), tok);
         n_names++;
     }
-    assert_int_equal(n_names, 23); // 22 file types and COPY
+    assert_int_equal(n_names, 33); // 32 file types and COPY
     for (int id = -1; id < 64; id++) {
         const kv_ftype_info *f = kv_ftype_get((kv_ftype)id);
         if (!f || f->id == KV_FTYPE_COPY)
@@ -115,6 +114,7 @@ static void test_imatrix_required(void **state) {
     assert_int_equal(kv_ftype_check_imatrix(KV_FTYPE_Q2_K_S, false, &err), KV_ERR_INVALID);
     assert_non_null(strstr(err.msg, "Q2_K_S"));
     assert_non_null(strstr(err.msg, "importance matrix"));
+    assert_non_null(strstr(err.msg, "kvant imatrix"));
     assert_int_equal(kv_ftype_check_imatrix(KV_FTYPE_Q2_K_S, true, &err), KV_OK);
     assert_int_equal(kv_ftype_check_imatrix(KV_FTYPE_Q2_K, false, &err), KV_OK);
 }

@@ -13,14 +13,15 @@
 
 // ---- golden: llama.cpp's own quantizations of the demo model ----
 
-static json_t *load_golden(void) {
+static json_t *load_golden_file(const char *rel) {
     json_error_t jerr;
-    json_t *root = json_load_file(kv_test_shared_path("testdata/golden/kjv-llama-7m.json"), 0,
-                                  &jerr);
+    json_t *root = json_load_file(kv_test_shared_path(rel), 0, &jerr);
     if (!root)
         fail_msg("golden JSON: %s (line %d)", jerr.text, jerr.line);
     return root;
 }
+
+static json_t *load_golden(void) { return load_golden_file("testdata/golden/kjv-llama-7m.json"); }
 
 static int meta_int(json_t *section, const char *key) {
     json_t *v = json_object_get(json_object_get(section, "metadata"), key);
@@ -99,6 +100,26 @@ static void test_golden_quantize(void **state) {
         }
     }
     assert_int_equal(n_checked, 27); // 20 plain + 7 imatrix-guided outputs
+    json_decref(root);
+}
+
+// The ten IQ1/IQ2/IQ3 file types (llama-quantize with the imatrix): kvant's
+// plan gives every tensor llama.cpp's type, whether or not kvant can write it.
+static void test_golden_lowbit(void **state) {
+    (void)state;
+    KV_NEED_SHARED();
+    json_t *root = load_golden();
+    json_t *low = load_golden_file("testdata/golden/kjv-llama-7m-lowbit.json");
+    json_t *f32 = json_object_get(json_object_get(root, "convert"), "F32");
+    const char *ftype;
+    json_t *q;
+    int n_checked = 0;
+    json_object_foreach(json_object_get(low, "quantize_imatrix"), ftype, q) {
+        check_golden_ftype(f32, ftype, q, true);
+        n_checked++;
+    }
+    assert_int_equal(n_checked, 10);
+    json_decref(low);
     json_decref(root);
 }
 
@@ -384,6 +405,22 @@ static void test_fallback_qwen_like(void **state) {
     run(s, KV_FTYPE_Q2_K, false);
     assert_int_equal(layer_type(s, 0, "ffn_gate"), KV_TYPE_IQ4_NL);
     assert_int_equal(layer_type(s, 0, "attn_v"), KV_TYPE_Q5_0); // n_gqa 7: Q4_K, then Q5_0
+    // The lattice i-quants (rows of 896 are not 256-multiples) -> IQ4_NL, reported
+    static const struct {
+        kv_ftype f;
+        kv_type base;
+    } LOW[] = {{KV_FTYPE_IQ2_XXS, KV_TYPE_IQ2_XXS}, {KV_FTYPE_IQ2_XS, KV_TYPE_IQ2_XS},
+               {KV_FTYPE_IQ2_M, KV_TYPE_IQ2_S},     {KV_FTYPE_IQ1_S, KV_TYPE_IQ1_S},
+               {KV_FTYPE_IQ1_M, KV_TYPE_IQ1_M},     {KV_FTYPE_IQ3_XXS, KV_TYPE_IQ3_XXS},
+               {KV_FTYPE_IQ3_S, KV_TYPE_IQ3_S}};
+    for (size_t k = 0; k < sizeof LOW / sizeof LOW[0]; k++) {
+        assert_true(run(s, LOW[k].f, true) >= 24);
+        const kv_mix_choice *g = pick(s, "blk.3.ffn_gate.weight");
+        assert_true(g->fallback);
+        assert_int_equal(g->wanted, LOW[k].base);
+        assert_int_equal(g->type, KV_TYPE_IQ4_NL);
+        assert_int_equal(layer_type(s, 3, "ffn_down") == KV_TYPE_IQ4_NL, false); // 4864 fits
+    }
     run(s, KV_FTYPE_TQ2_0, false);
     assert_int_equal(layer_type(s, 0, "attn_q"), KV_TYPE_Q4_0);
     assert_int_equal(type_of(s, "token_embd.weight"), KV_TYPE_Q8_0);
@@ -648,6 +685,7 @@ static void test_needs_imatrix_and_bad_args(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_quantize),
+        cmocka_unit_test(test_golden_lowbit),
         cmocka_unit_test(test_golden_order),
         cmocka_unit_test(test_tinyllama_q4_k_m),
         cmocka_unit_test(test_tinyllama_other_mixes),

@@ -29,6 +29,11 @@ static const struct {
     {KV_TYPE_TQ2_0, KV_TYPE_Q8_K, kv_dot_tq2_0_q8_k_avx2},
     {KV_TYPE_IQ3_XXS, KV_TYPE_Q8_K, kv_dot_iq3_xxs_q8_k_avx2},
     {KV_TYPE_IQ3_S, KV_TYPE_Q8_K, kv_dot_iq3_s_q8_k_avx2},
+    {KV_TYPE_IQ2_XXS, KV_TYPE_Q8_K, kv_dot_iq2_xxs_q8_k_avx2},
+    {KV_TYPE_IQ2_XS, KV_TYPE_Q8_K, kv_dot_iq2_xs_q8_k_avx2},
+    {KV_TYPE_IQ2_S, KV_TYPE_Q8_K, kv_dot_iq2_s_q8_k_avx2},
+    {KV_TYPE_IQ1_S, KV_TYPE_Q8_K, kv_dot_iq1_s_q8_k_avx2},
+    {KV_TYPE_IQ1_M, KV_TYPE_Q8_K, kv_dot_iq1_m_q8_k_avx2},
 };
 
 // Weight types with register tiles (tile_f16.c, tile_q.h, tile_k.h), in AVX2 and

@@ -61,6 +61,13 @@ void kv_tile_q6_k_q8_k_neon(int64_t n, float *y, int64_t y_stride, const void *w
                             size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
                             int64_t nx);
 void kv_dot_iq4_xs_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+
+// ---- 8-wide lattice i-quants: dot_iq.c (exact integer sums: equal to the reference) ----
+void kv_dot_iq2_xxs_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq2_xs_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq2_s_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq1_s_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq1_m_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq1_0_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_tq2_0_q8_k_neon(int64_t n, float *out, const void *w, const void *x);
 // IQ3_XXS and IQ3_S (dot_iq3.c): bit-identical to their references.

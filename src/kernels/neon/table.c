@@ -113,6 +113,9 @@ void kv__kernels_fill_neon(kv_kernels *k) {
         {KV_TYPE_IQ4_XS, kv_dot_iq4_xs_q8_k_neon}, {KV_TYPE_TQ1_0, kv_dot_tq1_0_q8_k_neon},
         {KV_TYPE_TQ2_0, kv_dot_tq2_0_q8_k_neon},
         {KV_TYPE_IQ3_XXS, kv_dot_iq3_xxs_q8_k_neon}, {KV_TYPE_IQ3_S, kv_dot_iq3_s_q8_k_neon},
+        {KV_TYPE_IQ2_XXS, kv_dot_iq2_xxs_q8_k_neon}, {KV_TYPE_IQ2_XS, kv_dot_iq2_xs_q8_k_neon},
+        {KV_TYPE_IQ2_S, kv_dot_iq2_s_q8_k_neon},     {KV_TYPE_IQ1_S, kv_dot_iq1_s_q8_k_neon},
+        {KV_TYPE_IQ1_M, kv_dot_iq1_m_q8_k_neon},
     };
     k->name = "neon";
     for (size_t i = 0; i < sizeof DOTS / sizeof DOTS[0]; i++) {

@@ -37,6 +37,12 @@ void kv_dot_tq2_0_q8_k_ref(int64_t n, float *out, const void *w, const void *x);
 // ---- IQ3_XXS, IQ3_S: dot_iq3.c ----
 void kv_dot_iq3_xxs_q8_k_ref(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_iq3_s_q8_k_ref(int64_t n, float *out, const void *w, const void *x);
+// ---- 8-wide lattice i-quants: dot_iq.c ----
+void kv_dot_iq2_xxs_q8_k_ref(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq2_xs_q8_k_ref(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq2_s_q8_k_ref(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq1_s_q8_k_ref(int64_t n, float *out, const void *w, const void *x);
+void kv_dot_iq1_m_q8_k_ref(int64_t n, float *out, const void *w, const void *x);
 
 // ---- float types: dot_f16.c (ggml's scalar path: float products, double sum) ----
 void kv_dot_f32_f32_ref(int64_t n, float *out, const void *w, const void *x);

@@ -2,7 +2,9 @@
 // AVX2, FMA and F16C, the NEON table on aarch64 Linux CPUs with the dot-product
 // extension, else the scalar reference (on CPUs with AVX-VNNI the AVX2 table
 // takes its VNNI builds, same results; KVANT_KERNELS=avx2 keeps the plain AVX2
-// ones); KVANT_KERNELS=ref keeps the reference for
+// ones; on CPUs with AVX-512 F/BW/VL/VNNI the AVX-512 table, which adds 512-bit
+// packed paths to the AVX2 table with the same bits, and KVANT_KERNELS=avx2 or
+// avx2-vnni keeps the AVX2 table); KVANT_KERNELS=ref keeps the reference for
 // debugging and tests. Weight types take ggml's activation pairing
 // (ref/dot_pairs.c); types without a paired dot fall back to dequantizing with
 // F32 activations.
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "kernels/avx2/avx2.h"
+#include "kernels/avx512/avx512.h"
 #include "kernels/ref/dot_ref.h"
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -93,6 +96,11 @@ static const kv_kernels *simd(void) {
         return NULL;
     simd_table = *kv_kernels_ref();
     const char *want = getenv("KVANT_KERNELS");
+    const bool avx2_only = want && (strcmp(want, "avx2") == 0 || strcmp(want, "avx2-vnni") == 0);
+    if (kv__cpu_has_avx512() && !avx2_only) {
+        kv__kernels_fill_avx512(&simd_table);
+        return &simd_table;
+    }
     const bool vnni = kv__cpu_has_avxvnni() && !(want && strcmp(want, "avx2") == 0);
     kv__kernels_fill_avx2(&simd_table, vnni);
     return &simd_table;

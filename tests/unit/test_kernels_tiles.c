@@ -4,7 +4,8 @@
 // so do the packed tiles (weight rows repacked for batches) and the matmul
 // driver for batches of 1 to 130 rows and odd weight-row ranges (the split
 // between threads). The AVX-VNNI builds give the same bits as
-// the plain AVX2 ones. Bit equality is the contract: a sequence's numbers must
+// the plain AVX2 ones, and the AVX-512 table's packed tiles the bits of the
+// AVX2 table's dot products. Bit equality is the contract: a sequence's numbers must
 // not depend on how many other rows share its batch.
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "kv_rand.h"
 #include "kv_test.h"
 #include "kernels/avx2/avx2.h"
+#include "kernels/avx512/avx512.h"
 #include "kernels/kernels.h"
 #include "kvant/kv_quant.h"
 
@@ -233,6 +235,52 @@ static void test_avx2_builds_agree(void **state) {
 }
 #endif
 
+#if defined(__x86_64__)
+// The AVX-512 table (where the CPU has F, BW, VL and VNNI): its 512-bit packed
+// tiles keep the contract against its vec_dot, which is the AVX2 table's, so
+// a batch gives the AVX2 table's bits too.
+static void test_avx512_table(void **state) {
+    (void)state;
+    if (!kv__cpu_has_avx512()) {
+        print_message("skipped: this CPU lacks AVX-512 F, BW, VL or VNNI\n");
+        skip();
+    }
+    kv_kernels t = *kv_kernels_ref();
+    kv__kernels_fill_avx512(&t);
+    kv_kernels avx2 = *kv_kernels_ref();
+    kv__kernels_fill_avx2(&avx2, kv__cpu_has_avxvnni());
+    assert_string_equal(t.name, "avx512");
+    assert_ptr_equal(t.types[KV_TYPE_Q4_0].tile_packed, kv_packed_q4_0_q8_0_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_Q8_0].tile_packed, kv_packed_q8_0_q8_0_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_Q4_K].tile_packed, kv_packed_q4_k_q8_k_avx512);
+    check_table(&t);
+    // a batch through each packed path against the AVX2 table's dot, pair by pair
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        fixture f;
+        fixture_make(&f, &t, types[i], 2048 + 256);
+        const int64_t rows = 65;
+        float *y = malloc((size_t)(rows * MAX_W) * sizeof *y);
+        assert_non_null(y);
+        kv_matmul_args a = {f.t, f.w, f.w_rs, f.x, f.x_rs, y, MAX_W, f.n, rows};
+        const size_t ss = kv_matmul_scratch_size(&t, f.t, f.n);
+        void *scratch = ss ? malloc(ss) : NULL;
+        t.matmul(&t, &a, 0, MAX_W, scratch, ss);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t o = 0; o < MAX_W; o++) {
+                float want;
+                avx2.types[f.t].vec_dot(f.n, &want, f.w + o * f.w_rs, f.x + r * f.x_rs);
+                if (memcmp(&y[r * MAX_W + o], &want, sizeof want) != 0)
+                    fail_msg("%s: avx512 batch (%lld,%lld) %.9g, %s dot %.9g",
+                             kv_type_name(f.t), (long long)o, (long long)r, y[r * MAX_W + o],
+                             avx2.name, want);
+            }
+        free(scratch), free(y);
+        fixture_free(&f);
+    }
+}
+#endif
+
 #if defined(__aarch64__) && defined(__linux__)
 // The NEON table (where the CPU has dotprod) has its tiles, and they keep the
 // contract; under qemu-aarch64 -cpu max (the neon/cross test) it is the chosen table.
@@ -257,6 +305,7 @@ int main(void) {
         cmocka_unit_test(test_reference_driver),
 #if defined(__x86_64__)
         cmocka_unit_test(test_avx2_builds_agree),
+        cmocka_unit_test(test_avx512_table),
 #endif
 #if defined(__aarch64__) && defined(__linux__)
         cmocka_unit_test(test_neon_table),

@@ -54,9 +54,10 @@ static void help(FILE *f) {
             "  -r, --repetitions N   timed repetitions of each test, 1..%d (default 5)\n"
             "  -b, --batch-size N    prompt tokens per decode call (default 512)\n"
             "  -o, --output FMT      md (default), json or csv\n"
-            "  --kernels ref|avx2|avx2-vnni|avx512|auto  the reference kernels, AVX2\n"
+            "  --kernels ref|avx2|avx2-vnni|avx512|amx|auto  the reference kernels, AVX2\n"
             "                        without its VNNI builds, the AVX2 table with them,\n"
-            "                        the AVX-512 table (x86-64, where the CPU has them),\n"
+            "                        the AVX-512 table, the AMX one (x86-64, where the\n"
+            "                        CPU has them; else the best below),\n"
             "                        or the best for this CPU (default: auto unless\n"
             "                        KVANT_KERNELS is set)\n"
             "  --bw-mib N            bandwidth buffer in MiB, 0 to skip (default: twice the\n"
@@ -119,9 +120,9 @@ static int take_value(const char *a, const char *v, bench_opts *o) {
     }
     if (!strcmp(a, "--kernels")) {
         if (strcmp(v, "ref") && strcmp(v, "avx2") && strcmp(v, "avx2-vnni") &&
-            strcmp(v, "avx512") && strcmp(v, "auto"))
+            strcmp(v, "avx512") && strcmp(v, "amx") && strcmp(v, "auto"))
             return kv_cli_usage_error(
-                "bench", "--kernels takes ref, avx2, avx2-vnni, avx512 or auto, got '%s'", v);
+                "bench", "--kernels takes ref, avx2, avx2-vnni, avx512, amx or auto, got '%s'", v);
         o->kernels = v;
         return 0;
     }

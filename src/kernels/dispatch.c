@@ -4,7 +4,9 @@
 // takes its VNNI builds, same results; KVANT_KERNELS=avx2 keeps the plain AVX2
 // ones; on CPUs with AVX-512 F/BW/VL/VNNI the AVX-512 table, which adds 512-bit
 // packed paths to the AVX2 table with the same bits, and KVANT_KERNELS=avx2 or
-// avx2-vnni keeps the AVX2 table); KVANT_KERNELS=ref keeps the reference for
+// avx2-vnni keeps the AVX2 table; where the CPU and OS also give AMX-INT8 the
+// AMX table, the AVX-512 one with AMX tiles for Q4_0/Q8_0 batches, same bits
+// again, and KVANT_KERNELS=avx512 keeps the AVX-512 table); KVANT_KERNELS=ref keeps the reference for
 // debugging and tests. Weight types take ggml's activation pairing
 // (ref/dot_pairs.c); types without a paired dot fall back to dequantizing with
 // F32 activations.
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "kernels/avx2/avx2.h"
+#include "kernels/amx/amx.h"
 #include "kernels/avx512/avx512.h"
 #include "kernels/ref/dot_ref.h"
 
@@ -97,6 +100,10 @@ static const kv_kernels *simd(void) {
     simd_table = *kv_kernels_ref();
     const char *want = getenv("KVANT_KERNELS");
     const bool avx2_only = want && (strcmp(want, "avx2") == 0 || strcmp(want, "avx2-vnni") == 0);
+    if (kv__cpu_has_amx() && !avx2_only && !(want && strcmp(want, "avx512") == 0)) {
+        kv__kernels_fill_amx(&simd_table);
+        return &simd_table;
+    }
     if (kv__cpu_has_avx512() && !avx2_only) {
         kv__kernels_fill_avx512(&simd_table);
         return &simd_table;

@@ -2,7 +2,7 @@
 // layout: per block of sixteen weight rows, their scales as floats and a B
 // tile of the signed weights (Q4_0: nibble - 8), B[k][4 r + i] = weight
 // 4k + i of row r. The tile multiplies it with up to sixteen activation rows.
-#if defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__AVX512VNNI__)
+#if (defined(__AMX_INT8__) || defined(__AMXINT8__)) && defined(__AVX512VNNI__) // gcc, clang names
 #include "kernels/amx/amx.h"
 
 #include "kernels/avx512/avx512_util.h"

@@ -1,6 +1,6 @@
 // The AMX kernel table: the AVX-512 table with the AMX packed paths of Q4_0
 // and Q8_0 for prompt batches (amx.h); same bits as the AVX2 table's vec_dot.
-#if defined(__AMX_INT8__) && defined(__AMX_TILE__) && defined(__AVX512VNNI__)
+#if (defined(__AMX_INT8__) || defined(__AMXINT8__)) && defined(__AVX512VNNI__) // gcc, clang names
 #include "kernels/amx/amx.h"
 
 #include "kernels/avx512/avx512.h"

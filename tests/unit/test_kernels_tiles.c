@@ -283,6 +283,7 @@ static void test_avx512_table(void **state) {
     assert_ptr_equal(t.types[KV_TYPE_Q4_0].tile_packed, kv_packed_q4_0_q8_0_avx512);
     assert_ptr_equal(t.types[KV_TYPE_Q8_0].tile_packed, kv_packed_q8_0_q8_0_avx512);
     assert_ptr_equal(t.types[KV_TYPE_Q4_K].tile_packed, kv_packed_q4_k_q8_k_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_Q6_K].tile_packed, kv_packed_q6_k_q8_k_avx512);
     check_table(&t);
     check_against_avx2(&t);
 }

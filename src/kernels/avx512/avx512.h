@@ -49,14 +49,19 @@ void kv_pack_q8_0_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_
 void kv_packed_q8_0_q8_0_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
                                 int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 
-// Q4_K: sixteen rows per super-block, scales and mins per row lane, quants
-// dword-transposed. Tiles of those rows by up to 4 activation rows.
+// Q4_K and Q6_K: sixteen rows per super-block, scales (and mins) per row lane,
+// quants dword-transposed (Q6_K's as bytes q + 32). Tiles of those rows by up
+// to 4 activation rows.
 #define KV_AVX512_PACK_K_NW 16
 #define KV_AVX512_PACK_K_NX 4
 #define KV_AVX512_PACK_K_MIN_ROWS 8
 size_t kv_pack_size_q4_k_x16_avx512(int64_t n);
 void kv_pack_q4_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
 void kv_packed_q4_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+size_t kv_pack_size_q6_k_x16_avx512(int64_t n);
+void kv_pack_q6_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_q6_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
                                 int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 
 #endif

@@ -37,6 +37,26 @@ AVX512_INLINE __m512 gather_f16_lo(const uint8_t *p, __m512i idx) {
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(gather_rows(p, idx)));
 }
 
+// Dwords g = 0..3 of the 16 bytes at p of sixteen rows `stride` bytes apart
+// (row r at p + r * stride): out[g] lane r holds dword g of row r. Four rows share each
+// register (rows r, r + 4, r + 8, r + 12 in its four 128-bit lanes), then a
+// 4 x 4 dword transpose within the lanes.
+AVX512_INLINE void rows16_x4(const uint8_t *p, size_t stride, __m512i out[4]) {
+    __m512i a[4];
+    for (int r = 0; r < 4; r++) {
+        __m512i v = _mm512_castsi128_si512(load_128(p + (size_t)r * stride));
+        v = _mm512_inserti32x4(v, load_128(p + (size_t)(r + 4) * stride), 1);
+        v = _mm512_inserti32x4(v, load_128(p + (size_t)(r + 8) * stride), 2);
+        a[r] = _mm512_inserti32x4(v, load_128(p + (size_t)(r + 12) * stride), 3);
+    }
+    const __m512i t0 = _mm512_unpacklo_epi32(a[0], a[1]), t1 = _mm512_unpackhi_epi32(a[0], a[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(a[2], a[3]), t3 = _mm512_unpackhi_epi32(a[2], a[3]);
+    out[0] = _mm512_unpacklo_epi64(t0, t2);
+    out[1] = _mm512_unpackhi_epi64(t0, t2);
+    out[2] = _mm512_unpacklo_epi64(t1, t3);
+    out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
 // int32 lane j (< 8) of the result: the sum of the 32 signed bytes at q[j]
 // (the activation bytes of eight Q8 blocks); exact.
 AVX512_INLINE __m256i sums_8x32(const int8_t *const q[8]) {

@@ -1,4 +1,4 @@
-// The packed path of Q4_K for AVX-512 (avx512.h): sixteen weight rows
+// The packed paths of Q4_K and Q6_K for AVX-512 (avx512.h): sixteen weight rows
 // repacked per super-block, one row per int32 lane: the same four quant bytes
 // of the sixteen rows in one zmm, the sub-block scales and mins unpacked into
 // row lanes. A tile multiplies them with up to four activation rows: per
@@ -152,6 +152,129 @@ void kv_pack_q4_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_
                 for (int r = 0; r < NW; r++) // rows too far apart for int32 gather indices
                     memcpy(&p->qs[c][g][4 * r], rows[r] + off, 4);
             }
+    }
+}
+
+// ---- Q6_K: w = d * scale * (u - 32), u in 0..63, a scale per 16 weights ----
+
+// One super-block column of sixteen Q6_K rows (5696 bytes), the quants as bytes.
+typedef struct {
+    float d[NW];
+    int32_t sc[16][NW];          // [sub-block][row]
+    int16_t sc_pair[8][NW][2];   // [sub-block pair][row][sub-block of the pair]
+    uint8_t u[16][4][NW * 4];    // [sub-block][4-byte group][row, byte]
+} q6_k_x16;
+
+// nx (1, 2 or 4) activation rows by the sixteen packed rows of nb super-blocks:
+// per super-block the exact sum of scale * (u . x) less 32 * the sum of
+// scale * bsum, then acc += (d * d_x) * sum with FMA (avx2/tile_k.h's integers
+// and float steps).
+AVX512_INLINE void packed_q6_k(int64_t nb, const q6_k_x16 *wp, const uint8_t *const xr[NX],
+                               const int nx, __m512 out[NX]) {
+    __m512 acc[NX];
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        acc[j] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const q6_k_x16 *b = wp + i;
+        const kv_block_q8_k *xb[NX];
+        __m512i tot[NX];
+        AVX512_UNROLL
+        for (int j = 0; j < nx; j++) {
+            xb[j] = (const kv_block_q8_k *)xr[j] + i;
+            tot[j] = _mm512_setzero_si512();
+        }
+        AVX512_UNROLL
+        for (int s = 0; s < 16; s++) {
+            const __m512i u0 = _mm512_loadu_si512(b->u[s][0]), u1 = _mm512_loadu_si512(b->u[s][1]);
+            const __m512i u2 = _mm512_loadu_si512(b->u[s][2]), u3 = _mm512_loadu_si512(b->u[s][3]);
+            const __m512i sc = _mm512_loadu_si512(b->sc[s]);
+            AVX512_UNROLL
+            for (int j = 0; j < nx; j++) {
+                const int8_t *xq = xb[j]->qs + 16 * s;
+                __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u0,
+                                                 _mm512_set1_epi32((int32_t)load_u32(xq)));
+                __m512i a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u1,
+                                                 _mm512_set1_epi32((int32_t)load_u32(xq + 4)));
+                a0 = _mm512_dpbusd_epi32(a0, u2, _mm512_set1_epi32((int32_t)load_u32(xq + 8)));
+                a1 = _mm512_dpbusd_epi32(a1, u3, _mm512_set1_epi32((int32_t)load_u32(xq + 12)));
+                tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0, a1), sc));
+            }
+        }
+        const __m512 d = _mm512_loadu_ps(b->d);
+        AVX512_UNROLL
+        for (int j = 0; j < nx; j++) {
+            __m512i off = _mm512_setzero_si512(); // sum of scale * bsum: the -32 part
+            AVX512_UNROLL
+            for (int q = 0; q < 8; q++)
+                off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_loadu_si512(b->sc_pair[q]),
+                                                              _mm512_set1_epi32((int32_t)load_u32(xb[j]->bsums + 2 * q))));
+            const __m512i sum = _mm512_sub_epi32(tot[j], _mm512_slli_epi32(off, 5));
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xb[j]->d)),
+                                     _mm512_cvtepi32_ps(sum), acc[j]);
+        }
+    }
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        out[j] = acc[j];
+}
+
+void kv_packed_q6_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                int64_t nw, const void *x, size_t x_row_size, int64_t nx) {
+    const uint8_t *xr[NX];
+    for (int j = 0; j < NX; j++)
+        xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;
+    __m512 out[NX];
+    const int64_t nb = n / KV_QK_K;
+    if (nx > 2)
+        packed_q6_k(nb, wp, xr, 4, out);
+    else if (nx == 2)
+        packed_q6_k(nb, wp, xr, 2, out);
+    else
+        packed_q6_k(nb, wp, xr, 1, out);
+    store_lanes(y, y_stride, out, nw, nx);
+}
+
+size_t kv_pack_size_q6_k_x16_avx512(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(q6_k_x16); }
+
+// The 256 quants of a Q6_K super-block as bytes u = q + 32: element
+// 128 h + 32 s + l has the nibble (low for s < 2) of ql[64 h + 32 (s % 2) + l]
+// and bits 2s, 2s+1 of qh[32 h + l] on top.
+static void q6_k_bytes(const kv_block_q6_k *b, uint8_t u[KV_QK_K]) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(3);
+    for (int k = 0; k < 8; k++) {
+        const int h = k / 4, s = k % 4;
+        const __m256i ql = load_256(b->ql + 64 * h + 32 * (s % 2));
+        const __m256i qh = load_256(b->qh + 32 * h);
+        const __m256i nib = s < 2 ? _mm256_and_si256(ql, lo4)
+                                  : _mm256_and_si256(_mm256_srli_epi16(ql, 4), lo4);
+        const __m256i top = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), lo2), 4);
+        _mm256_storeu_si256((__m256i *)(u + 32 * k), _mm256_or_si256(nib, top));
+    }
+}
+
+void kv_pack_q6_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
+    q6_k_x16 *p = out;
+    uint8_t u[NW][KV_QK_K];
+    for (int64_t i = 0; i < n / KV_QK_K; i++, p++) {
+        for (int r = 0; r < NW; r++) {
+            const kv_block_q6_k *b = (const kv_block_q6_k *)((const uint8_t *)w +
+                                                             (size_t)(r < nw ? r : nw - 1) * w_row_size) + i;
+            p->d[r] = f16_to_f32(b->d);
+            for (int s = 0; s < 16; s++)
+                p->sc[s][r] = b->scales[s];
+            for (int q = 0; q < 8; q++) {
+                p->sc_pair[q][r][0] = b->scales[2 * q];
+                p->sc_pair[q][r][1] = b->scales[2 * q + 1];
+            }
+            q6_k_bytes(b, u[r]);
+        }
+        for (int s = 0; s < 16; s++) {
+            __m512i g[4];
+            rows16_x4(u[0] + 16 * s, KV_QK_K, g);
+            for (int k = 0; k < 4; k++)
+                _mm512_storeu_si512(p->u[s][k], g[k]);
+        }
     }
 }
 

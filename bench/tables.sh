@@ -34,7 +34,7 @@ for shape in $SHAPES; do
     [ -f "$f" ] || { echo "bench/tables.sh: no $f, skipped" >&2; continue; }
     for r in $(seq 1 "$rounds"); do
       for k in $TABLES; do
-        out=$WORK/$shape-$type-$k-$r.json
+        out=$WORK/$shape-$type@$k@$r.json
         [ -s "$out" ] && continue
         load=$(cut -d' ' -f1 /proc/loadavg)
         echo "[$(date +%H:%M:%S)] $shape $type $k round $r (load $load)" >&2
@@ -58,7 +58,7 @@ work, tables = sys.argv[1], sys.argv[2].split()
 rows = {}  # (shape, type, test) -> table -> [t/s], loads, kernel names
 for p in sorted(glob.glob(os.path.join(work, "*.json"))):
     name = os.path.basename(p)[:-5]
-    shape_type, table, _ = name.rsplit("-", 2)
+    shape_type, table, _ = name.split("@")
     for r in json.load(open(p)):
         test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
         key = (shape_type, test)

@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
         tables[nt] = *kv_kernels_ref();
         kv__kernels_fill_amx(&tables[nt++]);
     }
-    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K};
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K, KV_TYPE_F16};
     float *wf = malloc((size_t)(n_in * n_out) * sizeof *wf);
     float *xf = malloc((size_t)(n_in * rows) * sizeof *xf);
     float *y = malloc((size_t)(rows * n_out) * sizeof *y);

@@ -243,10 +243,10 @@ static void test_avx2_builds_agree(void **state) {
 static void check_against_avx2(const kv_kernels *t) {
     kv_kernels avx2 = *kv_kernels_ref();
     kv__kernels_fill_avx2(&avx2, kv__cpu_has_avxvnni());
-    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K};
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K, KV_TYPE_F16};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         fixture f;
-        fixture_make(&f, t, types[i], 2048 + 256);
+        fixture_make(&f, t, types[i], types[i] == KV_TYPE_F16 ? 2048 + 261 : 2048 + 256);
         const int64_t rows = 65;
         float *y = malloc((size_t)(rows * MAX_W) * sizeof *y);
         assert_non_null(y);
@@ -284,6 +284,7 @@ static void test_avx512_table(void **state) {
     assert_ptr_equal(t.types[KV_TYPE_Q8_0].tile_packed, kv_packed_q8_0_q8_0_avx512);
     assert_ptr_equal(t.types[KV_TYPE_Q4_K].tile_packed, kv_packed_q4_k_q8_k_avx512);
     assert_ptr_equal(t.types[KV_TYPE_Q6_K].tile_packed, kv_packed_q6_k_q8_k_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_F16].tile_packed, kv_packed_f16_f16_avx512);
     check_table(&t);
     check_against_avx2(&t);
 }

@@ -64,4 +64,15 @@ void kv_pack_q6_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_
 void kv_packed_q6_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
                                 int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 
+// F16 (against F16 activations): eight rows converted to floats, two per zmm
+// (a row per 256-bit half), the n % 8 tail kept as F16; tiles of those rows by
+// up to 4 activation rows with the bits of the AVX2 F16 dot (pack_f16.c).
+#define KV_AVX512_PACK_F16_NW 8
+#define KV_AVX512_PACK_F16_NX 4
+#define KV_AVX512_PACK_F16_MIN_ROWS 8
+size_t kv_pack_size_f16_x8_avx512(int64_t n);
+void kv_pack_f16_x8_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_f16_f16_avx512(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
+                              const void *x, size_t x_row_size, int64_t nx);
+
 #endif

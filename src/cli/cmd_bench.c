@@ -54,9 +54,12 @@ static void help(FILE *f) {
             "  -r, --repetitions N   timed repetitions of each test, 1..%d (default 5)\n"
             "  -b, --batch-size N    prompt tokens per decode call (default 512)\n"
             "  -o, --output FMT      md (default), json or csv\n"
-            "  --kernels ref|avx2|auto  the reference kernels, AVX2 without its VNNI builds\n"
-            "                        (x86-64), or the best for this CPU (default: auto\n"
-            "                        unless KVANT_KERNELS is set)\n"
+            "  --kernels ref|avx2|avx2-vnni|avx512|amx|auto  the reference kernels, AVX2\n"
+            "                        without its VNNI builds, the AVX2 table with them,\n"
+            "                        the AVX-512 table, the AMX one (x86-64, where the\n"
+            "                        CPU has them; else the best below),\n"
+            "                        or the best for this CPU (default: auto unless\n"
+            "                        KVANT_KERNELS is set)\n"
             "  --bw-mib N            bandwidth buffer in MiB, 0 to skip (default: twice the\n"
             "                        last-level cache, 512..2048 MiB)\n"
             "  --no-warmup           skip the warm-up runs\n"
@@ -116,8 +119,10 @@ static int take_value(const char *a, const char *v, bench_opts *o) {
         return 0;
     }
     if (!strcmp(a, "--kernels")) {
-        if (strcmp(v, "ref") && strcmp(v, "avx2") && strcmp(v, "auto"))
-            return kv_cli_usage_error("bench", "--kernels takes ref, avx2 or auto, got '%s'", v);
+        if (strcmp(v, "ref") && strcmp(v, "avx2") && strcmp(v, "avx2-vnni") &&
+            strcmp(v, "avx512") && strcmp(v, "amx") && strcmp(v, "auto"))
+            return kv_cli_usage_error(
+                "bench", "--kernels takes ref, avx2, avx2-vnni, avx512, amx or auto, got '%s'", v);
         o->kernels = v;
         return 0;
     }

@@ -1,11 +1,14 @@
-// Chooses the kernel table once per process: the AVX2 table on x86-64 CPUs with
-// AVX2, FMA and F16C, the NEON table on aarch64 Linux CPUs with the dot-product
-// extension, else the scalar reference (on CPUs with AVX-VNNI the AVX2 table
-// takes its VNNI builds, same results; KVANT_KERNELS=avx2 keeps the plain AVX2
-// ones); KVANT_KERNELS=ref keeps the reference for
-// debugging and tests. Weight types take ggml's activation pairing
-// (ref/dot_pairs.c); types without a paired dot fall back to dequantizing with
-// F32 activations.
+// Chooses the kernel table once per process. On x86-64 the widest the CPU runs:
+// the AMX table (AMX-INT8 granted by the OS, kernels/amx), else the AVX-512
+// table (F/BW/VL/VNNI, kernels/avx512), else the AVX2 table (AVX2, FMA, F16C;
+// with its VNNI builds where the CPU has AVX-VNNI); each wider table is the one
+// below it plus faster paths with the same bits. On aarch64 Linux CPUs with the
+// dot-product extension the NEON table; else the scalar reference.
+// KVANT_KERNELS narrows the choice for comparisons and tests: ref (the
+// reference), avx2 (the AVX2 table without its VNNI builds), avx2-vnni (the
+// AVX2 table), avx512 (no AMX); a table the CPU lacks falls back to the best
+// below it. Weight types take ggml's activation pairing (ref/dot_pairs.c);
+// types without a paired dot fall back to dequantizing with F32 activations.
 #include "kernels/kernels.h"
 
 #include <pthread.h>
@@ -13,6 +16,8 @@
 #include <string.h>
 
 #include "kernels/avx2/avx2.h"
+#include "kernels/amx/amx.h"
+#include "kernels/avx512/avx512.h"
 #include "kernels/ref/dot_ref.h"
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -93,6 +98,15 @@ static const kv_kernels *simd(void) {
         return NULL;
     simd_table = *kv_kernels_ref();
     const char *want = getenv("KVANT_KERNELS");
+    const bool avx2_only = want && (strcmp(want, "avx2") == 0 || strcmp(want, "avx2-vnni") == 0);
+    if (!avx2_only && !(want && strcmp(want, "avx512") == 0) && kv__cpu_has_amx()) {
+        kv__kernels_fill_amx(&simd_table);
+        return &simd_table;
+    }
+    if (kv__cpu_has_avx512() && !avx2_only) {
+        kv__kernels_fill_avx512(&simd_table);
+        return &simd_table;
+    }
     const bool vnni = kv__cpu_has_avxvnni() && !(want && strcmp(want, "avx2") == 0);
     kv__kernels_fill_avx2(&simd_table, vnni);
     return &simd_table;

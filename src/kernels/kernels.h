@@ -1,7 +1,8 @@
 // The kernel dispatch table: every numeric inner loop the runtime uses, as
 // function pointers filled once from the CPU's features (dispatch.c). ref/ holds
 // the scalar reference versions, which are the specification; SIMD versions in
-// avx2/ and neon/ implement the same signatures and are tested against them.
+// avx2/, avxvnni/, avx512/, amx/ and neon/ implement the same signatures and are
+// tested against them.
 // Kernels never allocate and never do I/O.
 #ifndef KV_KERNELS_H
 #define KV_KERNELS_H

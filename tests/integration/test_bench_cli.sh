@@ -62,6 +62,21 @@ PY
 
 expect_rc 0 "--kernels ref" "$KVANT" bench "$TMP/m.gguf" -p 8 -n 0 -r 1 --kernels ref
 expect_out "CPU (ref)" "the backend names the reference kernels"
+# The wider x86 tables where this CPU has them (else the best it has runs)
+if grep -qw avx512_vnni /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo && grep -qw avx512vl /proc/cpuinfo; then
+  expect_rc 0 "--kernels avx512" "$KVANT" bench "$TMP/m.gguf" -p 8 -n 0 -r 1 --kernels avx512
+  expect_out "CPU (avx512)" "the backend names the AVX-512 table"
+else
+  echo "skipped: --kernels avx512 (this CPU lacks AVX-512 F/BW/VL/VNNI)"
+fi
+if grep -qw amx_int8 /proc/cpuinfo && grep -qw avx512_vnni /proc/cpuinfo; then
+  expect_rc 0 "--kernels amx" "$KVANT" bench "$TMP/m.gguf" -p 16 -n 0 -r 1 --kernels amx
+  expect_out "CPU (amx)" "the backend names the AMX table"
+else
+  echo "skipped: --kernels amx (this CPU lacks AMX-INT8)"
+fi
+expect_rc 2 "an unknown kernel table" "$KVANT" bench "$TMP/m.gguf" -p 8 -n 0 --kernels sse
+expect_out "--kernels takes" "the error names the option"
 expect_rc 0 "-b splits the prompt" "$KVANT" bench -m "$TMP/m.gguf" -p 16 -n 0 -r 1 -b 4 -o json
 expect_out '"n_batch": 4' "n_batch recorded"
 expect_rc 0 "--help" "$KVANT" bench --help

@@ -7,7 +7,9 @@
 // weight slot's converter and dot together against the reference's. Skips
 // without AVX2/FMA/F16C or off x86-64.
 #define _POSIX_C_SOURCE 200809L // unsetenv
+#include "kernels/amx/amx.h"
 #include "kernels/avx2/avx2.h"
+#include "kernels/avx512/avx512.h"
 
 #include <float.h>
 #include <math.h>
@@ -391,7 +393,11 @@ static void test_table(void **state) {
     (void)state;
     NEED_AVX2();
     unsetenv("KVANT_KERNELS");
-    assert_string_equal(kv_kernels_get()->name, kv__cpu_has_avxvnni() ? "avx2-vnni" : "avx2");
+    // the widest x86 table the CPU runs (avx512/ and amx/ build on this one)
+    assert_string_equal(kv_kernels_get()->name, kv__cpu_has_amx()      ? "amx"
+                                                : kv__cpu_has_avx512() ? "avx512"
+                                                : kv__cpu_has_avxvnni() ? "avx2-vnni"
+                                                                        : "avx2");
     const kv_kernels *ref = kv_kernels_ref();
     kv_kernels k = *ref;
     kv__kernels_fill_avx2(&k, false);

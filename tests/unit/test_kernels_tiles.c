@@ -4,7 +4,8 @@
 // so do the packed tiles (weight rows repacked for batches) and the matmul
 // driver for batches of 1 to 130 rows and odd weight-row ranges (the split
 // between threads). The AVX-VNNI builds give the same bits as
-// the plain AVX2 ones. Bit equality is the contract: a sequence's numbers must
+// the plain AVX2 ones, and the AVX-512 table's packed tiles the bits of the
+// AVX2 table's dot products. Bit equality is the contract: a sequence's numbers must
 // not depend on how many other rows share its batch.
 #include <stdbool.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 #include "kv_rand.h"
 #include "kv_test.h"
 #include "kernels/avx2/avx2.h"
+#include "kernels/amx/amx.h"
+#include "kernels/avx512/avx512.h"
 #include "kernels/kernels.h"
 #include "kvant/kv_quant.h"
 
@@ -105,7 +108,8 @@ static void check_tile_shapes(const fixture *f) {
 static void check_packed_shapes(const fixture *f) {
     const kv_type_kernels *tk = &f->k->types[f->t];
     enum { YS = 16 };
-    float y[YS * 8];
+    float y[YS * 16];
+    assert_true(tk->pack_nw >= 1 && tk->pack_nw <= YS && tk->pack_nx >= 1 && tk->pack_nx <= 16);
     void *packed = malloc(tk->pack_size(f->n));
     assert_non_null(packed);
     for (int nw = 1; nw <= tk->pack_nw; nw++)
@@ -233,6 +237,76 @@ static void test_avx2_builds_agree(void **state) {
 }
 #endif
 
+#if defined(__x86_64__)
+// A batch through each packed path of table t against the AVX2 table's dot,
+// pair by pair.
+static void check_against_avx2(const kv_kernels *t) {
+    kv_kernels avx2 = *kv_kernels_ref();
+    kv__kernels_fill_avx2(&avx2, kv__cpu_has_avxvnni());
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K, KV_TYPE_F16};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        fixture f;
+        fixture_make(&f, t, types[i], types[i] == KV_TYPE_F16 ? 2048 + 261 : 2048 + 256);
+        const int64_t rows = 65;
+        float *y = malloc((size_t)(rows * MAX_W) * sizeof *y);
+        assert_non_null(y);
+        kv_matmul_args a = {f.t, f.w, f.w_rs, f.x, f.x_rs, y, MAX_W, f.n, rows};
+        const size_t ss = kv_matmul_scratch_size(t, f.t, f.n);
+        void *scratch = ss ? malloc(ss) : NULL;
+        t->matmul(t, &a, 0, MAX_W, scratch, ss);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t o = 0; o < MAX_W; o++) {
+                float want;
+                avx2.types[f.t].vec_dot(f.n, &want, f.w + o * f.w_rs, f.x + r * f.x_rs);
+                if (memcmp(&y[r * MAX_W + o], &want, sizeof want) != 0)
+                    fail_msg("%s: %s batch (%lld,%lld) %.9g, %s dot %.9g", kv_type_name(f.t),
+                             t->name, (long long)o, (long long)r, y[r * MAX_W + o], avx2.name,
+                             want);
+            }
+        free(scratch), free(y);
+        fixture_free(&f);
+    }
+}
+
+// The AVX-512 table (where the CPU has F, BW, VL and VNNI): its 512-bit packed
+// tiles keep the contract against its vec_dot, which is the AVX2 table's, so
+// a batch gives the AVX2 table's bits too.
+static void test_avx512_table(void **state) {
+    (void)state;
+    if (!kv__cpu_has_avx512()) {
+        print_message("skipped: this CPU lacks AVX-512 F, BW, VL or VNNI\n");
+        skip();
+    }
+    kv_kernels t = *kv_kernels_ref();
+    kv__kernels_fill_avx512(&t);
+    assert_string_equal(t.name, "avx512");
+    assert_ptr_equal(t.types[KV_TYPE_Q4_0].tile_packed, kv_packed_q4_0_q8_0_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_Q8_0].tile_packed, kv_packed_q8_0_q8_0_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_Q4_K].tile_packed, kv_packed_q4_k_q8_k_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_Q6_K].tile_packed, kv_packed_q6_k_q8_k_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_F16].tile_packed, kv_packed_f16_f16_avx512);
+    check_table(&t);
+    check_against_avx2(&t);
+}
+
+// The AMX table (where the CPU has AMX-INT8 and the OS grants the tile state):
+// its tile paths keep the contract and give the AVX2 table's bits.
+static void test_amx_table(void **state) {
+    (void)state;
+    if (!kv__cpu_has_amx()) {
+        print_message("skipped: this CPU or OS gives no AMX-INT8 (or no AVX-512)\n");
+        skip();
+    }
+    kv_kernels t = *kv_kernels_ref();
+    kv__kernels_fill_amx(&t);
+    assert_string_equal(t.name, "amx");
+    assert_ptr_equal(t.types[KV_TYPE_Q4_0].tile_packed, kv_packed_q_q8_0_amx);
+    assert_ptr_equal(t.types[KV_TYPE_Q8_0].tile_packed, kv_packed_q_q8_0_amx);
+    check_table(&t);
+    check_against_avx2(&t);
+}
+#endif
+
 #if defined(__aarch64__) && defined(__linux__)
 // The NEON table (where the CPU has dotprod) has its tiles, and they keep the
 // contract; under qemu-aarch64 -cpu max (the neon/cross test) it is the chosen table.
@@ -257,6 +331,8 @@ int main(void) {
         cmocka_unit_test(test_reference_driver),
 #if defined(__x86_64__)
         cmocka_unit_test(test_avx2_builds_agree),
+        cmocka_unit_test(test_avx512_table),
+        cmocka_unit_test(test_amx_table),
 #endif
 #if defined(__aarch64__) && defined(__linux__)
         cmocka_unit_test(test_neon_table),

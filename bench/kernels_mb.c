@@ -1,0 +1,96 @@
+// bench/kernels_mb.c: one matrix product per x86 kernel table, timed in the
+// calling thread's CPU time (best of REPS), so that a machine shared with other
+// jobs slows it less than wall-clock benchmarks. Not part of the build:
+//
+//   cc -O2 -Isrc -Iinclude bench/kernels_mb.c build/libkvant.a -lm -lpthread -o /tmp/kernels_mb
+//   /tmp/kernels_mb [ROWS [REPS [N_IN [N_OUT]]]]   (defaults 512 7 2048 512)
+//
+// Prints, per weight type and table (avx2-vnni or avx2, avx512, amx: those the
+// CPU runs), the time of one (N_OUT x N_IN) @ (ROWS x N_IN) product through the
+// table's matmul driver (its packed path for batches) and the multiply-adds
+// per second. The weights and activations are random.
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "kernels/amx/amx.h"
+#include "kernels/avx2/avx2.h"
+#include "kernels/avx512/avx512.h"
+#include "kernels/kernels.h"
+#include "kvant/kv_quant.h"
+
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    const int64_t rows = argc > 1 ? atoll(argv[1]) : 512;
+    const int reps = argc > 2 ? atoi(argv[2]) : 7;
+    const int64_t n_in = argc > 3 ? atoll(argv[3]) : 2048;
+    const int64_t n_out = argc > 4 ? atoll(argv[4]) : 512;
+    if (!kv__cpu_has_avx2()) {
+        fprintf(stderr, "kernels_mb: this CPU lacks AVX2\n");
+        return 1;
+    }
+    static kv_kernels tables[3];
+    int nt = 0;
+    tables[nt] = *kv_kernels_ref();
+    kv__kernels_fill_avx2(&tables[nt++], kv__cpu_has_avxvnni());
+    if (kv__cpu_has_avx512()) {
+        tables[nt] = *kv_kernels_ref();
+        kv__kernels_fill_avx512(&tables[nt++]);
+    }
+    if (kv__cpu_has_amx()) {
+        tables[nt] = *kv_kernels_ref();
+        kv__kernels_fill_amx(&tables[nt++]);
+    }
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K, KV_TYPE_F16};
+    float *wf = malloc((size_t)(n_in * n_out) * sizeof *wf);
+    float *xf = malloc((size_t)(n_in * rows) * sizeof *xf);
+    float *y = malloc((size_t)(rows * n_out) * sizeof *y);
+    if (!wf || !xf || !y)
+        return 1;
+    srand(1);
+    for (int64_t i = 0; i < n_in * n_out; i++)
+        wf[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    for (int64_t i = 0; i < n_in * rows; i++)
+        xf[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const kv_type t = types[ti];
+        const size_t wrs = kv_type_row_size(t, n_in);
+        uint8_t *w = malloc(wrs * (size_t)n_out);
+        kv_err err;
+        if (!w || kv_quant_rows(t, wf, w, n_out, n_in, NULL, &err) != KV_OK)
+            return 1;
+        for (int k = 0; k < nt; k++) {
+            const kv_kernels *K = &tables[k];
+            const kv_type vt = K->types[t].vec_dot_type;
+            const size_t xrs = kv_type_row_size(vt, n_in);
+            uint8_t *x = malloc(xrs * (size_t)rows);
+            const size_t ss = kv_matmul_scratch_size(K, t, n_in);
+            void *scratch = ss ? malloc(ss) : NULL;
+            if (!x || (ss && !scratch))
+                return 1;
+            for (int64_t r = 0; r < rows; r++)
+                K->from_float[vt](xf + r * n_in, x + (size_t)r * xrs, n_in);
+            const kv_matmul_args a = {t, w, wrs, x, xrs, y, n_out, n_in, rows};
+            double best = 1e30;
+            for (int r = 0; r < reps; r++) {
+                const double t0 = cpu_now();
+                K->matmul(K, &a, 0, n_out, scratch, ss);
+                const double dt = cpu_now() - t0;
+                best = dt < best ? dt : best;
+            }
+            printf("%-5s %-10s %lldx%lld @ %lld rows  %8.3f ms  %6.1f GMAC/s\n", kv_type_name(t),
+                   K->name, (long long)n_out, (long long)n_in, (long long)rows, best * 1e3,
+                   (double)(n_in * n_out * rows) / best / 1e9);
+            free(x), free(scratch);
+        }
+        free(w);
+    }
+    free(wf), free(xf), free(y);
+    return 0;
+}

@@ -1,0 +1,281 @@
+// The packed paths of Q4_K and Q6_K for AVX-512 (avx512.h): sixteen weight rows
+// repacked per super-block, one row per int32 lane: the same four quant bytes
+// of the sixteen rows in one zmm, the sub-block scales and mins unpacked into
+// row lanes. A tile multiplies them with up to four activation rows: per
+// 32-weight sub-block vpdpbusd sums the quants against broadcast activation
+// bytes, then the sub-block's scale multiplies the int32 sum once.
+//
+// The bits are those of the AVX2 table's dot product (avx2/tile_k.h) and
+// packed tile (avx2/pack_k.h), lane for lane: per super-block the exact
+// integers isum = sum of scale * (q . x) and imin = sum of min * bsum, then
+// acc += (d * d_x) * isum and acc_min += (dmin * d_x) * imin with FMA,
+// super-blocks in order, and y = acc - acc_min.
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#include "kernels/avx512/avx512.h"
+
+#include <stddef.h>
+
+#include "kernels/avx512/avx512_util.h"
+#include "kvant/kv_blocks.h"
+
+#define NW KV_AVX512_PACK_K_NW
+#define NX KV_AVX512_PACK_K_NX
+_Static_assert(NW == 16, "one zmm of rows");
+
+// One super-block column of sixteen Q4_K rows (2560 bytes).
+typedef struct {
+    float d[NW], dmin[NW];
+    uint8_t scales[8][NW];    // [sub-block][row]
+    int16_t mins[4][NW][2];   // [sub-block pair][row][sub-block of the pair]
+    uint8_t qs[4][8][NW * 4]; // [64-weight chunk][4-byte group][row, byte]
+} q4_k_x16;
+
+// nx (1, 2 or 4, a constant after inlining) activation rows xr[j] by the
+// sixteen packed rows of nb super-blocks.
+AVX512_INLINE void packed_q4_k(int64_t nb, const q4_k_x16 *wp, const uint8_t *const xr[NX],
+                               const int nx, __m512 out[NX]) {
+    __m512 acc[NX], acc_min[NX];
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        acc[j] = acc_min[j] = _mm512_setzero_ps();
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    for (int64_t i = 0; i < nb; i++) {
+        const q4_k_x16 *b = wp + i;
+        const kv_block_q8_k *xb[NX];
+        __m512i tot[NX];
+        AVX512_UNROLL
+        for (int j = 0; j < nx; j++) {
+            xb[j] = (const kv_block_q8_k *)xr[j] + i;
+            tot[j] = _mm512_setzero_si512();
+        }
+        AVX512_UNROLL
+        for (int s = 0; s < 8; s++) {
+            __m512i a0[NX], a1[NX]; // even and odd groups: two dpbusd chains per pair
+            AVX512_UNROLL
+            for (int j = 0; j < nx; j++)
+                a0[j] = a1[j] = _mm512_setzero_si512();
+            AVX512_UNROLL
+            for (int g = 0; g < 8; g += 2) {
+                const __m512i q0 = _mm512_loadu_si512(b->qs[s / 2][g]);
+                const __m512i q1 = _mm512_loadu_si512(b->qs[s / 2][g + 1]);
+                const __m512i w0 = s % 2 == 0 ? _mm512_and_si512(q0, lo4)
+                                              : _mm512_and_si512(_mm512_srli_epi16(q0, 4), lo4);
+                const __m512i w1 = s % 2 == 0 ? _mm512_and_si512(q1, lo4)
+                                              : _mm512_and_si512(_mm512_srli_epi16(q1, 4), lo4);
+                AVX512_UNROLL
+                for (int j = 0; j < nx; j++) {
+                    const int8_t *xq = xb[j]->qs + 32 * s + 4 * g;
+                    a0[j] = _mm512_dpbusd_epi32(a0[j], w0, _mm512_set1_epi32((int32_t)load_u32(xq)));
+                    a1[j] = _mm512_dpbusd_epi32(a1[j], w1, _mm512_set1_epi32((int32_t)load_u32(xq + 4)));
+                }
+            }
+            const __m512i sc = _mm512_cvtepu8_epi32(load_128(b->scales[s]));
+            AVX512_UNROLL
+            for (int j = 0; j < nx; j++)
+                tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0[j], a1[j]), sc));
+        }
+        const __m512 d = _mm512_loadu_ps(b->d), dmin = _mm512_loadu_ps(b->dmin);
+        AVX512_UNROLL
+        for (int j = 0; j < nx; j++) {
+            // imin: the mins of sub-blocks 2q, 2q + 1 against their 32-sums of x
+            const int16_t *bs = xb[j]->bsums;
+            __m512i imin = _mm512_setzero_si512();
+            AVX512_UNROLL
+            for (int q = 0; q < 4; q++) {
+                const uint32_t lo = (uint16_t)(bs[4 * q] + bs[4 * q + 1]);
+                const uint32_t hi = (uint16_t)(bs[4 * q + 2] + bs[4 * q + 3]);
+                imin = _mm512_add_epi32(imin, _mm512_madd_epi16(_mm512_loadu_si512(b->mins[q]),
+                                                                _mm512_set1_epi32((int32_t)(lo | hi << 16))));
+            }
+            const __m512 dx = _mm512_set1_ps(xb[j]->d);
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(tot[j]), acc[j]);
+            acc_min[j] = _mm512_fmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(imin), acc_min[j]);
+        }
+    }
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        out[j] = _mm512_sub_ps(acc[j], acc_min[j]);
+}
+
+void kv_packed_q4_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                int64_t nw, const void *x, size_t x_row_size, int64_t nx) {
+    const uint8_t *xr[NX];
+    for (int j = 0; j < NX; j++)
+        xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;
+    __m512 out[NX];
+    const int64_t nb = n / KV_QK_K;
+    if (nx > 2)
+        packed_q4_k(nb, wp, xr, 4, out);
+    else if (nx == 2)
+        packed_q4_k(nb, wp, xr, 2, out);
+    else
+        packed_q4_k(nb, wp, xr, 1, out);
+    store_lanes(y, y_stride, out, nw, nx);
+}
+
+size_t kv_pack_size_q4_k_x16_avx512(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(q4_k_x16); }
+
+// Super-block i of the sixteen rows (row r at rows[r]) into p.
+static void pack_block(q4_k_x16 *p, const uint8_t *const rows[NW]) {
+    for (int r = 0; r < NW; r++) {
+        const kv_block_q4_k *b = (const kv_block_q4_k *)rows[r];
+        p->d[r] = f16_to_f32(b->d);
+        p->dmin[r] = f16_to_f32(b->dmin);
+        uint8_t sm[16]; // scales in bytes 0..7, mins in 8..15
+        _mm_storeu_si128((__m128i *)sm, k4_scales_mins(b->scales));
+        for (int s = 0; s < 8; s++)
+            p->scales[s][r] = sm[s];
+        for (int q = 0; q < 4; q++) {
+            p->mins[q][r][0] = sm[8 + 2 * q];
+            p->mins[q][r][1] = sm[8 + 2 * q + 1];
+        }
+    }
+}
+
+void kv_pack_q4_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
+    q4_k_x16 *p = out;
+    __m512i idx;
+    const bool gather = row_offsets(w_row_size, nw, &idx);
+    for (int64_t i = 0; i < n / KV_QK_K; i++, p++) {
+        const uint8_t *rows[NW];
+        for (int r = 0; r < NW; r++)
+            rows[r] = (const uint8_t *)w + (size_t)(r < nw ? r : nw - 1) * w_row_size +
+                      (size_t)i * sizeof(kv_block_q4_k);
+        pack_block(p, rows);
+        for (int c = 0; c < 4; c++)
+            for (int g = 0; g < 8; g++) {
+                const size_t off = offsetof(kv_block_q4_k, qs) + 32 * (size_t)c + 4 * (size_t)g;
+                if (gather) {
+                    _mm512_storeu_si512(p->qs[c][g], gather_rows(rows[0] + off, idx));
+                    continue;
+                }
+                for (int r = 0; r < NW; r++) // rows too far apart for int32 gather indices
+                    memcpy(&p->qs[c][g][4 * r], rows[r] + off, 4);
+            }
+    }
+}
+
+// ---- Q6_K: w = d * scale * (u - 32), u in 0..63, a scale per 16 weights ----
+
+// One super-block column of sixteen Q6_K rows (5696 bytes), the quants as bytes.
+typedef struct {
+    float d[NW];
+    int32_t sc[16][NW];          // [sub-block][row]
+    int16_t sc_pair[8][NW][2];   // [sub-block pair][row][sub-block of the pair]
+    uint8_t u[16][4][NW * 4];    // [sub-block][4-byte group][row, byte]
+} q6_k_x16;
+
+// nx (1, 2 or 4) activation rows by the sixteen packed rows of nb super-blocks:
+// per super-block the exact sum of scale * (u . x) less 32 * the sum of
+// scale * bsum, then acc += (d * d_x) * sum with FMA (avx2/tile_k.h's integers
+// and float steps).
+AVX512_INLINE void packed_q6_k(int64_t nb, const q6_k_x16 *wp, const uint8_t *const xr[NX],
+                               const int nx, __m512 out[NX]) {
+    __m512 acc[NX];
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        acc[j] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const q6_k_x16 *b = wp + i;
+        const kv_block_q8_k *xb[NX];
+        __m512i tot[NX];
+        AVX512_UNROLL
+        for (int j = 0; j < nx; j++) {
+            xb[j] = (const kv_block_q8_k *)xr[j] + i;
+            tot[j] = _mm512_setzero_si512();
+        }
+        AVX512_UNROLL
+        for (int s = 0; s < 16; s++) {
+            const __m512i u0 = _mm512_loadu_si512(b->u[s][0]), u1 = _mm512_loadu_si512(b->u[s][1]);
+            const __m512i u2 = _mm512_loadu_si512(b->u[s][2]), u3 = _mm512_loadu_si512(b->u[s][3]);
+            const __m512i sc = _mm512_loadu_si512(b->sc[s]);
+            AVX512_UNROLL
+            for (int j = 0; j < nx; j++) {
+                const int8_t *xq = xb[j]->qs + 16 * s;
+                __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u0,
+                                                 _mm512_set1_epi32((int32_t)load_u32(xq)));
+                __m512i a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u1,
+                                                 _mm512_set1_epi32((int32_t)load_u32(xq + 4)));
+                a0 = _mm512_dpbusd_epi32(a0, u2, _mm512_set1_epi32((int32_t)load_u32(xq + 8)));
+                a1 = _mm512_dpbusd_epi32(a1, u3, _mm512_set1_epi32((int32_t)load_u32(xq + 12)));
+                tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0, a1), sc));
+            }
+        }
+        const __m512 d = _mm512_loadu_ps(b->d);
+        AVX512_UNROLL
+        for (int j = 0; j < nx; j++) {
+            __m512i off = _mm512_setzero_si512(); // sum of scale * bsum: the -32 part
+            AVX512_UNROLL
+            for (int q = 0; q < 8; q++)
+                off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_loadu_si512(b->sc_pair[q]),
+                                                              _mm512_set1_epi32((int32_t)load_u32(xb[j]->bsums + 2 * q))));
+            const __m512i sum = _mm512_sub_epi32(tot[j], _mm512_slli_epi32(off, 5));
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xb[j]->d)),
+                                     _mm512_cvtepi32_ps(sum), acc[j]);
+        }
+    }
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        out[j] = acc[j];
+}
+
+void kv_packed_q6_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                int64_t nw, const void *x, size_t x_row_size, int64_t nx) {
+    const uint8_t *xr[NX];
+    for (int j = 0; j < NX; j++)
+        xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;
+    __m512 out[NX];
+    const int64_t nb = n / KV_QK_K;
+    if (nx > 2)
+        packed_q6_k(nb, wp, xr, 4, out);
+    else if (nx == 2)
+        packed_q6_k(nb, wp, xr, 2, out);
+    else
+        packed_q6_k(nb, wp, xr, 1, out);
+    store_lanes(y, y_stride, out, nw, nx);
+}
+
+size_t kv_pack_size_q6_k_x16_avx512(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(q6_k_x16); }
+
+// The 256 quants of a Q6_K super-block as bytes u = q + 32: element
+// 128 h + 32 s + l has the nibble (low for s < 2) of ql[64 h + 32 (s % 2) + l]
+// and bits 2s, 2s+1 of qh[32 h + l] on top.
+static void q6_k_bytes(const kv_block_q6_k *b, uint8_t u[KV_QK_K]) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0F), lo2 = _mm256_set1_epi8(3);
+    for (int k = 0; k < 8; k++) {
+        const int h = k / 4, s = k % 4;
+        const __m256i ql = load_256(b->ql + 64 * h + 32 * (s % 2));
+        const __m256i qh = load_256(b->qh + 32 * h);
+        const __m256i nib = s < 2 ? _mm256_and_si256(ql, lo4)
+                                  : _mm256_and_si256(_mm256_srli_epi16(ql, 4), lo4);
+        const __m256i top = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), lo2), 4);
+        _mm256_storeu_si256((__m256i *)(u + 32 * k), _mm256_or_si256(nib, top));
+    }
+}
+
+void kv_pack_q6_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
+    q6_k_x16 *p = out;
+    uint8_t u[NW][KV_QK_K];
+    for (int64_t i = 0; i < n / KV_QK_K; i++, p++) {
+        for (int r = 0; r < NW; r++) {
+            const kv_block_q6_k *b = (const kv_block_q6_k *)((const uint8_t *)w +
+                                                             (size_t)(r < nw ? r : nw - 1) * w_row_size) + i;
+            p->d[r] = f16_to_f32(b->d);
+            for (int s = 0; s < 16; s++)
+                p->sc[s][r] = b->scales[s];
+            for (int q = 0; q < 8; q++) {
+                p->sc_pair[q][r][0] = b->scales[2 * q];
+                p->sc_pair[q][r][1] = b->scales[2 * q + 1];
+            }
+            q6_k_bytes(b, u[r]);
+        }
+        for (int s = 0; s < 16; s++) {
+            __m512i g[4];
+            rows16_x4(u[0] + 16 * s, KV_QK_K, g);
+            for (int k = 0; k < 4; k++)
+                _mm512_storeu_si512(p->u[s][k], g[k]);
+        }
+    }
+}
+
+#endif

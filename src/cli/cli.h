@@ -41,6 +41,8 @@ int kv_cli_rm(int argc, char **argv);
 // pull and push over OCI registries and image layouts (cmd_pull.c)
 int kv_cli_pull(int argc, char **argv);
 int kv_cli_push(int argc, char **argv);
+// the models a running server has loaded (cmd_ps.c)
+int kv_cli_ps(int argc, char **argv);
 // arg when it names an existing file; else, when the store has a model named
 // arg, the path of its GGUF blob (in buf); else arg.
 const char *kv_cli_model_path(const char *arg, char *buf, size_t cap);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,8 +61,35 @@ kv_status kv__mstore_blob_path(const char *dir, const char *d, char *out, size_t
     return path_fmt(out, cap, err, "%s/blobs/sha256-%s", dir, d + 7);
 }
 
+// Names compare case-insensitively, as Ollama's: when path's last part (of
+// len bytes, starting at part) is not there, an entry of its folder that
+// equals it ignoring ASCII case takes its place (the first by byte order, so
+// the choice does not depend on readdir's). Returns whether one did.
+static bool existing_spelling(char *path, size_t part) {
+    size_t len = strlen(path + part);
+    char saved = path[part - 1];
+    path[part - 1] = 0; // the folder, without the '/'
+    DIR *d = opendir(path);
+    path[part - 1] = saved;
+    if (!d)
+        return false;
+    char best[KV__MNAME_HOST_MAX + 1] = "";
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strlen(e->d_name) == len && len < sizeof best &&
+            strcasecmp(e->d_name, path + part) == 0 && (!best[0] || strcmp(e->d_name, best) < 0))
+            memcpy(best, e->d_name, len + 1);
+    closedir(d);
+    if (!best[0])
+        return false;
+    memcpy(path + part, best, len);
+    return true;
+}
+
 // Refuses a symbolic link at any folder of name's manifest path below dir, and
-// at the file itself. KV_ERR_NOT_FOUND when a part is missing.
+// at the file itself. KV_ERR_NOT_FOUND when a part is missing. A part that is
+// there in another case is that one (existing_spelling), for reading and for
+// writing, so KJV:V1 is kjv:v1 and a create of KJV:V1 replaces it.
 static kv_status manifest_path(const char *dir, const kv__mname *n, char *out, size_t cap,
                                bool must_exist, kv_err *err) {
     const char *parts[5] = {"manifests", n->host, n->ns, n->model, n->tag};
@@ -75,7 +103,8 @@ static kv_status manifest_path(const char *dir, const kv__mname *n, char *out, s
         struct stat sb;
         if (missing)
             continue;
-        if (lstat(out, &sb) != 0) {
+        if (lstat(out, &sb) != 0 &&
+            (i == 0 || !existing_spelling(out, len - (size_t)w + 1) || lstat(out, &sb) != 0)) {
             missing = true;
             if (!must_exist)
                 continue;

@@ -123,6 +123,16 @@ expect_rc 0 "list after cp" "$KVANT" list
 expect_out "example.com:5000/team/copy:t1" "list shows the full name of another host"
 expect_out "me/derived:v2" "list shows the namespace when not library"
 
+# ---- names compare case-insensitively, as Ollama's (KJV:V1 is kjv:v1) ----
+expect_rc 0 "show finds kjv as KJV:LATEST" "$KVANT" show KJV:LATEST --modelfile
+expect_out 'PARAMETER stop "END"' "... the same model"
+expect_rc 0 "run finds kjv as Kjv" "$KVANT" run Kjv "In the beginning" -n 2 --temp 0 --seed 1
+expect_rc 0 "create ME/Derived:V2 writes the existing me/derived:v2" "$KVANT" create ME/Derived:V2 -f "$TMP/mf/Derived"
+[ ! -e "$ST/manifests/registry.ollama.ai/ME" ] && [ -f "$ST/manifests/registry.ollama.ai/me/derived/v2" ] \
+  && pass "... no second spelling on disk" || fail "spellings: $(find "$ST/manifests")"
+expect_rc 1 "a name that differs in more than case is still not found" "$KVANT" show KJV:LATES
+expect_out "not found" "... saying so"
+
 # ---- rm and garbage collection ----
 NB=$(ls "$ST/blobs" | wc -l)
 SYS1=$(printf 'You are\nterse.' | sha256sum | cut -d' ' -f1)
@@ -181,6 +191,8 @@ if command -v curl >/dev/null; then
   expect_out '"tiny:latest"' "serve --store lists the store's model in /api/tags"
   OUT=$(curl -s --max-time 60 "$BASE/api/generate" -d '{"model":"tiny","prompt":"In the beginning","stream":false,"options":{"num_predict":4,"temperature":0}}')
   expect_out '"done":true' "serve --store generates with the model named 'tiny'"
+  OUT=$(curl -s --max-time 60 "$BASE/api/show" -d '{"model":"TINY:Latest"}')
+  expect_out '"family":"llama"' "serve --store finds 'tiny' as TINY:Latest (names ignore case)"
   kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
 fi
 

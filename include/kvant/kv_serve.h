@@ -104,6 +104,11 @@ typedef struct {
                       size_t path_cap, kv_err *err);
     kv_status (*push)(void *user, const char *model, bool insecure, kv_serve_progress_fn progress,
                       void *progress_user, kv_err *err);
+    // /api/show's fields from the store (NULL, or KV_ERR_NOT_FOUND: the GGUF's
+    // alone): a JSON object (malloc'd; the caller frees) with "modelfile",
+    // "parameters" (Ollama's text), "template", "system", "license" (each absent
+    // when the model has none) and "mtime" (seconds).
+    kv_status (*show)(void *user, const char *model, char **json, kv_err *err);
 } kv_serve_store_ops;
 
 typedef struct {

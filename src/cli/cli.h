@@ -46,6 +46,13 @@ int kv_cli_ps(int argc, char **argv);
 // arg when it names an existing file; else, when the store has a model named
 // arg, the path of its GGUF blob (in buf); else arg.
 const char *kv_cli_model_path(const char *arg, char *buf, size_t cap);
+// A stored model's Modelfile (as `kvant show --modelfile` prints it) into f:
+// shown its name, blob its GGUF file, the rest its layers' texts or NULL.
+void kv_cli_modelfile(FILE *f, const char *shown, const char *blob, const char *tmpl,
+                      const char *sys, const char *params, const char *lic);
+// A params layer's JSON as Ollama's /api/show "parameters": one "KEY VALUE"
+// line each (a list: one line per value, strings quoted). malloc'd; NULL: no memory.
+char *kv_cli_params_text(const char *params);
 
 // ---- the store (keys and audit log), for keys, audit and serve (cli_store.c) ----
 struct kv__db;

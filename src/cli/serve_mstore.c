@@ -204,6 +204,71 @@ static kv_status blob_path(void *user, const char *digest, char *path, size_t ca
     return st;
 }
 
+// /api/show's store fields of model: a JSON object of the Modelfile, Ollama's
+// parameters text, template, system, license (absent when the model has no
+// such layer) and mtime (the manifest's, seconds). KV_ERR_NOT_FOUND when the
+// store has no such model.
+static kv_status show(void *user, const char *model, char **out, kv_err *err) {
+    (void)user;
+    *out = NULL;
+    kv__mname nm;
+    kv_status st = kv__mname_parse(model, &nm, err);
+    if (st != KV_OK)
+        return KV_FAIL(err, KV_ERR_NOT_FOUND, "not a store name");
+    kv__manifest *m = malloc(sizeof *m);
+    if (!m)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    if ((st = kv__mstore_read(g_dir, &nm, m, err)) != KV_OK) {
+        free(m);
+        return st;
+    }
+    const char *mts[4] = {KV__MT_TEMPLATE, KV__MT_SYSTEM, KV__MT_LICENSE, KV__MT_PARAMS};
+    char *txt[4] = {NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 4 && st == KV_OK; i++) {
+        const kv__layer *l = kv__manifest_layer(m, mts[i]);
+        size_t n;
+        if (l)
+            st = kv__mstore_blob_read(g_dir, l->digest, &txt[i], &n, err);
+    }
+    char blob[4096] = "";
+    const kv__layer *ml = kv__manifest_layer(m, KV__MT_MODEL);
+    if (st == KV_OK && ml)
+        st = kv__mstore_blob_path(g_dir, ml->digest, blob, sizeof blob, err);
+    char *mf = NULL, *params = NULL;
+    size_t mfn = 0;
+    FILE *f = st == KV_OK ? open_memstream(&mf, &mfn) : NULL;
+    if (f) {
+        char shown[KV__MNAME_TEXT_MAX];
+        kv__mname_display(&nm, shown, sizeof shown);
+        kv_cli_modelfile(f, shown, blob, txt[0], txt[1], txt[3], txt[2]);
+        fclose(f);
+    }
+    if (st == KV_OK && (!mf || !(params = kv_cli_params_text(txt[3]))))
+        st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    if (st == KV_OK) {
+        json_t *o = json_object();
+        json_object_set_new(o, "modelfile", json_string(mf));
+        json_object_set_new(o, "parameters", json_string(params));
+        const char *keys[3] = {"template", "system", "license"};
+        for (int i = 0; i < 3; i++)
+            if (txt[i])
+                json_object_set_new(o, keys[i], json_string(txt[i]));
+        json_object_set_new(o, "mtime", json_integer((json_int_t)m->mtime));
+        // json_string refuses text that is not UTF-8: such a layer is an error
+        if (json_object_size(o) != (size_t)(3 + !!txt[0] + !!txt[1] + !!txt[2]) ||
+            !(*out = json_dumps(o, JSON_COMPACT)))
+            st = KV_FAIL(err, KV_ERR_FORMAT, "model '%.200s': a text layer is not UTF-8",
+                         model);
+        json_decref(o);
+    }
+    for (int i = 0; i < 4; i++)
+        free(txt[i]);
+    free(mf);
+    free(params);
+    free(m);
+    return st;
+}
+
 static const char *env_set(const char *k) {
     const char *v = getenv(k);
     return v && *v ? v : NULL;
@@ -277,6 +342,7 @@ static const kv_serve_store_ops OPS = {
     .blob_path = blob_path,
     .pull = pull,
     .push = push,
+    .show = show,
 };
 
 int kv_cli_serve_mstore(kv_serve_params *p) {

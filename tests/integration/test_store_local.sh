@@ -164,6 +164,13 @@ DM=$(put_blob "$TMP/kjv.gguf"); DT=$(put_blob "$TMP/tmpl"); DC=$(put_blob "$TMP/
 printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"%s","size":%d},{"mediaType":"application/vnd.ollama.image.template","digest":"%s","size":%d}]}' \
   "$DC" "$(stat -c %s "$TMP/cfg")" "$DM" "$(stat -c %s "$TMP/kjv.gguf")" "$DT" "$(stat -c %s "$TMP/tmpl")" \
   >"$OL/manifests/registry.ollama.ai/library/tiny/latest"
+# a model whose template layer is not UTF-8 (hostile for /api/show)
+mkdir -p "$OL/manifests/registry.ollama.ai/library/badtext"
+printf 'a\xff\xfeb' >"$TMP/badtmpl"
+DB8=$(put_blob "$TMP/badtmpl")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"%s","size":%d},{"mediaType":"application/vnd.ollama.image.template","digest":"%s","size":4}]}' \
+  "$DC" "$(stat -c %s "$TMP/cfg")" "$DM" "$(stat -c %s "$TMP/kjv.gguf")" "$DB8" \
+  >"$OL/manifests/registry.ollama.ai/library/badtext/latest"
 (
   unset KVANT_MODELS
   export OLLAMA_MODELS="$OL"
@@ -193,6 +200,14 @@ if command -v curl >/dev/null; then
   expect_out '"done":true' "serve --store generates with the model named 'tiny'"
   OUT=$(curl -s --max-time 60 "$BASE/api/show" -d '{"model":"TINY:Latest"}')
   expect_out '"family":"llama"' "serve --store finds 'tiny' as TINY:Latest (names ignore case)"
+  expect_out '"template":"{{ .Prompt }}"' "/api/show gives the store's template layer"
+  expect_out 'FROM '"$OL"'/blobs/sha256-' "/api/show's modelfile is the store's (FROM its blob)"
+  CODE=$(curl -s -o "$TMP/bad.json" -w '%{http_code}' --max-time 30 "$BASE/api/show" -d '{"model":"badtext"}')
+  OUT=$(cat "$TMP/bad.json")
+  [ "$CODE" != 200 ] && pass "/api/show of a model whose template is not UTF-8 fails ($CODE)" || fail "badtext: 200 $OUT"
+  expect_out "not UTF-8" "... saying so"
+  OUT=$(curl -s --max-time 30 "$BASE/api/show" -d '{"model":"tiny"}')
+  expect_out '"template":"{{ .Prompt }}"' "the server answers afterwards"
   kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
 fi
 

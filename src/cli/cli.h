@@ -75,7 +75,8 @@ int kv_cli_serve_store_open(kv_cli_serve_store *ss, const char *db_path, bool in
                             kv_serve_params *p);
 void kv_cli_serve_store_close(kv_cli_serve_store *ss);
 // serve --store: points p->store at the model store's operations (serve_mstore.c).
-int kv_cli_serve_mstore(kv_serve_params *p);
+// blob_max: --max-blob (0: the server's default).
+int kv_cli_serve_mstore(kv_serve_params *p, uint64_t blob_max);
 int kv_cli_logits(int argc, char **argv); // cmd_logits.c
 int kv_cli_export(int argc, char **argv); // cmd_export.c
 

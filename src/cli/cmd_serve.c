@@ -39,7 +39,10 @@ static void help(FILE *f) {
             "                         in blocks of 16 as requests need them (default: parallel\n"
             "                         x ctx); a request waits in the queue until its prompt fits\n"
             "  --threads N            compute threads per model (default: all CPUs)\n"
-            "  --max-body BYTES       largest request body (default 8388608; larger: 413)\n"
+            "  --max-body BYTES       largest request body (default 8388608; larger: 413); a\n"
+            "                         blob's bytes (/api/blobs, a push into /v2/) go to disk\n"
+            "  --max-blob BYTES       with --store: largest blob one upload may have (default\n"
+            "                         1 TiB; larger: 413)\n"
             "  --queue N              requests that may wait per model (default 64; more: 503)\n"
             "  --timeout S            seconds a request may take in all (default 600; 0: none)\n"
             "  --keep-alive D         how long an unused model stays loaded: 5m, 1h30m, seconds,\n"
@@ -110,6 +113,7 @@ typedef struct {
     bool insecure;       // --insecure-no-auth
     bool audit_content;  // --audit-content
     bool store;          // --store
+    uint64_t blob_max;   // --max-blob
 } serve_opts;
 
 // --store: adds each model of the store with a name without '/' (the registry's
@@ -206,6 +210,8 @@ static int take_option(serve_opts *o, int argc, char **argv, int *i) {
         p->n_http_threads = (int32_t)n;
     } else if (strcmp(opt, "--max-body") == 0 && parse_long(val, 1024, LONG_MAX, &n)) {
         p->body_max = (size_t)n;
+    } else if (strcmp(opt, "--max-blob") == 0 && parse_long(val, 1, LONG_MAX, &n)) {
+        o->blob_max = (uint64_t)n;
     } else if (strcmp(opt, "--queue") == 0 && parse_long(val, 0, KV_SERVE_MAX_QUEUE, &n)) {
         p->queue_max = (int32_t)n;
     } else if (strcmp(opt, "--timeout") == 0 && parse_double(val, &d) && d >= 0) {
@@ -339,7 +345,7 @@ int kv_cli_serve(int argc, char **argv) {
     if (o.store) {
         int rc = add_store_models(&o);
         if (rc == 0)
-            rc = kv_cli_serve_mstore(&o.p);
+            rc = kv_cli_serve_mstore(&o.p, o.blob_max);
         if (rc != 0)
             return rc;
     }

@@ -9,11 +9,13 @@
 #include "store/models.h"
 #include "store/oci.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char g_dir[4096];
 
@@ -332,7 +334,53 @@ static kv_status push(void *user, const char *model, bool insecure, kv_serve_pro
     return st;
 }
 
-static const kv_serve_store_ops OPS = {
+static kv_status upload_tmp(void *user, char *path, size_t cap, kv_err *err) {
+    (void)user;
+    return kv__mstore_upload_tmp(g_dir, path, cap, err);
+}
+
+static kv_status blob_commit(void *user, const char *digest, const char *tmp, kv_err *err) {
+    (void)user;
+    return kv__mstore_blob_commit(g_dir, digest, tmp, err);
+}
+
+static kv_status manifest_put(void *user, const char *repo, const char *tag, const char *text,
+                              size_t n, char *digest, size_t digest_cap, char *name,
+                              size_t name_cap, char *path, size_t path_cap, kv_err *err) {
+    (void)user;
+    name[0] = 0;
+    char full[KV__MNAME_TEXT_MAX + 8];
+    int w = snprintf(full, sizeof full, "%s%.*s:%.*s",
+                     strchr(repo, '/') ? "" : KV__MNAME_DEFAULT_NS "/", 300, repo, 200, tag);
+    if (w < 0 || (size_t)w >= sizeof full || strlen(repo) > 300 || strlen(tag) > 200 ||
+        (strchr(repo, '/') && strchr(strchr(repo, '/') + 1, '/')))
+        return KV_FAIL(err, KV_ERR_INVALID, "repository '%.200s' is not NAMESPACE/MODEL", repo);
+    kv__mname nm;
+    kv_status st = kv__mname_parse(full, &nm, err);
+    if (st != KV_OK)
+        return st;
+    if (n > KV__MANIFEST_MAX)
+        return KV_FAIL(err, KV_ERR_LIMIT, "a manifest of %zu bytes: at most %zu", n,
+                       (size_t)KV__MANIFEST_MAX);
+    kv__manifest *m = malloc(sizeof *m);
+    if (!m)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    if ((st = kv__manifest_parse(text, n, "the manifest", m, err)) == KV_OK)
+        snprintf(digest, digest_cap, "%s", m->digest);
+    free(m);
+    if (st == KV_OK)
+        st = kv__mstore_manifest_put(g_dir, &nm, text, n, err);
+    if (st != KV_OK)
+        return st;
+    char shown[KV__MNAME_TEXT_MAX];
+    kv__mname_display(&nm, shown, sizeof shown);
+    kv_err e2;
+    if (!strchr(shown, '/') && kv__mstore_model_path(g_dir, shown, path, path_cap, &e2) == KV_OK)
+        snprintf(name, name_cap, "%s", shown);
+    return KV_OK;
+}
+
+static kv_serve_store_ops OPS = {
     .blob_has = blob_has,
     .blob_put = blob_put,
     .create = create,
@@ -343,9 +391,13 @@ static const kv_serve_store_ops OPS = {
     .pull = pull,
     .push = push,
     .show = show,
+    .upload_tmp = upload_tmp,
+    .blob_commit = blob_commit,
+    .manifest_put = manifest_put,
 };
 
-int kv_cli_serve_mstore(kv_serve_params *p) {
+int kv_cli_serve_mstore(kv_serve_params *p, uint64_t blob_max) {
+    OPS.blob_max = blob_max;
     kv_err err;
     if (kv__mstore_default_dir(g_dir, sizeof g_dir, &err) != KV_OK)
         return kv_cli_fail("serve", &err);

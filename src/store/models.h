@@ -165,6 +165,9 @@ kv_status kv__mstore_manifest_put(const char *dir, const kv__mname *name, const 
 // (a later pull resumes from its length). Creates blobs/.
 kv_status kv__mstore_partial_path(const char *dir, const char *d, char *out, size_t cap,
                                   kv_err *err);
+// A new empty file for an upload's bytes, blobs/.upload-XXXXXX (0600; not a
+// blob's name, so nothing reads it as one); its path into out.
+kv_status kv__mstore_upload_tmp(const char *dir, char *out, size_t cap, kv_err *err);
 // Hashes the file tmp; when its SHA-256 is d it becomes blob d (renamed), else it
 // is deleted and KV_ERR_FORMAT names both digests.
 kv_status kv__mstore_blob_commit(const char *dir, const char *d, const char *tmp, kv_err *err);

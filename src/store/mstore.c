@@ -874,6 +874,21 @@ kv_status kv__mstore_partial_path(const char *dir, const char *d, char *out, siz
     return st;
 }
 
+kv_status kv__mstore_upload_tmp(const char *dir, char *out, size_t cap, kv_err *err) {
+    char path[PATH_CAP];
+    kv_status st = blobs_dir(dir, path, sizeof path, err);
+    if (st == KV_OK)
+        st = path_fmt(out, cap, err, "%s/.upload-XXXXXX", path);
+    if (st != KV_OK)
+        return st;
+    int fd = mkstemp(out);
+    if (fd < 0)
+        return KV_FAIL(err, KV_ERR_IO, "cannot make an upload file in %s: %s", path,
+                       strerror(errno));
+    close(fd);
+    return KV_OK;
+}
+
 kv_status kv__mstore_blob_commit(const char *dir, const char *d, const char *tmp, kv_err *err) {
     char path[PATH_CAP];
     kv_status st = kv__mstore_blob_path(dir, d, path, sizeof path, err);

@@ -145,7 +145,9 @@ kv_status kv__mstore_model_path(const char *dir, const char *name, char *out, si
 // A pull or create holds it shared while its blobs come and until its manifest
 // is written; rm's blob collection takes it alone and without waiting, and is
 // skipped (KV_ERR_LIMIT) while a writer runs, so it never takes blobs a
-// manifest about to be written names. *fd for kv__mstore_unlock.
+// manifest about to be written names. Whoever gets it while nobody else holds
+// it first deletes the temporary files a killed writer left (unmodified for 10
+// s; a server's upload file for an hour). *fd for kv__mstore_unlock.
 kv_status kv__mstore_lock(const char *dir, bool shared, int *fd, kv_err *err);
 void kv__mstore_unlock(int fd);
 

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvant/kv_gguf.h"
@@ -784,6 +785,47 @@ kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_bl
 
 // ---- the store's lock: writers of blobs shared, the blob collector alone ----
 
+// Seconds a temporary file must be unmodified before a sweep deletes it (a
+// writer that runs touches its file more often than this), and for a server's
+// upload file (which waits for the client's next chunk).
+#define STALE_TMP_S 10
+#define STALE_UPLOAD_S 3600
+
+// Deletes the temporary files a writer killed on its way left below path
+// (depth more folder levels): "*.tmp-*" and ".tmp-*" (a blob or manifest being
+// written), ".upload-*" (a server's upload), once stale. No link is followed.
+static void sweep_dir(const char *path, int depth, time_t now) {
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char p[PATH_CAP];
+        struct stat sb;
+        if (snprintf(p, sizeof p, "%s/%s", path, e->d_name) >= (int)sizeof p || lstat(p, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode) && depth > 0) {
+            sweep_dir(p, depth - 1, now);
+            continue;
+        }
+        bool up = strncmp(e->d_name, ".upload-", 8) == 0;
+        if (S_ISREG(sb.st_mode) && (strstr(e->d_name, ".tmp-") || up) &&
+            now - sb.st_mtime > (up ? STALE_UPLOAD_S : STALE_TMP_S))
+            unlink(p);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void sweep(const char *dir) {
+    char p[PATH_CAP];
+    time_t now = time(NULL);
+    if (snprintf(p, sizeof p, "%s/blobs", dir) < (int)sizeof p)
+        sweep_dir(p, 0, now);
+    if (snprintf(p, sizeof p, "%s/manifests", dir) < (int)sizeof p)
+        sweep_dir(p, 3, now); // HOST/NAMESPACE/MODEL/TAG
+}
+
 kv_status kv__mstore_lock(const char *dir, bool shared, int *fd, kv_err *err) {
     *fd = -1;
     char path[PATH_CAP];
@@ -794,6 +836,15 @@ kv_status kv__mstore_lock(const char *dir, bool shared, int *fd, kv_err *err) {
     if (f < 0)
         return KV_FAIL(err, KV_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     int rc;
+    // Alone in the store (no pull, create or collection runs): what a killed
+    // writer left goes first. A writer gets its shared lock after that.
+    if (flock(f, LOCK_EX | LOCK_NB) == 0) {
+        sweep(dir);
+        if (!shared) {
+            *fd = f;
+            return KV_OK;
+        }
+    }
     do
         rc = flock(f, shared ? LOCK_SH : LOCK_EX | LOCK_NB);
     while (rc != 0 && errno == EINTR);

@@ -255,4 +255,42 @@ expect_rc 1 "a bad parameter value is refused" "$KVANT" create b -f "$TMP/mf/Bad
 expect_out "BadParam:2: top_k: 'lots' is not an integer" "... naming the line"
 [ ! -e "$MAN/b" ] && pass "no manifest for a refused Modelfile" || fail "a manifest was written for b"
 
+# ---- kill -9 during create, at several points ----
+KS="$TMP/kstore"
+cp "$TMP/kjv.gguf" "$TMP/mf/big.gguf"
+head -c 150000000 /dev/zero >>"$TMP/mf/big.gguf" # a long copy to land in (trailing bytes: still GGUF)
+printf 'FROM ./big.gguf\nSYSTEM big\n' >"$TMP/mf/Big"
+KVANT_MODELS="$KS" "$KVANT" create small -f "$TMP/mf/Plain" >/dev/null
+left=0 bad=0
+for d in 0.02 0.1 0.25 0.4 0.6 0.9; do
+  KVANT_MODELS="$KS" "$KVANT" create "big$d" -f "$TMP/mf/Big" >/dev/null 2>&1 &
+  P=$!
+  sleep "$d"; kill -9 "$P" 2>/dev/null; wait "$P" 2>/dev/null
+  [ -n "$(find "$KS" -name '*.tmp-*' -o -name '.tmp-*')" ] && left=$((left + 1))
+  # every model listed is whole: show works and its blob hashes to its name
+  for m in $(KVANT_MODELS="$KS" "$KVANT" list | awk 'NR > 1 {print $1}'); do
+    KVANT_MODELS="$KS" "$KVANT" show "$m" --modelfile >"$TMP/k.mf" 2>&1 || { bad=$((bad + 1)); continue; }
+    b=$(sed -n 's/^FROM //p' "$TMP/k.mf" | tail -1)
+    [ "sha256-$(sha256sum "$b" | cut -c1-64)" = "$(basename "$b")" ] || bad=$((bad + 1))
+  done
+done
+[ "$bad" = 0 ] && pass "kill -9 at 6 points of a create: every listed model is whole ($left kills left temporaries)" \
+  || fail "$bad listed models were not whole after kill -9"
+KVANT_MODELS="$KS" expect_rc 0 "list after the kills" "$KVANT" list
+expect_out "small:latest" "... still lists the model made before"
+# the killed writers' temporaries, as if their writers died a minute ago, and
+# one being written now (fresh): the next create deletes only the stale ones
+printf 'partial' >"$KS/blobs/.tmp-AbCdEf"
+mkdir -p "$KS/manifests/registry.ollama.ai/library/small"
+printf '{' >"$KS/manifests/registry.ollama.ai/library/small/latest.tmp-XyZ123"
+find "$KS" \( -name '*.tmp-*' -o -name '.tmp-*' \) -exec touch -d '1 minute ago' {} +
+printf 'fresh' >"$KS/blobs/.tmp-fresh1"
+KVANT_MODELS="$KS" expect_rc 0 "the next create" "$KVANT" create after -f "$TMP/mf/Plain"
+STALE=$(find "$KS" \( -name '*.tmp-*' -o -name '.tmp-*' \) ! -name '.tmp-fresh1')
+[ -z "$STALE" ] && pass "... leaves no stale temporary file (blobs and manifests)" || fail "stale: $STALE"
+[ -f "$KS/blobs/.tmp-fresh1" ] && pass "... and keeps one a running writer may still be writing" || fail "the fresh temporary went"
+KVANT_MODELS="$KS" expect_rc 0 "list" "$KVANT" list
+grep -q "tmp" <<<"$OUT" && fail "list shows a temporary: $OUT" || pass "list shows no temporary"
+rm -f "$TMP/mf/big.gguf"
+
 finish

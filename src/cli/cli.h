@@ -43,6 +43,9 @@ int kv_cli_pull(int argc, char **argv);
 int kv_cli_push(int argc, char **argv);
 // the models a running server has loaded (cmd_ps.c)
 int kv_cli_ps(int argc, char **argv);
+// Takes --store DIR and --ollama-store DIR (read only: refused when writes)
+// out of argv; either sets $KVANT_MODELS for this process. 0, or the exit code.
+int kv_cli_store_option(const char *cmd, int *argc, char **argv, bool writes);
 // arg when it names an existing file; else, when the store has a model named
 // arg, the path of its GGUF blob (in buf); else arg.
 const char *kv_cli_model_path(const char *arg, char *buf, size_t cap);
@@ -76,7 +79,8 @@ int kv_cli_serve_store_open(kv_cli_serve_store *ss, const char *db_path, bool in
 void kv_cli_serve_store_close(kv_cli_serve_store *ss);
 // serve --store: points p->store at the model store's operations (serve_mstore.c).
 // blob_max: --max-blob (0: the server's default).
-int kv_cli_serve_mstore(kv_serve_params *p, uint64_t blob_max);
+// readonly (--ollama-store): every change answers 422 naming the store read only.
+int kv_cli_serve_mstore(kv_serve_params *p, uint64_t blob_max, bool readonly);
 int kv_cli_logits(int argc, char **argv); // cmd_logits.c
 int kv_cli_export(int argc, char **argv); // cmd_export.c
 

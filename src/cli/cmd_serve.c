@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -33,6 +34,8 @@ static void help(FILE *f) {
             "  --store                serve the model store's models as MODEL:TAG (those in\n"
             "                         the default namespace; see kvant list), as they are at\n"
             "                         startup\n"
+            "  --ollama-store DIR     --store over an existing Ollama store, read only (create,\n"
+            "                         copy, delete, blobs, pull, push answer 422)\n"
             "  --parallel N           sequences decoded together per model (default 4)\n"
             "  --ctx N                context per sequence (default: the model's, at most 4096)\n"
             "  --kv-cells N           KV cache cells per model over all its sequences, taken\n"
@@ -114,6 +117,7 @@ typedef struct {
     bool audit_content;  // --audit-content
     bool store;          // --store
     uint64_t blob_max;   // --max-blob
+    bool store_readonly; // --ollama-store
 } serve_opts;
 
 // --store: adds each model of the store with a name without '/' (the registry's
@@ -334,6 +338,14 @@ int kv_cli_serve(int argc, char **argv) {
             o.store = true;
             continue;
         }
+        if (strcmp(argv[i], "--ollama-store") == 0) { // --store over DIR, read only
+            struct stat sb;
+            if (i + 1 >= argc || stat(argv[i + 1], &sb) != 0 || !S_ISDIR(sb.st_mode))
+                return kv_cli_usage_error("serve", "--ollama-store needs an existing folder");
+            setenv("KVANT_MODELS", argv[++i], 1);
+            o.store = o.store_readonly = true;
+            continue;
+        }
         if (strcmp(argv[i], "--insecure-no-auth") == 0 || strcmp(argv[i], "--audit-content") == 0) {
             *(argv[i][2] == 'i' ? &o.insecure : &o.audit_content) = true;
             continue;
@@ -345,7 +357,7 @@ int kv_cli_serve(int argc, char **argv) {
     if (o.store) {
         int rc = add_store_models(&o);
         if (rc == 0)
-            rc = kv_cli_serve_mstore(&o.p, o.blob_max);
+            rc = kv_cli_serve_mstore(&o.p, o.blob_max, o.store_readonly);
         if (rc != 0)
             return rc;
     }

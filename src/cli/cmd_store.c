@@ -8,15 +8,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "store/models.h"
 
 #define STORE_ENV                                                                              \
-    "The store: $KVANT_MODELS, else $OLLAMA_MODELS (an Ollama store is read as it is),\n"      \
+    "  --store DIR         the store (as $KVANT_MODELS)\n"                                   \
+    "  --ollama-store DIR  an Ollama store, read only (list, show, run)\n"                   \
+    "The store: --store, else $KVANT_MODELS, else $OLLAMA_MODELS (an Ollama store is read as it is),\n"      \
     "else $KVANT_HOME/models, else ~/.kvant/models. NAME is [HOST/][NAMESPACE/]MODEL[:TAG]\n"  \
     "(default registry.ollama.ai/library/...:latest).\n"
+
+int kv_cli_store_option(const char *cmd, int *argc, char **argv, bool writes) {
+    int k = 1, n = *argc;
+    for (int i = 1; i < n; i++) {
+        bool ol = strcmp(argv[i], "--ollama-store") == 0;
+        if (!ol && strcmp(argv[i], "--store") != 0) {
+            argv[k++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= n || !argv[i + 1][0])
+            return kv_cli_usage_error(cmd, "%s needs a folder", argv[i]);
+        if (ol && writes)
+            return kv_cli_usage_error(cmd, "--ollama-store is read only: %s writes to the store",
+                                      cmd);
+        struct stat sb;
+        if (ol && (stat(argv[i + 1], &sb) != 0 || !S_ISDIR(sb.st_mode))) {
+            fprintf(stderr, "kvant %s: --ollama-store %s: not a folder\n", cmd, argv[i + 1]);
+            return 1;
+        }
+        setenv("KVANT_MODELS", argv[++i], 1);
+    }
+    argv[k] = NULL;
+    *argc = k;
+    return 0;
+}
 
 static int store_dir(const char *cmd, char *dir, size_t cap) {
     kv_err err;
@@ -73,6 +101,9 @@ static char *read_all(const char *path, size_t max, size_t *n, kv_err *err) {
 }
 
 int kv_cli_create(int argc, char **argv) {
+    int src = kv_cli_store_option("create", &argc, argv, true);
+    if (src)
+        return src;
     const char *usage = "usage: kvant create NAME -f Modelfile\n\n"
                         "Makes model NAME in the store from a Modelfile: FROM (a GGUF file,\n"
                         "relative to the Modelfile's folder, or a model in the store),\n"
@@ -150,6 +181,9 @@ static void ago(int64_t t, char *out, size_t cap) {
 }
 
 int kv_cli_list(int argc, char **argv) {
+    int src = kv_cli_store_option("list", &argc, argv, false);
+    if (src)
+        return src;
     int rc = positional("list", argc, argv, NULL, 0, "usage: kvant list");
     if (rc)
         return rc < 0 ? 0 : rc;
@@ -250,6 +284,9 @@ char *kv_cli_params_text(const char *params) {
 }
 
 int kv_cli_show(int argc, char **argv) {
+    int src = kv_cli_store_option("show", &argc, argv, false);
+    if (src)
+        return src;
     bool modelfile = false;
     const char *name = NULL;
     for (int i = 1; i < argc; i++) {
@@ -316,6 +353,9 @@ int kv_cli_show(int argc, char **argv) {
 }
 
 int kv_cli_cp(int argc, char **argv) {
+    int src = kv_cli_store_option("cp", &argc, argv, true);
+    if (src)
+        return src;
     const char *pos[2] = {NULL, NULL};
     int rc = positional("cp", argc, argv, pos, 2, "usage: kvant cp SOURCE DESTINATION");
     if (rc)
@@ -336,6 +376,9 @@ int kv_cli_cp(int argc, char **argv) {
 }
 
 int kv_cli_rm(int argc, char **argv) {
+    int src = kv_cli_store_option("rm", &argc, argv, true);
+    if (src)
+        return src;
     const char *pos[1] = {NULL};
     int rc = positional("rm", argc, argv, pos, 1, "usage: kvant rm NAME");
     if (rc)

@@ -396,11 +396,62 @@ static kv_serve_store_ops OPS = {
     .manifest_put = manifest_put,
 };
 
-int kv_cli_serve_mstore(kv_serve_params *p, uint64_t blob_max) {
+// ---- --ollama-store: the same reads, every change refused ----
+
+static kv_status read_only(kv_err *err) {
+    return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                   "the model store %s is read only (kvant serve --ollama-store)", g_dir);
+}
+static kv_status ro_blob_put(void *u, const char *d, const void *p, size_t n, kv_err *err) {
+    (void)u, (void)d, (void)p, (void)n;
+    return read_only(err);
+}
+static kv_status ro_create(void *u, const kv_serve_create_req *rq, char *name, size_t name_cap,
+                           char *path, size_t path_cap, kv_err *err) {
+    (void)u, (void)rq, (void)name, (void)name_cap, (void)path, (void)path_cap;
+    return read_only(err);
+}
+static kv_status ro_copy(void *u, const char *s, const char *d, char *name, size_t name_cap,
+                         char *path, size_t path_cap, kv_err *err) {
+    (void)u, (void)s, (void)d, (void)name, (void)name_cap, (void)path, (void)path_cap;
+    return read_only(err);
+}
+static kv_status ro_remove(void *u, const char *m, char *name, size_t name_cap, kv_err *err) {
+    (void)u, (void)m, (void)name, (void)name_cap;
+    return read_only(err);
+}
+static kv_status ro_pull(void *u, const char *m, bool insecure, kv_serve_progress_fn pr, void *pu,
+                         char *name, size_t name_cap, char *path, size_t path_cap, kv_err *err) {
+    (void)u, (void)m, (void)insecure, (void)pr, (void)pu, (void)name, (void)name_cap;
+    (void)path, (void)path_cap;
+    return read_only(err);
+}
+static kv_status ro_push(void *u, const char *m, bool insecure, kv_serve_progress_fn pr, void *pu,
+                         kv_err *err) {
+    (void)u, (void)m, (void)insecure, (void)pr, (void)pu;
+    return read_only(err);
+}
+
+// No upload ops: /v2/ pushes answer 405 and /api/blobs bodies stay in memory
+// (refused by ro_blob_put after blob_has).
+static const kv_serve_store_ops RO_OPS = {
+    .blob_has = blob_has,
+    .blob_put = ro_blob_put,
+    .create = ro_create,
+    .copy = ro_copy,
+    .remove = ro_remove,
+    .manifest = manifest,
+    .blob_path = blob_path,
+    .pull = ro_pull,
+    .push = ro_push,
+    .show = show,
+};
+
+int kv_cli_serve_mstore(kv_serve_params *p, uint64_t blob_max, bool readonly) {
     OPS.blob_max = blob_max;
     kv_err err;
     if (kv__mstore_default_dir(g_dir, sizeof g_dir, &err) != KV_OK)
         return kv_cli_fail("serve", &err);
-    p->store = &OPS;
+    p->store = readonly ? &RO_OPS : &OPS;
     return 0;
 }

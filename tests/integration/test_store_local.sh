@@ -188,6 +188,41 @@ printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.mani
 N_PASS=$((N_PASS + $(grep -c '^ok:' "$TMP/sub.out")))
 N_FAIL=$((N_FAIL + $(grep -c '^FAIL:' "$TMP/sub.out")))
 
+# --ollama-store DIR (and --store DIR): the Ollama store by option, read only
+SUM0=$(find "$OL" -type f -exec sha256sum {} + | sort)
+expect_rc 0 "list --ollama-store DIR" "$KVANT" list --ollama-store "$OL"
+expect_out "tiny:latest" "... lists the Ollama store's model"
+expect_rc 0 "show NAME --ollama-store DIR" "$KVANT" show tiny --ollama-store "$OL" --modelfile
+expect_out 'TEMPLATE """{{ .Prompt }}"""' "... shows it"
+expect_rc 0 "run NAME --ollama-store DIR" "$KVANT" run tiny "In the beginning" -n 2 --temp 0 --ollama-store "$OL"
+expect_rc 0 "list --store DIR" "$KVANT" list --store "$OL"
+expect_out "tiny:latest" "... the same store"
+expect_rc 2 "create with --ollama-store is refused (read only)" "$KVANT" create y -f "$TMP/mf/Plain" --ollama-store "$OL"
+expect_out "read only" "... saying so"
+expect_rc 2 "rm with --ollama-store is refused" "$KVANT" rm tiny --ollama-store "$OL"
+expect_rc 1 "--ollama-store of a missing folder" "$KVANT" list --ollama-store "$TMP/nope"
+expect_out "not a folder" "... is named"
+if command -v curl >/dev/null; then
+  start_server --ollama-store "$OL"
+  OUT=$(curl -s --max-time 30 "$BASE/api/tags")
+  expect_out '"tiny:latest"' "serve --ollama-store lists the model"
+  OUT=$(curl -s --max-time 60 "$BASE/api/generate" -d '{"model":"tiny","prompt":"In the","stream":false,"options":{"num_predict":2}}')
+  expect_out '"done":true' "... and generates with it"
+  for req in "DELETE /api/delete {\"model\":\"tiny\"}" "POST /api/copy {\"source\":\"tiny\",\"destination\":\"t2\"}" \
+             "POST /api/create {\"model\":\"t3\",\"from\":\"tiny\"}" "POST /api/pull {\"model\":\"127.0.0.1:1/library/z\",\"stream\":false}"; do
+    read -r m u b <<<"$req"
+    C=$(curl -s -o "$TMP/ro.json" -w '%{http_code}' --max-time 30 -X "$m" "$BASE$u" -d "$b")
+    [ "$C" = 422 ] && grep -q "read only" "$TMP/ro.json" && pass "serve --ollama-store: $m $u is 422 (read only)" \
+      || fail "$m $u: $C $(cat "$TMP/ro.json")"
+  done
+  C=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST "$BASE/v2/library/tiny/blobs/uploads/")
+  [ "$C" = 405 ] && pass "serve --ollama-store: a /v2/ push is 405" || fail "/v2/ push: $C"
+  kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
+  rm -f "$TMP/serve.out"
+fi
+[ "$SUM0" = "$(find "$OL" -type f -exec sha256sum {} + | sort)" ] && pass "the Ollama store is unchanged, byte for byte" \
+  || fail "the Ollama store changed"
+
 # kvant serve --store serves the Ollama store's model by name.
 if command -v curl >/dev/null; then
   SAVED=$KVANT_MODELS

@@ -137,6 +137,12 @@ KVANT_MODELS="$B" KVANT_REGISTRY_TOKEN="${K[viewer]}" expect_rc 1 "kvant push wi
 expect_out "403" "... with the server's 403"
 KVANT_MODELS="$B" KVANT_REGISTRY_TOKEN="${K[operator]}" expect_rc 0 "kvant push with an operator key" "$KVANT" push --insecure "$H/library/z:v1"
 [ -f "$A/manifests/registry.ollama.ai/library/z/v1" ] && pass "... stored z:v1" || fail "z:v1 missing"
+expect_rc 0 "audit list" "$KVANT" audit list --db "$DB"
+grep -E 'operator-k.*PUT /v2/library/z/manifests/v1.*201' <<<"$OUT" >/dev/null \
+  && pass "the audit log has the operator's manifest PUT (201)" || fail "audit: $OUT"
+grep -E 'viewer-k.*PUT /v2/library/z/manifests/v1.*403' <<<"$OUT" >/dev/null \
+  && pass "... and the viewer's refused manifest PUT (403)" || fail "audit (viewer): $OUT"
+expect_rc 0 "audit verify after pushes" "$KVANT" audit verify --db "$DB"
 OUT=$(curl -s --max-time 30 -H "Authorization: Bearer ${K[viewer]}" "$BASE/api/version")
 expect_out '"version"' "the keyed server still answers"
 finish

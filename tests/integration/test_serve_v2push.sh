@@ -110,13 +110,32 @@ expect_out '"version"' "the server answers after the hostile uploads"
 kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
 [ "$(temps)" = 0 ] && pass "the server's stop deletes the uploads left open" || fail "left at stop: $(temps)"
 
+# ---- a write that fails (the file size limit, as a full disk): a clear error, no file ----
+D="$TMP/d"
+: >"$TMP/serve.out" # the old server's port must not be read
+(ulimit -f 2000; KVANT_MODELS="$D" exec "$KVANT" serve --port 0 --threads 2 --store) \
+  >"$TMP/serve.out" 2>"$TMP/serve.err" &
+SERVER=$!
+wait_listening
+BASE="http://127.0.0.1:$PORT"
+OUT=$(curl -s -w ' %{http_code}' --max-time 60 -X POST --data-binary "@$TMP/rand" "$BASE/api/blobs/sha256:$RD")
+expect_out "cannot write the upload: File too large\"} 500" "a 3 MB /api/blobs past a 2 MB file size limit: 500 naming the failure"
+KVANT_MODELS="$B" "$KVANT" cp kjv:v1 "127.0.0.1:$PORT/library/f:v1" >/dev/null
+KVANT_MODELS="$B" expect_rc 1 "kvant push into it fails" "$KVANT" push --insecure "127.0.0.1:$PORT/library/f:v1"
+expect_out "File too large" "... naming the server's failure"
+[ -z "$(find "$D" -name '.upload-*')" ] && [ ! -e "$D/manifests/registry.ollama.ai/library/f" ] \
+  && pass "... no upload file and no manifest left" || fail "after the failed writes: $(find "$D")"
+OUT=$(curl -s --max-time 30 "$BASE/api/version")
+expect_out '"version"' "the server answers after the failed writes"
+kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
+
 # ---- with keys ----
 DB="$TMP/keys.db"
 declare -A K
 for r in viewer user operator admin; do K[$r]=$("$KVANT" keys create --name "$r-k" --role "$r" --db "$DB" 2>/dev/null); done
 GONE=$("$KVANT" keys create --name gone --role admin --db "$DB" 2>/dev/null)
 "$KVANT" keys revoke gone --db "$DB" >/dev/null
-rm -f "$TMP/serve.out"
+: >"$TMP/serve.out" # the old server's port must not be read
 KVANT_MODELS="$A" start_server --store --db "$DB"
 st() { curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$@"; }
 for r in viewer user; do

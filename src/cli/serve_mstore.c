@@ -38,6 +38,7 @@ static kv_status served_name(const char *field, const char *s, kv__mname *n, cha
         kv_err_prefix(err, field);
         return st;
     }
+    kv__mstore_canonical(g_dir, n); // KJV:V1 is the stored kjv:v1
     kv__mname_display(n, name, cap);
     if (strchr(name, '/'))
         return KV_FAIL(err, KV_ERR_INVALID,

@@ -137,6 +137,9 @@ kv_status kv__mstore_copy(const char *dir, const kv__mname *src, const kv__mname
 kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_blobs,
                             kv_err *err);
 // The path of name's GGUF blob, for run and serve.
+// n's parts as the store spells them where it has them in another case
+// (names compare ignoring ASCII case); unchanged elsewhere.
+void kv__mstore_canonical(const char *dir, kv__mname *n);
 kv_status kv__mstore_model_path(const char *dir, const char *name, char *out, size_t cap,
                                 kv_err *err);
 

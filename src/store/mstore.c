@@ -120,6 +120,23 @@ static kv_status manifest_path(const char *dir, const kv__mname *n, char *out, s
     return KV_OK;
 }
 
+void kv__mstore_canonical(const char *dir, kv__mname *n) {
+    char path[PATH_CAP];
+    kv_err err;
+    if (manifest_path(dir, n, path, sizeof path, false, &err) != KV_OK)
+        return;
+    // path ends in /manifests/HOST/NS/MODEL/TAG, each part as long as n's
+    char *parts[4] = {n->host, n->ns, n->model, n->tag};
+    size_t at = strlen(path);
+    for (int i = 3; i >= 0; i--) {
+        size_t len = strlen(parts[i]);
+        if (at < len + 1 || path[at - len - 1] != '/')
+            return;
+        memcpy(parts[i], path + at - len, len);
+        at -= len + 1;
+    }
+}
+
 // Reads a regular file (not a link) of at most max bytes whole.
 static kv_status read_capped(const char *path, size_t max, char **out, size_t *n, int64_t *mtime,
                              kv_err *err) {

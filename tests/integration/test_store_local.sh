@@ -243,6 +243,15 @@ if command -v curl >/dev/null; then
   expect_out "not UTF-8" "... saying so"
   OUT=$(curl -s --max-time 30 "$BASE/api/show" -d '{"model":"tiny"}')
   expect_out '"template":"{{ .Prompt }}"' "the server answers afterwards"
+  curl -s --max-time 30 "$BASE/api/copy" -d '{"source":"TINY","destination":"Tiny2"}' >/dev/null
+  cp "$TMP/kjv.gguf" "$TMP/kjv2.gguf"; printf '\0\0\0\0' >>"$TMP/kjv2.gguf" # another blob, still GGUF
+  D2="sha256:$(sha256sum "$TMP/kjv2.gguf" | cut -d' ' -f1)"
+  curl -s --max-time 30 "$BASE/api/blobs/$D2" --data-binary "@$TMP/kjv2.gguf" >/dev/null
+  curl -s --max-time 30 "$BASE/api/create" -d '{"model":"TINY2","files":{"k.gguf":"'"$D2"'"},"stream":false}' >/dev/null
+  OUT=$(curl -s --max-time 30 "$BASE/api/tags")
+  grep -q '"Tiny2:latest"' <<<"$OUT" && ! grep -q '"TINY2:latest"' <<<"$OUT" \
+    && [ -f "$OL/manifests/registry.ollama.ai/library/Tiny2/latest" ] && [ ! -e "$OL/manifests/registry.ollama.ai/library/TINY2" ] \
+    && pass "/api/create of TINY2 rewrites the stored Tiny2 and serves it under that spelling" || fail "spellings: $OUT"
   kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
 fi
 

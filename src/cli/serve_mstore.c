@@ -342,7 +342,10 @@ static kv_status upload_tmp(void *user, char *path, size_t cap, kv_err *err) {
 
 static kv_status blob_commit(void *user, const char *digest, const char *tmp, kv_err *err) {
     (void)user;
-    return kv__mstore_blob_commit(g_dir, digest, tmp, err);
+    kv_status st = kv__mstore_blob_commit(g_dir, digest, tmp, err);
+    if (st != KV_OK)
+        unlink(tmp); // also when it could not be read back
+    return st;
 }
 
 static kv_status manifest_put(void *user, const char *repo, const char *tag, const char *text,

@@ -36,12 +36,14 @@ OUT=$(curl -s --max-time 30 "$BASE/api/tags")
 expect_out '"x:v1"' "the pushed model is served at once (/api/tags)"
 OUT=$(curl -s --max-time 60 "$BASE/api/generate" -d '{"model":"x:v1","prompt":"In the beginning","stream":false,"options":{"num_predict":2}}')
 expect_out '"done":true' "... and generates"
-KVANT_MODELS="$C" expect_rc 0 "kvant pull from it into a third store" "$KVANT" pull --insecure "$H/library/x:v1"
+expect_rc 0 "kvant pull from it into a third store (--store)" "$KVANT" pull --insecure "$H/library/x:v1" --store "$C"
+expect_rc 2 "pull refuses --ollama-store (it writes)" "$KVANT" pull --insecure "$H/library/x:v1" --ollama-store "$C"
 same_store "$B" "$C" && pass "the pulled blobs are byte-identical to the pushed ones" || fail "blobs differ B/C"
 cmp -s "$B/manifests/registry.ollama.ai/library/kjv/v1" "$C/manifests/$H/library/x/v1" \
   && pass "... and so is the manifest" || fail "manifests differ"
 KVANT_MODELS="$B" "$KVANT" cp kjv:v1 "$H/team/y:v2" >/dev/null
-KVANT_MODELS="$B" expect_rc 0 "a whole-blob push (one PUT) to a namespace" "$KVANT" push --insecure "$H/team/y:v2"
+expect_rc 0 "a whole-blob push (one PUT) to a namespace, the store by --ollama-store (read only)" \
+  "$KVANT" push --insecure "$H/team/y:v2" --ollama-store "$B"
 [ -f "$A/manifests/registry.ollama.ai/team/y/v2" ] && pass "stored as team/y:v2" || fail "no team/y/v2"
 KVANT_MODELS="$B" expect_rc 0 "pushing again: every blob already there" "$KVANT" push --insecure "$H/library/x:v1"
 expect_out "already there" "... says so"

@@ -104,6 +104,26 @@ typedef struct {
                       size_t path_cap, kv_err *err);
     kv_status (*push)(void *user, const char *model, bool insecure, kv_serve_progress_fn progress,
                       void *progress_user, kv_err *err);
+    // /api/show's fields from the store (NULL, or KV_ERR_NOT_FOUND: the GGUF's
+    // alone): a JSON object (malloc'd; the caller frees) with "modelfile",
+    // "parameters" (Ollama's text), "template", "system", "license" (each absent
+    // when the model has none) and "mtime" (seconds).
+    kv_status (*show)(void *user, const char *model, char **json, kv_err *err);
+    // Pushes into /v2/ and POST /api/blobs bodies streamed to disk (NULL: /v2/
+    // stays read-only, /api/blobs bodies are held in memory and go to blob_put).
+    // upload_tmp: a new empty file on the blobs' file system for an upload's
+    // bytes (its path); blob_commit: the file tmp becomes blob digest when its
+    // SHA-256 is digest, else it is deleted and KV_ERR_FORMAT names both;
+    // manifest_put: repo:tag's manifest (n bytes) is stored when every blob it
+    // names is, its digest into digest, and into name/path the name the server
+    // serves it as and its GGUF file (name "" when it serves none: a namespace or
+    // no model layer). blob_max: bytes one upload may have (0: 1 TiB).
+    kv_status (*upload_tmp)(void *user, char *path, size_t cap, kv_err *err);
+    kv_status (*blob_commit)(void *user, const char *digest, const char *tmp, kv_err *err);
+    kv_status (*manifest_put)(void *user, const char *repo, const char *tag, const char *text,
+                              size_t n, char *digest, size_t digest_cap, char *name,
+                              size_t name_cap, char *path, size_t path_cap, kv_err *err);
+    uint64_t blob_max;
 } kv_serve_store_ops;
 
 typedef struct {

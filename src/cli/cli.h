@@ -41,9 +41,21 @@ int kv_cli_rm(int argc, char **argv);
 // pull and push over OCI registries and image layouts (cmd_pull.c)
 int kv_cli_pull(int argc, char **argv);
 int kv_cli_push(int argc, char **argv);
+// the models a running server has loaded (cmd_ps.c)
+int kv_cli_ps(int argc, char **argv);
+// Takes --store DIR and --ollama-store DIR (read only: refused when writes)
+// out of argv; either sets $KVANT_MODELS for this process. 0, or the exit code.
+int kv_cli_store_option(const char *cmd, int *argc, char **argv, bool writes);
 // arg when it names an existing file; else, when the store has a model named
 // arg, the path of its GGUF blob (in buf); else arg.
 const char *kv_cli_model_path(const char *arg, char *buf, size_t cap);
+// A stored model's Modelfile (as `kvant show --modelfile` prints it) into f:
+// shown its name, blob its GGUF file, the rest its layers' texts or NULL.
+void kv_cli_modelfile(FILE *f, const char *shown, const char *blob, const char *tmpl,
+                      const char *sys, const char *params, const char *lic);
+// A params layer's JSON as Ollama's /api/show "parameters": one "KEY VALUE"
+// line each (a list: one line per value, strings quoted). malloc'd; NULL: no memory.
+char *kv_cli_params_text(const char *params);
 
 // ---- the store (keys and audit log), for keys, audit and serve (cli_store.c) ----
 struct kv__db;
@@ -66,7 +78,9 @@ int kv_cli_serve_store_open(kv_cli_serve_store *ss, const char *db_path, bool in
                             kv_serve_params *p);
 void kv_cli_serve_store_close(kv_cli_serve_store *ss);
 // serve --store: points p->store at the model store's operations (serve_mstore.c).
-int kv_cli_serve_mstore(kv_serve_params *p);
+// blob_max: --max-blob (0: the server's default).
+// readonly (--ollama-store): every change answers 422 naming the store read only.
+int kv_cli_serve_mstore(kv_serve_params *p, uint64_t blob_max, bool readonly);
 int kv_cli_logits(int argc, char **argv); // cmd_logits.c
 int kv_cli_export(int argc, char **argv); // cmd_export.c
 

@@ -27,7 +27,8 @@
     "layout folder (--to DIR, created when missing).\n"
 #define COMMON_HELP                                                                            \
     "\noptions:\n"                                                                             \
-    "  --insecure   the registry speaks plain HTTP (https otherwise)\n\n"                      \
+    "  --insecure   the registry speaks plain HTTP (https otherwise)\n"                        \
+    "  --store DIR  the store (as $KVANT_MODELS); push also takes --ollama-store DIR\n\n"       \
     "environment:\n"                                                                           \
     "  KVANT_REGISTRY        HOST[:PORT] for names without a host (registry.ollama.ai); the\n" \
     "                        model is stored under the name as typed\n"                        \
@@ -36,7 +37,7 @@
     "  KVANT_REGISTRY_CA     a PEM file of certificates to trust (a site's own CA) instead\n"  \
     "                        of the system's\n"                                               \
     "  https_proxy, http_proxy, no_proxy   as libcurl reads them\n"                            \
-    "The store: $KVANT_MODELS, else $OLLAMA_MODELS, else $KVANT_HOME/models, else\n"           \
+    "The store: --store, else $KVANT_MODELS, else $OLLAMA_MODELS, else $KVANT_HOME/models, else\n"           \
     "~/.kvant/models.\n"
 
 typedef struct {
@@ -160,9 +161,11 @@ static int run(const char *cmd, int argc, char **argv, bool pull) {
 }
 
 int kv_cli_pull(int argc, char **argv) {
-    return run("pull", argc, argv, true);
+    int rc = kv_cli_store_option("pull", &argc, argv, true);
+    return rc ? rc : run("pull", argc, argv, true);
 }
 
 int kv_cli_push(int argc, char **argv) {
-    return run("push", argc, argv, false);
+    int rc = kv_cli_store_option("push", &argc, argv, false); // reads the store only
+    return rc ? rc : run("push", argc, argv, false);
 }

@@ -25,7 +25,9 @@ static void help(FILE *f) {
             "families kvant recognises) or --chat-template names a family, each line is a\n"
             "user message in a conversation and the model replies; otherwise the model\n"
             "continues each line as plain text. A note on stderr says which mode is in use.\n\n"
-            "  -m, --model F         the model (GGUF)\n"
+            "  -m, --model F         the model (GGUF), or a model's name in the store\n"
+            "  --store DIR           the model store (default $KVANT_MODELS, ...)\n"
+            "  --ollama-store DIR    an existing Ollama store, read only\n"
             "  -f, --file F          read the prompt from a file\n"
             "  -n, --n-predict N     tokens to generate (default 128; -1: until end of text)\n"
             "  --temp T              temperature (default 0.8; 0: greedy)\n"
@@ -420,7 +422,10 @@ int kv_cli_run(int argc, char **argv) {
     o.gen = kv_gen_default_params();
     o.display_prompt = true;
     o.gen.on_text = print_text;
-    int rc = parse(argc, argv, &o);
+    int rc = kv_cli_store_option("run", &argc, argv, false);
+    if (rc != 0)
+        return rc;
+    rc = parse(argc, argv, &o);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     char store_path[4096];

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -33,13 +34,18 @@ static void help(FILE *f) {
             "  --store                serve the model store's models as MODEL:TAG (those in\n"
             "                         the default namespace; see kvant list), as they are at\n"
             "                         startup\n"
+            "  --ollama-store DIR     --store over an existing Ollama store, read only (create,\n"
+            "                         copy, delete, blobs, pull, push answer 422)\n"
             "  --parallel N           sequences decoded together per model (default 4)\n"
             "  --ctx N                context per sequence (default: the model's, at most 4096)\n"
             "  --kv-cells N           KV cache cells per model over all its sequences, taken\n"
             "                         in blocks of 16 as requests need them (default: parallel\n"
             "                         x ctx); a request waits in the queue until its prompt fits\n"
             "  --threads N            compute threads per model (default: all CPUs)\n"
-            "  --max-body BYTES       largest request body (default 8388608; larger: 413)\n"
+            "  --max-body BYTES       largest request body (default 8388608; larger: 413); a\n"
+            "                         blob's bytes (/api/blobs, a push into /v2/) go to disk\n"
+            "  --max-blob BYTES       with --store: largest blob one upload may have (default\n"
+            "                         1 TiB; larger: 413)\n"
             "  --queue N              requests that may wait per model (default 64; more: 503)\n"
             "  --timeout S            seconds a request may take in all (default 600; 0: none)\n"
             "  --keep-alive D         how long an unused model stays loaded: 5m, 1h30m, seconds,\n"
@@ -110,6 +116,8 @@ typedef struct {
     bool insecure;       // --insecure-no-auth
     bool audit_content;  // --audit-content
     bool store;          // --store
+    uint64_t blob_max;   // --max-blob
+    bool store_readonly; // --ollama-store
 } serve_opts;
 
 // --store: adds each model of the store with a name without '/' (the registry's
@@ -206,6 +214,8 @@ static int take_option(serve_opts *o, int argc, char **argv, int *i) {
         p->n_http_threads = (int32_t)n;
     } else if (strcmp(opt, "--max-body") == 0 && parse_long(val, 1024, LONG_MAX, &n)) {
         p->body_max = (size_t)n;
+    } else if (strcmp(opt, "--max-blob") == 0 && parse_long(val, 1, LONG_MAX, &n)) {
+        o->blob_max = (uint64_t)n;
     } else if (strcmp(opt, "--queue") == 0 && parse_long(val, 0, KV_SERVE_MAX_QUEUE, &n)) {
         p->queue_max = (int32_t)n;
     } else if (strcmp(opt, "--timeout") == 0 && parse_double(val, &d) && d >= 0) {
@@ -328,6 +338,14 @@ int kv_cli_serve(int argc, char **argv) {
             o.store = true;
             continue;
         }
+        if (strcmp(argv[i], "--ollama-store") == 0) { // --store over DIR, read only
+            struct stat sb;
+            if (i + 1 >= argc || stat(argv[i + 1], &sb) != 0 || !S_ISDIR(sb.st_mode))
+                return kv_cli_usage_error("serve", "--ollama-store needs an existing folder");
+            setenv("KVANT_MODELS", argv[++i], 1);
+            o.store = o.store_readonly = true;
+            continue;
+        }
         if (strcmp(argv[i], "--insecure-no-auth") == 0 || strcmp(argv[i], "--audit-content") == 0) {
             *(argv[i][2] == 'i' ? &o.insecure : &o.audit_content) = true;
             continue;
@@ -339,7 +357,7 @@ int kv_cli_serve(int argc, char **argv) {
     if (o.store) {
         int rc = add_store_models(&o);
         if (rc == 0)
-            rc = kv_cli_serve_mstore(&o.p);
+            rc = kv_cli_serve_mstore(&o.p, o.blob_max, o.store_readonly);
         if (rc != 0)
             return rc;
     }

@@ -28,6 +28,7 @@ static const kv_cli_command COMMANDS[] = {
     {"rm", kv_cli_rm, "remove a stored model and the blobs nothing else uses"},
     {"pull", kv_cli_pull, "fetch a model from an OCI registry or an OCI layout folder (--from)"},
     {"push", kv_cli_push, "send a stored model to an OCI registry or an OCI layout folder (--to)"},
+    {"ps", kv_cli_ps, "list the models a running server has loaded (its /api/ps)"},
     {NULL, NULL, NULL},
 };
 

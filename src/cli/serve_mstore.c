@@ -9,11 +9,13 @@
 #include "store/models.h"
 #include "store/oci.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char g_dir[4096];
 
@@ -36,6 +38,7 @@ static kv_status served_name(const char *field, const char *s, kv__mname *n, cha
         kv_err_prefix(err, field);
         return st;
     }
+    kv__mstore_canonical(g_dir, n); // KJV:V1 is the stored kjv:v1
     kv__mname_display(n, name, cap);
     if (strchr(name, '/'))
         return KV_FAIL(err, KV_ERR_INVALID,
@@ -204,6 +207,71 @@ static kv_status blob_path(void *user, const char *digest, char *path, size_t ca
     return st;
 }
 
+// /api/show's store fields of model: a JSON object of the Modelfile, Ollama's
+// parameters text, template, system, license (absent when the model has no
+// such layer) and mtime (the manifest's, seconds). KV_ERR_NOT_FOUND when the
+// store has no such model.
+static kv_status show(void *user, const char *model, char **out, kv_err *err) {
+    (void)user;
+    *out = NULL;
+    kv__mname nm;
+    kv_status st = kv__mname_parse(model, &nm, err);
+    if (st != KV_OK)
+        return KV_FAIL(err, KV_ERR_NOT_FOUND, "not a store name");
+    kv__manifest *m = malloc(sizeof *m);
+    if (!m)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    if ((st = kv__mstore_read(g_dir, &nm, m, err)) != KV_OK) {
+        free(m);
+        return st;
+    }
+    const char *mts[4] = {KV__MT_TEMPLATE, KV__MT_SYSTEM, KV__MT_LICENSE, KV__MT_PARAMS};
+    char *txt[4] = {NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 4 && st == KV_OK; i++) {
+        const kv__layer *l = kv__manifest_layer(m, mts[i]);
+        size_t n;
+        if (l)
+            st = kv__mstore_blob_read(g_dir, l->digest, &txt[i], &n, err);
+    }
+    char blob[4096] = "";
+    const kv__layer *ml = kv__manifest_layer(m, KV__MT_MODEL);
+    if (st == KV_OK && ml)
+        st = kv__mstore_blob_path(g_dir, ml->digest, blob, sizeof blob, err);
+    char *mf = NULL, *params = NULL;
+    size_t mfn = 0;
+    FILE *f = st == KV_OK ? open_memstream(&mf, &mfn) : NULL;
+    if (f) {
+        char shown[KV__MNAME_TEXT_MAX];
+        kv__mname_display(&nm, shown, sizeof shown);
+        kv_cli_modelfile(f, shown, blob, txt[0], txt[1], txt[3], txt[2]);
+        fclose(f);
+    }
+    if (st == KV_OK && (!mf || !(params = kv_cli_params_text(txt[3]))))
+        st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    if (st == KV_OK) {
+        json_t *o = json_object();
+        json_object_set_new(o, "modelfile", json_string(mf));
+        json_object_set_new(o, "parameters", json_string(params));
+        const char *keys[3] = {"template", "system", "license"};
+        for (int i = 0; i < 3; i++)
+            if (txt[i])
+                json_object_set_new(o, keys[i], json_string(txt[i]));
+        json_object_set_new(o, "mtime", json_integer((json_int_t)m->mtime));
+        // json_string refuses text that is not UTF-8: such a layer is an error
+        if (json_object_size(o) != (size_t)(3 + !!txt[0] + !!txt[1] + !!txt[2]) ||
+            !(*out = json_dumps(o, JSON_COMPACT)))
+            st = KV_FAIL(err, KV_ERR_FORMAT, "model '%.200s': a text layer is not UTF-8",
+                         model);
+        json_decref(o);
+    }
+    for (int i = 0; i < 4; i++)
+        free(txt[i]);
+    free(mf);
+    free(params);
+    free(m);
+    return st;
+}
+
 static const char *env_set(const char *k) {
     const char *v = getenv(k);
     return v && *v ? v : NULL;
@@ -267,7 +335,56 @@ static kv_status push(void *user, const char *model, bool insecure, kv_serve_pro
     return st;
 }
 
-static const kv_serve_store_ops OPS = {
+static kv_status upload_tmp(void *user, char *path, size_t cap, kv_err *err) {
+    (void)user;
+    return kv__mstore_upload_tmp(g_dir, path, cap, err);
+}
+
+static kv_status blob_commit(void *user, const char *digest, const char *tmp, kv_err *err) {
+    (void)user;
+    kv_status st = kv__mstore_blob_commit(g_dir, digest, tmp, err);
+    if (st != KV_OK)
+        unlink(tmp); // also when it could not be read back
+    return st;
+}
+
+static kv_status manifest_put(void *user, const char *repo, const char *tag, const char *text,
+                              size_t n, char *digest, size_t digest_cap, char *name,
+                              size_t name_cap, char *path, size_t path_cap, kv_err *err) {
+    (void)user;
+    name[0] = 0;
+    char full[KV__MNAME_TEXT_MAX + 8];
+    int w = snprintf(full, sizeof full, "%s%.*s:%.*s",
+                     strchr(repo, '/') ? "" : KV__MNAME_DEFAULT_NS "/", 300, repo, 200, tag);
+    if (w < 0 || (size_t)w >= sizeof full || strlen(repo) > 300 || strlen(tag) > 200 ||
+        (strchr(repo, '/') && strchr(strchr(repo, '/') + 1, '/')))
+        return KV_FAIL(err, KV_ERR_INVALID, "repository '%.200s' is not NAMESPACE/MODEL", repo);
+    kv__mname nm;
+    kv_status st = kv__mname_parse(full, &nm, err);
+    if (st != KV_OK)
+        return st;
+    if (n > KV__MANIFEST_MAX)
+        return KV_FAIL(err, KV_ERR_LIMIT, "a manifest of %zu bytes: at most %zu", n,
+                       (size_t)KV__MANIFEST_MAX);
+    kv__manifest *m = malloc(sizeof *m);
+    if (!m)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    if ((st = kv__manifest_parse(text, n, "the manifest", m, err)) == KV_OK)
+        snprintf(digest, digest_cap, "%s", m->digest);
+    free(m);
+    if (st == KV_OK)
+        st = kv__mstore_manifest_put(g_dir, &nm, text, n, err);
+    if (st != KV_OK)
+        return st;
+    char shown[KV__MNAME_TEXT_MAX];
+    kv__mname_display(&nm, shown, sizeof shown);
+    kv_err e2;
+    if (!strchr(shown, '/') && kv__mstore_model_path(g_dir, shown, path, path_cap, &e2) == KV_OK)
+        snprintf(name, name_cap, "%s", shown);
+    return KV_OK;
+}
+
+static kv_serve_store_ops OPS = {
     .blob_has = blob_has,
     .blob_put = blob_put,
     .create = create,
@@ -277,12 +394,68 @@ static const kv_serve_store_ops OPS = {
     .blob_path = blob_path,
     .pull = pull,
     .push = push,
+    .show = show,
+    .upload_tmp = upload_tmp,
+    .blob_commit = blob_commit,
+    .manifest_put = manifest_put,
 };
 
-int kv_cli_serve_mstore(kv_serve_params *p) {
+// ---- --ollama-store: the same reads, every change refused ----
+
+static kv_status read_only(kv_err *err) {
+    return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                   "the model store %s is read only (kvant serve --ollama-store)", g_dir);
+}
+static kv_status ro_blob_put(void *u, const char *d, const void *p, size_t n, kv_err *err) {
+    (void)u, (void)d, (void)p, (void)n;
+    return read_only(err);
+}
+static kv_status ro_create(void *u, const kv_serve_create_req *rq, char *name, size_t name_cap,
+                           char *path, size_t path_cap, kv_err *err) {
+    (void)u, (void)rq, (void)name, (void)name_cap, (void)path, (void)path_cap;
+    return read_only(err);
+}
+static kv_status ro_copy(void *u, const char *s, const char *d, char *name, size_t name_cap,
+                         char *path, size_t path_cap, kv_err *err) {
+    (void)u, (void)s, (void)d, (void)name, (void)name_cap, (void)path, (void)path_cap;
+    return read_only(err);
+}
+static kv_status ro_remove(void *u, const char *m, char *name, size_t name_cap, kv_err *err) {
+    (void)u, (void)m, (void)name, (void)name_cap;
+    return read_only(err);
+}
+static kv_status ro_pull(void *u, const char *m, bool insecure, kv_serve_progress_fn pr, void *pu,
+                         char *name, size_t name_cap, char *path, size_t path_cap, kv_err *err) {
+    (void)u, (void)m, (void)insecure, (void)pr, (void)pu, (void)name, (void)name_cap;
+    (void)path, (void)path_cap;
+    return read_only(err);
+}
+static kv_status ro_push(void *u, const char *m, bool insecure, kv_serve_progress_fn pr, void *pu,
+                         kv_err *err) {
+    (void)u, (void)m, (void)insecure, (void)pr, (void)pu;
+    return read_only(err);
+}
+
+// No upload ops: /v2/ pushes answer 405 and /api/blobs bodies stay in memory
+// (refused by ro_blob_put after blob_has).
+static const kv_serve_store_ops RO_OPS = {
+    .blob_has = blob_has,
+    .blob_put = ro_blob_put,
+    .create = ro_create,
+    .copy = ro_copy,
+    .remove = ro_remove,
+    .manifest = manifest,
+    .blob_path = blob_path,
+    .pull = ro_pull,
+    .push = ro_push,
+    .show = show,
+};
+
+int kv_cli_serve_mstore(kv_serve_params *p, uint64_t blob_max, bool readonly) {
+    OPS.blob_max = blob_max;
     kv_err err;
     if (kv__mstore_default_dir(g_dir, sizeof g_dir, &err) != KV_OK)
         return kv_cli_fail("serve", &err);
-    p->store = &OPS;
+    p->store = readonly ? &RO_OPS : &OPS;
     return 0;
 }

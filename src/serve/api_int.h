@@ -34,6 +34,25 @@ kv_status kv__h_v2_root(kv__call *c, kv_err *err);     // GET/HEAD /v2/ (api_oci
 kv_status kv__h_v2(kv__call *c, kv_err *err);          // GET/HEAD /v2/NAME/{manifests,blobs}/REF
 kv_status kv__h_pull(kv__call *c, kv_err *err);        // POST /api/pull
 kv_status kv__h_push(kv__call *c, kv_err *err);        // POST /api/push
+kv_status kv__h_v2_push(kv__call *c, kv_err *err);     // POST/PATCH/PUT /v2/... (api_v2push.c)
+
+// ---- blob bodies streamed to a file (api_v2push.c) ----
+
+// Before the body is read (the key checked): for POST /api/blobs/DIGEST and
+// PATCH/PUT of a /v2/ upload on a store that takes files, opens where the bytes
+// go (c->sink). 0: go on (c->sink NULL: the body is held as any other); else the
+// HTTP status to refuse with, msg its text (nothing is left on disk).
+unsigned kv__sink_open(kv__call *c, char *msg, size_t cap);
+// Appends n bytes; false once the sink takes no more (over the limit, a write failed).
+bool kv__sink_write(kv__call *c, const char *p, size_t n);
+// 0, or the status (413, 507, 500) and msg for a sink that took less than it got.
+unsigned kv__sink_failed(const kv__call *c, char *msg, size_t cap);
+// Deletes c's sink and its file (its upload ends); nothing when none is open.
+void kv__sink_abort(kv__call *c);
+// /api/blobs: the sink's file becomes blob digest when its SHA-256 matches.
+kv_status kv__blob_from_sink(kv__call *c, const char *digest, kv_err *err);
+// Deletes every upload not being written (the server stops).
+void kv__uploads_end(void);
 kv_status kv__h_copy(kv__call *c, kv_err *err);        // POST /api/copy
 kv_status kv__h_delete(kv__call *c, kv_err *err);      // DELETE /api/delete          // GET /ui and /ui/{file}
 

@@ -99,7 +99,8 @@ kv_status kv__h_blob(kv__call *c, kv_err *err) {
         c->status = 200; // already there: nothing to write
     } else {
         kv_err_clear(err);
-        st = o->blob_put(o->user, c->arg, c->body ? c->body : "", c->body_len, err);
+        st = c->sink ? kv__blob_from_sink(c, c->arg, err)
+                     : o->blob_put(o->user, c->arg, c->body ? c->body : "", c->body_len, err);
         if (st == KV_OK)
             c->status = 201;
     }

@@ -59,14 +59,23 @@ int kv__path_right(const char *path) {
     return KV__RIGHT_ADMIN;
 }
 
+int kv__method_right(unsigned method, const char *path) {
+    int need = kv__path_right(path);
+    if (strncmp(path, "/v2/", 4) == 0 && method != KV__GET && method != KV__HEAD &&
+        need < KV__RIGHT_OPERATOR)
+        need = KV__RIGHT_OPERATOR;
+    return need;
+}
+
 static const char *const RIGHT_NAMES[] = {"none", "viewer", "user", "operator", "admin"};
 
-unsigned kv__auth_check(const kv_serve *s, const char *path, const char *authorization,
-                        char *who, size_t who_cap, char *msg, size_t msg_cap) {
+unsigned kv__auth_check(const kv_serve *s, unsigned method, const char *path,
+                        const char *authorization, char *who, size_t who_cap, char *msg,
+                        size_t msg_cap) {
     snprintf(who, who_cap, "-");
     if (!s->p.auth)
         return 0;
-    int need = kv__path_right(path);
+    int need = kv__method_right(method, path);
     if (need == KV__RIGHT_PUBLIC)
         return 0;
     const char *token = NULL;
@@ -108,8 +117,8 @@ unsigned kv__auth_check(const kv_serve *s, const char *path, const char *authori
     return 0;
 }
 
-bool kv__audited(const kv_serve *s, const char *path) {
-    return s->p.audit && kv__path_right(path) >= KV__RIGHT_USER;
+bool kv__audited(const kv_serve *s, unsigned method, const char *path) {
+    return s->p.audit && kv__method_right(method, path) >= KV__RIGHT_USER;
 }
 
 // The "model" field of a JSON body, into out ("" when there is none).
@@ -127,10 +136,9 @@ static void body_model(const char *body, size_t len, char *out, size_t cap) {
 
 kv_status kv__audit_call(const kv_serve *s, const kv__call *c, const char *who,
                          const char *client, unsigned status, kv__job *j, kv_err *err) {
-    static const char *const M[] = {"?", "GET", "POST", "?", "HEAD", "?", "?", "?", "DELETE"};
     kv_serve_audit_rec r = {
         .who = who,
-        .method = c->method < 9 ? M[c->method] : "?",
+        .method = kv__method_name(c->method),
         .path = c->path,
         .model = "",
         .client = client,

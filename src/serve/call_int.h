@@ -16,7 +16,7 @@ typedef struct kv__job kv__job;
 
 typedef enum { KV__API_OLLAMA, KV__API_OPENAI, KV__API_PLAIN } kv__api;
 
-enum { KV__GET = 1, KV__POST = 2, KV__HEAD = 4, KV__DELETE = 8 };
+enum { KV__GET = 1, KV__POST = 2, KV__HEAD = 4, KV__DELETE = 8, KV__PUT = 16, KV__PATCH = 32 };
 
 typedef struct {
     kv_serve *srv;
@@ -40,6 +40,10 @@ typedef struct {
     uint64_t file_off, file_len;
     char hdr_range[96];
     char hdr_digest[80];
+    // An upload's answer (a /v2/ push): Location, Range and Docker-Upload-UUID when set.
+    char hdr_location[640];
+    char hdr_upload_range[48];
+    char hdr_upload_uuid[40];
     const char *range; // the request's Range header, or NULL
     // ...or a body made while it is sent: stream_read copies up to max bytes
     // (waiting until some are ready) and returns 0 at its end; stream_free runs
@@ -49,6 +53,12 @@ typedef struct {
     void *stream_ctx;
     // ...or a job the HTTP layer streams or waits for.
     kv__job *job;
+    // A body streamed to a file instead of held (a blob upload: kv__sink_open):
+    // the open sink (the handler takes it; the HTTP layer aborts one left over),
+    // the bytes received, and the query's digest parameter (PUT ?digest=).
+    struct kv__sink *sink;
+    uint64_t sink_len;
+    const char *query_digest;
 } kv__call;
 
 // A handler fills c->out (or sets c->job); on failure the router writes the
@@ -69,6 +79,8 @@ const kv__route *kv__route_find(unsigned method, const char *path, unsigned *sta
                                 kv__api *api);
 // KV__GET etc. for a method name; 0 for others.
 unsigned kv__method_from_name(const char *name);
+// The name of KV__GET etc.; "?" for others.
+const char *kv__method_name(unsigned method);
 // Runs the route's handler and, when it fails, writes the error reply.
 void kv__route_run(const kv__route *r, kv__call *c);
 

@@ -13,6 +13,7 @@
 // libmicrohttpd's own idle timeout restarts with every byte, so it cannot stop
 // a client that sends one byte at a time.
 #define _GNU_SOURCE // POLLRDHUP
+#include "serve/api_int.h"
 #include "serve/auth_int.h"
 #include "serve/buf_int.h"
 #include "serve/call_int.h"
@@ -51,7 +52,7 @@
 // flood) pass at most this many per second; the rest are counted.
 #define LOG_PER_S 10
 // CORS preflight replies.
-#define CORS_METHODS "GET, POST, HEAD, DELETE, OPTIONS"
+#define CORS_METHODS "GET, POST, HEAD, DELETE, PUT, PATCH, OPTIONS"
 #define CORS_HEADERS "Authorization, Content-Type, Accept, User-Agent, X-Requested-With"
 #define CORS_MAX_AGE "600"
 // Bytes of an over-long body (sent without Content-Length) read and dropped
@@ -161,6 +162,12 @@ static enum MHD_Result queue_buf(kv_serve *s, struct MHD_Connection *conn, const
         MHD_add_response_header(r, "Docker-Content-Digest", cs->call.hdr_digest);
     if (cs && cs->call.hdr_range[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cs->call.hdr_range);
+    if (cs && cs->call.hdr_location[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, cs->call.hdr_location);
+    if (cs && cs->call.hdr_upload_range[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RANGE, cs->call.hdr_upload_range);
+    if (cs && cs->call.hdr_upload_uuid[0])
+        MHD_add_response_header(r, "Docker-Upload-UUID", cs->call.hdr_upload_uuid);
     enum MHD_Result ok = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     kv__metrics_request(&s->metrics, status);
@@ -483,6 +490,41 @@ static enum MHD_Result begin(kv_serve *s, struct MHD_Connection *conn, const cha
         return res;
     // answered with the body read, like any other request, so the connection stays open
     cs->preflight = strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0;
+    unsigned m = cs->call.method;
+    if (cs->route && !s->stopping &&
+        ((m == KV__POST && strncmp(url, "/api/blobs/", 11) == 0) ||
+         ((m == KV__PATCH || m == KV__PUT) && strncmp(url, "/v2/", 4) == 0))) {
+        // A blob's bytes go to a file as they come (kv__sink_open); the key is
+        // checked first, so nobody without the right writes to the disk.
+        kv__call *c = &cs->call;
+        c->query_digest = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "digest");
+        char msg[256];
+        const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION);
+        char who[KV__WHO_MAX];
+        unsigned st = kv__auth_check(s, c->method, c->path, authz, who, sizeof who, msg,
+                                     sizeof msg);
+        if (st == 0)
+            st = kv__sink_open(c, msg, sizeof msg);
+        else
+            c->code = st == 401 ? "invalid_api_key" : "insufficient_permissions";
+        if (st != 0) {
+            if (st == 401 || st == 403) {
+                snprintf(cs->who, sizeof cs->who, "%s", who);
+                cs->audit = kv__audited(s, c->method, c->path);
+                if (cs->audit)
+                    client_addr(conn, cs->client, sizeof cs->client);
+                audit_now(s, cs, st, NULL);
+            }
+            cs->close = true; // the body is not read
+            return queue_error(s, conn, cs, st, msg);
+        }
+    }
+    if (cs->call.sink) {
+        double bytes = len == UINT64_MAX ? (double)MAX_DISCARD : (double)len;
+        conn_deadline(s->http, conn, s->http->header_timeout_s + bytes / BODY_MIN_RATE);
+        return MHD_YES;
+    }
     if (len != UINT64_MAX && len > s->p.body_max) {
         char msg[128];
         snprintf(msg, sizeof msg, "request body of %llu bytes is over the limit of %zu bytes",
@@ -497,7 +539,15 @@ static enum MHD_Result begin(kv_serve *s, struct MHD_Connection *conn, const cha
 }
 
 // Collects upload data; false when the client has sent too much to wait for.
-static bool take_body(conn_state *cs, const char *data, size_t n) {
+static bool take_body(kv__http *h, struct MHD_Connection *conn, conn_state *cs,
+                      const char *data, size_t n) {
+    if (cs->call.sink) {
+        if (!kv__sink_write(&cs->call, data, n))
+            cs->discarded += n;
+        else if (cs->call.sink_len > MAX_DISCARD) // a long body of unknown length: so far, so good
+            conn_deadline(h, conn, h->header_timeout_s + (double)MAX_DISCARD / BODY_MIN_RATE);
+        return cs->discarded <= MAX_DISCARD;
+    }
     if (!cs->too_big && kv__buf_add(&cs->body, data, n, NULL) != KV_OK) {
         cs->too_big = true;
         kv__buf_free(&cs->body);
@@ -522,8 +572,9 @@ static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_s
         char msg[256];
         const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_AUTHORIZATION);
-        unsigned ast = kv__auth_check(s, c->path, authz, cs->who, sizeof cs->who, msg, sizeof msg);
-        cs->audit = kv__audited(s, c->path);
+        unsigned ast = kv__auth_check(s, c->method, c->path, authz, cs->who, sizeof cs->who, msg,
+                                      sizeof msg);
+        cs->audit = kv__audited(s, c->method, c->path);
         if (cs->audit)
             client_addr(conn, cs->client, sizeof cs->client);
         if (ast != 0) {
@@ -537,6 +588,14 @@ static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_s
         snprintf(msg, sizeof msg, "request body is over the limit of %zu bytes", s->p.body_max);
         return queue_error(s, conn, cs, 413, msg);
     }
+    if (c->sink) {
+        char msg[256];
+        unsigned st = kv__sink_failed(c, msg, sizeof msg);
+        if (st) {
+            kv__sink_abort(c);
+            return queue_error(s, conn, cs, st, msg);
+        }
+    }
     if (!cs->route)
         return queue_error(s, conn, cs, cs->route_status,
                            cs->route_status == 405 ? "method not allowed" : "not found");
@@ -544,6 +603,7 @@ static enum MHD_Result dispatch(kv_serve *s, struct MHD_Connection *conn, conn_s
     c->body_len = cs->body.n;
     c->range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
     kv__route_run(cs->route, c);
+    kv__sink_abort(c); // one the handler did not take (it failed before)
     if (!c->job) {
         if (!audit_now(s, cs, c->status ? c->status : 200, NULL)) {
             if (c->has_file)
@@ -575,7 +635,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!cs)
         return begin(s, conn, url, method, version, con_cls);
     if (*upload_data_size) {
-        bool more = take_body(cs, upload_data, *upload_data_size);
+        bool more = take_body(s->http, conn, cs, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return more ? MHD_YES : MHD_NO;
     }
@@ -614,6 +674,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         pthread_mutex_unlock(&j->mu);
         kv__job_unref(j);
     }
+    kv__sink_abort(&cs->call); // a client gone mid-body, or a request refused
     kv__buf_free(&cs->body);
     kv__buf_free(&cs->call.out);
     free(cs);

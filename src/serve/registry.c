@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -75,6 +76,10 @@ static kv__model_ent *lookup_locked(kv__registry *r, const char *name) {
         return NULL;
     for (int i = 0; i < r->n_ents; i++)
         if (!r->ents[i]->gone && strcmp(r->ents[i]->name, full) == 0)
+            return r->ents[i];
+    // Names compare case-insensitively, as Ollama's (KJV:V1 is kjv:v1).
+    for (int i = 0; i < r->n_ents; i++)
+        if (!r->ents[i]->gone && strcasecmp(r->ents[i]->name, full) == 0)
             return r->ents[i];
     return NULL;
 }

@@ -30,6 +30,7 @@ static const kv__route ROUTES[] = {
     {KV__POST, "/api/push", false, KV__API_OLLAMA, kv__h_push},
     {GET_HEAD, "/v2/", false, KV__API_OLLAMA, kv__h_v2_root},
     {GET_HEAD, "/v2/", true, KV__API_OLLAMA, kv__h_v2},
+    {KV__POST | KV__PATCH | KV__PUT, "/v2/", true, KV__API_OLLAMA, kv__h_v2_push},
     {KV__POST, "/api/create", false, KV__API_OLLAMA, kv__h_create},
     {KV__POST, "/api/copy", false, KV__API_OLLAMA, kv__h_copy},
     {KV__DELETE, "/api/delete", false, KV__API_OLLAMA, kv__h_delete},
@@ -40,11 +41,24 @@ unsigned kv__method_from_name(const char *name) {
     static const struct {
         const char *name;
         unsigned m;
-    } M[] = {{"GET", KV__GET}, {"POST", KV__POST}, {"HEAD", KV__HEAD}, {"DELETE", KV__DELETE}};
+    } M[] = {{"GET", KV__GET},       {"POST", KV__POST}, {"HEAD", KV__HEAD},
+             {"DELETE", KV__DELETE}, {"PUT", KV__PUT},   {"PATCH", KV__PATCH}};
     for (size_t i = 0; i < sizeof M / sizeof M[0]; i++)
         if (strcmp(name, M[i].name) == 0)
             return M[i].m;
     return 0;
+}
+
+const char *kv__method_name(unsigned method) {
+    switch (method) {
+    case KV__GET: return "GET";
+    case KV__POST: return "POST";
+    case KV__HEAD: return "HEAD";
+    case KV__DELETE: return "DELETE";
+    case KV__PUT: return "PUT";
+    case KV__PATCH: return "PATCH";
+    default: return "?";
+    }
 }
 
 static bool path_matches(const kv__route *r, const char *path) {

@@ -2,6 +2,7 @@
 // starts the HTTP daemon, and on stop takes them down in the safe order
 // (stop accepting, end jobs so suspended connections resume, stop the daemon).
 #define _POSIX_C_SOURCE 200809L // strdup, nanosleep
+#include "serve/api_int.h"
 #include "serve/duration_int.h"
 #include "serve/http_int.h"
 #include "serve/metrics_int.h"
@@ -152,6 +153,8 @@ void kv_serve_stop(kv_serve *s) {
         nanosleep(&ts, NULL);
     }
     kv__http_stop(s);
+    if (s->p.store)
+        kv__uploads_end();
     kv__registry_free(s->reg);
     pthread_mutex_destroy(&s->live_mu);
     kv__metrics_destroy(&s->metrics);

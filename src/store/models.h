@@ -137,6 +137,9 @@ kv_status kv__mstore_copy(const char *dir, const kv__mname *src, const kv__mname
 kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_blobs,
                             kv_err *err);
 // The path of name's GGUF blob, for run and serve.
+// n's parts as the store spells them where it has them in another case
+// (names compare ignoring ASCII case); unchanged elsewhere.
+void kv__mstore_canonical(const char *dir, kv__mname *n);
 kv_status kv__mstore_model_path(const char *dir, const char *name, char *out, size_t cap,
                                 kv_err *err);
 
@@ -145,7 +148,9 @@ kv_status kv__mstore_model_path(const char *dir, const char *name, char *out, si
 // A pull or create holds it shared while its blobs come and until its manifest
 // is written; rm's blob collection takes it alone and without waiting, and is
 // skipped (KV_ERR_LIMIT) while a writer runs, so it never takes blobs a
-// manifest about to be written names. *fd for kv__mstore_unlock.
+// manifest about to be written names. Whoever gets it while nobody else holds
+// it first deletes the temporary files a killed writer left (unmodified for 10
+// s; a server's upload file for an hour). *fd for kv__mstore_unlock.
 kv_status kv__mstore_lock(const char *dir, bool shared, int *fd, kv_err *err);
 void kv__mstore_unlock(int fd);
 
@@ -165,6 +170,9 @@ kv_status kv__mstore_manifest_put(const char *dir, const kv__mname *name, const 
 // (a later pull resumes from its length). Creates blobs/.
 kv_status kv__mstore_partial_path(const char *dir, const char *d, char *out, size_t cap,
                                   kv_err *err);
+// A new empty file for an upload's bytes, blobs/.upload-XXXXXX (0600; not a
+// blob's name, so nothing reads it as one); its path into out.
+kv_status kv__mstore_upload_tmp(const char *dir, char *out, size_t cap, kv_err *err);
 // Hashes the file tmp; when its SHA-256 is d it becomes blob d (renamed), else it
 // is deleted and KV_ERR_FORMAT names both digests.
 kv_status kv__mstore_blob_commit(const char *dir, const char *d, const char *tmp, kv_err *err);

@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvant/kv_gguf.h"
@@ -60,8 +62,35 @@ kv_status kv__mstore_blob_path(const char *dir, const char *d, char *out, size_t
     return path_fmt(out, cap, err, "%s/blobs/sha256-%s", dir, d + 7);
 }
 
+// Names compare case-insensitively, as Ollama's: when path's last part (of
+// len bytes, starting at part) is not there, an entry of its folder that
+// equals it ignoring ASCII case takes its place (the first by byte order, so
+// the choice does not depend on readdir's). Returns whether one did.
+static bool existing_spelling(char *path, size_t part) {
+    size_t len = strlen(path + part);
+    char saved = path[part - 1];
+    path[part - 1] = 0; // the folder, without the '/'
+    DIR *d = opendir(path);
+    path[part - 1] = saved;
+    if (!d)
+        return false;
+    char best[KV__MNAME_HOST_MAX + 1] = "";
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strlen(e->d_name) == len && len < sizeof best &&
+            strcasecmp(e->d_name, path + part) == 0 && (!best[0] || strcmp(e->d_name, best) < 0))
+            memcpy(best, e->d_name, len + 1);
+    closedir(d);
+    if (!best[0])
+        return false;
+    memcpy(path + part, best, len);
+    return true;
+}
+
 // Refuses a symbolic link at any folder of name's manifest path below dir, and
-// at the file itself. KV_ERR_NOT_FOUND when a part is missing.
+// at the file itself. KV_ERR_NOT_FOUND when a part is missing. A part that is
+// there in another case is that one (existing_spelling), for reading and for
+// writing, so KJV:V1 is kjv:v1 and a create of KJV:V1 replaces it.
 static kv_status manifest_path(const char *dir, const kv__mname *n, char *out, size_t cap,
                                bool must_exist, kv_err *err) {
     const char *parts[5] = {"manifests", n->host, n->ns, n->model, n->tag};
@@ -75,7 +104,8 @@ static kv_status manifest_path(const char *dir, const kv__mname *n, char *out, s
         struct stat sb;
         if (missing)
             continue;
-        if (lstat(out, &sb) != 0) {
+        if (lstat(out, &sb) != 0 &&
+            (i == 0 || !existing_spelling(out, len - (size_t)w + 1) || lstat(out, &sb) != 0)) {
             missing = true;
             if (!must_exist)
                 continue;
@@ -88,6 +118,23 @@ static kv_status manifest_path(const char *dir, const kv__mname *n, char *out, s
                            out);
     }
     return KV_OK;
+}
+
+void kv__mstore_canonical(const char *dir, kv__mname *n) {
+    char path[PATH_CAP];
+    kv_err err;
+    if (manifest_path(dir, n, path, sizeof path, false, &err) != KV_OK)
+        return;
+    // path ends in /manifests/HOST/NS/MODEL/TAG, each part as long as n's
+    char *parts[4] = {n->host, n->ns, n->model, n->tag};
+    size_t at = strlen(path);
+    for (int i = 3; i >= 0; i--) {
+        size_t len = strlen(parts[i]);
+        if (at < len + 1 || path[at - len - 1] != '/')
+            return;
+        memcpy(parts[i], path + at - len, len);
+        at -= len + 1;
+    }
 }
 
 // Reads a regular file (not a link) of at most max bytes whole.
@@ -755,6 +802,47 @@ kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_bl
 
 // ---- the store's lock: writers of blobs shared, the blob collector alone ----
 
+// Seconds a temporary file must be unmodified before a sweep deletes it (a
+// writer that runs touches its file more often than this), and for a server's
+// upload file (which waits for the client's next chunk).
+#define STALE_TMP_S 10
+#define STALE_UPLOAD_S 3600
+
+// Deletes the temporary files a writer killed on its way left below path
+// (depth more folder levels): "*.tmp-*" and ".tmp-*" (a blob or manifest being
+// written), ".upload-*" (a server's upload), once stale. No link is followed.
+static void sweep_dir(const char *path, int depth, time_t now) {
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char p[PATH_CAP];
+        struct stat sb;
+        if (snprintf(p, sizeof p, "%s/%s", path, e->d_name) >= (int)sizeof p || lstat(p, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode) && depth > 0) {
+            sweep_dir(p, depth - 1, now);
+            continue;
+        }
+        bool up = strncmp(e->d_name, ".upload-", 8) == 0;
+        if (S_ISREG(sb.st_mode) && (strstr(e->d_name, ".tmp-") || up) &&
+            now - sb.st_mtime > (up ? STALE_UPLOAD_S : STALE_TMP_S))
+            unlink(p);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void sweep(const char *dir) {
+    char p[PATH_CAP];
+    time_t now = time(NULL);
+    if (snprintf(p, sizeof p, "%s/blobs", dir) < (int)sizeof p)
+        sweep_dir(p, 0, now);
+    if (snprintf(p, sizeof p, "%s/manifests", dir) < (int)sizeof p)
+        sweep_dir(p, 3, now); // HOST/NAMESPACE/MODEL/TAG
+}
+
 kv_status kv__mstore_lock(const char *dir, bool shared, int *fd, kv_err *err) {
     *fd = -1;
     char path[PATH_CAP];
@@ -765,6 +853,15 @@ kv_status kv__mstore_lock(const char *dir, bool shared, int *fd, kv_err *err) {
     if (f < 0)
         return KV_FAIL(err, KV_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     int rc;
+    // Alone in the store (no pull, create or collection runs): what a killed
+    // writer left goes first. A writer gets its shared lock after that.
+    if (flock(f, LOCK_EX | LOCK_NB) == 0) {
+        sweep(dir);
+        if (!shared) {
+            *fd = f;
+            return KV_OK;
+        }
+    }
     do
         rc = flock(f, shared ? LOCK_SH : LOCK_EX | LOCK_NB);
     while (rc != 0 && errno == EINTR);
@@ -843,6 +940,21 @@ kv_status kv__mstore_partial_path(const char *dir, const char *d, char *out, siz
     if (st == KV_OK && (st = kv__digest_check(d, err)) == KV_OK)
         st = path_fmt(out, cap, err, "%s/sha256-%s-partial", path, d + 7);
     return st;
+}
+
+kv_status kv__mstore_upload_tmp(const char *dir, char *out, size_t cap, kv_err *err) {
+    char path[PATH_CAP];
+    kv_status st = blobs_dir(dir, path, sizeof path, err);
+    if (st == KV_OK)
+        st = path_fmt(out, cap, err, "%s/.upload-XXXXXX", path);
+    if (st != KV_OK)
+        return st;
+    int fd = mkstemp(out);
+    if (fd < 0)
+        return KV_FAIL(err, KV_ERR_IO, "cannot make an upload file in %s: %s", path,
+                       strerror(errno));
+    close(fd);
+    return KV_OK;
 }
 
 kv_status kv__mstore_blob_commit(const char *dir, const char *d, const char *tmp, kv_err *err) {

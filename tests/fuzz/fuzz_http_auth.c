@@ -28,7 +28,7 @@ static int auth(void *user, const char *token, char *who, size_t cap) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *const PATHS[] = {"/", "/api/tags", "/api/generate", "/v1/chat/completions",
-                                        "/api/pull", "/api/keys", "/v1/models/x", "/ui/a"};
+                                        "/api/pull", "/api/keys", "/v2/x/manifests/t", "/ui/a"};
     if (size < 1 || size > 4096)
         return 0;
     const char *path = PATHS[data[0] & 7];
@@ -42,9 +42,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     s.p.auth = auth;
     char who[KV__WHO_MAX], msg[256];
     msg[0] = '\0';
-    unsigned st = kv__auth_check(&s, path, (data[0] & 0x80) ? NULL : hdr, who, sizeof who, msg,
-                                 sizeof msg);
-    int need = kv__path_right(path);
+    unsigned method = (data[0] & 0x40) ? KV__PUT : KV__GET;
+    unsigned st = kv__auth_check(&s, method, path, (data[0] & 0x80) ? NULL : hdr, who, sizeof who,
+                                 msg, sizeof msg);
+    int need = kv__method_right(method, path);
     if (st != 0 && st != 401 && st != 403)
         __builtin_trap();
     if (st != 0 && !msg[0])

@@ -56,6 +56,17 @@ check(res2.status === "success", "ollama.create({model, from, system, parameters
 const sh = await ollama.show({ model: "terse" });
 check(sh.details && sh.details.family === "llama", "ollama.show of the new model", JSON.stringify(sh.details));
 check(sh.model_info && Object.keys(sh.model_info).length > 0, "show has model_info");
+// the store's own layers, as Ollama's ShowResponse has them
+check(sh.system === "You are terse.", "show's system is the store's system layer", sh.system);
+check(sh.license === "public domain", "show's license is the store's license layer", sh.license);
+check(/^temperature +0\.25$/m.test(sh.parameters) && /^stop +"END"$/m.test(sh.parameters) &&
+      /^stop +"<s>"$/m.test(sh.parameters),
+      "show's parameters are Ollama's KEY VALUE lines (one per stop)", JSON.stringify(sh.parameters));
+check(sh.modelfile.includes('SYSTEM """You are terse."""') && /^FROM \/.*\/blobs\/sha256-[0-9a-f]{64}$/m.test(sh.modelfile) &&
+      sh.modelfile.includes('PARAMETER temperature 0.25'),
+      "show's modelfile is the store model's (FROM its blob, SYSTEM, PARAMETER)", sh.modelfile);
+check(typeof sh.template === "string" && !isNaN(Date.parse(sh.modified_at)),
+      "show has template and modified_at", JSON.stringify([sh.template, sh.modified_at]));
 
 // copy, then delete the source: the copy still serves
 await ollama.copy({ source: "made", destination: "copied:x" });

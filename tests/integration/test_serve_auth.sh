@@ -83,6 +83,11 @@ ENDPOINTS=(
   "POST|/v1/embeddings|user|{\"model\":\"kjv\",\"input\":\"light\"}|200"
   "POST|/api/pull|operator|{\"model\":\"x\"}|501" "POST|/api/create|operator|{\"model\":\"x\"}|501"
   "POST|/api/copy|operator|{}|501" "DELETE|/api/delete|operator|{}|501" "POST|/api/push|operator|{}|501"
+  "POST|/api/blobs/sha256:$(printf 0%.0s $(seq 64))|operator|x|501"
+  "GET|/v2/|viewer||501" "GET|/v2/library/kjv/manifests/latest|viewer||501"
+  "POST|/v2/library/kjv/blobs/uploads/|operator||501" "PATCH|/v2/library/kjv/blobs/uploads/ab|operator|x|501"
+  "PUT|/v2/library/kjv/blobs/uploads/ab?digest=sha256:$(printf 0%.0s $(seq 64))|operator|x|501"
+  "PUT|/v2/library/kjv/manifests/latest|operator|{}|501"
   "GET|/api/keys|admin||404" "GET|/api/audit|admin||404"
 )
 CREDS=(none bad revoked viewer user operator admin)

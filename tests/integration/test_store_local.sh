@@ -123,6 +123,16 @@ expect_rc 0 "list after cp" "$KVANT" list
 expect_out "example.com:5000/team/copy:t1" "list shows the full name of another host"
 expect_out "me/derived:v2" "list shows the namespace when not library"
 
+# ---- names compare case-insensitively, as Ollama's (KJV:V1 is kjv:v1) ----
+expect_rc 0 "show finds kjv as KJV:LATEST" "$KVANT" show KJV:LATEST --modelfile
+expect_out 'PARAMETER stop "END"' "... the same model"
+expect_rc 0 "run finds kjv as Kjv" "$KVANT" run Kjv "In the beginning" -n 2 --temp 0 --seed 1
+expect_rc 0 "create ME/Derived:V2 writes the existing me/derived:v2" "$KVANT" create ME/Derived:V2 -f "$TMP/mf/Derived"
+[ ! -e "$ST/manifests/registry.ollama.ai/ME" ] && [ -f "$ST/manifests/registry.ollama.ai/me/derived/v2" ] \
+  && pass "... no second spelling on disk" || fail "spellings: $(find "$ST/manifests")"
+expect_rc 1 "a name that differs in more than case is still not found" "$KVANT" show KJV:LATES
+expect_out "not found" "... saying so"
+
 # ---- rm and garbage collection ----
 NB=$(ls "$ST/blobs" | wc -l)
 SYS1=$(printf 'You are\nterse.' | sha256sum | cut -d' ' -f1)
@@ -154,6 +164,13 @@ DM=$(put_blob "$TMP/kjv.gguf"); DT=$(put_blob "$TMP/tmpl"); DC=$(put_blob "$TMP/
 printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"%s","size":%d},{"mediaType":"application/vnd.ollama.image.template","digest":"%s","size":%d}]}' \
   "$DC" "$(stat -c %s "$TMP/cfg")" "$DM" "$(stat -c %s "$TMP/kjv.gguf")" "$DT" "$(stat -c %s "$TMP/tmpl")" \
   >"$OL/manifests/registry.ollama.ai/library/tiny/latest"
+# a model whose template layer is not UTF-8 (hostile for /api/show)
+mkdir -p "$OL/manifests/registry.ollama.ai/library/badtext"
+printf 'a\xff\xfeb' >"$TMP/badtmpl"
+DB8=$(put_blob "$TMP/badtmpl")
+printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"%s","size":%d},{"mediaType":"application/vnd.ollama.image.template","digest":"%s","size":4}]}' \
+  "$DC" "$(stat -c %s "$TMP/cfg")" "$DM" "$(stat -c %s "$TMP/kjv.gguf")" "$DB8" \
+  >"$OL/manifests/registry.ollama.ai/library/badtext/latest"
 (
   unset KVANT_MODELS
   export OLLAMA_MODELS="$OL"
@@ -171,6 +188,41 @@ printf '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.mani
 N_PASS=$((N_PASS + $(grep -c '^ok:' "$TMP/sub.out")))
 N_FAIL=$((N_FAIL + $(grep -c '^FAIL:' "$TMP/sub.out")))
 
+# --ollama-store DIR (and --store DIR): the Ollama store by option, read only
+SUM0=$(find "$OL" -type f -exec sha256sum {} + | sort)
+expect_rc 0 "list --ollama-store DIR" "$KVANT" list --ollama-store "$OL"
+expect_out "tiny:latest" "... lists the Ollama store's model"
+expect_rc 0 "show NAME --ollama-store DIR" "$KVANT" show tiny --ollama-store "$OL" --modelfile
+expect_out 'TEMPLATE """{{ .Prompt }}"""' "... shows it"
+expect_rc 0 "run NAME --ollama-store DIR" "$KVANT" run tiny "In the beginning" -n 2 --temp 0 --ollama-store "$OL"
+expect_rc 0 "list --store DIR" "$KVANT" list --store "$OL"
+expect_out "tiny:latest" "... the same store"
+expect_rc 2 "create with --ollama-store is refused (read only)" "$KVANT" create y -f "$TMP/mf/Plain" --ollama-store "$OL"
+expect_out "read only" "... saying so"
+expect_rc 2 "rm with --ollama-store is refused" "$KVANT" rm tiny --ollama-store "$OL"
+expect_rc 1 "--ollama-store of a missing folder" "$KVANT" list --ollama-store "$TMP/nope"
+expect_out "not a folder" "... is named"
+if command -v curl >/dev/null; then
+  start_server --ollama-store "$OL"
+  OUT=$(curl -s --max-time 30 "$BASE/api/tags")
+  expect_out '"tiny:latest"' "serve --ollama-store lists the model"
+  OUT=$(curl -s --max-time 60 "$BASE/api/generate" -d '{"model":"tiny","prompt":"In the","stream":false,"options":{"num_predict":2}}')
+  expect_out '"done":true' "... and generates with it"
+  for req in "DELETE /api/delete {\"model\":\"tiny\"}" "POST /api/copy {\"source\":\"tiny\",\"destination\":\"t2\"}" \
+             "POST /api/create {\"model\":\"t3\",\"from\":\"tiny\"}" "POST /api/pull {\"model\":\"127.0.0.1:1/library/z\",\"stream\":false}"; do
+    read -r m u b <<<"$req"
+    C=$(curl -s -o "$TMP/ro.json" -w '%{http_code}' --max-time 30 -X "$m" "$BASE$u" -d "$b")
+    [ "$C" = 422 ] && grep -q "read only" "$TMP/ro.json" && pass "serve --ollama-store: $m $u is 422 (read only)" \
+      || fail "$m $u: $C $(cat "$TMP/ro.json")"
+  done
+  C=$(curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST "$BASE/v2/library/tiny/blobs/uploads/")
+  [ "$C" = 405 ] && pass "serve --ollama-store: a /v2/ push is 405" || fail "/v2/ push: $C"
+  kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
+  rm -f "$TMP/serve.out"
+fi
+[ "$SUM0" = "$(find "$OL" -type f -exec sha256sum {} + | sort)" ] && pass "the Ollama store is unchanged, byte for byte" \
+  || fail "the Ollama store changed"
+
 # kvant serve --store serves the Ollama store's model by name.
 if command -v curl >/dev/null; then
   SAVED=$KVANT_MODELS
@@ -181,6 +233,25 @@ if command -v curl >/dev/null; then
   expect_out '"tiny:latest"' "serve --store lists the store's model in /api/tags"
   OUT=$(curl -s --max-time 60 "$BASE/api/generate" -d '{"model":"tiny","prompt":"In the beginning","stream":false,"options":{"num_predict":4,"temperature":0}}')
   expect_out '"done":true' "serve --store generates with the model named 'tiny'"
+  OUT=$(curl -s --max-time 60 "$BASE/api/show" -d '{"model":"TINY:Latest"}')
+  expect_out '"family":"llama"' "serve --store finds 'tiny' as TINY:Latest (names ignore case)"
+  expect_out '"template":"{{ .Prompt }}"' "/api/show gives the store's template layer"
+  expect_out 'FROM '"$OL"'/blobs/sha256-' "/api/show's modelfile is the store's (FROM its blob)"
+  CODE=$(curl -s -o "$TMP/bad.json" -w '%{http_code}' --max-time 30 "$BASE/api/show" -d '{"model":"badtext"}')
+  OUT=$(cat "$TMP/bad.json")
+  [ "$CODE" != 200 ] && pass "/api/show of a model whose template is not UTF-8 fails ($CODE)" || fail "badtext: 200 $OUT"
+  expect_out "not UTF-8" "... saying so"
+  OUT=$(curl -s --max-time 30 "$BASE/api/show" -d '{"model":"tiny"}')
+  expect_out '"template":"{{ .Prompt }}"' "the server answers afterwards"
+  curl -s --max-time 30 "$BASE/api/copy" -d '{"source":"TINY","destination":"Tiny2"}' >/dev/null
+  cp "$TMP/kjv.gguf" "$TMP/kjv2.gguf"; printf '\0\0\0\0' >>"$TMP/kjv2.gguf" # another blob, still GGUF
+  D2="sha256:$(sha256sum "$TMP/kjv2.gguf" | cut -d' ' -f1)"
+  curl -s --max-time 30 "$BASE/api/blobs/$D2" --data-binary "@$TMP/kjv2.gguf" >/dev/null
+  curl -s --max-time 30 "$BASE/api/create" -d '{"model":"TINY2","files":{"k.gguf":"'"$D2"'"},"stream":false}' >/dev/null
+  OUT=$(curl -s --max-time 30 "$BASE/api/tags")
+  grep -q '"Tiny2:latest"' <<<"$OUT" && ! grep -q '"TINY2:latest"' <<<"$OUT" \
+    && [ -f "$OL/manifests/registry.ollama.ai/library/Tiny2/latest" ] && [ ! -e "$OL/manifests/registry.ollama.ai/library/TINY2" ] \
+    && pass "/api/create of TINY2 rewrites the stored Tiny2 and serves it under that spelling" || fail "spellings: $OUT"
   kill "$SERVER"; wait "$SERVER" 2>/dev/null; SERVER=
 fi
 
@@ -227,5 +298,43 @@ printf 'FROM ./kjv.gguf\nPARAMETER top_k lots\n' >"$TMP/mf/BadParam"
 expect_rc 1 "a bad parameter value is refused" "$KVANT" create b -f "$TMP/mf/BadParam"
 expect_out "BadParam:2: top_k: 'lots' is not an integer" "... naming the line"
 [ ! -e "$MAN/b" ] && pass "no manifest for a refused Modelfile" || fail "a manifest was written for b"
+
+# ---- kill -9 during create, at several points ----
+KS="$TMP/kstore"
+cp "$TMP/kjv.gguf" "$TMP/mf/big.gguf"
+head -c 150000000 /dev/zero >>"$TMP/mf/big.gguf" # a long copy to land in (trailing bytes: still GGUF)
+printf 'FROM ./big.gguf\nSYSTEM big\n' >"$TMP/mf/Big"
+KVANT_MODELS="$KS" "$KVANT" create small -f "$TMP/mf/Plain" >/dev/null
+left=0 bad=0
+for d in 0.02 0.1 0.25 0.4 0.6 0.9; do
+  KVANT_MODELS="$KS" "$KVANT" create "big$d" -f "$TMP/mf/Big" >/dev/null 2>&1 &
+  P=$!
+  sleep "$d"; kill -9 "$P" 2>/dev/null; wait "$P" 2>/dev/null
+  [ -n "$(find "$KS" -name '*.tmp-*' -o -name '.tmp-*')" ] && left=$((left + 1))
+  # every model listed is whole: show works and its blob hashes to its name
+  for m in $(KVANT_MODELS="$KS" "$KVANT" list | awk 'NR > 1 {print $1}'); do
+    KVANT_MODELS="$KS" "$KVANT" show "$m" --modelfile >"$TMP/k.mf" 2>&1 || { bad=$((bad + 1)); continue; }
+    b=$(sed -n 's/^FROM //p' "$TMP/k.mf" | tail -1)
+    [ "sha256-$(sha256sum "$b" | cut -c1-64)" = "$(basename "$b")" ] || bad=$((bad + 1))
+  done
+done
+[ "$bad" = 0 ] && pass "kill -9 at 6 points of a create: every listed model is whole ($left kills left temporaries)" \
+  || fail "$bad listed models were not whole after kill -9"
+KVANT_MODELS="$KS" expect_rc 0 "list after the kills" "$KVANT" list
+expect_out "small:latest" "... still lists the model made before"
+# the killed writers' temporaries, as if their writers died a minute ago, and
+# one being written now (fresh): the next create deletes only the stale ones
+printf 'partial' >"$KS/blobs/.tmp-AbCdEf"
+mkdir -p "$KS/manifests/registry.ollama.ai/library/small"
+printf '{' >"$KS/manifests/registry.ollama.ai/library/small/latest.tmp-XyZ123"
+find "$KS" \( -name '*.tmp-*' -o -name '.tmp-*' \) -exec touch -d '1 minute ago' {} +
+printf 'fresh' >"$KS/blobs/.tmp-fresh1"
+KVANT_MODELS="$KS" expect_rc 0 "the next create" "$KVANT" create after -f "$TMP/mf/Plain"
+STALE=$(find "$KS" \( -name '*.tmp-*' -o -name '.tmp-*' \) ! -name '.tmp-fresh1')
+[ -z "$STALE" ] && pass "... leaves no stale temporary file (blobs and manifests)" || fail "stale: $STALE"
+[ -f "$KS/blobs/.tmp-fresh1" ] && pass "... and keeps one a running writer may still be writing" || fail "the fresh temporary went"
+KVANT_MODELS="$KS" expect_rc 0 "list" "$KVANT" list
+grep -q "tmp" <<<"$OUT" && fail "list shows a temporary: $OUT" || pass "list shows no temporary"
+rm -f "$TMP/mf/big.gguf"
 
 finish

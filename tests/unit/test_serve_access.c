@@ -39,6 +39,21 @@ static void test_rights(void **state) {
                      CASES[i].right);
 }
 
+// A push into /v2/ (anything but GET and HEAD) needs operator; reading it, viewer.
+static void test_method_rights(void **state) {
+    (void)state;
+    assert_int_equal(kv__method_right(KV__GET, "/v2/library/x/manifests/v1"), KV__RIGHT_VIEWER);
+    assert_int_equal(kv__method_right(KV__HEAD, "/v2/library/x/blobs/sha256:0"), KV__RIGHT_VIEWER);
+    assert_int_equal(kv__method_right(KV__POST, "/v2/library/x/blobs/uploads/"),
+                     KV__RIGHT_OPERATOR);
+    assert_int_equal(kv__method_right(KV__PATCH, "/v2/library/x/blobs/uploads/ab"),
+                     KV__RIGHT_OPERATOR);
+    assert_int_equal(kv__method_right(KV__PUT, "/v2/library/x/manifests/v1"), KV__RIGHT_OPERATOR);
+    assert_int_equal(kv__method_right(KV__PUT, "/v2/"), KV__RIGHT_OPERATOR);
+    assert_int_equal(kv__method_right(KV__POST, "/api/tags"), KV__RIGHT_VIEWER);
+    assert_int_equal(kv__method_right(KV__PUT, "/api/keys"), KV__RIGHT_ADMIN);
+}
+
 static const char *last_token;
 static int off;
 
@@ -63,45 +78,45 @@ static void test_check(void **state) {
     assert_non_null(s);
     char who[KV__WHO_MAX], msg[256];
     // no hook: everything goes through
-    assert_int_equal(kv__auth_check(s, "/api/generate", NULL, who, sizeof who, msg, sizeof msg), 0);
+    assert_int_equal(kv__auth_check(s, KV__GET, "/api/generate", NULL, who, sizeof who, msg, sizeof msg), 0);
     assert_string_equal(who, "-");
     s->p.auth = fake_auth;
-    assert_int_equal(kv__auth_check(s, "/api/generate", NULL, who, sizeof who, msg, sizeof msg),
+    assert_int_equal(kv__auth_check(s, KV__GET, "/api/generate", NULL, who, sizeof who, msg, sizeof msg),
                      401);
     assert_non_null(strstr(msg, "missing API key"));
-    assert_int_equal(kv__auth_check(s, "/api/tags", "Bearer kv-x", who, sizeof who, msg, sizeof msg),
+    assert_int_equal(kv__auth_check(s, KV__GET, "/api/tags", "Bearer kv-x", who, sizeof who, msg, sizeof msg),
                      401);
     assert_non_null(strstr(msg, "invalid or revoked"));
-    assert_int_equal(kv__auth_check(s, "/api/tags", "Bearer kv-r", who, sizeof who, msg, sizeof msg),
+    assert_int_equal(kv__auth_check(s, KV__GET, "/api/tags", "Bearer kv-r", who, sizeof who, msg, sizeof msg),
                      401);
     // public paths never ask
     last_token = "unset";
-    assert_int_equal(kv__auth_check(s, "/health", NULL, who, sizeof who, msg, sizeof msg), 0);
+    assert_int_equal(kv__auth_check(s, KV__GET, "/health", NULL, who, sizeof who, msg, sizeof msg), 0);
     assert_string_equal(last_token, "unset");
     // the Bearer scheme, case-insensitive, with spaces around the token
     assert_int_equal(
-        kv__auth_check(s, "/api/tags", "  bearer   kv-v  ", who, sizeof who, msg, sizeof msg), 0);
+        kv__auth_check(s, KV__GET, "/api/tags", "  bearer   kv-v  ", who, sizeof who, msg, sizeof msg), 0);
     assert_string_equal(last_token, "kv-v");
     assert_string_equal(who, "key1");
-    assert_int_equal(kv__auth_check(s, "/api/tags", "Basic kv-v", who, sizeof who, msg, sizeof msg),
+    assert_int_equal(kv__auth_check(s, KV__GET, "/api/tags", "Basic kv-v", who, sizeof who, msg, sizeof msg),
                      401);
     assert_null(last_token);
-    assert_int_equal(kv__auth_check(s, "/api/tags", "Bearerkv-v", who, sizeof who, msg, sizeof msg),
+    assert_int_equal(kv__auth_check(s, KV__GET, "/api/tags", "Bearerkv-v", who, sizeof who, msg, sizeof msg),
                      401);
-    assert_int_equal(kv__auth_check(s, "/api/tags", "Bearer ", who, sizeof who, msg, sizeof msg),
+    assert_int_equal(kv__auth_check(s, KV__GET, "/api/tags", "Bearer ", who, sizeof who, msg, sizeof msg),
                      401);
     char big[KV__MAX_TOKEN + 16];
     snprintf(big, sizeof big, "Bearer ");
     memset(big + 7, 'k', sizeof big - 8);
     big[sizeof big - 1] = '\0';
-    assert_int_equal(kv__auth_check(s, "/api/tags", big, who, sizeof who, msg, sizeof msg), 401);
+    assert_int_equal(kv__auth_check(s, KV__GET, "/api/tags", big, who, sizeof who, msg, sizeof msg), 401);
     assert_null(last_token); // over the cap: not even looked up
     // roles against rights
     static const char *const P[] = {"/api/tags", "/api/chat", "/api/pull", "/api/keys"};
     static const char *const K[] = {"Bearer kv-v", "Bearer kv-u", "Bearer kv-o", "Bearer kv-a"};
     for (int role = 1; role <= 4; role++)
         for (int need = 1; need <= 4; need++) {
-            unsigned st = kv__auth_check(s, P[need - 1], K[role - 1], who, sizeof who, msg,
+            unsigned st = kv__auth_check(s, KV__GET, P[need - 1], K[role - 1], who, sizeof who, msg,
                                          sizeof msg);
             assert_int_equal(st, role >= need ? 0u : 403u);
             if (st == 403)
@@ -109,7 +124,7 @@ static void test_check(void **state) {
         }
     // the hook says authentication is off (no keys): let in, who "-"
     off = 1;
-    assert_int_equal(kv__auth_check(s, "/api/keys", NULL, who, sizeof who, msg, sizeof msg), 0);
+    assert_int_equal(kv__auth_check(s, KV__GET, "/api/keys", NULL, who, sizeof who, msg, sizeof msg), 0);
     assert_string_equal(who, "-");
     off = 0;
     free(s);
@@ -118,6 +133,7 @@ static void test_check(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rights),
+        cmocka_unit_test(test_method_rights),
         cmocka_unit_test(test_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

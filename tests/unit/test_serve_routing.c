@@ -44,6 +44,12 @@ static void test_routes(void **state) {
         {KV__GET, "/ui", 200, KV__API_PLAIN, kv__h_ui},
         {KV__GET, "/ui/index.html", 200, KV__API_PLAIN, kv__h_ui},
         {KV__DELETE, "/api/tags", 405, KV__API_OLLAMA, NULL},
+        {KV__GET, "/v2/library/x/manifests/v1", 200, KV__API_OLLAMA, kv__h_v2},
+        {KV__PUT, "/v2/library/x/manifests/v1", 200, KV__API_OLLAMA, kv__h_v2_push},
+        {KV__PATCH, "/v2/library/x/blobs/uploads/ab", 200, KV__API_OLLAMA, kv__h_v2_push},
+        {KV__POST, "/v2/library/x/blobs/uploads/", 200, KV__API_OLLAMA, kv__h_v2_push},
+        {KV__DELETE, "/v2/library/x/blobs/uploads/ab", 405, KV__API_OLLAMA, NULL},
+        {KV__PUT, "/api/tags", 405, KV__API_OLLAMA, NULL},
         {0, "/api/tags", 405, KV__API_OLLAMA, NULL},
     };
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
@@ -60,7 +66,11 @@ static void test_routes(void **state) {
         }
     }
     assert_int_equal(kv__method_from_name("POST"), KV__POST);
-    assert_int_equal(kv__method_from_name("PATCH"), 0);
+    assert_int_equal(kv__method_from_name("PATCH"), KV__PATCH);
+    assert_int_equal(kv__method_from_name("PUT"), KV__PUT);
+    assert_int_equal(kv__method_from_name("BREW"), 0);
+    assert_string_equal(kv__method_name(KV__PATCH), "PATCH");
+    assert_string_equal(kv__method_name(0), "?");
 }
 
 // Ollama's model-store endpoints are 501 naming the feature on a server without

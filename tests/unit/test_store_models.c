@@ -235,12 +235,60 @@ static void test_hostile_manifest(void **state) {
     kv_test_rmdir(dir);
 }
 
+// Names compare ignoring ASCII case: a part missing as typed is the stored
+// spelling (the first by byte order when two differ only in case); a link
+// found that way is still refused.
+static void test_case_insensitive(void **state) {
+    (void)state;
+    char *dir = kv_test_tmpdir();
+    char p[1024];
+    const char *parts[] = {"manifests", "registry.ollama.ai", "library", "Kjv"};
+    snprintf(p, sizeof p, "%s", dir);
+    for (int i = 0; i < 4; i++) {
+        strcat(p, "/");
+        strcat(p, parts[i]);
+        assert_int_equal(mkdir(p, 0755), 0);
+    }
+    char mpath[1100];
+    snprintf(mpath, sizeof mpath, "%s/v1", p);
+    write_file(mpath, "{}");
+    kv__mname n;
+    kv_err err;
+    assert_int_equal(kv__mname_parse("KJV:V1", &n, &err), KV_OK);
+    kv__mstore_canonical(dir, &n);
+    assert_string_equal(n.model, "Kjv");
+    assert_string_equal(n.tag, "v1");
+    assert_string_equal(n.ns, "library");
+    assert_int_equal(kv__mname_parse("kjv:v2", &n, &err), KV_OK);
+    kv__mstore_canonical(dir, &n); // the model is there, the tag is not
+    assert_string_equal(n.model, "Kjv");
+    assert_string_equal(n.tag, "v2");
+    assert_int_equal(kv__mname_parse("kjx:v1", &n, &err), KV_OK);
+    kv__mstore_canonical(dir, &n);
+    assert_string_equal(n.model, "kjx");
+    // two spellings: the first by byte order ("KJV" < "Kjv")
+    snprintf(p + strlen(p) - 3, 8, "KJV");
+    assert_int_equal(mkdir(p, 0755), 0);
+    assert_int_equal(kv__mname_parse("kjv:v1", &n, &err), KV_OK);
+    kv__mstore_canonical(dir, &n);
+    assert_string_equal(n.model, "KJV");
+    // found in another case, a link is still not followed
+    snprintf(mpath, sizeof mpath, "%s/V9", p);
+    assert_int_equal(symlink("/etc/passwd", mpath), 0);
+    kv__manifest m;
+    assert_int_equal(kv__mname_parse("KJV:v9", &n, &err), KV_OK);
+    assert_int_equal(kv__mstore_read(dir, &n, &m, &err), KV_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "symbolic link"));
+    kv_test_rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_digests),
         cmocka_unit_test(test_modelfile),
         cmocka_unit_test(test_hostile_manifest),
+        cmocka_unit_test(test_case_insensitive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,7 +74,17 @@ typedef enum {
     KV_ONNXQ_DYNAMIC = 0, // int8 weights; activations quantized at run time
     KV_ONNXQ_INT4,        // MatMul -> com.microsoft MatMulNBits (4 bits)
     KV_ONNXQ_STATIC,      // QDQ on activations (ranges from a calibration table) and weights
+    KV_ONNXQ_EXPOSE,      // nothing quantized: the activation input of every MatMul/Gemm that
+                          // static mode would quantize is added as a graph output, for a
+                          // runtime to record the calibration table
 } kv_onnx_quant_mode;
+
+// Calibration methods: how a calibration table entry with a histogram becomes a range.
+typedef enum {
+    KV_ONNX_CALIB_MINMAX = 0, // [min, max]
+    KV_ONNX_CALIB_PERCENTILE, // |x| clipped at the percentile (default 99.99) of its histogram
+    KV_ONNX_CALIB_ENTROPY,    // |x| clipped where the KL divergence of 128-level quantization is least
+} kv_onnx_calib_method;
 
 typedef struct {
     kv_onnx_quant_mode mode;
@@ -83,7 +93,9 @@ typedef struct {
     int block;             // int4: 32, 64 or 128 (0: 32)
     bool symmetric;        // int4: no zero points (implicit 8)
     int accuracy_level;    // int4: MatMulNBits accuracy_level (0: unset)
-    const char *calib_table; // static: JSON {tensor: [min, max]}
+    const char *calib_table; // static: JSON {tensor: [min, max] or {"min", "max", "abs_hist"}}
+    kv_onnx_calib_method method; // static: how a histogram entry becomes a range
+    double percentile;           // KV_ONNX_CALIB_PERCENTILE (0: 99.99)
     const char *exclude_nodes;    // comma-separated node names, may be NULL
     const char *exclude_op_types; // comma-separated op types (MatMul, Gemm), may be NULL
 } kv_onnx_quant_opts;

@@ -249,6 +249,22 @@ static void touch(qctx *q, const char *w) {
         q->touched[q->n_touched++] = w;
 }
 
+// EXPOSE: name becomes a graph output (once).
+static void expose(qctx *q, const char *name) {
+    kv__ox *g = &q->g;
+    for (size_t i = 0; i < g->n_outputs; i++)
+        if (!strcmp(S(g->outputs[i]->name), name))
+            return;
+    for (size_t i = 0; i < q->gr->n_output; i++)
+        if (q->gr->output[i] && !strcmp(S(q->gr->output[i]->name), name))
+            return;
+    kv__ox_output(g, name, DT_FLOAT, 0, NULL);
+    // no shape: unknown rank, not a scalar
+    if (g->n_outputs && g->outputs[g->n_outputs - 1]->type &&
+        g->outputs[g->n_outputs - 1]->type->tensor_type)
+        g->outputs[g->n_outputs - 1]->type->tensor_type->shape = NULL;
+}
+
 static void fold(qctx *q, const Onnx__NodeProto *tr) {
     for (size_t i = 0; i < q->n_folded; i++)
         if (q->folded[i] == tr)
@@ -654,6 +670,11 @@ static void one(qctx *q, Onnx__NodeProto *n) {
         entry(q, n, false, "Gemm with transA=1 is not rewritten (MatMulInteger/MatMulNBits)");
         goto keep;
     }
+    if (o->mode == KV_ONNXQ_EXPOSE) {
+        expose(q, n->input[0]);
+        entry(q, n, true, "activation '%s' added as a graph output", n->input[0]);
+        goto keep;
+    }
     const range *ar = NULL;
     if (o->mode == KV_ONNXQ_STATIC && !(ar = find_range(q, n->input[0]))) {
         entry(q, n, false, "no calibration range for its input '%s'", n->input[0]);
@@ -778,6 +799,74 @@ static bool used(const Onnx__GraphProto *gr, const char *name, int depth) {
     return false;
 }
 
+// The clipping threshold of |x| from its histogram (n bins over [0, amax]).
+static double hist_percentile(const double *h, int n, double amax, double pct) {
+    double tot = 0, cum = 0;
+    for (int i = 0; i < n; i++)
+        tot += h[i];
+    for (int i = 0; i < n; i++) {
+        cum += h[i];
+        if (cum >= tot * pct / 100.0)
+            return amax * (i + 1) / n;
+    }
+    return amax;
+}
+
+// Entropy calibration: the threshold (a bin edge) whose clipped histogram, quantized
+// to 128 levels and expanded back, is closest to the clipped one in KL divergence.
+static double hist_entropy(const double *h, int n, double amax) {
+    const int L = 128;
+    if (n <= L)
+        return amax;
+    double *ref = malloc((size_t)n * sizeof *ref), *qd = malloc((size_t)n * sizeof *qd);
+    if (!ref || !qd) {
+        free(ref);
+        free(qd);
+        return amax;
+    }
+    double best = INFINITY;
+    int best_i = n;
+    for (int i = L; i <= n; i++) {
+        double outl = 0;
+        for (int j = i; j < n; j++)
+            outl += h[j];
+        memcpy(ref, h, (size_t)i * sizeof *ref);
+        ref[i - 1] += outl;
+        // merge h[0:i] into L levels, spread each level over its nonzero bins
+        for (int l = 0; l < L; l++) {
+            int a = (int)((int64_t)l * i / L), b = (int)((int64_t)(l + 1) * i / L);
+            double sum = 0;
+            int nz = 0;
+            for (int j = a; j < b; j++) {
+                sum += h[j];
+                nz += h[j] != 0;
+            }
+            for (int j = a; j < b; j++)
+                qd[j] = h[j] != 0 ? sum / nz : 0;
+        }
+        double sr = 0, sq = 0;
+        for (int j = 0; j < i; j++) {
+            sr += ref[j];
+            sq += qd[j];
+        }
+        if (!(sr > 0) || !(sq > 0))
+            continue;
+        double kl = 0;
+        for (int j = 0; j < i; j++) {
+            double pr = ref[j] / sr, pq = qd[j] / sq;
+            if (pr > 0)
+                kl += pq > 0 ? pr * log(pr / pq) : pr * 30.0; // a missing level: heavily penalised
+        }
+        if (kl < best) {
+            best = kl;
+            best_i = i;
+        }
+    }
+    free(ref);
+    free(qd);
+    return amax * best_i / n;
+}
+
 static kv_status load_ranges(qctx *q) {
     json_error_t je;
     json_t *root = json_load_file(q->o->calib_table, 0, &je);
@@ -799,18 +888,64 @@ static kv_status load_ranges(qctx *q) {
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v) {
-        if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_number(json_array_get(v, 0)) ||
-            !json_is_number(json_array_get(v, 1))) {
+        double lo, hi;
+        json_t *hist = NULL;
+        if (json_is_array(v) && json_array_size(v) == 2 && json_is_number(json_array_get(v, 0)) &&
+            json_is_number(json_array_get(v, 1))) {
+            lo = json_number_value(json_array_get(v, 0));
+            hi = json_number_value(json_array_get(v, 1));
+        } else if (json_is_object(v) && json_is_number(json_object_get(v, "min")) &&
+                   json_is_number(json_object_get(v, "max"))) {
+            lo = json_number_value(json_object_get(v, "min"));
+            hi = json_number_value(json_object_get(v, "max"));
+            hist = json_object_get(v, "abs_hist");
+            if (hist && (!json_is_array(hist) || json_array_size(hist) < 1 ||
+                         json_array_size(hist) > 65536)) {
+                kv_status s = KV_FAIL(q->err, KV_ERR_FORMAT,
+                                      "%s: '%s': abs_hist is not an array of 1 to 65536 counts",
+                                      q->o->calib_table, k);
+                json_decref(root);
+                return s;
+            }
+        } else {
             kv_status s = KV_FAIL(q->err, KV_ERR_FORMAT,
-                                  "%s: '%s': expected [min, max] (two numbers)",
-                                  q->o->calib_table, k);
+                                  "%s: '%s': expected [min, max] or {\"min\", \"max\", "
+                                  "\"abs_hist\"}", q->o->calib_table, k);
             json_decref(root);
             return s;
         }
+        if (q->o->method != KV_ONNX_CALIB_MINMAX && !hist) {
+            kv_status s = KV_FAIL(q->err, KV_ERR_FORMAT,
+                                  "%s: '%s': the %s method needs a histogram (abs_hist)",
+                                  q->o->calib_table, k,
+                                  q->o->method == KV_ONNX_CALIB_ENTROPY ? "entropy" : "percentile");
+            json_decref(root);
+            return s;
+        }
+        if (hist && q->o->method != KV_ONNX_CALIB_MINMAX && isfinite(lo) && isfinite(hi)) {
+            int nb = (int)json_array_size(hist);
+            double *h = malloc((size_t)nb * sizeof *h);
+            if (!h) {
+                json_decref(root);
+                return KV_FAIL(q->err, KV_ERR_NOMEM, "out of memory");
+            }
+            for (int i = 0; i < nb; i++) {
+                double c = json_number_value(json_array_get(hist, (size_t)i));
+                h[i] = c > 0 && isfinite(c) ? c : 0;
+            }
+            double amax = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+            double t = q->o->method == KV_ONNX_CALIB_ENTROPY
+                           ? hist_entropy(h, nb, amax)
+                           : hist_percentile(h, nb, amax,
+                                             q->o->percentile > 0 ? q->o->percentile : 99.99);
+            free(h);
+            lo = lo < -t ? -t : lo;
+            hi = hi > t ? t : hi;
+        }
         range *r = &q->ranges[q->n_ranges++];
         r->name = kv__ox_str(&q->g, "%s", k);
-        r->lo = (float)json_number_value(json_array_get(v, 0));
-        r->hi = (float)json_number_value(json_array_get(v, 1));
+        r->lo = (float)lo;
+        r->hi = (float)hi;
         if (!(r->lo <= r->hi) || !isfinite(r->lo) || !isfinite(r->hi)) {
             kv_status s = KV_FAIL(q->err, KV_ERR_FORMAT, "%s: '%s': min %g over max %g or not "
                                   "finite", q->o->calib_table, k, (double)r->lo, (double)r->hi);
@@ -887,6 +1022,8 @@ kv_status kv_onnx_quantize(const char *in_path, const char *out_path,
     size_t old_n_nodes = gr->n_node;
     Onnx__TensorProto **old_inits = gr->initializer;
     size_t old_n_inits = gr->n_initializer;
+    Onnx__ValueInfoProto **old_outputs = gr->output;
+    size_t old_n_outputs = gr->n_output;
     Onnx__ValueInfoProto **old_inputs = gr->input, **new_inputs = NULL;
     size_t old_n_inputs = gr->n_input;
     Onnx__OperatorSetIdProto **old_ops = m->opset_import;
@@ -933,6 +1070,7 @@ kv_status kv_onnx_quantize(const char *in_path, const char *out_path,
                 gr->node[k++] = gr->node[j];
         gr->n_node = q.g.n_nodes = k;
     }
+    size_t n_new = q.g.n_inits; // the initializers made so far are the new ones
     for (size_t i = 0; i < old_n_inits && !q.g.oom && !q.g.io_failed; i++) {
         Onnx__TensorProto *t = old_inits[i];
         if (!t)
@@ -1003,6 +1141,25 @@ kv_status kv_onnx_quantize(const char *in_path, const char *out_path,
     }
     gr->initializer = q.g.inits;
     gr->n_initializer = q.g.n_inits;
+    // IR < 4: every initializer is also a graph input
+    if (m->has_ir_version && m->ir_version < 4 && n_new) {
+        for (size_t i = 0; i < n_new; i++) {
+            const Onnx__TensorProto *t = q.g.inits[i];
+            kv__ox_dim d[4] = {{0}};
+            for (size_t j = 0; j < t->n_dims && j < 4; j++)
+                d[j].v = t->dims[j];
+            kv__ox_input(&q.g, t->name, t->data_type, (int)t->n_dims, d);
+        }
+        Onnx__ValueInfoProto **ins =
+            kv__ox_alloc(&q.g, (gr->n_input + q.g.n_inputs) * sizeof *ins);
+        if (ins && !q.g.oom) {
+            if (gr->n_input)
+                memcpy(ins, gr->input, gr->n_input * sizeof *ins);
+            memcpy(ins + gr->n_input, q.g.inputs, q.g.n_inputs * sizeof *ins);
+            gr->input = ins;
+            gr->n_input += q.g.n_inputs;
+        }
+    }
     if (q.use_ms) {
         bool have = false;
         for (size_t i = 0; i < old_n_ops; i++)
@@ -1022,6 +1179,17 @@ kv_status kv_onnx_quantize(const char *in_path, const char *out_path,
                 m->opset_import = ops;
                 m->n_opset_import = old_n_ops + 1;
             }
+        }
+    }
+    if (q.g.n_outputs) {
+        Onnx__ValueInfoProto **outs =
+            kv__ox_alloc(&q.g, (old_n_outputs + q.g.n_outputs) * sizeof *outs);
+        if (outs) {
+            if (old_n_outputs)
+                memcpy(outs, old_outputs, old_n_outputs * sizeof *outs);
+            memcpy(outs + old_n_outputs, q.g.outputs, q.g.n_outputs * sizeof *outs);
+            gr->output = outs;
+            gr->n_output = old_n_outputs + q.g.n_outputs;
         }
     }
     if (q.g.oom) {
@@ -1059,6 +1227,8 @@ out:
     m->n_opset_import = old_n_ops;
     gr->input = old_inputs;
     gr->n_input = old_n_inputs;
+    gr->output = old_outputs;
+    gr->n_output = old_n_outputs;
     onnx__model_proto__free_unpacked(m, NULL);
     kv__ox_free(&q.g);
     free(q.touched);

@@ -144,6 +144,60 @@ expect_out "nothing quantized" "the summary says nothing was quantized"
 expect_rc 0 "a computed weight: not a failure" "$KVANT" onnx quantize "$TMP/wcomputed.onnx" "$TMP/wcomputed.q.onnx" --mode weight-int4
 expect_out "computed by the graph" "the summary says the weight is computed"
 
+# Gemm semantics (transB, alpha, beta, bias C) and MatMul on 3-D activations, opset
+# 13 (MatMulInteger) and 9 (com.microsoft DynamicQuantizeMatMul), against numpy
+"$PY" - "$TMP" <<'EOF'
+import json, os, sys, numpy as np
+from onnx import helper, TensorProto, numpy_helper, save
+t = sys.argv[1]
+rng = np.random.default_rng(7)
+x = rng.standard_normal((3, 5, 64)).astype(np.float32)
+w = rng.standard_normal((64, 48)).astype(np.float32) * 0.1
+b = rng.standard_normal((64, 48)).astype(np.float32) * 0.1  # Gemm B [N, K], transB=1
+c = rng.standard_normal((64,)).astype(np.float32)
+h = np.matmul(x, w).reshape(15, 48)
+y = 0.5 * h @ b.T + 2.0 * c
+for opset in (13, 9):
+    nodes = [helper.make_node('MatMul', ['x', 'w'], ['h3'], name='mm'),
+             helper.make_node('Reshape', ['h3', 'shape'], ['h'], name='rs'),
+             helper.make_node('Gemm', ['h', 'b', 'c'], ['y'], name='gemm', transB=1, alpha=0.5, beta=2.0)]
+    inits = [numpy_helper.from_array(w, 'w'), numpy_helper.from_array(b, 'b'),
+             numpy_helper.from_array(c, 'c'), numpy_helper.from_array(np.array([15, 48], np.int64), 'shape')]
+    g = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, [3, 5, 64])],
+                          [helper.make_tensor_value_info('y', TensorProto.FLOAT, [15, 64])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', opset)])
+    m.ir_version = 7
+    save(m, '%s/gemm%d.onnx' % (t, opset))
+d = t + '/raw/gemm'
+os.makedirs(d, exist_ok=True)
+x.tofile(d + '/x.raw'); y.astype(np.float32).tofile(d + '/y.raw')
+json.dump({'inputs': [{'name': 'x', 'dtype': 'float32', 'dims': [3, 5, 64], 'file': d + '/x.raw'}],
+           'outputs': [{'name': 'y', 'dtype': 'float32', 'dims': [15, 64], 'file': d + '/y.raw'}]},
+          open(d + '/meta.json', 'w'))
+EOF
+: >"$TMP/gemm.list"
+for op in 13 9; do
+  echo "gemm$op.float $TMP/gemm$op.onnx $TMP/raw/gemm" >>"$TMP/gemm.list"
+  for v in "dyn:--mode dynamic" "dynpc:--mode dynamic --per-channel" "qdqpc:--mode dynamic --format qdq --per-channel" \
+    "int4:--mode weight-int4" "int4sym:--mode weight-int4 --symmetric --block 64"; do
+    "$KVANT" onnx quantize "$TMP/gemm$op.onnx" "$TMP/gemm$op.${v%%:*}.onnx" ${v#*:} -q &&
+      echo "gemm$op.${v%%:*} $TMP/gemm$op.${v%%:*}.onnx $TMP/raw/gemm" >>"$TMP/gemm.list" || fail "gemm$op ${v#*:}"
+  done
+done
+node "$SRC/tests/integration/onnx_quant_ort.mjs" "$ORT_DIR" "$TMP/gemm.list" >"$TMP/gemm.jsonl"
+cat "$TMP/gemm.jsonl"
+"$PY" - "$TMP/gemm.jsonl" <<'EOF' && pass "Gemm (transB, alpha, beta, C) and 3-D MatMul: every variant within tolerance of numpy" || fail "Gemm variants: see above"
+import json, sys
+bad = 0
+for j in map(json.loads, open(sys.argv[1])):
+    lim = 1e-5 if j['name'].endswith('float') else 0.02 if 'int4' not in j['name'] else 0.1
+    if not j['ran'] or j['rel'] > lim:
+        bad += 1
+        print('BAD', j, 'limit', lim)
+sys.exit(bad)
+EOF
+out=$(checker "$TMP"/gemm*.onnx) && pass "Gemm variants pass onnx.checker" || fail "checker: $out"
+
 # never a crash on any model of the package: every 8th in the test (bounded time),
 # all 1,072 with KV_ONNXQ_FULL=1
 crash=0

@@ -676,7 +676,10 @@ static void one(qctx *q, Onnx__NodeProto *n) {
         goto keep;
     }
     const range *ar = NULL;
-    if (o->mode == KV_ONNXQ_STATIC && !(ar = find_range(q, n->input[0]))) {
+    // a table entry under the activation's name, else under the weight's (the range of
+    // this MatMul's input, as kvant's --calib records it)
+    if (o->mode == KV_ONNXQ_STATIC && !(ar = find_range(q, n->input[0])) &&
+        !(ar = find_range(q, n->input[1]))) {
         entry(q, n, false, "no calibration range for its input '%s'", n->input[0]);
         goto keep;
     }

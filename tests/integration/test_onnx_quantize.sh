@@ -13,7 +13,8 @@
 #   - kvant's fp32 export of the demo model quantized dynamically (QOperator, QDQ
 #     per channel), statically (calibration table recorded by ORT on
 #     kjv-train-sample.txt through `kvant onnx calib-model`; minmax, entropy,
-#     percentile) and weight-int4: ORT perplexity on 1,024 tokens of kjv-test.txt
+#     percentile; and by kvant's own runtime with --calib, whose ranges equal ORT's
+#     within 1e-3) and weight-int4: ORT perplexity on 1,024 tokens of kjv-test.txt
 #     within 2% of the fp32 export's (int4: 5%); a table with absurdly narrow ranges
 #     makes static perplexity far worse (the activations do pass through QDQ).
 #   - excludes, external data (OUT.data, no temporaries), bad input messages.
@@ -255,6 +256,26 @@ expect_out '"tensors":25' "25 distinct MatMul activations recorded"
 for m in minmax entropy percentile; do
   variant "static_$m" 0.02 --mode static --calib-table "$TMP/table.json" --method "$m"
 done
+# kvant's own runtime calibrates (--calib): the same ranges as ORT's table, by weight name
+for m in minmax entropy percentile; do
+  variant "kcal_$m" 0.02 --mode static --calib "$SHARED/data/kjv-train-sample.txt" \
+    --calib-model "$TMP/f32.gguf" --calib-tokens 1024 --calib-ctx 256 --method "$m" --save-calib-table "$TMP/kcal.json"
+done
+expect_rc 0 "kvant's ranges (hook on each GGUF weight's input) equal ORT's (each MatMul's activation) within 1e-3" "$PY" - "$TMP" <<'EOF'
+import json, onnx, sys
+t = sys.argv[1]
+m = onnx.load(t + '/fp32/model.onnx', load_external_data=False)
+k, o = json.load(open(t + '/kcal.json')), json.load(open(t + '/table.json'))
+worst, n = 0, 0
+for nd in m.graph.node:
+    if nd.op_type == 'MatMul' and nd.input[1] in k:
+        n += 1
+        for f in ('min', 'max'):
+            worst = max(worst, abs(k[nd.input[1]][f] - o[nd.input[0]][f]) / max(abs(o[nd.input[0]][f]), 1e-6))
+print('%d MatMul ranges, worst relative difference %.3g' % (n, worst))
+sys.exit(0 if n == 43 and worst <= 1e-3 else 1)
+EOF
+echo "$OUT"
 variant int4 0.05 --mode weight-int4 --block 32
 variant int4_sym128 0.05 --mode weight-int4 --block 128 --symmetric --accuracy-level 4
 # narrow ranges: the static model must get much worse (the QDQ is really there)
@@ -284,6 +305,10 @@ expect_out "junk.onnx" "the message names the file"
 [ -e "$TMP/junk.q.onnx" ] && fail "a failed quantize left its output" || pass "a failed quantize leaves no output"
 expect_rc 2 "static without a table" "$KVANT" onnx quantize "$TMP/fp32/model.onnx" "$TMP/x.onnx" --mode static
 expect_out "--calib-table" "the message names the option"
+expect_rc 2 "--calib without --calib-model" "$KVANT" onnx quantize "$TMP/fp32/model.onnx" "$TMP/x.onnx" --mode static --calib "$SHARED/data/kjv-test.txt"
+expect_out "--calib-model" "the message names --calib-model"
+expect_rc 1 "--calib with a non-GGUF model" "$KVANT" onnx quantize "$TMP/fp32/model.onnx" "$TMP/x.onnx" --mode static --calib "$SHARED/data/kjv-test.txt" --calib-model "$TMP/junk.onnx"
+expect_out "junk.onnx" "the message names the model file"
 echo '{"a": [1]}' >"$TMP/badtable.json"
 expect_rc 1 "a bad calibration table" "$KVANT" onnx quantize "$TMP/fp32/model.onnx" "$TMP/x.onnx" --mode static --calib-table "$TMP/badtable.json"
 expect_out "badtable.json: 'a'" "the message names the table and the entry"

@@ -695,6 +695,12 @@ static void one(qctx *q, Onnx__NodeProto *n) {
             entry(q, n, false, "weight '%s': %s", wn, why);
         goto keep;
     }
+    for (size_t i = 0; i < cnt; i++)
+        if (!isfinite(w[i])) {
+            free(w);
+            entry(q, n, false, "weight '%s' holds NaN or infinite values", wn);
+            goto keep;
+        }
     int64_t R = t->dims[0], C = t->dims[1];
     if (tr) { // the weight is t transposed
         float *wt = malloc(cnt * sizeof *wt);

@@ -68,4 +68,62 @@ void kv_onnx_export_report_free(kv_onnx_export_report *r); // accepts NULL
 kv_status kv_onnx_export(const char *gguf_path, const char *dir, const kv_onnx_export_opts *o,
                          kv_onnx_export_report **report, kv_err *err);
 
+
+// ---- kv_onnx_quantize: any ONNX model's MatMul/Gemm weights quantized ----
+typedef enum {
+    KV_ONNXQ_DYNAMIC = 0, // int8 weights; activations quantized at run time
+    KV_ONNXQ_INT4,        // MatMul -> com.microsoft MatMulNBits (4 bits)
+    KV_ONNXQ_STATIC,      // QDQ on activations (ranges from a calibration table) and weights
+    KV_ONNXQ_EXPOSE,      // nothing quantized: the activation input of every MatMul/Gemm that
+                          // static mode would quantize is added as a graph output, for a
+                          // runtime to record the calibration table
+} kv_onnx_quant_mode;
+
+// Calibration methods: how a calibration table entry with a histogram becomes a range.
+typedef enum {
+    KV_ONNX_CALIB_MINMAX = 0, // [min, max]
+    KV_ONNX_CALIB_PERCENTILE, // |x| clipped at the percentile (default 99.99) of its histogram
+    KV_ONNX_CALIB_ENTROPY,    // |x| clipped where the KL divergence of 128-level quantization is least
+} kv_onnx_calib_method;
+
+typedef struct {
+    kv_onnx_quant_mode mode;
+    bool qdq;              // dynamic: DequantizeLinear on weights instead of MatMulInteger
+    bool per_channel;      // dynamic/static: one int8 scale per output column
+    int block;             // int4: 32, 64 or 128 (0: 32)
+    bool symmetric;        // int4: no zero points (implicit 8)
+    int accuracy_level;    // int4: MatMulNBits accuracy_level (0: unset)
+    const char *calib_table; // static: JSON {tensor: [min, max] or {"min", "max", "abs_hist"}}
+    kv_onnx_calib_method method; // static: how a histogram entry becomes a range
+    double percentile;           // KV_ONNX_CALIB_PERCENTILE (0: 99.99)
+    const char *exclude_nodes;    // comma-separated node names, may be NULL
+    const char *exclude_op_types; // comma-separated op types (MatMul, Gemm), may be NULL
+} kv_onnx_quant_opts;
+
+// What happened to one MatMul/Gemm node.
+typedef struct {
+    char node[128];
+    char op[16];
+    bool quantized;
+    char what[200]; // how it was quantized, or why it was left float
+} kv_onnx_quant_entry;
+
+typedef struct {
+    int64_t n_entries;
+    kv_onnx_quant_entry *entries;
+    int64_t n_quantized, n_float;
+    uint64_t weight_bytes_in, weight_bytes_out; // the quantized weights, before and after
+    bool external;            // the output keeps big initializers in OUT.data
+} kv_onnx_quant_report;
+
+void kv_onnx_quant_report_free(kv_onnx_quant_report *r); // accepts NULL
+
+// Quantizes in_path's MatMul/Gemm nodes whose weight is a float32 2-D initializer
+// and writes out_path (through a temporary renamed on success; external data, when
+// the input had any, goes to out_path + ".data"). Nodes it cannot quantize stay
+// float and the report says why; nothing quantized is not an error.
+kv_status kv_onnx_quantize(const char *in_path, const char *out_path,
+                           const kv_onnx_quant_opts *o, kv_onnx_quant_report **report,
+                           kv_err *err);
+
 #endif

@@ -25,7 +25,8 @@
 #include "kvant/kv_safetensors.h" // kv_safetensors_*, dtypes kv_st_*
 #include "kvant/kv_spm.h"         // kv_spm_*
 #include "kvant/kv_onnx.h"        // kv_onnx_*: ONNX model summaries (kvant info)
-#include "kvant/kv_onnx_export.h" // kv_onnx_export*: GGUF decoders as ONNX Runtime GenAI folders
+#include "kvant/kv_onnx_export.h" // kv_onnx_export*: GGUF decoders as ONNX Runtime GenAI folders;
+                                    // kv_onnx_quant*: any ONNX model's MatMul/Gemm weights quantized
 #include "kvant/kv_hf.h"          // kv_hf_*
 #include "kvant/kv_llama2c.h"     // kv_llama2c_*
 #include "kvant/kv_imatrix.h"     // kv_imatrix_*

@@ -10,6 +10,7 @@ static const kv_cli_command COMMANDS[] = {
     {"info", kv_cli_info, "show a model's metadata, tensors and size (GGUF, safetensors, HF folder)"},
     {"convert", kv_cli_convert, "convert a Hugging Face checkpoint to GGUF"},
     {"export", kv_cli_export, "write a model in another format: ONNX (ONNX Runtime GenAI layout)"},
+    {"onnx", kv_cli_onnx, "ONNX model tools: onnx quantize (int8 dynamic/static, int4 MatMulNBits)"},
     {"quantize", kv_cli_quantize, "quantize a GGUF model to a file type such as Q4_K_M"},
     {"tokenize", kv_cli_tokenize, "print the token ids of a text"},
     {"run", kv_cli_run, "generate text, or continue text interactively"},

@@ -24,6 +24,7 @@
 #include "kvant/kv_gguf.h"        // kv_gguf_*
 #include "kvant/kv_safetensors.h" // kv_safetensors_*, dtypes kv_st_*
 #include "kvant/kv_spm.h"         // kv_spm_*
+#include "kvant/kv_mlx.h"         // kv_mlx_*: mlx-lm quantized layers and config
 #include "kvant/kv_onnx.h"        // kv_onnx_*: ONNX model summaries (kvant info)
 #include "kvant/kv_onnx_export.h" // kv_onnx_export*: GGUF decoders as ONNX Runtime GenAI folders
 #include "kvant/kv_hf.h"          // kv_hf_*

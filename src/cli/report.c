@@ -42,7 +42,9 @@ void kv_cli_print_report(const char *out, const kv_convert_report *r, bool tenso
         for (int64_t i = 0; i < r->n_tensors; i++)
             if (r->tensors[i].mlx)
                 printf("  %-32s %s %s\n", r->tensors[i].name,
-                       r->tensors[i].mlx == 1 ? "exact      " : "requantized",
+                       r->tensors[i].mlx == 1 ? "exact      "
+                       : kv_type_get(r->tensors[i].to_type)->quantized ? "requantized"
+                                                                     : "dequantized",
                        kv_type_name(r->tensors[i].to_type));
     }
     if (r->n_fallbacks > 0) {

@@ -180,6 +180,17 @@ static kv_status write_one(kv_st_writer *w, const plan_t *p, const kv_mlx_quant 
     return st;
 }
 
+// The shortest decimal that reads back as f (1e-05, not 9.99999975e-06).
+static double short_real(float f) {
+    char buf[32];
+    for (int p = 1; p < 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, (double)f);
+        if (strtof(buf, NULL) == f)
+            return strtod(buf, NULL);
+    }
+    return (double)f;
+}
+
 // config.json from the GGUF's metadata (the fields kvant's and mlx-lm's loaders read).
 static json_t *config_from_gguf(const kv_gguf *g, const char *arch) {
     static const struct {
@@ -206,8 +217,8 @@ static json_t *config_from_gguf(const kv_gguf *g, const char *arch) {
         (json_int_t)key_int(g, arch, "block_count", 0), "num_attention_heads", (json_int_t)n_head,
         "num_key_value_heads", (json_int_t)key_int(g, arch, "attention.head_count_kv", n_head),
         "head_dim", (json_int_t)key_int(g, arch, "attention.key_length", n_embd / n_head),
-        "rms_norm_eps", (double)key_f32(g, arch, "attention.layer_norm_rms_epsilon", 1e-5f),
-        "rope_theta", (double)key_f32(g, arch, "rope.freq_base", 10000.0f),
+        "rms_norm_eps", short_real(key_f32(g, arch, "attention.layer_norm_rms_epsilon", 1e-5f)),
+        "rope_theta", short_real(key_f32(g, arch, "rope.freq_base", 10000.0f)),
         "max_position_embeddings", (json_int_t)key_int(g, arch, "context_length", 2048),
         "vocab_size", (json_int_t)n_vocab, "tie_word_embeddings",
         kv_gguf_find_tensor(g, "output.weight") < 0, "torch_dtype", "float16");
@@ -252,7 +263,9 @@ static kv_status write_config(const kv_gguf *g, const char *arch, const char *di
     json_object_del(c, "quantization_config");
     json_object_set(c, "quantization", qj);
     json_object_set_new(c, "quantization_config", qj);
-    char *text = json_dumps(c, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+    // reals of the GGUF's float32 metadata in their shortest form; a source config.json's as read
+    char *text = json_dumps(c, JSON_INDENT(4) | JSON_PRESERVE_ORDER |
+                                   (o->hf_config ? 0 : JSON_REAL_PRECISION(9)));
     json_decref(c);
     if (!text)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for config.json");

@@ -17,7 +17,9 @@
 
 static void help(FILE *f) {
     fprintf(f,
-            "usage: kvant export onnx SRC -o DIR [options]\n\n"
+            "usage: kvant export onnx SRC -o DIR [options]\n"
+            "       kvant export mlx SRC -o DIR [--q-bits 4|8] [--q-group-size 32|64|128]\n"
+            "       (kvant export mlx --help: mlx-lm folders)\n\n"
             "Writes SRC (a GGUF file or a Hugging Face folder; llama, mistral, qwen2, qwen3,\n"
             "gemma2, gemma3, phi3 without LongRoPE)\n"
             "as an ONNX Runtime GenAI decoder: DIR/model.onnx (ai.onnx opset %d, IR %d,\n"

@@ -16,6 +16,8 @@ Layers written, so that every path of the reader is taken:
     float16 (kvant must dequantize instead of transcoding)
   - layers.1.mlp.gate_proj: false (a float bfloat16 weight)
   - layers.1.mlp.up_proj: bits 2, group 64
+  - layers.1.mlp.down_proj: bits 8, group 32 with any bias (dequantized: no GGUF type
+    holds an 8-bit affine group with a free minimum)
 Usage: make_mlx_model.py OUT_DIR TOKENIZER_DIR [--seed N]"""
 import json
 import os
@@ -95,6 +97,7 @@ def main():
         "model.layers.1.self_attn.v_proj": {"group_size": 32, "bits": 4},
         "model.layers.1.mlp.gate_proj": False,
         "model.layers.1.mlp.up_proj": {"group_size": 64, "bits": 2},
+        "model.layers.1.mlp.down_proj": {"group_size": 32, "bits": 8},
     }
     quant = dict({"group_size": 64, "bits": 4}, **overrides)
     config = {
@@ -133,7 +136,7 @@ def main():
         bits, group = o.get("bits", 4), o.get("group_size", 64)
         kw = {}
         dtype = "BF16"
-        if bits == 8 and group == 32:
+        if bits == 8 and group == 32 and ".0." in module:
             kw, dtype = {"q8_exact": True}, "F16"
         elif module.endswith(("q_proj", "k_proj")) and group == 32:
             kw = {"f16_exact": True}

@@ -24,6 +24,10 @@ typedef struct {
     uint32_t wanted_type; // that first choice, when fallback
     uint8_t mlx;          // an MLX quantized layer: 0 no, 1 transcoded exactly, 2 dequantized
                           // and requantized (or written float) to to_type
+    uint8_t mlx_bits;     // its MLX layout (bits, group size)
+    int32_t mlx_group;
+    uint8_t mlx_why;      // mlx == 2 with a layout GGUF could hold: 1 a scale or bias is not a
+                          // float16 value, 2 (8 bits) a bias is not -128 * scale
 } kv_convert_tensor;
 
 typedef struct {

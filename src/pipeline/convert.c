@@ -643,6 +643,10 @@ static kv_status plan_mlx(const kv_hf *hf, const kv_mlx_config *mc, const kv_st_
     t->read_rows = mlx_read_rows;
     t->ctx = ms;
     t->mlx = ms->exact != KV_TYPE_COUNT ? 1 : 2;
+    t->mlx_bits = (uint8_t)ms->l.q.bits;
+    t->mlx_group = ms->l.q.group_size;
+    if (t->mlx == 2 && ms->l.q.group_size == 32 && (ms->l.q.bits == 4 || ms->l.q.bits == 8))
+        t->mlx_why = !ms->l.f16_exact ? 1 : 2;
     t->src_data = w->data;
     t->src_size = w->size;
     return KV_OK;

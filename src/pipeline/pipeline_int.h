@@ -30,7 +30,8 @@ typedef struct {
     const void *ctx;           // for read_rows; borrowed
     const void *raw;           // source bytes, copied as they are when dst_type == src_type
     uint32_t dst_type;         // chosen by the caller
-    uint8_t mlx;               // kv_convert_tensor.mlx
+    uint8_t mlx, mlx_bits, mlx_why; // kv_convert_tensor.mlx*
+    int32_t mlx_group;
     kv__read_raw_fn read_raw;  // when set, rows of dst_type come from it (no quantizing)
     bool fallback;             // dst_type is a fallback for wanted_type
     uint32_t wanted_type;

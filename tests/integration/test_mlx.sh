@@ -100,7 +100,8 @@ expect_out "3 transcoded exactly, 11 dequantized" "mlx-community folder: 3 exact
 grep -E "blk.0.ffn_down.weight +exact +Q8_0" <<<"$OUT" >/dev/null && pass "bits 8 group 32 with bias -128*scale -> Q8_0 exactly" || fail "down_proj not Q8_0 exact"
 grep -E "blk.1.attn_q.weight +exact +Q4_1" <<<"$OUT" >/dev/null && grep -E "blk.1.attn_k.weight +exact +Q4_1" <<<"$OUT" >/dev/null &&
   pass "bits 4 group 32 (bfloat16 values that are float16 values) -> Q4_1 exactly" || fail "q/k not Q4_1 exact"
-grep -E "blk.1.attn_v.weight +dequantized" <<<"$OUT" >/dev/null && pass "a bfloat16 scale outside float16 is dequantized, not transcoded" || fail "v_proj"
+grep -E "blk.1.attn_v.weight +dequantized .*not a float16 value" <<<"$OUT" >/dev/null && pass "a bfloat16 scale outside float16 is dequantized, not transcoded" || fail "v_proj"
+grep -E "blk.1.ffn_down.weight +dequantized .*bits 8, group 32: a bias is not -128 x scale" <<<"$OUT" >/dev/null && pass "bits 8 with a free bias is dequantized, and says why" || fail "layer 1 down_proj"
 expect_rc 0 "mlx-community folder: numpy dequantizer agrees on every value" "$PY" "$SRC/tests/integration/mlx_check.py" "$TMP/comm" "$TMP/comm.gguf"
 expect_rc 0 "mlx-community folder: kvant info" "$KVANT" info "$TMP/comm.gguf"
 expect_out "rope_freqs.weight" "rope_scaling llama3 -> rope_freqs.weight"

@@ -93,11 +93,13 @@ typedef struct {
     int group_size;         // 32, 64 or 128 (0: 32)
     const char *hf_config;  // config.json to start from (the Hugging Face source's), or NULL:
                             // written from the GGUF's metadata (llama, qwen2, qwen3)
+    uint64_t max_shard_bytes; // more data than this: model-0000K-of-0000N.safetensors and
+                              // model.safetensors.index.json (0: 5 GiB, as mlx-lm)
     kv_progress_fn progress;
     void *progress_user;
 } kv_mlx_export_opts;
 
-// Writes dir/model.safetensors (HF tensor names, q/k rows of llama back in
+// Writes dir/model.safetensors (or shards with an index; HF tensor names, q/k rows of llama back in
 // rotate-half order; every 2-D weight whose rows divide into groups quantized
 // to MLX's affine groups, the rest kept float), dir/config.json (with
 // "quantization" and "quantization_config" {group_size, bits}) and, without

@@ -224,6 +224,8 @@ static void help_mlx(FILE *f) {
             "  -o, --out DIR            output folder (created if missing)\n"
             "  --q-bits N               4 (default) or 8\n"
             "  --q-group-size N         32 (default), 64 or 128\n"
+            "  --shard-size-mb N        shards of at most N MiB (model-0000K-of-0000N.safetensors\n"
+            "                           and model.safetensors.index.json; default 5120, as mlx-lm)\n"
             "  --tokenizer-dir DIR      copy tokenizer files from this Hugging Face folder\n"
             "                           (default: SRC when it is a folder; for a GGUF with a\n"
             "                           SentencePiece vocabulary, tokenizer.model and\n"
@@ -257,6 +259,13 @@ static int export_mlx(int argc, char **argv) {
             if (o.group_size != 32 && o.group_size != 64 && o.group_size != 128)
                 return kv_cli_usage_error("export", "--q-group-size '%s': use 32, 64 or 128",
                                           argv[i]);
+        } else if (!strcmp(a, "--shard-size-mb") && i + 1 < argc) {
+            char *end;
+            const long long mb = strtoll(argv[++i], &end, 10);
+            if (*end || mb < 1 || mb > (1LL << 30))
+                return kv_cli_usage_error("export", "--shard-size-mb '%s': use a whole number of "
+                                          "MiB, 1 or more", argv[i]);
+            o.max_shard_bytes = (uint64_t)mb << 20;
         } else if (!strcmp(a, "--tokenizer-dir") && i + 1 < argc) {
             tok_dir = argv[++i];
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -333,8 +342,7 @@ static int export_mlx(int argc, char **argv) {
                        : t->mlx == 2 ? "requantized"
                                      : kv_type_name(t->to_type));
         }
-        printf("%s/model.safetensors: %lld tensors, %llu bytes of data; bits %d, group size %d\n",
-               out, (long long)r.n_tensors, (unsigned long long)r.bytes_out, o.bits ? o.bits : 4,
+        printf("%s: %lld tensors, %llu bytes of data; bits %d, group size %d\n", out, (long long)r.n_tensors, (unsigned long long)r.bytes_out, o.bits ? o.bits : 4,
                o.group_size ? o.group_size : 32);
         printf("quantized layers: %lld exact (transcoded), %lld requantized; %lld kept float\n",
                (long long)n_exact, (long long)n_req, (long long)n_float);

@@ -27,6 +27,7 @@ typedef struct {
     int64_t head_dim;    // > 0: llama q/k rows (or 1-D bias entries) un-permuted
     int how;             // 0 float, 1 exact, 2 requantized
     kv_st_dtype dtype;   // float tensors
+    int shard;           // which model-N-of-M.safetensors holds it
 } plan_t;
 
 static int64_t key_int(const kv_gguf *g, const char *arch, const char *suffix, int64_t dflt) {
@@ -191,6 +192,57 @@ static double short_real(float f) {
     return (double)f;
 }
 
+// Bytes a planned tensor takes (its three parts when quantized).
+static uint64_t plan_bytes(const plan_t *p, const kv_mlx_quant *q) {
+    const uint64_t n = (uint64_t)(p->rows * p->cols);
+    return p->how ? n * (uint64_t)q->bits / 8 + (uint64_t)(p->rows * (p->cols / q->group_size)) * 4
+                  : n * kv_st_dtype_size(p->dtype);
+}
+
+// model.safetensors, or model-0000K-of-0000N.safetensors (mlx-lm's names)
+static void shard_path(char *out, size_t cap, const char *dir, int sh, int n_shards) {
+    if (n_shards <= 1)
+        snprintf(out, cap, "%s/model.safetensors", dir);
+    else
+        snprintf(out, cap, "%s/model-%05d-of-%05d.safetensors", dir, sh + 1, n_shards);
+}
+
+// model.safetensors.index.json: {"metadata": {"total_size": N}, "weight_map": {name: file}}
+static kv_status write_index(const char *dir, const plan_t *ps, int64_t n, const kv_mlx_quant *q,
+                             int n_shards, uint64_t total, kv_err *err) {
+    (void)q;
+    json_t *map = json_object();
+    json_t *idx = json_pack("{s{sI}so}", "metadata", "total_size", (json_int_t)total,
+                            "weight_map", map);
+    char file[64], name[128];
+    static const char *const PARTS[] = {".weight", ".scales", ".biases"};
+    for (int64_t i = 0; idx && i < n; i++) {
+        snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", ps[i].shard + 1, n_shards);
+        if (!ps[i].how) {
+            json_object_set_new(map, ps[i].hf, json_string(file));
+            continue;
+        }
+        for (int k = 0; k < 3; k++) {
+            snprintf(name, sizeof name, "%s%s", ps[i].hf, PARTS[k]);
+            json_object_set_new(map, name, json_string(file));
+        }
+    }
+    char *text = idx ? json_dumps(idx, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(idx);
+    if (!text)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for model.safetensors.index.json");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    kv_out out;
+    kv_status st = kv_out_open(&out, path, err);
+    if (st == KV_OK) {
+        st = kv_out_write(&out, text, strlen(text), err);
+        st = st == KV_OK ? kv_out_commit(&out, err) : (kv_out_abort(&out), st);
+    }
+    free(text);
+    return st;
+}
+
 // config.json from the GGUF's metadata (the fields kvant's and mlx-lm's loaders read).
 static json_t *config_from_gguf(const kv_gguf *g, const char *arch) {
     static const struct {
@@ -345,42 +397,71 @@ kv_status kv_mlx_export(const char *gguf_path, const char *dir, const kv_mlx_exp
         st = plan_one(g, arch, i, &q, &ps[n], err);
         n += st == KV_OK;
     }
-    kv_st_writer *w = NULL;
-    if (st == KV_OK)
-        st = kv_st_writer_new(&w, err);
-    for (int64_t i = 0; st == KV_OK && i < n; i++)
-        st = declare(w, &ps[i], &q, err);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (st == KV_OK)
-        st = kv_st_writer_begin(w, path, "mlx", err);
+    // shards of at most max_shard bytes (mlx-lm's 5 GB), each tensor whole in one
+    const uint64_t max_shard = o->max_shard_bytes ? o->max_shard_bytes : (uint64_t)5 << 30;
+    int n_shards = n > 0 ? 1 : 0;
+    uint64_t cur = 0, data_size = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t b = plan_bytes(&ps[i], &q);
+        if (cur > 0 && cur + b > max_shard) {
+            n_shards++;
+            cur = 0;
+        }
+        ps[i].shard = n_shards - 1;
+        cur += b;
+        data_size += b;
+    }
     uint64_t total = 0, done = 0;
     for (int64_t i = 0; i < n; i++)
         total += ps[i].t->size;
-    for (int64_t i = 0; st == KV_OK && i < n; i++) {
-        if (o->progress)
-            o->progress(o->progress_user, done, total, ps[i].hf);
-        st = write_one(w, &ps[i], &q, err);
-        done += ps[i].t->size;
+    int n_written = 0; // shards renamed into place
+    char path[4096];
+    for (int sh = 0; st == KV_OK && sh < n_shards; sh++) {
+        kv_st_writer *w = NULL;
+        st = kv_st_writer_new(&w, err);
+        for (int64_t i = 0; st == KV_OK && i < n; i++)
+            if (ps[i].shard == sh)
+                st = declare(w, &ps[i], &q, err);
+        shard_path(path, sizeof path, dir, sh, n_shards);
+        if (st == KV_OK)
+            st = kv_st_writer_begin(w, path, "mlx", err);
+        for (int64_t i = 0; st == KV_OK && i < n; i++) {
+            if (ps[i].shard != sh)
+                continue;
+            if (o->progress)
+                o->progress(o->progress_user, done, total, ps[i].hf);
+            st = write_one(w, &ps[i], &q, err);
+            done += ps[i].t->size;
+        }
+        if (st == KV_OK && (st = kv_st_writer_finish(w, err)) == KV_OK)
+            n_written++;
+        kv_st_writer_free(w);
     }
-    const uint64_t data_size = w ? kv_st_writer_data_size(w) : 0;
-    bool weights_written = false;
-    if (st == KV_OK && (st = kv_st_writer_finish(w, err)) == KV_OK)
-        weights_written = true;
-    if (st == KV_OK)
-        st = write_config(g, arch, dir, o, &q, ps, n, err);
+    if (st == KV_OK && n_shards > 1)
+        st = write_index(dir, ps, n, &q, n_shards, data_size, err);
+    bool config_written = false;
+    if (st == KV_OK && (st = write_config(g, arch, dir, o, &q, ps, n, err)) == KV_OK)
+        config_written = true;
     if (st == KV_OK && !o->hf_config)
         st = kv_spm_write_from_gguf(g, dir, tokenizer_written, err);
     if (st == KV_OK && report)
         st = fill_report(report, ps, n, &q, data_size, err);
     if (st == KV_OK && o->progress)
         o->progress(o->progress_user, total, total, "done");
-    if (st != KV_OK && weights_written) {
-        unlink(path);
-        snprintf(path, sizeof path, "%s/config.json", dir);
-        unlink(path);
+    if (st != KV_OK) { // remove what this call put in place
+        for (int sh = 0; sh < n_written; sh++) {
+            shard_path(path, sizeof path, dir, sh, n_shards);
+            unlink(path);
+        }
+        if (n_shards > 1 && n_written == n_shards) {
+            snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+            unlink(path);
+        }
+        if (config_written) {
+            snprintf(path, sizeof path, "%s/config.json", dir);
+            unlink(path);
+        }
     }
-    kv_st_writer_free(w);
     free(ps);
     kv_gguf_close(g);
     return st;

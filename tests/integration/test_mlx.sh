@@ -61,6 +61,15 @@ round_trip() {
 round_trip q4_1 "$TMP/q4_1.gguf" 4
 round_trip q8_0 "$TMP/q8_0.gguf" 8
 
+# sharded: model-0000K-of-0000N.safetensors + index, read back the same
+expect_rc 0 "sharded export (1 MiB shards)" "$KVANT" export mlx "$TMP/q4_1.gguf" -o "$TMP/shards" --shard-size-mb 1
+n_sh=$(ls "$TMP/shards" | grep -c '^model-.*-of-.*\.safetensors$')
+[ "$n_sh" -ge 3 ] && [ -s "$TMP/shards/model.safetensors.index.json" ] && [ ! -e "$TMP/shards/model.safetensors" ] &&
+  pass "sharded export: $n_sh shards and model.safetensors.index.json" || fail "sharded export: $(ls "$TMP/shards")"
+expect_rc 0 "sharded export: convert back" "$KVANT" convert "$TMP/shards" -o "$TMP/shards.gguf"
+cmp -s <($DIGESTS "$TMP/q4_1.gguf") <($DIGESTS "$TMP/shards.gguf") &&
+  pass "sharded export: tensor data byte-identical read back" || fail "sharded export: tensor data differs"
+
 # requantized exports: values checked by numpy, logits close to F32's
 for bg in "4 64" "8 128"; do
   set -- $bg

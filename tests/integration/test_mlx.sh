@@ -104,6 +104,8 @@ expect_rc 0 "HF folder export: converts back" "$KVANT" convert "$TMP/from_hf" -o
 
 # an mlx-community style folder
 expect_rc 0 "make the mlx-community style folder" "$PY" "$SRC/tools/make_mlx_model.py" "$TMP/comm" "$HF"
+expect_rc 0 "mlx-community folder: kvant info" "$KVANT" info "$TMP/comm"
+expect_out "quantization: MLX affine, group_size 64, bits 4" "kvant info names the folder's MLX quantization"
 expect_rc 0 "mlx-community folder: convert" "$KVANT" convert "$TMP/comm" -o "$TMP/comm.gguf"
 expect_out "3 transcoded exactly, 11 dequantized" "mlx-community folder: 3 exact, 11 dequantized"
 grep -E "blk.0.ffn_down.weight +exact +Q8_0" <<<"$OUT" >/dev/null && pass "bits 8 group 32 with bias -128*scale -> Q8_0 exactly" || fail "down_proj not Q8_0 exact"

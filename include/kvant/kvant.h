@@ -53,7 +53,7 @@
 #include "kvant/kv_bench.h" // kv_bench_*
 
 // pipeline
-#include "kvant/kv_convert.h" // kv_convert*, kv_quantize_gguf (GGUF -> GGUF)
+#include "kvant/kv_convert.h" // kv_convert*, kv_quantize_gguf (GGUF -> GGUF), kv_mlx_export
 
 // serve
 #include "kvant/kv_serve.h" // kv_serve_*

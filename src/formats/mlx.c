@@ -56,15 +56,10 @@ kv_status kv_mlx_config_parse(const void *text, size_t n, const char *file, kv_m
     if (!q) {
         key = "quantization_config";
         q = json_object_get(root, key);
-        // Hugging Face's own quantization_config (bitsandbytes, GPTQ...) has a quant_method
-        if (q && json_object_get(q, "quant_method") && !json_object_get(q, "bits")) {
-            const json_t *m = json_object_get(q, "quant_method");
-            kv_status st = KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: quantization_config.quant_method "
-                                   "%s is not MLX's affine quantization", file,
-                                   json_is_string(m) ? json_string_value(m) : "(not a string)");
-            json_decref(root);
-            return st;
-        }
+        // Hugging Face's own quantization_config (GPTQ, AWQ, bitsandbytes, fp8: they name a
+        // quant_method; mlx-lm's copy of "quantization" has none) is not MLX's layout
+        if (!json_is_object(q) || json_object_get(q, "quant_method"))
+            q = NULL;
     }
     if (!q || json_is_null(q)) {
         json_decref(root);

@@ -136,6 +136,15 @@ static void test_config(void **state) {
     const char *none = "{\"model_type\": \"llama\"}";
     assert_int_equal(kv_mlx_config_parse(none, strlen(none), "config.json", &c, &err), KV_OK);
     assert_null(c);
+    const char *gptq = "{\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4, "
+                       "\"group_size\": 128}}"; // Hugging Face's own: not an MLX layout
+    assert_int_equal(kv_mlx_config_parse(gptq, strlen(gptq), "config.json", &c, &err), KV_OK);
+    assert_null(c);
+    const char *mirror = "{\"quantization_config\": {\"group_size\": 64, \"bits\": 8}}";
+    assert_int_equal(kv_mlx_config_parse(mirror, strlen(mirror), "config.json", &c, &err), KV_OK);
+    assert_non_null(c);
+    assert_int_equal(kv_mlx_default_quant(c).bits, 8);
+    kv_mlx_config_free(c);
     static const struct {
         const char *json, *msg;
     } BAD[] = {
@@ -143,7 +152,6 @@ static void test_config(void **state) {
         {"{\"quantization\": {\"group_size\": \"64\", \"bits\": 4}}", "quantization.group_size is string"},
         {"{\"quantization\": {\"group_size\": 32, \"bits\": 4, \"mode\": \"mxfp4\"}}", "mxfp4"},
         {"{\"quantization\": {\"group_size\": 32, \"bits\": 4, \"m\": 3}}", "quantization[\"m\"]"},
-        {"{\"quantization_config\": {\"quant_method\": \"gptq\"}}", "gptq"},
         {"{\"quantization\": [1]}", "quantization is array"},
     };
     for (size_t i = 0; i < sizeof BAD / sizeof *BAD; i++) {

@@ -38,7 +38,7 @@ declare -A HEADER=(
   [kv_status.h]=core [kv_core.h]=core [kv_buf.h]=core [kv_f16.h]=core [kv_threadpool.h]=core
   [kv_types.h]=kernels [kv_blocks.h]=kernels [kv_quant.h]=kernels
   [kv_gguf.h]=formats [kv_safetensors.h]=formats [kv_hf.h]=formats [kv_llama2c.h]=formats
-  [kv_imatrix.h]=formats [kv_spm.h]=formats [kv_mix.h]=quant
+  [kv_imatrix.h]=formats [kv_spm.h]=formats [kv_mlx.h]=formats [kv_mix.h]=quant
   [kv_onnx.h]=formats
   [kv_pretok.h]=formats # data: the pre-tokenizer regexes tokenizer.json defines
   [kv_tokenizer.h]=tokenizer [kv_chat.h]=tokenizer

@@ -22,6 +22,12 @@ typedef struct {
     uint64_t bytes;       // bytes written
     bool fallback;        // the mix's first choice did not fit the row length
     uint32_t wanted_type; // that first choice, when fallback
+    uint8_t mlx;          // an MLX quantized layer: 0 no, 1 transcoded exactly, 2 dequantized
+                          // and requantized (or written float) to to_type
+    uint8_t mlx_bits;     // its MLX layout (bits, group size)
+    int32_t mlx_group;
+    uint8_t mlx_why;      // mlx == 2 with a layout GGUF could hold: 1 a scale or bias is not a
+                          // float16 value, 2 (8 bits) a bias is not -128 * scale
 } kv_convert_tensor;
 
 typedef struct {
@@ -80,5 +86,29 @@ typedef struct {
 // to a temporary file and renamed, so a failure leaves nothing at out_path.
 kv_status kv_quantize_gguf(const char *in_path, const char *out_path, const kv_quantize_opts *opts,
                            kv_convert_report *report, kv_err *err);
+
+// kvant export mlx: a GGUF file as an mlx-lm folder (mlx_export.c).
+typedef struct {
+    int bits;               // 4 or 8 (0: 4)
+    int group_size;         // 32, 64 or 128 (0: 32)
+    const char *hf_config;  // config.json to start from (the Hugging Face source's), or NULL:
+                            // written from the GGUF's metadata (llama, qwen2, qwen3)
+    uint64_t max_shard_bytes; // more data than this: model-0000K-of-0000N.safetensors and
+                              // model.safetensors.index.json (0: 5 GiB, as mlx-lm)
+    kv_progress_fn progress;
+    void *progress_user;
+} kv_mlx_export_opts;
+
+// Writes dir/model.safetensors (or shards with an index; HF tensor names, q/k rows of llama back in
+// rotate-half order; every 2-D weight whose rows divide into groups quantized
+// to MLX's affine groups, the rest kept float), dir/config.json (with
+// "quantization" and "quantization_config" {group_size, bits}) and, without
+// hf_config, tokenizer.model + tokenizer_config.json from a SentencePiece GGUF
+// vocabulary. GGUF Q4_1 weights become bits 4 / group 32 and Q8_0 weights bits
+// 8 / group 32 without requantizing; report->tensors[i].mlx says which were
+// exact (1), requantized (2) or written float (0). Each file goes through a
+// temporary renamed on success; a failure removes what this call wrote.
+kv_status kv_mlx_export(const char *gguf_path, const char *dir, const kv_mlx_export_opts *o,
+                        kv_convert_report *report, bool *tokenizer_written, kv_err *err);
 
 #endif

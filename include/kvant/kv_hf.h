@@ -112,4 +112,17 @@ const kv_hf_vocab *kv_hf_vocab_of(const kv_hf *hf);
 const kv_safetensors *kv_hf_tensors(const kv_hf *hf);
 const char *kv_hf_dir(const kv_hf *hf);
 
+// Llama q/k weights: Hugging Face keeps, within each head of head_dim rows, the
+// first halves of all rotation pairs and then the second halves (rotate-half RoPE);
+// GGUF interleaves them. The HF row that GGUF row r holds, and the GGUF row that
+// holds HF row r (inverse permutations; every row format, blocks included, moves whole).
+static inline int64_t kv_hf_qk_hf_row(int64_t r, int64_t head_dim) {
+    const int64_t h = r / head_dim, k = r % head_dim;
+    return h * head_dim + (k % 2) * (head_dim / 2) + k / 2;
+}
+static inline int64_t kv_hf_qk_gguf_row(int64_t r, int64_t head_dim) {
+    const int64_t h = r / head_dim, j = r % head_dim, half = head_dim / 2;
+    return h * head_dim + 2 * (j % half) + j / half;
+}
+
 #endif

@@ -81,4 +81,19 @@ const char *kv_safetensors_meta(const kv_safetensors *st, const char *key);
 kv_status kv_safetensors_read_f32(const kv_st_tensor *t, int64_t first, int64_t n, float *out,
                                   kv_err *err);
 
+// Writing a single-file checkpoint, streamed: declare every tensor (name, dtype,
+// shape), begin (writes the header, with "__metadata__": {"format": format} when
+// format is not NULL), then write each tensor's bytes in declaration order, then
+// finish. The file goes to a temporary name renamed by finish; free without
+// finish removes it.
+typedef struct kv_st_writer kv_st_writer;
+kv_status kv_st_writer_new(kv_st_writer **out, kv_err *err);
+kv_status kv_st_writer_add(kv_st_writer *w, const char *name, kv_st_dtype dtype, int n_dims,
+                           const int64_t *shape, kv_err *err);
+kv_status kv_st_writer_begin(kv_st_writer *w, const char *path, const char *format, kv_err *err);
+kv_status kv_st_writer_write(kv_st_writer *w, const void *data, size_t n, kv_err *err);
+kv_status kv_st_writer_finish(kv_st_writer *w, kv_err *err);
+uint64_t kv_st_writer_data_size(const kv_st_writer *w); // bytes of tensor data declared
+void kv_st_writer_free(kv_st_writer *w);
+
 #endif

@@ -29,4 +29,11 @@ kv_status kv_spm_model_parse(const void *data, size_t size, const char *name,
                              kv_spm_model **out, kv_err *err);
 void kv_spm_model_free(kv_spm_model *m);
 
+// A SentencePiece GGUF vocabulary (tokenizer.ggml.model "llama") written back as
+// dir/tokenizer.model and dir/tokenizer_config.json, for exports whose source is a
+// GGUF alone (spm_write.c); *written false (and KV_OK) for other vocabularies.
+struct kv_gguf;
+kv_status kv_spm_write_from_gguf(const struct kv_gguf *g, const char *dir, bool *written,
+                                 kv_err *err);
+
 #endif

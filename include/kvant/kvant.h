@@ -24,6 +24,7 @@
 #include "kvant/kv_gguf.h"        // kv_gguf_*
 #include "kvant/kv_safetensors.h" // kv_safetensors_*, dtypes kv_st_*
 #include "kvant/kv_spm.h"         // kv_spm_*
+#include "kvant/kv_mlx.h"         // kv_mlx_*: mlx-lm quantized layers and config
 #include "kvant/kv_onnx.h"        // kv_onnx_*: ONNX model summaries (kvant info)
 #include "kvant/kv_onnx_export.h" // kv_onnx_export*: GGUF decoders as ONNX Runtime GenAI folders;
                                     // kv_onnx_quant*: any ONNX model's MatMul/Gemm weights quantized
@@ -53,7 +54,7 @@
 #include "kvant/kv_bench.h" // kv_bench_*
 
 // pipeline
-#include "kvant/kv_convert.h" // kv_convert*, kv_quantize_gguf (GGUF -> GGUF)
+#include "kvant/kv_convert.h" // kv_convert*, kv_quantize_gguf (GGUF -> GGUF), kv_mlx_export
 
 // serve
 #include "kvant/kv_serve.h" // kv_serve_*

@@ -10,13 +10,16 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "kvant/kv_convert.h"
 #include "kvant/kv_core.h"
 #include "kvant/kv_onnx_export.h"
 #include "kvant/kv_types.h"
 
 static void help(FILE *f) {
     fprintf(f,
-            "usage: kvant export onnx SRC -o DIR [options]\n\n"
+            "usage: kvant export onnx SRC -o DIR [options]\n"
+            "       kvant export mlx SRC -o DIR [--q-bits 4|8] [--q-group-size 32|64|128]\n"
+            "       (kvant export mlx --help: mlx-lm folders)\n\n"
             "Writes SRC (a GGUF file or a Hugging Face folder; llama, mistral, qwen2, qwen3,\n"
             "gemma2, gemma3, phi3 without LongRoPE)\n"
             "as an ONNX Runtime GenAI decoder: DIR/model.onnx (ai.onnx opset %d, IR %d,\n"
@@ -210,6 +213,152 @@ static int export_onnx(int argc, char **argv) {
     return 0;
 }
 
+static void help_mlx(FILE *f) {
+    fprintf(f,
+            "usage: kvant export mlx SRC -o DIR [options]\n\n"
+            "Writes SRC (a GGUF file or a Hugging Face folder; llama, mistral, qwen2, qwen3)\n"
+            "as an mlx-lm folder: DIR/model.safetensors (Hugging Face tensor names; every 2-D\n"
+            "weight whose rows divide into groups as MLX affine groups: uint32-packed values,\n"
+            "float16 scales and biases), DIR/config.json (with \"quantization\" {group_size,\n"
+            "bits}) and the tokenizer files.\n\n"
+            "  -o, --out DIR            output folder (created if missing)\n"
+            "  --q-bits N               4 (default) or 8\n"
+            "  --q-group-size N         32 (default), 64 or 128\n"
+            "  --shard-size-mb N        shards of at most N MiB (model-0000K-of-0000N.safetensors\n"
+            "                           and model.safetensors.index.json; default 5120, as mlx-lm)\n"
+            "  --tokenizer-dir DIR      copy tokenizer files from this Hugging Face folder\n"
+            "                           (default: SRC when it is a folder; for a GGUF with a\n"
+            "                           SentencePiece vocabulary, tokenizer.model and\n"
+            "                           tokenizer_config.json are derived from it)\n"
+            "  -q, --quiet              no progress bar and no summary\n"
+            "  -v, --verbose            list every tensor and how it was written\n\n"
+            "GGUF Q4_1 weights with --q-bits 4 --q-group-size 32, and Q8_0 weights with\n"
+            "--q-bits 8 --q-group-size 32, are transcoded without requantizing (the same\n"
+            "affine values); other weights are dequantized and requantized (scale = (max -\n"
+            "min) / (2^bits - 1), bias = min). The summary says which were exact. A Hugging\n"
+            "Face folder is converted to a temporary F32 GGUF inside DIR first.\n");
+}
+
+static int export_mlx(int argc, char **argv) {
+    const char *src = NULL, *out = NULL, *tok_dir = NULL;
+    kv_mlx_export_opts o = {0};
+    bool quiet = false, verbose = false;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (kv_cli_is_help(a)) {
+            help_mlx(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--q-bits") && i + 1 < argc) {
+            o.bits = atoi(argv[++i]);
+            if (o.bits != 4 && o.bits != 8)
+                return kv_cli_usage_error("export", "--q-bits '%s': use 4 or 8", argv[i]);
+        } else if (!strcmp(a, "--q-group-size") && i + 1 < argc) {
+            o.group_size = atoi(argv[++i]);
+            if (o.group_size != 32 && o.group_size != 64 && o.group_size != 128)
+                return kv_cli_usage_error("export", "--q-group-size '%s': use 32, 64 or 128",
+                                          argv[i]);
+        } else if (!strcmp(a, "--shard-size-mb") && i + 1 < argc) {
+            char *end;
+            const long long mb = strtoll(argv[++i], &end, 10);
+            if (*end || mb < 1 || mb > (1LL << 30))
+                return kv_cli_usage_error("export", "--shard-size-mb '%s': use a whole number of "
+                                          "MiB, 1 or more", argv[i]);
+            o.max_shard_bytes = (uint64_t)mb << 20;
+        } else if (!strcmp(a, "--tokenizer-dir") && i + 1 < argc) {
+            tok_dir = argv[++i];
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = true;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose = true;
+        } else if (a[0] == '-') {
+            return kv_cli_usage_error("export", "unknown or incomplete option '%s'", a);
+        } else if (!src) {
+            src = a;
+        } else {
+            return kv_cli_usage_error("export", "unexpected argument '%s'", a);
+        }
+    }
+    if (!src)
+        return kv_cli_usage_error("export", "missing the model SRC");
+    if (!out)
+        return kv_cli_usage_error("export", "missing -o DIR");
+    kv_err err = {0};
+    struct stat sb;
+    if (stat(src, &sb) != 0) {
+        fprintf(stderr, "kvant export: %s: no such file or folder\n", src);
+        return 1;
+    }
+    const bool hf = S_ISDIR(sb.st_mode);
+    struct stat ob;
+    if (mkdir(out, 0755) != 0 && (stat(out, &ob) != 0 || !S_ISDIR(ob.st_mode))) {
+        fprintf(stderr, "kvant export: %s: cannot create the folder\n", out);
+        return 1;
+    }
+    char tmp[4096], cfg[4096];
+    const char *gguf = src;
+    if (hf) {
+        snprintf(tmp, sizeof tmp, "%s/.kvant-export-src.%ld.gguf", out, (long)getpid());
+        kv_convert_opts co = {0};
+        co.outtype = "f32";
+        kv_convert_report rep = {0};
+        if (kv_convert_hf(src, tmp, &co, &rep, &err) != KV_OK)
+            return kv_cli_fail("export", &err);
+        kv_convert_report_free(&rep);
+        gguf = tmp;
+        snprintf(cfg, sizeof cfg, "%s/config.json", src);
+        o.hf_config = cfg;
+        if (!tok_dir)
+            tok_dir = src;
+    }
+    kv_cli_progress prog;
+    kv_cli_progress_init(&prog, "export", quiet);
+    o.progress = kv_cli_progress_cb;
+    o.progress_user = &prog;
+    kv_convert_report r = {0};
+    bool tok_written = false;
+    kv_status s = kv_mlx_export(gguf, out, &o, &r, tok_dir ? NULL : &tok_written, &err);
+    kv_cli_progress_done(&prog);
+    if (hf)
+        unlink(tmp);
+    if (s != KV_OK)
+        return kv_cli_fail("export", &err);
+    int n_tok = 0;
+    if (tok_dir && (n_tok = copy_tokenizer(tok_dir, out, &err)) < 0) {
+        kv_convert_report_free(&r);
+        return kv_cli_fail("export", &err);
+    }
+    if (!quiet) {
+        int64_t n_exact = 0, n_req = 0, n_float = 0;
+        for (int64_t i = 0; i < r.n_tensors; i++) {
+            const kv_convert_tensor *t = &r.tensors[i];
+            n_exact += t->mlx == 1;
+            n_req += t->mlx == 2;
+            n_float += t->mlx == 0;
+            if (verbose || t->mlx)
+                printf("  %-40s %-6s -> %s\n", t->name, kv_type_name(t->from_type),
+                       t->mlx == 1   ? "exact (transcoded)"
+                       : t->mlx == 2 ? "requantized"
+                                     : kv_type_name(t->to_type));
+        }
+        printf("%s: %lld tensors, %llu bytes of data; bits %d, group size %d\n", out, (long long)r.n_tensors, (unsigned long long)r.bytes_out, o.bits ? o.bits : 4,
+               o.group_size ? o.group_size : 32);
+        printf("quantized layers: %lld exact (transcoded), %lld requantized; %lld kept float\n",
+               (long long)n_exact, (long long)n_req, (long long)n_float);
+        if (tok_dir)
+            printf("tokenizer files: %d copied\n", n_tok);
+        else if (tok_written)
+            printf("tokenizer files: tokenizer.model and tokenizer_config.json from the GGUF's "
+                   "SentencePiece vocabulary\n");
+        else
+            printf("tokenizer files: none (not a SentencePiece vocabulary: pass "
+                   "--tokenizer-dir HF_FOLDER)\n");
+    }
+    kv_convert_report_free(&r);
+    return 0;
+}
+
 int kv_cli_export(int argc, char **argv) {
     if (argc < 2 || kv_cli_is_help(argv[1])) {
         help(argc < 2 ? stderr : stdout);
@@ -217,5 +366,7 @@ int kv_cli_export(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "onnx"))
         return export_onnx(argc, argv);
-    return kv_cli_usage_error("export", "unknown format '%s' (supported: onnx)", argv[1]);
+    if (!strcmp(argv[1], "mlx"))
+        return export_mlx(argc, argv);
+    return kv_cli_usage_error("export", "unknown format '%s' (supported: onnx, mlx)", argv[1]);
 }

@@ -4,6 +4,7 @@
 
 #include "cli/info_int.h"
 #include "kvant/kv_hf.h"
+#include "kvant/kv_mlx.h"
 #include "kvant/kv_safetensors.h"
 
 static void st_tensors(const kv_safetensors *st, const kv__info_opts *o, json_t *root,
@@ -126,6 +127,23 @@ kv_status kv__info_hf(const char *dir, const kv__info_opts *o, json_t *root, kv_
     }
     hf_config(kv_hf_config_of(hf), o, root);
     hf_vocab(kv_hf_vocab_of(hf), o, root);
+    kv_mlx_config *mc = NULL; // an mlx-lm folder: its quantization (parameters below are packed)
+    s = kv_mlx_config_load(dir, &mc, err);
+    if (s != KV_OK) {
+        kv_hf_close(hf);
+        return s;
+    }
+    if (mc) {
+        const kv_mlx_quant q = kv_mlx_default_quant(mc);
+        if (o->json)
+            json_object_set_new(root, "mlx_quantization",
+                                json_pack("{sisi}", "group_size", q.group_size, "bits", q.bits));
+        else
+            printf("quantization: MLX affine, group_size %d, bits %d (config.json; per-module "
+                   "overrides apply; U32 tensors hold packed values)\n",
+                   q.group_size, q.bits);
+        kv_mlx_config_free(mc);
+    }
     uint64_t n_params = 0, bytes = 0;
     st_tensors(kv_hf_tensors(hf), o, root, &n_params, &bytes);
     if (!o->json)

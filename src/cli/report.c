@@ -31,6 +31,26 @@ void kv_cli_print_report(const char *out, const kv_convert_report *r, bool tenso
            "%.2f s\n",
            (double)r->bytes_in / mib, bpw_in, (double)r->bytes_out / mib, bpw_out,
            (double)r->file_size / mib, r->seconds);
+    int64_t n_exact = 0, n_requant = 0;
+    for (int64_t i = 0; i < r->n_tensors; i++) {
+        n_exact += r->tensors[i].mlx == 1;
+        n_requant += r->tensors[i].mlx == 2;
+    }
+    if (n_exact + n_requant > 0) { // an mlx-lm folder: which layers kept their bits
+        printf("MLX quantized layers: %lld transcoded exactly, %lld dequantized and written as "
+               "another type\n", (long long)n_exact, (long long)n_requant);
+        for (int64_t i = 0; i < r->n_tensors; i++)
+            if (r->tensors[i].mlx)
+                printf("  %-32s %s %-5s (bits %d, group %d%s)\n", r->tensors[i].name,
+                       r->tensors[i].mlx == 1 ? "exact      "
+                       : kv_type_get(r->tensors[i].to_type)->quantized ? "requantized"
+                                                                     : "dequantized",
+                       kv_type_name(r->tensors[i].to_type), r->tensors[i].mlx_bits,
+                       (int)r->tensors[i].mlx_group,
+                       r->tensors[i].mlx_why == 1   ? ": a scale or bias is not a float16 value"
+                       : r->tensors[i].mlx_why == 2 ? ": a bias is not -128 x scale"
+                                                    : "");
+    }
     if (r->n_fallbacks > 0) {
         printf("fallbacks: %lld tensors got another type because their rows do not fit the "
                "chosen type's blocks:\n",

@@ -22,7 +22,9 @@
 
 #include "kvant/kv_blocks.h"
 #include "kvant/kv_f16.h"
+#include "kvant/kv_hf.h"
 #include "kvant/kv_model.h"
+#include "kvant/kv_spm.h"
 #include "kvant/kv_onnx_export.h"
 #include "kvant/kv_quant.h"
 #include "kvant/kv_types.h"
@@ -115,8 +117,7 @@ static const kv_gguf_tensor *tensor(ex *e, const char *name, bool required) {
 static int64_t src_row(int64_t r, int64_t head_dim, bool unperm) {
     if (!unperm)
         return r;
-    int64_t h = r / head_dim, j = r % head_dim, half = head_dim / 2;
-    return h * head_dim + 2 * (j % half) + j / half;
+    return kv_hf_qk_gguf_row(r, head_dim);
 }
 
 static bool dequant_rows(ex *e, const kv_gguf_tensor *t, float *dst, int64_t head_dim,
@@ -859,7 +860,7 @@ kv_status kv_onnx_export(const char *gguf_path, const char *dir, const kv_onnx_e
     if (s == KV_OK)
         s = kv__onnx_genai_config(m, dir, err);
     if (s == KV_OK && o->write_tokenizer)
-        s = kv__onnx_write_spm(e.gguf, dir, &rep->tokenizer_written, err);
+        s = kv_spm_write_from_gguf(e.gguf, dir, &rep->tokenizer_written, err);
 out:
     kv_out_abort(&data);
     kv__ox_free(&e.g);

@@ -77,12 +77,6 @@ void kv__ox_output(kv__ox *g, const char *name, int32_t dtype, int n_dims, const
 struct kv_model;
 kv_status kv__onnx_genai_config(const struct kv_model *m, const char *dir, kv_err *err);
 
-// A SentencePiece GGUF vocabulary written back as dir/tokenizer.model and
-// dir/tokenizer_config.json (tokenizer.c); *written false (and KV_OK) for other
-// vocabularies.
-struct kv_gguf;
-kv_status kv__onnx_write_spm(const struct kv_gguf *g, const char *dir, bool *written, kv_err *err);
-
 kv_status kv__ox_pack(kv__ox *g, const char *graph_name, int64_t ir_version, int64_t opset,
                       int64_t ms_opset, const char *producer_version, uint8_t **out,
                       size_t *size, kv_err *err);

@@ -15,6 +15,7 @@
 #include "pipeline/pipeline_int.h"
 #include "kvant/kv_f16.h"
 #include "kvant/kv_hf.h"
+#include "kvant/kv_mlx.h"
 #include "kvant/kv_safetensors.h"
 #include "kvant/kv_types.h"
 
@@ -174,6 +175,30 @@ static bool map_name(const char *hf, char *out, size_t cap, int *permute, int64_
     return false;
 }
 
+bool kv__hf_name_of(const char *gguf, char *out, size_t cap, int *permute) {
+    *permute = 0;
+    for (size_t i = 0; i < sizeof GLOBAL_NAMES / sizeof *GLOBAL_NAMES; i++)
+        if (strcmp(gguf, GLOBAL_NAMES[i].gguf) == 0) {
+            snprintf(out, cap, "%s", GLOBAL_NAMES[i].hf);
+            return true;
+        }
+    char *end;
+    if (strncmp(gguf, "blk.", 4) != 0)
+        return false;
+    long layer = strtol(gguf + 4, &end, 10);
+    if (end == gguf + 4 || *end != '.' || layer < 0)
+        return false;
+    bool found = false; // the last match: up_proj, not Phi-3's fused gate_up_proj
+    for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES; i++)
+        if (strcmp(end + 1, LAYER_NAMES[i].gguf) == 0 && strstr(LAYER_NAMES[i].hf, "qkv_proj") ==
+                                                            NULL) {
+            snprintf(out, cap, "model.layers.%ld.%s", layer, LAYER_NAMES[i].hf);
+            *permute = LAYER_NAMES[i].permute;
+            found = true;
+        }
+    return found;
+}
+
 // ---- row readers ----
 
 typedef struct {
@@ -190,9 +215,7 @@ typedef struct {
 static int64_t hf_row_of(const hf_src *s, int64_t r) {
     if (s->n_heads <= 0)
         return r;
-    int64_t hd = s->n_rows / s->n_heads;
-    int64_t h = r / hd, k = r % hd;
-    return h * hd + (k % 2) * (hd / 2) + k / 2;
+    return kv_hf_qk_hf_row(r, s->n_rows / s->n_heads);
 }
 
 static void add_one(const hf_src *s, float *dst, int64_t n) {
@@ -220,6 +243,40 @@ static kv_status hf_read_rows(const void *ctx, int64_t row0, int64_t n_rows, flo
                                                s->n_cols, dst + r * s->n_cols, err);
         if (st != KV_OK)
             return st;
+    }
+    return KV_OK;
+}
+
+// An MLX quantized layer: rows dequantized, or transcoded to Q4_1 / Q8_0 blocks.
+typedef struct {
+    kv_mlx_linear l;
+    int64_t n_heads;   // > 0: q/k rows permuted as for hf_src
+    uint32_t exact;    // KV_TYPE_Q4_1, KV_TYPE_Q8_0, or KV_TYPE_COUNT (requantized)
+} mlx_src;
+
+static int64_t mlx_row(const mlx_src *s, int64_t r) {
+    return s->n_heads > 0 ? kv_hf_qk_hf_row(r, s->l.rows / s->n_heads) : r;
+}
+
+static kv_status mlx_read_rows(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
+                               kv_err *err) {
+    (void)err;
+    const mlx_src *s = (const mlx_src *)ctx;
+    for (int64_t r = 0; r < n_rows; r++)
+        kv_mlx_dequant_row(&s->l, mlx_row(s, row0 + r), dst + r * s->l.cols);
+    return KV_OK;
+}
+
+static kv_status mlx_read_raw(const void *ctx, int64_t row0, int64_t n_rows, void *dst,
+                              kv_err *err) {
+    (void)err;
+    const mlx_src *s = (const mlx_src *)ctx;
+    const int64_t nb = s->l.cols / 32;
+    for (int64_t r = 0; r < n_rows; r++) {
+        if (s->exact == KV_TYPE_Q4_1)
+            kv_mlx_row_to_q4_1(&s->l, mlx_row(s, row0 + r), (kv_block_q4_1 *)dst + r * nb);
+        else
+            kv_mlx_row_to_q8_0(&s->l, mlx_row(s, row0 + r), (kv_block_q8_0 *)dst + r * nb);
     }
     return KV_OK;
 }
@@ -526,8 +583,78 @@ static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_t
     return KV_OK;
 }
 
-static kv_status plan_all(const kv_hf *hf, kv__emit_tensor *ts, hf_src *srcs, rope_src *rs,
-                          int64_t *n_out, uint64_t *n_params, kv_err *err) {
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+// name with its last ".part" replaced by suffix ("" drops it).
+static void sibling(const char *name, const char *suffix, char *out, size_t cap) {
+    const char *dot = strrchr(name, '.');
+    size_t n = dot ? (size_t)(dot - name) : strlen(name);
+    snprintf(out, cap, "%.*s%s", (int)n, name, suffix);
+}
+
+// A packed weight with its scales and biases, as one GGUF tensor.
+static kv_status plan_mlx(const kv_hf *hf, const kv_mlx_config *mc, const kv_st_tensor *w,
+                          kv__emit_tensor *t, mlx_src *ms, kv_err *err) {
+    const kv_safetensors *sts = kv_hf_tensors(hf);
+    const kv_hf_config *c = kv_hf_config_of(hf);
+    char module[KV_ST_MAX_NAME], sn[KV_ST_MAX_NAME], bn[KV_ST_MAX_NAME];
+    sibling(w->name, "", module, sizeof module);
+    sibling(w->name, ".scales", sn, sizeof sn);
+    sibling(w->name, ".biases", bn, sizeof bn);
+    const int64_t si = kv_safetensors_find(sts, sn), bi = kv_safetensors_find(sts, bn);
+    if (!mc)
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: tensor '%s' is quantized (MLX) but config.json "
+                       "has no \"quantization\" entry", w->file, w->name);
+    if (si < 0 || bi < 0)
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: tensor '%s' is packed %s but '%s' is missing",
+                       w->file, w->name, kv_st_dtype_name(w->dtype), si < 0 ? sn : bn);
+    memset(ms, 0, sizeof *ms);
+    ms->l.w = w;
+    ms->l.scales = kv_safetensors_at(sts, si);
+    ms->l.biases = kv_safetensors_at(sts, bi);
+    ms->l.q = kv_mlx_quant_of(mc, module);
+    if (ms->l.q.bits == 0)
+        return KV_FAIL(err, KV_ERR_FORMAT, "%s: tensor '%s' is packed but config.json's "
+                       "quantization says module '%s' is not quantized", w->file, w->name, module);
+    KV_TRY(kv_mlx_linear_check(&ms->l, err));
+    int permute = 0;
+    if (!map_name(w->name, t->name, sizeof t->name, &permute, c->n_layer, is_gemma(c->arch)))
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s: tensor '%s' has no GGUF name for architecture %s (%s)", w->file,
+                       w->name, c->arch, c->hf_class);
+    if (strcmp(c->arch, "llama") != 0)
+        permute = 0;
+    ms->n_heads = permute == 1 ? c->n_head : permute == 2 ? c->n_head_kv : 0;
+    if (ms->n_heads > 0 && ms->l.rows % (2 * ms->n_heads) != 0)
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: tensor '%s' has %lld rows, not a multiple of 2 x %lld heads", w->file,
+                       w->name, (long long)ms->l.rows, (long long)ms->n_heads);
+    ms->exact = ms->l.q.bits == 4 && ms->l.q.group_size == 32 && ms->l.f16_exact ? KV_TYPE_Q4_1
+                : ms->l.q8_0_exact                                               ? KV_TYPE_Q8_0
+                                                                                 : KV_TYPE_COUNT;
+    t->n_dims = 2;
+    t->ne[0] = ms->l.cols;
+    t->ne[1] = ms->l.rows;
+    t->ne[2] = t->ne[3] = 1;
+    t->src_type = ms->exact != KV_TYPE_COUNT ? ms->exact : KV_TYPE_F32;
+    t->read_rows = mlx_read_rows;
+    t->ctx = ms;
+    t->mlx = ms->exact != KV_TYPE_COUNT ? 1 : 2;
+    t->mlx_bits = (uint8_t)ms->l.q.bits;
+    t->mlx_group = ms->l.q.group_size;
+    if (t->mlx == 2 && ms->l.q.group_size == 32 && (ms->l.q.bits == 4 || ms->l.q.bits == 8))
+        t->mlx_why = !ms->l.f16_exact ? 1 : 2;
+    t->src_data = w->data;
+    t->src_size = w->size;
+    return KV_OK;
+}
+
+static kv_status plan_all(const kv_hf *hf, const kv_mlx_config *mc, kv__emit_tensor *ts,
+                          hf_src *srcs, mlx_src *ms, rope_src *rs, int64_t *n_out,
+                          uint64_t *n_params, kv_err *err) {
     const kv_safetensors *sts = kv_hf_tensors(hf);
     int64_t n = 0;
     *n_params = 0;
@@ -544,6 +671,24 @@ static kv_status plan_all(const kv_hf *hf, kv__emit_tensor *ts, hf_src *srcs, ro
             (is_gemma(kv_hf_config_of(hf)->arch) && strcmp(t->name, "lm_head.weight") == 0) ||
             (is_bert(kv_hf_config_of(hf)->arch) && bert_skipped(t->name)))
             continue;
+        char wn[KV_ST_MAX_NAME], sn[KV_ST_MAX_NAME];
+        if (ends_with(t->name, ".scales") || ends_with(t->name, ".biases")) {
+            sibling(t->name, ".weight", wn, sizeof wn); // read with its packed weight
+            if (kv_safetensors_find(sts, wn) >= 0)
+                continue;
+            return KV_FAIL(err, KV_ERR_FORMAT, "%s: tensor '%s' has no packed '%s' beside it",
+                           t->file, t->name, wn);
+        }
+        sibling(t->name, ".scales", sn, sizeof sn);
+        if (ends_with(t->name, ".weight") &&
+            (t->dtype == KV_ST_U32 || kv_safetensors_find(sts, sn) >= 0)) {
+            kv_status st = plan_mlx(hf, mc, t, &ts[n], &ms[n], err);
+            if (st != KV_OK)
+                return st;
+            *n_params += (uint64_t)(ms[n].l.rows * ms[n].l.cols);
+            n++;
+            continue;
+        }
         kv_status st = plan_tensor(hf, t, &ts[n], &srcs[n], err);
         if (st != KV_OK)
             return st;
@@ -583,6 +728,8 @@ kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_conv
     if (plan.ftype == KV_FTYPE_COPY)
         return KV_FAIL(err, KV_ERR_INVALID, "--outtype COPY only applies to kvant quantize");
     kv_hf *hf = NULL;
+    kv_mlx_config *mc = NULL;
+    mlx_src *ms = NULL;
     kv_gguf_writer *w = NULL;
     kv_imatrix *im = NULL;
     kv__emit_tensor *ts = NULL;
@@ -591,28 +738,54 @@ kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_conv
     st = kv_hf_open(src_dir, &hf, err);
     if (st != KV_OK)
         return st;
+    st = kv_mlx_config_load(src_dir, &mc, err); // an mlx-lm folder's quantization, or none
+    if (st != KV_OK) {
+        kv_hf_close(hf);
+        return st;
+    }
     int64_t n_all = kv_safetensors_count(kv_hf_tensors(hf)), n = 0;
     size_t cap = (size_t)n_all + 2; // + rope_freqs.weight or the two longrope tables
     rope_src rs[2];
     ts = calloc(cap, sizeof *ts);
     srcs = calloc(cap, sizeof *srcs);
     names = calloc(cap, sizeof *names);
-    if (!ts || !srcs || !names) {
+    ms = calloc(cap, sizeof *ms);
+    if (!ts || !srcs || !names || !ms) {
         st = KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory planning %lld tensors", src_dir,
                      (long long)n_all);
         goto done;
     }
     uint64_t n_params = 0;
     kv_mix_model model;
-    st = plan_all(hf, ts, srcs, rs, &n, &n_params, err);
+    st = plan_all(hf, mc, ts, srcs, ms, rs, &n, &n_params, err);
     if (st == KV_OK) {
         model_facts(kv_hf_config_of(hf), ts, n, names, &model);
         st = kv__plan_types(ts, n, &model, &plan, true, &im, err);
     }
+    for (int64_t i = 0; st == KV_OK && i < n; i++)
+        if (ts[i].mlx == 1) { // MLX groups GGUF holds exactly: transcoded, whatever the mix says
+            ts[i].dst_type = ms[i].exact;
+            ts[i].read_raw = mlx_read_raw;
+            ts[i].fallback = false;
+            ts[i].imatrix = NULL;
+        }
+    // an mlx-lm folder whose quantized layers all transcode to one type, converted
+    // without --outtype: the file type says that type (as the GGUF it may come from)
+    uint32_t ftype = (uint32_t)plan.ftype;
+    uint32_t exact = KV_TYPE_COUNT;
+    bool one_type = !opts->outtype;
+    for (int64_t i = 0; st == KV_OK && i < n; i++) {
+        if (ts[i].mlx == 2 || (ts[i].mlx == 1 && exact != KV_TYPE_COUNT && exact != ts[i].dst_type))
+            one_type = false;
+        if (ts[i].mlx == 1)
+            exact = ts[i].dst_type;
+    }
+    if (one_type && exact != KV_TYPE_COUNT)
+        ftype = exact == KV_TYPE_Q4_1 ? KV_FTYPE_Q4_1 : KV_FTYPE_Q8_0;
     if (st == KV_OK)
         st = kv_gguf_writer_new(&w, err);
     if (st == KV_OK)
-        st = set_metadata(w, hf, n_params, (uint32_t)plan.ftype, err);
+        st = set_metadata(w, hf, n_params, ftype, err);
     if (st == KV_OK && im)
         st = kv__set_imatrix_keys(w, plan.imatrix_path, im, err);
     if (st == KV_OK)
@@ -623,7 +796,9 @@ done:
     kv_imatrix_close(im);
     free(names);
     free(srcs);
+    free(ms);
     free(ts);
+    kv_mlx_config_free(mc);
     kv_hf_close(hf);
     return st;
 }

@@ -117,8 +117,9 @@ static kv_status emit_rows(kv_gguf_writer *w, const kv__emit_tensor *t, int n_th
     }
     for (int64_t r = 0; r < n_rows; r += chunk) {
         int64_t nr = n_rows - r < chunk ? n_rows - r : chunk;
-        kv_status st = t->read_rows(t->ctx, r, nr, *f32_buf, err);
-        if (st == KV_OK)
+        kv_status st = t->read_raw ? t->read_raw(t->ctx, r, nr, *q_buf, err)
+                                   : t->read_rows(t->ctx, r, nr, *f32_buf, err);
+        if (st == KV_OK && !t->read_raw)
             st = quant_parallel(t->dst_type, *f32_buf, *q_buf, nr, n_per_row, t->imatrix,
                                 n_threads, err);
         if (st == KV_OK)
@@ -155,13 +156,19 @@ static kv_status fill_report(kv_convert_report *rep, const kv__emit_tensor *ts, 
         r->to_type = t->dst_type;
         r->bytes = kv_gguf_writer_tensor_size(w, i);
         r->fallback = t->fallback;
+        r->mlx = t->mlx;
+        r->mlx_bits = t->mlx_bits;
+        r->mlx_group = t->mlx_group;
+        r->mlx_why = t->mlx_why;
         r->wanted_type = t->wanted_type;
         uint64_t ne = 1;
         for (uint32_t d = 0; d < t->n_dims; d++)
             ne *= (uint64_t)t->ne[d];
         rep->n_params += ne;
         rep->bytes_out += r->bytes;
-        rep->bytes_in += kv_type_row_size((kv_type)t->src_type, t->ne[0]) * (uint64_t)n_rows_of(t);
+        rep->bytes_in += t->mlx ? t->src_size // an MLX layer: its packed values
+                                : kv_type_row_size((kv_type)t->src_type, t->ne[0]) *
+                                      (uint64_t)n_rows_of(t);
         rep->n_fallbacks += t->fallback ? 1 : 0;
     }
     rep->file_size = kv_gguf_writer_file_size(w);

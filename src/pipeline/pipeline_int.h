@@ -16,6 +16,11 @@
 typedef kv_status (*kv__read_rows_fn)(const void *ctx, int64_t row0, int64_t n_rows, float *dst,
                                       kv_err *err);
 
+// Writes n_rows rows of dst_type blocks starting at row0 into dst (a source
+// already in the written type's layout: MLX groups transcoded to Q4_1 / Q8_0).
+typedef kv_status (*kv__read_raw_fn)(const void *ctx, int64_t row0, int64_t n_rows, void *dst,
+                                     kv_err *err);
+
 typedef struct {
     char name[96];             // GGUF tensor name
     uint32_t n_dims;
@@ -25,6 +30,9 @@ typedef struct {
     const void *ctx;           // for read_rows; borrowed
     const void *raw;           // source bytes, copied as they are when dst_type == src_type
     uint32_t dst_type;         // chosen by the caller
+    uint8_t mlx, mlx_bits, mlx_why; // kv_convert_tensor.mlx*
+    int32_t mlx_group;
+    kv__read_raw_fn read_raw;  // when set, rows of dst_type come from it (no quantizing)
     bool fallback;             // dst_type is a fallback for wanted_type
     uint32_t wanted_type;
     const float *imatrix;      // ne[0] importance weights or NULL; borrowed
@@ -56,5 +64,9 @@ kv_status kv__set_imatrix_keys(kv_gguf_writer *w, const char *path, const kv_ima
 kv_status kv__convert_llama2c(const char *model_path, const char *out_path,
                               const kv_convert_opts *opts, kv_convert_report *report,
                               kv_err *err);
+
+// The Hugging Face name of a GGUF tensor (convert.c's tables read backwards);
+// *permute 1 for llama q, 2 for k rows. False when kvant has no HF name for it.
+bool kv__hf_name_of(const char *gguf, char *out, size_t cap, int *permute);
 
 #endif

@@ -1,4 +1,4 @@
-// Tokenizer files for an export whose source is a GGUF alone: a SentencePiece
+// Tokenizer files for an export (ONNX, MLX) whose source is a GGUF alone: a SentencePiece
 // GGUF vocabulary (tokenizer.ggml.model "llama") written back as tokenizer.model
 // (protobuf-c, the pieces with their scores and types, BPE, byte fallback when
 // the vocabulary has byte pieces) and a tokenizer_config.json naming its
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "kvant/kv_gguf.h"
-#include "onnx/onnx_export_int.h"
+#include "kvant/kv_spm.h"
 #include "sentencepiece_model.pb-c.h"
 
 static int64_t id_or(const kv_gguf *g, const char *key, int64_t dflt) {
@@ -75,7 +75,7 @@ static kv_status config_json(const kv_gguf *g, const kv_gguf_val *toks, const ch
     return s;
 }
 
-kv_status kv__onnx_write_spm(const kv_gguf *g, const char *dir, bool *written, kv_err *err) {
+kv_status kv_spm_write_from_gguf(const kv_gguf *g, const char *dir, bool *written, kv_err *err) {
     *written = false;
     kv_str model = {0};
     if (kv_gguf_find(g, "tokenizer.ggml.model") < 0 ||

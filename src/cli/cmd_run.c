@@ -48,6 +48,8 @@ static void help(FILE *f) {
             "                        llama2, llama3, chatml, mistral, gemma, phi3, zephyr or\n"
             "                        plain (System:/User:/Assistant: lines)\n"
             "  --system TEXT         the conversation's system message (chat mode)\n"
+            "  --cache-type-k T, --cache-type-v T   what the KV cache stores keys and\n"
+            "                        values as: f16 (default), f32, q8_0 or q4_0\n"
             "  --draft F             speculative decoding with draft model F (same vocabulary)\n"
             "  --lookup N            speculative decoding by looking up n-grams of up to N\n"
             "                        tokens in the prompt and output (no draft model)\n"
@@ -68,6 +70,7 @@ typedef struct {
     const char *draft;          // --draft
     kv_spec_params spec;        // --lookup, --draft-max
     bool spec_on;
+    kv_type type_k, type_v;     // --cache-type-k/-v
 } run_opts;
 
 static bool print_text(void *user, const char *text, size_t len) {
@@ -106,6 +109,11 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
         else if (!strcmp(a, "--system")) o->system = v;
         else if (!strcmp(a, "--draft")) o->draft = v, o->spec_on = true;
+        else if (!strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
+            int rc = kv_cli_cache_type("run", a, v, a[13] == 'k' ? &o->type_k : &o->type_v);
+            if (rc)
+                return rc;
+        }
         else if (!strcmp(a, "--lookup") || !strcmp(a, "--draft-max")) {
             char *end = NULL;
             long n = v ? strtol(v, &end, 10) : 0;
@@ -450,6 +458,8 @@ static kv_status open_spec(run_opts *o, const kv_ctx *c, kv_model **dm, kv_ctx *
         kv_ctx_params dp = kv_ctx_default_params();
         dp.n_ctx = kv_ctx_n_ctx(c);
         dp.n_threads = o->n_threads;
+        dp.type_k = o->type_k;
+        dp.type_v = o->type_v;
         if (st == KV_OK)
             st = kv_ctx_new(*dm, &dp, dc, err);
         o->spec.draft = *dc;
@@ -466,6 +476,7 @@ int kv_cli_run(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     o.gen = kv_gen_default_params();
     o.spec = kv_spec_default_params();
+    o.type_k = o.type_v = KV_TYPE_F16;
     o.display_prompt = true;
     o.gen.on_text = print_text;
     int rc = parse(argc, argv, &o);
@@ -489,6 +500,8 @@ int kv_cli_run(int argc, char **argv) {
     kv_ctx_params cp = kv_ctx_default_params();
     cp.n_ctx = o.n_ctx;
     cp.n_threads = o.n_threads;
+    cp.type_k = o.type_k;
+    cp.type_v = o.type_v;
     if (st == KV_OK)
         st = kv_ctx_new(m, &cp, &c, &err);
     kv_model *dm = NULL;

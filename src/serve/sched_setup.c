@@ -53,6 +53,8 @@ static kv_status open_model(kv__sched *s, const char *path, const kv__sched_para
     cp.n_ctx = s->n_ctx;
     cp.n_seq_max = p->n_parallel;
     cp.n_cells_max = p->n_kv_cells;
+    cp.type_k = p->type_k;
+    cp.type_v = p->type_v;
     cp.pool = s->pool;
     st = kv_ctx_new(s->model, &cp, &s->ctx, err);
     if (st != KV_OK)

@@ -32,6 +32,12 @@ typedef struct kv_spec kv_spec;
 kv_status kv_spec_new(const kv_spec_params *p, int32_t n_vocab, kv_spec **out, kv_err *err);
 void kv_spec_free(kv_spec *s); // accepts NULL
 
+// n-gram lookup on its own: the tokens that followed the latest earlier
+// occurrence of the longest suffix of hist[0..n) of ngram down to 1 tokens, at
+// most max_k of them, into out; returns how many (0: no match).
+int32_t kv_spec_lookup(const int32_t *hist, int32_t n, int32_t ngram, int32_t max_k,
+                       int32_t *out);
+
 // Forgets the tokens seen (call when the target sequence was replaced by other
 // text). kv_generate also notices a sequence that shrank or changed length.
 void kv_spec_reset(kv_spec *s);

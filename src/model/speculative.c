@@ -124,17 +124,15 @@ const float *kv__spec_q(const kv_spec *s, int32_t i) {
 
 // ---- n-gram lookup ----
 
-static int32_t lookup(kv_spec *s, int32_t max_k) {
-    const int32_t *h = s->hist;
-    const int32_t n = s->n_hist;
-    for (int32_t g = s->p.lookup_n < n ? s->p.lookup_n : n - 1; g >= 1; g--) {
+int32_t kv_spec_lookup(const int32_t *h, int32_t n, int32_t ngram, int32_t max_k, int32_t *out) {
+    for (int32_t g = ngram < n ? ngram : n - 1; g >= 1; g--) {
         // the latest earlier occurrence of h[n-g..n) starting at i, followed by a token
         for (int32_t i = n - g - 1; i >= 0; i--) {
             if (memcmp(h + i, h + n - g, (size_t)g * sizeof *h) != 0)
                 continue;
             int32_t k = 0;
             while (k < max_k && i + g + k < n)
-                s->drafts[k] = h[i + g + k], k++;
+                out[k] = h[i + g + k], k++;
             return k;
         }
     }
@@ -207,7 +205,7 @@ kv_status kv__spec_propose(kv_spec *s, int32_t max_k, int32_t *k, kv_err *err) {
     if (max_k < 1 || s->n_hist < 1)
         return KV_OK;
     if (!s->p.draft) {
-        *k = lookup(s, max_k);
+        *k = kv_spec_lookup(s->hist, s->n_hist, s->p.lookup_n, max_k, s->drafts);
         return KV_OK;
     }
     if (s->draft_off)

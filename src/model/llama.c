@@ -314,6 +314,33 @@ static int64_t window_start(const att_item *a) {
     return p0;
 }
 
+// Scores of a block's first nk cells for the item's query rows when the K cache
+// is not F16: the weight kernels with the key rows as weights and the queries
+// (in the key type's vec_dot_type) as activations, in register tiles where the
+// type has them. Each pair has vec_dot's bits, whatever the tile: batch-invariant.
+static void quant_scores(const kv_ctx *c, const att_item *a, const uint8_t *kb, int32_t nk,
+                         float *out, size_t stride) {
+    const kv_type_kernels *tk = &c->k->types[c->cache.type_k];
+    const int64_t hd_k = c->model->hp.n_embd_head_k;
+    const size_t krow = c->cache.k_row_bytes;
+    const int32_t nq = a->nt * a->hq;
+    if (!tk->tile) {
+        for (int32_t r = 0; r < nq; r++)
+            for (int32_t i = 0; i < nk; i++)
+                tk->vec_dot(hd_k, out + (size_t)r * stride + i, kb + (size_t)i * krow,
+                            a->qk + (size_t)r * c->qk_row);
+        return;
+    }
+    for (int32_t r0 = 0; r0 < nq; r0 += tk->tile_nx)
+        for (int32_t i0 = 0; i0 < nk; i0 += tk->tile_nw) {
+            const int32_t nx = nq - r0 < tk->tile_nx ? nq - r0 : tk->tile_nx;
+            const int32_t nw = nk - i0 < tk->tile_nw ? nk - i0 : tk->tile_nw;
+            tk->tile(hd_k, out + (size_t)r0 * stride + i0, (int64_t)stride,
+                     kb + (size_t)i0 * krow, krow, nw, a->qk + (size_t)r0 * c->qk_row, c->qk_row,
+                     nx);
+        }
+}
+
 // Scores of every query row of the item over the cells up to the last one any
 // of its tokens sees (softmax and the values read no further), block by block:
 // one tile per block, up to the block's last cell that any token sees.
@@ -359,12 +386,8 @@ static void attention_scores(const kv_ctx *c, att_item *a) {
         if (last_any >= 0 && kc->type_k == KV_TYPE_F16)
             c->k->dot_f16_tile(hd_k, (const kv_f16 *)kb, (size_t)kc->k_row, last_any + 1, a->q,
                                a->q_stride, (int64_t)a->nt * a->hq, a->scores + m0, stride);
-        else if (last_any >= 0) // per pair: the weight kernels' vec_dot, key rows as weights
-            for (int32_t r = 0; r < a->nt * a->hq; r++)
-                for (int32_t i = 0; i <= last_any; i++)
-                    c->k->types[kc->type_k].vec_dot(hd_k, a->scores + (size_t)r * stride + m0 + i,
-                                                    kb + (size_t)i * kc->k_row_bytes,
-                                                    a->qk + (size_t)r * c->qk_row);
+        else if (last_any >= 0)
+            quant_scores(c, a, kb, last_any + 1, a->scores + m0, stride);
         for (int32_t it = 0; it < a->nt; it++)
             mask_scale(a, stride, it, pos, nb, lo, hi, scale, cap, a->scores + m0);
     }

@@ -60,7 +60,7 @@ fi
 
 # Temperature 1, top-k 3: the 3-token continuations of a repetitive prompt with
 # and without --lookup (and with the Q2_K draft), N seeds each.
-N=250
+N=${KV_SPEC_SAMPLES:-250} # seeds per distribution (fewer only to try the script quickly)
 REP="And it came to pass, that I will not be not. And it came to pass, that I will not be not. And it came to pass, that"
 sample() { # OUTFILE ARGS...
   local out=$1 s
@@ -112,4 +112,52 @@ expect_rc 2 "--draft-max 65" run "$TMP/f32.gguf" "x" --lookup 2 --draft-max 65
 expect_rc 2 "--draft-max x" run "$TMP/f32.gguf" "x" --lookup 2 --draft-max x
 expect_rc 1 "a missing draft file" run "$TMP/f32.gguf" "x" --draft "$TMP/none.gguf"
 expect_out "none.gguf" "names the file"
+# ---- kvant serve: options.lookup per request ----
+require_cmds "curl is missing" curl
+start_server --model "kjv=$TMP/f32.gguf" --parallel 3
+gen() { # OPTIONS PROMPT: the non-streamed reply
+  curl -s --max-time 60 -X POST "$BASE/api/generate" \
+    -d "{\"model\":\"kjv\",\"prompt\":\"$2\",\"stream\":false,\"options\":{$1}}"
+}
+resp() { python3 -c 'import json,sys; print(json.load(sys.stdin)["response"])'; }
+field() { python3 -c "import json,sys; print(json.load(sys.stdin).get('$1', -1))"; }
+P1="And God said, Let there be light: and there was light. And God saw the light"
+P2="And it came to pass, that I will not be not. And it came to pass, that"
+P3="In the beginning"
+i=0
+for p in "$P1" "$P2" "$P3"; do
+  gen '"num_predict":80,"temperature":0' "$p" | resp >"$TMP/plain.$((++i))"
+done
+# three requests with lookup at once: batched together, each checks its guesses
+i=0 pids=()
+for p in "$P1" "$P2" "$P3"; do
+  gen '"num_predict":80,"temperature":0,"lookup":3,"draft_max":6' "$p" >"$TMP/lk.$((++i))" &
+  pids+=($!)
+done
+wait "${pids[@]}"
+same=0 drafted=0 accepted=0
+for i in 1 2 3; do
+  [ "$(resp <"$TMP/lk.$i")" = "$(cat "$TMP/plain.$i")" ] && [ -s "$TMP/plain.$i" ] && same=$((same + 1))
+  drafted=$((drafted + $(field draft_count <"$TMP/lk.$i")))
+  accepted=$((accepted + $(field draft_accepted_count <"$TMP/lk.$i")))
+done
+[ "$same" = 3 ] && [ "$accepted" -gt 0 ] \
+  && pass "serve: 3 parallel greedy replies with lookup equal the plain ones ($accepted of $drafted guesses kept)" \
+  || fail "serve lookup: $same of 3 the same, drafted $drafted, accepted $accepted: $(cat "$TMP/lk.1")"
+[ "$(gen '"num_predict":5,"temperature":0' "$P3" | field draft_count)" = -1 ] \
+  && pass "no draft counts without lookup" || fail "draft counts without lookup"
+for bad in '"lookup":-1' '"lookup":17' '"lookup":"3"' '"lookup":2.5' '"draft_max":0' \
+           '"draft_max":65' '"lookup":3,"draft_max":-5' '"lookup":1e300'; do
+  code=$(curl -s -o "$TMP/bad.json" -w '%{http_code}' --max-time 30 -X POST "$BASE/api/generate" \
+    -d "{\"model\":\"kjv\",\"prompt\":\"x\",\"stream\":false,\"options\":{$bad}}")
+  [ "$code" = 400 ] && grep -q "options\.\(lookup\|draft_max\)" "$TMP/bad.json" \
+    && pass "serve refuses $bad" || fail "serve $bad: $code $(cat "$TMP/bad.json")"
+done
+# sampled, streamed, with the largest draft: the server still answers afterwards
+curl -s -N --max-time 60 -X POST "$BASE/api/generate" -d "{\"model\":\"kjv\",\"prompt\":\"$P2\",
+  \"options\":{\"num_predict\":60,\"temperature\":1,\"lookup\":16,\"draft_max\":64}}" >"$TMP/st.out"
+grep -q '"done":true' "$TMP/st.out" && grep -q '"draft_count"' "$TMP/st.out" \
+  && pass "a sampled stream with lookup 16 ends with its counts" || fail "stream: $(tail -c 300 "$TMP/st.out")"
+[ "$(gen '"num_predict":80,"temperature":0' "$P1" | resp)" = "$(cat "$TMP/plain.1")" ] \
+  && pass "the server answers as before" || fail "the server's reply changed"
 finish

@@ -126,12 +126,14 @@ P2="And it came to pass, that I will not be not. And it came to pass, that"
 P3="In the beginning"
 i=0
 for p in "$P1" "$P2" "$P3"; do
-  gen '"num_predict":80,"temperature":0' "$p" | resp >"$TMP/plain.$((++i))"
+  i=$((i + 1))
+  gen '"num_predict":80,"temperature":0' "$p" | resp >"$TMP/plain.$i"
 done
 # three requests with lookup at once: batched together, each checks its guesses
 i=0 pids=()
 for p in "$P1" "$P2" "$P3"; do
-  gen '"num_predict":80,"temperature":0,"lookup":3,"draft_max":6' "$p" >"$TMP/lk.$((++i))" &
+  i=$((i + 1))
+  gen '"num_predict":80,"temperature":0,"lookup":3,"draft_max":6' "$p" >"$TMP/lk.$i" &
   pids+=($!)
 done
 wait "${pids[@]}"

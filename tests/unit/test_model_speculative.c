@@ -146,6 +146,34 @@ static void test_draft_q(void **state) {
     kv_sample_free(s);
 }
 
+// n-gram lookup: the latest earlier occurrence of the longest suffix that has one,
+// the tokens after it up to max_k and up to the end of the history.
+static void test_lookup(void **state) {
+    (void)state;
+    int32_t out[8];
+    //                     0  1  2  3  4  5  6  7  8  9 10
+    const int32_t h[] = {5, 1, 2, 9, 7, 1, 2, 3, 4, 1, 2};
+    // suffix "1 2": latest earlier occurrence at 5 -> 3 4 1 2
+    assert_int_equal(kv_spec_lookup(h, 11, 2, 8, out), 4);
+    assert_int_equal(out[0], 3);
+    assert_int_equal(out[3], 2);
+    assert_int_equal(kv_spec_lookup(h, 11, 2, 2, out), 2); // max_k
+    // suffix "9 1 2" never occurred before: the 2-gram answers
+    const int32_t g[] = {1, 2, 8, 9, 1, 2};
+    assert_int_equal(kv_spec_lookup(g, 6, 3, 8, out), 4);
+    assert_int_equal(out[0], 8);
+    // a 3-gram match wins over a later 2-gram one
+    const int32_t t[] = {7, 1, 2, 4, 0, 1, 2, 6, 7, 1, 2};
+    assert_int_equal(kv_spec_lookup(t, 11, 3, 1, out), 1);
+    assert_int_equal(out[0], 4);
+    assert_int_equal(kv_spec_lookup(t, 11, 2, 1, out), 1);
+    assert_int_equal(out[0], 6);
+    const int32_t u[] = {1, 2, 3};
+    assert_int_equal(kv_spec_lookup(u, 3, 3, 8, out), 0); // no earlier occurrence
+    assert_int_equal(kv_spec_lookup(u, 1, 3, 8, out), 0);
+    assert_int_equal(kv_spec_lookup(u, 0, 3, 8, out), 0);
+}
+
 static void test_bad_params(void **state) {
     (void)state;
     kv_spec *sp = NULL;
@@ -171,7 +199,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_draft_model_t1), cmocka_unit_test(test_draft_model_topk),
         cmocka_unit_test(test_lookup_guess),   cmocka_unit_test(test_greedy),
-        cmocka_unit_test(test_draft_q),        cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_draft_q),        cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_bad_params),
     };
     return cmocka_run_group_tests_name("model_speculative", tests, NULL, NULL);
 }

@@ -110,7 +110,7 @@ typedef struct {
     float *q;      // rows of n_embd_head_k: an item's queries gathered
     uint8_t *pack; // pack_size bytes for matmul's packed path (NULL: none)
     uint8_t *qk;   // a quantized K cache: the item's queries in its vec_dot_type
-    float *v;      // a V cache not in F16: one head's values as floats
+    float *v;      // a V cache not in F16: a block's values of one head as floats
 } kv_thread_scratch;
 
 struct kv_ctx {

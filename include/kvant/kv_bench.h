@@ -28,6 +28,9 @@ typedef struct {
     uint64_t seed;   // of the random token ids (default 1)
     kv_bench_progress_fn progress; // may be NULL
     void *progress_user;
+    int32_t n_depth; // tokens in sequence 0's cache before each timed run (llama-bench's
+                     // -d): decoded once, untimed; each run then adds its tokens after
+                     // them (default 0)
 } kv_bench_params;
 
 kv_bench_params kv_bench_default_params(void);
@@ -37,6 +40,7 @@ typedef struct {
     int32_t n_prompt;
     int32_t n_gen;
     int32_t n_batch; // tokens per decode call (1 for generation)
+    int32_t n_depth; // tokens already in the cache during the runs
     int32_t n_reps;
     uint64_t samples_ns[KV_BENCH_MAX_REPS]; // wall time of each repetition
     double samples_ts[KV_BENCH_MAX_REPS];   // tokens / second of each repetition

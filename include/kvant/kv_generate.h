@@ -11,6 +11,7 @@
 
 #include "kvant/kv_model.h"
 #include "kvant/kv_sample.h"
+#include "kvant/kv_speculative.h"
 #include "kvant/kv_status.h"
 #include "kvant/kv_tokenizer.h"
 
@@ -31,6 +32,8 @@ typedef struct {
                                   // generation ends (KV_GEN_STOP_EOS) when it closes
     kv_gen_text_fn on_text;       // may be NULL
     void *user;
+    kv_spec *spec;                // speculative decoding (kv_speculative.h); NULL: off.
+                                  // Not with json_object (ignored there).
 } kv_gen_params;
 
 // Defaults: 128 tokens, kv_sample_default_params(), no stop strings.
@@ -50,6 +53,8 @@ typedef struct {
     double t_prompt_s;   // seconds processing the prompt
     double t_gen_s;      // seconds generating
     kv_gen_stop stop;
+    int32_t n_drafted;   // speculative decoding: tokens guessed and checked
+    int32_t n_accepted;  // of those, tokens kept
 } kv_gen_result;
 
 // Name of a stop reason ("stop", "length", ...), as APIs report it.

@@ -86,6 +86,9 @@ typedef struct {
                            // sharing a pool must not decode at the same time.
     bool logits;           // compute logits for output rows (default true)
     bool embeddings;       // keep final hidden states of output rows (default false)
+    kv_type type_k, type_v; // what the KV cache stores keys and values as: F16 (the
+                           // default), F32, Q8_0 or Q4_0 (the quantized types need a
+                           // head size that is a multiple of 32)
 } kv_ctx_params;
 
 kv_ctx_params kv_ctx_default_params(void);

@@ -50,6 +50,20 @@ int32_t kv_sample_next_allowed(kv_sampler *s, const float *logits, kv_sample_all
                                void *user);
 // Records a token in the penalty history (prompt tokens too, if they should count).
 void kv_sample_accept(kv_sampler *s, int32_t token);
+
+// ---- speculative decoding (kv_speculative.h) ----
+// A draft token for a target sampled with these parameters: greedy at
+// temperature <= 0 (q untouched), else drawn from the chain's distribution,
+// which goes to q (n_vocab probabilities, 0 outside the kept candidates).
+int32_t kv_sample_draft(kv_sampler *s, const float *logits, float *q);
+// Verifies a draft token against the target's logits, as rejection sampling
+// does: at temperature <= 0 returns kv_sample_next's choice (the draft stands
+// when it is the same); else keeps draft with probability min(1, p(draft) /
+// q(draft)), p the chain's distribution, and otherwise returns a draw from
+// max(0, p - q) normalized. q NULL: the draft was certain (one-hot, n-gram
+// lookup). So the returned token follows p whatever q was. scratch: n_vocab floats.
+int32_t kv_sample_verify(kv_sampler *s, const float *logits, int32_t draft, const float *q,
+                         float *scratch);
 // Forgets the history and restarts the generator from the seed.
 void kv_sample_reset(kv_sampler *s);
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "kvant/kv_status.h"
+#include "kvant/kv_types.h"
 
 // Named limits.
 #define KV_SERVE_MAX_MODELS 1024        // models one server knows
@@ -137,6 +138,8 @@ typedef struct {
     int32_t n_ctx;                 // context per sequence; 0: min(model's, 4096)
     int64_t n_kv_cells;            // KV cache cells per model over all its sequences, in
                                    // blocks of 16 (requests wait for room); 0: n_parallel * n_ctx
+    kv_type type_k, type_v;        // what the KV caches store keys and values as (default F16;
+                                   // F32, Q8_0, Q4_0)
     int32_t n_threads;             // compute threads per model; 0: online CPUs; at most 256
     int32_t n_http_threads;        // libmicrohttpd thread pool (default 4)
     size_t body_max;               // request body cap in bytes (413 above it)

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "kvant/kv_types.h"
 #include <stdio.h>
 
 #include "kvant/kv_convert.h"
@@ -93,6 +95,9 @@ int kv_cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+// The KV cache type named by a --cache-type-k/-v value (f32, f16, q8_0, q4_0,
+// any case) in *out; else prints a usage error for cmd naming opt and returns 2.
+int kv_cli_cache_type(const char *cmd, const char *opt, const char *v, kv_type *out);
 // True when arg is -h or --help.
 bool kv_cli_is_help(const char *arg);
 

@@ -19,7 +19,8 @@
 
 typedef struct {
     const char *model;
-    int n_prompt, n_gen, n_threads, n_reps, n_batch;
+    int n_prompt, n_gen, n_threads, n_reps, n_batch, n_depth;
+    kv_type type_k, type_v;
     bool batch_given, warmup, progress;
     const char *output;  // "md", "json", "csv"
     const char *kernels; // NULL: as the environment says; "ref" or "auto"
@@ -53,6 +54,9 @@ static void help(FILE *f) {
             "  -t, --threads N       threads (default: the online CPUs)\n"
             "  -r, --repetitions N   timed repetitions of each test, 1..%d (default 5)\n"
             "  -b, --batch-size N    prompt tokens per decode call (default 512)\n"
+            "  -d, --n-depth N       tokens in the KV cache before each test (default 0)\n"
+            "  --cache-type-k T, --cache-type-v T   what the KV cache stores keys and\n"
+            "                        values as: f16 (default), f32, q8_0 or q4_0\n"
             "  -o, --output FMT      md (default), json or csv\n"
             "  --kernels ref|avx2|avx2-vnni|avx512|amx|auto  the reference kernels, AVX2\n"
             "                        without its VNNI builds, the AVX2 table with them,\n"
@@ -100,6 +104,10 @@ static int take_value(const char *a, const char *v, bench_opts *o) {
         return int_opt(a, v, 0, KV_CTX_MAX_CTX, &o->n_gen);
     if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
         return int_opt(a, v, 1, KV_THREADPOOL_MAX_THREADS, &o->n_threads);
+    if (!strcmp(a, "-d") || !strcmp(a, "--n-depth"))
+        return int_opt(a, v, 0, KV_CTX_MAX_CTX, &o->n_depth);
+    if (!strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v"))
+        return kv_cli_cache_type("bench", a, v, a[13] == 'k' ? &o->type_k : &o->type_v);
     if (!strcmp(a, "-r") || !strcmp(a, "--repetitions"))
         return int_opt(a, v, 1, KV_BENCH_MAX_REPS, &o->n_reps);
     if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
@@ -151,7 +159,8 @@ static int take_option(int argc, char **argv, int *i, bench_opts *o) {
 // Returns -1 when the options are complete, else the exit code (0 after --help).
 static int parse(int argc, char **argv, bench_opts *o) {
     *o = (bench_opts){.n_prompt = 512, .n_gen = 128, .n_reps = 5, .n_batch = 512,
-                      .warmup = true, .output = "md", .bw_mib = -1};
+                      .warmup = true, .output = "md", .bw_mib = -1, .type_k = KV_TYPE_F16,
+                      .type_v = KV_TYPE_F16};
     for (int i = 1; i < argc; i++) {
         if (kv_cli_is_help(argv[i])) {
             help(stdout);
@@ -216,7 +225,12 @@ static void progress(void *user, const char *test, int32_t rep, int32_t n_reps) 
 static kv_status measure(kv_model *m, bench_report *r, kv_err *err) {
     const bench_opts *o = &r->o;
     kv_ctx_params cp = kv_ctx_default_params();
-    cp.n_ctx = o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen;
+    cp.n_ctx = (o->n_prompt > o->n_gen ? o->n_prompt : o->n_gen) + o->n_depth;
+    if (cp.n_ctx > KV_CTX_MAX_CTX)
+        return KV_FAIL(err, KV_ERR_LIMIT, "bench: depth %d and %d tokens pass the context limit %d",
+                       o->n_depth, cp.n_ctx - o->n_depth, KV_CTX_MAX_CTX);
+    cp.type_k = o->type_k;
+    cp.type_v = o->type_v;
     cp.n_batch = o->n_prompt > 0 ? (o->n_batch < o->n_prompt ? o->n_batch : o->n_prompt) : 1;
     cp.n_outputs_max = 1; // only the last token of a call gets logits
     cp.n_threads = o->n_threads;
@@ -226,6 +240,7 @@ static kv_status measure(kv_model *m, bench_report *r, kv_err *err) {
     bp.n_reps = o->n_reps;
     bp.n_batch = cp.n_batch;
     bp.warmup = o->warmup;
+    bp.n_depth = o->n_depth;
     bp.bos = r->info.bos;
     bp.progress = o->progress ? progress : NULL;
     kv_bench_result *res = r->res;
@@ -269,6 +284,21 @@ static json_t *samples(const kv_bench_result *t, bool ts) {
     return a;
 }
 
+// "f16", "q8_0", ... as llama-bench writes cache types.
+static const char *cache_type_name(kv_type t) {
+    switch (t) {
+    case KV_TYPE_F32: return "f32";
+    case KV_TYPE_Q8_0: return "q8_0";
+    case KV_TYPE_Q4_0: return "q4_0";
+    default: return "f16";
+    }
+}
+
+// llama-bench shows the cache types' columns only when one is not f16.
+static bool cache_types_given(const bench_opts *o) {
+    return o->type_k != KV_TYPE_F16 || o->type_v != KV_TYPE_F16;
+}
+
 static json_t *record(const bench_report *r, const kv_bench_result *t) {
     json_t *j = json_object();
     json_object_set_new(j, "build_commit", json_string("kvant " KV_VERSION));
@@ -282,11 +312,11 @@ static json_t *record(const bench_report *r, const kv_bench_result *t) {
     json_object_set_new(j, "n_batch", json_integer(t->n_batch));
     json_object_set_new(j, "n_ubatch", json_integer(t->n_batch));
     json_object_set_new(j, "n_threads", json_integer(r->o.n_threads));
-    json_object_set_new(j, "type_k", json_string("f16"));
-    json_object_set_new(j, "type_v", json_string("f16"));
+    json_object_set_new(j, "type_k", json_string(cache_type_name(r->o.type_k)));
+    json_object_set_new(j, "type_v", json_string(cache_type_name(r->o.type_v)));
     json_object_set_new(j, "n_prompt", json_integer(t->n_prompt));
     json_object_set_new(j, "n_gen", json_integer(t->n_gen));
-    json_object_set_new(j, "n_depth", json_integer(0));
+    json_object_set_new(j, "n_depth", json_integer(t->n_depth));
     json_object_set_new(j, "test_time", json_string(r->test_time));
     json_object_set_new(j, "avg_ns", json_integer((json_int_t)t->avg_ns));
     json_object_set_new(j, "stddev_ns", json_integer((json_int_t)t->stddev_ns));
@@ -347,10 +377,10 @@ static int print_csv(const bench_report *r) {
 }
 
 static void test_name(const kv_bench_result *t, char *out, size_t cap) {
-    if (t->n_prompt > 0)
-        snprintf(out, cap, "pp%d", t->n_prompt);
-    else
-        snprintf(out, cap, "tg%d", t->n_gen);
+    int n = t->n_prompt > 0 ? snprintf(out, cap, "pp%d", t->n_prompt)
+                            : snprintf(out, cap, "tg%d", t->n_gen);
+    if (t->n_depth > 0 && n > 0 && (size_t)n < cap) // llama-bench's "pp512 @ d4096"
+        snprintf(out + n, cap - (size_t)n, " @ d%d", t->n_depth);
 }
 
 static void print_md_row(const bench_report *r, const kv_bench_result *t) {
@@ -371,6 +401,8 @@ static void print_md_row(const bench_report *r, const kv_bench_result *t) {
            r->o.n_threads);
     if (r->o.batch_given)
         printf(" %7d |", t->n_batch);
+    if (cache_types_given(&r->o))
+        printf(" %6s | %6s |", cache_type_name(r->o.type_k), cache_type_name(r->o.type_v));
     // "±" is two bytes, so the field is one wider to line up
     printf(" %13s | %21s |\n", test, ts);
 }
@@ -380,10 +412,14 @@ static int print_md(const bench_report *r) {
            "threads");
     if (r->o.batch_given)
         printf(" %7s |", "n_batch");
+    if (cache_types_given(&r->o))
+        printf(" %6s | %6s |", "type_k", "type_v");
     printf(" %13s | %20s |\n", "test", "t/s");
     printf("| ------------------------------ | ---------: | ---------: | ---------- | ------: |");
     if (r->o.batch_given)
         printf(" ------: |");
+    if (cache_types_given(&r->o))
+        printf(" -----: | -----: |");
     printf(" ------------: | -------------------: |\n");
     for (int i = 0; i < r->n_res; i++)
         print_md_row(r, &r->res[i]);

@@ -26,6 +26,8 @@ static void help(FILE *f) {
             "                        llama.cpp's --kl-divergence-base files work too): PPL ratio,\n"
             "                        KL divergence and its percentiles, delta-p, same top token.\n"
             "                        The text and chunking come from FILE; -f is not needed.\n"
+            "  --cache-type-k T, --cache-type-v T   what the KV cache stores keys and\n"
+            "                        values as: f16 (default), f32, q8_0 or q4_0\n"
             "  -q, --quiet           no per-chunk figures\n");
 }
 
@@ -34,6 +36,7 @@ typedef struct {
     int32_t n_ctx, n_batch, n_chunks, n_threads;
     bool quiet;
     int n_printed;
+    kv_type type_k, type_v; // --cache-type-k/-v
 } ppl_opts;
 
 static void chunk_progress(void *user, uint64_t done, uint64_t total, const char *label) {
@@ -72,6 +75,11 @@ static int parse(int argc, char **argv, ppl_opts *o) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
         else if (!strcmp(a, "--kld-base")) o->kld_base = v;
         else if (!strcmp(a, "--kld")) o->kld = v;
+        else if (!strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
+            int rc = kv_cli_cache_type("perplexity", a, v, a[13] == 'k' ? &o->type_k : &o->type_v);
+            if (rc)
+                return rc;
+        }
         else
             return kv_cli_usage_error("perplexity", "unknown option '%s'", a);
         i++;
@@ -169,6 +177,7 @@ static kv_status run_ppl(kv_ctx *c, const kv_vocab *v, ppl_opts *o, kv_err *err)
 int kv_cli_perplexity(int argc, char **argv) {
     ppl_opts o;
     memset(&o, 0, sizeof o);
+    o.type_k = o.type_v = KV_TYPE_F16;
     int rc = parse(argc, argv, &o);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
@@ -190,6 +199,8 @@ int kv_cli_perplexity(int argc, char **argv) {
     cp.n_batch = o.n_batch;
     cp.n_outputs_max = o.n_batch;
     cp.n_threads = o.n_threads;
+    cp.type_k = o.type_k;
+    cp.type_v = o.type_v;
     if (st == KV_OK)
         st = kv_ctx_new(m, &cp, &c, &err);
     if (st == KV_OK && o.kld) {

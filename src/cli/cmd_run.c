@@ -49,7 +49,16 @@ static void help(FILE *f) {
             "  --chat-template NAME  chat in this template family, whatever the model says:\n"
             "                        llama2, llama3, chatml, mistral, gemma, phi3, zephyr or\n"
             "                        plain (System:/User:/Assistant: lines)\n"
-            "  --system TEXT         the conversation's system message (chat mode)\n");
+            "  --system TEXT         the conversation's system message (chat mode)\n"
+            "  --cache-type-k T, --cache-type-v T   what the KV cache stores keys and\n"
+            "                        values as: f16 (default), f32, q8_0 or q4_0\n"
+            "  --draft F             speculative decoding with draft model F (same vocabulary)\n"
+            "  --lookup N            speculative decoding by looking up n-grams of up to N\n"
+            "                        tokens in the prompt and output (no draft model)\n"
+            "  --draft-max N         most tokens guessed per step (default 8)\n"
+            "                        Output is what the model alone gives (greedy: the same\n"
+            "                        text; sampled: the same distribution); stderr reports\n"
+            "                        how many guesses were accepted\n");
 }
 
 typedef struct {
@@ -60,6 +69,10 @@ typedef struct {
     const char *stops[KV_GEN_MAX_STOP];
     int32_t n_ctx, n_threads;
     bool display_prompt, seed_set;
+    const char *draft;          // --draft
+    kv_spec_params spec;        // --lookup, --draft-max
+    bool spec_on;
+    kv_type type_k, type_v;     // --cache-type-k/-v
 } run_opts;
 
 static bool print_text(void *user, const char *text, size_t len) {
@@ -97,6 +110,24 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) o->n_ctx = atoi(v);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
         else if (!strcmp(a, "--system")) o->system = v;
+        else if (!strcmp(a, "--draft")) o->draft = v, o->spec_on = true;
+        else if (!strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
+            int rc = kv_cli_cache_type("run", a, v, a[13] == 'k' ? &o->type_k : &o->type_v);
+            if (rc)
+                return rc;
+        }
+        else if (!strcmp(a, "--lookup") || !strcmp(a, "--draft-max")) {
+            char *end = NULL;
+            long n = v ? strtol(v, &end, 10) : 0;
+            int32_t lim = a[2] == 'l' ? KV_SPEC_MAX_LOOKUP : KV_SPEC_MAX_DRAFT;
+            if (!v || *end || n < 1 || n > lim)
+                return kv_cli_usage_error("run", "%s '%s': a number of 1..%d", a, v ? v : "",
+                                          (int)lim);
+            if (a[2] == 'l')
+                o->spec.lookup_n = (int32_t)n, o->spec_on = true;
+            else
+                o->spec.n_draft = (int32_t)n;
+        }
         else if (!strcmp(a, "--format")) {
             if (strcmp(v, "json") != 0)
                 return kv_cli_usage_error("run", "--format '%s': only json is known", v);
@@ -131,12 +162,15 @@ static int parse(int argc, char **argv, run_opts *o) {
     return 0;
 }
 
-static void print_speed(const kv_gen_result *r) {
+static void print_speed(const kv_gen_result *r, bool spec) {
     fprintf(stderr, "\nprompt: %d tokens in %.3f s (%.1f tokens/s); generation: %d tokens in %.3f s "
                     "(%.1f tokens/s); stop: %s\n",
             r->n_prompt, r->t_prompt_s, r->t_prompt_s > 0 ? r->n_prompt / r->t_prompt_s : 0.0,
             r->n_gen, r->t_gen_s, r->t_gen_s > 0 ? r->n_gen / r->t_gen_s : 0.0,
             kv_gen_stop_name(r->stop));
+    if (spec)
+        fprintf(stderr, "speculative: %d drafted, %d accepted (%.1f %%)\n", r->n_drafted,
+                r->n_accepted, r->n_drafted > 0 ? 100.0 * r->n_accepted / r->n_drafted : 0.0);
 }
 
 // One prompt, one continuation.
@@ -155,7 +189,7 @@ static kv_status run_once(kv_ctx *c, const kv_vocab *v, const char *text, size_t
     free(ids);
     if (st == KV_OK) {
         printf("\n");
-        print_speed(&r);
+        print_speed(&r, o->gen.spec != NULL);
     }
     return st;
 }
@@ -416,10 +450,35 @@ static kv_status run_interactive(kv_ctx *c, const kv_model *m, const kv_vocab *v
     return run_continue(c, v, o, err);
 }
 
+// The draft model's context (--draft) as long as the target's, and the proposer.
+static kv_status open_spec(run_opts *o, const kv_ctx *c, kv_model **dm, kv_ctx **dc,
+                           kv_spec **spec, kv_err *err) {
+    kv_status st = KV_OK;
+    if (o->draft) {
+        char path[4096];
+        st = kv_model_open(kv_cli_model_path(o->draft, path, sizeof path), dm, err);
+        kv_ctx_params dp = kv_ctx_default_params();
+        dp.n_ctx = kv_ctx_n_ctx(c);
+        dp.n_threads = o->n_threads;
+        dp.type_k = o->type_k;
+        dp.type_v = o->type_v;
+        if (st == KV_OK)
+            st = kv_ctx_new(*dm, &dp, dc, err);
+        o->spec.draft = *dc;
+    }
+    if (st == KV_OK)
+        st = kv_spec_new(&o->spec, (int32_t)kv_model_hparams(kv_ctx_model(c))->n_vocab, spec, err);
+    if (st == KV_OK && o->gen.json_object)
+        fprintf(stderr, "kvant run: --format json generates without speculative decoding\n");
+    return st;
+}
+
 int kv_cli_run(int argc, char **argv) {
     run_opts o;
     memset(&o, 0, sizeof o);
     o.gen = kv_gen_default_params();
+    o.spec = kv_spec_default_params();
+    o.type_k = o.type_v = KV_TYPE_F16;
     o.display_prompt = true;
     o.gen.on_text = print_text;
     int rc = kv_cli_store_option("run", &argc, argv, false);
@@ -450,12 +509,23 @@ int kv_cli_run(int argc, char **argv) {
     kv_ctx_params cp = kv_ctx_default_params();
     cp.n_ctx = o.n_ctx;
     cp.n_threads = o.n_threads;
+    cp.type_k = o.type_k;
+    cp.type_v = o.type_v;
     if (st == KV_OK)
         st = kv_ctx_new(m, &cp, &c, &err);
+    kv_model *dm = NULL;
+    kv_ctx *dc = NULL;
+    kv_spec *spec = NULL;
+    if (st == KV_OK && o.spec_on)
+        st = open_spec(&o, c, &dm, &dc, &spec, &err);
+    o.gen.spec = spec;
     if (st == KV_OK && (o.prompt || text))
         st = run_once(c, v, text ? text : o.prompt, len, &o, &err);
     else if (st == KV_OK)
         st = run_interactive(c, m, v, &o, &err);
+    kv_spec_free(spec);
+    kv_ctx_free(dc);
+    kv_model_close(dm);
     kv_ctx_free(c);
     kv_vocab_free(v);
     kv_model_close(m);

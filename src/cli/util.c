@@ -26,6 +26,15 @@ int kv_cli_usage_error(const char *cmd, const char *fmt, ...) {
     return 2;
 }
 
+int kv_cli_cache_type(const char *cmd, const char *opt, const char *v, kv_type *out) {
+    const int t = v ? kv_type_from_name(v) : -1;
+    if (t != KV_TYPE_F32 && t != KV_TYPE_F16 && t != KV_TYPE_Q8_0 && t != KV_TYPE_Q4_0)
+        return kv_cli_usage_error(cmd, "%s '%s': the KV cache stores f32, f16, q8_0 or q4_0", opt,
+                                  v ? v : "");
+    *out = (kv_type)t;
+    return 0;
+}
+
 bool kv_cli_is_help(const char *arg) {
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }

@@ -48,6 +48,7 @@ typedef struct {
     int32_t n_vocab;
     uint64_t rng;
     int32_t *tokens; // n_tokens ids, drawn before each run
+    int32_t n_depth; // cells of sequence 0 kept before each run
 } bench_job;
 
 static uint64_t splitmix64(uint64_t *s) {
@@ -84,10 +85,17 @@ static kv_status decode_steps(const bench_job *j, int32_t n, int32_t step, kv_er
     return KV_OK;
 }
 
-// One run of n tokens on an emptied cache; *ns gets its wall time.
+// One run of n tokens on an emptied cache (but for the depth's cells); *ns gets
+// its wall time.
 static kv_status run_once(bench_job *j, int32_t n, uint64_t *ns, kv_err *err) {
     draw_tokens(j, n);
-    kv_ctx_seq_clear(j->c, -1);
+    if (j->n_depth > 0) {
+        kv_status st = kv_ctx_seq_rm(j->c, 0, j->n_depth, -1, err);
+        if (st != KV_OK)
+            return st;
+    } else {
+        kv_ctx_seq_clear(j->c, -1);
+    }
     const uint64_t t0 = now_ns();
     kv_status st = decode_steps(j, n, j->n_batch, err);
     *ns = now_ns() - t0;
@@ -105,9 +113,12 @@ static kv_status check(const kv_ctx *c, int32_t n, int32_t n_batch, const kv_ben
                        KV_BENCH_MAX_REPS);
     if (n_batch < 1)
         return KV_FAIL(err, KV_ERR_INVALID, "bench: batch of %d tokens; need at least 1", n_batch);
-    if (n > kv_ctx_n_ctx(c))
-        return KV_FAIL(err, KV_ERR_LIMIT, "bench: %s of %d tokens needs a context of %d, it has %d",
-                       what, n, n, kv_ctx_n_ctx(c));
+    if (p->n_depth < 0)
+        return KV_FAIL(err, KV_ERR_INVALID, "bench: depth of %d tokens", p->n_depth);
+    if ((int64_t)n + p->n_depth > kv_ctx_n_ctx(c))
+        return KV_FAIL(err, KV_ERR_LIMIT,
+                       "bench: %s of %d tokens at depth %d needs a context of %lld, it has %d",
+                       what, n, p->n_depth, (long long)n + p->n_depth, kv_ctx_n_ctx(c));
     if (n_batch > kv_ctx_n_batch(c))
         return KV_FAIL(err, KV_ERR_LIMIT, "bench: batches of %d tokens exceed the context's %d",
                        n_batch, kv_ctx_n_batch(c));
@@ -138,9 +149,20 @@ static kv_status run_test(kv_ctx *c, int32_t n, int32_t n_batch, int32_t warm_n,
         return KV_FAIL(err, KV_ERR_NOMEM, "bench: out of memory for %d token ids", n);
     out->n_reps = p->n_reps;
     out->n_batch = n_batch;
+    out->n_depth = p->n_depth;
     kv_status st = KV_OK;
     uint64_t ns = 0;
-    if (p->warmup) {
+    if (p->n_depth > 0) { // the depth's tokens, once, untimed, in the prompt's batches
+        j.tokens = realloc(j.tokens, (size_t)(n > p->n_depth ? n : p->n_depth) * sizeof *j.tokens);
+        if (!j.tokens)
+            return KV_FAIL(err, KV_ERR_NOMEM, "bench: out of memory for %d token ids", p->n_depth);
+        draw_tokens(&j, p->n_depth);
+        kv_ctx_seq_clear(c, -1);
+        const int32_t step = kv_ctx_n_batch(c);
+        st = decode_steps(&j, p->n_depth, step, err);
+        j.n_depth = p->n_depth;
+    }
+    if (st == KV_OK && p->warmup) {
         if (p->progress)
             p->progress(p->progress_user, name, 0, p->n_reps);
         st = run_once(&j, warm_n, &ns, err);

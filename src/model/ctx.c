@@ -18,6 +18,7 @@ kv_ctx_params kv_ctx_default_params(void) {
     p.n_batch = 512;
     p.n_seq_max = 1;
     p.logits = true;
+    p.type_k = p.type_v = KV_TYPE_F16;
     return p;
 }
 
@@ -181,6 +182,11 @@ static void plan_scratch(kv_ctx *c, arena_plan *a, int n_threads) {
     if (!kv_mul_ok((size_t)n_threads, c->pack_size, &n_pack))
         a->overflow = true;
     plan(a, (void **)&c->ts_pack, n_pack, 1);
+    size_t n_qk = 0;
+    if (!kv_mul_ok((size_t)n_threads * Q, c->qk_row, &n_qk))
+        a->overflow = true;
+    plan(a, (void **)&c->ts_qk, n_qk, 1);
+    plan(a, (void **)&c->ts_v, (size_t)n_threads * KV_CTX_BLOCK_CELLS * (size_t)hp->n_embd_head_v, F);
 }
 
 static void split_threads(kv_ctx *c, int n_threads) {
@@ -189,6 +195,8 @@ static void split_threads(kv_ctx *c, int n_threads) {
         c->ts[t].scores = c->ts_scores + (size_t)t * Q * (size_t)c->p.n_ctx;
         c->ts[t].q = c->ts_q + (size_t)t * Q * (size_t)c->model->hp.n_embd_head_k;
         c->ts[t].pack = c->pack_size ? c->ts_pack + (size_t)t * c->pack_size : NULL;
+        c->ts[t].qk = c->ts_qk + (size_t)t * Q * c->qk_row;
+        c->ts[t].v = c->ts_v + (size_t)t * KV_CTX_BLOCK_CELLS * (size_t)c->model->hp.n_embd_head_v;
     }
 }
 
@@ -216,7 +224,10 @@ kv_status kv_ctx_new(const kv_model *m, const kv_ctx_params *params, kv_ctx **ou
     if (st == KV_OK)
         st = blocks_max(&p, &n_blocks, err);
     if (st == KV_OK)
-        st = kv__cache_init(&c->cache, &m->hp, p.n_ctx, p.n_seq_max, n_blocks, err);
+        st = kv__cache_init(&c->cache, &m->hp, p.n_ctx, p.n_seq_max, n_blocks, p.type_k,
+                            p.type_v, err);
+    if (st == KV_OK && p.type_k != KV_TYPE_F16)
+        c->qk_row = kv_type_row_size(c->k->types[p.type_k].vec_dot_type, m->hp.n_embd_head_k);
     kv__llama_attention_shape(&m->hp, &c->att_hq, &c->att_tq);
     arena_plan a = {0};
     plan_scratch(c, &a, n_threads);

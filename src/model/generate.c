@@ -6,6 +6,7 @@
 #include "kvant/kv_generate.h"
 
 #include "kvant/kv_json_prefix.h"
+#include "model/spec_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,95 @@ static kv_status gen_loop(kv_ctx *c, const kv_vocab *v, int32_t seq, const kv_ge
     return st;
 }
 
+// ---- speculative generation ----
+
+// Records, counts and streams token t; false when generation ends with it (res->stop set).
+static bool take_token(const kv_vocab *v, const kv_gen_params *p, kv_sampler *s, out_window *w,
+                       kv_token t, kv_gen_result *res) {
+    kv_sample_accept(s, t);
+    res->n_gen++;
+    if (!p->ignore_eos && kv_vocab_is_eog(v, t)) {
+        res->stop = KV_GEN_STOP_EOS;
+        return false;
+    }
+    size_t len = 0;
+    const char *piece = kv_vocab_piece(v, t, false, &len);
+    window_push(w, piece ? piece : "", piece ? len : 0);
+    if (w->stopped) {
+        res->stop = w->caller_stop ? KV_GEN_STOP_CALLER : KV_GEN_STOP_STRING;
+        return false;
+    }
+    return p->n_predict < 0 || res->n_gen < p->n_predict;
+}
+
+// Guesses for the tokens after t: at most what the context, the batch and n_predict leave.
+static kv_status propose(kv_ctx *c, int32_t seq, const kv_gen_params *p,
+                         const kv_gen_result *res, int32_t *k, kv_err *err) {
+    int64_t max_k = (int64_t)kv_ctx_n_ctx(c) - (kv_ctx_seq_pos_max(c, seq) + 1) - 1;
+    if (max_k > kv_ctx_n_batch(c) - 1)
+        max_k = kv_ctx_n_batch(c) - 1;
+    if (p->n_predict >= 0 && max_k > (int64_t)p->n_predict - res->n_gen - 1)
+        max_k = (int64_t)p->n_predict - res->n_gen - 1;
+    return kv__spec_propose(p->spec, max_k > 0 ? (int32_t)max_k : 0, k, err);
+}
+
+// As gen_loop, but each step decodes the last token with the proposer's guesses
+// after it in one batch; the target's rows say how many guesses stand (rejection
+// sampling, kv_sample_verify) and the cells after the last one kept are removed.
+static kv_status spec_loop(kv_ctx *c, const kv_vocab *v, int32_t seq, const kv_gen_params *p,
+                           kv_sampler *s, const float *logits, kv_gen_result *res, kv_err *err) {
+    kv_spec *sp = p->spec;
+    out_window w;
+    memset(&w, 0, sizeof w);
+    w.p = p;
+    res->stop = KV_GEN_STOP_LENGTH;
+    kv_status st = KV_OK;
+    kv_token t = kv_sample_next(s, logits);
+    int32_t seqs[KV_SPEC_MAX_DRAFT + 1];
+    int8_t outs[KV_SPEC_MAX_DRAFT + 1];
+    kv_token toks[KV_SPEC_MAX_DRAFT + 1];
+    for (int32_t i = 0; i <= KV_SPEC_MAX_DRAFT; i++)
+        seqs[i] = seq, outs[i] = 1;
+    while (st == KV_OK && (p->n_predict < 0 || res->n_gen < p->n_predict)) {
+        if (!take_token(v, p, s, &w, t, res) || (st = kv__spec_push(sp, t, err)) != KV_OK)
+            break;
+        const int32_t p0 = kv_ctx_seq_pos_max(c, seq) + 1; // t's position
+        if (p0 >= kv_ctx_n_ctx(c)) {
+            res->stop = KV_GEN_STOP_CONTEXT;
+            break;
+        }
+        int32_t k = 0;
+        if ((st = propose(c, seq, p, res, &k, err)) != KV_OK)
+            break;
+        toks[0] = t;
+        memcpy(toks + 1, sp->drafts, (size_t)k * sizeof *toks);
+        kv_batch b = {k + 1, toks, NULL, seqs, outs};
+        if ((st = kv_ctx_decode(c, &b, err)) != KV_OK)
+            break;
+        res->n_drafted += k;
+        int32_t i = 0;
+        bool go = true;
+        for (; i < k && go; i++) {
+            kv_token x = kv_sample_verify(s, kv_ctx_logits(c, i), toks[1 + i], kv__spec_q(sp, i),
+                                          sp->scratch);
+            if (x != toks[1 + i]) {
+                t = x;
+                break;
+            }
+            res->n_accepted++;
+            go = take_token(v, p, s, &w, x, res) && (st = kv__spec_push(sp, x, err)) == KV_OK;
+        }
+        if (!go)
+            break;
+        if (i == k) // every guess stands: the last row gives the next token
+            t = kv_sample_next(s, kv_ctx_logits(c, k));
+        else        // guess i fell: its cell and those after it go
+            st = kv_ctx_seq_rm(c, seq, p0 + 1 + i, -1, err);
+    }
+    window_flush(&w);
+    return st;
+}
+
 kv_status kv_generate(kv_ctx *c, const kv_vocab *v, int32_t seq, const kv_token *prompt,
                       int64_t n_prompt, const kv_gen_params *p, kv_gen_result *res, kv_err *err) {
     memset(res, 0, sizeof *res);
@@ -221,6 +311,7 @@ kv_status kv_generate(kv_ctx *c, const kv_vocab *v, int32_t seq, const kv_token 
         return st;
     for (int64_t i = 0; i < n_prompt; i++)
         kv_sample_accept(s, prompt[i]);
+    const int32_t n0 = kv_ctx_seq_pos_max(c, seq) + 1;
     double t0 = now_s();
     int32_t last = 0;
     st = decode_prompt(c, seq, prompt, n_prompt, &last, err);
@@ -228,8 +319,14 @@ kv_status kv_generate(kv_ctx *c, const kv_vocab *v, int32_t seq, const kv_token 
     res->t_prompt_s = now_s() - t0;
     res->stop = KV_GEN_STOP_LENGTH;
     t0 = now_s();
+    const bool spec = p->spec && !p->json_object;
+    if (st == KV_OK && spec)
+        st = kv__spec_begin(p->spec, n0, prompt, n_prompt, &p->sample, err);
     if (st == KV_OK)
-        st = gen_loop(c, v, seq, p, s, kv_ctx_logits(c, last), res, err);
+        st = spec ? spec_loop(c, v, seq, p, s, kv_ctx_logits(c, last), res, err)
+                  : gen_loop(c, v, seq, p, s, kv_ctx_logits(c, last), res, err);
+    if (spec)
+        kv__spec_end(p->spec);
     res->t_gen_s = now_s() - t0;
     kv_sample_free(s);
     return st;

@@ -20,8 +20,12 @@ static int32_t blocks_for(int64_t n) {
     return (int32_t)((n + BLOCK - 1) / BLOCK);
 }
 
+bool kv__cache_type_ok(kv_type t) {
+    return t == KV_TYPE_F32 || t == KV_TYPE_F16 || t == KV_TYPE_Q8_0 || t == KV_TYPE_Q4_0;
+}
+
 kv_status kv__cache_init(kv_cache *kc, const kv_hparams *hp, int32_t n_ctx, int32_t n_seq,
-                         int32_t n_blocks_max, kv_err *err) {
+                         int32_t n_blocks_max, kv_type type_k, kv_type type_v, kv_err *err) {
     memset(kc, 0, sizeof *kc);
     kc->n_ctx = n_ctx;
     kc->n_seq = n_seq;
@@ -29,10 +33,31 @@ kv_status kv__cache_init(kv_cache *kc, const kv_hparams *hp, int32_t n_ctx, int3
     kc->k_row = hp->n_head_kv * hp->n_embd_head_k;
     kc->v_row = hp->n_head_kv * hp->n_embd_head_v;
     kc->n_blocks_max = n_blocks_max;
+    kc->type_k = type_k;
+    kc->type_v = type_v;
+    const int64_t hd[2] = {hp->n_embd_head_k, hp->n_embd_head_v};
+    const kv_type ty[2] = {type_k, type_v};
+    for (int i = 0; i < 2; i++) {
+        const int64_t blck = kv_type_get(ty[i]) ? kv_type_get(ty[i])->block_size : 0;
+        if (!kv__cache_type_ok(ty[i]) || blck < 1)
+            return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                           "KV cache type %s: only f32, f16, q8_0 and q4_0 can be cached",
+                           kv_type_name(ty[i]));
+        if (hd[i] % blck != 0)
+            return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                           "KV cache type %s needs a head size that is a multiple of %lld; the "
+                           "model's %s heads have %lld",
+                           kv_type_name(ty[i]), (long long)blck, i ? "value" : "key",
+                           (long long)hd[i]);
+    }
+    kc->k_head_bytes = kv_type_row_size(type_k, hp->n_embd_head_k);
+    kc->v_head_bytes = kv_type_row_size(type_v, hp->n_embd_head_v);
+    kc->k_row_bytes = kc->k_head_bytes * (size_t)hp->n_head_kv;
+    kc->v_row_bytes = kc->v_head_bytes * (size_t)hp->n_head_kv;
     // Dimensions are capped (KV_MODEL_MAX_*), so these cannot overflow.
     size_t layer_cells = (size_t)kc->n_layer * BLOCK;
-    kc->v_off = layer_cells * (size_t)kc->k_row * sizeof(kv_f16);
-    kc->pos_off = kc->v_off + layer_cells * (size_t)kc->v_row * sizeof(kv_f16);
+    kc->v_off = layer_cells * kc->k_row_bytes;
+    kc->pos_off = kc->v_off + layer_cells * kc->v_row_bytes;
     size_t bytes = kc->pos_off + BLOCK * sizeof(int32_t);
     if (!kv_align_ok(bytes, BLOCK_ALIGN, &kc->block_size))
         return KV_FAIL(err, KV_ERR_LIMIT, "KV cache block of %zu bytes is too large", bytes);
@@ -217,13 +242,10 @@ static void move_cell(kv_cache *kc, int32_t s, int32_t j, int32_t k) {
     const int32_t *blocks = kc->seqs[s].blocks;
     const int32_t bj = blocks[j / BLOCK], bk = blocks[k / BLOCK];
     const int32_t ij = j % BLOCK, ik = k % BLOCK;
-    const size_t k_size = (size_t)kc->k_row * sizeof(kv_f16);
-    const size_t v_size = (size_t)kc->v_row * sizeof(kv_f16);
+    const size_t k_size = kc->k_row_bytes, v_size = kc->v_row_bytes;
     for (int64_t l = 0; l < kc->n_layer; l++) {
-        memcpy(kv__cache_k(kc, bk, l) + ik * kc->k_row, kv__cache_k(kc, bj, l) + ij * kc->k_row,
-               k_size);
-        memcpy(kv__cache_v(kc, bk, l) + ik * kc->v_row, kv__cache_v(kc, bj, l) + ij * kc->v_row,
-               v_size);
+        memcpy(kv__cache_k(kc, bk, l) + ik * k_size, kv__cache_k(kc, bj, l) + ij * k_size, k_size);
+        memcpy(kv__cache_v(kc, bk, l) + ik * v_size, kv__cache_v(kc, bj, l) + ij * v_size, v_size);
     }
     kv__cache_pos(kc, bk)[ik] = kv__cache_pos(kc, bj)[ij];
 }

@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kvant/kv_quant.h"
 #include "model/model_int.h"
 
 #define GRAIN_ROWS 1    // batch rows per chunk for row-wise stages
@@ -202,7 +203,18 @@ static void head_norm(const kv_ctx *c, float *x, int64_t n_head, const kv_tensor
         c->k->rmsnorm(hd, x + h * hd, x + h * hd, w->data, c->model->hp.norm_rms_eps);
 }
 
-// Biases, RoPE on q and k, then k and v into the token's cache cell as F16.
+// n values into a cache row of type t (F32, F16, Q8_0 or Q4_0, kv__cache_type_ok).
+// Quantized blocks never cross heads (the head size is a multiple of 32).
+static void store_row(const kv_ctx *c, kv_type t, const float *x, uint8_t *row, int64_t n) {
+    if (c->k->from_float[t]) {
+        c->k->from_float[t](x, row, n);
+    } else if (kv_quant_rows(t, x, row, 1, n, NULL, NULL) != KV_OK) {
+        memset(row, 0, kv_type_row_size(t, n)); // NaN or Inf in the row: a zero row
+    }
+}
+
+// Biases, RoPE on q and k, then k and v into the token's cache cell (F16 or the
+// cache's types).
 static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
     (void)thread;
     const rows_job *j = arg;
@@ -228,10 +240,14 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
         rope(c->kx + t * nk, hp->n_head_kv, hp->n_embd_head_k, hp->n_rot, cs);
         const int32_t b = c->tok_cell[t] / KV_CTX_BLOCK_CELLS;
         const int32_t i = c->tok_cell[t] % KV_CTX_BLOCK_CELLS;
+        const kv_cache *kc = &c->cache;
+        store_row(c, kc->type_k, c->kx + t * nk, kv__cache_k(kc, b, j->layer) + i * kc->k_row_bytes,
+                  nk);
+        store_row(c, kc->type_v, c->vx + t * nv, kv__cache_v(kc, b, j->layer) + i * kc->v_row_bytes,
+                  nv);
+        // Keys are cached as F16 and ggml rounds q to F16 for that product; so do we
+        // (for every cache type, as llama.cpp's F16 q).
         const kv_from_float_fn to_f16 = c->k->from_float[KV_TYPE_F16];
-        to_f16(c->kx + t * nk, kv__cache_k(&c->cache, b, j->layer) + i * nk, nk);
-        to_f16(c->vx + t * nv, kv__cache_v(&c->cache, b, j->layer) + i * nv, nv);
-        // Keys are cached as F16 and ggml rounds q to F16 for that product; so do we.
         to_f16(c->q + t * nq, c->q16 + t * nq, nq);
         c->k->to_float[KV_TYPE_F16](c->q16 + t * nq, c->q + t * nq, nq);
     }
@@ -251,6 +267,7 @@ typedef struct {
     const int32_t *pos;    // the tokens' positions (nt)
     const float *q;        // query rows (rounded through F16), q_stride floats apart
     size_t q_stride;
+    const uint8_t *qk;     // a K cache not in F16: the rows in its vec_dot_type, qk_row apart
     float *scores;
     int32_t used[KV_ATT_MAX_Q]; // per token: cells up to its last visible one
     bool prefetch;         // the cells are likely cold: no other item reads them
@@ -289,10 +306,10 @@ static void attention_runs(kv_ctx *c, int32_t n_tokens) {
 // next block's keys or values of a head, while this block's are used. A head's
 // rows are far apart, a pattern the hardware prefetcher misses; this matters
 // when generating, where each item reads its cells once from far memory.
-static void prefetch_rows(const kv_f16 *p, size_t stride, int32_t n_rows, int64_t n) {
+static void prefetch_rows(const uint8_t *p, size_t stride, int32_t n_rows, size_t n) {
     for (int32_t r = 0; r < n_rows; r++)
-        for (int64_t i = 0; i < n; i += 32) // 64-byte lines
-            __builtin_prefetch(p + (size_t)r * stride + (size_t)i, 0, 3);
+        for (size_t i = 0; i < n; i += 64) // 64-byte lines
+            __builtin_prefetch(p + (size_t)r * stride + i, 0, 3);
 }
 
 // The smallest and largest positions of a block's nb cells.
@@ -349,6 +366,33 @@ static int64_t window_start(const att_item *a) {
     return p0;
 }
 
+// Scores of a block's first nk cells for the item's query rows when the K cache
+// is not F16: the weight kernels with the key rows as weights and the queries
+// (in the key type's vec_dot_type) as activations, in register tiles where the
+// type has them. Each pair has vec_dot's bits, whatever the tile: batch-invariant.
+static void quant_scores(const kv_ctx *c, const att_item *a, const uint8_t *kb, int32_t nk,
+                         float *out, size_t stride) {
+    const kv_type_kernels *tk = &c->k->types[c->cache.type_k];
+    const int64_t hd_k = c->model->hp.n_embd_head_k;
+    const size_t krow = c->cache.k_row_bytes;
+    const int32_t nq = a->nt * a->hq;
+    if (!tk->tile) {
+        for (int32_t r = 0; r < nq; r++)
+            for (int32_t i = 0; i < nk; i++)
+                tk->vec_dot(hd_k, out + (size_t)r * stride + i, kb + (size_t)i * krow,
+                            a->qk + (size_t)r * c->qk_row);
+        return;
+    }
+    for (int32_t r0 = 0; r0 < nq; r0 += tk->tile_nx)
+        for (int32_t i0 = 0; i0 < nk; i0 += tk->tile_nw) {
+            const int32_t nx = nq - r0 < tk->tile_nx ? nq - r0 : tk->tile_nx;
+            const int32_t nw = nk - i0 < tk->tile_nw ? nk - i0 : tk->tile_nw;
+            tk->tile(hd_k, out + (size_t)r0 * stride + i0, (int64_t)stride,
+                     kb + (size_t)i0 * krow, krow, nw, a->qk + (size_t)r0 * c->qk_row, c->qk_row,
+                     nx);
+        }
+}
+
 // Scores of every query row of the item over the cells up to the last one any
 // of its tokens sees (softmax and the values read no further), block by block:
 // one tile per block, up to the block's last cell that any token sees.
@@ -388,12 +432,14 @@ static void attention_scores(const kv_ctx *c, att_item *a) {
         }
         if (a->prefetch && m0 + KV_CTX_BLOCK_CELLS < n_used)
             prefetch_rows(kv__cache_k(kc, a->blocks[m0 / KV_CTX_BLOCK_CELLS + 1], a->layer) +
-                              a->kvh * hd_k,
-                          (size_t)kc->k_row, KV_CTX_BLOCK_CELLS, hd_k);
-        if (last_any >= 0)
-            c->k->dot_f16_tile(hd_k, kv__cache_k(kc, b, a->layer) + a->kvh * hd_k,
-                               (size_t)kc->k_row, last_any + 1, a->q, a->q_stride,
-                               (int64_t)a->nt * a->hq, a->scores + m0, stride);
+                              (size_t)a->kvh * kc->k_head_bytes,
+                          kc->k_row_bytes, KV_CTX_BLOCK_CELLS, kc->k_head_bytes);
+        const uint8_t *kb = kv__cache_k(kc, b, a->layer) + (size_t)a->kvh * kc->k_head_bytes;
+        if (last_any >= 0 && kc->type_k == KV_TYPE_F16)
+            c->k->dot_f16_tile(hd_k, (const kv_f16 *)kb, (size_t)kc->k_row, last_any + 1, a->q,
+                               a->q_stride, (int64_t)a->nt * a->hq, a->scores + m0, stride);
+        else if (last_any >= 0)
+            quant_scores(c, a, kb, last_any + 1, a->scores + m0, stride);
         for (int32_t it = 0; it < a->nt; it++)
             mask_scale(a, stride, it, pos, nb, lo, hi, scale, cap, a->scores + m0);
     }
@@ -409,10 +455,12 @@ static void attention_values(const kv_ctx *c, const att_item *a, int32_t n, cons
     for (int32_t m0 = 0; m0 < n; m0 += KV_CTX_BLOCK_CELLS) {
         const int32_t bi = m0 / KV_CTX_BLOCK_CELLS;
         const int32_t nb = n - m0 < KV_CTX_BLOCK_CELLS ? n - m0 : KV_CTX_BLOCK_CELLS;
-        const kv_f16 *v = kv__cache_v(kc, a->blocks[bi], a->layer) + a->kvh * hd_v;
+        const kv_f16 *v = (const kv_f16 *)(kv__cache_v(kc, a->blocks[bi], a->layer) +
+                                           (size_t)a->kvh * kc->v_head_bytes);
         if (prefetch && m0 + KV_CTX_BLOCK_CELLS < n)
-            prefetch_rows(kv__cache_v(kc, a->blocks[bi + 1], a->layer) + a->kvh * hd_v,
-                          (size_t)kc->v_row, KV_CTX_BLOCK_CELLS, hd_v);
+            prefetch_rows(kv__cache_v(kc, a->blocks[bi + 1], a->layer) +
+                              (size_t)a->kvh * kc->v_head_bytes,
+                          kc->v_row_bytes, KV_CTX_BLOCK_CELLS, kc->v_head_bytes);
         if (c->k->axpy_f16_rows) {
             c->k->axpy_f16_rows(hd_v, nb, (size_t)kc->v_row, v, scores + m0, out);
             continue;
@@ -420,6 +468,45 @@ static void attention_values(const kv_ctx *c, const att_item *a, int32_t n, cons
         for (int32_t i = 0; i < nb; i++)
             if (scores[m0 + i] != 0.0f)
                 c->k->axpy_f16(hd_v, out, scores[m0 + i], v + i * kc->v_row);
+    }
+}
+
+// attention_values for every query row of the item (scores softmaxed) when the
+// V cache is not F16: each block's values of the item's head are converted to
+// floats once (vtmp: KV_CTX_BLOCK_CELLS rows), then every row adds w * v cell
+// after cell, as attention_values does, for the cells up to its token's last
+// visible one. The rows' bits do not depend on the item's shape.
+static void values_converted(const kv_ctx *c, const att_item *a, float *vtmp, int32_t t0,
+                             int64_t h0) {
+    const kv_cache *kc = &c->cache;
+    const kv_hparams *hp = &c->model->hp;
+    const int64_t hd_v = hp->n_embd_head_v;
+    const int32_t nq = a->nt * a->hq;
+    int32_t n_max = 0;
+    for (int32_t it = 0; it < a->nt; it++)
+        n_max = a->used[it] > n_max ? a->used[it] : n_max;
+    float *outs[KV_ATT_MAX_Q];
+    for (int32_t r = 0; r < nq; r++) {
+        outs[r] = c->attn + (t0 + r / a->hq) * hp->n_head * hd_v + (h0 + r % a->hq) * hd_v;
+        memset(outs[r], 0, (size_t)hd_v * sizeof(float));
+    }
+    for (int32_t m0 = 0; m0 < n_max; m0 += KV_CTX_BLOCK_CELLS) {
+        const int32_t nb = n_max - m0 < KV_CTX_BLOCK_CELLS ? n_max - m0 : KV_CTX_BLOCK_CELLS;
+        const uint8_t *vb = kv__cache_v(kc, a->blocks[m0 / KV_CTX_BLOCK_CELLS], a->layer) +
+                            (size_t)a->kvh * kc->v_head_bytes;
+        for (int32_t i = 0; i < nb; i++)
+            c->k->to_float[kc->type_v](vb + (size_t)i * kc->v_row_bytes, vtmp + i * hd_v, hd_v);
+        for (int32_t r = 0; r < nq; r++) {
+            const float *sr = a->scores + (size_t)r * (size_t)c->p.n_ctx;
+            const int32_t n = a->used[r / a->hq];
+            for (int32_t i = 0; i < nb && m0 + i < n; i++) {
+                const float w = sr[m0 + i];
+                if (w == 0.0f)
+                    continue;
+                for (int64_t e = 0; e < hd_v; e++)
+                    outs[r][e] += w * vtmp[i * hd_v + e];
+            }
+        }
     }
 }
 
@@ -434,7 +521,7 @@ static void attention_item(kv_ctx *c, int64_t layer, int32_t t0, int32_t nt, int
     const kv_thread_scratch *ts = &c->ts[thread];
     const kv_cache_seq *sq = &c->cache.seqs[c->tok_seq[t0]];
     att_item a = {sq->blocks, sq->n_cells, layer, h0 / (hp->n_head / hp->n_head_kv), nt,
-                  c->att_hq, c->tok_pos + t0, NULL, 0, ts->scores, {0},
+                  c->att_hq, c->tok_pos + t0, NULL, 0, NULL, ts->scores, {0},
                   c->seq_new[c->tok_seq[t0]] <= KV_ATT_MAX_Q,
                   kv__llama_window(c->model, layer)};
     int32_t all[KV_ATT_MAX_Q]; // non-causal (bert): every token sees the whole sequence
@@ -455,15 +542,25 @@ static void attention_item(kv_ctx *c, int64_t layer, int32_t t0, int32_t nt, int
         a.q = ts->q;
         a.q_stride = (size_t)hd_k;
     }
+    if (c->cache.type_k != KV_TYPE_F16) { // the queries in the key type's vec_dot_type
+        const kv_type vt = c->k->types[c->cache.type_k].vec_dot_type;
+        for (int32_t r = 0; r < nt * a.hq; r++)
+            c->k->from_float[vt](a.q + (size_t)r * a.q_stride, ts->qk + (size_t)r * c->qk_row,
+                                 hd_k);
+        a.qk = ts->qk;
+    }
     attention_scores(c, &a);
     for (int32_t r = 0; r < nt * a.hq; r++) {
         // Cells past a token's last visible one only add exact zeros: leave them out.
         const int32_t n = a.used[r / a.hq];
         float *sr = a.scores + (size_t)r * (size_t)c->p.n_ctx;
         c->k->softmax(n, sr);
-        attention_values(c, &a, n, sr, a.prefetch && r == 0, // the others find them cached
-                         c->attn + (t0 + r / a.hq) * hp->n_head * hd_v + (h0 + r % a.hq) * hd_v);
+        if (c->cache.type_v == KV_TYPE_F16)
+            attention_values(c, &a, n, sr, a.prefetch && r == 0, // the others find them cached
+                             c->attn + (t0 + r / a.hq) * hp->n_head * hd_v + (h0 + r % a.hq) * hd_v);
     }
+    if (c->cache.type_v != KV_TYPE_F16)
+        values_converted(c, &a, ts->v, t0, h0);
 }
 
 // One item per index, the runs of the batch from the last: in a prompt the

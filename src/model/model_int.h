@@ -71,7 +71,8 @@ struct kv_model {
 };
 
 // The paged KV cache. A pool of blocks, each holding KV_CTX_BLOCK_CELLS cells:
-// K rows [n_layer][cell][k_row], then V rows [n_layer][cell][v_row] (F16), then
+// K rows [n_layer][cell][k_row], then V rows [n_layer][cell][v_row] (F16, or
+// the type asked for: F32, Q8_0, Q4_0, whose blocks never cross heads), then
 // the cells' positions [cell]; so one layer's cells of a block are contiguous.
 // Block storage is allocated on first use and kept, unused ids on a free list.
 // A sequence's cell j lives in block blocks[j / KV_CTX_BLOCK_CELLS] at slot
@@ -89,6 +90,9 @@ typedef struct {
     int64_t n_layer;
     int64_t k_row;        // values per K row (n_head_kv * n_embd_head_k)
     int64_t v_row;
+    kv_type type_k, type_v; // what K and V rows are stored as (F16 unless asked)
+    size_t k_row_bytes, v_row_bytes;   // bytes per K and V row
+    size_t k_head_bytes, v_head_bytes; // bytes of one head's slice of a row
     size_t v_off;         // byte offsets in a block: V rows, positions
     size_t pos_off;
     size_t block_size;    // bytes per block (a multiple of 64)
@@ -112,6 +116,8 @@ typedef struct {
     float *scores; // rows of n_ctx
     float *q;      // rows of n_embd_head_k: an item's queries gathered
     uint8_t *pack; // pack_size bytes for matmul's packed path (NULL: none)
+    uint8_t *qk;   // a quantized K cache: the item's queries in its vec_dot_type
+    float *v;      // a V cache not in F16: a block's values of one head as floats
 } kv_thread_scratch;
 
 struct kv_ctx {
@@ -151,8 +157,9 @@ struct kv_ctx {
     float *logits;   // n_vocab per row
     int32_t n_outputs;
     kv_thread_scratch *ts; // one per thread, pointing into ts_scores, ts_q and ts_pack
-    float *ts_scores, *ts_q;
-    uint8_t *ts_pack;
+    float *ts_scores, *ts_q, *ts_v;
+    uint8_t *ts_pack, *ts_qk;
+    size_t qk_row;    // bytes per query row in ts_qk (0: the K cache is F16)
     size_t pack_size; // per thread
 
     kv_matmul_hook hook;
@@ -162,7 +169,7 @@ struct kv_ctx {
 // ---- kv_cache.c ----
 // An empty cache of at most n_blocks_max blocks; allocates only the sequences' headers.
 kv_status kv__cache_init(kv_cache *kc, const kv_hparams *hp, int32_t n_ctx, int32_t n_seq,
-                         int32_t n_blocks_max, kv_err *err);
+                         int32_t n_blocks_max, kv_type type_k, kv_type type_v, kv_err *err);
 void kv__cache_free(kv_cache *kc);
 // True when sequence s already has a cell at position p.
 bool kv__cache_has_pos(const kv_cache *kc, int32_t s, int32_t p);
@@ -173,14 +180,16 @@ bool kv__cache_has_pos(const kv_cache *kc, int32_t s, int32_t p);
 // the new cells' positions and n_cells.
 kv_status kv__cache_reserve(kv_cache *kc, const int32_t *n_new, kv_err *err);
 
-// K rows of layer l in block b: KV_CTX_BLOCK_CELLS rows of k_row values.
-static inline kv_f16 *kv__cache_k(const kv_cache *kc, int32_t b, int64_t l) {
-    return (kv_f16 *)kc->mem[b] + l * KV_CTX_BLOCK_CELLS * kc->k_row;
+// K rows of layer l in block b: KV_CTX_BLOCK_CELLS rows of k_row_bytes.
+static inline uint8_t *kv__cache_k(const kv_cache *kc, int32_t b, int64_t l) {
+    return kc->mem[b] + (size_t)l * KV_CTX_BLOCK_CELLS * kc->k_row_bytes;
 }
-// V rows of layer l in block b: KV_CTX_BLOCK_CELLS rows of v_row values.
-static inline kv_f16 *kv__cache_v(const kv_cache *kc, int32_t b, int64_t l) {
-    return (kv_f16 *)(kc->mem[b] + kc->v_off) + l * KV_CTX_BLOCK_CELLS * kc->v_row;
+// V rows of layer l in block b: KV_CTX_BLOCK_CELLS rows of v_row_bytes.
+static inline uint8_t *kv__cache_v(const kv_cache *kc, int32_t b, int64_t l) {
+    return kc->mem[b] + kc->v_off + (size_t)l * KV_CTX_BLOCK_CELLS * kc->v_row_bytes;
 }
+// Whether the KV cache can store type t (F32, F16, Q8_0, Q4_0).
+bool kv__cache_type_ok(kv_type t);
 // Positions of block b's cells.
 static inline int32_t *kv__cache_pos(const kv_cache *kc, int32_t b) {
     return (int32_t *)(kc->mem[b] + kc->pos_off);

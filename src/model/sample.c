@@ -240,29 +240,41 @@ static void fill(kv_sampler *s, const float *logits) {
     apply_penalties(s);
 }
 
-// The chain over candidates c[0..n) (n >= 1, in id order).
-static int32_t pick(kv_sampler *s, int32_t n) {
-    if (!(s->p.temp > 0.0f)) {
-        int32_t best = 0;
-        for (int32_t t = 1; t < n; t++)
-            if (better(&s->c[t], &s->c[best]))
-                best = t;
-        return s->c[best].id;
-    }
+// The greedy choice among candidates c[0..n).
+static int32_t greedy(const kv_sampler *s, int32_t n) {
+    int32_t best = 0;
+    for (int32_t t = 1; t < n; t++)
+        if (better(&s->c[t], &s->c[best]))
+            best = t;
+    return s->c[best].id;
+}
+
+// The chain before the draw over candidates c[0..n) (n >= 1, in id order):
+// sorts and cuts them; returns how many remain at the front (1 when nothing
+// has any probability: the first is taken).
+static int32_t cut_chain(kv_sampler *s, int32_t n) {
     if (s->p.top_k > 0 && s->p.top_k < n) {
         select_top_k(s->c, n, s->p.top_k);
         n = s->p.top_k;
     } else {
         qsort(s->c, (size_t)n, sizeof *s->c, cmp_cand);
     }
-    if (s->c[0].logit == -INFINITY) // nothing has any probability: take the first
-        return s->c[0].id;
+    if (s->c[0].logit == -INFINITY)
+        return 1;
     const int32_t min_keep = s->p.min_keep < n ? s->p.min_keep : n;
     if (s->p.top_p < 1.0f)
         n = cut_top_p(s->c, n, s->p.top_p, min_keep);
     if (s->p.min_p > 0.0f)
         n = cut_min_p(s->c, n, s->p.min_p, min_keep);
-    return draw(s, s->c, n);
+    return n;
+}
+
+// The chain over candidates c[0..n) (n >= 1, in id order).
+static int32_t pick(kv_sampler *s, int32_t n) {
+    if (!(s->p.temp > 0.0f))
+        return greedy(s, n);
+    n = cut_chain(s, n);
+    return n == 1 ? s->c[0].id : draw(s, s->c, n);
 }
 
 int32_t kv_sample_next(kv_sampler *s, const float *logits) {
@@ -309,4 +321,74 @@ int32_t kv_sample_next_allowed(kv_sampler *s, const float *logits, kv_sample_all
                 s->c[n++] = s->c[t];
     }
     return n > 0 ? pick(s, n) : -1;
+}
+
+// ---- speculative decoding: the distribution as a vector, rejection sampling ----
+
+// probs (n_vocab) = the distribution kv_sample_next draws from for these logits
+// (one-hot on the greedy choice at temperature <= 0).
+static void dense_probs(kv_sampler *s, const float *logits, float *probs) {
+    fill(s, logits);
+    memset(probs, 0, (size_t)s->n_vocab * sizeof *probs);
+    if (!(s->p.temp > 0.0f)) {
+        probs[greedy(s, s->n_vocab)] = 1.0f;
+        return;
+    }
+    const int32_t n = cut_chain(s, s->n_vocab);
+    const double inv_temp = 1.0 / (double)s->p.temp;
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++)
+        sum += exp(((double)s->c[i].logit - (double)s->c[0].logit) * inv_temp);
+    for (int32_t i = 0; i < n; i++)
+        probs[s->c[i].id] =
+            (float)(exp(((double)s->c[i].logit - (double)s->c[0].logit) * inv_temp) / sum);
+}
+
+// A draw from weights w (n_vocab, >= 0, not all 0); -1 when all are 0.
+static int32_t draw_dense(kv_sampler *s, const float *w) {
+    double sum = 0.0;
+    int32_t last = -1;
+    for (int32_t t = 0; t < s->n_vocab; t++)
+        if (w[t] > 0.0f) {
+            sum += (double)w[t];
+            last = t;
+        }
+    if (last < 0)
+        return -1;
+    const double u = next_unit(s->rng) * sum;
+    double cum = 0.0;
+    for (int32_t t = 0; t < s->n_vocab; t++) {
+        cum += w[t] > 0.0f ? (double)w[t] : 0.0;
+        if (w[t] > 0.0f && u < cum)
+            return t;
+    }
+    return last;
+}
+
+int32_t kv_sample_draft(kv_sampler *s, const float *logits, float *q) {
+    if (!(s->p.temp > 0.0f)) {
+        fill(s, logits);
+        return greedy(s, s->n_vocab);
+    }
+    dense_probs(s, logits, q);
+    return draw_dense(s, q);
+}
+
+int32_t kv_sample_verify(kv_sampler *s, const float *logits, int32_t draft, const float *q,
+                         float *scratch) {
+    if (!(s->p.temp > 0.0f))
+        return kv_sample_next(s, logits); // p is one-hot: accepted exactly when it is draft
+    float *p = scratch;
+    dense_probs(s, logits, p);
+    const double qx = q ? (double)q[draft] : 1.0;
+    // accept with probability min(1, p(x) / q(x))
+    if (qx > 0.0 && next_unit(s->rng) * qx < (double)p[draft])
+        return draft;
+    // else draw from max(0, p - q), normalized
+    for (int32_t t = 0; t < s->n_vocab; t++) {
+        const float r = p[t] - (q ? q[t] : (t == draft ? 1.0f : 0.0f));
+        p[t] = r > 0.0f ? r : 0.0f;
+    }
+    const int32_t t = draw_dense(s, p);
+    return t >= 0 ? t : kv_sample_next(s, logits); // p == q to rounding: p itself
 }

@@ -75,6 +75,10 @@ static kv_status fmt_ollama(kv__job *j, const char *text, size_t n, bool final, 
                               s->n_gen, "eval_duration", ns(s->gen_s));
         json_object_update(v, d);
         json_decref(d);
+        if (j->req.lookup > 0) { // speculative decoding's acceptance
+            json_object_set_new(v, "draft_count", json_integer(s->n_drafted));
+            json_object_set_new(v, "draft_accepted_count", json_integer(s->n_accepted));
+        }
     }
     kv_status st = put(v, false, out, err);
     if (st == KV_OK && !stream)

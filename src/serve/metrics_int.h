@@ -121,6 +121,8 @@ typedef struct {
     double gen_s;            // from the first token to the last
     double total_s;          // from arrival to done
     const char *done_reason; // "stop" or "length"
+    int32_t n_drafted;       // speculative decoding (options.lookup): tokens guessed
+    int32_t n_accepted;      // of those, kept
 } kv__job_stats;
 
 // Counts a finished generation request of model ms (may be NULL) with its

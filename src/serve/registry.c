@@ -326,6 +326,8 @@ kv_status kv__registry_new(const kv_serve_params *p, kv__metrics *metrics, kv__r
     r->sp = (kv__sched_params){.n_parallel = p->n_parallel,
                                .n_ctx = p->n_ctx,
                                .n_kv_cells = p->n_kv_cells,
+                               .type_k = p->type_k,
+                               .type_v = p->type_v,
                                .n_threads = p->n_threads,
                                .queue_max = p->queue_max};
     kv_status st = KV_OK;

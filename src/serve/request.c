@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kvant/kv_json.h"
+#include "kvant/kv_speculative.h"
 
 // ---- field readers ----
 
@@ -177,6 +178,11 @@ static kv_status get_options(kv__req *r, const json_t *root, kv_err *err) {
                      err);
     if (st == KV_OK)
         st = get_i32(o, "num_ctx", "options.num_ctx", 1, INT32_MAX, &r->n_ctx, err);
+    if (st == KV_OK)
+        st = get_i32(o, "lookup", "options.lookup", 0, KV_SPEC_MAX_LOOKUP, &r->lookup, err);
+    if (st == KV_OK)
+        st = get_i32(o, "draft_max", "options.draft_max", 1, KV_SPEC_MAX_DRAFT, &r->draft_max,
+                     err);
     if (st == KV_OK)
         st = get_i32(o, "num_keep", "options.num_keep", -1, INT32_MAX, &r->n_keep, err);
     if (st == KV_OK)
@@ -601,6 +607,7 @@ static void set_defaults(kv__req *r, kv__endpoint ep) {
     r->smp.top_p = 0.95f;
     r->smp.min_p = 0.05f;
     r->smp.repeat_last_n = 64;
+    r->draft_max = 8;
     r->smp.repeat_penalty = 1.0f;
 }
 

@@ -71,6 +71,9 @@ typedef struct {
     bool b64;               // OpenAI embeddings encoding_format "base64"
     kv__sampling smp;
     int32_t n_predict;      // -1: until the context is full
+    int32_t lookup;         // options.lookup: speculative decoding by n-gram lookup of up to
+                            // this many tokens (0: off)
+    int32_t draft_max;      // options.draft_max: most tokens guessed per step
     int32_t n_ctx;          // 0: the server's; else at least KV__MIN_CTX
     int32_t n_keep;         // tokens of a prompt's start that truncation keeps; -1: as
                             // many as it can; -2 (not given): BOS alone

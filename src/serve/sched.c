@@ -240,6 +240,7 @@ static void start_job(kv__sched *s, slot *sl, int32_t cached) {
     sl->n_ctx = j->req.n_ctx > 0 && j->req.n_ctx < s->n_ctx ? j->req.n_ctx : s->n_ctx;
     sl->n_gen = 0;
     sl->i_out = -1;
+    sl->n_draft = sl->n_drafted = sl->n_accepted = 0;
     sl->u8 = (kv_utf8_stream){0};
     kv_json_prefix_init(&sl->json, KV_JSON_ROOT_OBJECT);
     if (sl->match)
@@ -284,6 +285,8 @@ static void finish_slot(kv__sched *s, slot *sl, kv_status st, unsigned http, con
     kv__buf_consume(&sl->held, sl->held.n);
     pthread_mutex_lock(&j->mu);
     j->stats.n_gen = sl->n_gen;
+    j->stats.n_drafted = sl->n_drafted;
+    j->stats.n_accepted = sl->n_accepted;
     j->stats.done_reason = reason;
     if (sl->n_gen > 0) {
         j->stats.prompt_s = sl->t_first - sl->t_slot;
@@ -331,6 +334,36 @@ static bool gen_room(kv__sched *s, const slot *sl, int64_t *taken) {
     return true;
 }
 
+// options.lookup: after slot sl's sampled token, the tokens n-gram lookup in its
+// prompt and reply guesses come next (in blocks that are free without evicting),
+// each row with logits; step() checks them. Leaves a row for every other slot.
+static void add_drafts(kv__sched *s, slot *sl, int32_t *n, int64_t *taken) {
+    const kv__req *r = &sl->job->req;
+    sl->n_draft = 0;
+    if (r->lookup <= 0 || sl->match || r->format_json)
+        return;
+    int64_t max_k = r->draft_max;
+    const int64_t room[3] = {(int64_t)sl->n_ctx - sl->n_cache - 2, // take_token's limit stays ahead
+                             (int64_t)s->n_batch - *n - s->n_slots,
+                             r->n_predict >= 0 ? (int64_t)r->n_predict - sl->n_gen - 1 : max_k};
+    for (int i = 0; i < 3; i++)
+        max_k = room[i] < max_k ? room[i] : max_k;
+    if (max_k < 1)
+        return;
+    sl->cache[sl->n_cache] = sl->last; // written there by commit_batch anyway
+    int32_t k = kv_spec_lookup(sl->cache, sl->n_cache + 1, r->lookup, (int32_t)max_k, sl->drafts);
+    if (k < 1)
+        return;
+    const int32_t extra = kv_ctx_seq_n_blocks_needed(s->ctx, sl->seq, 1 + k) -
+                          kv_ctx_seq_n_blocks_needed(s->ctx, sl->seq, 1);
+    if (blocks_avail(s) - *taken < extra)
+        return;
+    *taken += extra;
+    for (int32_t i = 0; i < k; i++)
+        add_row(s, n, sl->drafts[i], sl->n_cache + 1 + i, sl->seq, true);
+    sl->n_draft = k;
+}
+
 // Fills the batch: the sampled token of each generating slot that has room in
 // the KV cache, then prompt chunks (their blocks are promised) in the room
 // left, starting from a rotating slot. Returns rows; *n_seqs is the number of
@@ -351,6 +384,7 @@ static int32_t build_batch(kv__sched *s, int32_t *n_seqs) {
         }
         sl->i_out = n;
         add_row(s, &n, sl->last, sl->n_cache, sl->seq, true);
+        add_drafts(s, sl, &n, &taken);
         (*n_seqs)++;
     }
     for (int32_t k = 0; k < s->n_slots && n < s->n_batch; k++) {
@@ -459,6 +493,32 @@ static void preempt(kv__sched *s) {
     finish_slot(s, pick, KV_ERR_NOMEM, 503, msg, NULL, false);
 }
 
+// Slot sl's guesses in rows i_out + 1 .. i_out + n_draft: each stands while the
+// target's check (rejection sampling, a certain guess) keeps it; the first that
+// falls is replaced by the check's token and its cells and the later ones go.
+// Every guess kept stands, then the last row gives one more token.
+static void verify_drafts(kv__sched *s, slot *sl, double now) {
+    const int32_t p0 = s->b_pos[sl->i_out], k = sl->n_draft;
+    sl->n_draft = 0;
+    sl->n_drafted += k;
+    for (int32_t i = 0; i <= k; i++) {
+        const float *logits = kv_ctx_logits(s->ctx, sl->i_out + i);
+        const int32_t tok = i < k ? kv_sample_verify(sl->smp, logits, sl->drafts[i], NULL,
+                                                     s->spec_scratch)
+                                  : kv_sample_next(sl->smp, logits);
+        const bool kept = i < k && tok == sl->drafts[i];
+        sl->n_accepted += kept;
+        if (!kept && i < k) { // a tail removal needs no block: it cannot fail
+            kv_ctx_seq_rm(s->ctx, sl->seq, p0 + 1 + i, -1, NULL);
+            sl->n_cache = p0 + 1 + i;
+        }
+        kv_sample_accept(sl->smp, tok);
+        take_token(s, sl, tok, now);
+        if (!sl->job || !kept)
+            return;
+    }
+}
+
 static void step(kv__sched *s) {
     int32_t n_seqs;
     int32_t n = build_batch(s, &n_seqs);
@@ -485,6 +545,10 @@ static void step(kv__sched *s) {
         if (!sl->job || sl->i_out < 0)
             continue;
         sl->used = s->step;
+        if (sl->n_draft > 0) {
+            verify_drafts(s, sl, now);
+            continue;
+        }
         const float *logits = kv_ctx_logits(s->ctx, sl->i_out);
         int32_t tok = sl->match ? kv_sample_next_schema(sl->smp, logits, s->vocab, sl->match)
                       : sl->job->req.format_json

@@ -13,6 +13,7 @@
 #include "kvant/kv_json_schema.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_sample.h"
+#include "kvant/kv_speculative.h"
 #include "kvant/kv_threadpool.h"
 #include "kvant/kv_tokenizer.h"
 #include "serve/buf_int.h"
@@ -37,6 +38,9 @@ typedef struct {
     kv__buf held; // text that may still become a stop string
     kv_json_prefix json; // format "json": the reply so far, kept a JSON object prefix
     kv_json_match *match; // a JSON schema: the reply so far under it (NULL: none)
+    int32_t drafts[KV_SPEC_MAX_DRAFT]; // options.lookup: guesses in this step's batch
+    int32_t n_draft;
+    int32_t n_drafted, n_accepted;     // over the job
     double t_slot, t_first, t_last;
     uint64_t used; // step of last use, for picking a slot to overwrite
 } slot;
@@ -58,6 +62,7 @@ struct kv__sched {
     int32_t n_slots;
     int32_t *b_tok, *b_pos, *b_seq;
     int8_t *b_out;
+    float *spec_scratch; // n_vocab floats for kv_sample_verify
     uint64_t step;
     int32_t rr; // first slot offered prompt room, rotating
     int32_t kv_blocks_max;

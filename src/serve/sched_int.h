@@ -21,6 +21,7 @@ typedef struct {
     int32_t n_parallel;  // sequences decoded together
     int32_t n_ctx;       // per sequence; 0: min(model's, 4096)
     int64_t n_kv_cells;  // KV cache cells over all sequences; 0: n_parallel * n_ctx
+    kv_type type_k, type_v; // KV cache types
     int32_t n_threads;   // 0: online CPUs
     int32_t queue_max;   // jobs waiting beyond the free slots
     kv_chat_tmpl tmpl;   // chat template family

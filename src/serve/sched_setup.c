@@ -55,11 +55,16 @@ static kv_status open_model(kv__sched *s, const char *path, const kv__sched_para
     cp.n_ctx = s->n_ctx;
     cp.n_seq_max = p->n_parallel;
     cp.n_cells_max = p->n_kv_cells;
+    cp.type_k = p->type_k;
+    cp.type_v = p->type_v;
     cp.pool = s->pool;
     st = kv_ctx_new(s->model, &cp, &s->ctx, err);
     if (st != KV_OK)
         return st;
     s->kv_blocks_max = kv_ctx_kv_blocks_max(s->ctx);
+    s->spec_scratch = malloc((size_t)kv_vocab_n_tokens(s->vocab) * sizeof *s->spec_scratch);
+    if (!s->spec_scratch)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the sampler's scratch");
     s->n_batch = kv_ctx_n_batch(s->ctx);
     s->tmpl = p->tmpl_set ? p->tmpl : kv_chat_detect_gguf(kv_model_gguf(s->model), NULL);
     // a template kvant cannot parse leaves the family renderer (s->tmpl) in charge
@@ -121,6 +126,7 @@ void kv__sched_free(kv__sched *s) {
     free(s->b_pos);
     free(s->b_seq);
     free(s->b_out);
+    free(s->spec_scratch);
     kv__embedder_free(s->emb);
     kv_ctx_free(s->ctx);
     kv_threadpool_free(s->pool);

@@ -25,6 +25,7 @@ kv_serve_params kv_serve_default_params(void) {
     p.host = "127.0.0.1";
     p.port = 11434;
     p.n_parallel = 4;
+    p.type_k = p.type_v = KV_TYPE_F16;
     p.n_http_threads = 4;
     p.body_max = KV_SERVE_DEFAULT_BODY_MAX;
     p.queue_max = 64;
@@ -58,6 +59,12 @@ static kv_status check_params(const kv_serve_params *p, kv_err *err) {
     if (p->n_kv_cells < 0)
         return KV_FAIL(err, KV_ERR_INVALID, "--kv-cells %lld must not be negative",
                        (long long)p->n_kv_cells);
+    for (int i = 0; i < 2; i++) {
+        const kv_type t = i ? p->type_v : p->type_k;
+        if (t != KV_TYPE_F32 && t != KV_TYPE_F16 && t != KV_TYPE_Q8_0 && t != KV_TYPE_Q4_0)
+            return KV_FAIL(err, KV_ERR_INVALID, "--cache-type-%c %s: f32, f16, q8_0 or q4_0",
+                           i ? 'v' : 'k', kv_type_name(t));
+    }
     if (kv_threads_resolve(p->n_threads, "--threads", &(int){0}, err) != KV_OK)
         return KV_ERR_INVALID;
     if (p->n_http_threads < 1 || p->n_http_threads > 256)

@@ -21,6 +21,8 @@ PKGS=(
   haproxy
   # the store (API keys, audit log): SQLite, and its command-line shell for the tests
   libsqlite3-dev sqlite3
+  libyaml-dev # kvant optimize: recipe files
+  gnuplot-nox # kvant optimize: the report's plots (svg terminal, run as a subprocess)
   libonnx-dev # ONNX reader: protobuf-c code generated from its onnx.proto
   libonnx-testdata python3-onnx # tests/integration/test_onnx_info.sh: models, and onnx.load as the oracle
 )

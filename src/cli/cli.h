@@ -65,6 +65,8 @@ void kv_cli_serve_store_close(kv_cli_serve_store *ss);
 // serve --store: points p->store at the model store's operations (serve_mstore.c).
 int kv_cli_serve_mstore(kv_serve_params *p);
 int kv_cli_logits(int argc, char **argv); // cmd_logits.c
+int kv_cli_optimize(int argc, char **argv);  // cmd_optimize.c
+int kv_cli_recommend(int argc, char **argv); // cmd_recommend.c
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.
 int kv_cli_fail(const char *cmd, const kv_err *err);

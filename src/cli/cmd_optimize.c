@@ -95,6 +95,7 @@ static int int_opt(const char *name, const char *v, int lo, int *out) {
 static int parse(int argc, char **argv, kv_opt_params *p, bool *quiet, bool *print_recipe,
                  char **types_copy) {
     kv_err err = {0};
+    bool src_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
@@ -105,9 +106,10 @@ static int parse(int argc, char **argv, kv_opt_params *p, bool *quiet, bool *pri
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { *quiet = true; continue; }
         if (!strcmp(a, "--print-recipe")) { *print_recipe = true; continue; }
         if (!strcmp(a, "--no-bench")) { p->bench_reps = -1; continue; }
-        if (a[0] != '-') {
-            if (p->src && i > 0 && strcmp(p->src, a) != 0 && !p->src[0])
+        if (a[0] != '-') { // SRC (overrides a recipe's input)
+            if (src_given)
                 return kv_cli_usage_error("optimize", "unexpected argument '%s'", a);
+            src_given = true;
             p->src = a;
             continue;
         }

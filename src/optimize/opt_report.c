@@ -155,15 +155,16 @@ static kv_status scatter(const kv__opt_run *o, const char *id, int ycol, const c
         puts_(&pk, "# no pick\n");
     if (!f.n)
         puts_(&f, "# none\n");
-    putf(&s, "set terminal svg size 720,420 dynamic font 'sans,11' background rgb 'white'\n"
+    putf(&s, "set terminal svg size 720,420 dynamic noenhanced font 'sans,11' background rgb 'white'\n"
              "set output '%s'\nset xlabel 'file size (MiB)'\nset ylabel '%s'\nset grid\n"
              "set key outside right top\n%s"
              "plot '%s' using 1:2 with points pt 7 ps 1.2 lc rgb '#777777' title 'variant', \\\n"
-             " '%s' using 1:2 with linespoints pt 7 ps 1.2 lw 2 lc rgb '#cc2222' title "
+             " '%s' using 1:2 with %s pt 7 ps 1.2 lw 2 lc rgb '#cc2222' title "
              "'Pareto front (size, KLD)', \\\n"
              " '%s' using 1:2 with points pt 6 ps 3 lw 2 lc rgb '#1155cc' title 'pick', \\\n"
              " '%s' using 1:2:3 with labels offset 0,1 font ',8' notitle\n",
-         out, ylabel, logy && !any_zero ? "set logscale y\n" : "", data, front, pick, data);
+         out, ylabel, logy && !any_zero ? "set logscale y\n" : "", data, front,
+         ycol == 2 ? "linespoints" : "points", pick, data);
     kv_status st = write_file(data, &d, err);
     if (st == KV_OK)
         st = write_file(front, &f, err);
@@ -202,7 +203,7 @@ static kv_status sens_chart(const kv__opt_run *o, char **svg, kv_err *err) {
         puts_(&d, "\n");
     }
     int n_groups = n_types ? r->n_sens / n_types : 0;
-    putf(&s, "set terminal svg size %d,460 dynamic font 'sans,10' background rgb 'white'\n"
+    putf(&s, "set terminal svg size %d,460 dynamic noenhanced font 'sans,10' background rgb 'white'\n"
              "set output '%s'\nset style data histograms\nset style histogram clustered gap 1\n"
              "set style fill solid 0.9 border -1\nset xtics rotate by -60 font ',8'\n"
              "set ylabel 'KLD increase (calibration text)'\nset grid ytics\nset key autotitle "

@@ -411,6 +411,12 @@ static kv_status outputs(kv__opt_run *o, kv_err *err) {
             st = kv__opt_write_text(path, mf, (size_t)k, err);
         }
     }
+    if (r->pick < 0) { // a model.gguf of an earlier run would not meet these goals
+        snprintf(path, sizeof path, "%s/model.gguf", p->outdir);
+        remove(path);
+        snprintf(path, sizeof path, "%s/Modelfile", p->outdir);
+        remove(path);
+    }
     if (st == KV_OK) {
         snprintf(path, sizeof path, "%s/results.json", p->outdir);
         st = kv__opt_results_write(o, path, err);

@@ -35,7 +35,7 @@ typedef struct {
     int n_types;
     double ref_kld;
     uint64_t ref_size;
-    char calib_logits[1200], sens_path[1200], ref_ftype[16];
+    char calib_logits[1200], sens_path[1200], ref_ftype[16], key[65];
 } search;
 
 static kv_status parse_types(const char *list, search *s, kv_err *err) {
@@ -119,6 +119,18 @@ static char *types_text(const search *s, int only, int level, bool use_levels) {
     return t;
 }
 
+// "name=TYPE" lines with every group at level l.
+static char *all_at(const search *s, int l) {
+    size_t cap = (size_t)s->n * 128 + 1, k = 0;
+    char *t = malloc(cap);
+    if (!t)
+        return NULL;
+    t[0] = 0;
+    for (int i = 0; i < s->n; i++)
+        k += (size_t)snprintf(t + k, cap - k, "%s=%s\n", s->g[i].name, kv_type_name(s->types[l]));
+    return t;
+}
+
 static void sens_load(search *s) {
     json_error_t je;
     json_t *j = json_load_file(s->sens_path, 0, &je);
@@ -167,21 +179,71 @@ static kv_status sens_save(const search *s, kv_err *err) {
     return st;
 }
 
+// Writes out: the file at ref_path with tensor `name` taken from alt_path (the
+// same model with that tensor quantized to another type). Quantizing one tensor
+// does not depend on the others, so this is the file a full quantize with that
+// one tensor's type changed would give, without quantizing everything again.
+static kv_status splice(const char *ref_path, const char *alt_path, const char *name,
+                        const char *out, kv_err *err) {
+    kv_gguf *a = NULL, *b = NULL;
+    kv_gguf_writer *w = NULL;
+    kv_status st = kv_gguf_open(ref_path, &a, err);
+    if (st == KV_OK)
+        st = kv_gguf_open(alt_path, &b, err);
+    if (st == KV_OK)
+        st = kv_gguf_writer_new(&w, err);
+    for (int64_t i = 0; st == KV_OK && i < kv_gguf_kv_count(a); i++)
+        st = kv_gguf_set_from(w, a, i, err);
+    int64_t n = st == KV_OK ? kv_gguf_tensor_count(a) : 0;
+    const kv_gguf_tensor **src = calloc((size_t)n + 1, sizeof *src);
+    if (st == KV_OK && !src)
+        st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; st == KV_OK && i < n; i++) {
+        const kv_gguf_tensor *t = kv_gguf_tensor_at(a, i);
+        char tname[128];
+        snprintf(tname, sizeof tname, "%.*s", (int)t->name.n, t->name.p);
+        if (!strcmp(tname, name)) {
+            int64_t k = kv_gguf_find_tensor(b, name);
+            if (k < 0) {
+                st = KV_FAIL(err, KV_ERR_FORMAT, "%s: no tensor '%s'", alt_path, name);
+                break;
+            }
+            t = kv_gguf_tensor_at(b, k);
+        }
+        src[i] = t;
+        st = kv_gguf_add_tensor(w, tname, t->type, t->n_dims, t->ne, err);
+    }
+    if (st == KV_OK)
+        st = kv_gguf_writer_begin(w, out, err);
+    for (int64_t i = 0; st == KV_OK && i < n; i++)
+        st = kv_gguf_writer_write(w, src[i]->data, src[i]->size, err);
+    if (st == KV_OK)
+        st = kv_gguf_writer_finish(w, err);
+    free(src);
+    kv_gguf_writer_free(w);
+    kv_gguf_close(b);
+    kv_gguf_close(a);
+    return st;
+}
+
+static void level_path(const kv__opt_run *o, const search *s, int l, char *out, size_t cap) {
+    snprintf(out, cap, "%s/level-%.16s-%s.gguf", o->cache, s->key, kv_type_name(s->types[l]));
+}
+
+// KLD on the calibration chunks of group `only` lowered to `level` (only < 0:
+// the reference itself).
 static kv_status probe(const kv__opt_run *o, const search *s, int only, int level, double *kld,
-                       uint64_t *size, kv_err *err) {
-    char *tt = types_text(s, only, level, false);
-    if (!tt)
-        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
-    char path[1200];
-    snprintf(path, sizeof path, "%s/probe.gguf", o->cache);
-    kv_status st = kv__opt_quantize(o, s->ref_ftype, tt, path, err);
-    free(tt);
+                       kv_err *err) {
+    char ref[1200], alt[1200], path[1200];
+    level_path(o, s, s->n_types - 1, ref, sizeof ref);
     int nc = o->p->n_chunks_search > 0 ? o->p->n_chunks_search : 4;
+    if (only < 0)
+        return kv__opt_kld(o, ref, s->calib_logits, nc, NULL, kld, NULL, NULL, err);
+    level_path(o, s, level, alt, sizeof alt);
+    snprintf(path, sizeof path, "%s/probe.gguf", o->cache);
+    kv_status st = splice(ref, alt, s->g[only].name, path, err);
     if (st == KV_OK)
         st = kv__opt_kld(o, path, s->calib_logits, nc, NULL, kld, NULL, NULL, err);
-    struct stat sb;
-    if (st == KV_OK && size)
-        *size = stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     remove(path);
     return st;
 }
@@ -213,9 +275,30 @@ static kv_status sensitivity(kv__opt_run *o, search *s, kv_err *err) {
     kv__opt_hash_end(h, skey);
     snprintf(s->sens_path, sizeof s->sens_path, "%s/sens-%.16s.json", o->cache, skey);
     sens_load(s);
+    snprintf(s->key, sizeof s->key, "%s", skey);
+    for (int l = s->n_types - 1; l >= 0; l--) { // every tensor at each type, once
+        char path[1200];
+        level_path(o, s, l, path, sizeof path);
+        if (kv__opt_exists(path))
+            continue;
+        if (kv__opt_stopped(o))
+            return KV_FAIL(err, KV_ERR_LIMIT, "stopped; rerun to continue from the cache");
+        kv__opt_log(o, "search: every tensor %s", kv_type_name(s->types[l]));
+        char *tt = all_at(s, l);
+        if (!tt)
+            return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+        st = kv__opt_quantize(o, s->ref_ftype, tt, path, err);
+        free(tt);
+        if (st != KV_OK)
+            return st;
+    }
     if (s->ref_size == 0) {
+        char ref[1200];
+        struct stat sb;
+        level_path(o, s, s->n_types - 1, ref, sizeof ref);
+        s->ref_size = stat(ref, &sb) == 0 ? (uint64_t)sb.st_size : 0;
         kv__opt_log(o, "search: reference, every tensor %s", kv_type_name(s->types[s->n_types - 1]));
-        st = probe(o, s, -1, 0, &s->ref_kld, &s->ref_size, err);
+        st = probe(o, s, -1, 0, &s->ref_kld, err);
         if (st == KV_OK)
             st = sens_save(s, err);
         if (st != KV_OK)
@@ -234,7 +317,7 @@ static kv_status sensitivity(kv__opt_run *o, search *s, kv_err *err) {
             if (kv__opt_stopped(o))
                 return KV_FAIL(err, KV_ERR_LIMIT, "stopped; rerun to continue from the cache");
             double kld = 0;
-            st = probe(o, s, g, l, &kld, NULL, err);
+            st = probe(o, s, g, l, &kld, err);
             if (st != KV_OK)
                 return st;
             s->g[g].dkld[l] = kld - s->ref_kld;

@@ -120,8 +120,11 @@ static kv_status goals(rd *c, yaml_node_t *m) {
         if (!strcmp(key, "max_size") || !strcmp(key, "max_ram")) {
             st = str(c, v, &s);
             if (st == KV_OK &&
-                kv_opt_parse_size(s, key, key[4] == 's' ? &g->max_size : &g->max_ram, c->err) != KV_OK)
-                return bad(c, v, c->err->msg);
+                kv_opt_parse_size(s, key, key[4] == 's' ? &g->max_size : &g->max_ram, c->err) != KV_OK) {
+                char msg[KV_ERR_MSG_SIZE];
+                snprintf(msg, sizeof msg, "%s", c->err->msg);
+                return bad(c, v, msg);
+            }
         } else if (!strcmp(key, "min_gen_tps")) {
             st = num(c, v, 0, 1e9, &g->min_gen_tps);
         } else if (!strcmp(key, "min_prompt_tps")) {

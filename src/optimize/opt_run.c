@@ -136,10 +136,34 @@ static kv_status base(kv__opt_run *o, kv_err *err) {
     struct stat sb;
     if (stat(p->src, &sb) != 0)
         return KV_FAIL(err, KV_ERR_IO, "%s: %s", p->src, strerror(errno));
+    const char *bt = p->base_type ? p->base_type : "f16";
+    // Hashing gigabytes takes a while: the digest of a source file is kept
+    // beside a key of its path, size, inode and modification time.
+    char sig[65], sig_path[1200];
+    char sig_text[1400];
+    snprintf(sig_text, sizeof sig_text, "%s|%lld|%llu|%lld.%09ld|%s", p->src, (long long)sb.st_size,
+             (unsigned long long)sb.st_ino, (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec, bt);
     kv__opt_hash *h = kv__opt_hash_new();
+    kv__opt_hash_str(h, sig_text);
+    kv__opt_hash_end(h, sig);
+    snprintf(sig_path, sizeof sig_path, "%s/source-%.16s.digest", o->cache, sig);
+    char *known = NULL;
+    size_t known_len = 0;
+    kv_err e2;
+    bool have = !S_ISDIR(sb.st_mode) &&
+                kv_read_file(sig_path, 128, &known, &known_len, &e2) == KV_OK && known_len >= 64;
+    if (have) {
+        snprintf(o->base_digest, sizeof o->base_digest, "%.64s", known);
+        free(known);
+        snprintf(o->r->src_digest, sizeof o->r->src_digest, "%s", o->base_digest);
+        snprintf(o->base, sizeof o->base, "%s", p->src);
+        kv__opt_log(o, "base: %s (GGUF, digest cached)", p->src);
+        return KV_OK;
+    }
+    free(known);
+    h = kv__opt_hash_new();
     if (!h)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for a digest");
-    const char *bt = p->base_type ? p->base_type : "f16";
     kv_status st;
     if (S_ISDIR(sb.st_mode)) {
         kv__opt_hash_str(h, "hf");
@@ -157,7 +181,9 @@ static kv_status base(kv__opt_run *o, kv_err *err) {
     if (!S_ISDIR(sb.st_mode)) {
         snprintf(o->base, sizeof o->base, "%s", p->src);
         kv__opt_log(o, "base: %s (GGUF)", p->src);
-        return KV_OK;
+        char line[80];
+        int k = snprintf(line, sizeof line, "%s\n", o->base_digest);
+        return kv__opt_write_text(sig_path, line, (size_t)k, err);
     }
     snprintf(o->base, sizeof o->base, "%s/base-%.16s.gguf", o->cache, o->base_digest);
     if (kv__opt_exists(o->base)) {

@@ -71,6 +71,10 @@ static kv_status parse_types(const char *list, search *s, kv_err *err) {
     return KV_OK;
 }
 
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const group *)a)->name, ((const group *)b)->name);
+}
+
 static kv_status groups(const kv__opt_run *o, search *s, kv_err *err) {
     kv_gguf *g = NULL;
     kv_status st = kv_gguf_open(o->base, &g, err);
@@ -100,8 +104,7 @@ static kv_status groups(const kv__opt_run *o, search *s, kv_err *err) {
         gr->level = s->n_types - 1;
     }
     kv_gguf_close(g);
-    qsort(s->g, (size_t)s->n, sizeof *s->g,
-          (int (*)(const void *, const void *))strcmp); // by name (name is the first field)
+    qsort(s->g, (size_t)s->n, sizeof *s->g, by_name);
     return KV_OK;
 }
 

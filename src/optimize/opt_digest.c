@@ -56,7 +56,49 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+// The sorted names of dir's entries (not starting with '.'); *names is malloc'd.
+static kv_status list_dir(const char *dir, char ***out, size_t *n_out, kv_err *err);
+
 kv_status kv__opt_hash_dir(kv__opt_hash *h, const char *dir, kv_err *err) {
+    char **names = NULL;
+    size_t n = 0;
+    kv_status st = list_dir(dir, &names, &n, err);
+    for (size_t i = 0; st == KV_OK && i < n; i++) {
+        char path[2048];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        kv__opt_hash_str(h, names[i]);
+        st = kv__opt_hash_file(h, path, err);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return st;
+}
+
+kv_status kv__opt_hash_dir_stat(kv__opt_hash *h, const char *dir, kv_err *err) {
+    char **names = NULL;
+    size_t n = 0;
+    kv_status st = list_dir(dir, &names, &n, err);
+    for (size_t i = 0; st == KV_OK && i < n; i++) {
+        char path[2048], line[2300];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        snprintf(line, sizeof line, "%s|%lld|%llu|%lld.%09ld", names[i], (long long)sb.st_size,
+                 (unsigned long long)sb.st_ino, (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec);
+        kv__opt_hash_str(h, line);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return st;
+}
+
+static kv_status list_dir(const char *dir, char ***out, size_t *n_out, kv_err *err) {
     DIR *d = opendir(dir);
     if (!d)
         return KV_FAIL(err, KV_ERR_IO, "%s: %s", dir, strerror(errno));
@@ -85,18 +127,15 @@ kv_status kv__opt_hash_dir(kv__opt_hash *h, const char *dir, kv_err *err) {
     closedir(d);
     if (st == KV_OK)
         qsort(names, n, sizeof *names, cmp_str);
-    for (size_t i = 0; st == KV_OK && i < n; i++) {
-        char path[2048];
-        struct stat sb;
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-            continue;
-        kv__opt_hash_str(h, names[i]);
-        st = kv__opt_hash_file(h, path, err);
+    if (st != KV_OK) {
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        names = NULL;
+        n = 0;
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    *out = names;
+    *n_out = n;
     return st;
 }
 

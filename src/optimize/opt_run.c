@@ -145,22 +145,32 @@ static kv_status base(kv__opt_run *o, kv_err *err) {
              (unsigned long long)sb.st_ino, (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec, bt);
     kv__opt_hash *h = kv__opt_hash_new();
     kv__opt_hash_str(h, sig_text);
+    if (S_ISDIR(sb.st_mode) && kv__opt_hash_dir_stat(h, p->src, err) != KV_OK) {
+        kv__opt_hash_end(h, sig);
+        return err ? err->status : KV_ERR_IO;
+    }
     kv__opt_hash_end(h, sig);
     snprintf(sig_path, sizeof sig_path, "%s/source-%.16s.digest", o->cache, sig);
     char *known = NULL;
     size_t known_len = 0;
     kv_err e2;
-    bool have = !S_ISDIR(sb.st_mode) &&
-                kv_read_file(sig_path, 128, &known, &known_len, &e2) == KV_OK && known_len >= 64;
+    bool have = kv_read_file(sig_path, 128, &known, &known_len, &e2) == KV_OK && known_len >= 64;
     if (have) {
         snprintf(o->base_digest, sizeof o->base_digest, "%.64s", known);
         free(known);
         snprintf(o->r->src_digest, sizeof o->r->src_digest, "%s", o->base_digest);
-        snprintf(o->base, sizeof o->base, "%s", p->src);
-        kv__opt_log(o, "base: %s (GGUF, digest cached)", p->src);
-        return KV_OK;
+        if (!S_ISDIR(sb.st_mode)) {
+            snprintf(o->base, sizeof o->base, "%s", p->src);
+            kv__opt_log(o, "base: %s (GGUF, digest cached)", p->src);
+            return KV_OK;
+        }
+        snprintf(o->base, sizeof o->base, "%s/base-%.16s.gguf", o->cache, o->base_digest);
+        if (kv__opt_exists(o->base)) {
+            kv__opt_log(o, "base: %s (cached)", o->base);
+            return KV_OK;
+        }
     }
-    free(known);
+    free(have ? NULL : known);
     h = kv__opt_hash_new();
     if (!h)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for a digest");
@@ -195,7 +205,13 @@ static kv_status base(kv__opt_run *o, kv_err *err) {
     memset(&co, 0, sizeof co);
     co.outtype = bt;
     co.plan.n_threads = o->n_threads;
-    return kv_convert_hf(p->src, o->base, &co, NULL, err);
+    st = kv_convert_hf(p->src, o->base, &co, NULL, err);
+    if (st == KV_OK) {
+        char line[80];
+        int k = snprintf(line, sizeof line, "%s\n", o->base_digest);
+        st = kv__opt_write_text(sig_path, line, (size_t)k, err);
+    }
+    return st;
 }
 
 static kv_status prepare(kv__opt_run *o, kv_err *err) {

@@ -16,6 +16,9 @@ void kv__opt_hash_mem(kv__opt_hash *h, const void *p, size_t n);
 kv_status kv__opt_hash_file(kv__opt_hash *h, const char *path, kv_err *err);
 // Every regular file of a folder, sorted by name (names and contents).
 kv_status kv__opt_hash_dir(kv__opt_hash *h, const char *dir, kv_err *err);
+// Names, sizes, inodes and modification times of a folder's regular files: the
+// key under which the folder's content digest is kept.
+kv_status kv__opt_hash_dir_stat(kv__opt_hash *h, const char *dir, kv_err *err);
 // Writes 64 hex digits and a NUL to out, and frees h.
 void kv__opt_hash_end(kv__opt_hash *h, char out[65]);
 

@@ -106,10 +106,12 @@ bool kv__opt_variant_load(const kv__opt_run *o, kv_opt_variant *v) {
     const char *d = json_string_value(json_object_get(j, "digest"));
     bool ok = d && !strcmp(d, v->digest);
     if (ok) {
-        char name[48];
+        char name[48], vpath[1024]; // as this run names them (OUTDIR may have moved)
         snprintf(name, sizeof name, "%s", v->name);
+        snprintf(vpath, sizeof vpath, "%s", v->path);
         variant_from(j, v);
         snprintf(v->name, sizeof v->name, "%s", name);
+        snprintf(v->path, sizeof v->path, "%s", vpath);
     }
     json_decref(j);
     return ok;

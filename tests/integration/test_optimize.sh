@@ -67,6 +67,17 @@ assert r['n_measured']==1, r['n_measured']
 assert [x['name'] for x in r['variants'] if not x['cached']]==['Q6_K']" \
   && pass "one more type: only Q6_K measured" || fail "one more type: $(py "print(r['n_measured'])")"
 
+# OUTDIR moved: still all from the cache, every path under the new place
+mv "$OUTD" "$TMP/moved"
+expect_rc 0 "rerun in a moved OUTDIR" "$KVANT" optimize "$MODEL" -o "$TMP/moved" "${COMMON[@]}" \
+  --types Q8_0,Q4_K_M,Q2_K,Q6_K "${SEARCH[@]}" --max-kld 0.02 --max-size 6MiB -q
+python3 -c "
+import json; r=json.load(open('$TMP/moved/results.json'))
+assert r['n_measured']==0, r['n_measured']
+assert all(x['path'].startswith('$TMP/moved/cache/') for x in r['variants']), [x['path'] for x in r['variants']]" \
+  && pass "moved OUTDIR: nothing measured, paths follow the folder" || fail "moved OUTDIR"
+mv "$TMP/moved" "$OUTD"
+
 # an impossible goal: exit 2, the closest named with the goal it misses, no model left
 expect_rc 2 "impossible goal exits 2" "$KVANT" optimize "$MODEL" -o "$OUTD" "${COMMON[@]}" \
   --types Q8_0,Q4_K_M,Q2_K --max-kld 0.00000001 -q

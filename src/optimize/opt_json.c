@@ -196,6 +196,8 @@ kv_status kv_opt_results_read(const char *path, kv_opt_result *out, kv_err *err)
     out->pick = out->closest = -1;
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
+    if (!j && je.line < 1)
+        return KV_FAIL(err, KV_ERR_IO, "%s: %s", path, je.text);
     if (!j)
         return KV_FAIL(err, KV_ERR_FORMAT, "%s:%d: %s", path, je.line, je.text);
     kv_status st = KV_OK;

@@ -24,6 +24,8 @@ PKGS=(
   libsqlite3-dev sqlite3
   # the store's pull/push over OCI registries (libcurl), and a real registry for its tests
   libcurl4-openssl-dev docker-registry openssl
+  libyaml-dev # kvant optimize: recipe files
+  gnuplot-nox # kvant optimize: the report's plots (svg terminal, run as a subprocess)
   libonnx-dev # ONNX reader: protobuf-c code generated from its onnx.proto
   libonnx-testdata python3-onnx # tests/integration/test_onnx_info.sh: models, and onnx.load as the oracle
   python3-sentencepiece # tests/integration/test_export_onnx.sh: the derived tokenizer.model's oracle

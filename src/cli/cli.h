@@ -86,6 +86,8 @@ int kv_cli_serve_mstore(kv_serve_params *p, uint64_t blob_max, bool readonly);
 int kv_cli_logits(int argc, char **argv); // cmd_logits.c
 int kv_cli_export(int argc, char **argv); // cmd_export.c
 int kv_cli_onnx(int argc, char **argv);   // cmd_onnx.c
+int kv_cli_optimize(int argc, char **argv);  // cmd_optimize.c
+int kv_cli_recommend(int argc, char **argv); // cmd_recommend.c
 
 // Prints "kvant NAME: MESSAGE" for a failed status to stderr; returns 1.
 int kv_cli_fail(const char *cmd, const kv_err *err);

@@ -19,6 +19,8 @@ static const kv_cli_command COMMANDS[] = {
     {"serve", kv_cli_serve, "serve models over HTTP: Ollama and OpenAI APIs, web chat, metrics"},
     {"logits", kv_cli_logits, "dump a token sequence's logits and a greedy continuation (testing)"},
     {"bench", kv_cli_bench, "measure prompt and generation speed (tokens/s), as llama-bench"},
+    {"optimize", kv_cli_optimize, "find the best quantization for goals on this machine (report, model)"},
+    {"recommend", kv_cli_recommend, "which type to use on this machine: from an optimize run or estimates"},
     {"template", kv_cli_template, "render a chat template (Jinja) over a conversation"},
     {"keys", kv_cli_keys, "create, list and revoke the server's API keys (roles)"},
     {"audit", kv_cli_audit, "list, verify and export the server's audit log"},

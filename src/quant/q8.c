@@ -7,8 +7,10 @@
 
 static void quantize_block_q8_0(const float *x, kv_block_q8_0 *y) {
     float amax = 0.0f;
-    for (int j = 0; j < KV_QK8_0; j++)
-        amax = fmaxf(amax, fabsf(x[j]));
+    for (int j = 0; j < KV_QK8_0; j++) { // fmaxf(amax, |x|), inline: amax is never NaN
+        const float ax = fabsf(x[j]);
+        amax = ax > amax ? ax : amax;
+    }
     const float d = amax / 127;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y->d = kv_f32_to_f16(d);
@@ -38,8 +40,10 @@ void kv__dequantize_q8_0(const void *src, float *dst, int64_t k) {
 
 static void quantize_block_q8_1(const float *x, kv_block_q8_1 *y) {
     float amax = 0.0f;
-    for (int j = 0; j < KV_QK8_1; j++)
-        amax = fmaxf(amax, fabsf(x[j]));
+    for (int j = 0; j < KV_QK8_1; j++) { // fmaxf(amax, |x|), inline: amax is never NaN
+        const float ax = fabsf(x[j]);
+        amax = ax > amax ? ax : amax;
+    }
     const float d = amax / 127;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y->d = kv_f32_to_f16(d);

@@ -64,8 +64,8 @@ static kv_status quant_parallel(const kv__emit_tensor *read, int64_t row0, uint3
     int64_t per = n_rows / n_threads, extra = n_rows % n_threads, r0 = 0;
     for (int i = 0; i < n_threads; i++) {
         int64_t nr = per + (i < extra ? 1 : 0);
-        jobs[i] = (quant_job){read, row0 + r0, type, src + r0 * n_per_row, dst + (size_t)r0 * row_size, nr,
-                              n_per_row, imatrix, KV_OK, {0}};
+        jobs[i] = (quant_job){read, row0 + r0, type, src + r0 * n_per_row,
+                              dst + (size_t)r0 * row_size, nr, n_per_row, imatrix, KV_OK, {0}};
         r0 += nr;
         if (i > 0 && pthread_create(&tids[i], NULL, quant_worker, &jobs[i]) == 0)
             started[i] = true;

@@ -433,6 +433,51 @@ static void test_levels_are_nearest(void **state) {
     free(x);
 }
 
+// kv__kq_fit_affine_x8 (8 sub-blocks side by side) against 8 calls of its scalar
+// twin: the same levels, scales and minimums, bit for bit, for Q4_K's and Q5_K's
+// parameters on Gaussian blocks of many magnitudes, all-positive and all-negative
+// blocks, flat and zero sub-blocks, a lone outlier and tiny values.
+static void test_fit_affine_x8_twin(void **state) {
+    (void)state;
+    if (!kv__kq_have_x8())
+        print_message("fit_affine_x8: no AVX2 here, checking the portable fallback\n");
+    uint64_t rs = 4242;
+    float x[256], w[256], s_ref[8], m_ref[8], s_x8[8], m_x8[8];
+    uint8_t L_ref[256], L_x8[256], Laux[32];
+    for (int c = 0; c < 600; c++) {
+        const float mag = powf(10.0f, (float)(c % 13) - 6.0f);
+        for (int i = 0; i < 256; i++)
+            x[i] = (float)(kv_rand_u01(&rs) * 2.0 - 1.0) * mag;
+        const int kind = c % 6, j = (c / 6) % 8;
+        if (kind == 1)
+            for (int i = 0; i < 256; i++)
+                x[i] = fabsf(x[i]) + mag * 0.1f; // all positive: min clamps to 0
+        if (kind == 2)
+            for (int i = 0; i < 256; i++)
+                x[i] = -fabsf(x[i]);
+        if (kind == 3)
+            for (int i = 0; i < 32; i++)
+                x[32 * j + i] = (j & 1) ? 0.0f : -0.25f * mag; // a flat sub-block
+        if (kind == 4)
+            x[(c * 7) % 256] = 1000.0f * mag;
+        if (kind == 5)
+            for (int i = 0; i < 64; i++)
+                x[i] *= 1e-30f;
+        for (int i = 0; i < 256; i++)
+            w[i] = (float)kv_rand_u01(&rs) + fabsf(x[i]);
+        const int nmax = (c & 1) ? 31 : 15;
+        const float rmin = nmax == 15 ? -1.f : -0.5f;
+        const int nstep = nmax == 15 ? 20 : 15;
+        for (int b = 0; b < 8; b++)
+            s_ref[b] = kv__kq_fit_affine(32, nmax, x + 32 * b, w + 32 * b, L_ref + 32 * b,
+                                         &m_ref[b], Laux, rmin, 0.1f, nstep, 0);
+        kv__kq_fit_affine_x8(x, w, nmax, rmin, 0.1f, nstep, L_x8, s_x8, m_x8);
+        assert_memory_equal(L_ref, L_x8, sizeof L_ref);
+        assert_memory_equal(s_ref, s_x8, sizeof s_ref);
+        assert_memory_equal(m_ref, m_x8, sizeof m_ref);
+    }
+}
+
 // ---- dequantization of hand-built blocks (layouts as documented in blocks.h) ----
 
 static void test_dequant_q4_k_q5_k_scales(void **state) {
@@ -561,6 +606,7 @@ int main(void) {
         cmocka_unit_test(test_dequant_q4_k_q5_k_scales),
         cmocka_unit_test(test_dequant_q2_k_q3_k_q6_k),
         cmocka_unit_test(test_dequant_iq4),
+        cmocka_unit_test(test_fit_affine_x8_twin),
     };
     return cmocka_run_group_tests_name("quant_kquants", tests, NULL, NULL);
 }

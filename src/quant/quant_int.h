@@ -51,6 +51,11 @@ static inline uint8_t kv__trunc_u8(float f) {
 }
 
 // roundf then truncation to a byte (ggml's `int8_t q = roundf(v)`).
+// Q4_0's reference block (no importance matrix) with AVX2, x86-64 only; the
+// caller checks kv__kq_have_x8() (AVX2) and has the scalar twin in q4_q5.c.
+void kv__q4_0_block_avx2(const float x[32], kv_f16 *d_out, uint8_t qs[16]);
+void kv__q4_0_block_ref(const float x[32], kv_f16 *d_out, uint8_t qs[16]); // the twin
+
 // Below 2^23 in magnitude this is done inline (a libm roundf call per element
 // was a third of Q8_0's quantization time): trunc(f) is exact, so is f - trunc(f),
 // and roundf adds the sign when that fraction's magnitude is at least one half.

@@ -478,6 +478,47 @@ static void test_fit_affine_x8_twin(void **state) {
     }
 }
 
+// Q4_0's AVX2 reference block against its scalar twin: scale and nibbles bit for
+// bit, on random blocks of many magnitudes, +-max ties (the first one's sign
+// wins), zero blocks, -0.0, single spikes and values near the rounding edges.
+static void test_q4_0_block_avx2_twin(void **state) {
+    (void)state;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!kv__kq_have_x8()) {
+        print_message("q4_0_block_avx2: no AVX2 on this CPU, nothing to compare\n");
+        return;
+    }
+    uint64_t rs = 777;
+    float x[32];
+    for (int c = 0; c < 20000; c++) {
+        const float mag = powf(2.0f, (float)(c % 40) - 20.0f);
+        for (int i = 0; i < 32; i++)
+            x[i] = (float)(kv_rand_u01(&rs) * 2.0 - 1.0) * mag;
+        const int kind = c % 5, j = (c / 5) % 32;
+        if (kind == 1) { // a tie of magnitudes, opposite signs
+            x[j] = mag;
+            x[(j + 7) % 32] = -mag;
+        }
+        if (kind == 2)
+            for (int i = 0; i < 32; i++)
+                x[i] = (i == j) ? -0.0f : 0.0f;
+        if (kind == 3)
+            x[j] = -4.0f * mag;
+        if (kind == 4) // levels k/8 of the max: x*id lands near n + 0.5
+            for (int i = 0; i < 32; i++)
+                x[i] = mag * (float)((int)(kv_rand_u01(&rs) * 17) - 8) / 8.0f;
+        kv_f16 d_ref, d_v;
+        uint8_t q_ref[16], q_v[16];
+        kv__q4_0_block_ref(x, &d_ref, q_ref);
+        kv__q4_0_block_avx2(x, &d_v, q_v);
+        assert_int_equal(d_ref, d_v);
+        assert_memory_equal(q_ref, q_v, sizeof q_ref);
+    }
+#else
+    print_message("q4_0_block_avx2: not an x86-64 build\n");
+#endif
+}
+
 // ---- dequantization of hand-built blocks (layouts as documented in blocks.h) ----
 
 static void test_dequant_q4_k_q5_k_scales(void **state) {
@@ -607,6 +648,7 @@ int main(void) {
         cmocka_unit_test(test_dequant_q2_k_q3_k_q6_k),
         cmocka_unit_test(test_dequant_iq4),
         cmocka_unit_test(test_fit_affine_x8_twin),
+        cmocka_unit_test(test_q4_0_block_avx2_twin),
     };
     return cmocka_run_group_tests_name("quant_kquants", tests, NULL, NULL);
 }

@@ -3,6 +3,8 @@
 // uses an importance matrix (ggml ignores it for Q8_0 too).
 #include "quant/quant_int.h"
 
+#include "quant/kquant_util.h" // kv__kq_have_x8
+
 // ---- Q8_0: d = max|x| / 127, q = round(x / d) ----
 
 static void quantize_block_q8_0(const float *x, kv_block_q8_0 *y) {
@@ -18,11 +20,25 @@ static void quantize_block_q8_0(const float *x, kv_block_q8_0 *y) {
         y->qs[j] = kv__round_i8(x[j] * id);
 }
 
+void kv__q8_0_block_ref(const float x[32], kv_f16 *d_out, int8_t qs[32]) {
+    kv_block_q8_0 b;
+    quantize_block_q8_0(x, &b);
+    *d_out = b.d;
+    memcpy(qs, b.qs, sizeof b.qs);
+}
+
 void kv__quantize_q8_0(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                        const float *imatrix) {
     (void)imatrix;
     kv_block_q8_0 *y = dst;
     const int64_t nb = n_rows * (n_per_row / KV_QK8_0);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (kv__kq_have_x8()) { // AVX2, same bits as the loop below
+        for (int64_t i = 0; i < nb; i++)
+            kv__q8_0_block_avx2(src + i * KV_QK8_0, &y[i].d, y[i].qs);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < nb; i++)
         quantize_block_q8_0(src + i * KV_QK8_0, &y[i]);
 }

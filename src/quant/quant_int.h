@@ -55,6 +55,9 @@ static inline uint8_t kv__trunc_u8(float f) {
 // caller checks kv__kq_have_x8() (AVX2) and has the scalar twin in q4_q5.c.
 void kv__q4_0_block_avx2(const float x[32], kv_f16 *d_out, uint8_t qs[16]);
 void kv__q4_0_block_ref(const float x[32], kv_f16 *d_out, uint8_t qs[16]); // the twin
+// Q8_0's block with AVX2 (same conditions; the twin is kv__q8_0_block_ref in q8.c).
+void kv__q8_0_block_avx2(const float x[32], kv_f16 *d_out, int8_t qs[32]);
+void kv__q8_0_block_ref(const float x[32], kv_f16 *d_out, int8_t qs[32]);
 
 // Below 2^23 in magnitude this is done inline (a libm roundf call per element
 // was a third of Q8_0's quantization time): trunc(f) is exact, so is f - trunc(f),

@@ -519,6 +519,43 @@ static void test_q4_0_block_avx2_twin(void **state) {
 #endif
 }
 
+// Q8_0's AVX2 block against its scalar twin, with values on the rounding halves.
+static void test_q8_0_block_avx2_twin(void **state) {
+    (void)state;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!kv__kq_have_x8()) {
+        print_message("q8_0_block_avx2: no AVX2 on this CPU, nothing to compare\n");
+        return;
+    }
+    uint64_t rs = 99;
+    float x[32];
+    for (int c = 0; c < 20000; c++) {
+        const float mag = powf(2.0f, (float)(c % 60) - 30.0f);
+        for (int i = 0; i < 32; i++)
+            x[i] = (float)(kv_rand_u01(&rs) * 2.0 - 1.0) * mag;
+        const int kind = c % 4;
+        if (kind == 1) // x / d on n + 0.5: max 127 * mag, others (k + 0.5) * mag
+            for (int i = 0; i < 32; i++)
+                x[i] = i == 0 ? 127.0f * mag
+                              : ((float)((int)(kv_rand_u01(&rs) * 254) - 127) + 0.5f) * mag;
+        if (kind == 2)
+            for (int i = 0; i < 32; i++)
+                x[i] = i == c % 32 ? -0.0f : 0.0f;
+        if (kind == 3) // tiny blocks: 1/d overflows, x * id is Inf (or NaN for a zero)
+            for (int i = 0; i < 32; i++)
+                x[i] = i == c % 32 ? 0.0f : x[i] / mag * 1e-37f;
+        kv_f16 d_ref, d_v;
+        int8_t q_ref[32], q_v[32];
+        kv__q8_0_block_ref(x, &d_ref, q_ref);
+        kv__q8_0_block_avx2(x, &d_v, q_v);
+        assert_int_equal(d_ref, d_v);
+        assert_memory_equal(q_ref, q_v, sizeof q_ref);
+    }
+#else
+    print_message("q8_0_block_avx2: not an x86-64 build\n");
+#endif
+}
+
 // ---- dequantization of hand-built blocks (layouts as documented in blocks.h) ----
 
 static void test_dequant_q4_k_q5_k_scales(void **state) {
@@ -649,6 +686,7 @@ int main(void) {
         cmocka_unit_test(test_dequant_iq4),
         cmocka_unit_test(test_fit_affine_x8_twin),
         cmocka_unit_test(test_q4_0_block_avx2_twin),
+        cmocka_unit_test(test_q8_0_block_avx2_twin),
     };
     return cmocka_run_group_tests_name("quant_kquants", tests, NULL, NULL);
 }

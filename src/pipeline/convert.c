@@ -576,6 +576,7 @@ static kv_status plan_tensor(const kv_hf *hf, const kv_st_tensor *st, kv__emit_t
     const size_t nl = strlen(t->name);
     src->add_one = is_gemma(c->arch) && nl >= 11 && strcmp(t->name + nl - 11, "norm.weight") == 0;
     t->read_rows = hf_read_rows;
+    t->read_mt = true; // a pure function of the mapped checkpoint: threads read their own rows
     t->ctx = src;
     t->raw = src->n_heads > 0 || src->add_one ? NULL : st->data;
     t->src_data = st->data;

@@ -17,8 +17,10 @@
 #define KV_EMIT_CHUNK_BYTES ((size_t)32 << 20) // F32 rows read per step
 
 typedef struct {
+    const kv__emit_tensor *read; // when set, the job reads its own rows first
+    int64_t row0;                // into src, starting at this row of the tensor
     uint32_t type;
-    const float *src;
+    float *src;
     uint8_t *dst;
     int64_t n_rows;
     int64_t n_per_row;
@@ -29,15 +31,21 @@ typedef struct {
 
 static void *quant_worker(void *arg) {
     quant_job *j = (quant_job *)arg;
-    j->st = kv_quant_rows((kv_type)j->type, j->src, j->dst, j->n_rows, j->n_per_row, j->imatrix,
+    j->st = KV_OK;
+    if (j->read && j->n_rows > 0)
+        j->st = j->read->read_rows(j->read->ctx, j->row0, j->n_rows, j->src, &j->err);
+    if (j->st == KV_OK)
+        j->st = kv_quant_rows((kv_type)j->type, j->src, j->dst, j->n_rows, j->n_per_row, j->imatrix,
                           &j->err);
     return NULL;
 }
 
-// Quantizes n_rows rows split into contiguous ranges, one per thread.
-static kv_status quant_parallel(uint32_t type, const float *src, uint8_t *dst, int64_t n_rows,
-                                int64_t n_per_row, const float *imatrix, int n_threads,
-                                kv_err *err) {
+// Quantizes n_rows rows split into contiguous ranges, one per thread. With read
+// set (a reader safe to call from several threads), each thread first reads its
+// own range, rows row0.., into src: the F16 -> F32 step runs in parallel too.
+static kv_status quant_parallel(const kv__emit_tensor *read, int64_t row0, uint32_t type,
+                                float *src, uint8_t *dst, int64_t n_rows, int64_t n_per_row,
+                                const float *imatrix, int n_threads, kv_err *err) {
     if (n_threads > n_rows)
         n_threads = (int)n_rows;
     if (n_threads < 1)
@@ -56,8 +64,8 @@ static kv_status quant_parallel(uint32_t type, const float *src, uint8_t *dst, i
     int64_t per = n_rows / n_threads, extra = n_rows % n_threads, r0 = 0;
     for (int i = 0; i < n_threads; i++) {
         int64_t nr = per + (i < extra ? 1 : 0);
-        jobs[i] = (quant_job){type, src + r0 * n_per_row, dst + (size_t)r0 * row_size, nr,
-                              n_per_row, imatrix, KV_OK, {0}};
+        jobs[i] = (quant_job){read, row0 + r0, type, src + r0 * n_per_row,
+                              dst + (size_t)r0 * row_size, nr, n_per_row, imatrix, KV_OK, {0}};
         r0 += nr;
         if (i > 0 && pthread_create(&tids[i], NULL, quant_worker, &jobs[i]) == 0)
             started[i] = true;
@@ -117,11 +125,16 @@ static kv_status emit_rows(kv_gguf_writer *w, const kv__emit_tensor *t, int n_th
     }
     for (int64_t r = 0; r < n_rows; r += chunk) {
         int64_t nr = n_rows - r < chunk ? n_rows - r : chunk;
-        kv_status st = t->read_raw ? t->read_raw(t->ctx, r, nr, *q_buf, err)
-                                   : t->read_rows(t->ctx, r, nr, *f32_buf, err);
-        if (st == KV_OK && !t->read_raw)
-            st = quant_parallel(t->dst_type, *f32_buf, *q_buf, nr, n_per_row, t->imatrix,
-                                n_threads, err);
+        kv_status st = KV_OK;
+        if (t->read_raw) // bytes already in the destination type (an exact transcode)
+            st = t->read_raw(t->ctx, r, nr, *q_buf, err);
+        else {
+            if (!t->read_mt)
+                st = t->read_rows(t->ctx, r, nr, *f32_buf, err);
+            if (st == KV_OK)
+                st = quant_parallel(t->read_mt ? t : NULL, r, t->dst_type, *f32_buf, *q_buf, nr,
+                                    n_per_row, t->imatrix, n_threads, err);
+        }
         if (st == KV_OK)
             st = kv_gguf_writer_write(w, *q_buf, (size_t)nr * row_q, err);
         if (st != KV_OK) {

@@ -28,6 +28,7 @@ typedef struct {
     uint32_t src_type;         // kv_type of the source, for the report
     kv__read_rows_fn read_rows;
     const void *ctx;           // for read_rows; borrowed
+    bool read_mt;              // read_rows may run on several threads at once (own rows each)
     const void *raw;           // source bytes, copied as they are when dst_type == src_type
     uint32_t dst_type;         // chosen by the caller
     uint8_t mlx, mlx_bits, mlx_why; // kv_convert_tensor.mlx*

@@ -41,6 +41,7 @@ static kv_status plan_sources(const kv_gguf *g, kv__emit_tensor *ts, gguf_src *s
         srcs[i].t = t;
         e->ctx = &srcs[i];
         e->read_rows = gguf_read_rows;
+        e->read_mt = true; // a pure function of the mapped bytes
         e->raw = t->data;
         e->src_data = t->data;
         e->src_size = t->size;

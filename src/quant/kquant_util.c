@@ -345,7 +345,7 @@ static void k4_scales_ref(const float *x, int nmax, uint8_t L[256], uint8_t ls[8
     const int nstep = nmax == 15 ? 20 : 15;
     float scales[8];
     float mins[8];
-    float w[32];
+    float w[256];
     uint8_t Laux[32];
     float max_scale = 0;
     float max_min = 0;
@@ -356,9 +356,15 @@ static void k4_scales_ref(const float *x, int nmax, uint8_t L[256], uint8_t ls[8
             sum_x2 += xb[l] * xb[l];
         const float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; l++)
-            w[l] = av_x + fabsf(xb[l]);
-        scales[j] = kv__kq_fit_affine(32, nmax, xb, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
-                                      nstep, 0);
+            w[32 * j + l] = av_x + fabsf(xb[l]);
+    }
+    if (kv__kq_have_x8()) // the 8 fits side by side, same bits
+        kv__kq_fit_affine_x8(x, w, nmax, rmin, 0.1f, nstep, L, scales, mins);
+    else
+        for (int j = 0; j < 8; j++)
+            scales[j] = kv__kq_fit_affine(32, nmax, x + 32 * j, w + 32 * j, L + 32 * j, &mins[j],
+                                          Laux, rmin, 0.1f, nstep, 0);
+    for (int j = 0; j < 8; j++) {
         if (scales[j] > max_scale)
             max_scale = scales[j];
         if (mins[j] > max_min)

@@ -6,6 +6,7 @@
 #ifndef KV_QUANT_KQUANT_UTIL_H
 #define KV_QUANT_KQUANT_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -38,6 +39,14 @@ float kv__kq_fit_sym_refine(int n, int nmax, const float *x, int8_t *L);
 float kv__kq_fit_affine(int n, int nmax, const float *x, const float *w, uint8_t *L,
                         float *neg_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
                         int use_mad);
+
+// kv__kq_fit_affine (n = 32, squared error) of the 8 sub-blocks of a super-block
+// at once: x, w and L hold them one after the other. Same bits as 8 calls of
+// the scalar one (its twin), which it is where kv__kq_have_x8() is false.
+bool kv__kq_have_x8(void);
+void kv__kq_fit_affine_x8(const float x[256], const float w[256], int nmax, float rmin,
+                          float rdelta, int nstep, uint8_t L[256], float scales[8],
+                          float neg_mins[8]);
 
 // Quantizes n non-negative super-block values (sub-block scales or minimums) to
 // levels L in [0, nmax] with weighted refinement; returns the super scale.

@@ -5,6 +5,8 @@
 // Operation order and float types follow ggml exactly: the results are bit-identical.
 #include "quant/quant_int.h"
 
+#include "quant/kquant_util.h" // kv__kq_have_x8
+
 #include <float.h>
 
 // Blocks whose largest magnitude is below this are all zero (ggml's GROUP_MAX_EPS).
@@ -239,6 +241,12 @@ static void asym_block(const float *x, const float *qw, float sigma2, int nmax, 
 
 // ---- Q4_0 ----
 
+void kv__q4_0_block_ref(const float x[32], kv_f16 *d_out, uint8_t qs[16]) {
+    uint8_t L[32];
+    quantize_block_sym_ref(x, 8, d_out, L);
+    pack_nibbles(L, qs, NULL);
+}
+
 static void quantize_row_q4_0(const float *x, kv_block_q4_0 *y, int64_t n, const float *qw) {
     uint8_t L[32];
     float w[32];
@@ -248,6 +256,12 @@ static void quantize_row_q4_0(const float *x, kv_block_q4_0 *y, int64_t n, const
             block_weights(x, qw + KV_QK4_0 * ib, sigma2, w);
             y[ib].d = kv_f32_to_f16(make_qx_quants(KV_QK4_0, 8, x, L, w));
         } else {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+            if (kv__kq_have_x8()) { // same bits as the scalar twin below
+                kv__q4_0_block_avx2(x, &y[ib].d, y[ib].qs);
+                continue;
+            }
+#endif
             quantize_block_sym_ref(x, 8, &y[ib].d, L);
         }
         pack_nibbles(L, y[ib].qs, NULL);

@@ -3,12 +3,16 @@
 // uses an importance matrix (ggml ignores it for Q8_0 too).
 #include "quant/quant_int.h"
 
+#include "quant/kquant_util.h" // kv__kq_have_x8
+
 // ---- Q8_0: d = max|x| / 127, q = round(x / d) ----
 
 static void quantize_block_q8_0(const float *x, kv_block_q8_0 *y) {
     float amax = 0.0f;
-    for (int j = 0; j < KV_QK8_0; j++)
-        amax = fmaxf(amax, fabsf(x[j]));
+    for (int j = 0; j < KV_QK8_0; j++) { // fmaxf(amax, |x|), inline: amax is never NaN
+        const float ax = fabsf(x[j]);
+        amax = ax > amax ? ax : amax;
+    }
     const float d = amax / 127;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y->d = kv_f32_to_f16(d);
@@ -16,11 +20,25 @@ static void quantize_block_q8_0(const float *x, kv_block_q8_0 *y) {
         y->qs[j] = kv__round_i8(x[j] * id);
 }
 
+void kv__q8_0_block_ref(const float x[32], kv_f16 *d_out, int8_t qs[32]) {
+    kv_block_q8_0 b;
+    quantize_block_q8_0(x, &b);
+    *d_out = b.d;
+    memcpy(qs, b.qs, sizeof b.qs);
+}
+
 void kv__quantize_q8_0(const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                        const float *imatrix) {
     (void)imatrix;
     kv_block_q8_0 *y = dst;
     const int64_t nb = n_rows * (n_per_row / KV_QK8_0);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (kv__kq_have_x8()) { // AVX2, same bits as the loop below
+        for (int64_t i = 0; i < nb; i++)
+            kv__q8_0_block_avx2(src + i * KV_QK8_0, &y[i].d, y[i].qs);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < nb; i++)
         quantize_block_q8_0(src + i * KV_QK8_0, &y[i]);
 }
@@ -38,8 +56,10 @@ void kv__dequantize_q8_0(const void *src, float *dst, int64_t k) {
 
 static void quantize_block_q8_1(const float *x, kv_block_q8_1 *y) {
     float amax = 0.0f;
-    for (int j = 0; j < KV_QK8_1; j++)
-        amax = fmaxf(amax, fabsf(x[j]));
+    for (int j = 0; j < KV_QK8_1; j++) { // fmaxf(amax, |x|), inline: amax is never NaN
+        const float ax = fabsf(x[j]);
+        amax = ax > amax ? ax : amax;
+    }
     const float d = amax / 127;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     y->d = kv_f32_to_f16(d);

@@ -51,7 +51,26 @@ static inline uint8_t kv__trunc_u8(float f) {
 }
 
 // roundf then truncation to a byte (ggml's `int8_t q = roundf(v)`).
-static inline int8_t kv__round_i8(float f) { return kv__trunc_i8(roundf(f)); }
+// Q4_0's reference block (no importance matrix) with AVX2, x86-64 only; the
+// caller checks kv__kq_have_x8() (AVX2) and has the scalar twin in q4_q5.c.
+void kv__q4_0_block_avx2(const float x[32], kv_f16 *d_out, uint8_t qs[16]);
+void kv__q4_0_block_ref(const float x[32], kv_f16 *d_out, uint8_t qs[16]); // the twin
+// Q8_0's block with AVX2 (same conditions; the twin is kv__q8_0_block_ref in q8.c).
+void kv__q8_0_block_avx2(const float x[32], kv_f16 *d_out, int8_t qs[32]);
+void kv__q8_0_block_ref(const float x[32], kv_f16 *d_out, int8_t qs[32]);
+
+// Below 2^23 in magnitude this is done inline (a libm roundf call per element
+// was a third of Q8_0's quantization time): trunc(f) is exact, so is f - trunc(f),
+// and roundf adds the sign when that fraction's magnitude is at least one half.
+// Larger magnitudes, Inf and NaN take roundf itself. Same bits either way.
+static inline int8_t kv__round_i8(float f) {
+    if (!(fabsf(f) < 8388608.0f))
+        return kv__trunc_i8(roundf(f));
+    int32_t t = (int32_t)f;
+    const float r = f - (float)t;
+    t += (r >= 0.5f) - (r <= -0.5f);
+    return (int8_t)(uint8_t)((uint32_t)t & 0xffu);
+}
 
 // lroundf(f) converted to int, as ggml's ternary quantizers use it: halves round
 // away from zero; a long result keeps its low 32 bits; NaN and values beyond

@@ -433,6 +433,129 @@ static void test_levels_are_nearest(void **state) {
     free(x);
 }
 
+// kv__kq_fit_affine_x8 (8 sub-blocks side by side) against 8 calls of its scalar
+// twin: the same levels, scales and minimums, bit for bit, for Q4_K's and Q5_K's
+// parameters on Gaussian blocks of many magnitudes, all-positive and all-negative
+// blocks, flat and zero sub-blocks, a lone outlier and tiny values.
+static void test_fit_affine_x8_twin(void **state) {
+    (void)state;
+    if (!kv__kq_have_x8())
+        print_message("fit_affine_x8: no AVX2 here, checking the portable fallback\n");
+    uint64_t rs = 4242;
+    float x[256], w[256], s_ref[8], m_ref[8], s_x8[8], m_x8[8];
+    uint8_t L_ref[256], L_x8[256], Laux[32];
+    for (int c = 0; c < 600; c++) {
+        const float mag = powf(10.0f, (float)(c % 13) - 6.0f);
+        for (int i = 0; i < 256; i++)
+            x[i] = (float)(kv_rand_u01(&rs) * 2.0 - 1.0) * mag;
+        const int kind = c % 6, j = (c / 6) % 8;
+        if (kind == 1)
+            for (int i = 0; i < 256; i++)
+                x[i] = fabsf(x[i]) + mag * 0.1f; // all positive: min clamps to 0
+        if (kind == 2)
+            for (int i = 0; i < 256; i++)
+                x[i] = -fabsf(x[i]);
+        if (kind == 3)
+            for (int i = 0; i < 32; i++)
+                x[32 * j + i] = (j & 1) ? 0.0f : -0.25f * mag; // a flat sub-block
+        if (kind == 4)
+            x[(c * 7) % 256] = 1000.0f * mag;
+        if (kind == 5)
+            for (int i = 0; i < 64; i++)
+                x[i] *= 1e-30f;
+        for (int i = 0; i < 256; i++)
+            w[i] = (float)kv_rand_u01(&rs) + fabsf(x[i]);
+        const int nmax = (c & 1) ? 31 : 15;
+        const float rmin = nmax == 15 ? -1.f : -0.5f;
+        const int nstep = nmax == 15 ? 20 : 15;
+        for (int b = 0; b < 8; b++)
+            s_ref[b] = kv__kq_fit_affine(32, nmax, x + 32 * b, w + 32 * b, L_ref + 32 * b,
+                                         &m_ref[b], Laux, rmin, 0.1f, nstep, 0);
+        kv__kq_fit_affine_x8(x, w, nmax, rmin, 0.1f, nstep, L_x8, s_x8, m_x8);
+        assert_memory_equal(L_ref, L_x8, sizeof L_ref);
+        assert_memory_equal(s_ref, s_x8, sizeof s_ref);
+        assert_memory_equal(m_ref, m_x8, sizeof m_ref);
+    }
+}
+
+// Q4_0's AVX2 reference block against its scalar twin: scale and nibbles bit for
+// bit, on random blocks of many magnitudes, +-max ties (the first one's sign
+// wins), zero blocks, -0.0, single spikes and values near the rounding edges.
+static void test_q4_0_block_avx2_twin(void **state) {
+    (void)state;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!kv__kq_have_x8()) {
+        print_message("q4_0_block_avx2: no AVX2 on this CPU, nothing to compare\n");
+        return;
+    }
+    uint64_t rs = 777;
+    float x[32];
+    for (int c = 0; c < 20000; c++) {
+        const float mag = powf(2.0f, (float)(c % 40) - 20.0f);
+        for (int i = 0; i < 32; i++)
+            x[i] = (float)(kv_rand_u01(&rs) * 2.0 - 1.0) * mag;
+        const int kind = c % 5, j = (c / 5) % 32;
+        if (kind == 1) { // a tie of magnitudes, opposite signs
+            x[j] = mag;
+            x[(j + 7) % 32] = -mag;
+        }
+        if (kind == 2)
+            for (int i = 0; i < 32; i++)
+                x[i] = (i == j) ? -0.0f : 0.0f;
+        if (kind == 3)
+            x[j] = -4.0f * mag;
+        if (kind == 4) // levels k/8 of the max: x*id lands near n + 0.5
+            for (int i = 0; i < 32; i++)
+                x[i] = mag * (float)((int)(kv_rand_u01(&rs) * 17) - 8) / 8.0f;
+        kv_f16 d_ref, d_v;
+        uint8_t q_ref[16], q_v[16];
+        kv__q4_0_block_ref(x, &d_ref, q_ref);
+        kv__q4_0_block_avx2(x, &d_v, q_v);
+        assert_int_equal(d_ref, d_v);
+        assert_memory_equal(q_ref, q_v, sizeof q_ref);
+    }
+#else
+    print_message("q4_0_block_avx2: not an x86-64 build\n");
+#endif
+}
+
+// Q8_0's AVX2 block against its scalar twin, with values on the rounding halves.
+static void test_q8_0_block_avx2_twin(void **state) {
+    (void)state;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!kv__kq_have_x8()) {
+        print_message("q8_0_block_avx2: no AVX2 on this CPU, nothing to compare\n");
+        return;
+    }
+    uint64_t rs = 99;
+    float x[32];
+    for (int c = 0; c < 20000; c++) {
+        const float mag = powf(2.0f, (float)(c % 60) - 30.0f);
+        for (int i = 0; i < 32; i++)
+            x[i] = (float)(kv_rand_u01(&rs) * 2.0 - 1.0) * mag;
+        const int kind = c % 4;
+        if (kind == 1) // x / d on n + 0.5: max 127 * mag, others (k + 0.5) * mag
+            for (int i = 0; i < 32; i++)
+                x[i] = i == 0 ? 127.0f * mag
+                              : ((float)((int)(kv_rand_u01(&rs) * 254) - 127) + 0.5f) * mag;
+        if (kind == 2)
+            for (int i = 0; i < 32; i++)
+                x[i] = i == c % 32 ? -0.0f : 0.0f;
+        if (kind == 3) // tiny blocks: 1/d overflows, x * id is Inf (or NaN for a zero)
+            for (int i = 0; i < 32; i++)
+                x[i] = i == c % 32 ? 0.0f : x[i] / mag * 1e-37f;
+        kv_f16 d_ref, d_v;
+        int8_t q_ref[32], q_v[32];
+        kv__q8_0_block_ref(x, &d_ref, q_ref);
+        kv__q8_0_block_avx2(x, &d_v, q_v);
+        assert_int_equal(d_ref, d_v);
+        assert_memory_equal(q_ref, q_v, sizeof q_ref);
+    }
+#else
+    print_message("q8_0_block_avx2: not an x86-64 build\n");
+#endif
+}
+
 // ---- dequantization of hand-built blocks (layouts as documented in blocks.h) ----
 
 static void test_dequant_q4_k_q5_k_scales(void **state) {
@@ -561,6 +684,9 @@ int main(void) {
         cmocka_unit_test(test_dequant_q4_k_q5_k_scales),
         cmocka_unit_test(test_dequant_q2_k_q3_k_q6_k),
         cmocka_unit_test(test_dequant_iq4),
+        cmocka_unit_test(test_fit_affine_x8_twin),
+        cmocka_unit_test(test_q4_0_block_avx2_twin),
+        cmocka_unit_test(test_q8_0_block_avx2_twin),
     };
     return cmocka_run_group_tests_name("quant_kquants", tests, NULL, NULL);
 }

@@ -19,7 +19,9 @@ static void help(FILE *f) {
                "  --tokens LIST   comma-separated token ids (at most 4096)\n"
                "  -o, --out FILE  where the logits go (default: not written)\n"
                "  --greedy N      tokens to generate greedily (default 0)\n"
-               "  -t, --threads N threads (default: all CPUs)\n");
+               "  -t, --threads N threads (default: all CPUs)\n"
+               "  --cache-type-k T, --cache-type-v T   what the KV cache stores (f32, f16,\n"
+               "                  q8_0, q4_0; default f16, as llama.cpp)\n");
 }
 
 static int parse_tokens(const char *s, int32_t *out, int32_t *n) {
@@ -62,7 +64,8 @@ static kv_status write_rows(const char *path, const kv_ctx *c, int32_t n, int64_
 }
 
 static kv_status run(const char *model, const int32_t *toks, int32_t n, const char *out,
-                     int32_t n_greedy, int32_t n_threads, kv_err *err) {
+                     int32_t n_greedy, int32_t n_threads, kv_type type_k, kv_type type_v,
+                     kv_err *err) {
     kv_model *m = NULL;
     kv_ctx *c = NULL;
     kv_status st = kv_model_open(model, &m, err);
@@ -79,6 +82,8 @@ static kv_status run(const char *model, const int32_t *toks, int32_t n, const ch
     p.n_ctx = n + n_greedy + 1;
     p.n_batch = n;
     p.n_threads = n_threads;
+    p.type_k = type_k;
+    p.type_v = type_v;
     st = kv_ctx_new(m, &p, &c, err);
     int8_t want[MAX_TOKENS];
     memset(want, 1, sizeof want);
@@ -105,6 +110,7 @@ done:
 int kv_cli_logits(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *list = NULL;
     int32_t n_greedy = 0, n_threads = 0;
+    kv_type type_k = KV_TYPE_F16, type_v = KV_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (kv_cli_is_help(a)) {
@@ -119,7 +125,11 @@ int kv_cli_logits(int argc, char **argv) {
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--greedy")) n_greedy = atoi(v);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) n_threads = atoi(v);
-        else
+        else if (!strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
+            int rc = kv_cli_cache_type("logits", a, v, a[13] == 'k' ? &type_k : &type_v);
+            if (rc)
+                return rc;
+        } else
             return kv_cli_usage_error("logits", "unknown option '%s'", a);
         i++;
     }
@@ -132,6 +142,6 @@ int kv_cli_logits(int argc, char **argv) {
     if (n_greedy < 0 || n_greedy > 4096)
         return kv_cli_usage_error("logits", "--greedy wants 0..4096");
     kv_err err = {0};
-    kv_status st = run(model, toks, n, out, n_greedy, n_threads, &err);
+    kv_status st = run(model, toks, n, out, n_greedy, n_threads, type_k, type_v, &err);
     return st == KV_OK ? 0 : kv_cli_fail("logits", &err);
 }

@@ -45,6 +45,7 @@
 #include "kvant/kv_json.h"        // kv_json_type_name: jansson value types in words
 #include "kvant/kv_json_schema.h" // kv_json_schema_*, kv_json_match_*, kv_sample_next_schema: JSON schemas for sampling
 #include "kvant/kv_jinja.h"       // kv_jinja_*: chat templates (a Jinja subset)
+#include "kvant/kv_gotmpl.h"      // kv_gotmpl_*: Ollama TEMPLATEs (a Go text/template subset)
 #include "kvant/kv_generate.h"    // kv_generate, kv_gen_*
 
 // eval

@@ -275,17 +275,14 @@ static kv_status show(void *user, const char *model, char **out, kv_err *err) {
     return st;
 }
 
-// Warns once per template layer that cannot run (kvant serve's log is stderr).
-static void warn_template(const char *model, const char *digest, const char *msg) {
+// Warns once per layer (kvant serve's log is stderr).
+static void warn_layer(const char *digest, const char *fmt, const char *model, const char *msg) {
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     static char last[72];
     pthread_mutex_lock(&mu);
     if (strcmp(last, digest) != 0) {
         snprintf(last, sizeof last, "%s", digest);
-        fprintf(stderr,
-                "kvant serve: model '%s': its TEMPLATE cannot run (%s); using the GGUF's chat "
-                "template\n",
-                model, msg);
+        fprintf(stderr, fmt, model, msg);
     }
     pthread_mutex_unlock(&mu);
 }
@@ -319,9 +316,15 @@ static kv_status defaults(void *user, const char *model, char **out, kv_err *err
     json_t *o = st == KV_OK ? json_object() : NULL;
     if (o && txt[0])
         json_object_set_new(o, "system", json_string(txt[0]));
-    json_t *params = o && txt[1] ? json_loads(txt[1], 0, NULL) : NULL;
+    json_error_t je;
+    json_t *params = o && txt[1] ? json_loads(txt[1], 0, &je) : NULL;
     if (json_is_object(params))
         json_object_set(o, "options", params);
+    else if (o && txt[1])
+        warn_layer(kv__manifest_layer(m, KV__MT_PARAMS)->digest,
+                   "kvant serve: model '%s': its params layer is not a JSON object (%s); "
+                   "ignored\n",
+                   model, params ? "another JSON value" : je.text);
     json_decref(params);
     if (o && txt[2]) {
         kv_gotmpl *g = NULL;
@@ -329,7 +332,10 @@ static kv_status defaults(void *user, const char *model, char **out, kv_err *err
         if (kv_gotmpl_parse(txt[2], strlen(txt[2]), &g, &terr) == KV_OK)
             json_object_set_new(o, "template", json_string(txt[2]));
         else
-            warn_template(model, kv__manifest_layer(m, KV__MT_TEMPLATE)->digest, terr.msg);
+            warn_layer(kv__manifest_layer(m, KV__MT_TEMPLATE)->digest,
+                       "kvant serve: model '%s': its TEMPLATE cannot run (%s); using the GGUF's "
+                       "chat template\n",
+                       model, terr.msg);
         kv_gotmpl_free(g);
     }
     if (o && json_object_size(o) == 0)

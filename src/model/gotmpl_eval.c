@@ -391,7 +391,8 @@ kv_status kv_gotmpl_render(const kv_gotmpl *t, const kv_chat_msg *m, size_t n, c
         if (st == KV_OK)
             st = run_root(&c, t, &r);
     }
-    if (st == KV_OK && !c.out)
+    c.halted = false;
+    if (st == KV_OK && !c.out) // an empty rendering is "", not NULL
         st = emit(&c, "", 0);
     for (size_t i = 0; i < n && owned; i++)
         free(owned[i]);

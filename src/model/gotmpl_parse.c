@@ -185,14 +185,14 @@ static kv_status next_item(parser *p, item_kind *kind, size_t *text_at, size_t *
         size_t rest = p->n - p->pos;
         if (!(rest >= 2 && s[0] == '{' && s[1] == '{')) {
             const char *o = find2(s, rest, "{{");
-            size_t len = o ? (size_t)(o - s) : rest, at = p->pos;
+            size_t len = o ? (size_t)(o - s) : rest, at = p->pos, after = rest - len;
             count_lines(p, p->pos, p->pos + len);
             p->pos += len;
             if (p->trim_next)
                 while (len && is_space(p->s[at]))
                     at++, len--;
             p->trim_next = false;
-            if (o && rest - len >= 4 && o[2] == '-' && is_space(o[3]))
+            if (o && after >= 4 && o[2] == '-' && is_space(o[3])) // "{{- " trims before it
                 while (len && is_space(p->s[at + len - 1]))
                     len--;
             if (len == 0)
@@ -525,10 +525,11 @@ static kv_status list(parser *p, kv__gn_list *l, int depth, list_end *how, int *
         }
         kv__gn *n = NULL;
         if (k == IT_TEXT) {
-            if (!(n = gn_new(p, GN_TEXT)) || !(n->text = strndup(p->s + at, len))) {
+            if (!(n = gn_new(p, GN_TEXT)) || !(n->text = malloc(len))) {
                 gn_free(n);
                 return KV_FAIL(p->err, KV_ERR_NOMEM, "out of memory for the template");
             }
+            memcpy(n->text, p->s + at, len); // may hold NUL bytes
             n->len = len;
             if ((st = push(p, l, n)) != KV_OK)
                 return st;

@@ -114,6 +114,9 @@ static void test_expressions(void **state) {
     expect("{{ slice \"abcdef\" 1 3 }}{{ `raw\\n` }}{{ \"q\\\"\\n\" }}", m, 1, "bcraw\\nq\"\n");
     expect("a  {{- /* note */ -}}  b {{- \" c \" -}} \n d", m, 1, "ab c d");
     expect("{{ if .Tools }}T{{ else if .Messages }}M{{ end }}", m, 1, "M");
+    // found by fuzzing: a cut before any output is "", not NULL; trimming at the end
+    expect("{{ .Response }}x", m, 0, "");
+    expect(" \n{{- if 1 -}}\n {{- end -}}\n", m, 0, "");
     expect("{{ $x := \"v\" }}{{ if true }}{{ $x := \"w\" }}{{ $x }}{{ end }}{{ $x }}", m, 1,
            "ww");
 }

@@ -187,12 +187,12 @@ static void apply_params(run_opts *o, const char *name) {
         else if (!strcmp(k, "presence_penalty") && (ok = num(v, -100, 100, &d)))
             s->penalty_present = (float)d;
         else if (!strcmp(k, "stop")) {
-            size_t i;
-            json_t *x;
             ok = json_is_array(v) && json_array_size(v) < KV_GEN_MAX_STOP;
-            json_array_foreach(ok ? v : NULL, i, x) ok &= json_is_string(x) &&
-                                                        json_string_length(x) <= KV_GEN_MAX_STOP_LEN;
-            for (i = 0; ok && i < json_array_size(v); i++)
+            for (size_t i = 0; ok && i < json_array_size(v); i++) {
+                const json_t *x = json_array_get(v, i);
+                ok = json_is_string(x) && json_string_length(x) <= KV_GEN_MAX_STOP_LEN;
+            }
+            for (size_t i = 0; ok && i < json_array_size(v); i++)
                 if (json_string_length(json_array_get(v, i)) > 0)
                     o->stops[o->gen.n_stop++] = json_string_value(json_array_get(v, i));
             o->stops_default = ok && o->gen.n_stop > 0;

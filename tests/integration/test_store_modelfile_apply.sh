@@ -127,9 +127,10 @@ grep -q "model 'badtmpl:latest': its TEMPLATE cannot run (line 1: pipes" "$TMP/s
 [ "$(num prompt_eval_count)" != "$N_WANT" ] && pass "... rendered by the GGUF's template instead" || fail "badtmpl prompt: $OUT"
 for m in hostile hostile2; do
   for ep in /api/chat /api/generate /v1/chat/completions; do
-    case $ep in
-      /api/generate) body="{\"model\":\"$m\",\"prompt\":\"let there be light\",\"stream\":false}" ;;
-      *) body="{${CHAT/\"kjv\"/\"$m\"}}" ;;
+    case $ep in # a short reply: the stored num_predict is gone with the rest
+      /api/generate) body="{\"model\":\"$m\",\"prompt\":\"let there be light\",\"stream\":false,\"options\":{\"num_predict\":8}}" ;;
+      /api/chat) body="{${CHAT/\"kjv\"/\"$m\"},\"options\":{\"num_predict\":8}}" ;;
+      *) body="{${CHAT/\"kjv\"/\"$m\"},\"max_tokens\":8}" ;;
     esac
     OUT=$(post $ep "$body")
     grep -q '"done":true\|"finish_reason"' <<<"$OUT" && pass "$m stored params: $ep answers" || fail "$m $ep: $OUT"

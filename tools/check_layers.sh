@@ -44,6 +44,7 @@ declare -A HEADER=(
   [kv_tokenizer.h]=tokenizer [kv_chat.h]=tokenizer
   [kv_model.h]=model [kv_sample.h]=model [kv_json_prefix.h]=model [kv_json.h]=model [kv_json_schema.h]=model [kv_jinja.h]=model
   [kv_generate.h]=model [kv_vocab_gguf.h]=model [kv_speculative.h]=model
+  [kv_gotmpl.h]=model
   [kv_eval.h]=eval [kv_bench.h]=eval [kv_imatrix_eval.h]=eval
   [kv_convert.h]=pipeline
   [kv_onnx_export.h]=onnx

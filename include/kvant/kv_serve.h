@@ -110,6 +110,11 @@ typedef struct {
     // "parameters" (Ollama's text), "template", "system", "license" (each absent
     // when the model has none) and "mtime" (seconds).
     kv_status (*show)(void *user, const char *model, char **json, kv_err *err);
+    // A store model's Modelfile defaults for generation (NULL, or KV_ERR_NOT_FOUND:
+    // none): a JSON object (malloc'd; the caller frees) with "system" (text),
+    // "options" (the params layer's object) and "template" (a Go template in the
+    // subset kv_gotmpl runs), each absent when the model has none.
+    kv_status (*defaults)(void *user, const char *model, char **json, kv_err *err);
     // Pushes into /v2/ and POST /api/blobs bodies streamed to disk (NULL: /v2/
     // stays read-only, /api/blobs bodies are held in memory and go to blob_put).
     // upload_tmp: a new empty file on the blobs' file system for an upload's

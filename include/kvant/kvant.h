@@ -48,6 +48,7 @@
 #include "kvant/kv_json_schema.h" // kv_json_schema_*, kv_json_match_*, kv_sample_next_schema: JSON schemas for sampling
 #include "kvant/kv_jinja.h"       // kv_jinja_*: chat templates (a Jinja subset)
 #include "kvant/kv_speculative.h" // kv_spec_*: speculative decoding (draft model, n-gram lookup)
+#include "kvant/kv_gotmpl.h"      // kv_gotmpl_*: Ollama TEMPLATEs (a Go text/template subset)
 #include "kvant/kv_generate.h"    // kv_generate, kv_gen_*
 
 // eval

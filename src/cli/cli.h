@@ -51,6 +51,9 @@ int kv_cli_store_option(const char *cmd, int *argc, char **argv, bool writes);
 // arg when it names an existing file; else, when the store has a model named
 // arg, the path of its GGUF blob (in buf); else arg.
 const char *kv_cli_model_path(const char *arg, char *buf, size_t cap);
+// The SYSTEM, params (JSON) and TEMPLATE layers of store model arg (malloc'd, NULL
+// where it has none; all NULL when arg is a file or not in the store).
+void kv_cli_model_layers(const char *arg, char **system, char **params, char **tmpl);
 // A stored model's Modelfile (as `kvant show --modelfile` prints it) into f:
 // shown its name, blob its GGUF file, the rest its layers' texts or NULL.
 void kv_cli_modelfile(FILE *f, const char *shown, const char *blob, const char *tmpl,

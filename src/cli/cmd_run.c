@@ -1,6 +1,9 @@
 // kvant run: generate text from a prompt, or interactively: a chat in the
 // model's chat template when it has one kvant recognises (or --chat-template
 // names one), plain continuation of each line otherwise. Speeds go to stderr.
+#define _POSIX_C_SOURCE 200809L // strndup
+#include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 #include "cli/cli.h"
 #include "kvant/kv_chat.h"
 #include "kvant/kv_generate.h"
+#include "kvant/kv_gotmpl.h"
 #include "kvant/kv_jinja.h"
 #include "kvant/kv_model.h"
 #include "kvant/kv_tokenizer.h"
@@ -58,7 +62,14 @@ static void help(FILE *f) {
             "  --draft-max N         most tokens guessed per step (default 8)\n"
             "                        Output is what the model alone gives (greedy: the same\n"
             "                        text; sampled: the same distribution); stderr reports\n"
-            "                        how many guesses were accepted\n");
+            "                        how many guesses were accepted\n"
+            "  --verbose-prompt      print each prompt as the template renders it, on stderr\n"
+            "                        (a line: \"rendered prompt: \" and a JSON string)\n"
+            "A model from the store (kvant create) brings its Modelfile's SYSTEM, PARAMETER\n"
+            "values (temperature, top_k, top_p, min_p, seed, num_predict, num_ctx, stop,\n"
+            "repeat_penalty, repeat_last_n, frequency_penalty, presence_penalty) and TEMPLATE\n"
+            "(a Go template, kv_gotmpl's subset: used for PROMPT too, as Ollama does); the\n"
+            "options above replace them.\n");
 }
 
 typedef struct {
@@ -73,6 +84,11 @@ typedef struct {
     kv_spec_params spec;        // --lookup, --draft-max
     bool spec_on;
     kv_type type_k, type_v;     // --cache-type-k/-v
+    bool stops_default;   // stops holds the Modelfile's: a --stop replaces them
+    bool verbose_prompt;  // --verbose-prompt
+    kv_gotmpl *gotmpl;    // the Modelfile's TEMPLATE, or NULL
+    json_t *params;       // the Modelfile's PARAMETER values (stop strings borrow from it)
+    char *mf_system;      // the Modelfile's SYSTEM
 } run_opts;
 
 static bool print_text(void *user, const char *text, size_t len) {
@@ -91,6 +107,8 @@ static int parse(int argc, char **argv, run_opts *o) {
             return -1;
         } else if (!strcmp(a, "--no-display-prompt")) {
             o->display_prompt = false, takes = false;
+        } else if (!strcmp(a, "--verbose-prompt")) {
+            o->verbose_prompt = true, takes = false;
         } else if (!strcmp(a, "--ignore-eos")) {
             o->gen.ignore_eos = true, takes = false;
         } else if (!v && a[0] == '-' && a[1]) {
@@ -139,6 +157,8 @@ static int parse(int argc, char **argv, run_opts *o) {
                 return kv_cli_usage_error("run", "%s", e.msg);
             o->tmpl_set = true;
         } else if (!strcmp(a, "--stop")) {
+            if (o->stops_default)
+                o->gen.n_stop = 0, o->stops_default = false;
             if (o->gen.n_stop >= KV_GEN_MAX_STOP - 1) // chat mode adds the end-of-turn text
                 return kv_cli_usage_error("run", "at most %d --stop strings",
                                           KV_GEN_MAX_STOP - 1);
@@ -163,6 +183,91 @@ static int parse(int argc, char **argv, run_opts *o) {
 }
 
 static void print_speed(const kv_gen_result *r, bool spec) {
+// ---- a store model's Modelfile ----
+
+static bool num(const json_t *v, double lo, double hi, double *out) {
+    if (!json_is_number(v) || !(json_number_value(v) >= lo && json_number_value(v) <= hi))
+        return false;
+    *out = json_number_value(v);
+    return true;
+}
+
+// The Modelfile's PARAMETER values into o (before the options, which replace
+// them); a value of the wrong type or out of range is skipped with a warning.
+static void apply_params(run_opts *o, const char *name) {
+    const char *k;
+    json_t *v;
+    kv_sample_params *s = &o->gen.sample;
+    json_object_foreach(o->params, k, v) {
+        double d = 0;
+        bool ok = true;
+        if (!strcmp(k, "temperature") && (ok = num(v, 0, 100, &d))) s->temp = (float)d;
+        else if (!strcmp(k, "top_k") && (ok = num(v, 0, INT32_MAX, &d))) s->top_k = (int32_t)d;
+        else if (!strcmp(k, "top_p") && (ok = num(v, 0, 1, &d))) s->top_p = (float)d;
+        else if (!strcmp(k, "min_p") && (ok = num(v, 0, 1, &d))) s->min_p = (float)d;
+        else if (!strcmp(k, "seed") && (ok = num(v, 0, 9e15, &d)))
+            s->seed = (uint64_t)d, o->seed_set = true;
+        else if (!strcmp(k, "num_predict") && (ok = num(v, INT32_MIN, INT32_MAX, &d)))
+            o->gen.n_predict = (int32_t)d;
+        else if (!strcmp(k, "num_ctx") && (ok = num(v, 1, 1 << 20, &d))) o->n_ctx = (int32_t)d;
+        else if (!strcmp(k, "repeat_penalty") && (ok = num(v, 0, 100, &d)))
+            s->penalty_repeat = (float)d;
+        else if (!strcmp(k, "repeat_last_n") && (ok = num(v, -1, 65536, &d)))
+            s->penalty_last_n = (int32_t)d;
+        else if (!strcmp(k, "frequency_penalty") && (ok = num(v, -100, 100, &d)))
+            s->penalty_freq = (float)d;
+        else if (!strcmp(k, "presence_penalty") && (ok = num(v, -100, 100, &d)))
+            s->penalty_present = (float)d;
+        else if (!strcmp(k, "stop")) {
+            ok = json_is_array(v) && json_array_size(v) < KV_GEN_MAX_STOP;
+            for (size_t i = 0; ok && i < json_array_size(v); i++) {
+                const json_t *x = json_array_get(v, i);
+                ok = json_is_string(x) && json_string_length(x) <= KV_GEN_MAX_STOP_LEN;
+            }
+            for (size_t i = 0; ok && i < json_array_size(v); i++)
+                if (json_string_length(json_array_get(v, i)) > 0)
+                    o->stops[o->gen.n_stop++] = json_string_value(json_array_get(v, i));
+            o->stops_default = ok && o->gen.n_stop > 0;
+        }
+        if (!ok)
+            fprintf(stderr, "kvant run: model '%s': PARAMETER %s has a bad value; ignored\n",
+                    name, k);
+    }
+}
+
+// The store model's SYSTEM, PARAMETER and TEMPLATE layers into o.
+static void apply_modelfile(run_opts *o, const char *name) {
+    char *params = NULL, *tmpl = NULL;
+    kv_cli_model_layers(name, &o->mf_system, &params, &tmpl);
+    if (params) {
+        o->params = json_loads(params, 0, NULL);
+        if (json_is_object(o->params))
+            apply_params(o, name);
+        else
+            fprintf(stderr, "kvant run: model '%s': its params layer is not a JSON object; "
+                            "ignored\n", name);
+    }
+    if (o->mf_system)
+        o->system = o->mf_system;
+    kv_err err = {0};
+    if (tmpl && kv_gotmpl_parse(tmpl, strlen(tmpl), &o->gotmpl, &err) != KV_OK)
+        fprintf(stderr, "kvant run: model '%s': its TEMPLATE cannot run (%s); using the GGUF's "
+                        "chat template\n", name, err.msg);
+    free(params);
+    free(tmpl);
+}
+
+static void print_prompt(const run_opts *o, const char *text, size_t len) {
+    if (!o->verbose_prompt)
+        return;
+    json_t *s = json_stringn(text, len);
+    char *j = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+    fprintf(stderr, "rendered prompt: %s\n", j ? j : "(not UTF-8)");
+    free(j);
+    json_decref(s);
+}
+
+static void print_speed(const kv_gen_result *r) {
     fprintf(stderr, "\nprompt: %d tokens in %.3f s (%.1f tokens/s); generation: %d tokens in %.3f s "
                     "(%.1f tokens/s); stop: %s\n",
             r->n_prompt, r->t_prompt_s, r->t_prompt_s > 0 ? r->n_prompt / r->t_prompt_s : 0.0,
@@ -178,15 +283,30 @@ static kv_status run_once(kv_ctx *c, const kv_vocab *v, const char *text, size_t
                           run_opts *o, kv_err *err) {
     kv_token *ids = NULL;
     int64_t n = 0;
-    kv_status st = kv_tokenize_alloc(v, text, len, true, true, &ids, &n, err);
+    char *rendered = NULL, *user = NULL;
+    kv_status st = KV_OK;
+    if (o->gotmpl) { // as Ollama: the prompt is a user message in the Modelfile's template
+        user = strndup(text, len);
+        kv_chat_msg m[2] = {{KV_CHAT_ROLE_SYSTEM, o->system}, {KV_CHAT_ROLE_USER, user}};
+        bool sys = o->system && *o->system;
+        st = user ? kv_gotmpl_render(o->gotmpl, sys ? m : m + 1, sys ? 2 : 1, &rendered, &len, err)
+                  : KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the prompt");
+    }
+    const char *prompt = rendered ? rendered : text;
+    if (st == KV_OK) {
+        print_prompt(o, prompt, len);
+        st = kv_tokenize_alloc(v, prompt, len, true, true, &ids, &n, err);
+    }
+    free(user);
     if (st == KV_OK && n == 0)
         st = KV_FAIL(err, KV_ERR_INVALID, "the prompt is empty");
     if (st == KV_OK && o->display_prompt)
-        print_text(NULL, text, len);
+        print_text(NULL, prompt, len);
     kv_gen_result r;
     if (st == KV_OK)
         st = kv_generate(c, v, 0, ids, n, &o->gen, &r, err);
     free(ids);
+    free(rendered);
     if (st == KV_OK) {
         printf("\n");
         print_speed(&r, o->gen.spec != NULL);
@@ -242,6 +362,8 @@ static kv_status run_continue(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_err 
 typedef struct {
     kv_chat_tmpl tmpl;    // the family (the renderer when jinja is NULL, and the end text)
     const kv_jinja *jinja; // the model's own template, or NULL
+    const kv_gotmpl *gotmpl; // the Modelfile's TEMPLATE (before jinja), or NULL
+    bool verbose;         // --verbose-prompt
     const char *eos;      // the model's EOS text; may be NULL
     kv_chat_msg *msgs;
     size_t n_msgs, cap_msgs;
@@ -311,10 +433,18 @@ static kv_status chat_tokens(const chat *ch, const kv_vocab *v, kv_token **ids, 
                              kv_err *err) {
     char *text = NULL;
     size_t len = 0;
-    kv_status st = ch->jinja ? kv_jinja_render_vocab(ch->jinja, v, ch->msgs, ch->n_msgs, true,
-                                                     &text, &len, err)
-                             : kv_chat_render(ch->tmpl, ch->msgs, ch->n_msgs, true, ch->eos,
-                                              &text, &len, err);
+    kv_status st = ch->gotmpl ? kv_gotmpl_render(ch->gotmpl, ch->msgs, ch->n_msgs, &text, &len, err)
+                   : ch->jinja ? kv_jinja_render_vocab(ch->jinja, v, ch->msgs, ch->n_msgs, true,
+                                                       &text, &len, err)
+                               : kv_chat_render(ch->tmpl, ch->msgs, ch->n_msgs, true, ch->eos,
+                                                &text, &len, err);
+    if (st == KV_OK && ch->verbose) {
+        json_t *s = json_stringn(text, len);
+        char *j = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+        fprintf(stderr, "rendered prompt: %s\n", j ? j : "(not UTF-8)");
+        free(j);
+        json_decref(s);
+    }
     if (st == KV_OK)
         st = kv_tokenize_alloc(v, text, len, true, true, ids, n, err);
     free(text);
@@ -365,7 +495,7 @@ static kv_status chat_turn(kv_ctx *c, const kv_vocab *v, run_opts *o, chat *ch, 
     kv_gen_params gp = o->gen;
     memcpy(stops, o->stops, gp.n_stop * sizeof *stops);
     // a template of no known family ends its turns with EOS, if anything
-    const char *end = ch->jinja && ch->tmpl == KV_CHAT_PLAIN ? (ch->eos ? ch->eos : "")
+    const char *end = (ch->jinja || ch->gotmpl) && ch->tmpl == KV_CHAT_PLAIN ? (ch->eos ? ch->eos : "")
                                                             : kv_chat_end_text(ch->tmpl, ch->eos);
     if (*end && strlen(end) <= KV_GEN_MAX_STOP_LEN)
         stops[gp.n_stop++] = end;
@@ -399,7 +529,11 @@ static kv_status chat_turn(kv_ctx *c, const kv_vocab *v, run_opts *o, chat *ch, 
 // Reads lines; each is a user message and the model replies in template tmpl.
 static kv_status run_chat(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_chat_tmpl tmpl,
                           const kv_jinja *jinja, kv_err *err) {
-    chat ch = {.tmpl = tmpl, .jinja = jinja, .eos = kv_vocab_text(v, kv_vocab_eos(v), NULL)};
+    chat ch = {.tmpl = o->gotmpl ? KV_CHAT_PLAIN : tmpl,
+               .jinja = jinja,
+               .gotmpl = o->gotmpl,
+               .verbose = o->verbose_prompt,
+               .eos = kv_vocab_text(v, kv_vocab_eos(v), NULL)};
     bool has_system = o->system && *o->system;
     kv_status st = KV_OK;
     if (has_system)
@@ -423,6 +557,10 @@ static kv_status run_chat(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_chat_tmp
 // continuation otherwise; a note on stderr says which.
 static kv_status run_interactive(kv_ctx *c, const kv_model *m, const kv_vocab *v, run_opts *o,
                                  kv_err *err) {
+    if (o->gotmpl && !o->tmpl_set) {
+        fprintf(stderr, "kvant run: chat mode, the Modelfile's TEMPLATE\n");
+        return run_chat(c, v, o, KV_CHAT_PLAIN, NULL, err);
+    }
     bool has = false;
     kv_chat_tmpl t = o->tmpl_set ? o->tmpl : kv_chat_detect_gguf(kv_model_gguf(m), &has);
     kv_jinja *j = NULL;
@@ -471,6 +609,10 @@ static kv_status open_spec(run_opts *o, const kv_ctx *c, kv_model **dm, kv_ctx *
     if (st == KV_OK && o->gen.json_object)
         fprintf(stderr, "kvant run: --format json generates without speculative decoding\n");
     return st;
+static void run_opts_free(run_opts *o) {
+    kv_gotmpl_free(o->gotmpl);
+    json_decref(o->params);
+    free(o->mf_system);
 }
 
 int kv_cli_run(int argc, char **argv) {
@@ -487,6 +629,14 @@ int kv_cli_run(int argc, char **argv) {
     rc = parse(argc, argv, &o);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
+    // again over the store model's Modelfile values, so that the options replace them
+    const char *name = o.model;
+    memset(&o, 0, sizeof o);
+    o.gen = kv_gen_default_params();
+    o.display_prompt = true;
+    o.gen.on_text = print_text;
+    apply_modelfile(&o, name);
+    parse(argc, argv, &o);
     char store_path[4096];
     o.model = kv_cli_model_path(o.model, store_path, sizeof store_path);
     if (!o.seed_set)
@@ -494,8 +644,10 @@ int kv_cli_run(int argc, char **argv) {
     kv_err err = {0};
     char *text = NULL;
     size_t len = o.prompt ? strlen(o.prompt) : 0;
-    if (o.file && kv_cli_read_text(o.file, &text, &len, &err) != KV_OK)
+    if (o.file && kv_cli_read_text(o.file, &text, &len, &err) != KV_OK) {
+        run_opts_free(&o);
         return kv_cli_fail("run", &err);
+    }
     kv_model *m = NULL;
     kv_ctx *c = NULL;
     kv_vocab *v = NULL;
@@ -530,5 +682,6 @@ int kv_cli_run(int argc, char **argv) {
     kv_vocab_free(v);
     kv_model_close(m);
     free(text);
+    run_opts_free(&o);
     return st == KV_OK ? 0 : kv_cli_fail("run", &err);
 }

@@ -397,6 +397,31 @@ int kv_cli_rm(int argc, char **argv) {
     return 0;
 }
 
+void kv_cli_model_layers(const char *arg, char **system, char **params, char **tmpl) {
+    *system = *params = *tmpl = NULL;
+    char dir[4096];
+    kv_err err;
+    kv__mname nm;
+    kv__manifest *m = malloc(sizeof *m);
+    if (!m || access(arg, F_OK) == 0 || kv__mstore_default_dir(dir, sizeof dir, &err) != KV_OK ||
+        kv__mname_parse(arg, &nm, &err) != KV_OK) {
+        free(m);
+        return;
+    }
+    kv__mstore_canonical(dir, &nm);
+    if (kv__mstore_read(dir, &nm, m, &err) == KV_OK) {
+        const char *mts[3] = {KV__MT_SYSTEM, KV__MT_PARAMS, KV__MT_TEMPLATE};
+        char **out[3] = {system, params, tmpl};
+        for (int i = 0; i < 3; i++) {
+            const kv__layer *l = kv__manifest_layer(m, mts[i]);
+            size_t n;
+            if (l && kv__mstore_blob_read(dir, l->digest, out[i], &n, &err) != KV_OK)
+                fprintf(stderr, "kvant: model '%s': %s (layer ignored)\n", arg, err.msg);
+        }
+    }
+    free(m);
+}
+
 const char *kv_cli_model_path(const char *arg, char *buf, size_t cap) {
     char dir[4096];
     kv_err err;

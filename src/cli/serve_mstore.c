@@ -9,8 +9,11 @@
 #include "store/models.h"
 #include "store/oci.h"
 
+#include "kvant/kv_gotmpl.h"
+
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +275,80 @@ static kv_status show(void *user, const char *model, char **out, kv_err *err) {
     return st;
 }
 
+// Warns once per layer (kvant serve's log is stderr).
+static void warn_layer(const char *digest, const char *fmt, const char *model, const char *msg) {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char last[72];
+    pthread_mutex_lock(&mu);
+    if (strcmp(last, digest) != 0) {
+        snprintf(last, sizeof last, "%s", digest);
+        fprintf(stderr, fmt, model, msg);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+// The Modelfile defaults of model for generation (kv_serve_store_ops.defaults):
+// {"system", "options", "template"} from its layers; a params layer that is not
+// a JSON object, text that is not UTF-8 and a template outside kv_gotmpl's subset
+// are left out (the last with a warning). KV_ERR_NOT_FOUND when it has none.
+static kv_status defaults(void *user, const char *model, char **out, kv_err *err) {
+    (void)user;
+    *out = NULL;
+    kv__mname nm;
+    kv_status st = kv__mname_parse(model, &nm, err);
+    if (st != KV_OK)
+        return KV_FAIL(err, KV_ERR_NOT_FOUND, "not a store name");
+    kv__manifest *m = malloc(sizeof *m);
+    if (!m)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    if ((st = kv__mstore_read(g_dir, &nm, m, err)) != KV_OK) {
+        free(m);
+        return st;
+    }
+    const char *mts[3] = {KV__MT_SYSTEM, KV__MT_PARAMS, KV__MT_TEMPLATE};
+    char *txt[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3 && st == KV_OK; i++) {
+        const kv__layer *l = kv__manifest_layer(m, mts[i]);
+        size_t n;
+        if (l)
+            st = kv__mstore_blob_read(g_dir, l->digest, &txt[i], &n, err);
+    }
+    json_t *o = st == KV_OK ? json_object() : NULL;
+    if (o && txt[0])
+        json_object_set_new(o, "system", json_string(txt[0]));
+    json_error_t je;
+    json_t *params = o && txt[1] ? json_loads(txt[1], 0, &je) : NULL;
+    if (json_is_object(params))
+        json_object_set(o, "options", params);
+    else if (o && txt[1])
+        warn_layer(kv__manifest_layer(m, KV__MT_PARAMS)->digest,
+                   "kvant serve: model '%s': its params layer is not a JSON object (%s); "
+                   "ignored\n",
+                   model, params ? "another JSON value" : je.text);
+    json_decref(params);
+    if (o && txt[2]) {
+        kv_gotmpl *g = NULL;
+        kv_err terr = {0};
+        if (kv_gotmpl_parse(txt[2], strlen(txt[2]), &g, &terr) == KV_OK)
+            json_object_set_new(o, "template", json_string(txt[2]));
+        else
+            warn_layer(kv__manifest_layer(m, KV__MT_TEMPLATE)->digest,
+                       "kvant serve: model '%s': its TEMPLATE cannot run (%s); using the GGUF's "
+                       "chat template\n",
+                       model, terr.msg);
+        kv_gotmpl_free(g);
+    }
+    if (o && json_object_size(o) == 0)
+        st = KV_FAIL(err, KV_ERR_NOT_FOUND, "no defaults");
+    else if (o && !(*out = json_dumps(o, JSON_COMPACT)))
+        st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    json_decref(o);
+    for (int i = 0; i < 3; i++)
+        free(txt[i]);
+    free(m);
+    return st;
+}
+
 static const char *env_set(const char *k) {
     const char *v = getenv(k);
     return v && *v ? v : NULL;
@@ -395,6 +472,7 @@ static kv_serve_store_ops OPS = {
     .pull = pull,
     .push = push,
     .show = show,
+    .defaults = defaults,
     .upload_tmp = upload_tmp,
     .blob_commit = blob_commit,
     .manifest_put = manifest_put,
@@ -449,6 +527,7 @@ static const kv_serve_store_ops RO_OPS = {
     .pull = ro_pull,
     .push = ro_push,
     .show = show,
+    .defaults = defaults,
 };
 
 int kv_cli_serve_mstore(kv_serve_params *p, uint64_t blob_max, bool readonly) {

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvant/kv_gotmpl.h"
+
 // The hint a "json" format adds to the system prompt. The scheduler also
 // constrains sampling (kv_sample_next_json), so the reply is a JSON object
 // whether or not the model heeds the hint; the hint keeps the content sensible.
@@ -73,16 +75,24 @@ static kv_chat_msg *with_hint(const kv_chat_msg *m, size_t n, size_t *n_out, cha
 }
 
 // Renders messages m[0..n) in the model's template and appends the text to out:
-// its own Jinja template when it has one kvant runs (a raise_exception there
+// a store model's Modelfile TEMPLATE (Go template) when r has one, else its own Jinja template when it has one kvant runs (a raise_exception there
 // fails the request), else the template family's renderer.
-static kv_status render_into(kv__sched *sch, const kv_chat_msg *m, size_t n, kv__buf *out,
-                             kv_err *err) {
+static kv_status render_into(const kv__req *r, kv__sched *sch, const kv_chat_msg *m, size_t n,
+                             kv__buf *out, kv_err *err) {
     const kv_vocab *v = kv__sched_vocab(sch);
     const char *eos = kv_vocab_text(v, kv_vocab_eos(v), NULL);
     char *text = NULL;
     size_t len = 0;
     kv_status st = KV_ERR_UNSUPPORTED;
-    if (kv__sched_jinja(sch)) {
+    kv_gotmpl *g = NULL;
+    // a store model's TEMPLATE (checked by the store when it was read)
+    if (r->gotmpl && kv_gotmpl_parse(r->gotmpl, strlen(r->gotmpl), &g, NULL) == KV_OK) {
+        st = kv_gotmpl_render(g, m, n, &text, &len, err);
+        kv_gotmpl_free(g);
+        if (st != KV_OK)
+            return st;
+    }
+    if (st != KV_OK && kv__sched_jinja(sch)) {
         kv_err jerr = {0};
         st = kv_jinja_render_vocab(kv__sched_jinja(sch), v, m, n, true, &text, &len, &jerr);
         if (st != KV_OK && st != KV_ERR_UNSUPPORTED && st != KV_ERR_FORMAT) {
@@ -102,13 +112,13 @@ static kv_status render_into(kv__sched *sch, const kv_chat_msg *m, size_t n, kv_
 static kv_status render_chat(const kv__req *r, kv__sched *sch, const kv_chat_msg *m, size_t n,
                              kv__buf *out, kv_err *err) {
     if (!r->format_json)
-        return render_into(sch, m, n, out, err);
+        return render_into(r, sch, m, n, out, err);
     size_t n2 = 0;
     char *owned = NULL;
     kv_chat_msg *m2 = with_hint(m, n, &n2, &owned);
     if (!m2)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the prompt");
-    kv_status st = render_into(sch, m2, n2, out, err);
+    kv_status st = render_into(r, sch, m2, n2, out, err);
     free(m2);
     free(owned);
     return st;
@@ -122,7 +132,7 @@ static kv_status build_prompt(const kv__req *r, kv__sched *sch, kv__buf *out, bo
     *special = false;
     const char *system = r->system;
     bool templated = r->ep == KV__EP_GENERATE && !r->raw &&
-                     (kv__sched_tmpl(sch) != KV_CHAT_PLAIN || kv__sched_jinja(sch));
+                     (kv__sched_tmpl(sch) != KV_CHAT_PLAIN || kv__sched_jinja(sch) || r->gotmpl);
     if (templated) {
         kv_chat_msg m[2] = {{KV_CHAT_ROLE_SYSTEM, system ? system : ""},
                             {KV_CHAT_ROLE_USER, r->prompt}};
@@ -351,12 +361,42 @@ static kv_status submit(kv__call *c, kv__job *j, kv_err *err) {
     return KV_OK;
 }
 
+// The request parsed again over its store model's Modelfile defaults (SYSTEM,
+// PARAMETER, TEMPLATE), when the store has any for it.
+static kv_status with_defaults(kv__call *c, kv__endpoint ep, const kv__model_ent *e, kv__req *r,
+                               kv_err *err) {
+    const kv_serve_store_ops *o = c->srv->p.store;
+    char *text = NULL;
+    if (!o || !o->defaults || o->defaults(o->user, kv__ent_name(e), &text, NULL) != KV_OK)
+        return KV_OK;
+    json_t *defs = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (!json_is_object(defs)) {
+        json_decref(defs);
+        return KV_OK;
+    }
+    kv__req r2;
+    kv_status st = kv__req_parse_with(ep, c->body, c->body_len, defs, &r2, err);
+    if (st != KV_OK)
+        return st;
+    if (r2.defaults_bad)
+        kv__log(c->srv, "model %s: its PARAMETER values are not valid options; ignored",
+                kv__ent_name(e));
+    kv__req_free(r);
+    *r = r2;
+    return KV_OK;
+}
+
 static kv_status generate(kv__call *c, kv__endpoint ep, kv_err *err) {
     kv__req r;
     kv_status st = kv__req_parse(ep, c->body, c->body_len, &r, err);
     if (st != KV_OK)
         return st;
-    kv__model_ent *e = NULL;
+    kv__model_ent *e = kv__registry_find(c->srv->reg, r.model);
+    if (e && (st = with_defaults(c, ep, e, &r, err)) != KV_OK) {
+        kv__req_free(&r);
+        return st;
+    }
     double load_s = 0;
     st = open_model(c, &r, &e, &load_s, err);
     if (st != KV_OK) {

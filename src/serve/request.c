@@ -620,11 +620,72 @@ kv_status kv__json_parse(const char *body, size_t len, json_t **out, kv_err *err
     return KV_OK;
 }
 
+static bool generates(kv__endpoint ep) {
+    return ep == KV__EP_GENERATE || ep == KV__EP_CHAT || ep == KV__EP_OAI_CHAT ||
+           ep == KV__EP_OAI_COMPLETE;
+}
+
+// The model's options first (dropped whole when one is bad), then its system
+// prompt where the request has none, after the request is parsed.
+static kv_status apply_default_options(kv__req *r, json_t *defs) {
+    if (!defs || !generates(r->ep))
+        return KV_OK;
+    kv_err ignored = {0};
+    if (get_options(r, defs, &ignored) != KV_OK) {
+        kv__endpoint ep = r->ep;
+        set_defaults(r, ep);
+        r->defaults_bad = true;
+    }
+    r->defaults = defs;
+    return KV_OK;
+}
+
+static kv_status apply_default_system(kv__req *r, kv_err *err) {
+    const json_t *sys = r->defaults ? field(r->defaults, "system") : NULL;
+    const json_t *tmpl = r->defaults ? field(r->defaults, "template") : NULL;
+    if (json_is_string(tmpl))
+        r->gotmpl = json_string_value(tmpl);
+    if (!json_is_string(sys) || !*json_string_value(sys))
+        return KV_OK;
+    if (r->ep == KV__EP_GENERATE) {
+        if (!r->system && !r->raw)
+            r->system = json_string_value(sys);
+        return KV_OK;
+    }
+    if (r->ep != KV__EP_CHAT && r->ep != KV__EP_OAI_CHAT)
+        return KV_OK;
+    for (size_t i = 0; i < r->n_msgs; i++)
+        if (r->msgs[i].role == KV_CHAT_ROLE_SYSTEM)
+            return KV_OK;
+    kv_chat_msg *m = calloc(r->n_msgs + 1, sizeof *m);
+    if (!m)
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the messages");
+    m[0] = (kv_chat_msg){KV_CHAT_ROLE_SYSTEM, json_string_value(sys)};
+    if (r->n_msgs)
+        memcpy(m + 1, r->msgs, r->n_msgs * sizeof *m);
+    free(r->msgs);
+    r->msgs = m;
+    r->n_msgs++;
+    return KV_OK;
+}
+
 kv_status kv__req_parse(kv__endpoint ep, const char *body, size_t len, kv__req *out, kv_err *err) {
+    return kv__req_parse_with(ep, body, len, NULL, out, err);
+}
+
+kv_status kv__req_parse_with(kv__endpoint ep, const char *body, size_t len, json_t *defaults,
+                             kv__req *out, kv_err *err) {
     set_defaults(out, ep);
+    if (defaults && !generates(ep)) {
+        json_decref(defaults);
+        defaults = NULL;
+    }
+    apply_default_options(out, defaults);
     kv_status st = kv__json_parse(body, len, &out->root, err);
-    if (st != KV_OK)
+    if (st != KV_OK) {
+        kv__req_free(out);
         return st;
+    }
     if (!json_is_object(out->root)) {
         st = KV_FAIL(err, KV_ERR_INVALID, "request body must be a JSON object, got %s",
                      kv_json_type_name(out->root));
@@ -639,6 +700,8 @@ kv_status kv__req_parse(kv__endpoint ep, const char *body, size_t len, kv__req *
     } else {
         st = parse_ollama(out, out->root, err);
     }
+    if (st == KV_OK)
+        st = apply_default_system(out, err);
     if (st != KV_OK)
         kv__req_free(out);
     return st;
@@ -646,6 +709,7 @@ kv_status kv__req_parse(kv__endpoint ep, const char *body, size_t len, kv__req *
 
 void kv__req_free(kv__req *r) {
     json_decref(r->root);
+    json_decref(r->defaults);
     kv_json_schema_free(r->schema);
     free(r->msgs);
     free(r->inputs);

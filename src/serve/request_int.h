@@ -81,6 +81,13 @@ typedef struct {
     size_t n_stop;
     bool keep_alive_set;
     double keep_alive_s;    // INFINITY: forever
+    // A store model's Modelfile defaults (kv__req_parse_with): the object
+    // {"system", "options", "template"} (owned; strings above may borrow from it),
+    // its Go template (Ollama's TEMPLATE, checked by the store), and whether its
+    // options were refused (then none of them apply).
+    json_t *defaults;
+    const char *gotmpl;
+    bool defaults_bad;
 } kv__req;
 
 // Parses body as JSON and checks it against endpoint ep's fields. Malformed JSON
@@ -90,6 +97,14 @@ typedef struct {
 // On success the caller frees *out with kv__req_free; on failure *out is empty.
 kv_status kv__req_parse(kv__endpoint ep, const char *body, size_t len, kv__req *out,
                         kv_err *err);
+// kv__req_parse with a model's defaults (NULL: none; the reference is taken
+// either way): its "options" apply first and the request's own options replace
+// them, its "system" is the system prompt of a generate request without one and
+// the first message of a chat without a system message (Ollama's rules), its
+// "template" goes to r->gotmpl. Options that do not pass the checks a request's
+// would are dropped whole (r->defaults_bad), never failing the request.
+kv_status kv__req_parse_with(kv__endpoint ep, const char *body, size_t len, json_t *defaults,
+                             kv__req *out, kv_err *err);
 void kv__req_free(kv__req *r);
 // Parses JSON text with the server's limits (depth, duplicate keys refused).
 kv_status kv__json_parse(const char *body, size_t len, json_t **out, kv_err *err);

@@ -137,6 +137,8 @@ static kv_status parse(cur *c, kv__modelfile *mf, kv_err *err) {
                                    line);
                 if (slot == &mf->from)
                     mf->from_line = line;
+                if (slot == &mf->tmpl)
+                    mf->tmpl_line = line;
             } else if (!strcmp(instr, "PARAMETER")) {
                 skip_blank(c);
                 const char *k = c->p;

@@ -73,6 +73,7 @@ typedef struct {
     char *from;
     int from_line;
     char *tmpl, *system, *license; // NULL when not given
+    int tmpl_line;                 // TEMPLATE's line (0: not from a Modelfile's text)
     kv__mf_param *params;
     size_t n_params;
 } kv__modelfile;
@@ -125,7 +126,9 @@ const kv__layer *kv__manifest_layer(const kv__manifest *m, const char *mt);
 // Reads a small blob (at most KV__MANIFEST_MAX bytes) whole, NUL-terminated.
 kv_status kv__mstore_blob_read(const char *dir, const char *d, char **out, size_t *n,
                                kv_err *err);
-// Creates name from mf; a FROM path is relative to base_dir (NULL: cwd) and must
+// Creates name from mf (a TEMPLATE must parse as kv_gotmpl's subset: else
+// KV_ERR_FORMAT or KV_ERR_UNSUPPORTED "WHAT:LINE: TEMPLATE: ..." naming the
+// Modelfile's line); a FROM path is relative to base_dir (NULL: cwd) and must
 // be a GGUF file; a FROM name takes that model's layers, mf's replacing them.
 kv_status kv__mstore_create(const char *dir, const kv__mname *name, const kv__modelfile *mf,
                             const char *base_dir, const char *what, kv_err *err);

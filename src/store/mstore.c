@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "kvant/kv_gguf.h"
+#include "kvant/kv_gotmpl.h"
 
 #define PATH_CAP 4096
 
@@ -494,6 +495,23 @@ static kv_status set_text_layer(const char *dir, kv__manifest *m, const char *mt
 static kv_status create_locked(const char *dir, const kv__mname *name, const kv__modelfile *mf,
                                const char *base_dir, const char *what, kv_err *err);
 
+// mf's TEMPLATE parsed as kv_gotmpl's subset; an error names the Modelfile's
+// line (the template's line L is the TEMPLATE line + L - 1).
+static kv_status check_template(const kv__modelfile *mf, const char *what, kv_err *err) {
+    kv_gotmpl *g = NULL;
+    kv_err terr = {0};
+    kv_status st = kv_gotmpl_parse(mf->tmpl, strlen(mf->tmpl), &g, &terr);
+    kv_gotmpl_free(g);
+    if (st == KV_OK)
+        return KV_OK;
+    int l = 0, at = 0;
+    if (mf->tmpl_line > 0 && sscanf(terr.msg, "line %d: %n", &l, &at) == 1 && at > 0)
+        return KV_FAIL(err, st, "%s:%d: TEMPLATE: %s (kvant runs a subset of Go templates)",
+                       what, mf->tmpl_line + l - 1, terr.msg + at);
+    return KV_FAIL(err, st, "%s: TEMPLATE: %s (kvant runs a subset of Go templates)", what,
+                   terr.msg);
+}
+
 kv_status kv__mstore_create(const char *dir, const kv__mname *name, const kv__modelfile *mf,
                             const char *base_dir, const char *what, kv_err *err) {
     int lk;
@@ -542,6 +560,8 @@ static kv_status create_locked(const char *dir, const kv__mname *name, const kv_
     if (st == KV_OK && !ml)
         st = KV_FAIL(err, KV_ERR_FORMAT, "%s:%d: FROM '%.200s' has no model layer", what,
                      mf->from_line, mf->from);
+    if (st == KV_OK && mf->tmpl)
+        st = check_template(mf, what, err);
     if (st == KV_OK && mf->tmpl)
         st = set_text_layer(dir, m, KV__MT_TEMPLATE, mf->tmpl, err);
     if (st == KV_OK && mf->system)

@@ -273,9 +273,78 @@ static void test_schemas(void **state) {
                 KV_ERR_INVALID, "field 'response_format.json_schema': expected an object");
 }
 
+// A store model's Modelfile defaults: its options first, the request's replace
+// them key by key (a stop list whole); its system where the request has none;
+// bad stored options are dropped whole, never failing the request.
+static void test_defaults(void **state) {
+    (void)state;
+    const char *defs = "{\"system\":\"S\",\"template\":\"{{ .Prompt }}\",\"options\":{"
+                       "\"temperature\":0,\"num_predict\":5,\"top_k\":3,\"stop\":[\"Amen\"]}}";
+    kv__req r;
+    kv_err err;
+    const char *chat = "{\"model\":\"kjv\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
+                       "\"options\":{\"num_predict\":3,\"stop\":[\"x\",\"y\"]}}";
+    assert_int_equal(kv__req_parse_with(KV__EP_CHAT, chat, strlen(chat), json_loads(defs, 0, NULL),
+                                        &r, &err),
+                     KV_OK);
+    assert_true(r.smp.temp == 0.0f);
+    assert_int_equal(r.smp.top_k, 3);
+    assert_int_equal(r.n_predict, 3);
+    assert_int_equal(r.n_stop, 2);
+    assert_string_equal(r.stop[0], "x");
+    assert_int_equal(r.n_msgs, 2);
+    assert_int_equal(r.msgs[0].role, KV_CHAT_ROLE_SYSTEM);
+    assert_string_equal(r.msgs[0].content, "S");
+    assert_string_equal(r.gotmpl, "{{ .Prompt }}");
+    assert_false(r.defaults_bad);
+    kv__req_free(&r);
+    // the request's own system message stays alone; stored stops apply
+    const char *chat2 = "{\"model\":\"kjv\",\"messages\":[{\"role\":\"system\",\"content\":"
+                        "\"mine\"},{\"role\":\"user\",\"content\":\"a\"}]}";
+    assert_int_equal(kv__req_parse_with(KV__EP_CHAT, chat2, strlen(chat2),
+                                        json_loads(defs, 0, NULL), &r, &err),
+                     KV_OK);
+    assert_int_equal(r.n_msgs, 2);
+    assert_string_equal(r.msgs[0].content, "mine");
+    assert_int_equal(r.n_predict, 5);
+    assert_int_equal(r.n_stop, 1);
+    assert_string_equal(r.stop[0], "Amen");
+    kv__req_free(&r);
+    // generate: system unless given or raw
+    const char *gen = "{\"model\":\"kjv\",\"prompt\":\"p\"}";
+    assert_int_equal(kv__req_parse_with(KV__EP_GENERATE, gen, strlen(gen),
+                                        json_loads(defs, 0, NULL), &r, &err),
+                     KV_OK);
+    assert_string_equal(r.system, "S");
+    kv__req_free(&r);
+    const char *raw = "{\"model\":\"kjv\",\"prompt\":\"p\",\"raw\":true}";
+    assert_int_equal(kv__req_parse_with(KV__EP_GENERATE, raw, strlen(raw),
+                                        json_loads(defs, 0, NULL), &r, &err),
+                     KV_OK);
+    assert_null(r.system);
+    kv__req_free(&r);
+    // hostile stored options: dropped whole, the request parses with the server's defaults
+    const char *bad = "{\"options\":{\"temperature\":\"hot\",\"num_predict\":1e300,"
+                      "\"stop\":[1]}}";
+    assert_int_equal(kv__req_parse_with(KV__EP_GENERATE, gen, strlen(gen),
+                                        json_loads(bad, 0, NULL), &r, &err),
+                     KV_OK);
+    assert_true(r.defaults_bad);
+    assert_int_equal(r.n_predict, -1);
+    assert_true(fabsf(r.smp.temp - 0.8f) < 1e-6f);
+    kv__req_free(&r);
+    // a request that fails still frees the defaults (ASan checks)
+    assert_int_equal(kv__req_parse_with(KV__EP_GENERATE, "{", 1, json_loads(defs, 0, NULL), &r,
+                                        &err),
+                     KV_ERR_FORMAT);
+    assert_int_equal(kv__req_parse_with(KV__EP_GENERATE, "{\"model\":1}", 11,
+                                        json_loads(defs, 0, NULL), &r, &err),
+                     KV_ERR_INVALID);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_schemas),
+        cmocka_unit_test(test_schemas),        cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_generate),       cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_malformed_json), cmocka_unit_test(test_chat),
         cmocka_unit_test(test_openai),         cmocka_unit_test(test_show),

@@ -25,6 +25,7 @@ typedef struct {
     char hf[96];         // HF name, ".weight" (or ".bias") included
     int64_t rows, cols;  // rows: product of the outer dims (1-D: 1 row)
     int64_t head_dim;    // > 0: llama q/k rows (or 1-D bias entries) un-permuted
+    bool minus_one;      // Gemma's norms: GGUF holds 1 + w, Hugging Face and mlx-lm w
     int how;             // 0 float, 1 exact, 2 requantized
     kv_st_dtype dtype;   // float tensors
     int shard;           // which model-N-of-M.safetensors holds it
@@ -65,7 +66,7 @@ static kv_status plan_one(const kv_gguf *g, const char *arch, int64_t i, const k
     memset(p, 0, sizeof *p);
     p->t = t;
     int permute = 0;
-    if (!kv__hf_name_of(name, p->hf, sizeof p->hf, &permute))
+    if (!kv__hf_name_of(name, arch, p->hf, sizeof p->hf, &permute))
         return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: tensor '%s' has no Hugging Face name",
                        kv_gguf_path(g), name);
     p->cols = t->ne[0];
@@ -83,6 +84,12 @@ static kv_status plan_one(const kv_gguf *g, const char *arch, int64_t i, const k
     }
     const size_t nl = strlen(p->hf);
     const bool weight = nl > 7 && strcmp(p->hf + nl - 7, ".weight") == 0;
+    if (!strncmp(arch, "gemma", 5) && nl > 11 && !strcmp(p->hf + nl - 11, "norm.weight") &&
+        t->n_dims == 1) { // as F32: (1 + w) - 1 is w wherever GGUF's 1 + w was exact
+        p->minus_one = true;
+        p->dtype = KV_ST_F32;
+        return KV_OK;
+    }
     if (t->n_dims == 2 && weight && p->cols % q->group_size == 0) {
         const bool g32 = q->group_size == 32;
         p->how = g32 && q->bits == 4 && t->type == KV_TYPE_Q4_1 ? 1
@@ -131,7 +138,12 @@ static kv_status write_one(kv_st_writer *w, const plan_t *p, const kv_mlx_quant 
             st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
         for (int64_t r = 0; st == KV_OK && r < p->rows; r++) {
             const uint8_t *src = (const uint8_t *)t->data + (size_t)src_row(p, r) * rs;
-            if ((p->dtype == KV_ST_F16 && t->type == KV_TYPE_F16) ||
+            if (p->minus_one) {
+                st = kv_dequant_row((kv_type)t->type, src, row, p->cols, err);
+                for (int64_t k = 0; k < p->cols; k++)
+                    row[k] -= 1.0f;
+                memcpy(out, row, (size_t)p->cols * sizeof *row);
+            } else if ((p->dtype == KV_ST_F16 && t->type == KV_TYPE_F16) ||
                 (p->dtype == KV_ST_BF16 && t->type == KV_TYPE_BF16) ||
                 (p->dtype == KV_ST_F32 && t->type == KV_TYPE_F32))
                 memcpy(out, src, rs);
@@ -378,12 +390,18 @@ kv_status kv_mlx_export(const char *gguf_path, const char *dir, const kv_mlx_exp
     kv_status st = kv_gguf_get_str(g, "general.architecture", &a, err);
     if (st == KV_OK)
         snprintf(arch, sizeof arch, "%.*s", (int)a.n, a.p);
-    if (st == KV_OK && strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3"))
+    static const char *const ARCHS[] = {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof ARCHS / sizeof *ARCHS; i++)
+        known |= strcmp(arch, ARCHS[i]) == 0;
+    if (st == KV_OK && !known)
         st = KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: architecture %s: kvant export mlx writes "
-                     "llama, qwen2 and qwen3 models", gguf_path, arch);
-    if (st == KV_OK && !o->hf_config && kv_gguf_find_tensor(g, "rope_freqs.weight") >= 0)
-        st = KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: rope_freqs.weight (llama3 RoPE scaling) has no "
-                     "config.json form kvant can recover; export from the Hugging Face folder",
+                     "llama, qwen2, qwen3, gemma2, gemma3 and phi3 models", gguf_path, arch);
+    if (st == KV_OK && !o->hf_config && (kv_gguf_find_tensor(g, "rope_freqs.weight") >= 0 ||
+                                         kv_gguf_find_tensor(g, "rope_factors_long.weight") >= 0))
+        st = KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: RoPE factors (llama3's rope_freqs.weight, "
+                     "LongRoPE's rope_factors_*) have no config.json form kvant can recover; "
+                     "export from the Hugging Face folder",
                      gguf_path);
     const int64_t n_all = kv_gguf_tensor_count(g);
     plan_t *ps = st == KV_OK ? calloc((size_t)(n_all > 0 ? n_all : 1), sizeof *ps) : NULL;
@@ -392,8 +410,9 @@ kv_status kv_mlx_export(const char *gguf_path, const char *dir, const kv_mlx_exp
     int64_t n = 0;
     for (int64_t i = 0; st == KV_OK && i < n_all; i++) {
         const kv_gguf_tensor *t = kv_gguf_tensor_at(g, i);
-        if (t->name.n == 17 && memcmp(t->name.p, "rope_freqs.weight", 17) == 0)
-            continue; // config.json's rope_scaling says it
+        if ((t->name.n == 17 && memcmp(t->name.p, "rope_freqs.weight", 17) == 0) ||
+            (t->name.n > 13 && memcmp(t->name.p, "rope_factors_", 13) == 0))
+            continue; // config.json's rope_scaling says it (LongRoPE: from the HF folder only)
         st = plan_one(g, arch, i, &q, &ps[n], err);
         n += st == KV_OK;
     }

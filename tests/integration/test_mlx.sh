@@ -17,6 +17,10 @@
 #     group 32 in float16 values), dequantizes the rest (a bfloat16 scale outside
 #     float16 included), and numpy's own dequantizer (mlx_check.py) agrees on every
 #     value; the model runs (kvant logits).
+#   - gemma2, gemma3, phi3 from their Hugging Face folders (bits 8): mlx-lm's names
+#     and Gemma's norms as w (equal to the source's), and the folder read back gives
+#     the numpy reference's logits on the folder's own weights (mlx_dequant.py +
+#     tests/reference/forward.py); from a GGUF alone: refused, naming what to do.
 #   - bad folders: missing scales, wrong packed shape, 3 bits, a group size that does
 #     not divide the row, a mode other than affine: one line naming the file and
 #     tensor (or field), exit 1, no output file.
@@ -122,6 +126,28 @@ if grep -qE "^[0-9]+ +output.weight " <<<"$OUT"; then fail "tie_word_embeddings:
 expect_rc 0 "mlx-community folder: the model runs" "$KVANT" logits "$TMP/comm.gguf" --tokens $TOKENS --greedy 4
 # re-export as MLX: the exact layers stay exact
 expect_rc 0 "mlx-community folder: export mlx from it" "$KVANT" export mlx "$TMP/comm" -o "$TMP/comm2"
+
+# gemma2, gemma3, phi3 (tools/make_arch_model.py) from their Hugging Face folders, bits 8:
+# mlx-lm's names (Gemma's pre/post_feedforward_layernorm, Phi-3's fused qkv_proj and
+# gate_up_proj) and Gemma's norms as w (GGUF holds 1 + w), equal to the source's; the
+# folder read back by kvant gives the logits of the numpy reference (forward.py) run
+# on the folder's weights dequantized by numpy (mlx_dequant.py).
+for fam in gemma2:1e-4 gemma3:2e-4 phi3:1e-4; do
+  f=${fam%%:*} lim=${fam#*:}
+  expect_rc 0 "$f: make the checkpoint" "$PY" "$SRC/tools/make_arch_model.py" "$f" "$TMP/$f.hf" --tokenizer-from "$HF"
+  expect_rc 0 "$f: export mlx --q-bits 8 from the HF folder" "$KVANT" export mlx "$TMP/$f.hf" -o "$TMP/$f.mlx" --q-bits 8
+  expect_rc 0 "$f: mlx-lm's names, float tensors equal to the source's" "$PY" \
+    "$SRC/tests/integration/mlx_dequant.py" "$TMP/$f.mlx" "$TMP/$f.deq" --source "$TMP/$f.hf"
+  echo "$f: $OUT"
+  expect_rc 0 "$f: convert the MLX folder back" "$KVANT" convert "$TMP/$f.mlx" -o "$TMP/$f.back.gguf" --outtype f32
+  expect_rc 0 "$f: logits of the folder read back" "$KVANT" logits "$TMP/$f.back.gguf" --tokens $TOKENS -o "$TMP/$f.back.bin" -t 2
+  expect_rc 0 "$f: read back = numpy reference on the folder's weights (within $lim)" "$PY" \
+    "$SRC/tests/reference/forward.py" "$TMP/$f.deq" --tokens $TOKENS --logits "$TMP/$f.back.bin" --kv-f16 --max-rel "$lim"
+  echo "$f: $OUT"
+done
+expect_rc 0 "gemma2: convert to F32" "$KVANT" convert "$TMP/gemma2.hf" -o "$TMP/gemma2.f32.gguf" --outtype f32
+expect_rc 1 "gemma2 from a GGUF alone: refused" "$KVANT" export mlx "$TMP/gemma2.f32.gguf" -o "$TMP/gemma2.nocfg"
+expect_out "pass the Hugging Face folder" "gemma2 from a GGUF alone: the message says what to do"
 
 # bad folders: one line naming file and tensor, exit 1, nothing written
 bad() { # bad CASE FRAGMENT

@@ -5,6 +5,7 @@
 // no Hugging Face folder to copy them from.
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,13 +256,71 @@ static kv_status write_index(const char *dir, const plan_t *ps, int64_t n, const
     return st;
 }
 
+// Gemma 2/3's and Phi-3's own config.json fields from the GGUF keys (with the defaults
+// kvant's loader and llama.cpp take when a key is absent). Nonzero when out of memory.
+static int arch_config(const kv_gguf *g, const char *arch, json_t *c) {
+    const bool g2 = strcmp(arch, "gemma2") == 0, g3 = strcmp(arch, "gemma3") == 0;
+    const int64_t n_embd = key_int(g, arch, "embedding_length", 0);
+    const int64_t n_head = key_int(g, arch, "attention.head_count", 1);
+    const int64_t n_layer = key_int(g, arch, "block_count", 0);
+    const int64_t hd = key_int(g, arch, "attention.key_length", n_embd / n_head);
+    int r = 0;
+    if (g2 || g3) {
+        // query_pre_attn_scalar: the inverse square of attention.scale, else llama.cpp's rule
+        const bool big = (g2 && n_layer == 46) || (g3 && n_layer == 62);
+        const float sc = key_f32(g, arch, "attention.scale", 0.0f);
+        const json_int_t qpas = sc > 0.0f ? (json_int_t)llround(1.0 / ((double)sc * (double)sc))
+                                : big     ? (json_int_t)(n_embd / n_head)
+                                          : (json_int_t)hd;
+        const float fcap = key_f32(g, arch, "final_logit_softcapping", g2 ? 30.0f : 0.0f);
+        const float acap = key_f32(g, arch, "attn_logit_softcapping", g2 ? 50.0f : 0.0f);
+        r |= json_object_set_new(c, "query_pre_attn_scalar", json_integer(qpas));
+        r |= json_object_set_new(c, "sliding_window",
+                                 json_integer(key_int(g, arch, "attention.sliding_window", 4096)));
+        r |= json_object_set_new(c, "hidden_activation", json_string("gelu_pytorch_tanh"));
+        r |= json_object_set_new(c, "final_logit_softcapping",
+                                 fcap > 0.0f ? json_real(short_real(fcap)) : json_null());
+        r |= json_object_set_new(c, "attn_logit_softcapping",
+                                 acap > 0.0f ? json_real(short_real(acap)) : json_null());
+    }
+    if (g3) {
+        r |= json_object_set_new(c, "rope_local_base_freq",
+                                 json_real(short_real(key_f32(g, arch, "rope.freq_base_swa", 1e4f))));
+        r |= json_object_set_new(c, "sliding_window_pattern", json_integer(6));
+        char key[160];
+        kv_str t = {0};
+        snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+        if (kv_gguf_find(g, key) >= 0 && kv_gguf_get_str(g, key, &t, NULL) == KV_OK &&
+            t.n == 6 && memcmp(t.p, "linear", 6) == 0)
+            r |= json_object_set_new(
+                c, "rope_scaling",
+                json_pack("{sssf}", "rope_type", "linear", "factor",
+                          short_real(key_f32(g, arch, "rope.scaling.factor", 1.0f))));
+    }
+    if (strcmp(arch, "phi3") == 0) {
+        const int64_t n_rot = key_int(g, arch, "rope.dimension_count", hd);
+        if (n_rot != hd) // Phi-4-mini: rope.dimension_count = int(factor * hidden) / heads
+            r |= json_object_set_new(
+                c, "partial_rotary_factor",
+                json_real(short_real((float)((double)(n_rot * n_head) / (double)n_embd))));
+        const int64_t orig = key_int(g, arch, "rope.scaling.original_context_length", 0);
+        if (orig > 0)
+            r |= json_object_set_new(c, "original_max_position_embeddings", json_integer(orig));
+        r |= json_object_set_new(c, "hidden_act", json_string("silu"));
+    }
+    return r;
+}
+
 // config.json from the GGUF's metadata (the fields kvant's and mlx-lm's loaders read).
 static json_t *config_from_gguf(const kv_gguf *g, const char *arch) {
     static const struct {
         const char *arch, *cls;
     } CLASSES[] = {{"llama", "LlamaForCausalLM"},
                    {"qwen2", "Qwen2ForCausalLM"},
-                   {"qwen3", "Qwen3ForCausalLM"}};
+                   {"qwen3", "Qwen3ForCausalLM"},
+                   {"gemma2", "Gemma2ForCausalLM"},
+                   {"gemma3", "Gemma3ForCausalLM"},
+                   {"phi3", "Phi3ForCausalLM"}};
     const char *cls = NULL;
     for (size_t i = 0; i < sizeof CLASSES / sizeof *CLASSES; i++)
         if (strcmp(arch, CLASSES[i].arch) == 0)
@@ -275,7 +334,8 @@ static json_t *config_from_gguf(const kv_gguf *g, const char *arch) {
     if (ti >= 0)
         n_vocab = kv_gguf_tensor_at(g, ti)->ne[1];
     json_t *c = json_pack(
-        "{s[s]sssIsIsIsIsIsIsfsfsIsIsbss}", "architectures", cls, "model_type", arch,
+        "{s[s]sssIsIsIsIsIsIsfsfsIsIsbss}", "architectures", cls, "model_type",
+        strcmp(arch, "gemma3") == 0 ? "gemma3_text" : arch,
         "hidden_size", (json_int_t)n_embd, "intermediate_size",
         (json_int_t)key_int(g, arch, "feed_forward_length", 0), "num_hidden_layers",
         (json_int_t)key_int(g, arch, "block_count", 0), "num_attention_heads", (json_int_t)n_head,
@@ -286,6 +346,10 @@ static json_t *config_from_gguf(const kv_gguf *g, const char *arch) {
         "max_position_embeddings", (json_int_t)key_int(g, arch, "context_length", 2048),
         "vocab_size", (json_int_t)n_vocab, "tie_word_embeddings",
         kv_gguf_find_tensor(g, "output.weight") < 0, "torch_dtype", "float16");
+    if (c && arch_config(g, arch, c) != 0) {
+        json_decref(c);
+        return NULL;
+    }
     int64_t v;
     if (c && kv_gguf_find(g, "tokenizer.ggml.bos_token_id") >= 0 &&
         kv_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &v, NULL) == KV_OK)
@@ -308,8 +372,8 @@ static kv_status write_config(const kv_gguf *g, const char *arch, const char *di
             return KV_FAIL(err, KV_ERR_FORMAT, "%s: not a JSON object (%s)", o->hf_config, je.text);
         }
     } else if (!(c = config_from_gguf(g, arch))) {
-        return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: architecture %s: kvant export mlx writes "
-                       "config.json for llama, qwen2 and qwen3 (or pass the Hugging Face folder)",
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: architecture %s: kvant export mlx cannot "
+                       "write its config.json (pass the Hugging Face folder)",
                        kv_gguf_path(g), arch);
     }
     json_t *qj = json_pack("{sisi}", "group_size", q->group_size, "bits", q->bits);

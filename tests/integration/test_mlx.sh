@@ -20,7 +20,9 @@
 #   - gemma2, gemma3, phi3 from their Hugging Face folders (bits 8): mlx-lm's names
 #     and Gemma's norms as w (equal to the source's), and the folder read back gives
 #     the numpy reference's logits on the folder's own weights (mlx_dequant.py +
-#     tests/reference/forward.py); from a GGUF alone: refused, naming what to do.
+#     tests/reference/forward.py); from a Q8_0 GGUF alone (config.json from its keys,
+#     phi4mini's partial_rotary_factor too): byte-identical tensors and bit-identical
+#     logits read back; LongRoPE from a GGUF alone: refused, naming what to do.
 #   - bad folders: missing scales, wrong packed shape, 3 bits, a group size that does
 #     not divide the row, a mode other than affine: one line naming the file and
 #     tensor (or field), exit 1, no output file.
@@ -145,9 +147,26 @@ for fam in gemma2:1e-4 gemma3:2e-4 phi3:1e-4; do
     "$SRC/tests/reference/forward.py" "$TMP/$f.deq" --tokens $TOKENS --logits "$TMP/$f.back.bin" --kv-f16 --max-rel "$lim"
   echo "$f: $OUT"
 done
-expect_rc 0 "gemma2: convert to F32" "$KVANT" convert "$TMP/gemma2.hf" -o "$TMP/gemma2.f32.gguf" --outtype f32
-expect_rc 1 "gemma2 from a GGUF alone: refused" "$KVANT" export mlx "$TMP/gemma2.f32.gguf" -o "$TMP/gemma2.nocfg"
-expect_out "pass the Hugging Face folder" "gemma2 from a GGUF alone: the message says what to do"
+# the same families (and phi4mini's partial_rotary_factor) from a Q8_0 GGUF alone:
+# config.json built from the GGUF keys, GGUF -> MLX -> GGUF gives the same tensor
+# bytes and bit-identical logits
+for f in gemma2 gemma3 phi3 phi4mini; do
+  [ -d "$TMP/$f.hf" ] || "$PY" "$SRC/tools/make_arch_model.py" "$f" "$TMP/$f.hf" --tokenizer-from "$HF" >/dev/null
+  expect_rc 0 "$f: convert to Q8_0 --pure" bash -c "'$KVANT' convert '$TMP/$f.hf' -o '$TMP/$f.f32.gguf' --outtype f32 -q &&
+    '$KVANT' quantize '$TMP/$f.f32.gguf' '$TMP/$f.q8.gguf' q8_0 --pure -q"
+  expect_rc 0 "$f: export mlx from the GGUF" "$KVANT" export mlx "$TMP/$f.q8.gguf" -o "$TMP/$f.gmlx" --q-bits 8
+  expect_rc 0 "$f: convert back" "$KVANT" convert "$TMP/$f.gmlx" -o "$TMP/$f.gback.gguf"
+  cmp -s <($DIGESTS "$TMP/$f.q8.gguf") <($DIGESTS "$TMP/$f.gback.gguf") &&
+    pass "$f: tensor data byte-identical after GGUF -> MLX -> GGUF" ||
+    fail "$f: tensor data differs: $(diff <($DIGESTS "$TMP/$f.q8.gguf") <($DIGESTS "$TMP/$f.gback.gguf") | head -4)"
+  "$KVANT" logits "$TMP/$f.q8.gguf" --tokens $TOKENS -o "$TMP/$f.q8.bin" -t 2 >/dev/null 2>&1
+  "$KVANT" logits "$TMP/$f.gback.gguf" --tokens $TOKENS -o "$TMP/$f.gback.bin" -t 2 >/dev/null 2>&1
+  [ -s "$TMP/$f.q8.bin" ] && cmp -s "$TMP/$f.q8.bin" "$TMP/$f.gback.bin" &&
+    pass "$f: logits read back equal the source's bit for bit" || fail "$f: logits differ"
+done
+expect_rc 1 "phi3 LongRoPE from a GGUF alone: refused" bash -c "'$PY' '$SRC/tools/make_arch_model.py' phi3long '$TMP/pl.hf' --tokenizer-from '$HF' >/dev/null &&
+  '$KVANT' convert '$TMP/pl.hf' -o '$TMP/pl.gguf' --outtype f32 -q && '$KVANT' export mlx '$TMP/pl.gguf' -o '$TMP/pl.mlx'"
+expect_out "export from the Hugging Face folder" "phi3 LongRoPE from a GGUF alone: the message says what to do"
 
 # bad folders: one line naming file and tensor, exit 1, nothing written
 bad() { # bad CASE FRAGMENT

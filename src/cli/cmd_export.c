@@ -21,7 +21,8 @@ static void help(FILE *f) {
             "       kvant export mlx SRC -o DIR [--q-bits 4|8] [--q-group-size 32|64|128]\n"
             "       (kvant export mlx --help: mlx-lm folders)\n\n"
             "Writes SRC (a GGUF file or a Hugging Face folder; llama, mistral, qwen2, qwen3,\n"
-            "gemma2, gemma3, phi3 without LongRoPE)\n"
+            "gemma2, gemma3, phi3 incl. LongRoPE (the factors for the exported context) and\n"
+            "Phi-4-mini's partial rotary)\n"
             "as an ONNX Runtime GenAI decoder: DIR/model.onnx (ai.onnx opset %d, IR %d,\n"
             "com.microsoft opset 1), DIR/model.onnx.data (the weights), genai_config.json\n"
             "and the tokenizer files. Inputs input_ids, attention_mask, position_ids,\n"
@@ -216,7 +217,8 @@ static int export_onnx(int argc, char **argv) {
 static void help_mlx(FILE *f) {
     fprintf(f,
             "usage: kvant export mlx SRC -o DIR [options]\n\n"
-            "Writes SRC (a GGUF file or a Hugging Face folder; llama, mistral, qwen2, qwen3)\n"
+            "Writes SRC (a GGUF file or a Hugging Face folder; llama, mistral, qwen2, qwen3,\n"
+            "gemma2, gemma3, phi3; LongRoPE from the Hugging Face folder only)\n"
             "as an mlx-lm folder: DIR/model.safetensors (Hugging Face tensor names; every 2-D\n"
             "weight whose rows divide into groups as MLX affine groups: uint32-packed values,\n"
             "float16 scales and biases), DIR/config.json (with \"quantization\" {group_size,\n"

@@ -421,16 +421,20 @@ static const char *rms_norm(ex *e, const char *x, const char *gname) {
     return op2(e, "Mul", op2(e, "Mul", x, inv), vec(e, gname, gname, 0, false));
 }
 
-// Rotate-half RoPE on the last axis (head_dim): cos and sin broadcast to x.
+// Rotate-half RoPE on the first n_rot values of the last axis (head_dim): cos and
+// sin broadcast to x; with partial rotary (Phi-4-mini) the rest passes through.
 static const char *rope(ex *e, const char *x, const char *cs, const char *sn) {
-    const int64_t half = e->hp->n_embd_head_k / 2, sp[2] = {half, half};
-    const char *in[] = {x, ints(e, 2, sp)};
-    Onnx__NodeProto *s = kv__ox_node(&e->g, "", "Split", 2, in, 2);
+    const int64_t half = e->hp->n_rot / 2, pass = e->hp->n_embd_head_k - e->hp->n_rot;
+    const int64_t sp[3] = {half, half, pass};
+    const int n_out = pass > 0 ? 3 : 2;
+    const char *in[] = {x, ints(e, n_out, sp)};
+    Onnx__NodeProto *s = kv__ox_node(&e->g, "", "Split", 2, in, n_out);
     kv__ox_attr_i(&e->g, s, "axis", -1);
     const char *x1 = kv__ox_out(s, 0), *x2 = kv__ox_out(s, 1);
     const char *a = op2(e, "Sub", op2(e, "Mul", x1, cs), op2(e, "Mul", x2, sn));
     const char *b = op2(e, "Add", op2(e, "Mul", x2, cs), op2(e, "Mul", x1, sn));
-    return concat(e, a, b, -1);
+    const char *r = concat(e, a, b, -1);
+    return pass > 0 ? concat(e, r, kv__ox_out(s, 2), -1) : r;
 }
 
 static void io(ex *e, bool out, const char *name, int32_t dtype, int n, const kv__ox_dim *d) {
@@ -445,6 +449,9 @@ static void io(ex *e, bool out, const char *name, int32_t dtype, int n, const kv
 typedef struct {
     bool gemma, fused;
     float scale, attn_cap, final_cap, base_swa;
+    float rope_mscale;             // LongRoPE's attention factor on cos and sin
+    const kv_gguf_tensor *factors; // rope_freqs, or LongRoPE's short/long factors
+    int64_t n_ctx_orig;            // LongRoPE's original context
     int swa_period;
     int64_t n_swa;
 } arch_params;
@@ -479,10 +486,21 @@ static bool read_arch(ex *e, arch_params *ap) {
         if (kv_gguf_find(e->gguf, key) >= 0 && kv_gguf_get_int(e->gguf, key, &ap->n_swa, e->err) != KV_OK)
             e->st = e->err->status;
     }
-    if (e->st == KV_OK && (tensor(e, "rope_factors_long.weight", false) ||
-                           key_f(e, "rope.scaling.attn_factor", 1.0f) != 1.0f))
-        e->st = KV_FAIL(e->err, KV_ERR_UNSUPPORTED, "%s: LongRoPE (rope_factors_long) is not exported",
-                        e->path);
+    // LongRoPE: kvant (as llama.cpp) takes the long factors for a context over the
+    // original one, for every position; the export is for the context
+    // genai_config.json states (n_ctx_train), so its tables use what kvant uses there.
+    ap->rope_mscale = key_f(e, "rope.scaling.attn_factor", 1.0f);
+    ap->n_ctx_orig = hp->n_ctx_train;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", hp->arch);
+    if (e->st == KV_OK && kv_gguf_find(e->gguf, key) >= 0 &&
+        kv_gguf_get_int(e->gguf, key, &ap->n_ctx_orig, e->err) != KV_OK)
+        e->st = e->err->status;
+    ap->factors = tensor(e, "rope_freqs.weight", false);
+    if (!ap->factors)
+        ap->factors = tensor(e, hp->n_ctx_train > ap->n_ctx_orig ? "rope_factors_long.weight"
+                                                                   : "rope_factors_short.weight",
+                             false);
     return e->st == KV_OK;
 }
 
@@ -490,14 +508,14 @@ typedef struct {
     const char *cq, *sq, *ck, *sk;
 } rope_cs;
 
-// cos/sin tables [n_ctx_train, head_dim / 2] as kv_rope_cos_sin computes them,
-// gathered by position_ids and broadcast for q and k.
+// cos/sin tables [n_ctx_train, n_rot / 2] as kv_rope_cos_sin computes them (times
+// mscale), gathered by position_ids and broadcast for q and k.
 static rope_cs rope_tables(ex *e, const char *name, float base, float freq_scale,
-                           const kv_gguf_tensor *ff) {
+                           const kv_gguf_tensor *ff, float mscale) {
     const kv_hparams *hp = e->hp;
     kv__ox *g = &e->g;
     rope_cs r = {"", "", "", ""};
-    const int64_t n_pos = hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096, half = hp->n_embd_head_k / 2;
+    const int64_t n_pos = hp->n_ctx_train > 0 ? hp->n_ctx_train : 4096, half = hp->n_rot / 2;
     float *cos_t = malloc((size_t)(n_pos * half) * sizeof(float));
     float *sin_t = malloc((size_t)(n_pos * half) * sizeof(float));
     float *factors = ff ? malloc((size_t)half * sizeof(float)) : NULL;
@@ -513,8 +531,8 @@ static rope_cs rope_tables(ex *e, const char *name, float base, float freq_scale
                             pow((double)base, -2.0 * (double)i / (double)hp->n_rot);
                 if (factors)
                     th /= (double)factors[i];
-                cos_t[p * half + i] = (float)cos(th);
-                sin_t[p * half + i] = (float)sin(th);
+                cos_t[p * half + i] = (float)cos(th) * mscale;
+                sin_t[p * half + i] = (float)sin(th) * mscale;
             }
         const int64_t dims[2] = {n_pos, half};
         char nm[64];
@@ -586,11 +604,11 @@ static void build(ex *e) {
     const char *neg = kv__ox_const_f32(g, -3.4028234663852886e38f);
 
     // RoPE: cos/sin gathered by position_ids, broadcast to q [B,KV,G,S,hd/2] and k [B,KV,S,hd/2]
-    const kv_gguf_tensor *ff = tensor(e, "rope_freqs.weight", false);
-    rope_cs glob = rope_tables(e, "rope", hp->rope_freq_base, hp->rope_freq_scale, ff);
+    rope_cs glob =
+        rope_tables(e, "rope", hp->rope_freq_base, hp->rope_freq_scale, ap.factors, ap.rope_mscale);
     rope_cs local = glob;
     if (ap.base_swa > 0.0f) // gemma3's local layers: their own base, unscaled
-        local = rope_tables(e, "rope_local", ap.base_swa, 1.0f, NULL);
+        local = rope_tables(e, "rope_local", ap.base_swa, 1.0f, NULL, 1.0f);
     if (failed(e))
         return;
     // sliding-window layers: a token at p sees p - window + 1 .. p only
@@ -801,11 +819,14 @@ kv_status kv_onnx_export(const char *gguf_path, const char *dir, const kv_onnx_e
         kv_model_close(m); // hp lives in m
         return s;
     }
-    if (hp->n_rot != hp->n_embd_head_k || hp->n_embd_head_k != hp->n_embd_head_v ||
-        hp->n_embd_head_k % 2 || hp->n_head % hp->n_head_kv) {
+    // partial rotary (Phi-4-mini) in the rotate-half layout only: Llama's GGUF rows
+    // are permuted over the whole head
+    if ((llama && hp->n_rot != hp->n_embd_head_k) || hp->n_rot > hp->n_embd_head_k ||
+        hp->n_embd_head_k != hp->n_embd_head_v || hp->n_rot % 2 || hp->n_head % hp->n_head_kv) {
         kv_model_close(m);
         return KV_FAIL(err, KV_ERR_UNSUPPORTED,
-                       "%s: partial rotary or unequal key/value head sizes are not exported",
+                       "%s: partial rotary in Llama's layout or unequal key/value head sizes "
+                       "are not exported",
                        gguf_path);
     }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {

@@ -175,8 +175,9 @@ static bool map_name(const char *hf, char *out, size_t cap, int *permute, int64_
     return false;
 }
 
-bool kv__hf_name_of(const char *gguf, char *out, size_t cap, int *permute) {
+bool kv__hf_name_of(const char *gguf, const char *arch, char *out, size_t cap, int *permute) {
     *permute = 0;
+    const bool phi3 = strcmp(arch, "phi3") == 0;
     for (size_t i = 0; i < sizeof GLOBAL_NAMES / sizeof *GLOBAL_NAMES; i++)
         if (strcmp(gguf, GLOBAL_NAMES[i].gguf) == 0) {
             snprintf(out, cap, "%s", GLOBAL_NAMES[i].hf);
@@ -188,10 +189,15 @@ bool kv__hf_name_of(const char *gguf, char *out, size_t cap, int *permute) {
     long layer = strtol(gguf + 4, &end, 10);
     if (end == gguf + 4 || *end != '.' || layer < 0)
         return false;
-    bool found = false; // the last match: up_proj, not Phi-3's fused gate_up_proj
-    for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES; i++)
-        if (strcmp(end + 1, LAYER_NAMES[i].gguf) == 0 && strstr(LAYER_NAMES[i].hf, "qkv_proj") ==
-                                                            NULL) {
+    for (size_t i = 0; is_gemma(arch) && i < sizeof GEMMA_NAMES / sizeof *GEMMA_NAMES; i++)
+        if (strcmp(end + 1, GEMMA_NAMES[i].gguf) == 0) {
+            snprintf(out, cap, "model.layers.%ld.%s", layer, GEMMA_NAMES[i].hf);
+            return true;
+        }
+    bool found = false; // the first match for phi3 (fused gate_up_proj), else the last (up_proj)
+    for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES && !(phi3 && found); i++)
+        if (strcmp(end + 1, LAYER_NAMES[i].gguf) == 0 &&
+            (phi3 || strstr(LAYER_NAMES[i].hf, "qkv_proj") == NULL)) {
             snprintf(out, cap, "model.layers.%ld.%s", layer, LAYER_NAMES[i].hf);
             *permute = LAYER_NAMES[i].permute;
             found = true;

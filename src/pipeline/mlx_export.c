@@ -5,6 +5,7 @@
 // no Hugging Face folder to copy them from.
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ typedef struct {
     char hf[96];         // HF name, ".weight" (or ".bias") included
     int64_t rows, cols;  // rows: product of the outer dims (1-D: 1 row)
     int64_t head_dim;    // > 0: llama q/k rows (or 1-D bias entries) un-permuted
+    bool minus_one;      // Gemma's norms: GGUF holds 1 + w, Hugging Face and mlx-lm w
     int how;             // 0 float, 1 exact, 2 requantized
     kv_st_dtype dtype;   // float tensors
     int shard;           // which model-N-of-M.safetensors holds it
@@ -65,7 +67,7 @@ static kv_status plan_one(const kv_gguf *g, const char *arch, int64_t i, const k
     memset(p, 0, sizeof *p);
     p->t = t;
     int permute = 0;
-    if (!kv__hf_name_of(name, p->hf, sizeof p->hf, &permute))
+    if (!kv__hf_name_of(name, arch, p->hf, sizeof p->hf, &permute))
         return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: tensor '%s' has no Hugging Face name",
                        kv_gguf_path(g), name);
     p->cols = t->ne[0];
@@ -83,6 +85,12 @@ static kv_status plan_one(const kv_gguf *g, const char *arch, int64_t i, const k
     }
     const size_t nl = strlen(p->hf);
     const bool weight = nl > 7 && strcmp(p->hf + nl - 7, ".weight") == 0;
+    if (!strncmp(arch, "gemma", 5) && nl > 11 && !strcmp(p->hf + nl - 11, "norm.weight") &&
+        t->n_dims == 1) { // as F32: (1 + w) - 1 is w wherever GGUF's 1 + w was exact
+        p->minus_one = true;
+        p->dtype = KV_ST_F32;
+        return KV_OK;
+    }
     if (t->n_dims == 2 && weight && p->cols % q->group_size == 0) {
         const bool g32 = q->group_size == 32;
         p->how = g32 && q->bits == 4 && t->type == KV_TYPE_Q4_1 ? 1
@@ -131,7 +139,12 @@ static kv_status write_one(kv_st_writer *w, const plan_t *p, const kv_mlx_quant 
             st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
         for (int64_t r = 0; st == KV_OK && r < p->rows; r++) {
             const uint8_t *src = (const uint8_t *)t->data + (size_t)src_row(p, r) * rs;
-            if ((p->dtype == KV_ST_F16 && t->type == KV_TYPE_F16) ||
+            if (p->minus_one) {
+                st = kv_dequant_row((kv_type)t->type, src, row, p->cols, err);
+                for (int64_t k = 0; k < p->cols; k++)
+                    row[k] -= 1.0f;
+                memcpy(out, row, (size_t)p->cols * sizeof *row);
+            } else if ((p->dtype == KV_ST_F16 && t->type == KV_TYPE_F16) ||
                 (p->dtype == KV_ST_BF16 && t->type == KV_TYPE_BF16) ||
                 (p->dtype == KV_ST_F32 && t->type == KV_TYPE_F32))
                 memcpy(out, src, rs);
@@ -243,13 +256,71 @@ static kv_status write_index(const char *dir, const plan_t *ps, int64_t n, const
     return st;
 }
 
+// Gemma 2/3's and Phi-3's own config.json fields from the GGUF keys (with the defaults
+// kvant's loader and llama.cpp take when a key is absent). Nonzero when out of memory.
+static int arch_config(const kv_gguf *g, const char *arch, json_t *c) {
+    const bool g2 = strcmp(arch, "gemma2") == 0, g3 = strcmp(arch, "gemma3") == 0;
+    const int64_t n_embd = key_int(g, arch, "embedding_length", 0);
+    const int64_t n_head = key_int(g, arch, "attention.head_count", 1);
+    const int64_t n_layer = key_int(g, arch, "block_count", 0);
+    const int64_t hd = key_int(g, arch, "attention.key_length", n_embd / n_head);
+    int r = 0;
+    if (g2 || g3) {
+        // query_pre_attn_scalar: the inverse square of attention.scale, else llama.cpp's rule
+        const bool big = (g2 && n_layer == 46) || (g3 && n_layer == 62);
+        const float sc = key_f32(g, arch, "attention.scale", 0.0f);
+        const json_int_t qpas = sc > 0.0f ? (json_int_t)llround(1.0 / ((double)sc * (double)sc))
+                                : big     ? (json_int_t)(n_embd / n_head)
+                                          : (json_int_t)hd;
+        const float fcap = key_f32(g, arch, "final_logit_softcapping", g2 ? 30.0f : 0.0f);
+        const float acap = key_f32(g, arch, "attn_logit_softcapping", g2 ? 50.0f : 0.0f);
+        r |= json_object_set_new(c, "query_pre_attn_scalar", json_integer(qpas));
+        r |= json_object_set_new(c, "sliding_window",
+                                 json_integer(key_int(g, arch, "attention.sliding_window", 4096)));
+        r |= json_object_set_new(c, "hidden_activation", json_string("gelu_pytorch_tanh"));
+        r |= json_object_set_new(c, "final_logit_softcapping",
+                                 fcap > 0.0f ? json_real(short_real(fcap)) : json_null());
+        r |= json_object_set_new(c, "attn_logit_softcapping",
+                                 acap > 0.0f ? json_real(short_real(acap)) : json_null());
+    }
+    if (g3) {
+        r |= json_object_set_new(c, "rope_local_base_freq",
+                                 json_real(short_real(key_f32(g, arch, "rope.freq_base_swa", 1e4f))));
+        r |= json_object_set_new(c, "sliding_window_pattern", json_integer(6));
+        char key[160];
+        kv_str t = {0};
+        snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+        if (kv_gguf_find(g, key) >= 0 && kv_gguf_get_str(g, key, &t, NULL) == KV_OK &&
+            t.n == 6 && memcmp(t.p, "linear", 6) == 0)
+            r |= json_object_set_new(
+                c, "rope_scaling",
+                json_pack("{sssf}", "rope_type", "linear", "factor",
+                          short_real(key_f32(g, arch, "rope.scaling.factor", 1.0f))));
+    }
+    if (strcmp(arch, "phi3") == 0) {
+        const int64_t n_rot = key_int(g, arch, "rope.dimension_count", hd);
+        if (n_rot != hd) // Phi-4-mini: rope.dimension_count = int(factor * hidden) / heads
+            r |= json_object_set_new(
+                c, "partial_rotary_factor",
+                json_real(short_real((float)((double)(n_rot * n_head) / (double)n_embd))));
+        const int64_t orig = key_int(g, arch, "rope.scaling.original_context_length", 0);
+        if (orig > 0)
+            r |= json_object_set_new(c, "original_max_position_embeddings", json_integer(orig));
+        r |= json_object_set_new(c, "hidden_act", json_string("silu"));
+    }
+    return r;
+}
+
 // config.json from the GGUF's metadata (the fields kvant's and mlx-lm's loaders read).
 static json_t *config_from_gguf(const kv_gguf *g, const char *arch) {
     static const struct {
         const char *arch, *cls;
     } CLASSES[] = {{"llama", "LlamaForCausalLM"},
                    {"qwen2", "Qwen2ForCausalLM"},
-                   {"qwen3", "Qwen3ForCausalLM"}};
+                   {"qwen3", "Qwen3ForCausalLM"},
+                   {"gemma2", "Gemma2ForCausalLM"},
+                   {"gemma3", "Gemma3ForCausalLM"},
+                   {"phi3", "Phi3ForCausalLM"}};
     const char *cls = NULL;
     for (size_t i = 0; i < sizeof CLASSES / sizeof *CLASSES; i++)
         if (strcmp(arch, CLASSES[i].arch) == 0)
@@ -263,7 +334,8 @@ static json_t *config_from_gguf(const kv_gguf *g, const char *arch) {
     if (ti >= 0)
         n_vocab = kv_gguf_tensor_at(g, ti)->ne[1];
     json_t *c = json_pack(
-        "{s[s]sssIsIsIsIsIsIsfsfsIsIsbss}", "architectures", cls, "model_type", arch,
+        "{s[s]sssIsIsIsIsIsIsfsfsIsIsbss}", "architectures", cls, "model_type",
+        strcmp(arch, "gemma3") == 0 ? "gemma3_text" : arch,
         "hidden_size", (json_int_t)n_embd, "intermediate_size",
         (json_int_t)key_int(g, arch, "feed_forward_length", 0), "num_hidden_layers",
         (json_int_t)key_int(g, arch, "block_count", 0), "num_attention_heads", (json_int_t)n_head,
@@ -274,6 +346,10 @@ static json_t *config_from_gguf(const kv_gguf *g, const char *arch) {
         "max_position_embeddings", (json_int_t)key_int(g, arch, "context_length", 2048),
         "vocab_size", (json_int_t)n_vocab, "tie_word_embeddings",
         kv_gguf_find_tensor(g, "output.weight") < 0, "torch_dtype", "float16");
+    if (c && arch_config(g, arch, c) != 0) {
+        json_decref(c);
+        return NULL;
+    }
     int64_t v;
     if (c && kv_gguf_find(g, "tokenizer.ggml.bos_token_id") >= 0 &&
         kv_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &v, NULL) == KV_OK)
@@ -296,8 +372,8 @@ static kv_status write_config(const kv_gguf *g, const char *arch, const char *di
             return KV_FAIL(err, KV_ERR_FORMAT, "%s: not a JSON object (%s)", o->hf_config, je.text);
         }
     } else if (!(c = config_from_gguf(g, arch))) {
-        return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: architecture %s: kvant export mlx writes "
-                       "config.json for llama, qwen2 and qwen3 (or pass the Hugging Face folder)",
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: architecture %s: kvant export mlx cannot "
+                       "write its config.json (pass the Hugging Face folder)",
                        kv_gguf_path(g), arch);
     }
     json_t *qj = json_pack("{sisi}", "group_size", q->group_size, "bits", q->bits);
@@ -378,12 +454,18 @@ kv_status kv_mlx_export(const char *gguf_path, const char *dir, const kv_mlx_exp
     kv_status st = kv_gguf_get_str(g, "general.architecture", &a, err);
     if (st == KV_OK)
         snprintf(arch, sizeof arch, "%.*s", (int)a.n, a.p);
-    if (st == KV_OK && strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3"))
+    static const char *const ARCHS[] = {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof ARCHS / sizeof *ARCHS; i++)
+        known |= strcmp(arch, ARCHS[i]) == 0;
+    if (st == KV_OK && !known)
         st = KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: architecture %s: kvant export mlx writes "
-                     "llama, qwen2 and qwen3 models", gguf_path, arch);
-    if (st == KV_OK && !o->hf_config && kv_gguf_find_tensor(g, "rope_freqs.weight") >= 0)
-        st = KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: rope_freqs.weight (llama3 RoPE scaling) has no "
-                     "config.json form kvant can recover; export from the Hugging Face folder",
+                     "llama, qwen2, qwen3, gemma2, gemma3 and phi3 models", gguf_path, arch);
+    if (st == KV_OK && !o->hf_config && (kv_gguf_find_tensor(g, "rope_freqs.weight") >= 0 ||
+                                         kv_gguf_find_tensor(g, "rope_factors_long.weight") >= 0))
+        st = KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s: RoPE factors (llama3's rope_freqs.weight, "
+                     "LongRoPE's rope_factors_*) have no config.json form kvant can recover; "
+                     "export from the Hugging Face folder",
                      gguf_path);
     const int64_t n_all = kv_gguf_tensor_count(g);
     plan_t *ps = st == KV_OK ? calloc((size_t)(n_all > 0 ? n_all : 1), sizeof *ps) : NULL;
@@ -392,8 +474,9 @@ kv_status kv_mlx_export(const char *gguf_path, const char *dir, const kv_mlx_exp
     int64_t n = 0;
     for (int64_t i = 0; st == KV_OK && i < n_all; i++) {
         const kv_gguf_tensor *t = kv_gguf_tensor_at(g, i);
-        if (t->name.n == 17 && memcmp(t->name.p, "rope_freqs.weight", 17) == 0)
-            continue; // config.json's rope_scaling says it
+        if ((t->name.n == 17 && memcmp(t->name.p, "rope_freqs.weight", 17) == 0) ||
+            (t->name.n > 13 && memcmp(t->name.p, "rope_factors_", 13) == 0))
+            continue; // config.json's rope_scaling says it (LongRoPE: from the HF folder only)
         st = plan_one(g, arch, i, &q, &ps[n], err);
         n += st == KV_OK;
     }

@@ -68,6 +68,7 @@ kv_status kv__convert_llama2c(const char *model_path, const char *out_path,
 
 // The Hugging Face name of a GGUF tensor (convert.c's tables read backwards);
 // *permute 1 for llama q, 2 for k rows. False when kvant has no HF name for it.
-bool kv__hf_name_of(const char *gguf, char *out, size_t cap, int *permute);
+// arch picks Gemma's norm names and Phi-3's fused qkv_proj / gate_up_proj.
+bool kv__hf_name_of(const char *gguf, const char *arch, char *out, size_t cap, int *permute);
 
 #endif

@@ -17,6 +17,12 @@
 #     group 32 in float16 values), dequantizes the rest (a bfloat16 scale outside
 #     float16 included), and numpy's own dequantizer (mlx_check.py) agrees on every
 #     value; the model runs (kvant logits).
+#   - gemma2, gemma3, phi3 from their Hugging Face folders (bits 8): mlx-lm's names
+#     and Gemma's norms as w (equal to the source's), and the folder read back gives
+#     the numpy reference's logits on the folder's own weights (mlx_dequant.py +
+#     tests/reference/forward.py); from a Q8_0 GGUF alone (config.json from its keys,
+#     phi4mini's partial_rotary_factor too): byte-identical tensors and bit-identical
+#     logits read back; LongRoPE from a GGUF alone: refused, naming what to do.
 #   - bad folders: missing scales, wrong packed shape, 3 bits, a group size that does
 #     not divide the row, a mode other than affine: one line naming the file and
 #     tensor (or field), exit 1, no output file.
@@ -122,6 +128,45 @@ if grep -qE "^[0-9]+ +output.weight " <<<"$OUT"; then fail "tie_word_embeddings:
 expect_rc 0 "mlx-community folder: the model runs" "$KVANT" logits "$TMP/comm.gguf" --tokens $TOKENS --greedy 4
 # re-export as MLX: the exact layers stay exact
 expect_rc 0 "mlx-community folder: export mlx from it" "$KVANT" export mlx "$TMP/comm" -o "$TMP/comm2"
+
+# gemma2, gemma3, phi3 (tools/make_arch_model.py) from their Hugging Face folders, bits 8:
+# mlx-lm's names (Gemma's pre/post_feedforward_layernorm, Phi-3's fused qkv_proj and
+# gate_up_proj) and Gemma's norms as w (GGUF holds 1 + w), equal to the source's; the
+# folder read back by kvant gives the logits of the numpy reference (forward.py) run
+# on the folder's weights dequantized by numpy (mlx_dequant.py).
+for fam in gemma2:1e-4 gemma3:2e-4 phi3:1e-4; do
+  f=${fam%%:*} lim=${fam#*:}
+  expect_rc 0 "$f: make the checkpoint" "$PY" "$SRC/tools/make_arch_model.py" "$f" "$TMP/$f.hf" --tokenizer-from "$HF"
+  expect_rc 0 "$f: export mlx --q-bits 8 from the HF folder" "$KVANT" export mlx "$TMP/$f.hf" -o "$TMP/$f.mlx" --q-bits 8
+  expect_rc 0 "$f: mlx-lm's names, float tensors equal to the source's" "$PY" \
+    "$SRC/tests/integration/mlx_dequant.py" "$TMP/$f.mlx" "$TMP/$f.deq" --source "$TMP/$f.hf"
+  echo "$f: $OUT"
+  expect_rc 0 "$f: convert the MLX folder back" "$KVANT" convert "$TMP/$f.mlx" -o "$TMP/$f.back.gguf" --outtype f32
+  expect_rc 0 "$f: logits of the folder read back" "$KVANT" logits "$TMP/$f.back.gguf" --tokens $TOKENS -o "$TMP/$f.back.bin" -t 2
+  expect_rc 0 "$f: read back = numpy reference on the folder's weights (within $lim)" "$PY" \
+    "$SRC/tests/reference/forward.py" "$TMP/$f.deq" --tokens $TOKENS --logits "$TMP/$f.back.bin" --kv-f16 --max-rel "$lim"
+  echo "$f: $OUT"
+done
+# the same families (and phi4mini's partial_rotary_factor) from a Q8_0 GGUF alone:
+# config.json built from the GGUF keys, GGUF -> MLX -> GGUF gives the same tensor
+# bytes and bit-identical logits
+for f in gemma2 gemma3 phi3 phi4mini; do
+  [ -d "$TMP/$f.hf" ] || "$PY" "$SRC/tools/make_arch_model.py" "$f" "$TMP/$f.hf" --tokenizer-from "$HF" >/dev/null
+  expect_rc 0 "$f: convert to Q8_0 --pure" bash -c "'$KVANT' convert '$TMP/$f.hf' -o '$TMP/$f.f32.gguf' --outtype f32 -q &&
+    '$KVANT' quantize '$TMP/$f.f32.gguf' '$TMP/$f.q8.gguf' q8_0 --pure -q"
+  expect_rc 0 "$f: export mlx from the GGUF" "$KVANT" export mlx "$TMP/$f.q8.gguf" -o "$TMP/$f.gmlx" --q-bits 8
+  expect_rc 0 "$f: convert back" "$KVANT" convert "$TMP/$f.gmlx" -o "$TMP/$f.gback.gguf"
+  cmp -s <($DIGESTS "$TMP/$f.q8.gguf") <($DIGESTS "$TMP/$f.gback.gguf") &&
+    pass "$f: tensor data byte-identical after GGUF -> MLX -> GGUF" ||
+    fail "$f: tensor data differs: $(diff <($DIGESTS "$TMP/$f.q8.gguf") <($DIGESTS "$TMP/$f.gback.gguf") | head -4)"
+  "$KVANT" logits "$TMP/$f.q8.gguf" --tokens $TOKENS -o "$TMP/$f.q8.bin" -t 2 >/dev/null 2>&1
+  "$KVANT" logits "$TMP/$f.gback.gguf" --tokens $TOKENS -o "$TMP/$f.gback.bin" -t 2 >/dev/null 2>&1
+  [ -s "$TMP/$f.q8.bin" ] && cmp -s "$TMP/$f.q8.bin" "$TMP/$f.gback.bin" &&
+    pass "$f: logits read back equal the source's bit for bit" || fail "$f: logits differ"
+done
+expect_rc 1 "phi3 LongRoPE from a GGUF alone: refused" bash -c "'$PY' '$SRC/tools/make_arch_model.py' phi3long '$TMP/pl.hf' --tokenizer-from '$HF' >/dev/null &&
+  '$KVANT' convert '$TMP/pl.hf' -o '$TMP/pl.gguf' --outtype f32 -q && '$KVANT' export mlx '$TMP/pl.gguf' -o '$TMP/pl.mlx'"
+expect_out "export from the Hugging Face folder" "phi3 LongRoPE from a GGUF alone: the message says what to do"
 
 # bad folders: one line naming file and tensor, exit 1, nothing written
 bad() { # bad CASE FRAGMENT

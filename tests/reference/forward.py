@@ -20,7 +20,8 @@ With --logits, compares kvant's logits (float32 rows n_tokens x n_vocab, from
 recompute each step) and counts the agreeing prefix. --kv-f16 rounds q, k and v
 to float16 after RoPE, as kvant's (and llama.cpp's) F16 KV cache does.
 --no-window ignores Gemma 2's sliding window (to show that it matters);
---rope-factors picks Phi-3 longrope's short or long list.
+--rope-factors picks Phi-3 longrope's short or long list. --write FILE saves the
+reference logits (float32 rows) for other comparisons.
 BERT (modeling_bert.py, model_type bert): --embedding JSON compares kvant's pooled
 (--pooling mean|cls), unit-length embedding of --tokens with the reference's.
 Exit 1 when the error is over --max-rel or a greedy token differs.
@@ -260,6 +261,7 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--tokens", required=True)
     ap.add_argument("--logits")
+    ap.add_argument("--write", help="also write the reference logits here (float32 rows)")
     ap.add_argument("--greedy-ids")
     ap.add_argument("--max-rel", type=float, default=1e-4)
     ap.add_argument("--kv-f16", action="store_true")
@@ -295,6 +297,8 @@ def main():
         print(f"max relative logit error {rel:.3e} over {ref.shape[0]} x {ref.shape[1]} "
               f"(limit {a.max_rel:g})")
         ok = ok and rel <= a.max_rel
+    if a.write:
+        ref.astype("<f4").tofile(a.write)
     if a.greedy_ids is not None:
         want = [int(t) for t in a.greedy_ids.split()]
         seq, agree = list(tokens), 0

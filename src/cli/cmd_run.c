@@ -182,7 +182,6 @@ static int parse(int argc, char **argv, run_opts *o) {
     return 0;
 }
 
-static void print_speed(const kv_gen_result *r, bool spec) {
 // ---- a store model's Modelfile ----
 
 static bool num(const json_t *v, double lo, double hi, double *out) {
@@ -267,7 +266,7 @@ static void print_prompt(const run_opts *o, const char *text, size_t len) {
     json_decref(s);
 }
 
-static void print_speed(const kv_gen_result *r) {
+static void print_speed(const kv_gen_result *r, bool spec) {
     fprintf(stderr, "\nprompt: %d tokens in %.3f s (%.1f tokens/s); generation: %d tokens in %.3f s "
                     "(%.1f tokens/s); stop: %s\n",
             r->n_prompt, r->t_prompt_s, r->t_prompt_s > 0 ? r->n_prompt / r->t_prompt_s : 0.0,
@@ -609,20 +608,26 @@ static kv_status open_spec(run_opts *o, const kv_ctx *c, kv_model **dm, kv_ctx *
     if (st == KV_OK && o->gen.json_object)
         fprintf(stderr, "kvant run: --format json generates without speculative decoding\n");
     return st;
+}
+
 static void run_opts_free(run_opts *o) {
     kv_gotmpl_free(o->gotmpl);
     json_decref(o->params);
     free(o->mf_system);
 }
 
+static void run_opts_init(run_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->gen = kv_gen_default_params();
+    o->spec = kv_spec_default_params();
+    o->type_k = o->type_v = KV_TYPE_F16;
+    o->display_prompt = true;
+    o->gen.on_text = print_text;
+}
+
 int kv_cli_run(int argc, char **argv) {
     run_opts o;
-    memset(&o, 0, sizeof o);
-    o.gen = kv_gen_default_params();
-    o.spec = kv_spec_default_params();
-    o.type_k = o.type_v = KV_TYPE_F16;
-    o.display_prompt = true;
-    o.gen.on_text = print_text;
+    run_opts_init(&o);
     int rc = kv_cli_store_option("run", &argc, argv, false);
     if (rc != 0)
         return rc;
@@ -631,10 +636,7 @@ int kv_cli_run(int argc, char **argv) {
         return rc < 0 ? 0 : rc;
     // again over the store model's Modelfile values, so that the options replace them
     const char *name = o.model;
-    memset(&o, 0, sizeof o);
-    o.gen = kv_gen_default_params();
-    o.display_prompt = true;
-    o.gen.on_text = print_text;
+    run_opts_init(&o);
     apply_modelfile(&o, name);
     parse(argc, argv, &o);
     char store_path[4096];

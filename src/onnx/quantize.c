@@ -308,7 +308,7 @@ static const char *weight_dq(qctx *q, const char *wname, const float *w, int64_t
     bool pc = q->o->per_channel;
     // quantize as [K,N] with N the channel axis: transpose when axis 0
     int64_t K = axis == 1 ? R : C, N = axis == 1 ? C : R;
-    float *wt = malloc((size_t)(K * N) * sizeof *wt);
+    float *wt = calloc((size_t)(K * N), sizeof *wt); // calloc: gcc -O3 cannot see every element is set
     int8_t *wq = malloc((size_t)(K * N));
     float *sc = malloc((size_t)N * sizeof *sc);
     int8_t *zp = calloc((size_t)N, 1);

@@ -62,7 +62,7 @@ static kv_status str(rd *c, yaml_node_t *n, const char **out) {
 }
 
 static kv_status num(rd *c, yaml_node_t *n, double lo, double hi, double *out) {
-    const char *s;
+    const char *s = NULL;
     kv_status st = str(c, n, &s);
     if (st != KV_OK)
         return st;

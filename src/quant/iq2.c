@@ -20,7 +20,7 @@ static const float IQ2_VALUE[3] = {1, 3, 5};
 // Per 8 values: their magnitudes in xval and their sign bits (7 stored). An odd
 // count of negatives is made even by keeping the least important value (the
 // smallest w*x^2, the first of equals) signed: its xval stays negative.
-static uint8_t iq2_signs(const float *x, const float *w, float *xval) {
+uint8_t kv__iq_sign_split8(const float *x, const float *w, float *xval) {
     int nflip = 0;
     unsigned s = 0;
     for (int i = 0; i < 8; i++) {
@@ -132,7 +132,7 @@ static float iq2_xxs_fit(const kv__iq_grid *g, const float *xb, const float *w,
     float xval[32];
     int8_t Laux[32];
     for (int k = 0; k < 4; k++)
-        signs[k] = iq2_signs(xb + 8 * k, w + 8 * k, xval + 8 * k);
+        signs[k] = kv__iq_sign_split8(xb + 8 * k, w + 8 * k, xval + 8 * k);
     float max = xval[0];
     for (int i = 1; i < 32; i++)
         max = fmax_ggml(max, xval[i]);
@@ -261,7 +261,7 @@ static float iq2_xs_fit(const kv__iq_grid *g, const float *xb, const float *w, c
             }
             signs[k] = (uint8_t)sb;
         } else {
-            signs[k] = iq2_signs(xb + 8 * k, w + 8 * k, xval + 8 * k);
+            signs[k] = kv__iq_sign_split8(xb + 8 * k, w + 8 * k, xval + 8 * k);
         }
     }
     float max = xval[0];

@@ -177,34 +177,6 @@ static int scale_level(float id, float scale) {
 
 // ---- IQ3_XXS ----
 
-// |x| of 8 values to xval, their signs to the returned bits; an odd count of
-// minus signs flips the value of least w x^2 (the first of equals).
-static uint8_t xxs_signs(const float *x, const float *w, float *xval) {
-    int nflip = 0;
-    unsigned s = 0;
-    for (int i = 0; i < 8; i++) {
-        xval[i] = x[i] >= 0 ? x[i] : -x[i];
-        if (x[i] < 0) {
-            nflip++;
-            s |= 1u << i;
-        }
-    }
-    if (nflip % 2) {
-        int imin = 0;
-        float min = w[0] * x[0] * x[0];
-        for (int i = 1; i < 8; i++) {
-            const float a = w[i] * x[i] * x[i];
-            if (a < min) {
-                min = a;
-                imin = i;
-            }
-        }
-        xval[imin] = -xval[imin];
-        s ^= 1u << imin;
-    }
-    return (uint8_t)(s & 127);
-}
-
 static void iq3_xxs_block(const kv__grid4 *g, const float *x, const float *qw, fit_state *st,
                           kv_block_iq3_xxs *y) {
     memset(y, 0, sizeof *y);
@@ -220,7 +192,7 @@ static void iq3_xxs_block(const kv__grid4 *g, const float *x, const float *qw, f
         group_weights(xb, qw ? qw + GROUP * ib : NULL, sigma2, w, waux);
         uint8_t signs[4];
         for (int k = 0; k < 4; k++)
-            signs[k] = xxs_signs(xb + 8 * k, w + 8 * k, xval + 8 * k);
+            signs[k] = kv__iq_sign_split8(xb + 8 * k, w + 8 * k, xval + 8 * k);
         float max = xval[0];
         for (int i = 1; i < GROUP; i++)
             max = max > xval[i] ? max : xval[i];

@@ -167,6 +167,10 @@ void kv__quantize_iq1_m(const float *src, void *dst, int64_t n_rows, int64_t n_p
                         const float *imatrix);
 void kv__dequantize_iq1_s(const void *src, float *dst, int64_t k);
 void kv__dequantize_iq1_m(const void *src, float *dst, int64_t k);
+// The i-quants' sign step for 8 values (IQ2_*, IQ3_XXS; iq2.c): |x| to xval and the sign bits
+// returned (7 stored, the 8th by parity); an odd count of negatives keeps the value of least
+// w x^2 (the first of equals) negative in xval.
+uint8_t kv__iq_sign_split8(const float *x, const float *w, float *xval);
 void kv__dequantize_iq2_xxs(const void *src, float *dst, int64_t k);
 void kv__dequantize_iq2_s(const void *src, float *dst, int64_t k);
 void kv__dequantize_iq2_xs(const void *src, float *dst, int64_t k);

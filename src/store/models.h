@@ -108,6 +108,11 @@ typedef struct {
     uint64_t size;     // config and layers
 } kv__manifest;
 
+// Reads a regular file (a link is refused) of at most max bytes whole, NUL-terminated; a missing
+// file is KV_ERR_NOT_FOUND. mtime (may be NULL) gets its modification time.
+kv_status kv__store_read_capped(const char *path, size_t max, char **out, size_t *n,
+                                int64_t *mtime, kv_err *err);
+
 // Reads and checks the manifest of name in dir (KV_ERR_NOT_FOUND "model 'x' not found"
 // when there is none).
 kv_status kv__mstore_read(const char *dir, const kv__mname *name, kv__manifest *out,

@@ -138,20 +138,20 @@ void kv__mstore_canonical(const char *dir, kv__mname *n) {
     }
 }
 
-// Reads a regular file (not a link) of at most max bytes whole.
-static kv_status read_capped(const char *path, size_t max, char **out, size_t *n, int64_t *mtime,
-                             kv_err *err) {
+kv_status kv__store_read_capped(const char *path, size_t max, char **out, size_t *n,
+                                int64_t *mtime, kv_err *err) {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return KV_FAIL(err, KV_ERR_IO, "%s: %s", path, strerror(errno));
+        return KV_FAIL(err, errno == ENOENT ? KV_ERR_NOT_FOUND : KV_ERR_IO, "%s: %s", path,
+                       strerror(errno));
     struct stat sb;
     kv_status st = KV_OK;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
         st = KV_FAIL(err, KV_ERR_FORMAT, "%s: not a regular file", path);
     else if ((uint64_t)sb.st_size > max)
-        st = KV_FAIL(err, KV_ERR_LIMIT, "%s: %lld bytes, more than the %zu a manifest may have",
-                     path, (long long)sb.st_size, max);
+        st = KV_FAIL(err, KV_ERR_LIMIT, "%s: %lld bytes, more than the %zu allowed", path,
+                     (long long)sb.st_size, max);
     char *buf = NULL;
     if (st == KV_OK && !(buf = malloc((size_t)sb.st_size + 1)))
         st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
@@ -184,7 +184,7 @@ kv_status kv__mstore_blob_read(const char *dir, const char *d, char **out, size_
     kv_status st = kv__mstore_blob_path(dir, d, path, sizeof path, err);
     if (st != KV_OK)
         return st;
-    if ((st = read_capped(path, KV__MANIFEST_MAX, out, n, NULL, err)) != KV_OK)
+    if ((st = kv__store_read_capped(path, KV__MANIFEST_MAX, out, n, NULL, err)) != KV_OK)
         return st;
     char got[72];
     sha256_digest(*out, *n, got);
@@ -263,7 +263,7 @@ kv_status kv__mstore_read(const char *dir, const kv__mname *name, kv__manifest *
         return st;
     char *text;
     size_t n;
-    if ((st = read_capped(path, KV__MANIFEST_MAX, &text, &n, &out->mtime, err)) != KV_OK)
+    if ((st = kv__store_read_capped(path, KV__MANIFEST_MAX, &text, &n, &out->mtime, err)) != KV_OK)
         return st;
     st = parse_manifest(text, n, path, out, err);
     free(text);
@@ -738,7 +738,7 @@ kv_status kv__mstore_copy(const char *dir, const kv__mname *src, const kv__mname
     size_t n = 0;
     // Copy the bytes as they are, so the copy has the same digest (as Ollama).
     if (st == KV_OK && (st = manifest_path(dir, src, path, sizeof path, true, err)) == KV_OK &&
-        (st = read_capped(path, KV__MANIFEST_MAX, &text, &n, NULL, err)) == KV_OK &&
+        (st = kv__store_read_capped(path, KV__MANIFEST_MAX, &text, &n, NULL, err)) == KV_OK &&
         (st = manifest_path(dir, dst, dpath, sizeof dpath, false, err)) == KV_OK) {
         char *slash = strrchr(dpath, '/');
         *slash = 0;
@@ -917,7 +917,7 @@ kv_status kv__mstore_manifest_bytes(const char *dir, const kv__mname *name, char
     char path[PATH_CAP];
     kv_status st = manifest_path(dir, name, path, sizeof path, true, err);
     if (st == KV_OK)
-        st = read_capped(path, KV__MANIFEST_MAX, text, n, NULL, err);
+        st = kv__store_read_capped(path, KV__MANIFEST_MAX, text, n, NULL, err);
     return st;
 }
 

@@ -46,43 +46,6 @@ static void hex_digest(const unsigned char md[32], char out[72]) {
     out[71] = 0;
 }
 
-// Reads a regular file (no link) of at most max bytes whole.
-static kv_status read_small(const char *path, size_t max, char **out, size_t *n, kv_err *err) {
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return KV_FAIL(err, errno == ENOENT ? KV_ERR_NOT_FOUND : KV_ERR_IO, "%s: %s", path,
-                       strerror(errno));
-    struct stat sb;
-    kv_status st = KV_OK;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
-        st = KV_FAIL(err, KV_ERR_FORMAT, "%s: not a regular file", path);
-    else if ((uint64_t)sb.st_size > max)
-        st = KV_FAIL(err, KV_ERR_LIMIT, "%s: %lld bytes, more than the %zu allowed", path,
-                     (long long)sb.st_size, max);
-    char *buf = st == KV_OK ? malloc((size_t)sb.st_size + 1) : NULL;
-    if (st == KV_OK && !buf)
-        st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
-    size_t got = 0;
-    while (st == KV_OK && got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            st = KV_FAIL(err, KV_ERR_IO, "%s: read failed", path);
-        else
-            got += (size_t)r;
-    }
-    close(fd);
-    if (st != KV_OK) {
-        free(buf);
-        return st;
-    }
-    buf[got] = 0;
-    *out = buf;
-    *n = got;
-    return KV_OK;
-}
 
 // Writes n bytes to path through path.tmp-XXXXXX.
 static kv_status write_atomic(const char *path, const void *p, size_t n, kv_err *err) {
@@ -278,7 +241,7 @@ kv_status kv__oci_layout_push(const char *dir, const kv__mname *name, const char
     json_t *idx = NULL;
     if (st == KV_OK) {
         kv_err e;
-        kv_status rs = read_small(p, INDEX_MAX, &itext, &in, &e);
+        kv_status rs = kv__store_read_capped(p, INDEX_MAX, &itext, &in, NULL, &e);
         if (rs == KV_OK) {
             json_error_t je;
             idx = json_loadb(itext, in, 0, &je);
@@ -334,7 +297,7 @@ static kv_status find_entry(const char *layout, const kv__mname *name, char d[72
     char p[PATH_CAP], *text = NULL;
     size_t n = 0;
     snprintf(p, sizeof p, "%s/oci-layout", layout);
-    kv_status st = read_small(p, 4096, &text, &n, err);
+    kv_status st = kv__store_read_capped(p, 4096, &text, &n, NULL, err);
     json_t *j = st == KV_OK ? json_loadb(text, n, 0, NULL) : NULL;
     if (st == KV_OK && !json_is_string(json_object_get(j, "imageLayoutVersion")))
         st = KV_FAIL(err, KV_ERR_FORMAT, "%s: no imageLayoutVersion; not an OCI image layout", p);
@@ -345,7 +308,7 @@ static kv_status find_entry(const char *layout, const kv__mname *name, char d[72
     text = NULL;
     snprintf(p, sizeof p, "%s/index.json", layout);
     if (st == KV_OK)
-        st = read_small(p, INDEX_MAX, &text, &n, err);
+        st = kv__store_read_capped(p, INDEX_MAX, &text, &n, NULL, err);
     json_error_t je;
     j = st == KV_OK ? json_loadb(text, n, 0, &je) : NULL;
     json_t *arr = json_object_get(j, "manifests");
@@ -400,7 +363,7 @@ kv_status kv__oci_layout_pull(const char *dir, const kv__mname *name, const char
     if (st == KV_OK)
         st = find_entry(layout, name, d, &size, err);
     if (st == KV_OK && (st = layout_blob_path(layout, d, p, sizeof p, err)) == KV_OK)
-        st = read_small(p, KV__MANIFEST_MAX, &text, &n, err);
+        st = kv__store_read_capped(p, KV__MANIFEST_MAX, &text, &n, NULL, err);
     char got[72];
     if (st == KV_OK) {
         unsigned char md[32];

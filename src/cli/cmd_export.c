@@ -90,6 +90,36 @@ static const char *how_name(kv_onnx_weight_how h) {
     }
 }
 
+// Checks SRC and makes the folder OUT; a Hugging Face folder is first converted to a temporary
+// GGUF of outtype inside OUT (tmp; the caller unlinks it when *hf). *gguf is what to export.
+// Returns 0, or the exit code after saying why.
+static int prepare_source(const char *src, const char *out, const char *outtype, char *tmp,
+                          size_t cap, const char **gguf, bool *hf) {
+    struct stat sb, ob;
+    if (stat(src, &sb) != 0) {
+        fprintf(stderr, "kvant export: %s: no such file or folder\n", src);
+        return 1;
+    }
+    *hf = S_ISDIR(sb.st_mode);
+    if (mkdir(out, 0755) != 0 && (stat(out, &ob) != 0 || !S_ISDIR(ob.st_mode))) {
+        fprintf(stderr, "kvant export: %s: cannot create the folder\n", out);
+        return 1;
+    }
+    *gguf = src;
+    if (!*hf)
+        return 0;
+    snprintf(tmp, cap, "%s/.kvant-export-src.%ld.gguf", out, (long)getpid());
+    kv_convert_opts co = {0};
+    co.outtype = outtype;
+    kv_convert_report rep = {0};
+    kv_err err = {0};
+    if (kv_convert_hf(src, tmp, &co, &rep, &err) != KV_OK)
+        return kv_cli_fail("export", &err);
+    kv_convert_report_free(&rep);
+    *gguf = tmp;
+    return 0;
+}
+
 static int export_onnx(int argc, char **argv) {
     const char *src = NULL, *out = NULL, *tok_dir = NULL;
     kv_onnx_export_opts o = {0};
@@ -143,32 +173,15 @@ static int export_onnx(int argc, char **argv) {
     if (!out)
         return kv_cli_usage_error("export", "missing -o DIR");
     kv_err err = {0};
-    struct stat sb;
-    if (stat(src, &sb) != 0) {
-        fprintf(stderr, "kvant export: %s: no such file or folder\n", src);
-        return 1;
-    }
-    const bool hf = S_ISDIR(sb.st_mode);
-    struct stat ob;
-    if (mkdir(out, 0755) != 0 && (stat(out, &ob) != 0 || !S_ISDIR(ob.st_mode))) {
-        fprintf(stderr, "kvant export: %s: cannot create the folder\n", out);
-        return 1;
-    }
     char tmp[4096];
-    const char *gguf = src;
-    if (hf) {
-        snprintf(tmp, sizeof tmp, "%s/.kvant-export-src.%ld.gguf", out, (long)getpid());
-        kv_convert_opts co = {0};
-        co.outtype = o.precision == KV_ONNX_FP16 ? "f16" : "f32";
-        co.plan.n_threads = 0;
-        kv_convert_report rep = {0};
-        if (kv_convert_hf(src, tmp, &co, &rep, &err) != KV_OK)
-            return kv_cli_fail("export", &err);
-        kv_convert_report_free(&rep);
-        gguf = tmp;
-        if (!tok_dir)
-            tok_dir = src;
-    }
+    const char *gguf;
+    bool hf;
+    int rc = prepare_source(src, out, o.precision == KV_ONNX_FP16 ? "f16" : "f32", tmp,
+                            sizeof tmp, &gguf, &hf);
+    if (rc != 0)
+        return rc;
+    if (hf && !tok_dir)
+        tok_dir = src;
     kv_cli_progress prog;
     kv_cli_progress_init(&prog, "export", quiet);
     o.write_tokenizer = !tok_dir;
@@ -287,28 +300,13 @@ static int export_mlx(int argc, char **argv) {
     if (!out)
         return kv_cli_usage_error("export", "missing -o DIR");
     kv_err err = {0};
-    struct stat sb;
-    if (stat(src, &sb) != 0) {
-        fprintf(stderr, "kvant export: %s: no such file or folder\n", src);
-        return 1;
-    }
-    const bool hf = S_ISDIR(sb.st_mode);
-    struct stat ob;
-    if (mkdir(out, 0755) != 0 && (stat(out, &ob) != 0 || !S_ISDIR(ob.st_mode))) {
-        fprintf(stderr, "kvant export: %s: cannot create the folder\n", out);
-        return 1;
-    }
     char tmp[4096], cfg[4096];
-    const char *gguf = src;
+    const char *gguf;
+    bool hf;
+    int rc = prepare_source(src, out, "f32", tmp, sizeof tmp, &gguf, &hf);
+    if (rc != 0)
+        return rc;
     if (hf) {
-        snprintf(tmp, sizeof tmp, "%s/.kvant-export-src.%ld.gguf", out, (long)getpid());
-        kv_convert_opts co = {0};
-        co.outtype = "f32";
-        kv_convert_report rep = {0};
-        if (kv_convert_hf(src, tmp, &co, &rep, &err) != KV_OK)
-            return kv_cli_fail("export", &err);
-        kv_convert_report_free(&rep);
-        gguf = tmp;
         snprintf(cfg, sizeof cfg, "%s/config.json", src);
         o.hf_config = cfg;
         if (!tok_dir)

@@ -193,7 +193,8 @@ static kv_status get_openai_spec(kv__req *r, const json_t *root, kv_err *err) {
     const char *key;
     const json_t *x;
     json_object_foreach((json_t *)v, key, x) {
-        if (strcmp(key, "lookup") != 0 && strcmp(key, "draft_max") != 0 && strcmp(key, "draft") != 0)
+        if (strcmp(key, "lookup") != 0 && strcmp(key, "draft_max") != 0 &&
+            strcmp(key, "draft") != 0)
             return KV_FAIL(err, KV_ERR_INVALID,
                            "field 'speculative.%.64s': unknown (lookup, draft_max and draft are "
                            "known)",

@@ -136,8 +136,11 @@ static bool draft_decode(kv__sched *s, slot *sl, const int32_t *toks, int32_t n)
         s->db_seq[i] = sl->seq;
         s->db_out[i] = i == n - 1;
     }
-    kv_batch b = {
-        .n_tokens = n, .tokens = s->db_tok, .pos = s->db_pos, .seq_id = s->db_seq, .logits = s->db_out};
+    kv_batch b = {.n_tokens = n,
+                  .tokens = s->db_tok,
+                  .pos = s->db_pos,
+                  .seq_id = s->db_seq,
+                  .logits = s->db_out};
     kv_err e;
     if (kv_ctx_decode(s->dctx, &b, &e) != KV_OK) {
         make_room(s, sl);

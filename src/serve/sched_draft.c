@@ -160,15 +160,35 @@ static int32_t argmax(const float *x, int32_t n) {
     return best;
 }
 
+// How many of h[0..n) slot sl's draft sequence holds, from the start.
+static int32_t shared(const slot *sl, const int32_t *h, int32_t n) {
+    const int32_t lim = sl->n_dcache < n ? sl->n_dcache : n;
+    int32_t i = 0;
+    while (i < lim && sl->dcache[i] == h[i])
+        i++;
+    return i;
+}
+
 int32_t kv__draft_propose(kv__sched *s, slot *sl, int32_t max_k) {
     if (!s->dctx || max_k < 1)
         return 0;
     const int32_t *h = sl->cache;
     const int32_t n = sl->n_cache + 1; // the sampled token is at n_cache
-    int32_t common = 0;
-    const int32_t lim = sl->n_dcache < n ? sl->n_dcache : n;
-    while (common < lim && sl->dcache[common] == h[common])
-        common++;
+    int32_t common = shared(sl, h, n);
+    // another slot's draft cells may hold more of the history (the target's
+    // place() copied that slot's cached prompt): share its blocks
+    slot *best = NULL;
+    int32_t best_n = common;
+    for (int32_t i = 0; i < s->n_slots; i++) {
+        int32_t m = &s->slots[i] == sl ? 0 : shared(&s->slots[i], h, n);
+        if (m > best_n)
+            best = &s->slots[i], best_n = m;
+    }
+    if (best && kv_ctx_seq_cp(s->dctx, best->seq, sl->seq, NULL) == KV_OK) {
+        memcpy(sl->dcache, best->dcache, (size_t)best->n_dcache * sizeof *sl->dcache);
+        sl->n_dcache = best->n_dcache;
+        common = best_n;
+    }
     if (common == n)
         common = n - 1; // its logits are needed again
     if (common < sl->n_dcache) {

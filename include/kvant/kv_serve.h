@@ -25,6 +25,8 @@ typedef struct {
     const char *name;     // "kjv:latest"; a name without ":tag" gets ":latest"
     const char *path;
     const char *template; // chat template family ("chatml", "llama3", ...); NULL: detect
+    const char *draft;    // a GGUF file of a draft model of the same vocabulary for
+                          // speculative decoding (checked at start); NULL: draft_all
 } kv_serve_model;
 
 // Receives one line of log text (no newline); may be called from any server thread.
@@ -139,6 +141,9 @@ typedef struct {
     int32_t n_models;
     const char *models_dir;        // NULL, or a folder whose *.gguf files are models
     const char *template_all;      // chat template family for every model; NULL: detect
+    const char *draft_all;         // draft model for every model without its own (models of
+                                   // another vocabulary, from models_dir or the store, go
+                                   // without, with a log line); NULL: none
     int32_t n_parallel;            // sequences decoded together per model (default 4)
     int32_t n_ctx;                 // context per sequence; 0: min(model's, 4096)
     int64_t n_kv_cells;            // KV cache cells per model over all its sequences, in

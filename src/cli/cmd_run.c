@@ -60,6 +60,7 @@ static void help(FILE *f) {
             "  --lookup N            speculative decoding by looking up n-grams of up to N\n"
             "                        tokens in the prompt and output (no draft model)\n"
             "  --draft-max N         most tokens guessed per step (default 8)\n"
+            "                        (--draft and --lookup exclude each other)\n"
             "                        Output is what the model alone gives (greedy: the same\n"
             "                        text; sampled: the same distribution); stderr reports\n"
             "                        how many guesses were accepted\n"
@@ -83,6 +84,7 @@ typedef struct {
     const char *draft;          // --draft
     kv_spec_params spec;        // --lookup, --draft-max
     bool spec_on;
+    bool lookup_set;            // --lookup given (an error beside --draft)
     kv_type type_k, type_v;     // --cache-type-k/-v
     bool stops_default;   // stops holds the Modelfile's: a --stop replaces them
     bool verbose_prompt;  // --verbose-prompt
@@ -142,7 +144,7 @@ static int parse(int argc, char **argv, run_opts *o) {
                 return kv_cli_usage_error("run", "%s '%s': a number of 1..%d", a, v ? v : "",
                                           (int)lim);
             if (a[2] == 'l')
-                o->spec.lookup_n = (int32_t)n, o->spec_on = true;
+                o->spec.lookup_n = (int32_t)n, o->spec_on = o->lookup_set = true;
             else
                 o->spec.n_draft = (int32_t)n;
         }
@@ -178,6 +180,8 @@ static int parse(int argc, char **argv, run_opts *o) {
         return kv_cli_usage_error("run", "missing MODEL");
     if (o->prompt && o->file)
         return kv_cli_usage_error("run", "give PROMPT or -f FILE, not both");
+    if (o->draft && o->lookup_set) // one proposer per run: never one silently ignored
+        return kv_cli_usage_error("run", "give --draft F or --lookup N, not both");
     o->gen.stop = o->stops;
     return 0;
 }

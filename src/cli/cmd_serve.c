@@ -52,6 +52,11 @@ static void help(FILE *f) {
             "  --timeout S            seconds a request may take in all (default 600; 0: none)\n"
             "  --keep-alive D         how long an unused model stays loaded: 5m, 1h30m, seconds,\n"
             "                         0 (unload at once) or -1 (never); default 5m\n"
+            "  --draft [NAME=]FILE    speculative decoding: FILE.gguf, a small model of the same\n"
+            "                         vocabulary (checked at start), guesses tokens that model\n"
+            "                         NAME (or every model) checks in one batch; greedy output\n"
+            "                         is unchanged. Requests use it unless they ask for lookup\n"
+            "                         (options.lookup) or say options.draft false\n"
             "  --chat-template [NAME=]FAMILY\n"
             "                         use FAMILY (llama2 llama3 chatml mistral gemma phi3 zephyr\n"
             "                         plain) for model NAME, or for all models\n"
@@ -114,6 +119,8 @@ typedef struct {
     kv_serve_model models[KV_SERVE_MAX_MODELS];
     char *templates[MAX_TEMPLATES]; // "NAME=FAMILY" options, applied after parsing
     int n_templates;
+    char *drafts[MAX_TEMPLATES]; // --draft [NAME=]FILE options, applied after parsing
+    int n_drafts;
     const char *db;      // --db
     bool insecure;       // --insecure-no-auth
     bool audit_content;  // --audit-content
@@ -148,7 +155,7 @@ static int add_store_models(serve_opts *o) {
             free(nm), free(pt), free(v);
             return kv_cli_fail("serve", &(kv_err){KV_ERR_NOMEM, "out of memory"});
         }
-        o->models[o->p.n_models++] = (kv_serve_model){nm, pt, NULL};
+        o->models[o->p.n_models++] = (kv_serve_model){nm, pt, NULL, NULL};
     }
     free(v);
     return 0;
@@ -182,6 +189,25 @@ static const char *apply_templates(serve_opts *o) {
     return NULL;
 }
 
+// --draft FILE: for every model; --draft NAME=FILE: for --model NAME. Returns
+// the name of a model no --model gives, or NULL.
+static const char *apply_drafts(serve_opts *o) {
+    for (int i = 0; i < o->n_drafts; i++) {
+        char *name, *file;
+        if (!split_pair(o->drafts[i], &name, &file)) {
+            o->p.draft_all = o->drafts[i];
+            continue;
+        }
+        int k = 0;
+        while (k < o->p.n_models && strcmp(o->models[k].name, name) != 0)
+            k++;
+        if (k == o->p.n_models)
+            return name;
+        o->models[k].draft = file;
+    }
+    return NULL;
+}
+
 // One option at argv[*i]; returns 0 when taken, 2 after a usage error.
 static int take_option(serve_opts *o, int argc, char **argv, int *i) {
     const char *opt = argv[*i];
@@ -203,7 +229,7 @@ static int take_option(serve_opts *o, int argc, char **argv, int *i) {
         char *name, *file;
         if (p->n_models >= KV_SERVE_MAX_MODELS || !split_pair(val, &name, &file))
             return kv_cli_usage_error("serve", "--model wants NAME=FILE.gguf, got '%s'", val);
-        o->models[p->n_models++] = (kv_serve_model){name, file, NULL};
+        o->models[p->n_models++] = (kv_serve_model){name, file, NULL, NULL};
     } else if (strcmp(opt, "--parallel") == 0 && parse_long(val, 1, KV_SERVE_MAX_PARALLEL, &n)) {
         p->n_parallel = (int32_t)n;
     } else if (strcmp(opt, "--ctx") == 0 && parse_long(val, 0, INT32_MAX, &n)) {
@@ -248,6 +274,8 @@ static int take_option(serve_opts *o, int argc, char **argv, int *i) {
         o->shutdown_timeout_s = d;
     } else if (strcmp(opt, "--chat-template") == 0 && o->n_templates < MAX_TEMPLATES) {
         o->templates[o->n_templates++] = val;
+    } else if (strcmp(opt, "--draft") == 0 && o->n_drafts < MAX_TEMPLATES) {
+        o->drafts[o->n_drafts++] = val;
     } else {
         return kv_cli_usage_error("serve", "bad value '%s' for %s (or unknown option)", val, opt);
     }
@@ -367,7 +395,11 @@ int kv_cli_serve(int argc, char **argv) {
         if (rc != 0)
             return rc;
     }
-    const char *unknown = apply_templates(&o);
+    const char *unknown = apply_drafts(&o);
+    if (unknown)
+        return kv_cli_usage_error("serve", "--draft names model '%s', which no --model gives",
+                                  unknown);
+    unknown = apply_templates(&o);
     if (unknown)
         return kv_cli_usage_error("serve", "--chat-template names model '%s', which no --model "
                                   "gives", unknown);

@@ -75,7 +75,7 @@ static kv_status fmt_ollama(kv__job *j, const char *text, size_t n, bool final, 
                               s->n_gen, "eval_duration", ns(s->gen_s));
         json_object_update(v, d);
         json_decref(d);
-        if (j->req.lookup > 0) { // speculative decoding's acceptance
+        if (s->spec) { // speculative decoding's acceptance
             json_object_set_new(v, "draft_count", json_integer(s->n_drafted));
             json_object_set_new(v, "draft_accepted_count", json_integer(s->n_accepted));
         }
@@ -119,9 +119,16 @@ static kv_status fmt_ollama_embed(kv__job *j, const char *text, size_t n, bool f
 
 // ---- OpenAI ----
 
+// With speculative decoding, an extension field: usage.speculative
+// {draft_tokens, accepted_tokens}.
 static json_t *usage_json(const kv__job *j) {
-    return json_pack("{s:i,s:i,s:i}", "prompt_tokens", j->stats.n_prompt, "completion_tokens",
-                     j->stats.n_gen, "total_tokens", j->stats.n_prompt + j->stats.n_gen);
+    json_t *u = json_pack("{s:i,s:i,s:i}", "prompt_tokens", j->stats.n_prompt, "completion_tokens",
+                          j->stats.n_gen, "total_tokens", j->stats.n_prompt + j->stats.n_gen);
+    if (u && j->stats.spec)
+        json_object_set_new(u, "speculative",
+                            json_pack("{s:i,s:i}", "draft_tokens", j->stats.n_drafted,
+                                      "accepted_tokens", j->stats.n_accepted));
+    return u;
 }
 
 // One choice: a delta or message (chat) or text (completions).

@@ -135,6 +135,17 @@ void kv__metrics_cached(kv__metrics *m, kv__model_stats *ms, uint64_t n_cached) 
     pthread_mutex_unlock(&m->mu);
 }
 
+void kv__metrics_spec(kv__metrics *m, kv__model_stats *ms, uint64_t n_drafted,
+                      uint64_t n_accepted) {
+    if (!ms)
+        return;
+    pthread_mutex_lock(&m->mu);
+    ms->spec_drafts++;
+    ms->spec_draft_tokens += n_drafted;
+    ms->spec_accepted_tokens += n_accepted;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void kv__metrics_ttft(kv__metrics *m, kv__model_stats *ms, double s) {
     if (!ms)
         return;
@@ -280,6 +291,15 @@ static const model_family MODEL_FAMILIES[] = {
     {"kvant_prompt_tokens_cached_total", F_COUNTER,
      "Prompt tokens taken from a cached prefix instead of being decoded.", OFF(cached_tokens)},
     {"kvant_generated_tokens_total", F_COUNTER, "Tokens generated.", OFF(generated_tokens)},
+    // vLLM's spec_decode_* counters, under kvant's prefix: acceptance rate is
+    // accepted / draft tokens
+    {"kvant_spec_decode_num_drafts_total", F_COUNTER,
+     "Decode steps of a request that checked speculative guesses.", OFF(spec_drafts)},
+    {"kvant_spec_decode_num_draft_tokens_total", F_COUNTER,
+     "Tokens guessed by speculative decoding (n-gram lookup or a draft model).",
+     OFF(spec_draft_tokens)},
+    {"kvant_spec_decode_num_accepted_tokens_total", F_COUNTER,
+     "Guessed tokens the target model's check kept.", OFF(spec_accepted_tokens)},
     {"kvant_kv_cache_usage_perc", F_GAUGE,
      "Fraction (0 to 1) of the model's KV cache blocks in use, by running requests or by cached "
      "prompts (those are dropped when room is needed).",

@@ -40,6 +40,9 @@ typedef struct {
     uint64_t prompt_tokens;
     uint64_t cached_tokens;   // prompt tokens whose cells were reused from a cached prefix
     uint64_t generated_tokens;
+    uint64_t spec_drafts;     // speculative decoding: steps that checked guesses
+    uint64_t spec_draft_tokens;    // tokens guessed (n-gram lookup or a draft model)
+    uint64_t spec_accepted_tokens; // of those, kept by the target's check
     uint64_t finished[KV__FIN_COUNT];
     double kv_usage;          // KV cache blocks in use / blocks the cache may hold
     kv__hist e2e;             // arrival to the end of the reply, seconds
@@ -103,6 +106,9 @@ void kv__metrics_request(kv__metrics *m, unsigned http_status);
 void kv__metrics_tokens(kv__metrics *m, kv__model_stats *ms, uint64_t n_prompt,
                         uint64_t n_generated);
 void kv__metrics_cached(kv__metrics *m, kv__model_stats *ms, uint64_t n_cached);
+// A step that checked n_drafted guesses of a request, n_accepted of them kept.
+void kv__metrics_spec(kv__metrics *m, kv__model_stats *ms, uint64_t n_drafted,
+                      uint64_t n_accepted);
 void kv__metrics_ttft(kv__metrics *m, kv__model_stats *ms, double s);
 void kv__metrics_itl(kv__metrics *m, kv__model_stats *ms, double s);
 void kv__metrics_kv_usage(kv__metrics *m, kv__model_stats *ms, double fraction);
@@ -121,8 +127,9 @@ typedef struct {
     double gen_s;            // from the first token to the last
     double total_s;          // from arrival to done
     const char *done_reason; // "stop" or "length"
-    int32_t n_drafted;       // speculative decoding (options.lookup): tokens guessed
+    int32_t n_drafted;       // speculative decoding (lookup or draft model): tokens guessed
     int32_t n_accepted;      // of those, kept
+    bool spec;               // speculative decoding was on (lookup or a draft model)
 } kv__job_stats;
 
 // Counts a finished generation request of model ms (may be NULL) with its

@@ -31,6 +31,8 @@ typedef enum { ENT_UNLOADED, ENT_LOADING, ENT_READY, ENT_UNLOADING } ent_state;
 struct kv__model_ent {
     char *name;
     char *path;
+    char *draft;        // serve --draft: the draft model's file; NULL: none
+    bool draft_checked; // its vocabulary was found the model's at start-up
     kv_chat_tmpl tmpl;
     bool tmpl_set;
     bool gone; // deleted or replaced through the store API: hidden, kept until the registry is freed
@@ -53,6 +55,7 @@ struct kv__registry {
     int n_ents;
     int cap;
     char *dir;
+    char *draft_all; // --draft for every model
     kv__sched_params sp;
     kv__metrics *metrics;
     kv_serve_log_fn log;
@@ -85,7 +88,7 @@ static kv__model_ent *lookup_locked(kv__registry *r, const char *name) {
 }
 
 static kv_status add_locked(kv__registry *r, const char *name, const char *path, const char *tmpl,
-                            kv_err *err) {
+                            const char *draft, kv_err *err) {
     char full[KV__MAX_NAME + 16];
     if (!*name || strlen(name) > KV__MAX_NAME || !normal_name(name, full, sizeof full) ||
         strpbrk(name, " \t\r\n/"))
@@ -110,8 +113,9 @@ static kv_status add_locked(kv__registry *r, const char *name, const char *path,
     if (e) {
         e->name = strdup(full);
         e->path = strdup(path);
+        e->draft = draft ? strdup(draft) : NULL;
     }
-    if (!e || !e->name || !e->path)
+    if (!e || !e->name || !e->path || (draft && !e->draft))
         st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory for model '%s'", full);
     if (st == KV_OK && tmpl) {
         st = kv_chat_from_name(tmpl, &e->tmpl, err);
@@ -121,6 +125,7 @@ static kv_status add_locked(kv__registry *r, const char *name, const char *path,
         if (e) {
             free(e->name);
             free(e->path);
+            free(e->draft);
         }
         free(e);
         return st;
@@ -159,7 +164,7 @@ static kv_status scan_locked(kv__registry *r, kv_err *err) {
         memcpy(stem, de->d_name, n);
         stem[n] = '\0';
         if (!lookup_locked(r, stem) && !strpbrk(stem, " \t\r\n"))
-            st = add_locked(r, stem, path, NULL, err);
+            st = add_locked(r, stem, path, NULL, r->draft_all, err);
     }
     closedir(d);
     return st;
@@ -259,7 +264,14 @@ kv_status kv__registry_acquire(kv__registry *r, kv__model_ent *e, double keep_al
             sp.tmpl = e->tmpl;
             sp.tmpl_set = true;
         }
+        sp.draft = e->draft;
+        bool check = e->draft && !e->draft_checked;
         pthread_mutex_unlock(&r->mu);
+        kv_err de;
+        if (check && kv__draft_check_files(e->path, e->draft, &de) != KV_OK) {
+            note(r, "%s goes without the draft model: %s", e->name, de.msg);
+            sp.draft = NULL; // --draft for all models: not this one's
+        }
         double t0 = kv__now();
         kv__sched *sched = NULL;
         kv_status st = kv__sched_new(e->path, &sp, r->metrics, &sched, err);
@@ -304,9 +316,18 @@ static kv_status add_configured(kv__registry *r, const kv_serve_params *p, kv_er
             return KV_FAIL(err, KV_ERR_INVALID, "model %d has no name or no file", i);
         if (stat(m->path, &sb) != 0)
             return KV_FAIL(err, KV_ERR_IO, "model '%s': %s: %s", m->name, m->path, strerror(errno));
-        kv_status st = add_locked(r, m->name, m->path, m->template, err);
+        const char *draft = m->draft ? m->draft : p->draft_all;
+        kv_status st = KV_OK;
+        if (draft && stat(draft, &sb) != 0)
+            return KV_FAIL(err, KV_ERR_IO, "model '%s': draft %s: %s", m->name, draft,
+                           strerror(errno));
+        if (draft) // refused at start, not at the first request
+            st = kv__draft_check_files(m->path, draft, err);
+        if (st == KV_OK)
+            st = add_locked(r, m->name, m->path, m->template, draft, err);
         if (st != KV_OK)
             return st;
+        r->ents[r->n_ents - 1]->draft_checked = draft != NULL;
     }
     return KV_OK;
 }
@@ -338,6 +359,11 @@ kv_status kv__registry_new(const kv_serve_params *p, kv__metrics *metrics, kv__r
     if (st == KV_OK && p->models_dir) {
         r->dir = strdup(p->models_dir);
         if (!r->dir)
+            st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the registry");
+    }
+    if (st == KV_OK && p->draft_all) {
+        r->draft_all = strdup(p->draft_all);
+        if (!r->draft_all)
             st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the registry");
     }
     if (st == KV_OK)
@@ -395,10 +421,12 @@ void kv__registry_free(kv__registry *r) {
         kv__sched_free(sched);
         free(e->name);
         free(e->path);
+        free(e->draft);
         free(e);
     }
     free(r->ents);
     free(r->dir);
+    free(r->draft_all);
     pthread_cond_destroy(&r->wake);
     pthread_cond_destroy(&r->changed);
     pthread_mutex_destroy(&r->mu);
@@ -423,7 +451,7 @@ kv_status kv__registry_put(kv__registry *r, const char *name, const char *path, 
     if (!old || strcmp(old->path, path) != 0) {
         if (old)
             old->gone = true;
-        st = add_locked(r, name, path, NULL, err);
+        st = add_locked(r, name, path, NULL, r->draft_all, err);
         if (st != KV_OK && old)
             old->gone = false;
     }

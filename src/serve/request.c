@@ -155,6 +155,54 @@ static kv_status get_seed(kv__req *r, const json_t *obj, const char *path, kv_er
     return st;
 }
 
+// Speculative decoding's fields (lookup, draft_max, draft) of obj, named
+// prefix + key in errors: Ollama's options, or the OpenAI extension object
+// "speculative".
+static kv_status get_spec(kv__req *r, const json_t *obj, const char *prefix, kv_err *err) {
+    char path[3][48];
+    snprintf(path[0], sizeof path[0], "%slookup", prefix);
+    snprintf(path[1], sizeof path[1], "%sdraft_max", prefix);
+    snprintf(path[2], sizeof path[2], "%sdraft", prefix);
+    bool draft = false;
+    kv_status st = get_i32(obj, "lookup", path[0], 0, KV_SPEC_MAX_LOOKUP, &r->lookup, err);
+    if (st == KV_OK)
+        st = get_i32(obj, "draft_max", path[1], 1, KV_SPEC_MAX_DRAFT, &r->draft_max, err);
+    if (st == KV_OK)
+        st = get_bool(obj, "draft", path[2], &draft, err);
+    if (st != KV_OK)
+        return st;
+    if (field(obj, "draft"))
+        r->draft = draft ? 1 : 0;
+    if (r->draft == 1 && r->lookup > 0) // one proposer per request
+        return KV_FAIL(err, KV_ERR_INVALID,
+                       "field '%s': true with %s %d; speculative decoding takes a draft model "
+                       "or n-gram lookup, not both",
+                       path[2], path[0], r->lookup);
+    return KV_OK;
+}
+
+// The OpenAI endpoints' extension object "speculative": {"lookup": N,
+// "draft_max": N, "draft": bool}, as Ollama's options take them.
+static kv_status get_openai_spec(kv__req *r, const json_t *root, kv_err *err) {
+    const json_t *v = field(root, "speculative");
+    if (!v)
+        return KV_OK;
+    if (!json_is_object(v))
+        return KV_FAIL(err, KV_ERR_INVALID, "field 'speculative': expected an object, got %s",
+                       kv_json_type_name(v));
+    const char *key;
+    const json_t *x;
+    json_object_foreach((json_t *)v, key, x) {
+        if (strcmp(key, "lookup") != 0 && strcmp(key, "draft_max") != 0 &&
+            strcmp(key, "draft") != 0)
+            return KV_FAIL(err, KV_ERR_INVALID,
+                           "field 'speculative.%.64s': unknown (lookup, draft_max and draft are "
+                           "known)",
+                           key);
+    }
+    return get_spec(r, v, "speculative.", err);
+}
+
 // Ollama's options object.
 static kv_status get_options(kv__req *r, const json_t *root, kv_err *err) {
     const json_t *o = field(root, "options");
@@ -179,10 +227,7 @@ static kv_status get_options(kv__req *r, const json_t *root, kv_err *err) {
     if (st == KV_OK)
         st = get_i32(o, "num_ctx", "options.num_ctx", 1, INT32_MAX, &r->n_ctx, err);
     if (st == KV_OK)
-        st = get_i32(o, "lookup", "options.lookup", 0, KV_SPEC_MAX_LOOKUP, &r->lookup, err);
-    if (st == KV_OK)
-        st = get_i32(o, "draft_max", "options.draft_max", 1, KV_SPEC_MAX_DRAFT, &r->draft_max,
-                     err);
+        st = get_spec(r, o, "options.", err);
     if (st == KV_OK)
         st = get_i32(o, "num_keep", "options.num_keep", -1, INT32_MAX, &r->n_keep, err);
     if (st == KV_OK)
@@ -573,6 +618,8 @@ static kv_status parse_openai(kv__req *r, const json_t *root, kv_err *err) {
     }
     st = get_openai_sampling(r, root, err);
     if (st == KV_OK)
+        st = get_openai_spec(r, root, err);
+    if (st == KV_OK)
         st = get_openai_stream(r, root, err);
     if (st == KV_OK)
         st = get_response_format(r, root, err);
@@ -608,6 +655,7 @@ static void set_defaults(kv__req *r, kv__endpoint ep) {
     r->smp.min_p = 0.05f;
     r->smp.repeat_last_n = 64;
     r->draft_max = 8;
+    r->draft = -1;
     r->smp.repeat_penalty = 1.0f;
 }
 

@@ -74,6 +74,9 @@ typedef struct {
     int32_t lookup;         // options.lookup: speculative decoding by n-gram lookup of up to
                             // this many tokens (0: off)
     int32_t draft_max;      // options.draft_max: most tokens guessed per step
+    int8_t draft;           // options.draft: speculative decoding with the model's draft
+                            // model (serve --draft); -1 (not given): on when the model has
+                            // one and lookup is 0
     int32_t n_ctx;          // 0: the server's; else at least KV__MIN_CTX
     int32_t n_keep;         // tokens of a prompt's start that truncation keeps; -1: as
                             // many as it can; -2 (not given): BOS alone

@@ -41,6 +41,12 @@ kv_status kv__sched_submit(kv__sched *s, kv__job *j, int *retry_after, kv_err *e
                      "a prompt of %d tokens needs %lld KV cache blocks of %d cells, more than "
                      "the %d the cache holds (--kv-cells)",
                      j->n_tokens, (long long)need, KV_CTX_BLOCK_CELLS, s->kv_blocks_max);
+    } else if (j->kind == KV__JOB_GENERATE && j->req.draft == 1 && !s->dctx) {
+        st = KV_FAIL(err, KV_ERR_INVALID,
+                     "field '%s': true, but this model has no draft model (kvant serve --draft)",
+                     j->req.ep == KV__EP_GENERATE || j->req.ep == KV__EP_CHAT
+                         ? "options.draft"
+                         : "speculative.draft");
     } else if (s->q_len >= s->queue_max + n_free) {
         *retry_after = 1 + s->q_len / s->n_slots;
         st = KV_FAIL(err, KV_ERR_LIMIT, "server busy: %d requests are waiting (--queue %d)",
@@ -183,6 +189,7 @@ static bool evict_one(kv__sched *s, const kv__job *j, const slot *keep) {
         return false;
     kv_ctx_seq_clear(s->ctx, pick->seq);
     pick->n_cache = 0;
+    kv__draft_forget(s, pick);
     return true;
 }
 
@@ -241,6 +248,8 @@ static void start_job(kv__sched *s, slot *sl, int32_t cached) {
     sl->n_gen = 0;
     sl->i_out = -1;
     sl->n_draft = sl->n_drafted = sl->n_accepted = 0;
+    // a draft model (serve --draft) unless the request says no or asks for lookup
+    sl->use_draft = s->dctx && j->req.draft != 0 && j->req.lookup <= 0;
     sl->u8 = (kv_utf8_stream){0};
     kv_json_prefix_init(&sl->json, KV_JSON_ROOT_OBJECT);
     if (sl->match)
@@ -252,6 +261,7 @@ static void start_job(kv__sched *s, slot *sl, int32_t cached) {
     j->running = true;
     j->stats.n_prompt = j->n_tokens;
     j->stats.n_cached = cached;
+    j->stats.spec = sl->use_draft || j->req.lookup > 0;
     j->stats.queue_s = sl->t_slot - j->t_queued;
     pthread_mutex_unlock(&j->mu);
     s->ms = j->ms; // the same for every job of the model
@@ -304,6 +314,7 @@ static void finish_slot(kv__sched *s, slot *sl, kv_status st, unsigned http, con
     if (st != KV_OK) {
         kv_ctx_seq_clear(s->ctx, sl->seq);
         sl->n_cache = 0;
+        kv__draft_forget(s, sl);
     }
     pthread_mutex_lock(&s->mu);
     s->n_active--;
@@ -334,13 +345,14 @@ static bool gen_room(kv__sched *s, const slot *sl, int64_t *taken) {
     return true;
 }
 
-// options.lookup: after slot sl's sampled token, the tokens n-gram lookup in its
-// prompt and reply guesses come next (in blocks that are free without evicting),
-// each row with logits; step() checks them. Leaves a row for every other slot.
+// options.lookup or a draft model (serve --draft): after slot sl's sampled
+// token, the tokens n-gram lookup in its prompt and reply or the draft model
+// guesses come next (in blocks that are free without evicting), each row with
+// logits; step() checks them. Leaves a row for every other slot.
 static void add_drafts(kv__sched *s, slot *sl, int32_t *n, int64_t *taken) {
     const kv__req *r = &sl->job->req;
     sl->n_draft = 0;
-    if (r->lookup <= 0 || sl->match || r->format_json)
+    if ((r->lookup <= 0 && !sl->use_draft) || sl->match || r->format_json)
         return;
     int64_t max_k = r->draft_max;
     const int64_t room[3] = {(int64_t)sl->n_ctx - sl->n_cache - 2, // take_token's limit stays ahead
@@ -351,7 +363,9 @@ static void add_drafts(kv__sched *s, slot *sl, int32_t *n, int64_t *taken) {
     if (max_k < 1)
         return;
     sl->cache[sl->n_cache] = sl->last; // written there by commit_batch anyway
-    int32_t k = kv_spec_lookup(sl->cache, sl->n_cache + 1, r->lookup, (int32_t)max_k, sl->drafts);
+    int32_t k = sl->use_draft ? kv__draft_propose(s, sl, (int32_t)max_k)
+                              : kv_spec_lookup(sl->cache, sl->n_cache + 1, r->lookup,
+                                               (int32_t)max_k, sl->drafts);
     if (k < 1)
         return;
     const int32_t extra = kv_ctx_seq_n_blocks_needed(s->ctx, sl->seq, 1 + k) -
@@ -501,6 +515,8 @@ static void verify_drafts(kv__sched *s, slot *sl, double now) {
     const int32_t p0 = s->b_pos[sl->i_out], k = sl->n_draft;
     sl->n_draft = 0;
     sl->n_drafted += k;
+    kv__model_stats *ms = sl->job->ms; // the job may end inside the loop
+    int32_t n_kept = 0;
     for (int32_t i = 0; i <= k; i++) {
         const float *logits = kv_ctx_logits(s->ctx, sl->i_out + i);
         const int32_t tok = i < k ? kv_sample_verify(sl->smp, logits, sl->drafts[i], NULL,
@@ -508,6 +524,7 @@ static void verify_drafts(kv__sched *s, slot *sl, double now) {
                                   : kv_sample_next(sl->smp, logits);
         const bool kept = i < k && tok == sl->drafts[i];
         sl->n_accepted += kept;
+        n_kept += kept;
         if (!kept && i < k) { // a tail removal needs no block: it cannot fail
             kv_ctx_seq_rm(s->ctx, sl->seq, p0 + 1 + i, -1, NULL);
             sl->n_cache = p0 + 1 + i;
@@ -515,8 +532,9 @@ static void verify_drafts(kv__sched *s, slot *sl, double now) {
         kv_sample_accept(sl->smp, tok);
         take_token(s, sl, tok, now);
         if (!sl->job || !kept)
-            return;
+            break;
     }
+    kv__metrics_spec(s->metrics, ms, (uint64_t)k, (uint64_t)n_kept);
 }
 
 static void step(kv__sched *s) {

@@ -41,6 +41,9 @@ typedef struct {
     int32_t drafts[KV_SPEC_MAX_DRAFT]; // options.lookup: guesses in this step's batch
     int32_t n_draft;
     int32_t n_drafted, n_accepted;     // over the job
+    bool use_draft;                    // the job's guesses come from the draft model
+    int32_t *dcache; // serve --draft: tokens whose cells the draft context's sequence holds
+    int32_t n_dcache;
     double t_slot, t_first, t_last;
     uint64_t used; // step of last use, for picking a slot to overwrite
 } slot;
@@ -63,6 +66,14 @@ struct kv__sched {
     int32_t *b_tok, *b_pos, *b_seq;
     int8_t *b_out;
     float *spec_scratch; // n_vocab floats for kv_sample_verify
+    // serve --draft: the draft model and its context, one sequence per slot
+    // (NULL: none), and its batch buffers
+    kv_model *dmodel;
+    kv_ctx *dctx;
+    int32_t dn_batch;
+    int32_t d_last; // the row with logits of the draft context's last batch
+    int32_t *db_tok, *db_pos, *db_seq;
+    int8_t *db_out;
     uint64_t step;
     int32_t rr; // first slot offered prompt room, rotating
     int32_t kv_blocks_max;
@@ -79,6 +90,20 @@ struct kv__sched {
     bool thread_started;
     pthread_t thread;
 };
+
+// serve --draft (sched_draft.c): opens the draft model at path beside s's
+// target (its vocabulary must be the target's) with a context like the
+// target's; frees it (accepts a scheduler without one).
+kv_status kv__draft_open(kv__sched *s, const char *path, const char *target_path,
+                         const kv__sched_params *p, kv_err *err);
+void kv__draft_free(kv__sched *s);
+// Greedy guesses of the draft model for what follows slot sl's tokens
+// (sl->cache[0..n_cache] with its sampled token at n_cache), at most max_k
+// into sl->drafts; returns how many (0: none, also when the draft context has
+// no room). Brings the draft sequence up to date with the slot's first.
+int32_t kv__draft_propose(kv__sched *s, slot *sl, int32_t max_k);
+// Drops slot sl's draft cells (its target cells were dropped).
+void kv__draft_forget(kv__sched *s, slot *sl);
 
 // The scheduler thread's body (arg: the kv__sched); returns when s->stop is set.
 void *kv__sched_run(void *arg);

@@ -26,6 +26,7 @@ typedef struct {
     int32_t queue_max;   // jobs waiting beyond the free slots
     kv_chat_tmpl tmpl;   // chat template family
     bool tmpl_set;       // false: detect from tokenizer.chat_template
+    const char *draft;   // a draft model (same vocabulary) for speculative decoding; NULL: none
 } kv__sched_params;
 
 // Loads the model at path (mapped), its vocabulary and a context with one
@@ -37,6 +38,9 @@ typedef struct {
 // and kv_ctx_new.
 kv_status kv__sched_new(const char *path, const kv__sched_params *p, kv__metrics *metrics,
                         kv__sched **out, kv_err *err);
+// Checks that draft model file dpath has target tpath's vocabulary (the same
+// tokens, id for id); KV_ERR_INVALID naming both files when not.
+kv_status kv__draft_check_files(const char *tpath, const char *dpath, kv_err *err);
 // Ends queued and running jobs with "server is shutting down" and joins the thread.
 void kv__sched_shutdown(kv__sched *s);
 void kv__sched_free(kv__sched *s); // shuts down first; accepts NULL

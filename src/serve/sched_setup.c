@@ -87,6 +87,8 @@ kv_status kv__sched_new(const char *path, const kv__sched_params *p, kv__metrics
     kv_status st = open_model(s, path, p, err);
     if (st == KV_OK)
         st = alloc_slots(s, err);
+    if (st == KV_OK && p->draft)
+        st = kv__draft_open(s, p->draft, path, p, err);
     if (st == KV_OK && pthread_create(&s->thread, NULL, kv__sched_run, s) != 0)
         st = KV_FAIL(err, KV_ERR_NOMEM, "cannot start the scheduler thread for %s", path);
     if (st != KV_OK) {
@@ -114,6 +116,7 @@ void kv__sched_free(kv__sched *s) {
         return;
     kv__sched_shutdown(s);
     kv__metrics_kv_usage(s->metrics, s->ms, 0); // the cache goes with the scheduler
+    kv__draft_free(s);
     for (int32_t i = 0; s->slots && i < s->n_slots; i++) {
         free(s->slots[i].cache);
         kv_sample_free(s->slots[i].smp);

@@ -108,6 +108,7 @@ kv_status kv_serve_start(const kv_serve_params *p, kv_serve **out, kv_err *err) 
     s->p.n_models = 0;
     s->p.models_dir = NULL;
     s->p.template_all = NULL;
+    s->p.draft_all = NULL;
     kv__metrics_init(&s->metrics);
     pthread_mutex_init(&s->live_mu, NULL);
     if (!s->host) {

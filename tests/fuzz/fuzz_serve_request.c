@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvant/kv_speculative.h"
 #include "serve/buf_int.h"
 #include "serve/call_int.h"
 #include "serve/duration_int.h"
@@ -25,6 +26,10 @@ static void check_accepted(const kv__req *r) {
     if (r->keep_alive_set &&
         !(r->keep_alive_s >= 0 && (isinf(r->keep_alive_s) || r->keep_alive_s < KV__FOREVER_S)))
         __builtin_trap(); // a keep_alive is safe to add to a clock, or forever
+    if (r->lookup < 0 || r->lookup > KV_SPEC_MAX_LOOKUP || r->draft_max < 1 ||
+        r->draft_max > KV_SPEC_MAX_DRAFT || r->draft < -1 || r->draft > 1 ||
+        (r->draft == 1 && r->lookup > 0))
+        __builtin_trap(); // speculative decoding's fields are in range, one proposer
     for (size_t i = 0; i < r->n_stop; i++)
         if (!r->stop[i][0] || strlen(r->stop[i]) > KV__MAX_STOP_LEN)
             __builtin_trap();

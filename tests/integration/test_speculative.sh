@@ -112,6 +112,9 @@ expect_rc 2 "--draft-max 65" run "$TMP/f32.gguf" "x" --lookup 2 --draft-max 65
 expect_rc 2 "--draft-max x" run "$TMP/f32.gguf" "x" --lookup 2 --draft-max x
 expect_rc 1 "a missing draft file" run "$TMP/f32.gguf" "x" --draft "$TMP/none.gguf"
 expect_out "none.gguf" "names the file"
+# one proposer per run: --draft with --lookup is refused, not one of them ignored
+expect_rc 2 "--draft with --lookup" run "$TMP/f32.gguf" "x" --draft "$TMP/q2_k.gguf" --lookup 2
+expect_out "not both" "says why"
 # ---- kvant serve: options.lookup per request ----
 require_cmds "curl is missing" curl
 start_server --model "kjv=$TMP/f32.gguf" --parallel 3
@@ -160,6 +163,121 @@ curl -s -N --max-time 60 -X POST "$BASE/api/generate" -d "{\"model\":\"kjv\",\"p
   \"options\":{\"num_predict\":60,\"temperature\":1,\"lookup\":16,\"draft_max\":64}}" >"$TMP/st.out"
 grep -q '"done":true' "$TMP/st.out" && grep -q '"draft_count"' "$TMP/st.out" \
   && pass "a sampled stream with lookup 16 ends with its counts" || fail "stream: $(tail -c 300 "$TMP/st.out")"
+[ "$(gen '"num_predict":80,"temperature":0' "$P1" | resp)" = "$(cat "$TMP/plain.1")" ] \
+  && pass "the server answers as before" || fail "the server's reply changed"
+
+# ---- OpenAI endpoints: the "speculative" extension object, usage.speculative ----
+oai() { # PATH BODY: the reply, status code on the last line
+  curl -s --max-time 60 -w '\n%{http_code}' -X POST "$BASE$1" -d "$2"
+}
+metric() { # NAME: the model kjv's sample of NAME
+  curl -s --max-time 30 "$BASE/metrics" | sed -n "s/^$1{model=\"kjv:latest\"} \([0-9]*\)$/\1/p"
+}
+ext() { python3 -c "import json,sys; d=json.loads(sys.stdin.read().rstrip('\n').rsplit('\n',1)[0]); $1"; }
+d0=$(metric kvant_spec_decode_num_draft_tokens_total)
+a0=$(metric kvant_spec_decode_num_accepted_tokens_total)
+oai /v1/completions "{\"model\":\"kjv\",\"prompt\":\"$P2\",\"max_tokens\":60,\"temperature\":0}" \
+  | ext 'print(d["choices"][0]["text"])' >"$TMP/oai.plain"
+oai /v1/completions "{\"model\":\"kjv\",\"prompt\":\"$P2\",\"max_tokens\":60,\"temperature\":0,
+  \"speculative\":{\"lookup\":3,\"draft_max\":6}}" >"$TMP/oai.lk"
+ext 'print(d["choices"][0]["text"])' <"$TMP/oai.lk" >"$TMP/oai.spec"
+u=$(ext 'u=d["usage"]["speculative"]; print(u["draft_tokens"], u["accepted_tokens"])' <"$TMP/oai.lk")
+if cmp -s "$TMP/oai.plain" "$TMP/oai.spec" && [ -s "$TMP/oai.plain" ] && [ "${u#* }" -gt 0 ]; then
+  pass "/v1/completions with speculative.lookup: the same greedy text, usage.speculative $u"
+else
+  fail "/v1/completions lookup: $u $(head -c 400 "$TMP/oai.lk")"
+fi
+oai /v1/chat/completions "{\"model\":\"kjv\",\"messages\":[{\"role\":\"user\",\"content\":\"$P2\"}],
+  \"max_tokens\":40,\"temperature\":0,\"speculative\":{\"lookup\":2}}" >"$TMP/oai.chat"
+u2=$(ext 'u=d["usage"]["speculative"]; print(u["draft_tokens"], u["accepted_tokens"])' <"$TMP/oai.chat")
+[ -n "$u2" ] && pass "/v1/chat/completions reports usage.speculative ($u2)" \
+  || fail "chat usage: $(head -c 400 "$TMP/oai.chat")"
+oai /v1/completions '{"model":"kjv","prompt":"x","max_tokens":2}' \
+  | ext 'sys.exit("speculative" in d["usage"])' \
+  && pass "no usage.speculative without it" || fail "usage.speculative without speculative decoding"
+# /metrics: the counters grew by exactly what the replies reported
+d1=$(metric kvant_spec_decode_num_draft_tokens_total)
+a1=$(metric kvant_spec_decode_num_accepted_tokens_total)
+[ $((d1 - d0)) = $((${u% *} + ${u2% *})) ] && [ $((a1 - a0)) = $((${u#* } + ${u2#* })) ] \
+  && pass "/metrics spec_decode counters: +$((d1 - d0)) drafted, +$((a1 - a0)) accepted" \
+  || fail "metrics: $d0 -> $d1 drafted, $a0 -> $a1 accepted; replies $u / $u2"
+for bad in '"speculative":{"lookup":17}' '"speculative":{"lookup":-1}' '"speculative":{"lookup":"3"}' \
+           '"speculative":{"draft_max":0}' '"speculative":{"draft_max":65}' '"speculative":{"lookup":1e300}' \
+           '"speculative":{"draft_max":2.5}' '"speculative":[3]' '"speculative":"fast"' \
+           '"speculative":{"lookup":2,"draft":true}' '"speculative":{"draft":1}' '"speculative":{"ngram":3}'; do
+  for ep in /v1/completions /v1/chat/completions; do
+    body='"prompt":"x"'
+    [ $ep = /v1/chat/completions ] && body='"messages":[{"role":"user","content":"x"}]'
+    out=$(oai $ep "{\"model\":\"kjv\",$body,\"max_tokens\":3,$bad}")
+    [ "${out##*$'\n'}" = 400 ] && grep -q "field 'speculative" <<<"$out" \
+      && pass "$ep refuses $bad" || fail "$ep $bad: $out"
+  done
+done
+[ "$(gen '"num_predict":80,"temperature":0' "$P1" | resp)" = "$(cat "$TMP/plain.1")" ] \
+  && pass "the server answers after the refusals" || fail "the server's reply changed"
+kill "$SERVER" 2>/dev/null
+wait "$SERVER" 2>/dev/null
+
+# ---- kvant serve --draft ----
+# a draft of another vocabulary is refused at start, naming both files
+VOCAB2=$(dirname "$SHARED/models")/testdata/vocab/ggml-vocab-gpt-2.gguf
+if [ -f "$VOCAB2" ]; then
+  expect_rc 1 "serve --draft of another vocabulary" timeout 60 "$KVANT" serve --port 0 \
+    --insecure-no-auth --model "kjv=$TMP/f32.gguf" --draft "$VOCAB2"
+  grep -q "ggml-vocab-gpt-2.gguf" <<<"$OUT" && grep -q "f32.gguf" <<<"$OUT" \
+    && pass "the refusal names both files" || fail "refusal: $OUT"
+fi
+expect_rc 2 "serve --draft for an unknown model" timeout 60 "$KVANT" serve --port 0 \
+  --insecure-no-auth --model "kjv=$TMP/f32.gguf" --draft "other=$TMP/q2_k.gguf"
+expect_rc 1 "serve --draft of a missing file" timeout 60 "$KVANT" serve --port 0 \
+  --insecure-no-auth --model "kjv=$TMP/f32.gguf" --draft "$TMP/none.gguf"
+expect_out "none.gguf" "names the file"
+start_server --model "kjv=$TMP/f32.gguf" --model "kjv8=$TMP/q8_0.gguf" --draft "kjv=$TMP/q2_k.gguf" \
+  --parallel 3
+# three requests at once use the draft by default: batched, each the plain greedy text
+i=0 pids=()
+for p in "$P1" "$P2" "$P3"; do
+  i=$((i + 1))
+  gen '"num_predict":80,"temperature":0' "$p" >"$TMP/dr.$i" &
+  pids+=($!)
+done
+wait "${pids[@]}"
+same=0 drafted=0 accepted=0
+for i in 1 2 3; do
+  [ "$(resp <"$TMP/dr.$i")" = "$(cat "$TMP/plain.$i")" ] && same=$((same + 1))
+  drafted=$((drafted + $(field draft_count <"$TMP/dr.$i")))
+  accepted=$((accepted + $(field draft_accepted_count <"$TMP/dr.$i")))
+done
+[ "$same" = 3 ] && [ "$accepted" -gt 0 ] \
+  && pass "serve --draft: 3 parallel greedy replies equal the plain ones ($accepted of $drafted guesses kept)" \
+  || fail "serve --draft: $same of 3 the same, drafted $drafted, accepted $accepted: $(cat "$TMP/dr.1")"
+r=$(gen '"num_predict":80,"temperature":0,"draft":false' "$P1")
+[ "$(resp <<<"$r")" = "$(cat "$TMP/plain.1")" ] && [ "$(field draft_count <<<"$r")" = -1 ] \
+  && pass "options.draft false: no draft" || fail "draft false: $r"
+r=$(gen '"num_predict":80,"temperature":0,"lookup":2' "$P2")
+[ "$(resp <<<"$r")" = "$(cat "$TMP/plain.2")" ] && [ "$(field draft_count <<<"$r")" -gt 0 ] \
+  && pass "options.lookup beside a server draft: lookup, the same text" || fail "lookup: $r"
+# a sampled, streamed draft request, then the long context's end
+curl -s -N --max-time 60 -X POST "$BASE/api/generate" -d "{\"model\":\"kjv\",\"prompt\":\"$P2\",
+  \"options\":{\"num_predict\":60,\"temperature\":1,\"draft_max\":64}}" >"$TMP/st2.out"
+grep -q '"done":true' "$TMP/st2.out" && grep -q '"draft_count"' "$TMP/st2.out" \
+  && pass "a sampled stream with the draft ends with its counts" || fail "stream: $(tail -c 300 "$TMP/st2.out")"
+r=$(gen '"num_predict":-1,"temperature":0,"num_ctx":64' "$P1")
+grep -q '"done_reason":"length"' <<<"$r" && pass "a draft request to a full context ends" \
+  || fail "full context: $r"
+# the model without a draft: draft true is refused, naming the field
+code=$(curl -s -o "$TMP/bad.json" -w '%{http_code}' --max-time 30 -X POST "$BASE/api/generate" \
+  -d '{"model":"kjv8","prompt":"x","stream":false,"options":{"draft":true}}')
+[ "$code" = 400 ] && grep -q "options.draft" "$TMP/bad.json" \
+  && pass "options.draft true without a draft model: 400" || fail "kjv8 draft: $code $(cat "$TMP/bad.json")"
+out=$(oai /v1/completions '{"model":"kjv8","prompt":"x","max_tokens":3,"speculative":{"draft":true}}')
+[ "${out##*$'\n'}" = 400 ] && grep -q "speculative.draft" <<<"$out" \
+  && pass "speculative.draft true without a draft model: 400" || fail "kjv8 oai draft: $out"
+out=$(oai /v1/completions "{\"model\":\"kjv\",\"prompt\":\"$P2\",\"max_tokens\":40,\"temperature\":0}")
+ext 'sys.exit(0 if d["usage"]["speculative"]["draft_tokens"] > 0 else 1)' <<<"$out" \
+  && pass "OpenAI requests use the draft by default (usage.speculative)" || fail "oai draft: $out"
+[ "$(metric kvant_spec_decode_num_accepted_tokens_total)" -gt 0 ] \
+  && pass "/metrics counts the draft's accepted tokens" || fail "metrics after draft"
 [ "$(gen '"num_predict":80,"temperature":0' "$P1" | resp)" = "$(cat "$TMP/plain.1")" ] \
   && pass "the server answers as before" || fail "the server's reply changed"
 finish

@@ -275,7 +275,7 @@ static int start_model(void **state) {
     }
     kv_serve_params p = kv_serve_default_params();
     // the same file once more, as a model with a chat template set by hand
-    kv_serve_model chatml = {"kjv-chatml", path, "chatml"};
+    kv_serve_model chatml = {"kjv-chatml", path, "chatml", NULL};
     p.models = &chatml;
     p.n_models = 1;
     p.port = 0;

@@ -84,6 +84,9 @@ static void test_render(void **state) {
     kv__metrics_tokens(&m, odd, 1, 0);
     kv__metrics_tokens(&m, NULL, 99, 99); // no model series: nothing
     kv__metrics_cached(&m, kjv, 5);
+    kv__metrics_spec(&m, kjv, 8, 5); // two steps of speculative decoding
+    kv__metrics_spec(&m, kjv, 4, 0);
+    kv__metrics_spec(&m, NULL, 9, 9);
     kv__metrics_ttft(&m, kjv, 0.03);
     kv__metrics_itl(&m, kjv, 0.004);
     kv__metrics_itl(&m, kjv, 0.02);
@@ -162,6 +165,11 @@ static void test_render(void **state) {
         "kvant_request_prompt_tokens_sum{model=\"kjv:latest\"} 19",
         "kvant_request_generation_tokens_bucket{model=\"kjv:latest\",le=\"1\"} 1",
         "kvant_request_generation_tokens_bucket{model=\"kjv:latest\",le=\"5\"} 2",
+        "# TYPE kvant_spec_decode_num_draft_tokens_total counter",
+        "kvant_spec_decode_num_drafts_total{model=\"kjv:latest\"} 2",
+        "kvant_spec_decode_num_draft_tokens_total{model=\"kjv:latest\"} 12",
+        "kvant_spec_decode_num_accepted_tokens_total{model=\"kjv:latest\"} 5",
+        "kvant_spec_decode_num_accepted_tokens_total{model=\"we\\\"ird\\\\:latest\"} 0",
         "# TYPE kvant_requests_finished_total counter",
         "kvant_requests_finished_total{model=\"kjv:latest\",finished_reason=\"stop\"} 0",
         "kvant_requests_finished_total{model=\"kjv:latest\",finished_reason=\"length\"} 1",

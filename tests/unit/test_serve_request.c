@@ -220,6 +220,56 @@ static void test_openai(void **state) {
                 "field 'input[0]'");
 }
 
+// Speculative decoding: Ollama's options and the OpenAI extension object.
+static void test_speculative(void **state) {
+    (void)state;
+    kv__req r;
+    kv_err err;
+    assert_int_equal(parse(KV__EP_GENERATE, "{\"model\":\"kjv\"}", &r, &err), KV_OK);
+    assert_int_equal(r.draft, -1); // not given: the model's draft when it has one
+    assert_int_equal(r.lookup, 0);
+    assert_int_equal(r.draft_max, 8);
+    kv__req_free(&r);
+    assert_int_equal(parse(KV__EP_GENERATE,
+                           "{\"model\":\"kjv\",\"options\":{\"draft\":false,\"lookup\":3}}", &r,
+                           &err),
+                     KV_OK);
+    assert_int_equal(r.draft, 0);
+    assert_int_equal(r.lookup, 3);
+    kv__req_free(&r);
+    assert_int_equal(parse(KV__EP_OAI_COMPLETE,
+                           "{\"model\":\"kjv\",\"prompt\":\"x\",\"speculative\":{\"draft\":true,"
+                           "\"draft_max\":16}}",
+                           &r, &err),
+                     KV_OK);
+    assert_int_equal(r.draft, 1);
+    assert_int_equal(r.draft_max, 16);
+    kv__req_free(&r);
+    assert_int_equal(parse(KV__EP_OAI_CHAT,
+                           "{\"model\":\"kjv\",\"messages\":[{\"role\":\"user\",\"content\":"
+                           "\"x\"}],\"speculative\":{\"lookup\":16,\"draft_max\":64}}",
+                           &r, &err),
+                     KV_OK);
+    assert_int_equal(r.lookup, 16);
+    assert_int_equal(r.draft_max, 64);
+    kv__req_free(&r);
+    expect_fail(KV__EP_GENERATE, "{\"model\":\"m\",\"options\":{\"draft\":true,\"lookup\":1}}",
+                KV_ERR_INVALID, "options.draft");
+    expect_fail(KV__EP_CHAT, "{\"model\":\"m\",\"options\":{\"draft\":\"on\"}}", KV_ERR_INVALID,
+                "options.draft");
+    expect_fail(KV__EP_OAI_COMPLETE, "{\"model\":\"m\",\"prompt\":\"x\",\"speculative\":1}",
+                KV_ERR_INVALID, "'speculative'");
+    expect_fail(KV__EP_OAI_COMPLETE,
+                "{\"model\":\"m\",\"prompt\":\"x\",\"speculative\":{\"lookup\":17}}",
+                KV_ERR_INVALID, "speculative.lookup");
+    expect_fail(KV__EP_OAI_CHAT,
+                "{\"model\":\"m\",\"messages\":[],\"speculative\":{\"draft_max\":0}}",
+                KV_ERR_INVALID, "speculative.draft_max");
+    expect_fail(KV__EP_OAI_CHAT,
+                "{\"model\":\"m\",\"messages\":[],\"speculative\":{\"n_gram\":2}}",
+                KV_ERR_INVALID, "speculative.n_gram");
+}
+
 static void test_show(void **state) {
     (void)state;
     kv__req r;
@@ -348,6 +398,7 @@ int main(void) {
         cmocka_unit_test(test_generate),       cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_malformed_json), cmocka_unit_test(test_chat),
         cmocka_unit_test(test_openai),         cmocka_unit_test(test_show),
+        cmocka_unit_test(test_speculative),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,9 @@ static void help(FILE *f) {
                "  --tokens LIST   comma-separated token ids (at most 4096)\n"
                "  -o, --out FILE  where the logits go (default: not written)\n"
                "  --greedy N      tokens to generate greedily (default 0)\n"
-               "  -t, --threads N threads (default: all CPUs)\n");
+               "  -t, --threads N threads (default: all CPUs)\n"
+               "  --repack on|off|auto  weights repacked at load for the prompt kernels\n"
+               "                  (default auto: on where the kernels have such a layout)\n");
 }
 
 static int parse_tokens(const char *s, int32_t *out, int32_t *n) {
@@ -119,6 +121,11 @@ int kv_cli_logits(int argc, char **argv) {
         else if (!strcmp(a, "-o") || !strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--greedy")) n_greedy = atoi(v);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) n_threads = atoi(v);
+        else if (!strcmp(a, "--repack")) {
+            int rc = kv_cli_repack("logits", v);
+            if (rc)
+                return rc;
+        }
         else
             return kv_cli_usage_error("logits", "unknown option '%s'", a);
         i++;

@@ -8,7 +8,10 @@
 // Prints, per weight type and table (avx2-vnni or avx2, avx512, amx: those the
 // CPU runs), the time of one (N_OUT x N_IN) @ (ROWS x N_IN) product through the
 // table's matmul driver (its packed path for batches) and the multiply-adds
-// per second. The weights and activations are random.
+// per second, and again with the weights repacked ahead (kv_matmul_repack, as
+// --repack does at load) where the table has a packed path for the type: the
+// time, the speed-up and the repacked copy's size. The weights and
+// activations are random.
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,18 +79,34 @@ int main(int argc, char **argv) {
                 return 1;
             for (int64_t r = 0; r < rows; r++)
                 K->from_float[vt](xf + r * n_in, x + (size_t)r * xrs, n_in);
-            const kv_matmul_args a = {t, w, wrs, x, xrs, y, n_out, n_in, rows};
-            double best = 1e30;
-            for (int r = 0; r < reps; r++) {
-                const double t0 = cpu_now();
-                K->matmul(K, &a, 0, n_out, scratch, ss);
-                const double dt = cpu_now() - t0;
-                best = dt < best ? dt : best;
+            kv_matmul_args a = {t, w, wrs, x, xrs, y, n_out, n_in, rows, NULL, NULL};
+            // then with the weights repacked ahead (kv_matmul_repack, as --repack does at load)
+            const size_t rps = kv_matmul_repack_size(K, t, n_in, n_out);
+            void *rp = rps ? aligned_alloc(64, (rps + 63) / 64 * 64) : NULL;
+            if (rp)
+                kv_matmul_repack(K, t, n_in, n_out, w, wrs, 0,
+                                 (n_out + K->types[t].pack_nw - 1) / K->types[t].pack_nw, rp);
+            double plain = 0;
+            for (int pass = 0; pass < (rp ? 2 : 1); pass++) {
+                a.wp = pass ? rp : NULL;
+                a.wp_pack = pass ? K->types[t].pack : NULL;
+                double best = 1e30;
+                for (int r = 0; r < reps; r++) {
+                    const double t0 = cpu_now();
+                    K->matmul(K, &a, 0, n_out, scratch, ss);
+                    const double dt = cpu_now() - t0;
+                    best = dt < best ? dt : best;
+                }
+                printf("%-5s %-10s %lldx%lld @ %lld rows  %8.3f ms  %6.1f GMAC/s", kv_type_name(t),
+                       K->name, (long long)n_out, (long long)n_in, (long long)rows, best * 1e3,
+                       (double)(n_in * n_out * rows) / best / 1e9);
+                if (pass)
+                    printf("  repacked: %.3fx, %.1f MiB for %.1f MiB", plain / best,
+                           (double)rps / 1048576, (double)(wrs * (size_t)n_out) / 1048576);
+                printf("\n");
+                plain = best;
             }
-            printf("%-5s %-10s %lldx%lld @ %lld rows  %8.3f ms  %6.1f GMAC/s\n", kv_type_name(t),
-                   K->name, (long long)n_out, (long long)n_in, (long long)rows, best * 1e3,
-                   (double)(n_in * n_out * rows) / best / 1e9);
-            free(x), free(scratch);
+            free(rp), free(x), free(scratch);
         }
         free(w);
     }

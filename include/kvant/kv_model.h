@@ -70,6 +70,11 @@ const kv_gguf *kv_model_gguf(const kv_model *m);
 const char *kv_model_kernels_name(const kv_model *m);
 // Bytes of weight data the forward pass reads.
 uint64_t kv_model_weight_bytes(const kv_model *m);
+// Bytes of the weights repacked at load for the kernel table's packed paths
+// (prompt batches), held beside the mapped weights; 0 when none were (the
+// table has no packed path for the model's types, or KVANT_REPACK=off, which
+// the CLIs' --repack off sets before loading).
+uint64_t kv_model_repack_bytes(const kv_model *m);
 
 // ---- contexts ----
 

@@ -103,6 +103,13 @@ int kv_cli_usage_error(const char *cmd, const char *fmt, ...)
 // The KV cache type named by a --cache-type-k/-v value (f32, f16, q8_0, q4_0,
 // any case) in *out; else prints a usage error for cmd naming opt and returns 2.
 int kv_cli_cache_type(const char *cmd, const char *opt, const char *v, kv_type *out);
+// --repack on|off|auto: checks v and sets KVANT_REPACK, which the model
+// loader reads (model/repack.c); 0, or a usage error's exit code.
+int kv_cli_repack(const char *cmd, const char *v);
+#define KV_CLI_REPACK_HELP                                                                     \
+    "  --repack on|off|auto  interleave the weight rows for the prompt kernels once\n"           \
+    "                        at load (auto, the default: on where the kernels have\n"          \
+    "                        such a layout; costs about those weights' size again)\n"
 // True when arg is -h or --help.
 bool kv_cli_is_help(const char *arg);
 

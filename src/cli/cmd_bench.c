@@ -37,6 +37,7 @@ typedef struct {
     int n_res;
     double bw_gbs; // 0: not measured
     size_t bw_size;
+    uint64_t repack_bytes; // weights repacked at load (--repack), beside the file's
 } bench_report;
 
 static void help(FILE *f) {
@@ -57,6 +58,7 @@ static void help(FILE *f) {
             "  -d, --n-depth N       tokens in the KV cache before each test (default 0)\n"
             "  --cache-type-k T, --cache-type-v T   what the KV cache stores keys and\n"
             "                        values as: f16 (default), f32, q8_0 or q4_0\n"
+            KV_CLI_REPACK_HELP
             "  -o, --output FMT      md (default), json or csv\n"
             "  --kernels ref|avx2|avx2-vnni|avx512|amx|auto  the reference kernels, AVX2\n"
             "                        without its VNNI builds, the AVX2 table with them,\n"
@@ -106,6 +108,8 @@ static int take_value(const char *a, const char *v, bench_opts *o) {
         return int_opt(a, v, 1, KV_THREADPOOL_MAX_THREADS, &o->n_threads);
     if (!strcmp(a, "-d") || !strcmp(a, "--n-depth"))
         return int_opt(a, v, 0, KV_CTX_MAX_CTX, &o->n_depth);
+    if (!strcmp(a, "--repack"))
+        return kv_cli_repack("bench", v);
     if (!strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v"))
         return kv_cli_cache_type("bench", a, v, a[13] == 'k' ? &o->type_k : &o->type_v);
     if (!strcmp(a, "-r") || !strcmp(a, "--repetitions"))
@@ -305,6 +309,7 @@ static json_t *record(const bench_report *r, const kv_bench_result *t) {
     json_object_set_new(j, "cpu_info", json_string(r->cpu_info));
     json_object_set_new(j, "backends", json_string("CPU"));
     json_object_set_new(j, "kernels", json_string(r->kernels));
+    json_object_set_new(j, "repack_bytes", json_integer((json_int_t)r->repack_bytes));
     json_object_set_new(j, "model_filename", json_string(model_filename(r->o.model)));
     json_object_set_new(j, "model_type", json_string(r->info.type));
     json_object_set_new(j, "model_size", json_integer((json_int_t)r->info.size));
@@ -435,6 +440,10 @@ static int print_md(const bench_report *r) {
                        t->n_gen, 100.0 * t->avg_ts / b, b, (double)r->info.bytes_per_token / 1e6);
         }
     }
+    if (r->repack_bytes)
+        printf("\nrepacked weights: %.2f MiB held beside the model's %.2f MiB (--repack off: "
+               "none)\n",
+               (double)r->repack_bytes / 1024 / 1024, (double)r->info.size / 1024 / 1024);
     printf("\nbuild: kvant %s\n", KV_VERSION);
     return 0;
 }
@@ -458,6 +467,7 @@ int kv_cli_bench(int argc, char **argv) {
     if (st == KV_OK) {
         kv_bench_describe(m, &r->info);
         r->kernels = kv_model_kernels_name(m);
+        r->repack_bytes = kv_model_repack_bytes(m);
         read_cpu_info(r->cpu_info, sizeof r->cpu_info);
         now_rfc3339(r->test_time, sizeof r->test_time);
         st = measure(m, r, &err);

@@ -21,7 +21,9 @@ static void help(FILE *f) {
                "  --greedy N      tokens to generate greedily (default 0)\n"
                "  -t, --threads N threads (default: all CPUs)\n"
                "  --cache-type-k T, --cache-type-v T   what the KV cache stores (f32, f16,\n"
-               "                  q8_0, q4_0; default f16, as llama.cpp)\n");
+               "                  q8_0, q4_0; default f16, as llama.cpp)\n"
+               "  --repack on|off|auto  weights repacked at load for the prompt kernels\n"
+               "                  (default auto: on where the kernels have such a layout)\n");
 }
 
 static int parse_tokens(const char *s, int32_t *out, int32_t *n) {
@@ -127,6 +129,10 @@ int kv_cli_logits(int argc, char **argv) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) n_threads = atoi(v);
         else if (!strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
             int rc = kv_cli_cache_type("logits", a, v, a[13] == 'k' ? &type_k : &type_v);
+            if (rc)
+                return rc;
+        } else if (!strcmp(a, "--repack")) {
+            int rc = kv_cli_repack("logits", v);
             if (rc)
                 return rc;
         } else

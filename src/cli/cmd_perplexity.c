@@ -28,6 +28,7 @@ static void help(FILE *f) {
             "                        The text and chunking come from FILE; -f is not needed.\n"
             "  --cache-type-k T, --cache-type-v T   what the KV cache stores keys and\n"
             "                        values as: f16 (default), f32, q8_0 or q4_0\n"
+            KV_CLI_REPACK_HELP
             "  -q, --quiet           no per-chunk figures\n");
 }
 
@@ -75,6 +76,11 @@ static int parse(int argc, char **argv, ppl_opts *o) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
         else if (!strcmp(a, "--kld-base")) o->kld_base = v;
         else if (!strcmp(a, "--kld")) o->kld = v;
+        else if (!strcmp(a, "--repack")) {
+            int rc = kv_cli_repack("perplexity", v);
+            if (rc)
+                return rc;
+        }
         else if (!strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
             int rc = kv_cli_cache_type("perplexity", a, v, a[13] == 'k' ? &o->type_k : &o->type_v);
             if (rc)

@@ -56,6 +56,7 @@ static void help(FILE *f) {
             "  --system TEXT         the conversation's system message (chat mode)\n"
             "  --cache-type-k T, --cache-type-v T   what the KV cache stores keys and\n"
             "                        values as: f16 (default), f32, q8_0 or q4_0\n"
+            KV_CLI_REPACK_HELP
             "  --draft F             speculative decoding with draft model F (same vocabulary)\n"
             "  --lookup N            speculative decoding by looking up n-grams of up to N\n"
             "                        tokens in the prompt and output (no draft model)\n"
@@ -131,6 +132,11 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
         else if (!strcmp(a, "--system")) o->system = v;
         else if (!strcmp(a, "--draft")) o->draft = v, o->spec_on = true;
+        else if (!strcmp(a, "--repack")) {
+            int rc = kv_cli_repack("run", v);
+            if (rc)
+                return rc;
+        }
         else if (!strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v")) {
             int rc = kv_cli_cache_type("run", a, v, a[13] == 'k' ? &o->type_k : &o->type_v);
             if (rc)

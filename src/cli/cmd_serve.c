@@ -43,6 +43,9 @@ static void help(FILE *f) {
             "                         x ctx); a request waits in the queue until its prompt fits\n"
             "  --cache-type-k T, --cache-type-v T  what the KV caches store keys and values\n"
             "                         as: f16 (default), f32, q8_0 or q4_0\n"
+            "  --repack on|off|auto   interleave the weight rows for the prompt kernels once\n"
+            "                         at load (auto, the default: on where the kernels have\n"
+            "                         such a layout; costs about those weights' size again)\n"
             "  --threads N            compute threads per model (default: all CPUs)\n"
             "  --max-body BYTES       largest request body (default 8388608; larger: 413); a\n"
             "                         blob's bytes (/api/blobs, a push into /v2/) go to disk\n"
@@ -236,6 +239,10 @@ static int take_option(serve_opts *o, int argc, char **argv, int *i) {
         p->n_ctx = (int32_t)n;
     } else if (strcmp(opt, "--kv-cells") == 0 && parse_long(val, 0, LONG_MAX, &n)) {
         p->n_kv_cells = (int64_t)n;
+    } else if (strcmp(opt, "--repack") == 0) {
+        int rc = kv_cli_repack("serve", val);
+        if (rc)
+            return rc;
     } else if (strcmp(opt, "--cache-type-k") == 0 || strcmp(opt, "--cache-type-v") == 0) {
         int rc = kv_cli_cache_type("serve", opt, val, opt[13] == 'k' ? &p->type_k : &p->type_v);
         if (rc)

@@ -35,6 +35,13 @@ int kv_cli_cache_type(const char *cmd, const char *opt, const char *v, kv_type *
     return 0;
 }
 
+int kv_cli_repack(const char *cmd, const char *v) {
+    if (!v || (strcmp(v, "on") != 0 && strcmp(v, "off") != 0 && strcmp(v, "auto") != 0))
+        return kv_cli_usage_error(cmd, "--repack '%s': on, off or auto", v ? v : "");
+    setenv("KVANT_REPACK", v, 1);
+    return 0;
+}
+
 bool kv_cli_is_help(const char *arg) {
     return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
 }

@@ -74,6 +74,11 @@ typedef struct {
     int64_t y_stride; // floats between rows of y
     int64_t n_in;
     int64_t n_rows;
+    // Optional: w repacked once (kv_matmul_repack) with the pack function
+    // wp_pack; the packed path reads its groups instead of packing per call
+    // when wp_pack is the table's pack for w_type (same bytes, same bits).
+    const void *wp;
+    kv_pack_fn wp_pack;
 } kv_matmul_args;
 
 typedef struct kv_kernels kv_kernels;
@@ -131,6 +136,15 @@ struct kv_kernels {
 // Scratch bytes per thread that lets matmul take the packed path for weights of
 // type t with n_in columns (0: that type has none).
 size_t kv_matmul_scratch_size(const kv_kernels *k, kv_type t, int64_t n_in);
+
+// Bytes of a whole weight matrix (n_out rows of n_in) repacked in groups of
+// pack_nw rows for the packed path of table k (0: type t has none there).
+size_t kv_matmul_repack_size(const kv_kernels *k, kv_type t, int64_t n_in, int64_t n_out);
+// Packs groups [g0, g1) of pack_nw weight rows each (the last group may hold
+// fewer) into out, group g at g * pack_size(n_in): what the packed path would
+// pack per call, done once. Safe to run on disjoint group ranges in parallel.
+void kv_matmul_repack(const kv_kernels *k, kv_type t, int64_t n_in, int64_t n_out,
+                      const void *w, size_t w_row_size, int64_t g0, int64_t g1, void *out);
 
 // The table for this CPU, chosen once (thread-safe). KVANT_KERNELS=ref in the
 // environment forces the reference kernels. Valid for the life of the program.

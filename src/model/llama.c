@@ -60,7 +60,7 @@ static void matmul(kv_ctx *c, const kv_tensor *w, const float *x, int64_t n_rows
         c->hook(c->hook_user, w->name, x, n_rows, n_in);
     const kv_type vt = c->k->types[w->type].vec_dot_type;
     matmul_job j = {c, {w->type, w->data, w->row_size, x, (size_t)n_in * sizeof(float), y,
-                           w->ne[1], n_in, n_rows}};
+                           w->ne[1], n_in, n_rows, w->packed, w->packed_with}};
     if (vt != KV_TYPE_F32) { // activations to the weight type's dot format, once per row
         convert_job cj = {c->k->from_float[vt], x, n_in, c->act, kv_type_row_size(vt, n_in)};
         kv_threadpool_parallel_for(c->pool, n_rows, GRAIN_ROWS, convert_run, &cj);

@@ -510,6 +510,8 @@ kv_status kv_model_from_gguf(kv_gguf *g, kv_model **out, kv_err *err) {
         st = read_attention(g, m, err);
     if (st == KV_OK)
         st = bind_all(m, err);
+    if (st == KV_OK)
+        st = kv__model_repack(m, err);
     if (st != KV_OK) {
         kv_model_close(m);
         return st;
@@ -533,6 +535,7 @@ void kv_model_close(kv_model *m) {
     kv_gguf_close(m->gguf);
     free(m->layers);
     free(m->names);
+    free(m->repacked);
     free(m);
 }
 

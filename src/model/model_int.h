@@ -19,6 +19,10 @@ typedef struct {
     size_t row_size;  // bytes per row
     const void *data;
     bool no_hook;     // a later slice of a fused weight: the matmul hook saw the whole
+    // The rows repacked at load for the kernel table's packed path (NULL:
+    // none), with the pack function that made them; owned by the model.
+    const void *packed;
+    kv_pack_fn packed_with;
 } kv_tensor;
 
 // What sets one architecture's forward pass apart from Llama's (load.c's table).
@@ -68,7 +72,13 @@ struct kv_model {
     float rope_base_swa;  // > 0: the local layers' RoPE base, unscaled (gemma3)
     kv_layer *layers;
     char *names;          // storage for the tensor names
+    void *repacked;       // the packed copies of the matmul weights (repack.c)
+    size_t repacked_bytes;
 };
+
+// Repacks the matmul weights whose type has a packed path in m->kernels, as
+// KVANT_REPACK says (on, auto: the default; off); repack.c.
+kv_status kv__model_repack(kv_model *m, kv_err *err);
 
 // The paged KV cache. A pool of blocks, each holding KV_CTX_BLOCK_CELLS cells:
 // K rows [n_layer][cell][k_row], then V rows [n_layer][cell][v_row] (F16, or

@@ -87,7 +87,7 @@ static void test_matmul_driver(void **state) {
         const void *wd = ti == 0 ? (const void *)w : (const void *)w16;
         k->to_float[types[ti]](wd, wr, N_OUT * N_IN);
         kv_matmul_args a = {types[ti], wd, kv_type_row_size(types[ti], N_IN), xq, x_row, y,
-                            N_OUT, N_IN, ROWS};
+                            N_OUT, N_IN, ROWS, NULL, NULL};
         memset(y, 0, sizeof y);
         k->matmul(k, &a, 0, 4, NULL, 0); // in two pieces, as threads would
         k->matmul(k, &a, 4, N_OUT, NULL, 0);

@@ -129,24 +129,42 @@ static void check_packed_shapes(const fixture *f) {
     free(packed);
 }
 
-// The driver over weight rows [o0, o1) and n_rows activation rows
+// The driver over weight rows [o0, o1) and n_rows activation rows; where the
+// type has a packed path, once more with the whole matrix repacked ahead
+// (kv_matmul_repack, as a model load does), [o0, o1) starting anywhere.
 static void check_matmul(const fixture *f, int64_t n_rows, int64_t o0, int64_t o1) {
     float *y = malloc((size_t)(n_rows * MAX_W) * sizeof *y);
     assert_non_null(y);
-    kv_matmul_args a = {f->t, f->w, f->w_rs, f->x, f->x_rs, y, MAX_W, f->n, n_rows};
+    kv_matmul_args a = {f->t, f->w, f->w_rs, f->x, f->x_rs, y, MAX_W, f->n, n_rows, NULL, NULL};
     // with the scratch of the packed path where the type has one
     const size_t scratch_size = kv_matmul_scratch_size(f->k, f->t, f->n);
     void *scratch = scratch_size ? malloc(scratch_size) : NULL;
-    f->k->matmul(f->k, &a, o0, o1, scratch, scratch_size);
+    const size_t rp_size = kv_matmul_repack_size(f->k, f->t, f->n, MAX_W);
+    void *rp = NULL;
+    if (rp_size) {
+        const kv_type_kernels *tk = &f->k->types[f->t];
+        rp = aligned_alloc(64, (rp_size + 63) / 64 * 64);
+        assert_non_null(rp);
+        kv_matmul_repack(f->k, f->t, f->n, MAX_W, f->w, f->w_rs, 0,
+                         (MAX_W + tk->pack_nw - 1) / tk->pack_nw, rp);
+    }
+    for (int pass = 0; pass < (rp ? 2 : 1); pass++) {
+        a.wp = pass ? rp : NULL;
+        a.wp_pack = pass ? f->k->types[f->t].pack : NULL;
+        memset(y, 0xAB, (size_t)(n_rows * MAX_W) * sizeof *y);
+        f->k->matmul(f->k, &a, o0, o1, scratch, scratch_size);
+        for (int64_t r = 0; r < n_rows; r++)
+            for (int64_t o = o0; o < o1; o++) {
+                const float want = pair_dot(f, o, r);
+                if (memcmp(&y[r * MAX_W + o], &want, sizeof want) != 0)
+                    fail_msg("%s %s matmul%s rows=%lld out=[%lld,%lld): (%lld,%lld) %.9g vs %.9g",
+                             f->k->name, kv_type_name(f->t), pass ? " repacked" : "",
+                             (long long)n_rows, (long long)o0, (long long)o1, (long long)o,
+                             (long long)r, y[r * MAX_W + o], want);
+            }
+    }
+    free(rp);
     free(scratch);
-    for (int64_t r = 0; r < n_rows; r++)
-        for (int64_t o = o0; o < o1; o++) {
-            const float want = pair_dot(f, o, r);
-            if (memcmp(&y[r * MAX_W + o], &want, sizeof want) != 0)
-                fail_msg("%s %s matmul rows=%lld out=[%lld,%lld): (%lld,%lld) %.9g vs %.9g",
-                         f->k->name, kv_type_name(f->t), (long long)n_rows, (long long)o0,
-                         (long long)o1, (long long)o, (long long)r, y[r * MAX_W + o], want);
-        }
     free(y);
 }
 
@@ -250,7 +268,7 @@ static void check_against_avx2(const kv_kernels *t) {
         const int64_t rows = 65;
         float *y = malloc((size_t)(rows * MAX_W) * sizeof *y);
         assert_non_null(y);
-        kv_matmul_args a = {f.t, f.w, f.w_rs, f.x, f.x_rs, y, MAX_W, f.n, rows};
+        kv_matmul_args a = {f.t, f.w, f.w_rs, f.x, f.x_rs, y, MAX_W, f.n, rows, NULL, NULL};
         const size_t ss = kv_matmul_scratch_size(t, f.t, f.n);
         void *scratch = ss ? malloc(ss) : NULL;
         t->matmul(t, &a, 0, MAX_W, scratch, ss);

@@ -51,13 +51,14 @@ int kv_cli_store_option(const char *cmd, int *argc, char **argv, bool writes);
 // arg when it names an existing file; else, when the store has a model named
 // arg, the path of its GGUF blob (in buf); else arg.
 const char *kv_cli_model_path(const char *arg, char *buf, size_t cap);
-// The SYSTEM, params (JSON) and TEMPLATE layers of store model arg (malloc'd, NULL
-// where it has none; all NULL when arg is a file or not in the store).
-void kv_cli_model_layers(const char *arg, char **system, char **params, char **tmpl);
+// The SYSTEM, params (JSON), TEMPLATE and messages (JSON) layers of store model arg
+// (malloc'd, NULL where it has none; all NULL when arg is a file or not in the store).
+void kv_cli_model_layers(const char *arg, char **system, char **params, char **tmpl,
+                         char **msgs);
 // A stored model's Modelfile (as `kvant show --modelfile` prints it) into f:
 // shown its name, blob its GGUF file, the rest its layers' texts or NULL.
 void kv_cli_modelfile(FILE *f, const char *shown, const char *blob, const char *tmpl,
-                      const char *sys, const char *params, const char *lic);
+                      const char *sys, const char *params, const char *lic, const char *msgs);
 // A params layer's JSON as Ollama's /api/show "parameters": one "KEY VALUE"
 // line each (a list: one line per value, strings quoted). malloc'd; NULL: no memory.
 char *kv_cli_params_text(const char *params);

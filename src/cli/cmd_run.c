@@ -92,6 +92,7 @@ typedef struct {
     kv_gotmpl *gotmpl;    // the Modelfile's TEMPLATE, or NULL
     json_t *params;       // the Modelfile's PARAMETER values (stop strings borrow from it)
     char *mf_system;      // the Modelfile's SYSTEM
+    json_t *mf_msgs;      // the Modelfile's MESSAGEs (a JSON array), or NULL
 } run_opts;
 
 static bool print_text(void *user, const char *text, size_t len) {
@@ -246,8 +247,18 @@ static void apply_params(run_opts *o, const char *name) {
 
 // The store model's SYSTEM, PARAMETER and TEMPLATE layers into o.
 static void apply_modelfile(run_opts *o, const char *name) {
-    char *params = NULL, *tmpl = NULL;
-    kv_cli_model_layers(name, &o->mf_system, &params, &tmpl);
+    char *params = NULL, *tmpl = NULL, *msgs = NULL;
+    kv_cli_model_layers(name, &o->mf_system, &params, &tmpl, &msgs);
+    if (msgs) {
+        o->mf_msgs = json_loads(msgs, 0, NULL);
+        if (!json_is_array(o->mf_msgs)) {
+            fprintf(stderr, "kvant run: model '%s': its messages layer is not a JSON array; "
+                            "ignored\n", name);
+            json_decref(o->mf_msgs);
+            o->mf_msgs = NULL;
+        }
+        free(msgs);
+    }
     if (params) {
         o->params = json_loads(params, 0, NULL);
         if (json_is_object(o->params))
@@ -462,10 +473,9 @@ static kv_status chat_tokens(const chat *ch, const kv_vocab *v, kv_token **ids, 
 
 // The conversation's tokens for this turn; when they do not fit the context,
 // the conversation starts over from the system message and the last line.
-static kv_status chat_prompt(kv_ctx *c, const kv_vocab *v, chat *ch, bool has_system,
+static kv_status chat_prompt(kv_ctx *c, const kv_vocab *v, chat *ch, size_t first,
                              kv_token **ids, int64_t *n, kv_err *err) {
     kv_status st = chat_tokens(ch, v, ids, n, err);
-    size_t first = has_system ? 1 : 0;
     if (st == KV_OK && *n + 8 > kv_ctx_n_ctx(c) && ch->n_msgs > first + 1) {
         fprintf(stderr, "(context full: starting over)\n");
         kv_chat_msg last = ch->msgs[--ch->n_msgs];
@@ -481,13 +491,13 @@ static kv_status chat_prompt(kv_ctx *c, const kv_vocab *v, chat *ch, bool has_sy
 // One user line: renders the conversation, keeps the cached tokens it shares
 // with the last prompt, decodes the rest and generates the reply, which joins
 // the conversation.
-static kv_status chat_turn(kv_ctx *c, const kv_vocab *v, run_opts *o, chat *ch, bool has_system,
+static kv_status chat_turn(kv_ctx *c, const kv_vocab *v, run_opts *o, chat *ch, size_t first,
                            const char *line, size_t len, kv_err *err) {
     kv_token *ids = NULL;
     int64_t n = 0;
     kv_status st = chat_push(ch, KV_CHAT_ROLE_USER, line, len, err);
     if (st == KV_OK)
-        st = chat_prompt(c, v, ch, has_system, &ids, &n, err);
+        st = chat_prompt(c, v, ch, first, &ids, &n, err);
     if (st == KV_OK && n == 0)
         st = KV_FAIL(err, KV_ERR_INVALID, "the conversation renders as no tokens");
     if (st != KV_OK) {
@@ -547,6 +557,20 @@ static kv_status run_chat(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_chat_tmp
     kv_status st = KV_OK;
     if (has_system)
         st = chat_push(&ch, KV_CHAT_ROLE_SYSTEM, o->system, strlen(o->system), err);
+    // the Modelfile's MESSAGEs follow the system message, as in Ollama
+    for (size_t i = 0; st == KV_OK && i < json_array_size(o->mf_msgs); i++) {
+        const json_t *e = json_array_get(o->mf_msgs, i);
+        const char *r = json_string_value(json_object_get(e, "role")),
+                   *t = json_string_value(json_object_get(e, "content"));
+        kv_chat_role role = !r                        ? KV_CHAT_ROLE_TOOL
+                            : !strcmp(r, "system")    ? KV_CHAT_ROLE_SYSTEM
+                            : !strcmp(r, "user")      ? KV_CHAT_ROLE_USER
+                            : !strcmp(r, "assistant") ? KV_CHAT_ROLE_ASSISTANT
+                                                      : KV_CHAT_ROLE_TOOL;
+        if (t && role != KV_CHAT_ROLE_TOOL)
+            st = chat_push(&ch, role, t, strlen(t), err);
+    }
+    size_t first = ch.n_msgs;
     bool tty = isatty(STDIN_FILENO);
     char line[8192];
     while (st == KV_OK) {
@@ -556,7 +580,7 @@ static kv_status run_chat(kv_ctx *c, const kv_vocab *v, run_opts *o, kv_chat_tmp
             break;
         size_t len = strcspn(line, "\n");
         if (len > 0)
-            st = chat_turn(c, v, o, &ch, has_system, line, len, err);
+            st = chat_turn(c, v, o, &ch, first, line, len, err);
     }
     chat_free(&ch);
     return st;
@@ -624,6 +648,7 @@ static void run_opts_free(run_opts *o) {
     kv_gotmpl_free(o->gotmpl);
     json_decref(o->params);
     free(o->mf_system);
+    json_decref(o->mf_msgs);
 }
 
 static void run_opts_init(run_opts *o) {

@@ -228,9 +228,10 @@ static kv_status show(void *user, const char *model, char **out, kv_err *err) {
         free(m);
         return st;
     }
-    const char *mts[4] = {KV__MT_TEMPLATE, KV__MT_SYSTEM, KV__MT_LICENSE, KV__MT_PARAMS};
-    char *txt[4] = {NULL, NULL, NULL, NULL};
-    for (int i = 0; i < 4 && st == KV_OK; i++) {
+    const char *mts[5] = {KV__MT_TEMPLATE, KV__MT_SYSTEM, KV__MT_LICENSE, KV__MT_PARAMS,
+                          KV__MT_MESSAGES};
+    char *txt[5] = {NULL, NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 5 && st == KV_OK; i++) {
         const kv__layer *l = kv__manifest_layer(m, mts[i]);
         size_t n;
         if (l)
@@ -246,7 +247,7 @@ static kv_status show(void *user, const char *model, char **out, kv_err *err) {
     if (f) {
         char shown[KV__MNAME_TEXT_MAX];
         kv__mname_display(&nm, shown, sizeof shown);
-        kv_cli_modelfile(f, shown, blob, txt[0], txt[1], txt[3], txt[2]);
+        kv_cli_modelfile(f, shown, blob, txt[0], txt[1], txt[3], txt[2], txt[4]);
         fclose(f);
     }
     if (st == KV_OK && (!mf || !(params = kv_cli_params_text(txt[3]))))
@@ -265,9 +266,17 @@ static kv_status show(void *user, const char *model, char **out, kv_err *err) {
             !(*out = json_dumps(o, JSON_COMPACT)))
             st = KV_FAIL(err, KV_ERR_FORMAT, "model '%.200s': a text layer is not UTF-8",
                          model);
+        json_t *msgs = st == KV_OK && txt[4] ? json_loads(txt[4], 0, NULL) : NULL;
+        if (json_is_array(msgs)) { // Ollama's /api/show "messages"
+            free(*out);
+            json_object_set(o, "messages", msgs);
+            if (!(*out = json_dumps(o, JSON_COMPACT)))
+                st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+        }
+        json_decref(msgs);
         json_decref(o);
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         free(txt[i]);
     free(mf);
     free(params);
@@ -305,9 +314,9 @@ static kv_status defaults(void *user, const char *model, char **out, kv_err *err
         free(m);
         return st;
     }
-    const char *mts[3] = {KV__MT_SYSTEM, KV__MT_PARAMS, KV__MT_TEMPLATE};
-    char *txt[3] = {NULL, NULL, NULL};
-    for (int i = 0; i < 3 && st == KV_OK; i++) {
+    const char *mts[4] = {KV__MT_SYSTEM, KV__MT_PARAMS, KV__MT_TEMPLATE, KV__MT_MESSAGES};
+    char *txt[4] = {NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 4 && st == KV_OK; i++) {
         const kv__layer *l = kv__manifest_layer(m, mts[i]);
         size_t n;
         if (l)
@@ -338,12 +347,20 @@ static kv_status defaults(void *user, const char *model, char **out, kv_err *err
                        model, terr.msg);
         kv_gotmpl_free(g);
     }
+    json_t *msgs = o && txt[3] ? json_loads(txt[3], 0, NULL) : NULL;
+    if (json_is_array(msgs))
+        json_object_set(o, "messages", msgs);
+    else if (o && txt[3])
+        warn_layer(kv__manifest_layer(m, KV__MT_MESSAGES)->digest,
+                   "kvant serve: model '%s': its messages layer is not a JSON array%s; ignored\n",
+                   model, "");
+    json_decref(msgs);
     if (o && json_object_size(o) == 0)
         st = KV_FAIL(err, KV_ERR_NOT_FOUND, "no defaults");
     else if (o && !(*out = json_dumps(o, JSON_COMPACT)))
         st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
     json_decref(o);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         free(txt[i]);
     free(m);
     return st;

@@ -691,29 +691,42 @@ static kv_status apply_default_options(kv__req *r, json_t *defs) {
 static kv_status apply_default_system(kv__req *r, kv_err *err) {
     const json_t *sys = r->defaults ? field(r->defaults, "system") : NULL;
     const json_t *tmpl = r->defaults ? field(r->defaults, "template") : NULL;
+    const json_t *dm = r->defaults ? field(r->defaults, "messages") : NULL;
     if (json_is_string(tmpl))
         r->gotmpl = json_string_value(tmpl);
-    if (!json_is_string(sys) || !*json_string_value(sys))
-        return KV_OK;
+    bool has_sys = json_is_string(sys) && *json_string_value(sys);
     if (r->ep == KV__EP_GENERATE) {
-        if (!r->system && !r->raw)
+        if (has_sys && !r->system && !r->raw)
             r->system = json_string_value(sys);
         return KV_OK;
     }
     if (r->ep != KV__EP_CHAT && r->ep != KV__EP_OAI_CHAT)
         return KV_OK;
-    for (size_t i = 0; i < r->n_msgs; i++)
+    for (size_t i = 0; has_sys && i < r->n_msgs; i++)
         if (r->msgs[i].role == KV_CHAT_ROLE_SYSTEM)
-            return KV_OK;
-    kv_chat_msg *m = calloc(r->n_msgs + 1, sizeof *m);
+            has_sys = false;
+    // As Ollama: the SYSTEM (unless the request has one), then the Modelfile's
+    // MESSAGEs, then the request's messages.
+    size_t n_dm = json_is_array(dm) ? json_array_size(dm) : 0;
+    if (!has_sys && n_dm == 0)
+        return KV_OK;
+    kv_chat_msg *m = calloc(r->n_msgs + n_dm + 1, sizeof *m);
     if (!m)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory for the messages");
-    m[0] = (kv_chat_msg){KV_CHAT_ROLE_SYSTEM, json_string_value(sys)};
+    size_t k = 0;
+    if (has_sys)
+        m[k++] = (kv_chat_msg){KV_CHAT_ROLE_SYSTEM, json_string_value(sys)};
+    for (size_t i = 0; i < n_dm; i++) {
+        const json_t *e = json_array_get(dm, i), *c = json_is_object(e) ? field(e, "content") : NULL;
+        kv_err ignored = {0};
+        if (json_is_string(c) && get_role(e, "messages", &m[k].role, &ignored) == KV_OK)
+            m[k++].content = json_string_value(c);
+    }
     if (r->n_msgs)
-        memcpy(m + 1, r->msgs, r->n_msgs * sizeof *m);
+        memcpy(m + k, r->msgs, r->n_msgs * sizeof *m);
     free(r->msgs);
     r->msgs = m;
-    r->n_msgs++;
+    r->n_msgs += k;
     return KV_OK;
 }
 

@@ -1,4 +1,4 @@
-// Modelfiles: FROM, PARAMETER, TEMPLATE, SYSTEM and LICENSE (a subset of
+// Modelfiles: FROM, PARAMETER, TEMPLATE, SYSTEM, MESSAGE and LICENSE (a subset of
 // Ollama's), each error naming its line.
 #include "store/models.h"
 
@@ -94,6 +94,11 @@ void kv__modelfile_free(kv__modelfile *mf) {
         free(mf->params[i].value);
     }
     free(mf->params);
+    for (size_t i = 0; i < mf->n_msgs; i++) {
+        free(mf->msgs[i].role);
+        free(mf->msgs[i].content);
+    }
+    free(mf->msgs);
     memset(mf, 0, sizeof *mf);
 }
 
@@ -162,8 +167,42 @@ static kv_status parse(cur *c, kv__modelfile *mf, kv_err *err) {
                 }
                 mf->params = np;
                 np[mf->n_params++] = (kv__mf_param){key, val, line};
-            } else if (!strcmp(instr, "ADAPTER") || !strcmp(instr, "MESSAGE") ||
-                       !strcmp(instr, "REQUIRES")) {
+            } else if (!strcmp(instr, "MESSAGE")) {
+                skip_blank(c);
+                const char *k = c->p;
+                while (!at_eol(c) && *c->p != ' ' && *c->p != '\t' && *c->p != '\r')
+                    c->p++;
+                size_t kl = (size_t)(c->p - k);
+                if (!kl)
+                    return KV_FAIL(err, KV_ERR_FORMAT, "%s:%d: MESSAGE needs a role and a text",
+                                   c->what, line);
+                if (!((kl == 6 && !memcmp(k, "system", 6)) || (kl == 4 && !memcmp(k, "user", 4)) ||
+                      (kl == 9 && !memcmp(k, "assistant", 9))))
+                    return KV_FAIL(err, KV_ERR_FORMAT,
+                                   "%s:%d: MESSAGE: unknown role '%.*s' (system, user or "
+                                   "assistant)",
+                                   c->what, line, (int)(kl > 40 ? 40 : kl), k);
+                char *role = dup_n(k, kl), *val = NULL;
+                if (!role)
+                    return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+                if ((st = read_value(c, "MESSAGE", &val, err)) != KV_OK) {
+                    free(role);
+                    return st;
+                }
+                kv__mf_msg *nm = realloc(mf->msgs, (mf->n_msgs + 1) * sizeof *nm);
+                if (!nm) {
+                    free(role);
+                    free(val);
+                    return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+                }
+                mf->msgs = nm;
+                nm[mf->n_msgs++] = (kv__mf_msg){role, val, line};
+            } else if (!strcmp(instr, "ADAPTER")) {
+                return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                               "%s:%d: ADAPTER is not supported by kvant (LoRA adapters are out "
+                               "of scope; merge the adapter into the model first)",
+                               c->what, line);
+            } else if (!strcmp(instr, "REQUIRES")) {
                 return KV_FAIL(err, KV_ERR_UNSUPPORTED, "%s:%d: %s is not supported by kvant",
                                c->what, line, instr);
             } else {
@@ -188,6 +227,30 @@ kv_status kv__modelfile_parse(const char *text, size_t n, const char *what, kv__
     kv_status st = parse(&c, out, err);
     if (st != KV_OK)
         kv__modelfile_free(out);
+    return st;
+}
+
+// ---- the messages layer ----
+
+kv_status kv__modelfile_messages_json(const kv__modelfile *mf, const char *what, char **out,
+                                      kv_err *err) {
+    *out = NULL;
+    json_t *a = json_array();
+    kv_status st = a ? KV_OK : KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < mf->n_msgs && st == KV_OK; i++) {
+        json_t *c = json_string(mf->msgs[i].content), *o = json_object();
+        if (!c)
+            st = KV_FAIL(err, KV_ERR_FORMAT, "%s:%d: MESSAGE: not valid UTF-8",
+                         what ? what : "Modelfile", mf->msgs[i].line);
+        else if (!o || json_object_set_new(o, "role", json_string(mf->msgs[i].role)) != 0 ||
+                 json_object_set(o, "content", c) != 0 || json_array_append(a, o) != 0)
+            st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+        json_decref(c);
+        json_decref(o);
+    }
+    if (st == KV_OK && !(*out = json_dumps(a, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+        st = KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    json_decref(a);
     return st;
 }
 

@@ -33,6 +33,7 @@
 #define KV__MT_SYSTEM "application/vnd.ollama.image.system"
 #define KV__MT_PARAMS "application/vnd.ollama.image.params"
 #define KV__MT_LICENSE "application/vnd.ollama.image.license"
+#define KV__MT_MESSAGES "application/vnd.ollama.image.messages"
 
 // ---- names and digests ----
 
@@ -66,6 +67,11 @@ typedef struct {
     int line;
 } kv__mf_param;
 
+typedef struct {
+    char *role, *content; // role: system, user or assistant
+    int line;
+} kv__mf_msg;
+
 // FROM (path or model name), PARAMETER key value, TEMPLATE, SYSTEM, LICENSE;
 // instructions in any case; '#' starts a comment line; a value is the rest of
 // the line, "quoted" or """triple-quoted""" (may span lines).
@@ -76,6 +82,8 @@ typedef struct {
     int tmpl_line;                 // TEMPLATE's line (0: not from a Modelfile's text)
     kv__mf_param *params;
     size_t n_params;
+    kv__mf_msg *msgs; // MESSAGE ROLE TEXT, in order
+    size_t n_msgs;
 } kv__modelfile;
 
 // Parses n bytes; errors (KV_ERR_FORMAT) read "WHAT:LINE: ...". out is
@@ -87,6 +95,10 @@ void kv__modelfile_free(kv__modelfile *mf);
 // malloc'd; KV_ERR_FORMAT "WHAT:LINE: ..." for an unknown key or a bad value.
 kv_status kv__modelfile_params_json(const kv__modelfile *mf, const char *what, char **out,
                                     kv_err *err);
+
+// The messages layer's JSON ([{"role":"user","content":"..."}, ...]), malloc'd.
+kv_status kv__modelfile_messages_json(const kv__modelfile *mf, const char *what, char **out,
+                                      kv_err *err);
 
 // ---- the store ----
 

@@ -568,6 +568,13 @@ static kv_status create_locked(const char *dir, const kv__mname *name, const kv_
         st = set_text_layer(dir, m, KV__MT_SYSTEM, mf->system, err);
     if (st == KV_OK && mf->license)
         st = set_text_layer(dir, m, KV__MT_LICENSE, mf->license, err);
+    if (st == KV_OK && mf->n_msgs) {
+        char *mj = NULL;
+        st = kv__modelfile_messages_json(mf, what, &mj, err);
+        if (st == KV_OK)
+            st = set_text_layer(dir, m, KV__MT_MESSAGES, mj, err);
+        free(mj);
+    }
     if (st == KV_OK && mf->n_params) {
         char *pj = NULL;
         st = kv__modelfile_params_json(mf, what, &pj, err);

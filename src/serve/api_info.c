@@ -268,6 +268,9 @@ kv_status kv__h_show(kv__call *c, kv_err *err) {
             if (json_is_string(x))
                 json_object_set(v, keys[i], x);
         }
+        json_t *msgs = json_object_get(sj, "messages"); // the Modelfile's MESSAGEs
+        if (v && json_is_array(msgs))
+            json_object_set(v, "messages", msgs);
         json_t *mt = json_object_get(sj, "mtime");
         if (v && json_is_integer(mt))
             json_object_set_new(v, "modified_at", time_json((double)json_integer_value(mt)));

@@ -46,6 +46,36 @@ expect_rc 1 "create refuses a TEMPLATE with a pipe" "$KVANT" create bad -f "$TMP
 expect_out "Bad:4: TEMPLATE: pipes" "the error names the Modelfile's line 4 and the construct"
 [ ! -e "$MAN/bad" ] && pass "no model 'bad'" || fail "bad was created"
 
+# ---- MESSAGE: a messages layer, prepended to chats after SYSTEM ----
+cat >"$TMP/mf/Msg" <<'EOF'
+FROM ./kjv.gguf
+SYSTEM """And God said"""
+PARAMETER temperature 0
+PARAMETER num_predict 2
+MESSAGE user In the beginning
+message NARRATOR x
+EOF
+expect_rc 1 "create refuses a MESSAGE of an unknown role" "$KVANT" create kjvmsg -f "$TMP/mf/Msg"
+expect_out "Msg:6: MESSAGE: unknown role 'NARRATOR'" "the error names the Modelfile's line 6 and the role"
+[ ! -e "$MAN/kjvmsg" ] && pass "no model 'kjvmsg'" || fail "kjvmsg was created"
+sed -i '$d' "$TMP/mf/Msg"
+printf 'MESSAGE assistant """God created\nthe heaven"""\n%s\n' \
+  'TEMPLATE """{{- range .Messages }}{{ .Role }}: {{ .Content }}|{{ end }}assistant:"""' >>"$TMP/mf/Msg"
+expect_rc 0 "create kjvmsg with two MESSAGEs" "$KVANT" create kjvmsg -f "$TMP/mf/Msg"
+ML=$(grep -o '"application/vnd.ollama.image.messages","digest":"sha256:[0-9a-f]*' "$MAN/kjvmsg/latest" | sed 's/.*sha256://')
+MWANT='[{"role":"user","content":"In the beginning"},{"role":"assistant","content":"God created\nthe heaven"}]'
+[ -n "$ML" ] && [ "$(cat "$ST/blobs/sha256-$ML")" = "$MWANT" ] &&
+  pass "the messages layer (application/vnd.ollama.image.messages) holds $MWANT" || fail "messages layer: $(cat "$MAN/kjvmsg/latest")"
+"$KVANT" show kjvmsg --modelfile >"$TMP/show.out"
+grep -qxF 'MESSAGE user """In the beginning"""' "$TMP/show.out" && grep -qxF 'MESSAGE assistant """God created' "$TMP/show.out" &&
+  pass "show --modelfile prints the MESSAGE lines" || fail "show: $(cat "$TMP/show.out")"
+MSGWANT=$'system: And God said|user: In the beginning|assistant: God created\nthe heaven|user: let there be light|assistant:'
+N_MSG=$(count "$MSGWANT")
+echo "let there be light" | "$KVANT" run kjvmsg --verbose-prompt >"$TMP/run.out" 2>"$TMP/run.err"
+grep -qF 'rendered prompt: "system: And God said|user: In the beginning|assistant: God created\nthe heaven|user: let there be light|assistant:"' "$TMP/run.err" &&
+  grep -q "($N_MSG prompt tokens" "$TMP/run.err" &&
+  pass "kvant run (chat): SYSTEM, then the MESSAGEs, then the line ($N_MSG tokens)" || fail "run msg: $(cat "$TMP/run.err")"
+
 # ---- kvant run NAME ----
 "$KVANT" run kjv "let there be light" --verbose-prompt >"$TMP/run.out" 2>"$TMP/run.err"
 grep -qxF "rendered prompt: \"$WANT\"" "$TMP/run.err" && pass "kvant run renders SYSTEM and the prompt in TEMPLATE" ||
@@ -118,6 +148,17 @@ if [ -n "$W" ]; then
 else
   fail "the greedy reply '$A' has fewer than 3 words"
 fi
+
+# MESSAGE: the stored messages come first in /api/chat and /v1/chat/completions; /api/show lists them
+OUT=$(post /api/chat "{${CHAT/\"kjv\"/\"kjvmsg\"}}")
+[ "$(num prompt_eval_count)" = "$N_MSG" ] && pass "/api/chat: prompt_eval_count $N_MSG, SYSTEM and the MESSAGEs first" ||
+  fail "/api/chat kjvmsg: $OUT"
+OUT=$(post /v1/chat/completions "{${CHAT/\"kjv\"/\"kjvmsg\"}}")
+[ "$(num prompt_tokens)" = "$N_MSG" ] && pass "/v1/chat/completions: the MESSAGEs first" || fail "openai kjvmsg: $OUT"
+OUT=$(post /api/show '{"model":"kjvmsg"}')
+grep -qF '"messages":[{"role":"user","content":"In the beginning"},{"role":"assistant","content":"God created\nthe heaven"}]' <<<"$OUT" &&
+  grep -qF 'MESSAGE user \"\"\"In the beginning' <<<"$OUT" &&
+  pass "/api/show: messages and the Modelfile's MESSAGE lines" || fail "/api/show kjvmsg: $OUT"
 
 # ---- the planted layers: the server answers, falls back, warns ----
 OUT=$(post /api/chat "{${CHAT/\"kjv\"/\"badtmpl\"}}")

@@ -148,6 +148,8 @@ static void test_modelfile(void **state) {
     // Each error names its line.
     mf_bad("FROM x\nBOGUS y\n", "MF:2: unknown instruction 'BOGUS'");
     mf_bad("FROM x\n\n\nADAPTER a.bin\n", "MF:4: ADAPTER is not supported");
+    mf_bad("FROM x\nMESSAGE tool hi\n", "MF:2: MESSAGE: unknown role 'tool'");
+    mf_bad("FROM x\nMESSAGE user\n", "MF:2: MESSAGE needs a value");
     mf_bad("FROM x\nFROM y\n", "MF:2: a second FROM");
     mf_bad("FROM\n", "MF:1: FROM needs a value");
     mf_bad("# c\nFROM \"\"\n", "MF:2: FROM needs a value"); // found by fuzz_modelfile

@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <errno.h>
+#include "kvant/kv_convert.h"
+#include "kvant/kv_mix.h"
 
 #include "store/models.h"
 
@@ -100,15 +103,92 @@ static char *read_all(const char *path, size_t max, size_t *n, kv_err *err) {
     return buf;
 }
 
+// FROM a Hugging Face folder (converted to F16, or to quant) or, with quant, a GGUF
+// file (quantized): the GGUF is written to a temporary file in the store's blobs
+// folder, tmp its path ("" when FROM is used as it is), and mf->from becomes it.
+static kv_status prepare_from(const char *dir, kv__modelfile *mf, const char *base,
+                              const char *what, const char *quant, char *tmp, size_t cap,
+                              kv_err *err) {
+    tmp[0] = 0;
+    char src[4096];
+    if (mf->from[0] == '/' || !base || !strcmp(base, "."))
+        snprintf(src, sizeof src, "%s", mf->from);
+    else
+        snprintf(src, sizeof src, "%s/%s", base, mf->from);
+    struct stat sb;
+    if (stat(src, &sb) != 0 && quant)
+        return KV_FAIL(err, KV_ERR_UNSUPPORTED,
+                       "%s:%d: --quantize: FROM '%.200s' is not a GGUF file or a Hugging Face "
+                       "folder (a stored model is not quantized again)",
+                       what, mf->from_line, mf->from);
+    if (stat(src, &sb) != 0 || (!S_ISDIR(sb.st_mode) && !quant))
+        return KV_OK; // a store name, a GGUF file as it is, or nothing: kv__mstore_create says
+    kv_ftype ft;
+    if (quant && kv_ftype_parse(quant, &ft, err) != KV_OK) {
+        kv_err_prefix(err, "--quantize");
+        return err->status;
+    }
+    if (snprintf(tmp, cap, "%s/blobs", dir) >= (int)cap ||
+        (mkdir(dir, 0755) != 0 && errno != EEXIST) || (mkdir(tmp, 0755) != 0 && errno != EEXIST) ||
+        snprintf(tmp, cap, "%s/blobs/.tmp-create-XXXXXX", dir) >= (int)cap) {
+        tmp[0] = 0;
+        return KV_FAIL(err, KV_ERR_IO, "%s/blobs: %s", dir, strerror(errno));
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        kv_status st = KV_FAIL(err, KV_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+        tmp[0] = 0;
+        return st;
+    }
+    close(fd);
+    bool folder = S_ISDIR(sb.st_mode);
+    printf("%s %s to %s\n", folder ? "converting" : "quantizing", src, quant ? quant : "f16");
+    fflush(stdout);
+    kv_cli_progress prog;
+    kv_cli_progress_init(&prog, folder ? "convert" : "quantize", false);
+    kv_quant_plan_opts plan = {.ftype = quant ? ft : 0,
+                               .progress = kv_cli_progress_cb,
+                               .progress_user = &prog};
+    kv_status st;
+    if (folder) {
+        kv_convert_opts co = {.outtype = quant ? quant : "f16", .plan = plan};
+        st = kv_convert_hf(src, tmp, &co, NULL, err);
+    } else {
+        kv_quantize_opts qo = {.plan = plan};
+        st = kv_quantize_gguf(src, tmp, &qo, NULL, err);
+    }
+    kv_cli_progress_done(&prog);
+    if (st != KV_OK) {
+        char pre[4400];
+        snprintf(pre, sizeof pre, "%s:%d: FROM '%.200s'", what, mf->from_line, src);
+        kv_err_prefix(err, pre);
+        unlink(tmp);
+        tmp[0] = 0;
+        return st;
+    }
+    char *nf = strdup(tmp);
+    if (!nf) {
+        unlink(tmp);
+        tmp[0] = 0;
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    }
+    free(mf->from);
+    mf->from = nf;
+    return KV_OK;
+}
+
 int kv_cli_create(int argc, char **argv) {
     int src = kv_cli_store_option("create", &argc, argv, true);
     if (src)
         return src;
-    const char *usage = "usage: kvant create NAME -f Modelfile\n\n"
-                        "Makes model NAME in the store from a Modelfile: FROM (a GGUF file,\n"
-                        "relative to the Modelfile's folder, or a model in the store),\n"
-                        "PARAMETER key value, TEMPLATE, SYSTEM, LICENSE.";
-    const char *name = NULL, *file = NULL;
+    const char *usage = "usage: kvant create NAME -f Modelfile [--quantize TYPE]\n\n"
+                        "Makes model NAME in the store from a Modelfile: FROM (a GGUF file or a\n"
+                        "Hugging Face folder, relative to the Modelfile's folder, or a model in\n"
+                        "the store), PARAMETER key value, TEMPLATE, SYSTEM, MESSAGE role text,\n"
+                        "LICENSE. A folder is converted (to F16 unless --quantize says); --quantize\n"
+                        "TYPE (any file type of kvant quantize, e.g. Q4_K_M) quantizes a FROM\n"
+                        "folder or GGUF file on the way.";
+    const char *name = NULL, *file = NULL, *quant = NULL;
     for (int i = 1; i < argc; i++) {
         if (kv_cli_is_help(argv[i])) {
             printf("%s\n" STORE_ENV, usage);
@@ -118,6 +198,10 @@ int kv_cli_create(int argc, char **argv) {
             if (i + 1 >= argc)
                 return kv_cli_usage_error("create", "%s needs a value", argv[i]);
             file = argv[++i];
+        } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quantize")) {
+            if (i + 1 >= argc)
+                return kv_cli_usage_error("create", "%s needs a value", argv[i]);
+            quant = argv[++i];
         } else if (argv[i][0] == '-' || name) {
             return kv_cli_usage_error("create", "unexpected argument '%s'", argv[i]);
         } else {
@@ -141,9 +225,14 @@ int kv_cli_create(int argc, char **argv) {
     free(text);
     if (st != KV_OK)
         return kv_cli_fail("create", &err);
-    char *fcopy = strdup(file);
-    st = fcopy ? kv__mstore_create(dir, &n, &mf, dirname(fcopy), file, &err)
+    char *fcopy = strdup(file), tmp[4200] = "";
+    const char *base = fcopy ? dirname(fcopy) : NULL;
+    st = fcopy ? prepare_from(dir, &mf, base, file, quant, tmp, sizeof tmp, &err)
                : KV_FAIL(&err, KV_ERR_NOMEM, "out of memory");
+    if (st == KV_OK)
+        st = kv__mstore_create(dir, &n, &mf, tmp[0] ? NULL : base, file, &err);
+    if (tmp[0])
+        unlink(tmp);
     free(fcopy);
     kv__modelfile_free(&mf);
     if (st != KV_OK)

@@ -337,4 +337,33 @@ KVANT_MODELS="$KS" expect_rc 0 "list" "$KVANT" list
 grep -q "tmp" <<<"$OUT" && fail "list shows a temporary: $OUT" || pass "list shows no temporary"
 rm -f "$TMP/mf/big.gguf"
 
+# ---- FROM a Hugging Face folder: converted on the way (F16, or --quantize TYPE) ----
+HF="$SHARED/models/kjv-llama-7m"
+"$KVANT" convert "$HF" -o "$TMP/ref_q4km.gguf" --outtype q4_k_m >/dev/null 2>&1 || fail "convert --outtype q4_k_m"
+printf 'FROM %s\nSYSTEM terse\n' "$HF" >"$TMP/mf/Hf"
+expect_rc 0 "create FROM a Hugging Face folder --quantize Q4_K_M" "$KVANT" create kjvhf -f "$TMP/mf/Hf" --quantize Q4_K_M
+expect_out "converting $HF to Q4_K_M" "... with a progress line"
+HD=$(grep -o '"application/vnd.ollama.image.model","digest":"sha256:[0-9a-f]*' "$MAN/kjvhf/latest" | sed 's/.*sha256://')
+[ -n "$HD" ] && [ "$HD" = "$(sha256sum "$TMP/ref_q4km.gguf" | cut -d' ' -f1)" ] && cmp -s "$ST/blobs/sha256-$HD" "$TMP/ref_q4km.gguf" &&
+  pass "the stored GGUF is byte for byte kvant convert --outtype q4_k_m's (sha256 $HD)" || fail "kjvhf model layer $HD"
+expect_rc 0 "create FROM the folder without --quantize" "$KVANT" create kjvhf16 -f "$TMP/mf/Hf"
+HD=$(grep -o '"application/vnd.ollama.image.model","digest":"sha256:[0-9a-f]*' "$MAN/kjvhf16/latest" | sed 's/.*sha256://')
+"$KVANT" info "$ST/blobs/sha256-$HD" >"$TMP/info16" 2>&1
+grep -qE "general.file_type +1$" "$TMP/info16" && pass "... stores F16 (general.file_type 1)" || fail "kjvhf16 info: $(head -20 "$TMP/info16")"
+"$KVANT" convert "$HF" -o "$TMP/ref_f16.gguf" --outtype f16 >/dev/null 2>&1
+printf 'FROM ./ref.gguf\n' >"$TMP/mf/Gq"; cp "$TMP/ref_f16.gguf" "$TMP/mf/ref.gguf"
+"$KVANT" quantize "$TMP/ref_f16.gguf" "$TMP/ref_q.gguf" q4_0 >/dev/null 2>&1 || fail "quantize q4_0"
+expect_rc 0 "create FROM a GGUF file --quantize q4_0" "$KVANT" create kjvq -f "$TMP/mf/Gq" --quantize q4_0
+HD=$(grep -o '"application/vnd.ollama.image.model","digest":"sha256:[0-9a-f]*' "$MAN/kjvq/latest" | sed 's/.*sha256://')
+cmp -s "$ST/blobs/sha256-$HD" "$TMP/ref_q.gguf" && pass "... the stored GGUF is kvant quantize's" || fail "kjvq blob $HD"
+mkdir -p "$TMP/mf/notamodel"; echo '{}' >"$TMP/mf/notamodel/readme.json"
+printf '# not a model\nFROM ./notamodel\n' >"$TMP/mf/NotModel"
+expect_rc 1 "create FROM a folder that is not a model" "$KVANT" create notamodel -f "$TMP/mf/NotModel"
+expect_out "NotModel:2: FROM '$TMP/mf/./notamodel'" "... one error naming the Modelfile's line and the folder"
+[ "$(grep -c 'kvant create' <<<"$OUT")" = 1 ] && pass "... in one line" || fail "errors: $OUT"
+[ ! -e "$MAN/notamodel" ] && [ -z "$(find "$ST/blobs" -name '.tmp-*')" ] && pass "... nothing stored, no temporary left" ||
+  fail "notamodel left: $(ls "$MAN") $(find "$ST/blobs" -name '.tmp-*')"
+expect_rc 1 "create --quantize with a bogus type" "$KVANT" create kjvbad -f "$TMP/mf/Hf" --quantize Q9_Z
+expect_out "--quantize: unknown quantization type 'Q9_Z'" "... names the type"
+
 finish

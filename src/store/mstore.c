@@ -830,9 +830,11 @@ kv_status kv__mstore_remove(const char *dir, const kv__mname *name, size_t *n_bl
 // ---- the store's lock: writers of blobs shared, the blob collector alone ----
 
 // Seconds a temporary file must be unmodified before a sweep deletes it (a
-// writer that runs touches its file more often than this), and for a server's
-// upload file (which waits for the client's next chunk).
-#define STALE_TMP_S 10
+// writer that runs touches its file more often than this — generously, since
+// quantizing one large tensor can take a while before its first bytes are
+// written, and `create` hashes its converted file without writing it), and for
+// a server's upload file (which waits for the client's next chunk).
+#define STALE_TMP_S 900
 #define STALE_UPLOAD_S 3600
 
 // Deletes the temporary files a writer killed on its way left below path

@@ -322,12 +322,12 @@ done
   || fail "$bad listed models were not whole after kill -9"
 KVANT_MODELS="$KS" expect_rc 0 "list after the kills" "$KVANT" list
 expect_out "small:latest" "... still lists the model made before"
-# the killed writers' temporaries, as if their writers died a minute ago, and
+# the killed writers' temporaries, as if their writers died an hour ago, and
 # one being written now (fresh): the next create deletes only the stale ones
 printf 'partial' >"$KS/blobs/.tmp-AbCdEf"
 mkdir -p "$KS/manifests/registry.ollama.ai/library/small"
 printf '{' >"$KS/manifests/registry.ollama.ai/library/small/latest.tmp-XyZ123"
-find "$KS" \( -name '*.tmp-*' -o -name '.tmp-*' \) -exec touch -d '1 minute ago' {} +
+find "$KS" \( -name '*.tmp-*' -o -name '.tmp-*' \) -exec touch -d '1 hour ago' {} +
 printf 'fresh' >"$KS/blobs/.tmp-fresh1"
 KVANT_MODELS="$KS" expect_rc 0 "the next create" "$KVANT" create after -f "$TMP/mf/Plain"
 STALE=$(find "$KS" \( -name '*.tmp-*' -o -name '.tmp-*' \) ! -name '.tmp-fresh1')

@@ -3,7 +3,10 @@
 // jobs slows it less than wall-clock benchmarks. Not part of the build:
 //
 //   cc -O2 -Isrc -Iinclude bench/kernels_mb.c build/libkvant.a -lm -lpthread -o /tmp/kernels_mb
-//   /tmp/kernels_mb [ROWS [REPS [N_IN [N_OUT]]]]   (defaults 512 7 2048 512)
+//   /tmp/kernels_mb [ROWS [REPS [N_IN [N_OUT [iq]]]]]   (defaults 512 7 2048 512)
+//
+// With "iq" last it times the lattice i-quants (IQ3_XXS, IQ3_S, IQ2_XXS, IQ2_XS,
+// IQ2_S, IQ1_S, IQ1_M; quantized with a flat importance vector) instead.
 //
 // Prints, per weight type and table (avx2-vnni or avx2, avx512, amx: those the
 // CPU runs), the time of one (N_OUT x N_IN) @ (ROWS x N_IN) product through the
@@ -15,6 +18,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "kernels/amx/amx.h"
@@ -50,7 +54,18 @@ int main(int argc, char **argv) {
         tables[nt] = *kv_kernels_ref();
         kv__kernels_fill_amx(&tables[nt++]);
     }
-    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K, KV_TYPE_F16};
+    const bool iq = argc > 5 && strcmp(argv[5], "iq") == 0;
+    static const kv_type plain[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K,
+                                    KV_TYPE_F16};
+    static const kv_type iqs[] = {KV_TYPE_IQ3_XXS, KV_TYPE_IQ3_S, KV_TYPE_IQ2_XXS, KV_TYPE_IQ2_XS,
+                                  KV_TYPE_IQ2_S,   KV_TYPE_IQ1_S, KV_TYPE_IQ1_M};
+    const kv_type *types = iq ? iqs : plain;
+    const size_t n_types = iq ? sizeof iqs / sizeof iqs[0] : sizeof plain / sizeof plain[0];
+    float *imatrix = malloc((size_t)n_in * sizeof *imatrix);
+    if (!imatrix)
+        return 1;
+    for (int64_t i = 0; i < n_in; i++)
+        imatrix[i] = 1.0f;
     float *wf = malloc((size_t)(n_in * n_out) * sizeof *wf);
     float *xf = malloc((size_t)(n_in * rows) * sizeof *xf);
     float *y = malloc((size_t)(rows * n_out) * sizeof *y);
@@ -61,12 +76,12 @@ int main(int argc, char **argv) {
         wf[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     for (int64_t i = 0; i < n_in * rows; i++)
         xf[i] = (float)rand() / (float)RAND_MAX - 0.5f;
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+    for (size_t ti = 0; ti < n_types; ti++) {
         const kv_type t = types[ti];
         const size_t wrs = kv_type_row_size(t, n_in);
         uint8_t *w = malloc(wrs * (size_t)n_out);
         kv_err err;
-        if (!w || kv_quant_rows(t, wf, w, n_out, n_in, NULL, &err) != KV_OK)
+        if (!w || kv_quant_rows(t, wf, w, n_out, n_in, iq ? imatrix : NULL, &err) != KV_OK)
             return 1;
         for (int k = 0; k < nt; k++) {
             const kv_kernels *K = &tables[k];
@@ -110,6 +125,6 @@ int main(int argc, char **argv) {
         }
         free(w);
     }
-    free(wf), free(xf), free(y);
+    free(wf), free(xf), free(y), free(imatrix);
     return 0;
 }

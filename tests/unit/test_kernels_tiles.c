@@ -37,12 +37,27 @@ static float *random_rows(int64_t rows, int64_t n) {
     return v;
 }
 
+// The lattice i-quants with tiles get an importance vector (IQ2_XXS, IQ2_XS
+// and IQ1_S refuse to quantize without one); other types quantize plain.
+static bool takes_imatrix(kv_type t) {
+    return t == KV_TYPE_IQ2_XXS || t == KV_TYPE_IQ2_XS || t == KV_TYPE_IQ2_S ||
+           t == KV_TYPE_IQ1_S || t == KV_TYPE_IQ1_M || t == KV_TYPE_IQ3_XXS || t == KV_TYPE_IQ3_S;
+}
+
 static uint8_t *quantize_rows(kv_type t, const float *v, int64_t rows, int64_t n) {
     uint8_t *q = malloc(kv_type_row_size(t, n) * (size_t)rows);
     assert_non_null(q);
+    float *imatrix = NULL;
+    if (takes_imatrix(t)) {
+        imatrix = malloc((size_t)n * sizeof *imatrix);
+        assert_non_null(imatrix);
+        for (int64_t i = 0; i < n; i++)
+            imatrix[i] = 0.5f + frand() * frand();
+    }
     kv_err err;
-    if (kv_quant_rows(t, v, q, rows, n, NULL, &err) != KV_OK)
+    if (kv_quant_rows(t, v, q, rows, n, imatrix, &err) != KV_OK)
         fail_msg("quantize %s: %s", kv_type_name(t), err.msg);
+    free(imatrix);
     return q;
 }
 
@@ -229,6 +244,10 @@ static void test_avx2_builds_agree(void **state) {
     assert_non_null(plain.types[KV_TYPE_Q8_0].tile);
     assert_non_null(plain.types[KV_TYPE_Q4_K].tile);
     assert_non_null(plain.types[KV_TYPE_Q6_K].tile);
+    static const kv_type iq[] = {KV_TYPE_IQ3_XXS, KV_TYPE_IQ3_S, KV_TYPE_IQ2_XXS, KV_TYPE_IQ2_XS,
+                                 KV_TYPE_IQ2_S,   KV_TYPE_IQ1_S, KV_TYPE_IQ1_M};
+    for (size_t i = 0; i < sizeof iq / sizeof iq[0]; i++)
+        assert_non_null(plain.types[iq[i]].tile);
     assert_non_null(plain.types[KV_TYPE_Q4_K].pack);
     check_table(&plain);
     if (!kv__cpu_has_avxvnni()) {

@@ -149,6 +149,25 @@ void kv_dot_iq2_xs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x
 void kv_dot_iq2_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_iq1_s_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_dot_iq1_m_q8_k_avx2(int64_t n, float *out, const void *w, const void *x);
+// Their register tiles (dot_iq.c), as IQ3's: one weight row's super-blocks
+// decoded once for up to 8 activation rows; vec_dot's bits.
+#define KV_AVX2_TILE_IQ_NW 1
+#define KV_AVX2_TILE_IQ_NX 8
+void kv_tile_iq2_xxs_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                               size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                               int64_t nx);
+void kv_tile_iq2_xs_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                              size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                              int64_t nx);
+void kv_tile_iq2_s_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                             size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                             int64_t nx);
+void kv_tile_iq1_s_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                             size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                             int64_t nx);
+void kv_tile_iq1_m_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                             size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                             int64_t nx);
 
 // Float types (dot_f16.c): float lanes with FMA, where the reference rounds each
 // product and sums in double; n need not be a multiple of anything.

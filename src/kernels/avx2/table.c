@@ -59,6 +59,17 @@ static const struct {
      kv_tile_iq3_xxs_q8_k_avx2, kv_tile_iq3_xxs_q8_k_avx2, KV_AVX2_TILE_IQ3_NW, KV_AVX2_TILE_IQ3_NX},
     {KV_TYPE_IQ3_S, KV_TYPE_Q8_K, kv_dot_iq3_s_q8_k_avx2, kv_dot_iq3_s_q8_k_avx2,
      kv_tile_iq3_s_q8_k_avx2, kv_tile_iq3_s_q8_k_avx2, KV_AVX2_TILE_IQ3_NW, KV_AVX2_TILE_IQ3_NX},
+    // nor do the 8-wide lattice i-quants (dot_iq.c)
+    {KV_TYPE_IQ2_XXS, KV_TYPE_Q8_K, kv_dot_iq2_xxs_q8_k_avx2, kv_dot_iq2_xxs_q8_k_avx2,
+     kv_tile_iq2_xxs_q8_k_avx2, kv_tile_iq2_xxs_q8_k_avx2, KV_AVX2_TILE_IQ_NW, KV_AVX2_TILE_IQ_NX},
+    {KV_TYPE_IQ2_XS, KV_TYPE_Q8_K, kv_dot_iq2_xs_q8_k_avx2, kv_dot_iq2_xs_q8_k_avx2,
+     kv_tile_iq2_xs_q8_k_avx2, kv_tile_iq2_xs_q8_k_avx2, KV_AVX2_TILE_IQ_NW, KV_AVX2_TILE_IQ_NX},
+    {KV_TYPE_IQ2_S, KV_TYPE_Q8_K, kv_dot_iq2_s_q8_k_avx2, kv_dot_iq2_s_q8_k_avx2,
+     kv_tile_iq2_s_q8_k_avx2, kv_tile_iq2_s_q8_k_avx2, KV_AVX2_TILE_IQ_NW, KV_AVX2_TILE_IQ_NX},
+    {KV_TYPE_IQ1_S, KV_TYPE_Q8_K, kv_dot_iq1_s_q8_k_avx2, kv_dot_iq1_s_q8_k_avx2,
+     kv_tile_iq1_s_q8_k_avx2, kv_tile_iq1_s_q8_k_avx2, KV_AVX2_TILE_IQ_NW, KV_AVX2_TILE_IQ_NX},
+    {KV_TYPE_IQ1_M, KV_TYPE_Q8_K, kv_dot_iq1_m_q8_k_avx2, kv_dot_iq1_m_q8_k_avx2,
+     kv_tile_iq1_m_q8_k_avx2, kv_tile_iq1_m_q8_k_avx2, KV_AVX2_TILE_IQ_NW, KV_AVX2_TILE_IQ_NX},
 };
 
 static void fill_tiles(kv_kernels *k, bool vnni) {

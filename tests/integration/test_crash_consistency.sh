@@ -173,16 +173,23 @@ fails_cleanly() {
 }
 
 # ---- references: the runs that are never interrupted ----
-expect_rc 0 "convert to Q4_K_M" "$KVANT" convert "$MODEL" -o "$TMP/ref-conv.gguf" --outtype q4_k_m -t 1 -q
+# convert and quantize are killed in a random-weight model of 31M parameters (the demo model's
+# 7M now quantize in less time than the kill points need: ~0.6 s here for this one at -t 1)
+BIG=$TMP/big
+expect_rc 0 "make a 31M-parameter checkpoint" "${KV_PYTHON:-/usr/bin/python3}" \
+  "$SRC/tools/make_tiny_model.py" "$BIG" --tokenizer-from "$MODEL" --hidden 768 --ff 2048 \
+  --layers 4 --heads 12 --kv-heads 4
+expect_rc 0 "convert to Q4_K_M" "$KVANT" convert "$BIG" -o "$TMP/ref-conv.gguf" --outtype q4_k_m -t 1 -q
 expect_rc 0 "convert to F32" "$KVANT" convert "$MODEL" -o "$TMP/f32.gguf" --outtype f32 -q
-expect_rc 0 "quantize to Q4_K_M" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/ref-quant.gguf" q4_k_m -t 1 -q
+expect_rc 0 "convert the big one to F32" "$KVANT" convert "$BIG" -o "$TMP/big-f32.gguf" --outtype f32 -q
+expect_rc 0 "quantize to Q4_K_M" "$KVANT" quantize "$TMP/big-f32.gguf" "$TMP/ref-quant.gguf" q4_k_m -t 1 -q
 IM=(imatrix "$TMP/f32.gguf" -f "$CALIB" -c 128 --chunks 8 -t 1 -q)
 expect_rc 0 "imatrix" "$KVANT" "${IM[@]}" -o "$TMP/ref-im.dat"
 [ "$N_FAIL" -eq 0 ] || { finish; exit 1; }
 
 # ---- kill -9 ----
 DST=$TMP/conv.gguf
-CONV=("$KVANT" convert "$MODEL" -o "$DST" --outtype q4_k_m -t 1 -q)
+CONV=("$KVANT" convert "$BIG" -o "$DST" --outtype q4_k_m -t 1 -q)
 kill_after "convert, 0.15 s in" 0.15 "$DST" "$TMP/ref-conv.gguf" "${CONV[@]}"
 kill_at_bytes "convert, temporary just made" 0 "$DST" "$TMP/ref-conv.gguf" "${CONV[@]}"
 kill_at_bytes "convert, temporary at 1 MiB" 1048576 "$DST" "$TMP/ref-conv.gguf" "${CONV[@]}"
@@ -190,7 +197,7 @@ kill_at_bytes "convert, temporary at 3 MiB" 3145728 "$DST" "$TMP/ref-conv.gguf" 
 kill_in_syscall "convert, before the rename" fsync "$DST" "$TMP/ref-conv.gguf" "${CONV[@]}"
 
 DST=$TMP/quant.gguf
-QUANT=("$KVANT" quantize "$TMP/f32.gguf" "$DST" q4_k_m -t 1 -q)
+QUANT=("$KVANT" quantize "$TMP/big-f32.gguf" "$DST" q4_k_m -t 1 -q)
 kill_after "quantize, 0.15 s in" 0.15 "$DST" "$TMP/ref-quant.gguf" "${QUANT[@]}"
 kill_at_bytes "quantize, temporary at 1 MiB" 1048576 "$DST" "$TMP/ref-quant.gguf" "${QUANT[@]}"
 kill_at_bytes "quantize, temporary at 3 MiB" 3145728 "$DST" "$TMP/ref-quant.gguf" "${QUANT[@]}"

@@ -397,7 +397,8 @@ def report():
         ("# for each file, REPS rounds; in round i the engines run one after the other, "
          f"starting with the ((i-1) mod {n_eng})-th of those below:" if alternate
          else "# for each file, one right after the other:"),
-        f"kvant bench {bench_args} --kernels {ENV('BENCH_KERNELS', 'auto')}",
+        f"kvant bench {bench_args} --kernels {ENV('BENCH_KERNELS', 'auto')}"
+        + (f" {ENV('BENCH_KVANT_ARGS')}" if ENV("BENCH_KVANT_ARGS") else ""),
         *([f"llama.cpp/build/bin/llama-bench {bench_args}"] if llama else []),
         *([f"ik_llama.cpp/build/bin/llama-bench {bench_args} -rtr 1"] if ik else []),
         "```",

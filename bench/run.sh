@@ -35,6 +35,9 @@
 #   REPS_<SHAPE>  repetitions for one shape, e.g. REPS_tinyllama_1_1b=2
 #   SHAPES="llama-160m tinyllama-1.1b"  TYPES="Q4_0 Q4_K_M Q8_0 F16 BF16" (in this order)
 #   FORCE=1  measure again even where results exist
+#   KVANT_ARGS  more arguments for kvant bench (e.g. "--repack off", "--bw-mib 64")
+#   BENCH_MODELS  folder for the checkpoints and GGUF files (default bench/models);
+#                a SHAPE/ folder with a model.safetensors there is taken as it is
 #   BENCH_WORK  folder for results and logs (default bench/work)
 #   BENCH_NOTES_FILE  a text file report.py adds to RESULTS.md as "Notes on this run"
 #   RESULTS_MD  where the write-up goes (default bench/RESULTS.md; only the part
@@ -53,7 +56,7 @@ SHAPES=${SHAPES:-"llama-160m tinyllama-1.1b"}
 TYPES=${TYPES:-"Q4_0 Q4_K_M Q8_0 F16 BF16"}
 ALTERNATE=${ALTERNATE:-1}
 FORCE=${FORCE:-0}
-MODELS=$ROOT/bench/models
+MODELS=${BENCH_MODELS:-$ROOT/bench/models}
 WORK=${BENCH_WORK:-$ROOT/bench/work}
 RESULTS=$WORK/results
 LOGS=$WORK/logs
@@ -154,7 +157,8 @@ ENGINES=(kvant)
 engine_cmd() {
   local args=(-m "$2" -p "$N_PROMPT" -n "$N_GEN" -t "$THREADS" -r "$3" -o json)
   case $1 in
-  kvant) CMD=("$KVANT" bench "${args[@]}" --kernels "$KERNELS") ;;
+  # shellcheck disable=SC2206 # KVANT_ARGS is split into words on purpose
+  kvant) CMD=("$KVANT" bench "${args[@]}" --kernels "$KERNELS" ${KVANT_ARGS:-}) ;;
   llama) CMD=("$LLAMA_BENCH" "${args[@]}") ;;
   ik) CMD=("$IK_BENCH" "${args[@]}" -rtr 1) ;;
   esac
@@ -211,7 +215,8 @@ say "writing $OUT_MD"
 export BENCH_KVANT=$KVANT BENCH_LLAMA="${LLAMA_BENCH:-}" BENCH_IK="${IK_BENCH:-}" \
   BENCH_LLAMA_COMMIT="${LLAMA_COMMIT:-}" BENCH_IK_COMMIT="${IK_COMMIT:-}" \
   BENCH_THREADS=$THREADS BENCH_N_PROMPT=$N_PROMPT BENCH_N_GEN=$N_GEN BENCH_REPS=$REPS \
-  BENCH_ALTERNATE=$ALTERNATE BENCH_KERNELS=$KERNELS BENCH_SHAPES=$SHAPES BENCH_TYPES=$TYPES \
+  BENCH_ALTERNATE=$ALTERNATE BENCH_KERNELS=$KERNELS BENCH_KVANT_ARGS="${KVANT_ARGS:-}" \
+  BENCH_SHAPES=$SHAPES BENCH_TYPES=$TYPES \
   BENCH_RESULTS=$RESULTS
 BENCH_REPS_EACH=$(for s in $SHAPES; do printf '%s=%s ' "$s" "$(reps_for "$s")"; done)
 export BENCH_REPS_EACH

@@ -156,8 +156,8 @@ ENGINES=(kvant)
 # engine_cmd ENGINE GGUF REPS: sets CMD to that engine's benchmark command.
 engine_cmd() {
   local args=(-m "$2" -p "$N_PROMPT" -n "$N_GEN" -t "$THREADS" -r "$3" -o json)
-  case $1 in
   # shellcheck disable=SC2206 # KVANT_ARGS is split into words on purpose
+  case $1 in
   kvant) CMD=("$KVANT" bench "${args[@]}" --kernels "$KERNELS" ${KVANT_ARGS:-}) ;;
   llama) CMD=("$LLAMA_BENCH" "${args[@]}") ;;
   ik) CMD=("$IK_BENCH" "${args[@]}" -rtr 1) ;;

@@ -255,7 +255,8 @@ def table(results, shapes, types):
              "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: "
              "| --- |"]
     facts = {"commits": {e: set() for e, _ in ENGINES}, "kernels": set(), "bw": [],
-             "repack": [], "rtr": set(), "checks": [], "loaded": []}
+             "repack": [], "rtr": set(), "checks": [], "loaded": [],
+             "loaded_rows": set()}
     for shape in shapes:
         for typ in types:
             paths = {e: os.path.join(results, f"{shape}-{typ}.{e}.json") for e, _ in ENGINES}
@@ -266,6 +267,7 @@ def table(results, shapes, types):
                         else f"{loads[0]:.2f}" if loads else "?")
             if loads and max(loads) > (os.cpu_count() or 1):
                 facts["loaded"].append(f"{shape} {typ} ({max(loads):.1f})")
+                facts["loaded_rows"].add((shape, typ))
             for e, _ in ENGINES:
                 have[e] = have[e] or bool(tests[e])
                 for r in recs[e] if isinstance(recs[e], list) else []:
@@ -308,8 +310,9 @@ def table(results, shapes, types):
     return lines, facts, have
 
 
-def summary(checks):
-    """One line per target of issue 15: met only when every row was measured and met."""
+def summary(checks, loaded_rows):
+    """One line per target of issue 15: met only when every row was measured and met;
+    flagged when a row was measured while other jobs competed for the CPUs."""
     out = []
     for kind, types, ref, want in TARGETS:
         rows = [c for c in checks if c[0] == kind and c[1] in types and c[2] == ref]
@@ -331,6 +334,9 @@ def summary(checks):
         if missing:
             detail += "; no " + NAME[ref] + " figure: " + ", ".join(
                 f"{s} {t} {x}" for _, t, _, s, x, _, _ in missing)
+        busy = sum((c[3], c[1]) in loaded_rows for c in rows)
+        if busy:
+            detail += f"; {busy} of the rows measured under load: see the caution below"
         out.append(f"- **{head}: {verdict}** ({detail}).")
     return out
 
@@ -435,7 +441,7 @@ def report():
         out.append("- kvant ran its scalar reference kernels (`ref`): no SIMD table was "
                    "available to it on this CPU at this commit, so these rows measure the "
                    "reference path, which is written for clarity, not speed.")
-    out += ["", "## Targets (issue 15)", "", *summary(facts["checks"])]
+    out += ["", "## Targets (issue 15)", "", *summary(facts["checks"], facts["loaded_rows"])]
     if facts["loaded"]:
         out.append(f"- **Caution:** the 1-minute load average passed the {os.cpu_count()} CPUs "
                    "while these files were measured (highest load in brackets): "

@@ -14,6 +14,8 @@
 // 8-bit rounding that lands the other way moves a few rows, not the median),
 // ort_greedy (ORT's argmax after the prompt and after each fed token),
 // decode_tok_s (fed tokens per second of session.run with the KV cache).
+// With ORT_DUMP=DIR, every output of the prompt's run other than logits and
+// present.* is written to DIR/NAME.f32 (float32, little-endian).
 import { createRequire } from 'module';
 import fs from 'fs';
 import path from 'path';
@@ -41,7 +43,7 @@ const empty = () => new ort.Tensor(kvType, kvType === 'float16' ? new Uint16Arra
 let past = [];
 for (let l = 0; l < L; l++) past.push([empty(), empty()]);
 let pos = 0;
-async function step(ids) {
+async function step(ids, dumpDir) {
   const feeds = {
     input_ids: i64(ids, [1, ids.length]),
     attention_mask: i64(new Array(pos + ids.length).fill(1), [1, pos + ids.length]),
@@ -56,6 +58,10 @@ async function step(ids) {
     past[l] = [out[dec.outputs.present_key_names.replace('%d', l)],
                out[dec.outputs.present_value_names.replace('%d', l)]];
   pos += ids.length;
+  if (dumpDir)
+    for (const [name, t] of Object.entries(out))
+      if (name !== 'logits' && !name.startsWith('present.'))
+        fs.writeFileSync(path.join(dumpDir, name + '.f32'), t.data);
   return out.logits.data;
 }
 const argmax = (a, off) => {
@@ -78,7 +84,7 @@ function compare(logits, rowOut, rowRef, phase) {
   rowMax.push(row);
 }
 const greedy = [];
-let lg = await step(prompt);
+let lg = await step(prompt, process.env.ORT_DUMP);
 for (let t = 0; t < prompt.length; t++) compare(lg, t, t, 0);
 greedy.push(argmax(lg, (prompt.length - 1) * V));
 const t0 = process.hrtime.bigint();

@@ -23,7 +23,9 @@
 #     float activations: one rounding that falls the other way (float sums in
 #     another order) moves the next layer's roundings, and by the logits the
 #     difference is as large as kvant's own between its reference and SIMD kernels
-#     (printed).
+#     (printed). The rounding itself is checked value for value (onnx_act_q8.py):
+#     every Q8_0/Q8_K block's output in ORT equals kvant's quantizer's arithmetic on
+#     ORT's input (halves away from zero: ONNX's Round alone would differ).
 #   - int4 requantized from F32 with blocks of 32/64/128: summary says requantized.
 #   - Q4_1 blocks with whole zero points (q4_1_snap.py) and int8 from Q8_0:
 #     transcoded exactly, within 5e-5 of kvant's F32 logits on the same weights.
@@ -139,6 +141,14 @@ expect_rc 0 "export int4 --activations q8 --kv-f16" "$KVANT" export onnx "$TMP/q
 expect_out "activations: 42 weights take Q8_0 inputs, 0 Q8_1, 1 Q8_K" "q8: the summary names the activation formats"
 expect_out "output.weight                Q6_K   -> kept float32, activations Q8_K" "q8: the Q6_K output layer takes Q8_K inputs"
 checked int4q
+# the rounding itself, value for value: every block's input and output exposed,
+# run on the prompt, compared with kvant's quantizers' arithmetic (onnx_act_q8.py)
+expect_rc 0 "q8: rounding blocks exposed as outputs" "$PY" "$SRC/tests/integration/onnx_act_q8.py" expose "$TMP/int4q" "$TMP/int4qx"
+expect_out "25 rounding blocks exposed" "q8: 4 per layer and the output's"
+mkdir -p "$TMP/int4qd"
+ORT_DUMP="$TMP/int4qd" $ORT "$TMP/int4qx" "$PROMPT" "" "" >/dev/null
+expect_rc 0 "q8: ORT's rounded activations equal kvant's rounding" "$PY" "$SRC/tests/integration/onnx_act_q8.py" check "$TMP/int4qx" "$TMP/int4qd"
+expect_out " 0 differ from kvant's rounding" "q8: no value differs"
 compare "int4 --activations q8 vs kvant Q4_0" int4q "$G64" "$TMP/q4.logits" 1e-2
 echo "int4 q8: max |ORT - kvant| = $(json max_abs <<<"$R"), median row $(json row_median_abs <<<"$R")"
 [ "$(json ort_greedy <<<"$R" | cut -d, -f1-64)" = "$G64" ] &&

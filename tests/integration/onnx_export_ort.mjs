@@ -12,6 +12,7 @@
 // max_rel (max_abs / largest |kvant logit|), prompt_rel and decode_rel apart,
 // row_median_abs (the median over rows of each row's largest |ORT - kvant|: one
 // 8-bit rounding that lands the other way moves a few rows, not the median),
+// mean_kld (KL(kvant || ORT) of the softmaxes, averaged over rows),
 // ort_greedy (ORT's argmax after the prompt and after each fed token),
 // decode_tok_s (fed tokens per second of session.run with the KV cache).
 // With ORT_DUMP=DIR, every output of the prompt's run other than logits and
@@ -71,8 +72,24 @@ const argmax = (a, off) => {
 };
 let maxAbs = [0, 0], maxRef = [0, 0];
 const rowMax = [];
+let kldSum = 0;
+// log-sum-exp of n values at a[off..]
+function lse(a, off, n) {
+  let m = -Infinity;
+  for (let i = 0; i < n; i++) m = Math.max(m, a[off + i]);
+  let s = 0;
+  for (let i = 0; i < n; i++) s += Math.exp(a[off + i] - m);
+  return m + Math.log(s);
+}
 function compare(logits, rowOut, rowRef, phase) {
   if (!ref) return;
+  const lr = lse(ref, rowRef * V, V), lo = lse(logits, rowOut * V, V);
+  let kld = 0;
+  for (let i = 0; i < V; i++) {
+    const a = ref[rowRef * V + i] - lr;
+    kld += Math.exp(a) * (a - (logits[rowOut * V + i] - lo));
+  }
+  kldSum += kld;
   let row = 0;
   for (let i = 0; i < V; i++) {
     const r = ref[rowRef * V + i];
@@ -99,6 +116,6 @@ const sorted = rowMax.slice().sort((a, b) => a - b); // NaN sorts anywhere: max_
 const median = sorted.length ? sorted[(sorted.length - 1) >> 1] : 0;
 console.log(JSON.stringify({
   max_abs: all, max_rel: all / Math.max(maxRef[0], maxRef[1]),
-  row_median_abs: median, prompt_rel: maxAbs[0] / maxRef[0], decode_rel: next.length ? maxAbs[1] / maxRef[1] : 0,
+  row_median_abs: median, mean_kld: rowMax.length ? kldSum / rowMax.length : 0, prompt_rel: maxAbs[0] / maxRef[0], decode_rel: next.length ? maxAbs[1] / maxRef[1] : 0,
   ort_greedy: greedy, kv_type: kvType, decode_tok_s: next.length ? next.length / secs : 0,
 }));

@@ -23,10 +23,21 @@ typedef enum {
     KV_ONNX_INT8, // MatMulNBits, 8 bits (Q8_0 transcoded exactly)
 } kv_onnx_precision;
 
+// What each weight's MatMul/MatMulNBits takes as its input.
+typedef enum {
+    KV_ONNX_ACT_FLOAT = 0, // float32 activations (ONNX Runtime's own arithmetic)
+    KV_ONNX_ACT_Q8,        // rounded first, in the graph, to the 8-bit blocks kvant's runtime
+                           // (as llama.cpp) quantizes that GGUF weight type's activations to:
+                           // Q8_0/Q8_1 (32 values, amax / 127 scale stored as float16, roundf)
+                           // or Q8_K (256 values, -127 / signed max, nearest even); float and
+                           // F16/BF16 weights keep float activations
+} kv_onnx_activations;
+
 typedef struct {
     kv_onnx_precision precision;
     int block;          // int4/int8 block size: 32, 64 or 128 (0: 32)
     int accuracy_level; // MatMulNBits accuracy_level (0: unset, fp32 compute; 4: int8 activations)
+    kv_onnx_activations activations;
     bool kv_f16;        // past/present in float16 (half the cache memory); queries are
                         // rounded through float16 too, as kvant's own runtime does
     bool write_tokenizer; // derive tokenizer.model + tokenizer_config.json from a
@@ -48,6 +59,8 @@ typedef struct {
     uint32_t from_type; // its kv_type
     kv_onnx_weight_how how;
     uint64_t bytes;     // bytes written
+    uint32_t act_type;  // the kv_type its input is rounded through (KV_ONNX_ACT_Q8:
+                        // KV_TYPE_Q8_0, _Q8_1 or _Q8_K), else KV_TYPE_F32
 } kv_onnx_export_tensor;
 
 typedef struct {

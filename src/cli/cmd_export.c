@@ -35,6 +35,12 @@ static void help(FILE *f) {
             "                           4: int8 activations, faster)\n"
             "  --kv-f16                 past/present KV cache in float16 (queries rounded\n"
             "                           through float16 too: the function kvant computes)\n"
+            "  --activations A          float (default) or q8: each quantized weight's input\n"
+            "                           is first rounded, in the graph, to the 8-bit blocks\n"
+            "                           kvant and llama.cpp quantize activations to for that\n"
+            "                           GGUF type (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for\n"
+            "                           Q4_1/Q5_1, Q8_K for K- and i-quants); with --kv-f16\n"
+            "                           ONNX Runtime then computes what kvant computes\n"
             "  --tokenizer-dir DIR      copy tokenizer files from this Hugging Face folder\n"
             "                           (default: SRC when it is a folder; for a GGUF with a\n"
             "                           SentencePiece vocabulary, tokenizer.model and\n"
@@ -152,6 +158,14 @@ static int export_onnx(int argc, char **argv) {
             if (strlen(v) != 1 || v[0] < '0' || v[0] > '4')
                 return kv_cli_usage_error("export", "--accuracy-level '%s': use 0 to 4", v);
             o.accuracy_level = v[0] - '0';
+        } else if (!strcmp(a, "--activations") && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "float"))
+                o.activations = KV_ONNX_ACT_FLOAT;
+            else if (!strcmp(v, "q8"))
+                o.activations = KV_ONNX_ACT_Q8;
+            else
+                return kv_cli_usage_error("export", "--activations '%s': use float or q8", v);
         } else if (!strcmp(a, "--kv-f16")) {
             o.kv_f16 = true;
         } else if (!strcmp(a, "--tokenizer-dir") && i + 1 < argc) {
@@ -200,17 +214,35 @@ static int export_onnx(int argc, char **argv) {
         return kv_cli_fail("export", &err);
     }
     if (!quiet) {
-        const bool q = o.precision == KV_ONNX_INT4 || o.precision == KV_ONNX_INT8;
+        const bool q = o.precision == KV_ONNX_INT4 || o.precision == KV_ONNX_INT8 ||
+                       o.activations == KV_ONNX_ACT_Q8;
         if (verbose || q)
             for (int64_t i = 0; i < r->n_tensors; i++)
-                if (verbose || r->tensors[i].how != KV_ONNX_W_FLOAT)
-                    printf("  %-28s %-6s -> %s\n", r->tensors[i].name,
-                           kv_type_name(r->tensors[i].from_type), how_name(r->tensors[i].how));
+                if (verbose || r->tensors[i].how != KV_ONNX_W_FLOAT ||
+                    r->tensors[i].act_type != KV_TYPE_F32)
+                    printf("  %-28s %-6s -> %s%s%s\n", r->tensors[i].name,
+                           kv_type_name(r->tensors[i].from_type), how_name(r->tensors[i].how),
+                           r->tensors[i].act_type != KV_TYPE_F32 ? ", activations " : "",
+                           r->tensors[i].act_type != KV_TYPE_F32
+                               ? kv_type_name(r->tensors[i].act_type)
+                               : "");
         printf("%s/model.onnx: %lld nodes, %llu bytes; model.onnx.data: %llu bytes; opset %d, IR "
                "%d\n",
                out, (long long)r->n_nodes, (unsigned long long)r->model_bytes,
                (unsigned long long)r->data_bytes, KV_ONNX_EXPORT_OPSET, KV_ONNX_EXPORT_IR);
-        if (q)
+        if (o.activations == KV_ONNX_ACT_Q8) {
+            int64_t n_act[3] = {0, 0, 0}; // Q8_0, Q8_1, Q8_K
+            for (int64_t i = 0; i < r->n_tensors; i++) {
+                const uint32_t a = r->tensors[i].act_type;
+                n_act[0] += a == KV_TYPE_Q8_0;
+                n_act[1] += a == KV_TYPE_Q8_1;
+                n_act[2] += a == KV_TYPE_Q8_K;
+            }
+            printf("activations: %lld weights take Q8_0 inputs, %lld Q8_1, %lld Q8_K (rounded "
+                   "as kvant does)\n",
+                   (long long)n_act[0], (long long)n_act[1], (long long)n_act[2]);
+        }
+        if (o.precision == KV_ONNX_INT4 || o.precision == KV_ONNX_INT8)
             printf("%s: %lld tensors exact (transcoded), %lld requantized, %lld kept float\n",
                    o.precision == KV_ONNX_INT4 ? "int4" : "int8", (long long)r->n_exact,
                    (long long)r->n_requant, (long long)r->n_kept_float);

@@ -28,6 +28,7 @@
 #include "kvant/kv_onnx_export.h"
 #include "kvant/kv_quant.h"
 #include "kvant/kv_types.h"
+#include "kernels/ref/dot_ref.h"
 #include "onnx/onnx_export_int.h"
 
 #define F32 ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
@@ -46,6 +47,9 @@ typedef struct {
     int block;
     kv_onnx_export_report *rep;
     uint64_t done, total; // progress, in tensors
+    // the last activation rounded to 8 bits (q, k and v share one, as do gate and up)
+    const char *act_src, *act_dst;
+    kv_type act_kind;
     kv_err *err;
     kv_status st; // first failure
 } ex;
@@ -159,6 +163,12 @@ static void note(ex *e, const kv_gguf_tensor *t, kv_onnx_weight_how how, uint64_
     kv_map_release(t->data, t->size);
 }
 
+// The activation format of the tensor note() recorded last.
+static void noted_act(ex *e, kv_type act) {
+    if (e->rep->n_tensors > 0)
+        e->rep->tensors[e->rep->n_tensors - 1].act_type = (uint32_t)act;
+}
+
 // A 1-D float initializer (norm weights, biases), rows permuted like q/k when asked.
 static const char *vec(ex *e, const char *gname, const char *oname, int64_t head_dim, bool unperm) {
     const kv_gguf_tensor *t = tensor(e, gname, true);
@@ -181,6 +191,87 @@ static const char *vec(ex *e, const char *gname, const char *oname, int64_t head
     free(v);
     free(w);
     return name;
+}
+
+// ---- activations rounded to 8 bits as kvant's runtime does (--activations q8) ----
+
+static Onnx__NodeProto *node1(ex *e, const char *op, const char *a) {
+    const char *in[] = {a};
+    return kv__ox_node(&e->g, "", op, 1, in, 1);
+}
+
+// roundf(v): halves away from zero, as kvant's (and ggml's) Q8_0 quantizer rounds.
+// ONNX's Round takes halves to even, so it is spelled out: |v| = f + r with f =
+// floor(|v|) and r = |v| - f (exact), then sign(v) * (f + (r >= 0.5)).
+static const char *round_away(ex *e, const char *v) {
+    const char *a = op1(e, "Abs", v), *f = op1(e, "Floor", a);
+    const char *up = cast(e, op2(e, "GreaterOrEqual", op2(e, "Sub", a, f), kv__ox_const_f32(&e->g, 0.5f)), F32);
+    return op2(e, "Mul", op1(e, "Sign", v), op2(e, "Add", f, up));
+}
+
+// x [B, S, K] through Q8_0 blocks and back to floats, with the arithmetic of
+// kvant's quantizer (quant/q8.c; ggml's quantize_row_q8_0): per 32 values d =
+// amax / 127, q = roundf(x * (1 / d)) (0 when d = 0), and the dot product uses d
+// rounded to float16. Q8_1 (for Q4_1/Q5_1) has the same d and q.
+static const char *act_q8_0(ex *e, const char *x) {
+    const int64_t blocks[4] = {0, 0, -1, 32}, flat[3] = {0, 0, -1}, last = -1;
+    const char *xb = reshape(e, x, 4, blocks);
+    Onnx__NodeProto *mx = node1(e, "ReduceMax", op1(e, "Abs", xb));
+    kv__ox_attr_is(&e->g, mx, "axes", 1, &last);
+    kv__ox_attr_i(&e->g, mx, "keepdims", 1);
+    const char *zero = kv__ox_const_f32(&e->g, 0.0f);
+    const char *d = op2(e, "Div", kv__ox_out(mx, 0), kv__ox_const_f32(&e->g, 127.0f));
+    const char *id = op3(e, "Where", op2(e, "Equal", d, zero), zero,
+                         op2(e, "Div", kv__ox_const_f32(&e->g, 1.0f), d));
+    const char *q = round_away(e, op2(e, "Mul", xb, id));
+    const char *dh = cast(e, cast(e, d, F16), F32);
+    return reshape(e, op2(e, "Mul", q, dh), 3, flat);
+}
+
+// x [B, S, K] through Q8_K blocks and back, as kvant's quantizer: per 256 values
+// max = the first value of largest magnitude (sign kept), iscale = -127 / max,
+// q = min(nearest-even(iscale * x), 127) (ONNX's Round), d = 1 / iscale (float);
+// a block of zeros stays zeros.
+static const char *act_q8_k(ex *e, const char *x) {
+    const int64_t blocks[4] = {0, 0, -1, 256}, flat[3] = {0, 0, -1};
+    const char *xb = reshape(e, x, 4, blocks);
+    Onnx__NodeProto *am = node1(e, "ArgMax", op1(e, "Abs", xb)); // the first largest
+    kv__ox_attr_i(&e->g, am, "axis", -1);
+    kv__ox_attr_i(&e->g, am, "keepdims", 1);
+    const char *gin[] = {xb, kv__ox_out(am, 0)};
+    Onnx__NodeProto *ge = kv__ox_node(&e->g, "", "GatherElements", 2, gin, 1);
+    kv__ox_attr_i(&e->g, ge, "axis", -1);
+    const char *mx = kv__ox_out(ge, 0);
+    const char *safe = op3(e, "Where", op2(e, "Equal", mx, kv__ox_const_f32(&e->g, 0.0f)),
+                           kv__ox_const_f32(&e->g, 1.0f), mx);
+    const char *is = op2(e, "Div", kv__ox_const_f32(&e->g, -127.0f), safe);
+    const char *q = op2(e, "Min", op1(e, "Round", op2(e, "Mul", xb, is)),
+                        kv__ox_const_f32(&e->g, 127.0f));
+    const char *d = op2(e, "Div", kv__ox_const_f32(&e->g, 1.0f), is);
+    return reshape(e, op2(e, "Mul", q, d), 3, flat);
+}
+
+// The activation format kvant multiplies weights of type w with, when it is one of
+// the 8-bit block formats (else KV_TYPE_F32: float activations).
+static kv_type act_format(uint32_t w) {
+    const kv__dot_pair *p = kv__dot_pair_ref((kv_type)w);
+    if (p && (p->act == KV_TYPE_Q8_0 || p->act == KV_TYPE_Q8_1 || p->act == KV_TYPE_Q8_K))
+        return p->act;
+    return KV_TYPE_F32;
+}
+
+// x as the input of the weight t: unchanged, or rounded as kvant does (--activations q8).
+static const char *act_input(ex *e, const char *x, const kv_gguf_tensor *t, kv_type *kind) {
+    *kind = e->o->activations == KV_ONNX_ACT_Q8 ? act_format(t->type) : KV_TYPE_F32;
+    if (*kind == KV_TYPE_F32 || failed(e))
+        return x;
+    const kv_type block = *kind == KV_TYPE_Q8_K ? KV_TYPE_Q8_K : KV_TYPE_Q8_0;
+    if (e->act_src && e->act_kind == block && !strcmp(e->act_src, x))
+        return e->act_dst;
+    e->act_src = x;
+    e->act_kind = block;
+    e->act_dst = block == KV_TYPE_Q8_K ? act_q8_k(e, x) : act_q8_0(e, x);
+    return e->act_dst;
 }
 
 // ---- int4 blocks for MatMulNBits ----
@@ -256,6 +347,8 @@ static const char *linear(ex *e, const char *x, const char *gname, int64_t head_
     const kv_type_traits *tr = kv_type_get(t->type);
     const bool quantized = tr && tr->quantized;
     const int bs = e->block;
+    kv_type act;
+    x = act_input(e, x, t, &act);
     // 0 exact Q4_0, 1 exact Q4_1, 2 requantize, 3 kept float, 4 exact Q8_0 (int8)
     int how = -1;
     const int bits = e->o->precision == KV_ONNX_INT8 ? 8 : 4;
@@ -306,6 +399,7 @@ static const char *linear(ex *e, const char *x, const char *gname, int64_t head_
             out = op2(e, "MatMul", x, wn);
             note(e, t, how == 3 ? KV_ONNX_W_KEPT_FLOAT : KV_ONNX_W_FLOAT,
                  (uint64_t)N * (uint64_t)K * (half ? 2 : 4));
+            noted_act(e, act);
         }
         free(w);
         free(col);
@@ -392,6 +486,7 @@ static const char *linear(ex *e, const char *x, const char *gname, int64_t head_
         out = kv__ox_out(nd, 0);
         note(e, t, how == 2 ? KV_ONNX_W_REQUANT : KV_ONNX_W_EXACT,
              (uint64_t)(N * nb * blob) + (uint64_t)sd * 4 + (how == 1 ? (uint64_t)zd : 0));
+        noted_act(e, act);
     }
 done:
     free(q);

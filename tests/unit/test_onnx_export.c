@@ -15,6 +15,7 @@
 #include "kvant/kv_onnx.h"
 
 static char *dir;
+static kv_onnx_activations activations; // what export() asks for
 
 static int setup(void **state) {
     (void)state;
@@ -53,6 +54,7 @@ static kv_onnx_info *export(const char *gguf, const char *name, kv_onnx_precisio
     kv_onnx_export_opts o = {0};
     o.precision = p;
     o.block = block;
+    o.activations = activations;
     kv_err err = {0};
     kv_status s = kv_onnx_export(gguf, out, &o, rep, &err);
     if (s != KV_OK)
@@ -149,6 +151,44 @@ static void test_int8_and_fp16(void **state) {
     kv_onnx_export_report_free(rep);
 }
 
+// --activations q8: one rounding block per distinct input of quantized weights
+// (q/k/v share one, gate/up one), none for float weights.
+static void test_activations_q8(void **state) {
+    (void)state;
+    char gguf[512];
+    snprintf(gguf, sizeof gguf, "%s/q4_0a.gguf", dir);
+    write_model(KV_TYPE_Q4_0, true, gguf);
+    activations = KV_ONNX_ACT_Q8;
+    kv_onnx_export_report *rep = NULL;
+    kv_onnx_info *in = export(gguf, "int4q8", KV_ONNX_INT4, 32, &rep);
+    // per layer: attention input, attention output, MLP input, gate*up; and the
+    // tied output: 9 Q8_0 blocks, each one ReduceMax, one Floor (roundf), no Q8_K
+    assert_int_equal(op_count(in, ":ReduceMax"), 2 * 4 + 1);
+    assert_int_equal(op_count(in, ":Floor"), 2 * 4 + 1);
+    assert_int_equal(op_count(in, ":ArgMax"), 0);
+    assert_int_equal(op_count(in, "com.microsoft:MatMulNBits"), 2 * 7 + 1);
+    int n_q8 = 0, n_f32 = 0;
+    for (int64_t i = 0; i < rep->n_tensors; i++) {
+        n_q8 += rep->tensors[i].act_type == KV_TYPE_Q8_0;
+        n_f32 += rep->tensors[i].act_type == KV_TYPE_F32;
+    }
+    assert_int_equal(n_q8, 2 * 7 + 1);
+    assert_int_equal(n_f32, rep->n_tensors - n_q8);
+    kv_onnx_info_free(in);
+    kv_onnx_export_report_free(rep);
+    // float weights: float activations, nothing added
+    snprintf(gguf, sizeof gguf, "%s/f32a.gguf", dir);
+    write_model(KV_TYPE_F32, false, gguf);
+    in = export(gguf, "fp32q8", KV_ONNX_FP32, 0, &rep);
+    assert_int_equal(op_count(in, ":ReduceMax"), 0);
+    assert_int_equal(op_count(in, ":ArgMax"), 0);
+    for (int64_t i = 0; i < rep->n_tensors; i++)
+        assert_int_equal(rep->tensors[i].act_type, KV_TYPE_F32);
+    kv_onnx_info_free(in);
+    kv_onnx_export_report_free(rep);
+    activations = KV_ONNX_ACT_FLOAT;
+}
+
 static void test_errors(void **state) {
     (void)state;
     char gguf[512], out[512];
@@ -173,6 +213,7 @@ static void test_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fp32),
+        cmocka_unit_test(test_activations_q8),
         cmocka_unit_test(test_int4_exact_from_q4_0),
         cmocka_unit_test(test_int8_and_fp16),
         cmocka_unit_test(test_errors),

@@ -168,11 +168,6 @@ kv_status kv__repack_cache_check(const char *path, const uint8_t *p, size_t n,
     if (strncmp(b, want->table, sizeof want->table) != 0)
         return KV_FAIL(err, KV_ERR_FORMAT, "%s: stale: packed for the '%s' kernels, not '%s'",
                        path, b, want->table);
-    if (kv_le64(p + 80) != want->layout)
-        return KV_FAIL(err, KV_ERR_FORMAT,
-                       "%s: stale: the '%s' kernels' packed layouts have changed since it was "
-                       "written",
-                       path, want->table);
     if (kv_le64(p + 88) != want->model_size || (int64_t)kv_le64(p + 96) != want->model_mtime_s ||
         (int64_t)kv_le64(p + 104) != want->model_mtime_ns || kv_le64(p + 112) != want->model_hash)
         return KV_FAIL(err, KV_ERR_FORMAT,
@@ -180,6 +175,11 @@ kv_status kv__repack_cache_check(const char *path, const uint8_t *p, size_t n,
                        "model has %llu, %lld) or other contents",
                        path, (unsigned long long)kv_le64(p + 88), (long long)kv_le64(p + 96),
                        (unsigned long long)want->model_size, (long long)want->model_mtime_s);
+    if (kv_le64(p + 80) != want->layout)
+        return KV_FAIL(err, KV_ERR_FORMAT,
+                       "%s: stale: the '%s' kernels' packed layouts have changed since it was "
+                       "written",
+                       path, want->table);
     if (n_tensors != want->n_tensors || data != want->data_size)
         return KV_FAIL(err, KV_ERR_FORMAT,
                        "%s: stale: %llu tensors in %llu bytes, the model's plan has %llu in %llu",

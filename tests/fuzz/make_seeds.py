@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the hand-made seeds of the fuzz harnesses fuzz_hf, fuzz_imatrix,
-fuzz_logits, fuzz_chat and fuzz_serve_duration into tests/fuzz/corpus/<name>/
-(small valid inputs and a few broken ones; libFuzzer grows the rest).
+fuzz_logits, fuzz_chat, fuzz_serve_duration and fuzz_repack_cache into
+tests/fuzz/corpus/<name>/ (small valid inputs and a few broken ones; libFuzzer grows the rest).
 Usage: tests/fuzz/make_seeds.py  (from anywhere; overwrites these seeds only)"""
 import json
 import os

@@ -75,6 +75,29 @@ uint64_t kv_model_weight_bytes(const kv_model *m);
 // table has no packed path for the model's types, or KVANT_REPACK=off, which
 // the CLIs' --repack off sets before loading).
 uint64_t kv_model_repack_bytes(const kv_model *m);
+// What --repack auto (KVANT_REPACK unset, auto or on) allocates for m's kernel
+// table, whether or not m was repacked: the total in bytes, and per weight
+// type the bytes (bytes[t]) and matrices (n[t]); either array may be NULL.
+// Computed from the matrices' types and shapes and the table's packed layout
+// sizes, without packing. Equals kv_model_repack_bytes of a repacked load.
+uint64_t kv_model_repack_plan(const kv_model *m, uint64_t bytes[KV_TYPE_COUNT],
+                              uint32_t n[KV_TYPE_COUNT]);
+// Where m's repacked weights came from.
+typedef enum {
+    KV_REPACK_NONE = 0,    // nothing repacked
+    KV_REPACK_MEMORY,      // packed at load, held in memory (no cache, or it failed)
+    KV_REPACK_CACHE_WRITTEN, // packed at load and written to the cache file
+    KV_REPACK_CACHE_MAPPED,  // mapped from the cache file (file-backed pages)
+} kv_repack_source;
+kv_repack_source kv_model_repack_source(const kv_model *m);
+// The repack cache file of m (KVANT_REPACK_CACHE: on, beside the model, or a
+// folder), or NULL when there is none; valid until kv_model_close.
+const char *kv_model_repack_cache_path(const kv_model *m);
+// One line about the cache from the load, naming the file and the reason (a
+// stale, truncated or corrupt cache ignored and rebuilt; one that could not
+// be written), or NULL; valid until kv_model_close. Such a load still
+// succeeds, with weights packed in memory.
+const char *kv_model_repack_note(const kv_model *m);
 
 // ---- contexts ----
 

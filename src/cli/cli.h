@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "kvant/kv_convert.h"
+#include "kvant/kv_model.h"
 #include "kvant/kv_serve.h"
 #include "kvant/kv_status.h"
 
@@ -107,10 +108,24 @@ int kv_cli_cache_type(const char *cmd, const char *opt, const char *v, kv_type *
 // --repack on|off|auto: checks v and sets KVANT_REPACK, which the model
 // loader reads (model/repack.c); 0, or a usage error's exit code.
 int kv_cli_repack(const char *cmd, const char *v);
+// True when a is --repack or --repack-cache.
+bool kv_cli_is_repack_opt(const char *a);
+// --repack (as kv_cli_repack) or --repack-cache on|off|DIR, which sets
+// KVANT_REPACK_CACHE for the loader (model/repack_cache.c): on keeps the
+// repacked weights in MODEL.gguf.TABLE.kvrepack beside the model, DIR (an
+// existing folder; ./on for one named on) in that folder, off (the default)
+// nowhere. 0, or a usage error's exit code.
+int kv_cli_repack_opt(const char *cmd, const char *a, const char *v);
+// Prints m's repack-cache warning, if its load had one, as "kvant CMD: warning: ...".
+void kv_cli_repack_note(const char *cmd, const kv_model *m);
 #define KV_CLI_REPACK_HELP                                                                     \
     "  --repack on|off|auto  interleave the weight rows for the prompt kernels once\n"           \
     "                        at load (auto, the default: on where the kernels have\n"          \
-    "                        such a layout; costs about those weights' size again)\n"
+    "                        such a layout; costs about those weights' size again)\n"          \
+    "  --repack-cache on|off|DIR  keep the repacked weights in a file that later\n"           \
+    "                        loads map instead of repacking: on, beside the model\n"         \
+    "                        (MODEL.gguf.TABLE.kvrepack); DIR, in that folder (say\n"        \
+    "                        for a read-only model folder); off, the default\n"
 // True when arg is -h or --help.
 bool kv_cli_is_help(const char *arg);
 

@@ -38,6 +38,7 @@ typedef struct {
     double bw_gbs; // 0: not measured
     size_t bw_size;
     uint64_t repack_bytes; // weights repacked at load (--repack), beside the file's
+    kv_repack_source repack_source; // packed at load, or mapped from --repack-cache's file
 } bench_report;
 
 static void help(FILE *f) {
@@ -108,8 +109,8 @@ static int take_value(const char *a, const char *v, bench_opts *o) {
         return int_opt(a, v, 1, KV_THREADPOOL_MAX_THREADS, &o->n_threads);
     if (!strcmp(a, "-d") || !strcmp(a, "--n-depth"))
         return int_opt(a, v, 0, KV_CTX_MAX_CTX, &o->n_depth);
-    if (!strcmp(a, "--repack"))
-        return kv_cli_repack("bench", v);
+    if (kv_cli_is_repack_opt(a))
+        return kv_cli_repack_opt("bench", a, v);
     if (!strcmp(a, "--cache-type-k") || !strcmp(a, "--cache-type-v"))
         return kv_cli_cache_type("bench", a, v, a[13] == 'k' ? &o->type_k : &o->type_v);
     if (!strcmp(a, "-r") || !strcmp(a, "--repetitions"))
@@ -303,6 +304,20 @@ static bool cache_types_given(const bench_opts *o) {
     return o->type_k != KV_TYPE_F16 || o->type_v != KV_TYPE_F16;
 }
 
+// bench's JSON name for where the repacked weights came from.
+static const char *repack_source_name(kv_repack_source s) {
+    switch (s) {
+    case KV_REPACK_MEMORY:
+        return "memory";
+    case KV_REPACK_CACHE_WRITTEN:
+        return "cache-written";
+    case KV_REPACK_CACHE_MAPPED:
+        return "cache-mapped";
+    default:
+        return "none";
+    }
+}
+
 static json_t *record(const bench_report *r, const kv_bench_result *t) {
     json_t *j = json_object();
     json_object_set_new(j, "build_commit", json_string("kvant " KV_VERSION));
@@ -310,6 +325,7 @@ static json_t *record(const bench_report *r, const kv_bench_result *t) {
     json_object_set_new(j, "backends", json_string("CPU"));
     json_object_set_new(j, "kernels", json_string(r->kernels));
     json_object_set_new(j, "repack_bytes", json_integer((json_int_t)r->repack_bytes));
+    json_object_set_new(j, "repack_source", json_string(repack_source_name(r->repack_source)));
     json_object_set_new(j, "model_filename", json_string(model_filename(r->o.model)));
     json_object_set_new(j, "model_type", json_string(r->info.type));
     json_object_set_new(j, "model_size", json_integer((json_int_t)r->info.size));
@@ -468,6 +484,8 @@ int kv_cli_bench(int argc, char **argv) {
         kv_bench_describe(m, &r->info);
         r->kernels = kv_model_kernels_name(m);
         r->repack_bytes = kv_model_repack_bytes(m);
+        r->repack_source = kv_model_repack_source(m);
+        kv_cli_repack_note("bench", m);
         read_cpu_info(r->cpu_info, sizeof r->cpu_info);
         now_rfc3339(r->test_time, sizeof r->test_time);
         st = measure(m, r, &err);

@@ -2,6 +2,7 @@
 // tokenizer summary, tensor table, parameters, size and bits per weight.
 // Reads GGUF, safetensors (single or sharded), ONNX (.onnx) and Hugging Face folders;
 // --json for scripts.
+#define _POSIX_C_SOURCE 200809L // setenv
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +17,15 @@
 #include "kvant/kv_safetensors.h"
 
 static void help(FILE *f) {
-    fprintf(f, "usage: kvant info [--json] [--no-tensors] FILE|DIR\n\n"
+    fprintf(f, "usage: kvant info [--json] [--no-tensors] [--kernels T] FILE|DIR\n\n"
                "Shows what a model holds. FILE may be a GGUF file, a .safetensors file, a\n"
                "model.safetensors.index.json, an .onnx model, a llama2.c checkpoint (*.bin or\n"
                "\"ak42\" magic); DIR a Hugging Face model folder.\n\n"
                "  --json         print one JSON object instead of text\n"
-               "  --no-tensors   leave out the tensor table\n");
+               "  --no-tensors   leave out the tensor table\n"
+               "  --kernels ref|avx2|avx2-vnni|avx512|amx|auto  the kernel table whose\n"
+               "                 --repack memory a GGUF model's line reports (default: the\n"
+               "                 one this CPU picks; one it lacks falls back, as in bench)\n");
 }
 
 // ---- shared table helpers ----
@@ -89,6 +93,17 @@ int kv_cli_info(int argc, char **argv) {
             o.json = true;
         } else if (!strcmp(argv[i], "--no-tensors")) {
             o.tensors = false;
+        } else if (!strcmp(argv[i], "--kernels")) {
+            const char *v = i + 1 < argc ? argv[++i] : "";
+            if (strcmp(v, "ref") && strcmp(v, "avx2") && strcmp(v, "avx2-vnni") &&
+                strcmp(v, "avx512") && strcmp(v, "amx") && strcmp(v, "auto"))
+                return kv_cli_usage_error(
+                    "info", "--kernels takes ref, avx2, avx2-vnni, avx512, amx or auto, got '%s'",
+                    v);
+            if (strcmp(v, "auto"))
+                setenv("KVANT_KERNELS", v, 1);
+            else
+                unsetenv("KVANT_KERNELS");
         } else if (argv[i][0] == '-') {
             return kv_cli_usage_error("info", "unknown option '%s'", argv[i]);
         } else if (!path) {
@@ -99,6 +114,7 @@ int kv_cli_info(int argc, char **argv) {
     }
     if (!path)
         return kv_cli_usage_error("info", "missing FILE or DIR");
+    setenv("KVANT_REPACK", "off", 1); // a GGUF model's repack line sizes, never packs
     json_t *root = o.json ? json_object() : NULL;
     kv_err err = {0};
     kv_status st;

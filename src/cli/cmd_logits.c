@@ -23,7 +23,9 @@ static void help(FILE *f) {
                "  --cache-type-k T, --cache-type-v T   what the KV cache stores (f32, f16,\n"
                "                  q8_0, q4_0; default f16, as llama.cpp)\n"
                "  --repack on|off|auto  weights repacked at load for the prompt kernels\n"
-               "                  (default auto: on where the kernels have such a layout)\n");
+               "                  (default auto: on where the kernels have such a layout)\n"
+               "  --repack-cache on|off|DIR  the repacked weights kept in a file that later\n"
+               "                  loads map: beside the model (on) or in DIR; default off\n");
 }
 
 static int parse_tokens(const char *s, int32_t *out, int32_t *n) {
@@ -73,6 +75,7 @@ static kv_status run(const char *model, const int32_t *toks, int32_t n, const ch
     kv_status st = kv_model_open(model, &m, err);
     if (st != KV_OK)
         return st;
+    kv_cli_repack_note("logits", m);
     const int64_t n_vocab = kv_model_hparams(m)->n_vocab;
     for (int32_t i = 0; i < n; i++)
         if (toks[i] >= n_vocab) {
@@ -131,8 +134,8 @@ int kv_cli_logits(int argc, char **argv) {
             int rc = kv_cli_cache_type("logits", a, v, a[13] == 'k' ? &type_k : &type_v);
             if (rc)
                 return rc;
-        } else if (!strcmp(a, "--repack")) {
-            int rc = kv_cli_repack("logits", v);
+        } else if (kv_cli_is_repack_opt(a)) {
+            int rc = kv_cli_repack_opt("logits", a, v);
             if (rc)
                 return rc;
         } else

@@ -76,8 +76,8 @@ static int parse(int argc, char **argv, ppl_opts *o) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
         else if (!strcmp(a, "--kld-base")) o->kld_base = v;
         else if (!strcmp(a, "--kld")) o->kld = v;
-        else if (!strcmp(a, "--repack")) {
-            int rc = kv_cli_repack("perplexity", v);
+        else if (kv_cli_is_repack_opt(a)) {
+            int rc = kv_cli_repack_opt("perplexity", a, v);
             if (rc)
                 return rc;
         }
@@ -192,6 +192,8 @@ int kv_cli_perplexity(int argc, char **argv) {
     kv_vocab *v = NULL;
     kv_ctx *c = NULL;
     kv_status st = kv_model_open(o.model, &m, &err);
+    if (st == KV_OK)
+        kv_cli_repack_note("perplexity", m);
     if (st == KV_OK && !kv_model_hparams(m)->causal_attn) // bert: no next-token head
         st = KV_FAIL(&err, KV_ERR_UNSUPPORTED, "%s: architecture '%s' is an embedding model; "
                      "perplexity needs a model that predicts the next token", o.model,

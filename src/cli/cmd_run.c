@@ -133,8 +133,8 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
         else if (!strcmp(a, "--system")) o->system = v;
         else if (!strcmp(a, "--draft")) o->draft = v, o->spec_on = true;
-        else if (!strcmp(a, "--repack")) {
-            int rc = kv_cli_repack("run", v);
+        else if (kv_cli_is_repack_opt(a)) {
+            int rc = kv_cli_repack_opt("run", a, v);
             if (rc)
                 return rc;
         }
@@ -628,6 +628,8 @@ static kv_status open_spec(run_opts *o, const kv_ctx *c, kv_model **dm, kv_ctx *
     if (o->draft) {
         char path[4096];
         st = kv_model_open(kv_cli_model_path(o->draft, path, sizeof path), dm, err);
+        if (st == KV_OK)
+            kv_cli_repack_note("run", *dm);
         kv_ctx_params dp = kv_ctx_default_params();
         dp.n_ctx = kv_ctx_n_ctx(c);
         dp.n_threads = o->n_threads;
@@ -689,6 +691,8 @@ int kv_cli_run(int argc, char **argv) {
     kv_ctx *c = NULL;
     kv_vocab *v = NULL;
     kv_status st = kv_model_open(o.model, &m, &err);
+    if (st == KV_OK)
+        kv_cli_repack_note("run", m);
     if (st == KV_OK && !kv_model_hparams(m)->causal_attn) // bert: an encoder
         st = KV_FAIL(&err, KV_ERR_UNSUPPORTED, "%s: architecture '%s' is an embedding model; it "
                      "does not generate (kvant serve answers /api/embed with it)", o.model,

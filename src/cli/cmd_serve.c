@@ -46,6 +46,8 @@ static void help(FILE *f) {
             "  --repack on|off|auto   interleave the weight rows for the prompt kernels once\n"
             "                         at load (auto, the default: on where the kernels have\n"
             "                         such a layout; costs about those weights' size again)\n"
+            "  --repack-cache on|off|DIR  keep the repacked weights in a file that later loads\n"
+            "                         map: beside each model (on) or in DIR; default off\n"
             "  --threads N            compute threads per model (default: all CPUs)\n"
             "  --max-body BYTES       largest request body (default 8388608; larger: 413); a\n"
             "                         blob's bytes (/api/blobs, a push into /v2/) go to disk\n"
@@ -239,8 +241,8 @@ static int take_option(serve_opts *o, int argc, char **argv, int *i) {
         p->n_ctx = (int32_t)n;
     } else if (strcmp(opt, "--kv-cells") == 0 && parse_long(val, 0, LONG_MAX, &n)) {
         p->n_kv_cells = (int64_t)n;
-    } else if (strcmp(opt, "--repack") == 0) {
-        int rc = kv_cli_repack("serve", val);
+    } else if (kv_cli_is_repack_opt(opt)) {
+        int rc = kv_cli_repack_opt("serve", opt, val);
         if (rc)
             return rc;
     } else if (strcmp(opt, "--cache-type-k") == 0 || strcmp(opt, "--cache-type-v") == 0) {

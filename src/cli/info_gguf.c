@@ -1,4 +1,5 @@
-// kvant info for GGUF files: header, every key-value, tokenizer summary, tensor table.
+// kvant info for GGUF files: header, every key-value, tokenizer summary, tensor table,
+// and what --repack auto would allocate for a kernel table.
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include "cli/info_int.h"
 #include "kvant/kv_gguf.h"
+#include "kvant/kv_model.h"
 #include "kvant/kv_types.h"
 
 #define ARRAY_SHOW_MAX 16 // arrays longer than this are summarised, not listed
@@ -150,6 +152,57 @@ static void tensor_table(const kv_gguf *g, const kv__info_opts *o, json_t *root,
         json_object_set_new(root, "tensors", arr);
 }
 
+// The memory --repack auto costs on the kernel table this process uses (the
+// CPU's, or --kernels'): the model is bound (weights mapped, nothing packed:
+// the caller set KVANT_REPACK=off) and each matmul weight's packed size summed
+// from its type and shape, as the loader's plan does. A file that does not
+// load as a model says why instead.
+static void repack_line(const char *path, const kv__info_opts *o, json_t *root) {
+    kv_model *m = NULL;
+    kv_err err = {0};
+    json_t *j = o->json ? json_object() : NULL;
+    if (kv_model_open(path, &m, &err) != KV_OK) {
+        if (j)
+            json_object_set_new(j, "error", json_string(err.msg));
+        else
+            printf("repack:       none (%s)\n", err.msg);
+    } else {
+        uint64_t bytes[KV_TYPE_COUNT];
+        uint32_t n[KV_TYPE_COUNT];
+        const uint64_t total = kv_model_repack_plan(m, bytes, n);
+        const char *table = kv_model_kernels_name(m);
+        json_t *types = j ? json_object() : NULL;
+        if (!j)
+            printf("repack:       %.2f MiB on the %s kernels with --repack auto", total / 1048576.0,
+                   table);
+        int k = 0;
+        for (int t = 0; t < KV_TYPE_COUNT; t++) {
+            if (!n[t])
+                continue;
+            if (types) {
+                json_t *e = json_object();
+                json_object_set_new(e, "tensors", json_integer(n[t]));
+                json_object_set_new(e, "bytes", json_integer((json_int_t)bytes[t]));
+                json_object_set_new(types, kv_type_name((uint32_t)t), e);
+            } else {
+                printf("%s%s: %u tensors, %.2f MiB", k++ ? "; " : " (", kv_type_name((uint32_t)t),
+                       n[t], bytes[t] / 1048576.0);
+            }
+        }
+        if (j) {
+            json_object_set_new(j, "kernels", json_string(table));
+            json_object_set_new(j, "bytes", json_integer((json_int_t)total));
+            json_object_set_new(j, "types", types);
+        } else {
+            printf("%s, held beside the mapped file%s\n", k ? ")" : "",
+                   total ? "; --repack off: none" : " (no packed layout for its types here)");
+        }
+    }
+    if (j)
+        json_object_set_new(root, "repack", j);
+    kv_model_close(m);
+}
+
 kv_status kv__info_gguf(const char *path, const kv__info_opts *o, json_t *root, kv_err *err) {
     kv_gguf *g = NULL;
     kv_status st = kv_gguf_open(path, &g, err);
@@ -190,5 +243,6 @@ kv_status kv__info_gguf(const char *path, const kv__info_opts *o, json_t *root, 
         printf("\n");
     kv__info_totals(root, o->json, n_params, bytes, kv_gguf_file_size(g));
     kv_gguf_close(g);
+    repack_line(path, o, root);
     return KV_OK;
 }

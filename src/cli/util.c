@@ -6,6 +6,8 @@
 #include "kvant/kv_tokenizer.h"
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,6 +42,29 @@ int kv_cli_repack(const char *cmd, const char *v) {
         return kv_cli_usage_error(cmd, "--repack '%s': on, off or auto", v ? v : "");
     setenv("KVANT_REPACK", v, 1);
     return 0;
+}
+
+bool kv_cli_is_repack_opt(const char *a) {
+    return strcmp(a, "--repack") == 0 || strcmp(a, "--repack-cache") == 0;
+}
+
+int kv_cli_repack_opt(const char *cmd, const char *a, const char *v) {
+    if (strcmp(a, "--repack") == 0)
+        return kv_cli_repack(cmd, v);
+    struct stat sb;
+    if (!v || !*v ||
+        (strcmp(v, "on") != 0 && strcmp(v, "off") != 0 &&
+         (stat(v, &sb) != 0 || !S_ISDIR(sb.st_mode))))
+        return kv_cli_usage_error(cmd, "--repack-cache '%s': on, off or an existing folder",
+                                  v ? v : "");
+    setenv("KVANT_REPACK_CACHE", v, 1);
+    return 0;
+}
+
+void kv_cli_repack_note(const char *cmd, const kv_model *m) {
+    const char *note = kv_model_repack_note(m);
+    if (note)
+        fprintf(stderr, "kvant %s: warning: %s\n", cmd, note);
 }
 
 bool kv_cli_is_help(const char *arg) {

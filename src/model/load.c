@@ -536,6 +536,9 @@ void kv_model_close(kv_model *m) {
     free(m->layers);
     free(m->names);
     free(m->repacked);
+    kv_map_close(&m->repack_map);
+    free(m->repack_cache_path);
+    free(m->repack_note);
     free(m);
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "kernels/kernels.h"
+#include "kvant/kv_core.h"
 #include "kvant/kv_f16.h"
 #include "kvant/kv_model.h"
 
@@ -74,11 +75,83 @@ struct kv_model {
     char *names;          // storage for the tensor names
     void *repacked;       // the packed copies of the matmul weights (repack.c)
     size_t repacked_bytes;
+    kv_map repack_map;    // or the repack cache file they were mapped from
+    kv_repack_source repack_source;
+    char *repack_cache_path; // the cache file in use (NULL: none)
+    char *repack_note;    // a warning about the cache from the load (NULL: none)
 };
 
 // Repacks the matmul weights whose type has a packed path in m->kernels, as
-// KVANT_REPACK says (on, auto: the default; off); repack.c.
+// KVANT_REPACK says (on, auto: the default; off), through the cache file that
+// KVANT_REPACK_CACHE names (off: the default; on; a folder); repack.c.
 kv_status kv__model_repack(kv_model *m, kv_err *err);
+
+// ---- repack_cache.c: the packed copies kept in a file between loads ----
+// One matrix of the plan: where its packed rows go in the block of all of them.
+typedef struct {
+    kv_tensor *t;
+    size_t off, size;
+} kv__repack_item;
+
+// One matrix as a cache file records it (and as a load expects it).
+typedef struct {
+    uint64_t name_hash; // FNV-1a of the tensor's name
+    uint32_t type;
+    int64_t ne0, ne1;
+    uint64_t src_off;   // the rows' offset in the GGUF's data section
+    uint64_t off, size; // the packed rows' place in the cache's data
+} kv__repack_entry;
+
+// Everything a cache file must match to stand for a model's packed weights.
+typedef struct {
+    char version[32];    // kvant's (KV_VERSION)
+    char table[16];      // kernel table name
+    uint64_t layout;     // fingerprint of the table's packed layouts for these types
+    uint64_t model_size; // the GGUF file: size, modification time
+    int64_t model_mtime_s, model_mtime_ns;
+    uint64_t model_hash; // the GGUF's header and tensor table, and a sample of each matrix
+    uint64_t n_tensors;
+    uint64_t data_size;  // bytes of packed rows
+    const kv__repack_entry *tensors;
+} kv__repack_key;
+
+#define KV__REPACK_CACHE_VERSION 1u
+#define KV__REPACK_CACHE_ALIGN 4096u // the data starts on a page
+#define KV__REPACK_CACHE_MAX_TENSORS (1u << 20)
+
+// FNV-1a, 64 bits, continuing from h (start: KV__FNV_INIT).
+#define KV__FNV_INIT 1469598103934665603ull
+uint64_t kv__fnv1a(uint64_t h, const void *p, size_t n);
+// The checksum of a matrix's packed bytes (8 bytes at a time, four lanes).
+uint64_t kv__repack_cache_sum(const void *p, size_t n);
+// Bytes of a cache file's header for n tensors (a multiple of KV__REPACK_CACHE_ALIGN).
+size_t kv__repack_cache_header_size(uint64_t n_tensors);
+// Writes k's header with the matrices' checksums sums[n_tensors] to out
+// (kv__repack_cache_header_size bytes).
+void kv__repack_cache_header(const kv__repack_key *k, const uint64_t *sums, uint8_t *out);
+// Checks a cache file's bytes [p, p+n) against want: magic, format version,
+// header checksum, size (KV_ERR_TRUNCATED when short), kvant version, kernel
+// table, layout, the model's binding and the tensor table; on success copies
+// the stored checksums to sums[want->n_tensors]. The message names path and
+// the first thing that differs. Reads only the header; never trusts a length
+// before checking it against n.
+kv_status kv__repack_cache_check(const char *path, const uint8_t *p, size_t n,
+                                 const kv__repack_key *want, uint64_t *sums, kv_err *err);
+// Maps m's cache file at path and points the plan's tensors at it when it
+// matches and every checksum holds (true); else sets m->repack_note and false.
+bool kv__repack_cache_map(kv_model *m, const char *path, const kv__repack_key *want,
+                          kv__repack_item *items, kv_threadpool *tp);
+// Writes the packed block mem to path (a temporary file renamed into place);
+// on failure sets m->repack_note.
+void kv__repack_cache_store(kv_model *m, const char *path, const kv__repack_key *want,
+                            const uint8_t *mem, const kv__repack_item *items, kv_threadpool *tp);
+// The key of m's plan (tensors: n entries the caller provides room for); its
+// table, layout and binding to the model's file. False with m->repack_note
+// set when the model's file cannot be examined.
+bool kv__repack_cache_key(kv_model *m, const kv__repack_item *items, size_t n,
+                          kv__repack_entry *tensors, kv__repack_key *out);
+// The cache file for m under KVANT_REPACK_CACHE (malloc'd; NULL: no cache).
+char *kv__repack_cache_path(const kv_model *m);
 
 // The paged KV cache. A pool of blocks, each holding KV_CTX_BLOCK_CELLS cells:
 // K rows [n_layer][cell][k_row], then V rows [n_layer][cell][v_row] (F16, or

@@ -279,6 +279,8 @@ kv_status kv__registry_acquire(kv__registry *r, kv__model_ent *e, double keep_al
         if (st == KV_OK)
             note(r, "loaded %s from %s in %.2f s (%s chat template)", e->name, e->path, *load_s,
                  kv_chat_name(kv__sched_tmpl(sched)));
+        if (st == KV_OK && kv_model_repack_note(kv__sched_model(sched)))
+            note(r, "%s: %s", e->name, kv_model_repack_note(kv__sched_model(sched)));
         else
             note(r, "cannot load %s: %s", e->name, err ? err->msg : kv_status_str(st));
         pthread_mutex_lock(&r->mu);

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the hand-made seeds of the fuzz harnesses fuzz_hf, fuzz_imatrix,
-fuzz_logits, fuzz_chat and fuzz_serve_duration into tests/fuzz/corpus/<name>/
-(small valid inputs and a few broken ones; libFuzzer grows the rest).
+fuzz_logits, fuzz_chat, fuzz_serve_duration and fuzz_repack_cache into
+tests/fuzz/corpus/<name>/ (small valid inputs and a few broken ones; libFuzzer grows the rest).
 Usage: tests/fuzz/make_seeds.py  (from anywhere; overwrites these seeds only)"""
 import json
 import os
@@ -240,3 +240,58 @@ put("fuzz_gguf_model", "bpe_vocab.gguf", gguf([
     ("tokenizer.ggml.merges", "arr", ("str", ["a b", "\u0120 a"])),
     ("tokenizer.ggml.eos_token_id", "u32", 5)], []))
 put("fuzz_gguf_model", "model_no_tensors.gguf", gguf(MODEL_KVS + VOCAB_KVS, []))
+
+
+# ---- fuzz_repack_cache: a repack cache for the harness's fixed key ----
+M64 = (1 << 64) - 1
+
+
+def fnv1a(h, data):
+    for b in data:
+        h = ((h ^ b) * 1099511628211) & M64
+    return h
+
+
+FNV_INIT = 1469598103934665603
+
+
+def repack_sum(data):  # kv__repack_cache_sum: four multiply-xor lanes, then FNV-1a
+    h = [FNV_INIT, 0x9e3779b97f4a7c15, 0xc2b2ae3d27d4eb4f, 0x165667b19e3779f9]
+    k = 0xff51afd7ed558ccd
+    i = 0
+    while len(data) - i >= 32:
+        for lane in range(4):
+            w = struct.unpack_from("<Q", data, i + 8 * lane)[0]
+            h[lane] = ((h[lane] ^ w) * k) & M64
+            h[lane] ^= h[lane] >> 29
+        i += 32
+    r = fnv1a(h[0] ^ ((h[1] << 1) & M64) ^ ((h[2] << 2) & M64) ^ ((h[3] << 3) & M64), data[i:])
+    return fnv1a(r, struct.pack("<Q", len(data)))
+
+
+REPACK_ENTRIES = [(0x1111, 2, 64, 16, 0, 0, 128), (0x2222, 14, 256, 8, 4096, 128, 192)]
+
+
+def repack_cache(version=b"fuzz", table=b"amx", entries=REPACK_ENTRIES, data=None):
+    data = bytes((i * 7 + 1) & 0xFF for i in range(320)) if data is None else data
+    hsize = (136 + 64 * len(entries) + 4095) // 4096 * 4096
+    head = bytearray(hsize)
+    head[0:8] = b"KVREPACK"
+    struct.pack_into("<IIQ", head, 8, 1, 0, hsize)
+    head[32:32 + len(version)] = version
+    head[64:64 + len(table)] = table
+    struct.pack_into("<QQqqQQQ", head, 80, 0x1234, 1000, 1700000000, 5, 0xABCDEF, len(entries),
+                     len(data))
+    for j, (nh, t, ne0, ne1, src, off, size) in enumerate(entries):
+        struct.pack_into("<QIIqqQQQQ", head, 136 + 64 * j, nh, t, 0, ne0, ne1, src, off, size,
+                         repack_sum(data[off:off + size]))
+    s = fnv1a(fnv1a(FNV_INIT, head[:24]), bytes(8))
+    struct.pack_into("<Q", head, 24, fnv1a(s, head[32:]))
+    return bytes(head) + data
+
+
+put("fuzz_repack_cache", "good", repack_cache())
+put("fuzz_repack_cache", "truncated", repack_cache()[:4200])
+put("fuzz_repack_cache", "other_table", repack_cache(table=b"avx512"))
+put("fuzz_repack_cache", "bad_sum", repack_cache()[:-1] + b"\x00")
+put("fuzz_repack_cache", "header_only", repack_cache()[:136])

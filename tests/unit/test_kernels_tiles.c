@@ -249,6 +249,8 @@ static void test_avx2_builds_agree(void **state) {
     for (size_t i = 0; i < sizeof iq / sizeof iq[0]; i++)
         assert_non_null(plain.types[iq[i]].tile);
     assert_non_null(plain.types[KV_TYPE_Q4_K].pack);
+    assert_non_null(plain.types[KV_TYPE_Q5_K].pack);
+    assert_non_null(plain.types[KV_TYPE_IQ4_XS].pack);
     check_table(&plain);
     if (!kv__cpu_has_avxvnni()) {
         print_message("this CPU lacks AVX-VNNI: only the plain AVX2 build checked\n");
@@ -257,7 +259,8 @@ static void test_avx2_builds_agree(void **state) {
     kv_kernels vnni = *kv_kernels_ref();
     kv__kernels_fill_avx2(&vnni, true);
     check_table(&vnni);
-    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K};
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K,
+                             KV_TYPE_Q6_K, KV_TYPE_Q5_K, KV_TYPE_IQ4_XS};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         fixture f;
         fixture_make(&f, &plain, types[i], 2048 + 256);
@@ -280,7 +283,8 @@ static void test_avx2_builds_agree(void **state) {
 static void check_against_avx2(const kv_kernels *t) {
     kv_kernels avx2 = *kv_kernels_ref();
     kv__kernels_fill_avx2(&avx2, kv__cpu_has_avxvnni());
-    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K, KV_TYPE_F16};
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K,
+                             KV_TYPE_F16,  KV_TYPE_Q5_K, KV_TYPE_IQ4_XS};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         fixture f;
         fixture_make(&f, t, types[i], types[i] == KV_TYPE_F16 ? 2048 + 261 : 2048 + 256);

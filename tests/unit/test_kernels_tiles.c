@@ -325,6 +325,8 @@ static void test_avx512_table(void **state) {
     assert_ptr_equal(t.types[KV_TYPE_Q8_0].tile_packed, kv_packed_q8_0_q8_0_avx512);
     assert_ptr_equal(t.types[KV_TYPE_Q4_K].tile_packed, kv_packed_q4_k_q8_k_avx512);
     assert_ptr_equal(t.types[KV_TYPE_Q6_K].tile_packed, kv_packed_q6_k_q8_k_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_Q5_K].tile_packed, kv_packed_q5_k_q8_k_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_IQ4_XS].tile_packed, kv_packed_iq4_xs_q8_k_avx512);
     assert_ptr_equal(t.types[KV_TYPE_F16].tile_packed, kv_packed_f16_f16_avx512);
     check_table(&t);
     check_against_avx2(&t);

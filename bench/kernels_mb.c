@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
     }
     const bool iq = argc > 5 && strcmp(argv[5], "iq") == 0;
     static const kv_type plain[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K,
-                                    KV_TYPE_F16};
+                                    KV_TYPE_F16,  KV_TYPE_Q5_K, KV_TYPE_IQ4_XS};
     static const kv_type iqs[] = {KV_TYPE_IQ3_XXS, KV_TYPE_IQ3_S, KV_TYPE_IQ2_XXS, KV_TYPE_IQ2_XS,
                                   KV_TYPE_IQ2_S,   KV_TYPE_IQ1_S, KV_TYPE_IQ1_M};
     const kv_type *types = iq ? iqs : plain;

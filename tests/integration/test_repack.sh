@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Weights repacked at load (--repack, model/repack.c) keep the bits: on the
-# demo model in Q4_0, Q8_0 and Q4_K_M (Q4_K and Q6_K weights), every position's
-# logits of a prompt batch and the perplexity are byte-identical with --repack
-# on and off, for every kernel table KVANT_KERNELS names (a table this CPU lacks
-# falls back to the best below it, which is then checked again). bench reports
-# the repacked bytes (none with --repack off, none on the reference table,
-# which has no packed path); a bad value is a usage error.
+# demo model in Q4_0, Q8_0, Q4_K_M (Q4_K and Q6_K weights), Q5_K_M (Q5_K, Q6_K)
+# and IQ4_XS, every position's logits of a prompt batch and the perplexity are
+# byte-identical with --repack on and off, for every kernel table KVANT_KERNELS
+# names (a table this CPU lacks falls back to the best below it, which is then
+# checked again). bench reports the repacked bytes (none with --repack off,
+# none on the reference table, which has no packed path); a bad value is a
+# usage error.
 source "$(dirname "$0")/lib.sh"
 require_demo_model
 require_cmds "python3 is missing" python3
 
 TOKENS=$(seq -s, 1 97) # more rows than the packed paths' minimum and than one 64-row block
 TEXT=$SHARED/data/kjv-test.txt
-for q in q4_0 q8_0 q4_k_m; do
+for q in q4_0 q8_0 q4_k_m q5_k_m iq4_xs; do
   M=$TMP/kjv-$q.gguf
   "$KVANT" convert "$SHARED/models/kjv-llama-7m" -o "$M" --outtype "$q" >"$TMP/convert.log" 2>&1 ||
     { cat "$TMP/convert.log"; fail "convert the demo model to $q"; continue; }
@@ -48,6 +49,10 @@ if [ "$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo; then
   expect_rc 0 "bench prints the memory cost" "$KVANT" bench "$M" -p 16 -n 0 -r 1 --no-warmup \
     --bw-mib 0 -t 2
   expect_out "repacked weights:" "the repacked weights' size in bench's table"
+  for q in q5_k_m iq4_xs; do # these have packed paths too: the on/off check above compared something
+    B=$(M=$TMP/kjv-$q.gguf; repack_bytes auto on)
+    if [ "${B:-0}" -gt 0 ] 2>/dev/null; then pass "$q: $B bytes repacked"; else fail "$q: repack_bytes '$B'"; fi
+  done
 else
   echo "note: no AVX2 here, so no table with packed paths to repack for"
 fi

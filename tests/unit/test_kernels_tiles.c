@@ -7,7 +7,10 @@
 // the plain AVX2 ones, and the AVX-512 table's packed tiles the bits of the
 // AVX2 table's dot products. Bit equality is the contract: a sequence's numbers must
 // not depend on how many other rows share its batch.
+#include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +20,7 @@
 #include "kernels/amx/amx.h"
 #include "kernels/avx512/avx512.h"
 #include "kernels/kernels.h"
+#include "kvant/kv_blocks.h"
 #include "kvant/kv_quant.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -249,6 +253,8 @@ static void test_avx2_builds_agree(void **state) {
     for (size_t i = 0; i < sizeof iq / sizeof iq[0]; i++)
         assert_non_null(plain.types[iq[i]].tile);
     assert_non_null(plain.types[KV_TYPE_Q4_K].pack);
+    assert_non_null(plain.types[KV_TYPE_Q5_K].pack);
+    assert_non_null(plain.types[KV_TYPE_IQ4_XS].pack);
     check_table(&plain);
     if (!kv__cpu_has_avxvnni()) {
         print_message("this CPU lacks AVX-VNNI: only the plain AVX2 build checked\n");
@@ -257,7 +263,8 @@ static void test_avx2_builds_agree(void **state) {
     kv_kernels vnni = *kv_kernels_ref();
     kv__kernels_fill_avx2(&vnni, true);
     check_table(&vnni);
-    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K};
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K,
+                             KV_TYPE_Q6_K, KV_TYPE_Q5_K, KV_TYPE_IQ4_XS};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         fixture f;
         fixture_make(&f, &plain, types[i], 2048 + 256);
@@ -275,12 +282,108 @@ static void test_avx2_builds_agree(void **state) {
 #endif
 
 #if defined(__x86_64__)
+// Blocks at the ends of their ranges: every quant and scale at its largest or
+// smallest (rows of one repeated byte, the F16 scales set to 1 and 0.5) against
+// activations of all +127, all -127 or alternating. The tiles' int16 and int32
+// sums must neither saturate nor wrap: each pair keeps vec_dot's bits through
+// the packed path (16 weight rows by 9 activation rows), and vec_dot stays
+// within float rounding of the reference.
+static void check_extremes(const kv_kernels *k, kv_type t) {
+    enum { NW = 16, NX = 9, N = 512 };
+    const size_t wrs = kv_type_row_size(t, N), xrs = kv_type_row_size(KV_TYPE_Q8_K, N);
+    const size_t bsz = kv_type_get(t)->type_size;
+    size_t d_off = 0, dmin_off = SIZE_MAX;
+    if (t == KV_TYPE_Q4_K || t == KV_TYPE_Q5_K)
+        dmin_off = 2;
+    else if (t == KV_TYPE_Q6_K)
+        d_off = offsetof(kv_block_q6_k, d);
+    static const uint8_t PAT[] = {0xFF, 0x00, 0x0F, 0xF0, 0xAA, 0x55, 0x3F, 0xC0};
+    uint8_t *w = malloc(wrs * NW), *x = malloc(xrs * NX);
+    assert_non_null(w);
+    assert_non_null(x);
+    for (int r = 0; r < NW; r++) {
+        memset(w + r * wrs, PAT[r % 8], wrs);
+        for (size_t b = 0; b < wrs / bsz; b++) {
+            uint8_t *blk = w + r * wrs + b * bsz;
+            const kv_f16 one = 0x3C00, half = 0x3800;
+            memcpy(blk + d_off, r < 8 ? &one : &half, sizeof one);
+            if (dmin_off != SIZE_MAX)
+                memcpy(blk + dmin_off, r < 8 ? &half : &one, sizeof one);
+        }
+    }
+    for (int j = 0; j < NX; j++) {
+        kv_block_q8_k *xb = (kv_block_q8_k *)(x + j * xrs);
+        for (int b = 0; b < N / KV_QK_K; b++) {
+            xb[b].d = j % 2 ? 1.0f : 0.25f;
+            for (int e = 0; e < KV_QK_K; e++)
+                xb[b].qs[e] = (int8_t)(j % 3 == 0 ? 127 : j % 3 == 1 ? -127 : (e % 2 ? 127 : -127));
+            for (int g = 0; g < KV_QK_K / 16; g++) {
+                int s = 0;
+                for (int e = 0; e < 16; e++)
+                    s += xb[b].qs[16 * g + e];
+                xb[b].bsums[g] = (int16_t)s;
+            }
+        }
+    }
+    const kv_type_kernels *tk = &k->types[t];
+    float y[NX * NW];
+    kv_matmul_args a = {t, w, wrs, x, xrs, y, NW, N, NX, NULL, NULL};
+    const size_t ss = kv_matmul_scratch_size(k, t, N);
+    void *scratch = ss ? malloc(ss) : NULL;
+    assert_true(tk->pack != NULL && ss > 0 && NX >= tk->pack_min_rows);
+    k->matmul(k, &a, 0, NW, scratch, ss);
+    const kv_kernels *ref = kv_kernels_ref();
+    for (int j = 0; j < NX; j++)
+        for (int i = 0; i < NW; i++) {
+            float want, exact;
+            tk->vec_dot(N, &want, w + i * wrs, x + j * xrs);
+            ref->types[t].vec_dot(N, &exact, w + i * wrs, x + j * xrs);
+            if (memcmp(&y[j * NW + i], &want, sizeof want) != 0)
+                fail_msg("%s %s extremes: pair (%d,%d) %.9g, vec_dot %.9g", k->name,
+                         kv_type_name(t), i, j, y[j * NW + i], want);
+            // float rounding against the largest magnitude a pair reaches here
+            // (|w| <= 127 * 63 per weight, |x| <= 127); a saturated or wrapped
+            // int16 sum is off by thousands
+            if (fabsf(want - exact) > 0x1p-20f * 127.0f * 63.0f * 127.0f * N)
+                fail_msg("%s %s extremes: pair (%d,%d) vec_dot %.9g, reference %.9g", k->name,
+                         kv_type_name(t), i, j, want, exact);
+        }
+    free(scratch), free(w), free(x);
+}
+
+static void test_extremes(void **state) {
+    (void)state;
+    if (!kv__cpu_has_avx2()) {
+        print_message("skipped: this CPU lacks AVX2, FMA or F16C\n");
+        skip();
+    }
+    static const kv_type types[] = {KV_TYPE_Q4_K, KV_TYPE_Q5_K, KV_TYPE_Q6_K, KV_TYPE_IQ4_XS};
+    kv_kernels t[3];
+    int nt = 0;
+    t[nt] = *kv_kernels_ref();
+    kv__kernels_fill_avx2(&t[nt++], false);
+    if (kv__cpu_has_avxvnni()) {
+        t[nt] = *kv_kernels_ref();
+        kv__kernels_fill_avx2(&t[nt++], true);
+    }
+    if (kv__cpu_has_avx512()) {
+        t[nt] = *kv_kernels_ref();
+        kv__kernels_fill_avx512(&t[nt++]);
+    }
+    for (int i = 0; i < nt; i++)
+        for (size_t j = 0; j < sizeof types / sizeof types[0]; j++)
+            check_extremes(&t[i], types[j]);
+}
+#endif
+
+#if defined(__x86_64__)
 // A batch through each packed path of table t against the AVX2 table's dot,
 // pair by pair.
 static void check_against_avx2(const kv_kernels *t) {
     kv_kernels avx2 = *kv_kernels_ref();
     kv__kernels_fill_avx2(&avx2, kv__cpu_has_avxvnni());
-    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K, KV_TYPE_F16};
+    const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K,
+                             KV_TYPE_F16,  KV_TYPE_Q5_K, KV_TYPE_IQ4_XS};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         fixture f;
         fixture_make(&f, t, types[i], types[i] == KV_TYPE_F16 ? 2048 + 261 : 2048 + 256);
@@ -321,6 +424,8 @@ static void test_avx512_table(void **state) {
     assert_ptr_equal(t.types[KV_TYPE_Q8_0].tile_packed, kv_packed_q8_0_q8_0_avx512);
     assert_ptr_equal(t.types[KV_TYPE_Q4_K].tile_packed, kv_packed_q4_k_q8_k_avx512);
     assert_ptr_equal(t.types[KV_TYPE_Q6_K].tile_packed, kv_packed_q6_k_q8_k_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_Q5_K].tile_packed, kv_packed_q5_k_q8_k_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_IQ4_XS].tile_packed, kv_packed_iq4_xs_q8_k_avx512);
     assert_ptr_equal(t.types[KV_TYPE_F16].tile_packed, kv_packed_f16_f16_avx512);
     check_table(&t);
     check_against_avx2(&t);
@@ -368,6 +473,7 @@ int main(void) {
         cmocka_unit_test(test_reference_driver),
 #if defined(__x86_64__)
         cmocka_unit_test(test_avx2_builds_agree),
+        cmocka_unit_test(test_extremes),
         cmocka_unit_test(test_avx512_table),
         cmocka_unit_test(test_amx_table),
 #endif

@@ -97,6 +97,17 @@ void kv_tile_q6_k_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w
 void kv_dot_q6_k_q8_k_avxvnni(int64_t n, float *out, const void *w, const void *x);
 void kv_tile_q6_k_q8_k_avxvnni(int64_t n, float *y, int64_t y_stride, const void *w,
     size_t w_row_size, int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+// Q5_K and IQ4_XS too (tile_k.c, tile_k.h): the same tiles and bits contract.
+void kv_tile_q5_k_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+    size_t w_row_size, int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+void kv_dot_q5_k_q8_k_avxvnni(int64_t n, float *out, const void *w, const void *x);
+void kv_tile_q5_k_q8_k_avxvnni(int64_t n, float *y, int64_t y_stride, const void *w,
+    size_t w_row_size, int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+void kv_tile_iq4_xs_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+    size_t w_row_size, int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+void kv_dot_iq4_xs_q8_k_avxvnni(int64_t n, float *out, const void *w, const void *x);
+void kv_tile_iq4_xs_q8_k_avxvnni(int64_t n, float *y, int64_t y_stride, const void *w,
+    size_t w_row_size, int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 // The packed paths of Q4_K and Q6_K (pack_k.c, pack_k.h): eight rows repacked per
 // super-block, tiles of those eight rows by up to 4 activation rows, used for
 // batches of at least 8 rows; bits equal to the dot product's.
@@ -115,6 +126,20 @@ void kv_packed_q6_k_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void 
                               const void *x, size_t x_row_size, int64_t nx);
 void kv_packed_q6_k_q8_k_avxvnni(int64_t n, float *y, int64_t y_stride, const void *wp,
                                  int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+// Q5_K (Q4_K's layout plus the fifth bits) and IQ4_XS (level indexes as
+// nibbles, scales and scale pairs per row) alike.
+size_t kv_pack_size_q5_k_x8(int64_t n);
+void kv_pack_q5_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_q5_k_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
+                              const void *x, size_t x_row_size, int64_t nx);
+void kv_packed_q5_k_q8_k_avxvnni(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                 int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+size_t kv_pack_size_iq4_xs_x8(int64_t n);
+void kv_pack_iq4_xs_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_iq4_xs_q8_k_avx2(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+void kv_packed_iq4_xs_q8_k_avxvnni(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                   int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 // The packed path of Q4_0 (pack_q.c, pack_q.h): sixteen rows repacked per
 // block in tile_q.h's transposed order, tiles of those rows by up to 4
 // activation rows for batches of at least 8 rows; bits equal to the dot product's.

@@ -85,6 +85,14 @@ static inline __m256i nibbles_32(const uint8_t *p) {
     return _mm256_and_si256(s, _mm256_set1_epi8(0x0F));
 }
 
+// Bit c (0..7) of each of 32 bytes, as bit 4 (16) of the byte: the fifth bit of
+// a Q5_K quant whose bit plane c is q. The 16-bit shifts move no other byte's
+// bit into bit 4, and the mask drops the rest.
+static inline __m256i fifth_bit(__m256i q, int c) {
+    const __m256i s = c < 4 ? _mm256_slli_epi16(q, 4 - c) : _mm256_srli_epi16(q, c - 4);
+    return _mm256_and_si256(s, _mm256_set1_epi8(0x10));
+}
+
 // Byte j (0..31) is 0xFF when bit j of the little-endian 32-bit word at p is set, else 0.
 static inline __m256i bits_to_bytes(const uint8_t *p) {
     const __m256i w = _mm256_set1_epi32((int32_t)load_u32(p));

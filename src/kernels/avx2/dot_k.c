@@ -4,7 +4,7 @@
 // -32 come back through Q8_K's 16-element sums, bsums), maddubs multiplies them
 // with the activations, and madd applies the 16- or 32-element scales. The lanes
 // then go to float and are scaled by the super-block's d (and dmin) with FMA.
-// Q4_K and Q6_K, which also have register tiles, are in tile_k.c.
+// Q4_K, Q5_K, Q6_K and IQ4_XS, which also have register tiles, are in tile_k.c.
 // The short fixed loops are unrolled (#pragma GCC unroll, which clang also
 // reads) so that shift counts and shuffle controls become constants.
 #if defined(__AVX2__)
@@ -116,91 +116,6 @@ void kv_dot_q3_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x) 
                                                    xb[i].qs + 128 * h, half_scales(scales, h)));
         const __m256i offset = _mm256_madd_epi16(load_bsums(&xb[i]), scales);
         sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(offset, 2));
-        acc = scale_add(acc, f16_to_f32(wb[i].d) * xb[i].d, sum);
-    }
-    *out = hsum_f32(acc);
-}
-
-// ---- Q4_K / Q5_K: w = d * sc * q - dmin * m, per 32 weights ----
-
-// One Q5_K super-block (Q4_K's layout plus a fifth bit): the scaled exact sums of q * x (qh NULL for Q4_K,
-// else bit j of qh[l] adds 16 to weight 32 j + l), and in *mins the sums of
-// m * bsum. Weights are at most 31: maddubs pairs stay below 2 * 31 * 127.
-static inline __m256i q45_k_sums(const uint8_t *qs, const uint8_t *qh,
-                                 const uint8_t scales[KV_K_SCALE_SIZE], const kv_block_q8_k *x,
-                                 __m256i *mins) {
-    const __m128i sm = k4_scales_mins(scales);
-    const __m128i mn = _mm_unpackhi_epi8(sm, sm); // each min twice: one per bsum
-    *mins = _mm256_madd_epi16(load_bsums(x), _mm256_cvtepu8_epi16(mn));
-    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-    const __m256i hm = qh != NULL ? load_256(qh) : _mm256_setzero_si256();
-    const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    __m256i sum = _mm256_setzero_si256();
-    #pragma GCC unroll 8
-    for (int p = 0; p < 4; p++) {
-        const __m256i q = load_256(qs + 32 * p);
-        __m256i lo = _mm256_and_si256(q, lo4);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
-        if (qh != NULL) {
-            lo = _mm256_or_si256(lo, bit_plane(hm, 2 * p, 4));
-            hi = _mm256_or_si256(hi, bit_plane(hm, 2 * p + 1, 4));
-        }
-        const __m256i plo = _mm256_maddubs_epi16(lo, load_256(x->qs + 64 * p));
-        const __m256i phi = _mm256_maddubs_epi16(hi, load_256(x->qs + 64 * p + 32));
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(plo, pick_i16(sc, 2 * p)));
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(phi, pick_i16(sc, 2 * p + 1)));
-    }
-    return sum;
-}
-
-// w (n/256 blocks q5_k) . x (n/256 blocks q8_k)
-void kv_dot_q5_k_q8_k_avx2(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_q5_k *wb = w;
-    const kv_block_q8_k *xb = x;
-    __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK; i++) {
-        __m256i mins;
-        const __m256i sum = q45_k_sums(wb[i].qs, wb[i].qh, wb[i].scales, &xb[i], &mins);
-        acc = scale_add(acc, f16_to_f32(wb[i].d) * xb[i].d, sum);
-        acc_min = scale_add(acc_min, f16_to_f32(wb[i].dmin) * xb[i].d, mins);
-    }
-    *out = hsum_f32(_mm256_sub_ps(acc, acc_min));
-}
-
-// ---- IQ4_XS: w = d * (ls - 32) * levels[nibble], per 32 weights ----
-
-// The eight 6-bit scales minus 32 as 8 int16, in both lanes: sub-block b takes
-// nibble b of scales_l (bits 4b..4b+3 of it as a 32-bit word) and bits 2b, 2b+1
-// of scales_h.
-static inline __m256i iq4_xs_scales(const kv_block_iq4_xs *w) {
-    const __m256i lo = _mm256_srlv_epi32(_mm256_set1_epi32((int32_t)load_u32(w->scales_l)),
-                                         _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
-    const __m256i hi = _mm256_srlv_epi32(_mm256_set1_epi32(w->scales_h),
-                                         _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
-    const __m256i top = _mm256_slli_epi32(_mm256_and_si256(hi, _mm256_set1_epi32(3)), 4);
-    const __m256i ls = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0x0F)), top);
-    const __m256i l = _mm256_sub_epi32(ls, _mm256_set1_epi32(32));
-    const __m128i l16 = _mm_packs_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
-    return _mm256_broadcastsi128_si256(l16);
-}
-
-// w (n/256 blocks iq4_xs) . x (n/256 blocks q8_k). Levels are within ±127, so
-// the sign trick of dot_i8 applies; each sub-block's 16 pair sums are weighted
-// by its scale in the madd.
-void kv_dot_iq4_xs_q8_k_avx2(int64_t n, float *out, const void *w, const void *x) {
-    const kv_block_iq4_xs *wb = w;
-    const kv_block_q8_k *xb = x;
-    const __m256i levels = _mm256_broadcastsi128_si256(load_128(KV_IQ4_LEVELS));
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK; i++) {
-        const __m256i scales = iq4_xs_scales(&wb[i]);
-        __m256i sum = _mm256_setzero_si256();
-        #pragma GCC unroll 8
-        for (int b = 0; b < QK / 32; b++) {
-            const __m256i q = _mm256_shuffle_epi8(levels, nibbles_32(wb[i].qs + 16 * b));
-            const __m256i p = dot_i8_weighted(q, load_256(xb[i].qs + 32 * b), pick_i16(scales, b));
-            sum = _mm256_add_epi32(sum, p);
-        }
         acc = scale_add(acc, f16_to_f32(wb[i].d) * xb[i].d, sum);
     }
     *out = hsum_f32(acc);

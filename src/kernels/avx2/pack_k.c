@@ -1,4 +1,4 @@
-// The packed paths of Q4_K and Q6_K (pack_k.h): the repacking of eight rows
+// The packed paths of Q4_K, Q5_K, Q6_K and IQ4_XS (pack_k.h): the repacking of eight rows
 // and the AVX2 builds of the packed tiles (avxvnni/pack_k.c has the VNNI ones).
 #if defined(__AVX2__)
 #include "kernels/avx2/avx2.h"
@@ -11,9 +11,13 @@
 
 PACK_K_DEFINE(q4_k_q8_k, kv_q4_k_x8, packed_q4_k)
 PACK_K_DEFINE(q6_k_q8_k, kv_q6_k_x8, packed_q6_k)
+PACK_K_DEFINE(q5_k_q8_k, kv_q5_k_x8, packed_q5_k)
+PACK_K_DEFINE(iq4_xs_q8_k, kv_iq4_xs_x8, packed_iq4_xs)
 
 size_t kv_pack_size_q4_k_x8(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(kv_q4_k_x8); }
 size_t kv_pack_size_q6_k_x8(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(kv_q6_k_x8); }
+size_t kv_pack_size_q5_k_x8(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(kv_q5_k_x8); }
+size_t kv_pack_size_iq4_xs_x8(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(kv_iq4_xs_x8); }
 
 // The eight rows' super-block i: rows past nw repeat the last one (their lanes
 // are computed and dropped).
@@ -35,8 +39,14 @@ static void store_transposed(const uint8_t *const rows[K4X8_ROWS], size_t off, u
 
 // ---- Q4_K ----
 
-static void pack_q4_k_block(void *out, const uint8_t *const rows[K4X8_ROWS]) {
-    kv_q4_k_x8 *p = out;
+// Q5_K's scales sit where Q4_K's do: the Q4_K part of a Q5_K column is packed alike
+_Static_assert(offsetof(kv_block_q5_k, d) == offsetof(kv_block_q4_k, d) &&
+                   offsetof(kv_block_q5_k, dmin) == offsetof(kv_block_q4_k, dmin) &&
+                   offsetof(kv_block_q5_k, scales) == offsetof(kv_block_q4_k, scales),
+               "q4_k / q5_k scale layout");
+
+// The Q4_K column of eight rows whose 4-bit quants start qs bytes into a block
+static void pack_k4_block(kv_q4_k_x8 *p, const uint8_t *const rows[K4X8_ROWS], size_t qs) {
     __m128i sm[K4X8_ROWS]; // per row: scales in bytes 0..7, mins in 8..15
     __m256i mins[K4X8_ROWS];
     for (int r = 0; r < K4X8_ROWS; r++) {
@@ -63,7 +73,37 @@ static void pack_q4_k_block(void *out, const uint8_t *const rows[K4X8_ROWS]) {
     for (int q = 0; q < 4; q++)
         _mm256_storeu_si256((__m256i *)p->mins[q], mins[q]);
     for (int c4 = 0; c4 < 4; c4++)
-        store_transposed(rows, offsetof(kv_block_q4_k, qs) + 32 * (size_t)c4, p->qs[c4][0]);
+        store_transposed(rows, qs + 32 * (size_t)c4, p->qs[c4][0]);
+}
+
+static void pack_q4_k_block(void *out, const uint8_t *const rows[K4X8_ROWS]) {
+    pack_k4_block(out, rows, offsetof(kv_block_q4_k, qs));
+}
+
+// ---- Q5_K ----
+
+static void pack_q5_k_block(void *out, const uint8_t *const rows[K4X8_ROWS]) {
+    kv_q5_k_x8 *p = out;
+    pack_k4_block(&p->k4, rows, offsetof(kv_block_q5_k, qs));
+    store_transposed(rows, offsetof(kv_block_q5_k, qh), p->qh[0]);
+}
+
+// ---- IQ4_XS ----
+
+static void pack_iq4_xs_block(void *out, const uint8_t *const rows[K4X8_ROWS]) {
+    kv_iq4_xs_x8 *p = out;
+    for (int r = 0; r < K4X8_ROWS; r++) {
+        const kv_block_iq4_xs *b = (const kv_block_iq4_xs *)rows[r];
+        p->d[r] = f16_to_f32(b->d);
+        for (int s = 0; s < 8; s++) { // 6-bit ls: nibble s of scales_l, bits 2s, 2s + 1 of scales_h
+            const int ls = (b->scales_l[s / 2] >> 4 * (s % 2) & 0x0F) | (b->scales_h >> 2 * s & 3) << 4;
+            p->sc[s][r] = (int8_t)(ls - 32);
+            p->sc_pair[s / 2][r][s % 2] = (int16_t)(ls - 32);
+        }
+    }
+    // 32 bytes (sub-blocks 2c, 2c + 1) of each row, dword-transposed
+    for (int c = 0; c < 4; c++)
+        store_transposed(rows, offsetof(kv_block_iq4_xs, qs) + 32 * (size_t)c, p->qs[2 * c][0]);
 }
 
 // ---- Q6_K ----
@@ -127,6 +167,16 @@ void kv_pack_q4_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, vo
 void kv_pack_q6_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
     pack_rows(n, w, w_row_size, nw, sizeof(kv_block_q6_k), out, sizeof(kv_q6_k_x8),
               pack_q6_k_block);
+}
+
+void kv_pack_q5_k_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
+    pack_rows(n, w, w_row_size, nw, sizeof(kv_block_q5_k), out, sizeof(kv_q5_k_x8),
+              pack_q5_k_block);
+}
+
+void kv_pack_iq4_xs_x8(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
+    pack_rows(n, w, w_row_size, nw, sizeof(kv_block_iq4_xs), out, sizeof(kv_iq4_xs_x8),
+              pack_iq4_xs_block);
 }
 
 #endif

@@ -1,4 +1,4 @@
-// Q4_K weights repacked eight rows at a time for batches (the matmul driver's
+// Q4_K weights (and Q5_K, Q6_K, IQ4_XS below) repacked eight rows at a time for batches (the matmul driver's
 // packed path): per super-block, the eight rows' 4-byte groups of quants are
 // interleaved so that one register holds the same four weights of all eight
 // rows, and their scales and mins are unpacked into per-row lanes. Each lane
@@ -196,6 +196,187 @@ PACK_K_INLINE void packed_q6_k(int64_t nb, const kv_q6_k_x8 *wp, const uint8_t *
                 off = _mm256_add_epi32(off, _mm256_madd_epi16(load_256(b->sc_pair[q]),
                                                               _mm256_set1_epi32((int32_t)load_u32(xb[j]->bsums + 2 * q))));
             const __m256i sum = _mm256_sub_epi32(tot[j], _mm256_slli_epi32(off, 5));
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(xb[j]->d)),
+                                     _mm256_cvtepi32_ps(sum), acc[j]);
+        }
+    }
+    for (int j = 0; j < nx; j++)
+        out[j] = acc[j];
+}
+
+// ---- Q5_K: Q4_K with a fifth bit, w = d * scale * q - dmin * min, per 32 weights ----
+
+// One super-block column of eight Q5_K rows (1536 bytes): Q4_K's, and the
+// rows' 32 qh bytes dword-transposed as the quants are, so that qh[g] holds
+// the fifth bits of 4-byte group g of every sub-block (bit s: sub-block s).
+typedef struct {
+    kv_q4_k_x8 k4;
+    uint8_t qh[8][K4X8_ROWS * 4]; // [4-byte group][row, byte]
+} kv_q5_k_x8;
+
+// Groups of four quants (at most 31) a sub-block sums before its scale is
+// applied: AVX2's int16 pairs hold four (4 * 2 * 31 * 128 < 32768), VNNI's
+// int32 lanes all eight.
+PACK_K_INLINE int q5_k_run(void) {
+#if defined(TILE_VNNI)
+    return 8;
+#else
+    return 4;
+#endif
+}
+
+// Eight packed rows times nx activation rows of nb super-blocks each: the
+// integers and float steps of packed_q4_k.
+PACK_K_INLINE void packed_q5_k(int64_t nb, const kv_q5_k_x8 *wp, const uint8_t *x,
+                               size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
+    __m256 acc[K4X8_NX], acc_min[K4X8_NX];
+    for (int j = 0; j < nx; j++)
+        acc[j] = acc_min[j] = _mm256_setzero_ps();
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    const int run = q5_k_run();
+    for (int64_t i = 0; i < nb; i++) {
+        const kv_q5_k_x8 *b = wp + i;
+        const kv_block_q8_k *xb[K4X8_NX];
+        __m256i tot[K4X8_NX];
+        x_blocks(x, x_row_size, i, nx, xb, tot);
+        PACK_K_UNROLL
+        for (int s = 0; s < 8; s++) {
+            PACK_K_UNROLL
+            for (int g0 = 0; g0 < 8; g0 += run) {
+                __m256i a[K4X8_NX];
+                PACK_K_UNROLL
+                for (int j = 0; j < nx; j++)
+                    a[j] = _mm256_setzero_si256();
+                PACK_K_UNROLL
+                for (int g = g0; g < g0 + run; g++) {
+                    const __m256i q = load_256(b->k4.qs[s / 2][g]);
+                    const __m256i nib = s % 2 == 0 ? _mm256_and_si256(q, lo4)
+                                                   : _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+                    const __m256i w = _mm256_or_si256(nib, fifth_bit(load_256(b->qh[g]), s));
+                    PACK_K_UNROLL
+                    for (int j = 0; j < nx; j++) {
+                        const __m256i xv = _mm256_set1_epi32((int32_t)load_u32(xb[j]->qs + 32 * s + 4 * g));
+                        a[j] = pack_k_dot(a[j], w, xv);
+                    }
+                }
+                PACK_K_UNROLL
+                for (int j = 0; j < nx; j++)
+                    tot[j] = pack_k_scale(tot[j], a[j], b->k4.scales[s]);
+            }
+        }
+        const __m256 d = _mm256_loadu_ps(b->k4.d), dmin = _mm256_loadu_ps(b->k4.dmin);
+        for (int j = 0; j < nx; j++) {
+            const __m256 dx = _mm256_set1_ps(xb[j]->d);
+            const __m256i imin = pack_k_mins(&b->k4, xb[j]);
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(tot[j]), acc[j]);
+            acc_min[j] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(imin),
+                                         acc_min[j]);
+        }
+    }
+    for (int j = 0; j < nx; j++)
+        out[j] = _mm256_sub_ps(acc[j], acc_min[j]);
+}
+
+// ---- IQ4_XS: w = d * (ls - 32) * levels[nibble], per 32 weights ----
+
+// One super-block column of eight IQ4_XS rows (1248 bytes). Sub-block s's 16
+// bytes of nibbles are dword-transposed: 4-byte group g (activations
+// 32 s + 4 g ..) is the low nibbles of qs[s][g] for g < 4, the high nibbles of
+// qs[s][g - 4] for the others.
+typedef struct {
+    float d[K4X8_ROWS];
+    int8_t sc[8][K4X8_ROWS];           // [sub-block][row]: ls - 32
+    int16_t sc_pair[4][K4X8_ROWS][2];  // [sub-block pair][row][sub-block of the pair]
+    uint8_t qs[8][4][K4X8_ROWS * 4];   // [sub-block][dword][row, byte]
+} kv_iq4_xs_x8;
+
+// The level indexes of group g of sub-block s of the eight rows
+PACK_K_INLINE __m256i iq4_xs_nibbles(const kv_iq4_xs_x8 *b, int s, int g) {
+    const __m256i q = load_256(b->qs[s][g % 4]), lo4 = _mm256_set1_epi8(0x0F);
+    return g < 4 ? _mm256_and_si256(q, lo4) : _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+}
+
+// tot + sub-block s's level . x sums times its scales, per row. VNNI: dpbusd
+// takes the levels as unsigned bytes level + 128 (1..241), so the sums hold
+// 128 * (the sub-block's activation sum) more, which iq4_xs_excess gives back.
+// AVX2: maddubs takes |level| and x with the level's sign (pairs at most
+// 2 * 127 * 127: one group per int16), weighted per group: exact sums.
+PACK_K_INLINE void packed_iq4_xs_sub(const kv_iq4_xs_x8 *b, int s,
+                                     const kv_block_q8_k *const *xb, __m256i *tot, const int nx) {
+    const __m256i levels = _mm256_broadcastsi128_si256(load_128(KV_IQ4_LEVELS));
+#if defined(TILE_VNNI)
+    const __m256i lu = _mm256_xor_si256(levels, _mm256_set1_epi8((char)0x80)); // level + 128
+    __m256i a[K4X8_NX];
+    PACK_K_UNROLL
+    for (int j = 0; j < nx; j++)
+        a[j] = _mm256_setzero_si256();
+    PACK_K_UNROLL
+    for (int g = 0; g < 8; g++) {
+        const __m256i w = _mm256_shuffle_epi8(lu, iq4_xs_nibbles(b, s, g));
+        PACK_K_UNROLL
+        for (int j = 0; j < nx; j++)
+            a[j] = _mm256_dpbusd_avx_epi32(
+                a[j], w, _mm256_set1_epi32((int32_t)load_u32(xb[j]->qs + 32 * s + 4 * g)));
+    }
+    const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)b->sc[s]));
+    PACK_K_UNROLL
+    for (int j = 0; j < nx; j++)
+        tot[j] = _mm256_add_epi32(tot[j], _mm256_mullo_epi32(a[j], sc32));
+#else
+    const __m256i sc32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)b->sc[s]));
+    const __m256i sc2 = _mm256_or_si256(_mm256_and_si256(sc32, _mm256_set1_epi32(0xFFFF)),
+                                        _mm256_slli_epi32(sc32, 16)); // the scale in both int16
+    PACK_K_UNROLL
+    for (int g = 0; g < 8; g++) {
+        const __m256i l = _mm256_shuffle_epi8(levels, iq4_xs_nibbles(b, s, g));
+        const __m256i al = _mm256_sign_epi8(l, l);
+        PACK_K_UNROLL
+        for (int j = 0; j < nx; j++) {
+            const __m256i xv = _mm256_set1_epi32((int32_t)load_u32(xb[j]->qs + 32 * s + 4 * g));
+            const __m256i p = _mm256_maddubs_epi16(al, _mm256_sign_epi8(xv, l));
+            tot[j] = _mm256_add_epi32(tot[j], _mm256_madd_epi16(p, sc2));
+        }
+    }
+#endif
+}
+
+// What packed_iq4_xs_sub's sums hold beyond the exact ones, per row: VNNI's
+// 128 * (sum over sub-blocks of (ls - 32) * its activation sum); none in AVX2.
+PACK_K_INLINE __m256i iq4_xs_excess(const kv_iq4_xs_x8 *b, const kv_block_q8_k *xb) {
+#if defined(TILE_VNNI)
+    const __m256i b32 = _mm256_madd_epi16(load_256(xb->bsums), _mm256_set1_epi16(1));
+    const __m256i pk = _mm256_packs_epi32(b32, b32); // int16 pairs (s, s+1) in dwords 0, 1, 4, 5
+    __m256i m = _mm256_setzero_si256();
+    static const int DW[4] = {0, 1, 4, 5};
+    for (int q = 0; q < 4; q++) {
+        const __m256i pair = _mm256_permutevar8x32_epi32(pk, _mm256_set1_epi32(DW[q]));
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(load_256(b->sc_pair[q]), pair));
+    }
+    return _mm256_slli_epi32(m, 7);
+#else
+    return (void)b, (void)xb, _mm256_setzero_si256();
+#endif
+}
+
+// Eight packed rows times nx activation rows of nb super-blocks each: per
+// super-block the exact integer sum of (ls - 32) * (level . x), then
+// acc += (d * d_x) * sum with FMA (tile_k.h's steps).
+PACK_K_INLINE void packed_iq4_xs(int64_t nb, const kv_iq4_xs_x8 *wp, const uint8_t *x,
+                                 size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
+    __m256 acc[K4X8_NX];
+    for (int j = 0; j < nx; j++)
+        acc[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const kv_iq4_xs_x8 *b = wp + i;
+        const kv_block_q8_k *xb[K4X8_NX];
+        __m256i tot[K4X8_NX];
+        x_blocks(x, x_row_size, i, nx, xb, tot);
+        PACK_K_UNROLL
+        for (int s = 0; s < 8; s++)
+            packed_iq4_xs_sub(b, s, xb, tot, nx);
+        const __m256 d = _mm256_loadu_ps(b->d);
+        for (int j = 0; j < nx; j++) {
+            const __m256i sum = _mm256_sub_epi32(tot[j], iq4_xs_excess(b, xb[j]));
             acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(xb[j]->d)),
                                      _mm256_cvtepi32_ps(sum), acc[j]);
         }

@@ -54,6 +54,10 @@ static const struct {
      kv_tile_q4_k_q8_k_avx2, kv_tile_q4_k_q8_k_avxvnni, KV_AVX2_TILE_K_NW, KV_AVX2_TILE_K_NX},
     {KV_TYPE_Q6_K, KV_TYPE_Q8_K, kv_dot_q6_k_q8_k_avx2, kv_dot_q6_k_q8_k_avxvnni,
      kv_tile_q6_k_q8_k_avx2, kv_tile_q6_k_q8_k_avxvnni, KV_AVX2_TILE_K_NW, KV_AVX2_TILE_K_NX},
+    {KV_TYPE_Q5_K, KV_TYPE_Q8_K, kv_dot_q5_k_q8_k_avx2, kv_dot_q5_k_q8_k_avxvnni,
+     kv_tile_q5_k_q8_k_avx2, kv_tile_q5_k_q8_k_avxvnni, KV_AVX2_TILE_K_NW, KV_AVX2_TILE_K_NX},
+    {KV_TYPE_IQ4_XS, KV_TYPE_Q8_K, kv_dot_iq4_xs_q8_k_avx2, kv_dot_iq4_xs_q8_k_avxvnni,
+     kv_tile_iq4_xs_q8_k_avx2, kv_tile_iq4_xs_q8_k_avxvnni, KV_AVX2_TILE_K_NW, KV_AVX2_TILE_K_NX},
     // IQ3 tiles have no VNNI variant: the same functions in both tables
     {KV_TYPE_IQ3_XXS, KV_TYPE_Q8_K, kv_dot_iq3_xxs_q8_k_avx2, kv_dot_iq3_xxs_q8_k_avx2,
      kv_tile_iq3_xxs_q8_k_avx2, kv_tile_iq3_xxs_q8_k_avx2, KV_AVX2_TILE_IQ3_NW, KV_AVX2_TILE_IQ3_NX},
@@ -100,6 +104,12 @@ static const struct {
      KV_AVX2_PACK_K_NX, KV_AVX2_PACK_K_MIN_ROWS},
     {KV_TYPE_Q6_K, KV_TYPE_Q8_K, kv_pack_q6_k_x8, kv_pack_size_q6_k_x8,
      kv_packed_q6_k_q8_k_avx2, kv_packed_q6_k_q8_k_avxvnni, KV_AVX2_PACK_K_NW,
+     KV_AVX2_PACK_K_NX, KV_AVX2_PACK_K_MIN_ROWS},
+    {KV_TYPE_Q5_K, KV_TYPE_Q8_K, kv_pack_q5_k_x8, kv_pack_size_q5_k_x8,
+     kv_packed_q5_k_q8_k_avx2, kv_packed_q5_k_q8_k_avxvnni, KV_AVX2_PACK_K_NW,
+     KV_AVX2_PACK_K_NX, KV_AVX2_PACK_K_MIN_ROWS},
+    {KV_TYPE_IQ4_XS, KV_TYPE_Q8_K, kv_pack_iq4_xs_x8, kv_pack_size_iq4_xs_x8,
+     kv_packed_iq4_xs_q8_k_avx2, kv_packed_iq4_xs_q8_k_avxvnni, KV_AVX2_PACK_K_NW,
      KV_AVX2_PACK_K_NX, KV_AVX2_PACK_K_MIN_ROWS},
 };
 

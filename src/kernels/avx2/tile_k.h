@@ -1,5 +1,5 @@
-// Register tiles of the Q4_K and Q6_K dot products against Q8_K: one weight
-// row by NX activation rows. A super-block's weights are unpacked and its
+// Register tiles of the Q4_K, Q5_K, Q6_K and IQ4_XS dot products against
+// Q8_K: one weight row by NX activation rows. A super-block's weights are unpacked and its
 // scales picked once per 32 or 64 elements, then multiplied with each
 // activation row's bytes, so the unpacking is shared by the NX rows. Shared by
 // avx2/tile_k.c and avxvnni/tile_k.c (with -mavxvnni; see tile_q.h for the
@@ -98,6 +98,55 @@ TILE_K_INLINE void tile_q4_k(const tile_k_args *a, const int nx) {
         a->y[j * a->y_stride] = acc[j] - acc_min[j];
 }
 
+// ---- Q5_K: Q4_K with a fifth bit, w = d * scale * q - dmin * min, per 32 weights ----
+
+// Weight 32 c + l has the nibble of Q4_K's layout and bit c of qh[l] as 16: at
+// most 31, so maddubs pairs stay below 2 * 31 * 127. The integers and float
+// steps are tile_q4_k's (and the packed tiles' of pack_k.h).
+TILE_K_INLINE void tile_q5_k(const tile_k_args *a, const int nx) {
+    float acc[TILE_K_NX], acc_min[TILE_K_NX];
+    TILE_K_UNROLL
+    for (int j = 0; j < nx; j++)
+        acc[j] = acc_min[j] = 0.0f;
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    const kv_block_q5_k *wb = (const kv_block_q5_k *)a->w;
+    for (int64_t i = 0; i < a->nb; i++) {
+        const __m128i sm = k4_scales_mins(wb[i].scales);
+        const __m256i mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); // a min per bsum
+        const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        const __m256i qh = load_256(wb[i].qh);
+        __m256i sum[TILE_K_NX];
+        TILE_K_UNROLL
+        for (int j = 0; j < nx; j++)
+            sum[j] = _mm256_setzero_si256();
+        TILE_K_UNROLL
+        for (int p = 0; p < 4; p++) {
+            const __m256i q = load_256(wb[i].qs + 32 * p);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, lo4), fifth_bit(qh, 2 * p));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4),
+                                               fifth_bit(qh, 2 * p + 1));
+            const __m256i sc_lo = pick_i16(sc, 2 * p), sc_hi = pick_i16(sc, 2 * p + 1);
+            TILE_K_UNROLL
+            for (int j = 0; j < nx; j++) {
+                const int8_t *x8 = x_block(a, j, i)->qs + 64 * p;
+                sum[j] = add_weighted(sum[j], _mm256_maddubs_epi16(lo, load_256(x8)), sc_lo);
+                sum[j] = add_weighted(sum[j], _mm256_maddubs_epi16(hi, load_256(x8 + 32)), sc_hi);
+            }
+        }
+        const float d = f16_to_f32(wb[i].d), dmin = f16_to_f32(wb[i].dmin);
+        TILE_K_UNROLL
+        for (int j = 0; j < nx; j++) {
+            const kv_block_q8_k *xb = x_block(a, j, i);
+            const int32_t imin = hsum_i32(_mm256_madd_epi16(load_256(xb->bsums), mn));
+            acc[j] = fmaf(d * xb->d, (float)hsum_i32(sum[j]), acc[j]);
+            acc_min[j] = fmaf(dmin * xb->d, (float)imin, acc_min[j]);
+        }
+    }
+    TILE_K_UNROLL
+    for (int j = 0; j < nx; j++)
+        a->y[j * a->y_stride] = acc[j] - acc_min[j];
+}
+
 // ---- Q6_K: w = d * scale * (q - 32), per 16 weights ----
 
 // Element 128 h + 32 s + l takes the nibble (low for s < 2) of
@@ -154,10 +203,69 @@ TILE_K_INLINE void tile_q6_k(const tile_k_args *a, const int nx) {
         a->y[j * a->y_stride] = acc[j];
 }
 
+// ---- IQ4_XS: w = d * (ls - 32) * levels[nibble], per 32 weights ----
+
+// The eight 6-bit scales minus 32 as 8 int16, in both lanes: sub-block b takes
+// nibble b of scales_l (bits 4b..4b+3 of it as a 32-bit word) and bits 2b, 2b+1
+// of scales_h.
+TILE_K_INLINE __m256i iq4_xs_scales(const kv_block_iq4_xs *w) {
+    const __m256i lo = _mm256_srlv_epi32(_mm256_set1_epi32((int32_t)load_u32(w->scales_l)),
+                                         _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28));
+    const __m256i hi = _mm256_srlv_epi32(_mm256_set1_epi32(w->scales_h),
+                                         _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+    const __m256i top = _mm256_slli_epi32(_mm256_and_si256(hi, _mm256_set1_epi32(3)), 4);
+    const __m256i ls = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0x0F)), top);
+    const __m256i l = _mm256_sub_epi32(ls, _mm256_set1_epi32(32));
+    const __m128i l16 = _mm_packs_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
+    return _mm256_broadcastsi128_si256(l16);
+}
+
+// The 32 levels of sub-block b (element order: nibbles_32) as signed bytes
+TILE_K_INLINE __m256i iq4_xs_levels(const kv_block_iq4_xs *w, int b) {
+    const __m256i levels = _mm256_broadcastsi128_si256(load_128(KV_IQ4_LEVELS));
+    return _mm256_shuffle_epi8(levels, nibbles_32(w->qs + 16 * b));
+}
+
+// Levels are within +-127: |level| times x with the level's sign (maddubs pairs
+// at most 2 * 127 * 127), weighted by the sub-block's scale. Per super-block
+// the exact integer sum of (ls - 32) * (level . x) of each pair, then
+// acc += (d * d_x) * sum with FMA (as the packed tiles of pack_k.h).
+TILE_K_INLINE void tile_iq4_xs(const tile_k_args *a, const int nx) {
+    float acc[TILE_K_NX];
+    TILE_K_UNROLL
+    for (int j = 0; j < nx; j++)
+        acc[j] = 0.0f;
+    const kv_block_iq4_xs *wb = (const kv_block_iq4_xs *)a->w;
+    for (int64_t i = 0; i < a->nb; i++) {
+        const __m256i sc = iq4_xs_scales(&wb[i]);
+        __m256i sum[TILE_K_NX];
+        TILE_K_UNROLL
+        for (int j = 0; j < nx; j++)
+            sum[j] = _mm256_setzero_si256();
+        TILE_K_UNROLL
+        for (int b = 0; b < 8; b++) {
+            const __m256i q = iq4_xs_levels(&wb[i], b);
+            const __m256i aq = _mm256_sign_epi8(q, q), sc_b = pick_i16(sc, b);
+            TILE_K_UNROLL
+            for (int j = 0; j < nx; j++) {
+                const __m256i xq = _mm256_sign_epi8(load_256(x_block(a, j, i)->qs + 32 * b), q);
+                sum[j] = add_weighted(sum[j], _mm256_maddubs_epi16(aq, xq), sc_b);
+            }
+        }
+        const float d = f16_to_f32(wb[i].d);
+        TILE_K_UNROLL
+        for (int j = 0; j < nx; j++)
+            acc[j] = fmaf(d * x_block(a, j, i)->d, (float)hsum_i32(sum[j]), acc[j]);
+    }
+    TILE_K_UNROLL
+    for (int j = 0; j < nx; j++)
+        a->y[j * a->y_stride] = acc[j];
+}
+
 // ---- generation: TILE_K_NW weight rows by one activation row ----
 //
 // One pair's super-block as int32 lanes: *sum sums to isum (Q6_K: with the -32
-// part taken off), *mins to imin (Q4_K). Four rows' lanes are then summed
+// part taken off), *mins to imin (Q4_K, Q5_K; zero for the others). Four rows' lanes are then summed
 // together (hsum_4x2_i32) rather than one pair at a time.
 
 TILE_K_INLINE void q4_k_lanes(const kv_block_q4_k *w, const kv_block_q8_k *x, __m256i *sum,
@@ -206,6 +314,41 @@ TILE_K_INLINE void q6_k_lanes(const kv_block_q6_k *w, const kv_block_q8_k *x, __
     *mins = _mm256_setzero_si256();
 }
 
+TILE_K_INLINE void q5_k_lanes(const kv_block_q5_k *w, const kv_block_q8_k *x, __m256i *sum,
+                              __m256i *mins) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0F);
+    const __m128i sm = k4_scales_mins(w->scales);
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+    const __m256i qh = load_256(w->qh);
+    __m256i s = _mm256_setzero_si256();
+    TILE_K_UNROLL
+    for (int p = 0; p < 4; p++) {
+        const __m256i q = load_256(w->qs + 32 * p);
+        const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, lo4), fifth_bit(qh, 2 * p));
+        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4),
+                                           fifth_bit(qh, 2 * p + 1));
+        s = add_weighted(s, _mm256_maddubs_epi16(lo, load_256(x->qs + 64 * p)), pick_i16(sc, 2 * p));
+        s = add_weighted(s, _mm256_maddubs_epi16(hi, load_256(x->qs + 64 * p + 32)),
+                         pick_i16(sc, 2 * p + 1));
+    }
+    *sum = s;
+    *mins = _mm256_madd_epi16(load_256(x->bsums), _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)));
+}
+
+TILE_K_INLINE void iq4_xs_lanes(const kv_block_iq4_xs *w, const kv_block_q8_k *x, __m256i *sum,
+                                __m256i *mins) {
+    const __m256i sc = iq4_xs_scales(w);
+    __m256i s = _mm256_setzero_si256();
+    TILE_K_UNROLL
+    for (int b = 0; b < 8; b++) {
+        const __m256i q = iq4_xs_levels(w, b);
+        const __m256i xq = _mm256_sign_epi8(load_256(x->qs + 32 * b), q);
+        s = add_weighted(s, _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), xq), pick_i16(sc, b));
+    }
+    *sum = s;
+    *mins = _mm256_setzero_si256();
+}
+
 // [sum of a[0] .. sum of a[3], sum of b[0] .. sum of b[3]], each exact
 TILE_K_INLINE __m256i hsum_4x2_i32(const __m256i a[4], const __m256i b[4]) {
     const __m256i ha = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
@@ -215,9 +358,9 @@ TILE_K_INLINE __m256i hsum_4x2_i32(const __m256i a[4], const __m256i b[4]) {
 }
 
 // Weight rows w[0..3] (blocks of TYPE) by one activation row: lanes 0..3 of the
-// accumulator are the rows' acc, lanes 4..7 their acc_min (Q6_K: +0 throughout,
-// which leaves acc's bits as they are); the same FMA as tile_q4_k / tile_q6_k
-// per lane. Generation streams the rows once, and the
+// accumulator are the rows' acc, lanes 4..7 their acc_min (Q6_K, IQ4_XS: +0
+// throughout, which leaves acc's bits as they are); the same FMA as the 1 x NX
+// tile of the type per lane. Generation streams the rows once, and the
 // next tile's rows follow these in memory: each super-block read prefetches the
 // same super-block `ahead` bytes on (the next tile's rows).
 #define TILE_K_ROWS(name, type, lanes, dmin_of)                                                \
@@ -247,10 +390,14 @@ TILE_K_INLINE __m256i hsum_4x2_i32(const __m256i a[4], const __m256i b[4]) {
     }
 
 TILE_K_INLINE float q4_k_dmin(const kv_block_q4_k *b) { return f16_to_f32(b->dmin); }
+TILE_K_INLINE float q5_k_dmin(const kv_block_q5_k *b) { return f16_to_f32(b->dmin); }
 TILE_K_INLINE float q6_k_dmin(const kv_block_q6_k *b) { return (void)b, 0.0f; }
+TILE_K_INLINE float iq4_xs_dmin(const kv_block_iq4_xs *b) { return (void)b, 0.0f; }
 
 TILE_K_ROWS(rows_q4_k, kv_block_q4_k, q4_k_lanes, q4_k_dmin)
+TILE_K_ROWS(rows_q5_k, kv_block_q5_k, q5_k_lanes, q5_k_dmin)
 TILE_K_ROWS(rows_q6_k, kv_block_q6_k, q6_k_lanes, q6_k_dmin)
+TILE_K_ROWS(rows_iq4_xs, kv_block_iq4_xs, iq4_xs_lanes, iq4_xs_dmin)
 
 #define TILE_K_CAT2(a, b) a##b
 #define TILE_K_CAT(a, b) TILE_K_CAT2(a, b)

@@ -63,6 +63,17 @@ size_t kv_pack_size_q6_k_x16_avx512(int64_t n);
 void kv_pack_q6_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
 void kv_packed_q6_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
                                 int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+// Q5_K (Q4_K's column plus the qh bytes dword-transposed) and IQ4_XS (nibbles
+// dword-transposed per sub-block, looked up as level + 128) alike.
+size_t kv_pack_size_q5_k_x16_avx512(int64_t n);
+void kv_pack_q5_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_q5_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+size_t kv_pack_size_iq4_xs_x16_avx512(int64_t n);
+void kv_pack_iq4_xs_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw,
+                               void *out);
+void kv_packed_iq4_xs_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                  int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 
 // F16 (against F16 activations): eight rows converted to floats, two per zmm
 // (a row per 256-bit half), the n % 8 tail kept as F16; tiles of those rows by

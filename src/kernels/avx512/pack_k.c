@@ -1,4 +1,4 @@
-// The packed paths of Q4_K and Q6_K for AVX-512 (avx512.h): sixteen weight rows
+// The packed paths of Q4_K, Q5_K, Q6_K and IQ4_XS for AVX-512 (avx512.h): sixteen weight rows
 // repacked per super-block, one row per int32 lane: the same four quant bytes
 // of the sixteen rows in one zmm, the sub-block scales and mins unpacked into
 // row lanes. A tile multiplies them with up to four activation rows: per
@@ -275,6 +275,272 @@ void kv_pack_q6_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_
             for (int k = 0; k < 4; k++)
                 _mm512_storeu_si512(p->u[s][k], g[k]);
         }
+    }
+}
+
+// ---- shared by Q5_K and IQ4_XS ----
+
+// count dwords of the sixteen rows from byte off on, dword k of row r into
+// bytes 4r..4r+3 of out[k] (gathered where the row offsets fit int32)
+static void rows_dwords(uint8_t (*out)[NW * 4], const uint8_t *const rows[NW], size_t off,
+                        int count, bool gather, __m512i idx) {
+    for (int k = 0; k < count; k++) {
+        const size_t at = off + 4 * (size_t)k;
+        if (gather) {
+            _mm512_storeu_si512(out[k], gather_rows(rows[0] + at, idx));
+            continue;
+        }
+        for (int r = 0; r < NW; r++)
+            memcpy(&out[k][4 * r], rows[r] + at, 4);
+    }
+}
+
+// Super-block i of the sixteen rows of `block` bytes each (rows past nw repeat the last)
+static void rows_at(const void *w, size_t w_row_size, int64_t nw, size_t block, int64_t i,
+                    const uint8_t *rows[NW]) {
+    for (int r = 0; r < NW; r++)
+        rows[r] = (const uint8_t *)w + (size_t)(r < nw ? r : nw - 1) * w_row_size + (size_t)i * block;
+}
+
+// ---- Q5_K: Q4_K with a fifth bit, w = d * scale * q - dmin * min, per 32 weights ----
+
+// One super-block column of sixteen Q5_K rows (3072 bytes): Q4_K's, and the
+// rows' 32 qh bytes dword-transposed as the quants are, so that qh[g] holds
+// the fifth bits of 4-byte group g of every sub-block (bit s: sub-block s).
+typedef struct {
+    q4_k_x16 k4;
+    uint8_t qh[8][NW * 4]; // [4-byte group][row, byte]
+} q5_k_x16;
+
+_Static_assert(offsetof(kv_block_q5_k, d) == offsetof(kv_block_q4_k, d) &&
+                   offsetof(kv_block_q5_k, dmin) == offsetof(kv_block_q4_k, dmin) &&
+                   offsetof(kv_block_q5_k, scales) == offsetof(kv_block_q4_k, scales),
+               "q4_k / q5_k scale layout");
+
+// The quants (0..31) of 4-byte group g of sub-block s: its nibble, and bit s
+// of the group's qh bytes as 16 (16-bit shifts move no other byte's bit into
+// bit 4; the ternary logic keeps nib | (v & 16)).
+AVX512_INLINE __m512i q5_k_quants(const q5_k_x16 *b, int s, int g) {
+    const __m512i q = _mm512_loadu_si512(b->k4.qs[s / 2][g]), qh = _mm512_loadu_si512(b->qh[g]);
+    const __m512i nib = _mm512_and_si512(s % 2 == 0 ? q : _mm512_srli_epi16(q, 4),
+                                         _mm512_set1_epi8(0x0F));
+    const __m512i v = s < 4 ? _mm512_slli_epi16(qh, 4 - s) : _mm512_srli_epi16(qh, s - 4);
+    return _mm512_ternarylogic_epi32(nib, v, _mm512_set1_epi8(0x10), 0xF8);
+}
+
+// nx (1, 2 or 4) activation rows by the sixteen packed rows of nb super-blocks:
+// packed_q4_k's integers and float steps.
+AVX512_INLINE void packed_q5_k(int64_t nb, const q5_k_x16 *wp, const uint8_t *const xr[NX],
+                               const int nx, __m512 out[NX]) {
+    __m512 acc[NX], acc_min[NX];
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        acc[j] = acc_min[j] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const q5_k_x16 *b = wp + i;
+        const kv_block_q8_k *xb[NX];
+        __m512i tot[NX];
+        AVX512_UNROLL
+        for (int j = 0; j < nx; j++) {
+            xb[j] = (const kv_block_q8_k *)xr[j] + i;
+            tot[j] = _mm512_setzero_si512();
+        }
+        AVX512_UNROLL
+        for (int s = 0; s < 8; s++) {
+            __m512i a0[NX], a1[NX]; // even and odd groups: two dpbusd chains per pair
+            AVX512_UNROLL
+            for (int j = 0; j < nx; j++)
+                a0[j] = a1[j] = _mm512_setzero_si512();
+            AVX512_UNROLL
+            for (int g = 0; g < 8; g += 2) {
+                const __m512i w0 = q5_k_quants(b, s, g), w1 = q5_k_quants(b, s, g + 1);
+                AVX512_UNROLL
+                for (int j = 0; j < nx; j++) {
+                    const int8_t *xq = xb[j]->qs + 32 * s + 4 * g;
+                    a0[j] = _mm512_dpbusd_epi32(a0[j], w0, _mm512_set1_epi32((int32_t)load_u32(xq)));
+                    a1[j] = _mm512_dpbusd_epi32(a1[j], w1, _mm512_set1_epi32((int32_t)load_u32(xq + 4)));
+                }
+            }
+            const __m512i sc = _mm512_cvtepu8_epi32(load_128(b->k4.scales[s]));
+            AVX512_UNROLL
+            for (int j = 0; j < nx; j++)
+                tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0[j], a1[j]), sc));
+        }
+        const __m512 d = _mm512_loadu_ps(b->k4.d), dmin = _mm512_loadu_ps(b->k4.dmin);
+        AVX512_UNROLL
+        for (int j = 0; j < nx; j++) {
+            // imin: the mins of sub-blocks 2q, 2q + 1 against their 32-sums of x
+            const int16_t *bs = xb[j]->bsums;
+            __m512i imin = _mm512_setzero_si512();
+            AVX512_UNROLL
+            for (int q = 0; q < 4; q++) {
+                const uint32_t lo = (uint16_t)(bs[4 * q] + bs[4 * q + 1]);
+                const uint32_t hi = (uint16_t)(bs[4 * q + 2] + bs[4 * q + 3]);
+                imin = _mm512_add_epi32(imin, _mm512_madd_epi16(_mm512_loadu_si512(b->k4.mins[q]),
+                                                                _mm512_set1_epi32((int32_t)(lo | hi << 16))));
+            }
+            const __m512 dx = _mm512_set1_ps(xb[j]->d);
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(tot[j]), acc[j]);
+            acc_min[j] = _mm512_fmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(imin), acc_min[j]);
+        }
+    }
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        out[j] = _mm512_sub_ps(acc[j], acc_min[j]);
+}
+
+void kv_packed_q5_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                int64_t nw, const void *x, size_t x_row_size, int64_t nx) {
+    const uint8_t *xr[NX];
+    for (int j = 0; j < NX; j++)
+        xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;
+    __m512 out[NX];
+    const int64_t nb = n / KV_QK_K;
+    if (nx > 2)
+        packed_q5_k(nb, wp, xr, 4, out);
+    else if (nx == 2)
+        packed_q5_k(nb, wp, xr, 2, out);
+    else
+        packed_q5_k(nb, wp, xr, 1, out);
+    store_lanes(y, y_stride, out, nw, nx);
+}
+
+size_t kv_pack_size_q5_k_x16_avx512(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(q5_k_x16); }
+
+void kv_pack_q5_k_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out) {
+    q5_k_x16 *p = out;
+    __m512i idx;
+    const bool gather = row_offsets(w_row_size, nw, &idx);
+    for (int64_t i = 0; i < n / KV_QK_K; i++, p++) {
+        const uint8_t *rows[NW];
+        rows_at(w, w_row_size, nw, sizeof(kv_block_q5_k), i, rows);
+        pack_block(&p->k4, rows); // d, dmin, scales and mins where Q4_K has them
+        rows_dwords(p->k4.qs[0], rows, offsetof(kv_block_q5_k, qs), 32, gather, idx);
+        rows_dwords(p->qh, rows, offsetof(kv_block_q5_k, qh), 8, gather, idx);
+    }
+}
+
+// ---- IQ4_XS: w = d * (ls - 32) * levels[nibble], per 32 weights ----
+
+// One super-block column of sixteen IQ4_XS rows (2496 bytes). Sub-block s's
+// 16 bytes of nibbles are dword-transposed: 4-byte group g (activations
+// 32 s + 4 g ..) is the low nibbles of qs[s][g] for g < 4, the high nibbles of
+// qs[s][g - 4] for the others.
+typedef struct {
+    float d[NW];
+    int8_t sc[8][NW];          // [sub-block][row]: ls - 32
+    int16_t sc_pair[4][NW][2]; // [sub-block pair][row][sub-block of the pair]
+    uint8_t qs[8][4][NW * 4];  // [sub-block][dword][row, byte]
+} iq4_xs_x16;
+
+// nx (1, 2 or 4) activation rows by the sixteen packed rows of nb super-blocks.
+// vpdpbusd takes the levels as unsigned bytes level + 128 (1..241), so a
+// sub-block's sum holds 128 * its activation sum more; per super-block the
+// exact sum of (ls - 32) * (level . x) is tot less 128 * the sum of
+// (ls - 32) * (sub-block activation sum), then acc += (d * d_x) * sum with FMA
+// (avx2/tile_k.h's integers and float steps).
+AVX512_INLINE void packed_iq4_xs(int64_t nb, const iq4_xs_x16 *wp, const uint8_t *const xr[NX],
+                                 const int nx, __m512 out[NX]) {
+    __m512 acc[NX];
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        acc[j] = _mm512_setzero_ps();
+    const __m512i lu = _mm512_broadcast_i32x4(
+        _mm_xor_si128(load_128(KV_IQ4_LEVELS), _mm_set1_epi8((char)0x80))); // level + 128
+    const __m512i lo4 = _mm512_set1_epi8(0x0F);
+    for (int64_t i = 0; i < nb; i++) {
+        const iq4_xs_x16 *b = wp + i;
+        const kv_block_q8_k *xb[NX];
+        __m512i tot[NX];
+        AVX512_UNROLL
+        for (int j = 0; j < nx; j++) {
+            xb[j] = (const kv_block_q8_k *)xr[j] + i;
+            tot[j] = _mm512_setzero_si512();
+        }
+        AVX512_UNROLL
+        for (int s = 0; s < 8; s++) {
+            __m512i a0[NX], a1[NX]; // low and high nibbles: two dpbusd chains per pair
+            AVX512_UNROLL
+            for (int j = 0; j < nx; j++)
+                a0[j] = a1[j] = _mm512_setzero_si512();
+            AVX512_UNROLL
+            for (int k = 0; k < 4; k++) {
+                const __m512i q = _mm512_loadu_si512(b->qs[s][k]);
+                const __m512i w0 = _mm512_shuffle_epi8(lu, _mm512_and_si512(q, lo4));
+                const __m512i w1 = _mm512_shuffle_epi8(lu, _mm512_and_si512(_mm512_srli_epi16(q, 4), lo4));
+                AVX512_UNROLL
+                for (int j = 0; j < nx; j++) {
+                    const int8_t *xq = xb[j]->qs + 32 * s + 4 * k;
+                    a0[j] = _mm512_dpbusd_epi32(a0[j], w0, _mm512_set1_epi32((int32_t)load_u32(xq)));
+                    a1[j] = _mm512_dpbusd_epi32(a1[j], w1, _mm512_set1_epi32((int32_t)load_u32(xq + 16)));
+                }
+            }
+            const __m512i sc = _mm512_cvtepi8_epi32(load_128(b->sc[s]));
+            AVX512_UNROLL
+            for (int j = 0; j < nx; j++)
+                tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0[j], a1[j]), sc));
+        }
+        const __m512 d = _mm512_loadu_ps(b->d);
+        AVX512_UNROLL
+        for (int j = 0; j < nx; j++) {
+            // the scales of sub-blocks 2q, 2q + 1 against their 32-sums of x
+            const int16_t *bs = xb[j]->bsums;
+            __m512i off = _mm512_setzero_si512();
+            AVX512_UNROLL
+            for (int q = 0; q < 4; q++) {
+                const uint32_t lo = (uint16_t)(bs[4 * q] + bs[4 * q + 1]);
+                const uint32_t hi = (uint16_t)(bs[4 * q + 2] + bs[4 * q + 3]);
+                off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_loadu_si512(b->sc_pair[q]),
+                                                              _mm512_set1_epi32((int32_t)(lo | hi << 16))));
+            }
+            const __m512i sum = _mm512_sub_epi32(tot[j], _mm512_slli_epi32(off, 7));
+            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xb[j]->d)),
+                                     _mm512_cvtepi32_ps(sum), acc[j]);
+        }
+    }
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        out[j] = acc[j];
+}
+
+void kv_packed_iq4_xs_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                  int64_t nw, const void *x, size_t x_row_size, int64_t nx) {
+    const uint8_t *xr[NX];
+    for (int j = 0; j < NX; j++)
+        xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;
+    __m512 out[NX];
+    const int64_t nb = n / KV_QK_K;
+    if (nx > 2)
+        packed_iq4_xs(nb, wp, xr, 4, out);
+    else if (nx == 2)
+        packed_iq4_xs(nb, wp, xr, 2, out);
+    else
+        packed_iq4_xs(nb, wp, xr, 1, out);
+    store_lanes(y, y_stride, out, nw, nx);
+}
+
+size_t kv_pack_size_iq4_xs_x16_avx512(int64_t n) {
+    return (size_t)(n / KV_QK_K) * sizeof(iq4_xs_x16);
+}
+
+void kv_pack_iq4_xs_x16_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw,
+                               void *out) {
+    iq4_xs_x16 *p = out;
+    __m512i idx;
+    const bool gather = row_offsets(w_row_size, nw, &idx);
+    for (int64_t i = 0; i < n / KV_QK_K; i++, p++) {
+        const uint8_t *rows[NW];
+        rows_at(w, w_row_size, nw, sizeof(kv_block_iq4_xs), i, rows);
+        for (int r = 0; r < NW; r++) {
+            const kv_block_iq4_xs *b = (const kv_block_iq4_xs *)rows[r];
+            p->d[r] = f16_to_f32(b->d);
+            for (int s = 0; s < 8; s++) { // 6-bit ls: nibble s of scales_l, bits 2s, 2s + 1 of scales_h
+                const int ls = (b->scales_l[s / 2] >> 4 * (s % 2) & 0x0F) | (b->scales_h >> 2 * s & 3) << 4;
+                p->sc[s][r] = (int8_t)(ls - 32);
+                p->sc_pair[s / 2][r][s % 2] = (int16_t)(ls - 32);
+            }
+        }
+        rows_dwords(p->qs[0], rows, offsetof(kv_block_iq4_xs, qs), 32, gather, idx);
     }
 }
 

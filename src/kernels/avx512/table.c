@@ -1,6 +1,6 @@
 // The AVX-512 kernel table: the AVX2 table (with its AVX-VNNI builds where the
 // CPU has them, same bits either way) and, on top, the 512-bit packed paths of
-// F16, Q4_0, Q8_0, Q4_K and Q6_K for prompt batches. Every other slot stays the AVX2
+// F16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS for prompt batches. Every other slot stays the AVX2
 // table's; the packed tiles give the bits of its vec_dot (avx512.h).
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #include "kernels/avx512/avx512.h"
@@ -28,6 +28,12 @@ static const struct {
      KV_AVX512_PACK_K_MIN_ROWS},
     {KV_TYPE_Q6_K, KV_TYPE_Q8_K, kv_pack_q6_k_x16_avx512, kv_pack_size_q6_k_x16_avx512,
      kv_packed_q6_k_q8_k_avx512, KV_AVX512_PACK_K_NW, KV_AVX512_PACK_K_NX,
+     KV_AVX512_PACK_K_MIN_ROWS},
+    {KV_TYPE_Q5_K, KV_TYPE_Q8_K, kv_pack_q5_k_x16_avx512, kv_pack_size_q5_k_x16_avx512,
+     kv_packed_q5_k_q8_k_avx512, KV_AVX512_PACK_K_NW, KV_AVX512_PACK_K_NX,
+     KV_AVX512_PACK_K_MIN_ROWS},
+    {KV_TYPE_IQ4_XS, KV_TYPE_Q8_K, kv_pack_iq4_xs_x16_avx512, kv_pack_size_iq4_xs_x16_avx512,
+     kv_packed_iq4_xs_q8_k_avx512, KV_AVX512_PACK_K_NW, KV_AVX512_PACK_K_NX,
      KV_AVX512_PACK_K_MIN_ROWS},
 };
 

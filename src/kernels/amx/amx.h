@@ -40,5 +40,13 @@ void kv_pack_q4_0_x16_amx(int64_t n, const void *w, size_t w_row_size, int64_t n
 void kv_pack_q8_0_x16_amx(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
 void kv_packed_q_q8_0_amx(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
                           const void *x, size_t x_row_size, int64_t nx);
+// Q4_K (pack_k.c): scale * quant split into two B tiles, TDPBSUD per super-block
+#define KV_AMX_PACK_K_NW 16
+#define KV_AMX_PACK_K_NX 32
+#define KV_AMX_PACK_K_MIN_ROWS 8
+size_t kv_pack_size_q4_k_amx(int64_t n);
+void kv_pack_q4_k_amx(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_q4_k_q8_k_amx(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
+                             const void *x, size_t x_row_size, int64_t nx);
 
 #endif

@@ -23,6 +23,15 @@ void kv__kernels_fill_amx(kv_kernels *k) {
         t->pack_nx = KV_AMX_PACK_Q_NX;
         t->pack_min_rows = KV_AMX_PACK_Q_MIN_ROWS;
     }
+    kv_type_kernels *q4k = &k->types[KV_TYPE_Q4_K]; // Q4_K: pack_k.c
+    if (q4k->vec_dot_type == KV_TYPE_Q8_K) {
+        q4k->pack = kv_pack_q4_k_amx;
+        q4k->pack_size = kv_pack_size_q4_k_amx;
+        q4k->tile_packed = kv_packed_q4_k_q8_k_amx;
+        q4k->pack_nw = KV_AMX_PACK_K_NW;
+        q4k->pack_nx = KV_AMX_PACK_K_NX;
+        q4k->pack_min_rows = KV_AMX_PACK_K_MIN_ROWS;
+    }
 }
 
 #endif

@@ -340,6 +340,7 @@ static void test_amx_table(void **state) {
     assert_ptr_equal(t.types[KV_TYPE_Q4_0].tile_packed, kv_packed_q_q8_0_amx);
     assert_ptr_equal(t.types[KV_TYPE_Q8_0].tile_packed, kv_packed_q_q8_0_amx);
     assert_ptr_equal(t.types[KV_TYPE_Q4_K].tile_packed, kv_packed_q4_k_q8_k_amx);
+    assert_ptr_equal(t.types[KV_TYPE_Q6_K].tile_packed, kv_packed_q6_k_q8_k_amx);
     check_table(&t);
     check_against_avx2(&t);
 }

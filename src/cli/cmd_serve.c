@@ -45,7 +45,7 @@ static void help(FILE *f) {
             "                         as: f16 (default), f32, q8_0 or q4_0\n"
             "  --repack on|off|auto   interleave the weight rows for the prompt kernels once\n"
             "                         at load (auto, the default: on where the kernels have\n"
-            "                         such a layout; costs about those weights' size again)\n"
+            "                         such a layout; costs 1-3.7x those weights' size)\n"
             "  --threads N            compute threads per model (default: all CPUs)\n"
             "  --max-body BYTES       largest request body (default 8388608; larger: 413); a\n"
             "                         blob's bytes (/api/blobs, a push into /v2/) go to disk\n"

@@ -11,8 +11,8 @@
 // 16 activation rows, not eight or sixteen, and no integer multiply.
 //
 // Q4_K's min part, imin = sum of min * (32-sum of x), is the AVX-512 table's
-// (vpmaddwd on the mins against the activation bsums), and the float part is
-// the AVX2 table's, lane for lane: acc += (d * d_x) * isum (and acc_min +=
+// (vpmaddwd / vpdpwssd on the mins against the activation bsums), and the
+// float part is the AVX2 table's, lane for lane: acc += (d * d_x) * isum (and acc_min +=
 // (dmin * d_x) * imin) with FMA, super-blocks in order, y = acc (- acc_min);
 // so each pair has the bits of the AVX2 table's vec_dot
 // (tests/unit/test_kernels_tiles.c). The copies take 8576 (Q4_K) and 8256
@@ -127,11 +127,12 @@ AVX512_INLINE void scale_add_q4_k(__m512 *acc, __m512 *acc_min, const int32_t (*
         const kv_block_q8_k *xb = (const kv_block_q8_k *)(x + (size_t)j * x_row_size) + i;
         // the 32-sums of x of sub-blocks 2q, 2q + 1 as the int16 pair of dword q of p
         const __m256i pair = _mm256_hadd_epi16(load_256(xb->bsums), _mm256_setzero_si256());
-        const __m128i p = _mm256_castsi256_si128(_mm256_permute4x64_epi64(pair, _MM_SHUFFLE(3, 1, 2, 0)));
-        __m512i imin = _mm512_madd_epi16(m0, _mm512_broadcastd_epi32(p));
-        imin = _mm512_add_epi32(imin, _mm512_madd_epi16(m1, _mm512_broadcastd_epi32(_mm_srli_si128(p, 4))));
-        imin = _mm512_add_epi32(imin, _mm512_madd_epi16(m2, _mm512_broadcastd_epi32(_mm_srli_si128(p, 8))));
-        imin = _mm512_add_epi32(imin, _mm512_madd_epi16(m3, _mm512_broadcastd_epi32(_mm_srli_si128(p, 12))));
+        const __m512i p = _mm512_broadcast_i32x4(
+            _mm256_castsi256_si128(_mm256_permute4x64_epi64(pair, _MM_SHUFFLE(3, 1, 2, 0))));
+        __m512i imin = _mm512_madd_epi16(m0, _mm512_shuffle_epi32(p, _MM_PERM_AAAA));
+        imin = _mm512_dpwssd_epi32(imin, m1, _mm512_shuffle_epi32(p, _MM_PERM_BBBB));
+        imin = _mm512_dpwssd_epi32(imin, m2, _mm512_shuffle_epi32(p, _MM_PERM_CCCC));
+        imin = _mm512_dpwssd_epi32(imin, m3, _mm512_shuffle_epi32(p, _MM_PERM_DDDD));
         const __m512 dx = _mm512_set1_ps(xb->d);
         acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum_of(lo, hi, j)), acc[j]);
         acc_min[j] = _mm512_fmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(imin), acc_min[j]);
@@ -249,9 +250,11 @@ static void pack_q4_k_block(q4_k_amx *p, const uint8_t *const rows[NW]) {
             p->mins[q][r][0] = sm[8 + 2 * q];
             p->mins[q][r][1] = sm[8 + 2 * q + 1];
         }
-        for (int c = 0; c < 4; c++) { // elements 64c + l: low nibble of qs[32c + l], l < 32, else high
+        // elements 64c + l: the low nibble of qs[32c + l] for l < 32, else the high one
+        for (int c = 0; c < 4; c++) {
             const __m512i q2 = _mm512_castsi256_si512(load_256(b->qs + 32 * c));
-            const __m512i both = _mm512_inserti64x4(q2, _mm512_castsi512_si256(_mm512_srli_epi16(q2, 4)), 1);
+            const __m256i high = _mm512_castsi512_si256(_mm512_srli_epi16(q2, 4));
+            const __m512i both = _mm512_inserti64x4(q2, high, 1);
             const __m512i q = _mm512_and_si512(both, lo4);
             const __m512i w0 = _mm512_mullo_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(q)),
                                                   _mm512_set1_epi16(sm[2 * c]));

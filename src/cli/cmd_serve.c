@@ -45,7 +45,7 @@ static void help(FILE *f) {
             "                         as: f16 (default), f32, q8_0 or q4_0\n"
             "  --repack on|off|auto   interleave the weight rows for the prompt kernels once\n"
             "                         at load (auto, the default: on where the kernels have\n"
-            "                         such a layout; costs about those weights' size again)\n"
+            "                         such a layout; costs 1-3.7x those weights' size)\n"
             "  --repack-cache on|off|DIR  keep the repacked weights in a file that later loads\n"
             "                         map: beside each model (on) or in DIR; default off\n"
             "  --threads N            compute threads per model (default: all CPUs)\n"

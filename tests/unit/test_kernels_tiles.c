@@ -126,9 +126,9 @@ static void check_tile_shapes(const fixture *f) {
 // 1..pack_nx activation rows), pair by pair against vec_dot.
 static void check_packed_shapes(const fixture *f) {
     const kv_type_kernels *tk = &f->k->types[f->t];
-    enum { YS = 16 };
-    float y[YS * 16];
-    assert_true(tk->pack_nw >= 1 && tk->pack_nw <= YS && tk->pack_nx >= 1 && tk->pack_nx <= 16);
+    enum { YS = 16, XS = 32 };
+    float y[YS * XS];
+    assert_true(tk->pack_nw >= 1 && tk->pack_nw <= YS && tk->pack_nx >= 1 && tk->pack_nx <= XS);
     void *packed = malloc(tk->pack_size(f->n));
     assert_non_null(packed);
     for (int nw = 1; nw <= tk->pack_nw; nw++)
@@ -444,6 +444,8 @@ static void test_amx_table(void **state) {
     assert_string_equal(t.name, "amx");
     assert_ptr_equal(t.types[KV_TYPE_Q4_0].tile_packed, kv_packed_q_q8_0_amx);
     assert_ptr_equal(t.types[KV_TYPE_Q8_0].tile_packed, kv_packed_q_q8_0_amx);
+    assert_ptr_equal(t.types[KV_TYPE_Q4_K].tile_packed, kv_packed_q4_k_q8_k_amx);
+    assert_ptr_equal(t.types[KV_TYPE_Q6_K].tile_packed, kv_packed_q6_k_q8_k_amx);
     check_table(&t);
     check_against_avx2(&t);
 }

@@ -1,5 +1,6 @@
 // The AMX kernel table (Intel AMX-TILE and AMX-INT8, on top of AVX-512):
-// prompt batches of Q4_0 and Q8_0 weights multiplied with TDPBSSD tiles.
+// prompt batches of Q4_0 and Q8_0 weights multiplied with TDPBSSD tiles (and
+// Q4_K, Q6_K as pack_k.c says: scale * quant in two B tiles per super-block).
 // Sixteen weight rows are repacked per 32-element block as a B tile (eight
 // rows of sixteen dwords: the block's signed weight bytes, four per row
 // lane), the activation rows' quant bytes are loaded straight from their Q8_0
@@ -40,5 +41,17 @@ void kv_pack_q4_0_x16_amx(int64_t n, const void *w, size_t w_row_size, int64_t n
 void kv_pack_q8_0_x16_amx(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
 void kv_packed_q_q8_0_amx(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
                           const void *x, size_t x_row_size, int64_t nx);
+// Q4_K and Q6_K (pack_k.c): scale * quant split into two B tiles, a super-block per C tile
+#define KV_AMX_PACK_K_NW 16
+#define KV_AMX_PACK_K_NX 32
+#define KV_AMX_PACK_K_MIN_ROWS 8
+size_t kv_pack_size_q4_k_amx(int64_t n);
+void kv_pack_q4_k_amx(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_q4_k_q8_k_amx(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
+                             const void *x, size_t x_row_size, int64_t nx);
+size_t kv_pack_size_q6_k_amx(int64_t n);
+void kv_pack_q6_k_amx(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_q6_k_q8_k_amx(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
+                             const void *x, size_t x_row_size, int64_t nx);
 
 #endif

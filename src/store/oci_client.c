@@ -37,16 +37,10 @@ static void progress(kv__oci_opts *o, const char *status, const char *digest, ui
 }
 
 static void sha256_hex(const void *p, size_t n, char out[72]) {
-    static const char H[] = "0123456789abcdef";
     unsigned char md[32];
     unsigned int len = 0;
     EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-    memcpy(out, "sha256:", 7);
-    for (int i = 0; i < 32; i++) {
-        out[7 + 2 * i] = H[md[i] >> 4];
-        out[8 + 2 * i] = H[md[i] & 15];
-    }
-    out[71] = 0;
+    kv__digest_format(md, out);
 }
 
 // The manifest of tag: its bytes (checked against Docker-Content-Digest when
@@ -198,14 +192,8 @@ static kv_status pull_blob(kv__reg *r, const char *dir, const kv__layer *l, kv_e
     if (st == KV_OK && (!synced || !hashed))
         st = KV_FAIL(err, KV_ERR_IO, "%s: %s", part, strerror(errno));
     if (st == KV_OK) {
-        static const char H[] = "0123456789abcdef";
         char got[72];
-        memcpy(got, "sha256:", 7);
-        for (int i = 0; i < 32; i++) {
-            got[7 + 2 * i] = H[h[i] >> 4];
-            got[8 + 2 * i] = H[h[i] & 15];
-        }
-        got[71] = 0;
+        kv__digest_format(h, got);
         progress(r->o, "pulling", l->digest, l->size, l->size);
         progress(r->o, "verifying sha256 digest", l->digest, 0, 0);
         st = kv__mstore_blob_adopt(dir, l->digest, part, got, err);

@@ -371,11 +371,6 @@ static kv_status defaults(void *user, const char *model, char **out, kv_err *err
     return st;
 }
 
-static const char *env_set(const char *k) {
-    const char *v = getenv(k);
-    return v && *v ? v : NULL;
-}
-
 // remote: the name as given, with $KVANT_REGISTRY's host when it names none;
 // local: MODEL:TAG, a name the server serves (so "pull site:5000/library/kjv:v1"
 // serves kjv:v1, and "push site:5000/library/kjv:v1" sends kjv:v1 there).
@@ -388,17 +383,7 @@ static kv_status pull_names(const char *model, kv__mname *local, kv__mname *remo
     *remote = *local;
     snprintf(local->host, sizeof local->host, "%s", KV__MNAME_DEFAULT_HOST);
     snprintf(local->ns, sizeof local->ns, "%s", KV__MNAME_DEFAULT_NS);
-    int slashes = 0;
-    for (const char *p = model; *p; p++)
-        slashes += *p == '/';
-    const char *reg = getenv("KVANT_REGISTRY");
-    if (slashes < 2 && reg && *reg) {
-        char full[KV__MNAME_TEXT_MAX + KV__MNAME_HOST_MAX];
-        snprintf(full, sizeof full, "%s/%s/%s:%s", reg, local->ns, local->model, local->tag);
-        if ((st = kv__mname_parse(full, remote, err)) != KV_OK)
-            kv_err_prefix(err, "KVANT_REGISTRY");
-    }
-    return st;
+    return kv__oci_registry_name(model, local, remote, err);
 }
 
 static kv_status pull(void *user, const char *model, bool insecure, kv_serve_progress_fn progress,
@@ -408,9 +393,7 @@ static kv_status pull(void *user, const char *model, bool insecure, kv_serve_pro
     kv__mname local, remote;
     kv_status st = pull_names(model, &local, &remote, err);
     kv__oci_opts o = {.insecure = insecure, .progress = progress, .user = progress_user};
-    o.token = env_set("KVANT_REGISTRY_TOKEN");
-    o.basic = env_set("KVANT_REGISTRY_AUTH");
-    o.ca_file = env_set("KVANT_REGISTRY_CA");
+    kv__oci_opts_from_env(&o);
     if (st == KV_OK)
         st = kv__oci_pull(g_dir, &local, &remote, &o, err);
     if (st == KV_OK) {
@@ -426,9 +409,7 @@ static kv_status push(void *user, const char *model, bool insecure, kv_serve_pro
     kv__mname local, remote;
     kv_status st = pull_names(model, &local, &remote, err);
     kv__oci_opts o = {.insecure = insecure, .progress = progress, .user = progress_user};
-    o.token = env_set("KVANT_REGISTRY_TOKEN");
-    o.basic = env_set("KVANT_REGISTRY_AUTH");
-    o.ca_file = env_set("KVANT_REGISTRY_CA");
+    kv__oci_opts_from_env(&o);
     if (st == KV_OK)
         st = kv__oci_push(g_dir, &local, &remote, &o, err);
     return st;

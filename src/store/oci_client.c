@@ -36,6 +36,33 @@ static void progress(kv__oci_opts *o, const char *status, const char *digest, ui
     o->progress(o->user, status, digest, done, total);
 }
 
+static const char *env_set(const char *k) {
+    const char *v = getenv(k);
+    return v && *v ? v : NULL;
+}
+
+void kv__oci_opts_from_env(kv__oci_opts *o) {
+    o->token = env_set("KVANT_REGISTRY_TOKEN");
+    o->basic = env_set("KVANT_REGISTRY_AUTH");
+    o->ca_file = env_set("KVANT_REGISTRY_CA");
+}
+
+kv_status kv__oci_registry_name(const char *given, const kv__mname *n, kv__mname *remote,
+                                kv_err *err) {
+    int slashes = 0;
+    for (const char *p = given; *p; p++)
+        slashes += *p == '/';
+    const char *reg = getenv("KVANT_REGISTRY");
+    if (slashes >= 2 || !reg || !*reg)
+        return KV_OK;
+    char full[KV__MNAME_TEXT_MAX + KV__MNAME_HOST_MAX];
+    snprintf(full, sizeof full, "%s/%s/%s:%s", reg, n->ns, n->model, n->tag);
+    kv_status st = kv__mname_parse(full, remote, err);
+    if (st != KV_OK)
+        kv_err_prefix(err, "KVANT_REGISTRY");
+    return st;
+}
+
 static void sha256_hex(const void *p, size_t n, char out[72]) {
     unsigned char md[32];
     unsigned int len = 0;

@@ -386,14 +386,24 @@ static kv_status pull_names(const char *model, kv__mname *local, kv__mname *remo
     return kv__oci_registry_name(model, local, remote, err);
 }
 
+// What pull() and push() start from: the names (pull_names) and the registry options
+// (--insecure, the progress callback, the credentials from the environment).
+static kv_status transfer_setup(const char *model, bool insecure, kv_serve_progress_fn progress,
+                                void *progress_user, kv__mname *local, kv__mname *remote,
+                                kv__oci_opts *o, kv_err *err) {
+    *o = (kv__oci_opts){.insecure = insecure, .progress = progress, .user = progress_user};
+    kv__oci_opts_from_env(o);
+    return pull_names(model, local, remote, err);
+}
+
 static kv_status pull(void *user, const char *model, bool insecure, kv_serve_progress_fn progress,
                       void *progress_user, char *name, size_t name_cap, char *path,
                       size_t path_cap, kv_err *err) {
     (void)user;
     kv__mname local, remote;
-    kv_status st = pull_names(model, &local, &remote, err);
-    kv__oci_opts o = {.insecure = insecure, .progress = progress, .user = progress_user};
-    kv__oci_opts_from_env(&o);
+    kv__oci_opts o;
+    kv_status st = transfer_setup(model, insecure, progress, progress_user, &local, &remote, &o,
+                                  err);
     if (st == KV_OK)
         st = kv__oci_pull(g_dir, &local, &remote, &o, err);
     if (st == KV_OK) {
@@ -407,9 +417,9 @@ static kv_status push(void *user, const char *model, bool insecure, kv_serve_pro
                       void *progress_user, kv_err *err) {
     (void)user;
     kv__mname local, remote;
-    kv_status st = pull_names(model, &local, &remote, err);
-    kv__oci_opts o = {.insecure = insecure, .progress = progress, .user = progress_user};
-    kv__oci_opts_from_env(&o);
+    kv__oci_opts o;
+    kv_status st = transfer_setup(model, insecure, progress, progress_user, &local, &remote, &o,
+                                  err);
     if (st == KV_OK)
         st = kv__oci_push(g_dir, &local, &remote, &o, err);
     return st;

@@ -96,11 +96,44 @@ static const char *how_name(kv_onnx_weight_how h) {
     }
 }
 
-// Checks SRC and makes the folder OUT; a Hugging Face folder is first converted to a temporary
-// GGUF of outtype inside OUT (tmp; the caller unlinks it when *hf). *gguf is what to export.
-// Returns 0, or the exit code after saying why.
-static int prepare_source(const char *src, const char *out, const char *outtype, char *tmp,
-                          size_t cap, const char **gguf, bool *hf) {
+// What both formats take: SRC, -o DIR, --tokenizer-dir, -q, -v.
+typedef struct {
+    const char *src, *out, *tok_dir;
+    bool quiet, verbose;
+} export_args;
+
+// Takes argv[*i] when it is one of export_args' (moving *i past its value) and returns 0;
+// else returns the usage error's exit code. Each format checks --help and its own
+// options first.
+static int shared_arg(export_args *c, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && *i + 1 < argc)
+        c->out = argv[++*i];
+    else if (!strcmp(a, "--tokenizer-dir") && *i + 1 < argc)
+        c->tok_dir = argv[++*i];
+    else if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
+        c->quiet = true;
+    else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+        c->verbose = true;
+    else if (a[0] == '-')
+        return kv_cli_usage_error("export", "unknown or incomplete option '%s'", a);
+    else if (!c->src)
+        c->src = a;
+    else
+        return kv_cli_usage_error("export", "unexpected argument '%s'", a);
+    return 0;
+}
+
+// Checks SRC and -o, and makes the folder OUT; a Hugging Face folder is first converted to a
+// temporary GGUF of outtype inside OUT (tmp; finish() unlinks it when *hf) and is the default
+// --tokenizer-dir. *gguf is what to export. Returns 0, or the exit code after saying why.
+static int prepare_source(export_args *c, const char *outtype, char *tmp, size_t cap,
+                          const char **gguf, bool *hf) {
+    if (!c->src)
+        return kv_cli_usage_error("export", "missing the model SRC");
+    if (!c->out)
+        return kv_cli_usage_error("export", "missing -o DIR");
+    const char *src = c->src, *out = c->out;
     struct stat sb, ob;
     if (stat(src, &sb) != 0) {
         fprintf(stderr, "kvant export: %s: no such file or folder\n", src);
@@ -114,6 +147,8 @@ static int prepare_source(const char *src, const char *out, const char *outtype,
     *gguf = src;
     if (!*hf)
         return 0;
+    if (!c->tok_dir)
+        c->tok_dir = src;
     snprintf(tmp, cap, "%s/.kvant-export-src.%ld.gguf", out, (long)getpid());
     kv_convert_opts co = {0};
     co.outtype = outtype;
@@ -126,17 +161,41 @@ static int prepare_source(const char *src, const char *out, const char *outtype,
     return 0;
 }
 
+// After the export returned s: ends the progress bar, removes the temporary GGUF and copies
+// the tokenizer files (their count in *n_tok). Returns 0, or the exit code after saying why.
+static int finish(const export_args *c, kv_cli_progress *prog, bool hf, const char *tmp,
+                  kv_status s, kv_err *err, int *n_tok) {
+    kv_cli_progress_done(prog);
+    if (hf)
+        unlink(tmp);
+    if (s != KV_OK)
+        return kv_cli_fail("export", err);
+    *n_tok = 0;
+    if (c->tok_dir && (*n_tok = copy_tokenizer(c->tok_dir, c->out, err)) < 0)
+        return kv_cli_fail("export", err);
+    return 0;
+}
+
+// The summary's last line: where the tokenizer files came from.
+static void print_tokenizer_line(const export_args *c, int n_tok, bool written) {
+    if (c->tok_dir)
+        printf("tokenizer files: %d copied\n", n_tok);
+    else if (written)
+        printf("tokenizer files: tokenizer.model and tokenizer_config.json from the GGUF's "
+               "SentencePiece vocabulary\n");
+    else
+        printf("tokenizer files: none (not a SentencePiece vocabulary: pass "
+               "--tokenizer-dir HF_FOLDER)\n");
+}
+
 static int export_onnx(int argc, char **argv) {
-    const char *src = NULL, *out = NULL, *tok_dir = NULL;
+    export_args c = {0};
     kv_onnx_export_opts o = {0};
-    bool quiet = false, verbose = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (kv_cli_is_help(a)) {
             help(stdout);
             return 0;
-        } else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && i + 1 < argc) {
-            out = argv[++i];
         } else if (!strcmp(a, "--precision") && i + 1 < argc) {
             const char *p = argv[++i];
             if (!strcmp(p, "fp32"))
@@ -168,57 +227,39 @@ static int export_onnx(int argc, char **argv) {
                 return kv_cli_usage_error("export", "--activations '%s': use float or q8", v);
         } else if (!strcmp(a, "--kv-f16")) {
             o.kv_f16 = true;
-        } else if (!strcmp(a, "--tokenizer-dir") && i + 1 < argc) {
-            tok_dir = argv[++i];
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = true;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            verbose = true;
-        } else if (a[0] == '-') {
-            return kv_cli_usage_error("export", "unknown or incomplete option '%s'", a);
-        } else if (!src) {
-            src = a;
         } else {
-            return kv_cli_usage_error("export", "unexpected argument '%s'", a);
+            int rc = shared_arg(&c, argc, argv, &i);
+            if (rc != 0)
+                return rc;
         }
     }
-    if (!src)
-        return kv_cli_usage_error("export", "missing the model SRC");
-    if (!out)
-        return kv_cli_usage_error("export", "missing -o DIR");
     kv_err err = {0};
     char tmp[4096];
     const char *gguf;
     bool hf;
-    int rc = prepare_source(src, out, o.precision == KV_ONNX_FP16 ? "f16" : "f32", tmp,
-                            sizeof tmp, &gguf, &hf);
+    int rc = prepare_source(&c, o.precision == KV_ONNX_FP16 ? "f16" : "f32", tmp, sizeof tmp,
+                            &gguf, &hf);
     if (rc != 0)
         return rc;
-    if (hf && !tok_dir)
-        tok_dir = src;
     kv_cli_progress prog;
-    kv_cli_progress_init(&prog, "export", quiet);
-    o.write_tokenizer = !tok_dir;
+    kv_cli_progress_init(&prog, "export", c.quiet);
+    o.write_tokenizer = !c.tok_dir;
     o.progress = kv_cli_progress_cb;
     o.progress_user = &prog;
     kv_onnx_export_report *r = NULL;
-    kv_status s = kv_onnx_export(gguf, out, &o, &r, &err);
-    kv_cli_progress_done(&prog);
-    if (hf)
-        unlink(tmp);
-    if (s != KV_OK)
-        return kv_cli_fail("export", &err);
-    int n_tok = 0;
-    if (tok_dir && (n_tok = copy_tokenizer(tok_dir, out, &err)) < 0) {
+    kv_status s = kv_onnx_export(gguf, c.out, &o, &r, &err);
+    int n_tok;
+    rc = finish(&c, &prog, hf, tmp, s, &err, &n_tok);
+    if (rc != 0) {
         kv_onnx_export_report_free(r);
-        return kv_cli_fail("export", &err);
+        return rc;
     }
-    if (!quiet) {
+    if (!c.quiet) {
         const bool q = o.precision == KV_ONNX_INT4 || o.precision == KV_ONNX_INT8 ||
                        o.activations == KV_ONNX_ACT_Q8;
-        if (verbose || q)
+        if (c.verbose || q)
             for (int64_t i = 0; i < r->n_tensors; i++)
-                if (verbose || r->tensors[i].how != KV_ONNX_W_FLOAT ||
+                if (c.verbose || r->tensors[i].how != KV_ONNX_W_FLOAT ||
                     r->tensors[i].act_type != KV_TYPE_F32)
                     printf("  %-28s %-6s -> %s%s%s\n", r->tensors[i].name,
                            kv_type_name(r->tensors[i].from_type), how_name(r->tensors[i].how),
@@ -228,7 +269,7 @@ static int export_onnx(int argc, char **argv) {
                                : "");
         printf("%s/model.onnx: %lld nodes, %llu bytes; model.onnx.data: %llu bytes; opset %d, IR "
                "%d\n",
-               out, (long long)r->n_nodes, (unsigned long long)r->model_bytes,
+               c.out, (long long)r->n_nodes, (unsigned long long)r->model_bytes,
                (unsigned long long)r->data_bytes, KV_ONNX_EXPORT_OPSET, KV_ONNX_EXPORT_IR);
         if (o.activations == KV_ONNX_ACT_Q8) {
             int64_t n_act[3] = {0, 0, 0}; // Q8_0, Q8_1, Q8_K
@@ -246,14 +287,7 @@ static int export_onnx(int argc, char **argv) {
             printf("%s: %lld tensors exact (transcoded), %lld requantized, %lld kept float\n",
                    o.precision == KV_ONNX_INT4 ? "int4" : "int8", (long long)r->n_exact,
                    (long long)r->n_requant, (long long)r->n_kept_float);
-        if (tok_dir)
-            printf("tokenizer files: %d copied\n", n_tok);
-        else if (r->tokenizer_written)
-            printf("tokenizer files: tokenizer.model and tokenizer_config.json from the GGUF's "
-                   "SentencePiece vocabulary\n");
-        else
-            printf("tokenizer files: none (not a SentencePiece vocabulary: pass "
-                   "--tokenizer-dir HF_FOLDER)\n");
+        print_tokenizer_line(&c, n_tok, r->tokenizer_written);
     }
     kv_onnx_export_report_free(r);
     return 0;
@@ -287,16 +321,13 @@ static void help_mlx(FILE *f) {
 }
 
 static int export_mlx(int argc, char **argv) {
-    const char *src = NULL, *out = NULL, *tok_dir = NULL;
+    export_args c = {0};
     kv_mlx_export_opts o = {0};
-    bool quiet = false, verbose = false;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (kv_cli_is_help(a)) {
             help_mlx(stdout);
             return 0;
-        } else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && i + 1 < argc) {
-            out = argv[++i];
         } else if (!strcmp(a, "--q-bits") && i + 1 < argc) {
             o.bits = atoi(argv[++i]);
             if (o.bits != 4 && o.bits != 8)
@@ -313,79 +344,55 @@ static int export_mlx(int argc, char **argv) {
                 return kv_cli_usage_error("export", "--shard-size-mb '%s': use a whole number of "
                                           "MiB, 1 or more", argv[i]);
             o.max_shard_bytes = (uint64_t)mb << 20;
-        } else if (!strcmp(a, "--tokenizer-dir") && i + 1 < argc) {
-            tok_dir = argv[++i];
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = true;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            verbose = true;
-        } else if (a[0] == '-') {
-            return kv_cli_usage_error("export", "unknown or incomplete option '%s'", a);
-        } else if (!src) {
-            src = a;
         } else {
-            return kv_cli_usage_error("export", "unexpected argument '%s'", a);
+            int rc = shared_arg(&c, argc, argv, &i);
+            if (rc != 0)
+                return rc;
         }
     }
-    if (!src)
-        return kv_cli_usage_error("export", "missing the model SRC");
-    if (!out)
-        return kv_cli_usage_error("export", "missing -o DIR");
     kv_err err = {0};
     char tmp[4096], cfg[4096];
     const char *gguf;
     bool hf;
-    int rc = prepare_source(src, out, "f32", tmp, sizeof tmp, &gguf, &hf);
+    int rc = prepare_source(&c, "f32", tmp, sizeof tmp, &gguf, &hf);
     if (rc != 0)
         return rc;
     if (hf) {
-        snprintf(cfg, sizeof cfg, "%s/config.json", src);
+        snprintf(cfg, sizeof cfg, "%s/config.json", c.src);
         o.hf_config = cfg;
-        if (!tok_dir)
-            tok_dir = src;
     }
     kv_cli_progress prog;
-    kv_cli_progress_init(&prog, "export", quiet);
+    kv_cli_progress_init(&prog, "export", c.quiet);
     o.progress = kv_cli_progress_cb;
     o.progress_user = &prog;
     kv_convert_report r = {0};
     bool tok_written = false;
-    kv_status s = kv_mlx_export(gguf, out, &o, &r, tok_dir ? NULL : &tok_written, &err);
-    kv_cli_progress_done(&prog);
-    if (hf)
-        unlink(tmp);
-    if (s != KV_OK)
-        return kv_cli_fail("export", &err);
-    int n_tok = 0;
-    if (tok_dir && (n_tok = copy_tokenizer(tok_dir, out, &err)) < 0) {
+    kv_status s = kv_mlx_export(gguf, c.out, &o, &r, c.tok_dir ? NULL : &tok_written, &err);
+    int n_tok;
+    rc = finish(&c, &prog, hf, tmp, s, &err, &n_tok);
+    if (rc != 0) {
         kv_convert_report_free(&r);
-        return kv_cli_fail("export", &err);
+        return rc;
     }
-    if (!quiet) {
+    if (!c.quiet) {
         int64_t n_exact = 0, n_req = 0, n_float = 0;
         for (int64_t i = 0; i < r.n_tensors; i++) {
             const kv_convert_tensor *t = &r.tensors[i];
             n_exact += t->mlx == 1;
             n_req += t->mlx == 2;
             n_float += t->mlx == 0;
-            if (verbose || t->mlx)
+            if (c.verbose || t->mlx)
                 printf("  %-40s %-6s -> %s\n", t->name, kv_type_name(t->from_type),
                        t->mlx == 1   ? "exact (transcoded)"
                        : t->mlx == 2 ? "requantized"
                                      : kv_type_name(t->to_type));
         }
-        printf("%s: %lld tensors, %llu bytes of data; bits %d, group size %d\n", out, (long long)r.n_tensors, (unsigned long long)r.bytes_out, o.bits ? o.bits : 4,
+        printf("%s: %lld tensors, %llu bytes of data; bits %d, group size %d\n", c.out,
+               (long long)r.n_tensors, (unsigned long long)r.bytes_out, o.bits ? o.bits : 4,
                o.group_size ? o.group_size : 32);
         printf("quantized layers: %lld exact (transcoded), %lld requantized; %lld kept float\n",
                (long long)n_exact, (long long)n_req, (long long)n_float);
-        if (tok_dir)
-            printf("tokenizer files: %d copied\n", n_tok);
-        else if (tok_written)
-            printf("tokenizer files: tokenizer.model and tokenizer_config.json from the GGUF's "
-                   "SentencePiece vocabulary\n");
-        else
-            printf("tokenizer files: none (not a SentencePiece vocabulary: pass "
-                   "--tokenizer-dir HF_FOLDER)\n");
+        print_tokenizer_line(&c, n_tok, tok_written);
     }
     kv_convert_report_free(&r);
     return 0;

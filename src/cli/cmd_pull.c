@@ -81,18 +81,8 @@ static int names(const char *cmd, const char *s, kv__mname *local, kv__mname *re
     if (kv__mname_parse(s, local, &err) != KV_OK)
         return kv_cli_fail(cmd, &err);
     *remote = *local;
-    int slashes = 0;
-    for (const char *p = s; *p; p++)
-        slashes += *p == '/';
-    const char *reg = getenv("KVANT_REGISTRY");
-    if (slashes < 2 && reg && *reg) {
-        char full[KV__MNAME_TEXT_MAX + KV__MNAME_HOST_MAX];
-        snprintf(full, sizeof full, "%s/%s/%s:%s", reg, local->ns, local->model, local->tag);
-        if (kv__mname_parse(full, remote, &err) != KV_OK) {
-            kv_err_prefix(&err, "KVANT_REGISTRY");
-            return kv_cli_fail(cmd, &err);
-        }
-    }
+    if (kv__oci_registry_name(s, local, remote, &err) != KV_OK)
+        return kv_cli_fail(cmd, &err);
     return 0;
 }
 
@@ -128,15 +118,7 @@ static int run(const char *cmd, int argc, char **argv, bool pull) {
     kv_err err;
     if (kv__mstore_default_dir(dir, sizeof dir, &err) != KV_OK)
         return kv_cli_fail(cmd, &err);
-    o.token = getenv("KVANT_REGISTRY_TOKEN");
-    o.basic = getenv("KVANT_REGISTRY_AUTH");
-    if (o.token && !*o.token)
-        o.token = NULL;
-    if (o.basic && !*o.basic)
-        o.basic = NULL;
-    o.ca_file = getenv("KVANT_REGISTRY_CA");
-    if (o.ca_file && !*o.ca_file)
-        o.ca_file = NULL;
+    kv__oci_opts_from_env(&o);
     o.progress = on_progress;
     o.user = &pr;
     double t0 = now_s();

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,11 +178,15 @@ static bool split_pair(char *arg, char **name, char **value) {
     return true;
 }
 
-static const char *apply_templates(serve_opts *o) {
-    for (int i = 0; i < o->n_templates; i++) {
-        char *name, *family;
-        if (!split_pair(o->templates[i], &name, &family)) {
-            o->p.template_all = o->templates[i];
+// The options args[0..n) of --chat-template or --draft: VALUE sets *all (for every model);
+// NAME=VALUE sets the field at offset field of --model NAME's kv_serve_model. Returns the
+// name of a model no --model gives, or NULL.
+static const char *apply_pairs(serve_opts *o, char **args, int n, const char **all,
+                               size_t field) {
+    for (int i = 0; i < n; i++) {
+        char *name, *value;
+        if (!split_pair(args[i], &name, &value)) {
+            *all = args[i];
             continue;
         }
         int k = 0;
@@ -189,26 +194,7 @@ static const char *apply_templates(serve_opts *o) {
             k++;
         if (k == o->p.n_models)
             return name;
-        o->models[k].template = family;
-    }
-    return NULL;
-}
-
-// --draft FILE: for every model; --draft NAME=FILE: for --model NAME. Returns
-// the name of a model no --model gives, or NULL.
-static const char *apply_drafts(serve_opts *o) {
-    for (int i = 0; i < o->n_drafts; i++) {
-        char *name, *file;
-        if (!split_pair(o->drafts[i], &name, &file)) {
-            o->p.draft_all = o->drafts[i];
-            continue;
-        }
-        int k = 0;
-        while (k < o->p.n_models && strcmp(o->models[k].name, name) != 0)
-            k++;
-        if (k == o->p.n_models)
-            return name;
-        o->models[k].draft = file;
+        *(const char **)((char *)&o->models[k] + field) = value;
     }
     return NULL;
 }
@@ -404,11 +390,14 @@ int kv_cli_serve(int argc, char **argv) {
         if (rc != 0)
             return rc;
     }
-    const char *unknown = apply_drafts(&o);
+    // --draft FILE: for every model; --draft NAME=FILE: for --model NAME
+    const char *unknown = apply_pairs(&o, o.drafts, o.n_drafts, &o.p.draft_all,
+                                      offsetof(kv_serve_model, draft));
     if (unknown)
         return kv_cli_usage_error("serve", "--draft names model '%s', which no --model gives",
                                   unknown);
-    unknown = apply_templates(&o);
+    unknown = apply_pairs(&o, o.templates, o.n_templates, &o.p.template_all,
+                          offsetof(kv_serve_model, template));
     if (unknown)
         return kv_cli_usage_error("serve", "--chat-template names model '%s', which no --model "
                                   "gives", unknown);

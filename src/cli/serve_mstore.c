@@ -210,6 +210,34 @@ static kv_status blob_path(void *user, const char *digest, char *path, size_t ca
     return st;
 }
 
+// Reads the manifest of the store model into *m (free() it) and the text of its layers of
+// media types mts[0..n) into txt[0..n) (NULL where it has no such layer; free() each), its
+// parsed name into *nm. KV_ERR_NOT_FOUND when model is no store name or the store has no
+// such model; then *m is NULL. A failed layer read leaves *m set.
+static kv_status read_text_layers(const char *model, kv__mname *nm, const char *const *mts,
+                                  int n, kv__manifest **m, char **txt, kv_err *err) {
+    *m = NULL;
+    for (int i = 0; i < n; i++)
+        txt[i] = NULL;
+    kv_status st = kv__mname_parse(model, nm, err);
+    if (st != KV_OK)
+        return KV_FAIL(err, KV_ERR_NOT_FOUND, "not a store name");
+    if (!(*m = malloc(sizeof **m)))
+        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
+    if ((st = kv__mstore_read(g_dir, nm, *m, err)) != KV_OK) {
+        free(*m);
+        *m = NULL;
+        return st;
+    }
+    for (int i = 0; i < n && st == KV_OK; i++) {
+        const kv__layer *l = kv__manifest_layer(*m, mts[i]);
+        size_t len;
+        if (l)
+            st = kv__mstore_blob_read(g_dir, l->digest, &txt[i], &len, err);
+    }
+    return st;
+}
+
 // /api/show's store fields of model: a JSON object of the Modelfile, Ollama's
 // parameters text, template, system, license (absent when the model has no
 // such layer) and mtime (the manifest's, seconds). KV_ERR_NOT_FOUND when the
@@ -218,25 +246,13 @@ static kv_status show(void *user, const char *model, char **out, kv_err *err) {
     (void)user;
     *out = NULL;
     kv__mname nm;
-    kv_status st = kv__mname_parse(model, &nm, err);
-    if (st != KV_OK)
-        return KV_FAIL(err, KV_ERR_NOT_FOUND, "not a store name");
-    kv__manifest *m = malloc(sizeof *m);
+    kv__manifest *m;
+    static const char *const mts[5] = {KV__MT_TEMPLATE, KV__MT_SYSTEM, KV__MT_LICENSE,
+                                       KV__MT_PARAMS, KV__MT_MESSAGES};
+    char *txt[5];
+    kv_status st = read_text_layers(model, &nm, mts, 5, &m, txt, err);
     if (!m)
-        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
-    if ((st = kv__mstore_read(g_dir, &nm, m, err)) != KV_OK) {
-        free(m);
         return st;
-    }
-    const char *mts[5] = {KV__MT_TEMPLATE, KV__MT_SYSTEM, KV__MT_LICENSE, KV__MT_PARAMS,
-                          KV__MT_MESSAGES};
-    char *txt[5] = {NULL, NULL, NULL, NULL, NULL};
-    for (int i = 0; i < 5 && st == KV_OK; i++) {
-        const kv__layer *l = kv__manifest_layer(m, mts[i]);
-        size_t n;
-        if (l)
-            st = kv__mstore_blob_read(g_dir, l->digest, &txt[i], &n, err);
-    }
     char blob[4096] = "";
     const kv__layer *ml = kv__manifest_layer(m, KV__MT_MODEL);
     if (st == KV_OK && ml)
@@ -304,24 +320,13 @@ static kv_status defaults(void *user, const char *model, char **out, kv_err *err
     (void)user;
     *out = NULL;
     kv__mname nm;
-    kv_status st = kv__mname_parse(model, &nm, err);
-    if (st != KV_OK)
-        return KV_FAIL(err, KV_ERR_NOT_FOUND, "not a store name");
-    kv__manifest *m = malloc(sizeof *m);
+    kv__manifest *m;
+    static const char *const mts[4] = {KV__MT_SYSTEM, KV__MT_PARAMS, KV__MT_TEMPLATE,
+                                       KV__MT_MESSAGES};
+    char *txt[4];
+    kv_status st = read_text_layers(model, &nm, mts, 4, &m, txt, err);
     if (!m)
-        return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
-    if ((st = kv__mstore_read(g_dir, &nm, m, err)) != KV_OK) {
-        free(m);
         return st;
-    }
-    const char *mts[4] = {KV__MT_SYSTEM, KV__MT_PARAMS, KV__MT_TEMPLATE, KV__MT_MESSAGES};
-    char *txt[4] = {NULL, NULL, NULL, NULL};
-    for (int i = 0; i < 4 && st == KV_OK; i++) {
-        const kv__layer *l = kv__manifest_layer(m, mts[i]);
-        size_t n;
-        if (l)
-            st = kv__mstore_blob_read(g_dir, l->digest, &txt[i], &n, err);
-    }
     json_t *o = st == KV_OK ? json_object() : NULL;
     if (o && txt[0])
         json_object_set_new(o, "system", json_string(txt[0]));
@@ -366,11 +371,6 @@ static kv_status defaults(void *user, const char *model, char **out, kv_err *err
     return st;
 }
 
-static const char *env_set(const char *k) {
-    const char *v = getenv(k);
-    return v && *v ? v : NULL;
-}
-
 // remote: the name as given, with $KVANT_REGISTRY's host when it names none;
 // local: MODEL:TAG, a name the server serves (so "pull site:5000/library/kjv:v1"
 // serves kjv:v1, and "push site:5000/library/kjv:v1" sends kjv:v1 there).
@@ -383,17 +383,17 @@ static kv_status pull_names(const char *model, kv__mname *local, kv__mname *remo
     *remote = *local;
     snprintf(local->host, sizeof local->host, "%s", KV__MNAME_DEFAULT_HOST);
     snprintf(local->ns, sizeof local->ns, "%s", KV__MNAME_DEFAULT_NS);
-    int slashes = 0;
-    for (const char *p = model; *p; p++)
-        slashes += *p == '/';
-    const char *reg = getenv("KVANT_REGISTRY");
-    if (slashes < 2 && reg && *reg) {
-        char full[KV__MNAME_TEXT_MAX + KV__MNAME_HOST_MAX];
-        snprintf(full, sizeof full, "%s/%s/%s:%s", reg, local->ns, local->model, local->tag);
-        if ((st = kv__mname_parse(full, remote, err)) != KV_OK)
-            kv_err_prefix(err, "KVANT_REGISTRY");
-    }
-    return st;
+    return kv__oci_registry_name(model, local, remote, err);
+}
+
+// What pull() and push() start from: the names (pull_names) and the registry options
+// (--insecure, the progress callback, the credentials from the environment).
+static kv_status transfer_setup(const char *model, bool insecure, kv_serve_progress_fn progress,
+                                void *progress_user, kv__mname *local, kv__mname *remote,
+                                kv__oci_opts *o, kv_err *err) {
+    *o = (kv__oci_opts){.insecure = insecure, .progress = progress, .user = progress_user};
+    kv__oci_opts_from_env(o);
+    return pull_names(model, local, remote, err);
 }
 
 static kv_status pull(void *user, const char *model, bool insecure, kv_serve_progress_fn progress,
@@ -401,11 +401,9 @@ static kv_status pull(void *user, const char *model, bool insecure, kv_serve_pro
                       size_t path_cap, kv_err *err) {
     (void)user;
     kv__mname local, remote;
-    kv_status st = pull_names(model, &local, &remote, err);
-    kv__oci_opts o = {.insecure = insecure, .progress = progress, .user = progress_user};
-    o.token = env_set("KVANT_REGISTRY_TOKEN");
-    o.basic = env_set("KVANT_REGISTRY_AUTH");
-    o.ca_file = env_set("KVANT_REGISTRY_CA");
+    kv__oci_opts o;
+    kv_status st = transfer_setup(model, insecure, progress, progress_user, &local, &remote, &o,
+                                  err);
     if (st == KV_OK)
         st = kv__oci_pull(g_dir, &local, &remote, &o, err);
     if (st == KV_OK) {
@@ -419,11 +417,9 @@ static kv_status push(void *user, const char *model, bool insecure, kv_serve_pro
                       void *progress_user, kv_err *err) {
     (void)user;
     kv__mname local, remote;
-    kv_status st = pull_names(model, &local, &remote, err);
-    kv__oci_opts o = {.insecure = insecure, .progress = progress, .user = progress_user};
-    o.token = env_set("KVANT_REGISTRY_TOKEN");
-    o.basic = env_set("KVANT_REGISTRY_AUTH");
-    o.ca_file = env_set("KVANT_REGISTRY_CA");
+    kv__oci_opts o;
+    kv_status st = transfer_setup(model, insecure, progress, progress_user, &local, &remote, &o,
+                                  err);
     if (st == KV_OK)
         st = kv__oci_push(g_dir, &local, &remote, &o, err);
     return st;

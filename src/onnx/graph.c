@@ -177,6 +177,25 @@ static Onnx__StringStringEntryProto *entry(kv__ox *g, const char *k, const char 
     return e;
 }
 
+// A new initializer named name of dtype and shape dims[0..n_dims) (none: a scalar), its data
+// not yet set; NULL when out of memory.
+static Onnx__TensorProto *new_tensor(kv__ox *g, const char *name, int32_t dtype, int n_dims,
+                                     const int64_t *dims) {
+    Onnx__TensorProto *t = NEW(g, Onnx__TensorProto, ONNX__TENSOR_PROTO__INIT);
+    if (!t)
+        return NULL;
+    t->name = kv__ox_str(g, "%s", name);
+    t->has_data_type = 1;
+    t->data_type = dtype;
+    t->dims = kv__ox_alloc(g, (size_t)(n_dims ? n_dims : 1) * sizeof(int64_t));
+    if (!t->dims)
+        return NULL;
+    if (n_dims)
+        memcpy(t->dims, dims, (size_t)n_dims * sizeof(int64_t));
+    t->n_dims = (size_t)n_dims;
+    return t;
+}
+
 const char *kv__ox_init(kv__ox *g, const char *name, int32_t dtype, int n_dims,
                         const int64_t *dims, const void *data, size_t bytes) {
     if (bytes > KV__OX_INLINE_MAX && g->data) {
@@ -185,18 +204,9 @@ const char *kv__ox_init(kv__ox *g, const char *name, int32_t dtype, int n_dims,
             return "";
         return kv__ox_ext_end(g, name, dtype, n_dims, dims, off);
     }
-    Onnx__TensorProto *t = NEW(g, Onnx__TensorProto, ONNX__TENSOR_PROTO__INIT);
+    Onnx__TensorProto *t = new_tensor(g, name, dtype, n_dims, dims);
     if (!t)
         return "";
-    t->name = kv__ox_str(g, "%s", name);
-    t->has_data_type = 1;
-    t->data_type = dtype;
-    t->dims = kv__ox_alloc(g, (size_t)(n_dims ? n_dims : 1) * sizeof(int64_t));
-    if (!t->dims)
-        return "";
-    if (n_dims)
-        memcpy(t->dims, dims, (size_t)n_dims * sizeof(int64_t));
-    t->n_dims = (size_t)n_dims;
     t->has_raw_data = 1;
     t->raw_data.data = kv__ox_alloc(g, bytes);
     if (!t->raw_data.data)
@@ -230,19 +240,12 @@ const char *kv__ox_ext_end(kv__ox *g, const char *name, int32_t dtype, int n_dim
                            const int64_t *dims, uint64_t off) {
     if (g->io_failed)
         return "";
-    Onnx__TensorProto *t = NEW(g, Onnx__TensorProto, ONNX__TENSOR_PROTO__INIT);
+    Onnx__TensorProto *t = new_tensor(g, name, dtype, n_dims, dims);
     if (!t)
         return "";
-    t->name = kv__ox_str(g, "%s", name);
-    t->has_data_type = 1;
-    t->data_type = dtype;
-    t->dims = kv__ox_alloc(g, (size_t)(n_dims ? n_dims : 1) * sizeof(int64_t));
     t->external_data = kv__ox_alloc(g, 3 * sizeof *t->external_data);
-    if (!t->dims || !t->external_data)
+    if (!t->external_data)
         return "";
-    if (n_dims)
-        memcpy(t->dims, dims, (size_t)n_dims * sizeof(int64_t));
-    t->n_dims = (size_t)n_dims;
     t->has_data_location = 1;
     t->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     char so[32], sl[32];

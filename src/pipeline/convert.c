@@ -74,9 +74,44 @@ static const layer_name BERT_LAYER_NAMES[] = {
     {"output.LayerNorm.bias", "layer_output_norm.bias", 0},
 };
 
-static const struct {
+// A whole tensor name outside the layers.
+typedef struct {
     const char *hf, *gguf;
-} BERT_GLOBAL_NAMES[] = {
+} global_name;
+
+#define N_OF(a) (sizeof(a) / sizeof *(a))
+
+// The GGUF name of the HF name hf in t[0..n), or NULL.
+static const char *global_gguf(const global_name *t, size_t n, const char *hf) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(hf, t[i].hf) == 0)
+            return t[i].gguf;
+    return NULL;
+}
+
+// For name = prefix "N." rest with 0 <= N < n_layer: rest, and N in *layer; else NULL.
+static const char *layer_rest(const char *name, const char *prefix, int64_t n_layer,
+                              long *layer) {
+    const size_t np = strlen(prefix);
+    if (strncmp(name, prefix, np) != 0)
+        return NULL;
+    const char *p = name + np;
+    char *end;
+    *layer = strtol(p, &end, 10);
+    if (end == p || *end != '.' || *layer < 0 || *layer >= n_layer)
+        return NULL;
+    return end + 1;
+}
+
+// The entry of t[0..n) whose HF suffix is rest, or NULL.
+static const layer_name *layer_find(const layer_name *t, size_t n, const char *rest) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rest, t[i].hf) == 0)
+            return &t[i];
+    return NULL;
+}
+
+static const global_name BERT_GLOBAL_NAMES[] = {
     {"embeddings.word_embeddings.weight", "token_embd.weight"},
     {"embeddings.token_type_embeddings.weight", "token_types.weight"},
     {"embeddings.position_embeddings.weight", "position_embd.weight"},
@@ -98,34 +133,26 @@ static bool bert_skipped(const char *hf) {
 static bool map_bert_name(const char *hf, char *out, size_t cap, int64_t n_layer) {
     if (strncmp(hf, "bert.", 5) == 0)
         hf += 5;
-    for (size_t i = 0; i < sizeof BERT_GLOBAL_NAMES / sizeof *BERT_GLOBAL_NAMES; i++)
-        if (strcmp(hf, BERT_GLOBAL_NAMES[i].hf) == 0) {
-            snprintf(out, cap, "%s", BERT_GLOBAL_NAMES[i].gguf);
-            return true;
-        }
-    static const char PREFIX[] = "encoder.layer.";
-    if (strncmp(hf, PREFIX, sizeof PREFIX - 1) != 0)
+    const char *g = global_gguf(BERT_GLOBAL_NAMES, N_OF(BERT_GLOBAL_NAMES), hf);
+    if (g) {
+        snprintf(out, cap, "%s", g);
+        return true;
+    }
+    long layer;
+    const char *rest = layer_rest(hf, "encoder.layer.", n_layer, &layer);
+    const layer_name *l =
+        rest ? layer_find(BERT_LAYER_NAMES, N_OF(BERT_LAYER_NAMES), rest) : NULL;
+    if (!l)
         return false;
-    const char *p = hf + sizeof PREFIX - 1;
-    char *end;
-    long layer = strtol(p, &end, 10);
-    if (end == p || *end != '.' || layer < 0 || layer >= n_layer)
-        return false;
-    for (size_t i = 0; i < sizeof BERT_LAYER_NAMES / sizeof *BERT_LAYER_NAMES; i++)
-        if (strcmp(end + 1, BERT_LAYER_NAMES[i].hf) == 0) {
-            snprintf(out, cap, "blk.%ld.%s", layer, BERT_LAYER_NAMES[i].gguf);
-            return true;
-        }
-    return false;
+    snprintf(out, cap, "blk.%ld.%s", layer, l->gguf);
+    return true;
 }
 
 static bool is_gemma(const char *arch) {
     return strcmp(arch, "gemma2") == 0 || strcmp(arch, "gemma3") == 0;
 }
 
-static const struct {
-    const char *hf, *gguf;
-} GLOBAL_NAMES[] = {
+static const global_name GLOBAL_NAMES[] = {
     {"model.embed_tokens.weight", "token_embd.weight"},
     {"model.norm.weight", "output_norm.weight"},
     {"lm_head.weight", "output.weight"},
@@ -148,55 +175,45 @@ static bool skipped_name(const char *hf) {
 static bool map_name(const char *hf, char *out, size_t cap, int *permute, int64_t n_layer,
                      bool gemma) {
     *permute = 0;
-    for (size_t i = 0; i < sizeof GLOBAL_NAMES / sizeof *GLOBAL_NAMES; i++)
-        if (strcmp(hf, GLOBAL_NAMES[i].hf) == 0) {
-            snprintf(out, cap, "%s", GLOBAL_NAMES[i].gguf);
-            return true;
-        }
-    static const char PREFIX[] = "model.layers.";
-    if (strncmp(hf, PREFIX, sizeof PREFIX - 1) != 0)
+    const char *g = global_gguf(GLOBAL_NAMES, N_OF(GLOBAL_NAMES), hf);
+    if (g) {
+        snprintf(out, cap, "%s", g);
+        return true;
+    }
+    long layer;
+    const char *rest = layer_rest(hf, "model.layers.", n_layer, &layer);
+    if (!rest)
         return false;
-    const char *p = hf + sizeof PREFIX - 1;
-    char *end;
-    long layer = strtol(p, &end, 10);
-    if (end == p || *end != '.' || layer < 0 || layer >= n_layer)
+    const layer_name *l = gemma ? layer_find(GEMMA_NAMES, N_OF(GEMMA_NAMES), rest) : NULL;
+    if (!l)
+        l = layer_find(LAYER_NAMES, N_OF(LAYER_NAMES), rest);
+    if (!l)
         return false;
-    for (size_t i = 0; gemma && i < sizeof GEMMA_NAMES / sizeof *GEMMA_NAMES; i++)
-        if (strcmp(end + 1, GEMMA_NAMES[i].hf) == 0) {
-            snprintf(out, cap, "blk.%ld.%s", layer, GEMMA_NAMES[i].gguf);
-            return true;
-        }
-    for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES; i++)
-        if (strcmp(end + 1, LAYER_NAMES[i].hf) == 0) {
-            snprintf(out, cap, "blk.%ld.%s", layer, LAYER_NAMES[i].gguf);
-            *permute = LAYER_NAMES[i].permute;
-            return true;
-        }
-    return false;
+    snprintf(out, cap, "blk.%ld.%s", layer, l->gguf);
+    *permute = l->permute;
+    return true;
 }
 
 bool kv__hf_name_of(const char *gguf, const char *arch, char *out, size_t cap, int *permute) {
     *permute = 0;
     const bool phi3 = strcmp(arch, "phi3") == 0;
-    for (size_t i = 0; i < sizeof GLOBAL_NAMES / sizeof *GLOBAL_NAMES; i++)
+    for (size_t i = 0; i < N_OF(GLOBAL_NAMES); i++)
         if (strcmp(gguf, GLOBAL_NAMES[i].gguf) == 0) {
             snprintf(out, cap, "%s", GLOBAL_NAMES[i].hf);
             return true;
         }
-    char *end;
-    if (strncmp(gguf, "blk.", 4) != 0)
+    long layer;
+    const char *rest = layer_rest(gguf, "blk.", INT64_MAX, &layer);
+    if (!rest)
         return false;
-    long layer = strtol(gguf + 4, &end, 10);
-    if (end == gguf + 4 || *end != '.' || layer < 0)
-        return false;
-    for (size_t i = 0; is_gemma(arch) && i < sizeof GEMMA_NAMES / sizeof *GEMMA_NAMES; i++)
-        if (strcmp(end + 1, GEMMA_NAMES[i].gguf) == 0) {
+    for (size_t i = 0; is_gemma(arch) && i < N_OF(GEMMA_NAMES); i++)
+        if (strcmp(rest, GEMMA_NAMES[i].gguf) == 0) {
             snprintf(out, cap, "model.layers.%ld.%s", layer, GEMMA_NAMES[i].hf);
             return true;
         }
     bool found = false; // the first match for phi3 (fused gate_up_proj), else the last (up_proj)
-    for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES && !(phi3 && found); i++)
-        if (strcmp(end + 1, LAYER_NAMES[i].gguf) == 0 &&
+    for (size_t i = 0; i < N_OF(LAYER_NAMES) && !(phi3 && found); i++)
+        if (strcmp(rest, LAYER_NAMES[i].gguf) == 0 &&
             (phi3 || strstr(LAYER_NAMES[i].hf, "qkv_proj") == NULL)) {
             snprintf(out, cap, "model.layers.%ld.%s", layer, LAYER_NAMES[i].hf);
             *permute = LAYER_NAMES[i].permute;

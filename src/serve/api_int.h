@@ -38,6 +38,8 @@ kv_status kv__h_v2_push(kv__call *c, kv_err *err);     // POST/PATCH/PUT /v2/...
 
 // ---- blob bodies streamed to a file (api_v2push.c) ----
 
+// True when d is "sha256:" and 64 lowercase hex digits (false for NULL).
+bool kv__serve_digest_ok(const char *d);
 // Before the body is read (the key checked): for POST /api/blobs/DIGEST and
 // PATCH/PUT of a /v2/ upload on a store that takes files, opens where the bytes
 // go (c->sink). 0: go on (c->sink NULL: the body is held as any other); else the

@@ -47,15 +47,6 @@ kv_status kv__h_v2_root(kv__call *c, kv_err *err) {
     return kv__call_json(c, json_object(), err);
 }
 
-static bool digest_ok(const char *d) {
-    if (strncmp(d, "sha256:", 7) != 0 || strlen(d) != 7 + 64)
-        return false;
-    for (const char *p = d + 7; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
-}
-
 // Parses "bytes=A-B" or "bytes=A-" against size; false when it is something
 // else (then the whole blob is sent); *bad when it cannot be satisfied.
 static bool one_range(const char *h, uint64_t size, uint64_t *a, uint64_t *b, bool *bad) {
@@ -89,7 +80,7 @@ static bool one_range(const char *h, uint64_t size, uint64_t *a, uint64_t *b, bo
 
 static kv_status v2_blob(kv__call *c, const kv_serve_store_ops *o, const char *digest,
                          kv_err *err) {
-    if (!digest_ok(digest)) {
+    if (!kv__serve_digest_ok(digest)) {
         c->status = 400;
         return KV_FAIL(err, KV_ERR_INVALID,
                        "blob digest '%.80s' must be sha256: and 64 lowercase hex digits", digest);
@@ -148,7 +139,7 @@ kv_status kv__h_v2(kv__call *c, kv_err *err) {
     const char *ref = sep + (m ? 11 : 7);
     if (b)
         return v2_blob(c, o, ref, err);
-    if (digest_ok(ref)) {
+    if (kv__serve_digest_ok(ref)) {
         c->status = 404;
         return KV_FAIL(err, KV_ERR_NOT_FOUND, "manifests by digest are not served; ask by tag");
     }

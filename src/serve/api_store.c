@@ -21,15 +21,6 @@ static pthread_mutex_t store_mu = PTHREAD_MUTEX_INITIALIZER;
 #define NAME_CAP 1024
 #define PATH_CAP 4096
 
-static bool digest_ok(const char *d) {
-    if (strncmp(d, "sha256:", 7) != 0 || strlen(d) != 7 + 64)
-        return false;
-    for (const char *p = d + 7; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
-}
-
 static const kv_serve_store_ops *ops_or_501(kv__call *c, const char *what, kv_err *err) {
     const kv_serve_store_ops *o = c->srv->p.store;
     if (!o) {
@@ -87,7 +78,7 @@ kv_status kv__h_blob(kv__call *c, kv_err *err) {
     const kv_serve_store_ops *o = ops_or_501(c, "uploading blobs (/api/blobs)", err);
     if (!o)
         return KV_ERR_UNSUPPORTED;
-    if (!digest_ok(c->arg))
+    if (!kv__serve_digest_ok(c->arg))
         return KV_FAIL(err, KV_ERR_INVALID,
                        "blob digest '%.80s' must be sha256: and 64 lowercase hex digits", c->arg);
     pthread_mutex_lock(&store_mu);
@@ -121,7 +112,7 @@ static kv_status files_gguf(json_t *files, const char **digest, kv_err *err) {
     json_t *v;
     json_object_foreach(files, k, v) {
         size_t n = strlen(k);
-        if (!json_is_string(v) || !digest_ok(json_string_value(v)))
+        if (!json_is_string(v) || !kv__serve_digest_ok(json_string_value(v)))
             return KV_FAIL(err, KV_ERR_INVALID,
                            "field 'files': '%.80s' must name a digest (sha256: and 64 lowercase "
                            "hex digits)",

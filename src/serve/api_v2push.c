@@ -66,7 +66,7 @@ static uint64_t blob_max(const kv_serve_store_ops *o) {
     return o->blob_max ? o->blob_max : DEFAULT_BLOB_MAX;
 }
 
-static bool digest_ok(const char *d) {
+bool kv__serve_digest_ok(const char *d) {
     if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
         return false;
     for (const char *p = d + 7; *p; p++)
@@ -135,7 +135,7 @@ unsigned kv__sink_open(kv__call *c, char *msg, size_t cap) {
         return 0;
     char repo[REPO_MAX + 1];
     const char *ref = NULL;
-    if (blobs && !digest_ok(c->path + 11))
+    if (blobs && !kv__serve_digest_ok(c->path + 11))
         return 0; // the handler refuses the digest (400)
     if (v2 && split(c->path + 4, repo, &ref) != P_CHUNK)
         return 0; // a manifest (small, held) or a path the handler answers
@@ -155,7 +155,7 @@ unsigned kv__sink_open(kv__call *c, char *msg, size_t cap) {
         }
         k->limit = blob_max(o);
     } else {
-        if (c->method == KV__PUT && !digest_ok(c->query_digest)) {
+        if (c->method == KV__PUT && !kv__serve_digest_ok(c->query_digest)) {
             snprintf(msg, cap, "PUT of an upload needs ?digest=sha256:HEX (64 lowercase hex "
                                "digits), got '%.80s'",
                      c->query_digest ? c->query_digest : "");

@@ -138,6 +138,22 @@ static void add_common(struct MHD_Response *r, const conn_state *cs) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
+// Queues r with status, releases it and counts the request.
+static enum MHD_Result send_response(kv_serve *s, struct MHD_Connection *conn, unsigned status,
+                                     struct MHD_Response *r) {
+    enum MHD_Result ok = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    kv__metrics_request(&s->metrics, status);
+    return ok;
+}
+
+// The headers of a streamed reply: ctype, no caching, and add_common's.
+static void add_stream_headers(struct MHD_Response *r, const conn_state *cs, const char *ctype) {
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    add_common(r, cs);
+}
+
 static enum MHD_Result queue_buf(kv_serve *s, struct MHD_Connection *conn, const conn_state *cs,
                                  unsigned status, const char *ctype, kv__buf *body,
                                  int retry_after) {
@@ -168,10 +184,7 @@ static enum MHD_Result queue_buf(kv_serve *s, struct MHD_Connection *conn, const
         MHD_add_response_header(r, MHD_HTTP_HEADER_RANGE, cs->call.hdr_upload_range);
     if (cs && cs->call.hdr_upload_uuid[0])
         MHD_add_response_header(r, "Docker-Upload-UUID", cs->call.hdr_upload_uuid);
-    enum MHD_Result ok = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    kv__metrics_request(&s->metrics, status);
-    return ok;
+    return send_response(s, conn, status, r);
 }
 
 // c's file reply (a stored blob, or part of it: Range).
@@ -193,10 +206,7 @@ static enum MHD_Result queue_file(kv_serve *s, struct MHD_Connection *conn, cons
         MHD_add_response_header(r, "Docker-Content-Digest", c->hdr_digest);
     add_common(r, cs);
     unsigned status = c->status ? c->status : 200;
-    enum MHD_Result ok = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    kv__metrics_request(&s->metrics, status);
-    return ok;
+    return send_response(s, conn, status, r);
 }
 
 // c's body made while it is sent (a pull's progress lines).
@@ -234,14 +244,8 @@ static enum MHD_Result queue_live(kv_serve *s, struct MHD_Connection *conn, cons
         c->stream_free(c->stream_ctx);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            c->ctype ? c->ctype : "application/x-ndjson");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    add_common(r, cs);
-    enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    kv__metrics_request(&s->metrics, MHD_HTTP_OK);
-    return ok;
+    add_stream_headers(r, cs, c->ctype ? c->ctype : "application/x-ndjson");
+    return send_response(s, conn, MHD_HTTP_OK, r);
 }
 
 static enum MHD_Result queue_error(kv_serve *s, struct MHD_Connection *conn, conn_state *cs,
@@ -317,13 +321,8 @@ static enum MHD_Result start_stream(kv_serve *s, struct MHD_Connection *conn, co
     j->conn = conn;
     j->fd = conn_fd(conn);
     pthread_mutex_unlock(&j->mu);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, j->ctype);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    add_common(r, cs);
-    enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    kv__metrics_request(&s->metrics, MHD_HTTP_OK);
-    return ok;
+    add_stream_headers(r, cs, j->ctype);
+    return send_response(s, conn, MHD_HTTP_OK, r);
 }
 
 void kv__http_wake(kv__job *j) {
@@ -442,10 +441,7 @@ static enum MHD_Result preflight(kv_serve *s, struct MHD_Connection *conn, conn_
         MHD_add_response_header(r, "Access-Control-Max-Age", CORS_MAX_AGE);
     }
     add_common(r, cs);
-    enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
-    MHD_destroy_response(r);
-    kv__metrics_request(&s->metrics, MHD_HTTP_NO_CONTENT);
-    return ok;
+    return send_response(s, conn, MHD_HTTP_NO_CONTENT, r);
 }
 
 // The guard, before anything else looks at the request: framing, Host, Origin.

@@ -113,6 +113,16 @@ void kv__mname_display(const kv__mname *n, char *out, size_t cap) {
         snprintf(out, cap, "%s:%s", n->model, n->tag);
 }
 
+void kv__digest_format(const unsigned char md[32], char out[72]) {
+    static const char H[] = "0123456789abcdef";
+    memcpy(out, "sha256:", 7);
+    for (int i = 0; i < 32; i++) {
+        out[7 + 2 * i] = H[md[i] >> 4];
+        out[8 + 2 * i] = H[md[i] & 15];
+    }
+    out[71] = 0;
+}
+
 kv_status kv__digest_check(const char *d, kv_err *err) {
     if (!d)
         return KV_FAIL(err, KV_ERR_INVALID, "missing digest");

@@ -55,6 +55,8 @@ kv_status kv__mname_parse(const char *s, kv__mname *out, kv_err *err);
 void kv__mname_display(const kv__mname *n, char *out, size_t cap);
 // A digest is "sha256:" and 64 lowercase hex digits; KV_ERR_INVALID otherwise.
 kv_status kv__digest_check(const char *d, kv_err *err);
+// Writes the digest of the SHA-256 md as "sha256:" and 64 lowercase hex digits (NUL-ended).
+void kv__digest_format(const unsigned char md[32], char out[72]);
 
 // The store's folder: $KVANT_MODELS, else $OLLAMA_MODELS, else
 // $KVANT_HOME/models, else $HOME/.kvant/models.
@@ -124,6 +126,9 @@ typedef struct {
 // file is KV_ERR_NOT_FOUND. mtime (may be NULL) gets its modification time.
 kv_status kv__store_read_capped(const char *path, size_t max, char **out, size_t *n,
                                 int64_t *mtime, kv_err *err);
+// Writes n bytes to path (mode 0644, synced) through path.tmp-XXXXXX renamed over it;
+// failure leaves nothing (KV_ERR_IO naming the file and why, KV_ERR_LIMIT for a long path).
+kv_status kv__store_write_atomic(const char *path, const void *data, size_t n, kv_err *err);
 
 // Reads and checks the manifest of name in dir (KV_ERR_NOT_FOUND "model 'x' not found"
 // when there is none).

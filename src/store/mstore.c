@@ -23,21 +23,11 @@
 
 #define PATH_CAP 4096
 
-static void hex32(const unsigned char *p, char *out) {
-    static const char H[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = H[p[i] >> 4];
-        out[2 * i + 1] = H[p[i] & 15];
-    }
-    out[64] = 0;
-}
-
 static void sha256_digest(const void *p, size_t n, char out[72]) {
     unsigned char md[32];
     unsigned int len = 0;
     EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-    memcpy(out, "sha256:", 7);
-    hex32(md, out + 7);
+    kv__digest_format(md, out);
 }
 
 static kv_status path_fmt(char *out, size_t cap, kv_err *err, const char *fmt, ...)
@@ -309,10 +299,9 @@ static kv_status mkdirs(char *path, size_t base_len, kv_err *err) {
     }
 }
 
-// Writes n bytes to final_path through a temporary file in its folder.
-static kv_status write_atomic(const char *final_path, const void *data, size_t n, kv_err *err) {
+kv_status kv__store_write_atomic(const char *path, const void *data, size_t n, kv_err *err) {
     char tmp[PATH_CAP];
-    kv_status st = path_fmt(tmp, sizeof tmp, err, "%s.tmp-XXXXXX", final_path);
+    kv_status st = path_fmt(tmp, sizeof tmp, err, "%s.tmp-XXXXXX", path);
     if (st != KV_OK)
         return st;
     int fd = mkstemp(tmp);
@@ -328,12 +317,15 @@ static kv_status write_atomic(const char *final_path, const void *data, size_t n
         done += (size_t)w;
     }
     bool ok = done == n && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
+    int e = errno;
     ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, final_path) != 0) {
-        st = KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", final_path, strerror(errno));
+    if (!ok || rename(tmp, path) != 0) {
+        if (ok)
+            e = errno;
         unlink(tmp);
+        return KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
-    return st;
+    return KV_OK;
 }
 
 static kv_status blobs_dir(const char *dir, char *out, size_t cap, kv_err *err) {
@@ -352,7 +344,7 @@ static kv_status blob_put_mem(const char *dir, const void *p, size_t n, char d[7
     sha256_digest(p, n, d);
     if ((st = kv__mstore_blob_path(dir, d, path, sizeof path, err)) != KV_OK)
         return st;
-    return write_atomic(path, p, n, err);
+    return kv__store_write_atomic(path, p, n, err);
 }
 
 kv_status kv__mstore_blob_put(const char *dir, const char *want, const void *p, size_t n,
@@ -423,8 +415,7 @@ static kv_status blob_put_file(const char *dir, const char *src, char d[72], uin
     EVP_MD_CTX_free(c);
     free(buf);
     if (ok) {
-        memcpy(d, "sha256:", 7);
-        hex32(md, d + 7);
+        kv__digest_format(md, d);
         if ((st = kv__mstore_blob_path(dir, d, path, sizeof path, err)) == KV_OK &&
             rename(tmp, path) != 0)
             st = KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", path, strerror(errno));
@@ -467,7 +458,7 @@ static kv_status write_manifest(const char *dir, const kv__mname *name, const kv
     json_decref(root);
     if (!text)
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
-    st = write_atomic(path, text, strlen(text), err);
+    st = kv__store_write_atomic(path, text, strlen(text), err);
     free(text);
     return st;
 }
@@ -752,7 +743,7 @@ kv_status kv__mstore_copy(const char *dir, const kv__mname *src, const kv__mname
         st = mkdirs(dpath, strlen(dir), err);
         *slash = '/';
         if (st == KV_OK)
-            st = write_atomic(dpath, text, n, err);
+            st = kv__store_write_atomic(dpath, text, n, err);
     }
     free(text);
     return st;
@@ -957,7 +948,7 @@ kv_status kv__mstore_manifest_put(const char *dir, const kv__mname *name, const 
         st = mkdirs(path, strlen(dir), err);
         *slash = '/';
         if (st == KV_OK)
-            st = write_atomic(path, text, n, err);
+            st = kv__store_write_atomic(path, text, n, err);
     }
     return st;
 }
@@ -1017,8 +1008,7 @@ kv_status kv__mstore_blob_commit(const char *dir, const char *d, const char *tmp
     if (!ok)
         return KV_FAIL(err, KV_ERR_IO, "cannot read %s back: %s", tmp, strerror(errno));
     char got[72];
-    memcpy(got, "sha256:", 7);
-    hex32(md, got + 7);
+    kv__digest_format(md, got);
     return kv__mstore_blob_adopt(dir, d, tmp, got, err);
 }
 

@@ -38,6 +38,16 @@ typedef struct {
     uint64_t bytes_present;    // bytes of blobs the destination already had
 } kv__oci_opts;
 
+// Sets o's token, basic and ca_file from $KVANT_REGISTRY_TOKEN, $KVANT_REGISTRY_AUTH and
+// $KVANT_REGISTRY_CA (unset or empty: NULL).
+void kv__oci_opts_from_env(kv__oci_opts *o);
+
+// When given (a model name as written) has fewer than two '/' (so names no registry) and
+// $KVANT_REGISTRY is set: *remote = n's namespace, model and tag on that registry (a bad
+// $KVANT_REGISTRY: the parse error prefixed "KVANT_REGISTRY"). Otherwise *remote is left.
+kv_status kv__oci_registry_name(const char *given, const kv__mname *n, kv__mname *remote,
+                                kv_err *err);
+
 #define KV__OCI_TOKEN_MAX ((size_t)64 << 10) // bytes in a token endpoint's reply
 
 // Pulls remote's manifest and blobs from the registry remote->host into the

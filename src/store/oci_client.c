@@ -36,17 +36,38 @@ static void progress(kv__oci_opts *o, const char *status, const char *digest, ui
     o->progress(o->user, status, digest, done, total);
 }
 
+static const char *env_set(const char *k) {
+    const char *v = getenv(k);
+    return v && *v ? v : NULL;
+}
+
+void kv__oci_opts_from_env(kv__oci_opts *o) {
+    o->token = env_set("KVANT_REGISTRY_TOKEN");
+    o->basic = env_set("KVANT_REGISTRY_AUTH");
+    o->ca_file = env_set("KVANT_REGISTRY_CA");
+}
+
+kv_status kv__oci_registry_name(const char *given, const kv__mname *n, kv__mname *remote,
+                                kv_err *err) {
+    int slashes = 0;
+    for (const char *p = given; *p; p++)
+        slashes += *p == '/';
+    const char *reg = getenv("KVANT_REGISTRY");
+    if (slashes >= 2 || !reg || !*reg)
+        return KV_OK;
+    char full[KV__MNAME_TEXT_MAX + KV__MNAME_HOST_MAX];
+    snprintf(full, sizeof full, "%s/%s/%s:%s", reg, n->ns, n->model, n->tag);
+    kv_status st = kv__mname_parse(full, remote, err);
+    if (st != KV_OK)
+        kv_err_prefix(err, "KVANT_REGISTRY");
+    return st;
+}
+
 static void sha256_hex(const void *p, size_t n, char out[72]) {
-    static const char H[] = "0123456789abcdef";
     unsigned char md[32];
     unsigned int len = 0;
     EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
-    memcpy(out, "sha256:", 7);
-    for (int i = 0; i < 32; i++) {
-        out[7 + 2 * i] = H[md[i] >> 4];
-        out[8 + 2 * i] = H[md[i] & 15];
-    }
-    out[71] = 0;
+    kv__digest_format(md, out);
 }
 
 // The manifest of tag: its bytes (checked against Docker-Content-Digest when
@@ -198,14 +219,8 @@ static kv_status pull_blob(kv__reg *r, const char *dir, const kv__layer *l, kv_e
     if (st == KV_OK && (!synced || !hashed))
         st = KV_FAIL(err, KV_ERR_IO, "%s: %s", part, strerror(errno));
     if (st == KV_OK) {
-        static const char H[] = "0123456789abcdef";
         char got[72];
-        memcpy(got, "sha256:", 7);
-        for (int i = 0; i < 32; i++) {
-            got[7 + 2 * i] = H[h[i] >> 4];
-            got[8 + 2 * i] = H[h[i] & 15];
-        }
-        got[71] = 0;
+        kv__digest_format(h, got);
         progress(r->o, "pulling", l->digest, l->size, l->size);
         progress(r->o, "verifying sha256 digest", l->digest, 0, 0);
         st = kv__mstore_blob_adopt(dir, l->digest, part, got, err);

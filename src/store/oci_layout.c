@@ -36,46 +36,6 @@ static void progress(kv__oci_opts *o, const char *status, const char *digest, ui
     o->progress(o->user, status, digest, done, total);
 }
 
-static void hex_digest(const unsigned char md[32], char out[72]) {
-    static const char H[] = "0123456789abcdef";
-    memcpy(out, "sha256:", 7);
-    for (int i = 0; i < 32; i++) {
-        out[7 + 2 * i] = H[md[i] >> 4];
-        out[8 + 2 * i] = H[md[i] & 15];
-    }
-    out[71] = 0;
-}
-
-
-// Writes n bytes to path through path.tmp-XXXXXX.
-static kv_status write_atomic(const char *path, const void *p, size_t n, kv_err *err) {
-    char tmp[PATH_CAP];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
-        return KV_FAIL(err, KV_ERR_LIMIT, "path too long");
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return KV_FAIL(err, KV_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = write(fd, (const char *)p + done, n - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    bool ok = done == n && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-    int e = errno;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        if (ok)
-            e = errno;
-        unlink(tmp);
-        return KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", path, strerror(e));
-    }
-    return KV_OK;
-}
-
 // Copies n bytes of the regular file src to dst_tmp (created or truncated) and
 // hashes them; their digest into d. A short file or a failed write is an error
 // and removes dst_tmp.
@@ -145,7 +105,7 @@ static kv_status copy_hashed(const char *src, uint64_t n, const char *dst_tmp, c
         unlink(dst_tmp);
         return KV_FAIL(err, KV_ERR_IO, "copying %s to %s: %s", src, dst_tmp, strerror(e));
     }
-    hex_digest(md, d);
+    kv__digest_format(md, d);
     return KV_OK;
 }
 
@@ -228,14 +188,14 @@ kv_status kv__oci_layout_push(const char *dir, const kv__mname *name, const char
     struct stat sb;
     if (st == KV_OK && lstat(p, &sb) != 0) {
         const char *ol = "{\"imageLayoutVersion\":\"1.0.0\"}";
-        st = write_atomic(p, ol, strlen(ol), err);
+        st = kv__store_write_atomic(p, ol, strlen(ol), err);
     }
     for (size_t i = 0; st == KV_OK && i <= m->n_layers; i++)
         st = put_blob(dir, layout, i == 0 ? &m->config : &m->layers[i - 1], o, err);
     // The manifest, as a blob of its own.
     char bp[PATH_CAP];
     if (st == KV_OK && (st = layout_blob_path(layout, m->digest, bp, sizeof bp, err)) == KV_OK)
-        st = write_atomic(bp, text, n, err);
+        st = kv__store_write_atomic(bp, text, n, err);
     // index.json: this name's entry replaced or added.
     snprintf(p, sizeof p, "%s/index.json", layout);
     json_t *idx = NULL;
@@ -278,7 +238,7 @@ kv_status kv__oci_layout_push(const char *dir, const kv__mname *name, const char
                            REF_NAME, ref));
         json_decref(mj);
         char *out = json_dumps(idx, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        st = out ? write_atomic(p, out, strlen(out), err)
+        st = out ? kv__store_write_atomic(p, out, strlen(out), err)
                  : KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
         free(out);
     }
@@ -369,7 +329,7 @@ kv_status kv__oci_layout_pull(const char *dir, const kv__mname *name, const char
         unsigned char md[32];
         unsigned int mdlen = 0;
         EVP_Digest(text, n, md, &mdlen, EVP_sha256(), NULL);
-        hex_digest(md, got);
+        kv__digest_format(md, got);
         if (strcmp(got, d) != 0 || n != size)
             st = KV_FAIL(err, KV_ERR_FORMAT,
                          "%s: %zu bytes of digest %s; index.json says %" PRIu64 " bytes of %s",

@@ -105,6 +105,17 @@ static kv_status check_ids(const kv_vocab *v, const kv_token *tokens, int64_t n,
     return KV_OK;
 }
 
+// Writes the text of tokens into buf (room for join_pieces' total and a NUL): the pieces,
+// spaces cleaned up where the vocabulary asks, NUL-terminated. Returns its length.
+static size_t write_text(const kv_vocab *v, const kv_token *tokens, int64_t n,
+                         bool remove_special, bool unparse_special, char *buf) {
+    size_t total = join_pieces(v, tokens, n, remove_special, unparse_special, buf);
+    if (v->clean_spaces)
+        total = clean_spaces(buf, total);
+    buf[total] = '\0';
+    return total;
+}
+
 kv_status kv_detokenize(const kv_vocab *v, const kv_token *tokens, int64_t n, bool remove_special,
                         bool unparse_special, char *buf, size_t cap, size_t *n_out, kv_err *err) {
     if (n_out)
@@ -118,10 +129,7 @@ kv_status kv_detokenize(const kv_vocab *v, const kv_token *tokens, int64_t n, bo
     if (!buf || total >= cap)
         return KV_FAIL(err, KV_ERR_LIMIT, "detokenize: the text needs %zu bytes and a NUL, "
                        "the buffer holds %zu", total, buf ? cap : 0);
-    join_pieces(v, tokens, n, remove_special, unparse_special, buf);
-    if (v->clean_spaces)
-        total = clean_spaces(buf, total);
-    buf[total] = '\0';
+    total = write_text(v, tokens, n, remove_special, unparse_special, buf);
     if (n_out)
         *n_out = total;
     return KV_OK;
@@ -142,10 +150,7 @@ kv_status kv_detokenize_alloc(const kv_vocab *v, const kv_token *tokens, int64_t
     char *buf = malloc(total + 1);
     if (!buf)
         return KV_FAIL(err, KV_ERR_NOMEM, "detokenize: no memory for %zu bytes", total + 1);
-    join_pieces(v, tokens, n, remove_special, unparse_special, buf);
-    if (v->clean_spaces)
-        total = clean_spaces(buf, total);
-    buf[total] = '\0';
+    total = write_text(v, tokens, n, remove_special, unparse_special, buf);
     *out = buf;
     if (n_out)
         *n_out = total;

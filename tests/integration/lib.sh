@@ -96,6 +96,17 @@ require_cmds() {
   done
 }
 
+# require_py_modules REASON MODULE...: fails the test with REASON (exit 1: a missing
+# dependency of tools/install-deps.sh) unless "$PY" imports every MODULE.
+require_py_modules() {
+  local reason=$1
+  shift
+  "$PY" -c "import $(IFS=,; echo "$*")" 2>/dev/null && return 0
+  fail "$reason"
+  finish
+  exit 1
+}
+
 # npm_install_pinned DIR PKG@VERSION...: npm-installs the packages into DIR (once:
 # nothing runs when each is already there at exactly its version). On failure it
 # shows npm's last lines and returns 1. NPM_TIMEOUT bounds npm (seconds, 300).

@@ -45,8 +45,8 @@ source "$(dirname "$0")/lib.sh"
 require_demo_model
 require_cmds "node and npm are needed for onnxruntime-node" node npm
 PY=/usr/bin/python3 # Debian's, with python3-onnx and python3-numpy
-"$PY" -c "import onnx, numpy, sentencepiece" 2>/dev/null ||
-  { fail "python3-onnx, python3-numpy and python3-sentencepiece are needed (tools/install-deps.sh)"; finish; exit 1; }
+require_py_modules "python3-onnx, python3-numpy and python3-sentencepiece are needed \
+(tools/install-deps.sh)" onnx numpy sentencepiece
 ORT_DIR=${KV_BUILD_DIR:-$TMP}/node_ort
 # the CPU provider is in the package; the install script would fetch GPU binaries
 export ONNXRUNTIME_NODE_INSTALL=skip

@@ -29,8 +29,7 @@
 source "$(dirname "$0")/lib.sh"
 require_demo_model
 PY=/usr/bin/python3 # Debian's, with python3-numpy
-"$PY" -c "import numpy" 2>/dev/null ||
-  { fail "python3-numpy is needed (tools/install-deps.sh)"; finish; exit 1; }
+require_py_modules "python3-numpy is needed (tools/install-deps.sh)" numpy
 HF=$SHARED/models/kjv-llama-7m
 DIGESTS="$PY $SRC/tests/integration/gguf_digests.py"
 TOKENS=1,450,3041,310,278,3186,1550,17,1,29,30,31,500,600,700,800

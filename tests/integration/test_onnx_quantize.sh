@@ -22,8 +22,7 @@ source "$(dirname "$0")/lib.sh"
 require_demo_model
 require_cmds "node and npm are needed for onnxruntime-node" node npm
 PY=/usr/bin/python3 # Debian's, with python3-onnx and python3-numpy
-"$PY" -c "import onnx, numpy" 2>/dev/null ||
-  { fail "python3-onnx and python3-numpy are needed (tools/install-deps.sh)"; finish; exit 1; }
+require_py_modules "python3-onnx and python3-numpy are needed (tools/install-deps.sh)" onnx numpy
 TD=/usr/share/libonnx-testdata/data
 [ -d "$TD/pytorch-converted" ] ||
   { fail "libonnx-testdata is needed (tools/install-deps.sh)"; finish; exit 1; }

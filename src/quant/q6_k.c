@@ -30,8 +30,8 @@ static void q6_block(const float *x, const float *qw, void *dst) {
     float scales[16];
     float max_abs = 0;
     float max_scale = 0;
+    kv__kq_fit_sym_x16(x, qw, 32, L, scales); // the 16 sub-block fits side by side
     for (int j = 0; j < 16; j++) {
-        scales[j] = kv__kq_fit_sym(16, 32, x + 16 * j, L + 16 * j, qw ? qw + 16 * j : NULL);
         if (fabsf(scales[j]) > max_abs) {
             max_abs = fabsf(scales[j]);
             max_scale = scales[j];

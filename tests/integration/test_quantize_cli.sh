@@ -49,5 +49,22 @@ expect_out "blk.99.ffn_up.weight" "the error names the foreign entry"
 OUT=$(bash -c "trap '' XFSZ; ulimit -f 2000; exec \"$KVANT\" quantize \"$TMP/f32.gguf\" \"$TMP/full.gguf\" Q8_0 -q" 2>&1); rc=$?
 [ $rc -eq 1 ] && pass "write error exits 1" || fail "write error exit $rc: $OUT"
 expect_out "write failed" "the error says the write failed"
+# A NaN in row 100 (column 7) of a 128-row tensor: with 2 threads the second one
+# quantizes rows 64..127, and the error counts from there
+"$KVANT" info --json "$TMP/f32.gguf" > "$TMP/info.json"
+python3 - "$TMP/f32.gguf" "$TMP/nan.gguf" "$TMP/info.json" <<'PY'
+import json, struct, sys
+info = json.load(open(sys.argv[3]))
+data = bytearray(open(sys.argv[1], "rb").read())
+start = info["file_bytes"] - max(t["offset"] + t["bytes"] for t in info["tensors"])
+t = next(t for t in info["tensors"] if t["name"] == "blk.0.attn_v.weight")
+assert t["type"] == "F32" and t["shape"] == [256, 128], t
+struct.pack_into("<f", data, start + t["offset"] + 4 * (256 * 100 + 7), float("nan"))
+open(sys.argv[2], "wb").write(data)
+PY
+expect_rc 1 "a NaN in the input" "$KVANT" quantize "$TMP/nan.gguf" "$TMP/x.gguf" Q4_0 -t 2
+expect_out "blk.0.attn_v.weight: rows 64..127: Q4_0: input row 36 column 7 is NaN" \
+  "the error names the tensor, the rows and the element"
+rm -f "$TMP/nan.gguf"
 [ -z "$(ls -A "$TMP" | grep -E 'x.gguf|full.gguf|tmp')" ] && pass "failed runs leave no files" || fail "left: $(ls -A "$TMP")"
 finish

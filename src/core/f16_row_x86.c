@@ -3,13 +3,20 @@
 #include "core/core_int.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 
+// AVX (which the compiler's check ties to the OS saving YMM state) and the F16C
+// bit of CPUID leaf 1 (clang's __builtin_cpu_supports has no "f16c").
 bool kv__have_f16c(void) {
     static int have = -1;
     if (have < 0) {
+        unsigned a, b, c, d;
         __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c") ? 1 : 0;
+        have = __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) &&
+                       (c & bit_F16C) != 0
+                   ? 1
+                   : 0;
     }
     return have == 1;
 }

@@ -18,6 +18,9 @@ void kv__kq_fit_sym_x16_ref(const float x[256], const float *w, int nmax, int8_t
         scales[j] = kv__kq_fit_sym(16, nmax, x + 16 * j, L + 16 * j, w ? w + 16 * j : NULL);
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
 // The inverse-scale numerators in the scalar twin's order: -nmax first, then
 // -(nmax + 0.1 k) for k = -9..9 without 0.
 static void sym_numerators(int nmax, float num[19]) {
@@ -34,9 +37,6 @@ static void transpose16(const float *src, float dst[16][16]) {
         for (int i = 0; i < 16; i++)
             dst[i][j] = src[16 * j + i];
 }
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
 
 int kv__kq_sym_x16_level(void) {
     static int level = -1;

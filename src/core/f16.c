@@ -2,6 +2,8 @@
 // on the compiler or the CPU (round to nearest, ties to even, like F16C and numpy).
 #include "kvant/kv_f16.h"
 
+#include "core/core_int.h"
+
 float kv_f16_to_f32(kv_f16 h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;
@@ -49,9 +51,16 @@ kv_f16 kv_f32_to_f16(float f) {
     return (kv_f16)(sign | h);
 }
 
-void kv_f16_to_f32_row(const kv_f16 *x, float *y, int64_t n) {
+void kv__f16_to_f32_row_ref(const kv_f16 *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         y[i] = kv_f16_to_f32(x[i]);
+}
+
+void kv_f16_to_f32_row(const kv_f16 *x, float *y, int64_t n) {
+    if (kv__have_f16c()) // same bits, 8 at a time (f16_row_x86.c)
+        kv__f16_to_f32_row_f16c(x, y, n);
+    else
+        kv__f16_to_f32_row_ref(x, y, n);
 }
 
 void kv_f32_to_f16_row(const float *x, kv_f16 *y, int64_t n) {

@@ -724,6 +724,29 @@ static kv_status plan_all(const kv_hf *hf, const kv_mlx_config *mc, kv__emit_ten
     return KV_OK;
 }
 
+// The file types llama.cpp's converter writes itself (f32, f16, bf16, q8_0,
+// tq1_0, tq2_0): convert lays them out as it does. Any other type comes from llama-quantize in
+// llama.cpp, and one pass writes the layout of `convert` + `quantize`: tensors in
+// llama-quantize's order, general.quantization_version and general.file_type
+// last (before the imatrix keys). The tensors' bytes are the same either way when
+// the intermediate file holds the checkpoint's values exactly.
+static bool converter_layout(kv_ftype ftype) {
+    return ftype == KV_FTYPE_ALL_F32 || ftype == KV_FTYPE_F16 || ftype == KV_FTYPE_BF16 ||
+           ftype == KV_FTYPE_Q8_0 || ftype == KV_FTYPE_TQ1_0 || ftype == KV_FTYPE_TQ2_0;
+}
+
+static int cmp_tensor(const void *a, const void *b) {
+    return kv_mix_name_cmp(((const kv__emit_tensor *)a)->name, ((const kv__emit_tensor *)b)->name);
+}
+
+// llama-quantize's placement of the two keys it re-adds at the end.
+static kv_status move_type_keys_last(kv_gguf_writer *w, uint32_t ftype, kv_err *err) {
+    kv_gguf_unset(w, "general.quantization_version");
+    TRY(kv_gguf_set_u32(w, "general.quantization_version", 2, err));
+    kv_gguf_unset(w, "general.file_type");
+    return kv_gguf_set_u32(w, "general.file_type", ftype, err);
+}
+
 static void model_facts(const kv_hf_config *c, const kv__emit_tensor *ts, int64_t n,
                         const char **names, kv_mix_model *m) {
     memset(m, 0, sizeof *m);
@@ -782,13 +805,16 @@ kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_conv
     uint64_t n_params = 0;
     kv_mix_model model;
     st = plan_all(hf, mc, ts, srcs, ms, rs, &n, &n_params, err);
+    const bool quantize_layout = !converter_layout(plan.ftype);
+    if (st == KV_OK && quantize_layout) // the mix then also counts layers in that order
+        qsort(ts, (size_t)n, sizeof *ts, cmp_tensor); // ctx pointers travel with their entries
     if (st == KV_OK) {
         model_facts(kv_hf_config_of(hf), ts, n, names, &model);
         st = kv__plan_types(ts, n, &model, &plan, true, &im, err);
     }
     for (int64_t i = 0; st == KV_OK && i < n; i++)
         if (ts[i].mlx == 1) { // MLX groups GGUF holds exactly: transcoded, whatever the mix says
-            ts[i].dst_type = ms[i].exact;
+            ts[i].dst_type = ((const mlx_src *)ts[i].ctx)->exact;
             ts[i].read_raw = mlx_read_raw;
             ts[i].fallback = false;
             ts[i].imatrix = NULL;
@@ -810,6 +836,8 @@ kv_status kv_convert_hf(const char *src_dir, const char *out_path, const kv_conv
         st = kv_gguf_writer_new(&w, err);
     if (st == KV_OK)
         st = set_metadata(w, hf, n_params, ftype, err);
+    if (st == KV_OK && quantize_layout)
+        st = move_type_keys_last(w, ftype, err);
     if (st == KV_OK && im)
         st = kv__set_imatrix_keys(w, plan.imatrix_path, im, err);
     if (st == KV_OK)

@@ -26,6 +26,23 @@ static inline int kv__kq_clamp(int v, int lo, int hi) {
 // and scale 0.
 float kv__kq_fit_sym(int n, int nmax, const float *x, int8_t *L, const float *w);
 
+// kv__kq_fit_sym (n = 16) of the 16 sub-blocks of a Q3_K/Q6_K super-block at
+// once: x, w (256 weights, or NULL for x^2) and L hold them one after the other;
+// scales[j] is sub-block j's scale. Same bits as 16 calls of kv__kq_fit_sym (the
+// _ref twin). kv__kq_sym_x16_level() says which path kv__kq_fit_sym_x16 takes on
+// this CPU: 2 AVX-512 (16 lanes), 1 AVX2 (8 lanes, twice), 0 the scalar twin;
+// the _avx2 and _avx512 variants may be called only at that level or above
+// (they are the scalar twin on a non-x86 build).
+int kv__kq_sym_x16_level(void);
+void kv__kq_fit_sym_x16(const float x[256], const float *w, int nmax, int8_t L[256],
+                        float scales[16]);
+void kv__kq_fit_sym_x16_ref(const float x[256], const float *w, int nmax, int8_t L[256],
+                            float scales[16]);
+void kv__kq_fit_sym_x16_avx2(const float x[256], const float *w, int nmax, int8_t L[256],
+                             float scales[16]);
+void kv__kq_fit_sym_x16_avx512(const float x[256], const float *w, int nmax, int8_t L[256],
+                               float scales[16]);
+
 // Q3_K's symmetric fit (weights x^2) with a coordinate-descent refinement of
 // single levels. Stores l + nmax in L; returns the scale.
 float kv__kq_fit_sym_refine(int n, int nmax, const float *x, int8_t *L);

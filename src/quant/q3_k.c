@@ -50,21 +50,22 @@ static void q3_fit_ref(const float *x, kv_block_q3_k *y, int8_t L[256]) {
 static void q3_fit_imatrix(const float *x, const float *qw, kv_block_q3_k *y, int8_t L[256]) {
     float scales[16];
     float sw[16];
-    float w[16];
+    float w[256];
     int8_t Ls[16];
     float sumx2 = 0;
     for (int j = 0; j < 256; j++)
         sumx2 += x[j] * x[j];
     const float sigma2 = 2 * sumx2 / 256;
     for (int j = 0; j < 16; j++) {
+        float *wj = w + 16 * j;
         for (int l = 0; l < 16; l++)
-            w[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            wj[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
         float sumw = 0;
         for (int l = 0; l < 16; l++)
-            sumw += w[l];
+            sumw += wj[l];
         sw[j] = sumw;
-        scales[j] = kv__kq_fit_sym(16, 4, x + 16 * j, L + 16 * j, w);
     }
+    kv__kq_fit_sym_x16(x, w, 4, L, scales); // the 16 sub-block fits side by side
     memset(y->scales, 0, sizeof y->scales);
     const float d_block = kv__kq_fit_sym(16, 32, scales, Ls, sw);
     for (int j = 0; j < 16; j++)

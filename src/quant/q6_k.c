@@ -10,17 +10,14 @@
 // Element e = 128*h + 32*s + l (s < 4, l < 32): low nibble in ql[64*h + 32*(s&1) + l]
 // at bit 4*(s>>1), high two bits in qh[32*h + l] at bit 2*s.
 static void q6_pack(const int8_t L[KV_QK_K], kv_block_q6_k *y) {
-    memset(y->ql, 0, sizeof y->ql);
-    memset(y->qh, 0, sizeof y->qh);
-    for (int e = 0; e < KV_QK_K; e++) {
-        const unsigned v = (uint8_t)L[e];
-        const int h = e / 128;
-        const int s = (e % 128) / 32;
-        const int l = e % 32;
-        uint8_t *ql = &y->ql[64 * h + 32 * (s & 1) + l];
-        uint8_t *qh = &y->qh[32 * h + l];
-        *ql = (uint8_t)(*ql | ((v & 0xF) << (4 * (s >> 1))));
-        *qh = (uint8_t)(*qh | ((v >> 4) << (2 * s)));
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *v = (const uint8_t *)L + 128 * h; // s = 0..3 at v + 32 * s
+        for (int l = 0; l < 32; l++) {
+            y->ql[64 * h + l] = (uint8_t)((v[l] & 0xF) | ((v[l + 64] & 0xF) << 4));
+            y->ql[64 * h + 32 + l] = (uint8_t)((v[l + 32] & 0xF) | ((v[l + 96] & 0xF) << 4));
+            y->qh[32 * h + l] = (uint8_t)((v[l] >> 4) | ((v[l + 32] >> 4) << 2) |
+                                          ((v[l + 64] >> 4) << 4) | ((v[l + 96] >> 4) << 6));
+        }
     }
 }
 
@@ -30,8 +27,8 @@ static void q6_block(const float *x, const float *qw, void *dst) {
     float scales[16];
     float max_abs = 0;
     float max_scale = 0;
+    kv__kq_fit_sym_x16(x, qw, 32, L, scales); // the 16 sub-block fits side by side
     for (int j = 0; j < 16; j++) {
-        scales[j] = kv__kq_fit_sym(16, 32, x + 16 * j, L + 16 * j, qw ? qw + 16 * j : NULL);
         if (fabsf(scales[j]) > max_abs) {
             max_abs = fabsf(scales[j]);
             max_scale = scales[j];

@@ -131,14 +131,6 @@ bool kv_quant_can_dequantize(kv_type t) {
 
 // ---- argument checks ----
 
-// First non-finite element of n values, or -1.
-static int64_t find_nonfinite(const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return i;
-    return -1;
-}
-
 // Checks that n elements of t make whole blocks and that the byte count fits.
 static kv_status check_count(kv_type t, int64_t n, const char *what, kv_err *err) {
     const kv_type_traits *tr = kv_type_get((uint32_t)t);
@@ -157,14 +149,14 @@ static kv_status check_count(kv_type t, int64_t n, const char *what, kv_err *err
 static kv_status check_input(kv_type t, const float *src, int64_t n_rows, int64_t n_per_row,
                              const float *imatrix, kv_err *err) {
     for (int64_t r = 0; r < n_rows; r++) {
-        const int64_t c = find_nonfinite(src + r * n_per_row, n_per_row);
+        const int64_t c = kv__find_nonfinite(src + r * n_per_row, n_per_row);
         if (c >= 0)
             return KV_FAIL(err, KV_ERR_INVALID, "%s: input row %lld column %lld is %s",
                            kv_type_name((uint32_t)t), (long long)r, (long long)c,
                            isnan(src[r * n_per_row + c]) ? "NaN" : "Inf");
     }
     if (imatrix) {
-        const int64_t c = find_nonfinite(imatrix, n_per_row);
+        const int64_t c = kv__find_nonfinite(imatrix, n_per_row);
         if (c >= 0)
             return KV_FAIL(err, KV_ERR_INVALID, "%s: imatrix element %lld is %s",
                            kv_type_name((uint32_t)t), (long long)c,

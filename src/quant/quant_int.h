@@ -50,6 +50,13 @@ static inline uint8_t kv__trunc_u8(float f) {
     return (uint8_t)((uint32_t)kv__trunc_i32(f) & 0xffu);
 }
 
+// The index of the first Inf or NaN of n floats, or -1 (finite_x8.c): the
+// dispatcher, its AVX2 path (callable where kv__kq_have_x8(); the twin on other
+// architectures) and the scalar twin.
+int64_t kv__find_nonfinite(const float *x, int64_t n);
+int64_t kv__find_nonfinite_avx2(const float *x, int64_t n);
+int64_t kv__find_nonfinite_ref(const float *x, int64_t n);
+
 // roundf then truncation to a byte (ggml's `int8_t q = roundf(v)`).
 // Q4_0's reference block (no importance matrix) with AVX2, x86-64 only; the
 // caller checks kv__kq_have_x8() (AVX2) and has the scalar twin in q4_q5.c.

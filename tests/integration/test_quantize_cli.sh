@@ -12,6 +12,26 @@ expect_out "bits/weight" "summary gives bits per weight"
 expect_rc 0 "info on the result" "$KVANT" info "$TMP/q4km.gguf"
 expect_out "Q4_K" "tensors are Q4_K"
 expect_out "general.file_type" "file type recorded"
+# One pass (convert --outtype TYPE) writes what convert to F32 + quantize writes,
+# byte for byte (the demo model is BF16, so F32 holds it exactly): same tensor
+# order, same metadata order, same bits; with an importance matrix too
+for ty in q4_k_m q4_0; do
+  expect_rc 0 "convert to $ty in one pass" "$KVANT" convert "$MODEL" -o "$TMP/one_$ty.gguf" --outtype $ty -t 2 -q
+  expect_rc 0 "quantize the F32 file to $ty" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/two_$ty.gguf" $ty -t 2 -q
+  cmp -s "$TMP/one_$ty.gguf" "$TMP/two_$ty.gguf" && pass "$ty: one pass = two steps" \
+    || fail "$ty: one pass and two steps differ: $(cmp "$TMP/one_$ty.gguf" "$TMP/two_$ty.gguf")"
+  rm -f "$TMP/one_$ty.gguf" "$TMP/two_$ty.gguf"
+done
+IMAT=$SHARED/testdata/golden/kjv-llama-7m.imatrix.dat
+if [ -n "$SHARED" ]; then
+  expect_rc 0 "convert to Q4_K_M with an imatrix in one pass" "$KVANT" convert "$MODEL" -o "$TMP/one_im.gguf" --outtype q4_k_m --imatrix "$IMAT" -t 2 -q
+  expect_rc 0 "quantize the F32 file with the imatrix" "$KVANT" quantize --imatrix "$IMAT" "$TMP/f32.gguf" "$TMP/two_im.gguf" q4_k_m -t 2 -q
+  cmp -s "$TMP/one_im.gguf" "$TMP/two_im.gguf" && pass "with an imatrix: one pass = two steps" \
+    || fail "with an imatrix: one pass and two steps differ: $(cmp "$TMP/one_im.gguf" "$TMP/two_im.gguf")"
+  rm -f "$TMP/one_im.gguf" "$TMP/two_im.gguf"
+else
+  echo "skip: the golden imatrix (../shared) is absent: one pass = two steps with an imatrix not checked"
+fi
 expect_rc 0 "numeric file type id" "$KVANT" quantize "$TMP/f32.gguf" "$TMP/q8.gguf" 7 -q
 expect_rc 0 "info --json on the Q8_0 file" "$KVANT" info --json "$TMP/q8.gguf"
 expect_out '"general.file_type": 7' "id 7 is Q8_0"
@@ -49,5 +69,22 @@ expect_out "blk.99.ffn_up.weight" "the error names the foreign entry"
 OUT=$(bash -c "trap '' XFSZ; ulimit -f 2000; exec \"$KVANT\" quantize \"$TMP/f32.gguf\" \"$TMP/full.gguf\" Q8_0 -q" 2>&1); rc=$?
 [ $rc -eq 1 ] && pass "write error exits 1" || fail "write error exit $rc: $OUT"
 expect_out "write failed" "the error says the write failed"
+# A NaN in row 100 (column 7) of a 128-row tensor: with 2 threads the second one
+# quantizes rows 64..127, and the error counts from there
+"$KVANT" info --json "$TMP/f32.gguf" > "$TMP/info.json"
+python3 - "$TMP/f32.gguf" "$TMP/nan.gguf" "$TMP/info.json" <<'PY'
+import json, struct, sys
+info = json.load(open(sys.argv[3]))
+data = bytearray(open(sys.argv[1], "rb").read())
+start = info["file_bytes"] - max(t["offset"] + t["bytes"] for t in info["tensors"])
+t = next(t for t in info["tensors"] if t["name"] == "blk.0.attn_v.weight")
+assert t["type"] == "F32" and t["shape"] == [256, 128], t
+struct.pack_into("<f", data, start + t["offset"] + 4 * (256 * 100 + 7), float("nan"))
+open(sys.argv[2], "wb").write(data)
+PY
+expect_rc 1 "a NaN in the input" "$KVANT" quantize "$TMP/nan.gguf" "$TMP/x.gguf" Q4_0 -t 2
+expect_out "blk.0.attn_v.weight: rows 64..127: Q4_0: input row 36 column 7 is NaN" \
+  "the error names the tensor, the rows and the element"
+rm -f "$TMP/nan.gguf"
 [ -z "$(ls -A "$TMP" | grep -E 'x.gguf|full.gguf|tmp')" ] && pass "failed runs leave no files" || fail "left: $(ls -A "$TMP")"
 finish

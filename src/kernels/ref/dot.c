@@ -52,7 +52,12 @@ void kv_from_float_bf16_ref(const float *x, void *y, int64_t n) { kv_f32_to_bf16
 
 void kv_to_float_f32_ref(const void *x, float *y, int64_t n) { kv_from_float_f32_ref(x, y, n); }
 
-void kv_to_float_f16_ref(const void *x, float *y, int64_t n) { kv_f16_to_f32_row(x, y, n); }
+// Element by element: the reference stays scalar (kv_f16_to_f32_row may use F16C).
+void kv_to_float_f16_ref(const void *x, float *y, int64_t n) {
+    const kv_f16 *h = x;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = kv_f16_to_f32(h[i]);
+}
 
 void kv_to_float_bf16_ref(const void *x, float *y, int64_t n) { kv_bf16_to_f32_row(x, y, n); }
 

@@ -20,6 +20,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "kvant/kv_core.h"
+
 #define PATH_CAP 4096
 #define INDEX_MAX ((size_t)16 << 20) // bytes in index.json
 #define REF_NAME "org.opencontainers.image.ref.name"
@@ -52,9 +54,10 @@ static kv_status write_atomic(const char *path, const void *p, size_t n, kv_err 
     char tmp[PATH_CAP];
     if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp)
         return KV_FAIL(err, KV_ERR_LIMIT, "path too long");
-    int fd = mkstemp(tmp);
+    int slot;
+    int fd = kv_tmp_mkstemp(tmp, &slot, err);
     if (fd < 0)
-        return KV_FAIL(err, KV_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+        return err ? err->status : KV_ERR_IO;
     size_t done = 0;
     while (done < n) {
         ssize_t w = write(fd, (const char *)p + done, n - done);
@@ -71,8 +74,10 @@ static kv_status write_atomic(const char *path, const void *p, size_t n, kv_err 
         if (ok)
             e = errno;
         unlink(tmp);
+        kv_tmp_untrack(slot);
         return KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
+    kv_tmp_untrack(slot);
     return KV_OK;
 }
 

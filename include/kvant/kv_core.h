@@ -132,7 +132,8 @@ kv_status kv_read_file(const char *path, size_t max_size, char **out, size_t *si
 // - kv_out_write buffers (1 MiB) and reports the first failed write (ENOSPC,
 //   EFBIG, EIO) with the path and the byte offset; kv_out_commit writes the
 //   rest, fsyncs, renames over path while still holding the lock, then fsyncs
-//   the directory. kv_out_abort, or commit failing, removes the temporary.
+//   the directory. kv_out_abort, or commit failing, removes the temporary;
+//   so does SIGINT, SIGTERM or SIGHUP once kv_tmp_on_signals is installed.
 // Not thread-safe per kv_out; distinct kv_outs may be used from any threads.
 
 typedef struct {

@@ -2,10 +2,11 @@
 # SIGTERM, SIGINT or SIGHUP while an output is being written: the writer removes
 # its temporary (.NAME.tmp.PID.RANDOM) before it dies of the signal, so nothing
 # is left for a later writer to sweep (kill -9, which cannot be caught, is
-# test_crash_consistency.sh's). For kvant quantize (SIGTERM), convert (SIGINT)
-# and export onnx (SIGHUP) on a 31M-parameter random-weight checkpoint, as
-# test_crash_consistency.sh makes it: the writer runs at nice 19, gets the
-# signal once its temporary exists (the output still absent), and then
+# test_crash_consistency.sh's). For kvant quantize (SIGTERM), convert (SIGINT),
+# export onnx (SIGHUP) and create FROM a folder (SIGTERM) on a 31M-parameter
+# random-weight checkpoint, as test_crash_consistency.sh makes it: the writer
+# runs at nice 19, gets the signal once its temporary exists (the output still
+# absent), and then
 # - it was killed by that signal (the shell's 128+N: 143, 130, 129),
 # - no temporary and no output are left, and the input is unchanged.
 # Also: an ignored SIGHUP (nohup) stays ignored.
@@ -85,6 +86,34 @@ unchanged "export onnx" "$TMP/big-f32.gguf" "$IN_SUM"
 [ ! -e "$TMP/onnx/model.onnx" ] && [ -z "$(find "$TMP/onnx" -name '.*.tmp.*')" ] &&
   pass "export onnx: no model.onnx and no temporary of any file" ||
   fail "export onnx: left in the folder: $(ls -A "$TMP/onnx")"
+
+# kvant create FROM a Hugging Face folder converts into the store's blobs folder
+# through a placeholder (.tmp-create-XXXXXX) and kv_out's temporary beside it:
+# SIGTERM during the conversion leaves neither, and no model.
+export KVANT_MODELS=$TMP/store
+printf 'FROM %s\n' "$BIG" >"$TMP/Modelfile"
+for try in 1 2 3 4 5; do
+  rm -rf "$KVANT_MODELS"
+  nice -n 19 "$KVANT" create big -f "$TMP/Modelfile" >"$TMP/bg.log" 2>&1 &
+  PID=$! SEEN=
+  for _ in $(seq 1 12000); do
+    SEEN=$(find "$KVANT_MODELS/blobs" -maxdepth 1 -name '.*.tmp.*' 2>/dev/null)
+    [ -n "$SEEN" ] || ! running "$PID" && break
+    sleep 0.01
+  done
+  kill -TERM "$PID" 2>/dev/null
+  wait "$PID"
+  RC=$?
+  [ -z "$SEEN" ] && [ $RC -eq 0 ] && continue # finished first: again
+  [ -n "$SEEN" ] && pass "create: SIGTERM with $(basename "$SEEN") in flight" ||
+    fail "create: no temporary seen (exit $RC): $(cat "$TMP/bg.log")"
+  [ $RC -eq 143 ] && pass "create: killed by SIGTERM (exit 143)" || fail "create: exit $RC"
+  LEFT=$(find "$KVANT_MODELS" -type f)
+  [ -z "$LEFT" ] && pass "create: nothing left in the store" || fail "create: left: $LEFT"
+  break
+done
+unchanged "create" "$BIG/model.safetensors" "$ST_SUM"
+unset KVANT_MODELS
 
 # nohup's ignored SIGHUP stays ignored: the writer finishes.
 rm -f "$TMP/hup.gguf"

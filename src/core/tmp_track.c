@@ -67,7 +67,7 @@ static void on_signal(int sig) {
     errno = saved;
 }
 
-kv_status kv_tmp_track(const char *path, int *slot_out, kv_err *err) {
+static kv_status track(const char *path, int *slot_out, kv_err *err) {
     size_t n = strlen(path);
     if (n >= KV_TMP_PATH_MAX)
         return KV_FAIL(err, KV_ERR_LIMIT,
@@ -90,6 +90,16 @@ kv_status kv_tmp_track(const char *path, int *slot_out, kv_err *err) {
     }
     return KV_FAIL(err, KV_ERR_LIMIT, "%s: more than %d temporary files open at once", path,
                    KV_TMP_MAX);
+}
+
+// Under kv__tmp_hold: a handler on another thread waits for the slot to be
+// published, and none runs on this thread while the path is half copied.
+kv_status kv_tmp_track(const char *path, int *slot_out, kv_err *err) {
+    sigset_t old;
+    kv__tmp_hold(&old);
+    kv_status st = track(path, slot_out, err);
+    kv__tmp_release(&old);
+    return st;
 }
 
 void kv_tmp_untrack(int i) {

@@ -132,7 +132,8 @@ kv_status kv_read_file(const char *path, size_t max_size, char **out, size_t *si
 // - kv_out_write buffers (1 MiB) and reports the first failed write (ENOSPC,
 //   EFBIG, EIO) with the path and the byte offset; kv_out_commit writes the
 //   rest, fsyncs, renames over path while still holding the lock, then fsyncs
-//   the directory. kv_out_abort, or commit failing, removes the temporary.
+//   the directory. kv_out_abort, or commit failing, removes the temporary;
+//   so does SIGINT, SIGTERM or SIGHUP once kv_tmp_on_signals is installed.
 // Not thread-safe per kv_out; distinct kv_outs may be used from any threads.
 
 typedef struct {
@@ -142,6 +143,7 @@ typedef struct {
     char *path;      // final path (owned)
     char *tmp_path;  // temporary path (owned); NULL once committed or aborted
     uint64_t written; // bytes accepted by kv_out_write, buffered or not
+    int tmp_slot;    // the temporary's kv_tmp_track slot (valid while tmp_path != NULL)
 } kv_out;
 
 // On failure *o is zeroed, nothing was created and err names path.
@@ -155,6 +157,40 @@ kv_status kv_out_commit(kv_out *o, kv_err *err);
 // many it removed. Errors (no directory, no permission) remove nothing.
 int kv_out_clean_stale(const char *path);
 void kv_out_abort(kv_out *o); // safe after commit or on a zeroed kv_out
+
+// ---- temporaries removed when a signal ends the process ----
+// A writer killed by SIGINT, SIGTERM or SIGHUP removes the temporaries it has in
+// flight before it dies (SIGKILL cannot be caught: kv_out_clean_stale stays for
+// that). kv_out tracks its temporary itself; other temp + rename writers create
+// theirs with kv_tmp_mkstemp or track them with kv_tmp_track.
+// - The table holds KV_TMP_MAX paths of up to KV_TMP_PATH_MAX - 1 bytes, copied
+//   at registration into static storage, so the handler only reads them and
+//   calls unlink(2): no allocation, no stdio, no locks (lock-free atomics).
+// - The handler, once kv_tmp_on_signals installed it, unlinks every tracked
+//   path of this process, resets the signal to its default action and raises it
+//   again, so the parent sees the process killed by that signal (shell: 128+N).
+// All functions are thread-safe; kv_tmp_track and kv_tmp_untrack are not
+// async-signal-safe.
+#define KV_TMP_MAX 64
+#define KV_TMP_PATH_MAX 4096
+
+// Records path (a temporary this process has just created) in a free slot,
+// returned in *slot. KV_ERR_LIMIT when path is KV_TMP_PATH_MAX bytes or longer
+// or when all slots are taken; KV_ERR_IO when a signal is already ending the
+// process (path has then been unlinked). Nothing is recorded on failure.
+kv_status kv_tmp_track(const char *path, int *slot, kv_err *err);
+// Forgets a slot once its temporary was renamed into place or removed (rename
+// or unlink first, then untrack). A slot out of range is ignored.
+void kv_tmp_untrack(int slot);
+// mkstemp(3) on tmpl (ending in "XXXXXX", rewritten in place) with the new file
+// tracked; signals are held in the calling thread between creating and tracking
+// it. Returns the descriptor (O_CLOEXEC), or -1 with err naming tmpl.
+int kv_tmp_mkstemp(char *tmpl, int *slot, kv_err *err);
+// Installs the cleanup handler for SIGINT, SIGTERM and SIGHUP wherever the
+// action is still the default: an ignored signal stays ignored (nohup), a
+// program's own handler stays. Call once at start-up, before threads that
+// should inherit nothing else; calling again is harmless.
+kv_status kv_tmp_on_signals(kv_err *err);
 
 // ---- progress ----
 // Long operations report progress through this hook: done out of total units

@@ -9,8 +9,8 @@
 // core
 #include "kvant/kv_status.h"     // kv_status_*, kv_err_*, kv__fail (through KV_FAIL)
 #include "kvant/kv_core.h"       // bounded reader kv_rd_*, kv_le*, file maps kv_map_*, output
-                                 // files kv_out_*, kv_read_file, overflow checks kv_*_ok,
-                                 // kv_hex_digit
+                                 // files kv_out_*, signal cleanup of temporaries kv_tmp_*,
+                                 // kv_read_file, overflow checks kv_*_ok, kv_hex_digit
 #include "kvant/kv_buf.h"        // kv_buf_*
 #include "kvant/kv_f16.h"        // kv_f16_*, kv_bf16_*, kv_f32_* conversions
 #include "kvant/kv_threadpool.h" // kv_threadpool_*, the thread-count setting kv_threads_*

@@ -51,20 +51,15 @@ static int32_t argmax(const float *x, int64_t n) {
 
 static kv_status write_rows(const char *path, const kv_ctx *c, int32_t n, int64_t n_vocab,
                             kv_err *err) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return KV_FAIL(err, KV_ERR_IO, "%s: cannot create", tmp);
-    bool ok = true;
-    for (int32_t i = 0; i < n && ok; i++)
-        ok = fwrite(kv_ctx_logits(c, i), sizeof(float), (size_t)n_vocab, f) == (size_t)n_vocab;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return KV_FAIL(err, KV_ERR_IO, "%s: write failed", path);
+    kv_out o;
+    kv_status st = kv_out_open(&o, path, err);
+    for (int32_t i = 0; i < n && st == KV_OK; i++)
+        st = kv_out_write(&o, kv_ctx_logits(c, i), sizeof(float) * (size_t)n_vocab, err);
+    if (st != KV_OK) {
+        kv_out_abort(&o);
+        return st;
     }
-    return KV_OK;
+    return kv_out_commit(&o, err);
 }
 
 static kv_status run(const char *model, const int32_t *toks, int32_t n, const char *out,

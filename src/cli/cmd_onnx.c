@@ -149,8 +149,17 @@ static kv_status calibrate(const char *model_path, const char *text_path, int64_
                             json_pack("{s:f,s:f,s:o}", "min", a.t[i].lo, "max", a.t[i].hi,
                                       "abs_hist", h));
     }
-    if (st == KV_OK && (!root || json_dump_file(root, table_path, JSON_COMPACT) != 0))
-        st = KV_FAIL(err, KV_ERR_IO, "%s: cannot write the calibration table", table_path);
+    char *js = st == KV_OK && root ? json_dumps(root, JSON_COMPACT) : NULL;
+    if (st == KV_OK && !js)
+        st = KV_FAIL(err, KV_ERR_NOMEM, "%s: cannot format the calibration table", table_path);
+    if (st == KV_OK) { // temporary + rename, like every output
+        kv_out o;
+        st = kv_out_open(&o, table_path, err);
+        if (st == KV_OK && (st = kv_out_write(&o, js, strlen(js), err)) == KV_OK)
+            st = kv_out_commit(&o, err);
+        kv_out_abort(&o);
+    }
+    free(js);
     json_decref(root);
     for (size_t i = 0; i < a.n; i++)
         free(a.t[i].name), free(a.t[i].hist);
@@ -317,16 +326,16 @@ static int quantize(int argc, char **argv, bool expose) {
                                        "(and no --calib-table)");
     kv_err err = {0};
     char table[4096] = "";
+    int table_slot = -1;
     if (calib) {
         if (save_table) {
             snprintf(table, sizeof table, "%s", save_table);
         } else {
             const char *td = getenv("TMPDIR");
             snprintf(table, sizeof table, "%s/kvant-calib-XXXXXX", td && *td ? td : "/tmp");
-            int fd = mkstemp(table);
+            int fd = kv_tmp_mkstemp(table, &table_slot, &err); // removed on SIGINT too
             if (fd < 0) {
-                fprintf(stderr, "kvant %s: cannot create a temporary file in %s\n", cmd,
-                        td && *td ? td : "/tmp");
+                fprintf(stderr, "kvant %s: %s\n", cmd, err.msg);
                 return 1;
             }
             close(fd);
@@ -336,6 +345,7 @@ static int quantize(int argc, char **argv, bool expose) {
         if (st != KV_OK) {
             if (!save_table)
                 unlink(table);
+            kv_tmp_untrack(table_slot);
             fprintf(stderr, "kvant %s: %s\n", cmd, err.msg);
             return 1;
         }
@@ -345,6 +355,7 @@ static int quantize(int argc, char **argv, bool expose) {
     kv_status qs = kv_onnx_quantize(in, out, &o, &r, &err);
     if (calib && !save_table)
         unlink(table);
+    kv_tmp_untrack(table_slot);
     if (qs != KV_OK) {
         fprintf(stderr, "kvant onnx quantize: %s\n", err.msg);
         return 1;

@@ -52,11 +52,12 @@ static void help(FILE *f) {
 }
 
 static volatile sig_atomic_t g_stop;
+static struct sigaction g_prev_sigint; // main's: removes the temporaries, then dies
 
 static void on_sigint(int sig) {
     (void)sig;
     g_stop = 1;
-    signal(SIGINT, SIG_DFL); // a second Ctrl-C ends at once
+    sigaction(SIGINT, &g_prev_sigint, NULL); // a second Ctrl-C ends at once
 }
 
 static void log_line(void *user, const char *line) {
@@ -208,10 +209,14 @@ int kv_cli_optimize(int argc, char **argv) {
     p.stop = &g_stop;
     if (!quiet)
         p.log = log_line;
-    signal(SIGINT, on_sigint);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &g_prev_sigint);
     kv_opt_result r;
     kv_status st = kv_opt_run(&p, &r, &err);
-    signal(SIGINT, SIG_DFL);
+    sigaction(SIGINT, &g_prev_sigint, NULL);
     free(text);
     if (st != KV_OK) {
         rc = g_stop ? (fprintf(stderr, "kvant optimize: %s\n", err.msg), 130)

@@ -105,10 +105,11 @@ static char *read_all(const char *path, size_t max, size_t *n, kv_err *err) {
 
 // FROM a Hugging Face folder (converted to F16, or to quant) or, with quant, a GGUF
 // file (quantized): the GGUF is written to a temporary file in the store's blobs
-// folder, tmp its path ("" when FROM is used as it is), and mf->from becomes it.
+// folder, tmp its path ("" when FROM is used as it is; *slot tracks it for the
+// signal cleanup), and mf->from becomes it.
 static kv_status prepare_from(const char *dir, kv__modelfile *mf, const char *base,
                               const char *what, const char *quant, char *tmp, size_t cap,
-                              kv_err *err) {
+                              int *slot, kv_err *err) {
     tmp[0] = 0;
     char src[4096];
     if (mf->from[0] == '/' || !base || !strcmp(base, "."))
@@ -134,11 +135,10 @@ static kv_status prepare_from(const char *dir, kv__modelfile *mf, const char *ba
         tmp[0] = 0;
         return KV_FAIL(err, KV_ERR_IO, "%s/blobs: %s", dir, strerror(errno));
     }
-    int fd = mkstemp(tmp);
+    int fd = kv_tmp_mkstemp(tmp, slot, err);
     if (fd < 0) {
-        kv_status st = KV_FAIL(err, KV_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
         tmp[0] = 0;
-        return st;
+        return err->status;
     }
     close(fd);
     bool folder = S_ISDIR(sb.st_mode);
@@ -163,12 +163,14 @@ static kv_status prepare_from(const char *dir, kv__modelfile *mf, const char *ba
         snprintf(pre, sizeof pre, "%s:%d: FROM '%.200s'", what, mf->from_line, src);
         kv_err_prefix(err, pre);
         unlink(tmp);
+        kv_tmp_untrack(*slot);
         tmp[0] = 0;
         return st;
     }
     char *nf = strdup(tmp);
     if (!nf) {
         unlink(tmp);
+        kv_tmp_untrack(*slot);
         tmp[0] = 0;
         return KV_FAIL(err, KV_ERR_NOMEM, "out of memory");
     }
@@ -226,13 +228,16 @@ int kv_cli_create(int argc, char **argv) {
     if (st != KV_OK)
         return kv_cli_fail("create", &err);
     char *fcopy = strdup(file), tmp[4200] = "";
+    int slot = -1;
     const char *base = fcopy ? dirname(fcopy) : NULL;
-    st = fcopy ? prepare_from(dir, &mf, base, file, quant, tmp, sizeof tmp, &err)
+    st = fcopy ? prepare_from(dir, &mf, base, file, quant, tmp, sizeof tmp, &slot, &err)
                : KV_FAIL(&err, KV_ERR_NOMEM, "out of memory");
     if (st == KV_OK)
         st = kv__mstore_create(dir, &n, &mf, tmp[0] ? NULL : base, file, &err);
-    if (tmp[0])
+    if (tmp[0]) {
         unlink(tmp);
+        kv_tmp_untrack(slot);
+    }
     free(fcopy);
     kv__modelfile_free(&mf);
     if (st != KV_OK)

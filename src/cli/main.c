@@ -49,6 +49,12 @@ int main(int argc, char **argv) {
     // Past a file size limit (ulimit -f) a write then fails with EFBIG and the
     // output's error names the file, instead of SIGXFSZ killing the process.
     signal(SIGXFSZ, SIG_IGN);
+    // SIGINT, SIGTERM and SIGHUP remove the temporaries of the outputs being
+    // written before the process dies of the signal (serve waits for SIGINT and
+    // SIGTERM itself, with sigwait; a command's own handlers replace this one).
+    kv_err err;
+    if (kv_tmp_on_signals(&err) != KV_OK)
+        fprintf(stderr, "kvant: %s\n", err.msg);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "kvant/kv_core.h"
 
+#include "tmp_int.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -138,17 +140,26 @@ kv_status kv_out_open(kv_out *o, const char *path, kv_err *err) {
         return KV_FAIL(err, KV_ERR_NOMEM, "%s: out of memory", path);
     }
     kv_out_clean_stale(path);
+    // Signals wait until the temporary is tracked: a handler then removes it.
+    sigset_t old;
+    kv__tmp_hold(&old);
     o->fd = create_locked(o, cap);
+    kv_status st = KV_OK;
     if (o->fd < 0) {
         int e = errno;
-        kv_status st = KV_FAIL(err, KV_ERR_IO, "%s: cannot create output: %s", path, strerror(e));
+        st = KV_FAIL(err, KV_ERR_IO, "%s: cannot create output: %s", path, strerror(e));
+    } else if ((st = kv_tmp_track(o->tmp_path, &o->tmp_slot, err)) != KV_OK) {
+        unlink(o->tmp_path);
+        close(o->fd);
+    }
+    kv__tmp_release(&old);
+    if (st != KV_OK) {
         free(o->path);
         free(o->tmp_path);
         free(o->buf);
         memset(o, 0, sizeof *o);
-        return st;
     }
-    return KV_OK;
+    return st;
 }
 
 // Writes all n bytes at the file's current position, which is byte off of the
@@ -260,6 +271,7 @@ kv_status kv_out_commit(kv_out *o, kv_err *err) {
         sync_dir_of(o->path);
     else
         unlink(o->tmp_path);
+    kv_tmp_untrack(o->tmp_slot); // after the name is gone: renamed or unlinked
     close(o->fd); // data are synced: a close error could say nothing new
     release(o);
     return st;
@@ -269,6 +281,7 @@ void kv_out_abort(kv_out *o) {
     if (!o || !o->tmp_path)
         return;
     unlink(o->tmp_path); // before close: the name goes while still locked
+    kv_tmp_untrack(o->tmp_slot);
     close(o->fd);
     release(o);
 }

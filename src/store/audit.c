@@ -12,6 +12,8 @@
 
 #include <openssl/evp.h>
 
+#include "kvant/kv_core.h"
+
 static const char ZERO_HASH[] = "0000000000000000000000000000000000000000000000000000000000000000";
 
 static void put(EVP_MD_CTX *c, const char *s) {
@@ -80,14 +82,19 @@ static kv_status write_head(kv__db *db, int64_t id, const char *hash, kv_err *er
     kv_status st = kv__audit_head_path(db, path, sizeof path, err);
     if (st != KV_OK)
         return st;
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
+    int slot;
+    int fd = kv_tmp_mkstemp(tmp, &slot, err); // mode 0600, as the head file has
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
         int e = errno;
-        if (fd >= 0)
+        if (fd >= 0) {
             close(fd);
-        return KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", tmp, strerror(e));
+            unlink(tmp);
+            kv_tmp_untrack(slot);
+        }
+        return fd >= 0 ? KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", tmp, strerror(e))
+                       : (err ? err->status : KV_ERR_IO);
     }
     bool ok = fprintf(f, "%" PRId64 " %s\n", id, hash) > 0;
     ok = fflush(f) == 0 && ok;
@@ -95,8 +102,10 @@ static kv_status write_head(kv__db *db, int64_t id, const char *hash, kv_err *er
     if (!ok || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
+        kv_tmp_untrack(slot);
         return KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
+    kv_tmp_untrack(slot);
     return KV_OK;
 }
 

@@ -304,9 +304,10 @@ kv_status kv__store_write_atomic(const char *path, const void *data, size_t n, k
     kv_status st = path_fmt(tmp, sizeof tmp, err, "%s.tmp-XXXXXX", path);
     if (st != KV_OK)
         return st;
-    int fd = mkstemp(tmp);
+    int slot;
+    int fd = kv_tmp_mkstemp(tmp, &slot, err);
     if (fd < 0)
-        return KV_FAIL(err, KV_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+        return err ? err->status : KV_ERR_IO;
     size_t done = 0;
     while (done < n) {
         ssize_t w = write(fd, (const char *)data + done, n - done);
@@ -323,8 +324,10 @@ kv_status kv__store_write_atomic(const char *path, const void *data, size_t n, k
         if (ok)
             e = errno;
         unlink(tmp);
+        kv_tmp_untrack(slot);
         return KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
+    kv_tmp_untrack(slot);
     return KV_OK;
 }
 
@@ -379,10 +382,11 @@ static kv_status blob_put_file(const char *dir, const char *src, char d[72], uin
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return KV_FAIL(err, KV_ERR_IO, "%s: %s", src, strerror(errno));
-    int out = mkstemp(tmp);
+    int slot;
+    int out = kv_tmp_mkstemp(tmp, &slot, err);
     if (out < 0) {
         close(in);
-        return KV_FAIL(err, KV_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+        return err ? err->status : KV_ERR_IO;
     }
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     size_t cap = (size_t)1 << 20;
@@ -424,6 +428,7 @@ static kv_status blob_put_file(const char *dir, const char *src, char d[72], uin
     }
     if (st != KV_OK)
         unlink(tmp);
+    kv_tmp_untrack(slot);
     return st;
 }
 

@@ -20,6 +20,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "kvant/kv_core.h"
+
 #define PATH_CAP 4096
 #define INDEX_MAX ((size_t)16 << 20) // bytes in index.json
 #define REF_NAME "org.opencontainers.image.ref.name"
@@ -151,10 +153,18 @@ static kv_status put_blob(const char *dir, const char *layout, const kv__layer *
         return KV_OK;
     }
     snprintf(tmp, sizeof tmp, "%s.partial", dst);
-    if ((st = copy_hashed(src, l->size, tmp, d, o, l->digest, err)) != KV_OK)
+    // Tracked before copy_hashed creates it: a signal removes this push's partial
+    // copy (never resumed: copy_hashed truncates it) even while it is being made.
+    int slot;
+    if ((st = kv_tmp_track(tmp, &slot, err)) != KV_OK)
         return st;
+    if ((st = copy_hashed(src, l->size, tmp, d, o, l->digest, err)) != KV_OK) {
+        kv_tmp_untrack(slot);
+        return st;
+    }
     if (strcmp(d, l->digest) != 0) {
         unlink(tmp);
+        kv_tmp_untrack(slot);
         return KV_FAIL(err, KV_ERR_FORMAT, "the store's blob %s has digest %s; not copied",
                        l->digest, d);
     }
@@ -162,6 +172,7 @@ static kv_status put_blob(const char *dir, const char *layout, const kv__layer *
         st = KV_FAIL(err, KV_ERR_IO, "cannot write %s: %s", dst, strerror(errno));
         unlink(tmp);
     }
+    kv_tmp_untrack(slot);
     return st;
 }
 

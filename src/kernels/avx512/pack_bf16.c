@@ -69,7 +69,10 @@ void kv_pack_bf16_x4_avx512(int64_t n, const void *w, size_t w_row_size, int64_t
 // nx (1, 2 or 3, a constant after inlining) activation rows xr[j] by the
 // packed rows' nc chunks: acc[r][j][0] holds the even chains of pair (r, j),
 // acc[r][j][1] the odd ones. The even halves go first, then the odd ones, so
-// only one activation half per row is live at a time.
+// only one activation half per row is live at a time. The empty asm keeps
+// each weight vector in a register: gcc otherwise folds its load into all
+// three FMAs, and 30 loads a chunk left the tile load-bound (54 against 70
+// GMAC/s in bench/kernels_mb.c, 256x2048 at 512 rows, same bits).
 AVX512_INLINE void packed_bf16(int64_t nc, const float *wp, const kv_bf16 *const xr[NX],
                                const int nx, __m512 acc[NW][NX][2]) {
     AVX512_UNROLL
@@ -85,7 +88,8 @@ AVX512_INLINE void packed_bf16(int64_t nc, const float *wp, const kv_bf16 *const
             xv[j] = bf16_even(xr[j] + CHUNK * c);
         AVX512_UNROLL
         for (int r = 0; r < NW; r++) {
-            const __m512 wv = _mm512_loadu_ps(wc + CHUNK * r);
+            __m512 wv = _mm512_loadu_ps(wc + CHUNK * r);
+            __asm__("" : "+v"(wv));
             AVX512_UNROLL
             for (int j = 0; j < nx; j++)
                 acc[r][j][0] = _mm512_fmadd_ps(wv, xv[j], acc[r][j][0]);
@@ -95,7 +99,8 @@ AVX512_INLINE void packed_bf16(int64_t nc, const float *wp, const kv_bf16 *const
             xv[j] = bf16_odd(xr[j] + CHUNK * c);
         AVX512_UNROLL
         for (int r = 0; r < NW; r++) {
-            const __m512 wv = _mm512_loadu_ps(wc + CHUNK * r + 16);
+            __m512 wv = _mm512_loadu_ps(wc + CHUNK * r + 16);
+            __asm__("" : "+v"(wv));
             AVX512_UNROLL
             for (int j = 0; j < nx; j++)
                 acc[r][j][1] = _mm512_fmadd_ps(wv, xv[j], acc[r][j][1]);

@@ -2,8 +2,8 @@
 // (every x86 table's vec_dot for BF16) against a scalar model of the order its
 // comment in avx2/dot_f16.c states (a float FMA chain per position of a
 // 32-element step, the chains summed as s0..s3 and hsum_f32, the tail by the
-// reference), and the AVX-512 table's packed BF16 tile against that dot, pair
-// for pair over every tile shape. The data are bit patterns the uniform
+// reference), and the AVX2 and AVX-512 tables' packed BF16 tiles against that
+// dot, pair for pair over every tile shape. The data are bit patterns the uniform
 // fixtures of test_kernels_tiles.c never reach: subnormal weights and
 // activations, products that underflow or overflow, zeros of both signs, one
 // large term among small ones. A NaN must stay a NaN (its sign and payload
@@ -107,26 +107,25 @@ static void test_avx2_dot_order(void **state) {
         }
 }
 
-static void test_avx512_packed(void **state) {
-    (void)state;
-    if (!kv__cpu_has_avx512()) {
-        print_message("skipped: this CPU lacks AVX-512 F, BW, VL or VNNI\n");
-        skip();
-    }
-    enum { NW = KV_AVX512_PACK_BF16_NW, NX = KV_AVX512_PACK_BF16_NX, YS = 8 };
-    void *pack = malloc(kv_pack_size_bf16_x4_avx512(MAXN));
+// A table's packed BF16 path (pack of up to nw_max rows, tiles of up to
+// nx_max activation rows) against the AVX2 dot, every shape, every kind.
+static void check_packed(kv_pack_fn pack_fn, size_t (*pack_size)(int64_t), kv_packed_tile_fn tile,
+                         int nw_max, int nx_max) {
+    enum { YS = 8 };
+    assert_true(nw_max <= YS && nx_max <= 4);
+    void *pack = malloc(pack_size(MAXN));
     assert_non_null(pack);
     for (int kind = 0; kind < 5; kind++)
         for (size_t s = 0; s < sizeof SIZES / sizeof SIZES[0]; s++) {
             const int64_t n = SIZES[s];
             const size_t rs = (size_t)n * sizeof(kv_bf16);
             kv_bf16 *w = rows_of(kind, ROWS, n), *x = rows_of(kind == 3 ? 1 : kind, ROWS, n);
-            for (int nw = 1; nw <= NW; nw++)
-                for (int nx = 1; nx <= NX; nx++) {
-                    float y[YS * NX];
+            for (int nw = 1; nw <= nw_max; nw++)
+                for (int nx = 1; nx <= nx_max; nx++) {
+                    float y[YS * 4];
                     memset(y, 0xAB, sizeof y);
-                    kv_pack_bf16_x4_avx512(n, w + 2 * n, rs, nw, pack);
-                    kv_packed_bf16_bf16_avx512(n, y, YS, pack, nw, x + 3 * n, rs, nx);
+                    pack_fn(n, w + 2 * n, rs, nw, pack);
+                    tile(n, y, YS, pack, nw, x + 3 * n, rs, nx);
                     for (int i = 0; i < nw; i++)
                         for (int j = 0; j < nx; j++) {
                             float want;
@@ -140,12 +139,33 @@ static void test_avx512_packed(void **state) {
         }
     free(pack);
 }
+
+static void test_avx2_packed(void **state) {
+    (void)state;
+    if (!kv__cpu_has_avx2()) {
+        print_message("skipped: this CPU lacks AVX2, FMA or F16C\n");
+        skip();
+    }
+    check_packed(kv_pack_bf16_x3, kv_pack_size_bf16_x3, kv_packed_bf16_bf16_avx2,
+                 KV_AVX2_PACK_BF16_NW, KV_AVX2_PACK_BF16_NX);
+}
+
+static void test_avx512_packed(void **state) {
+    (void)state;
+    if (!kv__cpu_has_avx512()) {
+        print_message("skipped: this CPU lacks AVX-512 F, BW, VL or VNNI\n");
+        skip();
+    }
+    check_packed(kv_pack_bf16_x4_avx512, kv_pack_size_bf16_x4_avx512, kv_packed_bf16_bf16_avx512,
+                 KV_AVX512_PACK_BF16_NW, KV_AVX512_PACK_BF16_NX);
+}
 #endif
 
 int main(void) {
     const struct CMUnitTest tests[] = {
 #if defined(__x86_64__)
         cmocka_unit_test(test_avx2_dot_order),
+        cmocka_unit_test(test_avx2_packed),
         cmocka_unit_test(test_avx512_packed),
 #endif
     };

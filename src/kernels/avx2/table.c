@@ -84,7 +84,7 @@ static void fill_tiles(kv_kernels *k, bool vnni) {
     }
 }
 
-// Weight types with a packed path for batches (pack_q.h, pack_k.h).
+// Weight types with a packed path for batches (pack_q.h, pack_k.h, pack_bf16.c).
 static const struct {
     kv_type w, act;
     kv_pack_fn pack;
@@ -101,6 +101,10 @@ static const struct {
     {KV_TYPE_Q6_K, KV_TYPE_Q8_K, kv_pack_q6_k_x8, kv_pack_size_q6_k_x8,
      kv_packed_q6_k_q8_k_avx2, kv_packed_q6_k_q8_k_avxvnni, KV_AVX2_PACK_K_NW,
      KV_AVX2_PACK_K_NX, KV_AVX2_PACK_K_MIN_ROWS},
+    // no integer products: one function in both builds
+    {KV_TYPE_BF16, KV_TYPE_BF16, kv_pack_bf16_x3, kv_pack_size_bf16_x3, kv_packed_bf16_bf16_avx2,
+     kv_packed_bf16_bf16_avx2, KV_AVX2_PACK_BF16_NW, KV_AVX2_PACK_BF16_NX,
+     KV_AVX2_PACK_BF16_MIN_ROWS},
 };
 
 static void fill_packed(kv_kernels *k, bool vnni) {

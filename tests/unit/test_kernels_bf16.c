@@ -2,7 +2,7 @@
 // (every x86 table's vec_dot for BF16) against a scalar model of the order its
 // comment in avx2/dot_f16.c states (a float FMA chain per position of a
 // 32-element step, the chains summed as s0..s3 and hsum_f32, the tail by the
-// reference), and the AVX2 and AVX-512 tables' packed BF16 tiles against that
+// reference), and the AVX2 register tile and the AVX2 and AVX-512 tables' packed BF16 tiles against that
 // dot, pair for pair over every tile shape. The data are bit patterns the uniform
 // fixtures of test_kernels_tiles.c never reach: subnormal weights and
 // activations, products that underflow or overflow, zeros of both signs, one
@@ -140,6 +140,33 @@ static void check_packed(kv_pack_fn pack_fn, size_t (*pack_size)(int64_t), kv_pa
     free(pack);
 }
 
+// The AVX2 register tile (generation's path) over its shapes, the same way.
+static void test_avx2_tile(void **state) {
+    (void)state;
+    if (!kv__cpu_has_avx2()) {
+        print_message("skipped: this CPU lacks AVX2, FMA or F16C\n");
+        skip();
+    }
+    for (int kind = 0; kind < 5; kind++)
+        for (size_t s = 0; s < sizeof SIZES / sizeof SIZES[0]; s++) {
+            const int64_t n = SIZES[s];
+            const size_t rs = (size_t)n * sizeof(kv_bf16);
+            kv_bf16 *w = rows_of(kind, ROWS, n), *x = rows_of(kind == 3 ? 1 : kind, 1, n);
+            for (int nw = 1; nw <= KV_AVX2_TILE_BF16_NW; nw++) {
+                float y[KV_AVX2_TILE_BF16_NW];
+                kv_tile_bf16_bf16_avx2(n, y, 1, w + n, rs, nw, x, rs, 1);
+                for (int i = 0; i < nw; i++) {
+                    float want;
+                    kv_dot_bf16_bf16_avx2(n, &want, w + (1 + i) * n, x);
+                    if (!same(y[i], want))
+                        fail_msg("kind %d n=%lld tile %dx1 row %d: %.9g, dot %.9g", kind,
+                                 (long long)n, nw, i, y[i], want);
+                }
+            }
+            free(w), free(x);
+        }
+}
+
 static void test_avx2_packed(void **state) {
     (void)state;
     if (!kv__cpu_has_avx2()) {
@@ -165,6 +192,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
 #if defined(__x86_64__)
         cmocka_unit_test(test_avx2_dot_order),
+        cmocka_unit_test(test_avx2_tile),
         cmocka_unit_test(test_avx2_packed),
         cmocka_unit_test(test_avx512_packed),
 #endif

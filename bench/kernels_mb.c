@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
     }
     const bool iq = argc > 5 && strcmp(argv[5], "iq") == 0;
     static const kv_type plain[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K,
-                                    KV_TYPE_F16,  KV_TYPE_Q5_K, KV_TYPE_IQ4_XS};
+                                    KV_TYPE_F16,  KV_TYPE_Q5_K, KV_TYPE_IQ4_XS, KV_TYPE_BF16};
     static const kv_type iqs[] = {KV_TYPE_IQ3_XXS, KV_TYPE_IQ3_S, KV_TYPE_IQ2_XXS, KV_TYPE_IQ2_XS,
                                   KV_TYPE_IQ2_S,   KV_TYPE_IQ1_S, KV_TYPE_IQ1_M};
     const kv_type *types = iq ? iqs : plain;
@@ -89,7 +89,8 @@ int main(int argc, char **argv) {
             const size_t xrs = kv_type_row_size(vt, n_in);
             uint8_t *x = malloc(xrs * (size_t)rows);
             const size_t ss = kv_matmul_scratch_size(K, t, n_in);
-            void *scratch = ss ? malloc(ss) : NULL;
+            // cache-line aligned, as the model's per-thread scratch is
+            void *scratch = ss ? aligned_alloc(64, (ss + 63) / 64 * 64) : NULL;
             if (!x || (ss && !scratch))
                 return 1;
             for (int64_t r = 0; r < rows; r++)

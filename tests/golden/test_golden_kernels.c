@@ -25,9 +25,9 @@ enum { N_PREDICT = 32, PPL_CTX = 128, PPL_CHUNKS = 4 };
 
 // The benchmark types (F32 runs against llama.cpp in test_golden_runtime.c),
 // two lattice i-quants (made with the golden importance matrix), and the other
-// types with packed paths (Q5_K, IQ4_XS)
+// types with packed paths (Q5_K, IQ4_XS, BF16: its register tile, packed paths and dot)
 static const char *const TYPES[] = {"q8_0",  "q4_0",   "q4_k_m", "iq2_xxs",
-                                    "iq1_m", "q5_k_m", "iq4_xs"};
+                                    "iq1_m", "q5_k_m", "iq4_xs", "bf16"};
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 
 static char *dir;

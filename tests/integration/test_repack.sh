@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Weights repacked at load (--repack, model/repack.c) keep the bits: on the
-# demo model in Q4_0, Q8_0, Q4_K_M (Q4_K and Q6_K weights), Q5_K_M (Q5_K, Q6_K)
-# and IQ4_XS, every position's logits of a prompt batch and the perplexity are
+# demo model in Q4_0, Q8_0, Q4_K_M (Q4_K and Q6_K weights), Q5_K_M (Q5_K, Q6_K),
+# IQ4_XS, F16 and BF16, every position's logits of a prompt batch and the perplexity are
 # byte-identical with --repack on and off, for every kernel table KVANT_KERNELS
 # names (a table this CPU lacks falls back to the best below it, which is then
 # checked again). bench reports the repacked bytes (none with --repack off,
@@ -13,7 +13,7 @@ require_cmds "python3 is missing" python3
 
 TOKENS=$(seq -s, 1 97) # more rows than the packed paths' minimum and than one 64-row block
 TEXT=$SHARED/data/kjv-test.txt
-for q in q4_0 q8_0 q4_k_m q5_k_m iq4_xs; do
+for q in q4_0 q8_0 q4_k_m q5_k_m iq4_xs f16 bf16; do
   M=$TMP/kjv-$q.gguf
   "$KVANT" convert "$SHARED/models/kjv-llama-7m" -o "$M" --outtype "$q" >"$TMP/convert.log" 2>&1 ||
     { cat "$TMP/convert.log"; fail "convert the demo model to $q"; continue; }
@@ -55,6 +55,14 @@ if [ "$(uname -m)" = x86_64 ] && grep -qw avx2 /proc/cpuinfo; then
   done
 else
   echo "note: no AVX2 here, so no table with packed paths to repack for"
+fi
+# BF16 has a packed path in the AVX-512 table (avx512/pack_bf16.c): repacked there
+if grep -qw avx512_vnni /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo &&
+  grep -qw avx512vl /proc/cpuinfo; then
+  B=$(M=$TMP/kjv-bf16.gguf repack_bytes avx512 on)
+  if [ "${B:-0}" -gt 0 ] 2>/dev/null; then pass "BF16 on avx512: $B repacked bytes"; else fail "BF16 avx512 repack_bytes '$B'"; fi
+else
+  echo "note: no AVX-512 (F, BW, VL, VNNI) here: the BF16 packed path is not checked for repacking"
 fi
 B=$(repack_bytes auto off)
 [ "$B" = 0 ] && pass "--repack off: nothing repacked" || fail "--repack off: repack_bytes '$B'"

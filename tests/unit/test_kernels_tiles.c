@@ -195,16 +195,18 @@ static void check_table(const kv_kernels *k) {
     int n_tiled = 0;
     for (int t = 0; t < KV_TYPE_COUNT; t++) {
         const kv_type_kernels *tk = &k->types[t];
-        if (!tk->tile)
+        if (!tk->tile && !tk->pack) // (BF16 has a packed path and no register tile)
             continue;
         n_tiled++;
-        assert_true(tk->tile_nw >= 1 && tk->tile_nw <= 16 && tk->tile_nx >= 1 && tk->tile_nx <= 8);
+        assert_true(!tk->tile || (tk->tile_nw >= 1 && tk->tile_nw <= 16 && tk->tile_nx >= 1 &&
+                                  tk->tile_nx <= 8));
         for (size_t s = 0; s < sizeof SIZES / sizeof SIZES[0]; s++) {
             if (SIZES[s] % kv_type_get((kv_type)t)->block_size != 0)
                 continue;
             fixture f;
             fixture_make(&f, k, (kv_type)t, SIZES[s]);
-            check_tile_shapes(&f);
+            if (tk->tile)
+                check_tile_shapes(&f);
             if (tk->pack)
                 check_packed_shapes(&f);
             for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
@@ -214,7 +216,7 @@ static void check_table(const kv_kernels *k) {
             fixture_free(&f);
         }
     }
-    print_message("%s: %d weight types with tiles\n", k->name, n_tiled);
+    print_message("%s: %d weight types with tiles or packed paths\n", k->name, n_tiled);
 }
 
 static void test_chosen_table(void **state) {
@@ -383,10 +385,11 @@ static void check_against_avx2(const kv_kernels *t) {
     kv_kernels avx2 = *kv_kernels_ref();
     kv__kernels_fill_avx2(&avx2, kv__cpu_has_avxvnni());
     const kv_type types[] = {KV_TYPE_Q4_0, KV_TYPE_Q8_0, KV_TYPE_Q4_K, KV_TYPE_Q6_K,
-                             KV_TYPE_F16,  KV_TYPE_Q5_K, KV_TYPE_IQ4_XS};
+                             KV_TYPE_F16,  KV_TYPE_Q5_K, KV_TYPE_IQ4_XS, KV_TYPE_BF16};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const bool flt = types[i] == KV_TYPE_F16 || types[i] == KV_TYPE_BF16;
         fixture f;
-        fixture_make(&f, t, types[i], types[i] == KV_TYPE_F16 ? 2048 + 261 : 2048 + 256);
+        fixture_make(&f, t, types[i], flt ? 2048 + 261 : 2048 + 256);
         const int64_t rows = 65;
         float *y = malloc((size_t)(rows * MAX_W) * sizeof *y);
         assert_non_null(y);
@@ -427,6 +430,7 @@ static void test_avx512_table(void **state) {
     assert_ptr_equal(t.types[KV_TYPE_Q5_K].tile_packed, kv_packed_q5_k_q8_k_avx512);
     assert_ptr_equal(t.types[KV_TYPE_IQ4_XS].tile_packed, kv_packed_iq4_xs_q8_k_avx512);
     assert_ptr_equal(t.types[KV_TYPE_F16].tile_packed, kv_packed_f16_f16_avx512);
+    assert_ptr_equal(t.types[KV_TYPE_BF16].tile_packed, kv_packed_bf16_bf16_avx512);
     check_table(&t);
     check_against_avx2(&t);
 }

@@ -206,6 +206,24 @@ void kv_dot_f16_f16_avx2(int64_t n, float *out, const void *w, const void *x);
 void kv_tile_f16_f16_avx2(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_row_size,
                           int64_t nw, const void *x, size_t x_row_size, int64_t nx);
 void kv_dot_bf16_bf16_avx2(int64_t n, float *out, const void *w, const void *x);
+// The register tile of BF16 (tile_bf16.c): up to 3 weight rows by one
+// activation row, the dot's bits (both builds).
+#define KV_AVX2_TILE_BF16_NW 3
+#define KV_AVX2_TILE_BF16_NX 1
+void kv_tile_bf16_bf16_avx2(int64_t n, float *y, int64_t y_stride, const void *w,
+                            size_t w_row_size, int64_t nw, const void *x, size_t x_row_size,
+                            int64_t nx);
+// The packed path of BF16 (pack_bf16.c): three rows widened to floats per
+// 32-element chunk, the n % 32 tail kept as BF16; tiles of those rows by one
+// activation row with the dot's bits, for batches of at least 8 rows (both
+// builds: no integer products).
+#define KV_AVX2_PACK_BF16_NW 3
+#define KV_AVX2_PACK_BF16_NX 1
+#define KV_AVX2_PACK_BF16_MIN_ROWS 8
+size_t kv_pack_size_bf16_x3(int64_t n);
+void kv_pack_bf16_x3(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_bf16_bf16_avx2(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
+                              const void *x, size_t x_row_size, int64_t nx);
 
 // ---- activation converters (quant_act.c, dot.c) ----
 // Same contract and the same bytes as kv_from_float_<type>_ref (kernels.h): Q8

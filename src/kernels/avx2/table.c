@@ -36,8 +36,8 @@ static const struct {
     {KV_TYPE_IQ1_M, KV_TYPE_Q8_K, kv_dot_iq1_m_q8_k_avx2},
 };
 
-// Weight types with register tiles (tile_f16.c, tile_q.h, tile_k.h), in AVX2 and
-// AVX-VNNI builds (F16 has no VNNI build: it has no integer products).
+// Weight types with register tiles (tile_f16.c, tile_bf16.c, tile_q.h, tile_k.h), in AVX2
+// and AVX-VNNI builds (F16 and BF16 have no VNNI build: no integer products).
 static const struct {
     kv_type w, act;
     kv_vec_dot_fn dot, dot_vnni;
@@ -46,6 +46,8 @@ static const struct {
 } TILES[] = {
     {KV_TYPE_F16, KV_TYPE_F16, kv_dot_f16_f16_avx2, kv_dot_f16_f16_avx2, kv_tile_f16_f16_avx2,
      kv_tile_f16_f16_avx2, KV_AVX2_TILE_F16_NW, KV_AVX2_TILE_F16_NX},
+    {KV_TYPE_BF16, KV_TYPE_BF16, kv_dot_bf16_bf16_avx2, kv_dot_bf16_bf16_avx2,
+     kv_tile_bf16_bf16_avx2, kv_tile_bf16_bf16_avx2, KV_AVX2_TILE_BF16_NW, KV_AVX2_TILE_BF16_NX},
     {KV_TYPE_Q4_0, KV_TYPE_Q8_0, kv_dot_q4_0_q8_0_avx2, kv_dot_q4_0_q8_0_avxvnni,
      kv_tile_q4_0_q8_0_avx2, kv_tile_q4_0_q8_0_avxvnni, KV_AVX2_TILE_NW, KV_AVX2_TILE_NX},
     {KV_TYPE_Q8_0, KV_TYPE_Q8_0, kv_dot_q8_0_q8_0_avx2, kv_dot_q8_0_q8_0_avxvnni,
@@ -88,7 +90,7 @@ static void fill_tiles(kv_kernels *k, bool vnni) {
     }
 }
 
-// Weight types with a packed path for batches (pack_q.h, pack_k.h).
+// Weight types with a packed path for batches (pack_q.h, pack_k.h, pack_bf16.c).
 static const struct {
     kv_type w, act;
     kv_pack_fn pack;
@@ -111,6 +113,10 @@ static const struct {
     {KV_TYPE_IQ4_XS, KV_TYPE_Q8_K, kv_pack_iq4_xs_x8, kv_pack_size_iq4_xs_x8,
      kv_packed_iq4_xs_q8_k_avx2, kv_packed_iq4_xs_q8_k_avxvnni, KV_AVX2_PACK_K_NW,
      KV_AVX2_PACK_K_NX, KV_AVX2_PACK_K_MIN_ROWS},
+    // no integer products: one function in both builds
+    {KV_TYPE_BF16, KV_TYPE_BF16, kv_pack_bf16_x3, kv_pack_size_bf16_x3, kv_packed_bf16_bf16_avx2,
+     kv_packed_bf16_bf16_avx2, KV_AVX2_PACK_BF16_NW, KV_AVX2_PACK_BF16_NX,
+     KV_AVX2_PACK_BF16_MIN_ROWS},
 };
 
 static void fill_packed(kv_kernels *k, bool vnni) {

@@ -86,4 +86,16 @@ void kv_pack_f16_x8_avx512(int64_t n, const void *w, size_t w_row_size, int64_t 
 void kv_packed_f16_f16_avx512(int64_t n, float *y, int64_t y_stride, const void *wp, int64_t nw,
                               const void *x, size_t x_row_size, int64_t nx);
 
+// BF16 (against BF16 activations): four rows widened to floats per 32-element
+// chunk (even elements, then odd ones), the n % 32 tail kept as BF16; tiles of
+// those rows by up to 3 activation rows with the bits of the AVX2 BF16 dot
+// (pack_bf16.c).
+#define KV_AVX512_PACK_BF16_NW 4
+#define KV_AVX512_PACK_BF16_NX 3
+#define KV_AVX512_PACK_BF16_MIN_ROWS 8
+size_t kv_pack_size_bf16_x4_avx512(int64_t n);
+void kv_pack_bf16_x4_avx512(int64_t n, const void *w, size_t w_row_size, int64_t nw, void *out);
+void kv_packed_bf16_bf16_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
+                                int64_t nw, const void *x, size_t x_row_size, int64_t nx);
+
 #endif

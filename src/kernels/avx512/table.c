@@ -1,6 +1,6 @@
 // The AVX-512 kernel table: the AVX2 table (with its AVX-VNNI builds where the
 // CPU has them, same bits either way) and, on top, the 512-bit packed paths of
-// F16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS for prompt batches. Every other slot stays the AVX2
+// F16, BF16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS for prompt batches. Every other slot stays the AVX2
 // table's; the packed tiles give the bits of its vec_dot (avx512.h).
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #include "kernels/avx512/avx512.h"
@@ -17,6 +17,9 @@ static const struct {
     {KV_TYPE_F16, KV_TYPE_F16, kv_pack_f16_x8_avx512, kv_pack_size_f16_x8_avx512,
      kv_packed_f16_f16_avx512, KV_AVX512_PACK_F16_NW, KV_AVX512_PACK_F16_NX,
      KV_AVX512_PACK_F16_MIN_ROWS},
+    {KV_TYPE_BF16, KV_TYPE_BF16, kv_pack_bf16_x4_avx512, kv_pack_size_bf16_x4_avx512,
+     kv_packed_bf16_bf16_avx512, KV_AVX512_PACK_BF16_NW, KV_AVX512_PACK_BF16_NX,
+     KV_AVX512_PACK_BF16_MIN_ROWS},
     {KV_TYPE_Q4_0, KV_TYPE_Q8_0, kv_pack_q4_0_x16_avx512, kv_pack_size_q4_0_x16_avx512,
      kv_packed_q4_0_q8_0_avx512, KV_AVX512_PACK_Q_NW, KV_AVX512_PACK_Q_NX,
      KV_AVX512_PACK_Q_MIN_ROWS},

@@ -75,8 +75,9 @@ uint64_t kv_model_weight_bytes(const kv_model *m);
 // table has no packed path for the model's types, or KVANT_REPACK=off, which
 // the CLIs' --repack off sets before loading).
 uint64_t kv_model_repack_bytes(const kv_model *m);
-// What --repack auto (KVANT_REPACK unset, auto or on) allocates for m's kernel
-// table, whether or not m was repacked: the total in bytes, and per weight
+// What --repack auto (KVANT_REPACK unset, auto or off; with it on, what on
+// allocates: F16/BF16 weights too) for m's kernel table, whether or not m was
+// repacked: the total in bytes, and per weight
 // type the bytes (bytes[t]) and matrices (n[t]); either array may be NULL.
 // Computed from the matrices' types and shapes and the table's packed layout
 // sizes, without packing. Equals kv_model_repack_bytes of a repacked load.

@@ -121,7 +121,8 @@ void kv_cli_repack_note(const char *cmd, const kv_model *m);
 #define KV_CLI_REPACK_HELP                                                                     \
     "  --repack on|off|auto  interleave the weight rows for the prompt kernels once\n"           \
     "                        at load (auto, the default: on where the kernels have\n"          \
-    "                        such a layout; costs 1-3.7x those weights' size)\n"          \
+    "                        such a layout, F16/BF16 only with on; costs 1-3.7x\n"   \
+    "                        those weights' size)\n"                                   \
     "  --repack-cache on|off|DIR  keep the repacked weights in a file that later\n"           \
     "                        loads map instead of repacking: on, beside the model\n"         \
     "                        (MODEL.gguf.TABLE.kvrepack); DIR, in that folder (say\n"        \

@@ -10,8 +10,10 @@
 // layout, as do the embedding lookup and tied output, so the packed copies are
 // extra memory (kv_model_repack_bytes), about the size of those weights.
 //
-// KVANT_REPACK (the CLIs' --repack sets it) chooses: on / auto (the default:
-// every table with packed paths) or off. KVANT_REPACK_CACHE (--repack-cache)
+// KVANT_REPACK (the CLIs' --repack sets it) chooses: on (every weight with a
+// packed path), auto (the default: the quantized ones; F16/BF16 rows are
+// widened to floats, twice the weights' size, for a few percent of prompt
+// speed, so only `on` takes them) or off. KVANT_REPACK_CACHE (--repack-cache)
 // keeps the packed copies in a file that later loads map (repack_cache.c).
 #include <stdlib.h>
 #include <string.h>
@@ -55,24 +57,32 @@ static size_t matmul_weights(kv_model *m, kv_tensor **out, size_t cap) {
     return n;
 }
 
-static kv_status repack_mode(bool *on, kv_err *err) {
+typedef enum { REPACK_OFF, REPACK_AUTO, REPACK_ON } repack_mode_t;
+
+static kv_status repack_mode(repack_mode_t *mode, kv_err *err) {
     const char *v = getenv("KVANT_REPACK");
-    *on = true;
-    if (!v || !*v || strcmp(v, "auto") == 0 || strcmp(v, "on") == 0)
+    *mode = REPACK_AUTO;
+    if (!v || !*v || strcmp(v, "auto") == 0)
         return KV_OK;
-    if (strcmp(v, "off") == 0) {
-        *on = false;
+    if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0) {
+        *mode = v[1] == 'n' ? REPACK_ON : REPACK_OFF;
         return KV_OK;
     }
     return KV_FAIL(err, KV_ERR_INVALID, "KVANT_REPACK (--repack) is '%s': expected on, off or auto",
                    v);
 }
 
-// The plan: each matmul weight with a packed path in m's table, its size and
+// Whether the mode repacks weights of type t (auto leaves the float types).
+static bool mode_takes(repack_mode_t mode, kv_type t) {
+    const bool flt = t == KV_TYPE_F32 || t == KV_TYPE_F16 || t == KV_TYPE_BF16;
+    return mode == REPACK_ON || (mode == REPACK_AUTO && !flt);
+}
+
+// The plan: each matmul weight the mode takes with a packed path in m's table, its size and
 // its place in one block of all of them (*total bytes). The items are
 // malloc'd (NULL with *n 0 when there are none or on overflow: *total then
 // SIZE_MAX).
-static kv__repack_item *plan(const kv_model *m, size_t *n, size_t *total) {
+static kv__repack_item *plan(const kv_model *m, repack_mode_t mode, size_t *n, size_t *total) {
     const kv_kernels *k = m->kernels;
     const size_t cap = (size_t)m->hp.n_layer * 7 + 1;
     kv_tensor **ws = malloc(cap * sizeof *ws);
@@ -83,6 +93,8 @@ static kv__repack_item *plan(const kv_model *m, size_t *n, size_t *total) {
         goto fail;
     const size_t n_w = matmul_weights((kv_model *)m, ws, cap);
     for (size_t i = 0; i < n_w; i++) {
+        if (!mode_takes(mode, ws[i]->type))
+            continue;
         const size_t b = kv_matmul_repack_size(k, ws[i]->type, ws[i]->ne[0], ws[i]->ne[1]);
         if (b == 0)
             continue;
@@ -164,12 +176,12 @@ static kv_status repack_with(kv_model *m, kv__repack_item *items, size_t n, size
 }
 
 kv_status kv__model_repack(kv_model *m, kv_err *err) {
-    bool on;
-    kv_status st = repack_mode(&on, err);
-    if (st != KV_OK || !on)
+    repack_mode_t mode;
+    kv_status st = repack_mode(&mode, err);
+    if (st != KV_OK || mode == REPACK_OFF)
         return st;
     size_t n, total;
-    kv__repack_item *items = plan(m, &n, &total);
+    kv__repack_item *items = plan(m, mode, &n, &total);
     if (total == SIZE_MAX)
         return KV_FAIL(err, KV_ERR_LIMIT, "repacked weights' size overflows");
     if (n == 0) {
@@ -191,8 +203,12 @@ uint64_t kv_model_repack_plan(const kv_model *m, uint64_t bytes[KV_TYPE_COUNT],
         memset(n, 0, KV_TYPE_COUNT * sizeof *n);
     if (!m)
         return 0;
+    // what --repack on would take when KVANT_REPACK says on, else auto's choice
+    repack_mode_t mode;
+    if (repack_mode(&mode, NULL) != KV_OK || mode != REPACK_ON)
+        mode = REPACK_AUTO;
     size_t n_items, total;
-    kv__repack_item *items = plan(m, &n_items, &total);
+    kv__repack_item *items = plan(m, mode, &n_items, &total);
     for (size_t i = 0; i < n_items; i++) {
         if (bytes)
             bytes[items[i].t->type] += items[i].size;

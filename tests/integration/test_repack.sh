@@ -61,6 +61,13 @@ if grep -qw avx512_vnni /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo &&
   grep -qw avx512vl /proc/cpuinfo; then
   B=$(M=$TMP/kjv-bf16.gguf repack_bytes avx512 on)
   if [ "${B:-0}" -gt 0 ] 2>/dev/null; then pass "BF16 on avx512: $B repacked bytes"; else fail "BF16 avx512 repack_bytes '$B'"; fi
+  # auto leaves the float types (widened to floats: twice their size for a few percent)
+  B=$(M=$TMP/kjv-bf16.gguf repack_bytes avx512 auto)
+  [ "$B" = 0 ] && pass "BF16 with --repack auto: not repacked" || fail "BF16 auto: repack_bytes '$B'"
+  B=$(M=$TMP/kjv-f16.gguf repack_bytes avx512 auto)
+  [ "$B" = 0 ] && pass "F16 with --repack auto: not repacked" || fail "F16 auto: repack_bytes '$B'"
+  B=$(repack_bytes avx512 auto)
+  if [ "${B:-0}" -gt 0 ] 2>/dev/null; then pass "Q4_0 with --repack auto: $B bytes"; else fail "Q4_0 auto: repack_bytes '$B'"; fi
 else
   echo "note: no AVX-512 (F, BW, VL, VNNI) here: the BF16 packed path is not checked for repacking"
 fi

@@ -245,8 +245,11 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
                   nk);
         store_row(c, kc->type_v, c->vx + t * nv, kv__cache_v(kc, b, j->layer) + i * kc->v_row_bytes,
                   nv);
-        // Keys are cached as F16 and ggml rounds q to F16 for that product; so do we
-        // (for every cache type, as llama.cpp's F16 q).
+        // Keys cached as F16: ggml rounds q to F16 for that product; so do we (and
+        // for the quantized caches, as llama.cpp's F16 q). An F32 cache keeps q
+        // as it is, rounding nothing.
+        if (kc->type_k == KV_TYPE_F32)
+            continue;
         const kv_from_float_fn to_f16 = c->k->from_float[KV_TYPE_F16];
         to_f16(c->q + t * nq, c->q16 + t * nq, nq);
         c->k->to_float[KV_TYPE_F16](c->q16 + t * nq, c->q + t * nq, nq);
@@ -265,7 +268,7 @@ typedef struct {
     int64_t layer, kvh;
     int32_t nt, hq;
     const int32_t *pos;    // the tokens' positions (nt)
-    const float *q;        // query rows (rounded through F16), q_stride floats apart
+    const float *q;        // query rows (rounded through F16 unless the K cache is F32), q_stride floats apart
     size_t q_stride;
     const uint8_t *qk;     // a K cache not in F16: the rows in its vec_dot_type, qk_row apart
     float *scores;

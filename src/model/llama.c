@@ -448,8 +448,10 @@ static void attention_scores(const kv_ctx *c, att_item *a) {
     }
 }
 
-// out (n_embd_head_v) = sum over the item's first n cells of scores[m] * V[m];
-// with prefetch, each block asks for the next one's values.
+// out (n_embd_head_v) = sum over the item's first n cells of scores[m] * V[m],
+// cell after cell, whatever the V cache's type (F16: axpy_f16; F32, Q8_0, Q4_0:
+// axpy_rows, which read the cached rows as they are); with prefetch, each block
+// asks for the next one's values.
 static void attention_values(const kv_ctx *c, const att_item *a, int32_t n, const float *scores,
                              bool prefetch, float *out) {
     const kv_cache *kc = &c->cache;
@@ -458,12 +460,16 @@ static void attention_values(const kv_ctx *c, const att_item *a, int32_t n, cons
     for (int32_t m0 = 0; m0 < n; m0 += KV_CTX_BLOCK_CELLS) {
         const int32_t bi = m0 / KV_CTX_BLOCK_CELLS;
         const int32_t nb = n - m0 < KV_CTX_BLOCK_CELLS ? n - m0 : KV_CTX_BLOCK_CELLS;
-        const kv_f16 *v = (const kv_f16 *)(kv__cache_v(kc, a->blocks[bi], a->layer) +
-                                           (size_t)a->kvh * kc->v_head_bytes);
+        const uint8_t *vb = kv__cache_v(kc, a->blocks[bi], a->layer) + (size_t)a->kvh * kc->v_head_bytes;
         if (prefetch && m0 + KV_CTX_BLOCK_CELLS < n)
             prefetch_rows(kv__cache_v(kc, a->blocks[bi + 1], a->layer) +
                               (size_t)a->kvh * kc->v_head_bytes,
                           kc->v_row_bytes, KV_CTX_BLOCK_CELLS, kc->v_head_bytes);
+        if (kc->type_v != KV_TYPE_F16) {
+            c->k->axpy_rows[kc->type_v](hd_v, nb, kc->v_row_bytes, vb, scores + m0, out);
+            continue;
+        }
+        const kv_f16 *v = (const kv_f16 *)vb;
         if (c->k->axpy_f16_rows) {
             c->k->axpy_f16_rows(hd_v, nb, (size_t)kc->v_row, v, scores + m0, out);
             continue;
@@ -471,45 +477,6 @@ static void attention_values(const kv_ctx *c, const att_item *a, int32_t n, cons
         for (int32_t i = 0; i < nb; i++)
             if (scores[m0 + i] != 0.0f)
                 c->k->axpy_f16(hd_v, out, scores[m0 + i], v + i * kc->v_row);
-    }
-}
-
-// attention_values for every query row of the item (scores softmaxed) when the
-// V cache is not F16: each block's values of the item's head are converted to
-// floats once (vtmp: KV_CTX_BLOCK_CELLS rows), then every row adds w * v cell
-// after cell, as attention_values does, for the cells up to its token's last
-// visible one. The rows' bits do not depend on the item's shape.
-static void values_converted(const kv_ctx *c, const att_item *a, float *vtmp, int32_t t0,
-                             int64_t h0) {
-    const kv_cache *kc = &c->cache;
-    const kv_hparams *hp = &c->model->hp;
-    const int64_t hd_v = hp->n_embd_head_v;
-    const int32_t nq = a->nt * a->hq;
-    int32_t n_max = 0;
-    for (int32_t it = 0; it < a->nt; it++)
-        n_max = a->used[it] > n_max ? a->used[it] : n_max;
-    float *outs[KV_ATT_MAX_Q];
-    for (int32_t r = 0; r < nq; r++) {
-        outs[r] = c->attn + (t0 + r / a->hq) * hp->n_head * hd_v + (h0 + r % a->hq) * hd_v;
-        memset(outs[r], 0, (size_t)hd_v * sizeof(float));
-    }
-    for (int32_t m0 = 0; m0 < n_max; m0 += KV_CTX_BLOCK_CELLS) {
-        const int32_t nb = n_max - m0 < KV_CTX_BLOCK_CELLS ? n_max - m0 : KV_CTX_BLOCK_CELLS;
-        const uint8_t *vb = kv__cache_v(kc, a->blocks[m0 / KV_CTX_BLOCK_CELLS], a->layer) +
-                            (size_t)a->kvh * kc->v_head_bytes;
-        for (int32_t i = 0; i < nb; i++)
-            c->k->to_float[kc->type_v](vb + (size_t)i * kc->v_row_bytes, vtmp + i * hd_v, hd_v);
-        for (int32_t r = 0; r < nq; r++) {
-            const float *sr = a->scores + (size_t)r * (size_t)c->p.n_ctx;
-            const int32_t n = a->used[r / a->hq];
-            for (int32_t i = 0; i < nb && m0 + i < n; i++) {
-                const float w = sr[m0 + i];
-                if (w == 0.0f)
-                    continue;
-                for (int64_t e = 0; e < hd_v; e++)
-                    outs[r][e] += w * vtmp[i * hd_v + e];
-            }
-        }
     }
 }
 
@@ -558,12 +525,9 @@ static void attention_item(kv_ctx *c, int64_t layer, int32_t t0, int32_t nt, int
         const int32_t n = a.used[r / a.hq];
         float *sr = a.scores + (size_t)r * (size_t)c->p.n_ctx;
         c->k->softmax(n, sr);
-        if (c->cache.type_v == KV_TYPE_F16)
-            attention_values(c, &a, n, sr, a.prefetch && r == 0, // the others find them cached
-                             c->attn + (t0 + r / a.hq) * hp->n_head * hd_v + (h0 + r % a.hq) * hd_v);
+        attention_values(c, &a, n, sr, a.prefetch && r == 0, // the others find them cached
+                         c->attn + (t0 + r / a.hq) * hp->n_head * hd_v + (h0 + r % a.hq) * hd_v);
     }
-    if (c->cache.type_v != KV_TYPE_F16)
-        values_converted(c, &a, ts->v, t0, h0);
 }
 
 // One item per index, the runs of the batch from the last: in a prompt the

@@ -1,7 +1,7 @@
 // The Llama forward pass over a batch, which also runs Qwen2, Qwen3, Gemma 2 and 3 (what
 // differs is in load.c's kv_arch table): embedding lookup, then per layer
 // RMS norm -> q/k/v projections (+ optional biases) -> per-head q/k norms (qwen3)
-// -> RoPE (normal, or NEOX for qwen2/3) -> F16 KV cache ->
+// -> RoPE (normal, or NEOX for qwen2/3) -> KV cache (F16, or F32/Q8_0/Q4_0) ->
 // causal attention within each sequence (grouped-query heads; several query
 // rows that share their cached keys per work item) -> output projection ->
 // residual, RMS norm -> SwiGLU feed-forward -> residual; finally the output

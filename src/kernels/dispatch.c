@@ -61,6 +61,9 @@ static void init_ref(void) {
     k->dot_f16_f32 = kv_dot_f16_f32_ref;
     k->dot_f16_tile = kv_dot_f16_tile_ref;
     k->axpy_f16 = kv_axpy_f16_ref;
+    k->axpy_rows[KV_TYPE_F32] = kv_axpy_rows_f32_ref;
+    k->axpy_rows[KV_TYPE_Q8_0] = kv_axpy_rows_q8_0_ref;
+    k->axpy_rows[KV_TYPE_Q4_0] = kv_axpy_rows_q4_0_ref;
     k->rope = kv_rope_ref;
 }
 

@@ -128,6 +128,13 @@ struct kv_kernels {
     // loops over axpy_f16.
     void (*axpy_f16_rows)(int64_t n, int64_t rows, size_t stride, const kv_f16 *v,
                           const float *a, float *y);
+    // The same for a block of cached values stored as type t (F32, Q8_0, Q4_0;
+    // NULL elsewhere): row r at v + r * stride bytes, n elements (a multiple of
+    // the block size): y += a[r] * v_r for the rows with a[r] != 0, in order,
+    // each element y = a * v + y with v as to_float[t] gives it, the product
+    // rounded before the sum (the bits of kv_axpy_rows_*_ref).
+    void (*axpy_rows[KV_TYPE_COUNT])(int64_t n, int64_t rows, size_t stride, const void *v,
+                                     const float *a, float *y);
     // Rotates n_head heads of head_dim values in place (GGUF "normal" RoPE: pairs
     // (2i, 2i+1) for 2i < n_rot), with cs = {cos theta_i, sin theta_i} for i < n_rot/2.
     void (*rope)(float *x, int64_t n_head, int64_t head_dim, int64_t n_rot, const float *cs);
@@ -192,6 +199,13 @@ void kv_softmax_ref(int64_t n, float *x);
 void kv_silu_mul_ref(int64_t n, float *y, const float *gate, const float *up);
 void kv_add_ref(int64_t n, float *y, const float *x);
 void kv_axpy_f16_ref(int64_t n, float *y, float a, const kv_f16 *v);
+// axpy_rows of the F32, Q8_0 and Q4_0 value caches (ref/attn.c)
+void kv_axpy_rows_f32_ref(int64_t n, int64_t rows, size_t stride, const void *v, const float *a,
+                          float *y);
+void kv_axpy_rows_q8_0_ref(int64_t n, int64_t rows, size_t stride, const void *v, const float *a,
+                           float *y);
+void kv_axpy_rows_q4_0_ref(int64_t n, int64_t rows, size_t stride, const void *v, const float *a,
+                           float *y);
 // The dot_f16_tile contract, each pair as kv_dot_f16_f32_ref gives it.
 void kv_dot_f16_tile_ref(int64_t n, const kv_f16 *k, size_t k_stride, int64_t nk, const float *q,
                          size_t q_stride, int64_t nq, float *out, size_t out_stride);

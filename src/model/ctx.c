@@ -186,7 +186,6 @@ static void plan_scratch(kv_ctx *c, arena_plan *a, int n_threads) {
     if (!kv_mul_ok((size_t)n_threads * Q, c->qk_row, &n_qk))
         a->overflow = true;
     plan(a, (void **)&c->ts_qk, n_qk, 1);
-    plan(a, (void **)&c->ts_v, (size_t)n_threads * KV_CTX_BLOCK_CELLS * (size_t)hp->n_embd_head_v, F);
 }
 
 static void split_threads(kv_ctx *c, int n_threads) {
@@ -196,7 +195,6 @@ static void split_threads(kv_ctx *c, int n_threads) {
         c->ts[t].q = c->ts_q + (size_t)t * Q * (size_t)c->model->hp.n_embd_head_k;
         c->ts[t].pack = c->pack_size ? c->ts_pack + (size_t)t * c->pack_size : NULL;
         c->ts[t].qk = c->ts_qk + (size_t)t * Q * c->qk_row;
-        c->ts[t].v = c->ts_v + (size_t)t * KV_CTX_BLOCK_CELLS * (size_t)c->model->hp.n_embd_head_v;
     }
 }
 

@@ -1,7 +1,7 @@
 // The Llama forward pass over a batch, which also runs Qwen2, Qwen3, Gemma 2 and 3 (what
 // differs is in load.c's kv_arch table): embedding lookup, then per layer
 // RMS norm -> q/k/v projections (+ optional biases) -> per-head q/k norms (qwen3)
-// -> RoPE (normal, or NEOX for qwen2/3) -> F16 KV cache ->
+// -> RoPE (normal, or NEOX for qwen2/3) -> KV cache (F16, or F32/Q8_0/Q4_0) ->
 // causal attention within each sequence (grouped-query heads; several query
 // rows that share their cached keys per work item) -> output projection ->
 // residual, RMS norm -> SwiGLU feed-forward -> residual; finally the output
@@ -245,8 +245,11 @@ static void rope_store_run(void *arg, int64_t t0, int64_t t1, int thread) {
                   nk);
         store_row(c, kc->type_v, c->vx + t * nv, kv__cache_v(kc, b, j->layer) + i * kc->v_row_bytes,
                   nv);
-        // Keys are cached as F16 and ggml rounds q to F16 for that product; so do we
-        // (for every cache type, as llama.cpp's F16 q).
+        // Keys cached as F16: ggml rounds q to F16 for that product; so do we (and
+        // for the quantized caches, as llama.cpp's F16 q). An F32 cache keeps q
+        // as it is, rounding nothing.
+        if (kc->type_k == KV_TYPE_F32)
+            continue;
         const kv_from_float_fn to_f16 = c->k->from_float[KV_TYPE_F16];
         to_f16(c->q + t * nq, c->q16 + t * nq, nq);
         c->k->to_float[KV_TYPE_F16](c->q16 + t * nq, c->q + t * nq, nq);
@@ -265,7 +268,7 @@ typedef struct {
     int64_t layer, kvh;
     int32_t nt, hq;
     const int32_t *pos;    // the tokens' positions (nt)
-    const float *q;        // query rows (rounded through F16), q_stride floats apart
+    const float *q;        // query rows (rounded through F16 unless the K cache is F32), q_stride floats apart
     size_t q_stride;
     const uint8_t *qk;     // a K cache not in F16: the rows in its vec_dot_type, qk_row apart
     float *scores;
@@ -445,8 +448,10 @@ static void attention_scores(const kv_ctx *c, att_item *a) {
     }
 }
 
-// out (n_embd_head_v) = sum over the item's first n cells of scores[m] * V[m];
-// with prefetch, each block asks for the next one's values.
+// out (n_embd_head_v) = sum over the item's first n cells of scores[m] * V[m],
+// cell after cell, whatever the V cache's type (F16: axpy_f16; F32, Q8_0, Q4_0:
+// axpy_rows, which read the cached rows as they are); with prefetch, each block
+// asks for the next one's values.
 static void attention_values(const kv_ctx *c, const att_item *a, int32_t n, const float *scores,
                              bool prefetch, float *out) {
     const kv_cache *kc = &c->cache;
@@ -455,12 +460,16 @@ static void attention_values(const kv_ctx *c, const att_item *a, int32_t n, cons
     for (int32_t m0 = 0; m0 < n; m0 += KV_CTX_BLOCK_CELLS) {
         const int32_t bi = m0 / KV_CTX_BLOCK_CELLS;
         const int32_t nb = n - m0 < KV_CTX_BLOCK_CELLS ? n - m0 : KV_CTX_BLOCK_CELLS;
-        const kv_f16 *v = (const kv_f16 *)(kv__cache_v(kc, a->blocks[bi], a->layer) +
-                                           (size_t)a->kvh * kc->v_head_bytes);
+        const uint8_t *vb = kv__cache_v(kc, a->blocks[bi], a->layer) + (size_t)a->kvh * kc->v_head_bytes;
         if (prefetch && m0 + KV_CTX_BLOCK_CELLS < n)
             prefetch_rows(kv__cache_v(kc, a->blocks[bi + 1], a->layer) +
                               (size_t)a->kvh * kc->v_head_bytes,
                           kc->v_row_bytes, KV_CTX_BLOCK_CELLS, kc->v_head_bytes);
+        if (kc->type_v != KV_TYPE_F16) {
+            c->k->axpy_rows[kc->type_v](hd_v, nb, kc->v_row_bytes, vb, scores + m0, out);
+            continue;
+        }
+        const kv_f16 *v = (const kv_f16 *)vb;
         if (c->k->axpy_f16_rows) {
             c->k->axpy_f16_rows(hd_v, nb, (size_t)kc->v_row, v, scores + m0, out);
             continue;
@@ -468,45 +477,6 @@ static void attention_values(const kv_ctx *c, const att_item *a, int32_t n, cons
         for (int32_t i = 0; i < nb; i++)
             if (scores[m0 + i] != 0.0f)
                 c->k->axpy_f16(hd_v, out, scores[m0 + i], v + i * kc->v_row);
-    }
-}
-
-// attention_values for every query row of the item (scores softmaxed) when the
-// V cache is not F16: each block's values of the item's head are converted to
-// floats once (vtmp: KV_CTX_BLOCK_CELLS rows), then every row adds w * v cell
-// after cell, as attention_values does, for the cells up to its token's last
-// visible one. The rows' bits do not depend on the item's shape.
-static void values_converted(const kv_ctx *c, const att_item *a, float *vtmp, int32_t t0,
-                             int64_t h0) {
-    const kv_cache *kc = &c->cache;
-    const kv_hparams *hp = &c->model->hp;
-    const int64_t hd_v = hp->n_embd_head_v;
-    const int32_t nq = a->nt * a->hq;
-    int32_t n_max = 0;
-    for (int32_t it = 0; it < a->nt; it++)
-        n_max = a->used[it] > n_max ? a->used[it] : n_max;
-    float *outs[KV_ATT_MAX_Q];
-    for (int32_t r = 0; r < nq; r++) {
-        outs[r] = c->attn + (t0 + r / a->hq) * hp->n_head * hd_v + (h0 + r % a->hq) * hd_v;
-        memset(outs[r], 0, (size_t)hd_v * sizeof(float));
-    }
-    for (int32_t m0 = 0; m0 < n_max; m0 += KV_CTX_BLOCK_CELLS) {
-        const int32_t nb = n_max - m0 < KV_CTX_BLOCK_CELLS ? n_max - m0 : KV_CTX_BLOCK_CELLS;
-        const uint8_t *vb = kv__cache_v(kc, a->blocks[m0 / KV_CTX_BLOCK_CELLS], a->layer) +
-                            (size_t)a->kvh * kc->v_head_bytes;
-        for (int32_t i = 0; i < nb; i++)
-            c->k->to_float[kc->type_v](vb + (size_t)i * kc->v_row_bytes, vtmp + i * hd_v, hd_v);
-        for (int32_t r = 0; r < nq; r++) {
-            const float *sr = a->scores + (size_t)r * (size_t)c->p.n_ctx;
-            const int32_t n = a->used[r / a->hq];
-            for (int32_t i = 0; i < nb && m0 + i < n; i++) {
-                const float w = sr[m0 + i];
-                if (w == 0.0f)
-                    continue;
-                for (int64_t e = 0; e < hd_v; e++)
-                    outs[r][e] += w * vtmp[i * hd_v + e];
-            }
-        }
     }
 }
 
@@ -555,12 +525,9 @@ static void attention_item(kv_ctx *c, int64_t layer, int32_t t0, int32_t nt, int
         const int32_t n = a.used[r / a.hq];
         float *sr = a.scores + (size_t)r * (size_t)c->p.n_ctx;
         c->k->softmax(n, sr);
-        if (c->cache.type_v == KV_TYPE_F16)
-            attention_values(c, &a, n, sr, a.prefetch && r == 0, // the others find them cached
-                             c->attn + (t0 + r / a.hq) * hp->n_head * hd_v + (h0 + r % a.hq) * hd_v);
+        attention_values(c, &a, n, sr, a.prefetch && r == 0, // the others find them cached
+                         c->attn + (t0 + r / a.hq) * hp->n_head * hd_v + (h0 + r % a.hq) * hd_v);
     }
-    if (c->cache.type_v != KV_TYPE_F16)
-        values_converted(c, &a, ts->v, t0, h0);
 }
 
 // One item per index, the runs of the batch from the last: in a prompt the

@@ -200,7 +200,6 @@ typedef struct {
     float *q;      // rows of n_embd_head_k: an item's queries gathered
     uint8_t *pack; // pack_size bytes for matmul's packed path (NULL: none)
     uint8_t *qk;   // a quantized K cache: the item's queries in its vec_dot_type
-    float *v;      // a V cache not in F16: a block's values of one head as floats
 } kv_thread_scratch;
 
 struct kv_ctx {
@@ -240,7 +239,7 @@ struct kv_ctx {
     float *logits;   // n_vocab per row
     int32_t n_outputs;
     kv_thread_scratch *ts; // one per thread, pointing into ts_scores, ts_q and ts_pack
-    float *ts_scores, *ts_q, *ts_v;
+    float *ts_scores, *ts_q;
     uint8_t *ts_pack, *ts_qk;
     size_t qk_row;    // bytes per query row in ts_qk (0: the K cache is F16)
     size_t pack_size; // per thread

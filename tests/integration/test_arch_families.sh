@@ -10,7 +10,8 @@
 # compared with an independent numpy forward pass (tests/reference/forward.py,
 # rounding q/k/v to F16 like the KV cache): max error <= 1e-4 of the largest
 # |logit| and 64 greedy tokens the same; then Q8_0 and Q4_K_M quantizations run,
-# and `kvant serve` answers one /api/generate per family.
+# and `kvant serve` answers one /api/generate per family. With an F32 KV cache
+# nothing is rounded: within 1e-5 of the reference without the F16 rounding.
 source "$(dirname "$0")/lib.sh"
 PY=${KV_PYTHON:-/usr/bin/python3} # Debian's python3 with python3-numpy
 "$PY" -c 'import numpy' 2>/dev/null || { echo "python3-numpy is missing (tools/install-deps.sh)"; exit 1; }
@@ -35,6 +36,15 @@ for fam in llama3 qwen2 qwen3 gemma2 gemma3 phi3 phi4mini; do
   expect_rc 0 "$fam: logits and 64 greedy tokens match the numpy reference" \
     "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.logits" \
     --kv-f16 --max-rel "$lim" --greedy-ids "$greedy"
+  echo "$OUT"
+  # an F32 cache rounds nothing (the queries neither): within 1e-5 of the exact
+  # float64 reference (measured 4e-7..6e-7; a query rounded to F16 gives 1.4e-4..4.5e-4)
+  expect_rc 0 "$fam: kvant logits, F32 cache" "$KVANT" logits "$d.f32.gguf" --tokens "$TOKENS" \
+    -o "$d.c32.logits" --greedy 64 -t 2 --cache-type-k f32 --cache-type-v f32
+  greedy=$OUT
+  expect_rc 0 "$fam: F32 cache: logits and 64 greedy tokens match the unrounded reference" \
+    "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.c32.logits" \
+    --max-rel 1e-5 --greedy-ids "$greedy"
   echo "$OUT"
   # quantized: logits near the reference (random weights quantize badly; a wrong
   # layout or type gives errors of order 1), and `kvant run` generates
@@ -161,6 +171,13 @@ greedy=$OUT
 expect_rc 0 "phi3 longrope: context 113 matches the reference with the long factors" \
   "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.logits" \
   --kv-f16 --max-rel 2e-4 --greedy-ids "$greedy" --rope-factors long
+echo "$OUT"
+expect_rc 0 "phi3 longrope: kvant logits, context 113, F32 cache" "$KVANT" logits "$d.f32.gguf" \
+  --tokens "$TOKENS" -o "$d.c32.logits" --greedy 64 -t 2 --cache-type-k f32 --cache-type-v f32
+greedy=$OUT
+expect_rc 0 "phi3 longrope: F32 cache matches the unrounded reference within 1e-5" \
+  "$PY" "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.c32.logits" \
+  --max-rel 1e-5 --greedy-ids "$greedy" --rope-factors long
 echo "$OUT"
 expect_rc 0 "phi3 longrope: kvant logits, context 49" "$KVANT" logits "$d.f32.gguf" \
   --tokens "$TOKENS" -o "$d.short.logits" -t 2

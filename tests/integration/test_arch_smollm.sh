@@ -43,6 +43,13 @@ expect_rc 0 "logits and 64 greedy tokens match the numpy reference" "$PY" \
   "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.logits" --kv-f16 \
   --max-rel 1e-4 --greedy-ids "$greedy"
 echo "$OUT"
+expect_rc 0 "kvant logits, F32 cache" "$KVANT" logits "$d.f32.gguf" --tokens "$TOKENS" -o "$d.c32.logits" \
+  --greedy 64 -t 2 --cache-type-k f32 --cache-type-v f32
+greedy=$OUT
+expect_rc 0 "F32 cache: logits within 1e-5 of the unrounded reference, 64 greedy tokens" "$PY" \
+  "$SRC/tests/reference/forward.py" "$d" --tokens "$TOKENS" --logits "$d.c32.logits" \
+  --max-rel 1e-5 --greedy-ids "$greedy"
+echo "$OUT"
 
 expect_rc 0 "quantize to Q8_0" "$KVANT" quantize "$d.f32.gguf" "$d.q8_0.gguf" q8_0 -t 2 -q
 expect_rc 0 "run Q8_0" "$KVANT" run "$d.q8_0.gguf" "In the beginning" --temp 0 -n 8 -t 2

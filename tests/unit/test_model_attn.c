@@ -5,7 +5,8 @@
 // have the same bits whether its prompt comes in one batch, token by token, in
 // pieces, or interleaved with another sequence in uneven runs; and they agree
 // with the naive pass of tests/support/kv_test_llama.c. Checked with the
-// reference kernels and with this CPU's table.
+// reference kernels and with this CPU's table; the batch invariance also with
+// F32, Q8_0 and Q4_0 caches.
 #include "kvant/kv_model.h"
 
 #include <math.h>
@@ -25,7 +26,11 @@ enum { N_TOK = 37, N_CTX = 64 }; // two full KV blocks and part of a third
 
 static const struct {
     int n_head, n_head_kv, head_dim;
-} LAYOUTS[] = {{4, 4, 16}, {4, 2, 16}, {6, 2, 12}, {8, 1, 8}, {16, 1, 4}};
+} LAYOUTS[] = {{4, 4, 16}, {4, 2, 16}, {6, 2, 12}, {8, 1, 8}, {16, 1, 4}, {4, 2, 32}};
+#define N_LAYOUTS_F16 5 // the last layout only for the cache types (head size 32)
+
+// What the contexts' KV cache stores keys and values as
+static kv_type cache_type = KV_TYPE_F16;
 
 typedef struct {
     char *dir;
@@ -67,6 +72,7 @@ static kv_ctx *new_ctx(fixture *f, const kv_kernels *k) {
     p.n_batch = 2 * N_TOK;
     p.n_seq_max = 2;
     p.n_threads = 2;
+    p.type_k = p.type_v = cache_type;
     kv_ctx *c = NULL;
     kv_err err = {0};
     const kv_status st = kv_ctx_new(f->m, &p, &c, &err);
@@ -141,6 +147,11 @@ static void check_layout(int layout, const kv_kernels *k) {
                              k->name, LAYOUTS[layout].n_head, LAYOUTS[layout].n_head_kv, t,
                              mixes[mi], split ? "uneven pieces" : "token by token");
         }
+    if (cache_type != KV_TYPE_F16) { // the naive pass rounds q, k and v to F16
+        free(whole[0]), free(whole[1]), free(got[0]), free(got[1]);
+        close_model(&f);
+        return;
+    }
     float *naive = malloc(n * 4);
     int32_t toks[N_TOK];
     for (int t = 0; t < 2; t++) {
@@ -159,8 +170,8 @@ static void check_layout(int layout, const kv_kernels *k) {
 
 static void test_reference_kernels(void **state) {
     (void)state;
-    for (size_t l = 0; l < sizeof LAYOUTS / sizeof LAYOUTS[0]; l++)
-        check_layout((int)l, kv_kernels_ref());
+    for (int l = 0; l < N_LAYOUTS_F16; l++)
+        check_layout(l, kv_kernels_ref());
 }
 
 static void test_chosen_kernels(void **state) {
@@ -169,8 +180,25 @@ static void test_chosen_kernels(void **state) {
         print_message("skipped: this CPU runs the reference kernels only\n");
         skip();
     }
-    for (size_t l = 0; l < sizeof LAYOUTS / sizeof LAYOUTS[0]; l++)
-        check_layout((int)l, kv_kernels_get());
+    for (int l = 0; l < N_LAYOUTS_F16; l++)
+        check_layout(l, kv_kernels_get());
+}
+
+// The F32, Q8_0 and Q4_0 caches (their value sums in axpy_rows, their scores in
+// the weight tiles, the F32 cache's queries unrounded) keep a sequence's logits
+// independent of its batch too, with both tables, on groups of 2 heads of 32
+// (and for F32 also one KV head per head of 16).
+static void test_cache_types(void **state) {
+    (void)state;
+    const kv_type types[] = {KV_TYPE_F32, KV_TYPE_Q8_0, KV_TYPE_Q4_0};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        cache_type = types[i];
+        check_layout(N_LAYOUTS_F16, kv_kernels_ref());
+        check_layout(N_LAYOUTS_F16, kv_kernels_get());
+        if (types[i] == KV_TYPE_F32)
+            check_layout(0, kv_kernels_get());
+    }
+    cache_type = KV_TYPE_F16;
 }
 
 // The item shape: the largest divisor of the group up to KV_ATT_MAX_Q heads,
@@ -195,6 +223,7 @@ int main(void) {
         cmocka_unit_test(test_item_shape),
         cmocka_unit_test(test_reference_kernels),
         cmocka_unit_test(test_chosen_kernels),
+        cmocka_unit_test(test_cache_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

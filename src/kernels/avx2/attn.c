@@ -8,6 +8,7 @@
 #include "kernels/avx2/avx2.h"
 
 #include "kernels/avx2/avx2_util.h"
+#include "kvant/kv_blocks.h"
 
 // Register blocks live in arrays indexed by constants: unrolled, they stay in registers.
 #if defined(__clang__)
@@ -174,6 +175,98 @@ void kv_axpy_f16_rows_avx2(int64_t n, int64_t rows, size_t stride, const kv_f16 
         for (int64_t r = 0; r < rows; r++)
             if (a[r] != 0.0f)
                 kv_axpy_f16_avx2(n - c, y + c, a[r], v + (size_t)r * stride + c);
+}
+
+// ---- values stored as F32, Q8_0 or Q4_0 ----
+
+// The contract of kv_kernels' axpy_rows (ref/attn.c): per element v as the
+// type's dequantizer gives it (one product q * d), then y = rounded(a * v) + y,
+// the product first; rows in order, rows with a zero weight skipped. Like
+// kv_axpy_f16_rows_avx2, a chunk of columns (one or two 32-element blocks)
+// stays in registers across the rows.
+
+// The eight values of elements 8k..8k+7 of a row's block at p (F32: floats;
+// Q8_0, Q4_0: the block), before the scale for the quantized types.
+static inline __m256 q8_0_int8(const kv_block_q8_0 *b, int k) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + 8 * k))));
+}
+
+static inline __m256 q4_0_int8(const kv_block_q4_0 *b, int k) {
+    // elements 0..15: low nibbles of bytes 0..15; 16..31: their high nibbles
+    const __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + 8 * (k & 1))));
+    const __m256i nib = k < 2 ? _mm256_and_si256(bytes, _mm256_set1_epi32(0x0F))
+                              : _mm256_srli_epi32(bytes, 4);
+    return _mm256_cvtepi32_ps(_mm256_sub_epi32(nib, _mm256_set1_epi32(8)));
+}
+
+typedef enum { VAL_F32, VAL_Q8_0, VAL_Q4_0 } val_type;
+
+// y[0 .. 32 * NB) += a[r] * v_r for the rows, v_r's chunk at v + r * stride
+// (its first block, or its first float); NB (1 or 2) and t constants after inlining.
+static inline __attribute__((always_inline)) void rows_chunk(val_type t, const int NB, int64_t rows,
+                                                             size_t stride, const uint8_t *v,
+                                                             const float *a, float *y) {
+    __m256 acc[8];
+    UNROLL for (int i = 0; i < 4 * NB; i++)
+        acc[i] = _mm256_loadu_ps(y + 8 * i);
+    for (int64_t r = 0; r < rows; r++) {
+        if (a[r] == 0.0f)
+            continue;
+        const __m256 va = _mm256_set1_ps(a[r]);
+        const uint8_t *vr = v + (size_t)r * stride;
+        UNROLL for (int blk = 0; blk < NB; blk++) {
+            __m256 d = _mm256_setzero_ps();
+            if (t == VAL_Q8_0)
+                d = _mm256_set1_ps(f16_at(&((const kv_block_q8_0 *)vr)[blk].d));
+            else if (t == VAL_Q4_0)
+                d = _mm256_set1_ps(f16_at(&((const kv_block_q4_0 *)vr)[blk].d));
+            UNROLL for (int k = 0; k < 4; k++) {
+                __m256 x;
+                if (t == VAL_F32)
+                    x = _mm256_loadu_ps((const float *)vr + 32 * blk + 8 * k);
+                else if (t == VAL_Q8_0)
+                    x = _mm256_mul_ps(q8_0_int8((const kv_block_q8_0 *)vr + blk, k), d);
+                else
+                    x = _mm256_mul_ps(q4_0_int8((const kv_block_q4_0 *)vr + blk, k), d);
+                const __m256 p = rounded(_mm256_mul_ps(va, x));
+                acc[4 * blk + k] = add_p_first(p, acc[4 * blk + k]);
+            }
+        }
+    }
+    UNROLL for (int i = 0; i < 4 * NB; i++)
+        _mm256_storeu_ps(y + 8 * i, acc[i]);
+}
+
+// Chunks of 64 columns, then one of 32; F32 rows may end with fewer (the reference).
+static inline __attribute__((always_inline)) void axpy_rows(val_type t, size_t block_bytes,
+                                                            int64_t n, int64_t rows, size_t stride,
+                                                            const void *v, const float *a,
+                                                            float *y) {
+    const uint8_t *vb = v;
+    int64_t c = 0;
+    for (; c + 64 <= n; c += 64)
+        rows_chunk(t, 2, rows, stride, vb + (size_t)(c / 32) * block_bytes, a, y + c);
+    if (c + 32 <= n) {
+        rows_chunk(t, 1, rows, stride, vb + (size_t)(c / 32) * block_bytes, a, y + c);
+        c += 32;
+    }
+    if (c < n) // F32 only: the quantized rows are whole blocks
+        kv_axpy_rows_f32_ref(n - c, rows, stride, vb + (size_t)c * sizeof(float), a, y + c);
+}
+
+void kv_axpy_rows_f32_avx2(int64_t n, int64_t rows, size_t stride, const void *v, const float *a,
+                           float *y) {
+    axpy_rows(VAL_F32, 32 * sizeof(float), n, rows, stride, v, a, y);
+}
+
+void kv_axpy_rows_q8_0_avx2(int64_t n, int64_t rows, size_t stride, const void *v, const float *a,
+                            float *y) {
+    axpy_rows(VAL_Q8_0, sizeof(kv_block_q8_0), n, rows, stride, v, a, y);
+}
+
+void kv_axpy_rows_q4_0_avx2(int64_t n, int64_t rows, size_t stride, const void *v, const float *a,
+                            float *y) {
+    axpy_rows(VAL_Q4_0, sizeof(kv_block_q4_0), n, rows, stride, v, a, y);
 }
 
 #endif

@@ -45,6 +45,14 @@ void kv__kernels_fill_avx2(kv_kernels *k, bool vnni);
 // of kv_kernels' axpy_f16_rows: the bits of kv_axpy_f16_avx2 row after row).
 void kv_axpy_f16_rows_avx2(int64_t n, int64_t rows, size_t stride, const kv_f16 *v,
                            const float *a, float *y);
+// The same for values cached as F32, Q8_0 or Q4_0 (attn.c; the contract of
+// kv_kernels' axpy_rows: the bits of kv_axpy_rows_*_ref).
+void kv_axpy_rows_f32_avx2(int64_t n, int64_t rows, size_t stride, const void *v, const float *a,
+                           float *y);
+void kv_axpy_rows_q8_0_avx2(int64_t n, int64_t rows, size_t stride, const void *v, const float *a,
+                            float *y);
+void kv_axpy_rows_q4_0_avx2(int64_t n, int64_t rows, size_t stride, const void *v, const float *a,
+                            float *y);
 // Attention's scores of a tile of cached keys against queries (attn.c; the
 // contract of kv_kernels' dot_f16_tile): per pair one 8-lane FMA accumulator
 // and hsum_f32's lane order, within the F16-key dot bound of the reference.

@@ -155,6 +155,9 @@ void kv__kernels_fill_avx2(kv_kernels *k, bool vnni) {
     k->dot_f16_tile = kv_dot_f16_tile_avx2;
     k->axpy_f16 = kv_axpy_f16_avx2;
     k->axpy_f16_rows = kv_axpy_f16_rows_avx2;
+    k->axpy_rows[KV_TYPE_F32] = kv_axpy_rows_f32_avx2;
+    k->axpy_rows[KV_TYPE_Q8_0] = kv_axpy_rows_q8_0_avx2;
+    k->axpy_rows[KV_TYPE_Q4_0] = kv_axpy_rows_q4_0_avx2;
     k->rope = kv_rope_avx2;
 }
 

@@ -31,6 +31,15 @@ bool kv__cpu_has_avx512(void);
 // where kv__cpu_has_avx512().
 void kv__kernels_fill_avx512(kv_kernels *k);
 
+// Attention's weighted sum over values cached as F32, Q8_0 or Q4_0 (attn.c; the
+// contract of kv_kernels' axpy_rows: the bits of kv_axpy_rows_*_ref).
+void kv_axpy_rows_f32_avx512(int64_t n, int64_t rows, size_t stride, const void *v,
+                             const float *a, float *y);
+void kv_axpy_rows_q8_0_avx512(int64_t n, int64_t rows, size_t stride, const void *v,
+                              const float *a, float *y);
+void kv_axpy_rows_q4_0_avx512(int64_t n, int64_t rows, size_t stride, const void *v,
+                              const float *a, float *y);
+
 // ---- packed paths (pack_q.c, pack_k.c): the kv_pack_fn / kv_packed_tile_fn
 // contracts of kernels.h ----
 

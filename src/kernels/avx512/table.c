@@ -1,7 +1,9 @@
 // The AVX-512 kernel table: the AVX2 table (with its AVX-VNNI builds where the
 // CPU has them, same bits either way) and, on top, the 512-bit packed paths of
-// F16, BF16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS for prompt batches. Every other slot stays the AVX2
-// table's; the packed tiles give the bits of its vec_dot (avx512.h).
+// F16, BF16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS for prompt batches, and
+// attention's value sums over F32, Q8_0 and Q4_0 caches (attn.c). Every other
+// slot stays the AVX2 table's; the packed tiles give the bits of its vec_dot
+// (avx512.h), the value sums those of the reference.
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #include "kernels/avx512/avx512.h"
 
@@ -43,6 +45,9 @@ static const struct {
 void kv__kernels_fill_avx512(kv_kernels *k) {
     kv__kernels_fill_avx2(k, kv__cpu_has_avxvnni());
     k->name = "avx512";
+    k->axpy_rows[KV_TYPE_F32] = kv_axpy_rows_f32_avx512;
+    k->axpy_rows[KV_TYPE_Q8_0] = kv_axpy_rows_q8_0_avx512;
+    k->axpy_rows[KV_TYPE_Q4_0] = kv_axpy_rows_q4_0_avx512;
     for (size_t i = 0; i < sizeof PACKED / sizeof PACKED[0]; i++) {
         kv_type_kernels *t = &k->types[PACKED[i].w];
         if (t->vec_dot_type != PACKED[i].act)

@@ -38,6 +38,24 @@ AVX512_INLINE __m512i bsums_pair(const int16_t *bs, int q) {
     return _mm512_set1_epi32((int32_t)(lo | hi << 16));
 }
 
+// The nx activation rows' super-block i, and zeroed integer sums for them.
+AVX512_INLINE void x_blocks(const uint8_t *const xr[NX], int64_t i, const int nx,
+                            const kv_block_q8_k *xb[NX], __m512i tot[NX]) {
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++) {
+        xb[j] = (const kv_block_q8_k *)xr[j] + i;
+        tot[j] = _mm512_setzero_si512();
+    }
+}
+
+// tot[j] += (a0[j] + a1[j]) * sc: a sub-block's two dpbusd chains times its scales.
+AVX512_INLINE void add_scaled(__m512i tot[NX], const __m512i a0[NX], const __m512i a1[NX],
+                              __m512i sc, const int nx) {
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0[j], a1[j]), sc));
+}
+
 // The packed tile entry point (kv_packed_tile_fn) kv_packed_<name>_avx512 over
 // kernel(nb, wp, xr, nx, out), nx a constant 1, 2 or 4 in each call.
 #define PACKED_ENTRY(name, kernel)                                                                 \
@@ -123,11 +141,7 @@ AVX512_INLINE void packed_q6_k(int64_t nb, const q6_k_x16 *wp, const uint8_t *co
         const q6_k_x16 *b = wp + i;
         const kv_block_q8_k *xb[NX];
         __m512i tot[NX];
-        AVX512_UNROLL
-        for (int j = 0; j < nx; j++) {
-            xb[j] = (const kv_block_q8_k *)xr[j] + i;
-            tot[j] = _mm512_setzero_si512();
-        }
+        x_blocks(xr, i, nx, xb, tot);
         AVX512_UNROLL
         for (int s = 0; s < 16; s++) {
             const __m512i u0 = _mm512_loadu_si512(b->u[s][0]), u1 = _mm512_loadu_si512(b->u[s][1]);
@@ -279,11 +293,7 @@ AVX512_INLINE void packed_k45(int64_t nb, const void *wp, const bool q5,
         const q4_k_x16 *b = q5 ? &b5->k4 : (const q4_k_x16 *)wp + i;
         const kv_block_q8_k *xb[NX];
         __m512i tot[NX];
-        AVX512_UNROLL
-        for (int j = 0; j < nx; j++) {
-            xb[j] = (const kv_block_q8_k *)xr[j] + i;
-            tot[j] = _mm512_setzero_si512();
-        }
+        x_blocks(xr, i, nx, xb, tot);
         AVX512_UNROLL
         for (int s = 0; s < 8; s++) {
             __m512i a0[NX], a1[NX]; // even and odd groups: two dpbusd chains per pair
@@ -302,9 +312,7 @@ AVX512_INLINE void packed_k45(int64_t nb, const void *wp, const bool q5,
                 }
             }
             const __m512i sc = _mm512_cvtepu8_epi32(load_128(b->scales[s]));
-            AVX512_UNROLL
-            for (int j = 0; j < nx; j++)
-                tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0[j], a1[j]), sc));
+            add_scaled(tot, a0, a1, sc, nx);
         }
         const __m512 d = _mm512_loadu_ps(b->d), dmin = _mm512_loadu_ps(b->dmin);
         AVX512_UNROLL
@@ -384,11 +392,7 @@ AVX512_INLINE void packed_iq4_xs(int64_t nb, const iq4_xs_x16 *wp, const uint8_t
         const iq4_xs_x16 *b = wp + i;
         const kv_block_q8_k *xb[NX];
         __m512i tot[NX];
-        AVX512_UNROLL
-        for (int j = 0; j < nx; j++) {
-            xb[j] = (const kv_block_q8_k *)xr[j] + i;
-            tot[j] = _mm512_setzero_si512();
-        }
+        x_blocks(xr, i, nx, xb, tot);
         AVX512_UNROLL
         for (int s = 0; s < 8; s++) {
             __m512i a0[NX], a1[NX]; // low and high nibbles: two dpbusd chains per pair
@@ -408,9 +412,7 @@ AVX512_INLINE void packed_iq4_xs(int64_t nb, const iq4_xs_x16 *wp, const uint8_t
                 }
             }
             const __m512i sc = _mm512_cvtepi8_epi32(load_128(b->sc[s]));
-            AVX512_UNROLL
-            for (int j = 0; j < nx; j++)
-                tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0[j], a1[j]), sc));
+            add_scaled(tot, a0, a1, sc, nx);
         }
         const __m512 d = _mm512_loadu_ps(b->d);
         AVX512_UNROLL

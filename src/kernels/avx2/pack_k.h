@@ -55,23 +55,17 @@ PACK_K_INLINE __m256i pack_k_scale(__m256i tot, __m256i a, const uint8_t sc[K4X8
 #endif
 }
 
-// sum over the eight 32-weight sub-blocks of v * (the sum of its activations),
-// per row, v[q][row] the row's int16 pair for sub-blocks 2q, 2q + 1
-PACK_K_INLINE __m256i pairs_bsums(const int16_t v[4][K4X8_ROWS][2], const kv_block_q8_k *xb) {
+// sum over sub-blocks of min * (bsums of its 32 activations), per row
+PACK_K_INLINE __m256i pack_k_mins(const kv_q4_k_x8 *b, const kv_block_q8_k *xb) {
     const __m256i b32 = _mm256_madd_epi16(load_256(xb->bsums), _mm256_set1_epi16(1));
     const __m256i pk = _mm256_packs_epi32(b32, b32); // int16 pairs (s, s+1) in dwords 0, 1, 4, 5
     __m256i m = _mm256_setzero_si256();
     static const int DW[4] = {0, 1, 4, 5};
     for (int q = 0; q < 4; q++) {
         const __m256i pair = _mm256_permutevar8x32_epi32(pk, _mm256_set1_epi32(DW[q]));
-        m = _mm256_add_epi32(m, _mm256_madd_epi16(load_256(v[q]), pair));
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(load_256(b->mins[q]), pair));
     }
     return m;
-}
-
-// sum over sub-blocks of min * (bsums of its 32 activations), per row
-PACK_K_INLINE __m256i pack_k_mins(const kv_q4_k_x8 *b, const kv_block_q8_k *xb) {
-    return pairs_bsums(b->mins, xb);
 }
 
 // The nx activation rows' super-block i, and zeroed integer sums for them.
@@ -290,7 +284,15 @@ PACK_K_INLINE void packed_iq4_xs_sub(const kv_iq4_xs_x8 *b, int s,
 // 128 * (sum over sub-blocks of (ls - 32) * its activation sum); none in AVX2.
 PACK_K_INLINE __m256i iq4_xs_excess(const kv_iq4_xs_x8 *b, const kv_block_q8_k *xb) {
 #if defined(TILE_VNNI)
-    return _mm256_slli_epi32(pairs_bsums(b->sc_pair, xb), 7);
+    const __m256i b32 = _mm256_madd_epi16(load_256(xb->bsums), _mm256_set1_epi16(1));
+    const __m256i pk = _mm256_packs_epi32(b32, b32); // int16 pairs (s, s+1) in dwords 0, 1, 4, 5
+    __m256i m = _mm256_setzero_si256();
+    static const int DW[4] = {0, 1, 4, 5};
+    for (int q = 0; q < 4; q++) {
+        const __m256i pair = _mm256_permutevar8x32_epi32(pk, _mm256_set1_epi32(DW[q]));
+        m = _mm256_add_epi32(m, _mm256_madd_epi16(load_256(b->sc_pair[q]), pair));
+    }
+    return _mm256_slli_epi32(m, 7);
 #else
     return (void)b, (void)xb, _mm256_setzero_si256();
 #endif

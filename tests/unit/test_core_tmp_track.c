@@ -196,21 +196,33 @@ static void test_sighup_removes(void **state) {
     signal_removes(SIGHUP);
 }
 
+// A fresh temporary directory (returned) with an empty file `name` in it, p its path.
+static char *dir_with(const char *name, char p[4200]) {
+    char *dir = kv_test_tmpdir();
+    snprintf(p, 4200, "%s/%s", dir, name);
+    touch(p);
+    return dir;
+}
+
+// In a forked child: sig's disposition set to disp, the signal handlers
+// installed and p tracked; the child exits 2 if either fails.
+static void child_tracks(const char *p, int sig, void (*disp)(int)) {
+    kv_err err;
+    int slot;
+    signal(sig, disp);
+    if (kv_tmp_on_signals(&err) != KV_OK || kv_tmp_track(p, &slot, &err) != KV_OK)
+        _exit(2);
+}
+
 // nohup: SIGHUP ignored before kv_tmp_on_signals stays ignored.
 static void test_ignored_stays_ignored(void **state) {
     (void)state;
-    char *dir = kv_test_tmpdir();
     char p[4200];
-    snprintf(p, sizeof p, "%s/kept.tmp", dir);
-    touch(p);
+    char *dir = dir_with("kept.tmp", p);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        kv_err err;
-        int slot;
-        signal(SIGHUP, SIG_IGN);
-        if (kv_tmp_on_signals(&err) != KV_OK || kv_tmp_track(p, &slot, &err) != KV_OK)
-            _exit(2);
+        child_tracks(p, SIGHUP, SIG_IGN);
         raise(SIGHUP);
         _exit(0);
     }
@@ -223,18 +235,12 @@ static void test_ignored_stays_ignored(void **state) {
 // of it but leaves the parent's temporary alone.
 static void test_forked_child_leaves_parent(void **state) {
     (void)state;
-    char *dir = kv_test_tmpdir();
     char p[4200];
-    snprintf(p, sizeof p, "%s/parent.tmp", dir);
-    touch(p);
+    char *dir = dir_with("parent.tmp", p);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        kv_err err;
-        int slot;
-        signal(SIGTERM, SIG_DFL);
-        if (kv_tmp_on_signals(&err) != KV_OK || kv_tmp_track(p, &slot, &err) != KV_OK)
-            _exit(2);
+        child_tracks(p, SIGTERM, SIG_DFL);
         pid_t g = fork();
         if (g == 0) {
             raise(SIGTERM);

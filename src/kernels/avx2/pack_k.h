@@ -15,6 +15,8 @@
 #ifndef KV_KERNELS_AVX2_PACK_K_H
 #define KV_KERNELS_AVX2_PACK_K_H
 
+#include <stdbool.h>
+
 #include "kernels/avx2/avx2_util.h"
 #include "kvant/kv_blocks.h"
 
@@ -75,52 +77,6 @@ PACK_K_INLINE void x_blocks(const uint8_t *x, size_t x_row_size, int64_t i, cons
     }
 }
 
-// Eight packed rows times nx activation rows of nb super-blocks each.
-PACK_K_INLINE void packed_q4_k(int64_t nb, const kv_q4_k_x8 *wp, const uint8_t *x,
-                               size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
-    __m256 acc[K4X8_NX], acc_min[K4X8_NX];
-    for (int j = 0; j < nx; j++)
-        acc[j] = acc_min[j] = _mm256_setzero_ps();
-    const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    for (int64_t i = 0; i < nb; i++) {
-        const kv_q4_k_x8 *b = wp + i;
-        const kv_block_q8_k *xb[K4X8_NX];
-        __m256i tot[K4X8_NX];
-        x_blocks(x, x_row_size, i, nx, xb, tot);
-        PACK_K_UNROLL
-        for (int s = 0; s < 8; s++) {
-            __m256i a[K4X8_NX];
-            PACK_K_UNROLL
-            for (int j = 0; j < nx; j++)
-                a[j] = _mm256_setzero_si256();
-            PACK_K_UNROLL
-            for (int g = 0; g < 8; g++) {
-                const __m256i q = load_256(b->qs[s / 2][g]);
-                const __m256i w = s % 2 == 0 ? _mm256_and_si256(q, lo4)
-                                             : _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
-                PACK_K_UNROLL
-                for (int j = 0; j < nx; j++) {
-                    const __m256i xv = _mm256_set1_epi32((int32_t)load_u32(xb[j]->qs + 32 * s + 4 * g));
-                    a[j] = pack_k_dot(a[j], w, xv);
-                }
-            }
-            PACK_K_UNROLL
-            for (int j = 0; j < nx; j++)
-                tot[j] = pack_k_scale(tot[j], a[j], b->scales[s]);
-        }
-        const __m256 d = _mm256_loadu_ps(b->d), dmin = _mm256_loadu_ps(b->dmin);
-        for (int j = 0; j < nx; j++) {
-            const __m256 dx = _mm256_set1_ps(xb[j]->d);
-            const __m256i imin = pack_k_mins(b, xb[j]);
-            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(tot[j]), acc[j]);
-            acc_min[j] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(imin),
-                                         acc_min[j]);
-        }
-    }
-    for (int j = 0; j < nx; j++)
-        out[j] = _mm256_sub_ps(acc[j], acc_min[j]);
-}
-
 // ---- Q6_K: w = d * scale * (u - 32), u in 0..63, a scale per 16 weights ----
 
 // One super-block column of eight Q6_K rows (2848 bytes), the quants as bytes.
@@ -175,35 +131,6 @@ PACK_K_INLINE void packed_q6_k_sub(const kv_q6_k_x8 *b, int s, const kv_block_q8
 #endif
 }
 
-// Eight packed rows times nx activation rows of nb super-blocks each.
-PACK_K_INLINE void packed_q6_k(int64_t nb, const kv_q6_k_x8 *wp, const uint8_t *x,
-                               size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
-    __m256 acc[K4X8_NX];
-    for (int j = 0; j < nx; j++)
-        acc[j] = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        const kv_q6_k_x8 *b = wp + i;
-        const kv_block_q8_k *xb[K4X8_NX];
-        __m256i tot[K4X8_NX];
-        x_blocks(x, x_row_size, i, nx, xb, tot);
-        PACK_K_UNROLL
-        for (int s = 0; s < 16; s++)
-            packed_q6_k_sub(b, s, xb, tot, nx);
-        const __m256 d = _mm256_loadu_ps(b->d);
-        for (int j = 0; j < nx; j++) {
-            __m256i off = _mm256_setzero_si256(); // sum of scale * bsum: the -32 part
-            for (int q = 0; q < 8; q++)
-                off = _mm256_add_epi32(off, _mm256_madd_epi16(load_256(b->sc_pair[q]),
-                                                              _mm256_set1_epi32((int32_t)load_u32(xb[j]->bsums + 2 * q))));
-            const __m256i sum = _mm256_sub_epi32(tot[j], _mm256_slli_epi32(off, 5));
-            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(xb[j]->d)),
-                                     _mm256_cvtepi32_ps(sum), acc[j]);
-        }
-    }
-    for (int j = 0; j < nx; j++)
-        out[j] = acc[j];
-}
-
 // ---- Q5_K: Q4_K with a fifth bit, w = d * scale * q - dmin * min, per 32 weights ----
 
 // One super-block column of eight Q5_K rows (1536 bytes): Q4_K's, and the
@@ -225,17 +152,21 @@ PACK_K_INLINE int q5_k_run(void) {
 #endif
 }
 
-// Eight packed rows times nx activation rows of nb super-blocks each: the
-// integers and float steps of packed_q4_k.
-PACK_K_INLINE void packed_q5_k(int64_t nb, const kv_q5_k_x8 *wp, const uint8_t *x,
-                               size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
+// Eight packed rows times nx activation rows of nb super-blocks each of Q4_K
+// (q5 false, wp kv_q4_k_x8) or Q5_K (q5 true, wp kv_q5_k_x8; a constant after
+// inlining): Q5_K ORs the fifth bit into the nibbles and sums runs of
+// q5_k_run() groups before the scale, Q4_K (at most 15) all eight; the scales,
+// mins and float steps are the same (Q5_K's are its k4's).
+PACK_K_INLINE void packed_k45(int64_t nb, const void *wp, const bool q5, const uint8_t *x,
+                              size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
     __m256 acc[K4X8_NX], acc_min[K4X8_NX];
     for (int j = 0; j < nx; j++)
         acc[j] = acc_min[j] = _mm256_setzero_ps();
     const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    const int run = q5_k_run();
+    const int run = q5 ? q5_k_run() : 8;
     for (int64_t i = 0; i < nb; i++) {
-        const kv_q5_k_x8 *b = wp + i;
+        const kv_q5_k_x8 *b5 = (const kv_q5_k_x8 *)wp + i;
+        const kv_q4_k_x8 *b = q5 ? &b5->k4 : (const kv_q4_k_x8 *)wp + i;
         const kv_block_q8_k *xb[K4X8_NX];
         __m256i tot[K4X8_NX];
         x_blocks(x, x_row_size, i, nx, xb, tot);
@@ -249,10 +180,10 @@ PACK_K_INLINE void packed_q5_k(int64_t nb, const kv_q5_k_x8 *wp, const uint8_t *
                     a[j] = _mm256_setzero_si256();
                 PACK_K_UNROLL
                 for (int g = g0; g < g0 + run; g++) {
-                    const __m256i q = load_256(b->k4.qs[s / 2][g]);
+                    const __m256i q = load_256(b->qs[s / 2][g]);
                     const __m256i nib = s % 2 == 0 ? _mm256_and_si256(q, lo4)
                                                    : _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
-                    const __m256i w = _mm256_or_si256(nib, fifth_bit(load_256(b->qh[g]), s));
+                    const __m256i w = q5 ? _mm256_or_si256(nib, fifth_bit(load_256(b5->qh[g]), s)) : nib;
                     PACK_K_UNROLL
                     for (int j = 0; j < nx; j++) {
                         const __m256i xv = _mm256_set1_epi32((int32_t)load_u32(xb[j]->qs + 32 * s + 4 * g));
@@ -261,13 +192,13 @@ PACK_K_INLINE void packed_q5_k(int64_t nb, const kv_q5_k_x8 *wp, const uint8_t *
                 }
                 PACK_K_UNROLL
                 for (int j = 0; j < nx; j++)
-                    tot[j] = pack_k_scale(tot[j], a[j], b->k4.scales[s]);
+                    tot[j] = pack_k_scale(tot[j], a[j], b->scales[s]);
             }
         }
-        const __m256 d = _mm256_loadu_ps(b->k4.d), dmin = _mm256_loadu_ps(b->k4.dmin);
+        const __m256 d = _mm256_loadu_ps(b->d), dmin = _mm256_loadu_ps(b->dmin);
         for (int j = 0; j < nx; j++) {
             const __m256 dx = _mm256_set1_ps(xb[j]->d);
-            const __m256i imin = pack_k_mins(&b->k4, xb[j]);
+            const __m256i imin = pack_k_mins(b, xb[j]);
             acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(tot[j]), acc[j]);
             acc_min[j] = _mm256_fmadd_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(imin),
                                          acc_min[j]);
@@ -275,6 +206,15 @@ PACK_K_INLINE void packed_q5_k(int64_t nb, const kv_q5_k_x8 *wp, const uint8_t *
     }
     for (int j = 0; j < nx; j++)
         out[j] = _mm256_sub_ps(acc[j], acc_min[j]);
+}
+
+PACK_K_INLINE void packed_q4_k(int64_t nb, const kv_q4_k_x8 *wp, const uint8_t *x,
+                               size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
+    packed_k45(nb, wp, false, x, x_row_size, out, nx);
+}
+PACK_K_INLINE void packed_q5_k(int64_t nb, const kv_q5_k_x8 *wp, const uint8_t *x,
+                               size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
+    packed_k45(nb, wp, true, x, x_row_size, out, nx);
 }
 
 // ---- IQ4_XS: w = d * (ls - 32) * levels[nibble], per 32 weights ----
@@ -358,31 +298,59 @@ PACK_K_INLINE __m256i iq4_xs_excess(const kv_iq4_xs_x8 *b, const kv_block_q8_k *
 #endif
 }
 
-// Eight packed rows times nx activation rows of nb super-blocks each: per
-// super-block the exact integer sum of (ls - 32) * (level . x), then
-// acc += (d * d_x) * sum with FMA (tile_k.h's steps).
-PACK_K_INLINE void packed_iq4_xs(int64_t nb, const kv_iq4_xs_x8 *wp, const uint8_t *x,
+// What packed_q6_k_sub's sums hold beyond the exact ones, per row: the -32
+// part, 32 * the sum of scale * bsum.
+PACK_K_INLINE __m256i q6_k_excess(const kv_q6_k_x8 *b, const kv_block_q8_k *xb) {
+    __m256i off = _mm256_setzero_si256();
+    for (int q = 0; q < 8; q++)
+        off = _mm256_add_epi32(off, _mm256_madd_epi16(load_256(b->sc_pair[q]),
+                                                      _mm256_set1_epi32((int32_t)load_u32(xb->bsums + 2 * q))));
+    return _mm256_slli_epi32(off, 5);
+}
+
+// Eight packed rows times nx activation rows of nb super-blocks each of Q6_K
+// (iq4 false, wp kv_q6_k_x8) or IQ4_XS (iq4 true, wp kv_iq4_xs_x8; a constant
+// after inlining): per super-block the exact integer sum (the sub-blocks'
+// sums less their excess), then acc += (d * d_x) * sum with FMA (tile_k.h's
+// steps).
+PACK_K_INLINE void packed_d_only(int64_t nb, const void *wp, const bool iq4, const uint8_t *x,
                                  size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
     __m256 acc[K4X8_NX];
     for (int j = 0; j < nx; j++)
         acc[j] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const kv_iq4_xs_x8 *b = wp + i;
+        const kv_q6_k_x8 *b6 = (const kv_q6_k_x8 *)wp + i;
+        const kv_iq4_xs_x8 *bi = (const kv_iq4_xs_x8 *)wp + i;
         const kv_block_q8_k *xb[K4X8_NX];
         __m256i tot[K4X8_NX];
         x_blocks(x, x_row_size, i, nx, xb, tot);
-        PACK_K_UNROLL
-        for (int s = 0; s < 8; s++)
-            packed_iq4_xs_sub(b, s, xb, tot, nx);
-        const __m256 d = _mm256_loadu_ps(b->d);
+        if (iq4) {
+            PACK_K_UNROLL
+            for (int s = 0; s < 8; s++)
+                packed_iq4_xs_sub(bi, s, xb, tot, nx);
+        } else {
+            PACK_K_UNROLL
+            for (int s = 0; s < 16; s++)
+                packed_q6_k_sub(b6, s, xb, tot, nx);
+        }
+        const __m256 d = _mm256_loadu_ps(iq4 ? bi->d : b6->d);
         for (int j = 0; j < nx; j++) {
-            const __m256i sum = _mm256_sub_epi32(tot[j], iq4_xs_excess(b, xb[j]));
+            const __m256i sum = _mm256_sub_epi32(tot[j], iq4 ? iq4_xs_excess(bi, xb[j]) : q6_k_excess(b6, xb[j]));
             acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(xb[j]->d)),
                                      _mm256_cvtepi32_ps(sum), acc[j]);
         }
     }
     for (int j = 0; j < nx; j++)
         out[j] = acc[j];
+}
+
+PACK_K_INLINE void packed_q6_k(int64_t nb, const kv_q6_k_x8 *wp, const uint8_t *x,
+                               size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
+    packed_d_only(nb, wp, false, x, x_row_size, out, nx);
+}
+PACK_K_INLINE void packed_iq4_xs(int64_t nb, const kv_iq4_xs_x8 *wp, const uint8_t *x,
+                                 size_t x_row_size, __m256 out[K4X8_NX], const int nx) {
+    packed_d_only(nb, wp, true, x, x_row_size, out, nx);
 }
 
 #define PACK_K_CAT2(a, b) a##b

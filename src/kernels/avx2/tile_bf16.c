@@ -16,24 +16,11 @@
 #include "kernels/avx2/avx2.h"
 
 #include "kernels/avx2/avx2_util.h"
+#include "kernels/avx2/bf16_util.h"
 #include "kernels/ref/dot_ref.h"
 
 #define NW KV_AVX2_TILE_BF16_NW
 _Static_assert(NW == 3 && KV_AVX2_TILE_BF16_NX == 1, "three rows by one activation row");
-#define BF16_INLINE static inline __attribute__((always_inline))
-#define BF16_UNROLL _Pragma("GCC unroll 8")
-
-enum { CHUNK = 32 };
-
-// Quarter q of the 32-element chunk at p as floats (0: even elements of 0-15,
-// 1: odd ones, 2 and 3: the same of 16-31; the dot's e0, o0, e1, o1).
-BF16_INLINE __m256 quarter(const kv_bf16 *p, int q) {
-    const __m256i v = load_256(p + (q / 2) * 16);
-    if (q % 2 == 0)
-        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-    return _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xFFFF0000u)));
-}
-
 // acc[r] = the chain sums of w[r] . x over nc chunks; nw is a constant after
 // inlining. The rows `ahead` bytes on (the next tile's) are prefetched, a
 // cache line (one chunk) per row and chunk.
@@ -78,11 +65,7 @@ void kv_tile_bf16_bf16_avx2(int64_t n, float *y, int64_t y_stride, const void *w
         float rest = 0.0f;
         if (done < n)
             kv_dot_bf16_bf16_ref(n - done, &rest, wr[r] + done, xr + done);
-        const __m256 s01 = _mm256_add_ps(_mm256_unpacklo_ps(acc[r][0], acc[r][1]),
-                                         _mm256_unpackhi_ps(acc[r][0], acc[r][1]));
-        const __m256 s23 = _mm256_add_ps(_mm256_unpacklo_ps(acc[r][2], acc[r][3]),
-                                         _mm256_unpackhi_ps(acc[r][2], acc[r][3]));
-        y[r] = hsum_f32(_mm256_add_ps(s01, s23)) + rest;
+        y[r] = chains_sum(acc[r]) + rest;
     }
 }
 

@@ -16,6 +16,7 @@
 #define KV_KERNELS_AVX2_TILE_K_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "kernels/avx2/avx2_util.h"
@@ -49,33 +50,44 @@ TILE_K_INLINE const kv_block_q8_k *x_block(const tile_k_args *a, int j, int64_t 
     return (const kv_block_q8_k *)(a->x + j * a->x_row_size) + i;
 }
 
-// ---- Q4_K: w = d * scale * q - dmin * min, per 32 weights ----
+// ---- Q4_K and Q5_K: w = d * scale * q - dmin * min, per 32 weights ----
 
 // Weights are at most 15: maddubs pairs stay below 2 * 15 * 127.
 // Per super-block the exact integers isum (scale-weighted quant sums) and imin
 // (min-weighted bsums) of each pair, then acc += (d * d_x) * isum and
 // acc_min += (dmin * d_x) * imin with FMA: the packed tiles (pack_k.h) compute
 // the same numbers in another layout and so give the same bits.
-TILE_K_INLINE void tile_q4_k(const tile_k_args *a, const int nx) {
+// Q5_K (q5 true, a constant after inlining) is Q4_K with a fifth bit: weight
+// 32 c + l has the nibble of Q4_K's layout and bit c of qh[l] as 16, at most
+// 31, so maddubs pairs stay below 2 * 31 * 127; the integers and float steps
+// are the same.
+TILE_K_INLINE void tile_k45(const tile_k_args *a, const int nx, const bool q5) {
     float acc[TILE_K_NX], acc_min[TILE_K_NX];
     TILE_K_UNROLL
     for (int j = 0; j < nx; j++)
         acc[j] = acc_min[j] = 0.0f;
     const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    const kv_block_q4_k *wb = (const kv_block_q4_k *)a->w;
     for (int64_t i = 0; i < a->nb; i++) {
-        const __m128i sm = k4_scales_mins(wb[i].scales);
+        const kv_block_q4_k *w4 = (const kv_block_q4_k *)a->w + i;
+        const kv_block_q5_k *w5 = (const kv_block_q5_k *)a->w + i;
+        const __m128i sm = k4_scales_mins(q5 ? w5->scales : w4->scales);
         const __m256i mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); // a min per bsum
         const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+        const __m256i qh = q5 ? load_256(w5->qh) : _mm256_setzero_si256();
+        const uint8_t *qs = q5 ? w5->qs : w4->qs;
         __m256i sum[TILE_K_NX];
         TILE_K_UNROLL
         for (int j = 0; j < nx; j++)
             sum[j] = _mm256_setzero_si256();
         TILE_K_UNROLL
         for (int p = 0; p < 4; p++) {
-            const __m256i q = load_256(wb[i].qs + 32 * p);
-            const __m256i lo = _mm256_and_si256(q, lo4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+            const __m256i q = load_256(qs + 32 * p);
+            __m256i lo = _mm256_and_si256(q, lo4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+            if (q5) {
+                lo = _mm256_or_si256(lo, fifth_bit(qh, 2 * p));
+                hi = _mm256_or_si256(hi, fifth_bit(qh, 2 * p + 1));
+            }
             const __m256i sc_lo = pick_i16(sc, 2 * p), sc_hi = pick_i16(sc, 2 * p + 1);
             TILE_K_UNROLL
             for (int j = 0; j < nx; j++) {
@@ -84,7 +96,7 @@ TILE_K_INLINE void tile_q4_k(const tile_k_args *a, const int nx) {
                 sum[j] = add_weighted(sum[j], _mm256_maddubs_epi16(hi, load_256(x8 + 32)), sc_hi);
             }
         }
-        const float d = f16_to_f32(wb[i].d), dmin = f16_to_f32(wb[i].dmin);
+        const float d = f16_to_f32(q5 ? w5->d : w4->d), dmin = f16_to_f32(q5 ? w5->dmin : w4->dmin);
         TILE_K_UNROLL
         for (int j = 0; j < nx; j++) {
             const kv_block_q8_k *xb = x_block(a, j, i);
@@ -98,54 +110,8 @@ TILE_K_INLINE void tile_q4_k(const tile_k_args *a, const int nx) {
         a->y[j * a->y_stride] = acc[j] - acc_min[j];
 }
 
-// ---- Q5_K: Q4_K with a fifth bit, w = d * scale * q - dmin * min, per 32 weights ----
-
-// Weight 32 c + l has the nibble of Q4_K's layout and bit c of qh[l] as 16: at
-// most 31, so maddubs pairs stay below 2 * 31 * 127. The integers and float
-// steps are tile_q4_k's (and the packed tiles' of pack_k.h).
-TILE_K_INLINE void tile_q5_k(const tile_k_args *a, const int nx) {
-    float acc[TILE_K_NX], acc_min[TILE_K_NX];
-    TILE_K_UNROLL
-    for (int j = 0; j < nx; j++)
-        acc[j] = acc_min[j] = 0.0f;
-    const __m256i lo4 = _mm256_set1_epi8(0x0F);
-    const kv_block_q5_k *wb = (const kv_block_q5_k *)a->w;
-    for (int64_t i = 0; i < a->nb; i++) {
-        const __m128i sm = k4_scales_mins(wb[i].scales);
-        const __m256i mn = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm)); // a min per bsum
-        const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
-        const __m256i qh = load_256(wb[i].qh);
-        __m256i sum[TILE_K_NX];
-        TILE_K_UNROLL
-        for (int j = 0; j < nx; j++)
-            sum[j] = _mm256_setzero_si256();
-        TILE_K_UNROLL
-        for (int p = 0; p < 4; p++) {
-            const __m256i q = load_256(wb[i].qs + 32 * p);
-            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, lo4), fifth_bit(qh, 2 * p));
-            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4),
-                                               fifth_bit(qh, 2 * p + 1));
-            const __m256i sc_lo = pick_i16(sc, 2 * p), sc_hi = pick_i16(sc, 2 * p + 1);
-            TILE_K_UNROLL
-            for (int j = 0; j < nx; j++) {
-                const int8_t *x8 = x_block(a, j, i)->qs + 64 * p;
-                sum[j] = add_weighted(sum[j], _mm256_maddubs_epi16(lo, load_256(x8)), sc_lo);
-                sum[j] = add_weighted(sum[j], _mm256_maddubs_epi16(hi, load_256(x8 + 32)), sc_hi);
-            }
-        }
-        const float d = f16_to_f32(wb[i].d), dmin = f16_to_f32(wb[i].dmin);
-        TILE_K_UNROLL
-        for (int j = 0; j < nx; j++) {
-            const kv_block_q8_k *xb = x_block(a, j, i);
-            const int32_t imin = hsum_i32(_mm256_madd_epi16(load_256(xb->bsums), mn));
-            acc[j] = fmaf(d * xb->d, (float)hsum_i32(sum[j]), acc[j]);
-            acc_min[j] = fmaf(dmin * xb->d, (float)imin, acc_min[j]);
-        }
-    }
-    TILE_K_UNROLL
-    for (int j = 0; j < nx; j++)
-        a->y[j * a->y_stride] = acc[j] - acc_min[j];
-}
+TILE_K_INLINE void tile_q4_k(const tile_k_args *a, const int nx) { tile_k45(a, nx, false); }
+TILE_K_INLINE void tile_q5_k(const tile_k_args *a, const int nx) { tile_k45(a, nx, true); }
 
 // ---- Q6_K: w = d * scale * (q - 32), per 16 weights ----
 

@@ -30,88 +30,50 @@ typedef struct {
     uint8_t qs[4][8][NW * 4]; // [64-weight chunk][4-byte group][row, byte]
 } q4_k_x16;
 
-// nx (1, 2 or 4, a constant after inlining) activation rows xr[j] by the
-// sixteen packed rows of nb super-blocks.
-AVX512_INLINE void packed_q4_k(int64_t nb, const q4_k_x16 *wp, const uint8_t *const xr[NX],
-                               const int nx, __m512 out[NX]) {
-    __m512 acc[NX], acc_min[NX];
-    AVX512_UNROLL
-    for (int j = 0; j < nx; j++)
-        acc[j] = acc_min[j] = _mm512_setzero_ps();
-    const __m512i lo4 = _mm512_set1_epi8(0x0F);
-    for (int64_t i = 0; i < nb; i++) {
-        const q4_k_x16 *b = wp + i;
-        const kv_block_q8_k *xb[NX];
-        __m512i tot[NX];
-        AVX512_UNROLL
-        for (int j = 0; j < nx; j++) {
-            xb[j] = (const kv_block_q8_k *)xr[j] + i;
-            tot[j] = _mm512_setzero_si512();
-        }
-        AVX512_UNROLL
-        for (int s = 0; s < 8; s++) {
-            __m512i a0[NX], a1[NX]; // even and odd groups: two dpbusd chains per pair
-            AVX512_UNROLL
-            for (int j = 0; j < nx; j++)
-                a0[j] = a1[j] = _mm512_setzero_si512();
-            AVX512_UNROLL
-            for (int g = 0; g < 8; g += 2) {
-                const __m512i q0 = _mm512_loadu_si512(b->qs[s / 2][g]);
-                const __m512i q1 = _mm512_loadu_si512(b->qs[s / 2][g + 1]);
-                const __m512i w0 = s % 2 == 0 ? _mm512_and_si512(q0, lo4)
-                                              : _mm512_and_si512(_mm512_srli_epi16(q0, 4), lo4);
-                const __m512i w1 = s % 2 == 0 ? _mm512_and_si512(q1, lo4)
-                                              : _mm512_and_si512(_mm512_srli_epi16(q1, 4), lo4);
-                AVX512_UNROLL
-                for (int j = 0; j < nx; j++) {
-                    const int8_t *xq = xb[j]->qs + 32 * s + 4 * g;
-                    a0[j] = _mm512_dpbusd_epi32(a0[j], w0, _mm512_set1_epi32((int32_t)load_u32(xq)));
-                    a1[j] = _mm512_dpbusd_epi32(a1[j], w1, _mm512_set1_epi32((int32_t)load_u32(xq + 4)));
-                }
-            }
-            const __m512i sc = _mm512_cvtepu8_epi32(load_128(b->scales[s]));
-            AVX512_UNROLL
-            for (int j = 0; j < nx; j++)
-                tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0[j], a1[j]), sc));
-        }
-        const __m512 d = _mm512_loadu_ps(b->d), dmin = _mm512_loadu_ps(b->dmin);
-        AVX512_UNROLL
-        for (int j = 0; j < nx; j++) {
-            // imin: the mins of sub-blocks 2q, 2q + 1 against their 32-sums of x
-            const int16_t *bs = xb[j]->bsums;
-            __m512i imin = _mm512_setzero_si512();
-            AVX512_UNROLL
-            for (int q = 0; q < 4; q++) {
-                const uint32_t lo = (uint16_t)(bs[4 * q] + bs[4 * q + 1]);
-                const uint32_t hi = (uint16_t)(bs[4 * q + 2] + bs[4 * q + 3]);
-                imin = _mm512_add_epi32(imin, _mm512_madd_epi16(_mm512_loadu_si512(b->mins[q]),
-                                                                _mm512_set1_epi32((int32_t)(lo | hi << 16))));
-            }
-            const __m512 dx = _mm512_set1_ps(xb[j]->d);
-            acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(tot[j]), acc[j]);
-            acc_min[j] = _mm512_fmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(imin), acc_min[j]);
-        }
-    }
-    AVX512_UNROLL
-    for (int j = 0; j < nx; j++)
-        out[j] = _mm512_sub_ps(acc[j], acc_min[j]);
+// The 32-sums of x of sub-blocks 2q and 2q + 1 as an int16 pair in each dword
+// (bsums holds 16-sums), for vpmaddwd against per-row pairs of mins or scales.
+AVX512_INLINE __m512i bsums_pair(const int16_t *bs, int q) {
+    const uint32_t lo = (uint16_t)(bs[4 * q] + bs[4 * q + 1]);
+    const uint32_t hi = (uint16_t)(bs[4 * q + 2] + bs[4 * q + 3]);
+    return _mm512_set1_epi32((int32_t)(lo | hi << 16));
 }
 
-void kv_packed_q4_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
-                                int64_t nw, const void *x, size_t x_row_size, int64_t nx) {
-    const uint8_t *xr[NX];
-    for (int j = 0; j < NX; j++)
-        xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;
-    __m512 out[NX];
-    const int64_t nb = n / KV_QK_K;
-    if (nx > 2)
-        packed_q4_k(nb, wp, xr, 4, out);
-    else if (nx == 2)
-        packed_q4_k(nb, wp, xr, 2, out);
-    else
-        packed_q4_k(nb, wp, xr, 1, out);
-    store_lanes(y, y_stride, out, nw, nx);
+// The nx activation rows' super-block i, and zeroed integer sums for them.
+AVX512_INLINE void x_blocks(const uint8_t *const xr[NX], int64_t i, const int nx,
+                            const kv_block_q8_k *xb[NX], __m512i tot[NX]) {
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++) {
+        xb[j] = (const kv_block_q8_k *)xr[j] + i;
+        tot[j] = _mm512_setzero_si512();
+    }
 }
+
+// tot[j] += (a0[j] + a1[j]) * sc: a sub-block's two dpbusd chains times its scales.
+AVX512_INLINE void add_scaled(__m512i tot[NX], const __m512i a0[NX], const __m512i a1[NX],
+                              __m512i sc, const int nx) {
+    AVX512_UNROLL
+    for (int j = 0; j < nx; j++)
+        tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0[j], a1[j]), sc));
+}
+
+// The packed tile entry point (kv_packed_tile_fn) kv_packed_<name>_avx512 over
+// kernel(nb, wp, xr, nx, out), nx a constant 1, 2 or 4 in each call.
+#define PACKED_ENTRY(name, kernel)                                                                 \
+    void kv_packed_##name##_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,         \
+                                   int64_t nw, const void *x, size_t x_row_size, int64_t nx) {    \
+        const uint8_t *xr[NX];                                                                     \
+        for (int j = 0; j < NX; j++)                                                               \
+            xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;               \
+        __m512 out[NX];                                                                            \
+        const int64_t nb = n / KV_QK_K;                                                            \
+        if (nx > 2)                                                                                \
+            kernel(nb, wp, xr, 4, out);                                                            \
+        else if (nx == 2)                                                                          \
+            kernel(nb, wp, xr, 2, out);                                                            \
+        else                                                                                       \
+            kernel(nb, wp, xr, 1, out);                                                            \
+        store_lanes(y, y_stride, out, nw, nx);                                                     \
+    }
 
 size_t kv_pack_size_q4_k_x16_avx512(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(q4_k_x16); }
 
@@ -179,11 +141,7 @@ AVX512_INLINE void packed_q6_k(int64_t nb, const q6_k_x16 *wp, const uint8_t *co
         const q6_k_x16 *b = wp + i;
         const kv_block_q8_k *xb[NX];
         __m512i tot[NX];
-        AVX512_UNROLL
-        for (int j = 0; j < nx; j++) {
-            xb[j] = (const kv_block_q8_k *)xr[j] + i;
-            tot[j] = _mm512_setzero_si512();
-        }
+        x_blocks(xr, i, nx, xb, tot);
         AVX512_UNROLL
         for (int s = 0; s < 16; s++) {
             const __m512i u0 = _mm512_loadu_si512(b->u[s][0]), u1 = _mm512_loadu_si512(b->u[s][1]);
@@ -219,21 +177,7 @@ AVX512_INLINE void packed_q6_k(int64_t nb, const q6_k_x16 *wp, const uint8_t *co
         out[j] = acc[j];
 }
 
-void kv_packed_q6_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
-                                int64_t nw, const void *x, size_t x_row_size, int64_t nx) {
-    const uint8_t *xr[NX];
-    for (int j = 0; j < NX; j++)
-        xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;
-    __m512 out[NX];
-    const int64_t nb = n / KV_QK_K;
-    if (nx > 2)
-        packed_q6_k(nb, wp, xr, 4, out);
-    else if (nx == 2)
-        packed_q6_k(nb, wp, xr, 2, out);
-    else
-        packed_q6_k(nb, wp, xr, 1, out);
-    store_lanes(y, y_stride, out, nw, nx);
-}
+PACKED_ENTRY(q6_k_q8_k, packed_q6_k)
 
 size_t kv_pack_size_q6_k_x16_avx512(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(q6_k_x16); }
 
@@ -328,23 +272,28 @@ AVX512_INLINE __m512i q5_k_quants(const q5_k_x16 *b, int s, int g) {
     return _mm512_ternarylogic_epi32(nib, v, _mm512_set1_epi8(0x10), 0xF8);
 }
 
-// nx (1, 2 or 4) activation rows by the sixteen packed rows of nb super-blocks:
-// packed_q4_k's integers and float steps.
-AVX512_INLINE void packed_q5_k(int64_t nb, const q5_k_x16 *wp, const uint8_t *const xr[NX],
-                               const int nx, __m512 out[NX]) {
+// The quants (0..15) of 4-byte group g of sub-block s of Q4_K: its nibbles.
+AVX512_INLINE __m512i q4_k_quants(const q4_k_x16 *b, int s, int g) {
+    const __m512i q = _mm512_loadu_si512(b->qs[s / 2][g]);
+    return _mm512_and_si512(s % 2 == 0 ? q : _mm512_srli_epi16(q, 4), _mm512_set1_epi8(0x0F));
+}
+
+// nx (1, 2 or 4, a constant after inlining) activation rows xr[j] by the
+// sixteen packed rows of nb super-blocks of Q4_K (q5 false, wp q4_k_x16) or
+// Q5_K (q5 true, wp q5_k_x16; a constant after inlining): the two differ only
+// in the quants, Q5_K's scales and mins are its k4's.
+AVX512_INLINE void packed_k45(int64_t nb, const void *wp, const bool q5,
+                              const uint8_t *const xr[NX], const int nx, __m512 out[NX]) {
     __m512 acc[NX], acc_min[NX];
     AVX512_UNROLL
     for (int j = 0; j < nx; j++)
         acc[j] = acc_min[j] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const q5_k_x16 *b = wp + i;
+        const q5_k_x16 *b5 = (const q5_k_x16 *)wp + i;
+        const q4_k_x16 *b = q5 ? &b5->k4 : (const q4_k_x16 *)wp + i;
         const kv_block_q8_k *xb[NX];
         __m512i tot[NX];
-        AVX512_UNROLL
-        for (int j = 0; j < nx; j++) {
-            xb[j] = (const kv_block_q8_k *)xr[j] + i;
-            tot[j] = _mm512_setzero_si512();
-        }
+        x_blocks(xr, i, nx, xb, tot);
         AVX512_UNROLL
         for (int s = 0; s < 8; s++) {
             __m512i a0[NX], a1[NX]; // even and odd groups: two dpbusd chains per pair
@@ -353,7 +302,8 @@ AVX512_INLINE void packed_q5_k(int64_t nb, const q5_k_x16 *wp, const uint8_t *co
                 a0[j] = a1[j] = _mm512_setzero_si512();
             AVX512_UNROLL
             for (int g = 0; g < 8; g += 2) {
-                const __m512i w0 = q5_k_quants(b, s, g), w1 = q5_k_quants(b, s, g + 1);
+                const __m512i w0 = q5 ? q5_k_quants(b5, s, g) : q4_k_quants(b, s, g);
+                const __m512i w1 = q5 ? q5_k_quants(b5, s, g + 1) : q4_k_quants(b, s, g + 1);
                 AVX512_UNROLL
                 for (int j = 0; j < nx; j++) {
                     const int8_t *xq = xb[j]->qs + 32 * s + 4 * g;
@@ -361,24 +311,18 @@ AVX512_INLINE void packed_q5_k(int64_t nb, const q5_k_x16 *wp, const uint8_t *co
                     a1[j] = _mm512_dpbusd_epi32(a1[j], w1, _mm512_set1_epi32((int32_t)load_u32(xq + 4)));
                 }
             }
-            const __m512i sc = _mm512_cvtepu8_epi32(load_128(b->k4.scales[s]));
-            AVX512_UNROLL
-            for (int j = 0; j < nx; j++)
-                tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0[j], a1[j]), sc));
+            const __m512i sc = _mm512_cvtepu8_epi32(load_128(b->scales[s]));
+            add_scaled(tot, a0, a1, sc, nx);
         }
-        const __m512 d = _mm512_loadu_ps(b->k4.d), dmin = _mm512_loadu_ps(b->k4.dmin);
+        const __m512 d = _mm512_loadu_ps(b->d), dmin = _mm512_loadu_ps(b->dmin);
         AVX512_UNROLL
         for (int j = 0; j < nx; j++) {
             // imin: the mins of sub-blocks 2q, 2q + 1 against their 32-sums of x
-            const int16_t *bs = xb[j]->bsums;
             __m512i imin = _mm512_setzero_si512();
             AVX512_UNROLL
-            for (int q = 0; q < 4; q++) {
-                const uint32_t lo = (uint16_t)(bs[4 * q] + bs[4 * q + 1]);
-                const uint32_t hi = (uint16_t)(bs[4 * q + 2] + bs[4 * q + 3]);
-                imin = _mm512_add_epi32(imin, _mm512_madd_epi16(_mm512_loadu_si512(b->k4.mins[q]),
-                                                                _mm512_set1_epi32((int32_t)(lo | hi << 16))));
-            }
+            for (int q = 0; q < 4; q++)
+                imin = _mm512_add_epi32(imin, _mm512_madd_epi16(_mm512_loadu_si512(b->mins[q]),
+                                                                bsums_pair(xb[j]->bsums, q)));
             const __m512 dx = _mm512_set1_ps(xb[j]->d);
             acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(tot[j]), acc[j]);
             acc_min[j] = _mm512_fmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(imin), acc_min[j]);
@@ -389,21 +333,17 @@ AVX512_INLINE void packed_q5_k(int64_t nb, const q5_k_x16 *wp, const uint8_t *co
         out[j] = _mm512_sub_ps(acc[j], acc_min[j]);
 }
 
-void kv_packed_q5_k_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
-                                int64_t nw, const void *x, size_t x_row_size, int64_t nx) {
-    const uint8_t *xr[NX];
-    for (int j = 0; j < NX; j++)
-        xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;
-    __m512 out[NX];
-    const int64_t nb = n / KV_QK_K;
-    if (nx > 2)
-        packed_q5_k(nb, wp, xr, 4, out);
-    else if (nx == 2)
-        packed_q5_k(nb, wp, xr, 2, out);
-    else
-        packed_q5_k(nb, wp, xr, 1, out);
-    store_lanes(y, y_stride, out, nw, nx);
+AVX512_INLINE void packed_q4_k(int64_t nb, const void *wp, const uint8_t *const xr[NX], const int nx,
+                               __m512 out[NX]) {
+    packed_k45(nb, wp, false, xr, nx, out);
 }
+AVX512_INLINE void packed_q5_k(int64_t nb, const void *wp, const uint8_t *const xr[NX], const int nx,
+                               __m512 out[NX]) {
+    packed_k45(nb, wp, true, xr, nx, out);
+}
+
+PACKED_ENTRY(q4_k_q8_k, packed_q4_k)
+PACKED_ENTRY(q5_k_q8_k, packed_q5_k)
 
 size_t kv_pack_size_q5_k_x16_avx512(int64_t n) { return (size_t)(n / KV_QK_K) * sizeof(q5_k_x16); }
 
@@ -452,11 +392,7 @@ AVX512_INLINE void packed_iq4_xs(int64_t nb, const iq4_xs_x16 *wp, const uint8_t
         const iq4_xs_x16 *b = wp + i;
         const kv_block_q8_k *xb[NX];
         __m512i tot[NX];
-        AVX512_UNROLL
-        for (int j = 0; j < nx; j++) {
-            xb[j] = (const kv_block_q8_k *)xr[j] + i;
-            tot[j] = _mm512_setzero_si512();
-        }
+        x_blocks(xr, i, nx, xb, tot);
         AVX512_UNROLL
         for (int s = 0; s < 8; s++) {
             __m512i a0[NX], a1[NX]; // low and high nibbles: two dpbusd chains per pair
@@ -476,23 +412,17 @@ AVX512_INLINE void packed_iq4_xs(int64_t nb, const iq4_xs_x16 *wp, const uint8_t
                 }
             }
             const __m512i sc = _mm512_cvtepi8_epi32(load_128(b->sc[s]));
-            AVX512_UNROLL
-            for (int j = 0; j < nx; j++)
-                tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a0[j], a1[j]), sc));
+            add_scaled(tot, a0, a1, sc, nx);
         }
         const __m512 d = _mm512_loadu_ps(b->d);
         AVX512_UNROLL
         for (int j = 0; j < nx; j++) {
             // the scales of sub-blocks 2q, 2q + 1 against their 32-sums of x
-            const int16_t *bs = xb[j]->bsums;
             __m512i off = _mm512_setzero_si512();
             AVX512_UNROLL
-            for (int q = 0; q < 4; q++) {
-                const uint32_t lo = (uint16_t)(bs[4 * q] + bs[4 * q + 1]);
-                const uint32_t hi = (uint16_t)(bs[4 * q + 2] + bs[4 * q + 3]);
+            for (int q = 0; q < 4; q++)
                 off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_loadu_si512(b->sc_pair[q]),
-                                                              _mm512_set1_epi32((int32_t)(lo | hi << 16))));
-            }
+                                                              bsums_pair(xb[j]->bsums, q)));
             const __m512i sum = _mm512_sub_epi32(tot[j], _mm512_slli_epi32(off, 7));
             acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(xb[j]->d)),
                                      _mm512_cvtepi32_ps(sum), acc[j]);
@@ -503,21 +433,7 @@ AVX512_INLINE void packed_iq4_xs(int64_t nb, const iq4_xs_x16 *wp, const uint8_t
         out[j] = acc[j];
 }
 
-void kv_packed_iq4_xs_q8_k_avx512(int64_t n, float *y, int64_t y_stride, const void *wp,
-                                  int64_t nw, const void *x, size_t x_row_size, int64_t nx) {
-    const uint8_t *xr[NX];
-    for (int j = 0; j < NX; j++)
-        xr[j] = (const uint8_t *)x + (size_t)(j < nx ? j : nx - 1) * x_row_size;
-    __m512 out[NX];
-    const int64_t nb = n / KV_QK_K;
-    if (nx > 2)
-        packed_iq4_xs(nb, wp, xr, 4, out);
-    else if (nx == 2)
-        packed_iq4_xs(nb, wp, xr, 2, out);
-    else
-        packed_iq4_xs(nb, wp, xr, 1, out);
-    store_lanes(y, y_stride, out, nw, nx);
-}
+PACKED_ENTRY(iq4_xs_q8_k, packed_iq4_xs)
 
 size_t kv_pack_size_iq4_xs_x16_avx512(int64_t n) {
     return (size_t)(n / KV_QK_K) * sizeof(iq4_xs_x16);

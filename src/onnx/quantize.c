@@ -289,8 +289,10 @@ static void quant_i8(const float *w, int64_t K, int64_t N, bool per_channel, int
             if (a > *s)
                 *s = a;
         }
-    for (int64_t c = 0; c < ns; c++)
-        scale[c] = scale[c] > 0 ? scale[c] / 127.0f : 1.0f;
+    for (int64_t c = 0; c < ns; c++) { // a subnormal maximum's scale can round to 0
+        const float s = scale[c] / 127.0f;
+        scale[c] = s > 0 ? s : 1.0f;
+    }
     for (int64_t k = 0; k < K; k++)
         for (int64_t c = 0; c < N; c++) {
             float v = nearbyintf(w[k * N + c] / scale[per_channel ? c : 0]);
@@ -564,6 +566,8 @@ static bool int4(qctx *q, const Onnx__NodeProto *n, const char *wname, const flo
                 int v = z;
                 if (k < k1) {
                     float f = nearbyintf(w[k * N + c] * id) + (float)z;
+                    if (f != f) // 0 * inf: a subnormal scale's reciprocal overflows
+                        f = (float)z;
                     v = (int)(f < 0 ? 0 : f > 15 ? 15 : f);
                 }
                 int64_t i = k - k0;

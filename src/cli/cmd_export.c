@@ -165,12 +165,12 @@ static int prepare_source(export_args *c, const char *outtype, char *tmp, size_t
 // the tokenizer files (their count in *n_tok). Returns 0, or the exit code after saying why.
 static int finish(const export_args *c, kv_cli_progress *prog, bool hf, const char *tmp,
                   kv_status s, kv_err *err, int *n_tok) {
+    *n_tok = 0;
     kv_cli_progress_done(prog);
     if (hf)
         unlink(tmp);
     if (s != KV_OK)
         return kv_cli_fail("export", err);
-    *n_tok = 0;
     if (c->tok_dir && (*n_tok = copy_tokenizer(c->tok_dir, c->out, err)) < 0)
         return kv_cli_fail("export", err);
     return 0;
